@@ -1,0 +1,30 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// Strata: a multi-tier cache for server-side Swift.
+//
+// The default build depends on no third-party Swift package: the core uses only the
+// toolchain (FoundationEssentials, Synchronization), and later backends reach their C
+// libraries through system-library targets.
+let package = Package(
+    name: "Strata",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Strata", targets: ["Strata"]),
+        .library(name: "StrataTesting", targets: ["StrataTesting"]),
+        .executable(name: "strata-demo", targets: ["strata-demo"]),
+    ],
+    targets: [
+        .target(name: "Strata"),
+        .target(name: "StrataTesting", dependencies: ["Strata"]),
+        .executableTarget(name: "strata-demo", dependencies: ["Strata"]),
+        // A helper process for the tests that need a second OS process on one store
+        // (cross-process increments on one folder). Not a product.
+        .executableTarget(name: "strata-fixture", dependencies: ["Strata"]),
+        .testTarget(
+            name: "StrataTests",
+            dependencies: ["Strata", "StrataTesting", "strata-fixture"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,156 @@
+/// A memory entry: the encoded bytes (for byte reads and size accounting), the Swift
+/// value it was written from (so a typed hit does not decode again), and its expiry.
+struct MemoryEntry {
+    var bytes: [UInt8]
+    var value: (any Sendable)?
+    /// Milliseconds since 1970; `Int64.max` never expires.
+    var expiresAt: Int64
+
+    static let never = Int64.max
+
+    init(bytes: [UInt8], value: (any Sendable)?, expiresAt: Timestamp?) {
+        self.bytes = bytes
+        self.value = value
+        self.expiresAt = expiresAt?.millisecondsSince1970 ?? Self.never
+    }
+
+    @inline(__always)
+    func isExpired(nowMilliseconds now: Int64) -> Bool { expiresAt <= now }
+
+    var expiresAtTimestamp: Timestamp? {
+        expiresAt == Self.never ? nil : Timestamp(millisecondsSince1970: expiresAt)
+    }
+}
+
+/// An exact least-recently-used table with O(1) lookup, insert, touch and removal.
+///
+/// Nodes live in one array and link to each other by index, so an entry costs no
+/// allocation of its own beyond its key and value; freed slots are reused.
+struct LRUTable {
+    struct Node {
+        var key: ByteKey
+        var entry: MemoryEntry
+        /// The next older node (towards eviction), or -1.
+        var older: Int32
+        /// The next newer node, or -1.
+        var newer: Int32
+        var isOccupied: Bool
+    }
+
+    private(set) var nodes: ContiguousArray<Node> = []
+    private var freeSlots: [Int32] = []
+    private(set) var index: [ByteKey: Int32] = [:]
+    private var newest: Int32 = -1
+    private(set) var oldest: Int32 = -1
+    /// Keys' and values' bytes, as counted against `maxBytes`.
+    private(set) var byteCount = 0
+    private var sweepCursor = 0
+
+    var count: Int { index.count }
+
+    static func cost(_ key: ByteKey, _ entry: MemoryEntry) -> Int {
+        key.string.utf8.count + entry.bytes.count
+    }
+
+    @inline(__always)
+    func slot(of key: ByteKey) -> Int32? { index[key] }
+
+    @inline(__always)
+    func entry(at slot: Int32) -> MemoryEntry { nodes[Int(slot)].entry }
+
+    func key(at slot: Int32) -> ByteKey { nodes[Int(slot)].key }
+
+    /// Makes `slot` the most recently used.
+    mutating func touch(_ slot: Int32) {
+        guard slot != newest else { return }
+        unlink(slot)
+        linkAsNewest(slot)
+    }
+
+    /// Inserts or replaces `key`, making it the most recently used.
+    mutating func set(_ key: ByteKey, _ entry: MemoryEntry) {
+        if let slot = index[key] {
+            byteCount += Self.cost(key, entry) - Self.cost(key, nodes[Int(slot)].entry)
+            nodes[Int(slot)].entry = entry
+            touch(slot)
+            return
+        }
+        let node = Node(key: key, entry: entry, older: -1, newer: -1, isOccupied: true)
+        let slot: Int32
+        if let free = freeSlots.popLast() {
+            slot = free
+            nodes[Int(slot)] = node
+        } else {
+            slot = Int32(nodes.count)
+            nodes.append(node)
+        }
+        index[key] = slot
+        byteCount += Self.cost(key, entry)
+        linkAsNewest(slot)
+    }
+
+    /// Replaces the entry at `slot` without changing its recency.
+    mutating func replace(at slot: Int32, with entry: MemoryEntry) {
+        byteCount += entry.bytes.count - nodes[Int(slot)].entry.bytes.count
+        nodes[Int(slot)].entry = entry
+    }
+
+    /// Removes the node at `slot` and returns its entry.
+    @discardableResult
+    mutating func remove(at slot: Int32) -> MemoryEntry {
+        let node = nodes[Int(slot)]
+        unlink(slot)
+        index.removeValue(forKey: node.key)
+        byteCount -= Self.cost(node.key, node.entry)
+        // Release the key and value now; the slot keeps only placeholders.
+        nodes[Int(slot)] = Node(
+            key: ByteKey(""), entry: MemoryEntry(bytes: [], value: nil, expiresAt: nil),
+            older: -1, newer: -1, isOccupied: false)
+        freeSlots.append(slot)
+        return node.entry
+    }
+
+    mutating func removeAll() {
+        self = LRUTable()
+    }
+
+    /// Examines up to `budget` slots from where the last call stopped and removes the
+    /// expired ones: amortised over writes, this returns every expired entry's memory
+    /// without a background task. Returns how many it removed.
+    mutating func sweepStep(nowMilliseconds now: Int64, budget: Int) -> Int {
+        guard !nodes.isEmpty else { return 0 }
+        var removed = 0
+        for _ in 0..<min(budget, nodes.count) {
+            if sweepCursor >= nodes.count { sweepCursor = 0 }
+            let slot = Int32(sweepCursor)
+            sweepCursor += 1
+            if nodes[Int(slot)].isOccupied && nodes[Int(slot)].entry.isExpired(nowMilliseconds: now) {
+                remove(at: slot)
+                removed += 1
+            }
+        }
+        return removed
+    }
+
+    /// The occupied slots, in no particular order.
+    func occupiedSlots() -> [Int32] {
+        Array(index.values)
+    }
+
+    private mutating func unlink(_ slot: Int32) {
+        let older = nodes[Int(slot)].older
+        let newer = nodes[Int(slot)].newer
+        if older >= 0 { nodes[Int(older)].newer = newer } else { oldest = newer }
+        if newer >= 0 { nodes[Int(newer)].older = older } else { newest = older }
+        nodes[Int(slot)].older = -1
+        nodes[Int(slot)].newer = -1
+    }
+
+    private mutating func linkAsNewest(_ slot: Int32) {
+        nodes[Int(slot)].older = newest
+        nodes[Int(slot)].newer = -1
+        if newest >= 0 { nodes[Int(newest)].newer = slot }
+        newest = slot
+        if oldest < 0 { oldest = slot }
+    }
+}

@@ -1,0 +1,347 @@
+import Synchronization
+
+/// An in-process store: an exact LRU with optional bounds on entries and bytes.
+///
+/// Every operation is O(1) but `keys(prefix:)` and `clear(prefix:)`, and is safe from
+/// many tasks at once (one `Mutex`; a hit is a lock, a hash lookup and a list splice).
+/// Values written through the typed API are kept as the Swift values they are, beside
+/// their encoded bytes, so a typed hit returns them without decoding JSON again.
+///
+/// Expired entries are invisible at once; their memory is returned by a sweep that
+/// advances a little on every write, by ``sweepExpired()``, and by ``run()`` if you
+/// run it in the background.
+///
+/// ```swift
+/// let memory = MemoryStore(maxEntries: 10_000, maxBytes: 64 << 20)
+/// try await memory.set("user:1", user, expires: "10min")
+/// let cached = try await memory.get("user:1", as: User.self)
+/// ```
+public final class MemoryStore: KeyValueStore {
+    /// How a ``MemoryStore`` is bounded and timed.
+    ///
+    /// ```swift
+    /// var configuration = MemoryStore.Configuration()
+    /// configuration.maxEntries = 10_000
+    /// configuration.defaultExpiry = "5min"
+    /// let memory = MemoryStore(configuration: configuration)
+    /// ```
+    public struct Configuration: Sendable {
+        /// The most entries kept; the least recently used is evicted beyond it. `nil`: no bound.
+        public var maxEntries: Int?
+        /// The most bytes of keys and encoded values kept; `nil`: no bound.
+        public var maxBytes: Int?
+        /// The lifetime of entries written with `expires: nil`; `nil`: they never expire.
+        public var defaultExpiry: Expiry?
+        /// The clock lifetimes are measured with.
+        public var clock: any StrataClock
+        /// How often ``MemoryStore/run()`` sweeps expired entries.
+        public var sweepInterval: Duration
+
+        /// A configuration with the given bounds (none by default).
+        public init(
+            maxEntries: Int? = nil,
+            maxBytes: Int? = nil,
+            defaultExpiry: Expiry? = nil,
+            clock: any StrataClock = SystemClock(),
+            sweepInterval: Duration = .seconds(60)
+        ) {
+            self.maxEntries = maxEntries
+            self.maxBytes = maxBytes
+            self.defaultExpiry = defaultExpiry
+            self.clock = clock
+            self.sweepInterval = sweepInterval
+        }
+    }
+
+    /// Counters that describe the store at one instant.
+    ///
+    /// ```swift
+    /// let stats = memory.statistics
+    /// print(stats.entries, stats.bytes, stats.evictions)
+    /// ```
+    public struct Statistics: Sendable, Hashable {
+        /// Entries held now, expired ones not yet swept included.
+        public var entries: Int
+        /// Bytes of keys and encoded values held now.
+        public var bytes: Int
+        /// Entries evicted to stay within the bounds since the store was made.
+        public var evictions: Int
+        /// Expired entries removed since the store was made.
+        public var expirations: Int
+    }
+
+    private struct State {
+        var table = LRUTable()
+        var isClosed = false
+        var evictions = 0
+        var expirations = 0
+    }
+
+    /// The bounds, default lifetime and clock this store was made with.
+    public let configuration: Configuration
+    private let state = Mutex(State())
+
+    /// Writes advance the incremental sweep by this many slots.
+    private static let sweepStepsPerWrite = 2
+
+    /// A store with the given bounds; either may be `nil` for no bound.
+    ///
+    /// ```swift
+    /// let memory = MemoryStore(maxEntries: 10_000)
+    /// ```
+    public convenience init(maxEntries: Int? = nil, maxBytes: Int? = nil, defaultExpiry: Expiry? = nil) {
+        self.init(configuration: Configuration(maxEntries: maxEntries, maxBytes: maxBytes, defaultExpiry: defaultExpiry))
+    }
+
+    /// A store made from a full ``Configuration``.
+    ///
+    /// ```swift
+    /// let memory = MemoryStore(configuration: .init(maxBytes: 64 << 20, clock: SystemClock()))
+    /// ```
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    /// `MemoryStore`.
+    public var backendName: String { "MemoryStore" }
+
+    /// The configured default lifetime.
+    public var defaultExpiry: Expiry? { configuration.defaultExpiry }
+
+    /// The configured clock.
+    public var clock: any StrataClock { configuration.clock }
+
+    /// Entries, bytes, evictions and expirations now.
+    public var statistics: Statistics {
+        state.withLock {
+            Statistics(
+                entries: $0.table.count, bytes: $0.table.byteCount,
+                evictions: $0.evictions, expirations: $0.expirations)
+        }
+    }
+
+    // MARK: Reads
+
+    /// The unexpired entry for `key`, marking it most recently used.
+    public func entry(forKey key: String) throws -> StoredEntry? {
+        try lookUp(ByteKey(key)).map { StoredEntry(bytes: $0.bytes, expiresAt: $0.expiresAtTimestamp) }
+    }
+
+    /// The value at `key`: the Swift value it was written as when `type` matches, else decoded.
+    public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) throws -> Value? {
+        guard let entry = try lookUp(ByteKey(key)) else { return nil }
+        if let value = entry.value as? Value { return value }
+        return try ValueCoding.decode(entry.bytes, as: type, key: key, backend: backendName)
+    }
+
+    /// Whether `key` has an unexpired entry; does not change its recency.
+    public func containsEntry(forKey key: String) throws -> Bool {
+        let byteKey = ByteKey(key)
+        return try withOpenTable { state in
+            guard let slot = state.table.slot(of: byteKey) else { return false }
+            return !expireIfNeeded(slot, in: &state)
+        }
+    }
+
+    private func lookUp(_ key: ByteKey) throws -> MemoryEntry? {
+        try withOpenTable { state in
+            guard let slot = state.table.slot(of: key) else { return nil }
+            if expireIfNeeded(slot, in: &state) { return nil }
+            state.table.touch(slot)
+            return state.table.entry(at: slot)
+        }
+    }
+
+    /// Removes the entry at `slot` if it has expired; `true` when it did.
+    private func expireIfNeeded(_ slot: Int32, in state: inout State) -> Bool {
+        let expiresAt = state.table.entry(at: slot).expiresAt
+        guard expiresAt != MemoryEntry.never, expiresAt <= clock.now().millisecondsSince1970 else { return false }
+        state.table.remove(at: slot)
+        state.expirations += 1
+        return true
+    }
+
+    // MARK: Writes
+
+    /// Replaces the entry for `key`.
+    public func setEntry(_ entry: StoredEntry, forKey key: String) throws {
+        try insert(ByteKey(key), MemoryEntry(bytes: entry.bytes, value: nil, expiresAt: entry.expiresAt))
+    }
+
+    /// Stores `value` with its encoding, keeping the Swift value for typed hits.
+    public func setValue<Value: Codable & Sendable>(_ value: Value, forKey key: String, expiresAt: Timestamp?) throws {
+        let bytes = try ValueCoding.encode(value, key: key, backend: backendName)
+        // Raw values decode from their bytes at no cost; keeping them twice would double their memory.
+        let kept: (any Sendable)? = ValueCoding.isRaw(Value.self) ? nil : value
+        try insert(ByteKey(key), MemoryEntry(bytes: bytes, value: kept, expiresAt: expiresAt))
+    }
+
+    private func insert(_ key: ByteKey, _ entry: MemoryEntry) throws {
+        try checkSize(key, entry)
+        try withOpenTable { state in
+            state.table.set(key, entry)
+            afterWrite(&state)
+        }
+    }
+
+    /// Writes `entry` only if there is no unexpired entry for `key`.
+    public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) throws -> Bool {
+        let byteKey = ByteKey(key)
+        let memoryEntry = MemoryEntry(bytes: entry.bytes, value: nil, expiresAt: entry.expiresAt)
+        try checkSize(byteKey, memoryEntry)
+        return try withOpenTable { state in
+            if let slot = state.table.slot(of: byteKey), !expireIfNeeded(slot, in: &state) { return false }
+            state.table.set(byteKey, memoryEntry)
+            afterWrite(&state)
+            return true
+        }
+    }
+
+    /// Removes `key`; `true` when it held an unexpired entry.
+    @discardableResult
+    public func removeEntry(forKey key: String) throws -> Bool {
+        let byteKey = ByteKey(key)
+        return try withOpenTable { state in
+            guard let slot = state.table.slot(of: byteKey) else { return false }
+            if expireIfNeeded(slot, in: &state) { return false }
+            state.table.remove(at: slot)
+            return true
+        }
+    }
+
+    /// Changes the expiry of an unexpired entry.
+    public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) throws -> Bool {
+        let byteKey = ByteKey(key)
+        return try withOpenTable { state in
+            guard let slot = state.table.slot(of: byteKey), !expireIfNeeded(slot, in: &state) else { return false }
+            var entry = state.table.entry(at: slot)
+            entry.expiresAt = expiresAt?.millisecondsSince1970 ?? MemoryEntry.never
+            state.table.replace(at: slot, with: entry)
+            return true
+        }
+    }
+
+    /// Adds `delta` to the integer at `key` under the store's lock.
+    public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) throws -> Int {
+        let byteKey = ByteKey(key)
+        return try withOpenTable { state in
+            if let slot = state.table.slot(of: byteKey), !expireIfNeeded(slot, in: &state) {
+                var entry = state.table.entry(at: slot)
+                let current = try ValueCoding.integer(entry.bytes, key: key, backend: backendName)
+                let sum = try ValueCoding.adding(delta, to: current, key: key, backend: backendName)
+                entry.bytes = Array(String(sum).utf8)
+                entry.value = nil
+                state.table.replace(at: slot, with: entry)
+                state.table.touch(slot)
+                return sum
+            }
+            state.table.set(byteKey, MemoryEntry(bytes: Array(String(delta).utf8), value: nil, expiresAt: expiresAt))
+            afterWrite(&state)
+            return delta
+        }
+    }
+
+    /// Evicts least-recently-used entries beyond the bounds and advances the sweep.
+    private func afterWrite(_ state: inout State) {
+        let maxEntries = configuration.maxEntries ?? .max
+        let maxBytes = configuration.maxBytes ?? .max
+        while state.table.count > maxEntries || state.table.byteCount > maxBytes, state.table.oldest >= 0 {
+            state.table.remove(at: state.table.oldest)
+            state.evictions += 1
+        }
+        state.expirations += state.table.sweepStep(
+            nowMilliseconds: clock.now().millisecondsSince1970, budget: Self.sweepStepsPerWrite)
+    }
+
+    private func checkSize(_ key: ByteKey, _ entry: MemoryEntry) throws {
+        guard let maxBytes = configuration.maxBytes else { return }
+        let cost = LRUTable.cost(key, entry)
+        if cost > maxBytes {
+            throw StrataError(
+                code: .valueTooLarge,
+                message: "the entry takes \(cost) bytes, more than the store's maxBytes of \(maxBytes)",
+                key: key.string, backend: backendName)
+        }
+    }
+
+    // MARK: Prefixes, sweeping, closing
+
+    /// The unexpired keys that start with `prefix`, sorted by UTF-8 bytes. O(entries).
+    public func keys(prefix: String) throws -> [String] {
+        let now = clock.now().millisecondsSince1970
+        return try withOpenTable { state in
+            state.table.index.keys.compactMap { key -> String? in
+                guard KeyRules.key(key.string, hasPrefix: prefix),
+                      !state.table.entry(at: state.table.index[key]!).isExpired(nowMilliseconds: now)
+                else { return nil }
+                return key.string
+            }
+        }.sorted(by: KeyRules.byteOrder)
+    }
+
+    /// Removes the keys that start with `prefix`. O(entries).
+    @discardableResult
+    public func clear(prefix: String) throws -> Int {
+        let now = clock.now().millisecondsSince1970
+        return try withOpenTable { state in
+            var removed = 0
+            for slot in state.table.occupiedSlots() where KeyRules.key(state.table.key(at: slot).string, hasPrefix: prefix) {
+                if !state.table.remove(at: slot).isExpired(nowMilliseconds: now) { removed += 1 }
+            }
+            return removed
+        }
+    }
+
+    /// Removes every expired entry now; returns how many.
+    @discardableResult
+    public func sweepExpired() throws -> Int {
+        let now = clock.now().millisecondsSince1970
+        return try withOpenTable { state in
+            var removed = 0
+            for slot in state.table.occupiedSlots() where state.table.entry(at: slot).isExpired(nowMilliseconds: now) {
+                state.table.remove(at: slot)
+                removed += 1
+            }
+            state.expirations += removed
+            return removed
+        }
+    }
+
+    /// Sweeps expired entries every ``Configuration/sweepInterval`` until cancelled, then
+    /// returns normally (service-lifecycle style: run it in a task group or a service group).
+    ///
+    /// ```swift
+    /// try await withThrowingDiscardingTaskGroup { group in
+    ///     group.addTask { try await memory.run() }
+    ///     ...
+    /// }
+    /// ```
+    public func run() async throws {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: configuration.sweepInterval)
+            } catch {
+                return  // cancelled while sleeping
+            }
+            if state.withLock({ $0.isClosed }) { return }
+            try sweepExpired()
+        }
+    }
+
+    /// Drops every entry; later calls throw ``StrataError/Code/closed``.
+    public func close() {
+        state.withLock { state in
+            state.table.removeAll()
+            state.isClosed = true
+        }
+    }
+
+    private func withOpenTable<Result>(_ body: (inout State) throws -> Result) throws -> Result {
+        try state.withLock { state in
+            guard !state.isClosed else {
+                throw StrataError(code: .closed, message: "the store is closed", backend: backendName)
+            }
+            return try body(&state)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+/// A view of another store in which every key is relative to a prefix.
+///
+/// Made by ``KeyValueStore/prefixed(_:)``. Keys passed to the view are validated as
+/// usual (at most 1024 UTF-8 bytes, without the prefix) and stored in the base store as
+/// `prefix + key`. `keys(prefix:)` returns keys without the view's prefix, and `clear()`
+/// removes only the view's own keys. Views nest: `store.prefixed("a:").prefixed("b:")`
+/// is a view with prefix `"a:b:"` over `store`. Closing a view closes the base store.
+///
+/// ```swift
+/// let sessions = store.prefixed("session:")
+/// try await sessions.set("42", session, expires: "30min")   // key "session:42" in store
+/// try await sessions.clear()                                  // only "session:…" keys
+/// ```
+public final class PrefixedStore: KeyValueStore {
+    /// The store that holds the entries.
+    public let base: any KeyValueStore
+    /// The prefix added to every key, counting the prefixes of enclosing views.
+    public let prefix: String
+
+    init(base: any KeyValueStore, prefix: String) {
+        if let view = base as? PrefixedStore {
+            self.base = view.base
+            self.prefix = view.prefix + prefix
+        } else {
+            self.base = base
+            self.prefix = prefix
+        }
+    }
+
+    /// The base store's name and the prefix, for example `MemoryStore prefixed "user:"`.
+    public var backendName: String { "\(base.backendName) prefixed \(StrataError.quoted(prefix))" }
+
+    /// The base store's default lifetime.
+    public var defaultExpiry: Expiry? { base.defaultExpiry }
+
+    /// The base store's clock.
+    public var clock: any StrataClock { base.clock }
+
+    /// The base store's entry for `prefix + key`.
+    public func entry(forKey key: String) async throws -> StoredEntry? {
+        try await base.entry(forKey: prefix + key)
+    }
+
+    /// Sets the base store's entry for `prefix + key`.
+    public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
+        try await base.setEntry(entry, forKey: prefix + key)
+    }
+
+    /// Writes `prefix + key` in the base store if it is absent.
+    public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
+        try await base.setEntryIfAbsent(entry, forKey: prefix + key)
+    }
+
+    /// Removes `prefix + key` from the base store.
+    @discardableResult
+    public func removeEntry(forKey key: String) async throws -> Bool {
+        try await base.removeEntry(forKey: prefix + key)
+    }
+
+    /// Sets the expiry of `prefix + key` in the base store.
+    public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
+        try await base.setExpiration(expiresAt, forKey: prefix + key)
+    }
+
+    /// Increments `prefix + key` in the base store.
+    public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
+        try await base.incrementEntry(forKey: prefix + key, by: delta, expiresAt: expiresAt)
+    }
+
+    /// The view's keys that start with `prefix`, without the view's prefix.
+    public func keys(prefix subprefix: String) async throws -> [String] {
+        let dropped = prefix.utf8.count
+        return try await base.keys(prefix: prefix + subprefix).map {
+            // The base key starts with the view's prefix, a whole string, so the cut
+            // falls on a character boundary of the UTF-8 bytes.
+            String(decoding: $0.utf8.dropFirst(dropped), as: UTF8.self)
+        }
+    }
+
+    /// Removes the view's keys that start with `subprefix`.
+    @discardableResult
+    public func clear(prefix subprefix: String) async throws -> Int {
+        try await base.clear(prefix: prefix + subprefix)
+    }
+
+    /// Sweeps the base store.
+    @discardableResult
+    public func sweepExpired() async throws -> Int {
+        try await base.sweepExpired()
+    }
+
+    /// Closes the base store.
+    public func close() async throws {
+        try await base.close()
+    }
+
+    /// The base store's value for `prefix + key`, so a memory store's Swift values stay Swift values.
+    public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {
+        try await base.value(forKey: prefix + key, as: type)
+    }
+
+    /// Writes the value through the base store's own `setValue`.
+    public func setValue<Value: Codable & Sendable>(_ value: Value, forKey key: String, expiresAt: Timestamp?) async throws {
+        try await base.setValue(value, forKey: prefix + key, expiresAt: expiresAt)
+    }
+
+    /// Whether the base store holds `prefix + key`.
+    public func containsEntry(forKey key: String) async throws -> Bool {
+        try await base.containsEntry(forKey: prefix + key)
+    }
+
+    /// Single flight in the base store, so every view of one store shares it.
+    public func getOrSetValue<Value: Codable & Sendable>(
+        forKey key: String,
+        as type: Value.Type,
+        expires: Expiry?,
+        compute: () async throws -> Value
+    ) async throws -> Value {
+        try await base.getOrSetValue(forKey: prefix + key, as: type, expires: expires, compute: compute)
+    }
+}

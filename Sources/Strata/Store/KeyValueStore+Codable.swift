@@ -1,0 +1,201 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The typed API that callers use: every method validates its key (non-empty, at most
+/// 1024 UTF-8 bytes) and resolves `expires: nil` to the store's default lifetime.
+extension KeyValueStore {
+    /// Stores `value` at `key`, replacing what was there.
+    ///
+    /// `Data`, `[UInt8]` and `String` are stored as their raw bytes; other values as JSON.
+    /// `expires: nil` uses the store's default lifetime; `.never` overrides it.
+    ///
+    /// ```swift
+    /// try await store.set("user:1", user, expires: "1h")
+    /// ```
+    public func set<Value: Codable & Sendable>(_ key: String, _ value: Value, expires: Expiry? = nil) async throws {
+        try KeyRules.validate(key, backend: backendName)
+        try await setValue(value, forKey: key, expiresAt: deadline(for: expires))
+    }
+
+    /// The value at `key` as `type`, or `nil` when it is missing or expired.
+    ///
+    /// Throws ``StrataError/Code/decodingFailed`` naming the key when the stored value
+    /// does not decode as `type`.
+    ///
+    /// ```swift
+    /// let user = try await store.get("user:1", as: User.self)
+    /// ```
+    public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type = Value.self) async throws -> Value? {
+        try KeyRules.validate(key, backend: backendName)
+        return try await value(forKey: key, as: type)
+    }
+
+    /// Whether `key` holds an unexpired value.
+    ///
+    /// ```swift
+    /// if try await store.has("user:1") { ... }
+    /// ```
+    public func has(_ key: String) async throws -> Bool {
+        try KeyRules.validate(key, backend: backendName)
+        return try await containsEntry(forKey: key)
+    }
+
+    /// Removes `key`; returns whether it held an unexpired value.
+    ///
+    /// ```swift
+    /// try await store.delete("user:1")
+    /// ```
+    @discardableResult
+    public func delete(_ key: String) async throws -> Bool {
+        try KeyRules.validate(key, backend: backendName)
+        return try await removeEntry(forKey: key)
+    }
+
+    /// Every unexpired key, sorted by UTF-8 bytes.
+    ///
+    /// ```swift
+    /// let all = try await store.keys()
+    /// ```
+    public func keys() async throws -> [String] {
+        try await keys(prefix: "")
+    }
+
+    /// Removes every entry of this store (of this view, for a prefixed store).
+    ///
+    /// ```swift
+    /// try await store.clear()
+    /// ```
+    @discardableResult
+    public func clear() async throws -> Int {
+        try await clear(prefix: "")
+    }
+
+    /// Gives an existing key a new lifetime; `false` when the key is missing or expired.
+    ///
+    /// ```swift
+    /// try await store.expire("session:9", "30min")
+    /// ```
+    @discardableResult
+    public func expire(_ key: String, _ expiry: Expiry) async throws -> Bool {
+        try KeyRules.validate(key, backend: backendName)
+        return try await setExpiration(expiry.deadline(from: clock.now()), forKey: key)
+    }
+
+    /// Atomically adds `delta` to the integer at `key` and returns the result.
+    ///
+    /// A missing key starts at 0 and gets the lifetime `expires` (or the default); an
+    /// existing key keeps its lifetime. Throws ``StrataError/Code/notAnInteger`` when the
+    /// value is not a decimal integer or the sum would overflow.
+    ///
+    /// ```swift
+    /// let hits = try await store.increment("hits", by: 1, expires: "1min")
+    /// ```
+    @discardableResult
+    public func increment(_ key: String, by delta: Int = 1, expires: Expiry? = nil) async throws -> Int {
+        try KeyRules.validate(key, backend: backendName)
+        return try await incrementEntry(forKey: key, by: delta, expiresAt: deadline(for: expires))
+    }
+
+    /// Stores `value` only if `key` holds no unexpired value; `true` when it was stored.
+    ///
+    /// Of many callers racing on one key, exactly one gets `true`.
+    ///
+    /// ```swift
+    /// if try await store.setIfAbsent("lock:report", true, expires: "30s") { ... }
+    /// ```
+    public func setIfAbsent<Value: Codable & Sendable>(_ key: String, _ value: Value, expires: Expiry? = nil) async throws -> Bool {
+        try KeyRules.validate(key, backend: backendName)
+        let bytes = try ValueCoding.encode(value, key: key, backend: backendName)
+        return try await setEntryIfAbsent(StoredEntry(bytes: bytes, expiresAt: deadline(for: expires)), forKey: key)
+    }
+
+    /// The value at `key`, or the value `compute` returns, stored with `expires`.
+    ///
+    /// Concurrent callers of one missing key in this process run `compute` once and all
+    /// receive its value, or all its error. A stored value that no longer decodes as
+    /// `type` counts as missing and is replaced.
+    ///
+    /// ```swift
+    /// let report = try await store.getOrSet("report", as: Report.self, expires: "5min") {
+    ///     try await buildReport()
+    /// }
+    /// ```
+    public func getOrSet<Value: Codable & Sendable>(
+        _ key: String,
+        as type: Value.Type = Value.self,
+        expires: Expiry? = nil,
+        compute: () async throws -> Value
+    ) async throws -> Value {
+        try KeyRules.validate(key, backend: backendName)
+        return try await getOrSetValue(forKey: key, as: type, expires: expires, compute: compute)
+    }
+
+    /// Stores `value` under a new random URL-safe key (22 characters) and returns the key.
+    ///
+    /// ```swift
+    /// let id = try await store.add(order, expires: "1d")
+    /// ```
+    public func add<Value: Codable & Sendable>(_ value: Value, expires: Expiry? = nil) async throws -> String {
+        let bytes = try ValueCoding.encode(value, key: "(new key)", backend: backendName)
+        let expiresAt = deadline(for: expires)
+        while true {
+            let key = Self.randomKey()
+            if try await setEntryIfAbsent(StoredEntry(bytes: bytes, expiresAt: expiresAt), forKey: key) {
+                return key
+            }
+        }
+    }
+
+    /// The unexpired entries whose keys start with `prefix`, sorted by key.
+    ///
+    /// ```swift
+    /// for (key, user) in try await store.entries(prefix: "user:", as: User.self) { ... }
+    /// ```
+    public func entries<Value: Codable & Sendable>(
+        prefix: String = "",
+        as type: Value.Type = Value.self
+    ) async throws -> [(key: String, value: Value)] {
+        var result: [(key: String, value: Value)] = []
+        for key in try await keys(prefix: prefix) {
+            // A key that expired or was removed since it was listed is left out.
+            if let value = try await value(forKey: key, as: type) { result.append((key, value)) }
+        }
+        return result
+    }
+
+    /// A view of this store in which every key is relative to `prefix`.
+    ///
+    /// The view is itself a ``KeyValueStore``; its `clear()` removes only its own keys,
+    /// and views nest: `store.prefixed("a:").prefixed("b:")` uses keys under `"a:b:"`.
+    ///
+    /// ```swift
+    /// let users = store.prefixed("user:")
+    /// try await users.set("1", user)          // stored as "user:1"
+    /// ```
+    public func prefixed(_ prefix: String) -> PrefixedStore {
+        PrefixedStore(base: self, prefix: prefix)
+    }
+
+    /// 16 random bytes in unpadded base64url.
+    static func randomKey() -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+        var generator = SystemRandomNumberGenerator()
+        var bits = (generator.next() as UInt64, generator.next() as UInt64)
+        var characters: [UInt8] = []
+        characters.reserveCapacity(22)
+        for index in 0..<22 {
+            // 128 bits in 6-bit groups: the last group holds the remaining 2 bits.
+            let sixBits: UInt64
+            if index < 10 { sixBits = bits.0 & 63; bits.0 >>= 6 }
+            else if index == 10 { sixBits = (bits.0 & 15) | ((bits.1 & 3) << 4); bits.1 >>= 2 }
+            else { sixBits = bits.1 & 63; bits.1 >>= 6 }
+            characters.append(alphabet[Int(sixBits)])
+        }
+        return String(decoding: characters, as: UTF8.self)
+    }
+}

@@ -1,0 +1,147 @@
+/// A key-value store with expiry: the one protocol every Strata store speaks.
+///
+/// `MemoryStore`, `FolderStore`, `SQLiteStore`, `RedisStore`, `TieredStore` and the view
+/// made by ``prefixed(_:)`` all conform, so any one of them can replace another without
+/// changing the calling code. Callers use the typed layer (``set(_:_:expires:)``,
+/// ``get(_:as:)``, ``getOrSet(_:as:expires:compute:)`` and the rest, in extensions);
+/// a backend implements the small set of requirements below, in terms of raw entries.
+///
+/// ```swift
+/// func remember(_ user: User, in store: some KeyValueStore) async throws {
+///     try await store.set("user:\(user.id)", user, expires: "1h")
+/// }
+/// ```
+///
+/// ## The contract a backend must keep
+///
+/// Each sentence below is checked by `KeyValueStoreConformance` in StrataTesting; a
+/// backend's tests run those checks (see the conformance guide in `Docs/`).
+///
+/// - A key is any non-empty `String`, compared byte for byte as UTF-8: `"é"` written
+///   precomposed and `"e\u{301}"` are two keys. A backend accepts every such key,
+///   including `/`, `..`, NUL, newlines, `*`, `%`, `_`, `[`, `\` and keys longer than
+///   1024 bytes (a prefixed view adds its prefix to a key of up to 1024 bytes).
+///   No key can reach data outside the store.
+/// - ``entry(forKey:)`` returns the bytes last written for the key and the instant they
+///   expire, or `nil` when there are none or they have expired; an expired entry is
+///   never returned, even before it is physically removed.
+/// - ``setEntry(_:forKey:)`` replaces the entry whole: a concurrent reader sees the old
+///   entry or the new one, never a mix. A `nil` ``StoredEntry/expiresAt`` never expires.
+/// - ``setEntryIfAbsent(_:forKey:)`` writes only when there is no unexpired entry, and
+///   of many racing callers exactly one gets `true`.
+/// - ``removeEntry(forKey:)`` returns whether an unexpired entry existed.
+/// - ``setExpiration(_:forKey:)`` changes only the expiry of an unexpired entry and
+///   returns `false` (writing nothing) when there is none.
+/// - ``incrementEntry(forKey:by:expiresAt:)`` adds to a decimal integer value atomically
+///   (no update is lost among concurrent callers), creates a missing key at 0 with the
+///   given expiry, keeps an existing key's expiry, and throws
+///   ``StrataError/Code/notAnInteger`` for a value that is not an integer or would overflow.
+/// - ``keys(prefix:)`` returns the unexpired keys that start with `prefix` byte for
+///   byte, sorted by their UTF-8 bytes. No character of a prefix is a pattern.
+/// - ``clear(prefix:)`` removes exactly the keys that start with `prefix` byte for byte,
+///   and returns how many unexpired entries it removed.
+/// - After ``close()``, every call throws ``StrataError/Code/closed``.
+/// - Every failure is a ``StrataError`` naming the key and the backend.
+public protocol KeyValueStore: AnyObject, Sendable {
+    /// A short name for messages, for example `FolderStore(/var/cache/app)`.
+    var backendName: String { get }
+
+    /// The lifetime of entries written with `expires: nil`; `nil` means they never expire.
+    var defaultExpiry: Expiry? { get }
+
+    /// The clock the store measures lifetimes with.
+    var clock: any StrataClock { get }
+
+    /// The unexpired entry for `key`, or `nil`.
+    func entry(forKey key: String) async throws -> StoredEntry?
+
+    /// Replaces the entry for `key`.
+    func setEntry(_ entry: StoredEntry, forKey key: String) async throws
+
+    /// Writes `entry` only if `key` has no unexpired entry; `true` when it wrote.
+    func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool
+
+    /// Removes the entry for `key`; `true` when an unexpired entry existed.
+    @discardableResult
+    func removeEntry(forKey key: String) async throws -> Bool
+
+    /// Sets when the entry for `key` expires (`nil`: never); `false` when there is no entry.
+    func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool
+
+    /// Adds `delta` to the integer at `key`, creating it at 0 expiring at `expiresAt`.
+    func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int
+
+    /// The unexpired keys that start with `prefix`, sorted by their UTF-8 bytes.
+    ///
+    /// ```swift
+    /// let userKeys = try await store.keys(prefix: "user:")
+    /// ```
+    func keys(prefix: String) async throws -> [String]
+
+    /// Removes every key that starts with `prefix`; returns how many unexpired entries it removed.
+    ///
+    /// ```swift
+    /// try await store.clear(prefix: "session:")
+    /// ```
+    @discardableResult
+    func clear(prefix: String) async throws -> Int
+
+    /// Removes expired entries now, for stores that do not expire them natively.
+    ///
+    /// ```swift
+    /// let removed = try await store.sweepExpired()
+    /// ```
+    @discardableResult
+    func sweepExpired() async throws -> Int
+
+    /// Releases the store's resources; later calls throw ``StrataError/Code/closed``.
+    ///
+    /// ```swift
+    /// try await store.close()
+    /// ```
+    func close() async throws
+
+    /// The value at `key` decoded as `type`; stores that keep Swift values return them as
+    /// they are. The default decodes ``entry(forKey:)``.
+    func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value?
+
+    /// Writes `value` at `key`. The default encodes it and calls ``setEntry(_:forKey:)``.
+    func setValue<Value: Codable & Sendable>(_ value: Value, forKey key: String, expiresAt: Timestamp?) async throws
+
+    /// Whether `key` has an unexpired entry. The default reads the entry.
+    func containsEntry(forKey key: String) async throws -> Bool
+
+    /// Reads `key`, or computes, stores and returns its value, running `compute` once
+    /// for all concurrent callers of one key in this process.
+    func getOrSetValue<Value: Codable & Sendable>(
+        forKey key: String,
+        as type: Value.Type,
+        expires: Expiry?,
+        compute: () async throws -> Value
+    ) async throws -> Value
+}
+
+/// One stored entry: its bytes, and the instant it expires.
+///
+/// ```swift
+/// let entry = StoredEntry(bytes: Array("hello".utf8), expiresAt: clock.now().adding(milliseconds: 60_000))
+/// ```
+public struct StoredEntry: Sendable, Hashable {
+    /// The value's bytes: raw for `Data`, `[UInt8]` and `String`, JSON for other values.
+    public var bytes: [UInt8]
+    /// When the entry expires; `nil` never.
+    public var expiresAt: Timestamp?
+
+    /// An entry of `bytes` expiring at `expiresAt` (`nil`: never).
+    public init(bytes: [UInt8], expiresAt: Timestamp? = nil) {
+        self.bytes = bytes
+        self.expiresAt = expiresAt
+    }
+
+    /// Whether the entry has expired at `now`: an entry is alive up to, not at, its deadline.
+    @inlinable
+    public func isExpired(at now: Timestamp) -> Bool {
+        guard let expiresAt else { return false }
+        return expiresAt <= now
+    }
+}

@@ -1,0 +1,102 @@
+import Synchronization
+
+/// Runs one computation per key at a time in this process; callers that arrive while it
+/// runs wait for it and share its outcome.
+///
+/// The first caller (the leader) runs the operation inline, so it keeps its task-locals,
+/// priority and cancellation. A waiter that is cancelled stops waiting at once. When the
+/// leader itself is cancelled, the waiters are not failed with its cancellation: one of
+/// them takes over as the new leader.
+final class SingleFlight: Sendable {
+    static let shared = SingleFlight()
+
+    struct FlightKey: Hashable, Sendable {
+        let scope: ObjectIdentifier
+        let key: ByteKey
+    }
+
+    enum Outcome: Sendable {
+        case value(any Sendable)
+        case failure(any Error)
+        /// The leader gave up (it was cancelled); try again, perhaps as the new leader.
+        case retry
+        case cancelled
+    }
+
+    private struct Flight {
+        var waiters: [UInt64: CheckedContinuation<Outcome, Never>] = [:]
+    }
+
+    private struct State {
+        var flights: [FlightKey: Flight] = [:]
+        var nextWaiterID: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// The number of keys with a computation in progress (for tests and statistics).
+    var inFlightCount: Int { state.withLock { $0.flights.count } }
+
+    func run<Value: Sendable>(
+        scope: ObjectIdentifier,
+        key: String,
+        operation: () async throws -> Value
+    ) async throws -> Value {
+        let flightKey = FlightKey(scope: scope, key: ByteKey(key))
+        while true {
+            let isLeader = state.withLock { state in
+                guard state.flights[flightKey] == nil else { return false }
+                state.flights[flightKey] = Flight()
+                return true
+            }
+            if isLeader {
+                do {
+                    let value = try await operation()
+                    finish(flightKey, with: .value(value))
+                    return value
+                } catch {
+                    let handOver = error is CancellationError && Task.isCancelled
+                    finish(flightKey, with: handOver ? .retry : .failure(error))
+                    throw error
+                }
+            }
+            switch await wait(for: flightKey) {
+            case .value(let value):
+                // A caller asking for another type than the leader's computes its own.
+                if let value = value as? Value { return value }
+            case .failure(let error):
+                throw error
+            case .retry:
+                try Task.checkCancellation()
+            case .cancelled:
+                throw CancellationError()
+            }
+        }
+    }
+
+    private func finish(_ flightKey: FlightKey, with outcome: Outcome) {
+        let waiters = state.withLock { $0.flights.removeValue(forKey: flightKey)?.waiters ?? [:] }
+        for waiter in waiters.values { waiter.resume(returning: outcome) }
+    }
+
+    private func wait(for flightKey: FlightKey) async -> Outcome {
+        let id = state.withLock { state in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
+                let outcome: Outcome? = state.withLock { state in
+                    if Task.isCancelled { return .cancelled }
+                    guard state.flights[flightKey] != nil else { return .retry }
+                    state.flights[flightKey]!.waiters[id] = continuation
+                    return nil
+                }
+                if let outcome { continuation.resume(returning: outcome) }
+            }
+        } onCancel: {
+            let continuation = state.withLock { $0.flights[flightKey]?.waiters.removeValue(forKey: id) }
+            continuation?.resume(returning: .cancelled)
+        }
+    }
+}

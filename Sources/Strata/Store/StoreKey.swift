@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The rules every store applies to the keys callers pass in.
+public enum KeyRules {
+    /// The longest key, in UTF-8 bytes, that every store accepts.
+    ///
+    /// ```swift
+    /// precondition(key.utf8.count <= KeyRules.maximumKeyBytes)
+    /// ```
+    public static let maximumKeyBytes = 1024
+
+    /// Throws ``StrataError/Code/invalidKey`` for an empty key or one longer than
+    /// ``maximumKeyBytes``.
+    ///
+    /// ```swift
+    /// try KeyRules.validate(key, backend: backendName)
+    /// ```
+    @inlinable
+    public static func validate(_ key: String, backend: String) throws {
+        let count = key.utf8.count
+        if count == 0 || count > maximumKeyBytes { try reject(key, backend: backend) }
+    }
+
+    @usableFromInline
+    static func reject(_ key: String, backend: String) throws -> Never {
+        let reason = key.isEmpty
+            ? "a key must not be empty"
+            : "a key is at most \(maximumKeyBytes) UTF-8 bytes; this one is \(key.utf8.count)"
+        throw StrataError(code: .invalidKey, message: reason, key: key, backend: backend)
+    }
+
+    /// Whether `key` starts with `prefix`, byte for byte (not by Unicode equivalence).
+    ///
+    /// ```swift
+    /// KeyRules.key("e\u{301}x", hasPrefix: "e")   // true: the bytes start with "e"
+    /// ```
+    @inlinable
+    public static func key(_ key: String, hasPrefix prefix: String) -> Bool {
+        key.utf8.starts(with: prefix.utf8)
+    }
+
+    /// Whether `a` sorts before `b` by UTF-8 bytes, the order ``KeyValueStore/keys(prefix:)`` returns.
+    ///
+    /// ```swift
+    /// keys.sort(by: KeyRules.byteOrder)
+    /// ```
+    @inlinable
+    public static func byteOrder(_ a: String, _ b: String) -> Bool {
+        a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+}
+
+/// A key that hashes and compares by its UTF-8 bytes, unlike `String`, which treats
+/// canonically equivalent text (`"é"` and `"e\u{301}"`) as equal.
+struct ByteKey: Hashable, Sendable {
+    let string: String
+
+    init(_ string: String) {
+        var string = string
+        string.makeContiguousUTF8()
+        self.string = string
+    }
+
+    static func == (lhs: ByteKey, rhs: ByteKey) -> Bool {
+        var a = lhs.string
+        var b = rhs.string
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0)
+            }
+        }
+    }
+
+    func hash(into hasher: inout Hasher) {
+        var text = string
+        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+}
