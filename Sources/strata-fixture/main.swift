@@ -1,1 +1,33 @@
-print("fixture")
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+// A second OS process for the tests: it works on a store directory that the test
+// process uses at the same time. Not a product; the tests find it beside themselves.
+//
+//   strata-fixture increment <directory> <key> <times>
+//   strata-fixture write-forever <directory> <key> <bytes>   (until killed)
+import Strata
+
+let arguments = CommandLine.arguments
+guard arguments.count == 5, let count = Int(arguments[4]) else {
+    print("usage: strata-fixture increment|write-forever <directory> <key> <count>")
+    exit(2)
+}
+let store = try FolderStore(directory: arguments[2])
+switch arguments[1] {
+case "increment":
+    for _ in 0..<count { try await store.increment(arguments[3]) }
+case "write-forever":
+    // Every value is `count` copies of one byte, so a reader can tell a torn value.
+    var round: UInt8 = 0
+    print("ready")
+    while true {
+        round &+= 1
+        try await store.set(arguments[3], [UInt8](repeating: round, count: count))
+    }
+default:
+    print("unknown command \(arguments[1])")
+    exit(2)
+}

@@ -17,6 +17,9 @@ extension Expiry {
     /// | month (a twelfth of a year) | `mo` `month` `months` |
     /// | year (365.25 days) | `y` `yr` `yrs` `year` `years` |
     ///
+    /// A number without a unit means seconds only when it is the whole text (`"90"`);
+    /// in `"1h 30"` it would be a guess, so that is an error.
+    ///
     /// Anything else throws a ``StrataError`` with code ``StrataError/Code/invalidExpiry``
     /// that quotes the text: an unknown unit (`"5potato"`), a sign (`"-1h"`), an empty text,
     /// a lifetime of zero (`"0s"`, or one that rounds to less than a nanosecond), or one
@@ -27,7 +30,7 @@ extension Expiry {
     /// ```
     public init(parsing text: String) throws {
         var parser = ExpiryParser(text: text)
-        self.init(nanosecondsOrNever: try parser.parse())
+        self.init(checkedNanoseconds: try parser.parse())
     }
 }
 
@@ -67,11 +70,14 @@ struct ExpiryParser {
         return units
     }()
 
-    mutating func parse() throws -> Int64 {
+    mutating func parse() throws -> Int128 {
         skipSpaces()
         guard index < bytes.count else { throw failure("it is empty") }
         var total: Int128 = 0
+        var parts = 0
+        var hasUnitlessPart = false
         while index < bytes.count {
+            parts += 1
             let (whole, fraction, fractionDigits) = try number()
             skipSpaces()
             let unitStart = index
@@ -79,6 +85,7 @@ struct ExpiryParser {
             let unitName = String(decoding: bytes[unitStart..<index], as: UTF8.self).lowercased()
             let size: Int128
             if unitName.isEmpty {
+                hasUnitlessPart = true
                 size = Self.nanosecondsPerUnit["s"]!
             } else if let known = Self.nanosecondsPerUnit[unitName] {
                 size = known
@@ -98,10 +105,15 @@ struct ExpiryParser {
             }
             skipSpaces()
         }
+        // "1h 30" could mean 30 minutes or 30 seconds: rather than guess, a bare number
+        // is seconds only when it is the whole text.
+        if hasUnitlessPart && parts > 1 {
+            throw failure("in text of several parts every number needs a unit")
+        }
         guard total > 0 else {
             throw failure("a lifetime must be positive; use Expiry.never for no expiry")
         }
-        return Int64(total)
+        return total
     }
 
     /// Reads `digits[.digits]`, where digits may be grouped by `_` or by `,` in threes.

@@ -16,8 +16,8 @@
 /// Zero and negative lifetimes are errors: never "forever", never "already expired".
 /// The longest lifetime is ``maximumDuration`` (10,000 years).
 public struct Expiry: Sendable, Hashable {
-    /// The lifetime in nanoseconds; `nil` is ``never``.
-    let nanoseconds: Int64?
+    /// The lifetime, at most ``maximumDuration``; `nil` is ``never``.
+    private let lifetime: Duration?
 
     /// The longest lifetime an `Expiry` can hold: 10,000 years of 365.25 days.
     public static let maximumDuration: Duration = .seconds(Int64(10_000 * 31_557_600))
@@ -29,10 +29,17 @@ public struct Expiry: Sendable, Hashable {
     /// ```swift
     /// try await store.set("config", config, expires: .never)
     /// ```
-    public static let never = Expiry(nanosecondsOrNever: nil)
+    public static let never = Expiry(lifetime: nil)
 
-    init(nanosecondsOrNever nanoseconds: Int64?) {
-        self.nanoseconds = nanoseconds
+    private init(lifetime: Duration?) {
+        self.lifetime = lifetime
+    }
+
+    /// A lifetime of `nanoseconds`, already checked to be positive and within the maximum.
+    init(checkedNanoseconds nanoseconds: Int128) {
+        self.lifetime = Duration(
+            secondsComponent: Int64(nanoseconds / 1_000_000_000),
+            attosecondsComponent: Int64(nanoseconds % 1_000_000_000) * 1_000_000_000)
     }
 
     /// A lifetime of `duration`, which must be positive and at most ``maximumDuration``.
@@ -69,7 +76,7 @@ public struct Expiry: Sendable, Hashable {
             throw StrataError(
                 code: .invalidExpiry, message: "the lifetime \(duration) is longer than 10,000 years")
         }
-        self.nanoseconds = Int64(total)
+        self.init(checkedNanoseconds: total)
     }
 
     /// The lifetime as a `Duration`, or `nil` for ``never``.
@@ -77,14 +84,17 @@ public struct Expiry: Sendable, Hashable {
     /// ```swift
     /// (Expiry("1min")).duration   // .seconds(60)
     /// ```
-    public var duration: Duration? {
-        nanoseconds.map { .nanoseconds($0) }
+    public var duration: Duration? { lifetime }
+
+    /// The lifetime in whole nanoseconds; `nil` for ``never``.
+    var nanoseconds: Int128? {
+        lifetime.map { Int128($0.components.seconds) * 1_000_000_000 + Int128($0.components.attoseconds / 1_000_000_000) }
     }
 
     /// The lifetime in whole milliseconds, rounded up so a sub-millisecond lifetime is
     /// still a lifetime; `nil` for ``never``.
     var milliseconds: Int64? {
-        nanoseconds.map { ($0 + 999_999) / 1_000_000 }
+        nanoseconds.map { Int64(($0 + 999_999) / 1_000_000) }
     }
 
     /// The instant an entry written at `now` expires; `nil` for ``never``.
@@ -119,7 +129,7 @@ extension Expiry: ExpressibleByIntegerLiteral {
             seconds > 0 && seconds <= 10_000 * 31_557_600,
             "invalid Expiry literal \(seconds): a lifetime must be a positive number of seconds"
                 + " (use Expiry.never for no expiry)")
-        self.nanoseconds = seconds * 1_000_000_000
+        self.lifetime = .seconds(seconds)
     }
 }
 
@@ -129,7 +139,7 @@ extension Expiry: CustomStringConvertible {
     /// The text parses back to the same lifetime: `Expiry(parsing: e.description) == e`.
     public var description: String {
         guard var rest = nanoseconds else { return "never" }
-        let units: [(Int64, String)] = [
+        let units: [(Int128, String)] = [
             (86_400_000_000_000, "d"), (3_600_000_000_000, "h"), (60_000_000_000, "min"),
             (1_000_000_000, "s"), (1_000_000, "ms"),
         ]

@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The outcome of a system call that failed, with the call's name.
+struct SystemCallError: Error, CustomStringConvertible {
+    let call: String
+    let errno: Int32
+
+    var description: String { "\(call): \(String(cString: strerror(errno))) (errno \(errno))" }
+}
+
+/// Thin wrappers over the `*at` system calls, relative to an open directory, never
+/// following symbolic links, so every path stays inside the store's directory.
+enum POSIX {
+    /// Closes a descriptor (named apart from the stores' own `close()`).
+    static func closeDescriptor(_ fd: Int32) {
+        _ = close(fd)
+    }
+
+    static func check(_ result: Int32, _ call: String) throws(SystemCallError) -> Int32 {
+        if result < 0 { throw SystemCallError(call: call, errno: errno) }
+        return result
+    }
+
+    /// Opens the subdirectory `name` of `directory`; `nil` when it does not exist.
+    static func openDirectory(_ name: String, in directory: Int32, create: Bool) throws(SystemCallError) -> Int32? {
+        if create, mkdirat(directory, name, 0o700) < 0, errno != EEXIST {
+            throw SystemCallError(call: "mkdirat", errno: errno)
+        }
+        let fd = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw SystemCallError(call: "openat(directory)", errno: errno)
+        }
+        return fd
+    }
+
+    /// The whole contents of the file `name` in `directory`; `nil` when it does not exist.
+    static func readFile(_ name: String, in directory: Int32, limit: Int = .max) throws(SystemCallError) -> [UInt8]? {
+        let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw SystemCallError(call: "openat", errno: errno)
+        }
+        defer { close(fd) }
+        var info = stat()
+        _ = try check(fstat(fd, &info), "fstat")
+        let wanted = min(Int(info.st_size), limit)
+        var bytes = [UInt8](repeating: 0, count: wanted)
+        var filled = 0
+        while filled < wanted {
+            let count = bytes.withUnsafeMutableBytes { buffer in
+                pread(fd, buffer.baseAddress! + filled, wanted - filled, off_t(filled))
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SystemCallError(call: "pread", errno: errno)
+            }
+            if count == 0 { break }  // the file shrank: the caller sees a short read
+            filled += count
+        }
+        bytes.removeSubrange(filled...)
+        return bytes
+    }
+
+    /// Writes `bytes` to a new file `name` in `directory`, created with mode 0600.
+    static func writeNewFile(_ name: String, in directory: Int32, bytes: [UInt8], synchronize: Bool) throws(SystemCallError) {
+        let fd = openat(directory, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if fd < 0 { throw SystemCallError(call: "openat(create)", errno: errno) }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { buffer in
+                write(fd, buffer.baseAddress! + written, bytes.count - written)
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                let failure = SystemCallError(call: "write", errno: errno)
+                close(fd)
+                unlinkat(directory, name, 0)
+                throw failure
+            }
+            written += count
+        }
+        if synchronize, fsync(fd) < 0 {
+            let failure = SystemCallError(call: "fsync", errno: errno)
+            close(fd)
+            unlinkat(directory, name, 0)
+            throw failure
+        }
+        close(fd)
+    }
+
+    /// The names in `directory`, without `.` and `..`.
+    static func names(in directory: Int32) throws(SystemCallError) -> [String] {
+        // A fresh descriptor, so concurrent listings do not share a read position.
+        let fd = openat(directory, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 { throw SystemCallError(call: "openat(.)", errno: errno) }
+        guard let stream = fdopendir(fd) else {
+            let failure = SystemCallError(call: "fdopendir", errno: errno)
+            close(fd)
+            throw failure
+        }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafePointer(to: &entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Whether the file `name` in `directory` was last modified before `limit` (seconds since 1970).
+    static func isOlder(_ name: String, in directory: Int32, than limit: Int) -> Bool {
+        var info = stat()
+        guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return false }
+        return Int(info.st_mtim.tv_sec) < limit
+    }
+}

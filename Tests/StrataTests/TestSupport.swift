@@ -1,0 +1,38 @@
+import Foundation
+import StrataTesting
+
+/// A fresh temporary directory, removed when the process ends.
+func temporaryDirectory(_ label: String = "strata") -> String {
+    let path = FileManager.default.temporaryDirectory
+        .appendingPathComponent("\(label)-\(UUID().uuidString)").path
+    return path
+}
+
+enum Contexts {
+    static func memory() -> KeyValueStoreConformance.Context {
+        let clock = ManualClock()
+        return .init(
+            makeStore: { MemoryStore(configuration: .init(defaultExpiry: $0, clock: clock)) },
+            advanceTime: { clock.advance(by: $0) })
+    }
+
+    static func folder() -> KeyValueStoreConformance.Context {
+        let clock = ManualClock()
+        return .init(
+            makeStore: {
+                try FolderStore(configuration: .init(directory: temporaryDirectory("folder"), defaultExpiry: $0, clock: clock))
+            },
+            advanceTime: { clock.advance(by: $0) })
+    }
+}
+
+/// The path of an executable built beside the test bundle (for example `strata-fixture`).
+func builtExecutable(_ name: String) -> String {
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    // On Linux the test binary is `<build>/debug/StrataPackageTests.xctest`; on macOS it is inside a bundle.
+    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path),
+          directory.path != "/" {
+        directory.deleteLastPathComponent()
+    }
+    return directory.appendingPathComponent(name).path
+}
