@@ -22,7 +22,7 @@ case "increment":
 case "write-forever":
     // Every value is `count` copies of one byte, so a reader can tell a torn value.
     var round: UInt8 = 0
-    print("ready")
+    _ = write(1, "ready\n", 6)  // unbuffered: the test waits for it
     while true {
         round &+= 1
         try await store.set(arguments[3], [UInt8](repeating: round, count: count))

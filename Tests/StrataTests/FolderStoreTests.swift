@@ -1,0 +1,171 @@
+import Foundation
+import StrataTesting
+import Testing
+
+@Suite("FolderStore")
+struct FolderStoreTests {
+    /// Every file and directory below `path`, relative to it.
+    func tree(_ path: String) throws -> [String] {
+        try FileManager.default.subpathsOfDirectory(atPath: path).sorted()
+    }
+
+    func mode(_ path: String) throws -> Int {
+        (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as! NSNumber).intValue
+    }
+
+    @Test("no key names a file outside the directory; names are hex, files 0600, directories 0700")
+    func containment() async throws {
+        let parent = temporaryDirectory("containment")
+        let directory = parent + "/store"
+        let folder = try FolderStore(directory: directory)
+        for key in KeyValueStoreConformanceKeys.hostile { try await folder.set(key, "v") }
+        #expect(try tree(parent).allSatisfy { $0.hasPrefix("store") }, "nothing outside the store's directory")
+        for path in try tree(directory) {
+            let name = URL(fileURLWithPath: path).lastPathComponent
+            let isHex = name.dropLast(name.hasSuffix(".e") ? 2 : 0).allSatisfy { "0123456789abcdef".contains($0) }
+            #expect(isHex || name == ".lock", "\(path)")
+            #expect(name.utf8.count <= 255)
+            let expected = path.hasSuffix(".e") || name == ".lock" ? 0o600 : 0o700
+            #expect(try mode(directory + "/" + path) == expected, "\(path)")
+        }
+        #expect(try mode(directory) == 0o700)
+        #expect(try tree(directory).contains { !$0.hasSuffix(".e") && $0 != ".lock" }, "a long key nests directories")
+    }
+
+    @Test("lifetimes are wall-clock instants in the file, so they survive a restart")
+    func restart() async throws {
+        let directory = temporaryDirectory("restart")
+        let clock = ManualClock()
+        do {
+            let folder = try FolderStore(configuration: .init(directory: directory, clock: clock))
+            try await folder.set("short", "v", expires: "1min")
+            try await folder.set("long", "v", expires: "1h")
+            folder.close()
+        }
+        clock.advance(by: .seconds(120))
+        let reopened = try FolderStore(configuration: .init(directory: directory, clock: clock))
+        #expect(try await reopened.get("short", as: String.self) == nil)
+        #expect(try await reopened.get("long", as: String.self) == "v")
+        let remaining = clock.now().milliseconds(until: try #require(try reopened.entry(forKey: "long")?.expiresAt))
+        #expect(remaining == 3_480_000)
+    }
+
+    @Test("a file that is not a valid entry throws corruptEntry naming the key, never crashes",
+          arguments: ["truncated", "garbage", "empty", "foreign key", "flipped byte", "huge length"])
+    func corruption(kind: String) async throws {
+        let directory = temporaryDirectory("corrupt")
+        let folder = try FolderStore(directory: directory)
+        try await folder.set("victim", "a value that is long enough")
+        try await folder.set("other", "another value")
+        let victim = directory + "/" + hex("victim") + ".e"
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: victim)))
+        switch kind {
+        case "truncated": bytes.removeLast(5)
+        case "garbage": bytes = Array("<html>not an entry</html>".utf8)
+        case "empty": bytes = []
+        case "foreign key": bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: directory + "/" + hex("other") + ".e")))
+        case "flipped byte": bytes[bytes.count - 3] ^= 0x20
+        default: bytes.replaceSubrange(20..<28, with: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F])
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: victim))
+        let error = await #expect(throws: StrataError.corruptEntry) {
+            try await folder.get("victim", as: String.self)
+        }
+        #expect(error?.key == "victim")
+        #expect(error?.description.contains("FolderStore(\(directory))") == true)
+        await #expect(throws: StrataError.corruptEntry) { try await folder.increment("victim") }
+        #expect(try await folder.get("other", as: String.self) == "another value")
+        #expect(try await folder.keys().contains("victim"), "listed, so the corruption can be found")
+        #expect(try await folder.delete("victim"))
+        #expect(try await folder.get("victim", as: String.self) == nil)
+    }
+
+    @Test("an unusable directory throws backendUnavailable naming it")
+    func unusableDirectory() throws {
+        let file = temporaryDirectory("file")
+        _ = FileManager.default.createFile(atPath: file, contents: Data("x".utf8))
+        let error = #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
+            try FolderStore(directory: file)
+        }
+        #expect(error?.description.contains(file) == true)
+        #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
+            try FolderStore(directory: file + "/below")
+        }
+        if getuid() != 0 {  // root may write anywhere
+            let readOnly = temporaryDirectory("readonly")
+            try FileManager.default.createDirectory(atPath: readOnly, withIntermediateDirectories: true)
+            chmod(readOnly, 0o500)
+            #expect(throws: StrataError(code: .backendUnavailable, message: "")) { try FolderStore(directory: readOnly) }
+        }
+    }
+
+    @Test("a sweep removes expired files, abandoned temporary files and empty directories")
+    func sweep() async throws {
+        let directory = temporaryDirectory("sweep")
+        let clock = ManualClock()
+        let folder = try FolderStore(configuration: .init(directory: directory, clock: clock, abandonedFileAge: .seconds(60)))
+        let longKey = String(repeating: "x", count: 300)
+        try await folder.set(longKey, "v", expires: "1s")
+        try await folder.set("kept", "v")
+        let abandoned = directory + "/.t-deadbeef"
+        _ = FileManager.default.createFile(atPath: abandoned, contents: Data("half a val".utf8))
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -3_600)], ofItemAtPath: abandoned)
+        clock.advance(by: .seconds(2))
+        #expect(try folder.sweepExpired() == 1)
+        #expect(try tree(directory) == [".lock", hex("kept") + ".e"])
+    }
+
+    @Test("increment is atomic across two OS processes sharing the directory", .timeLimit(.minutes(2)))
+    func twoProcessIncrements() async throws {
+        let directory = temporaryDirectory("processes")
+        let folder = try FolderStore(directory: directory)
+        let fixture = builtExecutable("strata-fixture")
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: fixture)
+        other.arguments = ["increment", directory, "shared", "400"]
+        try other.run()
+        for _ in 0..<400 { try await folder.increment("shared") }
+        other.waitUntilExit()
+        #expect(other.terminationStatus == 0)
+        #expect(try await folder.get("shared", as: Int.self) == 800)
+    }
+
+    @Test("a writer killed mid-write never leaves a torn value for readers", .timeLimit(.minutes(2)))
+    func killedWriter() async throws {
+        let directory = temporaryDirectory("killed")
+        let folder = try FolderStore(directory: directory)
+        let size = 256 * 1024
+        let writer = Process()
+        writer.executableURL = URL(fileURLWithPath: builtExecutable("strata-fixture"))
+        writer.arguments = ["write-forever", directory, "big", String(size)]
+        let output = Pipe()
+        writer.standardOutput = output
+        try writer.run()
+        _ = output.fileHandleForReading.availableData  // "ready"
+        var reads = 0
+        let deadline = Date().addingTimeInterval(1.0)
+        while Date() < deadline {
+            if let value = try await folder.get("big", as: [UInt8].self) {
+                #expect(value.count == size && value.allSatisfy { $0 == value[0] }, "a whole value")
+                reads += 1
+            }
+        }
+        kill(writer.processIdentifier, SIGKILL)
+        writer.waitUntilExit()
+        let last = try #require(try await folder.get("big", as: [UInt8].self))
+        #expect(last.count == size && last.allSatisfy { $0 == last[0] })
+        #expect(reads > 0)
+        #expect(try await folder.keys() == ["big"], "a temporary file is not a key")
+    }
+
+    func hex(_ key: String) -> String {
+        key.utf8.map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// The suite's hostile keys, for backend tests that inspect what they produce.
+enum KeyValueStoreConformanceKeys {
+    static let hostile = ["../x", "../../etc/passwd", "/", "/abs", "a/b", "..", ".", ".lock", "a\0b", "line\nbreak",
+                          "*", "A", "a", "é", "e\u{301}", String(repeating: "k", count: 1024)]
+}

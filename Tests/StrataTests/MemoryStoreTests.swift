@@ -1,0 +1,163 @@
+import Foundation
+import StrataTesting
+import Testing
+
+@Suite("MemoryStore")
+struct MemoryStoreTests {
+    @Test("eviction order is exactly least-recently-used; reads and writes count as use")
+    func lruOrder() async throws {
+        let memory = MemoryStore(maxEntries: 3)
+        try await memory.set("a", 1)
+        try await memory.set("b", 2)
+        try await memory.set("c", 3)
+        _ = try await memory.get("a", as: Int.self)  // a is now the most recent
+        try await memory.set("d", 4)                // evicts b
+        #expect(try await memory.keys() == ["a", "c", "d"])
+        try await memory.set("c", 30)               // c is now the most recent
+        try await memory.set("e", 5)                // evicts a
+        #expect(try await memory.keys() == ["c", "d", "e"])
+        _ = try await memory.increment("d")          // d is now the most recent... (value 5)
+        try await memory.set("f", 6)                // evicts c
+        #expect(try await memory.keys() == ["d", "e", "f"])
+        #expect(memory.statistics.evictions == 3)
+    }
+
+    @Test("has does not count as use", .timeLimit(.minutes(1)))
+    func hasDoesNotTouch() async throws {
+        let memory = MemoryStore(maxEntries: 2)
+        try await memory.set("a", 1)
+        try await memory.set("b", 2)
+        #expect(try await memory.has("a"))
+        try await memory.set("c", 3)  // a is still the least recently used
+        #expect(try await memory.keys() == ["b", "c"])
+    }
+
+    @Test("maxBytes counts keys and encoded values, and evicts to stay within it")
+    func byteBound() async throws {
+        let memory = MemoryStore(maxBytes: 100)
+        try await memory.set("k1", [UInt8](repeating: 1, count: 40))  // 42 bytes
+        try await memory.set("k2", [UInt8](repeating: 2, count: 40))  // 84 bytes
+        #expect(memory.statistics.bytes == 84)
+        try await memory.set("k3", [UInt8](repeating: 3, count: 40))  // 126: evicts k1
+        #expect(try await memory.keys() == ["k2", "k3"])
+        #expect(memory.statistics.bytes == 84)
+        try await memory.set("k2", [UInt8](repeating: 2, count: 10))  // shrinks in place
+        #expect(memory.statistics.bytes == 54)
+    }
+
+    @Test("an entry larger than maxBytes throws valueTooLarge and evicts nothing")
+    func tooLarge() async throws {
+        let memory = MemoryStore(maxBytes: 64)
+        try await memory.set("small", "x")
+        await #expect(throws: StrataError(code: .valueTooLarge, message: "")) {
+            try await memory.set("big", String(repeating: "x", count: 100))
+        }
+        #expect(try await memory.keys() == ["small"])
+    }
+
+    /// A value whose JSON loses information: only a typed hit that returns the Swift
+    /// value itself (not a decode of its bytes) gives `secret` back.
+    struct Lossy: Codable, Sendable, Equatable {
+        var shown: Int
+        var secret: Int
+        enum CodingKeys: String, CodingKey { case shown }
+        init(shown: Int, secret: Int) { self.shown = shown; self.secret = secret }
+        init(from decoder: any Decoder) throws {
+            shown = try decoder.container(keyedBy: CodingKeys.self).decode(Int.self, forKey: .shown)
+            secret = -1
+        }
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(shown, forKey: .shown)
+        }
+    }
+
+    @Test("a typed hit returns the stored Swift value without decoding JSON again")
+    func typedHitDoesNotDecode() async throws {
+        let memory = MemoryStore()
+        try await memory.set("v", Lossy(shown: 1, secret: 42))
+        #expect(try await memory.get("v", as: Lossy.self) == Lossy(shown: 1, secret: 42))
+        // Through a prefixed view too.
+        let view = memory.prefixed("p:")
+        try await view.set("v", Lossy(shown: 2, secret: 7))
+        #expect(try await view.get("v", as: Lossy.self)?.secret == 7)
+        // Bytes written directly have no Swift value: they are decoded.
+        try await memory.set("raw", Array(#"{"shown":3}"#.utf8))
+        #expect(try await memory.get("raw", as: Lossy.self) == Lossy(shown: 3, secret: -1))
+        // After increment the value is bytes again.
+        try await memory.set("n", 1)
+        try await memory.increment("n")
+        #expect(try await memory.get("n", as: Int.self) == 2)
+    }
+
+    @Test("expired entries give their memory back: on writes, and by sweepExpired")
+    func sweeping() async throws {
+        let clock = ManualClock()
+        let memory = MemoryStore(configuration: .init(clock: clock))
+        for index in 0..<1_000 { try await memory.set("old:\(index)", index, expires: "1s") }
+        clock.advance(by: .seconds(2))
+        #expect(memory.statistics.entries == 1_000)  // expired but not yet swept
+        for index in 0..<505 { try await memory.set("new:\(index)", index) }
+        // 505 writes advance the sweep over 1,010 slots (2 a write): a whole lap of the
+        // ~1,000 slots from wherever the cursor stood.
+        #expect(memory.statistics.entries == 505)
+        #expect(memory.statistics.expirations == 1_000)
+
+        for index in 0..<100 { try await memory.set("later:\(index)", index, expires: "1s") }
+        clock.advance(by: .seconds(2))
+        #expect(try memory.sweepExpired() == 100)
+        #expect(memory.statistics.entries == 505)
+    }
+
+    @Test("run() sweeps in the background and returns normally when cancelled")
+    func runLoop() async throws {
+        let clock = ManualClock()
+        let memory = MemoryStore(configuration: .init(clock: clock, sweepInterval: .milliseconds(10)))
+        try await memory.set("k", "v", expires: "1s")
+        clock.advance(by: .seconds(2))
+        let task = Task { try await memory.run() }
+        for _ in 0..<500 where memory.statistics.entries > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(memory.statistics.entries == 0)
+        task.cancel()
+        try await task.value  // returns, does not throw
+    }
+
+    @Test("the LRU stays exact under a random workload (checked against a simple model)")
+    func modelCheck() async throws {
+        let memory = MemoryStore(maxEntries: 16)
+        var model: [String] = []  // least recent first
+        var generator = SplitMix(seed: 42)
+        for _ in 0..<5_000 {
+            let key = "k\(generator.next() % 40)"
+            switch generator.next() % 3 {
+            case 0:
+                try await memory.set(key, 1)
+                model.removeAll { $0 == key }
+                model.append(key)
+                if model.count > 16 { model.removeFirst() }
+            case 1:
+                let hit = try await memory.get(key, as: Int.self) != nil
+                #expect(hit == model.contains(key))
+                if hit { model.removeAll { $0 == key }; model.append(key) }
+            default:
+                let existed = try await memory.delete(key)
+                #expect(existed == model.contains(key))
+                model.removeAll { $0 == key }
+            }
+        }
+        #expect(try await memory.keys() == model.sorted(by: KeyRules.byteOrder))
+    }
+}
+
+/// A small deterministic generator for reproducible random workloads.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
