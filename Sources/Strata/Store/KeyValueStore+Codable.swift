@@ -17,6 +17,7 @@ extension KeyValueStore {
     /// ```swift
     /// try await store.set("user:1", user, expires: "1h")
     /// ```
+    @inlinable
     public func set<Value: Codable & Sendable>(_ key: String, _ value: Value, expires: Expiry? = nil) async throws {
         try KeyRules.validate(key, backend: backendName)
         try await setValue(value, forKey: key, expiresAt: deadline(for: expires))
@@ -30,6 +31,7 @@ extension KeyValueStore {
     /// ```swift
     /// let user = try await store.get("user:1", as: User.self)
     /// ```
+    @inlinable
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type = Value.self) async throws -> Value? {
         try KeyRules.validate(key, backend: backendName)
         return try await value(forKey: key, as: type)
@@ -40,6 +42,7 @@ extension KeyValueStore {
     /// ```swift
     /// if try await store.has("user:1") { ... }
     /// ```
+    @inlinable
     public func has(_ key: String) async throws -> Bool {
         try KeyRules.validate(key, backend: backendName)
         return try await containsEntry(forKey: key)
@@ -50,6 +53,7 @@ extension KeyValueStore {
     /// ```swift
     /// try await store.delete("user:1")
     /// ```
+    @inlinable
     @discardableResult
     public func delete(_ key: String) async throws -> Bool {
         try KeyRules.validate(key, backend: backendName)
@@ -61,6 +65,7 @@ extension KeyValueStore {
     /// ```swift
     /// let all = try await store.keys()
     /// ```
+    @inlinable
     public func keys() async throws -> [String] {
         try await keys(prefix: "")
     }
@@ -70,6 +75,7 @@ extension KeyValueStore {
     /// ```swift
     /// try await store.clear()
     /// ```
+    @inlinable
     @discardableResult
     public func clear() async throws -> Int {
         try await clear(prefix: "")
@@ -95,6 +101,7 @@ extension KeyValueStore {
     /// ```swift
     /// let hits = try await store.increment("hits", by: 1, expires: "1min")
     /// ```
+    @inlinable
     @discardableResult
     public func increment(_ key: String, by delta: Int = 1, expires: Expiry? = nil) async throws -> Int {
         try KeyRules.validate(key, backend: backendName)

@@ -22,9 +22,9 @@ public enum KeyRules {
     /// try KeyRules.validate(key, backend: backendName)
     /// ```
     @inlinable
-    public static func validate(_ key: String, backend: String) throws {
+    public static func validate(_ key: String, backend: @autoclosure () -> String) throws {
         let count = key.utf8.count
-        if count == 0 || count > maximumKeyBytes { try reject(key, backend: backend) }
+        if count == 0 || count > maximumKeyBytes { try reject(key, backend: backend()) }
     }
 
     @usableFromInline

@@ -5,9 +5,9 @@ import FoundationEssentials
 /// `Codable` value as JSON.
 enum ValueCoding {
     static func encode<Value: Encodable>(_ value: Value, key: String, backend: String) throws -> [UInt8] {
-        if let bytes = value as? [UInt8] { return bytes }
-        if let data = value as? Data { return [UInt8](data) }
-        if let text = value as? String { return Array(text.utf8) }
+        if Value.self == [UInt8].self { return unsafeBitCast(value, to: [UInt8].self) }
+        if Value.self == Data.self { return [UInt8](unsafeBitCast(value, to: Data.self)) }
+        if Value.self == String.self { return Array(unsafeBitCast(value, to: String.self).utf8) }
         do {
             return [UInt8](try JSONEncoder().encode(value))
         } catch {
@@ -18,15 +18,17 @@ enum ValueCoding {
     }
 
     static func decode<Value: Decodable>(_ bytes: [UInt8], as type: Value.Type, key: String, backend: String) throws -> Value {
-        if Value.self == [UInt8].self { return bytes as! Value }
-        if Value.self == Data.self { return Data(bytes) as! Value }
+        // After the type check the cast cannot fail; unsafeBitCast skips the runtime's
+        // dynamic cast, which costs more than a whole memory hit.
+        if Value.self == [UInt8].self { return unsafeBitCast(bytes, to: Value.self) }
+        if Value.self == Data.self { return unsafeBitCast(Data(bytes), to: Value.self) }
         if Value.self == String.self {
             guard let text = String(validating: bytes, as: UTF8.self) else {
                 throw StrataError(
                     code: .decodingFailed, message: "the stored bytes are not valid UTF-8 text",
                     key: key, backend: backend)
             }
-            return text as! Value
+            return unsafeBitCast(text, to: Value.self)
         }
         do {
             return try JSONDecoder().decode(Value.self, from: Data(bytes))
