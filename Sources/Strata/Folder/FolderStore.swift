@@ -182,7 +182,7 @@ public final class FolderStore: KeyValueStore {
                 let expiresAt = try? FolderEntryFormat.header(header).expiresAt
                 return !(expiresAt.flatMap { $0 }.map { $0 <= clock.now() } ?? false)
             }
-        } ?? false
+        }
     }
 
     /// Under the lock: rewrites an unexpired entry with a new expiry.

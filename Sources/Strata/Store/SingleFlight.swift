@@ -34,9 +34,6 @@ final class SingleFlight: Sendable {
 
     private let state = Mutex(State())
 
-    /// The number of keys with a computation in progress (for tests and statistics).
-    var inFlightCount: Int { state.withLock { $0.flights.count } }
-
     func run<Value: Sendable>(
         scope: ObjectIdentifier,
         key: String,
