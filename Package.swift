@@ -4,26 +4,33 @@ import PackageDescription
 // Strata: a multi-tier cache for server-side Swift.
 //
 // The default build depends on no third-party Swift package: the core uses only the
-// toolchain (FoundationEssentials, Synchronization), and later backends reach their C
-// libraries through system-library targets.
+// toolchain (FoundationEssentials, Synchronization), and the backends reach their C
+// libraries (libsqlite3, libhiredis) through system-library targets found by pkg-config.
 let package = Package(
     name: "Strata",
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "Strata", targets: ["Strata"]),
+        .library(name: "StrataSQLite", targets: ["StrataSQLite"]),
         .library(name: "StrataTesting", targets: ["StrataTesting"]),
         .executable(name: "strata-demo", targets: ["strata-demo"]),
     ],
     targets: [
         .target(name: "Strata"),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .target(name: "StrataSQLite", dependencies: ["Strata", "CSQLite"]),
         .target(name: "StrataTesting", dependencies: ["Strata"]),
         .executableTarget(name: "strata-demo", dependencies: ["Strata"]),
         // A helper process for the tests that need a second OS process on one store
         // (cross-process increments on one folder). Not a product.
-        .executableTarget(name: "strata-fixture", dependencies: ["Strata"]),
+        .executableTarget(name: "strata-fixture", dependencies: ["Strata", "StrataSQLite"]),
         .testTarget(
             name: "StrataTests",
             dependencies: ["Strata", "StrataTesting", "strata-fixture"]
+        ),
+        .testTarget(
+            name: "StrataSQLiteTests",
+            dependencies: ["StrataSQLite", "StrataTesting", "strata-fixture"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -25,7 +25,7 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case invalidExpiry, invalidKey, decodingFailed, encodingFailed
-            case backendUnavailable, corruptEntry, closed, valueTooLarge, notAnInteger
+            case backendUnavailable, corruptEntry, closed, valueTooLarge, notAnInteger, invalidConfiguration
         }
 
         private let base: Base
@@ -49,6 +49,9 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let valueTooLarge = Code(.valueTooLarge)
         /// `increment` on a value that is not a decimal integer, or that would overflow.
         public static let notAnInteger = Code(.notAnInteger)
+
+        /// A store configuration that cannot work (an invalid table name, say).
+        public static let invalidConfiguration = Code(.invalidConfiguration)
 
         /// The code's name, for example `invalidKey`.
         public var description: String { base.rawValue }

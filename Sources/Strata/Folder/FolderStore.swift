@@ -203,8 +203,7 @@ public final class FolderStore: KeyValueStore {
             var entry = StoredEntry(bytes: [], expiresAt: expiresAt)
             var sum = delta
             if let existing = try readEntry(key), !existing.isExpired(at: clock.now()) {
-                let current = try ValueCoding.integer(existing.bytes, key: key, backend: backendName)
-                sum = try ValueCoding.adding(delta, to: current, key: key, backend: backendName)
+                sum = try existing.integer(adding: delta, key: key, backend: backendName)
                 entry.expiresAt = existing.expiresAt
             }
             entry.bytes = Array(String(sum).utf8)

@@ -227,8 +227,7 @@ public final class MemoryStore: KeyValueStore {
         return try withOpenTable { state in
             if let slot = state.table.slot(of: byteKey), !expireIfNeeded(slot, in: &state) {
                 var entry = state.table.entry(at: slot)
-                let current = try ValueCoding.integer(entry.bytes, key: key, backend: backendName)
-                let sum = try ValueCoding.adding(delta, to: current, key: key, backend: backendName)
+                let sum = try StoredEntry(bytes: entry.bytes).integer(adding: delta, key: key, backend: backendName)
                 entry.bytes = Array(String(sum).utf8)
                 entry.value = nil
                 state.table.replace(at: slot, with: entry)

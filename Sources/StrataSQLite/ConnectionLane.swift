@@ -1,0 +1,74 @@
+import CSQLite
+import Dispatch
+import Strata
+import Synchronization
+
+/// A connection with a thread of its own to fall back on.
+///
+/// SQLite calls block. A call first tries the connection inline, on the caller's thread,
+/// only if the connection is free and with a busy timeout of zero, so the attempt can
+/// never wait on another thread or process. If the connection is in use, or another
+/// process holds a lock (`SQLITE_BUSY`), the call moves to the lane's own serial queue,
+/// where it may wait (up to the configured busy timeout) without holding one of Swift's
+/// cooperative threads.
+final class ConnectionLane: Sendable {
+    private let connection: Mutex<SQLiteConnection>
+    private let queue: DispatchQueue
+    private let busyTimeoutMilliseconds: Int32
+
+    init(_ connection: sending SQLiteConnection, label: String, busyTimeoutMilliseconds: Int32) {
+        self.connection = Mutex(connection)
+        self.queue = DispatchQueue(label: label)
+        self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
+    }
+
+    private enum Attempt<Result> {
+        case done(Result)
+        case busy
+    }
+
+    /// Runs `operation` on the connection; see the type's documentation for where.
+    func run<Output: Sendable>(_ operation: @escaping @Sendable (SQLiteConnection) throws -> Output) async throws -> Output {
+        let inline: Attempt<Output>? = try connection.withLockIfAvailable { connection in
+            guard !connection.isClosed else { throw ConnectionClosed() }
+            connection.setBusyTimeout(milliseconds: 0)
+            do {
+                return .done(try operation(connection))
+            } catch let failure as SQLiteFailure where failure.isBusy {
+                return .busy
+            }
+        }
+        if case .done(let result)? = inline { return result }
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async { [self] in
+                continuation.resume(with: Swift.Result {
+                    try self.connection.withLock { connection in
+                        guard !connection.isClosed else { throw ConnectionClosed() }
+                        connection.setBusyTimeout(milliseconds: busyTimeoutMilliseconds)
+                        return try operation(connection)
+                    }
+                })
+            }
+        }
+    }
+
+    /// Runs `operation` on the lane's own thread, always (for long work such as sweeps).
+    func runOnLaneThread<Output: Sendable>(_ operation: @escaping @Sendable (SQLiteConnection) throws -> Output) async throws -> Output {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { [self] in
+                continuation.resume(with: Swift.Result {
+                    try self.connection.withLock { connection in
+                        guard !connection.isClosed else { throw ConnectionClosed() }
+                        connection.setBusyTimeout(milliseconds: busyTimeoutMilliseconds)
+                        return try operation(connection)
+                    }
+                })
+            }
+        }
+    }
+
+    /// Closes the connection once no call is using it.
+    func close() {
+        connection.withLock { $0.close() }
+    }
+}

@@ -1,0 +1,30 @@
+import CSQLite
+
+/// A failed SQLite call: its result code, SQLite's message, and the SQL it ran, so a
+/// caller can match on the code (wrapped as the `underlying` error of a `StrataError`).
+///
+/// ```swift
+/// if let failure = error.underlying as? SQLiteFailure, failure.code == SQLITE_FULL { ... }
+/// ```
+public struct SQLiteFailure: Error, Sendable, CustomStringConvertible {
+    /// The extended result code, for example `SQLITE_BUSY` (5) or `SQLITE_NOTADB` (26).
+    public var code: Int32
+    /// SQLite's message for the failure.
+    public var message: String
+    /// The statement that failed, when there is one.
+    public var sql: String?
+
+    /// The primary result code (the low byte of the extended code).
+    public var primaryCode: Int32 { code & 0xFF }
+
+    /// Whether another connection holds a lock this call needed.
+    var isBusy: Bool { primaryCode == SQLITE_BUSY || primaryCode == SQLITE_LOCKED }
+
+    /// `SQLite error 5 (database is locked) in: SELECT …`.
+    public var description: String {
+        "SQLite error \(code) (\(message))" + (sql.map { " in: \($0)" } ?? "")
+    }
+}
+
+/// The error a statement in a closed store throws.
+struct ConnectionClosed: Error {}

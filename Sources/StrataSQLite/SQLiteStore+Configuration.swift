@@ -1,0 +1,91 @@
+import Strata
+
+extension SQLiteStore {
+    /// Where a ``SQLiteStore`` keeps its table and how it talks to SQLite.
+    ///
+    /// ```swift
+    /// var configuration = SQLiteStore.Configuration(path: "/var/cache/app.sqlite")
+    /// configuration.tableName = "http_cache"
+    /// configuration.synchronous = .full
+    /// let sqlite = try SQLiteStore(configuration: configuration)
+    /// ```
+    public struct Configuration: Sendable {
+        /// The database file; created when missing (its directory must exist).
+        public var path: String
+        /// The table, created when missing: letters, digits and `_`, not starting with a digit.
+        public var tableName: String
+        /// The journal mode; write-ahead logging lets readers run during a write.
+        public var journalMode: JournalMode
+        /// How often SQLite waits for the disk; `.normal` is safe with WAL against a crash
+        /// of the process, and may lose the last writes on a power loss.
+        public var synchronous: Synchronous
+        /// How long a call waits for another process's lock before it fails.
+        public var busyTimeout: Duration
+        /// Connections for reads, so that concurrent reads run in parallel; writes have one
+        /// connection of their own.
+        public var poolSize: Int
+        /// The lifetime of entries written with `expires: nil`; `nil`: they never expire.
+        public var defaultExpiry: Expiry?
+        /// The clock lifetimes are measured with.
+        public var clock: any StrataClock
+        /// How often ``SQLiteStore/run()`` deletes expired rows.
+        public var sweepInterval: Duration
+
+        /// A configuration for the database at `path`.
+        public init(
+            path: String,
+            tableName: String = "strata_cache",
+            journalMode: JournalMode = .wal,
+            synchronous: Synchronous = .normal,
+            busyTimeout: Duration = .seconds(5),
+            poolSize: Int = 4,
+            defaultExpiry: Expiry? = nil,
+            clock: any StrataClock = SystemClock(),
+            sweepInterval: Duration = .seconds(60)
+        ) {
+            self.path = path
+            self.tableName = tableName
+            self.journalMode = journalMode
+            self.synchronous = synchronous
+            self.busyTimeout = busyTimeout
+            self.poolSize = poolSize
+            self.defaultExpiry = defaultExpiry
+            self.clock = clock
+            self.sweepInterval = sweepInterval
+        }
+    }
+
+    /// A SQLite journal mode (`PRAGMA journal_mode`).
+    ///
+    /// ```swift
+    /// configuration.journalMode = .wal
+    /// ```
+    public struct JournalMode: Sendable, Hashable {
+        /// The pragma's value, for example `WAL`.
+        public let rawValue: String
+        /// Write-ahead logging: readers do not wait for a writer. The default.
+        public static let wal = JournalMode(rawValue: "WAL")
+        /// A rollback journal deleted after each transaction.
+        public static let delete = JournalMode(rawValue: "DELETE")
+        /// A rollback journal truncated after each transaction.
+        public static let truncate = JournalMode(rawValue: "TRUNCATE")
+        /// A rollback journal kept and overwritten.
+        public static let persist = JournalMode(rawValue: "PERSIST")
+    }
+
+    /// A SQLite synchronous level (`PRAGMA synchronous`).
+    ///
+    /// ```swift
+    /// configuration.synchronous = .full
+    /// ```
+    public struct Synchronous: Sendable, Hashable {
+        /// The pragma's value, for example `NORMAL`.
+        public let rawValue: String
+        /// No waiting for the disk: fastest, may corrupt the database on a power loss.
+        public static let off = Synchronous(rawValue: "OFF")
+        /// Waits at checkpoints: with WAL, durable against process crashes. The default.
+        public static let normal = Synchronous(rawValue: "NORMAL")
+        /// Waits at every commit: durable against power loss.
+        public static let full = Synchronous(rawValue: "FULL")
+    }
+}

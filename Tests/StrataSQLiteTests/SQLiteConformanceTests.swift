@@ -1,0 +1,32 @@
+import Foundation
+import StrataSQLite
+import StrataTesting
+import Testing
+
+func temporaryPath(_ label: String) -> String {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory.appendingPathComponent("cache.sqlite").path
+}
+
+enum SQLiteContexts {
+    static func sqlite() -> KeyValueStoreConformance.Context {
+        let clock = ManualClock()
+        return .init(
+            makeStore: { try SQLiteStore(configuration: .init(path: temporaryPath("sqlite"), defaultExpiry: $0, clock: clock)) },
+            advanceTime: { clock.advance(by: $0) })
+    }
+}
+
+@Suite("SQLiteStore conformance")
+struct SQLiteConformanceTests {
+    @Test("SQLiteStore", arguments: KeyValueStoreConformance.checks)
+    func sqlite(_ check: KeyValueStoreConformance.Check) async throws {
+        try await check.run(SQLiteContexts.sqlite())
+    }
+
+    @Test("SQLiteStore, prefixed", arguments: KeyValueStoreConformance.checks)
+    func prefixedSQLite(_ check: KeyValueStoreConformance.Check) async throws {
+        try await check.run(SQLiteContexts.sqlite().prefixed("a%_[*"))
+    }
+}
