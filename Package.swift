@@ -30,7 +30,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataSQLiteTests",
-            dependencies: ["StrataSQLite", "StrataTesting", "strata-fixture"]
+            dependencies: ["StrataSQLite", "CSQLite", "StrataTesting", "strata-fixture"]
         ),
     ],
     swiftLanguageModes: [.v6]

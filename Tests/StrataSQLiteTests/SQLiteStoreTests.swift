@@ -1,0 +1,272 @@
+import CSQLite
+import Foundation
+import StrataSQLite
+import StrataTesting
+import Synchronization
+import Testing
+
+struct RawFailure: Error { let message: String }
+
+/// A counter shared with concurrent tasks.
+final class Tally: Sendable {
+    private let value = Atomic<Int>(0)
+    func add() { value.add(1, ordering: .relaxed) }
+    var count: Int { value.load(ordering: .relaxed) }
+}
+
+/// A plain sqlite3 connection, as another program would open the same file.
+final class RawConnection {
+    let handle: OpaquePointer
+
+    init(_ path: String) throws {
+        var handle: OpaquePointer?
+        guard sqlite3_open(path, &handle) == SQLITE_OK, let handle else { throw CancellationError() }
+        self.handle = handle
+        sqlite3_busy_timeout(handle, 5_000)
+    }
+
+    deinit { sqlite3_close_v2(handle) }
+
+    func execute(_ sql: String) throws {
+        let result = sqlite3_exec(handle, sql, nil, nil, nil)
+        if result != SQLITE_OK {
+            throw RawFailure(message: String(cString: sqlite3_errmsg(handle)))
+        }
+    }
+
+    /// One column (the first by default) of every row, as text.
+    func column(_ sql: String, at index: Int32 = 0) throws -> [String] {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK else {
+            throw RawFailure(message: String(cString: sqlite3_errmsg(handle)))
+        }
+        defer { sqlite3_finalize(statement) }
+        var rows: [String] = []
+        while sqlite3_step(statement) == SQLITE_ROW {
+            rows.append(sqlite3_column_text(statement, index).map { String(cString: $0) } ?? "NULL")
+        }
+        return rows
+    }
+}
+
+@Suite("SQLiteStore")
+struct SQLiteStoreTests {
+    @Test("the table: key TEXT primary key, value BLOB, expiry in ms, WITHOUT ROWID, schema version 1, WAL")
+    func schema() async throws {
+        let path = temporaryPath("schema")
+        let store = try SQLiteStore(path: path)
+        let clock = SystemClock()
+        try await store.set("text", "héllo", expires: "1h")
+        let raw = try RawConnection(path)
+        #expect(try raw.column("PRAGMA user_version") == ["1"])
+        #expect(try raw.column("PRAGMA journal_mode") == ["wal"])
+        #expect(try raw.column("SELECT name FROM pragma_table_info('strata_cache')") == ["key", "value", "expires"])
+        let definition = try raw.column("SELECT sql FROM sqlite_master WHERE name = 'strata_cache'").first ?? ""
+        #expect(definition.contains("WITHOUT ROWID"))
+        // Another program reads the raw UTF-8 and the expiry in milliseconds.
+        #expect(try raw.column("SELECT CAST(value AS TEXT) FROM strata_cache WHERE key = 'text'") == ["héllo"])
+        let expires = Int64(try raw.column("SELECT expires FROM strata_cache WHERE key = 'text'").first ?? "0") ?? 0
+        let remaining = expires - clock.now().millisecondsSince1970
+        #expect(remaining > 3_590_000 && remaining <= 3_600_000)
+        try await store.close()
+    }
+
+    @Test("prefixes are a range on the primary key: clear(prefix: \"a%\") leaves \"ab\" alone, and the index answers")
+    func prefixRange() async throws {
+        let path = temporaryPath("range")
+        let store = try SQLiteStore(path: path)
+        for key in ["a%", "a%b", "ab", "a_", "aXb", "a"] { try await store.set(key, 1) }
+        #expect(try await store.clear(prefix: "a%") == 2)
+        #expect(try await store.keys() == ["a", "aXb", "a_", "ab"])
+        #expect(try await store.clear(prefix: "a_") == 1)
+        #expect(try await store.keys() == ["a", "aXb", "ab"])
+        let plan = try RawConnection(path).column(
+            "EXPLAIN QUERY PLAN SELECT key FROM strata_cache WHERE key >= 'a' AND key < 'b' AND (expires IS NULL OR expires > 0) ORDER BY key", at: 3)
+        #expect(plan.contains { $0.contains("SEARCH") && $0.contains("PRIMARY KEY (key>? AND key<?)") }, "\(plan)")
+        try await store.close()
+    }
+
+    @Test("expired rows are invisible at once and deleted by sweepExpired and by run()")
+    func sweeping() async throws {
+        let path = temporaryPath("sweep")
+        let clock = ManualClock()
+        let store = try SQLiteStore(configuration: .init(path: path, clock: clock, sweepInterval: .milliseconds(20)))
+        for index in 0..<100 { try await store.set("old:\(index)", index, expires: "1s") }
+        try await store.set("kept", 1)
+        clock.advance(by: .seconds(2))
+        #expect(try await store.keys() == ["kept"])
+        let raw = try RawConnection(path)
+        #expect(try raw.column("SELECT count(*) FROM strata_cache") == ["101"])
+        #expect(try await store.sweepExpired() == 100)
+        #expect(try raw.column("SELECT count(*) FROM strata_cache") == ["1"])
+
+        try await store.set("later", 1, expires: "1s")
+        clock.advance(by: .seconds(2))
+        let sweeper = Task { try await store.run() }
+        for _ in 0..<500 where try raw.column("SELECT count(*) FROM strata_cache") != ["1"] {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(try raw.column("SELECT key FROM strata_cache") == ["kept"])
+        sweeper.cancel()
+        try await sweeper.value  // returns normally when cancelled
+        try await store.close()
+    }
+
+    @Test("a reader never waits behind a long write; a writer waits for the lock instead of failing with SQLITE_BUSY")
+    func readersAndWriters() async throws {
+        let path = temporaryPath("wal")
+        let store = try SQLiteStore(path: path)
+        try await store.set("k", "old")
+        let other = try RawConnection(path)  // another program, holding the write lock
+        try other.execute("BEGIN IMMEDIATE")
+        try other.execute("UPDATE strata_cache SET value = CAST('uncommitted' AS BLOB) WHERE key = 'k'")
+
+        // Reads run now, and see the last committed value.
+        for _ in 0..<20 { #expect(try await store.get("k", as: String.self) == "old") }
+
+        // A write waits (on the store's own thread) for the other program's commit.
+        let write = Task { try await store.set("k", "new") }
+        try await Task.sleep(for: .milliseconds(200))
+        try other.execute("COMMIT")
+        try await write.value
+        #expect(try await store.get("k", as: String.self) == "new")
+        try await store.close()
+    }
+
+    @Test("writes waiting for another program's lock do not hold Swift's cooperative threads")
+    func cooperativePoolStaysFree() async throws {
+        let path = temporaryPath("starve")
+        // A long busy timeout: a write that waited on a cooperative thread would hold it
+        // for longer than the barrier below tries.
+        let store = try SQLiteStore(configuration: .init(path: path, busyTimeout: .seconds(10)))
+        try await store.set("warm", 1)
+        let other = try RawConnection(path)
+        try other.execute("BEGIN IMMEDIATE")
+        try other.execute("INSERT INTO strata_cache VALUES ('held', x'00', NULL)")
+
+        let writesDone = Tally()
+        let writers = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<32 {
+                    group.addTask {
+                        try await store.set("w\(index)", index)
+                        writesDone.add()
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        // With the lock held no write can finish. If a waiting write held a cooperative
+        // thread, fewer tasks than there are threads could run at once: this barrier
+        // needs every thread of the pool (one per core) running simultaneously.
+        let threads = ProcessInfo.processInfo.activeProcessorCount
+        var barrierMet = false
+        for _ in 0..<3 where !barrierMet {  // other tests may hold a thread briefly
+            let arrived = Tally()
+            barrierMet = await withTaskGroup(of: Bool.self) { group in
+                for _ in 0..<threads {
+                    group.addTask {
+                        arrived.add()
+                        let giveUp = ContinuousClock.now + .seconds(2)
+                        while arrived.count < threads {
+                            if ContinuousClock.now > giveUp { return false }
+                        }
+                        return true
+                    }
+                }
+                return await group.allSatisfy { $0 }
+            }
+        }
+        #expect(barrierMet, "all \(threads) cooperative threads ran at once while the writes waited")
+        #expect(try await store.get("warm", as: Int.self) == 1, "reads still run")
+        #expect(writesDone.count == 0, "the writes were still waiting for the lock")
+        try other.execute("COMMIT")
+        try await writers.value
+        #expect(writesDone.count == 32)
+        try await store.close()
+    }
+
+    @Test("increment from two OS processes on one file loses no update", .timeLimit(.minutes(2)))
+    func twoProcesses() async throws {
+        let path = temporaryPath("processes")
+        let store = try SQLiteStore(path: path)
+        let fixture = Process()
+        fixture.executableURL = URL(fileURLWithPath: builtExecutable("strata-fixture"))
+        fixture.arguments = ["sqlite-increment", path, "shared", "300"]
+        try fixture.run()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<3 { group.addTask { for _ in 0..<100 { try await store.increment("shared") } } }
+            try await group.waitForAll()
+        }
+        fixture.waitUntilExit()
+        #expect(fixture.terminationStatus == 0)
+        #expect(try await store.get("shared", as: Int.self) == 600)
+        try await store.close()
+    }
+
+    @Test("opening something that is not a usable database throws a StrataError naming the path")
+    func badFiles() async throws {
+        let notDatabase = temporaryPath("garbage")
+        try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: notDatabase))
+        let garbage = #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
+            try SQLiteStore(path: notDatabase)
+        }
+        #expect(garbage?.description.contains(notDatabase) == true)
+        #expect(garbage?.description.contains("not a SQLite database") == true)
+
+        let missingDirectory = temporaryPath("missing") + "/no/such/dir/cache.sqlite"
+        let missing = #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
+            try SQLiteStore(path: missingDirectory)
+        }
+        #expect(missing?.description.contains(missingDirectory) == true)
+
+        // /proc refuses new files even to root: a directory that cannot be written.
+        #expect(throws: StrataError(code: .backendUnavailable, message: "")) { try SQLiteStore(path: "/proc/strata.sqlite") }
+
+        let foreign = temporaryPath("foreign")
+        try RawConnection(foreign).execute("CREATE TABLE strata_cache (id INTEGER PRIMARY KEY, name TEXT)")
+        let columns = #expect(throws: StrataError(code: .invalidConfiguration, message: "")) {
+            try SQLiteStore(path: foreign)
+        }
+        #expect(columns?.description.contains(foreign) == true)
+        #expect(columns?.description.contains("columns") == true)
+        #expect(throws: Never.self) { try SQLiteStore(configuration: .init(path: foreign, tableName: "other_table")) }
+
+        let newer = temporaryPath("newer")
+        try RawConnection(newer).execute("PRAGMA user_version = 7")
+        #expect(throws: StrataError(code: .invalidConfiguration, message: "")) { try SQLiteStore(path: newer) }
+
+        #expect(throws: StrataError(code: .invalidConfiguration, message: "")) {
+            try SQLiteStore(configuration: .init(path: temporaryPath("name"), tableName: "x\"; DROP TABLE y; --"))
+        }
+        #expect(throws: StrataError(code: .invalidConfiguration, message: "")) { try SQLiteStore(path: ":memory:") }
+    }
+
+    @Test("a row that is not a valid entry throws corruptEntry naming the key")
+    func corruptRows() async throws {
+        let path = temporaryPath("corrupt")
+        let store = try SQLiteStore(path: path)
+        try await store.set("fine", "v")
+        let raw = try RawConnection(path)
+        try raw.execute("INSERT INTO strata_cache VALUES ('number', 42, NULL)")
+        try raw.execute("INSERT INTO strata_cache VALUES ('badexpiry', x'00', 'tomorrow')")
+        for key in ["number", "badexpiry"] {
+            let error = await #expect(throws: StrataError.corruptEntry) { try await store.get(key, as: String.self) }
+            #expect(error?.key == key)
+            #expect(error?.description.contains(path) == true)
+        }
+        #expect(try await store.get("fine", as: String.self) == "v")
+        #expect(try await store.delete("number"))
+        try await store.close()
+    }
+}
+
+/// The path of an executable built beside the test bundle.
+func builtExecutable(_ name: String) -> String {
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path), directory.path != "/" {
+        directory.deleteLastPathComponent()
+    }
+    return directory.appendingPathComponent(name).path
+}
