@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
+        // The raw baseline's own view of the system SQLite (the library's is internal).
+        .systemLibrary(name: "CSQLiteBaseline", path: "Sources/CSQLiteBaseline", pkgConfig: "sqlite3"),
         .executableTarget(
             name: "MemoryBenchmarks",
             dependencies: [
@@ -20,6 +22,20 @@ let package = Package(
                 .product(name: "Benchmark", package: "package-benchmark"),
             ],
             path: "Benchmarks/MemoryBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        .executableTarget(
+            name: "sqlite-interleaved",
+            dependencies: [.product(name: "StrataSQLite", package: "Strata"), "CSQLiteBaseline"]
+        ),
+        .executableTarget(
+            name: "SQLiteBenchmarks",
+            dependencies: [
+                .product(name: "StrataSQLite", package: "Strata"),
+                "CSQLiteBaseline",
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/SQLiteBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
     ],

@@ -27,9 +27,10 @@ final class ConnectionLane: Sendable {
         case busy
     }
 
-    /// Runs `operation` on the connection; see the type's documentation for where.
-    func run<Output: Sendable>(_ operation: @escaping @Sendable (SQLiteConnection) throws -> Output) async throws -> Output {
-        let inline: Attempt<Output>? = try connection.withLockIfAvailable { connection in
+    /// Runs `operation` on the caller's thread if the connection is free and the call
+    /// needs no lock held elsewhere; `nil` (having done nothing) otherwise.
+    func runInline<Output>(_ operation: @Sendable (SQLiteConnection) throws -> Output) throws -> Output? {
+        let attempt: Attempt<Output>? = try connection.withLockIfAvailable { connection in
             guard !connection.isClosed else { throw ConnectionClosed() }
             connection.setBusyTimeout(milliseconds: 0)
             do {
@@ -38,7 +39,13 @@ final class ConnectionLane: Sendable {
                 return .busy
             }
         }
-        if case .done(let result)? = inline { return result }
+        if case .done(let result)? = attempt { return result }
+        return nil
+    }
+
+    /// Runs `operation` on the connection; see the type's documentation for where.
+    func run<Output: Sendable>(_ operation: @escaping @Sendable (SQLiteConnection) throws -> Output) async throws -> Output {
+        if let result = try runInline(operation) { return result }
         return try await withCheckedThrowingContinuation { continuation in
             queue.async { [self] in
                 continuation.resume(with: Swift.Result {

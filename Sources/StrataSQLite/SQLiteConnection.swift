@@ -6,6 +6,7 @@ import Strata
 final class SQLiteConnection {
     private(set) var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
+    private var queries = [OpaquePointer?](repeating: nil, count: SQLiteQueries.count)
     private var busyTimeoutMilliseconds: Int32 = -1
 
     init(path: String) throws(SQLiteFailure) {
@@ -25,7 +26,9 @@ final class SQLiteConnection {
 
     func close() {
         for statement in statements.values { sqlite3_finalize(statement) }
+        for statement in queries { sqlite3_finalize(statement) }
         statements = [:]
+        queries = []
         sqlite3_close_v2(handle)
         handle = nil
     }
@@ -48,12 +51,26 @@ final class SQLiteConnection {
         }
     }
 
-    /// The statement for `sql`, prepared once per connection and reused (reset) after.
-    func statement(_ sql: String) throws(SQLiteFailure) -> Statement {
-        if let prepared = statements[sql] { return Statement(handle: prepared, connection: self, sql: sql) }
+    /// The statement of one of the store's queries, prepared once and reused.
+    @inline(__always)
+    func statement(_ query: Query) throws(SQLiteFailure) -> Statement {
+        if let prepared = queries[query.id] { return Statement(handle: prepared, connection: self, sql: query.sql) }
+        let prepared = try prepare(query.sql)
+        queries[query.id] = prepared
+        return Statement(handle: prepared, connection: self, sql: query.sql)
+    }
+
+    private func prepare(_ sql: String) throws(SQLiteFailure) -> OpaquePointer {
         var prepared: OpaquePointer?
         let result = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &prepared, nil)
         guard result == SQLITE_OK, let prepared else { throw failure(result, sql: sql) }
+        return prepared
+    }
+
+    /// The statement for other `sql` (pragmas, schema), prepared once per connection.
+    func statement(_ sql: String) throws(SQLiteFailure) -> Statement {
+        if let prepared = statements[sql] { return Statement(handle: prepared, connection: self, sql: sql) }
+        let prepared = try prepare(sql)
         statements[sql] = prepared
         return Statement(handle: prepared, connection: self, sql: sql)
     }
@@ -117,6 +134,22 @@ struct Statement {
         let result = bytes.withUnsafeBytes { buffer in
             sqlite3_bind_text(handle, index, buffer.baseAddress?.assumingMemoryBound(to: CChar.self) ?? Self.emptyText, Int32(buffer.count), strata_sqlite_transient())
         }
+        if result != SQLITE_OK { throw connection.failure(result, sql: sql) }
+    }
+
+    /// Binds text without copying it: the caller keeps `bytes` alive until ``run(_:)``
+    /// resets the statement.
+    func bind(_ index: Int32, borrowedText bytes: UnsafeBufferPointer<UInt8>) throws(SQLiteFailure) {
+        let pointer = bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) } ?? Self.emptyText
+        let result = sqlite3_bind_text(handle, index, pointer, Int32(bytes.count), nil)
+        if result != SQLITE_OK { throw connection.failure(result, sql: sql) }
+    }
+
+    /// Binds a blob without copying it: the caller keeps `bytes` alive until ``run(_:)``
+    /// resets the statement.
+    func bind(_ index: Int32, borrowedBlob bytes: UnsafeRawBufferPointer) throws(SQLiteFailure) {
+        let pointer = bytes.baseAddress ?? UnsafeRawPointer(Self.emptyText)  // non-null: an empty blob, not NULL
+        let result = sqlite3_bind_blob(handle, index, pointer, Int32(bytes.count), nil)
         if result != SQLITE_OK { throw connection.failure(result, sql: sql) }
     }
 

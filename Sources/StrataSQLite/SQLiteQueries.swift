@@ -1,3 +1,11 @@
+/// One statement of the store's: its SQL, and a small number that indexes the
+/// connection's cache of prepared statements (hashing the SQL on every call would cost
+/// more than a point read's other work).
+struct Query: Sendable {
+    let id: Int
+    let sql: String
+}
+
 /// The store's SQL, written once per table name. Every key, value and instant is a bound
 /// parameter; only the table name (checked to be an identifier) is part of the text.
 struct SQLiteQueries: Sendable {
@@ -7,27 +15,30 @@ struct SQLiteQueries: Sendable {
     let table: String
     let createTable: String
     let createExpiryIndex: String
-    let get: String
-    let contains: String
-    let set: String
-    let setIfAbsent: String
-    let delete: String
-    let setExpiration: String
-    let readForIncrement: String
-    let updateValue: String
-    let keysInRange: String
-    let keysFrom: String
-    let countInRange: String
-    let countFrom: String
-    let deleteInRange: String
-    let deleteFrom: String
-    let deleteExpired: String
+    let get: Query
+    let contains: Query
+    let set: Query
+    let setIfAbsent: Query
+    let delete: Query
+    let setExpiration: Query
+    let readForIncrement: Query
+    let updateValue: Query
+    let keysInRange: Query
+    let keysFrom: Query
+    let countInRange: Query
+    let countFrom: Query
+    let deleteInRange: Query
+    let deleteFrom: Query
+    let deleteExpired: Query
 
     /// Whether `name` can be a table name: ASCII letters, digits and `_`, not starting with a digit.
     static func isValidTableName(_ name: String) -> Bool {
         guard let first = name.utf8.first, !(first >= 0x30 && first <= 0x39), name.utf8.count <= 64 else { return false }
         return name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x5F }
     }
+
+    /// How many queries there are (the size of a connection's statement cache).
+    static let count = 15
 
     init(table name: String) {
         let table = "\"\(name)\""
@@ -43,30 +54,30 @@ struct SQLiteQueries: Sendable {
             ) WITHOUT ROWID
             """
         createExpiryIndex = "CREATE INDEX IF NOT EXISTS \"\(name)_expires\" ON \(table)(expires) WHERE expires IS NOT NULL"
-        get = "SELECT value, expires FROM \(table) WHERE key = ?1 AND (expires IS NULL OR expires > ?2)"
-        contains = "SELECT 1 FROM \(table) WHERE key = ?1 AND (expires IS NULL OR expires > ?2)"
-        set = """
+        get = Query(id: 0, sql: "SELECT value, expires FROM \(table) WHERE key = ?1 AND (expires IS NULL OR expires > ?2)")
+        contains = Query(id: 1, sql: "SELECT 1 FROM \(table) WHERE key = ?1 AND (expires IS NULL OR expires > ?2)")
+        set = Query(id: 2, sql: """
             INSERT INTO \(table) (key, value, expires) VALUES (?1, ?2, ?3)
             ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires
-            """
-        setIfAbsent = """
+            """)
+        setIfAbsent = Query(id: 3, sql: """
             INSERT INTO \(table) (key, value, expires) VALUES (?1, ?2, ?3)
             ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires
             WHERE \(table).expires IS NOT NULL AND \(table).expires <= ?4
-            """
+            """)
         // RETURNING a plain column: SQLite 3.40 returns NULL for an expression over the
         // columns of a deleted WITHOUT ROWID row, so the caller compares the expiry itself.
-        delete = "DELETE FROM \(table) WHERE key = ?1 RETURNING expires"
-        setExpiration = "UPDATE \(table) SET expires = ?1 WHERE key = ?2 AND (expires IS NULL OR expires > ?3)"
-        readForIncrement = "SELECT value, expires FROM \(table) WHERE key = ?1"
-        updateValue = "UPDATE \(table) SET value = ?2 WHERE key = ?1"
-        keysInRange = "SELECT key FROM \(table) WHERE key >= ?1 AND key < ?2 AND \(alive) ORDER BY key"
-        keysFrom = "SELECT key FROM \(table) WHERE key >= ?1 AND \(alive) ORDER BY key"
-        countInRange = "SELECT count(*) FROM \(table) WHERE key >= ?1 AND key < ?2 AND \(alive)"
-        countFrom = "SELECT count(*) FROM \(table) WHERE key >= ?1 AND \(alive)"
-        deleteInRange = "DELETE FROM \(table) WHERE key >= ?1 AND key < ?2"
-        deleteFrom = "DELETE FROM \(table) WHERE key >= ?1"
-        deleteExpired = "DELETE FROM \(table) WHERE expires IS NOT NULL AND expires <= ?1"
+        delete = Query(id: 4, sql: "DELETE FROM \(table) WHERE key = ?1 RETURNING expires")
+        setExpiration = Query(id: 5, sql: "UPDATE \(table) SET expires = ?1 WHERE key = ?2 AND (expires IS NULL OR expires > ?3)")
+        readForIncrement = Query(id: 6, sql: "SELECT value, expires FROM \(table) WHERE key = ?1")
+        updateValue = Query(id: 7, sql: "UPDATE \(table) SET value = ?2 WHERE key = ?1")
+        keysInRange = Query(id: 8, sql: "SELECT key FROM \(table) WHERE key >= ?1 AND key < ?2 AND \(alive) ORDER BY key")
+        keysFrom = Query(id: 9, sql: "SELECT key FROM \(table) WHERE key >= ?1 AND \(alive) ORDER BY key")
+        countInRange = Query(id: 10, sql: "SELECT count(*) FROM \(table) WHERE key >= ?1 AND key < ?2 AND \(alive)")
+        countFrom = Query(id: 11, sql: "SELECT count(*) FROM \(table) WHERE key >= ?1 AND \(alive)")
+        deleteInRange = Query(id: 12, sql: "DELETE FROM \(table) WHERE key >= ?1 AND key < ?2")
+        deleteFrom = Query(id: 13, sql: "DELETE FROM \(table) WHERE key >= ?1")
+        deleteExpired = Query(id: 14, sql: "DELETE FROM \(table) WHERE expires IS NOT NULL AND expires <= ?1")
     }
 
     /// The least string above every string that starts with `prefix`, as UTF-8 bytes,

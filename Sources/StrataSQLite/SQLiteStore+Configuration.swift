@@ -21,6 +21,10 @@ extension SQLiteStore {
         public var synchronous: Synchronous
         /// How long a call waits for another process's lock before it fails.
         public var busyTimeout: Duration
+        /// Bytes of the database file read through a memory map (`PRAGMA mmap_size`):
+        /// connections then share the operating system's pages instead of each re-reading
+        /// them into its own cache after another connection writes. 0 turns it off.
+        public var memoryMapSize: Int
         /// Connections for reads, so that concurrent reads run in parallel; writes have one
         /// connection of their own.
         public var poolSize: Int
@@ -39,6 +43,7 @@ extension SQLiteStore {
             synchronous: Synchronous = .normal,
             busyTimeout: Duration = .seconds(5),
             poolSize: Int = 4,
+            memoryMapSize: Int = 256 << 20,
             defaultExpiry: Expiry? = nil,
             clock: any StrataClock = SystemClock(),
             sweepInterval: Duration = .seconds(60)
@@ -49,6 +54,7 @@ extension SQLiteStore {
             self.synchronous = synchronous
             self.busyTimeout = busyTimeout
             self.poolSize = poolSize
+            self.memoryMapSize = memoryMapSize
             self.defaultExpiry = defaultExpiry
             self.clock = clock
             self.sweepInterval = sweepInterval

@@ -78,6 +78,7 @@ public final class SQLiteStore: KeyValueStore {
                 let connection = try SQLiteConnection(path: configuration.path)
                 do {
                     connection.setBusyTimeout(milliseconds: busyTimeout)
+                    try connection.execute("PRAGMA mmap_size = \(max(0, configuration.memoryMapSize))")
                     try setUp(connection)
                 } catch {
                     connection.close()
@@ -167,11 +168,13 @@ public final class SQLiteStore: KeyValueStore {
         let now = clock.now().millisecondsSince1970
         let sql = queries.get
         return try await read(key) { connection in
-            try connection.statement(sql).run { statement -> StoredEntry? in
-                try statement.bind(1, text: key)
-                try statement.bind(2, integer: now)
-                guard try statement.step() else { return nil }
-                return try Self.entry(from: statement)
+            try withUTF8(key) { keyBytes in
+                try connection.statement(sql).run { statement -> StoredEntry? in
+                    try statement.bind(1, borrowedText: keyBytes)
+                    try statement.bind(2, integer: now)
+                    guard try statement.step() else { return nil }
+                    return try Self.entry(from: statement)
+                }
             }
         }
     }
@@ -181,11 +184,11 @@ public final class SQLiteStore: KeyValueStore {
         let now = clock.now().millisecondsSince1970
         let sql = queries.contains
         return try await read(key) { connection in
-            try connection.statement(sql).run { statement in
-                try statement.bind(1, text: key)
+            try withUTF8(key) { keyBytes in try connection.statement(sql).run { statement in
+                try statement.bind(1, borrowedText: keyBytes)
                 try statement.bind(2, integer: now)
                 return try statement.step()
-            }
+            } }
         }
     }
 
@@ -215,11 +218,15 @@ public final class SQLiteStore: KeyValueStore {
     public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
         let sql = queries.set
         try await write(key) { connection in
-            try connection.statement(sql).run { statement in
-                try statement.bind(1, text: key)
-                try statement.bind(2, blob: entry.bytes)
-                try statement.bind(3, integer: entry.expiresAt?.millisecondsSince1970)
-                _ = try statement.step()
+            try withUTF8(key) { keyBytes in
+                try entry.bytes.withUnsafeBytes { valueBytes in
+                    try connection.statement(sql).run { statement in
+                        try statement.bind(1, borrowedText: keyBytes)
+                        try statement.bind(2, borrowedBlob: valueBytes)
+                        try statement.bind(3, integer: entry.expiresAt?.millisecondsSince1970)
+                        _ = try statement.step()
+                    }
+                }
             }
         }
     }
@@ -373,8 +380,14 @@ public final class SQLiteStore: KeyValueStore {
     private func read<Output: Sendable>(
         _ key: String?, _ operation: @escaping @Sendable (SQLiteConnection) throws -> Output
     ) async throws -> Output {
-        let lane = readers[nextReader.add(1, ordering: .relaxed).oldValue % readers.count]
-        return try await perform(key) { try await lane.run(operation) }
+        try await perform(key) {
+            // The writer's connection when it is free: its page cache stays valid across
+            // this process's own writes, where a reader's is dropped after every write.
+            // A write in progress holds it, and the read goes to a reader instead.
+            if let result = try writer.runInline(operation) { return result }
+            let lane = readers[nextReader.add(1, ordering: .relaxed).oldValue % readers.count]
+            return try await lane.run(operation)
+        }
     }
 
     private func write<Output: Sendable>(
@@ -437,4 +450,10 @@ public final class SQLiteStore: KeyValueStore {
         default: "NULL"
         }
     }
+}
+
+/// Runs `body` with the UTF-8 bytes of `text` (contiguous for native strings: no copy).
+private func withUTF8<Output>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) throws -> Output) rethrows -> Output {
+    var text = text
+    return try text.withUTF8(body)
 }
