@@ -176,6 +176,24 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // 64 tasks reading at once: reads spread over the idle writer connection and the
+    // readers, inline when a connection is free, on the lanes' own threads otherwise.
+    Benchmark("SQLiteStore get hit, 64 concurrent tasks") { benchmark async throws in
+        let store = try await StoreHolder.shared.get()
+        let start = Fixture.nextSample()
+        benchmark.startMeasurement()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<64 {
+                group.addTask {
+                    for index in stride(from: task, to: 1_000, by: 64) {
+                        blackHole(try await store.get(Fixture.key(start + index), as: [UInt8].self))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     // clear(prefix:) of 10,000 keys ("user:1…" is 11,111 of them; "user:2…" likewise) among
     // 100,000; the deleted keys are written back before each measured clear.
     let clearConfiguration = Benchmark.Configuration(
