@@ -40,13 +40,13 @@ struct FolderStoreTests {
             let folder = try FolderStore(configuration: .init(directory: directory, clock: clock))
             try await folder.set("short", "v", expires: "1min")
             try await folder.set("long", "v", expires: "1h")
-            folder.close()
+            await folder.close()
         }
         clock.advance(by: .seconds(120))
         let reopened = try FolderStore(configuration: .init(directory: directory, clock: clock))
         #expect(try await reopened.get("short", as: String.self) == nil)
         #expect(try await reopened.get("long", as: String.self) == "v")
-        let remaining = clock.now().milliseconds(until: try #require(try reopened.entry(forKey: "long")?.expiresAt))
+        let remaining = clock.now().milliseconds(until: try #require(try await reopened.entry(forKey: "long")?.expiresAt))
         #expect(remaining == 3_480_000)
     }
 
@@ -112,7 +112,7 @@ struct FolderStoreTests {
         try FileManager.default.setAttributes(
             [.modificationDate: Date(timeIntervalSinceNow: -3_600)], ofItemAtPath: abandoned)
         clock.advance(by: .seconds(2))
-        #expect(try folder.sweepExpired() == 1)
+        #expect(try await folder.sweepExpired() == 1)
         #expect(try tree(directory) == [".lock", hex("kept") + ".e"])
     }
 

@@ -105,7 +105,7 @@ struct MemoryStoreTests {
 
         for index in 0..<100 { try await memory.set("later:\(index)", index, expires: "1s") }
         clock.advance(by: .seconds(2))
-        #expect(try memory.sweepExpired() == 100)
+        #expect(try await memory.sweepExpired() == 100)
         #expect(memory.statistics.entries == 505)
     }
 
@@ -146,6 +146,33 @@ struct MemoryStoreTests {
             }
         }
         #expect(try await memory.keys() == model.sorted(by: KeyRules.byteOrder))
+    }
+}
+
+extension MemoryStoreTests {
+    @Test("prefix operations agree with a scan of every key, across thousands of inserts and removals")
+    func prefixIndexModel() async throws {
+        let memory = MemoryStore(maxEntries: 3_000)  // evictions remove keys from the index too
+        var generator = SplitMix(seed: 7)
+        let alphabet = ["a", "b", "é", "e\u{301}", ":", "0", "z"]
+        func randomKey() -> String {
+            (0..<(1 + Int(generator.next() % 5))).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }.joined()
+        }
+        for round in 0..<8_000 {
+            let key = randomKey() + String(generator.next() % 50)
+            if generator.next() % 4 == 0 { try await memory.delete(key) } else { try await memory.set(key, round) }
+            if round % 500 == 0 {
+                let prefix = randomKey()
+                let all = try await memory.keys()
+                let expected = all.filter { KeyRules.key($0, hasPrefix: prefix) }
+                #expect(try await memory.keys(prefix: prefix) == expected, "prefix \(prefix)")
+                #expect(all == all.sorted(by: KeyRules.byteOrder))
+            }
+        }
+        let before = try await memory.keys()
+        let cleared = try await memory.clear(prefix: "a")
+        #expect(cleared == before.filter { $0.hasPrefix("a") }.count)
+        #expect(try await memory.keys() == before.filter { !KeyRules.key($0, hasPrefix: "a") })
     }
 }
 

@@ -142,20 +142,20 @@ public final class FolderStore: KeyValueStore {
     // MARK: Entries
 
     /// The unexpired entry for `key`; throws ``StrataError/Code/corruptEntry`` for an invalid file.
-    public func entry(forKey key: String) throws -> StoredEntry? {
+    public func entry(forKey key: String) async throws -> StoredEntry? {
         try checkOpen()
         guard let entry = try readEntry(key) else { return nil }
         return entry.isExpired(at: clock.now()) ? nil : entry
     }
 
     /// Writes the entry to a temporary file and renames it over the key's file.
-    public func setEntry(_ entry: StoredEntry, forKey key: String) throws {
+    public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
         try checkOpen()
         try writeEntry(entry, forKey: key, holdingLock: false)
     }
 
     /// Under the lock: writes the entry when the key has no unexpired entry.
-    public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) throws -> Bool {
+    public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
         try checkOpen()
         return try withExclusiveLock {
             if let existing = try readEntry(key), !existing.isExpired(at: clock.now()) { return false }
@@ -166,7 +166,7 @@ public final class FolderStore: KeyValueStore {
 
     /// Removes the key's file; `true` when it held an unexpired entry.
     @discardableResult
-    public func removeEntry(forKey key: String) throws -> Bool {
+    public func removeEntry(forKey key: String) async throws -> Bool {
         try checkOpen()
         let layout = FolderLayout(key: key)
         return try failing(key) {
@@ -186,7 +186,7 @@ public final class FolderStore: KeyValueStore {
     }
 
     /// Under the lock: rewrites an unexpired entry with a new expiry.
-    public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) throws -> Bool {
+    public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
         try checkOpen()
         return try withExclusiveLock {
             guard var entry = try readEntry(key), !entry.isExpired(at: clock.now()) else { return false }
@@ -197,7 +197,7 @@ public final class FolderStore: KeyValueStore {
     }
 
     /// Under the lock, across processes: adds `delta` to the integer at `key`.
-    public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) throws -> Int {
+    public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
         try checkOpen()
         return try withExclusiveLock {
             var entry = StoredEntry(bytes: [], expiresAt: expiresAt)
@@ -218,7 +218,7 @@ public final class FolderStore: KeyValueStore {
     ///
     /// Only the directories whose names can lead to the prefix are read. A file whose
     /// header is not valid is listed, so that reading it reports the corruption.
-    public func keys(prefix: String) throws -> [String] {
+    public func keys(prefix: String) async throws -> [String] {
         try checkOpen()
         let now = clock.now()
         var keys: [(hex: String, key: String)] = []
@@ -237,7 +237,7 @@ public final class FolderStore: KeyValueStore {
 
     /// Removes every file whose key starts with `prefix`; returns how many unexpired entries it removed.
     @discardableResult
-    public func clear(prefix: String) throws -> Int {
+    public func clear(prefix: String) async throws -> Int {
         try checkOpen()
         let now = clock.now()
         var removed = 0
@@ -254,7 +254,7 @@ public final class FolderStore: KeyValueStore {
 
     /// Removes every expired entry, and temporary files abandoned by killed writers.
     @discardableResult
-    public func sweepExpired() throws -> Int {
+    public func sweepExpired() async throws -> Int {
         try checkOpen()
         let now = clock.now()
         let abandonedBefore = Int(now.millisecondsSince1970 / 1_000) - Int(configuration.abandonedFileAge.components.seconds)
@@ -280,7 +280,7 @@ public final class FolderStore: KeyValueStore {
 
     /// Marks the store closed: later calls throw ``StrataError/Code/closed``. The
     /// directory handle is released when the store is deallocated.
-    public func close() {
+    public func close() async {
         closed.store(true, ordering: .releasing)
     }
 

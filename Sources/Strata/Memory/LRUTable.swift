@@ -40,6 +40,8 @@ struct LRUTable {
     private(set) var nodes: ContiguousArray<Node> = []
     private var freeSlots: [Int32] = []
     private(set) var index: [ByteKey: Int32] = [:]
+    /// The same keys in byte order, for prefix operations.
+    private(set) var sortedKeys = SortedKeyIndex()
     private var newest: Int32 = -1
     private(set) var oldest: Int32 = -1
     /// Keys' and values' bytes, as counted against `maxBytes`.
@@ -85,6 +87,7 @@ struct LRUTable {
             nodes.append(node)
         }
         index[key] = slot
+        sortedKeys.insert(key)
         byteCount += Self.cost(key, entry)
         linkAsNewest(slot)
     }
@@ -101,6 +104,7 @@ struct LRUTable {
         let node = nodes[Int(slot)]
         unlink(slot)
         index.removeValue(forKey: node.key)
+        sortedKeys.remove(node.key)
         byteCount -= Self.cost(node.key, node.entry)
         // Release the key and value now; the slot keeps only placeholders.
         nodes[Int(slot)] = Node(

@@ -123,19 +123,19 @@ public final class MemoryStore: KeyValueStore {
     // MARK: Reads
 
     /// The unexpired entry for `key`, marking it most recently used.
-    public func entry(forKey key: String) throws -> StoredEntry? {
+    public func entry(forKey key: String) async throws -> StoredEntry? {
         try lookUp(ByteKey(key)).map { StoredEntry(bytes: $0.bytes, expiresAt: $0.expiresAtTimestamp) }
     }
 
     /// The value at `key`: the Swift value it was written as when `type` matches, else decoded.
-    public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) throws -> Value? {
+    public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {
         guard let entry = try lookUp(ByteKey(key)) else { return nil }
         if let value = entry.value as? Value { return value }
         return try ValueCoding.decode(entry.bytes, as: type, key: key, backend: backendName)
     }
 
     /// Whether `key` has an unexpired entry; does not change its recency.
-    public func containsEntry(forKey key: String) throws -> Bool {
+    public func containsEntry(forKey key: String) async throws -> Bool {
         let byteKey = ByteKey(key)
         return try withOpenTable { state in
             guard let slot = state.table.slot(of: byteKey) else { return false }
@@ -164,12 +164,12 @@ public final class MemoryStore: KeyValueStore {
     // MARK: Writes
 
     /// Replaces the entry for `key`.
-    public func setEntry(_ entry: StoredEntry, forKey key: String) throws {
+    public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
         try insert(ByteKey(key), MemoryEntry(bytes: entry.bytes, value: nil, expiresAt: entry.expiresAt))
     }
 
     /// Stores `value` with its encoding, keeping the Swift value for typed hits.
-    public func setValue<Value: Codable & Sendable>(_ value: Value, forKey key: String, expiresAt: Timestamp?) throws {
+    public func setValue<Value: Codable & Sendable>(_ value: Value, forKey key: String, expiresAt: Timestamp?) async throws {
         let bytes = try ValueCoding.encode(value, key: key, backend: backendName)
         // Raw values decode from their bytes at no cost; keeping them twice would double their memory.
         let kept: (any Sendable)? = ValueCoding.isRaw(Value.self) ? nil : value
@@ -185,7 +185,7 @@ public final class MemoryStore: KeyValueStore {
     }
 
     /// Writes `entry` only if there is no unexpired entry for `key`.
-    public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) throws -> Bool {
+    public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
         let byteKey = ByteKey(key)
         let memoryEntry = MemoryEntry(bytes: entry.bytes, value: nil, expiresAt: entry.expiresAt)
         try checkSize(byteKey, memoryEntry)
@@ -199,7 +199,7 @@ public final class MemoryStore: KeyValueStore {
 
     /// Removes `key`; `true` when it held an unexpired entry.
     @discardableResult
-    public func removeEntry(forKey key: String) throws -> Bool {
+    public func removeEntry(forKey key: String) async throws -> Bool {
         let byteKey = ByteKey(key)
         return try withOpenTable { state in
             guard let slot = state.table.slot(of: byteKey) else { return false }
@@ -210,7 +210,7 @@ public final class MemoryStore: KeyValueStore {
     }
 
     /// Changes the expiry of an unexpired entry.
-    public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) throws -> Bool {
+    public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
         let byteKey = ByteKey(key)
         return try withOpenTable { state in
             guard let slot = state.table.slot(of: byteKey), !expireIfNeeded(slot, in: &state) else { return false }
@@ -222,7 +222,7 @@ public final class MemoryStore: KeyValueStore {
     }
 
     /// Adds `delta` to the integer at `key` under the store's lock.
-    public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) throws -> Int {
+    public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
         let byteKey = ByteKey(key)
         return try withOpenTable { state in
             if let slot = state.table.slot(of: byteKey), !expireIfNeeded(slot, in: &state) {
@@ -265,26 +265,33 @@ public final class MemoryStore: KeyValueStore {
 
     // MARK: Prefixes, sweeping, closing
 
-    /// The unexpired keys that start with `prefix`, sorted by UTF-8 bytes. O(entries).
-    public func keys(prefix: String) throws -> [String] {
+    /// The unexpired keys that start with `prefix`, sorted by UTF-8 bytes.
+    /// O(log entries + matches), from the sorted key index.
+    public func keys(prefix: String) async throws -> [String] {
         let now = clock.now().millisecondsSince1970
         return try withOpenTable { state in
-            state.table.index.keys.compactMap { key -> String? in
-                guard KeyRules.key(key.string, hasPrefix: prefix),
-                      !state.table.entry(at: state.table.index[key]!).isExpired(nowMilliseconds: now)
+            state.table.sortedKeys.keys(withPrefix: prefix).compactMap { key -> String? in
+                guard let slot = state.table.slot(of: key),
+                      !state.table.entry(at: slot).isExpired(nowMilliseconds: now)
                 else { return nil }
                 return key.string
             }
-        }.sorted(by: KeyRules.byteOrder)
+        }
     }
 
-    /// Removes the keys that start with `prefix`. O(entries).
+    /// Removes the keys that start with `prefix`. O(log entries + matches).
     @discardableResult
-    public func clear(prefix: String) throws -> Int {
+    public func clear(prefix: String) async throws -> Int {
         let now = clock.now().millisecondsSince1970
         return try withOpenTable { state in
+            if prefix.isEmpty {
+                let removed = state.table.occupiedSlots().count { !state.table.entry(at: $0).isExpired(nowMilliseconds: now) }
+                state.table.removeAll()
+                return removed
+            }
             var removed = 0
-            for slot in state.table.occupiedSlots() where KeyRules.key(state.table.key(at: slot).string, hasPrefix: prefix) {
+            for key in state.table.sortedKeys.keys(withPrefix: prefix) {
+                guard let slot = state.table.slot(of: key) else { continue }
                 if !state.table.remove(at: slot).isExpired(nowMilliseconds: now) { removed += 1 }
             }
             return removed
@@ -293,7 +300,7 @@ public final class MemoryStore: KeyValueStore {
 
     /// Removes every expired entry now; returns how many.
     @discardableResult
-    public func sweepExpired() throws -> Int {
+    public func sweepExpired() async throws -> Int {
         let now = clock.now().millisecondsSince1970
         return try withOpenTable { state in
             var removed = 0
@@ -323,12 +330,12 @@ public final class MemoryStore: KeyValueStore {
                 return  // cancelled while sleeping
             }
             if state.withLock({ $0.isClosed }) { return }
-            try sweepExpired()
+            try await sweepExpired()
         }
     }
 
     /// Drops every entry; later calls throw ``StrataError/Code/closed``.
-    public func close() {
+    public func close() async {
         state.withLock { state in
             state.table.removeAll()
             state.isClosed = true
