@@ -18,11 +18,36 @@ enum SQLiteContexts {
     }
 }
 
+extension SQLiteContexts {
+    /// A tiered store over SQLite, both tiers on one manual clock.
+    static func tiered() -> KeyValueStoreConformance.Context {
+        let clock = ManualClock()
+        return .init(
+            makeStore: {
+                TieredStore(
+                    l1: MemoryStore(configuration: .init(maxEntries: 10_000, clock: clock)),
+                    l2: try SQLiteStore(configuration: .init(path: temporaryPath("tiered"), clock: clock)),
+                    defaultExpiry: $0)
+            },
+            advanceTime: { clock.advance(by: $0) })
+    }
+}
+
 @Suite("SQLiteStore conformance")
 struct SQLiteConformanceTests {
     @Test("SQLiteStore", arguments: KeyValueStoreConformance.checks)
     func sqlite(_ check: KeyValueStoreConformance.Check) async throws {
         try await check.run(SQLiteContexts.sqlite())
+    }
+
+    @Test("TieredStore over SQLiteStore", arguments: KeyValueStoreConformance.checks)
+    func tieredOverSQLite(_ check: KeyValueStoreConformance.Check) async throws {
+        try await check.run(SQLiteContexts.tiered())
+    }
+
+    @Test("TieredStore over SQLiteStore, prefixed", arguments: KeyValueStoreConformance.checks)
+    func prefixedTieredOverSQLite(_ check: KeyValueStoreConformance.Check) async throws {
+        try await check.run(SQLiteContexts.tiered().prefixed("t:"))
     }
 
     @Test("SQLiteStore, prefixed", arguments: KeyValueStoreConformance.checks)

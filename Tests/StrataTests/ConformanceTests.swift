@@ -24,6 +24,16 @@ struct ConformanceTests {
         try await check.run(Contexts.folder().prefixed("../tenant/"))
     }
 
+    @Test("TieredStore over FolderStore", arguments: KeyValueStoreConformance.checks)
+    func tieredOverFolder(_ check: KeyValueStoreConformance.Check) async throws {
+        try await check.run(Contexts.tieredOverFolder())
+    }
+
+    @Test("TieredStore over FolderStore, prefixed", arguments: KeyValueStoreConformance.checks)
+    func prefixedTieredOverFolder(_ check: KeyValueStoreConformance.Check) async throws {
+        try await check.run(Contexts.tieredOverFolder().prefixed("t:"))
+    }
+
     @Test("the suite covers the contract's sentences")
     func suiteSize() {
         #expect(KeyValueStoreConformance.checks.count >= 25)

@@ -26,6 +26,21 @@ enum Contexts {
     }
 }
 
+extension Contexts {
+    /// A tiered store over a folder, both tiers on one manual clock.
+    static func tieredOverFolder() -> KeyValueStoreConformance.Context {
+        let clock = ManualClock()
+        return .init(
+            makeStore: {
+                TieredStore(
+                    l1: MemoryStore(configuration: .init(maxEntries: 10_000, clock: clock)),
+                    l2: try FolderStore(configuration: .init(directory: temporaryDirectory("tiered"), clock: clock)),
+                    defaultExpiry: $0)
+            },
+            advanceTime: { clock.advance(by: $0) })
+    }
+}
+
 /// The path of an executable built beside the test bundle (for example `strata-fixture`).
 func builtExecutable(_ name: String) -> String {
     var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

@@ -3,22 +3,27 @@
 struct MemoryEntry {
     var bytes: [UInt8]
     var value: (any Sendable)?
-    /// Milliseconds since 1970; `Int64.max` never expires.
+    /// When this copy stops being served, in milliseconds since 1970; `Int64.max` never.
     var expiresAt: Int64
+    /// When the entry itself expires, as reported to readers. The same as `expiresAt`,
+    /// except in a tiered store's L1, whose copy may be kept for less (`l1Expiry`) than
+    /// the entry lives in L2.
+    var reportedExpiresAt: Int64
 
     static let never = Int64.max
 
-    init(bytes: [UInt8], value: (any Sendable)?, expiresAt: Timestamp?) {
+    init(bytes: [UInt8], value: (any Sendable)?, expiresAt: Timestamp?, keptUntil: Timestamp? = nil) {
         self.bytes = bytes
         self.value = value
-        self.expiresAt = expiresAt?.millisecondsSince1970 ?? Self.never
+        self.reportedExpiresAt = expiresAt?.millisecondsSince1970 ?? Self.never
+        self.expiresAt = min(self.reportedExpiresAt, keptUntil?.millisecondsSince1970 ?? Self.never)
     }
 
     @inline(__always)
     func isExpired(nowMilliseconds now: Int64) -> Bool { expiresAt <= now }
 
     var expiresAtTimestamp: Timestamp? {
-        expiresAt == Self.never ? nil : Timestamp(millisecondsSince1970: expiresAt)
+        reportedExpiresAt == Self.never ? nil : Timestamp(millisecondsSince1970: reportedExpiresAt)
     }
 }
 

@@ -136,14 +136,10 @@ public final class MemoryStore: KeyValueStore {
 
     /// Whether `key` has an unexpired entry; does not change its recency.
     public func containsEntry(forKey key: String) async throws -> Bool {
-        let byteKey = ByteKey(key)
-        return try withOpenTable { state in
-            guard let slot = state.table.slot(of: byteKey) else { return false }
-            return !expireIfNeeded(slot, in: &state)
-        }
+        try contains(ByteKey(key))
     }
 
-    private func lookUp(_ key: ByteKey) throws -> MemoryEntry? {
+    func lookUp(_ key: ByteKey) throws -> MemoryEntry? {
         try withOpenTable { state in
             guard let slot = state.table.slot(of: key) else { return nil }
             if expireIfNeeded(slot, in: &state) { return nil }
@@ -176,7 +172,7 @@ public final class MemoryStore: KeyValueStore {
         try insert(ByteKey(key), MemoryEntry(bytes: bytes, value: kept, expiresAt: expiresAt))
     }
 
-    private func insert(_ key: ByteKey, _ entry: MemoryEntry) throws {
+    func insert(_ key: ByteKey, _ entry: MemoryEntry) throws {
         try checkSize(key, entry)
         try withOpenTable { state in
             state.table.set(key, entry)
@@ -216,6 +212,7 @@ public final class MemoryStore: KeyValueStore {
             guard let slot = state.table.slot(of: byteKey), !expireIfNeeded(slot, in: &state) else { return false }
             var entry = state.table.entry(at: slot)
             entry.expiresAt = expiresAt?.millisecondsSince1970 ?? MemoryEntry.never
+            entry.reportedExpiresAt = entry.expiresAt
             state.table.replace(at: slot, with: entry)
             return true
         }
@@ -260,6 +257,43 @@ public final class MemoryStore: KeyValueStore {
                 code: .valueTooLarge,
                 message: "the entry takes \(cost) bytes, more than the store's maxBytes of \(maxBytes)",
                 key: key.string, backend: backendName)
+        }
+    }
+
+    // MARK: For the tiered store (synchronous, in this module)
+
+    /// Stores `entry`, or, when it is larger than the store will hold, removes what the
+    /// key held: an L1 must never keep an older value than the one just written to L2.
+    func store(_ key: ByteKey, _ entry: MemoryEntry) throws {
+        do {
+            try insert(key, entry)
+        } catch let error as StrataError where error.code == .valueTooLarge {
+            try remove(key)
+        }
+    }
+
+    /// Removes `key` if present.
+    func remove(_ key: ByteKey) throws {
+        try withOpenTable { state in
+            if let slot = state.table.slot(of: key) { state.table.remove(at: slot) }
+        }
+    }
+
+    /// Removes every key that starts with `prefix`, O(log entries + matches).
+    func removeAll(prefix: String) throws {
+        try withOpenTable { state in
+            if prefix.isEmpty { return state.table.removeAll() }
+            for key in state.table.sortedKeys.keys(withPrefix: prefix) {
+                if let slot = state.table.slot(of: key) { state.table.remove(at: slot) }
+            }
+        }
+    }
+
+    /// Whether `key` has an unexpired entry, without touching its recency.
+    func contains(_ key: ByteKey) throws -> Bool {
+        try withOpenTable { state in
+            guard let slot = state.table.slot(of: key) else { return false }
+            return !expireIfNeeded(slot, in: &state)
         }
     }
 

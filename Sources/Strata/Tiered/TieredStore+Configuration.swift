@@ -1,0 +1,56 @@
+extension TieredStore {
+    /// How a ``TieredStore`` sets lifetimes and handles a failing L2.
+    ///
+    /// ```swift
+    /// var configuration = TieredStore.Configuration(defaultExpiry: "10min", l1Expiry: "1min")
+    /// configuration.l2ReadFailures = .treatAsMiss
+    /// configuration.observer = MyMetricsObserver()
+    /// let cache = TieredStore(l1: MemoryStore(maxEntries: 10_000), l2: sqlite, configuration: configuration)
+    /// ```
+    public struct Configuration: Sendable {
+        /// The lifetime of entries written with `expires: nil`; `nil`: they never expire.
+        public var defaultExpiry: Expiry?
+        /// The longest an L1 copy is kept; an L1 copy never outlives the L2 entry, and
+        /// expires sooner when this is shorter. `nil`: as long as the L2 entry lives.
+        public var l1Expiry: Expiry?
+        /// What `get`, `has` and `entry` do when L2 fails. `getOrSet` and `memoize`
+        /// always compute instead, and report the failure.
+        public var l2ReadFailures: ReadFailurePolicy
+        /// How long `getOrSet` and `memoize` wait for L2 before computing the value
+        /// themselves (reads) or returning it without L2 (writes). `nil`: no limit.
+        public var l2Timeout: Duration?
+        /// Receives every event, with its tier and duration. `nil`: none.
+        public var observer: (any TieredStoreObserver)?
+
+        /// A configuration with the given lifetimes.
+        public init(
+            defaultExpiry: Expiry? = nil,
+            l1Expiry: Expiry? = nil,
+            l2ReadFailures: ReadFailurePolicy = .throwError,
+            l2Timeout: Duration? = .seconds(2),
+            observer: (any TieredStoreObserver)? = nil
+        ) {
+            self.defaultExpiry = defaultExpiry
+            self.l1Expiry = l1Expiry
+            self.l2ReadFailures = l2ReadFailures
+            self.l2Timeout = l2Timeout
+            self.observer = observer
+        }
+    }
+
+    /// What a read does when L2 fails.
+    ///
+    /// The default, ``throwError``, is right for a store used as a key-value store: a
+    /// `get` that returned `nil` for a value that exists would be a wrong answer. A pure
+    /// cache may prefer ``treatAsMiss``. Either way an L1 hit is still served, and the
+    /// failure is counted and reported to the observer.
+    public struct ReadFailurePolicy: Sendable, Hashable {
+        private let treatsAsMiss: Bool
+        /// Reads throw the L2's error. The default.
+        public static let throwError = ReadFailurePolicy(treatsAsMiss: false)
+        /// Reads answer as if L2 did not have the key.
+        public static let treatAsMiss = ReadFailurePolicy(treatsAsMiss: true)
+
+        var isMiss: Bool { treatsAsMiss }
+    }
+}

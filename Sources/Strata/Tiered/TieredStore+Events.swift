@@ -1,0 +1,110 @@
+import Synchronization
+
+/// Receives what a ``TieredStore`` does, for logs and metrics (no logging or metrics
+/// package is needed by the core: adapt these events to yours).
+///
+/// Called synchronously on the calling task: keep it fast and non-blocking.
+///
+/// ```swift
+/// struct PrintingObserver: TieredStoreObserver {
+///     func observe(_ event: TieredStore.Event) { print(event) }
+/// }
+/// ```
+public protocol TieredStoreObserver: Sendable {
+    /// Called once for every event.
+    func observe(_ event: TieredStore.Event)
+}
+
+extension TieredStore {
+    /// One thing a tiered store did: a hit, a miss, a write, a failure…
+    public struct Event: Sendable, CustomStringConvertible {
+        /// What happened.
+        public struct Kind: Sendable, Hashable, CustomStringConvertible {
+            /// The kind's name, for example `hit`.
+            public let name: String
+            /// A read found the key (in ``tier``).
+            public static let hit = Kind(name: "hit")
+            /// A read found the key in neither tier.
+            public static let miss = Kind(name: "miss")
+            /// An L2 hit was copied into L1.
+            public static let fill = Kind(name: "fill")
+            /// A value was written (to ``tier``).
+            public static let write = Kind(name: "write")
+            /// A key or prefix was removed or changed in both tiers.
+            public static let invalidate = Kind(name: "invalidate")
+            /// `getOrSet` or `memoize` ran its computation.
+            public static let compute = Kind(name: "compute")
+            /// A stored value did not decode as the requested type; it was computed again and replaced.
+            public static let undecodable = Kind(name: "undecodable")
+            /// A call to ``tier`` failed; ``Event/error`` says why.
+            public static let failure = Kind(name: "failure")
+            /// A call to ``tier`` took longer than `l2Timeout` and was abandoned.
+            public static let timeout = Kind(name: "timeout")
+            /// The name.
+            public var description: String { name }
+        }
+
+        /// Which tier an event concerns.
+        public enum Tier: String, Sendable, Hashable {
+            /// The in-process memory tier.
+            case l1
+            /// The durable or shared tier.
+            case l2
+        }
+
+        /// What happened.
+        public var kind: Kind
+        /// Where it happened.
+        public var tier: Tier
+        /// The key, or the prefix for a prefix invalidation.
+        public var key: String?
+        /// How long it took.
+        public var duration: Duration
+        /// The failure, for ``Kind/failure`` and ``Kind/timeout``.
+        public var error: StrataError?
+
+        /// `hit l1 "user:1" 120 ns`.
+        public var description: String {
+            "\(kind) \(tier) \(key.map { StrataError.quoted($0) } ?? "-") \(duration)" + (error.map { " \($0)" } ?? "")
+        }
+    }
+
+    /// Counters of what the store did since it was made, as one snapshot.
+    ///
+    /// ```swift
+    /// let stats = cache.statistics
+    /// let hitRatio = Double(stats.l1Hits + stats.l2Hits) / Double(max(1, stats.l1Hits + stats.l2Hits + stats.misses))
+    /// ```
+    public struct Statistics: Sendable, Hashable {
+        /// Reads answered by L1.
+        public var l1Hits = 0
+        /// Reads answered by L2 (and copied into L1).
+        public var l2Hits = 0
+        /// Reads that found the key in neither tier.
+        public var misses = 0
+        /// Values written through both tiers.
+        public var writes = 0
+        /// Computations run by `getOrSet` and `memoize`.
+        public var computations = 0
+        /// Entries L1 evicted to stay within its bounds.
+        public var l1Evictions = 0
+        /// L2 calls that failed or timed out.
+        public var l2Errors = 0
+        /// Stored values that no longer decoded and were computed again.
+        public var undecodable = 0
+    }
+}
+
+/// The counters behind ``TieredStore/Statistics``.
+final class TieredCounters: Sendable {
+    let l1Hits = Atomic<Int>(0)
+    let l2Hits = Atomic<Int>(0)
+    let misses = Atomic<Int>(0)
+    let writes = Atomic<Int>(0)
+    let computations = Atomic<Int>(0)
+    let l2Errors = Atomic<Int>(0)
+    let undecodable = Atomic<Int>(0)
+
+    @inline(__always)
+    static func bump(_ counter: borrowing Atomic<Int>) { counter.add(1, ordering: .relaxed) }
+}

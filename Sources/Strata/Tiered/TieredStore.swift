@@ -1,0 +1,364 @@
+/// A read-through, write-through cache of two tiers: an in-process ``MemoryStore`` (L1)
+/// in front of any ``KeyValueStore`` (L2): a folder, SQLite, Redis, or your own.
+///
+/// - **Read-through**: an L1 hit returns at once, as the Swift value it was stored as
+///   (no decoding); on an L1 miss L2 is read, and an L2 hit is copied into L1.
+/// - **TTL propagation**: the L1 copy expires when the L2 entry does, to the
+///   millisecond, or sooner if `l1Expiry` is shorter, so an entry expired in L2 is never
+///   served from L1.
+/// - **Write-through**: `set` writes L2, then L1. If the L2 write fails, L1 drops the key
+///   and the caller gets the error.
+/// - `delete`, `expire`, `increment`, `setIfAbsent` and `clear(prefix:)` run on L2 (the
+///   source of truth) and drop the L1 copies; prefix drops in L1 cost O(log n + matches).
+/// - `getOrSet` and `memoize` compute once per key in the process across both tiers (a
+///   value in L2 is not recomputed), treat an entry that no longer decodes as a miss, and
+///   still compute and return when L2 fails or hangs (see ``Configuration/l2Timeout``).
+/// - Concurrent calls in this process never leave L1 disagreeing with L2 once they
+///   complete (see the tiering guide in `Docs/`). Other processes' writes are not seen
+///   until the L1 copy expires; keep `l1Expiry` short when several processes share L2.
+///
+/// ```swift
+/// let sqlite = try SQLiteStore(path: "./cache.sqlite")
+/// let cache = TieredStore(l1: MemoryStore(maxEntries: 10_000), l2: sqlite,
+///                         defaultExpiry: "10min", l1Expiry: "1min")
+/// let report = try await cache.getOrSet("report", as: Report.self) { try await buildReport() }
+/// print(cache.statistics.l1Hits)
+/// ```
+public final class TieredStore: KeyValueStore {
+    /// The memory tier.
+    public let l1: MemoryStore
+    /// The durable or shared tier.
+    public let l2: any KeyValueStore
+    /// Lifetimes, failure handling and the observer.
+    public let configuration: Configuration
+
+    private let tracker = WriteTracker()
+    private let counters = TieredCounters()
+
+    /// A tiered store with the given lifetimes.
+    ///
+    /// ```swift
+    /// let cache = TieredStore(l1: MemoryStore(maxEntries: 10_000), l2: folder, defaultExpiry: "10min")
+    /// ```
+    public convenience init(l1: MemoryStore, l2: any KeyValueStore, defaultExpiry: Expiry? = nil, l1Expiry: Expiry? = nil) {
+        self.init(l1: l1, l2: l2, configuration: Configuration(defaultExpiry: defaultExpiry, l1Expiry: l1Expiry))
+    }
+
+    /// A tiered store made from a full ``Configuration``.
+    public init(l1: MemoryStore, l2: any KeyValueStore, configuration: Configuration) {
+        self.l1 = l1
+        self.l2 = l2
+        self.configuration = configuration
+    }
+
+    /// `TieredStore(MemoryStore, <L2>)`.
+    public var backendName: String { "TieredStore(\(l1.backendName), \(l2.backendName))" }
+
+    /// The configured default lifetime.
+    public var defaultExpiry: Expiry? { configuration.defaultExpiry }
+
+    /// L2's clock: L2 holds the lifetimes that count.
+    public var clock: any StrataClock { l2.clock }
+
+    /// What the store has done since it was made.
+    public var statistics: Statistics {
+        Statistics(
+            l1Hits: counters.l1Hits.load(ordering: .relaxed),
+            l2Hits: counters.l2Hits.load(ordering: .relaxed),
+            misses: counters.misses.load(ordering: .relaxed),
+            writes: counters.writes.load(ordering: .relaxed),
+            computations: counters.computations.load(ordering: .relaxed),
+            l1Evictions: l1.statistics.evictions,
+            l2Errors: counters.l2Errors.load(ordering: .relaxed),
+            undecodable: counters.undecodable.load(ordering: .relaxed))
+    }
+
+    // MARK: Reads
+
+    /// The value at `key`: from L1 as the Swift value it was stored as, or from L2
+    /// (decoded once, then kept in L1 as a Swift value).
+    public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {
+        let byteKey = ByteKey(key)
+        let started = observing ? ContinuousClock.now : nil
+        if let cached = try l1.lookUp(byteKey) {
+            TieredCounters.bump(counters.l1Hits)
+            report(.hit, .l1, key, since: started)
+            if let value = cached.value as? Value { return value }
+            return try ValueCoding.decode(cached.bytes, as: type, key: key, backend: backendName)
+        }
+        guard let (entry, snapshot) = try await readL2(key, byteKey, started: started) else { return nil }
+        let value = try ValueCoding.decode(entry.bytes, as: type, key: key, backend: backendName)
+        fill(byteKey, entry, value: ValueCoding.isRaw(type) ? nil : value, snapshot: snapshot)
+        return value
+    }
+
+    /// The unexpired entry for `key`, with the expiry L2 holds.
+    public func entry(forKey key: String) async throws -> StoredEntry? {
+        let byteKey = ByteKey(key)
+        let started = observing ? ContinuousClock.now : nil
+        if let cached = try l1.lookUp(byteKey) {
+            TieredCounters.bump(counters.l1Hits)
+            report(.hit, .l1, key, since: started)
+            return StoredEntry(bytes: cached.bytes, expiresAt: cached.expiresAtTimestamp)
+        }
+        guard let (entry, snapshot) = try await readL2(key, byteKey, started: started) else { return nil }
+        fill(byteKey, entry, value: nil, snapshot: snapshot)
+        return entry
+    }
+
+    /// Whether `key` is in L1, or else in L2 (without copying it into L1).
+    public func containsEntry(forKey key: String) async throws -> Bool {
+        if try l1.contains(ByteKey(key)) { return true }
+        do {
+            return try await l2.containsEntry(forKey: key)
+        } catch {
+            let failure = recordFailure(error, key: key, since: nil)
+            if configuration.l2ReadFailures.isMiss { return false }
+            throw failure
+        }
+    }
+
+    /// The unexpired keys that start with `prefix`, from L2 (the source of truth).
+    public func keys(prefix: String) async throws -> [String] {
+        try await l2.keys(prefix: prefix)
+    }
+
+    /// Reads L2 after an L1 miss; counts and reports the hit, miss or failure.
+    private func readL2(
+        _ key: String, _ byteKey: ByteKey, started: ContinuousClock.Instant?
+    ) async throws -> (StoredEntry, WriteTracker.ReadSnapshot)? {
+        let snapshot = tracker.snapshot(byteKey)
+        let entry: StoredEntry?
+        do {
+            entry = try await l2.entry(forKey: key)
+        } catch {
+            let failure = recordFailure(error, key: key, since: started)
+            if configuration.l2ReadFailures.isMiss { return nil }
+            throw failure
+        }
+        guard let entry else {
+            TieredCounters.bump(counters.misses)
+            report(.miss, .l2, key, since: started)
+            return nil
+        }
+        TieredCounters.bump(counters.l2Hits)
+        report(.hit, .l2, key, since: started)
+        return (entry, snapshot)
+    }
+
+    /// Copies an L2 hit into L1, with L2's expiry capped by `l1Expiry`, unless a write
+    /// in this process may have changed the key since L2 was read.
+    private func fill(_ key: ByteKey, _ entry: StoredEntry, value: (any Sendable)?, snapshot: WriteTracker.ReadSnapshot) {
+        let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
+        tracker.fillIfUnchanged(since: snapshot) { try? l1.store(key, copy) }
+        report(.fill, .l1, key.string, since: nil)
+    }
+
+    /// How long an L1 copy written now may be kept.
+    private func l1Deadline() -> Timestamp? {
+        configuration.l1Expiry?.deadline(from: clock.now())
+    }
+
+    // MARK: Writes
+
+    /// Writes `value` to L2, then keeps it in L1 as a Swift value.
+    public func setValue<Value: Codable & Sendable>(_ value: Value, forKey key: String, expiresAt: Timestamp?) async throws {
+        let bytes = try ValueCoding.encode(value, key: key, backend: backendName)
+        try await writeThrough(key, StoredEntry(bytes: bytes, expiresAt: expiresAt), value: ValueCoding.isRaw(Value.self) ? nil : value)
+    }
+
+    /// Writes `entry` to L2, then to L1.
+    public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
+        try await writeThrough(key, entry, value: nil)
+    }
+
+    private func writeThrough(_ key: String, _ entry: StoredEntry, value: (any Sendable)?) async throws {
+        let byteKey = ByteKey(key)
+        let started = observing ? ContinuousClock.now : nil
+        let ticket = tracker.beginWrite(byteKey)
+        do {
+            try await l2.setEntry(entry, forKey: key)
+        } catch {
+            // L2 may or may not hold the new value: L1 must hold neither it nor the old one.
+            tracker.finishWrite(ticket, keep: { try? l1.remove(byteKey) }, drop: { try? l1.remove(byteKey) })
+            throw recordFailure(error, key: key, since: started)
+        }
+        let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
+        tracker.finishWrite(ticket, keep: { try? l1.store(byteKey, copy) }, drop: { try? l1.remove(byteKey) })
+        TieredCounters.bump(counters.writes)
+        report(.write, .l2, key, since: started)
+    }
+
+    /// Runs an L2 call that changes `key`, then drops the L1 copy.
+    private func changeInL2<Output>(_ key: String, _ change: () async throws -> Output) async throws -> Output {
+        let byteKey = ByteKey(key)
+        let started = observing ? ContinuousClock.now : nil
+        let ticket = tracker.beginWrite(byteKey)
+        defer { tracker.finishWrite(ticket, keep: { try? l1.remove(byteKey) }, drop: { try? l1.remove(byteKey) }) }
+        do {
+            let result = try await change()
+            report(.invalidate, .l2, key, since: started)
+            return result
+        } catch {
+            throw recordFailure(error, key: key, since: started)
+        }
+    }
+
+    /// Writes to L2 if the key is absent there (the source of truth); drops the L1 copy.
+    public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
+        try await changeInL2(key) { try await l2.setEntryIfAbsent(entry, forKey: key) }
+    }
+
+    /// Removes `key` from both tiers; `true` when L2 held an unexpired entry.
+    @discardableResult
+    public func removeEntry(forKey key: String) async throws -> Bool {
+        try await changeInL2(key) { try await l2.removeEntry(forKey: key) }
+    }
+
+    /// Sets the expiry in L2 and drops the L1 copy.
+    public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
+        try await changeInL2(key) { try await l2.setExpiration(expiresAt, forKey: key) }
+    }
+
+    /// Increments in L2 (atomic there) and drops the L1 copy.
+    public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
+        try await changeInL2(key) { try await l2.incrementEntry(forKey: key, by: delta, expiresAt: expiresAt) }
+    }
+
+    /// Removes every key that starts with `prefix` from L2, then from L1 (without a scan
+    /// of L1); returns how many unexpired entries L2 held.
+    @discardableResult
+    public func clear(prefix: String) async throws -> Int {
+        let started = observing ? ContinuousClock.now : nil
+        tracker.beginPrefixWrite()
+        // Clear L1 whatever L2 did: after a failure L2 may be partly cleared.
+        defer { tracker.finishPrefixWrite { try? l1.removeAll(prefix: prefix) } }
+        do {
+            let removed = try await l2.clear(prefix: prefix)
+            report(.invalidate, .l2, prefix, since: started)
+            return removed
+        } catch {
+            throw recordFailure(error, key: prefix, since: started)
+        }
+    }
+
+    /// Sweeps both tiers; returns how many expired entries L2 removed.
+    @discardableResult
+    public func sweepExpired() async throws -> Int {
+        try await l1.sweepExpired()
+        return try await l2.sweepExpired()
+    }
+
+    /// Closes L2, then L1.
+    public func close() async throws {
+        try await l2.close()
+        await l1.close()
+    }
+
+    // MARK: getOrSet
+
+    /// Single flight across both tiers: L1, then L2 (a value there is not computed
+    /// again), then `compute`. An entry that does not decode as `type` counts as a miss
+    /// and is replaced. When L2 fails or takes longer than `l2Timeout`, the value is
+    /// computed (or returned) anyway and the failure is reported.
+    public func getOrSetValue<Value: Codable & Sendable>(
+        forKey key: String,
+        as type: Value.Type,
+        expires: Expiry?,
+        compute: () async throws -> Value
+    ) async throws -> Value {
+        let byteKey = ByteKey(key)
+        if let value = try l1Value(byteKey, as: type) { return value }
+        return try await SingleFlight.shared.run(scope: ObjectIdentifier(self), key: key) {
+            if let value = try l1Value(byteKey, as: type) { return value }
+            let started = observing ? ContinuousClock.now : nil
+            let snapshot = tracker.snapshot(byteKey)
+            if let entry = try await timedL2(key, since: started, { [l2] in try await l2.entry(forKey: key) }) ?? nil {
+                TieredCounters.bump(counters.l2Hits)
+                report(.hit, .l2, key, since: started)
+                if let value = try? ValueCoding.decode(entry.bytes, as: type, key: key, backend: backendName) {
+                    fill(byteKey, entry, value: ValueCoding.isRaw(type) ? nil : value, snapshot: snapshot)
+                    return value
+                }
+                TieredCounters.bump(counters.undecodable)
+                report(.undecodable, .l2, key, since: started)
+            } else {
+                TieredCounters.bump(counters.misses)
+                report(.miss, .l2, key, since: started)
+            }
+            let computeStarted = observing ? ContinuousClock.now : nil
+            let value = try await compute()
+            TieredCounters.bump(counters.computations)
+            report(.compute, .l1, key, since: computeStarted)
+
+            let entry = StoredEntry(
+                bytes: try ValueCoding.encode(value, key: key, backend: backendName), expiresAt: deadline(for: expires))
+            let ticket = tracker.beginWrite(byteKey)
+            let written: Void? = try await timedL2(key, since: computeStarted, { [l2] in try await l2.setEntry(entry, forKey: key) })
+            if written != nil { TieredCounters.bump(counters.writes) }
+            // Even when L2 failed, the computed value is right: keep it in L1 (for at most
+            // l1Expiry), so an L2 outage does not make every call compute again.
+            let copy = MemoryEntry(
+                bytes: entry.bytes, value: ValueCoding.isRaw(type) ? nil : value, expiresAt: entry.expiresAt,
+                keptUntil: l1Deadline())
+            tracker.finishWrite(ticket, keep: { try? l1.store(byteKey, copy) }, drop: { try? l1.remove(byteKey) })
+            return value
+        }
+    }
+
+    /// An L1 hit decodable as `type`; an undecodable L1 copy counts as a miss.
+    private func l1Value<Value: Codable & Sendable>(_ key: ByteKey, as type: Value.Type) throws -> Value? {
+        guard let cached = try l1.lookUp(key) else { return nil }
+        let value = (cached.value as? Value) ?? (try? ValueCoding.decode(cached.bytes, as: type, key: key.string, backend: backendName))
+        if value != nil {
+            TieredCounters.bump(counters.l1Hits)
+            report(.hit, .l1, key.string, since: nil)
+        }
+        return value
+    }
+
+    /// An L2 call within `l2Timeout`; `nil` when it failed or timed out (and was reported).
+    private func timedL2<Output: Sendable>(
+        _ key: String, since started: ContinuousClock.Instant?, _ call: @escaping @Sendable () async throws -> Output
+    ) async throws -> Output? {
+        do {
+            return try await withTimeout(configuration.l2Timeout, call)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let error as StrataError where error.code == .closed {
+            throw error
+        } catch is TimeoutRace<Output>.TimedOut {
+            TieredCounters.bump(counters.l2Errors)
+            let error = StrataError(
+                code: .backendUnavailable, message: "L2 did not answer within \(configuration.l2Timeout!)",
+                key: key, backend: l2.backendName)
+            report(.timeout, .l2, key, since: started, error: error)
+            return nil
+        } catch {
+            _ = recordFailure(error, key: key, since: started)
+            return nil
+        }
+    }
+
+    // MARK: Events
+
+    private var observing: Bool { configuration.observer != nil }
+
+    private func report(
+        _ kind: Event.Kind, _ tier: Event.Tier, _ key: String, since started: ContinuousClock.Instant?,
+        error: StrataError? = nil
+    ) {
+        guard let observer = configuration.observer else { return }
+        let duration = started.map { ContinuousClock.now - $0 } ?? .zero
+        observer.observe(Event(kind: kind, tier: tier, key: key, duration: duration, error: error))
+    }
+
+    /// Counts and reports an L2 failure; returns it as a `StrataError`.
+    private func recordFailure(_ error: any Error, key: String, since started: ContinuousClock.Instant?) -> StrataError {
+        TieredCounters.bump(counters.l2Errors)
+        let failure = (error as? StrataError) ?? StrataError(
+            code: .backendUnavailable, message: "L2 failed", key: key, backend: l2.backendName, underlying: error)
+        report(.failure, .l2, key, since: started, error: failure)
+        return failure
+    }
+}

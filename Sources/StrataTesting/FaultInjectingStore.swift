@@ -1,0 +1,190 @@
+import Synchronization
+
+/// A store that passes every call to another store, except when told to fail or hang:
+/// for testing how your code (or a `TieredStore`) behaves when its backend goes away.
+///
+/// ```swift
+/// let l2 = FaultInjectingStore(wrapping: MemoryStore())
+/// let cache = TieredStore(l1: MemoryStore(), l2: l2)
+/// l2.inject(.fail, into: .reads)          // every read throws backendUnavailable
+/// l2.inject(.hang, into: .all)            // every call waits until heal()
+/// l2.heal()                               // back to normal; hanging calls throw
+/// ```
+public final class FaultInjectingStore: KeyValueStore {
+    /// What a faulty call does.
+    public enum Fault: Sendable, Equatable {
+        /// Passes the call through.
+        case none
+        /// Throws a `StrataError` with code `backendUnavailable`.
+        case fail
+        /// Waits until ``FaultInjectingStore/heal()`` (then throws) or until the calling task is cancelled.
+        case hang
+        /// Waits this long, passes the call through, and waits as long again before
+        /// returning its answer, like a backend across a network in both directions.
+        case delay(Duration)
+    }
+
+    /// Which calls a fault applies to.
+    public struct Operations: OptionSet, Sendable {
+        /// The raw value.
+        public let rawValue: Int
+        /// Creates a set of operations.
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        /// `entry`, `value`, `containsEntry`, `keys`.
+        public static let reads = Operations(rawValue: 1)
+        /// Every call that changes the store.
+        public static let writes = Operations(rawValue: 2)
+        /// Every call.
+        public static let all: Operations = [.reads, .writes]
+    }
+
+    private struct State {
+        var readFault = Fault.none
+        var writeFault = Fault.none
+        var hanging: [Int: CheckedContinuation<Void, any Error>] = [:]
+        var nextHang = 0
+        var calls = 0
+        var failures = 0
+    }
+
+    /// The store the calls pass through to.
+    public let base: any KeyValueStore
+    private let state = Mutex(State())
+
+    /// A store that passes calls to `base` until told otherwise.
+    public init(wrapping base: any KeyValueStore) {
+        self.base = base
+    }
+
+    /// Makes `operations` behave as `fault` from now on.
+    ///
+    /// ```swift
+    /// faulty.inject(.delay(.seconds(1)), into: .writes)
+    /// ```
+    public func inject(_ fault: Fault, into operations: Operations = .all) {
+        state.withLock { state in
+            if operations.contains(.reads) { state.readFault = fault }
+            if operations.contains(.writes) { state.writeFault = fault }
+        }
+    }
+
+    /// Removes every fault; calls that were hanging throw `backendUnavailable`.
+    public func heal() {
+        let hanging = state.withLock { state in
+            state.readFault = .none
+            state.writeFault = .none
+            defer { state.hanging = [:] }
+            return state.hanging
+        }
+        for continuation in hanging.values {
+            continuation.resume(throwing: unavailable("the call hung until the store was healed"))
+        }
+    }
+
+    /// How many calls reached this store, and how many of them failed by injection.
+    public var counts: (calls: Int, injectedFailures: Int) {
+        state.withLock { ($0.calls, $0.failures) }
+    }
+
+    private func unavailable(_ message: String) -> StrataError {
+        StrataError(code: .backendUnavailable, message: message, backend: backendName)
+    }
+
+    /// Runs `call` behind the fault for `operation`.
+    private func gated<Output>(_ operation: Operations, _ call: () async throws -> Output) async throws -> Output {
+        try await gate(operation)
+        let result = try await call()
+        if case .delay(let duration) = state.withLock({ operation == .reads ? $0.readFault : $0.writeFault }) {
+            try await Task.sleep(for: duration)
+        }
+        return result
+    }
+
+    private func gate(_ operation: Operations) async throws {
+        let fault = state.withLock { state in
+            state.calls += 1
+            return operation == .reads ? state.readFault : state.writeFault
+        }
+        switch fault {
+        case .none:
+            return
+        case .fail:
+            state.withLock { $0.failures += 1 }
+            throw unavailable("injected failure")
+        case .delay(let duration):
+            try await Task.sleep(for: duration)
+        case .hang:
+            let id = state.withLock { state in
+                state.nextHang += 1
+                return state.nextHang
+            }
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                    let cancelled = state.withLock { state in
+                        if Task.isCancelled { return true }
+                        state.hanging[id] = continuation
+                        return false
+                    }
+                    if cancelled { continuation.resume(throwing: CancellationError()) }
+                }
+            } onCancel: {
+                state.withLock { $0.hanging.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+            }
+        }
+    }
+
+    /// `FaultInjectingStore(<base>)`.
+    public var backendName: String { "FaultInjectingStore(\(base.backendName))" }
+    /// The base store's default lifetime.
+    public var defaultExpiry: Expiry? { base.defaultExpiry }
+    /// The base store's clock.
+    public var clock: any StrataClock { base.clock }
+
+    /// Passes through, or fails as injected.
+    public func entry(forKey key: String) async throws -> StoredEntry? {
+        try await gated(.reads) { try await base.entry(forKey: key) }
+    }
+    /// Passes through, or fails as injected.
+    public func containsEntry(forKey key: String) async throws -> Bool {
+        try await gated(.reads) { try await base.containsEntry(forKey: key) }
+    }
+    /// Passes through, or fails as injected.
+    public func keys(prefix: String) async throws -> [String] {
+        try await gated(.reads) { try await base.keys(prefix: prefix) }
+    }
+    /// Passes through, or fails as injected.
+    public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
+        try await gated(.writes) { try await base.setEntry(entry, forKey: key) }
+    }
+    /// Passes through, or fails as injected.
+    public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
+        try await gated(.writes) { try await base.setEntryIfAbsent(entry, forKey: key) }
+    }
+    /// Passes through, or fails as injected.
+    @discardableResult
+    public func removeEntry(forKey key: String) async throws -> Bool {
+        try await gated(.writes) { try await base.removeEntry(forKey: key) }
+    }
+    /// Passes through, or fails as injected.
+    public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
+        try await gated(.writes) { try await base.setExpiration(expiresAt, forKey: key) }
+    }
+    /// Passes through, or fails as injected.
+    public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
+        try await gated(.writes) { try await base.incrementEntry(forKey: key, by: delta, expiresAt: expiresAt) }
+    }
+    /// Passes through, or fails as injected.
+    @discardableResult
+    public func clear(prefix: String) async throws -> Int {
+        try await gated(.writes) { try await base.clear(prefix: prefix) }
+    }
+    /// Passes through, or fails as injected.
+    @discardableResult
+    public func sweepExpired() async throws -> Int {
+        try await gated(.writes) { try await base.sweepExpired() }
+    }
+    /// Closes the base store (never faulty).
+    public func close() async throws {
+        try await base.close()
+    }
+}
