@@ -20,7 +20,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "StrataSQLite", dependencies: ["Strata", "CSQLite"]),
         .target(name: "StrataTesting", dependencies: ["Strata"]),
-        .executableTarget(name: "strata-demo", dependencies: ["Strata"]),
+        .executableTarget(name: "strata-demo", dependencies: ["Strata", "StrataSQLite"]),
         // A helper process for the tests that need a second OS process on one store
         // (cross-process increments on one folder). Not a product.
         .executableTarget(name: "strata-fixture", dependencies: ["Strata", "StrataSQLite"]),

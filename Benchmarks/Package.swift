@@ -25,6 +25,15 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
         .executableTarget(
+            name: "TieredBenchmarks",
+            dependencies: [
+                .product(name: "StrataSQLite", package: "Strata"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/TieredBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        .executableTarget(
             name: "sqlite-interleaved",
             dependencies: [.product(name: "StrataSQLite", package: "Strata"), "CSQLiteBaseline"]
         ),

@@ -1,14 +1,15 @@
 // strata-demo: what Strata is for, on a fresh machine with no setup and no server.
 //
-// It memoizes a slow computation through two tiers: a MemoryStore (L1) in front of a
-// FolderStore (L2) in a temporary directory, then "restarts" (a fresh, empty L1 over the
-// same folder) to show the durable tier answering, and prints where each answer came
-// from and how long it took.
+// A TieredStore (a MemoryStore L1 in front of a SQLite L2 in a temporary file) memoizes a
+// slow computation. The demo shows misses, L1 hits, L2 hits after a simulated restart (a
+// fresh, empty L1 over the same file), and one computation for many concurrent callers,
+// each with its latency.
 import Foundation
 import Strata
+import StrataSQLite
 
-/// A deliberately slow computation: the number of primes below `limit`, plus a pause
-/// standing in for a remote call.
+/// A deliberately slow computation: the primes below `limit`, after a pause standing in
+/// for a remote call.
 func countPrimes(below limit: Int) async throws -> Int {
     try await Task.sleep(for: .milliseconds(200))
     var sieve = [Bool](repeating: true, count: max(limit, 2))
@@ -22,62 +23,53 @@ func countPrimes(below limit: Int) async throws -> Int {
     return sieve.filter { $0 }.count
 }
 
-/// Read-through over two tiers: L1, then L2 (filling L1 with the lifetime left), then compute.
-/// (The library's TieredStore does this, and more; the demo shows the idea plainly.)
-func primes(below limit: Int, l1: some KeyValueStore, l2: some KeyValueStore) async throws -> (Int, String) {
-    let key = "primes:\(limit)"
-    if let value = try await l1.get(key, as: Int.self) { return (value, "memory hit (L1)") }
-    if let entry = try await l2.entry(forKey: key) {
-        try await l1.setEntry(entry, forKey: key)
-        return (try await l1.get(key, as: Int.self)!, "folder hit (L2)")
-    }
-    let value = try await l2.getOrSet(key, as: Int.self, expires: "10min") {
-        try await countPrimes(below: limit)
-    }
-    try await l1.set(key, value, expires: "10min")
-    return (value, "miss, computed")
-}
-
-func show(_ label: String, _ work: () async throws -> (Int, String)) async throws {
-    let clock = ContinuousClock()
-    var result = (0, "")
-    let elapsed = try await clock.measure { result = try await work() }
-    let micros = Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6
+/// Prints what answered a call (from the store's statistics before and after) and how long it took.
+func show(_ label: String, _ cache: TieredStore, _ call: () async throws -> Int) async throws {
+    let before = cache.statistics
+    let start = ContinuousClock.now
+    let value = try await call()
+    let elapsed = ContinuousClock.now - start
+    let after = cache.statistics
+    let source = after.l1Hits > before.l1Hits ? "L1 hit (memory)"
+        : after.l2Hits > before.l2Hits ? "L2 hit (SQLite)" : "miss, computed"
+    let micros = Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12
     let latency = micros >= 1_000 ? String(format: "%8.1f ms", micros / 1_000) : String(format: "%8.1f µs", micros)
-    print("  \(label.padding(toLength: 28, withPad: " ", startingAt: 0)) = \(String(result.0).padding(toLength: 8, withPad: " ", startingAt: 0)) \(result.1.padding(toLength: 16, withPad: " ", startingAt: 0)) \(latency)")
+    print("  \(label.padding(toLength: 24, withPad: " ", startingAt: 0)) = \(String(value).padding(toLength: 7, withPad: " ", startingAt: 0))  \(source.padding(toLength: 16, withPad: " ", startingAt: 0)) \(latency)")
 }
 
-let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strata-demo-\(UUID().uuidString)").path
-defer { try? FileManager.default.removeItem(atPath: directory) }
-let folder = try FolderStore(directory: directory)
+let directory = FileManager.default.temporaryDirectory.appendingPathComponent("strata-demo-\(UUID().uuidString)")
+try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: directory) }
+let path = directory.appendingPathComponent("cache.sqlite").path
 
-print("Strata demo: a memory tier over a folder tier in \(directory)\n")
-print("First run: the first call computes, the next ones are memory hits.")
-var memory = MemoryStore(maxEntries: 1_000)
-for limit in [2_000_000, 2_000_000, 2_000_000, 500_000] {
-    try await show("primes below \(limit)", { try await primes(below: limit, l1: memory, l2: folder) })
+print("Strata demo: TieredStore = MemoryStore (L1) in front of SQLiteStore (L2) at \(path)\n")
+print("First run: the first call of each argument computes; the next ones are L1 hits.")
+var cache = TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: try SQLiteStore(path: path), defaultExpiry: "10min")
+var primes = cache.memoize(prefix: "primes:") { (limit: Int) in try await countPrimes(below: limit) }
+for limit in [2_000_000, 2_000_000, 2_000_000, 500_000, 500_000] {
+    try await show("primes below \(limit)", cache) { try await primes(limit) }
+}
+try await cache.close()
+
+print("\nAfter a restart: a fresh, empty L1 over the same SQLite file. L2 answers first, then L1.")
+cache = TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: try SQLiteStore(path: path), defaultExpiry: "10min")
+primes = cache.memoize(prefix: "primes:") { (limit: Int) in try await countPrimes(below: limit) }
+for limit in [2_000_000, 2_000_000, 500_000, 500_000, 3_000_000] {
+    try await show("primes below \(limit)", cache) { try await primes(limit) }
 }
 
-print("\nAfter a restart: a fresh memory tier, the same folder. The folder answers, then memory.")
-memory = MemoryStore(maxEntries: 1_000)
-for limit in [2_000_000, 2_000_000, 500_000, 3_000_000] {
-    try await show("primes below \(limit)", { try await primes(below: limit, l1: memory, l2: folder) })
+print("\nTwenty concurrent callers of one missing argument: one computation.")
+let computationsBefore = cache.statistics.computations
+let start = ContinuousClock.now
+let answers = try await withThrowingTaskGroup(of: Int.self) { group in
+    for _ in 0..<20 { group.addTask { [primes] in try await primes(1_000_000) } }
+    var answers: [Int] = []
+    for try await answer in group { answers.append(answer) }
+    return answers
 }
+let computations = cache.statistics.computations - computationsBefore
+print("  \(answers.count) answers, all \(Set(answers).sorted()); computations: \(computations), in \(ContinuousClock.now - start)")
 
-print("\nTen concurrent callers of one missing key: the computation runs once.")
-let computations = await withTaskGroup(of: Bool.self) { group in
-    for _ in 0..<10 {
-        group.addTask {
-            var computed = false
-            _ = try? await folder.getOrSet("primes:concurrent", as: Int.self) {
-                computed = true
-                return try await countPrimes(below: 1_000_000)
-            }
-            return computed
-        }
-    }
-    var count = 0
-    for await computed in group where computed { count += 1 }
-    return count
-}
-print("  computations: \(computations) for 10 callers")
+let stats = cache.statistics
+print("\nStatistics of the second store: \(stats.l1Hits) L1 hits, \(stats.l2Hits) L2 hits, \(stats.misses) misses, \(stats.computations) computations.")
+try await cache.close()

@@ -1,8 +1,31 @@
+/// A Swift value kept beside its bytes. A class, so that reading it back as its own type
+/// is a class check rather than a cast out of an existential, and an entry holds one
+/// reference instead of an existential container.
+protocol KeptValue: AnyObject, Sendable {}
+
+final class Kept<Value: Sendable>: KeptValue {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+
+    /// `value` boxed, or `nil` for the raw types, which decode from their bytes at no cost
+    /// (keeping them twice would double their memory).
+    static func wrap(_ value: Value) -> (any KeptValue)? {
+        ValueCoding.isRaw(Value.self) ? nil : Kept(value)
+    }
+
+    /// The kept value if it is a `Value`.
+    @inline(__always)
+    static func read(_ kept: (any KeptValue)?) -> Value? {
+        guard let kept, type(of: kept) == Kept<Value>.self else { return nil }
+        return unsafeDowncast(kept, to: Kept<Value>.self).value
+    }
+}
+
 /// A memory entry: the encoded bytes (for byte reads and size accounting), the Swift
 /// value it was written from (so a typed hit does not decode again), and its expiry.
 struct MemoryEntry {
     var bytes: [UInt8]
-    var value: (any Sendable)?
+    var value: (any KeptValue)?
     /// When this copy stops being served, in milliseconds since 1970; `Int64.max` never.
     var expiresAt: Int64
     /// When the entry itself expires, as reported to readers. The same as `expiresAt`,
@@ -12,7 +35,7 @@ struct MemoryEntry {
 
     static let never = Int64.max
 
-    init(bytes: [UInt8], value: (any Sendable)?, expiresAt: Timestamp?, keptUntil: Timestamp? = nil) {
+    init(bytes: [UInt8], value: (any KeptValue)?, expiresAt: Timestamp?, keptUntil: Timestamp? = nil) {
         self.bytes = bytes
         self.value = value
         self.reportedExpiresAt = expiresAt?.millisecondsSince1970 ?? Self.never

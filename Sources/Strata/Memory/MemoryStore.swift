@@ -130,7 +130,7 @@ public final class MemoryStore: KeyValueStore {
     /// The value at `key`: the Swift value it was written as when `type` matches, else decoded.
     public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {
         guard let entry = try lookUp(ByteKey(key)) else { return nil }
-        if let value = entry.value as? Value { return value }
+        if let value = Kept<Value>.read(entry.value) { return value }
         return try ValueCoding.decode(entry.bytes, as: type, key: key, backend: backendName)
     }
 
@@ -167,9 +167,7 @@ public final class MemoryStore: KeyValueStore {
     /// Stores `value` with its encoding, keeping the Swift value for typed hits.
     public func setValue<Value: Codable & Sendable>(_ value: Value, forKey key: String, expiresAt: Timestamp?) async throws {
         let bytes = try ValueCoding.encode(value, key: key, backend: backendName)
-        // Raw values decode from their bytes at no cost; keeping them twice would double their memory.
-        let kept: (any Sendable)? = ValueCoding.isRaw(Value.self) ? nil : value
-        try insert(ByteKey(key), MemoryEntry(bytes: bytes, value: kept, expiresAt: expiresAt))
+        try insert(ByteKey(key), MemoryEntry(bytes: bytes, value: Kept.wrap(value), expiresAt: expiresAt))
     }
 
     func insert(_ key: ByteKey, _ entry: MemoryEntry) throws {

@@ -33,6 +33,8 @@ public final class TieredStore: KeyValueStore {
     public let configuration: Configuration
 
     private let tracker = WriteTracker()
+    /// Whether anyone observes events: a hit reads the clock only then.
+    private let observing: Bool
     private let counters = TieredCounters()
 
     /// A tiered store with the given lifetimes.
@@ -49,6 +51,7 @@ public final class TieredStore: KeyValueStore {
         self.l1 = l1
         self.l2 = l2
         self.configuration = configuration
+        self.observing = configuration.observer != nil
     }
 
     /// `TieredStore(MemoryStore, <L2>)`.
@@ -83,12 +86,12 @@ public final class TieredStore: KeyValueStore {
         if let cached = try l1.lookUp(byteKey) {
             TieredCounters.bump(counters.l1Hits)
             report(.hit, .l1, key, since: started)
-            if let value = cached.value as? Value { return value }
+            if let value = Kept<Value>.read(cached.value) { return value }
             return try ValueCoding.decode(cached.bytes, as: type, key: key, backend: backendName)
         }
         guard let (entry, snapshot) = try await readL2(key, byteKey, started: started) else { return nil }
         let value = try ValueCoding.decode(entry.bytes, as: type, key: key, backend: backendName)
-        fill(byteKey, entry, value: ValueCoding.isRaw(type) ? nil : value, snapshot: snapshot)
+        fill(byteKey, entry, value: Kept.wrap(value), snapshot: snapshot)
         return value
     }
 
@@ -148,7 +151,7 @@ public final class TieredStore: KeyValueStore {
 
     /// Copies an L2 hit into L1, with L2's expiry capped by `l1Expiry`, unless a write
     /// in this process may have changed the key since L2 was read.
-    private func fill(_ key: ByteKey, _ entry: StoredEntry, value: (any Sendable)?, snapshot: WriteTracker.ReadSnapshot) {
+    private func fill(_ key: ByteKey, _ entry: StoredEntry, value: (any KeptValue)?, snapshot: WriteTracker.ReadSnapshot) {
         let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
         tracker.fillIfUnchanged(since: snapshot) { try? l1.store(key, copy) }
         report(.fill, .l1, key.string, since: nil)
@@ -164,7 +167,7 @@ public final class TieredStore: KeyValueStore {
     /// Writes `value` to L2, then keeps it in L1 as a Swift value.
     public func setValue<Value: Codable & Sendable>(_ value: Value, forKey key: String, expiresAt: Timestamp?) async throws {
         let bytes = try ValueCoding.encode(value, key: key, backend: backendName)
-        try await writeThrough(key, StoredEntry(bytes: bytes, expiresAt: expiresAt), value: ValueCoding.isRaw(Value.self) ? nil : value)
+        try await writeThrough(key, StoredEntry(bytes: bytes, expiresAt: expiresAt), value: Kept.wrap(value))
     }
 
     /// Writes `entry` to L2, then to L1.
@@ -172,7 +175,7 @@ public final class TieredStore: KeyValueStore {
         try await writeThrough(key, entry, value: nil)
     }
 
-    private func writeThrough(_ key: String, _ entry: StoredEntry, value: (any Sendable)?) async throws {
+    private func writeThrough(_ key: String, _ entry: StoredEntry, value: (any KeptValue)?) async throws {
         let byteKey = ByteKey(key)
         let started = observing ? ContinuousClock.now : nil
         let ticket = tracker.beginWrite(byteKey)
@@ -277,7 +280,7 @@ public final class TieredStore: KeyValueStore {
                 TieredCounters.bump(counters.l2Hits)
                 report(.hit, .l2, key, since: started)
                 if let value = try? ValueCoding.decode(entry.bytes, as: type, key: key, backend: backendName) {
-                    fill(byteKey, entry, value: ValueCoding.isRaw(type) ? nil : value, snapshot: snapshot)
+                    fill(byteKey, entry, value: Kept.wrap(value), snapshot: snapshot)
                     return value
                 }
                 TieredCounters.bump(counters.undecodable)
@@ -299,7 +302,7 @@ public final class TieredStore: KeyValueStore {
             // Even when L2 failed, the computed value is right: keep it in L1 (for at most
             // l1Expiry), so an L2 outage does not make every call compute again.
             let copy = MemoryEntry(
-                bytes: entry.bytes, value: ValueCoding.isRaw(type) ? nil : value, expiresAt: entry.expiresAt,
+                bytes: entry.bytes, value: Kept.wrap(value), expiresAt: entry.expiresAt,
                 keptUntil: l1Deadline())
             tracker.finishWrite(ticket, keep: { try? l1.store(byteKey, copy) }, drop: { try? l1.remove(byteKey) })
             return value
@@ -309,7 +312,7 @@ public final class TieredStore: KeyValueStore {
     /// An L1 hit decodable as `type`; an undecodable L1 copy counts as a miss.
     private func l1Value<Value: Codable & Sendable>(_ key: ByteKey, as type: Value.Type) throws -> Value? {
         guard let cached = try l1.lookUp(key) else { return nil }
-        let value = (cached.value as? Value) ?? (try? ValueCoding.decode(cached.bytes, as: type, key: key.string, backend: backendName))
+        let value = Kept<Value>.read(cached.value) ?? (try? ValueCoding.decode(cached.bytes, as: type, key: key.string, backend: backendName))
         if value != nil {
             TieredCounters.bump(counters.l1Hits)
             report(.hit, .l1, key.string, since: nil)
@@ -341,8 +344,6 @@ public final class TieredStore: KeyValueStore {
     }
 
     // MARK: Events
-
-    private var observing: Bool { configuration.observer != nil }
 
     private func report(
         _ kind: Event.Kind, _ tier: Event.Tier, _ key: String, since started: ContinuousClock.Instant?,
