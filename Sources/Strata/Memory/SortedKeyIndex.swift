@@ -88,14 +88,30 @@ struct SortedKeyIndex {
 extension ByteKey: Comparable {
     /// Byte order of the UTF-8 bytes (memcmp, then the shorter first).
     static func < (lhs: ByteKey, rhs: ByteKey) -> Bool {
-        var a = lhs.string
-        var b = rhs.string
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
+        lhs.withBytes { x in
+            rhs.withBytes { y in
+                // Most keys differ in their first 8 bytes: compare those as one number.
+                let headX = Self.head(x)
+                let headY = Self.head(y)
+                if headX != headY { return headX < headY }
                 let shared = min(x.count, y.count)
-                let order = shared == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, shared)
-                return order != 0 ? order < 0 : x.count < y.count
+                if shared > 8 {
+                    let order = memcmp(x.baseAddress! + 8, y.baseAddress! + 8, shared - 8)
+                    if order != 0 { return order < 0 }
+                }
+                return x.count < y.count
             }
         }
+    }
+
+    /// The first 8 bytes, big-endian, zero-padded: ordered as the bytes are.
+    @inline(__always)
+    private static func head(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        if bytes.count >= 8 {
+            return UnsafeRawPointer(bytes.baseAddress!).loadUnaligned(as: UInt64.self).bigEndian
+        }
+        var word: UInt64 = 0
+        for index in 0..<bytes.count { word |= UInt64(bytes[index]) << (56 - 8 * UInt64(index)) }
+        return word
     }
 }

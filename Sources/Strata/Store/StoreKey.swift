@@ -67,18 +67,23 @@ struct ByteKey: Hashable, Sendable {
         self.string = string
     }
 
+    /// Runs `body` with the key's UTF-8 bytes, borrowed in place (no copy of the string).
+    @inline(__always)
+    func withBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        if let result = string.utf8.withContiguousStorageIfAvailable(body) { return result }
+        var copy = string
+        return copy.withUTF8(body)
+    }
+
     static func == (lhs: ByteKey, rhs: ByteKey) -> Bool {
-        var a = lhs.string
-        var b = rhs.string
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
+        lhs.withBytes { x in
+            rhs.withBytes { y in
                 x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0)
             }
         }
     }
 
     func hash(into hasher: inout Hasher) {
-        var text = string
-        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        withBytes { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }
 }
