@@ -68,8 +68,10 @@ struct LRUTable {
     private(set) var nodes: ContiguousArray<Node> = []
     private var freeSlots: [Int32] = []
     private(set) var index: [ByteKey: Int32] = [:]
-    /// The same keys in byte order, for prefix operations.
-    private(set) var sortedKeys = SortedKeyIndex()
+    /// The same keys in byte order, for prefix operations: built on the first prefix
+    /// operation and maintained from then on, so a store that never asks for a prefix
+    /// never pays for it.
+    private var sortedKeys: SortedKeyIndex?
     private var newest: Int32 = -1
     private(set) var oldest: Int32 = -1
     /// Keys' and values' bytes, as counted against `maxBytes`.
@@ -115,7 +117,7 @@ struct LRUTable {
             nodes.append(node)
         }
         index[key] = slot
-        sortedKeys.insert(key)
+        sortedKeys?.insert(key)
         byteCount += Self.cost(key, entry)
         linkAsNewest(slot)
     }
@@ -129,17 +131,28 @@ struct LRUTable {
     /// Removes the node at `slot` and returns its entry.
     @discardableResult
     mutating func remove(at slot: Int32) -> MemoryEntry {
-        let node = nodes[Int(slot)]
         unlink(slot)
-        index.removeValue(forKey: node.key)
-        sortedKeys.remove(node.key)
-        byteCount -= Self.cost(node.key, node.entry)
-        // Release the key and value now; the slot keeps only placeholders.
-        nodes[Int(slot)] = Node(
+        // Move the node out (no copy, no retain), leaving a placeholder in the slot.
+        var node = Node(
             key: ByteKey(""), entry: MemoryEntry(bytes: [], value: nil, expiresAt: nil),
             older: -1, newer: -1, isOccupied: false)
+        swap(&node, &nodes[Int(slot)])
+        index.removeValue(forKey: node.key)
+        sortedKeys?.remove(node.key)
+        byteCount -= Self.cost(node.key, node.entry)
         freeSlots.append(slot)
         return node.entry
+    }
+
+    /// The keys that start with `prefix`, in byte order: O(log n + matches) once the
+    /// index exists (building it, on first use, is one sort of every key).
+    mutating func keys(withPrefix prefix: String) -> [ByteKey] {
+        if sortedKeys == nil {
+            var built = SortedKeyIndex()
+            built.build(from: index.keys.sorted())
+            sortedKeys = built
+        }
+        return sortedKeys!.keys(withPrefix: prefix)
     }
 
     mutating func removeAll() {

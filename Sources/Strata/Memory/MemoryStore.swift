@@ -281,7 +281,7 @@ public final class MemoryStore: KeyValueStore {
     func removeAll(prefix: String) throws {
         try withOpenTable { state in
             if prefix.isEmpty { return state.table.removeAll() }
-            for key in state.table.sortedKeys.keys(withPrefix: prefix) {
+            for key in state.table.keys(withPrefix: prefix) {
                 if let slot = state.table.slot(of: key) { state.table.remove(at: slot) }
             }
         }
@@ -302,7 +302,7 @@ public final class MemoryStore: KeyValueStore {
     public func keys(prefix: String) async throws -> [String] {
         let now = clock.now().millisecondsSince1970
         return try withOpenTable { state in
-            state.table.sortedKeys.keys(withPrefix: prefix).compactMap { key -> String? in
+            state.table.keys(withPrefix: prefix).compactMap { key -> String? in
                 guard let slot = state.table.slot(of: key),
                       !state.table.entry(at: slot).isExpired(nowMilliseconds: now)
                 else { return nil }
@@ -322,7 +322,7 @@ public final class MemoryStore: KeyValueStore {
                 return removed
             }
             var removed = 0
-            for key in state.table.sortedKeys.keys(withPrefix: prefix) {
+            for key in state.table.keys(withPrefix: prefix) {
                 guard let slot = state.table.slot(of: key) else { continue }
                 if !state.table.remove(at: slot).isExpired(nowMilliseconds: now) { removed += 1 }
             }

@@ -17,6 +17,12 @@ struct SortedKeyIndex {
 
     mutating func removeAll() { chunks = [] }
 
+    /// Replaces the contents with `sorted`, which is in byte order.
+    mutating func build(from sorted: [ByteKey]) {
+        let half = Self.maximumChunk / 2
+        chunks = stride(from: 0, to: sorted.count, by: half).map { Array(sorted[$0..<min($0 + half, sorted.count)]) }
+    }
+
     /// Inserts a key that is not in the index.
     mutating func insert(_ key: ByteKey) {
         guard !chunks.isEmpty else {
