@@ -34,6 +34,10 @@ let package = Package(
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
         .executableTarget(
+            name: "tiered-interleaved",
+            dependencies: [.product(name: "StrataSQLite", package: "Strata")]
+        ),
+        .executableTarget(
             name: "sqlite-interleaved",
             dependencies: [.product(name: "StrataSQLite", package: "Strata"), "CSQLiteBaseline"]
         ),

@@ -1,9 +1,12 @@
 /// A Swift value kept beside its bytes. A class, so that reading it back as its own type
 /// is a class check rather than a cast out of an existential, and an entry holds one
 /// reference instead of an existential container.
+@usableFromInline
 protocol KeptValue: AnyObject, Sendable {}
 
+@usableFromInline
 final class Kept<Value: Sendable>: KeptValue {
+    @usableFromInline
     let value: Value
     init(_ value: Value) { self.value = value }
 
@@ -14,7 +17,7 @@ final class Kept<Value: Sendable>: KeptValue {
     }
 
     /// The kept value if it is a `Value`.
-    @inline(__always)
+    @inlinable
     static func read(_ kept: (any KeptValue)?) -> Value? {
         guard let kept, type(of: kept) == Kept<Value>.self else { return nil }
         return unsafeDowncast(kept, to: Kept<Value>.self).value
@@ -23,8 +26,11 @@ final class Kept<Value: Sendable>: KeptValue {
 
 /// A memory entry: the encoded bytes (for byte reads and size accounting), the Swift
 /// value it was written from (so a typed hit does not decode again), and its expiry.
-struct MemoryEntry {
+@usableFromInline
+struct MemoryEntry: Sendable {
+    @usableFromInline
     var bytes: [UInt8]
+    @usableFromInline
     var value: (any KeptValue)?
     /// When this copy stops being served, in milliseconds since 1970; `Int64.max` never.
     var expiresAt: Int64

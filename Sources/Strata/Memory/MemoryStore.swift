@@ -128,6 +128,7 @@ public final class MemoryStore: KeyValueStore {
     }
 
     /// The value at `key`: the Swift value it was written as when `type` matches, else decoded.
+    @inlinable  // specialized in the caller's module: a typed hit is the hot path
     public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {
         guard let entry = try lookUp(ByteKey(key)) else { return nil }
         if let value = Kept<Value>.read(entry.value) { return value }
@@ -139,6 +140,7 @@ public final class MemoryStore: KeyValueStore {
         try contains(ByteKey(key))
     }
 
+    @usableFromInline
     func lookUp(_ key: ByteKey) throws -> MemoryEntry? {
         try withOpenTable { state in
             guard let slot = state.table.slot(of: key) else { return nil }

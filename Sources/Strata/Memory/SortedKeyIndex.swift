@@ -93,6 +93,7 @@ struct SortedKeyIndex {
 
 extension ByteKey: Comparable {
     /// Byte order of the UTF-8 bytes (memcmp, then the shorter first).
+    @usableFromInline
     static func < (lhs: ByteKey, rhs: ByteKey) -> Bool {
         lhs.withBytes { x in
             rhs.withBytes { y in

@@ -132,6 +132,7 @@ extension KeyValueStore {
     ///     try await buildReport()
     /// }
     /// ```
+    @inlinable
     public func getOrSet<Value: Codable & Sendable>(
         _ key: String,
         as type: Value.Type = Value.self,

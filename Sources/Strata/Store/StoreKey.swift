@@ -58,9 +58,12 @@ public enum KeyRules {
 
 /// A key that hashes and compares by its UTF-8 bytes, unlike `String`, which treats
 /// canonically equivalent text (`"é"` and `"e\u{301}"`) as equal.
+@usableFromInline
 struct ByteKey: Hashable, Sendable {
+    @usableFromInline
     let string: String
 
+    @usableFromInline
     init(_ string: String) {
         var string = string
         string.makeContiguousUTF8()
@@ -75,6 +78,7 @@ struct ByteKey: Hashable, Sendable {
         return copy.withUTF8(body)
     }
 
+    @usableFromInline
     static func == (lhs: ByteKey, rhs: ByteKey) -> Bool {
         lhs.withBytes { x in
             rhs.withBytes { y in
@@ -83,6 +87,7 @@ struct ByteKey: Hashable, Sendable {
         }
     }
 
+    @usableFromInline
     func hash(into hasher: inout Hasher) {
         withBytes { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
     }

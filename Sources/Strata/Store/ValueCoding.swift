@@ -3,6 +3,7 @@ import FoundationEssentials
 /// How values become bytes: `Data`, `[UInt8]` and `String` as their raw bytes (UTF-8
 /// for `String`), so other clients of a backend read them as they are; every other
 /// `Codable` value as JSON.
+@usableFromInline
 enum ValueCoding {
     static func encode<Value: Encodable>(_ value: Value, key: String, backend: String) throws -> [UInt8] {
         if Value.self == [UInt8].self { return unsafeBitCast(value, to: [UInt8].self) }
@@ -17,6 +18,7 @@ enum ValueCoding {
         }
     }
 
+    @usableFromInline
     static func decode<Value: Decodable>(_ bytes: [UInt8], as type: Value.Type, key: String, backend: String) throws -> Value {
         // After the type check the cast cannot fail; unsafeBitCast skips the runtime's
         // dynamic cast, which costs more than a whole memory hit.

@@ -34,7 +34,8 @@ public final class TieredStore: KeyValueStore {
 
     private let tracker = WriteTracker()
     /// Whether anyone observes events: a hit reads the clock only then.
-    private let observing: Bool
+    @usableFromInline
+    let observing: Bool
     private let counters = TieredCounters()
 
     /// A tiered store with the given lifetimes.
@@ -80,15 +81,28 @@ public final class TieredStore: KeyValueStore {
 
     /// The value at `key`: from L1 as the Swift value it was stored as, or from L2
     /// (decoded once, then kept in L1 as a Swift value).
+    @inlinable  // the L1 hit specializes in the caller's module; the L2 path does not need to
     public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {
         let byteKey = ByteKey(key)
         let started = observing ? ContinuousClock.now : nil
         if let cached = try l1.lookUp(byteKey) {
-            TieredCounters.bump(counters.l1Hits)
-            report(.hit, .l1, key, since: started)
+            recordL1Hit(key, since: started)
             if let value = Kept<Value>.read(cached.value) { return value }
             return try ValueCoding.decode(cached.bytes, as: type, key: key, backend: backendName)
         }
+        return try await valueFromL2(key, byteKey, as: type, started: started)
+    }
+
+    @usableFromInline
+    func recordL1Hit(_ key: String, since started: ContinuousClock.Instant?) {
+        TieredCounters.bump(counters.l1Hits)
+        if observing { report(.hit, .l1, key, since: started) }
+    }
+
+    @usableFromInline
+    func valueFromL2<Value: Codable & Sendable>(
+        _ key: String, _ byteKey: ByteKey, as type: Value.Type, started: ContinuousClock.Instant?
+    ) async throws -> Value? {
         guard let (entry, snapshot) = try await readL2(key, byteKey, started: started) else { return nil }
         let value = try ValueCoding.decode(entry.bytes, as: type, key: key, backend: backendName)
         fill(byteKey, entry, value: Kept.wrap(value), snapshot: snapshot)
@@ -264,7 +278,22 @@ public final class TieredStore: KeyValueStore {
     /// again), then `compute`. An entry that does not decode as `type` counts as a miss
     /// and is replaced. When L2 fails or takes longer than `l2Timeout`, the value is
     /// computed (or returned) anyway and the failure is reported.
+    @inlinable  // the L1 hit specializes in the caller's module
     public func getOrSetValue<Value: Codable & Sendable>(
+        forKey key: String,
+        as type: Value.Type,
+        expires: Expiry?,
+        compute: () async throws -> Value
+    ) async throws -> Value {
+        if let cached = try l1.lookUp(ByteKey(key)), let value = Kept<Value>.read(cached.value) {
+            recordL1Hit(key, since: nil)
+            return value
+        }
+        return try await getOrSetFromL2(forKey: key, as: type, expires: expires, compute: compute)
+    }
+
+    @usableFromInline
+    func getOrSetFromL2<Value: Codable & Sendable>(
         forKey key: String,
         as type: Value.Type,
         expires: Expiry?,
