@@ -2,25 +2,25 @@ import Foundation
 import Strata
 import Testing
 
-/// The README's example, kept compiling and true.
+/// The README's example (over a folder L2 here; the SQLite module has its own tests),
+/// kept compiling and true.
 @Test("the README example runs as written")
 func readmeExample() async throws {
     struct Report: Codable, Sendable { var total: Int }
-    let directory = temporaryDirectory("readme")
 
-    let memory = MemoryStore(maxEntries: 10_000)
-    let folder = try FolderStore(directory: directory)
+    let cache = TieredStore(l1: MemoryStore(maxEntries: 10_000),
+                            l2: try FolderStore(directory: temporaryDirectory("readme")),
+                            defaultExpiry: "10min", l1Expiry: "1min")
 
-    try await folder.set("user:1", "Ada", expires: "1h")
-    let name = try await folder.get("user:1", as: String.self)
-
-    let report = try await memory.getOrSet("report", as: Report.self, expires: "5min") {
+    try await cache.set("user:1", "Ada", expires: "1h")
+    let name = try await cache.get("user:1", as: String.self)
+    let report = try await cache.getOrSet("report", as: Report.self, expires: "5min") {
         Report(total: 42)
     }
-    let users = folder.prefixed("user:")
-    try await users.clear()
+    try await cache.prefixed("user:").clear()
 
     #expect(name == "Ada")
     #expect(report.total == 42)
-    #expect(try await folder.keys() == [])
+    #expect(cache.statistics.l1Hits == 1)
+    #expect(try await cache.keys() == ["report"])
 }
