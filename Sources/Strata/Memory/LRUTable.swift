@@ -82,6 +82,8 @@ struct LRUTable {
     private(set) var oldest: Int32 = -1
     /// Keys' and values' bytes, as counted against `maxBytes`.
     private(set) var byteCount = 0
+    /// Entries with a lifetime: while there are none, writes skip the sweep.
+    private(set) var expiringEntries = 0
     private var sweepCursor = 0
 
     var count: Int { index.count }
@@ -107,30 +109,28 @@ struct LRUTable {
 
     /// Inserts or replaces `key`, making it the most recently used.
     mutating func set(_ key: ByteKey, _ entry: MemoryEntry) {
-        if let slot = index[key] {
-            byteCount += Self.cost(key, entry) - Self.cost(key, nodes[Int(slot)].entry)
-            nodes[Int(slot)].entry = entry
-            touch(slot)
+        // One hash for a new key: claim a slot and insert; only a replaced key costs a second.
+        let slot = freeSlots.last ?? Int32(nodes.count)
+        if let existing = index.updateValue(slot, forKey: key) {
+            index[key] = existing
+            replace(at: existing, with: entry)
+            touch(existing)
             return
         }
+        if freeSlots.last == slot { freeSlots.removeLast() }
         let node = Node(key: key, entry: entry, older: -1, newer: -1, isOccupied: true)
-        let slot: Int32
-        if let free = freeSlots.popLast() {
-            slot = free
-            nodes[Int(slot)] = node
-        } else {
-            slot = Int32(nodes.count)
-            nodes.append(node)
-        }
-        index[key] = slot
+        if Int(slot) < nodes.count { nodes[Int(slot)] = node } else { nodes.append(node) }
         sortedKeys?.insert(key)
         byteCount += Self.cost(key, entry)
+        if entry.expiresAt != MemoryEntry.never { expiringEntries += 1 }
         linkAsNewest(slot)
     }
 
     /// Replaces the entry at `slot` without changing its recency.
     mutating func replace(at slot: Int32, with entry: MemoryEntry) {
-        byteCount += entry.bytes.count - nodes[Int(slot)].entry.bytes.count
+        let old = nodes[Int(slot)].entry
+        byteCount += entry.bytes.count - old.bytes.count
+        expiringEntries += (entry.expiresAt != MemoryEntry.never ? 1 : 0) - (old.expiresAt != MemoryEntry.never ? 1 : 0)
         nodes[Int(slot)].entry = entry
     }
 
@@ -146,6 +146,7 @@ struct LRUTable {
         index.removeValue(forKey: node.key)
         sortedKeys?.remove(node.key)
         byteCount -= Self.cost(node.key, node.entry)
+        if node.entry.expiresAt != MemoryEntry.never { expiringEntries -= 1 }
         freeSlots.append(slot)
         return node.entry
     }
@@ -168,8 +169,9 @@ struct LRUTable {
     /// Examines up to `budget` slots from where the last call stopped and removes the
     /// expired ones: amortised over writes, this returns every expired entry's memory
     /// without a background task. Returns how many it removed.
-    mutating func sweepStep(nowMilliseconds now: Int64, budget: Int) -> Int {
-        guard !nodes.isEmpty else { return 0 }
+    mutating func sweepStep(nowMilliseconds now: @autoclosure () -> Int64, budget: Int) -> Int {
+        guard !nodes.isEmpty, expiringEntries > 0 else { return 0 }
+        let now = now()
         var removed = 0
         for _ in 0..<min(budget, nodes.count) {
             if sweepCursor >= nodes.count { sweepCursor = 0 }
