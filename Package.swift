@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "Strata", targets: ["Strata"]),
         .library(name: "StrataSQLite", targets: ["StrataSQLite"]),
+        .library(name: "StrataRedis", targets: ["StrataRedis"]),
         .library(name: "StrataTesting", targets: ["StrataTesting"]),
         .executable(name: "strata-demo", targets: ["strata-demo"]),
     ],
@@ -19,6 +20,8 @@ let package = Package(
         .target(name: "Strata"),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "StrataSQLite", dependencies: ["Strata", "CSQLite"]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(name: "StrataRedis", dependencies: ["Strata", "CHiredis"]),
         .target(name: "StrataTesting", dependencies: ["Strata"]),
         .executableTarget(name: "strata-demo", dependencies: ["Strata", "StrataSQLite"]),
         // A helper process for the tests that need a second OS process on one store
@@ -27,6 +30,10 @@ let package = Package(
         .testTarget(
             name: "StrataTests",
             dependencies: ["Strata", "StrataTesting", "strata-fixture"]
+        ),
+        .testTarget(
+            name: "StrataRedisTests",
+            dependencies: ["StrataRedis", "StrataSQLite", "StrataTesting"]
         ),
         .testTarget(
             name: "StrataSQLiteTests",

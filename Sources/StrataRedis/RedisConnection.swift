@@ -1,0 +1,121 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CHiredis
+import Strata
+
+/// Why a connection failed: a message for the error, and whether the connection is gone.
+struct RedisConnectionError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// One blocking hiredis connection. Used by one thread at a time (its lane's).
+final class RedisConnection {
+    private var context: UnsafeMutablePointer<redisContext>?
+
+    init(endpoint: RedisEndpoint, connectTimeout: Duration, commandTimeout: Duration) throws {
+        let connectLimit = Self.timeval(connectTimeout)
+        switch endpoint.address {
+        case .tcp(let host, let port):
+            context = redisConnectWithTimeout(host, Int32(port), connectLimit)
+        case .unix(let path):
+            context = redisConnectUnixWithTimeout(path, connectLimit)
+        }
+        guard let context else { throw RedisConnectionError(description: "out of memory") }
+        if context.pointee.err != 0 {
+            let message = Self.errorText(context)
+            redisFree(context)
+            self.context = nil
+            throw RedisConnectionError(description: message)
+        }
+        redisSetTimeout(context, Self.timeval(commandTimeout))
+        var login: [[[UInt8]]] = []
+        if let password = endpoint.password {
+            login.append([Array("AUTH".utf8)] + (endpoint.user.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)])
+        } else if let user = endpoint.user {
+            login.append([Array("AUTH".utf8), Array(user.utf8), []])
+        }
+        if endpoint.database != 0 { login.append([Array("SELECT".utf8), Array(String(endpoint.database).utf8)]) }
+        guard !login.isEmpty else { return }
+        let replies = try execute(login)
+        for reply in replies {
+            if case .error(let message) = reply {
+                close()
+                throw RedisConnectionError(description: "the server refused the login or database: \(message)")
+            }
+        }
+    }
+
+    deinit { close() }
+
+    func close() {
+        if let context { redisFree(context) }
+        context = nil
+    }
+
+    /// Writes every command, then reads one reply for each, in order (a pipeline).
+    /// Throws when the connection fails; the replies read before that are in the error.
+    func execute(_ commands: [[[UInt8]]]) throws -> [RedisReply] {
+        guard let context else { throw RedisConnectionError(description: "the connection is closed") }
+        for command in commands {
+            guard Self.append(command, to: context) == REDIS_OK else {
+                throw RedisConnectionError(description: Self.errorText(context))
+            }
+        }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                throw PartialReplies(replies: replies, error: RedisConnectionError(description: Self.errorText(context)))
+            }
+            let reply = raw.assumingMemoryBound(to: redisReply.self)
+            replies.append(RedisReply(reply))
+            freeReplyObject(raw)
+        }
+        return replies
+    }
+
+    /// The replies read before a connection failed, and the failure.
+    struct PartialReplies: Error {
+        let replies: [RedisReply]
+        let error: RedisConnectionError
+    }
+
+    /// Appends one command as argv: every argument is sent with its length, so keys and
+    /// values with spaces, CR/LF, NUL or any bytes cannot change the command.
+    private static func append(_ arguments: [[UInt8]], to context: UnsafeMutablePointer<redisContext>) -> Int32 {
+        let total = arguments.reduce(0) { $0 + $1.count }
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1), alignment: 1)
+        defer { storage.deallocate() }
+        var pointers = [UnsafePointer<CChar>?](repeating: nil, count: arguments.count)
+        var lengths = [Int](repeating: 0, count: arguments.count)
+        var offset = 0
+        for (index, argument) in arguments.enumerated() {
+            argument.withUnsafeBytes { bytes in
+                if let base = bytes.baseAddress { (storage + offset).copyMemory(from: base, byteCount: bytes.count) }
+            }
+            pointers[index] = UnsafePointer((storage + offset).assumingMemoryBound(to: CChar.self))
+            lengths[index] = argument.count
+            offset += argument.count
+        }
+        return pointers.withUnsafeMutableBufferPointer { argv in
+            lengths.withUnsafeBufferPointer { argvlen in
+                redisAppendCommandArgv(context, Int32(arguments.count), argv.baseAddress, argvlen.baseAddress)
+            }
+        }
+    }
+
+    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafePointer(to: &context.pointee.errstr) {
+            $0.withMemoryRebound(to: CChar.self, capacity: 128) { String(cString: $0) }
+        }
+    }
+
+    private static func timeval(_ duration: Duration) -> Glibc.timeval {
+        let (seconds, attoseconds) = duration.components
+        return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    }
+}

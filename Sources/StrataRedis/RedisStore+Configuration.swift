@@ -1,0 +1,48 @@
+import Strata
+
+extension RedisStore {
+    /// Where a ``RedisStore`` connects and how it uses the server.
+    ///
+    /// ```swift
+    /// var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: "redis://127.0.0.1:6379"))
+    /// configuration.keyNamespace = "myapp:"
+    /// configuration.poolSize = 8
+    /// let redis = try RedisStore(configuration: configuration)
+    /// ```
+    public struct Configuration: Sendable {
+        /// The server, credentials and database.
+        public var endpoint: RedisEndpoint
+        /// How long connecting may take before the store gives up (`backendUnavailable`).
+        public var connectTimeout: Duration
+        /// How long one command (or pipelined batch) may wait for its reply.
+        public var commandTimeout: Duration
+        /// Connections, each with its own thread; concurrent calls are pipelined on them.
+        public var poolSize: Int
+        /// A prefix added to every key in Redis, so several applications can share a
+        /// database; `keys()` and `clear()` see only this namespace.
+        public var keyNamespace: String
+        /// The lifetime of entries written with `expires: nil`; `nil`: they never expire.
+        public var defaultExpiry: Expiry?
+        /// Keys asked for (`COUNT`) per `SCAN` step, and removed per `UNLINK`.
+        public var scanBatchSize: Int
+
+        /// A configuration for `endpoint`.
+        public init(
+            endpoint: RedisEndpoint,
+            connectTimeout: Duration = .seconds(2),
+            commandTimeout: Duration = .seconds(5),
+            poolSize: Int = 4,
+            keyNamespace: String = "",
+            defaultExpiry: Expiry? = nil,
+            scanBatchSize: Int = 1_000
+        ) {
+            self.endpoint = endpoint
+            self.connectTimeout = connectTimeout
+            self.commandTimeout = commandTimeout
+            self.poolSize = poolSize
+            self.keyNamespace = keyNamespace
+            self.defaultExpiry = defaultExpiry
+            self.scanBatchSize = scanBatchSize
+        }
+    }
+}

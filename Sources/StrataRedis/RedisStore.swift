@@ -1,0 +1,298 @@
+import Strata
+import Synchronization
+
+/// A shared store on a Redis server, through the system's hiredis client.
+///
+/// - Every command is built from arguments (binary-safe): keys and values with spaces,
+///   CR/LF, NUL or any Unicode cannot change a command.
+/// - Lifetimes are in milliseconds (`SET key value PX n`); a read is `GET` and `PTTL` in
+///   one round trip, so the entry's remaining lifetime comes with it (a `TieredStore`
+///   copies it into L1).
+/// - `setIfAbsent` is `SET NX PX`; `expire` is `PEXPIRE`; `increment` is one script that
+///   sets the lifetime only when it creates the key.
+/// - `keys(prefix:)` and `clear(prefix:)` use `SCAN MATCH` with every glob character of
+///   the prefix escaped, and `UNLINK` in batches: never `KEYS`.
+/// - hiredis blocks: calls run on threads of the store's own, never on Swift's
+///   cooperative pool, and concurrent calls are pipelined on the pooled connections.
+/// - A connection that fails costs the calls in flight on it a `backendUnavailable`
+///   error; the store reconnects by itself for later calls.
+///
+/// The initializer connects once (blocking for at most the connect timeout), so an
+/// unreachable server is reported at start-up.
+///
+/// ```swift
+/// import StrataRedis
+///
+/// let redis = try RedisStore(url: "redis://:secret@127.0.0.1:6379/2")
+/// try await redis.set("session:1", session, expires: "30min")
+/// ```
+public final class RedisStore: KeyValueStore {
+    /// The endpoint, pool, timeouts and namespace this store was made with.
+    public let configuration: Configuration
+    private let lanes: [RedisLane]
+    private let nextLane = Atomic<Int>(0)
+    private let closed = Atomic<Bool>(false)
+    private let namespace: [UInt8]
+
+    /// Connects to the server at `url` (`redis://…` or `redis+unix://…`).
+    ///
+    /// ```swift
+    /// let redis = try RedisStore(url: "redis+unix:///run/redis.sock?db=1")
+    /// ```
+    public convenience init(url: String, defaultExpiry: Expiry? = nil) throws {
+        try self.init(configuration: Configuration(endpoint: try RedisEndpoint(url: url), defaultExpiry: defaultExpiry))
+    }
+
+    /// Connects with a full ``Configuration``; throws ``StrataError/Code/backendUnavailable``
+    /// naming the server when it cannot be reached within the connect timeout.
+    public init(configuration: Configuration) throws {
+        self.configuration = configuration
+        self.namespace = Array(configuration.keyNamespace.utf8)
+        let backend = "RedisStore(\(configuration.endpoint))"
+        guard configuration.poolSize >= 1, configuration.scanBatchSize >= 1 else {
+            throw StrataError(
+                code: .invalidConfiguration, message: "poolSize and scanBatchSize must be at least 1", backend: backend)
+        }
+        let endpoint = configuration.endpoint
+        let connect: @Sendable () throws -> RedisConnection = {
+            do {
+                return try RedisConnection(
+                    endpoint: endpoint, connectTimeout: configuration.connectTimeout,
+                    commandTimeout: configuration.commandTimeout)
+            } catch {
+                throw StrataError(
+                    code: .backendUnavailable, message: "cannot connect: \(error)", backend: backend, underlying: error)
+            }
+        }
+        let first = try connect()
+        lanes = [RedisLane(label: "strata.redis.0", connection: first, connect: connect)]
+            + (1..<configuration.poolSize).map { RedisLane(label: "strata.redis.\($0)", connection: nil, connect: connect) }
+    }
+
+    /// `RedisStore(redis://host:port/db)` (no password).
+    public var backendName: String { "RedisStore(\(configuration.endpoint))" }
+
+    /// The configured default lifetime.
+    public var defaultExpiry: Expiry? { configuration.defaultExpiry }
+
+    // MARK: Reads
+
+    /// `GET` and `PTTL` in one round trip: the value and its remaining lifetime.
+    public func entry(forKey key: String) async throws -> StoredEntry? {
+        let name = redisKey(key)
+        let replies = try await send(key, [command("GET", name), command("PTTL", name)])
+        let now = clock.now()
+        switch (replies[0], replies[1]) {
+        case (.null, _), (_, .integer(-2)):
+            return nil
+        case (.bulk(let bytes), .integer(let remaining)):
+            return StoredEntry(bytes: bytes, expiresAt: remaining < 0 ? nil : now.adding(milliseconds: remaining))
+        case (.error(let message), _):
+            throw wrongType(key, message)
+        case (let value, let lifetime):
+            throw unexpected(key, "GET answered \(value.typeName), PTTL \(lifetime.typeName)")
+        }
+    }
+
+    /// `EXISTS`.
+    public func containsEntry(forKey key: String) async throws -> Bool {
+        try await integer(key, [command("EXISTS", redisKey(key))]) == 1
+    }
+
+    /// `SCAN MATCH <escaped prefix>*`, in batches; sorted by bytes.
+    public func keys(prefix: String) async throws -> [String] {
+        var keys: [String] = []
+        try await scan(prefix: prefix) { batch in
+            for name in batch {
+                if let key = String(validating: name.dropFirst(namespace.count), as: UTF8.self) { keys.append(key) }
+            }
+        }
+        return keys.sorted(by: KeyRules.byteOrder)
+    }
+
+    // MARK: Writes
+
+    /// `SET key value [PX ms]` (an entry already expired is deleted instead).
+    public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
+        let name = redisKey(key)
+        guard let milliseconds = try lifetime(entry.expiresAt) else {
+            _ = try await send(key, [command("SET", name, entry.bytes)])
+            return
+        }
+        guard milliseconds > 0 else {
+            _ = try await send(key, [command("DEL", name)])
+            return
+        }
+        _ = try await send(key, [command("SET", name, entry.bytes, "PX", String(milliseconds))])
+    }
+
+    /// `SET key value NX [PX ms]`.
+    public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
+        var arguments = command("SET", redisKey(key), entry.bytes, "NX")
+        if let milliseconds = try lifetime(entry.expiresAt) { arguments += [Array("PX".utf8), Array(String(max(1, milliseconds)).utf8)] }
+        let reply = try await send(key, [arguments])[0]
+        switch reply {
+        case .status: return true
+        case .null: return false
+        default: throw unexpected(key, "SET NX answered \(reply.typeName)")
+        }
+    }
+
+    /// `DEL`.
+    @discardableResult
+    public func removeEntry(forKey key: String) async throws -> Bool {
+        try await integer(key, [command("DEL", redisKey(key))]) == 1
+    }
+
+    /// `PEXPIRE`, or `PERSIST` for no expiry.
+    public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
+        let name = redisKey(key)
+        guard let milliseconds = try lifetime(expiresAt) else {
+            let replies = try await send(key, [command("PERSIST", name), command("EXISTS", name)])
+            return replies[1] == .integer(1)
+        }
+        return try await integer(key, [command("PEXPIRE", name, String(max(1, milliseconds)))]) == 1
+    }
+
+    /// One script, atomic in Redis: `INCRBY`, and `PEXPIRE` only if the key did not exist.
+    public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
+        let milliseconds = try lifetime(expiresAt).map { String(max(1, $0)) } ?? ""
+        let script = """
+            local existed = redis.call('EXISTS', KEYS[1])
+            local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+            if existed == 0 and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+            return value
+            """
+        let reply = try await send(key, [command("EVAL", script, "1", redisKey(key), String(delta), milliseconds)])[0]
+        switch reply {
+        case .integer(let value): return Int(value)
+        case .error(let message) where message.contains("not an integer") || message.contains("overflow"):
+            throw StrataError(
+                code: .notAnInteger, message: "the value is not a decimal integer or would overflow (\(message))",
+                key: key, backend: backendName)
+        case .error(let message):
+            throw wrongType(key, message)
+        default:
+            throw unexpected(key, "INCRBY answered \(reply.typeName)")
+        }
+    }
+
+    /// `SCAN` the prefix and `UNLINK` what it finds, a batch at a time.
+    @discardableResult
+    public func clear(prefix: String) async throws -> Int {
+        var removed = 0
+        try await scan(prefix: prefix) { batch in
+            guard !batch.isEmpty else { return }
+            let reply = try await send(nil, [[Array("UNLINK".utf8)] + batch])[0]
+            guard case .integer(let count) = reply else { throw unexpected(nil, "UNLINK answered \(reply.typeName)") }
+            removed += Int(count)
+        }
+        return removed
+    }
+
+    /// Redis expires keys itself: nothing to do.
+    @discardableResult
+    public func sweepExpired() async throws -> Int {
+        try checkOpen()
+        return 0
+    }
+
+    /// Closes the connections; later calls throw ``StrataError/Code/closed``.
+    public func close() async throws {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        lanes.forEach { $0.close() }
+    }
+
+    // MARK: Internals
+
+    private func redisKey(_ key: String) -> [UInt8] { namespace + Array(key.utf8) }
+
+    private func command(_ name: String, _ arguments: Any...) -> [[UInt8]] {
+        [Array(name.utf8)] + arguments.map { argument in
+            switch argument {
+            case let bytes as [UInt8]: bytes
+            case let text as String: Array(text.utf8)
+            default: Array("\(argument)".utf8)
+            }
+        }
+    }
+
+    /// Milliseconds from now until `expiresAt`; `nil` for no expiry.
+    private func lifetime(_ expiresAt: Timestamp?) throws -> Int64? {
+        expiresAt.map { clock.now().milliseconds(until: $0) }
+    }
+
+    private func integer(_ key: String, _ commands: [[[UInt8]]]) async throws -> Int64 {
+        let reply = try await send(key, commands)[0]
+        if case .integer(let value) = reply { return value }
+        if case .error(let message) = reply { throw wrongType(key, message) }
+        throw unexpected(key, "expected an integer, got \(reply.typeName)")
+    }
+
+    /// The glob pattern matching keys that start with `prefix` in the namespace: every
+    /// character that means something to `MATCH` is escaped.
+    private func pattern(_ prefix: String) -> [UInt8] {
+        var pattern: [UInt8] = []
+        for byte in namespace + Array(prefix.utf8) {
+            if byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "[")
+                || byte == UInt8(ascii: "]") || byte == UInt8(ascii: "\\") {
+                pattern.append(UInt8(ascii: "\\"))
+            }
+            pattern.append(byte)
+        }
+        return pattern + [UInt8(ascii: "*")]
+    }
+
+    private func scan(prefix: String, _ visit: ([[UInt8]]) async throws -> Void) async throws {
+        let match = pattern(prefix)
+        let wanted = namespace + Array(prefix.utf8)
+        var cursor: [UInt8] = Array("0".utf8)
+        var seen = Set<[UInt8]>()  // SCAN may return a key more than once
+        repeat {
+            let reply = try await send(nil, [command("SCAN", cursor, "MATCH", match, "COUNT", String(configuration.scanBatchSize))])[0]
+            guard case .array(let parts) = reply, parts.count == 2, case .bulk(let next) = parts[0], case .array(let found) = parts[1]
+            else { throw unexpected(nil, "SCAN answered \(reply.typeName)") }
+            var batch: [[UInt8]] = []
+            for item in found {
+                if case .bulk(let name) = item, name.starts(with: wanted), seen.insert(name).inserted { batch.append(name) }
+            }
+            try await visit(batch)
+            cursor = next
+        } while cursor != Array("0".utf8)
+    }
+
+    private func checkOpen() throws {
+        if closed.load(ordering: .acquiring) {
+            throw StrataError(code: .closed, message: "the store is closed", backend: backendName)
+        }
+    }
+
+    /// Sends commands on the next lane; every failure becomes a ``StrataError`` naming the key and server.
+    private func send(_ key: String?, _ commands: [[[UInt8]]]) async throws -> [RedisReply] {
+        try checkOpen()
+        let lane = lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count]
+        do {
+            return try await lane.send(commands)
+        } catch let error as StrataError {
+            throw StrataError(code: error.code, message: error.message, key: key, backend: backendName, underlying: error.underlying)
+        } catch is RedisLaneClosed {
+            throw StrataError(code: .closed, message: "the store is closed", key: key, backend: backendName)
+        } catch {
+            throw StrataError(
+                code: .backendUnavailable, message: "the connection to the server failed", key: key,
+                backend: backendName, underlying: error)
+        }
+    }
+
+    private func wrongType(_ key: String, _ message: String) -> StrataError {
+        StrataError(
+            code: .corruptEntry,
+            message: message.hasPrefix("WRONGTYPE")
+                ? "the key holds a Redis value that is not a string (a list, hash, set…)" : "Redis answered: \(message)",
+            key: key, backend: backendName)
+    }
+
+    private func unexpected(_ key: String?, _ message: String) -> StrataError {
+        StrataError(code: .corruptEntry, message: "unexpected reply: \(message)", key: key, backend: backendName)
+    }
+}

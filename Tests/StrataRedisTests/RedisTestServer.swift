@@ -1,0 +1,111 @@
+import Foundation
+import StrataRedis
+import Synchronization
+
+/// A real redis-server process for the tests, in a temporary directory.
+final class RedisTestServer: Sendable {
+    let directory: String
+    let port: Int
+    let extraArguments: [String]
+    private let process = Mutex<Process?>(nil)
+
+    var socket: String { directory + "/redis.sock" }
+    var tcpURL: String { "redis://127.0.0.1:\(port)" }
+    var unixURL: String { "redis+unix://\(socket)" }
+
+    /// The server every conformance test shares: the one the test command started
+    /// (`REDIS_URL`), or one started here.
+    static let shared: String = {
+        if let url = ProcessInfo.processInfo.environment["REDIS_URL"], !url.isEmpty { return url }
+        let server = try! RedisTestServer()
+        sharedServer.withLock { $0 = server }
+        return server.tcpURL
+    }()
+    private static let sharedServer = Mutex<RedisTestServer?>(nil)
+
+    init(extraArguments: [String] = []) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        port = Self.freePort()
+        self.extraArguments = extraArguments
+        try start()
+    }
+
+    deinit { stop() }
+
+    /// Starts the server and waits until it answers on its socket.
+    func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.executable("redis-server"))
+        process.arguments = [
+            "--port", String(port), "--bind", "127.0.0.1", "--unixsocket", socket, "--unixsocketperm", "700",
+            "--save", "", "--appendonly", "no", "--dir", directory, "--daemonize", "no",
+        ] + extraArguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process.withLock { $0 = process }
+        for _ in 0..<500 {
+            if FileManager.default.fileExists(atPath: socket) { return }
+            usleep(10_000)
+        }
+        throw TestServerError(message: "redis-server did not start in 5 s")
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    func kill() {
+        process.withLock { process in
+            if let process, process.isRunning {
+                Foundation.kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+            process = nil
+        }
+        try? FileManager.default.removeItem(atPath: socket)
+    }
+
+    func stop() { kill() }
+
+    /// Runs redis-cli against this server (for what the store does not do, like LPUSH).
+    @discardableResult
+    func cli(_ arguments: String...) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try Self.executable("redis-cli"))
+        process.arguments = ["-s", socket] + arguments
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        process.waitUntilExit()
+        return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    static func executable(_ name: String) throws -> String {
+        for directory in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
+            return "\(directory)/\(name)"
+        }
+        throw TestServerError(message: "\(name) is not installed: run the test command in README.md, which installs it")
+    }
+
+    /// A port nobody listens on now.
+    static func freePort() -> Int {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                _ = bind(fd, $0, length)
+                _ = getsockname(fd, $0, &length)
+            }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+struct TestServerError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
