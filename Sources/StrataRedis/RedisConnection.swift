@@ -11,11 +11,23 @@ struct RedisConnectionError: Error, CustomStringConvertible {
     let description: String
 }
 
+/// Writing to a connection whose server has gone raises SIGPIPE, which ends the process
+/// by default; hiredis 0.14 writes with `write()`, so it cannot ask the kernel not to.
+/// The first store ignores SIGPIPE, unless the application installed a handler of its
+/// own: the write then fails with EPIPE, which becomes a `backendUnavailable` error.
+let ignoreBrokenPipes: Void = {
+    var current = sigaction()
+    if sigaction(SIGPIPE, nil, &current) == 0, current.__sigaction_handler.sa_handler == nil {
+        signal(SIGPIPE, SIG_IGN)
+    }
+}()
+
 /// One blocking hiredis connection. Used by one thread at a time (its lane's).
 final class RedisConnection {
     private var context: UnsafeMutablePointer<redisContext>?
 
     init(endpoint: RedisEndpoint, connectTimeout: Duration, commandTimeout: Duration) throws {
+        _ = ignoreBrokenPipes
         let connectLimit = Self.timeval(connectTimeout)
         switch endpoint.address {
         case .tcp(let host, let port):

@@ -29,6 +29,9 @@ final class RedisLane: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Batches written (each one round trip) and commands sent, since the lane was made.
+    let roundTrips = Atomic<Int>(0)
+    let commandsSent = Atomic<Int>(0)
     private let queue: DispatchQueue
     private let worker = Worker()
     private let connect: @Sendable () throws -> RedisConnection
@@ -88,6 +91,8 @@ final class RedisLane: Sendable {
         }
         var replies: [RedisReply]
         var failure: (any Error)?
+        roundTrips.add(1, ordering: .relaxed)
+        commandsSent.add(batch.reduce(0) { $0 + $1.commands.count }, ordering: .relaxed)
         do {
             replies = try connection.execute(batch.flatMap(\.commands))
         } catch let partial as RedisConnection.PartialReplies {

@@ -18,7 +18,9 @@ import Synchronization
 ///   error; the store reconnects by itself for later calls.
 ///
 /// The initializer connects once (blocking for at most the connect timeout), so an
-/// unreachable server is reported at start-up.
+/// unreachable server is reported at start-up. The first store also sets SIGPIPE to be
+/// ignored, if the process still has the default (which would end the process when a
+/// server goes away mid-write); a handler the application installed is left alone.
 ///
 /// ```swift
 /// import StrataRedis
@@ -74,6 +76,26 @@ public final class RedisStore: KeyValueStore {
 
     /// The configured default lifetime.
     public var defaultExpiry: Expiry? { configuration.defaultExpiry }
+
+    /// How the store has used its connections.
+    ///
+    /// ```swift
+    /// let stats = redis.statistics
+    /// print(Double(stats.commands) / Double(stats.roundTrips), "commands per round trip")
+    /// ```
+    public struct Statistics: Sendable, Hashable {
+        /// Batches written to the server, each one round trip.
+        public var roundTrips: Int
+        /// Commands sent in those batches (a read is two: GET and PTTL).
+        public var commands: Int
+    }
+
+    /// Round trips and commands since the store was made.
+    public var statistics: Statistics {
+        Statistics(
+            roundTrips: lanes.reduce(0) { $0 + $1.roundTrips.load(ordering: .relaxed) },
+            commands: lanes.reduce(0) { $0 + $1.commandsSent.load(ordering: .relaxed) })
+    }
 
     // MARK: Reads
 

@@ -8,18 +8,18 @@ enum RedisContexts {
     /// and independent. Redis keeps its own time: moving time means waiting.
     static func redis() -> KeyValueStoreConformance.Context {
         .init(makeStore: { defaultExpiry in
-            var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: RedisTestServer.shared))
+            var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: await RedisTestServer.shared))
             configuration.keyNamespace = "test:\(UUID().uuidString):"
             configuration.defaultExpiry = defaultExpiry
             return try RedisStore(configuration: configuration)
-        })
+        }, shortLifetimeSeconds: 3)
     }
 
     static func tiered() -> KeyValueStoreConformance.Context {
         let base = redis()
         return .init(makeStore: { defaultExpiry in
             TieredStore(l1: MemoryStore(maxEntries: 10_000), l2: try await base.makeStore(nil), defaultExpiry: defaultExpiry)
-        })
+        }, shortLifetimeSeconds: 3)
     }
 }
 

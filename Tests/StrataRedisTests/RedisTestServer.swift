@@ -15,26 +15,37 @@ final class RedisTestServer: Sendable {
 
     /// The server every conformance test shares: the one the test command started
     /// (`REDIS_URL`), or one started here.
-    static let shared: String = {
-        if let url = ProcessInfo.processInfo.environment["REDIS_URL"], !url.isEmpty { return url }
-        let server = try! RedisTestServer()
-        sharedServer.withLock { $0 = server }
-        return server.tcpURL
-    }()
-    private static let sharedServer = Mutex<RedisTestServer?>(nil)
+    static var shared: String {
+        get async throws {
+            if let url = ProcessInfo.processInfo.environment["REDIS_URL"], !url.isEmpty { return url }
+            return try await sharedServer.url()
+        }
+    }
 
-    init(extraArguments: [String] = []) throws {
+    /// Started once, on first use, when the test command did not start one.
+    private actor SharedServer {
+        private var server: RedisTestServer?
+        func url() async throws -> String {
+            if let server { return server.tcpURL }
+            let started = try await RedisTestServer()
+            server = started
+            return started.tcpURL
+        }
+    }
+    private static let sharedServer = SharedServer()
+
+    init(extraArguments: [String] = []) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         port = Self.freePort()
         self.extraArguments = extraArguments
-        try start()
+        try await start()
     }
 
     deinit { stop() }
 
-    /// Starts the server and waits until it answers on its socket.
-    func start() throws {
+    /// Starts the server and waits (suspending, never blocking a thread) until its socket appears.
+    func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.executable("redis-server"))
         process.arguments = [
@@ -47,7 +58,7 @@ final class RedisTestServer: Sendable {
         self.process.withLock { $0 = process }
         for _ in 0..<500 {
             if FileManager.default.fileExists(atPath: socket) { return }
-            usleep(10_000)
+            try await Task.sleep(for: .milliseconds(10))
         }
         throw TestServerError(message: "redis-server did not start in 5 s")
     }
@@ -68,14 +79,14 @@ final class RedisTestServer: Sendable {
 
     /// Runs redis-cli against this server (for what the store does not do, like LPUSH).
     @discardableResult
-    func cli(_ arguments: String...) throws -> String {
+    func cli(_ arguments: String...) async throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Self.executable("redis-cli"))
         process.arguments = ["-s", socket] + arguments
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        process.waitUntilExit()
+        try await process.exited()
         return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     }
 
@@ -108,4 +119,11 @@ final class RedisTestServer: Sendable {
 struct TestServerError: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
+}
+
+extension Process {
+    /// Waits for the process to end by suspending, so no cooperative thread is held.
+    func exited() async throws {
+        while isRunning { try await Task.sleep(for: .milliseconds(5)) }
+    }
 }

@@ -162,13 +162,16 @@ struct SQLiteStoreTests {
         // needs every thread of the pool (one per core) running simultaneously.
         let threads = ProcessInfo.processInfo.activeProcessorCount
         var barrierMet = false
-        for _ in 0..<3 where !barrierMet {  // other tests may hold a thread briefly
+        // Short attempts: while the barrier spins, other tests cannot run, and another test may
+        // hold a thread for a moment. A write blocking a thread would hold it for the whole
+        // 10 s busy timeout, longer than all the attempts together (about 4.5 s).
+        for _ in 0..<150 where !barrierMet {
             let arrived = Tally()
             barrierMet = await withTaskGroup(of: Bool.self) { group in
                 for _ in 0..<threads {
                     group.addTask {
                         arrived.add()
-                        let giveUp = ContinuousClock.now + .seconds(2)
+                        let giveUp = ContinuousClock.now + .milliseconds(20)
                         while arrived.count < threads {
                             if ContinuousClock.now > giveUp { return false }
                         }
@@ -177,6 +180,7 @@ struct SQLiteStoreTests {
                 }
                 return await group.allSatisfy { $0 }
             }
+            if !barrierMet { try await Task.sleep(for: .milliseconds(10)) }
         }
         #expect(barrierMet, "all \(threads) cooperative threads ran at once while the writes waited")
         #expect(try await store.get("warm", as: Int.self) == 1, "reads still run")
@@ -199,7 +203,7 @@ struct SQLiteStoreTests {
             for _ in 0..<3 { group.addTask { for _ in 0..<100 { try await store.increment("shared") } } }
             try await group.waitForAll()
         }
-        fixture.waitUntilExit()
+        try await fixture.exited()
         #expect(fixture.terminationStatus == 0)
         #expect(try await store.get("shared", as: Int.self) == 600)
         try await store.close()
@@ -269,4 +273,11 @@ func builtExecutable(_ name: String) -> String {
         directory.deleteLastPathComponent()
     }
     return directory.appendingPathComponent(name).path
+}
+
+extension Process {
+    /// Waits for the process to end by suspending, so no cooperative thread is held.
+    func exited() async throws {
+        while isRunning { try await Task.sleep(for: .milliseconds(5)) }
+    }
 }

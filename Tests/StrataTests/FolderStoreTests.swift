@@ -126,7 +126,7 @@ struct FolderStoreTests {
         other.arguments = ["increment", directory, "shared", "400"]
         try other.run()
         for _ in 0..<400 { try await folder.increment("shared") }
-        other.waitUntilExit()
+        try await other.exited()
         #expect(other.terminationStatus == 0)
         #expect(try await folder.get("shared", as: Int.self) == 800)
     }
@@ -142,17 +142,21 @@ struct FolderStoreTests {
         let output = Pipe()
         writer.standardOutput = output
         try writer.run()
-        _ = output.fileHandleForReading.availableData  // "ready"
+        // Wait for "ready" without holding a cooperative thread in a blocking read.
+        _ = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: output.fileHandleForReading.availableData) }
+        }
         var reads = 0
         let deadline = Date().addingTimeInterval(1.0)
         while Date() < deadline {
+            await Task.yield()  // the reads do not suspend: let other tests run
             if let value = try await folder.get("big", as: [UInt8].self) {
                 #expect(value.count == size && value.allSatisfy { $0 == value[0] }, "a whole value")
                 reads += 1
             }
         }
         kill(writer.processIdentifier, SIGKILL)
-        writer.waitUntilExit()
+        try await writer.exited()
         let last = try #require(try await folder.get("big", as: [UInt8].self))
         #expect(last.count == size && last.allSatisfy { $0 == last[0] })
         #expect(reads > 0)

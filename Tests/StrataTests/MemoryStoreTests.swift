@@ -127,7 +127,8 @@ struct MemoryStoreTests {
         let memory = MemoryStore(maxEntries: 16)
         var model: [String] = []  // least recent first
         var generator = SplitMix(seed: 42)
-        for _ in 0..<5_000 {
+        for step in 0..<5_000 {
+            if step % 100 == 0 { await Task.yield() }  // memory calls never suspend: share the threads
             let key = "k\(generator.next() % 40)"
             switch generator.next() % 3 {
             case 0:
@@ -159,6 +160,7 @@ extension MemoryStoreTests {
             (0..<(1 + Int(generator.next() % 5))).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] }.joined()
         }
         for round in 0..<8_000 {
+            if round % 100 == 0 { await Task.yield() }  // memory calls never suspend: share the threads
             let key = randomKey() + String(generator.next() % 50)
             if generator.next() % 4 == 0 { try await memory.delete(key) } else { try await memory.set(key, round) }
             if round % 500 == 0 {

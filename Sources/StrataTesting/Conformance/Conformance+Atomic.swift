@@ -14,11 +14,11 @@ extension KeyValueStoreConformance {
         },
         Check("increment sets the lifetime only when it creates the key") { context in
             try await withStore(context) { store in
-                try await store.increment("created", expires: "1s")
+                try await store.increment("created", expires: context.short)
                 try await store.set("existing", 5, expires: "1h")
-                try await store.increment("existing", expires: "1s")
+                try await store.increment("existing", expires: context.short)
                 try await store.increment("created", expires: "1h")  // keeps the 1s lifetime
-                try await context.advanceTime(.milliseconds(1_500))
+                try await context.passShortLifetime()
                 try Expect.equal(try await store.get("created", as: Int.self), nil, "the creating lifetime applies")
                 try Expect.equal(try await store.get("existing", as: Int.self), 6, "an existing lifetime is kept")
                 try Expect.equal(try await store.increment("created"), 1, "an expired counter starts again at 0")
@@ -50,10 +50,10 @@ extension KeyValueStoreConformance {
         },
         Check("setIfAbsent writes only when the key is missing or expired") { context in
             try await withStore(context) { store in
-                try Expect.that(try await store.setIfAbsent("lock", "first", expires: "1s"), "first setIfAbsent")
+                try Expect.that(try await store.setIfAbsent("lock", "first", expires: context.short), "first setIfAbsent")
                 try Expect.that(!(try await store.setIfAbsent("lock", "second")), "setIfAbsent of a present key")
                 try Expect.equal(try await store.get("lock", as: String.self), "first", "the first value stays")
-                try await context.advanceTime(.milliseconds(1_500))
+                try await context.passShortLifetime()
                 try Expect.that(try await store.setIfAbsent("lock", "third"), "setIfAbsent after expiry")
                 try Expect.equal(try await store.get("lock", as: String.self), "third", "the new value")
             }

@@ -5,7 +5,7 @@ extension KeyValueStoreConformance {
         Check("getOrSet computes a missing value once, stores it with its lifetime, and serves it after") { context in
             try await withStore(context) { store in
                 let calls = Counter()
-                let first = try await store.getOrSet("report", as: String.self, expires: "1s") {
+                let first = try await store.getOrSet("report", as: String.self, expires: context.short) {
                     calls.increment()
                     return "built"
                 }
@@ -16,7 +16,7 @@ extension KeyValueStoreConformance {
                 try Expect.equal([first, second], ["built", "built"], "values returned")
                 try Expect.equal(calls.count, 1, "computations")
                 try Expect.equal(try await store.get("report", as: String.self), "built", "the stored value")
-                try await context.advanceTime(.milliseconds(1_500))
+                try await context.passShortLifetime()
                 let third = try await store.getOrSet("report", as: String.self) {
                     calls.increment()
                     return "again"

@@ -2,10 +2,10 @@ extension KeyValueStoreConformance {
     static let lifetimeChecks: [Check] = [
         Check("a value is there before its lifetime ends and gone after it expires") { context in
             try await withStore(context) { store in
-                try await store.set("short", "v", expires: "1s")
+                try await store.set("short", "v", expires: context.short)
                 try await store.set("long", "v", expires: "1h")
                 try Expect.equal(try await store.get("short", as: String.self), "v", "before expiry")
-                try await context.advanceTime(.milliseconds(1_500))
+                try await context.passShortLifetime()
                 try Expect.equal(try await store.get("short", as: String.self), nil, "get after expiry")
                 try Expect.that(!(try await store.has("short")), "has after expiry")
                 try Expect.equal(try await store.keys(), ["long"], "keys after expiry")
@@ -27,11 +27,11 @@ extension KeyValueStoreConformance {
             }
         },
         Check("a store's default lifetime applies to expires: nil, and Expiry.never overrides it") { context in
-            try await withStore(context, defaultExpiry: "1s") { store in
+            try await withStore(context, defaultExpiry: context.short) { store in
                 try await store.set("defaulted", "v")
                 try await store.set("forever", "v", expires: .never)
                 try await store.set("longer", "v", expires: "1h")
-                try await context.advanceTime(.milliseconds(1_500))
+                try await context.passShortLifetime()
                 try Expect.equal(try await store.get("defaulted", as: String.self), nil, "the default lifetime applies")
                 try Expect.equal(try await store.get("forever", as: String.self), "v", ".never overrides the default")
                 try Expect.equal(try await store.get("longer", as: String.self), "v", "an explicit lifetime wins")
@@ -42,12 +42,12 @@ extension KeyValueStoreConformance {
                 try Expect.that(!(try await store.expire("missing", "1min")), "expire of a missing key")
                 try Expect.equal(try await store.get("missing", as: String.self), nil, "expire creates nothing")
                 try await store.set("shorter", "v", expires: "1h")
-                try await store.set("longer", "v", expires: "1s")
-                try await store.set("persisted", "v", expires: "1s")
-                try Expect.that(try await store.expire("shorter", "1s"), "expire of an existing key")
+                try await store.set("longer", "v", expires: context.short)
+                try await store.set("persisted", "v", expires: context.short)
+                try Expect.that(try await store.expire("shorter", context.short), "expire of an existing key")
                 try Expect.that(try await store.expire("longer", "1h"), "expire to a longer lifetime")
                 try Expect.that(try await store.expire("persisted", .never), "expire to never")
-                try await context.advanceTime(.milliseconds(1_500))
+                try await context.passShortLifetime()
                 try Expect.equal(try await store.get("shorter", as: String.self), nil, "the shorter lifetime applies")
                 try Expect.equal(try await store.get("longer", as: String.self), "v", "the longer lifetime applies")
                 try Expect.equal(try await store.get("persisted", as: String.self), "v", "never applies")
@@ -56,10 +56,10 @@ extension KeyValueStoreConformance {
         },
         Check("sweepExpired leaves every unexpired entry in place") { context in
             try await withStore(context) { store in
-                try await store.set("gone", "v", expires: "1s")
+                try await store.set("gone", "v", expires: context.short)
                 try await store.set("kept", "v", expires: "1h")
                 try await store.set("forever", "v")
-                try await context.advanceTime(.milliseconds(1_500))
+                try await context.passShortLifetime()
                 try await store.sweepExpired()
                 try Expect.equal(try await store.keys(), ["forever", "kept"], "keys after a sweep")
                 try Expect.equal(try await store.get("gone", as: String.self), nil, "the expired entry")

@@ -27,14 +27,28 @@ public enum KeyValueStoreConformance {
         /// Moves the stores' time forward: advance a `ManualClock`, or sleep for a store
         /// with its own notion of time (a server's).
         public var advanceTime: @Sendable (Duration) async throws -> Void
+        /// The short lifetime the lifetime checks give entries, in seconds: 1 with a manual
+        /// clock; longer for a store on real time, so a busy machine cannot expire an entry
+        /// between two calls that expect it alive.
+        public var shortLifetimeSeconds: Int64
 
         /// A context from a store factory and a way to move time.
         public init(
             makeStore: @escaping @Sendable (_ defaultExpiry: Expiry?) async throws -> any KeyValueStore,
-            advanceTime: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
+            advanceTime: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
+            shortLifetimeSeconds: Int64 = 1
         ) {
             self.makeStore = makeStore
             self.advanceTime = advanceTime
+            self.shortLifetimeSeconds = shortLifetimeSeconds
+        }
+
+        /// The short lifetime, as an `Expiry`.
+        var short: Expiry { Expiry(.seconds(shortLifetimeSeconds)) }
+
+        /// Moves time past the short lifetime (by half as much again).
+        func passShortLifetime() async throws {
+            try await advanceTime(.milliseconds(shortLifetimeSeconds * 1_500))
         }
 
         /// The same stores seen through `prefixed(prefix)`, so a view runs the whole suite.
@@ -44,7 +58,9 @@ public enum KeyValueStoreConformance {
         /// ```
         public func prefixed(_ prefix: String) -> Context {
             let makeStore = self.makeStore
-            return Context(makeStore: { try await makeStore($0).prefixed(prefix) }, advanceTime: advanceTime)
+            return Context(
+                makeStore: { try await makeStore($0).prefixed(prefix) }, advanceTime: advanceTime,
+                shortLifetimeSeconds: shortLifetimeSeconds)
         }
     }
 

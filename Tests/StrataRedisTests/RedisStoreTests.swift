@@ -1,0 +1,210 @@
+import Foundation
+import StrataRedis
+import StrataTesting
+import Synchronization
+import Testing
+
+@Suite("RedisStore")
+struct RedisStoreTests {
+    @Test("URLs: TCP, unix sockets, credentials, databases; malformed ones name the URL without its password")
+    func urls() throws {
+        let full = try RedisEndpoint(url: "redis://alice:s3cr%40t@cache.local:6380/2")
+        #expect(full.address == .tcp(host: "cache.local", port: 6380))
+        #expect(full.user == "alice" && full.password == "s3cr@t" && full.database == 2)
+        #expect(full.description == "redis://alice:***@cache.local:6380/2")
+        #expect(try RedisEndpoint(url: "redis://:pw@127.0.0.1").user == nil)
+        #expect(try RedisEndpoint(url: "redis://127.0.0.1").address == .tcp(host: "127.0.0.1", port: 6379))
+        #expect(try RedisEndpoint(url: "redis://[::1]:7000/1").address == .tcp(host: "::1", port: 7000))
+        let unix = try RedisEndpoint(url: "redis+unix:///run/redis/redis.sock?db=3")
+        #expect(unix.address == .unix(path: "/run/redis/redis.sock") && unix.database == 3)
+        for bad in ["http://127.0.0.1", "redis://", "redis://host:notaport", "redis://host:99999", "redis://:hunter2@host/x",
+                    "redis+unix://relative.sock", "redis+unix:///s.sock?db=x"] {
+            let error = #expect(throws: StrataError(code: .invalidConfiguration, message: "")) { try RedisEndpoint(url: bad) }
+            #expect(error?.description.contains("hunter2") == false, "\(bad)")
+            #expect(error?.description.contains("invalid Redis URL") == true)
+        }
+    }
+
+    @Test("an unreachable server is backendUnavailable naming host and port, within the connect timeout")
+    func unreachable() throws {
+        let port = RedisTestServer.freePort()
+        let error = #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
+            try RedisStore(url: "redis://127.0.0.1:\(port)")
+        }
+        #expect(error?.description.contains("127.0.0.1:\(port)") == true)
+
+        // A server that accepts the connection and then never answers: the login times out.
+        let listener = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                _ = bind(listener, $0, length)
+                _ = listen(listener, 8)
+                _ = getsockname(listener, $0, &length)
+            }
+        }
+        var configuration = RedisStore.Configuration(
+            endpoint: try RedisEndpoint(url: "redis://:password@127.0.0.1:\(UInt16(bigEndian: address.sin_port))"))
+        configuration.connectTimeout = .milliseconds(300)
+        configuration.commandTimeout = .milliseconds(300)
+        let silent = #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
+            try RedisStore(configuration: configuration)
+        }
+        #expect(silent?.description.contains("password") == false)
+    }
+
+    @Test("AUTH with a password and with an ACL user, and SELECT of a database, on every connection")
+    func authenticationAndDatabases() async throws {
+        let server = try await RedisTestServer(extraArguments: ["--requirepass", "top secret"])
+        try await server.cli("-a", "top secret", "ACL", "SETUSER", "app", "on", ">app pass", "~*", "+@all")
+        let byPassword = try RedisStore(url: "redis://:top%20secret@127.0.0.1:\(server.port)/2")
+        let byUser = try RedisStore(url: "redis://app:app%20pass@127.0.0.1:\(server.port)/2")
+        let otherDatabase = try RedisStore(url: "redis://app:app%20pass@127.0.0.1:\(server.port)/0")
+        try await byPassword.set("k", "v")
+        #expect(try await byUser.get("k", as: String.self) == "v")
+        #expect(try await otherDatabase.get("k", as: String.self) == nil, "database 0 is another keyspace")
+        let refused = #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
+            try RedisStore(url: "redis://:wrong%20guess@127.0.0.1:\(server.port)")
+        }
+        #expect(refused?.description.contains("wrong guess") == false)
+        // Every pooled connection logs in: run enough calls at once to open them all.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<32 { group.addTask { try await byUser.set("p\(index)", index) } }
+            try await group.waitForAll()
+        }
+        #expect(try await byPassword.keys(prefix: "p").count == 32)
+    }
+
+    @Test("keys and values are binary-safe arguments: nothing in them changes a command")
+    func binarySafety() async throws {
+        let store = try RedisStore(url: await RedisTestServer.shared)
+        let key = "inj\r\nSET evil 1\r\n \0 key é"
+        let value: [UInt8] = Array("*3\r\n$3\r\nDEL\r\n".utf8) + [0, 255, 13, 10]
+        try await store.set(key, value)
+        #expect(try await store.get(key, as: [UInt8].self) == value)
+        #expect(try await store.get("evil", as: String.self) == nil)
+        try await store.delete(key)
+    }
+
+    @Test("clear(prefix: \"a*\") leaves \"ab\" alone, and clearing 100,000 keys works")
+    func clearing() async throws {
+        // A server of its own: 100,000 writes would hold up the shared server's other tests.
+        let server = try await RedisTestServer()
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL))
+        configuration.keyNamespace = "clear:\(UUID().uuidString):"
+        let store = try RedisStore(configuration: configuration)
+        for key in ["a*", "a*b", "ab", "a", "a?", "a[b]"] { try await store.set(key, 1) }
+        #expect(try await store.clear(prefix: "a*") == 2)
+        #expect(try await store.keys() == ["a", "a?", "a[b]", "ab"])
+        #expect(try await store.clear(prefix: "a[") == 1)
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<50 {
+                group.addTask { for index in stride(from: task, to: 100_000, by: 50) { try await store.set("bulk:\(index)", index) } }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await store.keys(prefix: "bulk:").count == 100_000)
+        #expect(try await store.clear(prefix: "bulk:") == 100_000)
+        #expect(try await store.keys() == ["a", "a?", "ab"])
+    }
+
+    @Test("concurrent callers are pipelined: 64 tasks take far fewer than 64 round trips")
+    func pipelining() async throws {
+        let server = try await RedisTestServer()
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL))
+        configuration.poolSize = 1
+        let store = try RedisStore(configuration: configuration)
+        for index in 0..<64 { try await store.set("k\(index)", index) }
+        let before = store.statistics
+        // Hold the server for 300 ms: the reads pile up behind the first batch, as they do
+        // behind a busy connection, and go out together when it answers.
+        try await server.cli("CLIENT", "PAUSE", "300")
+        let values = try await withThrowingTaskGroup(of: (Int, Int?).self) { group in
+            for index in 0..<64 { group.addTask { (index, try await store.get("k\(index)", as: Int.self)) } }
+            return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+        }
+        let after = store.statistics
+        #expect(values.count == 64 && values.allSatisfy { $0.key == $0.value }, "each caller got its own reply")
+        #expect(after.commands - before.commands == 128, "GET and PTTL for each of 64 reads")
+        #expect(after.roundTrips - before.roundTrips <= 8, "\(after.roundTrips - before.roundTrips) round trips for 64 reads")
+    }
+
+    @Test("a key holding a Redis list is a clear error, not a crash")
+    func wrongType() async throws {
+        let server = try await RedisTestServer()
+        let store = try RedisStore(url: server.unixURL)
+        try await server.cli("RPUSH", "queue", "a", "b")
+        let error = await #expect(throws: StrataError.corruptEntry) { try await store.get("queue", as: String.self) }
+        #expect(error?.key == "queue")
+        #expect(error?.description.contains("not a string") == true)
+        await #expect(throws: StrataError.corruptEntry) { try await store.increment("queue") }
+        #expect(try await store.has("queue"))
+    }
+
+    @Test("a server killed and restarted under load: in-flight calls get backendUnavailable, later calls succeed, no reply reaches the wrong caller",
+          .timeLimit(.minutes(2)))
+    func serverRestart() async throws {
+        let server = try await RedisTestServer()
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL))
+        configuration.connectTimeout = .milliseconds(200)
+        configuration.commandTimeout = .seconds(1)
+        let store = try RedisStore(configuration: configuration)
+        let shared = LoadState()
+                let load = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<16 {
+                    group.addTask {
+                        var round = 0
+                        while shared.running.withLock({ $0 }) {
+                            round += 1
+                            let key = "t\(task)"
+                            let value = "task \(task) round \(round)"
+                            do {
+                                try await store.set(key, value)
+                                let read = try await store.get(key, as: String.self)
+                                shared.outcomes.withLock {
+                                    // The server may have lost the write (it keeps nothing across a
+                                    // restart): nil is fine; another caller's value never is.
+                                    if read == value || read == nil { $0.successes += 1 } else { $0.wrong += 1 }
+                                }
+                            } catch let error as StrataError where error.code == .backendUnavailable {
+                                shared.outcomes.withLock { $0.unavailable += 1 }
+                                try await Task.sleep(for: .milliseconds(5))
+                            } catch {
+                                shared.outcomes.withLock { $0.other.append("\(error)") }
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        server.kill()
+        try await Task.sleep(for: .milliseconds(300))
+        try await server.start()
+        let successesAtRestart = shared.outcomes.withLock { $0.successes }
+        try await Task.sleep(for: .milliseconds(700))
+        shared.running.withLock { $0 = false }
+        try await load.value
+
+        let result = shared.outcomes.withLock { $0 }
+        #expect(result.wrong == 0, "no reply was delivered to the wrong caller")
+        #expect(result.other.isEmpty, "only backendUnavailable errors: \(result.other.prefix(3))")
+        #expect(result.unavailable > 0, "the outage was seen")
+        #expect(result.successes > successesAtRestart, "calls succeed again after the restart")
+        try await store.set("after", "restart")
+        #expect(try await store.get("after", as: String.self) == "restart")
+    }
+}
+
+/// What the restart test's load saw.
+final class LoadState: Sendable {
+    let running = Mutex(true)
+    let outcomes = Mutex((successes: 0, unavailable: 0, wrong: 0, other: [String]()))
+}
