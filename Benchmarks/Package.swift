@@ -15,6 +15,11 @@ let package = Package(
     targets: [
         // The raw baseline's own view of the system SQLite (the library's is internal).
         .systemLibrary(name: "CSQLiteBaseline", path: "Sources/CSQLiteBaseline", pkgConfig: "sqlite3"),
+        .systemLibrary(name: "CHiredisBaseline", path: "Sources/CHiredisBaseline", pkgConfig: "hiredis"),
+        .executableTarget(
+            name: "redis-interleaved",
+            dependencies: [.product(name: "StrataRedis", package: "Strata"), "CHiredisBaseline"]
+        ),
         .executableTarget(
             name: "MemoryBenchmarks",
             dependencies: [
