@@ -2,6 +2,15 @@ import Foundation
 import StrataRedis
 import Synchronization
 
+/// The servers started and not yet killed: the process kills them when it exits, so no
+/// server outlives the test run even if a test keeps its server alive to the end.
+private let liveServers = Mutex<Set<Int32>>([])
+private let killLiveServersAtExit: Void = {
+    atexit {
+        for pid in liveServers.withLock({ $0 }) { kill(pid, SIGKILL) }
+    }
+}()
+
 /// A real redis-server process for the tests, in a temporary directory.
 final class RedisTestServer: Sendable {
     let directory: String
@@ -54,7 +63,9 @@ final class RedisTestServer: Sendable {
         ] + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
+        _ = killLiveServersAtExit
         try process.run()
+        liveServers.withLock { _ = $0.insert(process.processIdentifier) }
         self.process.withLock { $0 = process }
         for _ in 0..<500 {
             if FileManager.default.fileExists(atPath: socket) { return }
@@ -70,6 +81,7 @@ final class RedisTestServer: Sendable {
                 Foundation.kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
             }
+            if let process { liveServers.withLock { _ = $0.remove(process.processIdentifier) } }
             process = nil
         }
         try? FileManager.default.removeItem(atPath: socket)

@@ -21,7 +21,8 @@ nonisolated func measure() async throws {
     server.standardOutput = FileHandle.nullDevice
     try server.run()
     defer {
-        server.terminate()
+        kill(server.processIdentifier, SIGKILL)  // nothing to save; do not leave it running
+        server.waitUntilExit()
         try? FileManager.default.removeItem(atPath: directory)
     }
     try await Task.sleep(for: .milliseconds(300))
