@@ -229,14 +229,8 @@ public final class RedisStore: KeyValueStore {
 
     private func redisKey(_ key: String) -> [UInt8] { namespace + Array(key.utf8) }
 
-    private func command(_ name: String, _ arguments: Any...) -> [[UInt8]] {
-        [Array(name.utf8)] + arguments.map { argument in
-            switch argument {
-            case let bytes as [UInt8]: bytes
-            case let text as String: Array(text.utf8)
-            default: Array("\(argument)".utf8)
-            }
-        }
+    private func command(_ name: String, _ arguments: any RedisArgument...) -> [[UInt8]] {
+        [Array(name.utf8)] + arguments.map(\.redisBytes)
     }
 
     /// Milliseconds from now until `expiresAt`; `nil` for no expiry.
@@ -317,4 +311,17 @@ public final class RedisStore: KeyValueStore {
     private func unexpected(_ key: String?, _ message: String) -> StrataError {
         StrataError(code: .corruptEntry, message: "unexpected reply: \(message)", key: key, backend: backendName)
     }
+}
+
+/// What a command argument can be: raw bytes, or text sent as its UTF-8 bytes.
+protocol RedisArgument {
+    var redisBytes: [UInt8] { get }
+}
+
+extension [UInt8]: RedisArgument {
+    var redisBytes: [UInt8] { self }
+}
+
+extension String: RedisArgument {
+    var redisBytes: [UInt8] { Array(utf8) }
 }

@@ -1,11 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// The typed API that callers use: every method validates its key (non-empty, at most
 /// 1024 UTF-8 bytes) and resolves `expires: nil` to the store's default lifetime.
 extension KeyValueStore {

@@ -167,8 +167,9 @@ public final class TieredStore: KeyValueStore {
     /// in this process may have changed the key since L2 was read.
     private func fill(_ key: ByteKey, _ entry: StoredEntry, value: (any KeptValue)?, snapshot: WriteTracker.ReadSnapshot) {
         let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
-        tracker.fillIfUnchanged(since: snapshot) { try? l1.store(key, copy) }
-        report(.fill, .l1, key.string, since: nil)
+        if tracker.fillIfUnchanged(since: snapshot, { try? l1.store(key, copy) }) {
+            report(.fill, .l1, key.string, since: nil)
+        }
     }
 
     /// How long an L1 copy written now may be kept.

@@ -73,14 +73,16 @@ final class WriteTracker: Sendable {
         }
     }
 
-    /// Runs `fill` if nothing could have changed the key in L2 since `snapshot`.
-    func fillIfUnchanged(since snapshot: ReadSnapshot, _ fill: () throws -> Void) rethrows {
+    /// Runs `fill` if nothing could have changed the key in L2 since `snapshot`; `true` if it ran.
+    @discardableResult
+    func fillIfUnchanged(since snapshot: ReadSnapshot, _ fill: () throws -> Void) rethrows -> Bool {
         try state.withLock { state in
             let stripe = state.stripes[snapshot.stripe]
             guard snapshot.wasQuiet, stripe.inFlight == 0, stripe.begun == snapshot.begun,
                   state.prefixWritesInFlight == 0, state.prefixWritesBegun == snapshot.prefixWritesBegun
-            else { return }
+            else { return false }
             try fill()
+            return true
         }
     }
 
