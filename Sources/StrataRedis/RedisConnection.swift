@@ -90,6 +90,23 @@ final class RedisConnection {
         return replies
     }
 
+    /// Waits (without a limit) for the next reply: for a subscribed connection.
+    func readReply() throws -> RedisReply {
+        guard let context else { throw RedisConnectionError(description: "the connection is closed") }
+        redisSetTimeout(context, Glibc.timeval(tv_sec: 0, tv_usec: 0))
+        var raw: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+            throw RedisConnectionError(description: Self.errorText(context))
+        }
+        defer { freeReplyObject(raw) }
+        return RedisReply(raw.assumingMemoryBound(to: redisReply.self))
+    }
+
+    /// Shuts the socket down from another thread, so a blocked `readReply` returns.
+    func interrupt() {
+        if let context { shutdown(context.pointee.fd, Int32(SHUT_RDWR)) }
+    }
+
     /// The replies read before a connection failed, and the failure.
     struct PartialReplies: Error {
         let replies: [RedisReply]

@@ -227,6 +227,19 @@ public final class RedisStore: KeyValueStore {
 
     // MARK: Internals
 
+    /// `PUBLISH channel message` on a pooled connection; the number of subscribers reached.
+    @discardableResult
+    func publish(channel: [UInt8], message: [UInt8]) async throws -> Int {
+        Int(try await integer("(publish)", [command("PUBLISH", channel, message)]))
+    }
+
+    /// A new connection of the store's endpoint and timeouts, not in the pool.
+    func dedicatedConnection() throws -> RedisConnection {
+        try RedisConnection(
+            endpoint: configuration.endpoint, connectTimeout: configuration.connectTimeout,
+            commandTimeout: configuration.commandTimeout)
+    }
+
     private func redisKey(_ key: String) -> [UInt8] { namespace + Array(key.utf8) }
 
     private func command(_ name: String, _ arguments: any RedisArgument...) -> [[UInt8]] {

@@ -21,6 +21,9 @@ extension TieredStore {
         public var l2Timeout: Duration?
         /// Receives every event, with its tier and duration. `nil`: none.
         public var observer: (any TieredStoreObserver)?
+        /// Announces every change this store makes, so other instances drop their L1
+        /// copies (see `RedisInvalidationBus`). `nil`: changes are not announced.
+        public var invalidationPublisher: (any InvalidationPublisher)?
 
         /// A configuration with the given lifetimes.
         public init(
@@ -28,13 +31,15 @@ extension TieredStore {
             l1Expiry: Expiry? = nil,
             l2ReadFailures: ReadFailurePolicy = .throwError,
             l2Timeout: Duration? = .seconds(2),
-            observer: (any TieredStoreObserver)? = nil
+            observer: (any TieredStoreObserver)? = nil,
+            invalidationPublisher: (any InvalidationPublisher)? = nil
         ) {
             self.defaultExpiry = defaultExpiry
             self.l1Expiry = l1Expiry
             self.l2ReadFailures = l2ReadFailures
             self.l2Timeout = l2Timeout
             self.observer = observer
+            self.invalidationPublisher = invalidationPublisher
         }
     }
 

@@ -40,6 +40,9 @@ extension TieredStore {
             public static let failure = Kind(name: "failure")
             /// A call to ``tier`` took longer than `l2Timeout` and was abandoned.
             public static let timeout = Kind(name: "timeout")
+            /// Another instance's change dropped L1 copies (``Event/key`` is the key or prefix;
+            /// `nil` for everything, after lost messages).
+            public static let remoteInvalidation = Kind(name: "remoteInvalidation")
             /// The name.
             public var description: String { name }
         }

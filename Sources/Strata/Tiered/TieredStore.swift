@@ -205,6 +205,39 @@ public final class TieredStore: KeyValueStore {
         tracker.finishWrite(ticket, keep: { try? l1.store(byteKey, copy) }, drop: { try? l1.remove(byteKey) })
         TieredCounters.bump(counters.writes)
         report(.write, .l2, key, since: started)
+        await announce(.key(key))
+    }
+
+    /// Tells other instances (through the configured publisher) that their copies are stale.
+    private func announce(_ invalidation: Invalidation) async {
+        await configuration.invalidationPublisher?.publish(invalidation)
+    }
+
+    /// Drops the L1 copies another instance's change made stale, called by an invalidation
+    /// subscriber (such as `RedisInvalidationBus.run(delivering:)`). A read filling L1 at
+    /// the same moment does not put a stale copy back.
+    ///
+    /// ```swift
+    /// cache.applyRemoteInvalidation(.key("user:1"))
+    /// ```
+    public func applyRemoteInvalidation(_ invalidation: Invalidation) {
+        switch invalidation {
+        case .key(let key):
+            let byteKey = ByteKey(key)
+            let ticket = tracker.beginWrite(byteKey)
+            tracker.finishWrite(ticket, keep: { try? l1.remove(byteKey) }, drop: { try? l1.remove(byteKey) })
+            report(.remoteInvalidation, .l1, key, since: nil)
+        case .prefix(let prefix):
+            tracker.beginPrefixWrite()
+            tracker.finishPrefixWrite { try? l1.removeAll(prefix: prefix) }
+            report(.remoteInvalidation, .l1, prefix, since: nil)
+        case .everything:
+            tracker.beginPrefixWrite()
+            tracker.finishPrefixWrite { try? l1.removeAll(prefix: "") }
+            if let observer = configuration.observer {
+                observer.observe(Event(kind: .remoteInvalidation, tier: .l1, key: nil, duration: .zero, error: nil))
+            }
+        }
     }
 
     /// Runs an L2 call that changes `key`, then drops the L1 copy.
@@ -212,14 +245,17 @@ public final class TieredStore: KeyValueStore {
         let byteKey = ByteKey(key)
         let started = observing ? ContinuousClock.now : nil
         let ticket = tracker.beginWrite(byteKey)
-        defer { tracker.finishWrite(ticket, keep: { try? l1.remove(byteKey) }, drop: { try? l1.remove(byteKey) }) }
+        let result: Output
         do {
-            let result = try await change()
-            report(.invalidate, .l2, key, since: started)
-            return result
+            result = try await change()
         } catch {
+            tracker.finishWrite(ticket, keep: { try? l1.remove(byteKey) }, drop: { try? l1.remove(byteKey) })
             throw recordFailure(error, key: key, since: started)
         }
+        tracker.finishWrite(ticket, keep: { try? l1.remove(byteKey) }, drop: { try? l1.remove(byteKey) })
+        report(.invalidate, .l2, key, since: started)
+        await announce(.key(key))
+        return result
     }
 
     /// Writes to L2 if the key is absent there (the source of truth); drops the L1 copy.
@@ -254,6 +290,7 @@ public final class TieredStore: KeyValueStore {
         do {
             let removed = try await l2.clear(prefix: prefix)
             report(.invalidate, .l2, prefix, since: started)
+            await announce(prefix.isEmpty ? .everything : .prefix(prefix))
             return removed
         } catch {
             throw recordFailure(error, key: prefix, since: started)
@@ -335,6 +372,7 @@ public final class TieredStore: KeyValueStore {
                 bytes: entry.bytes, value: Kept.wrap(value), expiresAt: entry.expiresAt,
                 keptUntil: l1Deadline())
             tracker.finishWrite(ticket, keep: { try? l1.store(byteKey, copy) }, drop: { try? l1.remove(byteKey) })
+            if written != nil { await announce(.key(key)) }
             return value
         }
     }

@@ -1,0 +1,32 @@
+/// What a change made L1 copies stale: one key, every key under a prefix, or everything.
+///
+/// A ``TieredStore`` with an ``InvalidationPublisher`` announces one for every change it
+/// makes, so that other instances sharing its L2 drop their L1 copies
+/// (``TieredStore/applyRemoteInvalidation(_:)``).
+///
+/// ```swift
+/// cache.applyRemoteInvalidation(.prefix("user:"))
+/// ```
+public enum Invalidation: Sendable, Hashable {
+    /// One key.
+    case key(String)
+    /// Every key that starts with the prefix, byte for byte.
+    case prefix(String)
+    /// Everything (after lost messages, nothing in L1 can be trusted).
+    case everything
+}
+
+/// Announces a tiered store's changes to other instances (for example over Redis pub/sub).
+///
+/// `publish` must not throw: a publisher reports its own failures. It is awaited after
+/// the change has reached L2, before the call that made the change returns.
+///
+/// ```swift
+/// struct Logger: InvalidationPublisher {
+///     func publish(_ invalidation: Invalidation) async { print(invalidation) }
+/// }
+/// ```
+public protocol InvalidationPublisher: Sendable {
+    /// Announces that `invalidation`'s L1 copies are stale.
+    func publish(_ invalidation: Invalidation) async
+}

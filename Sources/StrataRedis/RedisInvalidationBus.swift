@@ -1,0 +1,157 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+import Strata
+import Synchronization
+
+/// Keeps the L1 tiers of several `TieredStore`s over one Redis coherent: every change one
+/// instance makes is published on a Redis channel, and every other instance drops its L1
+/// copies of the keys (or prefix) named.
+///
+/// Messages carry keys and prefixes only, never values, as bytes (any key is safe), with
+/// the sender's random instance id, so an instance ignores its own messages. While the
+/// subscription is down, messages are lost: when it comes back, the instance drops its
+/// whole L1 (nothing in it can be trusted) and reports a `remoteInvalidation` event
+/// without a key.
+///
+/// ```swift
+/// let redis = try RedisStore(url: "redis://127.0.0.1:6379")
+/// let bus = RedisInvalidationBus(redis: redis)
+/// let cache = TieredStore(l1: MemoryStore(maxEntries: 10_000), l2: redis,
+///                         configuration: .init(l1Expiry: "5min", invalidationPublisher: bus))
+/// try await withThrowingDiscardingTaskGroup { group in
+///     group.addTask { try await bus.run(delivering: cache) }   // returns when cancelled
+///     ...
+/// }
+/// ```
+public final class RedisInvalidationBus: InvalidationPublisher {
+    /// The store whose server carries the channel.
+    public let redis: RedisStore
+    /// The channel's name: `strata:invalidations:` followed by the store's key namespace.
+    public let channel: String
+    /// This instance's random id, sent with every message.
+    public let instanceID: [UInt8]
+    private let publishFailures = Atomic<Int>(0)
+
+    /// A bus on `redis`'s server, on the channel of its key namespace.
+    public init(redis: RedisStore) {
+        self.redis = redis
+        self.channel = "strata:invalidations:" + redis.configuration.keyNamespace
+        var generator = SystemRandomNumberGenerator()
+        self.instanceID = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    /// Messages that could not be published (the server was unreachable).
+    public var failedPublishes: Int { publishFailures.load(ordering: .relaxed) }
+
+    /// Publishes `invalidation` for the other instances.
+    public func publish(_ invalidation: Invalidation) async {
+        do {
+            try await redis.publish(channel: Array(channel.utf8), message: Self.encode(invalidation, from: instanceID))
+        } catch {
+            publishFailures.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Subscribes and applies other instances' invalidations to `store` until cancelled,
+    /// then returns normally. Reconnects by itself (dropping all of L1 after each gap).
+    public func run(delivering store: TieredStore) async throws {
+        let subscriber = Subscriber(bus: self, store: store)
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                DispatchQueue(label: "strata.redis.subscriber").async {
+                    subscriber.loop()
+                    continuation.resume()
+                }
+            }
+        } onCancel: {
+            subscriber.stop()
+        }
+    }
+
+    /// `[1][16-byte instance id][k|p|a][key or prefix bytes]`.
+    static func encode(_ invalidation: Invalidation, from instance: [UInt8]) -> [UInt8] {
+        switch invalidation {
+        case .key(let key): [1] + instance + [UInt8(ascii: "k")] + Array(key.utf8)
+        case .prefix(let prefix): [1] + instance + [UInt8(ascii: "p")] + Array(prefix.utf8)
+        case .everything: [1] + instance + [UInt8(ascii: "a")]
+        }
+    }
+
+    /// The invalidation in `message`, or `nil` for this instance's own or a malformed one.
+    static func decode(_ message: [UInt8], ignoring instance: [UInt8]) -> Invalidation? {
+        guard message.count >= 18, message[0] == 1, !message[1..<17].elementsEqual(instance),
+              let text = String(validating: message[18...], as: UTF8.self)
+        else { return nil }
+        switch message[17] {
+        case UInt8(ascii: "k"): return .key(text)
+        case UInt8(ascii: "p"): return .prefix(text)
+        case UInt8(ascii: "a"): return .everything
+        default: return nil
+        }
+    }
+
+    /// The subscribed connection, on a thread of its own.
+    private final class Subscriber: @unchecked Sendable {  // state guarded by `lock`
+        let bus: RedisInvalidationBus
+        let store: TieredStore
+        private let lock = Mutex<(stopped: Bool, connection: RedisConnection?)>((false, nil))
+
+        init(bus: RedisInvalidationBus, store: TieredStore) {
+            self.bus = bus
+            self.store = store
+        }
+
+        func stop() {
+            lock.withLock { state in
+                state.stopped = true
+                state.connection?.interrupt()
+            }
+        }
+
+        private var stopped: Bool { lock.withLock { $0.stopped } }
+
+        func loop() {
+            var everConnected = false
+            while !stopped {
+                guard let connection = try? bus.redis.dedicatedConnection() else {
+                    pause(milliseconds: 100)
+                    continue
+                }
+                let subscribed = lock.withLock { state -> Bool in
+                    if state.stopped { return false }
+                    state.connection = connection
+                    return true
+                }
+                guard subscribed,
+                      (try? connection.execute([[Array("SUBSCRIBE".utf8), Array(bus.channel.utf8)]])) != nil
+                else {
+                    connection.close()
+                    continue
+                }
+                // Messages may have been lost while no subscription was up.
+                if everConnected { store.applyRemoteInvalidation(.everything) }
+                everConnected = true
+                while true {
+                    guard let reply = try? connection.readReply() else { break }
+                    if case .array(let parts) = reply, parts.count == 3, parts[0] == .bulk(Array("message".utf8)),
+                       case .bulk(let message) = parts[2],
+                       let invalidation = RedisInvalidationBus.decode(message, ignoring: bus.instanceID) {
+                        store.applyRemoteInvalidation(invalidation)
+                    }
+                }
+                lock.withLock { $0.connection = nil }
+                connection.close()
+            }
+        }
+    }
+}
+
+/// Blocks the subscriber's own thread (never a cooperative one) between reconnection attempts.
+private func pause(milliseconds: Int) {
+    var request = timespec(tv_sec: milliseconds / 1_000, tv_nsec: (milliseconds % 1_000) * 1_000_000)
+    nanosleep(&request, nil)
+}

@@ -1,0 +1,125 @@
+import Foundation
+import StrataRedis
+import StrataTesting
+import Synchronization
+import Testing
+
+/// One instance of an application: its own L1, its own connections, one shared Redis.
+struct Instance {
+    let redis: RedisStore
+    let bus: RedisInvalidationBus
+    let cache: TieredStore
+    let events: RedisEventLog
+    let subscription: Task<Void, any Error>
+
+    init(url: String) throws {
+        redis = try RedisStore(url: url)
+        bus = RedisInvalidationBus(redis: redis)
+        events = RedisEventLog()
+        cache = TieredStore(
+            l1: MemoryStore(maxEntries: 1_000), l2: redis,
+            configuration: .init(observer: events, invalidationPublisher: bus))
+        let (bus, cache) = (bus, cache)
+        subscription = Task { try await bus.run(delivering: cache) }
+    }
+
+    /// Waits (suspending) until `condition` holds; false after 5 s.
+    func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
+        for _ in 0..<5_000 {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        return false
+    }
+
+    /// Waits until this instance's subscription is listening (a message round-trips).
+    func waitUntilSubscribed(via other: Instance) async throws {
+        let probe = "probe:\(UUID().uuidString)"
+        _ = try await eventually {
+            try await cache.set(probe, 1)
+            try await other.cache.set(probe, 2)
+            return !(try await cache.l1.has(probe))
+        }
+    }
+}
+
+final class RedisEventLog: TieredStoreObserver {
+    private let events = Mutex<[TieredStore.Event]>([])
+    func observe(_ event: TieredStore.Event) { events.withLock { $0.append(event) } }
+    func count(_ kind: TieredStore.Event.Kind, key: String?? = .none) -> Int {
+        events.withLock { $0.filter { $0.kind == kind && (key == .none || $0.key == key!) }.count }
+    }
+}
+
+@Suite("Coherence over Redis")
+struct CoherenceTests {
+    @Test("a change on one instance drops the copies in the others' L1; an instance ignores its own messages",
+          .timeLimit(.minutes(1)))
+    func threeInstances() async throws {
+        let server = try await RedisTestServer()
+        let a = try Instance(url: server.unixURL)
+        let b = try Instance(url: server.unixURL)
+        let c = try Instance(url: server.unixURL)
+        defer { [a, b, c].forEach { $0.subscription.cancel() } }
+        try await b.waitUntilSubscribed(via: a)
+        try await c.waitUntilSubscribed(via: a)
+        try await a.waitUntilSubscribed(via: b)
+
+        let key = "user:1\r\n\0é"  // keys travel as bytes
+        try await a.cache.set(key, "v1")
+        #expect(try await b.cache.get(key, as: String.self) == "v1")
+        #expect(try await c.cache.get(key, as: String.self) == "v1")
+        #expect(try await b.cache.l1.has(key), "B filled its L1")
+        #expect(try await c.cache.l1.has(key), "C filled its L1")
+
+        try await a.cache.set(key, "v2")
+        #expect(try await b.eventually { !(try await b.cache.l1.has(key)) }, "B dropped its stale copy")
+        #expect(try await c.eventually { !(try await c.cache.l1.has(key)) }, "C dropped its stale copy")
+        #expect(try await b.cache.get(key, as: String.self) == "v2")
+        #expect(try await c.cache.get(key, as: String.self) == "v2")
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(try await a.cache.l1.get(key, as: String.self) == "v2", "A kept its own write: it ignores its own message")
+
+        // delete, increment and clear(prefix:) are announced too.
+        _ = try await b.cache.get(key, as: String.self)
+        try await a.cache.delete(key)
+        #expect(try await b.eventually { try await b.cache.get(key, as: String.self) == nil })
+        try await a.cache.set("n", 1)
+        _ = try await c.cache.get("n", as: Int.self)
+        try await a.cache.increment("n")
+        #expect(try await c.eventually { try await c.cache.get("n", as: Int.self) == 2 })
+        for index in 0..<3 { try await a.cache.set("page:\(index)", index) }
+        for index in 0..<3 { _ = try await b.cache.get("page:\(index)", as: Int.self) }
+        try await a.cache.clear(prefix: "page:")
+        #expect(try await b.eventually { try await b.cache.l1.keys(prefix: "page:").isEmpty })
+        #expect(b.events.count(.remoteInvalidation) >= 4)
+    }
+
+    @Test("after the subscription is cut (CLIENT KILL), the instance drops its L1 and serves no stale value",
+          .timeLimit(.minutes(1)))
+    func lostMessages() async throws {
+        let server = try await RedisTestServer()
+        let a = try Instance(url: server.unixURL)
+        let b = try Instance(url: server.unixURL)
+        defer { [a, b].forEach { $0.subscription.cancel() } }
+        try await b.waitUntilSubscribed(via: a)
+        try await a.cache.set("k", "old")
+        #expect(try await b.cache.get("k", as: String.self) == "old")
+
+        let flushesBefore = b.events.count(.remoteInvalidation, key: .some(nil))
+        try await server.cli("CLIENT", "KILL", "TYPE", "pubsub")
+        try await a.cache.set("k", "new")  // B may not hear of this one
+        #expect(try await b.eventually { b.events.count(.remoteInvalidation, key: .some(nil)) > flushesBefore },
+                "B resubscribed and reported dropping its whole L1")
+        #expect(try await b.cache.get("k", as: String.self) == "new", "no stale value after the gap")
+    }
+
+    @Test("run() returns normally when its task is cancelled")
+    func runReturnsOnCancellation() async throws {
+        let server = try await RedisTestServer()
+        let a = try Instance(url: server.unixURL)
+        try await Task.sleep(for: .milliseconds(100))
+        a.subscription.cancel()
+        try await a.subscription.value
+    }
+}
