@@ -26,14 +26,14 @@ let package = Package(
         .executableTarget(name: "strata-demo", dependencies: ["Strata", "StrataSQLite"]),
         // A helper process for the tests that need a second OS process on one store
         // (cross-process increments on one folder). Not a product.
-        .executableTarget(name: "strata-fixture", dependencies: ["Strata", "StrataSQLite"]),
+        .executableTarget(name: "strata-fixture", dependencies: ["Strata", "StrataSQLite", "StrataRedis"]),
         .testTarget(
             name: "StrataTests",
             dependencies: ["Strata", "StrataTesting", "strata-fixture"]
         ),
         .testTarget(
             name: "StrataRedisTests",
-            dependencies: ["StrataRedis", "StrataSQLite", "StrataTesting"]
+            dependencies: ["StrataRedis", "StrataSQLite", "StrataTesting", "strata-fixture"]
         ),
         .testTarget(
             name: "StrataSQLiteTests",

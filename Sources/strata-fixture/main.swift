@@ -9,11 +9,15 @@ import Darwin
 //   strata-fixture increment <directory> <key> <times>
 //   strata-fixture write-forever <directory> <key> <bytes>   (until killed)
 //   strata-fixture sqlite-increment <database> <key> <times>
+//   strata-fixture redis-follower <url> <key> <unused>
+//       a TieredStore with an invalidation bus: reads <key> into its L1, prints "ready",
+//       then prints "dropped" when another process's change drops the copy
 import Strata
+import StrataRedis
 import StrataSQLite
 
 let arguments = CommandLine.arguments
-guard arguments.count == 5, let count = Int(arguments[4]) else {
+guard arguments.count == 5, let count = Int(arguments[4]) ?? (arguments[1] == "redis-follower" ? 0 : nil) else {
     print("usage: strata-fixture increment|write-forever|sqlite-increment <path> <key> <count>")
     exit(2)
 }
@@ -24,6 +28,25 @@ case "increment":
 case "sqlite-increment":
     let store = try SQLiteStore(path: arguments[2])
     for _ in 0..<count { try await store.increment(arguments[3]) }
+case "redis-follower":
+    let redis = try RedisStore(url: arguments[2])
+    let bus = RedisInvalidationBus(redis: redis)
+    let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .init(invalidationPublisher: bus))
+    let subscription = Task { try await bus.run(delivering: cache) }
+    // Listening once a message from this process's own other connection gets through.
+    let probe = RedisInvalidationBus(redis: try RedisStore(url: arguments[2]))
+    _ = try await cache.get("probe", as: String.self)
+    for _ in 0..<500 {
+        try await cache.l1.set("probe", "x")
+        await probe.publish(.key("probe"))
+        try await Task.sleep(for: .milliseconds(10))
+        if !(try await cache.l1.has("probe")) { break }
+    }
+    _ = try await cache.get(arguments[3], as: String.self)
+    _ = write(1, "ready\n", 6)
+    while try await cache.l1.has(arguments[3]) { try await Task.sleep(for: .microseconds(100)) }
+    _ = write(1, "dropped\n", 8)
+    subscription.cancel()
 case "write-forever":
     let store = try FolderStore(directory: arguments[2])
     // Every value is `count` copies of one byte, so a reader can tell a torn value.

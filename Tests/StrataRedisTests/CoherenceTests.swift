@@ -114,6 +114,27 @@ struct CoherenceTests {
         #expect(try await b.cache.get("k", as: String.self) == "new", "no stale value after the gap")
     }
 
+    @Test("two OS processes: a write in this one drops the copy in the other's L1", .timeLimit(.minutes(1)))
+    func twoProcesses() async throws {
+        let server = try await RedisTestServer()
+        let writer = try Instance(url: server.unixURL)
+        defer { writer.subscription.cancel() }
+        try await writer.cache.set("shared", "old")
+
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: builtExecutable("strata-fixture"))
+        follower.arguments = ["redis-follower", server.unixURL, "shared", "0"]
+        let output = Pipe()
+        follower.standardOutput = output
+        try follower.run()
+        let lines = LineReader(output.fileHandleForReading)
+        #expect(await lines.next() == "ready", "the other process read the key into its L1")
+        try await writer.cache.set("shared", "new")
+        #expect(await lines.next() == "dropped", "the other process dropped its copy")
+        try await follower.exited()
+        #expect(follower.terminationStatus == 0)
+    }
+
     @Test("run() returns normally when its task is cancelled")
     func runReturnsOnCancellation() async throws {
         let server = try await RedisTestServer()
@@ -122,4 +143,38 @@ struct CoherenceTests {
         a.subscription.cancel()
         try await a.subscription.value
     }
+}
+
+/// Reads lines from a pipe on a dispatch thread (a blocking read must not hold a cooperative thread).
+final class LineReader: Sendable {
+    private let handle: FileHandle
+    private let buffer = Mutex<[UInt8]>([])
+
+    init(_ handle: FileHandle) { self.handle = handle }
+
+    /// The next line, or `nil` at the end of the output.
+    func next() async -> String? {
+        while true {
+            if let line = buffer.withLock({ buffer -> String? in
+                guard let newline = buffer.firstIndex(of: 10) else { return nil }
+                defer { buffer.removeSubrange(...newline) }
+                return String(decoding: buffer[..<newline], as: UTF8.self)
+            }) { return line }
+            let handle = self.handle
+            let data = await withCheckedContinuation { continuation in
+                DispatchQueue.global().async { continuation.resume(returning: handle.availableData) }
+            }
+            if data.isEmpty { return nil }
+            buffer.withLock { $0 += data }
+        }
+    }
+}
+
+/// The path of an executable built beside the test bundle.
+func builtExecutable(_ name: String) -> String {
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path), directory.path != "/" {
+        directory.deleteLastPathComponent()
+    }
+    return directory.appendingPathComponent(name).path
 }
