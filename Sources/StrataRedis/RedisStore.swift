@@ -233,6 +233,11 @@ public final class RedisStore: KeyValueStore {
         Int(try await integer("(publish)", [command("PUBLISH", channel, message)]))
     }
 
+    /// One command of text arguments on a pooled connection (for the lock).
+    func command(key: String, _ arguments: [String]) async throws -> RedisReply {
+        try await send(key, [arguments.map { Array($0.utf8) }])[0]
+    }
+
     /// A new connection of the store's endpoint and timeouts, not in the pool.
     func dedicatedConnection() throws -> RedisConnection {
         try RedisConnection(

@@ -24,6 +24,14 @@ extension TieredStore {
         /// Announces every change this store makes, so other instances drop their L1
         /// copies (see `RedisInvalidationBus`). `nil`: changes are not announced.
         public var invalidationPublisher: (any InvalidationPublisher)?
+        /// Makes processes that miss the same key in `getOrSet` compute it once between
+        /// them (see `RedisComputeLock`). `nil`: once per process.
+        public var computeLock: (any ComputeLock)?
+        /// How long a computation may hold the lock before others may take it over.
+        public var computeLockLease: Duration = .seconds(10)
+        /// How long a process without the lock waits for the holder's value in L2 before
+        /// computing it itself.
+        public var computeLockWait: Duration = .seconds(5)
 
         /// A configuration with the given lifetimes.
         public init(
@@ -32,7 +40,8 @@ extension TieredStore {
             l2ReadFailures: ReadFailurePolicy = .throwError,
             l2Timeout: Duration? = .seconds(2),
             observer: (any TieredStoreObserver)? = nil,
-            invalidationPublisher: (any InvalidationPublisher)? = nil
+            invalidationPublisher: (any InvalidationPublisher)? = nil,
+            computeLock: (any ComputeLock)? = nil
         ) {
             self.defaultExpiry = defaultExpiry
             self.l1Expiry = l1Expiry
@@ -40,6 +49,7 @@ extension TieredStore {
             self.l2Timeout = l2Timeout
             self.observer = observer
             self.invalidationPublisher = invalidationPublisher
+            self.computeLock = computeLock
         }
     }
 

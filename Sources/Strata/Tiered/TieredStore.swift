@@ -356,6 +356,20 @@ public final class TieredStore: KeyValueStore {
                 TieredCounters.bump(counters.misses)
                 report(.miss, .l2, key, since: started)
             }
+            // Across processes: take the shared lock, or wait for its holder's value.
+            var lockToken: String?
+            if let lock = configuration.computeLock {
+                switch try await awaitComputeLock(lock, key: key, byteKey: byteKey, as: type) {
+                case .value(let value): return value
+                case .token(let token): lockToken = token
+                case .computeWithoutLock: break
+                }
+            }
+            defer {
+                if let lock = configuration.computeLock, let lockToken {
+                    Task { try? await lock.release(key, token: lockToken) }
+                }
+            }
             let computeStarted = observing ? ContinuousClock.now : nil
             let value = try await compute()
             TieredCounters.bump(counters.computations)
@@ -374,6 +388,42 @@ public final class TieredStore: KeyValueStore {
             tracker.finishWrite(ticket, keep: { try? l1.store(byteKey, copy) }, drop: { try? l1.remove(byteKey) })
             if written != nil { await announce(.key(key)) }
             return value
+        }
+    }
+
+    private enum LockOutcome<Value> {
+        case value(Value)
+        case token(String)
+        case computeWithoutLock
+    }
+
+    /// Takes the compute lock for `key`, or waits for the holder's value to appear in L2.
+    /// Computes without the lock when the lock fails or the wait runs out; a holder that
+    /// died loses the lock when its lease ends, and then this process takes it.
+    private func awaitComputeLock<Value: Codable & Sendable>(
+        _ lock: any ComputeLock, key: String, byteKey: ByteKey, as type: Value.Type
+    ) async throws -> LockOutcome<Value> {
+        let giveUp = ContinuousClock.now + configuration.computeLockWait
+        while true {
+            let token: String?
+            do {
+                token = try await lock.acquire(key, lease: configuration.computeLockLease)
+            } catch {
+                _ = recordFailure(error, key: key, since: nil)
+                return .computeWithoutLock
+            }
+            let snapshot = tracker.snapshot(byteKey)
+            // The holder (or this process, before it took the lock) may have written it.
+            if let entry = try? await l2.entry(forKey: key),
+               let value = try? ValueCoding.decode(entry.bytes, as: type, key: key, backend: backendName) {
+                if let token { try? await lock.release(key, token: token) }
+                fill(byteKey, entry, value: Kept.wrap(value), snapshot: snapshot)
+                TieredCounters.bump(counters.l2Hits)
+                return .value(value)
+            }
+            if let token { return .token(token) }
+            if ContinuousClock.now > giveUp { return .computeWithoutLock }
+            try await Task.sleep(for: .milliseconds(10))
         }
     }
 

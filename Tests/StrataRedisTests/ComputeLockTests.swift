@@ -1,0 +1,80 @@
+import Foundation
+import StrataRedis
+import StrataTesting
+import Synchronization
+import Testing
+
+/// Counts computations across instances.
+final class Computations: Sendable {
+    private let count = Mutex(0)
+    func record() { count.withLock { $0 += 1 } }
+    var total: Int { count.withLock { $0 } }
+}
+
+@Suite("Cross-process single flight")
+struct ComputeLockTests {
+    func instance(_ url: String) throws -> TieredStore {
+        let redis = try RedisStore(url: url)
+        return TieredStore(l1: MemoryStore(), l2: redis, configuration: .init(computeLock: RedisComputeLock(redis: redis)))
+    }
+
+    @Test("instances with separate L1s missing one key compute it once between them", .timeLimit(.minutes(1)))
+    func onceAcrossInstances() async throws {
+        let server = try await RedisTestServer()
+        let instances = try (0..<3).map { _ in try instance(server.unixURL) }
+        let computations = Computations()
+        let values = try await withThrowingTaskGroup(of: String.self) { group in
+            for cache in instances {
+                for _ in 0..<5 {
+                    group.addTask {
+                        try await cache.getOrSet("report", as: String.self) {
+                            computations.record()
+                            try await Task.sleep(for: .milliseconds(200))
+                            return "built once"
+                        }
+                    }
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(values.count == 15 && values.allSatisfy { $0 == "built once" })
+        #expect(computations.total == 1, "computed \(computations.total) times for 3 instances")
+    }
+
+    @Test("when the lock's holder dies without writing, another instance computes once its lease ends",
+          .timeLimit(.minutes(1)))
+    func deadHolder() async throws {
+        let server = try await RedisTestServer()
+        let redis = try RedisStore(url: server.unixURL)
+        var configuration = TieredStore.Configuration(computeLock: RedisComputeLock(redis: redis))
+        configuration.computeLockWait = .seconds(60)  // so only the lease ending lets it compute
+        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: configuration)
+        // A holder that took the lock for 300 ms and died.
+        try await server.cli("SET", "strata:lock:orphan", "dead-holder", "NX", "PX", "300")
+        let computations = Computations()
+        let holder = Mutex("")
+        let value = try await cache.getOrSet("orphan", as: Int.self) {
+            computations.record()
+            let current = try await server.cli("GET", "strata:lock:orphan")
+            holder.withLock { $0 = current }
+            return 42
+        }
+        #expect(value == 42)
+        #expect(computations.total == 1)
+        let lockHolder = holder.withLock { $0 }
+        #expect(!lockHolder.contains("dead-holder") && !lockHolder.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
+                "it computed holding the lock it took over: \(lockHolder)")
+    }
+
+    @Test("a lock is released only by the token that holds it")
+    func ownerOnlyRelease() async throws {
+        let server = try await RedisTestServer()
+        let lock = RedisComputeLock(redis: try RedisStore(url: server.unixURL))
+        let token = try #require(try await lock.acquire("k", lease: .seconds(10)))
+        #expect(try await lock.acquire("k", lease: .seconds(10)) == nil, "held")
+        try await lock.release("k", token: "someone else's")
+        #expect(try await lock.acquire("k", lease: .seconds(10)) == nil, "still held after a stranger's release")
+        try await lock.release("k", token: token)
+        #expect(try await lock.acquire("k", lease: .seconds(10)) != nil, "free after the owner's release")
+    }
+}
