@@ -34,7 +34,7 @@ public final class RedisInvalidationBus: InvalidationPublisher {
     public let channel: String
     /// This instance's random id, sent with every message.
     public let instanceID: [UInt8]
-    private let publishFailures = Atomic<Int>(0)
+    private let publishFailures = FailureCount()
 
     /// A bus on `redis`'s server, on the channel of its key namespace.
     public init(redis: RedisStore) {
@@ -45,14 +45,19 @@ public final class RedisInvalidationBus: InvalidationPublisher {
     }
 
     /// Messages that could not be published (the server was unreachable).
-    public var failedPublishes: Int { publishFailures.load(ordering: .relaxed) }
+    public var failedPublishes: Int { publishFailures.value }
 
-    /// Publishes `invalidation` for the other instances.
+    /// Queues `invalidation` for the other instances and returns without waiting for
+    /// Redis's answer: the `PUBLISH` goes out in its connection's next batch, pipelined
+    /// with other traffic, so announcing does not add a round trip to every write.
     public func publish(_ invalidation: Invalidation) async {
-        do {
-            try await redis.publish(channel: Array(channel.utf8), message: Self.encode(invalidation, from: instanceID))
-        } catch {
-            publishFailures.add(1, ordering: .relaxed)
+        let (redis, channel, message) = (redis, Array(channel.utf8), Self.encode(invalidation, from: instanceID))
+        Task { [publishFailures] in
+            do {
+                try await redis.publish(channel: channel, message: message)
+            } catch {
+                publishFailures.increment()
+            }
         }
     }
 
@@ -154,4 +159,11 @@ public final class RedisInvalidationBus: InvalidationPublisher {
 private func pause(milliseconds: Int) {
     var request = timespec(tv_sec: milliseconds / 1_000, tv_nsec: (milliseconds % 1_000) * 1_000_000)
     nanosleep(&request, nil)
+}
+
+/// A counter shared with the tasks that publish.
+final class FailureCount: Sendable {
+    private let count = Atomic<Int>(0)
+    func increment() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
 }

@@ -129,6 +129,56 @@ nonisolated func measure() async throws {
     }
     print(String(format: "stale window after a write (300 trials): median %.3f ms, p99 %.3f ms, max %.3f ms",
                  ms(windows[150]), ms(windows[297]), ms(windows[299])))
+
+    // What announcing costs a write: TieredStore.set with and without the bus, interleaved.
+    let plain = TieredStore(l1: MemoryStore(), l2: try RedisStore(url: "redis://127.0.0.1:\(port)"))
+    var withBus: [Duration] = [], withoutBus: [Duration] = []
+    for _ in 0..<5 {
+        withBus.append(try await clock.measure { for index in 0..<2_000 { try await cacheA.set("w\(index)", index) } } / 2_000)
+        withoutBus.append(try await clock.measure { for index in 0..<2_000 { try await plain.set("w\(index)", index) } } / 2_000)
+    }
+    withBus.sort()
+    withoutBus.sort()
+    print(String(format: "TieredStore.set: %.1f µs with the bus (SET, then PUBLISH), %.1f µs without",
+                 ms(withBus[2]) * 1_000, ms(withoutBus[2]) * 1_000))
+
+    // The alternative: server-assisted invalidation. A subscriber connection, a tracking
+    // connection redirecting its invalidations to it (BCAST PREFIX), and a writer.
+    func connect() -> UnsafeMutablePointer<redisContext> { redisConnect("127.0.0.1", Int32(port))! }
+    func run(_ context: UnsafeMutablePointer<redisContext>, _ arguments: [String]) -> UnsafeMutablePointer<redisReply>? {
+        var pointers = arguments.map { UnsafePointer(strdup($0)) }
+        var lengths = arguments.map { $0.utf8.count }
+        defer { pointers.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
+        return pointers.withUnsafeMutableBufferPointer { argv in
+            argv.withMemoryRebound(to: UnsafePointer<CChar>?.self) { argv in
+                redisCommandArgv(context, Int32(arguments.count), argv.baseAddress, &lengths)?
+                    .assumingMemoryBound(to: redisReply.self)
+            }
+        }
+    }
+    let subscriber = connect(), tracker = connect(), writer = connect()
+    defer { [subscriber, tracker, writer].forEach { redisFree($0) } }
+    let idReply = run(subscriber, ["CLIENT", "ID"])!
+    let subscriberID = idReply.pointee.integer
+    freeReplyObject(idReply)
+    freeReplyObject(run(subscriber, ["SUBSCRIBE", "__redis__:invalidate"]))
+    freeReplyObject(run(tracker, ["CLIENT", "TRACKING", "on", "REDIRECT", String(subscriberID), "BCAST", "PREFIX", "tracked:"]))
+    var trackingWindows: [Duration] = []
+    var writeCost: [Duration] = []
+    for trial in 0..<300 {
+        let started = clock.now
+        freeReplyObject(run(writer, ["SET", "tracked:\(trial % 10)", String(trial)]))
+        let written = clock.now
+        writeCost.append(written - started)
+        var message: UnsafeMutableRawPointer?
+        redisGetReply(subscriber, &message)  // the invalidation for that key
+        trackingWindows.append(clock.now - written)
+        freeReplyObject(message)
+    }
+    trackingWindows.sort()
+    writeCost.sort()
+    print(String(format: "CLIENT TRACKING BCAST: invalidation arrives median %.3f ms, p99 %.3f ms after SET returns; SET alone %.1f µs",
+                 ms(trackingWindows[150]), ms(trackingWindows[297]), ms(writeCost[150]) * 1_000))
 }
 
 try await measure()
