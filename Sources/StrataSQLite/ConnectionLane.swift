@@ -46,17 +46,7 @@ final class ConnectionLane: Sendable {
     /// Runs `operation` on the connection; see the type's documentation for where.
     func run<Output: Sendable>(_ operation: @escaping @Sendable (SQLiteConnection) throws -> Output) async throws -> Output {
         if let result = try runInline(operation) { return result }
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async { [self] in
-                continuation.resume(with: Swift.Result {
-                    try self.connection.withLock { connection in
-                        guard !connection.isClosed else { throw ConnectionClosed() }
-                        connection.setBusyTimeout(milliseconds: busyTimeoutMilliseconds)
-                        return try operation(connection)
-                    }
-                })
-            }
-        }
+        return try await runOnLaneThread(operation)
     }
 
     /// Runs `operation` on the lane's own thread, always (for long work such as sweeps).

@@ -198,7 +198,7 @@ public final class TieredStore: KeyValueStore {
             try await l2.setEntry(entry, forKey: key)
         } catch {
             // L2 may or may not hold the new value: L1 must hold neither it nor the old one.
-            tracker.finishWrite(ticket, keep: { try? l1.remove(byteKey) }, drop: { try? l1.remove(byteKey) })
+            finishDroppingL1Copy(ticket, byteKey)
             throw recordFailure(error, key: key, since: started)
         }
         let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
@@ -206,6 +206,11 @@ public final class TieredStore: KeyValueStore {
         TieredCounters.bump(counters.writes)
         report(.write, .l2, key, since: started)
         await announce(.key(key))
+    }
+
+    /// Ends a write after which L1 must not keep a copy, whether or not the write raced.
+    private func finishDroppingL1Copy(_ ticket: WriteTracker.Ticket, _ key: ByteKey) {
+        tracker.finishWrite(ticket, keep: { try? l1.remove(key) }, drop: { try? l1.remove(key) })
     }
 
     /// Tells other instances (through the configured publisher) that their copies are stale.
@@ -225,7 +230,7 @@ public final class TieredStore: KeyValueStore {
         case .key(let key):
             let byteKey = ByteKey(key)
             let ticket = tracker.beginWrite(byteKey)
-            tracker.finishWrite(ticket, keep: { try? l1.remove(byteKey) }, drop: { try? l1.remove(byteKey) })
+            finishDroppingL1Copy(ticket, byteKey)
             report(.remoteInvalidation, .l1, key, since: nil)
         case .prefix(let prefix):
             tracker.beginPrefixWrite()
@@ -249,10 +254,10 @@ public final class TieredStore: KeyValueStore {
         do {
             result = try await change()
         } catch {
-            tracker.finishWrite(ticket, keep: { try? l1.remove(byteKey) }, drop: { try? l1.remove(byteKey) })
+            finishDroppingL1Copy(ticket, byteKey)
             throw recordFailure(error, key: key, since: started)
         }
-        tracker.finishWrite(ticket, keep: { try? l1.remove(byteKey) }, drop: { try? l1.remove(byteKey) })
+        finishDroppingL1Copy(ticket, byteKey)
         report(.invalidate, .l2, key, since: started)
         await announce(.key(key))
         return result
