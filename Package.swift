@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "Strata", targets: ["Strata"]),
         .library(name: "StrataSQLite", targets: ["StrataSQLite"]),
         .library(name: "StrataRedis", targets: ["StrataRedis"]),
+        .library(name: "StrataHTTP", targets: ["StrataHTTP"]),
         .library(name: "StrataTesting", targets: ["StrataTesting"]),
         .executable(name: "strata-demo", targets: ["strata-demo"]),
     ],
@@ -22,6 +23,8 @@ let package = Package(
         .target(name: "StrataSQLite", dependencies: ["Strata", "CSQLite"]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .target(name: "StrataRedis", dependencies: ["Strata", "CHiredis"]),
+        // FoundationNetworking (URLSession) comes with the toolchain.
+        .target(name: "StrataHTTP", dependencies: ["Strata"]),
         .target(name: "StrataTesting", dependencies: ["Strata"]),
         .executableTarget(name: "strata-demo", dependencies: ["Strata", "StrataSQLite"]),
         // A helper process for the tests that need a second OS process on one store
@@ -30,6 +33,10 @@ let package = Package(
         .testTarget(
             name: "StrataTests",
             dependencies: ["Strata", "StrataTesting", "strata-fixture"]
+        ),
+        .testTarget(
+            name: "StrataHTTPTests",
+            dependencies: ["StrataHTTP", "StrataSQLite", "StrataTesting"]
         ),
         .testTarget(
             name: "StrataRedisTests",

@@ -26,6 +26,7 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case invalidExpiry, invalidKey, decodingFailed, encodingFailed
             case backendUnavailable, corruptEntry, closed, valueTooLarge, notAnInteger, invalidConfiguration
+            case originUnavailable
         }
 
         private let base: Base
@@ -52,6 +53,14 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
 
         /// A store configuration that cannot work (an invalid table name, say).
         public static let invalidConfiguration = Code(.invalidConfiguration)
+
+        /// An HTTP origin could not be reached or failed mid-response (`StrataHTTP`); the
+        /// error names the URL, and `underlying` holds the `URLError`.
+        ///
+        /// ```swift
+        /// catch let error as StrataError where error.code == .originUnavailable { ... }
+        /// ```
+        public static let originUnavailable = Code(.originUnavailable)
 
         /// The code's name, for example `invalidKey`.
         public var description: String { base.rawValue }

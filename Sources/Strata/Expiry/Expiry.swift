@@ -93,7 +93,7 @@ public struct Expiry: Sendable, Hashable {
 
     /// The lifetime in whole milliseconds, rounded up so a sub-millisecond lifetime is
     /// still a lifetime; `nil` for ``never``.
-    var milliseconds: Int64? {
+    package var milliseconds: Int64? {
         nanoseconds.map { Int64(($0 + 999_999) / 1_000_000) }
     }
 

@@ -7,8 +7,8 @@ import Synchronization
 /// priority and cancellation. A waiter that is cancelled stops waiting at once. When the
 /// leader itself is cancelled, the waiters are not failed with its cancellation: one of
 /// them takes over as the new leader.
-final class SingleFlight: Sendable {
-    static let shared = SingleFlight()
+package final class SingleFlight: Sendable {
+    package static let shared = SingleFlight()
 
     struct FlightKey: Hashable, Sendable {
         let scope: ObjectIdentifier
@@ -34,7 +34,7 @@ final class SingleFlight: Sendable {
 
     private let state = Mutex(State())
 
-    func run<Value: Sendable>(
+    package func run<Value: Sendable>(
         scope: ObjectIdentifier,
         key: String,
         operation: () async throws -> Value

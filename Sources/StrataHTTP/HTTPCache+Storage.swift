@@ -1,0 +1,157 @@
+import Foundation
+import Strata
+
+/// How responses are laid out in the store.
+///
+/// A URL's key (`<prefix><normalized URL>`) holds its response, or, when responses vary,
+/// a ``VaryIndex``; each variant then lives at
+/// `<URL key> vary <generation> <SHA-256 of the request's values of the Vary fields>`.
+extension HTTPCache {
+    /// What the store holds for a request.
+    struct Lookup: Sendable {
+        var response: StoredHTTPResponse?
+        var index: VaryIndex?
+        var indexExpiresAt: Timestamp?
+        /// Where `response` was found.
+        var storageKey: String?
+        /// The URL had variants, none for this request's fields.
+        var varyMiss = false
+    }
+
+    /// Reads the stored response for a request. Unreadable entries are misses: a store
+    /// that fails is counted and bypassed, a corrupt entry is counted and removed.
+    func lookUp(_ exchange: Exchange) async -> Lookup {
+        var lookup = Lookup()
+        guard let top = await read(exchange.urlKey) else { return lookup }
+        switch top.entry {
+        case .response(let response):
+            // A response stored without Vary serves every request for the URL.
+            lookup.response = response
+            lookup.storageKey = exchange.urlKey
+        case .varyIndex(let index):
+            lookup.index = index
+            lookup.indexExpiresAt = top.expiresAt
+            let key = Self.variantKey(exchange.urlKey, index: index, values: index.fieldNames.map { Self.normalized(exchange.headers[$0]) })
+            if let variant = await read(key), case .response(let response) = variant.entry,
+               response.varyValues.map(\.0) == index.fieldNames,
+               response.varyValues.map(\.1) == index.fieldNames.map({ Self.normalized(exchange.headers[$0]) }) {
+                lookup.response = response
+                lookup.storageKey = key
+            } else {
+                lookup.varyMiss = true
+            }
+        }
+        return lookup
+    }
+
+    private func read(_ key: String) async -> (entry: StoredHTTPEntry, expiresAt: Timestamp?)? {
+        let stored: StoredEntry?
+        do {
+            stored = try await store.entry(forKey: key)
+        } catch {
+            count { $0.storeFailures += 1 }
+            return nil
+        }
+        guard let stored else { return nil }
+        do {
+            return (try StoredHTTPEntry(decoding: stored.bytes), stored.expiresAt)
+        } catch {
+            count { $0.corruptEntries += 1 }
+            _ = try? await store.removeEntry(forKey: key)
+            return nil
+        }
+    }
+
+    /// Whether a response may be stored (RFC 9111 §3), and is worth storing.
+    func isStorable(_ response: StoredHTTPResponse, for exchange: Exchange) -> Bool {
+        let control = response.cacheControl
+        guard !exchange.control.noStore,
+              response.body.count <= configuration.maximumBodySize,
+              response.statusCode >= 200, response.statusCode != 206,
+              !response.varyFieldNames.contains("*")
+        else { return false }
+        if response.fixedLifetime != nil {
+            // `expires:` overrides the headers, but an outage is never pinned for a lifetime.
+            return response.statusCode < 500
+        }
+        // RFC 9111 §3: explicit freshness, `public`, or a status cacheable by default.
+        return !control.noStore
+            && (response.hasExplicitFreshness || control.isPublic
+                || StoredHTTPResponse.heuristicallyCacheableStatuses.contains(response.statusCode))
+    }
+
+    /// The store lifetime in milliseconds: the rest of the freshness lifetime, plus the
+    /// longest time the response may still be useful stale (served under
+    /// `stale-while-revalidate` / `stale-if-error`, or revalidated thanks to a validator).
+    func storeLifetime(of response: StoredHTTPResponse, at now: Timestamp) -> Int64 {
+        let age = response.age(at: now)
+        if let fixed = response.fixedLifetime { return fixed - age }
+        let lifetime = response.freshnessLifetime(heuristicFraction: configuration.heuristicFraction, heuristicLimit: heuristicLimit)
+        let control = response.cacheControl
+        var staleUse: Int64 = 0
+        if response.mayServeStale {
+            staleUse = max(control.staleWhileRevalidate ?? 0, control.staleIfError ?? 0) * 1000
+        }
+        if response.hasValidators { staleUse = max(staleUse, staleRetention) }
+        return lifetime - age + staleUse
+    }
+
+    /// Writes a response (and its URL's Vary index); false when it isn't worth keeping or
+    /// the store failed.
+    func save(_ response: StoredHTTPResponse, for exchange: Exchange, lookup: Lookup, at now: Timestamp) async -> Bool {
+        let lifetime = storeLifetime(of: response, at: now)
+        guard lifetime > 0 else { return false }
+        let expiresAt = now.adding(milliseconds: lifetime)
+        do {
+            let names = response.varyValues.map(\.0)
+            if names.isEmpty {
+                try await store.setEntry(StoredEntry(bytes: StoredHTTPEntry.response(response).encoded(), expiresAt: expiresAt), forKey: exchange.urlKey)
+            } else {
+                let index = lookup.index.flatMap { $0.fieldNames == names ? $0 : nil }
+                    ?? VaryIndex(generation: UInt64.random(in: 1...UInt64.max), fieldNames: names)
+                let key = Self.variantKey(exchange.urlKey, index: index, values: response.varyValues.map(\.1))
+                try await store.setEntry(StoredEntry(bytes: StoredHTTPEntry.response(response).encoded(), expiresAt: expiresAt), forKey: key)
+                if index != lookup.index || (lookup.indexExpiresAt.map { $0 < expiresAt } ?? false) {
+                    try await store.setEntry(StoredEntry(bytes: StoredHTTPEntry.varyIndex(index).encoded(), expiresAt: expiresAt), forKey: exchange.urlKey)
+                }
+            }
+            count { $0.stores += 1 }
+            return true
+        } catch {
+            count { $0.storeFailures += 1 }
+            return false
+        }
+    }
+
+    // MARK: - Keys
+
+    /// `<prefix><URL>` with the scheme and host lowercased, the default port and the
+    /// fragment dropped; URLs too long to be keys are replaced by their SHA-256.
+    static func key(for url: URL, prefix: String) -> String {
+        var text = url.absoluteString
+        if var components = URLComponents(url: url, resolvingAgainstBaseURL: true) {
+            components.fragment = nil
+            components.scheme = components.scheme?.lowercased()
+            components.host = components.host?.lowercased()
+            if (components.scheme == "http" && components.port == 80) || (components.scheme == "https" && components.port == 443) {
+                components.port = nil
+            }
+            if components.path.isEmpty { components.path = "/" }
+            text = components.string ?? text
+        }
+        // 900 leaves room for the variant suffix within KeyRules.maximumKeyBytes.
+        if prefix.utf8.count + text.utf8.count > 900 { return prefix + "sha256 " + SHA256.hex(Array(text.utf8)) }
+        return prefix + text
+    }
+
+    static func variantKey(_ urlKey: String, index: VaryIndex, values: [String?]) -> String {
+        var material: [UInt8] = []
+        for (name, value) in zip(index.fieldNames, values) {
+            material += Array(name.utf8) + [0]
+            // Absent and empty are different requests.
+            material += value.map { [1] + Array($0.utf8) } ?? [2]
+            material.append(0)
+        }
+        return urlKey + " vary " + String(index.generation, radix: 16) + " " + SHA256.hex(material)
+    }
+}

@@ -1,0 +1,525 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Strata
+import Synchronization
+
+/// An HTTP client that caches responses in any Strata store, as a private cache that
+/// follows RFC 9111.
+///
+/// On Linux `URLSession` caches nothing, so server code fetching the same resources again
+/// and again pays a round trip each time. `HTTPCache` sits in front of a `URLSession`:
+/// fresh responses come from the store, stale ones are revalidated with `If-None-Match` /
+/// `If-Modified-Since`, `stale-while-revalidate` and `stale-if-error` are honoured,
+/// concurrent requests for one URL make one request to the origin, and unsafe requests
+/// (POST, PUT, DELETE, ...) invalidate what is stored for their URL. Put it over a
+/// `TieredStore` with SQLite or Redis behind it and the cache survives restarts and is
+/// shared between servers.
+///
+/// ```swift
+/// let cache = try HTTPCache(store: TieredStore(l1: MemoryStore(), l2: SQLiteStore(path: "http.sqlite")))
+/// let (data, response) = try await cache.data(for: URLRequest(url: url))
+/// HTTPCache.Source(response)                                       // .network, then .cache
+/// let (pinned, _) = try await cache.data(for: request, expires: "10min")   // whatever the headers say
+/// ```
+public final class HTTPCache: Sendable {
+    /// The store responses are kept in.
+    public let store: any KeyValueStore
+    /// The session requests go through.
+    public let session: URLSession
+    /// The configuration.
+    public let configuration: Configuration
+
+    /// The cache's name in `Cache-Status` fields.
+    static let cacheName = "Strata"
+
+    private let counters = Mutex(Statistics())
+    private let background = Mutex(BackgroundWork())
+    /// ``Configuration/maximumHeuristicLifetime`` in milliseconds.
+    let heuristicLimit: Int64
+    /// ``Configuration/staleRetention`` in milliseconds.
+    let staleRetention: Int64
+
+    private struct BackgroundWork {
+        var tasks: [UInt64: Task<Void, Never>] = [:]
+        var refreshing: Set<String> = []
+        var nextID: UInt64 = 0
+    }
+
+    /// A cache over `store`, sending requests through `session`.
+    ///
+    /// The default session is an ephemeral one without Foundation's own cache. Requests
+    /// always go out with `.reloadIgnoringLocalCacheData`, so a session's `URLCache` never
+    /// answers in the cache's place.
+    ///
+    /// ```swift
+    /// let cache = try HTTPCache(store: MemoryStore())
+    /// ```
+    ///
+    /// - Throws: ``StrataError/Code/invalidConfiguration`` for a key prefix over 256 bytes
+    ///   or a negative body size limit.
+    public init(store: any KeyValueStore, session: URLSession? = nil, configuration: Configuration = .init()) throws {
+        guard configuration.keyPrefix.utf8.count <= 256 else {
+            throw StrataError(
+                code: .invalidConfiguration,
+                message: "the key prefix is \(configuration.keyPrefix.utf8.count) bytes; at most 256 are allowed",
+                key: configuration.keyPrefix, backend: "HTTPCache"
+            )
+        }
+        guard configuration.maximumBodySize >= 0 else {
+            throw StrataError(
+                code: .invalidConfiguration,
+                message: "maximumBodySize is \(configuration.maximumBodySize); it can't be negative",
+                backend: "HTTPCache"
+            )
+        }
+        self.store = store
+        self.configuration = configuration
+        self.session = session ?? {
+            let sessionConfiguration = URLSessionConfiguration.ephemeral
+            sessionConfiguration.urlCache = nil
+            sessionConfiguration.requestCachePolicy = .reloadIgnoringLocalCacheData
+            return URLSession(configuration: sessionConfiguration)
+        }()
+        heuristicLimit = configuration.maximumHeuristicLifetime.milliseconds ?? Int64.max / 4
+        staleRetention = configuration.staleRetention.milliseconds ?? Int64.max / 4
+    }
+
+    /// What the cache has done so far.
+    public var statistics: Statistics { counters.withLock { $0 } }
+
+    // MARK: - Requests
+
+    /// Loads a request through the cache, the way `URLSession.data(for:)` does.
+    ///
+    /// The response's `Cache-Status` field tells where it came from; read it with
+    /// ``Source/init(_:)``. With `expires`, a response is stored for that lifetime whatever
+    /// its caching headers say (a `5xx` is never stored), and served from the store until
+    /// then.
+    ///
+    /// ```swift
+    /// let (data, response) = try await cache.data(for: URLRequest(url: url))
+    /// let (rates, _) = try await cache.data(for: URLRequest(url: ratesURL), expires: "10min")
+    /// ```
+    ///
+    /// - Throws: ``StrataError/Code/originUnavailable`` when the origin can't be reached
+    ///   and no stale response may stand in; ``StrataError/Code/invalidKey`` for a URL that
+    ///   isn't `http` or `https`.
+    public func data(for request: URLRequest, expires: Expiry? = nil) async throws -> (Data, HTTPURLResponse) {
+        let response = try await response(for: request, expires: expires)
+        return (response.data, response.httpResponse)
+    }
+
+    /// Loads a URL with `GET` through the cache.
+    ///
+    /// ```swift
+    /// let (data, response) = try await cache.data(from: url)
+    /// ```
+    public func data(from url: URL, expires: Expiry? = nil) async throws -> (Data, HTTPURLResponse) {
+        try await data(for: URLRequest(url: url), expires: expires)
+    }
+
+    /// Loads a request through the cache and says where the response came from.
+    ///
+    /// ```swift
+    /// let response = try await cache.response(for: URLRequest(url: url))
+    /// switch response.source {
+    /// case .cache, .stale: print("no round trip")
+    /// case .revalidated: print("304: body from the store")
+    /// case .network: print("downloaded")
+    /// }
+    /// ```
+    public func response(for request: URLRequest, expires: Expiry? = nil) async throws -> Response {
+        guard let url = request.url, let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+            throw StrataError(
+                code: .invalidKey,
+                message: "only http and https URLs can be cached",
+                key: request.url?.absoluteString ?? "", backend: "HTTPCache"
+            )
+        }
+        let exchange = Exchange(
+            request: request,
+            url: url,
+            urlKey: Self.key(for: url, prefix: configuration.keyPrefix),
+            headers: requestHeaders(request),
+            fixedLifetime: expires?.milliseconds
+        )
+        switch (request.httpMethod ?? "GET").uppercased() {
+        case "GET": return try await get(exchange)
+        case "HEAD": return try await head(exchange)
+        case "OPTIONS", "TRACE": return try await passThrough(exchange, reason: "method")
+        default: return try await unsafe(exchange)
+        }
+    }
+
+    /// Removes what is stored for a URL (every variant of it).
+    ///
+    /// ```swift
+    /// try await cache.invalidate(URL(string: "https://api.example.com/items/42")!)
+    /// ```
+    public func invalidate(_ url: URL) async throws {
+        try await store.removeEntry(forKey: Self.key(for: url, prefix: configuration.keyPrefix))
+    }
+
+    /// Waits until every background refresh started by `stale-while-revalidate` has
+    /// finished: call it before shutting down, or in tests.
+    ///
+    /// ```swift
+    /// await cache.waitForBackgroundRefreshes()
+    /// ```
+    public func waitForBackgroundRefreshes() async {
+        while let task = background.withLock({ $0.tasks.first?.value }) {
+            await task.value
+        }
+    }
+
+    // MARK: - GET
+
+    /// One request on its way through the cache.
+    struct Exchange: Sendable {
+        var request: URLRequest
+        var url: URL
+        var urlKey: String
+        var headers: HeaderFields
+        var fixedLifetime: Int64?
+
+        var control: CacheControl { CacheControl(headers["cache-control"]) }
+
+        /// `Pragma: no-cache` counts only without `Cache-Control` (RFC 9111 §5.4).
+        var requiresValidation: Bool {
+            control.noCache || (headers["cache-control"] == nil && headers.list("pragma").contains { $0.lowercased() == "no-cache" })
+        }
+
+        /// Conditional and range requests are the caller's own business: they go to the
+        /// origin as they are, and their answers (`304`, `206`) aren't stored.
+        var bypassesCache: Bool {
+            ["range", "if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"]
+                .contains { headers[$0] != nil }
+        }
+    }
+
+    private enum Decision {
+        case fresh
+        case stale(detail: String)
+        case staleWhileRevalidate
+        case revalidate
+    }
+
+    private func get(_ exchange: Exchange) async throws -> Response {
+        if exchange.bypassesCache { return try await passThrough(exchange, reason: "bypass") }
+        let lookup = await lookUp(exchange)
+        let now = store.clock.now()
+        if let cached = lookup.response {
+            switch decide(cached, for: exchange, at: now) {
+            case .fresh:
+                count { $0.hits += 1 }
+                return response(from: cached, for: exchange, at: now, status: "hit")
+            case .stale(let detail):
+                count { $0.staleHits += 1 }
+                return response(from: cached, for: exchange, at: now, status: "hit; detail=\(detail)")
+            case .staleWhileRevalidate:
+                count { $0.staleHits += 1 }
+                refreshInBackground(exchange, lookup: lookup)
+                return response(from: cached, for: exchange, at: now, status: "hit; detail=stale-while-revalidate")
+            case .revalidate:
+                break
+            }
+        }
+        return try await fetchOnce(exchange, lookup: lookup)
+    }
+
+    private func decide(_ cached: StoredHTTPResponse, for exchange: Exchange, at now: Timestamp) -> Decision {
+        let control = exchange.control
+        let age = cached.age(at: now)
+        let lifetime = cached.freshnessLifetime(heuristicFraction: configuration.heuristicFraction, heuristicLimit: heuristicLimit)
+        let mustValidate = exchange.requiresValidation || (cached.cacheControl.noCache && cached.fixedLifetime == nil)
+        if mustValidate { return .revalidate }
+        let fresh = age < lifetime
+            && control.maxAge.map { age <= $0 * 1000 } ?? true
+            && control.minFresh.map { lifetime - age >= $0 * 1000 } ?? true
+        if fresh { return .fresh }
+        guard cached.mayServeStale else { return .revalidate }
+        let staleness = age - lifetime
+        if let maxStale = control.maxStale, staleness <= maxStale * 1000 { return .stale(detail: "max-stale") }
+        if let window = cached.cacheControl.staleWhileRevalidate, staleness <= window * 1000 { return .staleWhileRevalidate }
+        return .revalidate
+    }
+
+    /// Whether a stale response may stand in for a failed origin (RFC 5861 §4): the
+    /// response's or the request's `stale-if-error` window covers how stale it is.
+    private func mayServeOnError(_ cached: StoredHTTPResponse, for exchange: Exchange, at now: Timestamp) -> Bool {
+        guard cached.mayServeStale, let window = exchange.control.staleIfError ?? cached.cacheControl.staleIfError else {
+            return false
+        }
+        let lifetime = cached.freshnessLifetime(heuristicFraction: configuration.heuristicFraction, heuristicLimit: heuristicLimit)
+        return cached.age(at: now) - lifetime <= window * 1000
+    }
+
+    // MARK: - Talking to the origin
+
+    /// The origin's answer, shared with concurrent callers that asked for the same thing.
+    private struct SharedResult: Sendable {
+        var response: Response
+        var leader: UInt64
+    }
+
+    /// Fetches (or revalidates) once for all concurrent callers with the same URL and
+    /// request fields. Callers that waited get the leader's response if it was stored or
+    /// came from the store; otherwise (a `no-store` answer, say) each asks on its own.
+    private func fetchOnce(_ exchange: Exchange, lookup: Lookup) async throws -> Response {
+        let token = background.withLock { work in
+            work.nextID += 1
+            return work.nextID
+        }
+        let flightKey = exchange.urlKey + "\n" + exchange.headers.fields
+            .map { $0.name.lowercased() + ":" + $0.value }.sorted().joined(separator: "\n")
+        let shared = try await SingleFlight.shared.run(scope: ObjectIdentifier(self), key: flightKey) {
+            SharedResult(response: try await fetchAndStore(exchange, lookup: lookup), leader: token)
+        }
+        if shared.leader == token || shared.response.isStored || shared.response.source != .network {
+            return shared.response
+        }
+        return try await fetchAndStore(exchange, lookup: lookup)
+    }
+
+    private func fetchAndStore(_ exchange: Exchange, lookup: Lookup) async throws -> Response {
+        let stale = lookup.response
+        let answer: OriginAnswer
+        do {
+            answer = try await send(exchange.request, validatingWith: stale)
+        } catch let error as StrataError {
+            let now = store.clock.now()
+            if let stale, mayServeOnError(stale, for: exchange, at: now) {
+                count { $0.staleHits += 1 }
+                return response(from: stale, for: exchange, at: now, status: "hit; detail=stale-if-error")
+            }
+            throw error
+        }
+        let now = store.clock.now()
+        if answer.statusCode == 304, let stale {
+            // RFC 9111 §4.3.4: the stored response, with the 304's header fields, is fresh again.
+            var refreshed = stale
+            for field in answer.headers.fields where !Self.fieldsKeptOn304.contains(field.name.lowercased()) {
+                refreshed.headers.set(field.name, field.value)
+            }
+            refreshed.requestTime = answer.requestTime
+            refreshed.responseTime = answer.responseTime
+            if let fixed = exchange.fixedLifetime { refreshed.fixedLifetime = fixed }
+            let stored = await save(refreshed, for: exchange, lookup: lookup, at: now)
+            count { $0.revalidations += 1 }
+            return response(from: refreshed, for: exchange, at: now, status: "fwd=stale; fwd-status=304\(stored ? "; stored" : "")", isStored: stored)
+        }
+        if let stale, [500, 502, 503, 504].contains(answer.statusCode), mayServeOnError(stale, for: exchange, at: now) {
+            count { $0.staleHits += 1 }
+            return response(from: stale, for: exchange, at: now, status: "hit; detail=stale-if-error")
+        }
+        let fetched = StoredHTTPResponse(
+            url: exchange.url.absoluteString,
+            statusCode: answer.statusCode,
+            headers: answer.headers,
+            body: answer.body,
+            requestTime: answer.requestTime,
+            responseTime: answer.responseTime,
+            varyValues: answer.headers.list("vary").map { name in (name.lowercased(), Self.normalized(exchange.headers[name])) },
+            fixedLifetime: exchange.fixedLifetime
+        )
+        let stored = isStorable(fetched, for: exchange) ? await save(fetched, for: exchange, lookup: lookup, at: now) : false
+        let reason = stale != nil ? "stale" : (exchange.requiresValidation ? "request" : (lookup.varyMiss ? "vary-miss" : "uri-miss"))
+        return Response(
+            data: Data(fetched.body),
+            statusCode: fetched.statusCode,
+            headerFields: withStatus(fetched.headers, "fwd=\(reason); fwd-status=\(answer.statusCode)\(stored ? "; stored" : "")").dictionary,
+            url: exchange.url,
+            source: .network,
+            isStored: stored
+        )
+    }
+
+    /// Fields a `304` must not overwrite (RFC 9111 §3.2): they describe the stored body,
+    /// or only the connection the 304 came on.
+    private static let fieldsKeptOn304: Set<String> = [
+        "content-length", "content-encoding", "content-range", "transfer-encoding",
+        "connection", "keep-alive", "trailer", "upgrade", "te",
+    ]
+
+    /// A response as the origin sent it.
+    private struct OriginAnswer: Sendable {
+        var statusCode: Int
+        var headers: HeaderFields
+        var body: [UInt8]
+        var requestTime: Timestamp
+        var responseTime: Timestamp
+    }
+
+    /// Sends a request to the origin, conditional on a stored response's validators.
+    private func send(_ request: URLRequest, validatingWith stored: StoredHTTPResponse?) async throws -> OriginAnswer {
+        var outgoing = request
+        outgoing.cachePolicy = .reloadIgnoringLocalCacheData
+        if let stored {
+            if let tag = stored.headers["etag"] { outgoing.setValue(tag, forHTTPHeaderField: "If-None-Match") }
+            if let modified = stored.headers["last-modified"] { outgoing.setValue(modified, forHTTPHeaderField: "If-Modified-Since") }
+        }
+        count { $0.originRequests += 1 }
+        let requestTime = store.clock.now()
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await session.data(for: outgoing)
+        } catch {
+            if error is CancellationError || (error as? URLError)?.code == .cancelled { throw CancellationError() }
+            throw StrataError(
+                code: .originUnavailable,
+                message: "the request to \(request.url?.absoluteString ?? "?") failed",
+                backend: "HTTP origin \(request.url?.host ?? "?")",
+                underlying: error
+            )
+        }
+        guard let http = response as? HTTPURLResponse else {
+            throw StrataError(
+                code: .originUnavailable,
+                message: "the answer from \(request.url?.absoluteString ?? "?") is not an HTTP response",
+                backend: "HTTP origin \(request.url?.host ?? "?")"
+            )
+        }
+        var headers: [String: String] = [:]
+        for (name, value) in http.allHeaderFields {
+            if let name = name as? String, let value = value as? String { headers[name] = value }
+        }
+        return OriginAnswer(
+            statusCode: http.statusCode,
+            headers: HeaderFields(headers),
+            body: [UInt8](data),
+            requestTime: requestTime,
+            responseTime: store.clock.now()
+        )
+    }
+
+    /// Sends a request straight to the origin and hands back its answer, storing nothing.
+    private func passThrough(_ exchange: Exchange, reason: String) async throws -> Response {
+        let answer = try await send(exchange.request, validatingWith: nil)
+        return Response(
+            data: Data(answer.body),
+            statusCode: answer.statusCode,
+            headerFields: withStatus(answer.headers, "fwd=\(reason); fwd-status=\(answer.statusCode)").dictionary,
+            url: exchange.url,
+            source: .network,
+            isStored: false
+        )
+    }
+
+    // MARK: - HEAD and unsafe methods
+
+    /// HEAD is answered from a fresh stored GET response (RFC 9110 §9.3.2), else sent on.
+    private func head(_ exchange: Exchange) async throws -> Response {
+        if !exchange.bypassesCache, let cached = await lookUp(exchange).response {
+            let now = store.clock.now()
+            if case .fresh = decide(cached, for: exchange, at: now) {
+                count { $0.hits += 1 }
+                var response = response(from: cached, for: exchange, at: now, status: "hit")
+                response.data = Data()
+                return response
+            }
+        }
+        return try await passThrough(exchange, reason: "method")
+    }
+
+    /// Unsafe methods always go to the origin; a successful one invalidates the URL and the
+    /// same-origin URLs in `Location` and `Content-Location` (RFC 9111 §4.4).
+    private func unsafe(_ exchange: Exchange) async throws -> Response {
+        let response = try await passThrough(exchange, reason: "method")
+        guard (200..<400).contains(response.statusCode) else { return response }
+        var targets = [exchange.url]
+        for name in ["location", "content-location"] {
+            if let value = response.value(forHeader: name), let target = URL(string: value, relativeTo: exchange.url)?.absoluteURL,
+               target.host?.lowercased() == exchange.url.host?.lowercased(), target.scheme == exchange.url.scheme,
+               target.port == exchange.url.port {
+                targets.append(target)
+            }
+        }
+        for target in targets {
+            do {
+                try await invalidate(target)
+            } catch {
+                // The unsafe request itself succeeded; failing it now would invite a retry.
+                count { $0.storeFailures += 1 }
+            }
+        }
+        return response
+    }
+
+    // MARK: - Responses handed back
+
+    private func response(
+        from cached: StoredHTTPResponse, for exchange: Exchange, at now: Timestamp, status: String, isStored: Bool = true
+    ) -> Response {
+        let lifetime = cached.freshnessLifetime(heuristicFraction: configuration.heuristicFraction, heuristicLimit: heuristicLimit)
+        let age = cached.age(at: now)
+        var headers = cached.headers
+        headers.set("Age", String(max(0, age / 1000)))
+        let statusWithTTL = status.hasPrefix("hit") ? "hit; ttl=\((lifetime - age) / 1000)" + status.dropFirst(3) : status
+        return Response(
+            data: Data(cached.body),
+            statusCode: cached.statusCode,
+            headerFields: withStatus(headers, statusWithTTL).dictionary,
+            url: exchange.url,
+            source: Self.source(of: statusWithTTL),
+            isStored: isStored
+        )
+    }
+
+    private static func source(of status: String) -> Source {
+        if status.hasPrefix("hit") { return status.contains("detail=") ? .stale : .cache }
+        return status.contains("fwd-status=304") ? .revalidated : .network
+    }
+
+    /// Adds this cache's member to the response's `Cache-Status` list (RFC 9211 §2).
+    private func withStatus(_ headers: HeaderFields, _ status: String) -> HeaderFields {
+        var headers = headers
+        let member = "\(Self.cacheName); \(status)"
+        headers.set("Cache-Status", headers["cache-status"].map { $0 + ", " + member } ?? member)
+        return headers
+    }
+
+    func count(_ update: (inout Statistics) -> Void) {
+        counters.withLock { update(&$0) }
+    }
+
+    // MARK: - Background refresh
+
+    private func refreshInBackground(_ exchange: Exchange, lookup: Lookup) {
+        background.withLock { work in
+            let key = lookup.storageKey ?? exchange.urlKey
+            guard work.refreshing.insert(key).inserted else { return }
+            work.nextID += 1
+            let id = work.nextID
+            work.tasks[id] = Task { [self] in
+                _ = try? await fetchOnce(exchange, lookup: lookup)
+                background.withLock { work in
+                    work.refreshing.remove(key)
+                    work.tasks[id] = nil
+                }
+            }
+        }
+    }
+
+    // MARK: - Request fields
+
+    /// The request's fields as the origin will see them: the session's additional fields
+    /// overlaid by the request's own (they decide which `Vary` variant a request selects).
+    private func requestHeaders(_ request: URLRequest) -> HeaderFields {
+        var merged: [String: String] = [:]
+        for (name, value) in session.configuration.httpAdditionalHeaders ?? [:] {
+            if let name = name as? String, let value = value as? String { merged[name] = value }
+        }
+        var fields = HeaderFields(merged)
+        for (name, value) in request.allHTTPHeaderFields ?? [:] { fields.set(name, value) }
+        return fields
+    }
+
+    /// A field value with surrounding whitespace removed and inner runs collapsed, so
+    /// `gzip,  br` and `gzip, br` select the same variant.
+    static func normalized(_ value: String?) -> String? {
+        value.map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ") }
+    }
+}

@@ -1,0 +1,176 @@
+import Strata
+
+/// What the cache keeps under a URL's key: a response, or, for responses that carry `Vary`,
+/// an index naming the request fields that select a variant.
+enum StoredHTTPEntry: Sendable, Equatable {
+    case response(StoredHTTPResponse)
+    case varyIndex(VaryIndex)
+
+    private static let responseMagic: [UInt8] = Array("SHR1".utf8)
+    private static let indexMagic: [UInt8] = Array("SHV1".utf8)
+
+    func encoded() -> [UInt8] {
+        var writer = ByteWriter()
+        switch self {
+        case .response(let response):
+            writer.bytes += Self.responseMagic
+            writer.string(response.url)
+            writer.integer(Int64(response.statusCode))
+            writer.integer(response.requestTime.millisecondsSince1970)
+            writer.integer(response.responseTime.millisecondsSince1970)
+            writer.integer(response.fixedLifetime ?? -1)
+            writer.fields(response.headers.fields)
+            writer.integer(Int64(response.varyValues.count))
+            for (name, value) in response.varyValues {
+                writer.string(name)
+                writer.integer(value == nil ? 0 : 1)
+                writer.string(value ?? "")
+            }
+            writer.blob(response.body)
+        case .varyIndex(let index):
+            writer.bytes += Self.indexMagic
+            writer.integer(Int64(bitPattern: index.generation))
+            writer.integer(Int64(index.fieldNames.count))
+            for name in index.fieldNames { writer.string(name) }
+        }
+        return writer.bytes
+    }
+
+    /// Decodes stored bytes; anything malformed (wrong magic, truncated, trailing bytes,
+    /// impossible values) throws, so the caller can treat the entry as a miss.
+    init(decoding bytes: [UInt8]) throws(MalformedEntry) {
+        var reader = ByteReader(bytes: bytes)
+        let magic = try reader.take(4)
+        if magic.elementsEqual(Self.responseMagic) {
+            let url = try reader.string()
+            let status = try reader.integer()
+            guard (100...999).contains(status) else { throw MalformedEntry() }
+            let requestTime = Timestamp(millisecondsSince1970: try reader.integer())
+            let responseTime = Timestamp(millisecondsSince1970: try reader.integer())
+            let fixed = try reader.integer()
+            let headers = HeaderFields(try reader.fields())
+            var varyValues: [(String, String?)] = []
+            for _ in 0..<(try reader.count()) {
+                let name = try reader.string()
+                let present = try reader.integer()
+                let value = try reader.string()
+                varyValues.append((name, present == 1 ? value : nil))
+            }
+            let body = try reader.blob()
+            guard reader.isAtEnd else { throw MalformedEntry() }
+            self = .response(StoredHTTPResponse(
+                url: url, statusCode: Int(status), headers: headers, body: body,
+                requestTime: requestTime, responseTime: responseTime,
+                varyValues: varyValues, fixedLifetime: fixed < 0 ? nil : fixed
+            ))
+        } else if magic.elementsEqual(Self.indexMagic) {
+            let generation = UInt64(bitPattern: try reader.integer())
+            var names: [String] = []
+            for _ in 0..<(try reader.count()) { names.append(try reader.string()) }
+            guard reader.isAtEnd, !names.isEmpty else { throw MalformedEntry() }
+            self = .varyIndex(VaryIndex(generation: generation, fieldNames: names))
+        } else {
+            throw MalformedEntry()
+        }
+    }
+
+    struct MalformedEntry: Error {}
+}
+
+/// A stored response: status, header fields and raw body, with the times of the exchange
+/// that produced it (RFC 9111 §4.2.3 needs them to compute the response's age).
+struct StoredHTTPResponse: Sendable {
+    var url: String
+    var statusCode: Int
+    var headers: HeaderFields
+    var body: [UInt8]
+    var requestTime: Timestamp
+    var responseTime: Timestamp
+    /// The request's values of the fields the response's `Vary` names (nil: absent).
+    var varyValues: [(String, String?)]
+    /// A lifetime in milliseconds given with `expires:`, which replaces the headers' own.
+    var fixedLifetime: Int64?
+}
+
+extension StoredHTTPResponse: Equatable {
+    static func == (lhs: StoredHTTPResponse, rhs: StoredHTTPResponse) -> Bool {
+        lhs.url == rhs.url && lhs.statusCode == rhs.statusCode && lhs.headers == rhs.headers
+            && lhs.body == rhs.body && lhs.requestTime == rhs.requestTime && lhs.responseTime == rhs.responseTime
+            && lhs.fixedLifetime == rhs.fixedLifetime
+            && lhs.varyValues.map(\.0) == rhs.varyValues.map(\.0) && lhs.varyValues.map(\.1) == rhs.varyValues.map(\.1)
+    }
+}
+
+/// The fields a URL's responses vary on, and a generation that names the current set of
+/// variants: invalidating the URL removes the index, so variants stored under the old
+/// generation can never be found again, even if they outlive it in the store.
+struct VaryIndex: Sendable, Equatable {
+    var generation: UInt64
+    var fieldNames: [String]
+}
+
+private struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    mutating func integer(_ value: Int64) {
+        withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
+    }
+
+    mutating func blob(_ value: [UInt8]) {
+        integer(Int64(value.count))
+        bytes += value
+    }
+
+    mutating func string(_ value: String) { blob(Array(value.utf8)) }
+
+    mutating func fields(_ fields: [HeaderFields.Field]) {
+        integer(Int64(fields.count))
+        for field in fields {
+            string(field.name)
+            string(field.value)
+        }
+    }
+}
+
+private struct ByteReader {
+    let bytes: [UInt8]
+    var offset = 0
+
+    var isAtEnd: Bool { offset == bytes.count }
+
+    mutating func take(_ count: Int) throws(StoredHTTPEntry.MalformedEntry) -> ArraySlice<UInt8> {
+        guard count >= 0, count <= bytes.count - offset else { throw .init() }
+        defer { offset += count }
+        return bytes[offset..<(offset + count)]
+    }
+
+    mutating func integer() throws(StoredHTTPEntry.MalformedEntry) -> Int64 {
+        var value: UInt64 = 0
+        for (shift, byte) in try take(8).enumerated() { value |= UInt64(byte) << (UInt64(shift) * 8) }
+        return Int64(bitPattern: value)
+    }
+
+    /// A count of items, each at least one byte long, so a corrupt count can't make the
+    /// decoder loop or allocate beyond the entry's size.
+    mutating func count() throws(StoredHTTPEntry.MalformedEntry) -> Int {
+        let value = try integer()
+        guard value >= 0, value <= Int64(bytes.count - offset) else { throw .init() }
+        return Int(value)
+    }
+
+    mutating func blob() throws(StoredHTTPEntry.MalformedEntry) -> [UInt8] {
+        Array(try take(count()))
+    }
+
+    mutating func string() throws(StoredHTTPEntry.MalformedEntry) -> String {
+        let raw = try blob()
+        guard let text = String(validating: raw, as: UTF8.self) else { throw .init() }
+        return text
+    }
+
+    mutating func fields() throws(StoredHTTPEntry.MalformedEntry) -> [HeaderFields.Field] {
+        var result: [HeaderFields.Field] = []
+        for _ in 0..<(try count()) { result.append(.init(name: try string(), value: try string())) }
+        return result
+    }
+}

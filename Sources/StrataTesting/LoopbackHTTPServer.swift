@@ -1,0 +1,327 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Dispatch
+import Synchronization
+
+/// A small HTTP/1.1 origin on 127.0.0.1, for testing HTTP caching against a real server.
+///
+/// It listens on a free loopback port, answers every request with the handler you give it
+/// (on its own threads, never on Swift's cooperative pool), closes each connection after
+/// one response, and records every request it received, so a test can count what reached
+/// the origin.
+///
+/// ```swift
+/// let origin = try LoopbackHTTPServer { request in
+///     .init(status: 200, headers: [("Cache-Control", "max-age=60")], body: Array("hello".utf8))
+/// }
+/// defer { origin.stop() }
+/// let url = URL(string: origin.baseURL + "/greeting")!
+/// // ... fetch url twice through an HTTPCache ...
+/// origin.requests(path: "/greeting").count   // 1
+/// ```
+public final class LoopbackHTTPServer: Sendable {
+    /// One request as the server received it.
+    public struct Request: Sendable {
+        /// The method, such as `GET`.
+        public var method: String
+        /// The request target: the path and query, such as `/items?page=2`.
+        public var target: String
+        /// The header fields in the order they arrived.
+        public var headers: [(name: String, value: String)]
+        /// The body (empty without one).
+        public var body: [UInt8]
+
+        /// The path without the query.
+        public var path: String { String(target.prefix { $0 != "?" }) }
+
+        /// The value of a header field, compared case-insensitively; repeated fields joined by `, `.
+        ///
+        /// ```swift
+        /// request.header("if-none-match")   // "\"v1\""
+        /// ```
+        public func header(_ name: String) -> String? {
+            let values = headers.filter { $0.name.lowercased() == name.lowercased() }.map(\.value)
+            return values.isEmpty ? nil : values.joined(separator: ", ")
+        }
+    }
+
+    /// What the server answers.
+    public struct Response: Sendable {
+        /// The status code.
+        public var status: Int
+        /// Header fields. `Content-Length`, `Connection: close` and (unless given) `Date`
+        /// are added by the server.
+        public var headers: [(name: String, value: String)]
+        /// The body.
+        public var body: [UInt8]
+        /// How long to wait before answering (the handler's thread sleeps).
+        public var delay: Duration
+        /// Close the connection without answering, the way a crashing origin does.
+        public var dropsConnection: Bool
+
+        /// A response.
+        ///
+        /// ```swift
+        /// LoopbackHTTPServer.Response(status: 404)
+        /// ```
+        public init(
+            status: Int = 200,
+            headers: [(name: String, value: String)] = [],
+            body: [UInt8] = [],
+            delay: Duration = .zero,
+            dropsConnection: Bool = false
+        ) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+            self.delay = delay
+            self.dropsConnection = dropsConnection
+        }
+
+        /// A response that closes the connection without a status line.
+        public static let dropped = Response(status: 0, dropsConnection: true)
+    }
+
+    /// The handler that answers every request.
+    public typealias Handler = @Sendable (Request) -> Response
+
+    /// The port the server listens on.
+    public let port: Int
+
+    private let listener: Int32
+    private let handler: Handler
+    private let clock: any StrataClock
+    private let state = Mutex(State())
+
+    private struct State {
+        var requests: [Request] = []
+        var stopped = false
+    }
+
+    /// Starts a server on a free port of 127.0.0.1.
+    ///
+    /// The `Date` field it adds reads `clock`: give it the ``ManualClock`` the cache under
+    /// test uses, and the origin's dates move with the test's time.
+    ///
+    /// ```swift
+    /// let origin = try LoopbackHTTPServer { _ in .init(body: Array("ok".utf8)) }
+    /// ```
+    public init(clock: any StrataClock = SystemClock(), handler: @escaping Handler) throws {
+        self.handler = handler
+        self.clock = clock
+        let socketKind: Int32
+        #if canImport(Glibc)
+        socketKind = Int32(SOCK_STREAM.rawValue)
+        #else
+        socketKind = SOCK_STREAM
+        #endif
+        let descriptor = socket(AF_INET, socketKind, 0)
+        guard descriptor >= 0 else { throw Self.failure("socket") }
+        var reuse: Int32 = 1
+        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0, listen(descriptor, 128) == 0 else {
+            close(descriptor)
+            throw Self.failure("bind/listen")
+        }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        listener = descriptor
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let thread = DispatchQueue(label: "strata.loopback-http.accept")
+        thread.async { [self] in acceptLoop() }
+    }
+
+    deinit { stop() }
+
+    /// `http://127.0.0.1:<port>`, to which a test appends a path.
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    /// Every request received so far, oldest first.
+    public var requests: [Request] { state.withLock { $0.requests } }
+
+    /// The requests received for one path (query ignored).
+    ///
+    /// ```swift
+    /// origin.requests(path: "/greeting").count
+    /// ```
+    public func requests(path: String) -> [Request] {
+        requests.filter { $0.path == path }
+    }
+
+    /// Stops listening: later connections are refused, as from an origin that is down.
+    public func stop() {
+        let wasRunning = state.withLock { state in
+            defer { state.stopped = true }
+            return !state.stopped
+        }
+        guard wasRunning else { return }
+        // shutdown() wakes the thread blocked in accept(); close() alone would not on Linux.
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
+
+    private func acceptLoop() {
+        while true {
+            let connection = accept(listener, nil, nil)
+            if connection < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            if state.withLock({ $0.stopped }) {
+                close(connection)
+                return
+            }
+            DispatchQueue.global().async { [self] in serve(connection) }
+        }
+    }
+
+    private func serve(_ connection: Int32) {
+        defer { close(connection) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(connection, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        guard let request = readRequest(connection) else { return }
+        let stopped = state.withLock { state in
+            if !state.stopped { state.requests.append(request) }
+            return state.stopped
+        }
+        if stopped { return }
+        let response = handler(request)
+        if response.delay > .zero {
+            let (seconds, attoseconds) = response.delay.components
+            usleep(UInt32(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
+        }
+        if response.dropsConnection { return }
+        sendAll(connection, serialize(response, for: request))
+    }
+
+    private func readRequest(_ connection: Int32) -> Request? {
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        var headerEnd: Int?
+        while headerEnd == nil {
+            let count = chunk.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { return nil }
+            buffer += chunk[0..<count]
+            headerEnd = Self.endOfHeaders(in: buffer)
+            if buffer.count > 1 << 20 { return nil }
+        }
+        guard let headerEnd else { return nil }
+        let head = String(decoding: buffer[0..<headerEnd], as: UTF8.self)
+        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
+        let requestLine = lines.removeFirst().split(separator: " ")
+        guard requestLine.count >= 2 else { return nil }
+        var headers: [(name: String, value: String)] = []
+        for line in lines where !line.isEmpty {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = String(line[..<colon])
+            let value = line[line.index(after: colon)...].trimmingSpaces
+            headers.append((name, value))
+        }
+        var request = Request(method: String(requestLine[0]), target: String(requestLine[1]), headers: headers, body: [])
+        let length = Int(request.header("content-length") ?? "0") ?? 0
+        var body = Array(buffer[(headerEnd + 4)...])
+        while body.count < length {
+            let count = chunk.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { return nil }
+            body += chunk[0..<count]
+        }
+        request.body = Array(body.prefix(length))
+        return request
+    }
+
+    private static func endOfHeaders(in buffer: [UInt8]) -> Int? {
+        guard buffer.count >= 4 else { return nil }
+        for index in 0...(buffer.count - 4)
+        where buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10 {
+            return index
+        }
+        return nil
+    }
+
+    private func serialize(_ response: Response, for request: Request) -> [UInt8] {
+        var head = "HTTP/1.1 \(response.status) \(Self.reason(response.status))\r\n"
+        var hasDate = false
+        for (name, value) in response.headers {
+            if name.lowercased() == "date" { hasDate = true }
+            if name.lowercased() == "content-length" || name.lowercased() == "connection" { continue }
+            head += "\(name): \(value)\r\n"
+        }
+        if !hasDate { head += "Date: \(Self.httpDate(Int(clock.now().millisecondsSince1970 / 1000)))\r\n" }
+        let bodyAllowed = request.method != "HEAD" && response.status != 304 && response.status != 204
+        head += "Content-Length: \(bodyAllowed || request.method == "HEAD" ? response.body.count : 0)\r\n"
+        head += "Connection: close\r\n\r\n"
+        return Array(head.utf8) + (bodyAllowed ? response.body : [])
+    }
+
+    private func sendAll(_ connection: Int32, _ bytes: [UInt8]) {
+        var offset = 0
+        let flags: Int32
+        #if canImport(Glibc)
+        flags = Int32(MSG_NOSIGNAL)
+        #else
+        flags = 0
+        #endif
+        while offset < bytes.count {
+            let sent = bytes.withUnsafeBytes { send(connection, $0.baseAddress! + offset, bytes.count - offset, flags) }
+            if sent <= 0 { return }
+            offset += sent
+        }
+    }
+
+    /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) for a time in seconds since 1970.
+    ///
+    /// ```swift
+    /// LoopbackHTTPServer.httpDate(784_111_777)   // "Sun, 06 Nov 1994 08:49:37 GMT"
+    /// ```
+    public static func httpDate(_ seconds: Int) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+
+    private static func reason(_ status: Int) -> String {
+        switch status {
+        case 200: "OK"
+        case 201: "Created"
+        case 204: "No Content"
+        case 304: "Not Modified"
+        case 404: "Not Found"
+        case 500: "Internal Server Error"
+        case 503: "Service Unavailable"
+        default: "Status"
+        }
+    }
+
+    private static func failure(_ call: String) -> StrataError {
+        StrataError(
+            code: .backendUnavailable,
+            message: "\(call) failed with errno \(errno)",
+            backend: "LoopbackHTTPServer"
+        )
+    }
+}
+
+extension Substring {
+    fileprivate var trimmingSpaces: String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}

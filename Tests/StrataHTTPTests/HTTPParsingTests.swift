@@ -1,0 +1,47 @@
+import Foundation
+@testable import StrataHTTP
+import Testing
+
+@Suite("HTTP parsing")
+struct HTTPParsingTests {
+    @Test("the three HTTP date forms of RFC 9110 §5.6.7 parse to the same instant; malformed dates don't")
+    func dates() {
+        let expected: Int64 = 784_111_777_000
+        #expect(HTTPDate.milliseconds("Sun, 06 Nov 1994 08:49:37 GMT") == expected)
+        #expect(HTTPDate.milliseconds("Sunday, 06-Nov-94 08:49:37 GMT") == expected)
+        #expect(HTTPDate.milliseconds("Sun Nov  6 08:49:37 1994") == expected)
+        #expect(HTTPDate.milliseconds("Thu, 01 Jan 1970 00:00:00 GMT") == 0)
+        #expect(HTTPDate.milliseconds("Tue, 29 Feb 2028 23:59:59 GMT") == 1_835_481_599_000)
+        for bad in ["0", "", "-1", "Sun, 06 Nov 1994 08:49:37 PST", "Sun, 06 Foo 1994 08:49:37 GMT",
+                    "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT", "Sun, 06 Nov 1994 08:49 GMT"] {
+            #expect(HTTPDate.milliseconds(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("Cache-Control: directives, quoted values, first occurrence wins, bad max-age means stale")
+    func cacheControl() {
+        let control = CacheControl(#"Max-Age=60, no-cache="Set-Cookie, X-A", must-revalidate,stale-while-revalidate=30 , stale-if-error=600, max-age=5"#)
+        #expect(control.maxAge == 60)
+        #expect(control.noCache && control.mustRevalidate && !control.noStore)
+        #expect(control.staleWhileRevalidate == 30 && control.staleIfError == 600)
+        #expect(CacheControl("max-age=abc").maxAge == 0)
+        #expect(CacheControl("max-age=99999999999999999999").maxAge == CacheControl.deltaSecondsLimit)
+        #expect(CacheControl("max-stale").maxStale! > 1_000_000_000)
+        #expect(CacheControl("private, public").isPublic)
+        #expect(CacheControl(nil) == CacheControl(""))
+    }
+
+    @Test("keys: URLs are normalized, and URLs too long to be keys are hashed within the key limit")
+    func keys() {
+        let key = HTTPCache.key(for: URL(string: "HTTP://Example.COM:80/a?b=1#frag")!, prefix: "http:")
+        #expect(key == "http:http://example.com/a?b=1")
+        #expect(HTTPCache.key(for: URL(string: "https://example.com")!, prefix: "p:") == "p:https://example.com/")
+        let long = URL(string: "https://example.com/" + String(repeating: "x", count: 2000))!
+        let hashed = HTTPCache.key(for: long, prefix: "http:")
+        #expect(hashed.hasPrefix("http:sha256 ") && hashed.utf8.count < 100)
+        let variant = HTTPCache.variantKey(hashed, index: VaryIndex(generation: .max, fieldNames: ["a"]), values: [nil])
+        #expect(variant.utf8.count <= 1024)
+        #expect(HTTPCache.variantKey(hashed, index: VaryIndex(generation: 1, fieldNames: ["a"]), values: [nil])
+            != HTTPCache.variantKey(hashed, index: VaryIndex(generation: 1, fieldNames: ["a"]), values: [""]))
+    }
+}

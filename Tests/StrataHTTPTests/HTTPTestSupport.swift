@@ -1,0 +1,61 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import StrataHTTP
+import StrataTesting
+import Synchronization
+
+typealias OriginResponse = LoopbackHTTPServer.Response
+
+/// A value tests and origin handlers share across threads.
+final class Shared<Value: Sendable>: Sendable {
+    private let storage: Mutex<Value>
+    init(_ value: Value) { storage = Mutex(value) }
+    var value: Value {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
+    func update<T>(_ body: (inout Value) -> T) -> T { storage.withLock { body(&$0) } }
+}
+
+/// A loopback origin, a cache over a MemoryStore on a manual clock, and shorthands.
+struct Harness {
+    let origin: LoopbackHTTPServer
+    let store: MemoryStore
+    let clock: ManualClock
+    let cache: HTTPCache
+
+    init(
+        configuration: HTTPCache.Configuration = .init(),
+        handler: @escaping LoopbackHTTPServer.Handler
+    ) throws {
+        clock = ManualClock()
+        origin = try LoopbackHTTPServer(clock: clock, handler: handler)
+        store = MemoryStore(configuration: .init(clock: clock))
+        cache = try HTTPCache(store: store, configuration: configuration)
+    }
+
+    func url(_ path: String) -> URL { URL(string: origin.baseURL + path)! }
+
+    func request(_ path: String, method: String = "GET", headers: [String: String] = [:]) -> URLRequest {
+        var request = URLRequest(url: url(path))
+        request.httpMethod = method
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        return request
+    }
+
+    func get(_ path: String, headers: [String: String] = [:], expires: Expiry? = nil) async throws -> HTTPCache.Response {
+        try await cache.response(for: request(path, headers: headers), expires: expires)
+    }
+
+    func hits(_ path: String) -> Int { origin.requests(path: path).count }
+
+    func advance(seconds: Int) { clock.advance(by: .seconds(seconds)) }
+}
+
+extension HTTPCache.Response {
+    var text: String { String(decoding: data, as: UTF8.self) }
+}
+
+func body(_ text: String) -> [UInt8] { Array(text.utf8) }
