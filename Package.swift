@@ -26,7 +26,7 @@ let package = Package(
         // FoundationNetworking (URLSession) comes with the toolchain.
         .target(name: "StrataHTTP", dependencies: ["Strata"]),
         .target(name: "StrataTesting", dependencies: ["Strata"]),
-        .executableTarget(name: "strata-demo", dependencies: ["Strata", "StrataSQLite"]),
+        .executableTarget(name: "strata-demo", dependencies: ["Strata", "StrataSQLite", "StrataHTTP", "StrataTesting"]),
         // A helper process for the tests that need a second OS process on one store
         // (cross-process increments on one folder). Not a product.
         .executableTarget(name: "strata-fixture", dependencies: ["Strata", "StrataSQLite", "StrataRedis"]),
@@ -40,7 +40,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataRedisTests",
-            dependencies: ["StrataRedis", "StrataSQLite", "StrataTesting", "strata-fixture"]
+            dependencies: ["StrataRedis", "StrataSQLite", "StrataHTTP", "StrataTesting", "strata-fixture"]
         ),
         .testTarget(
             name: "StrataSQLiteTests",

@@ -3,10 +3,16 @@
 // A TieredStore (a MemoryStore L1 in front of a SQLite L2 in a temporary file) memoizes a
 // slow computation. The demo shows misses, L1 hits, L2 hits after a simulated restart (a
 // fresh, empty L1 over the same file), and one computation for many concurrent callers,
-// each with its latency.
+// each with its latency. Then an HTTPCache over the same kind of store caches a real fetch
+// from an HTTP server on 127.0.0.1, and shows the second call served from the store.
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Strata
+import StrataHTTP
 import StrataSQLite
+import StrataTesting
 
 /// A deliberately slow computation: the primes below `limit`, after a pause standing in
 /// for a remote call.
@@ -73,3 +79,29 @@ print("  \(answers.count) answers, all \(Set(answers).sorted()); computations: \
 let stats = cache.statistics
 print("\nStatistics of the second store: \(stats.l1Hits) L1 hits, \(stats.l2Hits) L2 hits, \(stats.misses) misses, \(stats.computations) computations.")
 try await cache.close()
+
+// MARK: - HTTP responses
+
+print("\nHTTPCache: fetched responses cached as HTTP says, in a TieredStore over SQLite.")
+let origin = try LoopbackHTTPServer { request in
+    // A slow origin: 150 ms per answer, fresh for a minute, with a validator.
+    .init(
+        headers: [("Cache-Control", "max-age=60"), ("ETag", "\"v1\""), ("Content-Type", "application/json")],
+        body: Array(#"{"item": "\#(request.path)", "price": 42}"#.utf8),
+        delay: .milliseconds(150)
+    )
+}
+defer { origin.stop() }
+let httpStore = TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: try SQLiteStore(path: directory.appendingPathComponent("http.sqlite").path))
+let http = try HTTPCache(store: httpStore)
+let itemURL = URL(string: origin.baseURL + "/items/42")!
+for call in 1...3 {
+    let start = ContinuousClock.now
+    let (data, response) = try await http.data(for: URLRequest(url: itemURL))
+    let elapsed = ContinuousClock.now - start
+    let milliseconds = String(format: "%7.2f ms", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)
+    let source = HTTPCache.Source(response).map { "\($0)" } ?? "?"
+    print("  call \(call): \(response.statusCode) \(data.count) bytes  from \(source.padding(toLength: 8, withPad: " ", startingAt: 0)) \(milliseconds)  Cache-Status: \(response.value(forHTTPHeaderField: "Cache-Status") ?? "")")
+}
+print("  requests that reached the origin: \(origin.requests.count)")
+try await httpStore.close()
