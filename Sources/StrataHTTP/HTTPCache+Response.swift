@@ -57,7 +57,9 @@ extension HTTPCache {
         /// The status code (the stored one, 200 say, after a `304` revalidation).
         public var statusCode: Int
         /// The header fields, with `Age` for stored responses and `Cache-Status` (RFC 9211).
-        public var headerFields: [String: String]
+        public var headerFields: [String: String] { fields.dictionary }
+        /// The fields in their order; the dictionary above is built only when asked for.
+        var fields: HeaderFields
         /// The requested URL.
         public var url: URL
         /// Where the response came from.
@@ -81,7 +83,7 @@ extension HTTPCache {
         /// response.value(forHeader: "etag")
         /// ```
         public func value(forHeader name: String) -> String? {
-            headerFields.first { $0.key.lowercased() == name.lowercased() }?.value
+            fields[name]
         }
     }
 }

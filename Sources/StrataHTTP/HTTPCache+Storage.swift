@@ -129,7 +129,7 @@ extension HTTPCache {
     /// fragment dropped; URLs too long to be keys are replaced by their SHA-256.
     static func key(for url: URL, prefix: String) -> String {
         var text = url.absoluteString
-        if var components = URLComponents(url: url, resolvingAgainstBaseURL: true) {
+        if !isNormalized(text), var components = URLComponents(url: url, resolvingAgainstBaseURL: true) {
             components.fragment = nil
             components.scheme = components.scheme?.lowercased()
             components.host = components.host?.lowercased()
@@ -142,6 +142,24 @@ extension HTTPCache {
         // 900 leaves room for the variant suffix within KeyRules.maximumKeyBytes.
         if prefix.utf8.count + text.utf8.count > 900 { return prefix + "sha256 " + SHA256.hex(Array(text.utf8)) }
         return prefix + text
+    }
+
+    /// Whether a URL's text is already in key form (lowercase scheme and host, no default
+    /// port, no fragment, a path): the usual case, checked without URLComponents.
+    static func isNormalized(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon + 2 < bytes.count,
+              bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/"),
+              !bytes.contains(UInt8(ascii: "#"))
+        else { return false }
+        let authorityStart = colon + 3
+        guard let authorityEnd = bytes[authorityStart...].firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }),
+              bytes[authorityEnd] == UInt8(ascii: "/")
+        else { return false }
+        let head = bytes[0..<authorityEnd]
+        if head.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) { return false }
+        let authority = String(decoding: bytes[authorityStart..<authorityEnd], as: UTF8.self)
+        return !authority.hasSuffix(":80") && !authority.hasSuffix(":443") && !authority.contains("@")
     }
 
     static func variantKey(_ urlKey: String, index: VaryIndex, values: [String?]) -> String {

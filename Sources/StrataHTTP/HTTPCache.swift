@@ -300,9 +300,11 @@ public final class HTTPCache: Sendable {
         if answer.statusCode == 304, let stale {
             // RFC 9111 §4.3.4: the stored response, with the 304's header fields, is fresh again.
             var refreshed = stale
-            for field in answer.headers.fields where !Self.fieldsKeptOn304.contains(field.name.lowercased()) {
-                refreshed.headers.set(field.name, field.value)
+            var merged = stale.headers
+            for field in answer.headers.fields where !Self.fieldsKeptOn304.contains(field.lowercasedName) {
+                merged.set(field.name, field.value)
             }
+            refreshed.headers = merged
             refreshed.requestTime = answer.requestTime
             refreshed.responseTime = answer.responseTime
             if let fixed = exchange.fixedLifetime { refreshed.fixedLifetime = fixed }
@@ -329,7 +331,7 @@ public final class HTTPCache: Sendable {
         return Response(
             data: Data(fetched.body),
             statusCode: fetched.statusCode,
-            headerFields: withStatus(fetched.headers, "fwd=\(reason); fwd-status=\(answer.statusCode)\(stored ? "; stored" : "")").dictionary,
+            fields: withStatus(fetched.headers, "fwd=\(reason); fwd-status=\(answer.statusCode)\(stored ? "; stored" : "")"),
             url: exchange.url,
             source: .network,
             isStored: stored
@@ -357,8 +359,8 @@ public final class HTTPCache: Sendable {
         var outgoing = request
         outgoing.cachePolicy = .reloadIgnoringLocalCacheData
         if let stored {
-            if let tag = stored.headers["etag"] { outgoing.setValue(tag, forHTTPHeaderField: "If-None-Match") }
-            if let modified = stored.headers["last-modified"] { outgoing.setValue(modified, forHTTPHeaderField: "If-Modified-Since") }
+            if let tag = stored.facts.etag { outgoing.setValue(tag, forHTTPHeaderField: "If-None-Match") }
+            if let modified = stored.facts.lastModifiedText { outgoing.setValue(modified, forHTTPHeaderField: "If-Modified-Since") }
         }
         count { $0.originRequests += 1 }
         let requestTime = store.clock.now()
@@ -401,7 +403,7 @@ public final class HTTPCache: Sendable {
         return Response(
             data: Data(answer.body),
             statusCode: answer.statusCode,
-            headerFields: withStatus(answer.headers, "fwd=\(reason); fwd-status=\(answer.statusCode)").dictionary,
+            fields: withStatus(answer.headers, "fwd=\(reason); fwd-status=\(answer.statusCode)"),
             url: exchange.url,
             source: .network,
             isStored: false
@@ -461,7 +463,7 @@ public final class HTTPCache: Sendable {
         return Response(
             data: Data(cached.body),
             statusCode: cached.statusCode,
-            headerFields: withStatus(headers, statusWithTTL).dictionary,
+            fields: withStatus(headers, statusWithTTL),
             url: exchange.url,
             source: Self.source(of: statusWithTTL),
             isStored: isStored

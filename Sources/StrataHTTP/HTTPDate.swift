@@ -6,6 +6,7 @@ enum HTTPDate {
 
     /// Milliseconds since 1970 for a valid date, nil otherwise.
     static func milliseconds(_ text: String) -> Int64? {
+        if let fixed = imfFixdate(text) { return fixed }
         let parts = text.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
         var day: Int64?, month: Int64?, year: Int64?, clock: String?
         switch parts.count {
@@ -37,6 +38,33 @@ enum HTTPDate {
         guard time.count == 3, (0...23).contains(time[0]), (0...59).contains(time[1]), (0...60).contains(time[2]) else { return nil }
         let seconds = daysSince1970(year: year, month: month, day: day) * 86_400 + time[0] * 3600 + time[1] * 60 + time[2]
         return seconds * 1000
+    }
+
+    /// The common case, `Sun, 06 Nov 1994 08:49:37 GMT`, read at fixed offsets without
+    /// splitting (this runs on every cache hit that decodes a stored response).
+    private static func imfFixdate(_ text: String) -> Int64? {
+        var text = text
+        return text.withUTF8 { bytes -> Int64? in
+            guard bytes.count == 29, bytes[3] == UInt8(ascii: ","), bytes[25] == UInt8(ascii: " "),
+                  bytes[26] == UInt8(ascii: "G"), bytes[27] == UInt8(ascii: "M"), bytes[28] == UInt8(ascii: "T"),
+                  bytes[19] == UInt8(ascii: ":"), bytes[22] == UInt8(ascii: ":")
+            else { return nil }
+            func number(_ start: Int, _ length: Int) -> Int64? {
+                var value: Int64 = 0
+                for index in start..<(start + length) {
+                    let digit = bytes[index] &- 48
+                    guard digit < 10 else { return nil }
+                    value = value * 10 + Int64(digit)
+                }
+                return value
+            }
+            let monthText = String(decoding: UnsafeBufferPointer(rebasing: bytes[8..<11]), as: UTF8.self)
+            guard let day = number(5, 2), let year = number(12, 4), let hour = number(17, 2),
+                  let minute = number(20, 2), let second = number(23, 2), let month = monthNumber(monthText),
+                  (1...31).contains(day), hour < 24, minute < 60, second <= 60
+            else { return nil }
+            return (daysSince1970(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second) * 1000
+        }
     }
 
     private static func monthNumber(_ text: String) -> Int64? {

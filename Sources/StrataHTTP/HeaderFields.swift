@@ -3,6 +3,14 @@ struct HeaderFields: Sendable, Equatable {
     struct Field: Sendable, Equatable {
         var name: String
         var value: String
+        /// `name` lowercased, once, since every lookup compares it.
+        let lowercasedName: String
+
+        init(name: String, value: String) {
+            self.name = name
+            self.value = value
+            lowercasedName = name.lowercased()
+        }
     }
 
     private(set) var fields: [Field]
@@ -19,8 +27,11 @@ struct HeaderFields: Sendable, Equatable {
     /// The field's value, repeated fields joined by `, ` (RFC 9110 §5.3).
     subscript(name: String) -> String? {
         let wanted = name.lowercased()
-        let values = fields.lazy.filter { $0.name.lowercased() == wanted }.map(\.value)
-        return values.isEmpty ? nil : values.joined(separator: ", ")
+        var found: String?
+        for field in fields where field.lowercasedName == wanted {
+            found = found.map { $0 + ", " + field.value } ?? field.value
+        }
+        return found
     }
 
     mutating func set(_ name: String, _ value: String) {
@@ -30,7 +41,7 @@ struct HeaderFields: Sendable, Equatable {
 
     mutating func remove(_ name: String) {
         let wanted = name.lowercased()
-        fields.removeAll { $0.name.lowercased() == wanted }
+        fields.removeAll { $0.lowercasedName == wanted }
     }
 
     /// One dictionary entry per name, for `HTTPURLResponse`.
@@ -38,7 +49,7 @@ struct HeaderFields: Sendable, Equatable {
         var result: [String: String] = [:]
         var spelling: [String: String] = [:]
         for field in fields {
-            let lower = field.name.lowercased()
+            let lower = field.lowercasedName
             if let name = spelling[lower] {
                 result[name] = result[name]! + ", " + field.value
             } else {

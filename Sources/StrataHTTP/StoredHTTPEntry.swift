@@ -82,7 +82,11 @@ enum StoredHTTPEntry: Sendable, Equatable {
 struct StoredHTTPResponse: Sendable {
     var url: String
     var statusCode: Int
-    var headers: HeaderFields
+    /// The header fields; what caching needs from them is parsed once, into `facts`.
+    var headers: HeaderFields {
+        didSet { facts = Facts(headers) }
+    }
+    private(set) var facts: Facts
     var body: [UInt8]
     var requestTime: Timestamp
     var responseTime: Timestamp
@@ -90,6 +94,46 @@ struct StoredHTTPResponse: Sendable {
     var varyValues: [(String, String?)]
     /// A lifetime in milliseconds given with `expires:`, which replaces the headers' own.
     var fixedLifetime: Int64?
+
+    init(
+        url: String, statusCode: Int, headers: HeaderFields, body: [UInt8], requestTime: Timestamp,
+        responseTime: Timestamp, varyValues: [(String, String?)], fixedLifetime: Int64?
+    ) {
+        self.url = url
+        self.statusCode = statusCode
+        self.headers = headers
+        self.facts = Facts(headers)
+        self.body = body
+        self.requestTime = requestTime
+        self.responseTime = responseTime
+        self.varyValues = varyValues
+        self.fixedLifetime = fixedLifetime
+    }
+
+    /// The header values caching decisions read, parsed once per decoded response rather
+    /// than at every use.
+    struct Facts: Sendable {
+        var cacheControl: CacheControl
+        var date: Int64?
+        var ageSeconds: Int64?
+        /// `.some(nil)`: an `Expires` that isn't a valid date, which means already expired.
+        var expires: Int64??
+        var lastModified: Int64?
+        var etag: String?
+        var lastModifiedText: String?
+        var varyFieldNames: [String]
+
+        init(_ headers: HeaderFields) {
+            cacheControl = CacheControl(headers["cache-control"])
+            date = headers["date"].flatMap(HTTPDate.milliseconds)
+            ageSeconds = headers["age"].flatMap { CacheControl.deltaSeconds($0.trimmingWhitespace) }
+            expires = headers["expires"].map { HTTPDate.milliseconds($0) }
+            lastModifiedText = headers["last-modified"]
+            lastModified = lastModifiedText.flatMap(HTTPDate.milliseconds)
+            etag = headers["etag"]
+            varyFieldNames = headers.list("vary").map { $0.lowercased() }
+        }
+    }
 }
 
 extension StoredHTTPResponse: Equatable {
