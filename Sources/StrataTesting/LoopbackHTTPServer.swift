@@ -91,15 +91,9 @@ public final class LoopbackHTTPServer: Sendable {
     /// The port the server listens on.
     public let port: Int
 
-    private let listener: Int32
-    private let handler: Handler
-    private let clock: any StrataClock
-    private let state = Mutex(State())
-
-    private struct State {
-        var requests: [Request] = []
-        var stopped = false
-    }
+    /// The socket and what serves it. The accept thread holds this, not the server, so a
+    /// server nobody references any more stops listening (in `deinit`).
+    private let core: Core
 
     /// Starts a server on a free port of 127.0.0.1.
     ///
@@ -110,8 +104,6 @@ public final class LoopbackHTTPServer: Sendable {
     /// let origin = try LoopbackHTTPServer { _ in .init(body: Array("ok".utf8)) }
     /// ```
     public init(clock: any StrataClock = SystemClock(), handler: @escaping Handler) throws {
-        self.handler = handler
-        self.clock = clock
         let socketKind: Int32
         #if canImport(Glibc)
         socketKind = Int32(SOCK_STREAM.rawValue)
@@ -139,19 +131,19 @@ public final class LoopbackHTTPServer: Sendable {
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
         }
-        listener = descriptor
         port = Int(UInt16(bigEndian: address.sin_port))
-        let thread = DispatchQueue(label: "strata.loopback-http.accept")
-        thread.async { [self] in acceptLoop() }
+        core = Core(listener: descriptor, handler: handler, clock: clock)
+        let core = core
+        DispatchQueue(label: "strata.loopback-http.accept").async { core.acceptLoop() }
     }
 
-    deinit { stop() }
+    deinit { core.stop() }
 
     /// `http://127.0.0.1:<port>`, to which a test appends a path.
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
     /// Every request received so far, oldest first.
-    public var requests: [Request] { state.withLock { $0.requests } }
+    public var requests: [Request] { core.requests }
 
     /// The requests received for one path (query ignored).
     ///
@@ -163,7 +155,68 @@ public final class LoopbackHTTPServer: Sendable {
     }
 
     /// Stops listening: later connections are refused, as from an origin that is down.
-    public func stop() {
+    public func stop() { core.stop() }
+
+    /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) for a time in seconds since 1970.
+    ///
+    /// ```swift
+    /// LoopbackHTTPServer.httpDate(784_111_777)   // "Sun, 06 Nov 1994 08:49:37 GMT"
+    /// ```
+    public static func httpDate(_ seconds: Int) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
+    }
+
+    fileprivate static func reason(_ status: Int) -> String {
+        switch status {
+        case 200: "OK"
+        case 201: "Created"
+        case 204: "No Content"
+        case 304: "Not Modified"
+        case 404: "Not Found"
+        case 500: "Internal Server Error"
+        case 503: "Service Unavailable"
+        default: "Status"
+        }
+    }
+
+    private static func failure(_ call: String) -> StrataError {
+        StrataError(
+            code: .backendUnavailable,
+            message: "\(call) failed with errno \(errno)",
+            backend: "LoopbackHTTPServer"
+        )
+    }
+}
+
+/// The listening socket, the handler and the record of requests, shared by the accept
+/// thread and the connection threads.
+private final class Core: Sendable {
+    private let listener: Int32
+    private let handler: LoopbackHTTPServer.Handler
+    private let clock: any StrataClock
+    private let state = Mutex(State())
+
+    private struct State {
+        var requests: [LoopbackHTTPServer.Request] = []
+        var stopped = false
+    }
+
+    init(listener: Int32, handler: @escaping LoopbackHTTPServer.Handler, clock: any StrataClock) {
+        self.listener = listener
+        self.handler = handler
+        self.clock = clock
+    }
+
+    var requests: [LoopbackHTTPServer.Request] { state.withLock { $0.requests } }
+
+    func stop() {
         let wasRunning = state.withLock { state in
             defer { state.stopped = true }
             return !state.stopped
@@ -174,7 +227,7 @@ public final class LoopbackHTTPServer: Sendable {
         close(listener)
     }
 
-    private func acceptLoop() {
+    func acceptLoop() {
         while true {
             let connection = accept(listener, nil, nil)
             if connection < 0 {
@@ -208,7 +261,7 @@ public final class LoopbackHTTPServer: Sendable {
         sendAll(connection, serialize(response, for: request))
     }
 
-    private func readRequest(_ connection: Int32) -> Request? {
+    private func readRequest(_ connection: Int32) -> LoopbackHTTPServer.Request? {
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16 * 1024)
         var headerEnd: Int?
@@ -231,7 +284,7 @@ public final class LoopbackHTTPServer: Sendable {
             let value = line[line.index(after: colon)...].trimmingSpaces
             headers.append((name, value))
         }
-        var request = Request(method: String(requestLine[0]), target: String(requestLine[1]), headers: headers, body: [])
+        var request = LoopbackHTTPServer.Request(method: String(requestLine[0]), target: String(requestLine[1]), headers: headers, body: [])
         let length = Int(request.header("content-length") ?? "0") ?? 0
         var body = Array(buffer[(headerEnd + 4)...])
         while body.count < length {
@@ -243,7 +296,7 @@ public final class LoopbackHTTPServer: Sendable {
         return request
     }
 
-    private static func endOfHeaders(in buffer: [UInt8]) -> Int? {
+    fileprivate static func endOfHeaders(in buffer: [UInt8]) -> Int? {
         guard buffer.count >= 4 else { return nil }
         for index in 0...(buffer.count - 4)
         where buffer[index] == 13 && buffer[index + 1] == 10 && buffer[index + 2] == 13 && buffer[index + 3] == 10 {
@@ -252,15 +305,15 @@ public final class LoopbackHTTPServer: Sendable {
         return nil
     }
 
-    private func serialize(_ response: Response, for request: Request) -> [UInt8] {
-        var head = "HTTP/1.1 \(response.status) \(Self.reason(response.status))\r\n"
+    private func serialize(_ response: LoopbackHTTPServer.Response, for request: LoopbackHTTPServer.Request) -> [UInt8] {
+        var head = "HTTP/1.1 \(response.status) \(LoopbackHTTPServer.reason(response.status))\r\n"
         var hasDate = false
         for (name, value) in response.headers {
             if name.lowercased() == "date" { hasDate = true }
             if name.lowercased() == "content-length" || name.lowercased() == "connection" { continue }
             head += "\(name): \(value)\r\n"
         }
-        if !hasDate { head += "Date: \(Self.httpDate(Int(clock.now().millisecondsSince1970 / 1000)))\r\n" }
+        if !hasDate { head += "Date: \(LoopbackHTTPServer.httpDate(Int(clock.now().millisecondsSince1970 / 1000)))\r\n" }
         let bodyAllowed = request.method != "HEAD" && response.status != 304 && response.status != 204
         head += "Content-Length: \(bodyAllowed || request.method == "HEAD" ? response.body.count : 0)\r\n"
         head += "Connection: close\r\n\r\n"
@@ -282,42 +335,6 @@ public final class LoopbackHTTPServer: Sendable {
         }
     }
 
-    /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) for a time in seconds since 1970.
-    ///
-    /// ```swift
-    /// LoopbackHTTPServer.httpDate(784_111_777)   // "Sun, 06 Nov 1994 08:49:37 GMT"
-    /// ```
-    public static func httpDate(_ seconds: Int) -> String {
-        var time = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
-            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
-    }
-
-    private static func reason(_ status: Int) -> String {
-        switch status {
-        case 200: "OK"
-        case 201: "Created"
-        case 204: "No Content"
-        case 304: "Not Modified"
-        case 404: "Not Found"
-        case 500: "Internal Server Error"
-        case 503: "Service Unavailable"
-        default: "Status"
-        }
-    }
-
-    private static func failure(_ call: String) -> StrataError {
-        StrataError(
-            code: .backendUnavailable,
-            message: "\(call) failed with errno \(errno)",
-            backend: "LoopbackHTTPServer"
-        )
-    }
 }
 
 extension Substring {
