@@ -16,9 +16,17 @@ let package = Package(
         // The raw baseline's own view of the system SQLite (the library's is internal).
         .systemLibrary(name: "CSQLiteBaseline", path: "Sources/CSQLiteBaseline", pkgConfig: "sqlite3"),
         .systemLibrary(name: "CHiredisBaseline", path: "Sources/CHiredisBaseline", pkgConfig: "hiredis"),
+        // Every benchmark beside its raw baseline, interleaved, as JSON lines (Benchmarks/run).
         .executableTarget(
-            name: "redis-interleaved",
-            dependencies: [.product(name: "StrataRedis", package: "Strata"), "CHiredisBaseline"]
+            name: "strata-bench",
+            dependencies: [
+                .product(name: "StrataSQLite", package: "Strata"),
+                .product(name: "StrataRedis", package: "Strata"),
+                .product(name: "StrataHTTP", package: "Strata"),
+                .product(name: "StrataTesting", package: "Strata"),
+                "CSQLiteBaseline",
+                "CHiredisBaseline",
+            ]
         ),
         .executableTarget(
             name: "MemoryBenchmarks",
@@ -37,14 +45,6 @@ let package = Package(
             ],
             path: "Benchmarks/TieredBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
-        ),
-        .executableTarget(
-            name: "tiered-interleaved",
-            dependencies: [.product(name: "StrataSQLite", package: "Strata")]
-        ),
-        .executableTarget(
-            name: "sqlite-interleaved",
-            dependencies: [.product(name: "StrataSQLite", package: "Strata"), "CSQLiteBaseline"]
         ),
         .executableTarget(
             name: "SQLiteBenchmarks",

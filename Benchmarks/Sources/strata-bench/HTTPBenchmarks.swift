@@ -1,0 +1,43 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Strata
+import StrataHTTP
+import StrataTesting
+
+/// HTTPCache: a fresh hit beside the loopback fetch it saves (URLSession to a local
+/// origin) and beside a plain MemoryStore read of the same bytes.
+nonisolated func httpBenchmarks(quick: Bool) async throws {
+    heading("HTTPCache: fresh hits over a MemoryStore, beside a URLSession fetch from 127.0.0.1")
+    let body = [UInt8](repeating: 65, count: 2_048)
+    let origin = try LoopbackHTTPServer { _ in .init(headers: [("Cache-Control", "max-age=3600"), ("ETag", "\"v1\"")], body: body) }
+    defer { origin.stop() }
+    let store = MemoryStore()
+    let cache = try HTTPCache(store: store)
+    let session = URLSession(configuration: .ephemeral)
+    let urls = (0..<100).map { URL(string: origin.baseURL + "/items/\($0)")! }
+    for url in urls { _ = try await cache.data(from: url) }
+    try await store.set("bytes", body)
+
+    var rounds = InterleavedRounds(rounds: quick ? 2 : 7, operationsPerRound: quick ? 100 : 1_000)
+    for _ in 0..<rounds.rounds {
+        try await rounds.measure("URLSession fetch", keyCount: urls.count) { index in
+            var request = URLRequest(url: urls[index])
+            request.cachePolicy = .reloadIgnoringLocalCacheData
+            _ = try await session.data(for: request)
+        }
+        try await rounds.measure("HTTPCache hit", keyCount: urls.count) { _ = try await cache.response(for: URLRequest(url: urls[$0])) }
+        try await rounds.measure("HTTPCache hit, data(for:)", keyCount: urls.count) { _ = try await cache.data(from: urls[$0]) }
+        try await rounds.measure("MemoryStore get of the body", keyCount: urls.count) { _ in _ = try await store.get("bytes", as: [UInt8].self) }
+    }
+    let report = Report.shared
+    report.record("http", "URLSession GET from a loopback origin (2 KiB)", rounds.median("URLSession fetch"))
+    report.compare("http", "HTTPCache fresh hit, response(for:) (2 KiB)", rounds.median("HTTPCache hit"),
+                   to: "URLSession GET from a loopback origin (2 KiB)", rounds.median("URLSession fetch"))
+    report.compare("http", "HTTPCache fresh hit, data(for:) (2 KiB; builds an HTTPURLResponse)", rounds.median("HTTPCache hit, data(for:)"),
+                   to: "URLSession GET from a loopback origin (2 KiB)", rounds.median("URLSession fetch"))
+    report.compare("http", "HTTPCache fresh hit (vs the store read inside it)", rounds.median("HTTPCache hit"),
+                   to: "MemoryStore get of the body", rounds.median("MemoryStore get of the body"))
+}
+

@@ -1,0 +1,98 @@
+import CHiredisBaseline
+import Foundation
+
+/// A private redis-server on a loopback port, started for a benchmark and killed after.
+final class LocalRedis {
+    let port: Int
+    private let process = Process()
+    private let directory: String
+
+    init() async throws {
+        directory = try temporaryDirectory("redis")
+        port = Int.random(in: 20_000...40_000)
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<100 {
+            if let context = redisConnect("127.0.0.1", Int32(port)), context.pointee.err == 0 {
+                redisFree(context)
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw CocoaError(.fileReadUnknown)
+    }
+
+    var url: String { "redis://127.0.0.1:\(port)" }
+
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)  // nothing to save
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// Raw blocking hiredis on one connection: the baseline for RedisStore.
+final class RawRedis: @unchecked Sendable {  // used from one task at a time
+    let context: UnsafeMutablePointer<redisContext>
+
+    init(port: Int) {
+        context = redisConnect("127.0.0.1", Int32(port))!
+    }
+
+    deinit { redisFree(context) }
+
+    /// Runs one command and returns its reply (the caller frees it).
+    func run(_ arguments: [String]) -> UnsafeMutablePointer<redisReply>? {
+        var pointers = arguments.map { UnsafePointer(strdup($0)) }
+        var lengths = arguments.map { $0.utf8.count }
+        defer { pointers.forEach { free(UnsafeMutablePointer(mutating: $0)) } }
+        return pointers.withUnsafeMutableBufferPointer { argv in
+            argv.withMemoryRebound(to: UnsafePointer<CChar>?.self) { argv in
+                redisCommandArgv(context, Int32(arguments.count), argv.baseAddress, &lengths)?
+                    .assumingMemoryBound(to: redisReply.self)
+            }
+        }
+    }
+
+    func command(_ arguments: [String]) {
+        freeReplyObject(run(arguments))
+    }
+
+    /// Sends commands in batches of 1,000 without waiting between them (setup only).
+    func pipeline(_ commands: [[String]]) {
+        for batch in stride(from: 0, to: commands.count, by: 1_000) {
+            let slice = commands[batch..<min(batch + 1_000, commands.count)]
+            for arguments in slice {
+                var pointers = arguments.map { UnsafePointer(strdup($0)) }
+                var lengths = arguments.map { $0.utf8.count }
+                _ = pointers.withUnsafeMutableBufferPointer { argv in
+                    argv.withMemoryRebound(to: UnsafePointer<CChar>?.self) { argv in
+                        redisAppendCommandArgv(context, Int32(arguments.count), argv.baseAddress, &lengths)
+                    }
+                }
+                pointers.forEach { free(UnsafeMutablePointer(mutating: $0)) }
+            }
+            for _ in slice {
+                var reply: UnsafeMutableRawPointer?
+                redisGetReply(context, &reply)
+                freeReplyObject(reply)
+            }
+        }
+    }
+
+    /// SCAN MATCH prefix* and UNLINK what it finds, the way a script would clear a prefix.
+    func clear(prefix: String) {
+        var cursor = "0"
+        repeat {
+            guard let reply = run(["SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000"]) else { return }
+            let parts = reply.pointee.element!
+            cursor = String(cString: parts[0]!.pointee.str)
+            let found = parts[1]!.pointee
+            let keys = (0..<found.elements).map { String(cString: found.element[$0]!.pointee.str) }
+            freeReplyObject(reply)
+            if !keys.isEmpty { command(["UNLINK"] + keys) }
+        } while cursor != "0"
+    }
+}

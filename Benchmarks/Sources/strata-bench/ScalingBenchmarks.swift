@@ -1,0 +1,73 @@
+import Foundation
+import Strata
+
+/// Hit cost as the store grows (1k, 100k, 1M entries) and as tasks are added (1, 2, 8
+/// tasks over 100k entries), MemoryStore and TieredStore beside the raw dictionary.
+nonisolated func scalingBenchmarks(quick: Bool) async throws {
+    let report = Report.shared
+    let value = [UInt8](repeating: 7, count: 64)
+    let sizes = quick ? [1_000, 10_000] : [1_000, 100_000, 1_000_000]
+
+    heading("Scaling with entries: typed hits, one task (median ns per operation)")
+    for size in sizes {
+        let (keys, raw, memory, tiered) = try await filledStores(size: size, value: value)
+        var rounds = InterleavedRounds(rounds: quick ? 2 : 7, operationsPerRound: quick ? 1_000 : 20_000)
+        for _ in 0..<rounds.rounds {
+            await rounds.measure("raw", keyCount: size) { _ = raw.get(keys[$0]) }
+            try await rounds.measure("memory", keyCount: size) { _ = try await memory.get(keys[$0], as: Profile.self) }
+            try await rounds.measure("tiered", keyCount: size) { _ = try await tiered.get(keys[$0], as: Profile.self) }
+        }
+        let label = size >= 1_000_000 ? "\(size / 1_000_000)M" : "\(size / 1_000)k"
+        report.record("scaling-entries", "raw dictionary get, \(label) entries", rounds.median("raw"), x: Double(size), series: "raw dictionary")
+        report.compare("scaling-entries", "MemoryStore typed hit, \(label) entries", rounds.median("memory"),
+                       to: "raw dictionary get, \(label) entries", rounds.median("raw"), x: Double(size), series: "MemoryStore")
+        report.compare("scaling-entries", "TieredStore L1 hit, \(label) entries", rounds.median("tiered"),
+                       to: "raw dictionary get, \(label) entries", rounds.median("raw"), x: Double(size), series: "TieredStore")
+    }
+
+    heading("Scaling with tasks: typed hits over 100,000 entries (wall-clock ns per operation, all tasks together)")
+    let (keys, raw, memory, tiered) = try await filledStores(size: quick ? 10_000 : 100_000, value: value)
+    let total = quick ? 20_000 : 400_000
+    /// Wall-clock time per operation with `tasks` tasks sharing `total` operations.
+    func perOperation(tasks: Int, _ body: @escaping @Sendable (String) async throws -> Void) async throws -> Double {
+        let elapsed = try await ContinuousClock().measure {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<tasks {
+                    group.addTask {
+                        for index in stride(from: task, to: total, by: tasks) { try await body(keys[(index &* 7_919) % keys.count]) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        return nanoseconds(elapsed) / Double(total)
+    }
+    for tasks in [1, 2, 8] {
+        var samples: [String: [Double]] = [:]
+        for _ in 0..<(quick ? 2 : 5) {
+            samples["raw", default: []].append(try await perOperation(tasks: tasks) { _ = raw.get($0) })
+            samples["memory", default: []].append(try await perOperation(tasks: tasks) { _ = try await memory.get($0, as: Profile.self) })
+            samples["tiered", default: []].append(try await perOperation(tasks: tasks) { _ = try await tiered.get($0, as: Profile.self) })
+        }
+        let rawMedian = median(samples["raw"]!)
+        report.record("scaling-tasks", "raw dictionary get, \(tasks) tasks", rawMedian, x: Double(tasks), series: "raw dictionary")
+        report.compare("scaling-tasks", "MemoryStore typed hit, \(tasks) tasks", median(samples["memory"]!),
+                       to: "raw dictionary get, \(tasks) tasks", rawMedian, x: Double(tasks), series: "MemoryStore")
+        report.compare("scaling-tasks", "TieredStore L1 hit, \(tasks) tasks", median(samples["tiered"]!),
+                       to: "raw dictionary get, \(tasks) tasks", rawMedian, x: Double(tasks), series: "TieredStore")
+    }
+}
+
+/// `size` keys in a raw dictionary (bytes) and in a MemoryStore and a TieredStore (typed).
+nonisolated func filledStores(size: Int, value: [UInt8]) async throws -> ([String], RawDictionary, MemoryStore, TieredStore) {
+    let keys = (0..<size).map { "user:\($0)" }
+    let raw = RawDictionary()
+    let memory = MemoryStore()
+    let tiered = TieredStore(l1: MemoryStore(), l2: MemoryStore())
+    for (index, key) in keys.enumerated() {
+        raw.set(key, value)
+        try await memory.set(key, Profile(id: index, name: "user \(index)", score: 0.5))
+        try await tiered.set(key, Profile(id: index, name: "user \(index)", score: 0.5))
+    }
+    return (keys, raw, memory, tiered)
+}

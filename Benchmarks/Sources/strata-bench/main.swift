@@ -1,0 +1,34 @@
+// strata-bench: every Strata benchmark beside its raw baseline, measured in the same run.
+//
+//   swift run -c release strata-bench [--quick] [group ...] > results.jsonl
+//
+// Groups: hits, scaling, memory, clear, redis, http (all by default). Figures go to
+// standard output as JSON lines (see Report.swift) and, readably, to standard error.
+// `Benchmarks/run` runs them all and turns the result into Docs/Benchmarks.md's table and
+// charts with report.py. `--quick` runs tiny sizes, to check the benchmarks still work.
+import Foundation
+
+let allGroups = ["hits", "scaling", "memory", "clear", "redis", "http"]
+var arguments = Array(CommandLine.arguments.dropFirst())
+
+if arguments.first == "footprint-child", arguments.count == 3, let count = Int(arguments[2]) {
+    try await footprintChild(arguments[1], count: count)
+    exit(0)
+}
+
+let quick = arguments.contains("--quick")
+arguments.removeAll { $0 == "--quick" }
+let groups = arguments.isEmpty ? allGroups : arguments
+for group in groups {
+    switch group {
+    case "hits": try await hitBenchmarks(quick: quick)
+    case "scaling": try await scalingBenchmarks(quick: quick)
+    case "memory": try await memoryFootprint(quick: quick)
+    case "clear": try await clearBenchmarks(quick: quick)
+    case "redis": try await redisBenchmarks(quick: quick)
+    case "http": try await httpBenchmarks(quick: quick)
+    default:
+        FileHandle.standardError.write(Data("unknown group \(group); the groups are \(allGroups.joined(separator: ", "))\n".utf8))
+        exit(64)
+    }
+}
