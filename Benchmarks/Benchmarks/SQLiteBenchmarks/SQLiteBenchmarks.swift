@@ -90,6 +90,8 @@ enum Fixture {
     static let directory: String = {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("strata-bench-\(UUID().uuidString)").path
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        // The benchmark process ends by exit(); remove the files then, not never.
+        atexit { try? FileManager.default.removeItem(atPath: Fixture.directory) }
         return path
     }()
 

@@ -49,6 +49,8 @@ enum Fixture {
     static let directory: String = {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("strata-tiered-\(UUID().uuidString)").path
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        // The benchmark process ends by exit(); remove the files then, not never.
+        atexit { try? FileManager.default.removeItem(atPath: Fixture.directory) }
         return path
     }()
 
