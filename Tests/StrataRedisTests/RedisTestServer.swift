@@ -32,13 +32,14 @@ final class RedisTestServer: Sendable {
     }
 
     /// Started once, on first use, when the test command did not start one.
+    /// One start shared by every caller: the actor is reentrant at the `await`, so
+    /// storing the server after starting it let two first callers start one each, and the
+    /// replaced one was killed (its deinit) under the tests using it.
     private actor SharedServer {
-        private var server: RedisTestServer?
+        private var starting: Task<RedisTestServer, any Error>?
         func url() async throws -> String {
-            if let server { return server.tcpURL }
-            let started = try await RedisTestServer()
-            server = started
-            return started.tcpURL
+            if starting == nil { starting = Task { try await RedisTestServer() } }
+            return try await starting!.value.tcpURL
         }
     }
     private static let sharedServer = SharedServer()
