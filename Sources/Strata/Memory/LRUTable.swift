@@ -1,24 +1,22 @@
 /// A Swift value kept beside its bytes. A class, so that reading it back as its own type
 /// is a class check rather than a cast out of an existential, and an entry holds one
-/// reference instead of an existential container.
+/// reference (`any AnyObject & Sendable`: eight bytes, no witness table) instead of an
+/// existential container.
 @usableFromInline
-protocol KeptValue: AnyObject, Sendable {}
-
-@usableFromInline
-final class Kept<Value: Sendable>: KeptValue {
+final class Kept<Value: Sendable>: Sendable {
     @usableFromInline
     let value: Value
     init(_ value: Value) { self.value = value }
 
     /// `value` boxed, or `nil` for the raw types, which decode from their bytes at no cost
     /// (keeping them twice would double their memory).
-    static func wrap(_ value: Value) -> (any KeptValue)? {
+    static func wrap(_ value: Value) -> (any AnyObject & Sendable)? {
         ValueCoding.isRaw(Value.self) ? nil : Kept(value)
     }
 
     /// The kept value if it is a `Value`.
     @inlinable
-    static func read(_ kept: (any KeptValue)?) -> Value? {
+    static func read(_ kept: (any AnyObject & Sendable)?) -> Value? {
         guard let kept, type(of: kept) == Kept<Value>.self else { return nil }
         return unsafeDowncast(kept, to: Kept<Value>.self).value
     }
@@ -31,7 +29,7 @@ struct MemoryEntry: Sendable {
     @usableFromInline
     var bytes: [UInt8]
     @usableFromInline
-    var value: (any KeptValue)?
+    var value: (any AnyObject & Sendable)?
     /// When this copy stops being served, in milliseconds since 1970; `Int64.max` never.
     var expiresAt: Int64
     /// When the entry itself expires, as reported to readers. The same as `expiresAt`,
@@ -41,7 +39,7 @@ struct MemoryEntry: Sendable {
 
     static let never = Int64.max
 
-    init(bytes: [UInt8], value: (any KeptValue)?, expiresAt: Timestamp?, keptUntil: Timestamp? = nil) {
+    init(bytes: [UInt8], value: (any AnyObject & Sendable)?, expiresAt: Timestamp?, keptUntil: Timestamp? = nil) {
         self.bytes = bytes
         self.value = value
         self.reportedExpiresAt = expiresAt?.millisecondsSince1970 ?? Self.never
@@ -68,12 +66,20 @@ struct LRUTable {
         var older: Int32
         /// The next newer node, or -1.
         var newer: Int32
-        var isOccupied: Bool
+
+        /// A free slot's placeholder has `older == -2` (a stored flag would have cost
+        /// eight bytes a node, with padding).
+        var isOccupied: Bool { older != -2 }
     }
 
     private(set) var nodes: ContiguousArray<Node> = []
     private var freeSlots: [Int32] = []
-    private(set) var index: [ByteKey: Int32] = [:]
+    /// Slot numbers by key: open addressing with linear probing over a power-of-two
+    /// array of `hash << 32 | slot + 1` (0 is empty). Keys stay in the nodes only: a
+    /// `[ByteKey: Int32]` stored every key a second time and cost 42 bytes per entry at
+    /// 1M entries; this costs 8 per bucket, 17 per entry.
+    private var buckets: [UInt64] = []
+    private(set) var count = 0
     /// The same keys in byte order, for prefix operations: built on the first prefix
     /// operation and maintained from then on, so a store that never asks for a prefix
     /// never pays for it.
@@ -86,14 +92,78 @@ struct LRUTable {
     private(set) var expiringEntries = 0
     private var sweepCursor = 0
 
-    var count: Int { index.count }
-
     static func cost(_ key: ByteKey, _ entry: MemoryEntry) -> Int {
         key.string.utf8.count + entry.bytes.count
     }
 
     @inline(__always)
-    func slot(of key: ByteKey) -> Int32? { index[key] }
+    func slot(of key: ByteKey) -> Int32? {
+        bucket(of: key, hash: Self.hash(key)).map { Int32(truncatingIfNeeded: buckets[$0] & 0xFFFF_FFFF) - 1 }
+    }
+
+    @inline(__always)
+    static func hash(_ key: ByteKey) -> UInt32 { UInt32(truncatingIfNeeded: key.hashValue) }
+
+    /// The bucket holding `key`, if it is in the table.
+    @inline(__always)
+    private func bucket(of key: ByteKey, hash: UInt32) -> Int? {
+        guard !buckets.isEmpty else { return nil }
+        let mask = buckets.count - 1
+        var index = Int(hash) & mask
+        while true {
+            let packed = buckets[index]
+            if packed == 0 { return nil }
+            if UInt32(truncatingIfNeeded: packed >> 32) == hash,
+               nodes[Int(packed & 0xFFFF_FFFF) - 1].key == key {
+                return index
+            }
+            index = (index + 1) & mask
+        }
+    }
+
+    /// Records `slot` for a key known to be absent.
+    private mutating func insertSlot(_ slot: Int32, hash: UInt32) {
+        if (count + 1) * 4 > buckets.count * 3 { grow() }
+        let mask = buckets.count - 1
+        var index = Int(hash) & mask
+        while buckets[index] != 0 { index = (index + 1) & mask }
+        buckets[index] = UInt64(hash) << 32 | UInt64(slot + 1)
+        count += 1
+    }
+
+    private mutating func grow() {
+        let old = buckets
+        buckets = [UInt64](repeating: 0, count: max(16, old.count * 2))
+        let mask = buckets.count - 1
+        for packed in old where packed != 0 {
+            var index = Int(UInt32(truncatingIfNeeded: packed >> 32)) & mask
+            while buckets[index] != 0 { index = (index + 1) & mask }
+            buckets[index] = packed
+        }
+    }
+
+    /// Empties `index` and shifts later entries of its probe run back (no tombstones,
+    /// so lookups never slow down after many removals).
+    private mutating func removeBucket(_ index: Int) {
+        let mask = buckets.count - 1
+        var hole = index
+        var next = index
+        buckets[hole] = 0
+        while true {
+            next = (next + 1) & mask
+            let packed = buckets[next]
+            if packed == 0 { break }
+            let home = Int(UInt32(truncatingIfNeeded: packed >> 32)) & mask
+            // Move it into the hole unless its home lies cyclically in (hole, next].
+            let stays = hole <= next ? (home > hole && home <= next) : (home > hole || home <= next)
+            if !stays {
+                buckets[hole] = packed
+                buckets[next] = 0
+                hole = next
+            }
+        }
+        count -= 1
+    }
 
     @inline(__always)
     func entry(at slot: Int32) -> MemoryEntry { nodes[Int(slot)].entry }
@@ -109,16 +179,17 @@ struct LRUTable {
 
     /// Inserts or replaces `key`, making it the most recently used.
     mutating func set(_ key: ByteKey, _ entry: MemoryEntry) {
-        // One hash for a new key: claim a slot and insert; only a replaced key costs a second.
-        let slot = freeSlots.last ?? Int32(nodes.count)
-        if let existing = index.updateValue(slot, forKey: key) {
-            index[key] = existing
+        // One hash per call, for a new key and a replaced one alike.
+        let hash = Self.hash(key)
+        if let found = bucket(of: key, hash: hash) {
+            let existing = Int32(truncatingIfNeeded: buckets[found] & 0xFFFF_FFFF) - 1
             replace(at: existing, with: entry)
             touch(existing)
             return
         }
-        if freeSlots.last == slot { freeSlots.removeLast() }
-        let node = Node(key: key, entry: entry, older: -1, newer: -1, isOccupied: true)
+        let slot = freeSlots.popLast() ?? Int32(nodes.count)
+        insertSlot(slot, hash: hash)
+        let node = Node(key: key, entry: entry, older: -1, newer: -1)
         if Int(slot) < nodes.count { nodes[Int(slot)] = node } else { nodes.append(node) }
         sortedKeys?.insert(key)
         byteCount += Self.cost(key, entry)
@@ -141,9 +212,10 @@ struct LRUTable {
         // Move the node out (no copy, no retain), leaving a placeholder in the slot.
         var node = Node(
             key: ByteKey(""), entry: MemoryEntry(bytes: [], value: nil, expiresAt: nil),
-            older: -1, newer: -1, isOccupied: false)
+            older: -2, newer: -1)
         swap(&node, &nodes[Int(slot)])
-        index.removeValue(forKey: node.key)
+        // The key is now in `node`, no longer in the slot: find its bucket by the slot.
+        if let found = bucketHolding(slot, hash: Self.hash(node.key)) { removeBucket(found) }
         sortedKeys?.remove(node.key)
         byteCount -= Self.cost(node.key, node.entry)
         if node.entry.expiresAt != MemoryEntry.never { expiringEntries -= 1 }
@@ -151,12 +223,25 @@ struct LRUTable {
         return node.entry
     }
 
+    /// The bucket that points at `slot` (the slot's key has already been moved out).
+    private func bucketHolding(_ slot: Int32, hash: UInt32) -> Int? {
+        guard !buckets.isEmpty else { return nil }
+        let mask = buckets.count - 1
+        var index = Int(hash) & mask
+        let wanted = UInt64(hash) << 32 | UInt64(slot + 1)
+        while buckets[index] != 0 {
+            if buckets[index] == wanted { return index }
+            index = (index + 1) & mask
+        }
+        return nil
+    }
+
     /// The keys that start with `prefix`, in byte order: O(log n + matches) once the
     /// index exists (building it, on first use, is one sort of every key).
     mutating func keys(withPrefix prefix: String) -> [ByteKey] {
         if sortedKeys == nil {
             var built = SortedKeyIndex()
-            built.build(from: index.keys.sorted())
+            built.build(from: nodes.lazy.filter(\.isOccupied).map(\.key).sorted())
             sortedKeys = built
         }
         return sortedKeys!.keys(withPrefix: prefix)
@@ -187,7 +272,7 @@ struct LRUTable {
 
     /// The occupied slots, in no particular order.
     func occupiedSlots() -> [Int32] {
-        Array(index.values)
+        buckets.compactMap { $0 == 0 ? nil : Int32(truncatingIfNeeded: $0 & 0xFFFF_FFFF) - 1 }
     }
 
     private mutating func unlink(_ slot: Int32) {

@@ -165,7 +165,7 @@ public final class TieredStore: KeyValueStore {
 
     /// Copies an L2 hit into L1, with L2's expiry capped by `l1Expiry`, unless a write
     /// in this process may have changed the key since L2 was read.
-    private func fill(_ key: ByteKey, _ entry: StoredEntry, value: (any KeptValue)?, snapshot: WriteTracker.ReadSnapshot) {
+    private func fill(_ key: ByteKey, _ entry: StoredEntry, value: (any AnyObject & Sendable)?, snapshot: WriteTracker.ReadSnapshot) {
         let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
         if tracker.fillIfUnchanged(since: snapshot, { try? l1.store(key, copy) }) {
             report(.fill, .l1, key.string, since: nil)
@@ -190,7 +190,7 @@ public final class TieredStore: KeyValueStore {
         try await writeThrough(key, entry, value: nil)
     }
 
-    private func writeThrough(_ key: String, _ entry: StoredEntry, value: (any KeptValue)?) async throws {
+    private func writeThrough(_ key: String, _ entry: StoredEntry, value: (any AnyObject & Sendable)?) async throws {
         let byteKey = ByteKey(key)
         let started = observing ? ContinuousClock.now : nil
         let ticket = tracker.beginWrite(byteKey)
