@@ -101,7 +101,7 @@ extension HTTPCache {
     func save(_ response: StoredHTTPResponse, for exchange: Exchange, lookup: Lookup, at now: Timestamp) async -> Bool {
         let lifetime = storeLifetime(of: response, at: now)
         guard lifetime > 0 else { return false }
-        let expiresAt = now.adding(milliseconds: lifetime)
+        let expiresAt = lifetime >= Self.forever / 2 ? nil : now.adding(milliseconds: lifetime)
         do {
             let names = response.varyValues.map(\.0)
             if names.isEmpty {
@@ -111,7 +111,7 @@ extension HTTPCache {
                     ?? VaryIndex(generation: UInt64.random(in: 1...UInt64.max), fieldNames: names)
                 let key = Self.variantKey(exchange.urlKey, index: index, values: response.varyValues.map(\.1))
                 try await store.setEntry(StoredEntry(bytes: StoredHTTPEntry.response(response).encoded(), expiresAt: expiresAt), forKey: key)
-                if index != lookup.index || (lookup.indexExpiresAt.map { $0 < expiresAt } ?? false) {
+                if index != lookup.index || Self.outlives(expiresAt, lookup.indexExpiresAt) {
                     try await store.setEntry(StoredEntry(bytes: StoredHTTPEntry.varyIndex(index).encoded(), expiresAt: expiresAt), forKey: exchange.urlKey)
                 }
             }
@@ -121,6 +121,13 @@ extension HTTPCache {
             count { $0.storeFailures += 1 }
             return false
         }
+    }
+
+    /// Whether a write expiring at `new` outlives an entry expiring at `old` (nil: never).
+    private static func outlives(_ new: Timestamp?, _ old: Timestamp?) -> Bool {
+        guard let old else { return false }
+        guard let new else { return true }
+        return new > old
     }
 
     // MARK: - Keys

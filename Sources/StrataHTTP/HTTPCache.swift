@@ -31,6 +31,9 @@ public final class HTTPCache: Sendable {
     /// The configuration.
     public let configuration: Configuration
 
+    /// The fixed lifetime `expires: .never` stands for: stored without an expiry.
+    static let forever = Int64.max / 4
+
     /// The cache's name in `Cache-Status` fields.
     static let cacheName = "Strata"
 
@@ -96,7 +99,7 @@ public final class HTTPCache: Sendable {
     /// The response's `Cache-Status` field tells where it came from; read it with
     /// ``Source/init(_:)``. With `expires`, a response is stored for that lifetime whatever
     /// its caching headers say (a `5xx` is never stored), and served from the store until
-    /// then.
+    /// then; `.never` keeps it until it is invalidated or evicted.
     ///
     /// ```swift
     /// let (data, response) = try await cache.data(for: URLRequest(url: url))
@@ -143,7 +146,7 @@ public final class HTTPCache: Sendable {
             url: url,
             urlKey: Self.key(for: url, prefix: configuration.keyPrefix),
             headers: requestHeaders(request),
-            fixedLifetime: expires?.milliseconds
+            fixedLifetime: expires.map { $0.milliseconds ?? Self.forever }
         )
         switch (request.httpMethod ?? "GET").uppercased() {
         case "GET": return try await get(exchange)

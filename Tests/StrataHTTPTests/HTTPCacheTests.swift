@@ -420,6 +420,13 @@ struct HTTPCacheTests {
         #expect(h.hits("/rates") == 2)
 
         #expect(try await h.get("/down", expires: "10min").isStored == false)
+
+        // .never: kept until invalidated, whatever the headers say.
+        #expect(try await h.get("/forever", expires: .never).isStored)
+        h.advance(seconds: 400 * 86_400)
+        #expect(try await h.get("/forever").source == .cache)
+        try await h.cache.invalidate(h.url("/forever"))
+        #expect(try await h.get("/forever").source == .network)
     }
 
     @Test("the cache survives a restart over a tiered store with SQLite behind it")
