@@ -10,6 +10,7 @@ func lruTableMatchesReference() async {
     var table = LRUTable()
     var reference: [String: [UInt8]] = [:]
     var recency: [String] = []  // oldest first
+    var mismatches: [String] = []  // collected, not #expect-ed per step: cheaper in debug
     func use(_ key: String) {
         recency.removeAll { $0 == key }
         recency.append(key)
@@ -17,7 +18,7 @@ func lruTableMatchesReference() async {
     for step in 0..<30_000 {
         // Suspend now and then: a long synchronous loop would hold one of the cooperative
         // threads other tests (lifetimes measured in real time) need.
-        if step % 500 == 0 { await Task.yield() }
+        if step % 100 == 0 { await Task.yield() }
         let key = "k\(generator.next() % 300)"
         switch generator.next() % 10 {
         case 0..<4:
@@ -35,21 +36,22 @@ func lruTableMatchesReference() async {
             // Evict the least recently used, as MemoryStore does over its bound.
             if table.oldest >= 0 {
                 let evicted = table.key(at: table.oldest).string
-                #expect(evicted == recency.first, "step \(step)")
+                if evicted != recency.first { mismatches.append("step \(step): evicted \(evicted), not \(recency.first ?? "-")") }
                 table.remove(at: table.oldest)
                 reference[evicted] = nil
                 recency.removeFirst()
             }
         default:
             let slot = table.slot(of: ByteKey(key))
-            #expect((slot.map { table.entry(at: $0).bytes }) == reference[key], "step \(step): \(key)")
+            if slot.map({ table.entry(at: $0).bytes }) != reference[key] { mismatches.append("step \(step): \(key)") }
             if let slot {
                 table.touch(slot)
                 use(key)
             }
         }
-        #expect(table.count == reference.count)
+        if table.count != reference.count { mismatches.append("step \(step): count \(table.count), not \(reference.count)") }
     }
+    #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
     for (key, value) in reference {
         #expect(table.slot(of: ByteKey(key)).map { table.entry(at: $0).bytes } == value)
     }

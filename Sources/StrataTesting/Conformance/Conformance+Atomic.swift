@@ -14,10 +14,12 @@ extension KeyValueStoreConformance {
         },
         Check("increment sets the lifetime only when it creates the key") { context in
             try await withStore(context) { store in
+                let start = ContinuousClock.now
                 try await store.increment("created", expires: context.short)
                 try await store.set("existing", 5, expires: "1h")
                 try await store.increment("existing", expires: context.short)
-                try await store.increment("created", expires: "1h")  // keeps the 1s lifetime
+                try await store.increment("created", expires: "1h")  // keeps the short lifetime
+                try context.requireShortLifetimeLasted(since: start)
                 try await context.passShortLifetime()
                 try Expect.equal(try await store.get("created", as: Int.self), nil, "the creating lifetime applies")
                 try Expect.equal(try await store.get("existing", as: Int.self), 6, "an existing lifetime is kept")
@@ -50,9 +52,14 @@ extension KeyValueStoreConformance {
         },
         Check("setIfAbsent writes only when the key is missing or expired") { context in
             try await withStore(context) { store in
-                try Expect.that(try await store.setIfAbsent("lock", "first", expires: context.short), "first setIfAbsent")
-                try Expect.that(!(try await store.setIfAbsent("lock", "second")), "setIfAbsent of a present key")
-                try Expect.equal(try await store.get("lock", as: String.self), "first", "the first value stays")
+                let start = ContinuousClock.now
+                let first = try await store.setIfAbsent("lock", "first", expires: context.short)
+                let second = try await store.setIfAbsent("lock", "second")
+                let stays = try await store.get("lock", as: String.self)
+                try context.requireShortLifetimeLasted(since: start)
+                try Expect.that(first, "first setIfAbsent")
+                try Expect.that(!second, "setIfAbsent of a present key")
+                try Expect.equal(stays, "first", "the first value stays")
                 try await context.passShortLifetime()
                 try Expect.that(try await store.setIfAbsent("lock", "third"), "setIfAbsent after expiry")
                 try Expect.equal(try await store.get("lock", as: String.self), "third", "the new value")

@@ -5,6 +5,7 @@ extension KeyValueStoreConformance {
         Check("getOrSet computes a missing value once, stores it with its lifetime, and serves it after") { context in
             try await withStore(context) { store in
                 let calls = Counter()
+                let start = ContinuousClock.now
                 let first = try await store.getOrSet("report", as: String.self, expires: context.short) {
                     calls.increment()
                     return "built"
@@ -13,9 +14,11 @@ extension KeyValueStoreConformance {
                     calls.increment()
                     return "rebuilt"
                 }
+                let stored = try await store.get("report", as: String.self)
+                try context.requireShortLifetimeLasted(since: start)
                 try Expect.equal([first, second], ["built", "built"], "values returned")
                 try Expect.equal(calls.count, 1, "computations")
-                try Expect.equal(try await store.get("report", as: String.self), "built", "the stored value")
+                try Expect.equal(stored, "built", "the stored value")
                 try await context.passShortLifetime()
                 let third = try await store.getOrSet("report", as: String.self) {
                     calls.increment()

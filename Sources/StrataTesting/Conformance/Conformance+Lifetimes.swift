@@ -2,9 +2,12 @@ extension KeyValueStoreConformance {
     static let lifetimeChecks: [Check] = [
         Check("a value is there before its lifetime ends and gone after it expires") { context in
             try await withStore(context) { store in
+                let start = ContinuousClock.now
                 try await store.set("short", "v", expires: context.short)
                 try await store.set("long", "v", expires: "1h")
-                try Expect.equal(try await store.get("short", as: String.self), "v", "before expiry")
+                let beforeExpiry = try await store.get("short", as: String.self)
+                try context.requireShortLifetimeLasted(since: start)
+                try Expect.equal(beforeExpiry, "v", "before expiry")
                 try await context.passShortLifetime()
                 try Expect.equal(try await store.get("short", as: String.self), nil, "get after expiry")
                 try Expect.that(!(try await store.has("short")), "has after expiry")
@@ -42,11 +45,16 @@ extension KeyValueStoreConformance {
                 try Expect.that(!(try await store.expire("missing", "1min")), "expire of a missing key")
                 try Expect.equal(try await store.get("missing", as: String.self), nil, "expire creates nothing")
                 try await store.set("shorter", "v", expires: "1h")
+                let start = ContinuousClock.now
                 try await store.set("longer", "v", expires: context.short)
                 try await store.set("persisted", "v", expires: context.short)
-                try Expect.that(try await store.expire("shorter", context.short), "expire of an existing key")
-                try Expect.that(try await store.expire("longer", "1h"), "expire to a longer lifetime")
-                try Expect.that(try await store.expire("persisted", .never), "expire to never")
+                let shortened = try await store.expire("shorter", context.short)
+                let lengthened = try await store.expire("longer", "1h")
+                let persisted = try await store.expire("persisted", .never)
+                try context.requireShortLifetimeLasted(since: start)
+                try Expect.that(shortened, "expire of an existing key")
+                try Expect.that(lengthened, "expire to a longer lifetime")
+                try Expect.that(persisted, "expire to never")
                 try await context.passShortLifetime()
                 try Expect.equal(try await store.get("shorter", as: String.self), nil, "the shorter lifetime applies")
                 try Expect.equal(try await store.get("longer", as: String.self), "v", "the longer lifetime applies")
