@@ -31,10 +31,10 @@ extension HTTPCache {
         case .varyIndex(let index):
             lookup.index = index
             lookup.indexExpiresAt = top.expiresAt
-            let key = Self.variantKey(exchange.urlKey, index: index, values: index.fieldNames.map { Self.normalized(exchange.headers[$0]) })
+            let values = index.fieldNames.map { Self.normalized(exchange.headers[$0]) }
+            let key = Self.variantKey(exchange.urlKey, index: index, values: values)
             if let variant = await read(key), case .response(let response) = variant.entry,
-               response.varyValues.map(\.0) == index.fieldNames,
-               response.varyValues.map(\.1) == index.fieldNames.map({ Self.normalized(exchange.headers[$0]) }) {
+               response.varyValues.map(\.0) == index.fieldNames, response.varyValues.map(\.1) == values {
                 lookup.response = response
                 lookup.storageKey = key
             } else {
@@ -84,16 +84,17 @@ extension HTTPCache {
     /// longest time the response may still be useful stale (served under
     /// `stale-while-revalidate` / `stale-if-error`, or revalidated thanks to a validator).
     func storeLifetime(of response: StoredHTTPResponse, at now: Timestamp) -> Int64 {
-        let age = response.age(at: now)
-        if let fixed = response.fixedLifetime { return fixed - age }
-        let lifetime = response.freshnessLifetime(heuristicFraction: configuration.heuristicFraction, heuristicLimit: heuristicLimit)
+        let freshness = freshness(of: response, at: now)
+        let remaining = freshness.lifetime - freshness.age
+        // A lifetime given with `expires:` is the whole story: no stale use extends it.
+        if response.fixedLifetime != nil { return remaining }
         let control = response.cacheControl
         var staleUse: Int64 = 0
         if response.mayServeStale {
             staleUse = max(control.staleWhileRevalidate ?? 0, control.staleIfError ?? 0) * 1000
         }
         if response.hasValidators { staleUse = max(staleUse, staleRetention) }
-        return lifetime - age + staleUse
+        return remaining + staleUse
     }
 
     /// Writes a response (and its URL's Vary index); false when it isn't worth keeping or

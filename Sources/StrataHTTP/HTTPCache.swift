@@ -186,12 +186,22 @@ public final class HTTPCache: Sendable {
         var urlKey: String
         var headers: HeaderFields
         var fixedLifetime: Int64?
+        /// The request's `Cache-Control`, parsed once.
+        let control: CacheControl
+        /// `no-cache` on the request; `Pragma: no-cache` counts only without `Cache-Control`
+        /// (RFC 9111 §5.4).
+        let requiresValidation: Bool
 
-        var control: CacheControl { CacheControl(headers["cache-control"]) }
-
-        /// `Pragma: no-cache` counts only without `Cache-Control` (RFC 9111 §5.4).
-        var requiresValidation: Bool {
-            control.noCache || (headers["cache-control"] == nil && headers.list("pragma").contains { $0.lowercased() == "no-cache" })
+        init(request: URLRequest, url: URL, urlKey: String, headers: HeaderFields, fixedLifetime: Int64?) {
+            self.request = request
+            self.url = url
+            self.urlKey = urlKey
+            self.headers = headers
+            self.fixedLifetime = fixedLifetime
+            let cacheControl = headers["cache-control"]
+            control = CacheControl(cacheControl)
+            requiresValidation = control.noCache
+                || (cacheControl == nil && headers.list("pragma").contains { $0.lowercased() == "no-cache" })
         }
 
         /// Conditional and range requests are the caller's own business: they go to the
@@ -200,6 +210,18 @@ public final class HTTPCache: Sendable {
             ["range", "if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"]
                 .contains { headers[$0] != nil }
         }
+    }
+
+    /// A stored response's age and freshness lifetime at one instant, in milliseconds.
+    struct Freshness {
+        var age: Int64
+        var lifetime: Int64
+    }
+
+    func freshness(of cached: StoredHTTPResponse, at now: Timestamp) -> Freshness {
+        Freshness(
+            age: cached.age(at: now),
+            lifetime: cached.freshnessLifetime(heuristicFraction: configuration.heuristicFraction, heuristicLimit: heuristicLimit))
     }
 
     private enum Decision {
@@ -214,17 +236,18 @@ public final class HTTPCache: Sendable {
         let lookup = await lookUp(exchange)
         let now = store.clock.now()
         if let cached = lookup.response {
-            switch decide(cached, for: exchange, at: now) {
+            let freshness = freshness(of: cached, at: now)
+            switch decide(cached, freshness, for: exchange) {
             case .fresh:
                 count { $0.hits += 1 }
-                return response(from: cached, for: exchange, at: now, status: "hit")
+                return hit(cached, freshness, for: exchange)
             case .stale(let detail):
                 count { $0.staleHits += 1 }
-                return response(from: cached, for: exchange, at: now, status: "hit; detail=\(detail)")
+                return hit(cached, freshness, for: exchange, staleBecause: detail)
             case .staleWhileRevalidate:
                 count { $0.staleHits += 1 }
                 refreshInBackground(exchange, lookup: lookup)
-                return response(from: cached, for: exchange, at: now, status: "hit; detail=stale-while-revalidate")
+                return hit(cached, freshness, for: exchange, staleBecause: "stale-while-revalidate")
             case .revalidate:
                 break
             }
@@ -232,10 +255,9 @@ public final class HTTPCache: Sendable {
         return try await fetchOnce(exchange, lookup: lookup)
     }
 
-    private func decide(_ cached: StoredHTTPResponse, for exchange: Exchange, at now: Timestamp) -> Decision {
+    private func decide(_ cached: StoredHTTPResponse, _ freshness: Freshness, for exchange: Exchange) -> Decision {
         let control = exchange.control
-        let age = cached.age(at: now)
-        let lifetime = cached.freshnessLifetime(heuristicFraction: configuration.heuristicFraction, heuristicLimit: heuristicLimit)
+        let (age, lifetime) = (freshness.age, freshness.lifetime)
         let mustValidate = exchange.requiresValidation || (cached.cacheControl.noCache && cached.fixedLifetime == nil)
         if mustValidate { return .revalidate }
         let fresh = age < lifetime
@@ -251,12 +273,20 @@ public final class HTTPCache: Sendable {
 
     /// Whether a stale response may stand in for a failed origin (RFC 5861 §4): the
     /// response's or the request's `stale-if-error` window covers how stale it is.
-    private func mayServeOnError(_ cached: StoredHTTPResponse, for exchange: Exchange, at now: Timestamp) -> Bool {
+    private func mayServeOnError(_ cached: StoredHTTPResponse, _ freshness: Freshness, for exchange: Exchange) -> Bool {
         guard cached.mayServeStale, let window = exchange.control.staleIfError ?? cached.cacheControl.staleIfError else {
             return false
         }
-        let lifetime = cached.freshnessLifetime(heuristicFraction: configuration.heuristicFraction, heuristicLimit: heuristicLimit)
-        return cached.age(at: now) - lifetime <= window * 1000
+        return freshness.age - freshness.lifetime <= window * 1000
+    }
+
+    /// The stale response standing in for a failed origin, if `stale-if-error` allows it.
+    private func staleOnError(_ stale: StoredHTTPResponse?, for exchange: Exchange) -> Response? {
+        guard let stale else { return nil }
+        let freshness = freshness(of: stale, at: store.clock.now())
+        guard mayServeOnError(stale, freshness, for: exchange) else { return nil }
+        count { $0.staleHits += 1 }
+        return hit(stale, freshness, for: exchange, staleBecause: "stale-if-error")
     }
 
     // MARK: - Talking to the origin
@@ -292,11 +322,7 @@ public final class HTTPCache: Sendable {
         do {
             answer = try await send(exchange.request, validatingWith: stale)
         } catch let error as StrataError {
-            let now = store.clock.now()
-            if let stale, mayServeOnError(stale, for: exchange, at: now) {
-                count { $0.staleHits += 1 }
-                return response(from: stale, for: exchange, at: now, status: "hit; detail=stale-if-error")
-            }
+            if let response = staleOnError(stale, for: exchange) { return response }
             throw error
         }
         let now = store.clock.now()
@@ -313,11 +339,12 @@ public final class HTTPCache: Sendable {
             if let fixed = exchange.fixedLifetime { refreshed.fixedLifetime = fixed }
             let stored = await save(refreshed, for: exchange, lookup: lookup, at: now)
             count { $0.revalidations += 1 }
-            return response(from: refreshed, for: exchange, at: now, status: "fwd=stale; fwd-status=304\(stored ? "; stored" : "")", isStored: stored)
+            return response(
+                from: refreshed, for: exchange, age: refreshed.age(at: now), source: .revalidated,
+                status: "fwd=stale; fwd-status=304\(stored ? "; stored" : "")", isStored: stored)
         }
-        if let stale, [500, 502, 503, 504].contains(answer.statusCode), mayServeOnError(stale, for: exchange, at: now) {
-            count { $0.staleHits += 1 }
-            return response(from: stale, for: exchange, at: now, status: "hit; detail=stale-if-error")
+        if [500, 502, 503, 504].contains(answer.statusCode), let response = staleOnError(stale, for: exchange) {
+            return response
         }
         let fetched = StoredHTTPResponse(
             url: exchange.url.absoluteString,
@@ -418,10 +445,10 @@ public final class HTTPCache: Sendable {
     /// HEAD is answered from a fresh stored GET response (RFC 9110 §9.3.2), else sent on.
     private func head(_ exchange: Exchange) async throws -> Response {
         if !exchange.bypassesCache, let cached = await lookUp(exchange).response {
-            let now = store.clock.now()
-            if case .fresh = decide(cached, for: exchange, at: now) {
+            let freshness = freshness(of: cached, at: store.clock.now())
+            if case .fresh = decide(cached, freshness, for: exchange) {
                 count { $0.hits += 1 }
-                var response = response(from: cached, for: exchange, at: now, status: "hit")
+                var response = hit(cached, freshness, for: exchange)
                 response.data = Data()
                 return response
             }
@@ -455,27 +482,28 @@ public final class HTTPCache: Sendable {
 
     // MARK: - Responses handed back
 
-    private func response(
-        from cached: StoredHTTPResponse, for exchange: Exchange, at now: Timestamp, status: String, isStored: Bool = true
+    /// A response served from the store: `.cache` when fresh, `.stale` with the reason it
+    /// may be served stale.
+    private func hit(
+        _ cached: StoredHTTPResponse, _ freshness: Freshness, for exchange: Exchange, staleBecause reason: String? = nil
     ) -> Response {
-        let lifetime = cached.freshnessLifetime(heuristicFraction: configuration.heuristicFraction, heuristicLimit: heuristicLimit)
-        let age = cached.age(at: now)
+        let status = "hit; ttl=\((freshness.lifetime - freshness.age) / 1000)" + (reason.map { "; detail=\($0)" } ?? "")
+        return response(from: cached, for: exchange, age: freshness.age, source: reason == nil ? .cache : .stale, status: status)
+    }
+
+    private func response(
+        from cached: StoredHTTPResponse, for exchange: Exchange, age: Int64, source: Source, status: String, isStored: Bool = true
+    ) -> Response {
         var headers = cached.headers
         headers.set("Age", String(max(0, age / 1000)))
-        let statusWithTTL = status.hasPrefix("hit") ? "hit; ttl=\((lifetime - age) / 1000)" + status.dropFirst(3) : status
         return Response(
             data: Data(cached.body),
             statusCode: cached.statusCode,
-            fields: withStatus(headers, statusWithTTL),
+            fields: withStatus(headers, status),
             url: exchange.url,
-            source: Self.source(of: statusWithTTL),
+            source: source,
             isStored: isStored
         )
-    }
-
-    private static func source(of status: String) -> Source {
-        if status.hasPrefix("hit") { return status.contains("detail=") ? .stale : .cache }
-        return status.contains("fwd-status=304") ? .revalidated : .network
     }
 
     /// Adds this cache's member to the response's `Cache-Status` list (RFC 9211 §2).

@@ -2,7 +2,7 @@ import Strata
 
 /// What the cache keeps under a URL's key: a response, or, for responses that carry `Vary`,
 /// an index naming the request fields that select a variant.
-enum StoredHTTPEntry: Sendable, Equatable {
+enum StoredHTTPEntry: Sendable {
     case response(StoredHTTPResponse)
     case varyIndex(VaryIndex)
 
@@ -133,15 +133,6 @@ struct StoredHTTPResponse: Sendable {
             etag = headers["etag"]
             varyFieldNames = headers.list("vary").map { $0.lowercased() }
         }
-    }
-}
-
-extension StoredHTTPResponse: Equatable {
-    static func == (lhs: StoredHTTPResponse, rhs: StoredHTTPResponse) -> Bool {
-        lhs.url == rhs.url && lhs.statusCode == rhs.statusCode && lhs.headers == rhs.headers
-            && lhs.body == rhs.body && lhs.requestTime == rhs.requestTime && lhs.responseTime == rhs.responseTime
-            && lhs.fixedLifetime == rhs.fixedLifetime
-            && lhs.varyValues.map(\.0) == rhs.varyValues.map(\.0) && lhs.varyValues.map(\.1) == rhs.varyValues.map(\.1)
     }
 }
 
