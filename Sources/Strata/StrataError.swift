@@ -26,7 +26,7 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case invalidExpiry, invalidKey, decodingFailed, encodingFailed
             case backendUnavailable, corruptEntry, closed, valueTooLarge, notAnInteger, invalidConfiguration
-            case originUnavailable
+            case originUnavailable, storageFull, accessDenied
         }
 
         private let base: Base
@@ -42,6 +42,24 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let encodingFailed = Code(.encodingFailed)
         /// The backend (a folder, a database, a server) cannot be reached or used.
         public static let backendUnavailable = Code(.backendUnavailable)
+        /// The backend refused a write because it has no room: Redis at `maxmemory` with
+        /// the `noeviction` policy (`OOM`), a full disk or database. Retrying at once does
+        /// not help; the entry is not stored, and reads still work.
+        ///
+        /// ```swift
+        /// catch let error as StrataError where error.code == .storageFull {
+        ///     // serve the value uncached, and alert: the cache is full
+        /// }
+        /// ```
+        public static let storageFull = Code(.storageFull)
+        /// The backend refused the call for lack of permission: an ACL that does not allow
+        /// the command (`NOPERM`), credentials it no longer accepts (`WRONGPASS`, `NOAUTH`),
+        /// a read-only file or directory. A configuration problem, not cured by a retry.
+        ///
+        /// ```swift
+        /// catch let error as StrataError where error.code == .accessDenied { ... }
+        /// ```
+        public static let accessDenied = Code(.accessDenied)
         /// A stored entry that is not a valid entry: truncated, garbage, or foreign.
         public static let corruptEntry = Code(.corruptEntry)
         /// The store was closed; no further calls are accepted.

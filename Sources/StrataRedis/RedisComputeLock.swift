@@ -21,18 +21,25 @@ public struct RedisComputeLock: ComputeLock {
     }
 
     /// `SET NX PX`: a random token when taken, `nil` when another holder has the lock.
+    /// A refusal (`OOM`, `READONLY`, `NOPERM`…) throws: it never passes for a lock taken.
     public func acquire(_ key: String, lease: Duration) async throws -> String? {
         var generator = SystemRandomNumberGenerator()
         let token = String(generator.next() as UInt64, radix: 16) + String(generator.next() as UInt64, radix: 16)
         let milliseconds = max(1, lease.components.seconds * 1_000 + lease.components.attoseconds / 1_000_000_000_000_000)
-        let taken = try await redis.command(
+        let reply = try await redis.command(
             key: key, ["SET", prefix + key, token, "NX", "PX", String(milliseconds)])
-        return taken == .null ? nil : token
+        switch reply {
+        case .status("OK"): return token
+        case .null: return nil
+        default: throw redis.unexpected(key, "SET NX answered \(reply.typeName)")
+        }
     }
 
-    /// Deletes the lock only if `token` still holds it.
+    /// Deletes the lock only if `token` still holds it (a lease that ran out and was
+    /// taken by another holder is left to it). A refusal to delete throws.
     public func release(_ key: String, token: String) async throws {
         let script = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
-        _ = try await redis.command(key: key, ["EVAL", script, "1", prefix + key, token])
+        let reply = try await redis.command(key: key, ["EVAL", script, "1", prefix + key, token])
+        guard case .integer = reply else { throw redis.unexpected(key, "the release script answered \(reply.typeName)") }
     }
 }

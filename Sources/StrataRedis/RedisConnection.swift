@@ -6,9 +6,11 @@ import Darwin
 import CHiredis
 import Strata
 
-/// Why a connection failed: a message for the error, and whether the connection is gone.
+/// Why a connection failed: a message for the error, and the server's refusal when the
+/// server itself said no (a wrong password, an unknown database).
 struct RedisConnectionError: Error, CustomStringConvertible {
     let description: String
+    var refusal: RedisServerError? = nil
 }
 
 /// Writing to a connection whose server has gone raises SIGPIPE, which ends the process
@@ -52,10 +54,12 @@ final class RedisConnection {
         if endpoint.database != 0 { login.append([Array("SELECT".utf8), Array(String(endpoint.database).utf8)]) }
         guard !login.isEmpty else { return }
         let replies = try execute(login)
-        for reply in replies {
+        for (reply, command) in zip(replies, login) {
             if case .error(let message) = reply {
                 close()
-                throw RedisConnectionError(description: "the server refused the login or database: \(message)")
+                throw RedisConnectionError(
+                    description: "the server refused the login or database: \(message)",
+                    refusal: RedisServerError(message: message, command: String(decoding: command[0], as: UTF8.self)))
             }
         }
     }

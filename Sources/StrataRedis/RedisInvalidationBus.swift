@@ -35,6 +35,8 @@ public final class RedisInvalidationBus: InvalidationPublisher {
     /// This instance's random id, sent with every message.
     public let instanceID: [UInt8]
     private let publishFailures = FailureCount()
+    private let lastFailures = Mutex<(publish: StrataError?, subscribe: StrataError?)>((nil, nil))
+    private let subscribed = Atomic<Bool>(false)
 
     /// A bus on `redis`'s server, on the channel of its key namespace.
     public init(redis: RedisStore) {
@@ -44,20 +46,57 @@ public final class RedisInvalidationBus: InvalidationPublisher {
         self.instanceID = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
     }
 
-    /// Messages that could not be published (the server was unreachable).
+    /// Messages that could not be published: the server was unreachable, or refused
+    /// `PUBLISH` (an ACL without it, say). Other instances keep their L1 copies of what
+    /// such a message named until those expire (`l1Expiry`).
     public var failedPublishes: Int { publishFailures.value }
+
+    /// Why the last message that could not be published failed, or `nil`.
+    ///
+    /// ```swift
+    /// if let error = bus.lastPublishError { print("invalidations are not reaching other instances:", error) }
+    /// ```
+    public var lastPublishError: StrataError? { lastFailures.withLock { $0.publish } }
+
+    /// Whether ``run(delivering:)`` holds a subscription the server confirmed: while it
+    /// does not, other instances' changes are not applied (and L1 is dropped whole when
+    /// it comes back).
+    public var isSubscribed: Bool { subscribed.load(ordering: .acquiring) }
+
+    /// Why the last attempt to subscribe failed (unreachable server, `NOPERM` on the
+    /// channel…), or `nil`.
+    public var lastSubscribeError: StrataError? { lastFailures.withLock { $0.subscribe } }
 
     /// Queues `invalidation` for the other instances and returns without waiting for
     /// Redis's answer: the `PUBLISH` goes out in its connection's next batch, pipelined
-    /// with other traffic, so announcing does not add a round trip to every write.
+    /// with other traffic, so announcing does not add a round trip to every write. A
+    /// failure is counted (``failedPublishes``) and kept (``lastPublishError``); use
+    /// ``announce(_:)`` to wait for the server's answer instead.
     public func publish(_ invalidation: Invalidation) async {
-        let (redis, channel, message) = (redis, Array(channel.utf8), Self.encode(invalidation, from: instanceID))
-        Task { [publishFailures] in
+        Task {
             do {
-                try await redis.publish(channel: channel, message: message)
-            } catch {
+                _ = try await announce(invalidation)
+            } catch let error as StrataError {
                 publishFailures.increment()
+                lastFailures.withLock { $0.publish = error }
             }
+        }
+    }
+
+    /// Publishes `invalidation` and waits for Redis's answer: the number of instances
+    /// subscribed that received it. A refusal (`NOPERM`…) or an unreachable server throws.
+    ///
+    /// ```swift
+    /// try await bus.announce(.prefix("user:"))   // after changing L2 behind the tiered stores' backs
+    /// ```
+    @discardableResult
+    public func announce(_ invalidation: Invalidation) async throws(StrataError) -> Int {
+        do {
+            return try await redis.publish(channel: Array(channel.utf8), message: Self.encode(invalidation, from: instanceID))
+        } catch let error as StrataError {
+            throw error
+        } catch {
+            throw StrataError(code: .backendUnavailable, message: "PUBLISH failed", backend: redis.backendName, underlying: error)
         }
     }
 
@@ -121,22 +160,36 @@ public final class RedisInvalidationBus: InvalidationPublisher {
 
         func loop() {
             var everConnected = false
+            var backoff = 100  // milliseconds, doubled after each failure up to 2 s
             while !stopped {
-                guard let connection = try? bus.redis.dedicatedConnection() else {
-                    pause(milliseconds: 100)
+                let connection: RedisConnection
+                do {
+                    connection = try bus.redis.dedicatedConnection()
+                } catch {
+                    failed(StrataError(
+                        code: (error as? RedisConnectionError)?.refusal?.code ?? .backendUnavailable,
+                        message: "cannot connect to subscribe: \(error)", backend: bus.redis.backendName, underlying: error),
+                        backoff: &backoff)
                     continue
                 }
-                let subscribed = lock.withLock { state -> Bool in
+                let stored = lock.withLock { state -> Bool in
                     if state.stopped { return false }
                     state.connection = connection
                     return true
                 }
-                guard subscribed,
-                      (try? connection.execute([[Array("SUBSCRIBE".utf8), Array(bus.channel.utf8)]])) != nil
-                else {
+                guard stored else {
                     connection.close()
+                    break
+                }
+                if let refusal = subscribe(connection) {
+                    // Forget the connection before closing it, so `stop()` never touches a freed one.
+                    lock.withLock { $0.connection = nil }
+                    connection.close()
+                    failed(refusal, backoff: &backoff)
                     continue
                 }
+                backoff = 100
+                bus.subscribed.store(true, ordering: .releasing)
                 // Messages may have been lost while no subscription was up.
                 if everConnected { store.applyRemoteInvalidation(.everything) }
                 everConnected = true
@@ -146,11 +199,50 @@ public final class RedisInvalidationBus: InvalidationPublisher {
                        case .bulk(let message) = parts[2],
                        let invalidation = RedisInvalidationBus.decode(message, ignoring: bus.instanceID) {
                         store.applyRemoteInvalidation(invalidation)
+                    } else if case .error = reply {
+                        break  // the server ended the subscription: a gap, handled like a lost connection
                     }
                 }
+                bus.subscribed.store(false, ordering: .releasing)
                 lock.withLock { $0.connection = nil }
                 connection.close()
             }
+        }
+
+        /// Sends `SUBSCRIBE` and checks the confirmation; the error when there is none.
+        private func subscribe(_ connection: RedisConnection) -> StrataError? {
+            let replies: [RedisReply]
+            do {
+                replies = try connection.execute([[Array("SUBSCRIBE".utf8), Array(bus.channel.utf8)]])
+            } catch {
+                return StrataError(
+                    code: .backendUnavailable, message: "SUBSCRIBE failed", backend: bus.redis.backendName, underlying: error)
+            }
+            switch replies.first {
+            case .array(let parts)? where parts.count == 3 && parts[0] == .bulk(Array("subscribe".utf8)):
+                return nil
+            case .error(let message)?:
+                let refusal = RedisServerError(message: message, command: "SUBSCRIBE")
+                return StrataError(
+                    code: refusal.code, message: "the server refused to subscribe to \(bus.channel): \(message)",
+                    backend: bus.redis.backendName, underlying: refusal)
+            case let reply:
+                return StrataError(
+                    code: .corruptEntry, message: "unexpected reply to SUBSCRIBE: \(reply?.typeName ?? "none")",
+                    backend: bus.redis.backendName)
+            }
+        }
+
+        /// Records why subscribing failed and waits before the next attempt.
+        private func failed(_ error: StrataError, backoff: inout Int) {
+            bus.lastFailures.withLock { $0.subscribe = error }
+            // Short slices, so that `stop()` is honoured within 100 ms.
+            var waited = 0
+            while waited < backoff && !stopped {
+                pause(milliseconds: 100)
+                waited += 100
+            }
+            backoff = min(backoff * 2, 2_000)
         }
     }
 }

@@ -16,6 +16,10 @@ import Synchronization
 ///   cooperative pool, and concurrent calls are pipelined on the pooled connections.
 /// - A connection that fails costs the calls in flight on it a `backendUnavailable`
 ///   error; the store reconnects by itself for later calls.
+/// - A call succeeds only on the reply that means its work was done: an error reply
+///   (`OOM`, `READONLY`, `NOPERM`, `BUSY`, `MISCONF`…) throws a ``StrataError`` whose
+///   code says what cures it (``RedisServerError/code``) and whose `underlying` is the
+///   ``RedisServerError``.
 ///
 /// The initializer connects once (blocking for at most the connect timeout), so an
 /// unreachable server is reported at start-up. The first store also sets SIGPIPE to be
@@ -61,6 +65,10 @@ public final class RedisStore: KeyValueStore {
                 return try RedisConnection(
                     endpoint: endpoint, connectTimeout: configuration.connectTimeout,
                     commandTimeout: configuration.commandTimeout)
+            } catch let error as RedisConnectionError {
+                throw StrataError(
+                    code: error.refusal?.code ?? .backendUnavailable, message: "cannot connect: \(error)", backend: backend,
+                    underlying: error.refusal ?? error)
             } catch {
                 throw StrataError(
                     code: .backendUnavailable, message: "cannot connect: \(error)", backend: backend, underlying: error)
@@ -109,8 +117,6 @@ public final class RedisStore: KeyValueStore {
             return nil
         case (.bulk(let bytes), .integer(let remaining)):
             return StoredEntry(bytes: bytes, expiresAt: remaining < 0 ? nil : now.adding(milliseconds: remaining))
-        case (.error(let message), _):
-            throw wrongType(key, message)
         case (let value, let lifetime):
             throw unexpected(key, "GET answered \(value.typeName), PTTL \(lifetime.typeName)")
         }
@@ -134,18 +140,19 @@ public final class RedisStore: KeyValueStore {
 
     // MARK: Writes
 
-    /// `SET key value [PX ms]` (an entry already expired is deleted instead).
+    /// `SET key value [PX ms]` (an entry already expired is deleted instead). Returns only
+    /// when the server answered `OK`; a refusal (`OOM`, `READONLY`, `NOPERM`…) throws.
     public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
         let name = redisKey(key)
         guard let milliseconds = try lifetime(entry.expiresAt) else {
-            _ = try await send(key, [command("SET", name, entry.bytes)])
+            try expectOK(key, "SET", try await send(key, [command("SET", name, entry.bytes)])[0])
             return
         }
         guard milliseconds > 0 else {
-            _ = try await send(key, [command("DEL", name)])
+            _ = try await integer(key, [command("DEL", name)])
             return
         }
-        _ = try await send(key, [command("SET", name, entry.bytes, "PX", String(milliseconds))])
+        try expectOK(key, "SET", try await send(key, [command("SET", name, entry.bytes, "PX", String(milliseconds))])[0])
     }
 
     /// `SET key value NX [PX ms]`.
@@ -154,7 +161,7 @@ public final class RedisStore: KeyValueStore {
         if let milliseconds = try lifetime(entry.expiresAt) { arguments += [Array("PX".utf8), Array(String(max(1, milliseconds)).utf8)] }
         let reply = try await send(key, [arguments])[0]
         switch reply {
-        case .status: return true
+        case .status("OK"): return true
         case .null: return false
         default: throw unexpected(key, "SET NX answered \(reply.typeName)")
         }
@@ -171,7 +178,10 @@ public final class RedisStore: KeyValueStore {
         let name = redisKey(key)
         guard let milliseconds = try lifetime(expiresAt) else {
             let replies = try await send(key, [command("PERSIST", name), command("EXISTS", name)])
-            return replies[1] == .integer(1)
+            guard case .integer = replies[0], case .integer(let exists) = replies[1] else {
+                throw unexpected(key, "PERSIST answered \(replies[0].typeName), EXISTS \(replies[1].typeName)")
+            }
+            return exists == 1
         }
         return try await integer(key, [command("PEXPIRE", name, String(max(1, milliseconds)))]) == 1
     }
@@ -186,17 +196,8 @@ public final class RedisStore: KeyValueStore {
             return value
             """
         let reply = try await send(key, [command("EVAL", script, "1", redisKey(key), String(delta), milliseconds)])[0]
-        switch reply {
-        case .integer(let value): return Int(value)
-        case .error(let message) where message.contains("not an integer") || message.contains("overflow"):
-            throw StrataError(
-                code: .notAnInteger, message: "the value is not a decimal integer or would overflow (\(message))",
-                key: key, backend: backendName)
-        case .error(let message):
-            throw wrongType(key, message)
-        default:
-            throw unexpected(key, "INCRBY answered \(reply.typeName)")
-        }
+        guard case .integer(let value) = reply else { throw unexpected(key, "INCRBY answered \(reply.typeName)") }
+        return Int(value)
     }
 
     /// `SCAN` the prefix and `UNLINK` what it finds, a batch at a time.
@@ -230,10 +231,11 @@ public final class RedisStore: KeyValueStore {
     /// `PUBLISH channel message` on a pooled connection; the number of subscribers reached.
     @discardableResult
     func publish(channel: [UInt8], message: [UInt8]) async throws -> Int {
-        Int(try await integer("(publish)", [command("PUBLISH", channel, message)]))
+        Int(try await integer(nil, [command("PUBLISH", channel, message)]))
     }
 
-    /// One command of text arguments on a pooled connection (for the lock).
+    /// One command of text arguments on a pooled connection (for the lock); an error
+    /// reply throws.
     func command(key: String, _ arguments: [String]) async throws -> RedisReply {
         try await send(key, [arguments.map { Array($0.utf8) }])[0]
     }
@@ -256,11 +258,15 @@ public final class RedisStore: KeyValueStore {
         expiresAt.map { clock.now().milliseconds(until: $0) }
     }
 
-    private func integer(_ key: String, _ commands: [[[UInt8]]]) async throws -> Int64 {
+    private func integer(_ key: String?, _ commands: [[[UInt8]]]) async throws -> Int64 {
         let reply = try await send(key, commands)[0]
         if case .integer(let value) = reply { return value }
-        if case .error(let message) = reply { throw wrongType(key, message) }
         throw unexpected(key, "expected an integer, got \(reply.typeName)")
+    }
+
+    /// Throws unless `reply` is the `+OK` status that means a write was done.
+    private func expectOK(_ key: String, _ name: String, _ reply: RedisReply) throws {
+        guard reply == .status("OK") else { throw unexpected(key, "\(name) answered \(reply.typeName)") }
     }
 
     /// The glob pattern matching keys that start with `prefix` in the namespace: every
@@ -302,11 +308,16 @@ public final class RedisStore: KeyValueStore {
     }
 
     /// Sends commands on the next lane; every failure becomes a ``StrataError`` naming the key and server.
+    ///
+    /// An error reply to any of the commands throws here, so no caller can mistake a
+    /// refusal (`OOM`, `READONLY`, `NOPERM`, `BUSY`…) for an answer: the error's code says
+    /// what can cure it (``RedisServerError/code``) and its `underlying` is the refusal.
     private func send(_ key: String?, _ commands: [[[UInt8]]]) async throws -> [RedisReply] {
         try checkOpen()
         let lane = lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count]
+        let replies: [RedisReply]
         do {
-            return try await lane.send(commands)
+            replies = try await lane.send(commands)
         } catch let error as StrataError {
             throw StrataError(code: error.code, message: error.message, key: key, backend: backendName, underlying: error.underlying)
         } catch is RedisLaneClosed {
@@ -316,17 +327,27 @@ public final class RedisStore: KeyValueStore {
                 code: .backendUnavailable, message: "the connection to the server failed", key: key,
                 backend: backendName, underlying: error)
         }
+        for (index, reply) in replies.enumerated() {
+            if case .error(let message) = reply { throw refusal(message, to: commands[index], key: key) }
+        }
+        return replies
     }
 
-    private func wrongType(_ key: String, _ message: String) -> StrataError {
-        StrataError(
-            code: .corruptEntry,
-            message: message.hasPrefix("WRONGTYPE")
-                ? "the key holds a Redis value that is not a string (a list, hash, set…)" : "Redis answered: \(message)",
-            key: key, backend: backendName)
+    /// The error for a server's error reply to `command`.
+    private func refusal(_ message: String, to command: [[UInt8]], key: String?) -> StrataError {
+        let refusal = RedisServerError(message: message, command: String(decoding: command[0], as: UTF8.self))
+        let explanation = switch refusal.code {
+        case .corruptEntry: "the key holds a Redis value that is not a string (a list, hash, set…): \(message)"
+        case .notAnInteger: "the value is not a decimal integer or would overflow (\(message))"
+        case .storageFull: "the server is out of memory and refused \(refusal.command), nothing was stored: \(message)"
+        case .accessDenied: "the server does not allow \(refusal.command) for this user: \(message)"
+        default: "the server refused \(refusal.command): \(message)"
+        }
+        return StrataError(code: refusal.code, message: explanation, key: key, backend: backendName, underlying: refusal)
     }
 
-    private func unexpected(_ key: String?, _ message: String) -> StrataError {
+    /// An answer that is no error reply but not what the command answers either.
+    func unexpected(_ key: String?, _ message: String) -> StrataError {
         StrataError(code: .corruptEntry, message: "unexpected reply: \(message)", key: key, backend: backendName)
     }
 }

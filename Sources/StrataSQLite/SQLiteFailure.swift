@@ -1,4 +1,5 @@
 import CSQLite
+import Strata
 
 /// A failed SQLite call: its result code, SQLite's message, and the SQL it ran, so a
 /// caller can match on the code (wrapped as the `underlying` error of a `StrataError`).
@@ -16,6 +17,17 @@ public struct SQLiteFailure: Error, Sendable, CustomStringConvertible {
 
     /// The primary result code (the low byte of the extended code).
     public var primaryCode: Int32 { code & 0xFF }
+
+    /// What a caller can do about it: no room (`SQLITE_FULL`: the disk or
+    /// `max_page_count`), no permission (`SQLITE_READONLY`, `SQLITE_PERM`, `SQLITE_AUTH`),
+    /// or anything else.
+    var strataCode: StrataError.Code {
+        switch primaryCode {
+        case SQLITE_FULL: .storageFull
+        case SQLITE_READONLY, SQLITE_PERM, SQLITE_AUTH: .accessDenied
+        default: .backendUnavailable
+        }
+    }
 
     /// Whether another connection holds a lock this call needed.
     var isBusy: Bool { primaryCode == SQLITE_BUSY || primaryCode == SQLITE_LOCKED }

@@ -86,8 +86,7 @@ public final class SQLiteStore: KeyValueStore {
                 }
                 return ConnectionLane(connection, label: "strata.sqlite.\(role)", busyTimeoutMilliseconds: busyTimeout)
             } catch let failure as SQLiteFailure {
-                throw StrataError(
-                    code: .backendUnavailable, message: Self.explain(failure), backend: backend, underlying: failure)
+                throw StrataError(code: failure.strataCode, message: Self.explain(failure), backend: backend, underlying: failure)
             }
         }
 
@@ -413,8 +412,8 @@ public final class SQLiteStore: KeyValueStore {
                 key: key, backend: backendName)
         } catch {
             throw StrataError(
-                code: .backendUnavailable, message: "a SQLite call failed", key: key, backend: backendName,
-                underlying: error)
+                code: (error as? SQLiteFailure)?.strataCode ?? .backendUnavailable, message: "a SQLite call failed",
+                key: key, backend: backendName, underlying: error)
         }
     }
 

@@ -67,9 +67,11 @@ struct RedisStoreTests {
         try await byPassword.set("k", "v")
         #expect(try await byUser.get("k", as: String.self) == "v")
         #expect(try await otherDatabase.get("k", as: String.self) == nil, "database 0 is another keyspace")
-        let refused = #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
+        // The server refused the credentials: accessDenied (a retry cannot cure it), with the server's reason.
+        let refused = #expect(throws: StrataError(code: .accessDenied, message: "")) {
             try RedisStore(url: "redis://:wrong%20guess@127.0.0.1:\(server.port)")
         }
+        #expect((refused?.underlying as? RedisServerError)?.kind == "WRONGPASS")
         #expect(refused?.description.contains("wrong guess") == false)
         // Every pooled connection logs in: run enough calls at once to open them all.
         try await withThrowingTaskGroup(of: Void.self) { group in

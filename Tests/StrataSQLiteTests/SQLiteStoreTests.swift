@@ -281,3 +281,35 @@ extension Process {
         while isRunning { try await Task.sleep(for: .milliseconds(5)) }
     }
 }
+
+@Suite("SQLiteStore refusals")
+struct SQLiteRefusalTests {
+    @Test("a full disk (SQLITE_FULL): set throws storageFull naming the key, and the old value stays",
+          .enabled(if: getuid() == 0, "needs root to mount a 512 KiB tmpfs"))
+    func diskFull() async throws {
+        let directory = temporaryPath("tmpfs")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try await shell("mount -t tmpfs -o size=512k tmpfs '\(directory)'")
+        let store = try SQLiteStore(path: directory + "/cache.sqlite")
+        try await store.set("k", "old")
+        let error = await #expect(throws: StrataError(code: .storageFull, message: "")) {
+            for index in 0..<64 { try await store.set("k", [UInt8](repeating: UInt8(index), count: 64 << 10)) }
+        }
+        #expect(error?.key == "k")
+        #expect((error?.underlying as? SQLiteFailure)?.primaryCode == SQLITE_FULL)
+        // The last value that was written is there in full: "old", or a 64 KiB value written before the disk filled.
+        let kept = try #require(try await store.get("k", as: [UInt8].self))
+        #expect(kept == Array("old".utf8) || kept.count == 64 << 10)
+        try await store.close()
+        try await shell("umount -l '\(directory)'")
+    }
+
+    func shell(_ command: String) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        try process.run()
+        try await process.exited()
+        #expect(process.terminationStatus == 0, "\(command)")
+    }
+}

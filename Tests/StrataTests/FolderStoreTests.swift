@@ -173,3 +173,67 @@ enum KeyValueStoreConformanceKeys {
     static let hostile = ["../x", "../../etc/passwd", "/", "/abs", "a/b", "..", ".", ".lock", "a\0b", "line\nbreak",
                           "*", "A", "a", "é", "e\u{301}", String(repeating: "k", count: 1024)]
 }
+
+/// Failures of the file system reach the caller with a code that says what cures them,
+/// and no call reports work done that was not done.
+@Suite("FolderStore refusals")
+struct FolderStoreRefusalTests {
+    @Test("a full file system: set throws storageFull, leaves the old entry, and no temporary file",
+          .enabled(if: SmallFileSystem.available, "needs root to mount a 256 KiB tmpfs"))
+    func diskFull() async throws {
+        let mount = try await SmallFileSystem(kilobytes: 256)
+        let folder = try FolderStore(directory: mount.path + "/cache")
+        try await folder.set("k", "old")
+        let error = await #expect(throws: StrataError(code: .storageFull, message: "")) {
+            try await folder.set("k", [UInt8](repeating: 1, count: 512 << 10))
+        }
+        #expect(error?.key == "k")
+        #expect(try await folder.get("k", as: String.self) == "old")
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: mount.path + "/cache").allSatisfy { !$0.contains(".tmp") })
+        try await mount.unmount()
+    }
+
+    @Test("a file that cannot be removed: clear, sweep and delete throw instead of reporting success",
+          .enabled(if: SmallFileSystem.available, "needs root for chattr +i"))
+    func undeletableFile() async throws {
+        let directory = temporaryDirectory("immutable")
+        let clock = ManualClock()
+        let folder = try FolderStore(configuration: .init(directory: directory, clock: clock))
+        try await folder.set("stuck", "v", expires: "1s")
+        let file = try #require(try FileManager.default.subpathsOfDirectory(atPath: directory).first { $0.hasSuffix(".e") })
+        try await SmallFileSystem.run("/usr/bin/chattr", "+i", directory + "/" + file)
+        // Before: clear reported 0 removed and success while the entry stayed.
+        await #expect(throws: StrataError(code: .accessDenied, message: "")) { try await folder.clear(prefix: "st") }
+        await #expect(throws: StrataError(code: .accessDenied, message: "")) { try await folder.delete("stuck") }
+        clock.advance(by: .seconds(2))
+        await #expect(throws: StrataError(code: .accessDenied, message: "")) { try await folder.sweepExpired() }
+        try await SmallFileSystem.run("/usr/bin/chattr", "-i", directory + "/" + file)
+        #expect(try await folder.sweepExpired() == 1)
+    }
+}
+
+/// A tmpfs of a fixed size, to fill a disk for real.
+struct SmallFileSystem {
+    let path: String
+
+    /// Whether this process may mount (and so also `chattr`): root.
+    static var available: Bool { getuid() == 0 }
+
+    init(kilobytes: Int) async throws {
+        path = temporaryDirectory("tmpfs")
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try await Self.run("/bin/mount", "-t", "tmpfs", "-o", "size=\(kilobytes)k", "tmpfs", path)
+    }
+
+    /// Lazily: the store may still hold its directory open.
+    func unmount() async throws { try await Self.run("/bin/umount", "-l", path) }
+
+    static func run(_ tool: String, _ arguments: String...) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        try process.run()
+        try await process.exited()
+        if process.terminationStatus != 0 { throw StrataError(code: .backendUnavailable, message: "\(tool) \(arguments) failed") }
+    }
+}

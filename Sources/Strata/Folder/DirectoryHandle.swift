@@ -12,6 +12,16 @@ struct SystemCallError: Error, CustomStringConvertible {
     let errno: Int32
 
     var description: String { "\(call): \(String(cString: strerror(errno))) (errno \(errno))" }
+
+    /// What a caller can do about it: no room (`ENOSPC`, `EDQUOT`), no permission
+    /// (`EACCES`, `EPERM`, `EROFS`), or anything else.
+    var code: StrataError.Code {
+        switch errno {
+        case ENOSPC, EDQUOT: .storageFull
+        case EACCES, EPERM, EROFS: .accessDenied
+        default: .backendUnavailable
+        }
+    }
 }
 
 /// Thin wrappers over the `*at` system calls, relative to an open directory, never
@@ -92,7 +102,22 @@ enum POSIX {
             unlinkat(directory, name, 0)
             throw failure
         }
-        close(fd)
+        // Some file systems (NFS, quotas) report a failed write only when the file is
+        // closed: the entry is written only if `close` says so. (EINTR: Linux has closed
+        // the descriptor and the data went through the write calls above.)
+        if close(fd) < 0, errno != EINTR {
+            let failure = SystemCallError(call: "close", errno: errno)
+            unlinkat(directory, name, 0)
+            throw failure
+        }
+    }
+
+    /// Removes the file `name` from `directory`: `true` when it did, `false` when it was
+    /// already gone; any other failure (a read-only or immutable file system, say) throws.
+    static func removeFile(_ name: String, in directory: Int32) throws(SystemCallError) -> Bool {
+        if unlinkat(directory, name, 0) == 0 { return true }
+        if errno == ENOENT { return false }
+        throw SystemCallError(call: "unlinkat", errno: errno)
     }
 
     /// The names in `directory`, without `.` and `..`.

@@ -174,10 +174,7 @@ public final class FolderStore: KeyValueStore {
                 guard let directory else { return false }
                 let header = try POSIX.readFile(layout.file, in: directory, limit: FolderEntryFormat.headerSize)
                 guard let header else { return false }
-                if unlinkat(directory, layout.file, 0) < 0 {
-                    if errno == ENOENT { return false }  // a concurrent delete won
-                    throw SystemCallError(call: "unlinkat", errno: errno)
-                }
+                guard try POSIX.removeFile(layout.file, in: directory) else { return false }  // a concurrent delete won
                 // A corrupt file counted as present: it was there, and now it is gone.
                 let expiresAt = try? FolderEntryFormat.header(header).expiresAt
                 return !(expiresAt.flatMap { $0 }.map { $0 <= clock.now() } ?? false)
@@ -244,7 +241,7 @@ public final class FolderStore: KeyValueStore {
         try failing(nil) {
             try walk(prefix: prefix, removingEmptyDirectories: true) { directory, name, _ in
                 let header = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize)
-                guard header != nil, unlinkat(directory, name, 0) == 0 else { return }
+                guard header != nil, try POSIX.removeFile(name, in: directory) else { return }
                 let expiresAt = try? FolderEntryFormat.header(header!).expiresAt
                 if !(expiresAt.flatMap { $0 }.map { $0 <= now } ?? false) { removed += 1 }
             }
@@ -271,7 +268,7 @@ public final class FolderStore: KeyValueStore {
                     guard let header = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize),
                           let expiresAt = try? FolderEntryFormat.header(header).expiresAt, expiresAt <= now
                     else { return }
-                    if unlinkat(directory, name, 0) == 0 { removed += 1 }
+                    if try POSIX.removeFile(name, in: directory) { removed += 1 }
                 }
             }
         }
@@ -408,9 +405,7 @@ public final class FolderStore: KeyValueStore {
         do {
             return try body()
         } catch let error as SystemCallError {
-            throw StrataError(
-                code: .backendUnavailable, message: "a file operation failed",
-                key: key, backend: backendName, underlying: error)
+            throw StrataError(code: error.code, message: "a file operation failed", key: key, backend: backendName, underlying: error)
         }
     }
 }
