@@ -1,4 +1,7 @@
-import Strata
+#if Logging
+public import Logging
+#endif
+public import Strata
 
 extension HTTPCache {
     /// How an ``HTTPCache`` stores and ages responses.
@@ -34,6 +37,20 @@ extension HTTPCache {
         /// ```swift
         /// let configuration = HTTPCache.Configuration()
         /// ```
+        #if Logging
+        /// Where the cache logs (with the `Logging` trait): an unreachable origin, a store
+        /// that fails, a corrupt stored entry, as warnings. `nil` logs nothing.
+        public var logger: Logger? = nil
+        #endif
+
+        #if Metrics
+        /// How the cache reports swift-metrics (with the `Metrics` trait): each statistic
+        /// as `strata_http_events_total{cache, event}`, `event` being the statistic's name
+        /// (`hits`, `staleHits`, `revalidations`, `originRequests`, `stores`,
+        /// `storeFailures`, `corruptEntries`). `nil` reports nothing.
+        public var metrics: MetricsReporting? = nil
+        #endif
+
         public init() {}
     }
 }

@@ -49,14 +49,14 @@ extension HTTPCache {
         do {
             stored = try await store.entry(forKey: key)
         } catch {
-            count { $0.storeFailures += 1 }
+            count(\.storeFailures, key: key, error: error)
             return nil
         }
         guard let stored else { return nil }
         do {
             return (try StoredHTTPEntry(decoding: stored.bytes), stored.expiresAt)
         } catch {
-            count { $0.corruptEntries += 1 }
+            count(\.corruptEntries, key: key, error: error)
             _ = try? await store.removeEntry(forKey: key)
             return nil
         }
@@ -116,10 +116,10 @@ extension HTTPCache {
                     try await store.setEntry(StoredEntry(bytes: StoredHTTPEntry.varyIndex(index).encoded(), expiresAt: expiresAt), forKey: exchange.urlKey)
                 }
             }
-            count { $0.stores += 1 }
+            count(\.stores)
             return true
         } catch {
-            count { $0.storeFailures += 1 }
+            count(\.storeFailures, key: exchange.urlKey, error: error)
             return false
         }
     }

@@ -26,8 +26,9 @@ import Synchronization
 public final class HTTPCache: Sendable {
     /// The store responses are kept in.
     public let store: any KeyValueStore
-    /// The session requests go through.
-    public let session: URLSession
+    /// The session requests go through; `nil` when they go through an AsyncHTTPClient
+    /// `HTTPClient` (the `AsyncHTTPClient` trait's initializer).
+    public let session: URLSession?
     /// The configuration.
     public let configuration: Configuration
 
@@ -37,6 +38,10 @@ public final class HTTPCache: Sendable {
     /// The cache's name in `Cache-Status` fields.
     static let cacheName = "Strata"
 
+    /// How requests reach origins.
+    let origin: any OriginTransport
+    /// Logs and metrics, when the traits and the configuration ask for them.
+    let reporter: HTTPCacheReporter
     private let counters = Mutex(Statistics())
     private let background = Mutex(BackgroundWork())
     /// ``Configuration/maximumHeuristicLifetime`` in milliseconds.
@@ -62,7 +67,18 @@ public final class HTTPCache: Sendable {
     ///
     /// - Throws: ``StrataError/Code/invalidConfiguration`` for a key prefix over 256 bytes
     ///   or a negative body size limit.
-    public init(store: any KeyValueStore, session: URLSession? = nil, configuration: Configuration = .init()) throws {
+    public convenience init(store: any KeyValueStore, session: URLSession? = nil, configuration: Configuration = .init()) throws {
+        let session = session ?? {
+            let sessionConfiguration = URLSessionConfiguration.ephemeral
+            sessionConfiguration.urlCache = nil
+            sessionConfiguration.requestCachePolicy = .reloadIgnoringLocalCacheData
+            return URLSession(configuration: sessionConfiguration)
+        }()
+        try self.init(store: store, origin: URLSessionTransport(session: session), session: session, configuration: configuration)
+    }
+
+    /// A cache over `store` sending requests through `origin`.
+    init(store: any KeyValueStore, origin: any OriginTransport, session: URLSession?, configuration: Configuration) throws {
         guard configuration.keyPrefix.utf8.count <= 256 else {
             throw StrataError(
                 code: .invalidConfiguration,
@@ -79,12 +95,9 @@ public final class HTTPCache: Sendable {
         }
         self.store = store
         self.configuration = configuration
-        self.session = session ?? {
-            let sessionConfiguration = URLSessionConfiguration.ephemeral
-            sessionConfiguration.urlCache = nil
-            sessionConfiguration.requestCachePolicy = .reloadIgnoringLocalCacheData
-            return URLSession(configuration: sessionConfiguration)
-        }()
+        self.origin = origin
+        self.session = session
+        self.reporter = HTTPCacheReporter(configuration)
         heuristicLimit = configuration.maximumHeuristicLifetime.milliseconds ?? Int64.max / 4
         staleRetention = configuration.staleRetention.milliseconds ?? Int64.max / 4
     }
@@ -239,13 +252,13 @@ public final class HTTPCache: Sendable {
             let freshness = freshness(of: cached, at: now)
             switch decide(cached, freshness, for: exchange) {
             case .fresh:
-                count { $0.hits += 1 }
+                count(\.hits)
                 return hit(cached, freshness, for: exchange)
             case .stale(let detail):
-                count { $0.staleHits += 1 }
+                count(\.staleHits)
                 return hit(cached, freshness, for: exchange, staleBecause: detail)
             case .staleWhileRevalidate:
-                count { $0.staleHits += 1 }
+                count(\.staleHits)
                 refreshInBackground(exchange, lookup: lookup)
                 return hit(cached, freshness, for: exchange, staleBecause: "stale-while-revalidate")
             case .revalidate:
@@ -285,7 +298,7 @@ public final class HTTPCache: Sendable {
         guard let stale else { return nil }
         let freshness = freshness(of: stale, at: store.clock.now())
         guard mayServeOnError(stale, freshness, for: exchange) else { return nil }
-        count { $0.staleHits += 1 }
+        count(\.staleHits)
         return hit(stale, freshness, for: exchange, staleBecause: "stale-if-error")
     }
 
@@ -338,7 +351,7 @@ public final class HTTPCache: Sendable {
             refreshed.responseTime = answer.responseTime
             if let fixed = exchange.fixedLifetime { refreshed.fixedLifetime = fixed }
             let stored = await save(refreshed, for: exchange, lookup: lookup, at: now)
-            count { $0.revalidations += 1 }
+            count(\.revalidations)
             return response(
                 from: refreshed, for: exchange, age: refreshed.age(at: now), source: .revalidated,
                 status: "fwd=stale; fwd-status=304\(stored ? "; stored" : "")", isStored: stored)
@@ -387,41 +400,30 @@ public final class HTTPCache: Sendable {
     /// Sends a request to the origin, conditional on a stored response's validators.
     private func send(_ request: URLRequest, validatingWith stored: StoredHTTPResponse?) async throws -> OriginAnswer {
         var outgoing = request
-        outgoing.cachePolicy = .reloadIgnoringLocalCacheData
         if let stored {
             if let tag = stored.facts.etag { outgoing.setValue(tag, forHTTPHeaderField: "If-None-Match") }
             if let modified = stored.facts.lastModifiedText { outgoing.setValue(modified, forHTTPHeaderField: "If-Modified-Since") }
         }
-        count { $0.originRequests += 1 }
+        count(\.originRequests)
         let requestTime = store.clock.now()
-        let data: Data
-        let response: URLResponse
+        let answer: TransportAnswer
         do {
-            (data, response) = try await session.data(for: outgoing)
+            answer = try await origin.send(outgoing)
         } catch {
-            if error is CancellationError || (error as? URLError)?.code == .cancelled { throw CancellationError() }
-            throw StrataError(
+            if error is CancellationError || Task.isCancelled { throw CancellationError() }
+            let failure = StrataError(
                 code: .originUnavailable,
                 message: "the request to \(request.url?.absoluteString ?? "?") failed",
                 backend: "HTTP origin \(request.url?.host ?? "?")",
                 underlying: error
             )
-        }
-        guard let http = response as? HTTPURLResponse else {
-            throw StrataError(
-                code: .originUnavailable,
-                message: "the answer from \(request.url?.absoluteString ?? "?") is not an HTTP response",
-                backend: "HTTP origin \(request.url?.host ?? "?")"
-            )
-        }
-        var headers: [String: String] = [:]
-        for (name, value) in http.allHeaderFields {
-            if let name = name as? String, let value = value as? String { headers[name] = value }
+            reporter.originFailed(failure)
+            throw failure
         }
         return OriginAnswer(
-            statusCode: http.statusCode,
-            headers: HeaderFields(headers),
-            body: [UInt8](data),
+            statusCode: answer.statusCode,
+            headers: HeaderFields(answer.headers),
+            body: answer.body,
             requestTime: requestTime,
             responseTime: store.clock.now()
         )
@@ -447,7 +449,7 @@ public final class HTTPCache: Sendable {
         if !exchange.bypassesCache, let cached = await lookUp(exchange).response {
             let freshness = freshness(of: cached, at: store.clock.now())
             if case .fresh = decide(cached, freshness, for: exchange) {
-                count { $0.hits += 1 }
+                count(\.hits)
                 var response = hit(cached, freshness, for: exchange)
                 response.data = Data()
                 return response
@@ -474,7 +476,7 @@ public final class HTTPCache: Sendable {
                 try await invalidate(target)
             } catch {
                 // The unsafe request itself succeeded; failing it now would invite a retry.
-                count { $0.storeFailures += 1 }
+                count(\.storeFailures, key: target.absoluteString, error: error)
             }
         }
         return response
@@ -514,8 +516,11 @@ public final class HTTPCache: Sendable {
         return headers
     }
 
-    func count(_ update: (inout Statistics) -> Void) {
-        counters.withLock { update(&$0) }
+    /// Counts one more of `field` in the statistics (and in metrics, when reported); a
+    /// store failure's or corrupt entry's `error` is logged, when a logger is configured.
+    func count(_ field: WritableKeyPath<Statistics, Int>, key: String? = nil, error: (any Error)? = nil) {
+        counters.withLock { $0[keyPath: field] += 1 }
+        reporter.counted(field, key: key, error: error)
     }
 
     // MARK: - Background refresh
@@ -541,11 +546,7 @@ public final class HTTPCache: Sendable {
     /// The request's fields as the origin will see them: the session's additional fields
     /// overlaid by the request's own (they decide which `Vary` variant a request selects).
     private func requestHeaders(_ request: URLRequest) -> HeaderFields {
-        var merged: [String: String] = [:]
-        for (name, value) in session.configuration.httpAdditionalHeaders ?? [:] {
-            if let name = name as? String, let value = value as? String { merged[name] = value }
-        }
-        var fields = HeaderFields(merged)
+        var fields = HeaderFields(origin.additionalHeaders)
         for (name, value) in request.allHTTPHeaderFields ?? [:] { fields.set(name, value) }
         return fields
     }

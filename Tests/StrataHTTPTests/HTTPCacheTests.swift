@@ -13,9 +13,9 @@ import Testing
 struct HTTPCacheTests {
     // MARK: - Freshness
 
-    @Test("max-age: fresh responses come from the store, with Age and Cache-Status, until they go stale")
-    func maxAge() async throws {
-        let h = try Harness { _ in .init(headers: [("Cache-Control", "max-age=60")], body: body("hello")) }
+    @Test("max-age: fresh responses come from the store, with Age and Cache-Status, until they go stale", arguments: Transport.all)
+    func maxAge(transport: Transport) async throws {
+        let h = try Harness(transport: transport) { _ in .init(headers: [("Cache-Control", "max-age=60")], body: body("hello")) }
         let first = try await h.get("/a")
         #expect(first.source == .network && first.isStored && first.text == "hello")
         #expect(first.value(forHeader: "cache-status") == "Strata; fwd=uri-miss; fwd-status=200; stored")
@@ -37,9 +37,9 @@ struct HTTPCacheTests {
         #expect(h.hits("/a") == 2)
     }
 
-    @Test("Expires and Date give the lifetime; an invalid Expires means already stale")
-    func expiresAndDate() async throws {
-        let h = try Harness { request in
+    @Test("Expires and Date give the lifetime; an invalid Expires means already stale", arguments: Transport.all)
+    func expiresAndDate(transport: Transport) async throws {
+        let h = try Harness(transport: transport) { request in
             let now = Int(Date().timeIntervalSince1970)
             let expires = request.path == "/invalid" ? "0" : LoopbackHTTPServer.httpDate(now + 100)
             return .init(headers: [("Date", LoopbackHTTPServer.httpDate(now)), ("Expires", expires)], body: body("x"))
@@ -57,9 +57,9 @@ struct HTTPCacheTests {
         #expect(h.hits("/invalid") == 2)
     }
 
-    @Test("Age from an upstream cache counts against the lifetime")
-    func ageHeader() async throws {
-        let h = try Harness { _ in .init(headers: [("Cache-Control", "max-age=60"), ("Age", "50")], body: body("x")) }
+    @Test("Age from an upstream cache counts against the lifetime", arguments: Transport.all)
+    func ageHeader(transport: Transport) async throws {
+        let h = try Harness(transport: transport) { _ in .init(headers: [("Cache-Control", "max-age=60"), ("Age", "50")], body: body("x")) }
         _ = try await h.get("/a")
         h.advance(seconds: 5)
         #expect(try await h.get("/a").source == .cache)
@@ -67,9 +67,9 @@ struct HTTPCacheTests {
         #expect(try await h.get("/a").source == .network)
     }
 
-    @Test("no-store is never stored; no-cache is stored but revalidated on every use")
-    func noStoreAndNoCache() async throws {
-        let h = try Harness { request in
+    @Test("no-store is never stored; no-cache is stored but revalidated on every use", arguments: Transport.all)
+    func noStoreAndNoCache(transport: Transport) async throws {
+        let h = try Harness(transport: transport) { request in
             if request.path == "/no-store" { return .init(headers: [("Cache-Control", "no-store, max-age=60")], body: body("secret")) }
             if request.header("if-none-match") == "\"v1\"" { return .init(status: 304, headers: [("ETag", "\"v1\"")]) }
             return .init(headers: [("Cache-Control", "no-cache"), ("ETag", "\"v1\"")], body: body("checked"))
@@ -84,10 +84,10 @@ struct HTTPCacheTests {
         #expect(h.origin.requests(path: "/no-cache").last?.header("if-none-match") == "\"v1\"")
     }
 
-    @Test("status codes: cacheable by default, others only with explicit freshness, 5xx never by heuristics")
-    func statusCodes() async throws {
+    @Test("status codes: cacheable by default, others only with explicit freshness, 5xx never by heuristics", arguments: Transport.all)
+    func statusCodes(transport: Transport) async throws {
         let tenDaysAgo = LoopbackHTTPServer.httpDate(Int(Date().timeIntervalSince1970) - 10 * 86_400)
-        let h = try Harness { request in
+        let h = try Harness(transport: transport) { request in
             switch request.path {
             case "/missing": .init(status: 404, headers: [("Cache-Control", "max-age=60")])
             case "/created": .init(status: 201, headers: [("Last-Modified", tenDaysAgo)])
@@ -114,9 +114,9 @@ struct HTTPCacheTests {
 
     // MARK: - Vary
 
-    @Test("Vary: each request-field value gets its own stored variant; Vary: * is never stored")
-    func vary() async throws {
-        let h = try Harness { request in
+    @Test("Vary: each request-field value gets its own stored variant; Vary: * is never stored", arguments: Transport.all)
+    func vary(transport: Transport) async throws {
+        let h = try Harness(transport: transport) { request in
             if request.path == "/star" { return .init(headers: [("Cache-Control", "max-age=60"), ("Vary", "*")], body: body("?")) }
             return .init(
                 headers: [("Cache-Control", "max-age=60"), ("Vary", "X-Language")],
@@ -144,10 +144,10 @@ struct HTTPCacheTests {
 
     // MARK: - Methods
 
-    @Test("unsafe methods are never served from the store, and a successful one invalidates the URL")
-    func unsafeMethods() async throws {
+    @Test("unsafe methods are never served from the store, and a successful one invalidates the URL", arguments: Transport.all)
+    func unsafeMethods(transport: Transport) async throws {
         let version = Shared(1)
-        let h = try Harness { request in
+        let h = try Harness(transport: transport) { request in
             switch (request.method, request.path) {
             case ("POST", "/items"):
                 version.update { $0 += 1 }
@@ -183,9 +183,9 @@ struct HTTPCacheTests {
         #expect(afterPost.source == .network && afterPost.text == "v4")
     }
 
-    @Test("HEAD is answered from a fresh stored GET response; conditional requests bypass the store")
-    func headAndConditionalRequests() async throws {
-        let h = try Harness { request in
+    @Test("HEAD is answered from a fresh stored GET response; conditional requests bypass the store", arguments: Transport.all)
+    func headAndConditionalRequests(transport: Transport) async throws {
+        let h = try Harness(transport: transport) { request in
             if request.header("if-none-match") != nil { return .init(status: 304, headers: [("ETag", "\"e\"")]) }
             return .init(headers: [("Cache-Control", "max-age=60"), ("ETag", "\"e\"")], body: body("full body"))
         }
@@ -199,9 +199,9 @@ struct HTTPCacheTests {
         #expect(try await h.get("/a").text == "full body")
     }
 
-    @Test("request directives: no-cache forces revalidation, max-stale accepts a stale response, max-age limits age")
-    func requestDirectives() async throws {
-        let h = try Harness { request in
+    @Test("request directives: no-cache forces revalidation, max-stale accepts a stale response, max-age limits age", arguments: Transport.all)
+    func requestDirectives(transport: Transport) async throws {
+        let h = try Harness(transport: transport) { request in
             if request.header("if-none-match") != nil { return .init(status: 304, headers: [("Cache-Control", "max-age=60")]) }
             return .init(headers: [("Cache-Control", "max-age=60"), ("ETag", "\"e\"")], body: body("x"))
         }
@@ -217,9 +217,9 @@ struct HTTPCacheTests {
 
     // MARK: - Revalidation
 
-    @Test("a stale entry with an ETag is revalidated with If-None-Match; the 304 renews it and returns the stored body")
-    func revalidateWithETag() async throws {
-        let h = try Harness { request in
+    @Test("a stale entry with an ETag is revalidated with If-None-Match; the 304 renews it and returns the stored body", arguments: Transport.all)
+    func revalidateWithETag(transport: Transport) async throws {
+        let h = try Harness(transport: transport) { request in
             if request.header("if-none-match") == "\"v1\"" {
                 return .init(status: 304, headers: [("Cache-Control", "max-age=100"), ("ETag", "\"v1\""), ("X-Refreshed", "yes")])
             }
@@ -242,11 +242,11 @@ struct HTTPCacheTests {
         #expect(h.cache.statistics.revalidations == 1)
     }
 
-    @Test("a stale entry with Last-Modified is revalidated with If-Modified-Since; a 200 replaces it")
-    func revalidateWithLastModified() async throws {
+    @Test("a stale entry with Last-Modified is revalidated with If-Modified-Since; a 200 replaces it", arguments: Transport.all)
+    func revalidateWithLastModified(transport: Transport) async throws {
         let version = Shared(1)
         let modified = LoopbackHTTPServer.httpDate(Int(Date().timeIntervalSince1970) - 3600)
-        let h = try Harness { request in
+        let h = try Harness(transport: transport) { request in
             if request.header("if-modified-since") == modified, version.value == 1 {
                 return .init(status: 304, headers: [("Cache-Control", "max-age=10")])
             }
@@ -266,10 +266,10 @@ struct HTTPCacheTests {
 
     // MARK: - Stale serving
 
-    @Test("stale-while-revalidate serves the stale body at once and refreshes it in the background")
-    func staleWhileRevalidate() async throws {
+    @Test("stale-while-revalidate serves the stale body at once and refreshes it in the background", arguments: Transport.all)
+    func staleWhileRevalidate(transport: Transport) async throws {
         let version = Shared(1)
-        let h = try Harness { _ in
+        let h = try Harness(transport: transport) { _ in
             .init(headers: [("Cache-Control", "max-age=10, stale-while-revalidate=60")], body: body("v\(version.value)"))
         }
         _ = try await h.get("/a")
@@ -290,10 +290,10 @@ struct HTTPCacheTests {
         #expect(late.source == .network && late.text == "v3")
     }
 
-    @Test("stale-if-error serves the stale body when the origin fails, drops the connection or is down")
-    func staleIfError() async throws {
+    @Test("stale-if-error serves the stale body when the origin fails, drops the connection or is down", arguments: Transport.all)
+    func staleIfError(transport: Transport) async throws {
         let mode = Shared("ok")
-        let h = try Harness { _ in
+        let h = try Harness(transport: transport) { _ in
             switch mode.value {
             case "500": .init(status: 500, body: body("broken"))
             case "drop": .dropped
@@ -325,9 +325,9 @@ struct HTTPCacheTests {
         }
     }
 
-    @Test("must-revalidate forbids serving stale, even when the origin is down")
-    func mustRevalidate() async throws {
-        let h = try Harness { _ in
+    @Test("must-revalidate forbids serving stale, even when the origin is down", arguments: Transport.all)
+    func mustRevalidate(transport: Transport) async throws {
+        let h = try Harness(transport: transport) { _ in
             .init(headers: [("Cache-Control", "max-age=10, must-revalidate, stale-if-error=300, stale-while-revalidate=300")], body: body("x"))
         }
         _ = try await h.get("/a")
@@ -341,9 +341,9 @@ struct HTTPCacheTests {
 
     // MARK: - Concurrency
 
-    @Test("concurrent requests for one URL make one request to the origin")
-    func singleFlight() async throws {
-        let h = try Harness { request in
+    @Test("concurrent requests for one URL make one request to the origin", arguments: Transport.all)
+    func singleFlight(transport: Transport) async throws {
+        let h = try Harness(transport: transport) { request in
             let cacheable = request.path == "/shared"
             return .init(
                 headers: [("Cache-Control", cacheable ? "max-age=60" : "no-store")],
@@ -368,11 +368,11 @@ struct HTTPCacheTests {
 
     // MARK: - Storage
 
-    @Test("bodies over the configured limit are returned but not stored")
-    func bodyLimit() async throws {
+    @Test("bodies over the configured limit are returned but not stored", arguments: Transport.all)
+    func bodyLimit(transport: Transport) async throws {
         var configuration = HTTPCache.Configuration()
         configuration.maximumBodySize = 1000
-        let h = try Harness(configuration: configuration) { request in
+        let h = try Harness(transport: transport, configuration: configuration) { request in
             .init(headers: [("Cache-Control", "max-age=60")], body: Array(repeating: 65, count: request.path == "/big" ? 1001 : 1000))
         }
         let big = try await h.get("/big")
@@ -382,9 +382,9 @@ struct HTTPCacheTests {
         #expect(try await h.get("/small").source == .cache)
     }
 
-    @Test("a corrupt or truncated stored entry is a miss, counted and replaced")
-    func corruptEntries() async throws {
-        let h = try Harness { _ in .init(headers: [("Cache-Control", "max-age=60")], body: body("fine")) }
+    @Test("a corrupt or truncated stored entry is a miss, counted and replaced", arguments: Transport.all)
+    func corruptEntries(transport: Transport) async throws {
+        let h = try Harness(transport: transport) { _ in .init(headers: [("Cache-Control", "max-age=60")], body: body("fine")) }
         let key = "http:" + h.url("/a").absoluteString
         try await h.store.setEntry(StoredEntry(bytes: Array("garbage".utf8)), forKey: key)
         let first = try await h.get("/a")
@@ -404,9 +404,9 @@ struct HTTPCacheTests {
         #expect(try await h.get("/a").source == .cache)
     }
 
-    @Test("expires: stores a response for a fixed lifetime whatever its headers say, but never a 5xx")
-    func fixedLifetime() async throws {
-        let h = try Harness { request in
+    @Test("expires: stores a response for a fixed lifetime whatever its headers say, but never a 5xx", arguments: Transport.all)
+    func fixedLifetime(transport: Transport) async throws {
+        let h = try Harness(transport: transport) { request in
             request.path == "/down"
                 ? .init(status: 503, body: body("down"))
                 : .init(headers: [("Cache-Control", "no-store, no-cache, private")], body: body("rates"))
@@ -471,9 +471,9 @@ struct HTTPCacheTests {
 }
 
 extension HTTPCacheTests {
-    @Test("a URL longer than any key is cached under its hash")
-    func longURL() async throws {
-        let h = try Harness { _ in .init(headers: [("Cache-Control", "max-age=60")], body: body("long")) }
+    @Test("a URL longer than any key is cached under its hash", arguments: Transport.all)
+    func longURL(transport: Transport) async throws {
+        let h = try Harness(transport: transport) { _ in .init(headers: [("Cache-Control", "max-age=60")], body: body("long")) }
         let path = "/" + String(repeating: "segment/", count: 300)
         #expect(try await h.get(path).isStored)
         #expect(try await h.get(path).source == .cache)

@@ -2,9 +2,39 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+#if AsyncHTTPClient
+import AsyncHTTPClient
+#endif
 import StrataHTTP
 import StrataTesting
 import Synchronization
+
+/// How the cache reaches the origin: the suite runs over each (AsyncHTTPClient with its trait).
+enum Transport: String, CustomStringConvertible, Sendable, CaseIterable {
+    case urlSession
+    case httpClient
+
+    #if AsyncHTTPClient
+    static let all: [Transport] = [.urlSession, .httpClient]
+    #else
+    static let all: [Transport] = [.urlSession]
+    #endif
+
+    var description: String { rawValue }
+
+    func cache(over store: any KeyValueStore, configuration: HTTPCache.Configuration) throws -> HTTPCache {
+        switch self {
+        case .urlSession:
+            return try HTTPCache(store: store, configuration: configuration)
+        case .httpClient:
+            #if AsyncHTTPClient
+            return try HTTPCache(store: store, httpClient: .shared, configuration: configuration)
+            #else
+            preconditionFailure("the AsyncHTTPClient transport needs the AsyncHTTPClient trait")
+            #endif
+        }
+    }
+}
 
 typealias OriginResponse = LoopbackHTTPServer.Response
 
@@ -27,13 +57,14 @@ struct Harness {
     let cache: HTTPCache
 
     init(
+        transport: Transport = .urlSession,
         configuration: HTTPCache.Configuration = .init(),
         handler: @escaping LoopbackHTTPServer.Handler
     ) throws {
         clock = ManualClock()
         origin = try LoopbackHTTPServer(clock: clock, handler: handler)
         store = MemoryStore(configuration: .init(clock: clock))
-        cache = try HTTPCache(store: store, configuration: configuration)
+        cache = try transport.cache(over: store, configuration: configuration)
     }
 
     func url(_ path: String) -> URL { URL(string: origin.baseURL + path)! }
