@@ -27,7 +27,7 @@ import Synchronization
 ///     ...
 /// }
 /// ```
-public final class RedisInvalidationBus: InvalidationPublisher {
+public final class RedisInvalidationBus: InvalidationSource {
     /// The store whose server carries the channel.
     public let redis: RedisStore
     /// The channel's name: `strata:invalidations:` followed by the store's key namespace.
@@ -79,6 +79,7 @@ public final class RedisInvalidationBus: InvalidationPublisher {
             } catch let error as StrataError {
                 publishFailures.increment()
                 lastFailures.withLock { $0.publish = error }
+                redis.log(.publishFailed(error))
             }
         }
     }
@@ -100,19 +101,23 @@ public final class RedisInvalidationBus: InvalidationPublisher {
         }
     }
 
-    /// Subscribes and applies other instances' invalidations to `store` until cancelled,
-    /// then returns normally. Reconnects by itself (dropping all of L1 after each gap).
-    public func run(delivering store: TieredStore) async throws {
-        let subscriber = Subscriber(bus: self, store: store)
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                DispatchQueue(label: "strata.redis.subscriber").async {
-                    subscriber.loop()
-                    continuation.resume()
+    /// Subscribes and applies other instances' invalidations to `store` (a
+    /// `TieredStore`) until cancelled (or, with the `ServiceLifecycle` trait, a graceful
+    /// shutdown), then returns normally. Reconnects by itself, and drops all of L1 after
+    /// each gap. A `TieredStore`'s own `run()` runs this for its publisher.
+    public func run(delivering store: any InvalidationSubscriber) async throws {
+        try await Background.untilShutdown { [self] in
+            let subscriber = Subscriber(bus: self, store: store)
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    DispatchQueue(label: "strata.redis.subscriber").async {
+                        subscriber.loop()
+                        continuation.resume()
+                    }
                 }
+            } onCancel: {
+                subscriber.stop()
             }
-        } onCancel: {
-            subscriber.stop()
         }
     }
 
@@ -141,10 +146,10 @@ public final class RedisInvalidationBus: InvalidationPublisher {
     /// The subscribed connection, on a thread of its own.
     private final class Subscriber: @unchecked Sendable {  // state guarded by `lock`
         let bus: RedisInvalidationBus
-        let store: TieredStore
+        let store: any InvalidationSubscriber
         private let lock = Mutex<(stopped: Bool, connection: RedisConnection?)>((false, nil))
 
-        init(bus: RedisInvalidationBus, store: TieredStore) {
+        init(bus: RedisInvalidationBus, store: any InvalidationSubscriber) {
             self.bus = bus
             self.store = store
         }
@@ -192,6 +197,7 @@ public final class RedisInvalidationBus: InvalidationPublisher {
                 bus.subscribed.store(true, ordering: .releasing)
                 // Messages may have been lost while no subscription was up.
                 if everConnected { store.applyRemoteInvalidation(.everything) }
+                bus.redis.log(.subscribed(afterGap: everConnected))
                 everConnected = true
                 while true {
                     guard let reply = try? connection.readReply() else { break }
@@ -206,6 +212,10 @@ public final class RedisInvalidationBus: InvalidationPublisher {
                 bus.subscribed.store(false, ordering: .releasing)
                 lock.withLock { $0.connection = nil }
                 connection.close()
+                if !stopped {
+                    bus.redis.log(.subscriptionFailed(StrataError(
+                        code: .backendUnavailable, message: "the subscribed connection ended", backend: bus.redis.backendName)))
+                }
             }
         }
 
@@ -236,6 +246,7 @@ public final class RedisInvalidationBus: InvalidationPublisher {
         /// Records why subscribing failed and waits before the next attempt.
         private func failed(_ error: StrataError, backoff: inout Int) {
             bus.lastFailures.withLock { $0.subscribe = error }
+            if backoff == 100 { bus.redis.log(.subscriptionFailed(error)) }  // the first failure in a row
             // Short slices, so that `stop()` is honoured within 100 ms.
             var waited = 0
             while waited < backoff && !stopped {

@@ -26,6 +26,16 @@ final class RedisLane: Sendable {
     /// The connection: touched only on the lane's queue.
     private final class Worker: @unchecked Sendable {
         var connection: RedisConnection?
+        /// Whether the connection was lost (or never made) since it last worked.
+        var isDown = false
+    }
+
+    /// What happened to a lane's connection, for the store's logger.
+    enum ConnectionChange: Sendable {
+        /// The connection failed (or could not be made) with this error.
+        case lost(any Error)
+        /// A new connection works again after a loss.
+        case regained
     }
 
     private let state = Mutex(State())
@@ -35,11 +45,16 @@ final class RedisLane: Sendable {
     private let queue: DispatchQueue
     private let worker = Worker()
     private let connect: @Sendable () throws -> RedisConnection
+    private let onChange: (@Sendable (ConnectionChange) -> Void)?
 
-    init(label: String, connection: sending RedisConnection?, connect: @escaping @Sendable () throws -> RedisConnection) {
+    init(
+        label: String, connection: sending RedisConnection?, connect: @escaping @Sendable () throws -> RedisConnection,
+        onChange: (@Sendable (ConnectionChange) -> Void)? = nil
+    ) {
         queue = DispatchQueue(label: label)
         worker.connection = connection
         self.connect = connect
+        self.onChange = onChange
     }
 
     /// Sends `commands` (pipelined with whatever else is waiting) and returns their replies.
@@ -84,8 +99,16 @@ final class RedisLane: Sendable {
             } else {
                 connection = try connect()
                 worker.connection = connection
+                if worker.isDown {
+                    worker.isDown = false
+                    onChange?(.regained)
+                }
             }
         } catch {
+            if !worker.isDown {
+                worker.isDown = true
+                onChange?(.lost(error))
+            }
             for request in batch { request.continuation.resume(throwing: error) }
             return
         }
@@ -102,9 +125,11 @@ final class RedisLane: Sendable {
             replies = []
             failure = error
         }
-        if failure != nil {
+        if let failure {
             connection.close()
             worker.connection = nil
+            worker.isDown = true
+            onChange?(.lost(failure))
         }
         var next = 0
         for request in batch {

@@ -1,3 +1,6 @@
+#if Logging
+public import Logging
+#endif
 import Strata
 
 extension RedisStore {
@@ -25,6 +28,17 @@ extension RedisStore {
         public var defaultExpiry: Expiry?
         /// Keys asked for (`COUNT`) per `SCAN` step, and removed per `UNLINK`.
         public var scanBatchSize: Int
+
+        #if Logging
+        /// Where the store and its invalidation bus log (with the `Logging` trait): a
+        /// connection lost and regained, a subscription lost, refused or restored (and L1
+        /// dropped), an announcement that could not be published. `nil` logs nothing.
+        ///
+        /// ```swift
+        /// configuration.logger = Logger(label: "redis")
+        /// ```
+        public var logger: Logger? = nil
+        #endif
 
         /// A configuration for `endpoint`.
         public init(

@@ -75,8 +75,11 @@ public final class RedisStore: KeyValueStore {
             }
         }
         let first = try connect()
-        lanes = [RedisLane(label: "strata.redis.0", connection: first, connect: connect)]
-            + (1..<configuration.poolSize).map { RedisLane(label: "strata.redis.\($0)", connection: nil, connect: connect) }
+        let onChange = configuration.connectionLog(backend: backend)
+        lanes = [RedisLane(label: "strata.redis.0", connection: first, connect: connect, onChange: onChange)]
+            + (1..<configuration.poolSize).map {
+                RedisLane(label: "strata.redis.\($0)", connection: nil, connect: connect, onChange: onChange)
+            }
     }
 
     /// `RedisStore(redis://host:port/db)` (no password).
@@ -253,10 +256,15 @@ public final class RedisStore: KeyValueStore {
         [Array(name.utf8)] + arguments.map(\.redisBytes)
     }
 
-    /// Milliseconds from now until `expiresAt`; `nil` for no expiry.
+    /// Milliseconds from now until `expiresAt`; `nil` for no expiry. A lifetime longer
+    /// than 10,000 years (the longest `Expiry`; a saturated far-future `Timestamp`, say)
+    /// is sent as 10,000 years: Redis refuses an expire time that overflows its clock.
     private func lifetime(_ expiresAt: Timestamp?) throws -> Int64? {
-        expiresAt.map { clock.now().milliseconds(until: $0) }
+        expiresAt.map { min(clock.now().milliseconds(until: $0), Self.longestLifetime) }
     }
+
+    /// 10,000 years in milliseconds.
+    static let longestLifetime: Int64 = 10_000 * 31_557_600_000
 
     private func integer(_ key: String?, _ commands: [[[UInt8]]]) async throws -> Int64 {
         let reply = try await send(key, commands)[0]

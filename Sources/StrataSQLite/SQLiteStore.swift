@@ -28,7 +28,7 @@ import Synchronization
 /// let sqlite = try SQLiteStore(path: "./cache.sqlite")
 /// try await sqlite.set("user:1", user, expires: "1h")
 /// ```
-public final class SQLiteStore: KeyValueStore {
+public final class SQLiteStore: KeyValueStore, BackgroundWork {
     /// The path, table, pragmas and pool this store was opened with.
     public let configuration: Configuration
     private let queries: SQLiteQueries
@@ -356,14 +356,8 @@ public final class SQLiteStore: KeyValueStore {
     /// sweeper.cancel()
     /// ```
     public func run() async throws {
-        while !Task.isCancelled && !closed.load(ordering: .acquiring) {
-            do {
-                try await Task.sleep(for: configuration.sweepInterval)
-            } catch {
-                return
-            }
-            if closed.load(ordering: .acquiring) { return }
-            try await sweepExpired()
+        try await Background.repeating(every: configuration.sweepInterval, until: { [self] in closed.load(ordering: .acquiring) }) {
+            [self] in try await sweepExpired()
         }
     }
 

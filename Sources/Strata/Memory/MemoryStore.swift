@@ -16,7 +16,7 @@ import Synchronization
 /// try await memory.set("user:1", user, expires: "10min")
 /// let cached = try await memory.get("user:1", as: User.self)
 /// ```
-public final class MemoryStore: KeyValueStore {
+public final class MemoryStore: KeyValueStore, BackgroundWork {
     /// How a ``MemoryStore`` is bounded and timed.
     ///
     /// ```swift
@@ -348,7 +348,8 @@ public final class MemoryStore: KeyValueStore {
     }
 
     /// Sweeps expired entries every ``Configuration/sweepInterval`` until cancelled, then
-    /// returns normally (service-lifecycle style: run it in a task group or a service group).
+    /// returns normally (service-lifecycle style: run it in a task group or a service group;
+    /// with the `ServiceLifecycle` trait it is a `Service` and stops on graceful shutdown).
     ///
     /// ```swift
     /// try await withThrowingDiscardingTaskGroup { group in
@@ -357,14 +358,8 @@ public final class MemoryStore: KeyValueStore {
     /// }
     /// ```
     public func run() async throws {
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: configuration.sweepInterval)
-            } catch {
-                return  // cancelled while sleeping
-            }
-            if state.withLock({ $0.isClosed }) { return }
-            try await sweepExpired()
+        try await Background.repeating(every: configuration.sweepInterval, until: { [self] in state.withLock { $0.isClosed } }) {
+            [self] in try await sweepExpired()
         }
     }
 

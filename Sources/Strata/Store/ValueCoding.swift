@@ -4,8 +4,8 @@ import FoundationEssentials
 /// for `String`), so other clients of a backend read them as they are; every other
 /// `Codable` value as JSON.
 @usableFromInline
-enum ValueCoding {
-    static func encode<Value: Encodable>(_ value: Value, key: String, backend: String) throws -> [UInt8] {
+package enum ValueCoding {
+    package static func encode<Value: Encodable>(_ value: Value, key: String, backend: String) throws -> [UInt8] {
         if Value.self == [UInt8].self { return unsafeBitCast(value, to: [UInt8].self) }
         if Value.self == Data.self { return [UInt8](unsafeBitCast(value, to: Data.self)) }
         if Value.self == String.self { return Array(unsafeBitCast(value, to: String.self).utf8) }
@@ -19,7 +19,7 @@ enum ValueCoding {
     }
 
     @usableFromInline
-    static func decode<Value: Decodable>(_ bytes: [UInt8], as type: Value.Type, key: String, backend: String) throws -> Value {
+    package static func decode<Value: Decodable>(_ bytes: [UInt8], as type: Value.Type, key: String, backend: String) throws -> Value {
         // After the type check the cast cannot fail; unsafeBitCast skips the runtime's
         // dynamic cast, which costs more than a whole memory hit.
         if Value.self == [UInt8].self { return unsafeBitCast(bytes, to: Value.self) }

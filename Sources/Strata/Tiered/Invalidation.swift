@@ -30,3 +30,28 @@ public protocol InvalidationPublisher: Sendable {
     /// Announces that `invalidation`'s L1 copies are stale.
     func publish(_ invalidation: Invalidation) async
 }
+
+/// What applies other instances' invalidations: a ``TieredStore`` drops its L1 copies.
+///
+/// ```swift
+/// final class Printer: InvalidationSubscriber {
+///     func applyRemoteInvalidation(_ invalidation: Invalidation) { print(invalidation) }
+/// }
+/// ```
+public protocol InvalidationSubscriber: AnyObject, Sendable {
+    /// Drops what `invalidation` made stale. Called on the source's own thread: must not block.
+    func applyRemoteInvalidation(_ invalidation: Invalidation)
+}
+
+/// A publisher that also receives other instances' announcements (such as
+/// `RedisInvalidationBus`), so a ``TieredStore``'s ``TieredStore/run()`` can subscribe
+/// it to the store without the caller wiring the two together.
+///
+/// ```swift
+/// let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .init(invalidationPublisher: bus))
+/// try await cache.run()   // runs bus.run(delivering: cache) among the store's background work
+/// ```
+public protocol InvalidationSource: InvalidationPublisher {
+    /// Delivers other instances' invalidations to `subscriber` until cancelled, then returns.
+    func run(delivering subscriber: any InvalidationSubscriber) async throws
+}

@@ -1,3 +1,7 @@
+#if Logging
+public import Logging
+#endif
+
 extension TieredStore {
     /// How a ``TieredStore`` sets lifetimes and handles a failing L2.
     ///
@@ -33,6 +37,28 @@ extension TieredStore {
         /// computing it itself.
         public var computeLockWait: Duration = .seconds(5)
 
+        #if Logging
+        /// Where the store logs (with the `Logging` trait): L2 failures and timeouts and
+        /// corrupt entries as warnings, L1 drops after an invalidation gap as notices, and
+        /// hits, misses and writes at `debug`. `nil` (the default) logs nothing.
+        ///
+        /// ```swift
+        /// configuration.logger = Logger(label: "cache")
+        /// ```
+        public var logger: Logger? = nil
+        #endif
+
+        #if Metrics
+        /// How the store reports swift-metrics (with the `Metrics` trait): every event as
+        /// `strata_tiered_events_total` and, when timed, `strata_tiered_event_duration`,
+        /// with dimensions `store`, `tier`, `event`. `nil` (the default) reports nothing.
+        ///
+        /// ```swift
+        /// configuration.metrics = MetricsReporting(name: "sessions")
+        /// ```
+        public var metrics: MetricsReporting? = nil
+        #endif
+
         /// A configuration with the given lifetimes.
         public init(
             defaultExpiry: Expiry? = nil,
@@ -50,6 +76,20 @@ extension TieredStore {
             self.observer = observer
             self.invalidationPublisher = invalidationPublisher
             self.computeLock = computeLock
+        }
+
+        /// The observers the configuration asks for: ``observer``, and a logger's and
+        /// metrics' when the traits give them.
+        func observers(storeName: String) -> [any TieredStoreObserver] {
+            var observers: [any TieredStoreObserver] = []
+            if let observer { observers.append(observer) }
+            #if Logging
+            if let logger { observers.append(LoggingObserver(logger: logger, store: storeName)) }
+            #endif
+            #if Metrics
+            if let metrics { observers.append(MetricsObserver(metrics)) }
+            #endif
+            return observers
         }
     }
 

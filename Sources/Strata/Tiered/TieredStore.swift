@@ -37,6 +37,8 @@ public final class TieredStore: KeyValueStore {
     @usableFromInline
     let observing: Bool
     private let counters = TieredCounters()
+    /// The configured observer, and the logger's and metrics' (traits).
+    private let observers: [any TieredStoreObserver]
 
     /// A tiered store with the given lifetimes.
     ///
@@ -52,7 +54,8 @@ public final class TieredStore: KeyValueStore {
         self.l1 = l1
         self.l2 = l2
         self.configuration = configuration
-        self.observing = configuration.observer != nil
+        self.observers = configuration.observers(storeName: "TieredStore(\(l1.backendName), \(l2.backendName))")
+        self.observing = !observers.isEmpty
     }
 
     /// `TieredStore(MemoryStore, <L2>)`.
@@ -239,9 +242,7 @@ public final class TieredStore: KeyValueStore {
         case .everything:
             tracker.beginPrefixWrite()
             tracker.finishPrefixWrite { try? l1.removeAll(prefix: "") }
-            if let observer = configuration.observer {
-                observer.observe(Event(kind: .remoteInvalidation, tier: .l1, key: nil, duration: .zero, error: nil))
-            }
+            notify(Event(kind: .remoteInvalidation, tier: .l1, key: nil, duration: .zero, error: nil))
         }
     }
 
@@ -472,9 +473,13 @@ public final class TieredStore: KeyValueStore {
         _ kind: Event.Kind, _ tier: Event.Tier, _ key: String, since started: ContinuousClock.Instant?,
         error: StrataError? = nil
     ) {
-        guard let observer = configuration.observer else { return }
+        guard observing else { return }
         let duration = started.map { ContinuousClock.now - $0 } ?? .zero
-        observer.observe(Event(kind: kind, tier: tier, key: key, duration: duration, error: error))
+        notify(Event(kind: kind, tier: tier, key: key, duration: duration, error: error))
+    }
+
+    private func notify(_ event: Event) {
+        for observer in observers { observer.observe(event) }
     }
 
     /// Counts and reports an L2 failure; returns it as a `StrataError`.
