@@ -1,0 +1,151 @@
+#if Hummingbird
+import Foundation
+public import Hummingbird
+import ServiceLifecycle
+public import Strata
+
+/// Hummingbird's `PersistDriver` over any Strata store (and so hummingbird-auth's
+/// sessions): the driver's key is the store's key, with Hummingbird's semantics exactly.
+///
+/// - `create` of a key that holds a live value throws `PersistError.duplicate` and keeps
+///   the first value; it is one `setIfAbsent`, so among concurrent creates one wins.
+/// - `set(expires: nil)` keeps the key's existing lifetime; a new key written with
+///   `expires: nil` gets the store's default lifetime (none unless the store has one). A
+///   `Duration` of zero or less stores an entry that is already expired, that is
+///   nothing, and removes the key (never a trap).
+/// - Every value is stored as JSON, `String` included, so reading a value as the wrong
+///   type throws `PersistError.invalidConversion`.
+/// - `getWithTTL` reports the real time left.
+/// - As a `Service`, it runs the store's background work (sweepers) until graceful
+///   shutdown, then closes the store if ``Configuration/closesStoreOnShutdown``.
+///
+/// ```swift
+/// let persist = StrataPersistDriver(store: TieredStore(l1: MemoryStore(), l2: try SQLiteStore(path: "app.sqlite")))
+/// let app = Application(router: router, services: [persist])
+/// try await persist.create(key: "job:1", value: job, expires: .seconds(60))
+/// ```
+public struct StrataPersistDriver: PersistDriver {
+    /// What the driver does as a service.
+    ///
+    /// ```swift
+    /// let persist = StrataPersistDriver(store: sqlite, configuration: .init(closesStoreOnShutdown: true))
+    /// ```
+    public struct Configuration: Sendable {
+        /// Whether `shutdown()` (at the end of `run()`) closes the store.
+        public var closesStoreOnShutdown: Bool
+
+        /// A configuration; the store stays open by default (it may serve other parts of the app).
+        public init(closesStoreOnShutdown: Bool = false) {
+            self.closesStoreOnShutdown = closesStoreOnShutdown
+        }
+    }
+
+    /// The store values are kept in.
+    public let store: any KeyValueStore
+    /// What the driver does as a service.
+    public let configuration: Configuration
+
+    /// A driver over `store`.
+    public init(store: any KeyValueStore, configuration: Configuration = .init()) {
+        self.store = store
+        self.configuration = configuration
+    }
+
+    /// Stores `value` unless `key` holds a live value, which throws `PersistError.duplicate`.
+    public func create<Object: Codable & Sendable>(key: String, value: Object, expires: Duration?) async throws {
+        try KeyRules.validate(key, backend: store.backendName)
+        let bytes = try encode(value, key: key)
+        guard let expiresAt = deadline(expires) else {
+            // Already expired: nothing to keep, but a live value still makes it a duplicate.
+            if try await store.containsEntry(forKey: key) { throw PersistError.duplicate }
+            return
+        }
+        guard try await store.setEntryIfAbsent(StoredEntry(bytes: bytes, expiresAt: expiresAt.timestamp), forKey: key) else {
+            throw PersistError.duplicate
+        }
+    }
+
+    /// Stores `value`, replacing what was there; `expires: nil` keeps the existing lifetime.
+    public func set<Object: Codable & Sendable>(key: String, value: Object, expires: Duration?) async throws {
+        try KeyRules.validate(key, backend: store.backendName)
+        let bytes = try encode(value, key: key)
+        let expiresAt: Timestamp?
+        if expires == nil {
+            expiresAt = try await store.entry(forKey: key).map(\.expiresAt) ?? store.deadline(for: nil)
+        } else if let deadline = deadline(expires) {
+            expiresAt = deadline.timestamp
+        } else {
+            try await store.removeEntry(forKey: key)
+            return
+        }
+        try await store.setEntry(StoredEntry(bytes: bytes, expiresAt: expiresAt), forKey: key)
+    }
+
+    /// The value at `key`, or `nil`; `PersistError.invalidConversion` when it is not an `Object`.
+    public func get<Object: Codable & Sendable>(key: String, as type: Object.Type) async throws -> Object? {
+        try await getWithTTL(key: key, as: type)?.object
+    }
+
+    /// The value at `key` and the time it has left (`nil`: no expiry).
+    public func getWithTTL<Object: Codable & Sendable>(key: String, as type: Object.Type) async throws -> (object: Object, ttl: Duration?)? {
+        try KeyRules.validate(key, backend: store.backendName)
+        guard let entry = try await store.entry(forKey: key) else { return nil }
+        let object: Object
+        do {
+            object = try JSONDecoder().decode(Object.self, from: Data(entry.bytes))
+        } catch {
+            throw PersistError.invalidConversion
+        }
+        let ttl = entry.expiresAt.map { Duration.milliseconds(max(0, store.clock.now().milliseconds(until: $0))) }
+        return (object, ttl)
+    }
+
+    /// Removes `key`.
+    public func remove(key: String) async throws {
+        try KeyRules.validate(key, backend: store.backendName)
+        try await store.removeEntry(forKey: key)
+    }
+
+    /// Runs the store's background work (sweeping expired entries) until graceful
+    /// shutdown or cancellation, then ``shutdown()``.
+    public func run() async throws {
+        if let work = store as? any BackgroundWork {
+            try await work.run()
+        } else {
+            try? await gracefulShutdown()
+        }
+        try await shutdown()
+    }
+
+    /// Closes the store when the configuration says so.
+    public func shutdown() async throws {
+        if configuration.closesStoreOnShutdown { try await store.close() }
+    }
+
+    private func encode<Object: Encodable>(_ value: Object, key: String) throws -> [UInt8] {
+        do {
+            return [UInt8](try JSONEncoder().encode(value))
+        } catch {
+            throw StrataError(
+                code: .encodingFailed, message: "cannot encode a \(Object.self) as JSON", key: key,
+                backend: store.backendName, underlying: error)
+        }
+    }
+
+    /// The instant `expires` from now (`nil`: the store's default lifetime, none unless
+    /// configured); `.none` for a lifetime of zero or less (already expired).
+    private func deadline(_ expires: Duration?) -> Deadline? {
+        guard let expires else { return Deadline(timestamp: store.deadline(for: nil)) }
+        guard expires > .zero else { return nil }
+        let (seconds, attoseconds) = expires.components
+        // Whole milliseconds, rounded up so that a lifetime under a millisecond is not zero.
+        let (milliseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000)
+        let total = overflow ? Int64.max : milliseconds + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return Deadline(timestamp: store.clock.now().adding(milliseconds: total))
+    }
+
+    private struct Deadline {
+        var timestamp: Timestamp?
+    }
+}
+#endif
