@@ -6,6 +6,26 @@ import PackageDescription
 // The default build depends on no third-party Swift package: the core uses only the
 // toolchain (FoundationEssentials, Synchronization), and the backends reach their C
 // libraries (libsqlite3, libhiredis) through system-library targets found by pkg-config.
+//
+// Integrations sit behind package traits, all off by default, so a default build
+// resolves no package at all. A user turns on what they use:
+//   .package(url: "https://github.com/strata-cache/strata.git", from: "1.0.0", traits: ["Vapor"])
+let traits: Set<Trait> = [
+    .trait(name: "Logging", description: "swift-log: a Logger for TieredStore, RedisStore, the invalidation bus and HTTPCache."),
+    .trait(name: "Metrics", description: "swift-metrics: TieredStore events and HTTPCache statistics as counters and timers."),
+    .trait(
+        name: "ServiceLifecycle",
+        description: "swift-service-lifecycle: Service conformances for the stores' background work and closing them on shutdown."),
+    .trait(
+        name: "AsyncHTTPClient", description: "HTTPCache over AsyncHTTPClient's HTTPClient as well as URLSession.",
+        enabledTraits: ["ServiceLifecycle"]),
+    .trait(name: "Vapor", description: "StrataVapor: app.caches.use(.strata(store)) and app.sessions.use(.strata(store))."),
+    .trait(
+        name: "Hummingbird", description: "StrataHummingbird: a PersistDriver over any store (and so hummingbird-auth sessions).",
+        enabledTraits: ["ServiceLifecycle"]),
+    .default(enabledTraits: []),
+]
+
 let package = Package(
     name: "Strata",
     platforms: [.macOS(.v15)],
@@ -15,16 +35,42 @@ let package = Package(
         .library(name: "StrataRedis", targets: ["StrataRedis"]),
         .library(name: "StrataHTTP", targets: ["StrataHTTP"]),
         .library(name: "StrataTesting", targets: ["StrataTesting"]),
+        .library(name: "StrataVapor", targets: ["StrataVapor"]),
+        .library(name: "StrataHummingbird", targets: ["StrataHummingbird"]),
         .executable(name: "strata-demo", targets: ["strata-demo"]),
     ],
+    traits: traits,
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.24.0"),
+        .package(url: "https://github.com/vapor/vapor.git", from: "4.115.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.0.0"),
+    ],
     targets: [
-        .target(name: "Strata"),
+        .target(name: "Strata", dependencies: [logging, metrics, serviceLifecycle]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .target(name: "StrataSQLite", dependencies: ["Strata", "CSQLite"]),
+        .target(name: "StrataSQLite", dependencies: ["Strata", "CSQLite", serviceLifecycle]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
-        .target(name: "StrataRedis", dependencies: ["Strata", "CHiredis"]),
+        .target(name: "StrataRedis", dependencies: ["Strata", "CHiredis", logging, serviceLifecycle]),
         // FoundationNetworking (URLSession) comes with the toolchain.
-        .target(name: "StrataHTTP", dependencies: ["Strata"]),
+        .target(
+            name: "StrataHTTP",
+            dependencies: [
+                "Strata", logging, metrics,
+                .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(traits: ["AsyncHTTPClient"])),
+            ]),
+        .target(
+            name: "StrataVapor",
+            dependencies: ["Strata", .product(name: "Vapor", package: "vapor", condition: .when(traits: ["Vapor"]))]),
+        .target(
+            name: "StrataHummingbird",
+            dependencies: [
+                "Strata", serviceLifecycle,
+                .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+            ]),
         .target(name: "StrataTesting", dependencies: ["Strata"]),
         .executableTarget(name: "strata-demo", dependencies: ["Strata", "StrataSQLite", "StrataHTTP", "StrataTesting"]),
         // A helper process for the tests that need a second OS process on one store
@@ -36,11 +82,24 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataHTTPTests",
-            dependencies: ["StrataHTTP", "StrataSQLite", "StrataTesting"]
+            dependencies: [
+                "StrataHTTP", "StrataSQLite", "StrataTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(traits: ["AsyncHTTPClient"])),
+            ]
         ),
+        // Also the integrations' tests (Tests/StrataRedisTests/Integrations), each against the
+        // real framework and a real Redis, compiled when its trait is on.
         .testTarget(
             name: "StrataRedisTests",
-            dependencies: ["StrataRedis", "StrataSQLite", "StrataHTTP", "StrataTesting", "strata-fixture"]
+            dependencies: [
+                "StrataRedis", "StrataSQLite", "StrataHTTP", "StrataTesting", "strata-fixture", "StrataVapor", "StrataHummingbird",
+                logging, metrics, serviceLifecycle,
+                .product(name: "MetricsTestKit", package: "swift-metrics", condition: .when(traits: ["Metrics"])),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle", condition: .when(traits: ["ServiceLifecycle"])),
+                .product(name: "VaporTesting", package: "vapor", condition: .when(traits: ["Vapor"])),
+                .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth", condition: .when(traits: ["Hummingbird"])),
+            ]
         ),
         .testTarget(
             name: "StrataSQLiteTests",
@@ -49,3 +108,10 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The integrations' dependencies, each only when its trait is on.
+var logging: Target.Dependency { .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Logging"])) }
+var metrics: Target.Dependency { .product(name: "Metrics", package: "swift-metrics", condition: .when(traits: ["Metrics"])) }
+var serviceLifecycle: Target.Dependency {
+    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["ServiceLifecycle"]))
+}

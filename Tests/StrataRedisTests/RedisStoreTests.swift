@@ -136,6 +136,19 @@ struct RedisStoreTests {
         #expect(after.roundTrips - before.roundTrips <= 8, "\(after.roundTrips - before.roundTrips) round trips for 64 reads")
     }
 
+    @Test("an expiry far in the future (a saturated timestamp) is stored, not refused by Redis as an invalid expire time")
+    func farFuture() async throws {
+        let store = try RedisStore(url: await RedisTestServer.shared)
+        let key = "far-future:\(UUID().uuidString)"
+        try await store.setEntry(StoredEntry(bytes: Array("v".utf8), expiresAt: Timestamp(millisecondsSince1970: .max)), forKey: key)
+        let entry = try #require(try await store.entry(forKey: key))
+        #expect(entry.bytes == Array("v".utf8))
+        #expect(try await store.expire(key, "10000y"))
+        #expect(try await store.incrementEntry(forKey: key + ":n", by: 1, expiresAt: Timestamp(millisecondsSince1970: .max)) == 1)
+        try await store.delete(key)
+        try await store.delete(key + ":n")
+    }
+
     @Test("a key holding a Redis list is a clear error, not a crash")
     func wrongType() async throws {
         let server = try await RedisTestServer()

@@ -1,0 +1,62 @@
+#if ServiceLifecycle
+import Foundation
+import Logging
+import ServiceLifecycle
+import StrataRedis
+import StrataSQLite
+import StrataTesting
+import Testing
+
+/// The stores' background work in a real `ServiceGroup`.
+@Suite("ServiceLifecycle")
+struct LifecycleTests {
+    @Test("a ServiceGroup starts the stores' loops, and a graceful shutdown stops them all and closes every store",
+          .timeLimit(.minutes(1)))
+    func gracefulShutdown() async throws {
+        let stores = IntegrationStores()
+        let redis = try await stores.redis()
+        let bus = RedisInvalidationBus(redis: redis)
+        // Sweepers that would sleep for an hour: only a loop that honours the shutdown returns in time.
+        let tiered = TieredStore(
+            l1: MemoryStore(configuration: .init(sweepInterval: .seconds(3_600))), l2: redis,
+            configuration: .init(invalidationPublisher: bus))
+        let sqlite = try SQLiteStore(configuration: .init(path: stores.sqlitePath, sweepInterval: .seconds(3_600)))
+        let memory = MemoryStore(configuration: .init(sweepInterval: .milliseconds(20)))
+        try await memory.set("brief", 1, expires: Expiry(.milliseconds(10)))
+        let group = ServiceGroup(
+            services: [StoreService(tiered), StoreService(sqlite), StoreService(memory)],
+            gracefulShutdownSignals: [], cancellationSignals: [], logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+
+        for _ in 0..<500 where !bus.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(bus.isSubscribed, "the tiered store's service runs its bus")
+        for _ in 0..<500 where memory.statistics.expirations == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(memory.statistics.expirations == 1, "the memory store's sweeper ran")
+
+        let started = ContinuousClock.now
+        await group.triggerGracefulShutdown()
+        try await running.value
+        // Not a speed check (that is in the benchmarks' reach, not a unit test's): a bound
+        // far below the sweepers' hour, so a loop that ignored the shutdown fails here.
+        let took = ContinuousClock.now - started
+        #expect(took < .seconds(10), "shut down in \(took)")
+        #expect(!bus.isSubscribed)
+        for store in [tiered, sqlite, memory] as [any KeyValueStore] {
+            await #expect(throws: StrataError.closed) { try await store.get("k", as: Int.self) }
+        }
+        await #expect(throws: StrataError.closed) { try await redis.get("k", as: Int.self) }
+    }
+
+    @Test("a store's own Service conformance: run() returns on graceful shutdown without closing it")
+    func storeAsService() async throws {
+        let memory = MemoryStore(configuration: .init(sweepInterval: .seconds(3_600)))
+        let group = ServiceGroup(services: [memory], gracefulShutdownSignals: [], cancellationSignals: [], logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+        try await Task.sleep(for: .milliseconds(50))
+        await group.triggerGracefulShutdown()
+        try await running.value
+        try await memory.set("still", "open")
+        #expect(try await memory.get("still", as: String.self) == "open")
+    }
+}
+#endif
