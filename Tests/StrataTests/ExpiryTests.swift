@@ -26,6 +26,10 @@ struct ExpiryTests {
         ("10MIN", 10 * minute), ("1H 30M", 90 * minute), ("  5s  ", 5 * second), ("1h\t30m", 90 * minute),
         ("1 h 1 h", 2 * hour), ("0.5ms", 500_000), ("1.5 days", 36 * hour), ("2 Weeks", 14 * day),
         ("10000y", 10_000 * year), ("1_0s", 10 * second), ("0.000000001s", 1), ("0s 1ms", millisecond),
+        // A fraction is scaled before it is multiplied; leading zeros are not digits of a number's size.
+        ("0.123456789012345678y", 123_456_789_012_345_678 * year / 1_000_000_000_000_000_000),
+        ("0000000000000000000000000000001s", second), ("0.999999999999999999y", 999_999_999_999_999_999 * year / 1_000_000_000_000_000_000),
+        ("9999.999999999999999999y", 9_999 * year + 999_999_999_999_999_999 * year / 1_000_000_000_000_000_000),
     ]
 
     /// Text that is not a lifetime.
@@ -50,6 +54,69 @@ struct ExpiryTests {
         } throws: { error in
             guard let error = error as? StrataError else { return false }
             return error.code == .invalidExpiry && error.description.contains("\"\(text)\"")
+        }
+    }
+
+    /// The lifetime `text` means, computed another way: exact rationals with arbitrary
+    /// digit strings (no Int128 shortcuts, no digit limits), or `nil` when it is not a
+    /// lifetime by the grammar. Only for the grammar the generator below writes.
+    static func reference(_ parts: [(whole: String, fraction: String, unit: String)]) -> Int128? {
+        let units: [String: Int128] = ["ms": millisecond, "s": second, "min": minute, "h": hour, "d": day, "w": 7 * day,
+                                       "mo": year / 12, "y": year]
+        var total: Int128 = 0
+        for part in parts {
+            guard let size = units[part.unit] else { return nil }
+            let whole = part.whole.drop { $0 == "0" }
+            if whole.count > 30 { return nil }
+            guard let wholeValue = Int128(whole.isEmpty ? "0" : String(whole)) else { return nil }
+            let (product, overflow) = wholeValue.multipliedReportingOverflow(by: size)
+            if overflow || product > 10_000 * year { return nil }
+            total += product
+            let digits = part.fraction.prefix(18)
+            if !digits.isEmpty {
+                var scale: Int128 = 1
+                for _ in digits { scale *= 10 }
+                total += Int128(String(digits))! * size / scale
+            }
+            if total > 10_000 * year { return nil }
+        }
+        return total > 0 ? total : nil
+    }
+
+    @Test("fuzz: random lifetimes parse to the reference value or throw invalidExpiry, never trap")
+    func fuzz() throws {
+        var generator = SystemRandomNumberGenerator()
+        let units = ["ms", "s", "min", "h", "d", "w", "mo", "y"]
+        func digits(_ count: Int) -> String {
+            String((0..<count).map { _ in "0123456789".randomElement(using: &generator)! })
+        }
+        for _ in 0..<20_000 {
+            let parts = (0..<Int.random(in: 1...3, using: &generator)).map { _ in
+                (whole: digits(Int.random(in: 1...34, using: &generator)),
+                 fraction: Bool.random(using: &generator) ? digits(Int.random(in: 1...25, using: &generator)) : "",
+                 unit: units.randomElement(using: &generator)!)
+            }
+            let text = parts.map { $0.whole + ($0.fraction.isEmpty ? "" : "." + $0.fraction) + $0.unit }.joined(separator: " ")
+            let expected = Self.reference(parts)
+            do {
+                let expiry = try Expiry(parsing: text)
+                let (seconds, attoseconds) = try #require(expiry.duration).components
+                let parsed = Int128(seconds) * 1_000_000_000 + Int128(attoseconds / 1_000_000_000)
+                #expect(parsed == expected, "\(text)")
+                #expect(parsed > 0 && parsed <= 10_000 * Self.year, "\(text)")
+            } catch let error as StrataError {
+                #expect(error.code == .invalidExpiry && expected == nil, "\(text): \(error)")
+            }
+        }
+        // Arbitrary bytes: an answer or invalidExpiry, never a trap.
+        let alphabet = Array("0123456789.,_ smhdwyoMHS-+eE\t∞µ")
+        for _ in 0..<20_000 {
+            let text = String((0..<Int.random(in: 0...12, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+            do {
+                _ = try Expiry(parsing: text)
+            } catch let error as StrataError {
+                #expect(error.code == .invalidExpiry, "\(text)")
+            }
         }
     }
 

@@ -94,10 +94,12 @@ struct ExpiryParser {
             }
             var part = try multiply(whole, size)
             if fractionDigits > 0 {
-                // fraction / 10^digits of a unit, truncated to whole nanoseconds.
+                // fraction / 10^digits of a unit, truncated to whole nanoseconds. The
+                // fraction is below one unit, so this is scaled without the whole part's
+                // limit: at most 10^18 × a year in nanoseconds (3.2e34), far inside Int128.
                 var scale: Int128 = 1
                 for _ in 0..<fractionDigits { scale *= 10 }
-                part += try multiply(fraction, size) / scale
+                part += fraction * size / scale
             }
             total += part
             guard total <= Expiry.maximumNanoseconds else {
@@ -143,14 +145,22 @@ struct ExpiryParser {
     private mutating func digits(allowCommas: Bool) throws -> (Int128, Int) {
         var value: Int128 = 0
         var count = 0
+        var significant = 0  // digits after the leading zeros of a whole number
         var digitsSinceComma = -1  // -1: no comma seen yet in this number
         var digitsBeforeFirstComma = 0
         while index < bytes.count {
             let byte = bytes[index]
             if Self.isDigit(byte) {
-                // A fraction keeps 18 digits: further ones are below a nanosecond of a year.
-                if count < (allowCommas ? 30 : 18) { value = value * 10 + Int128(byte - UInt8(ascii: "0")) }
-                else if allowCommas { throw failure("the number is too large") }
+                let digit = Int128(byte - UInt8(ascii: "0"))
+                if allowCommas {
+                    // A whole number: leading zeros are not digits of its size.
+                    if value > 0 || digit > 0 { significant += 1 }
+                    guard significant <= 30 else { throw failure("the number is too large") }
+                    value = value * 10 + digit
+                } else if count < 18 {
+                    // A fraction keeps 18 digits: further ones are below a nanosecond of a year.
+                    value = value * 10 + digit
+                }
                 count += 1
                 if digitsSinceComma >= 0 { digitsSinceComma += 1 } else { digitsBeforeFirstComma += 1 }
                 index += 1

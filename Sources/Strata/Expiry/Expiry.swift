@@ -1,8 +1,9 @@
 /// How long an entry lives: a positive duration, or ``never``.
 ///
-/// Lifetimes are written as people say them. A string literal is parsed at compile-time
-/// use (an invalid literal is a programmer error and traps with a message naming it);
-/// text that arrives at run time goes through ``init(parsing:)``, which throws.
+/// Lifetimes are written as people say them. A string literal is parsed when the program
+/// runs, where it is used (an invalid literal is a programmer error and traps with a
+/// message naming it); text that arrives from outside goes through ``init(parsing:)``,
+/// which throws.
 ///
 /// ```swift
 /// let a: Expiry = "10min"               // string literal
