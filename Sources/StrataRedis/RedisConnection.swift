@@ -19,9 +19,13 @@ struct RedisConnectionError: Error, CustomStringConvertible {
 /// own: the write then fails with EPIPE, which becomes a `backendUnavailable` error.
 let ignoreBrokenPipes: Void = {
     var current = sigaction()
-    if sigaction(SIGPIPE, nil, &current) == 0, current.__sigaction_handler.sa_handler == nil {
-        signal(SIGPIPE, SIG_IGN)
-    }
+    guard sigaction(SIGPIPE, nil, &current) == 0 else { return }
+    #if canImport(Darwin)
+    let handler = current.__sigaction_u.__sa_handler
+    #else
+    let handler = current.__sigaction_handler.sa_handler
+    #endif
+    if handler == nil { signal(SIGPIPE, SIG_IGN) }
 }()
 
 /// One blocking hiredis connection. Used by one thread at a time (its lane's).
@@ -30,7 +34,7 @@ final class RedisConnection {
 
     init(endpoint: RedisEndpoint, connectTimeout: Duration, commandTimeout: Duration) throws {
         _ = ignoreBrokenPipes
-        let connectLimit = Self.timeval(connectTimeout)
+        let connectLimit = Self.timeLimit(connectTimeout)
         switch endpoint.address {
         case .tcp(let host, let port):
             context = redisConnectWithTimeout(host, Int32(port), connectLimit)
@@ -44,7 +48,7 @@ final class RedisConnection {
             self.context = nil
             throw RedisConnectionError(description: message)
         }
-        redisSetTimeout(context, Self.timeval(commandTimeout))
+        redisSetTimeout(context, Self.timeLimit(commandTimeout))
         var login: [[[UInt8]]] = []
         if let password = endpoint.password {
             login.append([Array("AUTH".utf8)] + (endpoint.user.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)])
@@ -97,7 +101,7 @@ final class RedisConnection {
     /// Waits (without a limit) for the next reply: for a subscribed connection.
     func readReply() throws -> RedisReply {
         guard let context else { throw RedisConnectionError(description: "the connection is closed") }
-        redisSetTimeout(context, Glibc.timeval(tv_sec: 0, tv_usec: 0))
+        redisSetTimeout(context, timeval(tv_sec: 0, tv_usec: 0))
         var raw: UnsafeMutableRawPointer?
         guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
             throw RedisConnectionError(description: Self.errorText(context))
@@ -147,8 +151,9 @@ final class RedisConnection {
         }
     }
 
-    private static func timeval(_ duration: Duration) -> Glibc.timeval {
+    private static func timeLimit(_ duration: Duration) -> timeval {
         let (seconds, attoseconds) = duration.components
-        return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        // tv_usec is Int on glibc, Int32 on Darwin.
+        return timeval(tv_sec: .init(seconds), tv_usec: .init(attoseconds / 1_000_000_000_000))
     }
 }

@@ -145,6 +145,10 @@ enum POSIX {
     static func isOlder(_ name: String, in directory: Int32, than limit: Int) -> Bool {
         var info = stat()
         guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return false }
+        #if canImport(Darwin)
+        return Int(info.st_mtimespec.tv_sec) < limit
+        #else
         return Int(info.st_mtim.tv_sec) < limit
+        #endif
     }
 }

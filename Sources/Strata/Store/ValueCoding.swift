@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
 import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// How values become bytes: `Data`, `[UInt8]` and `String` as their raw bytes (UTF-8
 /// for `String`), so other clients of a backend read them as they are; every other

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
 import FoundationEssentials
+#else
+import Foundation
+#endif
 
 extension KeyValueStore {
     /// A function that computes `compute(argument)` once per argument and then serves it
