@@ -23,7 +23,7 @@ struct FolderStoreTests {
         for path in try tree(directory) {
             let name = URL(fileURLWithPath: path).lastPathComponent
             let isHex = name.dropLast(name.hasSuffix(".e") ? 2 : 0).allSatisfy { "0123456789abcdef".contains($0) }
-            #expect(isHex || name == ".lock", "\(path)")
+            #expect(isHex || name == ".lock" || name == ".tmp", "\(path)")
             #expect(name.utf8.count <= 255)
             let expected = path.hasSuffix(".e") || name == ".lock" ? 0o600 : 0o700
             #expect(try mode(directory + "/" + path) == expected, "\(path)")
@@ -113,7 +113,7 @@ struct FolderStoreTests {
             [.modificationDate: Date(timeIntervalSinceNow: -3_600)], ofItemAtPath: abandoned)
         clock.advance(by: .seconds(2))
         #expect(try await folder.sweepExpired() == 1)
-        #expect(try tree(directory) == [".lock", hex("kept") + ".e"])
+        #expect(try tree(directory) == [".lock", ".tmp", hex("kept") + ".e"])
     }
 
     @Test("increment is atomic across two OS processes sharing the directory", .timeLimit(.minutes(2)))
@@ -189,7 +189,7 @@ struct FolderStoreRefusalTests {
         }
         #expect(error?.key == "k")
         #expect(try await folder.get("k", as: String.self) == "old")
-        #expect(try FileManager.default.subpathsOfDirectory(atPath: mount.path + "/cache").allSatisfy { !$0.contains(".tmp") })
+        #expect(try FileManager.default.contentsOfDirectory(atPath: mount.path + "/cache/.tmp").isEmpty, "no temporary file left")
         try await mount.unmount()
     }
 
@@ -235,5 +235,109 @@ struct SmallFileSystem {
         try process.run()
         try await process.exited()
         if process.terminationStatus != 0 { throw StrataError(code: .backendUnavailable, message: "\(tool) \(arguments) failed") }
+    }
+}
+
+/// Things in the store's directory that the store did not put there.
+@Suite("FolderStore and foreign files")
+struct FolderStoreForeignFileTests {
+    /// What can stand in an entry's slot instead of an entry file.
+    enum Foreign: String, CaseIterable, Sendable {
+        case symlink, directory, fifo, socket, hardLink, truncated
+
+        /// Puts one at `path`; `outside` is a file outside the store a link may point at.
+        func make(at path: String, outside: String) throws {
+            switch self {
+            case .symlink:
+                try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: outside)
+            case .directory:
+                try FileManager.default.createDirectory(atPath: path + "/inner", withIntermediateDirectories: true)
+                _ = FileManager.default.createFile(atPath: path + "/inner/file", contents: Data("x".utf8))
+            case .fifo:
+                guard mkfifo(path, 0o600) == 0 else { throw StrataError(code: .backendUnavailable, message: "mkfifo") }
+            case .socket:
+                let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+                var address = sockaddr_un()
+                address.sun_family = sa_family_t(AF_UNIX)
+                withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+                    for (index, byte) in path.utf8.enumerated() where index < buffer.count - 1 { buffer[index] = byte }
+                }
+                let bound = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                }
+                close(descriptor)
+                guard bound == 0 else { throw StrataError(code: .backendUnavailable, message: "bind") }
+            case .hardLink:
+                try FileManager.default.linkItem(atPath: outside, toPath: path)
+            case .truncated:
+                _ = FileManager.default.createFile(atPath: path, contents: Data("STRATA".utf8))
+            }
+        }
+    }
+
+    @Test("a foreign thing in an entry's slot: skipped by keys, clear and sweep; get is corruptEntry (never a hang); set replaces it; delete removes it",
+          .timeLimit(.minutes(1)), arguments: Foreign.allCases)
+    func foreignSlot(kind: Foreign) async throws {
+        let directory = temporaryDirectory("foreign")
+        let outside = temporaryDirectory("outside")
+        _ = FileManager.default.createFile(atPath: outside, contents: Data("not the store's".utf8))
+        let folder = try FolderStore(directory: directory)
+        try await folder.set("other", "kept")
+        let slot = directory + "/6b.e"  // the slot of key "k": its hex, then ".e"
+        try kind.make(at: slot, outside: outside)
+
+        let listed = try await folder.keys()
+        #expect(listed == (kind == .truncated ? ["k", "other"] : ["other"]), "\(kind): a corrupt file is listed, a foreign thing is not")
+        await #expect(throws: StrataError.corruptEntry) { try await folder.get("k", as: String.self) }
+        #expect(try await folder.sweepExpired() == 0)
+        #expect(try await folder.clear(prefix: "o") == 1)
+        #expect(try await folder.keys() == (kind == .truncated ? ["k"] : []))
+
+        try await folder.set("k", "mine")
+        #expect(try await folder.get("k", as: String.self) == "mine", "\(kind) was replaced")
+        #expect(String(decoding: FileManager.default.contents(atPath: outside) ?? Data(), as: UTF8.self) == "not the store's",
+                "nothing was written through a link")
+        try await folder.delete("k")
+        try kind.make(at: slot, outside: outside)
+        try await folder.delete("k")
+        #expect(!FileManager.default.fileExists(atPath: slot), "delete removed the \(kind)")
+        #expect(FileManager.default.fileExists(atPath: outside), "and nothing it pointed at")
+        #expect(try await folder.setIfAbsent("k", "again"), "a foreign thing is no entry")
+    }
+
+    @Test("a foreign thing where a long key's directory goes, and foreign names: skipped, and replaced by a write")
+    func foreignDirectories() async throws {
+        let directory = temporaryDirectory("foreign-directories")
+        let folder = try FolderStore(directory: directory)
+        let longKey = String(repeating: "a", count: 200)  // 400 hex digits: one directory level
+        let component = String(repeating: "61", count: 120)
+        try FileManager.default.createSymbolicLink(atPath: directory + "/" + component, withDestinationPath: "/tmp")
+        _ = FileManager.default.createFile(atPath: directory + "/notes.txt", contents: Data("hello".utf8))
+        _ = FileManager.default.createFile(atPath: directory + "/6.e", contents: Data("odd".utf8))
+        #expect(try await folder.keys().isEmpty)
+        #expect(try await folder.get(longKey, as: String.self) == nil)
+        try await folder.set(longKey, "long")
+        #expect(try await folder.get(longKey, as: String.self) == "long")
+        #expect(try await folder.keys() == [longKey])
+        #expect(try await folder.clear() == 1)
+        #expect(FileManager.default.fileExists(atPath: directory + "/notes.txt"), "a foreign name is left alone")
+    }
+
+    @Test("temporary files of a killed writer are removed when the store opens and by a sweep, once older than abandonedFileAge")
+    func abandonedTemporaryFiles() async throws {
+        let directory = temporaryDirectory("abandoned")
+        _ = try FolderStore(directory: directory)
+        let old = directory + "/.tmp/t-killed-writer", fresh = directory + "/.tmp/t-writing-now"
+        _ = FileManager.default.createFile(atPath: old, contents: Data("partial".utf8))
+        _ = FileManager.default.createFile(atPath: fresh, contents: Data("partial".utf8))
+        let tenMinutesAgo = Date(timeIntervalSinceNow: -600)
+        try FileManager.default.setAttributes([.modificationDate: tenMinutesAgo], ofItemAtPath: old)
+
+        let folder = try FolderStore(directory: directory)
+        #expect(!FileManager.default.fileExists(atPath: old), "removed at open")
+        #expect(FileManager.default.fileExists(atPath: fresh), "a write that may be in progress is left")
+        try FileManager.default.setAttributes([.modificationDate: tenMinutesAgo], ofItemAtPath: fresh)
+        _ = try await folder.sweepExpired()
+        #expect(!FileManager.default.fileExists(atPath: fresh), "removed by the sweep")
     }
 }

@@ -37,29 +37,62 @@ enum POSIX {
         return result
     }
 
-    /// Opens the subdirectory `name` of `directory`; `nil` when it does not exist.
+    /// Opens the subdirectory `name` of `directory`; `nil` when it does not exist, or
+    /// when something that is not a directory (a symbolic link, a file) stands there and
+    /// `create` is false. With `create`, such a foreign thing is replaced by a directory.
     static func openDirectory(_ name: String, in directory: Int32, create: Bool) throws(SystemCallError) -> Int32? {
         if create, mkdirat(directory, name, 0o700) < 0, errno != EEXIST {
             throw SystemCallError(call: "mkdirat", errno: errno)
         }
         let fd = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
+        if fd >= 0 { return fd }
+        switch errno {
+        case ENOENT:
+            return nil
+        case ELOOP, ENOTDIR:
+            guard create else { return nil }
+            _ = try removeSlot(name, in: directory)
+            return try openDirectory(name, in: directory, create: true)
+        default:
             throw SystemCallError(call: "openat(directory)", errno: errno)
         }
-        return fd
     }
 
-    /// The whole contents of the file `name` in `directory`; `nil` when it does not exist.
-    static func readFile(_ name: String, in directory: Int32, limit: Int = .max) throws(SystemCallError) -> [UInt8]? {
-        let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+    /// What an entry's name holds.
+    enum FileContents {
+        /// Nothing.
+        case missing
+        /// Something that is not an entry file of the store's: a symbolic link, a
+        /// directory, a FIFO, a socket, a device, or a file with other hard links.
+        case foreign(String)
+        /// A regular file's bytes (up to the limit asked for).
+        case bytes([UInt8])
+    }
+
+    /// The contents of the file `name` in `directory`, up to `limit` bytes. Never follows
+    /// a symbolic link and never waits on a FIFO (`O_NONBLOCK`): anything but a regular
+    /// file with one link is `.foreign`.
+    static func readFile(_ name: String, in directory: Int32, limit: Int = .max) throws(SystemCallError) -> FileContents {
+        let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw SystemCallError(call: "openat", errno: errno)
+            switch errno {
+            case ENOENT: return .missing
+            case ELOOP: return .foreign("a symbolic link")
+            case ENXIO, EOPNOTSUPP: return .foreign("a socket or device")
+            default: throw SystemCallError(call: "openat", errno: errno)
+            }
         }
         defer { close(fd) }
         var info = stat()
         _ = try check(fstat(fd, &info), "fstat")
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: return .foreign("a directory")
+        case S_IFIFO: return .foreign("a FIFO")
+        case S_IFSOCK: return .foreign("a socket")
+        default: return .foreign("a device or special file")
+        }
+        guard info.st_nlink == 1 else { return .foreign("a file with \(info.st_nlink) hard links") }
         let wanted = min(Int(info.st_size), limit)
         var bytes = [UInt8](repeating: 0, count: wanted)
         var filled = 0
@@ -75,7 +108,25 @@ enum POSIX {
             filled += count
         }
         bytes.removeSubrange(filled...)
-        return bytes
+        return .bytes(bytes)
+    }
+
+    /// Removes whatever is at `name` in `directory`: a file, a link, a FIFO, a socket, or
+    /// a whole directory tree (never following a symbolic link). `false` when nothing was there.
+    static func removeSlot(_ name: String, in directory: Int32) throws(SystemCallError) -> Bool {
+        if unlinkat(directory, name, 0) == 0 { return true }
+        switch errno {
+        case ENOENT: return false
+        case EISDIR, EPERM:
+            // A directory (unlink answers EISDIR on Linux, EPERM on macOS): empty it first.
+            guard let child = try openDirectory(name, in: directory, create: false) else { return false }
+            defer { closeDescriptor(child) }
+            for inner in try names(in: child) { _ = try removeSlot(inner, in: child) }
+            if unlinkat(directory, name, AT_REMOVEDIR) == 0 || errno == ENOENT { return true }
+            throw SystemCallError(call: "unlinkat(directory)", errno: errno)
+        default:
+            throw SystemCallError(call: "unlinkat", errno: errno)
+        }
     }
 
     /// Writes `bytes` to a new file `name` in `directory`, created with mode 0600.
@@ -139,6 +190,14 @@ enum POSIX {
             if name != "." && name != ".." { names.append(name) }
         }
         return names
+    }
+
+    /// Removes the files in `directory` last modified before `limit` (seconds since
+    /// 1970): temporary files of writers that were killed.
+    static func removeFiles(in directory: Int32, olderThan limit: Int) throws(SystemCallError) {
+        for name in try names(in: directory) where isOlder(name, in: directory, than: limit) {
+            if unlinkat(directory, name, 0) < 0, errno != ENOENT { throw SystemCallError(call: "unlinkat", errno: errno) }
+        }
     }
 
     /// Whether the file `name` in `directory` was last modified before `limit` (seconds since 1970).

@@ -18,6 +18,13 @@ import Synchronization
 ///   (`increment`, `setIfAbsent`, `expire`) hold an exclusive lock on `.lock`.
 /// - A file that is not a valid entry throws ``StrataError/Code/corruptEntry`` naming
 ///   the key. Files are created with mode 0600 and directories with 0700.
+/// - Foreign things in the directory (symbolic links, directories, FIFOs, sockets, files
+///   with other hard links or other names) are never followed, opened for long or
+///   written through: listing, clearing and sweeping skip them; reading a key whose slot
+///   holds one is ``StrataError/Code/corruptEntry``; writing or deleting the key replaces
+///   or removes it.
+/// - File work runs on threads of the store's own (``Configuration/fileThreads``), never
+///   on Swift's cooperative threads.
 ///
 /// Expired files are not served, and are removed by ``sweepExpired()``.
 ///
@@ -26,53 +33,20 @@ import Synchronization
 /// try await folder.set("page:/home", html, expires: "10min")
 /// let page = try await folder.get("page:/home", as: String.self)
 /// ```
-public final class FolderStore: KeyValueStore {
-    /// Where a ``FolderStore`` keeps its files and how it writes them.
-    ///
-    /// ```swift
-    /// var configuration = FolderStore.Configuration(directory: "/var/cache/app")
-    /// configuration.synchronizesWrites = true
-    /// let folder = try FolderStore(configuration: configuration)
-    /// ```
-    public struct Configuration: Sendable {
-        /// The directory; created (mode 0700, with its parents) when missing.
-        public var directory: String
-        /// The lifetime of entries written with `expires: nil`; `nil`: they never expire.
-        public var defaultExpiry: Expiry?
-        /// The clock lifetimes are measured with.
-        public var clock: any StrataClock
-        /// Whether each write is flushed to the disk (`fsync`) before it becomes visible,
-        /// so it survives a power loss, not only a crash of the process. Off by default.
-        public var synchronizesWrites: Bool
-        /// Temporary files left by a killed writer are removed by a sweep once this old.
-        public var abandonedFileAge: Duration
-
-        /// A configuration for `directory`.
-        public init(
-            directory: String,
-            defaultExpiry: Expiry? = nil,
-            clock: any StrataClock = SystemClock(),
-            synchronizesWrites: Bool = false,
-            abandonedFileAge: Duration = .seconds(3600)
-        ) {
-            self.directory = directory
-            self.defaultExpiry = defaultExpiry
-            self.clock = clock
-            self.synchronizesWrites = synchronizesWrites
-            self.abandonedFileAge = abandonedFileAge
-        }
-    }
-
+public final class FolderStore: KeyValueStore, BackgroundWork {
     /// The directory, default lifetime and clock this store was made with.
     public let configuration: Configuration
     /// The store's directory, open for the store's lifetime.
-    private let root: Int32
+    let root: Int32
+    /// `.tmp`, where writes are prepared before they are renamed into place.
+    let temporaryDirectory: Int32
     /// `.lock`, locked with `flock` across processes.
-    private let lockFile: Int32
+    let lockFile: Int32
     /// Excludes the threads of this process from one another around the file lock
     /// (a `flock` is held by an open file, which all threads here share).
-    private let processLock = Mutex(false)
+    let processLock = Mutex(false)
     private let closed = Atomic<Bool>(false)
+    private let threads: FileThreads
 
     /// A store over `directory`, creating it when missing.
     ///
@@ -86,14 +60,18 @@ public final class FolderStore: KeyValueStore {
         try self.init(configuration: Configuration(directory: directory, defaultExpiry: defaultExpiry))
     }
 
-    /// A store made from a full ``Configuration``.
+    /// A store made from a full ``Configuration``; removes the temporary files of killed
+    /// writers older than ``Configuration/abandonedFileAge``.
     public init(configuration: Configuration) throws {
         self.configuration = configuration
         let name = "FolderStore(\(configuration.directory))"
         func unavailable(_ message: String, _ error: (any Error)? = nil) -> StrataError {
-            StrataError(code: .backendUnavailable, message: message, backend: name, underlying: error)
+            StrataError(code: (error as? SystemCallError)?.code ?? .backendUnavailable, message: message, backend: name, underlying: error)
         }
         guard !configuration.directory.isEmpty else { throw unavailable("the directory path is empty") }
+        guard configuration.fileThreads >= 1 else {
+            throw StrataError(code: .invalidConfiguration, message: "fileThreads must be at least 1", backend: name)
+        }
         try Self.makeDirectory(configuration.directory, unavailable: unavailable)
         root = open(configuration.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard root >= 0 else {
@@ -105,9 +83,19 @@ public final class FolderStore: KeyValueStore {
             POSIX.closeDescriptor(root)
             throw unavailable("cannot write in the directory", failure)
         }
+        do {
+            temporaryDirectory = try POSIX.openDirectory(".tmp", in: root, create: true) ?? -1
+            try POSIX.removeFiles(in: temporaryDirectory, olderThan: Self.abandonedBefore(configuration))
+        } catch {
+            POSIX.closeDescriptor(lockFile)
+            POSIX.closeDescriptor(root)
+            throw unavailable("cannot prepare the directory's .tmp", error)
+        }
+        threads = FileThreads(count: configuration.fileThreads, label: "strata.folder")
     }
 
     deinit {
+        POSIX.closeDescriptor(temporaryDirectory)
         POSIX.closeDescriptor(lockFile)
         POSIX.closeDescriptor(root)
     }
@@ -130,6 +118,11 @@ public final class FolderStore: KeyValueStore {
         }
     }
 
+    /// When temporary files count as abandoned: seconds since 1970.
+    static func abandonedBefore(_ configuration: Configuration) -> Int {
+        Int(configuration.clock.now().millisecondsSince1970 / 1_000) - Int(configuration.abandonedFileAge.components.seconds)
+    }
+
     /// `FolderStore(<directory>)`.
     public var backendName: String { "FolderStore(\(configuration.directory))" }
 
@@ -141,71 +134,64 @@ public final class FolderStore: KeyValueStore {
 
     // MARK: Entries
 
-    /// The unexpired entry for `key`; throws ``StrataError/Code/corruptEntry`` for an invalid file.
+    /// The unexpired entry for `key`; throws ``StrataError/Code/corruptEntry`` for an
+    /// invalid file or a foreign thing in the key's slot.
     public func entry(forKey key: String) async throws -> StoredEntry? {
-        try checkOpen()
-        guard let entry = try readEntry(key) else { return nil }
-        return entry.isExpired(at: clock.now()) ? nil : entry
+        try await onFileThread { [self] in
+            guard let entry = try readEntry(key) else { return nil }
+            return entry.isExpired(at: clock.now()) ? nil : entry
+        }
     }
 
     /// Writes the entry to a temporary file and renames it over the key's file.
     public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
-        try checkOpen()
-        try writeEntry(entry, forKey: key, holdingLock: false)
+        try await onFileThread { [self] in try writeEntry(entry, forKey: key, holdingLock: false) }
     }
 
     /// Under the lock: writes the entry when the key has no unexpired entry.
     public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
-        try checkOpen()
-        return try withExclusiveLock {
-            if let existing = try readEntry(key), !existing.isExpired(at: clock.now()) { return false }
-            try writeEntry(entry, forKey: key, holdingLock: true)
-            return true
-        }
-    }
-
-    /// Removes the key's file; `true` when it held an unexpired entry.
-    @discardableResult
-    public func removeEntry(forKey key: String) async throws -> Bool {
-        try checkOpen()
-        let layout = FolderLayout(key: key)
-        return try failing(key) {
-            try withDirectory(of: layout, create: false) { directory in
-                guard let directory else { return false }
-                let header = try POSIX.readFile(layout.file, in: directory, limit: FolderEntryFormat.headerSize)
-                guard let header else { return false }
-                guard try POSIX.removeFile(layout.file, in: directory) else { return false }  // a concurrent delete won
-                // A corrupt file counted as present: it was there, and now it is gone.
-                let expiresAt = try? FolderEntryFormat.header(header).expiresAt
-                return !(expiresAt.flatMap { $0 }.map { $0 <= clock.now() } ?? false)
+        try await onFileThread { [self] in
+            try withExclusiveLock {
+                if let existing = try readEntryOrForeign(key), !existing.isExpired(at: clock.now()) { return false }
+                try writeEntry(entry, forKey: key, holdingLock: true)
+                return true
             }
         }
     }
 
+    /// Removes the key's file (or whatever foreign thing holds its slot); `true` when it
+    /// held an unexpired entry.
+    @discardableResult
+    public func removeEntry(forKey key: String) async throws -> Bool {
+        try await onFileThread { [self] in try removeSlot(of: key) }
+    }
+
     /// Under the lock: rewrites an unexpired entry with a new expiry.
     public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
-        try checkOpen()
-        return try withExclusiveLock {
-            guard var entry = try readEntry(key), !entry.isExpired(at: clock.now()) else { return false }
-            entry.expiresAt = expiresAt
-            try writeEntry(entry, forKey: key, holdingLock: true)
-            return true
+        try await onFileThread { [self] in
+            try withExclusiveLock {
+                guard var entry = try readEntry(key), !entry.isExpired(at: clock.now()) else { return false }
+                entry.expiresAt = expiresAt
+                try writeEntry(entry, forKey: key, holdingLock: true)
+                return true
+            }
         }
     }
 
     /// Under the lock, across processes: adds `delta` to the integer at `key`.
     public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
-        try checkOpen()
-        return try withExclusiveLock {
-            var entry = StoredEntry(bytes: [], expiresAt: expiresAt)
-            var sum = delta
-            if let existing = try readEntry(key), !existing.isExpired(at: clock.now()) {
-                sum = try existing.integer(adding: delta, key: key, backend: backendName)
-                entry.expiresAt = existing.expiresAt
+        try await onFileThread { [self] in
+            try withExclusiveLock {
+                var entry = StoredEntry(bytes: [], expiresAt: expiresAt)
+                var sum = delta
+                if let existing = try readEntry(key), !existing.isExpired(at: clock.now()) {
+                    sum = try existing.integer(adding: delta, key: key, backend: backendName)
+                    entry.expiresAt = existing.expiresAt
+                }
+                entry.bytes = Array(String(sum).utf8)
+                try writeEntry(entry, forKey: key, holdingLock: true)
+                return sum
             }
-            entry.bytes = Array(String(sum).utf8)
-            try writeEntry(entry, forKey: key, holdingLock: true)
-            return sum
         }
     }
 
@@ -214,65 +200,81 @@ public final class FolderStore: KeyValueStore {
     /// The unexpired keys that start with `prefix`, sorted by UTF-8 bytes.
     ///
     /// Only the directories whose names can lead to the prefix are read. A file whose
-    /// header is not valid is listed, so that reading it reports the corruption.
+    /// header is not valid is listed, so that reading it reports the corruption; foreign
+    /// things are not.
     public func keys(prefix: String) async throws -> [String] {
-        try checkOpen()
-        let now = clock.now()
-        var keys: [(hex: String, key: String)] = []
-        try failing(nil) {
-            try walk(prefix: prefix) { directory, name, hex in
-                guard let key = FolderLayout.key(fromHex: hex[...]) else { return }
-                let header = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize)
-                guard let header else { return }  // removed since it was listed
-                if let expiresAt = try? FolderEntryFormat.header(header).expiresAt, expiresAt <= now { return }
-                keys.append((hex, key))
+        try await onFileThread { [self] in
+            let now = clock.now()
+            var keys: [(hex: String, key: String)] = []
+            try failing(nil) {
+                try walk(prefix: prefix) { directory, name, hex in
+                    guard let key = FolderLayout.key(fromHex: hex[...]),
+                          case .bytes(let header) = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize)
+                    else { return }
+                    if let expiresAt = try? FolderEntryFormat.header(header).expiresAt, expiresAt <= now { return }
+                    keys.append((hex, key))
+                }
             }
+            // Hex of UTF-8 sorts exactly as the bytes do.
+            return keys.sorted { $0.hex < $1.hex }.map(\.key)
         }
-        // Hex of UTF-8 sorts exactly as the bytes do.
-        return keys.sorted { $0.hex < $1.hex }.map(\.key)
     }
 
-    /// Removes every file whose key starts with `prefix`; returns how many unexpired entries it removed.
+    /// Removes every entry file whose key starts with `prefix` (foreign things are left);
+    /// returns how many unexpired entries it removed.
     @discardableResult
     public func clear(prefix: String) async throws -> Int {
-        try checkOpen()
-        let now = clock.now()
-        var removed = 0
-        try failing(nil) {
-            try walk(prefix: prefix, removingEmptyDirectories: true) { directory, name, _ in
-                let header = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize)
-                guard header != nil, try POSIX.removeFile(name, in: directory) else { return }
-                let expiresAt = try? FolderEntryFormat.header(header!).expiresAt
-                if !(expiresAt.flatMap { $0 }.map { $0 <= now } ?? false) { removed += 1 }
+        try await onFileThread { [self] in
+            let now = clock.now()
+            var removed = 0
+            try failing(nil) {
+                try walk(prefix: prefix, removingEmptyDirectories: true) { directory, name, _ in
+                    guard case .bytes(let header) = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize),
+                          try POSIX.removeFile(name, in: directory)
+                    else { return }
+                    let expiresAt = try? FolderEntryFormat.header(header).expiresAt
+                    if !(expiresAt.flatMap { $0 }.map { $0 <= now } ?? false) { removed += 1 }
+                }
             }
+            return removed
         }
-        return removed
     }
 
     /// Removes every expired entry, and temporary files abandoned by killed writers.
     @discardableResult
     public func sweepExpired() async throws -> Int {
-        try checkOpen()
-        let now = clock.now()
-        let abandonedBefore = Int(now.millisecondsSince1970 / 1_000) - Int(configuration.abandonedFileAge.components.seconds)
-        var removed = 0
-        try failing(nil) {
-            try walk(prefix: "", removingEmptyDirectories: true, visitTemporary: { directory, name in
-                if POSIX.isOlder(name, in: directory, than: abandonedBefore) { unlinkat(directory, name, 0) }
-            }) { directory, name, _ in
-                guard let header = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize),
-                      let expiresAt = try? FolderEntryFormat.header(header).expiresAt, expiresAt <= now
-                else { return }
-                // Re-check under the lock: a writer may have replaced the file since.
-                try withExclusiveLock {
-                    guard let header = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize),
-                          let expiresAt = try? FolderEntryFormat.header(header).expiresAt, expiresAt <= now
-                    else { return }
-                    if try POSIX.removeFile(name, in: directory) { removed += 1 }
+        try await onFileThread { [self] in
+            let now = clock.now()
+            let abandonedBefore = Self.abandonedBefore(configuration)
+            var removed = 0
+            try failing(nil) {
+                try POSIX.removeFiles(in: temporaryDirectory, olderThan: abandonedBefore)
+                try walk(prefix: "", removingEmptyDirectories: true, visitTemporary: { directory, name in
+                    // A temporary file of an earlier version, which wrote them beside the entries.
+                    if POSIX.isOlder(name, in: directory, than: abandonedBefore) { unlinkat(directory, name, 0) }
+                }) { directory, name, _ in
+                    guard try isExpiredEntry(name, in: directory, at: now) else { return }
+                    // Re-check under the lock: a writer may have replaced the file since.
+                    try withExclusiveLock {
+                        guard try isExpiredEntry(name, in: directory, at: now) else { return }
+                        if try POSIX.removeFile(name, in: directory) { removed += 1 }
+                    }
                 }
             }
+            return removed
         }
-        return removed
+    }
+
+    /// Sweeps every ``Configuration/sweepInterval`` until cancelled or closed (or, with
+    /// the `ServiceLifecycle` trait, a graceful shutdown), then returns normally.
+    ///
+    /// ```swift
+    /// let sweeper = Task { try await folder.run() }
+    /// ```
+    public func run() async throws {
+        try await Background.repeating(every: configuration.sweepInterval, until: { [self] in closed.load(ordering: .acquiring) }) {
+            [self] in try await sweepExpired()
+        }
     }
 
     /// Marks the store closed: later calls throw ``StrataError/Code/closed``. The
@@ -281,131 +283,11 @@ public final class FolderStore: KeyValueStore {
         closed.store(true, ordering: .releasing)
     }
 
-    // MARK: Internals
-
-    private func checkOpen() throws {
+    /// Runs `work` on one of the store's file threads, after checking the store is open.
+    private func onFileThread<Output: Sendable>(_ work: @escaping @Sendable () throws -> Output) async throws -> Output {
         if closed.load(ordering: .acquiring) {
             throw StrataError(code: .closed, message: "the store is closed", backend: backendName)
         }
-    }
-
-    /// Reads and decodes the key's file, expired or not; `nil` when there is none.
-    private func readEntry(_ key: String) throws -> StoredEntry? {
-        let layout = FolderLayout(key: key)
-        let bytes = try failing(key) {
-            try withDirectory(of: layout, create: false) { directory in
-                try directory.flatMap { try POSIX.readFile(layout.file, in: $0) }
-            }
-        }
-        guard let bytes else { return nil }
-        do {
-            return try FolderEntryFormat.decode(bytes, key: key)
-        } catch {
-            throw StrataError(
-                code: .corruptEntry, message: "the file \(layout.file) is not a valid entry",
-                key: key, backend: backendName, underlying: error)
-        }
-    }
-
-    private func writeEntry(_ entry: StoredEntry, forKey key: String, holdingLock: Bool) throws {
-        let layout = FolderLayout(key: key)
-        let bytes = FolderEntryFormat.encode(key: key, entry: entry)
-        try failing(key) {
-            // A sweep may remove a directory that has just become empty; start again then.
-            for attempt in 1...8 {
-                do {
-                    try withDirectory(of: layout, create: true) { directory in
-                        let temporary = ".t-" + String(UInt64.random(in: .min ... .max), radix: 16)
-                        try POSIX.writeNewFile(
-                            temporary, in: directory!, bytes: bytes, synchronize: configuration.synchronizesWrites)
-                        let rename = {
-                            if renameat(directory!, temporary, directory!, layout.file) < 0 {
-                                let failure = SystemCallError(call: "renameat", errno: errno)
-                                unlinkat(directory!, temporary, 0)
-                                throw failure
-                            }
-                        }
-                        if holdingLock { try rename() } else { try withExclusiveLock(rename) }
-                        if configuration.synchronizesWrites { fsync(directory!) }
-                    }
-                    return
-                } catch let error as SystemCallError where error.errno == ENOENT && attempt < 8 {
-                    continue
-                }
-            }
-        }
-    }
-
-    /// Opens the directories of `layout` from the root and runs `body` with the last one
-    /// (`nil` when one is missing and `create` is false).
-    private func withDirectory<Result>(
-        of layout: FolderLayout, create: Bool, _ body: (Int32?) throws -> Result
-    ) throws -> Result {
-        var current = root
-        defer { if current != root { POSIX.closeDescriptor(current) } }
-        for component in layout.directories {
-            let next = try POSIX.openDirectory(component, in: current, create: create)
-            if current != root { POSIX.closeDescriptor(current) }
-            guard let next else {
-                current = root
-                return try body(nil)
-            }
-            current = next
-        }
-        return try body(current)
-    }
-
-    /// Calls `visit(directory, name, hex)` for every entry file whose key's hex starts
-    /// with the prefix's, descending only into directories that can lead to it.
-    private func walk(
-        prefix: String,
-        removingEmptyDirectories: Bool = false,
-        visitTemporary: ((Int32, String) throws -> Void)? = nil,
-        visit: (Int32, String, String) throws -> Void
-    ) throws {
-        let prefixHex = FolderLayout.hex(prefix)
-        func walk(_ directory: Int32, consumed: String) throws {
-            for name in try POSIX.names(in: directory) {
-                if name.hasPrefix(".") {
-                    if name.hasPrefix(".t-") { try visitTemporary?(directory, name) }
-                    continue
-                }
-                if FolderLayout.isEntryFile(name) {
-                    let hex = consumed + name.dropLast(FolderLayout.entrySuffix.count)
-                    if hex.hasPrefix(prefixHex) { try visit(directory, name, hex) }
-                } else if FolderLayout.isDirectoryComponent(name) {
-                    let hex = consumed + name
-                    guard hex.hasPrefix(prefixHex) || prefixHex.hasPrefix(hex) else { continue }
-                    guard let child = try POSIX.openDirectory(name, in: directory, create: false) else { continue }
-                    defer { POSIX.closeDescriptor(child) }
-                    try walk(child, consumed: hex)
-                    if removingEmptyDirectories { unlinkat(directory, name, AT_REMOVEDIR) }  // fails unless empty
-                }
-            }
-        }
-        try walk(root, consumed: "")
-    }
-
-    private func withExclusiveLock<Result>(_ body: () throws -> Result) throws -> Result {
-        try processLock.withLock { _ in
-            while flock(lockFile, LOCK_EX) < 0 {
-                guard errno == EINTR else {
-                    throw StrataError(
-                        code: .backendUnavailable, message: "cannot lock the directory",
-                        backend: backendName, underlying: SystemCallError(call: "flock", errno: errno))
-                }
-            }
-            defer { flock(lockFile, LOCK_UN) }
-            return try body()
-        }
-    }
-
-    /// Turns a failed system call into a ``StrataError`` naming the key and the directory.
-    private func failing<Result>(_ key: String?, _ body: () throws -> Result) throws -> Result {
-        do {
-            return try body()
-        } catch let error as SystemCallError {
-            throw StrataError(code: error.code, message: "a file operation failed", key: key, backend: backendName, underlying: error)
-        }
+        return try await threads.run(work)
     }
 }

@@ -39,5 +39,6 @@ public struct StoreService: Service {
 }
 
 extension MemoryStore: Service {}
+extension FolderStore: Service {}
 extension TieredStore: Service {}
 #endif

@@ -1,0 +1,22 @@
+import Dispatch
+import Synchronization
+
+/// Threads of a store's own for blocking file work: a call hands its work to the next
+/// of a few serial queues and suspends, so a slow disk, another process's lock or a
+/// network file system never holds one of Swift's cooperative threads.
+final class FileThreads: Sendable {
+    private let queues: [DispatchQueue]
+    private let next = Atomic<Int>(0)
+
+    init(count: Int, label: String) {
+        queues = (0..<count).map { DispatchQueue(label: "\(label).\($0)") }
+    }
+
+    /// Runs `work` on one of the threads and returns what it returned (or throws what it threw).
+    func run<Output: Sendable>(_ work: @escaping @Sendable () throws -> Output) async throws -> Output {
+        let queue = queues[next.add(1, ordering: .relaxed).oldValue % queues.count]
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result(catching: work)) }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+extension FolderStore {
+    /// Where a ``FolderStore`` keeps its files and how it writes them.
+    ///
+    /// ```swift
+    /// var configuration = FolderStore.Configuration(directory: "/var/cache/app")
+    /// configuration.synchronizesWrites = true
+    /// let folder = try FolderStore(configuration: configuration)
+    /// ```
+    public struct Configuration: Sendable {
+        /// The directory; created (mode 0700, with its parents) when missing.
+        public var directory: String
+        /// The lifetime of entries written with `expires: nil`; `nil`: they never expire.
+        public var defaultExpiry: Expiry?
+        /// The clock lifetimes are measured with.
+        public var clock: any StrataClock
+        /// Whether each write is flushed to the disk (`fsync`) before it becomes visible,
+        /// so it survives a power loss, not only a crash of the process. Off by default.
+        public var synchronizesWrites: Bool
+        /// Temporary files left by a killed writer are removed, when the store opens and
+        /// by each sweep, once this old. Five minutes by default.
+        public var abandonedFileAge: Duration
+        /// Threads the store's file work runs on (never Swift's cooperative threads, which
+        /// a slow disk, a lock held by another process or a network file system would
+        /// stall). Four by default.
+        public var fileThreads: Int
+        /// How often ``FolderStore/run()`` sweeps expired entries.
+        public var sweepInterval: Duration
+
+        /// A configuration for `directory`.
+        public init(
+            directory: String,
+            defaultExpiry: Expiry? = nil,
+            clock: any StrataClock = SystemClock(),
+            synchronizesWrites: Bool = false,
+            abandonedFileAge: Duration = .seconds(300),
+            fileThreads: Int = 4,
+            sweepInterval: Duration = .seconds(60)
+        ) {
+            self.directory = directory
+            self.defaultExpiry = defaultExpiry
+            self.clock = clock
+            self.synchronizesWrites = synchronizesWrites
+            self.abandonedFileAge = abandonedFileAge
+            self.fileThreads = fileThreads
+            self.sweepInterval = sweepInterval
+        }
+    }
+}
