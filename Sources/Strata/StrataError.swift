@@ -22,26 +22,25 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
     /// ```swift
     /// if error.code == .invalidKey { ... }
     /// ```
+    /// The core's codes are declared here; a module declares its own beside its code
+    /// (`StrataHTTP`'s ``originUnavailable`` is in `StrataHTTP`), so the core knows no
+    /// module's failures.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Base: String, Hashable, Sendable {
-            case invalidExpiry, invalidKey, decodingFailed, encodingFailed
-            case backendUnavailable, corruptEntry, closed, valueTooLarge, notAnInteger, invalidConfiguration
-            case originUnavailable, storageFull, accessDenied
-        }
+        private let name: String
 
-        private let base: Base
-        private init(_ base: Base) { self.base = base }
+        /// A code named `name`; modules of this package declare theirs with it.
+        package init(_ name: String) { self.name = name }
 
         /// Expiry text or a duration that is not a valid, positive lifetime.
-        public static let invalidExpiry = Code(.invalidExpiry)
+        public static let invalidExpiry = Code("invalidExpiry")
         /// A key that is empty or longer than 1024 UTF-8 bytes.
-        public static let invalidKey = Code(.invalidKey)
+        public static let invalidKey = Code("invalidKey")
         /// A stored value that cannot be decoded as the requested type.
-        public static let decodingFailed = Code(.decodingFailed)
+        public static let decodingFailed = Code("decodingFailed")
         /// A value that cannot be encoded for storage.
-        public static let encodingFailed = Code(.encodingFailed)
+        public static let encodingFailed = Code("encodingFailed")
         /// The backend (a folder, a database, a server) cannot be reached or used.
-        public static let backendUnavailable = Code(.backendUnavailable)
+        public static let backendUnavailable = Code("backendUnavailable")
         /// The backend refused a write because it has no room: Redis at `maxmemory` with
         /// the `noeviction` policy (`OOM`), a full disk or database. Retrying at once does
         /// not help; the entry is not stored, and reads still work.
@@ -51,7 +50,7 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
         ///     // serve the value uncached, and alert: the cache is full
         /// }
         /// ```
-        public static let storageFull = Code(.storageFull)
+        public static let storageFull = Code("storageFull")
         /// The backend refused the call for lack of permission: an ACL that does not allow
         /// the command (`NOPERM`), credentials it no longer accepts (`WRONGPASS`, `NOAUTH`),
         /// a read-only file or directory. A configuration problem, not cured by a retry.
@@ -59,29 +58,21 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
         /// ```swift
         /// catch let error as StrataError where error.code == .accessDenied { ... }
         /// ```
-        public static let accessDenied = Code(.accessDenied)
+        public static let accessDenied = Code("accessDenied")
         /// A stored entry that is not a valid entry: truncated, garbage, or foreign.
-        public static let corruptEntry = Code(.corruptEntry)
+        public static let corruptEntry = Code("corruptEntry")
         /// The store was closed; no further calls are accepted.
-        public static let closed = Code(.closed)
+        public static let closed = Code("closed")
         /// A value larger than the store will ever hold (for example above `maxBytes`).
-        public static let valueTooLarge = Code(.valueTooLarge)
+        public static let valueTooLarge = Code("valueTooLarge")
         /// `increment` on a value that is not a decimal integer, or that would overflow.
-        public static let notAnInteger = Code(.notAnInteger)
+        public static let notAnInteger = Code("notAnInteger")
 
         /// A store configuration that cannot work (an invalid table name, say).
-        public static let invalidConfiguration = Code(.invalidConfiguration)
-
-        /// An HTTP origin could not be reached or failed mid-response (`StrataHTTP`); the
-        /// error names the URL, and `underlying` holds the `URLError`.
-        ///
-        /// ```swift
-        /// catch let error as StrataError where error.code == .originUnavailable { ... }
-        /// ```
-        public static let originUnavailable = Code(.originUnavailable)
+        public static let invalidConfiguration = Code("invalidConfiguration")
 
         /// The code's name, for example `invalidKey`.
-        public var description: String { base.rawValue }
+        public var description: String { name }
     }
 
     /// What kind of failure this is.

@@ -42,14 +42,14 @@ public final class HTTPCache: Sendable {
     let origin: any OriginTransport
     /// Logs and metrics, when the traits and the configuration ask for them.
     let reporter: HTTPCacheReporter
-    private let counters = Mutex(Statistics())
-    private let background = Mutex(BackgroundWork())
+    let counters = Lock(Statistics())
+    let background = Lock(BackgroundWork())
     /// ``Configuration/maximumHeuristicLifetime`` in milliseconds.
     let heuristicLimit: Int64
     /// ``Configuration/staleRetention`` in milliseconds.
     let staleRetention: Int64
 
-    private struct BackgroundWork {
+    struct BackgroundWork {
         var tasks: [UInt64: Task<Void, Never>] = [:]
         var refreshing: Set<String> = []
         var nextID: UInt64 = 0
@@ -237,14 +237,14 @@ public final class HTTPCache: Sendable {
             lifetime: cached.freshnessLifetime(heuristicFraction: configuration.heuristicFraction, heuristicLimit: heuristicLimit))
     }
 
-    private enum Decision {
+    enum Decision {
         case fresh
         case stale(detail: String)
         case staleWhileRevalidate
         case revalidate
     }
 
-    private func get(_ exchange: Exchange) async throws -> Response {
+    func get(_ exchange: Exchange) async throws -> Response {
         if exchange.bypassesCache { return try await passThrough(exchange, reason: "bypass") }
         let lookup = await lookUp(exchange)
         let now = store.clock.now()
@@ -268,7 +268,7 @@ public final class HTTPCache: Sendable {
         return try await fetchOnce(exchange, lookup: lookup)
     }
 
-    private func decide(_ cached: StoredHTTPResponse, _ freshness: Freshness, for exchange: Exchange) -> Decision {
+    func decide(_ cached: StoredHTTPResponse, _ freshness: Freshness, for exchange: Exchange) -> Decision {
         let control = exchange.control
         let (age, lifetime) = (freshness.age, freshness.lifetime)
         let mustValidate = exchange.requiresValidation || (cached.cacheControl.noCache && cached.fixedLifetime == nil)
@@ -286,7 +286,7 @@ public final class HTTPCache: Sendable {
 
     /// Whether a stale response may stand in for a failed origin (RFC 5861 §4): the
     /// response's or the request's `stale-if-error` window covers how stale it is.
-    private func mayServeOnError(_ cached: StoredHTTPResponse, _ freshness: Freshness, for exchange: Exchange) -> Bool {
+    func mayServeOnError(_ cached: StoredHTTPResponse, _ freshness: Freshness, for exchange: Exchange) -> Bool {
         guard cached.mayServeStale, let window = exchange.control.staleIfError ?? cached.cacheControl.staleIfError else {
             return false
         }
@@ -294,7 +294,7 @@ public final class HTTPCache: Sendable {
     }
 
     /// The stale response standing in for a failed origin, if `stale-if-error` allows it.
-    private func staleOnError(_ stale: StoredHTTPResponse?, for exchange: Exchange) -> Response? {
+    func staleOnError(_ stale: StoredHTTPResponse?, for exchange: Exchange) -> Response? {
         guard let stale else { return nil }
         let freshness = freshness(of: stale, at: store.clock.now())
         guard mayServeOnError(stale, freshness, for: exchange) else { return nil }
@@ -302,198 +302,18 @@ public final class HTTPCache: Sendable {
         return hit(stale, freshness, for: exchange, staleBecause: "stale-if-error")
     }
 
-    // MARK: - Talking to the origin
-
-    /// The origin's answer, shared with concurrent callers that asked for the same thing.
-    private struct SharedResult: Sendable {
-        var response: Response
-        var leader: UInt64
-    }
-
-    /// Fetches (or revalidates) once for all concurrent callers with the same URL and
-    /// request fields. Callers that waited get the leader's response if it was stored or
-    /// came from the store; otherwise (a `no-store` answer, say) each asks on its own.
-    private func fetchOnce(_ exchange: Exchange, lookup: Lookup) async throws -> Response {
-        let token = background.withLock { work in
-            work.nextID += 1
-            return work.nextID
-        }
-        let flightKey = exchange.urlKey + "\n" + exchange.headers.fields
-            .map { $0.name.lowercased() + ":" + $0.value }.sorted().joined(separator: "\n")
-        let shared = try await SingleFlight.shared.run(scope: ObjectIdentifier(self), key: flightKey) {
-            SharedResult(response: try await fetchAndStore(exchange, lookup: lookup), leader: token)
-        }
-        if shared.leader == token || shared.response.isStored || shared.response.source != .network {
-            return shared.response
-        }
-        return try await fetchAndStore(exchange, lookup: lookup)
-    }
-
-    private func fetchAndStore(_ exchange: Exchange, lookup: Lookup) async throws -> Response {
-        let stale = lookup.response
-        let answer: OriginAnswer
-        do {
-            answer = try await send(exchange.request, validatingWith: stale)
-        } catch let error as StrataError {
-            if let response = staleOnError(stale, for: exchange) { return response }
-            throw error
-        }
-        let now = store.clock.now()
-        if answer.statusCode == 304, let stale {
-            // RFC 9111 §4.3.4: the stored response, with the 304's header fields, is fresh again.
-            var refreshed = stale
-            var merged = stale.headers
-            for field in answer.headers.fields where !Self.fieldsKeptOn304.contains(field.lowercasedName) {
-                merged.set(field.name, field.value)
-            }
-            refreshed.headers = merged
-            refreshed.requestTime = answer.requestTime
-            refreshed.responseTime = answer.responseTime
-            if let fixed = exchange.fixedLifetime { refreshed.fixedLifetime = fixed }
-            let stored = await save(refreshed, for: exchange, lookup: lookup, at: now)
-            count(\.revalidations)
-            return response(
-                from: refreshed, for: exchange, age: refreshed.age(at: now), source: .revalidated,
-                status: "fwd=stale; fwd-status=304\(stored ? "; stored" : "")", isStored: stored)
-        }
-        if [500, 502, 503, 504].contains(answer.statusCode), let response = staleOnError(stale, for: exchange) {
-            return response
-        }
-        let fetched = StoredHTTPResponse(
-            url: exchange.url.absoluteString,
-            statusCode: answer.statusCode,
-            headers: answer.headers,
-            body: answer.body,
-            requestTime: answer.requestTime,
-            responseTime: answer.responseTime,
-            varyValues: answer.headers.list("vary").map { name in (name.lowercased(), Self.normalized(exchange.headers[name])) },
-            fixedLifetime: exchange.fixedLifetime
-        )
-        let stored = isStorable(fetched, for: exchange) ? await save(fetched, for: exchange, lookup: lookup, at: now) : false
-        let reason = stale != nil ? "stale" : (exchange.requiresValidation ? "request" : (lookup.varyMiss ? "vary-miss" : "uri-miss"))
-        return Response(
-            data: Data(fetched.body),
-            statusCode: fetched.statusCode,
-            fields: withStatus(fetched.headers, "fwd=\(reason); fwd-status=\(answer.statusCode)\(stored ? "; stored" : "")"),
-            url: exchange.url,
-            source: .network,
-            isStored: stored
-        )
-    }
-
-    /// Fields a `304` must not overwrite (RFC 9111 §3.2): they describe the stored body,
-    /// or only the connection the 304 came on.
-    private static let fieldsKeptOn304: Set<String> = [
-        "content-length", "content-encoding", "content-range", "transfer-encoding",
-        "connection", "keep-alive", "trailer", "upgrade", "te",
-    ]
-
-    /// A response as the origin sent it.
-    private struct OriginAnswer: Sendable {
-        var statusCode: Int
-        var headers: HeaderFields
-        var body: [UInt8]
-        var requestTime: Timestamp
-        var responseTime: Timestamp
-    }
-
-    /// Sends a request to the origin, conditional on a stored response's validators.
-    private func send(_ request: URLRequest, validatingWith stored: StoredHTTPResponse?) async throws -> OriginAnswer {
-        var outgoing = request
-        if let stored {
-            if let tag = stored.facts.etag { outgoing.setValue(tag, forHTTPHeaderField: "If-None-Match") }
-            if let modified = stored.facts.lastModifiedText { outgoing.setValue(modified, forHTTPHeaderField: "If-Modified-Since") }
-        }
-        count(\.originRequests)
-        let requestTime = store.clock.now()
-        let answer: TransportAnswer
-        do {
-            answer = try await origin.send(outgoing)
-        } catch {
-            if error is CancellationError || Task.isCancelled { throw CancellationError() }
-            let failure = StrataError(
-                code: .originUnavailable,
-                message: "the request to \(request.url?.absoluteString ?? "?") failed",
-                backend: "HTTP origin \(request.url?.host ?? "?")",
-                underlying: error
-            )
-            reporter.originFailed(failure)
-            throw failure
-        }
-        return OriginAnswer(
-            statusCode: answer.statusCode,
-            headers: HeaderFields(answer.headers),
-            body: answer.body,
-            requestTime: requestTime,
-            responseTime: store.clock.now()
-        )
-    }
-
-    /// Sends a request straight to the origin and hands back its answer, storing nothing.
-    private func passThrough(_ exchange: Exchange, reason: String) async throws -> Response {
-        let answer = try await send(exchange.request, validatingWith: nil)
-        return Response(
-            data: Data(answer.body),
-            statusCode: answer.statusCode,
-            fields: withStatus(answer.headers, "fwd=\(reason); fwd-status=\(answer.statusCode)"),
-            url: exchange.url,
-            source: .network,
-            isStored: false
-        )
-    }
-
-    // MARK: - HEAD and unsafe methods
-
-    /// HEAD is answered from a fresh stored GET response (RFC 9110 §9.3.2), else sent on.
-    private func head(_ exchange: Exchange) async throws -> Response {
-        if !exchange.bypassesCache, let cached = await lookUp(exchange).response {
-            let freshness = freshness(of: cached, at: store.clock.now())
-            if case .fresh = decide(cached, freshness, for: exchange) {
-                count(\.hits)
-                var response = hit(cached, freshness, for: exchange)
-                response.data = Data()
-                return response
-            }
-        }
-        return try await passThrough(exchange, reason: "method")
-    }
-
-    /// Unsafe methods always go to the origin; a successful one invalidates the URL and the
-    /// same-origin URLs in `Location` and `Content-Location` (RFC 9111 §4.4).
-    private func unsafe(_ exchange: Exchange) async throws -> Response {
-        let response = try await passThrough(exchange, reason: "method")
-        guard (200..<400).contains(response.statusCode) else { return response }
-        var targets = [exchange.url]
-        for name in ["location", "content-location"] {
-            if let value = response.value(forHeader: name), let target = URL(string: value, relativeTo: exchange.url)?.absoluteURL,
-               target.host?.lowercased() == exchange.url.host?.lowercased(), target.scheme == exchange.url.scheme,
-               target.port == exchange.url.port {
-                targets.append(target)
-            }
-        }
-        for target in targets {
-            do {
-                try await invalidate(target)
-            } catch {
-                // The unsafe request itself succeeded; failing it now would invite a retry.
-                count(\.storeFailures, key: target.absoluteString, error: error)
-            }
-        }
-        return response
-    }
-
     // MARK: - Responses handed back
 
     /// A response served from the store: `.cache` when fresh, `.stale` with the reason it
     /// may be served stale.
-    private func hit(
+    func hit(
         _ cached: StoredHTTPResponse, _ freshness: Freshness, for exchange: Exchange, staleBecause reason: String? = nil
     ) -> Response {
         let status = "hit; ttl=\((freshness.lifetime - freshness.age) / 1000)" + (reason.map { "; detail=\($0)" } ?? "")
         return response(from: cached, for: exchange, age: freshness.age, source: reason == nil ? .cache : .stale, status: status)
     }
 
-    private func response(
+    func response(
         from cached: StoredHTTPResponse, for exchange: Exchange, age: Int64, source: Source, status: String, isStored: Bool = true
     ) -> Response {
         var headers = cached.headers
@@ -509,7 +329,7 @@ public final class HTTPCache: Sendable {
     }
 
     /// Adds this cache's member to the response's `Cache-Status` list (RFC 9211 §2).
-    private func withStatus(_ headers: HeaderFields, _ status: String) -> HeaderFields {
+    func withStatus(_ headers: HeaderFields, _ status: String) -> HeaderFields {
         var headers = headers
         let member = "\(Self.cacheName); \(status)"
         headers.set("Cache-Status", headers["cache-status"].map { $0 + ", " + member } ?? member)
@@ -523,29 +343,11 @@ public final class HTTPCache: Sendable {
         reporter.counted(field, key: key, error: error)
     }
 
-    // MARK: - Background refresh
-
-    private func refreshInBackground(_ exchange: Exchange, lookup: Lookup) {
-        background.withLock { work in
-            let key = lookup.storageKey ?? exchange.urlKey
-            guard work.refreshing.insert(key).inserted else { return }
-            work.nextID += 1
-            let id = work.nextID
-            work.tasks[id] = Task { [self] in
-                _ = try? await fetchOnce(exchange, lookup: lookup)
-                background.withLock { work in
-                    work.refreshing.remove(key)
-                    work.tasks[id] = nil
-                }
-            }
-        }
-    }
-
     // MARK: - Request fields
 
     /// The request's fields as the origin will see them: the session's additional fields
     /// overlaid by the request's own (they decide which `Vary` variant a request selects).
-    private func requestHeaders(_ request: URLRequest) -> HeaderFields {
+    func requestHeaders(_ request: URLRequest) -> HeaderFields {
         var fields = HeaderFields(origin.additionalHeaders)
         for (name, value) in request.allHTTPHeaderFields ?? [:] { fields.set(name, value) }
         return fields

@@ -35,7 +35,7 @@ public final class RedisInvalidationBus: InvalidationSource {
     /// This instance's random id, sent with every message.
     public let instanceID: [UInt8]
     private let publishFailures = FailureCount()
-    private let lastFailures = Mutex<(publish: StrataError?, subscribe: StrataError?)>((nil, nil))
+    private let lastFailures = Lock<(publish: StrataError?, subscribe: StrataError?)>((nil, nil))
     private let subscribed = Atomic<Bool>(false)
 
     /// A bus on `redis`'s server, on the channel of its key namespace.
@@ -147,7 +147,7 @@ public final class RedisInvalidationBus: InvalidationSource {
     private final class Subscriber: @unchecked Sendable {  // state guarded by `lock`
         let bus: RedisInvalidationBus
         let store: any InvalidationSubscriber
-        private let lock = Mutex<(stopped: Bool, connection: RedisConnection?)>((false, nil))
+        private let lock = Lock<(stopped: Bool, connection: RedisConnection?)>((false, nil))
 
         init(bus: RedisInvalidationBus, store: any InvalidationSubscriber) {
             self.bus = bus

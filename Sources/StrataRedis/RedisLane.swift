@@ -38,7 +38,7 @@ final class RedisLane: Sendable {
         case regained
     }
 
-    private let state = Mutex(State())
+    private let state = Lock(State())
     /// Batches written (each one round trip) and commands sent, since the lane was made.
     let roundTrips = Atomic<Int>(0)
     let commandsSent = Atomic<Int>(0)

@@ -12,12 +12,12 @@ import Synchronization
 /// where it may wait (up to the configured busy timeout) without holding one of Swift's
 /// cooperative threads.
 final class ConnectionLane: Sendable {
-    private let connection: Mutex<SQLiteConnection>
+    private let connection: Lock<SQLiteConnection>
     private let queue: DispatchQueue
     private let busyTimeoutMilliseconds: Int32
 
     init(_ connection: sending SQLiteConnection, label: String, busyTimeoutMilliseconds: Int32) {
-        self.connection = Mutex(connection)
+        self.connection = Lock(connection)
         self.queue = DispatchQueue(label: label)
         self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
     }

@@ -1,3 +1,4 @@
+import Strata
 import Synchronization
 
 /// A store that passes every call to another store, except when told to fail or hang:
@@ -49,7 +50,7 @@ public final class FaultInjectingStore: KeyValueStore {
 
     /// The store the calls pass through to.
     public let base: any KeyValueStore
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     /// A store that passes calls to `base` until told otherwise.
     public init(wrapping base: any KeyValueStore) {

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Dispatch
+import Strata
 import Synchronization
 
 /// A small HTTP/1.1 origin on 127.0.0.1, for testing HTTP caching against a real server.
@@ -201,7 +202,7 @@ private final class Core: Sendable {
     private let listener: Int32
     private let handler: LoopbackHTTPServer.Handler
     private let clock: any StrataClock
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     private struct State {
         var requests: [LoopbackHTTPServer.Request] = []

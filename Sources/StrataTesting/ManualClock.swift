@@ -1,4 +1,4 @@
-@_exported import Strata
+import Strata
 import Synchronization
 
 /// A clock that moves only when a test moves it, so lifetimes can be tested without sleeping.

@@ -1,3 +1,4 @@
+import Strata
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -40,8 +41,8 @@ typealias OriginResponse = LoopbackHTTPServer.Response
 
 /// A value tests and origin handlers share across threads.
 final class Shared<Value: Sendable>: Sendable {
-    private let storage: Mutex<Value>
-    init(_ value: Value) { storage = Mutex(value) }
+    private let storage: Lock<Value>
+    init(_ value: Value) { storage = Lock(value) }
     var value: Value {
         get { storage.withLock { $0 } }
         set { storage.withLock { $0 = newValue } }

@@ -1,3 +1,4 @@
+import Strata
 import Foundation
 import StrataRedis
 import StrataTesting
@@ -44,7 +45,7 @@ struct Instance {
 }
 
 final class RedisEventLog: TieredStoreObserver {
-    private let events = Mutex<[TieredStore.Event]>([])
+    private let events = Lock<[TieredStore.Event]>([])
     func observe(_ event: TieredStore.Event) { events.withLock { $0.append(event) } }
     func count(_ kind: TieredStore.Event.Kind, key: String?? = .none) -> Int {
         events.withLock { $0.filter { $0.kind == kind && (key == .none || $0.key == key!) }.count }
@@ -157,7 +158,7 @@ struct CoherenceTests {
 /// Reads lines from a pipe on a dispatch thread (a blocking read must not hold a cooperative thread).
 final class LineReader: Sendable {
     private let handle: FileHandle
-    private let buffer = Mutex<[UInt8]>([])
+    private let buffer = Lock<[UInt8]>([])
 
     init(_ handle: FileHandle) { self.handle = handle }
 

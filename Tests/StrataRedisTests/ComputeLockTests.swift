@@ -1,3 +1,4 @@
+import Strata
 import Foundation
 import StrataRedis
 import StrataTesting
@@ -6,7 +7,7 @@ import Testing
 
 /// Counts computations across instances.
 final class Computations: Sendable {
-    private let count = Mutex(0)
+    private let count = Lock(0)
     func record() { count.withLock { $0 += 1 } }
     var total: Int { count.withLock { $0 } }
 }
@@ -52,7 +53,7 @@ struct ComputeLockTests {
         // A holder that took the lock for 300 ms and died.
         try await server.cli("SET", "strata:lock:orphan", "dead-holder", "NX", "PX", "300")
         let computations = Computations()
-        let holder = Mutex("")
+        let holder = Lock("")
         let value = try await cache.getOrSet("orphan", as: Int.self) {
             computations.record()
             let current = try await server.cli("GET", "strata:lock:orphan")

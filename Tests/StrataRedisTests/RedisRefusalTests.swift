@@ -1,3 +1,4 @@
+import Strata
 import Foundation
 import StrataRedis
 import StrataTesting

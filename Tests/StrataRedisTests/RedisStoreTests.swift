@@ -1,3 +1,4 @@
+import Strata
 import Foundation
 import StrataRedis
 import StrataTesting
@@ -220,6 +221,6 @@ struct RedisStoreTests {
 
 /// What the restart test's load saw.
 final class LoadState: Sendable {
-    let running = Mutex(true)
-    let outcomes = Mutex((successes: 0, unavailable: 0, wrong: 0, other: [String]()))
+    let running = Lock(true)
+    let outcomes = Lock((successes: 0, unavailable: 0, wrong: 0, other: [String]()))
 }

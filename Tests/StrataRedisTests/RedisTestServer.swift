@@ -1,10 +1,11 @@
+import Strata
 import Foundation
 import StrataRedis
 import Synchronization
 
 /// The servers started and not yet killed: the process kills them when it exits, so no
 /// server outlives the test run even if a test keeps its server alive to the end.
-private let liveServers = Mutex<Set<Int32>>([])
+private let liveServers = Lock<Set<Int32>>([])
 private let killLiveServersAtExit: Void = {
     atexit {
         for pid in liveServers.withLock({ $0 }) { kill(pid, SIGKILL) }
@@ -16,7 +17,7 @@ final class RedisTestServer: Sendable {
     let directory: String
     let port: Int
     let extraArguments: [String]
-    private let process = Mutex<Process?>(nil)
+    private let process = Lock<Process?>(nil)
 
     var socket: String { directory + "/redis.sock" }
     var tcpURL: String { "redis://127.0.0.1:\(port)" }

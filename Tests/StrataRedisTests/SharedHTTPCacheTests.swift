@@ -1,3 +1,4 @@
+import Strata
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -51,7 +52,7 @@ func sharedHTTPCache() async throws {
 }
 
 final class SharedCounter: Sendable {
-    private let storage = Mutex(1)
+    private let storage = Lock(1)
     var value: Int { storage.withLock { $0 } }
     func increment() { storage.withLock { $0 += 1 } }
 }

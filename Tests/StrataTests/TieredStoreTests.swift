@@ -1,3 +1,4 @@
+import Strata
 import Foundation
 import StrataTesting
 import Synchronization
@@ -5,7 +6,7 @@ import Testing
 
 /// Collects a tiered store's events.
 final class EventLog: TieredStoreObserver {
-    private let events = Mutex<[TieredStore.Event]>([])
+    private let events = Lock<[TieredStore.Event]>([])
     func observe(_ event: TieredStore.Event) { events.withLock { $0.append(event) } }
     var all: [TieredStore.Event] { events.withLock { $0 } }
     func count(_ kind: TieredStore.Event.Kind, _ tier: TieredStore.Event.Tier? = nil) -> Int {
@@ -194,7 +195,7 @@ struct TieredStoreTests {
     @Test("memoize computes once per argument, with keys pinned to the argument's stable JSON")
     func memoize() async throws {
         let fixture = TieredFixture()
-        let calls = Mutex(0)
+        let calls = Lock(0)
         let square = fixture.cache.memoize(prefix: "square:", expires: "1h") { (number: Int) async throws -> Int in
             calls.withLock { $0 += 1 }
             return number * number
@@ -267,7 +268,7 @@ struct Sample: Codable, Sendable, Equatable {
 /// A store that can hold one read's answer until the test lets it return.
 final class PausingStore: KeyValueStore {
     let base: MemoryStore
-    private let state = Mutex<(armed: Bool, paused: CheckedContinuation<Void, Never>?, waiter: CheckedContinuation<Void, Never>?)>((false, nil, nil))
+    private let state = Lock<(armed: Bool, paused: CheckedContinuation<Void, Never>?, waiter: CheckedContinuation<Void, Never>?)>((false, nil, nil))
 
     init(_ base: MemoryStore) { self.base = base }
 

@@ -44,7 +44,7 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
     let lockFile: Int32
     /// Excludes the threads of this process from one another around the file lock
     /// (a `flock` is held by an open file, which all threads here share).
-    let processLock = Mutex(false)
+    let processLock = Lock(false)
     private let closed = Atomic<Bool>(false)
     private let threads: FileThreads
 

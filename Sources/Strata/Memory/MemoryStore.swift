@@ -70,7 +70,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
         public var expirations: Int
     }
 
-    private struct State {
+    struct State {
         var table = LRUTable()
         var isClosed = false
         var evictions = 0
@@ -79,10 +79,10 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
 
     /// The bounds, default lifetime and clock this store was made with.
     public let configuration: Configuration
-    private let state = Mutex(State())
+    let state = Lock(State())
 
     /// Writes advance the incremental sweep by this many slots.
-    private static let sweepStepsPerWrite = 2
+    static let sweepStepsPerWrite = 2
 
     /// A store with the given bounds; either may be `nil` for no bound.
     ///
@@ -151,7 +151,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     }
 
     /// Removes the entry at `slot` if it has expired; `true` when it did.
-    private func expireIfNeeded(_ slot: Int32, in state: inout State) -> Bool {
+    func expireIfNeeded(_ slot: Int32, in state: inout State) -> Bool {
         let expiresAt = state.table.entry(at: slot).expiresAt
         guard expiresAt != MemoryEntry.never, expiresAt <= clock.now().millisecondsSince1970 else { return false }
         state.table.remove(at: slot)
@@ -238,7 +238,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     }
 
     /// Evicts least-recently-used entries beyond the bounds and advances the sweep.
-    private func afterWrite(_ state: inout State) {
+    func afterWrite(_ state: inout State) {
         let maxEntries = configuration.maxEntries ?? .max
         let maxBytes = configuration.maxBytes ?? .max
         while state.table.count > maxEntries || state.table.byteCount > maxBytes, state.table.oldest >= 0 {
@@ -249,7 +249,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
             nowMilliseconds: clock.now().millisecondsSince1970, budget: Self.sweepStepsPerWrite)
     }
 
-    private func checkSize(_ key: ByteKey, _ entry: MemoryEntry) throws {
+    func checkSize(_ key: ByteKey, _ entry: MemoryEntry) throws {
         guard let maxBytes = configuration.maxBytes else { return }
         let cost = LRUTable.cost(key, entry)
         if cost > maxBytes {
@@ -257,43 +257,6 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
                 code: .valueTooLarge,
                 message: "the entry takes \(cost) bytes, more than the store's maxBytes of \(maxBytes)",
                 key: key.string, backend: backendName)
-        }
-    }
-
-    // MARK: For the tiered store (synchronous, in this module)
-
-    /// Stores `entry`, or, when it is larger than the store will hold, removes what the
-    /// key held: an L1 must never keep an older value than the one just written to L2.
-    func store(_ key: ByteKey, _ entry: MemoryEntry) throws {
-        do {
-            try insert(key, entry)
-        } catch let error as StrataError where error.code == .valueTooLarge {
-            try remove(key)
-        }
-    }
-
-    /// Removes `key` if present.
-    func remove(_ key: ByteKey) throws {
-        try withOpenTable { state in
-            if let slot = state.table.slot(of: key) { state.table.remove(at: slot) }
-        }
-    }
-
-    /// Removes every key that starts with `prefix`, O(log entries + matches).
-    func removeAll(prefix: String) throws {
-        try withOpenTable { state in
-            if prefix.isEmpty { return state.table.removeAll() }
-            for key in state.table.keys(withPrefix: prefix) {
-                if let slot = state.table.slot(of: key) { state.table.remove(at: slot) }
-            }
-        }
-    }
-
-    /// Whether `key` has an unexpired entry, without touching its recency.
-    func contains(_ key: ByteKey) throws -> Bool {
-        try withOpenTable { state in
-            guard let slot = state.table.slot(of: key) else { return false }
-            return !expireIfNeeded(slot, in: &state)
         }
     }
 
@@ -371,7 +334,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
         }
     }
 
-    private func withOpenTable<Result>(_ body: (inout State) throws -> Result) throws -> Result {
+    func withOpenTable<Result>(_ body: (inout State) throws -> Result) throws -> Result {
         try state.withLock { state in
             guard !state.isClosed else {
                 throw StrataError(code: .closed, message: "the store is closed", backend: backendName)

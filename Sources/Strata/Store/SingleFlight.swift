@@ -32,7 +32,7 @@ package final class SingleFlight: Sendable {
         var nextWaiterID: UInt64 = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     package func run<Value: Sendable>(
         scope: ObjectIdentifier,

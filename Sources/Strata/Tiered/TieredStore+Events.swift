@@ -111,3 +111,28 @@ final class TieredCounters: Sendable {
     @inline(__always)
     static func bump(_ counter: borrowing Atomic<Int>) { counter.add(1, ordering: .relaxed) }
 }
+
+/// Reporting events to the observers, and counting L2 failures.
+extension TieredStore {
+    func report(
+        _ kind: Event.Kind, _ tier: Event.Tier, _ key: String, since started: ContinuousClock.Instant?,
+        error: StrataError? = nil
+    ) {
+        guard observing else { return }
+        let duration = started.map { ContinuousClock.now - $0 } ?? .zero
+        notify(Event(kind: kind, tier: tier, key: key, duration: duration, error: error))
+    }
+
+    func notify(_ event: Event) {
+        for observer in observers { observer.observe(event) }
+    }
+
+    /// Counts and reports an L2 failure; returns it as a `StrataError`.
+    func recordFailure(_ error: any Error, key: String, since started: ContinuousClock.Instant?) -> StrataError {
+        TieredCounters.bump(counters.l2Errors)
+        let failure = (error as? StrataError) ?? StrataError(
+            code: .backendUnavailable, message: "L2 failed", key: key, backend: l2.backendName, underlying: error)
+        report(.failure, .l2, key, since: started, error: failure)
+        return failure
+    }
+}

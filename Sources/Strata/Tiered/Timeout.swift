@@ -46,7 +46,7 @@ final class TimeoutRace<Output: Sendable>: Sendable {
         var disarmed = false
     }
 
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     var isFinished: Bool { state.withLock { $0.result != nil } }
 
@@ -127,7 +127,7 @@ final class TimeoutWatchdog: Sendable {
         var idle: CheckedContinuation<Void, Never>?
     }
 
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     /// Calls `fire` after `duration` unless cancelled first; returns the deadline's id.
     func schedule(after duration: Duration, _ fire: @escaping @Sendable () -> Void) -> UInt64 {

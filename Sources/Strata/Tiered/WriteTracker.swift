@@ -38,7 +38,7 @@ final class WriteTracker: Sendable {
     }
 
     static let stripeCount = 1_024
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     private static func stripe(of key: ByteKey) -> Int {
         Int(UInt(bitPattern: key.hashValue) % UInt(stripeCount))

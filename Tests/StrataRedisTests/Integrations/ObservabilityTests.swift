@@ -1,4 +1,5 @@
 #if Logging && Metrics
+import Strata
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -21,7 +22,7 @@ struct RecordingLogHandler: LogHandler {
     }
 
     final class Box: Sendable {
-        let entries = Mutex<[Entry]>([])
+        let entries = Lock<[Entry]>([])
         var all: [Entry] { entries.withLock { $0 } }
         func messages(_ level: Logger.Level) -> [String] { all.filter { $0.level == level }.map(\.message) }
         func contains(_ level: Logger.Level, _ fragment: String) -> Bool { messages(level).contains { $0.contains(fragment) } }

@@ -1,0 +1,39 @@
+import Synchronization
+
+/// What only a ``TieredStore`` asks of its L1: synchronous calls in this module, on byte keys.
+extension MemoryStore {
+    /// Stores `entry`, or, when it is larger than the store will hold, removes what the
+    /// key held: an L1 must never keep an older value than the one just written to L2.
+    func store(_ key: ByteKey, _ entry: MemoryEntry) throws {
+        do {
+            try insert(key, entry)
+        } catch let error as StrataError where error.code == .valueTooLarge {
+            try remove(key)
+        }
+    }
+
+    /// Removes `key` if present.
+    func remove(_ key: ByteKey) throws {
+        try withOpenTable { state in
+            if let slot = state.table.slot(of: key) { state.table.remove(at: slot) }
+        }
+    }
+
+    /// Removes every key that starts with `prefix`, O(log entries + matches).
+    func removeAll(prefix: String) throws {
+        try withOpenTable { state in
+            if prefix.isEmpty { return state.table.removeAll() }
+            for key in state.table.keys(withPrefix: prefix) {
+                if let slot = state.table.slot(of: key) { state.table.remove(at: slot) }
+            }
+        }
+    }
+
+    /// Whether `key` has an unexpired entry, without touching its recency.
+    func contains(_ key: ByteKey) throws -> Bool {
+        try withOpenTable { state in
+            guard let slot = state.table.slot(of: key) else { return false }
+            return !expireIfNeeded(slot, in: &state)
+        }
+    }
+}

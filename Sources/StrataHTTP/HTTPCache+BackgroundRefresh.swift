@@ -1,0 +1,24 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Strata
+
+/// `stale-while-revalidate`: at most one background refresh per stored response.
+extension HTTPCache {
+    func refreshInBackground(_ exchange: Exchange, lookup: Lookup) {
+        background.withLock { work in
+            let key = lookup.storageKey ?? exchange.urlKey
+            guard work.refreshing.insert(key).inserted else { return }
+            work.nextID += 1
+            let id = work.nextID
+            work.tasks[id] = Task { [self] in
+                _ = try? await fetchOnce(exchange, lookup: lookup)
+                background.withLock { work in
+                    work.refreshing.remove(key)
+                    work.tasks[id] = nil
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Strata
+
+/// Talking to the origin: fetching once for concurrent callers, storing, revalidating.
+extension HTTPCache {
+    /// The origin's answer, shared with concurrent callers that asked for the same thing.
+    struct SharedResult: Sendable {
+        var response: Response
+        var leader: UInt64
+    }
+
+    /// Fetches (or revalidates) once for all concurrent callers with the same URL and
+    /// request fields. Callers that waited get the leader's response if it was stored or
+    /// came from the store; otherwise (a `no-store` answer, say) each asks on its own.
+    func fetchOnce(_ exchange: Exchange, lookup: Lookup) async throws -> Response {
+        let token = background.withLock { work in
+            work.nextID += 1
+            return work.nextID
+        }
+        let flightKey = exchange.urlKey + "\n" + exchange.headers.fields
+            .map { $0.name.lowercased() + ":" + $0.value }.sorted().joined(separator: "\n")
+        let shared = try await SingleFlight.shared.run(scope: ObjectIdentifier(self), key: flightKey) {
+            SharedResult(response: try await fetchAndStore(exchange, lookup: lookup), leader: token)
+        }
+        if shared.leader == token || shared.response.isStored || shared.response.source != .network {
+            return shared.response
+        }
+        return try await fetchAndStore(exchange, lookup: lookup)
+    }
+
+    func fetchAndStore(_ exchange: Exchange, lookup: Lookup) async throws -> Response {
+        let stale = lookup.response
+        let answer: OriginAnswer
+        do {
+            answer = try await send(exchange.request, validatingWith: stale)
+        } catch let error as StrataError {
+            if let response = staleOnError(stale, for: exchange) { return response }
+            throw error
+        }
+        let now = store.clock.now()
+        if answer.statusCode == 304, let stale {
+            // RFC 9111 §4.3.4: the stored response, with the 304's header fields, is fresh again.
+            var refreshed = stale
+            var merged = stale.headers
+            for field in answer.headers.fields where !Self.fieldsKeptOn304.contains(field.lowercasedName) {
+                merged.set(field.name, field.value)
+            }
+            refreshed.headers = merged
+            refreshed.requestTime = answer.requestTime
+            refreshed.responseTime = answer.responseTime
+            if let fixed = exchange.fixedLifetime { refreshed.fixedLifetime = fixed }
+            let stored = await save(refreshed, for: exchange, lookup: lookup, at: now)
+            count(\.revalidations)
+            return response(
+                from: refreshed, for: exchange, age: refreshed.age(at: now), source: .revalidated,
+                status: "fwd=stale; fwd-status=304\(stored ? "; stored" : "")", isStored: stored)
+        }
+        if [500, 502, 503, 504].contains(answer.statusCode), let response = staleOnError(stale, for: exchange) {
+            return response
+        }
+        let fetched = StoredHTTPResponse(
+            url: exchange.url.absoluteString,
+            statusCode: answer.statusCode,
+            headers: answer.headers,
+            body: answer.body,
+            requestTime: answer.requestTime,
+            responseTime: answer.responseTime,
+            varyValues: answer.headers.list("vary").map { name in (name.lowercased(), Self.normalized(exchange.headers[name])) },
+            fixedLifetime: exchange.fixedLifetime
+        )
+        let stored = isStorable(fetched, for: exchange) ? await save(fetched, for: exchange, lookup: lookup, at: now) : false
+        let reason = stale != nil ? "stale" : (exchange.requiresValidation ? "request" : (lookup.varyMiss ? "vary-miss" : "uri-miss"))
+        return Response(
+            data: Data(fetched.body),
+            statusCode: fetched.statusCode,
+            fields: withStatus(fetched.headers, "fwd=\(reason); fwd-status=\(answer.statusCode)\(stored ? "; stored" : "")"),
+            url: exchange.url,
+            source: .network,
+            isStored: stored
+        )
+    }
+
+    /// Fields a `304` must not overwrite (RFC 9111 §3.2): they describe the stored body,
+    /// or only the connection the 304 came on.
+    static let fieldsKeptOn304: Set<String> = [
+        "content-length", "content-encoding", "content-range", "transfer-encoding",
+        "connection", "keep-alive", "trailer", "upgrade", "te",
+    ]
+
+    /// A response as the origin sent it.
+    struct OriginAnswer: Sendable {
+        var statusCode: Int
+        var headers: HeaderFields
+        var body: [UInt8]
+        var requestTime: Timestamp
+        var responseTime: Timestamp
+    }
+
+    /// Sends a request to the origin, conditional on a stored response's validators.
+    func send(_ request: URLRequest, validatingWith stored: StoredHTTPResponse?) async throws -> OriginAnswer {
+        var outgoing = request
+        if let stored {
+            if let tag = stored.facts.etag { outgoing.setValue(tag, forHTTPHeaderField: "If-None-Match") }
+            if let modified = stored.facts.lastModifiedText { outgoing.setValue(modified, forHTTPHeaderField: "If-Modified-Since") }
+        }
+        count(\.originRequests)
+        let requestTime = store.clock.now()
+        let answer: TransportAnswer
+        do {
+            answer = try await origin.send(outgoing)
+        } catch {
+            if error is CancellationError || Task.isCancelled { throw CancellationError() }
+            let failure = StrataError(
+                code: .originUnavailable,
+                message: "the request to \(request.url?.absoluteString ?? "?") failed",
+                backend: "HTTP origin \(request.url?.host ?? "?")",
+                underlying: error
+            )
+            reporter.originFailed(failure)
+            throw failure
+        }
+        return OriginAnswer(
+            statusCode: answer.statusCode,
+            headers: HeaderFields(answer.headers),
+            body: answer.body,
+            requestTime: requestTime,
+            responseTime: store.clock.now()
+        )
+    }
+
+    /// Sends a request straight to the origin and hands back its answer, storing nothing.
+    func passThrough(_ exchange: Exchange, reason: String) async throws -> Response {
+        let answer = try await send(exchange.request, validatingWith: nil)
+        return Response(
+            data: Data(answer.body),
+            statusCode: answer.statusCode,
+            fields: withStatus(answer.headers, "fwd=\(reason); fwd-status=\(answer.statusCode)"),
+            url: exchange.url,
+            source: .network,
+            isStored: false
+        )
+    }
+}

@@ -1,0 +1,146 @@
+import Strata
+import Synchronization
+
+/// Sending commands: argument vectors, lanes, SCAN, and every error reply turned into a `StrataError`.
+extension RedisStore {
+    /// `PUBLISH channel message` on a pooled connection; the number of subscribers reached.
+    @discardableResult
+    func publish(channel: [UInt8], message: [UInt8]) async throws -> Int {
+        Int(try await integer(nil, [command("PUBLISH", channel, message)]))
+    }
+
+    /// One command of text arguments on a pooled connection (for the lock); an error
+    /// reply throws.
+    func command(key: String, _ arguments: [String]) async throws -> RedisReply {
+        try await send(key, [arguments.map { Array($0.utf8) }])[0]
+    }
+
+    /// A new connection of the store's endpoint and timeouts, not in the pool.
+    func dedicatedConnection() throws -> RedisConnection {
+        try RedisConnection(
+            endpoint: configuration.endpoint, connectTimeout: configuration.connectTimeout,
+            commandTimeout: configuration.commandTimeout)
+    }
+
+    func redisKey(_ key: String) -> [UInt8] { namespace + Array(key.utf8) }
+
+    func command(_ name: String, _ arguments: any RedisArgument...) -> [[UInt8]] {
+        [Array(name.utf8)] + arguments.map(\.redisBytes)
+    }
+
+    /// Milliseconds from now until `expiresAt`; `nil` for no expiry. A lifetime longer
+    /// than 10,000 years (the longest `Expiry`; a saturated far-future `Timestamp`, say)
+    /// is sent as 10,000 years: Redis refuses an expire time that overflows its clock.
+    func lifetime(_ expiresAt: Timestamp?) throws -> Int64? {
+        expiresAt.map { min(clock.now().milliseconds(until: $0), Self.longestLifetime) }
+    }
+
+    /// 10,000 years in milliseconds.
+    static let longestLifetime: Int64 = 10_000 * 31_557_600_000
+
+    func integer(_ key: String?, _ commands: [[[UInt8]]]) async throws -> Int64 {
+        let reply = try await send(key, commands)[0]
+        if case .integer(let value) = reply { return value }
+        throw unexpected(key, "expected an integer, got \(reply.typeName)")
+    }
+
+    /// Throws unless `reply` is the `+OK` status that means a write was done.
+    func expectOK(_ key: String, _ name: String, _ reply: RedisReply) throws {
+        guard reply == .status("OK") else { throw unexpected(key, "\(name) answered \(reply.typeName)") }
+    }
+
+    /// The glob pattern matching keys that start with `prefix` in the namespace: every
+    /// character that means something to `MATCH` is escaped.
+    func pattern(_ prefix: String) -> [UInt8] {
+        var pattern: [UInt8] = []
+        for byte in namespace + Array(prefix.utf8) {
+            if byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "[")
+                || byte == UInt8(ascii: "]") || byte == UInt8(ascii: "\\") {
+                pattern.append(UInt8(ascii: "\\"))
+            }
+            pattern.append(byte)
+        }
+        return pattern + [UInt8(ascii: "*")]
+    }
+
+    func scan(prefix: String, _ visit: ([[UInt8]]) async throws -> Void) async throws {
+        let match = pattern(prefix)
+        let wanted = namespace + Array(prefix.utf8)
+        var cursor: [UInt8] = Array("0".utf8)
+        var seen = Set<[UInt8]>()  // SCAN may return a key more than once
+        repeat {
+            let reply = try await send(nil, [command("SCAN", cursor, "MATCH", match, "COUNT", String(configuration.scanBatchSize))])[0]
+            guard case .array(let parts) = reply, parts.count == 2, case .bulk(let next) = parts[0], case .array(let found) = parts[1]
+            else { throw unexpected(nil, "SCAN answered \(reply.typeName)") }
+            var batch: [[UInt8]] = []
+            for item in found {
+                if case .bulk(let name) = item, name.starts(with: wanted), seen.insert(name).inserted { batch.append(name) }
+            }
+            try await visit(batch)
+            cursor = next
+        } while cursor != Array("0".utf8)
+    }
+
+    func checkOpen() throws {
+        if closed.load(ordering: .acquiring) {
+            throw StrataError(code: .closed, message: "the store is closed", backend: backendName)
+        }
+    }
+
+    /// Sends commands on the next lane; every failure becomes a ``StrataError`` naming the key and server.
+    ///
+    /// An error reply to any of the commands throws here, so no caller can mistake a
+    /// refusal (`OOM`, `READONLY`, `NOPERM`, `BUSY`…) for an answer: the error's code says
+    /// what can cure it (``RedisServerError/code``) and its `underlying` is the refusal.
+    func send(_ key: String?, _ commands: [[[UInt8]]]) async throws -> [RedisReply] {
+        try checkOpen()
+        let lane = lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count]
+        let replies: [RedisReply]
+        do {
+            replies = try await lane.send(commands)
+        } catch let error as StrataError {
+            throw StrataError(code: error.code, message: error.message, key: key, backend: backendName, underlying: error.underlying)
+        } catch is RedisLaneClosed {
+            throw StrataError(code: .closed, message: "the store is closed", key: key, backend: backendName)
+        } catch {
+            throw StrataError(
+                code: .backendUnavailable, message: "the connection to the server failed", key: key,
+                backend: backendName, underlying: error)
+        }
+        for (index, reply) in replies.enumerated() {
+            if case .error(let message) = reply { throw refusal(message, to: commands[index], key: key) }
+        }
+        return replies
+    }
+
+    /// The error for a server's error reply to `command`.
+    func refusal(_ message: String, to command: [[UInt8]], key: String?) -> StrataError {
+        let refusal = RedisServerError(message: message, command: String(decoding: command[0], as: UTF8.self))
+        let explanation = switch refusal.code {
+        case .corruptEntry: "the key holds a Redis value that is not a string (a list, hash, set…): \(message)"
+        case .notAnInteger: "the value is not a decimal integer or would overflow (\(message))"
+        case .storageFull: "the server is out of memory and refused \(refusal.command), nothing was stored: \(message)"
+        case .accessDenied: "the server does not allow \(refusal.command) for this user: \(message)"
+        default: "the server refused \(refusal.command): \(message)"
+        }
+        return StrataError(code: refusal.code, message: explanation, key: key, backend: backendName, underlying: refusal)
+    }
+
+    /// An answer that is no error reply but not what the command answers either.
+    func unexpected(_ key: String?, _ message: String) -> StrataError {
+        StrataError(code: .corruptEntry, message: "unexpected reply: \(message)", key: key, backend: backendName)
+    }
+}
+
+/// What a command argument can be: raw bytes, or text sent as its UTF-8 bytes.
+protocol RedisArgument {
+    var redisBytes: [UInt8] { get }
+}
+
+extension [UInt8]: RedisArgument {
+    var redisBytes: [UInt8] { self }
+}
+
+extension String: RedisArgument {
+    var redisBytes: [UInt8] { Array(utf8) }
+}

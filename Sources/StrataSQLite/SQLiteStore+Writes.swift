@@ -1,0 +1,160 @@
+import CSQLite
+import Strata
+
+/// Writes: one statement each on the writer's lane; read-modify-write in `BEGIN IMMEDIATE`.
+extension SQLiteStore {
+    /// Inserts or replaces the row for `key`.
+    public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
+        let sql = queries.set
+        try await write(key) { connection in
+            try withUTF8(key) { keyBytes in
+                try entry.bytes.withUnsafeBytes { valueBytes in
+                    try connection.statement(sql).run { statement in
+                        try statement.bind(1, borrowedText: keyBytes)
+                        try statement.bind(2, borrowedBlob: valueBytes)
+                        try statement.bind(3, integer: entry.expiresAt?.millisecondsSince1970)
+                        _ = try statement.step()
+                    }
+                }
+            }
+        }
+    }
+
+    /// One upsert that replaces only an expired row: `true` when it wrote.
+    public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
+        let now = clock.now().millisecondsSince1970
+        let sql = queries.setIfAbsent
+        return try await write(key) { connection in
+            try connection.statement(sql).run { statement in
+                try statement.bind(1, text: key)
+                try statement.bind(2, blob: entry.bytes)
+                try statement.bind(3, integer: entry.expiresAt?.millisecondsSince1970)
+                try statement.bind(4, integer: now)
+                _ = try statement.step()
+                return connection.changes == 1
+            }
+        }
+    }
+
+    /// Deletes the row for `key`; `true` when it was unexpired.
+    @discardableResult
+    public func removeEntry(forKey key: String) async throws -> Bool {
+        let now = clock.now().millisecondsSince1970
+        let sql = queries.delete
+        return try await write(key) { connection in
+            try connection.statement(sql).run { statement in
+                try statement.bind(1, text: key)
+                guard try statement.step() else { return false }
+                return statement.columnType(0) == SQLITE_NULL || statement.integer(0) > now
+            }
+        }
+    }
+
+    /// One update of an unexpired row's expiry.
+    public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
+        let now = clock.now().millisecondsSince1970
+        let sql = queries.setExpiration
+        return try await write(key) { connection in
+            try connection.statement(sql).run { statement in
+                try statement.bind(1, integer: expiresAt?.millisecondsSince1970)
+                try statement.bind(2, text: key)
+                try statement.bind(3, integer: now)
+                _ = try statement.step()
+                return connection.changes == 1
+            }
+        }
+    }
+
+    /// Read, add and write in one immediate transaction, atomic across processes.
+    public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
+        let now = clock.now().millisecondsSince1970
+        let queries = self.queries
+        let backend = backendName
+        return try await write(key) { connection in
+            try connection.immediateTransaction {
+                let existing = try connection.statement(queries.readForIncrement).run { statement -> StoredEntry? in
+                    try statement.bind(1, text: key)
+                    return try statement.step() ? try Self.entry(from: statement) : nil
+                }
+                if let existing, !existing.isExpired(at: Timestamp(millisecondsSince1970: now)) {
+                    let sum = try existing.integer(adding: delta, key: key, backend: backend)
+                    try connection.statement(queries.updateValue).run { statement in
+                        try statement.bind(1, text: key)
+                        try statement.bind(2, blob: Array(String(sum).utf8))
+                        _ = try statement.step()
+                    }
+                    return sum
+                }
+                try connection.statement(queries.set).run { statement in
+                    try statement.bind(1, text: key)
+                    try statement.bind(2, blob: Array(String(delta).utf8))
+                    try statement.bind(3, integer: expiresAt?.millisecondsSince1970)
+                    _ = try statement.step()
+                }
+                return delta
+            }
+        }
+    }
+
+    /// Deletes the range of keys that start with `prefix`, counting the unexpired ones, on
+    /// the writer's own thread.
+    @discardableResult
+    public func clear(prefix: String) async throws -> Int {
+        let now = clock.now().millisecondsSince1970
+        let upper = SQLiteQueries.upperBound(ofPrefix: prefix)
+        let (count, delete) = upper == nil
+            ? (queries.countFrom, queries.deleteFrom) : (queries.countInRange, queries.deleteInRange)
+        return try await write(nil, long: true) { connection in
+            try connection.immediateTransaction {
+                let unexpired = try connection.statement(count).run { statement in
+                    try statement.bind(1, text: prefix)
+                    if let upper { try statement.bind(2, textBytes: upper) }
+                    try statement.bind(3, integer: now)
+                    return try statement.step() ? Int(statement.integer(0)) : 0
+                }
+                try connection.statement(delete).run { statement in
+                    try statement.bind(1, text: prefix)
+                    if let upper { try statement.bind(2, textBytes: upper) }
+                    _ = try statement.step()
+                }
+                return unexpired
+            }
+        }
+    }
+
+    /// Deletes every expired row (using the partial index on `expires`); returns how many.
+    @discardableResult
+    public func sweepExpired() async throws -> Int {
+        let now = clock.now().millisecondsSince1970
+        let sql = queries.deleteExpired
+        return try await write(nil, long: true) { connection in
+            try connection.statement(sql).run { statement in
+                try statement.bind(1, integer: now)
+                _ = try statement.step()
+                return connection.changes
+            }
+        }
+    }
+
+    /// Deletes expired rows every ``Configuration/sweepInterval`` until cancelled or
+    /// closed, then returns normally (service-lifecycle style), so a long-running process
+    /// does not grow without bound.
+    ///
+    /// ```swift
+    /// let sweeper = Task { try await sqlite.run() }
+    /// ...
+    /// sweeper.cancel()
+    /// ```
+    public func run() async throws {
+        try await Background.repeating(every: configuration.sweepInterval, until: { [self] in closed.load(ordering: .acquiring) }) {
+            [self] in try await sweepExpired()
+        }
+    }
+
+    /// Closes the connections once their current calls finish; later calls throw ``StrataError/Code/closed``.
+    public func close() async throws {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        writer.close()
+        readers.forEach { $0.close() }
+    }
+}
