@@ -137,11 +137,8 @@ public struct StrataPersistDriver: PersistDriver {
     private func deadline(_ expires: Duration?) -> Deadline? {
         guard let expires else { return Deadline(timestamp: store.deadline(for: nil)) }
         guard expires > .zero else { return nil }
-        let (seconds, attoseconds) = expires.components
-        // Whole milliseconds, rounded up so that a lifetime under a millisecond is not zero.
-        let (milliseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000)
-        let total = overflow ? Int64.max : milliseconds + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-        return Deadline(timestamp: store.clock.now().adding(milliseconds: total))
+        // Rounded up, so that a lifetime under a millisecond is not zero.
+        return Deadline(timestamp: store.clock.now().adding(milliseconds: expires.wholeMilliseconds(roundingUp: true)))
     }
 
     private struct Deadline {

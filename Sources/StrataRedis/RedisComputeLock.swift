@@ -25,7 +25,7 @@ public struct RedisComputeLock: ComputeLock {
     public func acquire(_ key: String, lease: Duration) async throws -> String? {
         var generator = SystemRandomNumberGenerator()
         let token = String(generator.next() as UInt64, radix: 16) + String(generator.next() as UInt64, radix: 16)
-        let milliseconds = max(1, lease.components.seconds * 1_000 + lease.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = max(1, lease.wholeMilliseconds(roundingUp: true))
         let reply = try await redis.command(
             key: key, ["SET", prefix + key, token, "NX", "PX", String(milliseconds)])
         switch reply {

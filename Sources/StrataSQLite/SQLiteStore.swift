@@ -70,8 +70,7 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
         }
         let queries = SQLiteQueries(table: configuration.tableName)
         self.queries = queries
-        let busyTimeout = Int32(clamping: configuration.busyTimeout.components.seconds * 1_000
-            + configuration.busyTimeout.components.attoseconds / 1_000_000_000_000_000)
+        let busyTimeout = Int32(clamping: configuration.busyTimeout.wholeMilliseconds())
 
         func open(_ role: String, setUp: (SQLiteConnection) throws -> Void) throws -> ConnectionLane {
             do {

@@ -31,7 +31,6 @@ public final class ManualClock: StrataClock {
     /// clock.advance(by: .seconds(5))
     /// ```
     public func advance(by duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        milliseconds.add(seconds * 1_000 + attoseconds / 1_000_000_000_000_000, ordering: .acquiringAndReleasing)
+        milliseconds.add(duration.wholeMilliseconds(), ordering: .acquiringAndReleasing)
     }
 }
