@@ -13,6 +13,10 @@ extension HTTPCache {
     /// let response = try await cache.response(for: URLRequest(url: url))
     /// ```
     ///
+    /// AsyncHTTPClient retries connecting to an origin that is down until the request's
+    /// deadline, unless the client's `connectionPool.retryConnectionEstablishment` is
+    /// off; turn it off for `stale-if-error` to answer at once when the origin is down.
+    ///
     /// - Parameters:
     ///   - timeout: how long one request to the origin may take, body included.
     /// - Throws: ``StrataError/Code/invalidConfiguration`` as the `URLSession` form does.

@@ -23,13 +23,24 @@ enum Transport: String, CustomStringConvertible, Sendable, CaseIterable {
 
     var description: String { rawValue }
 
+    #if AsyncHTTPClient
+    /// One client for the run (never shut down), that fails at once on an origin that is
+    /// down, as Docs/Integrations.md advises: AsyncHTTPClient otherwise retries
+    /// connecting until the request's deadline, which would hold back stale-if-error.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+    #endif
+
     func cache(over store: any KeyValueStore, configuration: HTTPCache.Configuration) throws -> HTTPCache {
         switch self {
         case .urlSession:
             return try HTTPCache(store: store, configuration: configuration)
         case .httpClient:
             #if AsyncHTTPClient
-            return try HTTPCache(store: store, httpClient: .shared, configuration: configuration)
+            return try HTTPCache(store: store, httpClient: Self.client, configuration: configuration)
             #else
             preconditionFailure("the AsyncHTTPClient transport needs the AsyncHTTPClient trait")
             #endif
