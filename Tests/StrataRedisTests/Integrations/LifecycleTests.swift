@@ -60,3 +60,26 @@ struct LifecycleTests {
     }
 }
 #endif
+
+#if ServiceLifecycle
+@Suite("ServiceLifecycle: the bus")
+struct BusServiceTests {
+    @Test("the bus's subscription as a Service of its own: subscribed while the group runs, unsubscribed after shutdown",
+          .timeLimit(.minutes(1)))
+    func busService() async throws {
+        let redis = try await IntegrationStores().redis()
+        let bus = RedisInvalidationBus(redis: redis)
+        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .init(invalidationPublisher: bus))
+        let group = ServiceGroup(
+            services: [bus.subscription(delivering: cache)], gracefulShutdownSignals: [], cancellationSignals: [],
+            logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+        for _ in 0..<500 where !bus.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(bus.isSubscribed)
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(!bus.isSubscribed)
+        try await redis.close()
+    }
+}
+#endif
