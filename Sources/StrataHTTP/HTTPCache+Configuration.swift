@@ -51,6 +51,13 @@ extension HTTPCache {
         public var metrics: MetricsReporting? = nil
         #endif
 
+        /// The defaults: keys under `http:`, bodies up to 8 MiB, heuristic freshness of 10%
+        /// (at most a day), stale responses kept a day for revalidation.
+        ///
+        /// ```swift
+        /// var configuration = HTTPCache.Configuration()
+        /// configuration.keyPrefix = "api:"
+        /// ```
         public init() {}
     }
 }
