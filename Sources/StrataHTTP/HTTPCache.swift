@@ -342,20 +342,4 @@ public final class HTTPCache: Sendable {
         counters.withLock { $0[keyPath: field] += 1 }
         reporter.counted(field, key: key, error: error)
     }
-
-    // MARK: - Request fields
-
-    /// The request's fields as the origin will see them: the session's additional fields
-    /// overlaid by the request's own (they decide which `Vary` variant a request selects).
-    func requestHeaders(_ request: URLRequest) -> HeaderFields {
-        var fields = HeaderFields(origin.additionalHeaders)
-        for (name, value) in request.allHTTPHeaderFields ?? [:] { fields.set(name, value) }
-        return fields
-    }
-
-    /// A field value with surrounding whitespace removed and inner runs collapsed, so
-    /// `gzip,  br` and `gzip, br` select the same variant.
-    static func normalized(_ value: String?) -> String? {
-        value.map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ") }
-    }
 }
