@@ -23,7 +23,7 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
     /// if error.code == .invalidKey { ... }
     /// ```
     /// The core's codes are declared here; a module declares its own beside its code
-    /// (`StrataHTTP`'s ``originUnavailable`` is in `StrataHTTP`), so the core knows no
+    /// (`originUnavailable` is declared in `StrataHTTP`), so the core knows no
     /// module's failures.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private let name: String

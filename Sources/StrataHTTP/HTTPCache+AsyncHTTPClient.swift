@@ -18,8 +18,11 @@ extension HTTPCache {
     /// off; turn it off for `stale-if-error` to answer at once when the origin is down.
     ///
     /// - Parameters:
+    ///   - store: where the responses are kept; any store, tiered or not.
+    ///   - httpClient: the client that sends the requests the cache cannot answer.
     ///   - timeout: how long one request to the origin may take, body included.
-    /// - Throws: ``StrataError/Code/invalidConfiguration`` as the `URLSession` form does.
+    ///   - configuration: freshness, staleness and size limits.
+    /// - Throws: `StrataError.Code.invalidConfiguration` as the `URLSession` form does.
     public convenience init(
         store: any KeyValueStore, httpClient: HTTPClient, timeout: TimeAmount = .seconds(60),
         configuration: Configuration = .init()

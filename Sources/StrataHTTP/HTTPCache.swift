@@ -65,7 +65,7 @@ public final class HTTPCache: Sendable {
     /// let cache = try HTTPCache(store: MemoryStore())
     /// ```
     ///
-    /// - Throws: ``StrataError/Code/invalidConfiguration`` for a key prefix over 256 bytes
+    /// - Throws: `StrataError.Code.invalidConfiguration` for a key prefix over 256 bytes
     ///   or a negative body size limit.
     public convenience init(store: any KeyValueStore, session: URLSession? = nil, configuration: Configuration = .init()) throws {
         let session = session ?? {
@@ -119,8 +119,8 @@ public final class HTTPCache: Sendable {
     /// let (rates, _) = try await cache.data(for: URLRequest(url: ratesURL), expires: "10min")
     /// ```
     ///
-    /// - Throws: ``StrataError/Code/originUnavailable`` when the origin can't be reached
-    ///   and no stale response may stand in; ``StrataError/Code/invalidKey`` for a URL that
+    /// - Throws: `StrataError.Code.originUnavailable` when the origin can't be reached
+    ///   and no stale response may stand in; `StrataError.Code.invalidKey` for a URL that
     ///   isn't `http` or `https`.
     public func data(for request: URLRequest, expires: Expiry? = nil) async throws -> (Data, HTTPURLResponse) {
         let response = try await response(for: request, expires: expires)
@@ -132,6 +132,8 @@ public final class HTTPCache: Sendable {
     /// ```swift
     /// let (data, response) = try await cache.data(from: url)
     /// ```
+    ///
+    /// - Throws: as ``data(for:expires:)``.
     public func data(from url: URL, expires: Expiry? = nil) async throws -> (Data, HTTPURLResponse) {
         try await data(for: URLRequest(url: url), expires: expires)
     }
@@ -146,6 +148,8 @@ public final class HTTPCache: Sendable {
     /// case .network: print("downloaded")
     /// }
     /// ```
+    ///
+    /// - Throws: as ``data(for:expires:)``.
     public func response(for request: URLRequest, expires: Expiry? = nil) async throws -> Response {
         guard let url = request.url, let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
             throw StrataError(
@@ -174,6 +178,8 @@ public final class HTTPCache: Sendable {
     /// ```swift
     /// try await cache.invalidate(URL(string: "https://api.example.com/items/42")!)
     /// ```
+    ///
+    /// - Throws: the store's `StrataError` when it cannot remove the entries.
     public func invalidate(_ url: URL) async throws {
         try await store.removeEntry(forKey: Self.key(for: url, prefix: configuration.keyPrefix))
     }

@@ -1,6 +1,6 @@
 import Strata
 
-/// A ``ComputeLock`` on Redis: `SET <lock key> <token> NX PX <lease>` takes it, and a
+/// A `ComputeLock` on Redis: `SET <lock key> <token> NX PX <lease>` takes it, and a
 /// script that deletes the key only if it still holds the token releases it, so a holder
 /// whose lease ran out never releases the next holder's lock.
 ///

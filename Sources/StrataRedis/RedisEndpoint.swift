@@ -35,7 +35,7 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         self.database = database
     }
 
-    /// Parses a `redis://` or `redis+unix://` URL; throws ``StrataError/Code/invalidConfiguration``
+    /// Parses a `redis://` or `redis+unix://` URL; throws `StrataError.Code.invalidConfiguration`
     /// naming the URL (with any password replaced by `***`).
     public init(url: String) throws {
         func invalid(_ reason: String) -> StrataError {

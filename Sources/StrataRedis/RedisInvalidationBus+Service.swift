@@ -5,7 +5,7 @@ public import Strata
 extension RedisInvalidationBus {
     /// The bus's subscription as a `Service` of its own, for a `ServiceGroup` (with the
     /// `ServiceLifecycle` trait): `run()` needs no argument and returns on graceful
-    /// shutdown. A ``TieredStore``'s own `run()` already includes it; use this form when
+    /// shutdown. A `TieredStore`'s own `run()` already includes it; use this form when
     /// the store's other background work runs elsewhere.
     ///
     /// ```swift

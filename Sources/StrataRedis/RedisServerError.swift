@@ -1,7 +1,7 @@
 import Strata
 
 /// An error reply from the Redis server: the refusal itself, kept as the `underlying`
-/// error of the ``StrataError`` a call throws, so a caller can tell `OOM` from `READONLY`.
+/// error of the `StrataError` a call throws, so a caller can tell `OOM` from `READONLY`.
 ///
 /// Redis starts every error reply with a word that names its kind (`OOM`, `READONLY`,
 /// `NOPERM`, `BUSY`, `LOADING`, `MISCONF`, `ERR`…). A refusal raised inside one of the
@@ -40,14 +40,14 @@ public struct RedisServerError: Error, Sendable, Hashable, CustomStringConvertib
     /// `SET refused by the server: OOM command not allowed …`.
     public var description: String { "\(command) refused by the server: \(message)" }
 
-    /// What a caller can do about the refusal, as a ``StrataError/Code``:
-    /// - ``StrataError/Code/storageFull``: `OOM`;
-    /// - ``StrataError/Code/accessDenied``: `NOPERM`, `NOAUTH`, `WRONGPASS`, and a
+    /// What a caller can do about the refusal, as a `StrataError.Code`:
+    /// - `StrataError.Code.storageFull`: `OOM`;
+    /// - `StrataError.Code.accessDenied`: `NOPERM`, `NOAUTH`, `WRONGPASS`, and a
     ///   script's command that the user's ACL does not allow;
-    /// - ``StrataError/Code/corruptEntry``: `WRONGTYPE` (the key holds a list, a hash…);
-    /// - ``StrataError/Code/notAnInteger``: `increment` of a value that is not an integer
+    /// - `StrataError.Code.corruptEntry`: `WRONGTYPE` (the key holds a list, a hash…);
+    /// - `StrataError.Code.notAnInteger`: `increment` of a value that is not an integer
     ///   or would overflow;
-    /// - ``StrataError/Code/backendUnavailable``: everything else, above all what a
+    /// - `StrataError.Code.backendUnavailable`: everything else, above all what a
     ///   retry, a failover or an operator cures: `READONLY`, `LOADING`, `BUSY`,
     ///   `MISCONF`, `MASTERDOWN`, `NOREPLICAS`, `TRYAGAIN`, `CLUSTERDOWN`, `MOVED`, `ASK`.
     ///

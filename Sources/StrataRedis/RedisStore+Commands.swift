@@ -87,7 +87,7 @@ extension RedisStore {
         }
     }
 
-    /// Sends commands on the next lane; every failure becomes a ``StrataError`` naming the key and server.
+    /// Sends commands on the next lane; every failure becomes a `StrataError` naming the key and server.
     ///
     /// An error reply to any of the commands throws here, so no caller can mistake a
     /// refusal (`OOM`, `READONLY`, `NOPERM`, `BUSY`…) for an answer: the error's code says

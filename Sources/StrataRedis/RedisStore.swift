@@ -17,7 +17,7 @@ import Synchronization
 /// - A connection that fails costs the calls in flight on it a `backendUnavailable`
 ///   error; the store reconnects by itself for later calls.
 /// - A call succeeds only on the reply that means its work was done: an error reply
-///   (`OOM`, `READONLY`, `NOPERM`, `BUSY`, `MISCONF`…) throws a ``StrataError`` whose
+///   (`OOM`, `READONLY`, `NOPERM`, `BUSY`, `MISCONF`…) throws a `StrataError` whose
 ///   code says what cures it (``RedisServerError/code``) and whose `underlying` is the
 ///   ``RedisServerError``.
 ///
@@ -49,7 +49,7 @@ public final class RedisStore: KeyValueStore {
         try self.init(configuration: Configuration(endpoint: try RedisEndpoint(url: url), defaultExpiry: defaultExpiry))
     }
 
-    /// Connects with a full ``Configuration``; throws ``StrataError/Code/backendUnavailable``
+    /// Connects with a full ``Configuration``; throws `StrataError.Code.backendUnavailable`
     /// naming the server when it cannot be reached within the connect timeout.
     public init(configuration: Configuration) throws {
         self.configuration = configuration
@@ -223,7 +223,7 @@ public final class RedisStore: KeyValueStore {
         return 0
     }
 
-    /// Closes the connections; later calls throw ``StrataError/Code/closed``.
+    /// Closes the connections; later calls throw `StrataError.Code.closed`.
     public func close() async throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         lanes.forEach { $0.close() }

@@ -24,7 +24,7 @@ extension SQLiteStore {
         }
     }
 
-    /// Turns what a SQLite call throws into a ``StrataError`` naming the key and the file.
+    /// Turns what a SQLite call throws into a `StrataError` naming the key and the file.
     func perform<Output>(_ key: String?, _ body: () async throws -> Output) async throws -> Output {
         guard !closed.load(ordering: .acquiring) else { throw closedError }
         do {

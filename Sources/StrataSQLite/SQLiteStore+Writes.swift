@@ -151,7 +151,7 @@ extension SQLiteStore {
         }
     }
 
-    /// Closes the connections once their current calls finish; later calls throw ``StrataError/Code/closed``.
+    /// Closes the connections once their current calls finish; later calls throw `StrataError.Code.closed`.
     public func close() async throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         writer.close()

@@ -48,7 +48,7 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
 
     /// Opens the database a ``Configuration`` describes.
     ///
-    /// Throws a ``StrataError`` naming the path when the file cannot be opened or created
+    /// Throws a `StrataError` naming the path when the file cannot be opened or created
     /// (a missing or read-only directory), is not a SQLite database, or holds a table of
     /// that name with other columns or a newer schema version.
     public init(configuration: Configuration) throws {
@@ -161,7 +161,7 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
 
     // MARK: Reads
 
-    /// The unexpired row for `key`; a row that is not a valid entry throws ``StrataError/Code/corruptEntry``.
+    /// The unexpired row for `key`; a row that is not a valid entry throws `StrataError.Code.corruptEntry`.
     public func entry(forKey key: String) async throws -> StoredEntry? {
         let now = clock.now().millisecondsSince1970
         let sql = queries.get

@@ -3,7 +3,7 @@ public import Strata
 public import Vapor
 
 /// Vapor's `Cache` over any Strata store: `app.cache` and `req.cache` become a
-/// ``TieredStore`` (or a folder, SQLite, Redis…) with Vapor's semantics.
+/// `TieredStore` (or a folder, SQLite, Redis…) with Vapor's semantics.
 ///
 /// - Values go through Strata's value coding: a `String`, `Data` or `[UInt8]` is stored
 ///   as its raw bytes (so other clients of the backend read it as it is), anything else

@@ -1,4 +1,4 @@
-/// The checks every ``KeyValueStore`` must pass: one per sentence of the contract in
+/// The checks every `KeyValueStore` must pass: one per sentence of the contract in
 /// the `KeyValueStore` documentation and the API guide.
 ///
 /// A backend's tests run every check against fresh stores made by a ``Context``. With
