@@ -28,6 +28,9 @@ extension Expiry {
     /// ```swift
     /// let lifetime = try Expiry(parsing: request.query["ttl"] ?? "5min")
     /// ```
+    ///
+    /// - Throws: ``StrataError`` with code ``StrataError/Code/invalidExpiry``, quoting
+    ///   `text` and saying what is wrong, for any text the grammar above rejects.
     public init(parsing text: String) throws {
         var parser = ExpiryParser(text: text)
         self.init(checkedNanoseconds: try parser.parse())

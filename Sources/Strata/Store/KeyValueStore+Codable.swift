@@ -9,6 +9,11 @@ extension KeyValueStore {
     /// ```swift
     /// try await store.set("user:1", user, expires: "1h")
     /// ```
+    ///
+    /// - Throws: `.invalidKey` for a key the contract rejects, `.invalidExpiry` for a lifetime
+    ///   outside the limits; else a `StrataError` naming the key and the backend:
+    ///   `.backendUnavailable` when the backend cannot be reached, `.storageFull` or
+    ///   `.accessDenied` when it refuses the write, `.closed` after ``close()``.
     @inlinable
     public func set<Value: Codable & Sendable>(_ key: String, _ value: Value, expires: Expiry? = nil) async throws {
         try KeyRules.validate(key, backend: backendName)
@@ -23,6 +28,11 @@ extension KeyValueStore {
     /// ```swift
     /// let user = try await store.get("user:1", as: User.self)
     /// ```
+    ///
+    /// - Throws: `.invalidKey`; `.corruptEntry` when the bytes do not decode as `type` (use
+    ///   `delete` to repair); else a `StrataError` naming the key and the backend:
+    ///   `.backendUnavailable` when the backend cannot be reached, `.storageFull` or
+    ///   `.accessDenied` when it refuses the write, `.closed` after ``close()``.
     @inlinable
     public func get<Value: Codable & Sendable>(_ key: String, as type: Value.Type = Value.self) async throws -> Value? {
         try KeyRules.validate(key, backend: backendName)
@@ -34,6 +44,10 @@ extension KeyValueStore {
     /// ```swift
     /// if try await store.has("user:1") { ... }
     /// ```
+    ///
+    /// - Throws: `.invalidKey`; else a `StrataError` naming the key and the backend:
+    ///   `.backendUnavailable` when the backend cannot be reached, `.storageFull` or
+    ///   `.accessDenied` when it refuses the write, `.closed` after ``close()``.
     @inlinable
     public func has(_ key: String) async throws -> Bool {
         try KeyRules.validate(key, backend: backendName)
@@ -45,6 +59,10 @@ extension KeyValueStore {
     /// ```swift
     /// try await store.delete("user:1")
     /// ```
+    ///
+    /// - Throws: `.invalidKey`; else a `StrataError` naming the key and the backend:
+    ///   `.backendUnavailable` when the backend cannot be reached, `.storageFull` or
+    ///   `.accessDenied` when it refuses the write, `.closed` after ``close()``.
     @inlinable
     @discardableResult
     public func delete(_ key: String) async throws -> Bool {
@@ -57,6 +75,10 @@ extension KeyValueStore {
     /// ```swift
     /// let all = try await store.keys()
     /// ```
+    ///
+    /// - Throws: a `StrataError` naming the key and the backend: `.backendUnavailable` when
+    ///   the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
+    ///   write, `.closed` after ``close()``.
     @inlinable
     public func keys() async throws -> [String] {
         try await keys(prefix: "")
@@ -67,6 +89,10 @@ extension KeyValueStore {
     /// ```swift
     /// try await store.clear()
     /// ```
+    ///
+    /// - Throws: a `StrataError` naming the key and the backend: `.backendUnavailable` when
+    ///   the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
+    ///   write, `.closed` after ``close()``.
     @inlinable
     @discardableResult
     public func clear() async throws -> Int {
@@ -78,6 +104,10 @@ extension KeyValueStore {
     /// ```swift
     /// try await store.expire("session:9", "30min")
     /// ```
+    ///
+    /// - Throws: `.invalidKey`; else a `StrataError` naming the key and the backend:
+    ///   `.backendUnavailable` when the backend cannot be reached, `.storageFull` or
+    ///   `.accessDenied` when it refuses the write, `.closed` after ``close()``.
     @discardableResult
     public func expire(_ key: String, _ expiry: Expiry) async throws -> Bool {
         try KeyRules.validate(key, backend: backendName)
@@ -93,6 +123,11 @@ extension KeyValueStore {
     /// ```swift
     /// let hits = try await store.increment("hits", by: 1, expires: "1min")
     /// ```
+    ///
+    /// - Throws: `.invalidKey`; `.notAnInteger` when the value is not a decimal integer or the
+    ///   sum overflows; else a `StrataError` naming the key and the backend:
+    ///   `.backendUnavailable` when the backend cannot be reached, `.storageFull` or
+    ///   `.accessDenied` when it refuses the write, `.closed` after ``close()``.
     @inlinable
     @discardableResult
     public func increment(_ key: String, by delta: Int = 1, expires: Expiry? = nil) async throws -> Int {
@@ -107,6 +142,10 @@ extension KeyValueStore {
     /// ```swift
     /// if try await store.setIfAbsent("lock:report", true, expires: "30s") { ... }
     /// ```
+    ///
+    /// - Throws: `.invalidKey`; else a `StrataError` naming the key and the backend:
+    ///   `.backendUnavailable` when the backend cannot be reached, `.storageFull` or
+    ///   `.accessDenied` when it refuses the write, `.closed` after ``close()``.
     public func setIfAbsent<Value: Codable & Sendable>(_ key: String, _ value: Value, expires: Expiry? = nil) async throws -> Bool {
         try KeyRules.validate(key, backend: backendName)
         let bytes = try ValueCoding.encode(value, key: key, backend: backendName)
@@ -124,6 +163,11 @@ extension KeyValueStore {
     ///     try await buildReport()
     /// }
     /// ```
+    ///
+    /// - Throws: `.invalidKey`; what `compute` throws (nothing is stored then); else a
+    ///   `StrataError` naming the key and the backend: `.backendUnavailable` when the backend
+    ///   cannot be reached, `.storageFull` or `.accessDenied` when it refuses the write,
+    ///   `.closed` after ``close()``.
     @inlinable
     public func getOrSet<Value: Codable & Sendable>(
         _ key: String,
@@ -140,6 +184,10 @@ extension KeyValueStore {
     /// ```swift
     /// let id = try await store.add(order, expires: "1d")
     /// ```
+    ///
+    /// - Throws: a `StrataError` naming the key and the backend: `.backendUnavailable` when
+    ///   the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
+    ///   write, `.closed` after ``close()``.
     public func add<Value: Codable & Sendable>(_ value: Value, expires: Expiry? = nil) async throws -> String {
         let bytes = try ValueCoding.encode(value, key: "(new key)", backend: backendName)
         let expiresAt = deadline(for: expires)
@@ -156,6 +204,11 @@ extension KeyValueStore {
     /// ```swift
     /// for (key, user) in try await store.entries(prefix: "user:", as: User.self) { ... }
     /// ```
+    ///
+    /// - Throws: `.corruptEntry` when an entry does not decode as `type`; else a `StrataError`
+    ///   naming the key and the backend: `.backendUnavailable` when the backend cannot be
+    ///   reached, `.storageFull` or `.accessDenied` when it refuses the write, `.closed` after
+    ///   ``close()``.
     public func entries<Value: Codable & Sendable>(
         prefix: String = "",
         as type: Value.Type = Value.self

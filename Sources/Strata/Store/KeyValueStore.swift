@@ -53,22 +53,48 @@ public protocol KeyValueStore: AnyObject, Sendable {
     var clock: any StrataClock { get }
 
     /// The unexpired entry for `key`, or `nil`.
+    ///
+    /// - Throws: `.corruptEntry` for an entry the backend cannot read back, and as every call:
+    ///   a `StrataError` naming the key and the backend: `.backendUnavailable` when the
+    ///   backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
+    ///   write, `.closed` after ``close()``.
     func entry(forKey key: String) async throws -> StoredEntry?
 
     /// Replaces the entry for `key`.
+    ///
+    /// - Throws: a `StrataError` naming the key and the backend: `.backendUnavailable` when
+    ///   the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
+    ///   write, `.closed` after ``close()``.
     func setEntry(_ entry: StoredEntry, forKey key: String) async throws
 
     /// Writes `entry` only if `key` has no unexpired entry; `true` when it wrote.
+    ///
+    /// - Throws: a `StrataError` naming the key and the backend: `.backendUnavailable` when
+    ///   the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
+    ///   write, `.closed` after ``close()``.
     func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool
 
     /// Removes the entry for `key`; `true` when an unexpired entry existed.
+    ///
+    /// - Throws: a `StrataError` naming the key and the backend: `.backendUnavailable` when
+    ///   the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
+    ///   write, `.closed` after ``close()``.
     @discardableResult
     func removeEntry(forKey key: String) async throws -> Bool
 
     /// Sets when the entry for `key` expires (`nil`: never); `false` when there is no entry.
+    ///
+    /// - Throws: a `StrataError` naming the key and the backend: `.backendUnavailable` when
+    ///   the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
+    ///   write, `.closed` after ``close()``.
     func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool
 
     /// Adds `delta` to the integer at `key`, creating it at 0 expiring at `expiresAt`.
+    ///
+    /// - Throws: `.notAnInteger` when the value is not a decimal integer or the sum overflows;
+    ///   else a `StrataError` naming the key and the backend: `.backendUnavailable` when the
+    ///   backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
+    ///   write, `.closed` after ``close()``.
     func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int
 
     /// The unexpired keys that start with `prefix`, sorted by their UTF-8 bytes.
@@ -76,6 +102,10 @@ public protocol KeyValueStore: AnyObject, Sendable {
     /// ```swift
     /// let userKeys = try await store.keys(prefix: "user:")
     /// ```
+    ///
+    /// - Throws: a `StrataError` naming the key and the backend: `.backendUnavailable` when
+    ///   the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
+    ///   write, `.closed` after ``close()``.
     func keys(prefix: String) async throws -> [String]
 
     /// Removes every key that starts with `prefix`; returns how many unexpired entries it removed.
@@ -83,6 +113,10 @@ public protocol KeyValueStore: AnyObject, Sendable {
     /// ```swift
     /// try await store.clear(prefix: "session:")
     /// ```
+    ///
+    /// - Throws: a `StrataError` naming the key and the backend: `.backendUnavailable` when
+    ///   the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
+    ///   write, `.closed` after ``close()``.
     @discardableResult
     func clear(prefix: String) async throws -> Int
 
@@ -91,6 +125,10 @@ public protocol KeyValueStore: AnyObject, Sendable {
     /// ```swift
     /// let removed = try await store.sweepExpired()
     /// ```
+    ///
+    /// - Throws: a `StrataError` naming the key and the backend: `.backendUnavailable` when
+    ///   the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
+    ///   write, `.closed` after ``close()``.
     @discardableResult
     func sweepExpired() async throws -> Int
 
@@ -103,16 +141,35 @@ public protocol KeyValueStore: AnyObject, Sendable {
 
     /// The value at `key` decoded as `type`; stores that keep Swift values return them as
     /// they are. The default decodes ``entry(forKey:)``.
+    ///
+    /// - Throws: `.corruptEntry` when the bytes do not decode as `type`; else a `StrataError`
+    ///   naming the key and the backend: `.backendUnavailable` when the backend cannot be
+    ///   reached, `.storageFull` or `.accessDenied` when it refuses the write, `.closed` after
+    ///   ``close()``.
     func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value?
 
     /// Writes `value` at `key`. The default encodes it and calls ``setEntry(_:forKey:)``.
+    ///
+    /// - Throws: `.corruptEntry` when `value` cannot be encoded; else a `StrataError` naming
+    ///   the key and the backend: `.backendUnavailable` when the backend cannot be reached,
+    ///   `.storageFull` or `.accessDenied` when it refuses the write, `.closed` after
+    ///   ``close()``.
     func setValue<Value: Codable & Sendable>(_ value: Value, forKey key: String, expiresAt: Timestamp?) async throws
 
     /// Whether `key` has an unexpired entry. The default reads the entry.
+    ///
+    /// - Throws: a `StrataError` naming the key and the backend: `.backendUnavailable` when
+    ///   the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
+    ///   write, `.closed` after ``close()``.
     func containsEntry(forKey key: String) async throws -> Bool
 
     /// Reads `key`, or computes, stores and returns its value, running `compute` once
     /// for all concurrent callers of one key in this process.
+    ///
+    /// - Throws: what `compute` throws (nothing is stored then); else a `StrataError` naming
+    ///   the key and the backend: `.backendUnavailable` when the backend cannot be reached,
+    ///   `.storageFull` or `.accessDenied` when it refuses the write, `.closed` after
+    ///   ``close()``.
     func getOrSetValue<Value: Codable & Sendable>(
         forKey key: String,
         as type: Value.Type,
