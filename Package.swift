@@ -71,8 +71,10 @@ let package = Package(
                 "Strata", serviceLifecycle,
                 .product(name: "Hummingbird", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
             ]),
-        .target(name: "StrataTesting", dependencies: ["Strata"]),
-        .executableTarget(name: "strata-demo", dependencies: ["Strata", "StrataSQLite", "StrataHTTP", "StrataTesting"]),
+        // The loopback HTTP origin: re-exported by StrataTesting, and the demo's origin.
+        .target(name: "StrataLoopbackHTTP", dependencies: ["Strata"]),
+        .target(name: "StrataTesting", dependencies: ["Strata", "StrataLoopbackHTTP"]),
+        .executableTarget(name: "strata-demo", dependencies: ["Strata", "StrataSQLite", "StrataHTTP", "StrataLoopbackHTTP"]),
         // A helper process for the tests that need a second OS process on one store
         // (cross-process increments on one folder). Not a product.
         .executableTarget(name: "strata-fixture", dependencies: ["Strata", "StrataSQLite", "StrataRedis"]),

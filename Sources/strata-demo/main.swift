@@ -12,7 +12,7 @@ import FoundationNetworking
 import Strata
 import StrataHTTP
 import StrataSQLite
-import StrataTesting
+import StrataLoopbackHTTP
 
 /// A deliberately slow computation: the primes below `limit`, after a pause standing in
 /// for a remote call.
