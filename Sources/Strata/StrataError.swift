@@ -70,6 +70,13 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
 
         /// A store configuration that cannot work (an invalid table name, say).
         public static let invalidConfiguration = Code("invalidConfiguration")
+        /// A computation passed its hard timeout (`EntryOptions.hardTimeout`) and no kept
+        /// value could stand in; the error names the key.
+        ///
+        /// ```swift
+        /// catch let error as StrataError where error.code == .timeout { ... }
+        /// ```
+        public static let timeout = Code("timeout")
 
         /// The code's name, for example `invalidKey`.
         public var description: String { name }

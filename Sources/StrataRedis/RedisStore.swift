@@ -125,9 +125,10 @@ public final class RedisStore: KeyValueStore {
         }
     }
 
-    /// `EXISTS`.
+    /// Reads the entry (an entry written with options counts within its lifetime only,
+    /// which `EXISTS` cannot tell); a key holding another Redis type counts as present.
     public func containsEntry(forKey key: String) async throws -> Bool {
-        try await integer(key, [command("EXISTS", redisKey(key))]) == 1
+        try await containsReadableEntry(forKey: key)
     }
 
     /// `SCAN MATCH <escaped prefix>*`, in batches; sorted by bytes.

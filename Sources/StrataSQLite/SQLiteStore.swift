@@ -177,17 +177,10 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
         }
     }
 
-    /// Whether `key` has an unexpired row (reads no value).
+    /// Whether `key` has an unexpired row a plain read returns (an entry written with
+    /// options counts within its lifetime only, so the row is read).
     public func containsEntry(forKey key: String) async throws -> Bool {
-        let now = clock.now().millisecondsSince1970
-        let sql = queries.contains
-        return try await read(key) { connection in
-            try withUTF8(key) { keyBytes in try connection.statement(sql).run { statement in
-                try statement.bind(1, borrowedText: keyBytes)
-                try statement.bind(2, integer: now)
-                return try statement.step()
-            } }
-        }
+        try await containsReadableEntry(forKey: key)
     }
 
     /// The unexpired keys that start with `prefix`, sorted by bytes, from a range on the key.

@@ -132,12 +132,14 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {
         guard let entry = try lookUp(ByteKey(key)) else { return nil }
         if let value = Kept<Value>.read(entry.value) { return value }
-        return try ValueCoding.decode(entry.bytes, as: type, key: key, backend: backendName)
+        return try await readableValue(entry.bytes, as: type, key: key)
     }
 
-    /// Whether `key` has an unexpired entry; does not change its recency.
+    /// Whether `key` has an unexpired entry (one written with options: within its
+    /// lifetime); does not change its recency.
     public func containsEntry(forKey key: String) async throws -> Bool {
-        try contains(ByteKey(key))
+        guard let bytes = try peek(ByteKey(key)) else { return false }
+        return try await isReadable(bytes)
     }
 
     @usableFromInline

@@ -81,7 +81,21 @@ extension KeyValueStore {
     ///   write, `.closed` after ``close()``.
     @inlinable
     public func keys() async throws -> [String] {
-        try await keys(prefix: "")
+        try await readableKeys(try await keys(prefix: ""))
+    }
+
+    /// `keys` without Strata's reserved records and, when the store holds entries written
+    /// with options, without those past their lifetime or with an invalidated tag.
+    @usableFromInline
+    func readableKeys(_ keys: [String]) async throws -> [String] {
+        let listed = keys.filter { !EnvelopeMarker.isReserved($0) }
+        // The marker is among the keys listed when the store holds envelopes.
+        guard listed.count != keys.count else { return listed }
+        var readable: [String] = []
+        for key in listed {
+            if let entry = try await entry(forKey: key), try await isReadable(entry.bytes) { readable.append(key) }
+        }
+        return readable
     }
 
     /// Removes every entry of this store (of this view, for a prefixed store).
@@ -214,7 +228,7 @@ extension KeyValueStore {
         as type: Value.Type = Value.self
     ) async throws -> [(key: String, value: Value)] {
         var result: [(key: String, value: Value)] = []
-        for key in try await keys(prefix: prefix) {
+        for key in try await keys(prefix: prefix) where !EnvelopeMarker.isReserved(key) {
             // A key that expired or was removed since it was listed is left out.
             if let value = try await value(forKey: key, as: type) { result.append((key, value)) }
         }

@@ -6,10 +6,14 @@ extension KeyValueStore {
     /// No default lifetime: entries written with `expires: nil` never expire.
     public var defaultExpiry: Expiry? { nil }
 
-    /// Decodes ``entry(forKey:)`` as `type`.
+    /// No entry options: the store's ``defaultExpiry`` applies.
+    public var entryOptions: EntryOptions { EntryOptions() }
+
+    /// Decodes ``entry(forKey:)`` as `type`; an entry written with options is returned
+    /// within its lifetime only, and only while its tags are valid.
     public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {
         guard let entry = try await entry(forKey: key) else { return nil }
-        return try ValueCoding.decode(entry.bytes, as: type, key: key, backend: backendName)
+        return try await readableValue(entry.bytes, as: type, key: key)
     }
 
     /// Encodes `value` and calls ``setEntry(_:forKey:)``.
@@ -18,9 +22,10 @@ extension KeyValueStore {
         try await setEntry(StoredEntry(bytes: bytes, expiresAt: expiresAt), forKey: key)
     }
 
-    /// Whether ``entry(forKey:)`` finds an entry.
+    /// Whether ``entry(forKey:)`` finds an entry a plain read returns (an entry written
+    /// with options counts within its lifetime only).
     public func containsEntry(forKey key: String) async throws -> Bool {
-        try await entry(forKey: key) != nil
+        try await containsReadableEntry(forKey: key)
     }
 
     /// Single-flight read-or-compute: concurrent callers of one missing key in this

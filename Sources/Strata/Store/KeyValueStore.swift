@@ -52,6 +52,11 @@ public protocol KeyValueStore: AnyObject, Sendable {
     /// The clock the store measures lifetimes with.
     var clock: any StrataClock { get }
 
+    /// The options that calls with ``EntryOptions`` merge theirs with. The default: none
+    /// set (the store's ``defaultExpiry`` applies); a ``TieredStore`` takes its
+    /// configuration's.
+    var entryOptions: EntryOptions { get }
+
     /// The unexpired entry for `key`, or `nil`.
     ///
     /// - Throws: `.corruptEntry` for an entry the backend cannot read back, and as every call:

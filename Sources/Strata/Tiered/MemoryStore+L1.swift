@@ -29,11 +29,11 @@ extension MemoryStore {
         }
     }
 
-    /// Whether `key` has an unexpired entry, without touching its recency.
-    func contains(_ key: ByteKey) throws -> Bool {
+    /// The bytes of `key`'s unexpired entry, without touching its recency.
+    func peek(_ key: ByteKey) throws -> [UInt8]? {
         try withOpenTable { state in
-            guard let slot = state.table.slot(of: key) else { return false }
-            return !expireIfNeeded(slot, in: &state)
+            guard let slot = state.table.slot(of: key), !expireIfNeeded(slot, in: &state) else { return nil }
+            return state.table.entry(at: slot).bytes
         }
     }
 }

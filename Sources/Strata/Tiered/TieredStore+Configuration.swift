@@ -23,6 +23,14 @@ extension TieredStore {
         /// How long `getOrSet` and `memoize` wait for L2 before computing the value
         /// themselves (reads) or returning it without L2 (writes). `nil`: no limit.
         public var l2Timeout: Duration?
+        /// The options of `set(_:_:options:)`, `getOrSet(_:as:options:compute:)` and
+        /// `memoize(prefix:options:)` that a call does not set: grace, timeouts, eager
+        /// refresh, tags.
+        ///
+        /// ```swift
+        /// configuration.entryOptions = EntryOptions(grace: "1h", hardTimeout: .seconds(2))
+        /// ```
+        public var entryOptions = EntryOptions()
         /// Receives every event, with its tier and duration. `nil`: none.
         public var observer: (any TieredStoreObserver)?
         /// Announces every change this store makes, so other instances drop their L1

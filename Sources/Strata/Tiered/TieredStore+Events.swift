@@ -43,6 +43,18 @@ extension TieredStore {
             /// Another instance's change dropped L1 copies (``Event/key`` is the key or prefix;
             /// `nil` for everything, after lost messages).
             public static let remoteInvalidation = Kind(name: "remoteInvalidation")
+            /// `getOrSet` served a value kept past its lifetime because the computation
+            /// failed or passed its hard timeout (``Event/error`` says which).
+            public static let failSafe = Kind(name: "failSafe")
+            /// `getOrSet` answered with the kept value at the soft timeout; the computation
+            /// goes on in the background.
+            public static let softTimeout = Kind(name: "softTimeout")
+            /// A computation passed its hard timeout.
+            public static let computeTimeout = Kind(name: "computeTimeout")
+            /// A hit past `refreshAhead` of its lifetime started a background computation.
+            public static let refreshAhead = Kind(name: "refreshAhead")
+            /// Tags were invalidated (``Event/key`` is the tag).
+            public static let tagInvalidation = Kind(name: "tagInvalidation")
             /// The name.
             public var description: String { name }
         }
@@ -95,6 +107,16 @@ extension TieredStore {
         public var l2Errors = 0
         /// Stored values that no longer decoded and were computed again.
         public var undecodable = 0
+        /// Kept values served because a computation failed or timed out.
+        public var failSafes = 0
+        /// Kept values served at a soft timeout.
+        public var softTimeouts = 0
+        /// Computations that passed their hard timeout.
+        public var computeTimeouts = 0
+        /// Background refreshes started by `refreshAhead`.
+        public var refreshesAhead = 0
+        /// Tags invalidated by this store.
+        public var tagInvalidations = 0
     }
 }
 
@@ -107,6 +129,11 @@ final class TieredCounters: Sendable {
     let computations = Atomic<Int>(0)
     let l2Errors = Atomic<Int>(0)
     let undecodable = Atomic<Int>(0)
+    let failSafes = Atomic<Int>(0)
+    let softTimeouts = Atomic<Int>(0)
+    let computeTimeouts = Atomic<Int>(0)
+    let refreshesAhead = Atomic<Int>(0)
+    let tagInvalidations = Atomic<Int>(0)
 
     @inline(__always)
     static func bump(_ counter: borrowing Atomic<Int>) { counter.add(1, ordering: .relaxed) }

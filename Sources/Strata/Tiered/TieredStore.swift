@@ -37,6 +37,8 @@ public final class TieredStore: KeyValueStore {
     @usableFromInline
     let observing: Bool
     let counters = TieredCounters()
+    /// Tag invalidation instants known in this process.
+    let tagTable = TagTable()
     /// The configured observer, and the logger's and metrics' (traits).
     let observers: [any TieredStoreObserver]
 
@@ -64,6 +66,14 @@ public final class TieredStore: KeyValueStore {
     /// The configured default lifetime.
     public var defaultExpiry: Expiry? { configuration.defaultExpiry }
 
+    /// The configured default entry options (``Configuration/entryOptions``), with
+    /// ``Configuration/defaultExpiry`` as their lifetime when they set none.
+    public var entryOptions: EntryOptions {
+        var options = configuration.entryOptions
+        if options.expires == nil { options.expires = configuration.defaultExpiry }
+        return options
+    }
+
     /// L2's clock: L2 holds the lifetimes that count.
     public var clock: any StrataClock { l2.clock }
 
@@ -77,7 +87,12 @@ public final class TieredStore: KeyValueStore {
             computations: counters.computations.load(ordering: .relaxed),
             l1Evictions: l1.statistics.evictions,
             l2Errors: counters.l2Errors.load(ordering: .relaxed),
-            undecodable: counters.undecodable.load(ordering: .relaxed))
+            undecodable: counters.undecodable.load(ordering: .relaxed),
+            failSafes: counters.failSafes.load(ordering: .relaxed),
+            softTimeouts: counters.softTimeouts.load(ordering: .relaxed),
+            computeTimeouts: counters.computeTimeouts.load(ordering: .relaxed),
+            refreshesAhead: counters.refreshesAhead.load(ordering: .relaxed),
+            tagInvalidations: counters.tagInvalidations.load(ordering: .relaxed))
     }
 
     // MARK: Reads
@@ -89,9 +104,11 @@ public final class TieredStore: KeyValueStore {
         let byteKey = ByteKey(key)
         let started = observing ? ContinuousClock.now : nil
         if let cached = try l1.lookUp(byteKey) {
-            recordL1Hit(key, since: started)
-            if let value = Kept<Value>.read(cached.value) { return value }
-            return try ValueCoding.decode(cached.bytes, as: type, key: key, backend: backendName)
+            if let value = Kept<Value>.read(cached.value) {
+                recordL1Hit(key, since: started)
+                return value
+            }
+            return try await valueFromCopy(key, byteKey, cached, as: type, started: started)
         }
         return try await valueFromL2(key, byteKey, as: type, started: started)
     }
@@ -107,9 +124,14 @@ public final class TieredStore: KeyValueStore {
         _ key: String, _ byteKey: ByteKey, as type: Value.Type, started: ContinuousClock.Instant?
     ) async throws -> Value? {
         guard let (entry, snapshot) = try await readL2(key, byteKey, started: started) else { return nil }
-        let value = try ValueCoding.decode(entry.bytes, as: type, key: key, backend: backendName)
-        fill(byteKey, entry, value: Kept.wrap(value), snapshot: snapshot)
-        return value
+        // An envelope of a later version is a miss.
+        guard let stored = try StoredValue.decode(entry.bytes, keptUntil: entry.expiresAt, as: type, key: key, backend: backendName)
+        else { return nil }
+        // Filled with its envelope even past its lifetime: L1 keeps it for its grace.
+        fill(byteKey, entry, value: kept(stored.value, stored.envelope), snapshot: snapshot)
+        guard let envelope = stored.envelope else { return stored.value }
+        if envelope.isExpired(nowMilliseconds: clock.now().millisecondsSince1970) { return nil }
+        return try await tagsAreValid(envelope) ? stored.value : nil
     }
 
     /// The unexpired entry for `key`, with the expiry L2 holds.
@@ -128,7 +150,7 @@ public final class TieredStore: KeyValueStore {
 
     /// Whether `key` is in L1, or else in L2 (without copying it into L1).
     public func containsEntry(forKey key: String) async throws -> Bool {
-        if try l1.contains(ByteKey(key)) { return true }
+        if let bytes = try l1.peek(ByteKey(key)), try await isReadable(bytes) { return true }
         do {
             return try await l2.containsEntry(forKey: key)
         } catch {
@@ -231,6 +253,7 @@ public final class TieredStore: KeyValueStore {
     public func applyRemoteInvalidation(_ invalidation: Invalidation) {
         switch invalidation {
         case .key(let key):
+            if let tag = TagInvalidations.tag(fromKey: key) { tagTable.forget(tag) }
             let byteKey = ByteKey(key)
             let ticket = tracker.beginWrite(byteKey)
             finishDroppingL1Copy(ticket, byteKey)
@@ -242,6 +265,7 @@ public final class TieredStore: KeyValueStore {
         case .everything:
             tracker.beginPrefixWrite()
             tracker.finishPrefixWrite { try? l1.removeAll(prefix: "") }
+            tagTable.forgetAll()
             notify(Event(kind: .remoteInvalidation, tier: .l1, key: nil, duration: .zero, error: nil))
         }
     }

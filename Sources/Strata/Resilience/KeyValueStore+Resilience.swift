@@ -1,0 +1,146 @@
+extension KeyValueStore {
+    /// Writes `value` with `options` (merged with the store's ``entryOptions``): its
+    /// lifetime, grace and tags.
+    ///
+    /// ```swift
+    /// try await cache.set("user:1", user, options: EntryOptions(expires: "1h", tags: ["team:3"]))
+    /// ```
+    ///
+    /// - Throws: `.invalidKey` for a key or tag the contract rejects,
+    ///   `.invalidConfiguration` for options that cannot work (a `refreshAhead` outside
+    ///   0…1, a timeout that is not positive); else as ``set(_:_:expires:)``.
+    public func set<Value: Codable & Sendable>(_ key: String, _ value: Value, options: EntryOptions) async throws {
+        try KeyRules.validate(key, backend: backendName)
+        let merged = options.overriding(entryOptions)
+        try merged.validate(key: key, backend: backendName)
+        let (entry, envelope) = try ResilientGetOrSet.entry(for: value, options: merged, now: clock.now(), in: self, key: key)
+        if let tiered = self as? TieredStore {
+            if envelope != nil { try await EnvelopeMarker.mark(tiered.l2) }
+            return try await tiered.writeThrough(key, entry, value: tiered.kept(value, envelope))
+        }
+        if envelope != nil { try await EnvelopeMarker.mark(self) }
+        try await setEntry(entry, forKey: key)
+    }
+
+    /// The value at `key`, or the value `compute` returns, with the resilience of
+    /// `options` (merged with the store's ``entryOptions``): a value kept past its lifetime
+    /// (`grace`) is returned when the computation throws or passes `hardTimeout`, or at
+    /// `softTimeout`; a hit after `refreshAhead` of the lifetime refreshes in the
+    /// background; concurrent callers of one key share one computation.
+    ///
+    /// ```swift
+    /// let rates = try await cache.getOrSet("rates", as: Rates.self,
+    ///                                      options: EntryOptions(expires: "1min", grace: "1h")) {
+    ///     try await ratesService.fetch()      // if it fails, the last rates are served
+    /// }
+    /// ```
+    ///
+    /// - Throws: `.invalidKey`, `.invalidConfiguration` as ``set(_:_:options:)``; without a
+    ///   kept value, what `compute` throws, or ``StrataError/Code/timeout`` at the hard
+    ///   timeout; `.closed` after ``close()``.
+    public func getOrSet<Value: Codable & Sendable>(
+        _ key: String,
+        as type: Value.Type = Value.self,
+        options: EntryOptions,
+        compute: @escaping @Sendable () async throws -> Value
+    ) async throws -> Value {
+        try await getOrSet(key, as: type, options: options) { (_: ComputeContext<Value>) in try await compute() }
+    }
+
+    /// The value at `key`, or the value `compute` returns given a ``ComputeContext``: the
+    /// stale value to revalidate, and the options to store the result with, which the
+    /// computation may change after seeing the value (adaptive lifetime, grace and tags).
+    ///
+    /// ```swift
+    /// let page = try await cache.getOrSet("page:home", as: Page.self, options: options) { context in
+    ///     let page = try await render(previous: context.staleValue)
+    ///     if page.isPartial { context.options.expires = "30s" }
+    ///     return page
+    /// }
+    /// ```
+    ///
+    /// - Throws: as ``getOrSet(_:as:options:compute:)-(_,_,_,()->Value)``.
+    public func getOrSet<Value: Codable & Sendable>(
+        _ key: String,
+        as type: Value.Type = Value.self,
+        options: EntryOptions,
+        compute: @escaping @Sendable (ComputeContext<Value>) async throws -> Value
+    ) async throws -> Value {
+        try KeyRules.validate(key, backend: backendName)
+        let merged = options.overriding(entryOptions)
+        try merged.validate(key: key, backend: backendName)
+        if let tiered = self as? TieredStore {
+            return try await tiered.resilientGetOrSet(key, as: type, options: merged, compute: compute)
+        }
+        return try await ResilientGetOrSet.run(
+            PlainResilientStorage(base: self), key: key, as: type, options: merged, compute: compute)
+    }
+
+    /// A function that computes `compute(argument)` once per argument and serves it from
+    /// this store with the resilience of `options` (see ``getOrSet(_:as:options:compute:)-(_,_,_,()->Value)``).
+    ///
+    /// ```swift
+    /// let price = cache.memoize(prefix: "price:", options: EntryOptions(expires: "1h", grace: "1d")) {
+    ///     (sku: String) in try await pricing.lookup(sku)
+    /// }
+    /// ```
+    public func memoize<Argument: Encodable & Sendable, Value: Codable & Sendable>(
+        prefix: String,
+        options: EntryOptions,
+        _ compute: @escaping @Sendable (Argument) async throws -> Value
+    ) -> @Sendable (Argument) async throws -> Value {
+        { argument in
+            let key = try MemoKey.key(prefix: prefix, argument: argument)
+            return try await self.getOrSet(key, as: Value.self, options: options) { try await compute(argument) }
+        }
+    }
+
+    /// Makes every entry carrying any of `tags` unreadable: in this store, in both tiers of
+    /// a tiered store and, through its invalidation bus, in other instances' L1s. Costs one
+    /// small write per tag however many entries carry it; the entries leave the store when
+    /// their lifetime and grace end.
+    ///
+    /// ```swift
+    /// try await cache.invalidate(tags: ["team:3"])
+    /// ```
+    ///
+    /// - Throws: `.invalidKey` for an empty tag or one over 256 bytes; else a `StrataError`
+    ///   naming the backend, as ``set(_:_:expires:)``.
+    public func invalidate(tags: [String]) async throws {
+        for tag in tags { try EntryEnvelope.validateTag(tag, backend: backendName) }
+        let root = TagInvalidations.root(self)
+        if let tiered = root as? TieredStore { return try await tiered.invalidateTags(tags) }
+        try await TagInvalidations.record(tags, at: root.clock.now().millisecondsSince1970, in: root)
+    }
+
+    /// Whether `key` holds an entry a plain read returns: one read (not a presence test),
+    /// since an entry written with options is kept past its lifetime, for its grace. A key
+    /// whose entry the store cannot read (foreign data) counts as present.
+    package func containsReadableEntry(forKey key: String) async throws -> Bool {
+        do {
+            guard let entry = try await entry(forKey: key) else { return false }
+            return try await isReadable(entry.bytes)
+        } catch let error as StrataError where error.code == .corruptEntry {
+            return true
+        }
+    }
+
+    /// Whether `bytes` read for a plain read are a value to return: a plain entry, or an
+    /// envelope within its lifetime whose tags are valid.
+    func isReadable(_ bytes: [UInt8]) async throws -> Bool {
+        guard EntryEnvelope.hasMagic(bytes) else { return true }
+        guard case .envelope(let envelope, _) = EntryEnvelope.parse(bytes),
+              !envelope.isExpired(nowMilliseconds: clock.now().millisecondsSince1970)
+        else { return false }
+        return envelope.tags.isEmpty ? true : try await TagInvalidations.areValid(envelope, in: self)
+    }
+
+    /// The value of stored bytes for a plain read: `nil` for an envelope past its lifetime,
+    /// of a later version, or with an invalidated tag.
+    @usableFromInline
+    func readableValue<Value: Codable & Sendable>(_ bytes: [UInt8], as type: Value.Type, key: String) async throws -> Value? {
+        guard EntryEnvelope.hasMagic(bytes) else { return try ValueCoding.decode(bytes, as: type, key: key, backend: backendName) }
+        guard try await isReadable(bytes), case .envelope(_, let offset) = EntryEnvelope.parse(bytes) else { return nil }
+        return try ValueCoding.decode(Array(bytes[offset...]), as: type, key: key, backend: backendName)
+    }
+}

@@ -1,0 +1,54 @@
+import Synchronization
+
+/// A value read from stored bytes, with its envelope when it has one: what plain reads
+/// and `getOrSet` with options decide freshness from.
+package struct StoredValue<Value: Sendable>: Sendable {
+    package var value: Value
+    /// `nil` for a plain entry, fresh for as long as the store keeps it.
+    package var envelope: EntryEnvelope?
+    /// When the store drops the entry (the end of its grace, for an envelope).
+    package var keptUntil: Timestamp?
+
+    /// Whether the value is within its lifetime at `now` (tags aside).
+    package func isFresh(nowMilliseconds now: Int64) -> Bool {
+        guard let envelope else { return true }
+        return !envelope.isExpired(nowMilliseconds: now)
+    }
+
+    /// Decodes stored bytes: the payload of an envelope, or the bytes of a plain entry.
+    /// `nil` for an envelope this version cannot read (a miss, never a crash).
+    package static func decode(
+        _ bytes: [UInt8], keptUntil: Timestamp?, as type: Value.Type, key: String, backend: String
+    ) throws -> StoredValue<Value>? where Value: Decodable {
+        switch EntryEnvelope.parse(bytes) {
+        case .plain:
+            return StoredValue(value: try ValueCoding.decode(bytes, as: type, key: key, backend: backend), envelope: nil, keptUntil: keptUntil)
+        case .envelope(let envelope, let offset):
+            let payload = Array(bytes[offset...])
+            return StoredValue(value: try ValueCoding.decode(payload, as: type, key: key, backend: backend), envelope: envelope, keptUntil: keptUntil)
+        case .unreadable:
+            return nil
+        }
+    }
+}
+
+/// A value kept in memory with its envelope, so an L1 hit of an entry written with
+/// options decides freshness without parsing bytes. `tagEpoch` is the tiered store's tag
+/// epoch when the tags were last checked: an unchanged epoch means no tag was invalidated
+/// since, and the check is one atomic load.
+final class KeptEnvelope<Value: Sendable>: Sendable {
+    let value: Value
+    let envelope: EntryEnvelope
+    let checkedEpoch: Atomic<Int>
+
+    init(_ value: Value, _ envelope: EntryEnvelope, epoch: Int) {
+        self.value = value
+        self.envelope = envelope
+        self.checkedEpoch = Atomic(epoch)
+    }
+
+    static func read(_ kept: (any AnyObject & Sendable)?) -> KeptEnvelope<Value>? {
+        guard let kept, type(of: kept) == KeptEnvelope<Value>.self else { return nil }
+        return unsafeDowncast(kept, to: KeptEnvelope<Value>.self)
+    }
+}

@@ -1,0 +1,98 @@
+import Synchronization
+
+/// Tag invalidation, lazily: `invalidate(tags:)` records, per tag, the instant it was
+/// invalidated, under a reserved key in the store itself; an entry whose tags include one
+/// invalidated at or after the entry was written is unreadable. So invalidating a tag is
+/// one write whatever the number of entries carrying it (as BentoCache does), and the
+/// entries themselves leave the store when their lifetime and grace end.
+package enum TagInvalidations {
+    /// The reserved key prefix of a tag's invalidation instant. It begins with NUL, which
+    /// no key made by Strata or typed by a person does; typed `keys()` leaves these out.
+    package static let reservedPrefix = "\u{0}strata-tag:"
+
+    package static func key(for tag: String) -> String { reservedPrefix + tag }
+
+    /// The tag a reserved key records, or `nil` for any other key.
+    package static func tag(fromKey key: String) -> String? {
+        key.hasPrefix(reservedPrefix) ? String(key.dropFirst(reservedPrefix.count)) : nil
+    }
+
+    /// The store that keeps the tag records for `store`: tags are one namespace per
+    /// store, so a prefixed view's tags are its base store's.
+    static func root(_ store: any KeyValueStore) -> any KeyValueStore {
+        var store = store
+        while let view = store as? PrefixedStore { store = view.base }
+        return store
+    }
+
+    /// When `tag` was last invalidated in `store`, in milliseconds since 1970; 0 never.
+    package static func invalidatedAt(_ tag: String, in store: some KeyValueStore) async throws -> Int64 {
+        guard let entry = try await store.entry(forKey: key(for: tag)) else { return 0 }
+        guard let text = String(validating: entry.bytes, as: UTF8.self), let instant = Int64(text) else {
+            throw StrataError(
+                code: .corruptEntry, message: "the invalidation record of a tag is not a decimal instant",
+                key: tag, backend: store.backendName)
+        }
+        return instant
+    }
+
+    /// Whether an entry with `envelope` was written after every one of its tags was last
+    /// invalidated, reading the instants from `store`.
+    package static func areValid(_ envelope: EntryEnvelope, in store: some KeyValueStore) async throws -> Bool {
+        let root = root(store)
+        if let tiered = root as? TieredStore { return try await tiered.tagsAreValid(envelope) }
+        for tag in envelope.tags where try await invalidatedAt(tag, in: root) >= envelope.writtenAt {
+            return false
+        }
+        return true
+    }
+
+    /// Records that `tags` were invalidated at `now`.
+    package static func record(_ tags: [String], at now: Int64, in store: some KeyValueStore) async throws {
+        let bytes = Array(String(now).utf8)
+        for tag in tags { try await store.setEntry(StoredEntry(bytes: bytes, expiresAt: nil), forKey: key(for: tag)) }
+    }
+}
+
+/// A tiered store's in-process copy of tag invalidation instants, so that checking a
+/// tagged L1 hit reads no tier. An instant is loaded from L2 the first time a tag is
+/// seen, kept for at most `l1Expiry` (other instances' invalidations arrive through the
+/// invalidation bus sooner), and replaced by local and remote invalidations. Every change
+/// bumps `epoch`, which L1 copies compare against to skip the check when nothing changed.
+final class TagTable: Sendable {
+    private struct Known {
+        var invalidatedAt: Int64
+        var knownUntil: Int64
+    }
+
+    let epoch = Atomic<Int>(0)
+    private let known = Lock([String: Known]())
+
+    /// The recorded instant of `tag`, or `nil` when it must be loaded from L2.
+    func invalidatedAt(_ tag: String, now: Int64) -> Int64? {
+        known.withLock { known in
+            guard let entry = known[tag], entry.knownUntil > now else { return nil }
+            return entry.invalidatedAt
+        }
+    }
+
+    func remember(_ tag: String, invalidatedAt: Int64, until: Int64) {
+        known.withLock { known in
+            let previous = known[tag]?.invalidatedAt ?? 0
+            known[tag] = Known(invalidatedAt: max(previous, invalidatedAt), knownUntil: until)
+        }
+        epoch.add(1, ordering: .releasing)
+    }
+
+    /// Forgets every instant (after lost invalidation messages).
+    func forgetAll() {
+        known.withLock { $0.removeAll() }
+        epoch.add(1, ordering: .releasing)
+    }
+
+    /// Forgets `tag`'s instant (another instance changed it), so the next check reloads it.
+    func forget(_ tag: String) {
+        _ = known.withLock { $0.removeValue(forKey: tag) }
+        epoch.add(1, ordering: .releasing)
+    }
+}
