@@ -1,0 +1,173 @@
+import Strata
+import Foundation
+import StrataTesting
+import Synchronization
+import Testing
+
+struct Unavailable: Error {}
+
+@Suite("TieredStore resilience")
+struct TieredResilienceTests {
+    static let graced = EntryOptions(expires: "1min", grace: "1h", failSafeThrottle: "30s")
+
+    @Test("fail-safe over both tiers: L2 down and the computation failing serve the L1 copy in grace, counted and reported")
+    func failSafeWithL2Down() async throws {
+        let fixture = TieredFixture()
+        let calls = CallCount()
+        _ = try await fixture.cache.getOrSet("rates", as: Int.self, options: Self.graced) { 7 }
+        fixture.clock.advance(by: .seconds(61))
+        fixture.l2.inject(.fail)
+        let value = try await fixture.cache.getOrSet("rates", as: Int.self, options: Self.graced) {
+            calls.increment()
+            throw Unavailable()
+        }
+        #expect(value == 7)
+        #expect(calls.value == 1)
+        #expect(fixture.cache.statistics.failSafes == 1)
+        #expect(fixture.events.count(.failSafe) == 1)
+        // Re-armed in L1 for the throttle, although L2 refused the write.
+        let again = try await fixture.cache.getOrSet("rates", as: Int.self, options: Self.graced) {
+            calls.increment()
+            throw Unavailable()
+        }
+        #expect(again == 7)
+        #expect(calls.value == 1, "not called again within the throttle")
+        fixture.clock.advance(by: .seconds(31))
+        fixture.l2.heal()
+        let fresh = try await fixture.cache.getOrSet("rates", as: Int.self, options: Self.graced) { 8 }
+        #expect(fresh == 8, "after the throttle, the computation runs again")
+    }
+
+    @Test("grace survives TTL propagation: an L2 hit fills L1 with the remaining lifetime and the remaining grace")
+    func gracePropagates() async throws {
+        let fixture = TieredFixture()
+        try await fixture.l2.set("k", "v", options: EntryOptions(expires: "1min", grace: "10min"))
+        fixture.clock.advance(by: .seconds(30))
+        #expect(try await fixture.cache.get("k", as: String.self) == "v")
+        let copy = try #require(try await fixture.l1.entry(forKey: "k"))
+        let l2Entry = try #require(try await fixture.l2.entry(forKey: "k"))
+        #expect(copy.expiresAt == l2Entry.expiresAt, "L1 keeps the copy until the grace ends, as L2 does")
+        fixture.clock.advance(by: .seconds(31))
+        #expect(try await fixture.cache.get("k", as: String.self) == nil, "a plain get past the lifetime")
+        fixture.l2.inject(.fail)
+        let fallback = try await fixture.cache.getOrSet("k", as: String.self, options: EntryOptions(expires: "1min", grace: "10min")) {
+            throw Unavailable()
+        }
+        #expect(fallback == "v", "the L1 copy in grace stands in with L2 down")
+    }
+
+    @Test("soft and hard timeouts are counted; the late value lands in both tiers")
+    func timeoutsCounted() async throws {
+        let fixture = TieredFixture()
+        var options = Self.graced
+        _ = try await fixture.cache.getOrSet("q", as: String.self, options: options) { "old" }
+        fixture.clock.advance(by: .seconds(61))
+        options.softTimeout = .milliseconds(20)
+        let soft = try await fixture.cache.getOrSet("q", as: String.self, options: options) {
+            try await Task.sleep(for: .milliseconds(200))
+            return "new"
+        }
+        #expect(soft == "old")
+        #expect(fixture.cache.statistics.softTimeouts == 1)
+        try await waitUntil { try await fixture.l2.get("q", as: String.self) == "new" }
+        #expect(try await fixture.l1.get("q", as: String.self) == "new", "L1 holds the late value too")
+        await #expect(throws: StrataError(code: .timeout, message: "")) {
+            try await fixture.cache.getOrSet("nothing-kept", as: String.self, options: EntryOptions(hardTimeout: .milliseconds(20))) {
+                try await Task.sleep(for: .milliseconds(200))
+                return "late"
+            }
+        }
+        #expect(fixture.cache.statistics.computeTimeouts == 1)
+        #expect(fixture.events.count(.computeTimeout) == 1)
+    }
+
+    @Test("refresh-ahead with a hit in L1 starts one refresh for 50 concurrent hits, counted")
+    func refreshAheadOnce() async throws {
+        let fixture = TieredFixture()
+        let options = EntryOptions(expires: "10min", refreshAhead: 0.5)
+        let calls = CallCount()
+        _ = try await fixture.cache.getOrSet("feed", as: Int.self, options: options) { 1 }
+        fixture.clock.advance(by: .seconds(360))
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<50 {
+                group.addTask {
+                    try await fixture.cache.getOrSet("feed", as: Int.self, options: options) {
+                        calls.increment()
+                        try await Task.sleep(for: .milliseconds(50))
+                        return 2
+                    }
+                }
+            }
+            for try await value in group { #expect(value == 1) }
+        }
+        try await waitUntil { try await fixture.cache.get("feed", as: Int.self) == 2 }
+        #expect(calls.value == 1)
+        #expect(fixture.cache.statistics.refreshesAhead == 1)
+    }
+
+    @Test("adaptive lifetime is honoured in both tiers")
+    func adaptiveLifetime() async throws {
+        let fixture = TieredFixture()
+        _ = try await fixture.cache.getOrSet("partial", as: String.self, options: EntryOptions(expires: "1h")) { context in
+            context.options.expires = "10s"
+            return "partial"
+        }
+        let l1Expiry = try #require(try await fixture.l1.entry(forKey: "partial")?.expiresAt)
+        let l2Expiry = try #require(try await fixture.l2.entry(forKey: "partial")?.expiresAt)
+        let expected = fixture.clock.now().adding(milliseconds: 10_000)
+        #expect(l1Expiry == expected)
+        #expect(l2Expiry == expected)
+    }
+
+    @Test("tags: a tagged L1 hit needs no tier while no tag changed; invalidate(tags:) reaches both tiers and is counted")
+    func tagsOverTiers() async throws {
+        let fixture = TieredFixture()
+        try await fixture.cache.set("a", "1", options: EntryOptions(expires: "1h", tags: ["team:3"]))
+        try await fixture.cache.set("b", "2", options: EntryOptions(expires: "1h", tags: ["team:4"]))
+        let calls = fixture.l2.counts.calls
+        #expect(try await fixture.cache.get("a", as: String.self) == "1")
+        #expect(fixture.l2.counts.calls == calls, "a tagged L1 hit read no tier")
+        fixture.clock.advance(by: .milliseconds(1))
+        try await fixture.cache.invalidate(tags: ["team:3"])
+        #expect(try await fixture.cache.get("a", as: String.self) == nil)
+        #expect(try await fixture.cache.get("b", as: String.self) == "2")
+        #expect(try await fixture.l2.get("a", as: String.self) == nil, "L2 read on its own honours the tag too")
+        #expect(fixture.cache.statistics.tagInvalidations == 1)
+    }
+
+    @Test("store defaults apply to calls that set no option, and a call's options override them")
+    func storeDefaults() async throws {
+        let clock = ManualClock()
+        var configuration = TieredStore.Configuration(defaultExpiry: "1min")
+        configuration.entryOptions = EntryOptions(grace: "1h", tags: ["app"])
+        let cache = TieredStore(
+            l1: MemoryStore(configuration: .init(clock: clock)), l2: MemoryStore(configuration: .init(clock: clock)),
+            configuration: configuration)
+        _ = try await cache.getOrSet("k", as: Int.self, options: EntryOptions()) { 1 }
+        clock.advance(by: .seconds(61))
+        let kept = try await cache.getOrSet("k", as: Int.self, options: EntryOptions()) { throw Unavailable() }
+        #expect(kept == 1, "the default grace kept it")
+        try await cache.invalidate(tags: ["app"])
+        clock.advance(by: .milliseconds(1))
+        await #expect(throws: Unavailable.self) {
+            try await cache.getOrSet("k", as: Int.self, options: EntryOptions()) { throw Unavailable() }
+        }
+    }
+}
+
+/// Polls `condition` for up to 3 seconds of real time.
+func waitUntil(_ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(3)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    #expect(try await condition(), "the condition held within 3 s")
+}
+
+/// How many times a computation ran.
+final class CallCount: Sendable {
+    private let count = Atomic<Int>(0)
+    func increment() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}
