@@ -144,9 +144,17 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
 
     @usableFromInline
     func lookUp(_ key: ByteKey) throws -> MemoryEntry? {
+        var now: Int64 = 0
+        return try lookUp(key, now: &now)
+    }
+
+    /// `lookUp`, also giving the time it read to check the expiry (0 when the entry never
+    /// expires and it read none), so a caller with another deadline to check reads no clock.
+    @usableFromInline
+    func lookUp(_ key: ByteKey, now: inout Int64) throws -> MemoryEntry? {
         try withOpenTable { state in
             guard let slot = state.table.slot(of: key) else { return nil }
-            if expireIfNeeded(slot, in: &state) { return nil }
+            if expireIfNeeded(slot, in: &state, now: &now) { return nil }
             state.table.touch(slot)
             return state.table.entry(at: slot)
         }
@@ -154,8 +162,15 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
 
     /// Removes the entry at `slot` if it has expired; `true` when it did.
     func expireIfNeeded(_ slot: Int32, in state: inout State) -> Bool {
+        var now: Int64 = 0
+        return expireIfNeeded(slot, in: &state, now: &now)
+    }
+
+    func expireIfNeeded(_ slot: Int32, in state: inout State, now: inout Int64) -> Bool {
         let expiresAt = state.table.entry(at: slot).expiresAt
-        guard expiresAt != MemoryEntry.never, expiresAt <= clock.now().millisecondsSince1970 else { return false }
+        guard expiresAt != MemoryEntry.never else { return false }
+        now = clock.now().millisecondsSince1970
+        guard expiresAt <= now else { return false }
         state.table.remove(at: slot)
         state.expirations += 1
         return true

@@ -15,6 +15,7 @@
 /// whose bytes happen to begin with the magic is written in an envelope, so it can never
 /// be mistaken for one. A reader treats an envelope of a later version, or one that does
 /// not parse, as a miss.
+@usableFromInline
 package struct EntryEnvelope: Sendable, Hashable {
     package static let magic: [UInt8] = [0x00, 0x53, 0x54, 0x52, 0x41, 0x54, 0x41]
     package static let version: UInt8 = 1
@@ -23,10 +24,12 @@ package struct EntryEnvelope: Sendable, Hashable {
     package static let maximumTagBytes = 256
 
     /// The entry's own expiry, in milliseconds since 1970; `Int64.max` never.
+    @usableFromInline
     package var expiresAt: Int64
     /// When the value was written (or computed), in milliseconds since 1970.
     package var writtenAt: Int64
     /// The entry's tags.
+    @usableFromInline
     package var tags: [String]
 
     package init(expiresAt: Int64, writtenAt: Int64, tags: [String]) {

@@ -38,13 +38,18 @@ extension KeyValueStore {
     /// - Throws: `.invalidKey`, `.invalidConfiguration` as ``set(_:_:options:)``; without a
     ///   kept value, what `compute` throws, or ``StrataError/Code/timeout`` at the hard
     ///   timeout; `.closed` after ``close()``.
+    @inlinable  // the L1 hit specializes in the caller's module
     public func getOrSet<Value: Codable & Sendable>(
         _ key: String,
         as type: Value.Type = Value.self,
         options: EntryOptions,
         compute: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
-        try await getOrSet(key, as: type, options: options) { (_: ComputeContext<Value>) in try await compute() }
+        try KeyRules.validate(key, backend: backendName)
+        if let tiered = self as? TieredStore, let value = try tiered.l1HitWithOptions(key, as: type, options: options) {
+            return value
+        }
+        return try await getOrSetWithOptions(key, as: type, options: options) { (_: ComputeContext<Value>) in try await compute() }
     }
 
     /// The value at `key`, or the value `compute` returns given a ``ComputeContext``: the
@@ -60,6 +65,7 @@ extension KeyValueStore {
     /// ```
     ///
     /// - Throws: as ``getOrSet(_:as:options:compute:)-(_,_,_,()->Value)``.
+    @inlinable  // the L1 hit specializes in the caller's module
     public func getOrSet<Value: Codable & Sendable>(
         _ key: String,
         as type: Value.Type = Value.self,
@@ -67,6 +73,18 @@ extension KeyValueStore {
         compute: @escaping @Sendable (ComputeContext<Value>) async throws -> Value
     ) async throws -> Value {
         try KeyRules.validate(key, backend: backendName)
+        if let tiered = self as? TieredStore, let value = try tiered.l1HitWithOptions(key, as: type, options: options) {
+            return value
+        }
+        return try await getOrSetWithOptions(key, as: type, options: options, compute: compute)
+    }
+
+    /// Everything but an L1 hit: options merged and checked, then the resilient path.
+    @usableFromInline
+    func getOrSetWithOptions<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, options: EntryOptions,
+        compute: @escaping @Sendable (ComputeContext<Value>) async throws -> Value
+    ) async throws -> Value {
         let merged = options.overriding(entryOptions)
         try merged.validate(key: key, backend: backendName)
         if let tiered = self as? TieredStore {

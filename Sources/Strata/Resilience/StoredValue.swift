@@ -36,17 +36,29 @@ package struct StoredValue<Value: Sendable>: Sendable {
 /// options decides freshness without parsing bytes. `tagEpoch` is the tiered store's tag
 /// epoch when the tags were last checked: an unchanged epoch means no tag was invalidated
 /// since, and the check is one atomic load.
+@usableFromInline
 final class KeptEnvelope<Value: Sendable>: Sendable {
+    @usableFromInline
     let value: Value
+    @usableFromInline
     let envelope: EntryEnvelope
+    @usableFromInline
     let checkedEpoch: Atomic<Int>
+    /// The envelope's expiry and whether it has tags, kept flat for the hit path.
+    @usableFromInline
+    let expiresAt: Int64
+    @usableFromInline
+    let isTagged: Bool
 
     init(_ value: Value, _ envelope: EntryEnvelope, epoch: Int) {
         self.value = value
         self.envelope = envelope
         self.checkedEpoch = Atomic(epoch)
+        self.expiresAt = envelope.expiresAt
+        self.isTagged = !envelope.tags.isEmpty
     }
 
+    @inlinable
     static func read(_ kept: (any AnyObject & Sendable)?) -> KeptEnvelope<Value>? {
         guard let kept, type(of: kept) == KeptEnvelope<Value>.self else { return nil }
         return unsafeDowncast(kept, to: KeptEnvelope<Value>.self)

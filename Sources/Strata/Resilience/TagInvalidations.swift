@@ -59,12 +59,14 @@ package enum TagInvalidations {
 /// seen, kept for at most `l1Expiry` (other instances' invalidations arrive through the
 /// invalidation bus sooner), and replaced by local and remote invalidations. Every change
 /// bumps `epoch`, which L1 copies compare against to skip the check when nothing changed.
+@usableFromInline
 final class TagTable: Sendable {
     private struct Known {
         var invalidatedAt: Int64
         var knownUntil: Int64
     }
 
+    @usableFromInline
     let epoch = Atomic<Int>(0)
     private let known = Lock([String: Known]())
 

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A read-through, write-through cache of two tiers: an in-process ``MemoryStore`` (L1)
 /// in front of any ``KeyValueStore`` (L2): a folder, SQLite, Redis, or your own.
 ///
@@ -38,7 +40,15 @@ public final class TieredStore: KeyValueStore {
     let observing: Bool
     let counters = TieredCounters()
     /// Tag invalidation instants known in this process.
+    @usableFromInline
     let tagTable = TagTable()
+    /// Whether the configured entry options refresh ahead (an L1 hit must then look at
+    /// the entry's age).
+    @usableFromInline
+    let refreshesAheadByDefault: Bool
+    /// L2's clock, kept so that an L1 hit asks it the time without going through L2.
+    @usableFromInline
+    let timeSource: any StrataClock
     /// The configured observer, and the logger's and metrics' (traits).
     let observers: [any TieredStoreObserver]
 
@@ -56,6 +66,8 @@ public final class TieredStore: KeyValueStore {
         self.l1 = l1
         self.l2 = l2
         self.configuration = configuration
+        self.timeSource = l2.clock
+        self.refreshesAheadByDefault = configuration.entryOptions.refreshAhead != nil
         self.observers = configuration.observers(storeName: "TieredStore(\(l1.backendName), \(l2.backendName))")
         self.observing = !observers.isEmpty
     }
@@ -103,14 +115,43 @@ public final class TieredStore: KeyValueStore {
     public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {
         let byteKey = ByteKey(key)
         let started = observing ? ContinuousClock.now : nil
-        if let cached = try l1.lookUp(byteKey) {
-            if let value = Kept<Value>.read(cached.value) {
+        var now: Int64 = 0
+        if let cached = try l1.lookUp(byteKey, now: &now) {
+            if let value = Kept<Value>.read(cached.value) ?? servableEnvelopeValue(cached, as: type, now: now) {
                 recordL1Hit(key, since: started)
                 return value
             }
             return try await valueFromCopy(key, byteKey, cached, as: type, started: started)
         }
         return try await valueFromL2(key, byteKey, as: type, started: started)
+    }
+
+    /// The value of an L1 copy with an envelope when it may be served without another
+    /// look: within its lifetime, and untagged or with no tag invalidated since its tags
+    /// were last checked (one atomic load). `nil` sends the read down the slow path.
+    @inlinable
+    func servableEnvelopeValue<Value: Sendable>(_ cached: MemoryEntry, as type: Value.Type, now: Int64) -> Value? {
+        guard let kept = KeptEnvelope<Value>.read(cached.value),
+              kept.expiresAt > (now != 0 ? now : timeSource.now().millisecondsSince1970)
+        else { return nil }
+        if kept.isTagged,
+           kept.checkedEpoch.load(ordering: .relaxed) != tagTable.epoch.load(ordering: .acquiring) {
+            return nil
+        }
+        return kept.value
+    }
+
+    /// A `getOrSet` with options answered by L1 alone: a fresh copy, and no eager refresh
+    /// to consider (the call's or the store's); `nil` takes the full path.
+    @inlinable
+    func l1HitWithOptions<Value: Sendable>(_ key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
+        var now: Int64 = 0
+        guard options.refreshAhead == nil, !refreshesAheadByDefault,
+              let cached = try l1.lookUp(ByteKey(key), now: &now),
+              let value = Kept<Value>.read(cached.value) ?? servableEnvelopeValue(cached, as: type, now: now)
+        else { return nil }
+        recordL1Hit(key, since: nil)
+        return value
     }
 
     @usableFromInline

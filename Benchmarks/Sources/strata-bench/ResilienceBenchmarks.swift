@@ -1,0 +1,78 @@
+import Foundation
+import Strata
+import StrataRedis
+import StrataSQLite
+
+/// What the resilience options cost: a getOrSet hit with options beside one without, a
+/// tagged L1 hit beside an untagged one (interleaved rounds, one run), and
+/// `invalidate(tags:)` of 10,000 tagged entries beside `clear(prefix:)` of 10,000 keys on
+/// each store (median of 3).
+nonisolated func resilienceBenchmarks(quick: Bool, hitsOnly: Bool = false) async throws {
+    heading("Resilience: the cost of options and tags (median ns per operation; invalidation in ms)")
+    let report = Report.shared
+    let group = "resilience"
+    let keyCount = quick ? 1_000 : 20_000
+    let directory = try temporaryDirectory("resilience")
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+
+    let tiered = TieredStore(l1: MemoryStore(), l2: try SQLiteStore(path: directory + "/hits.sqlite"))
+    let plainKeys = (0..<keyCount).map { "plain:\($0)" }
+    let optionKeys = (0..<keyCount).map { "options:\($0)" }
+    let taggedKeys = (0..<keyCount).map { "tagged:\($0)" }
+    let profile = Profile(id: 1, name: "Ada", score: 9.5)
+    let options = EntryOptions(expires: "1h", grace: "1h", softTimeout: .milliseconds(100), hardTimeout: .seconds(2))
+    for index in 0..<keyCount {
+        try await tiered.set(plainKeys[index], profile, expires: "1h")
+        try await tiered.set(optionKeys[index], profile, options: options)
+        try await tiered.set(taggedKeys[index], profile, options: EntryOptions(expires: "1h", tags: ["team:\(index % 100)"]))
+    }
+    var rounds = InterleavedRounds(rounds: quick ? 2 : 9, operationsPerRound: quick ? 1_000 : 20_000)
+    for _ in 0..<rounds.rounds {
+        try await rounds.measure("getOrSet hit, no options", keyCount: keyCount) { index in
+            _ = try await tiered.getOrSet(plainKeys[index], as: Profile.self) { profile }
+        }
+        try await rounds.measure("getOrSet hit, with options (grace, timeouts)", keyCount: keyCount) { index in
+            _ = try await tiered.getOrSet(optionKeys[index], as: Profile.self, options: options) { profile }
+        }
+        try await rounds.measure("L1 hit, untagged", keyCount: keyCount) { _ = try await tiered.get(plainKeys[$0], as: Profile.self) }
+        try await rounds.measure("L1 hit, tagged", keyCount: keyCount) { _ = try await tiered.get(taggedKeys[$0], as: Profile.self) }
+    }
+    let plainHit = rounds.median("getOrSet hit, no options")
+    report.record(group, "TieredStore getOrSet hit, no options", plainHit)
+    report.compare(group, "TieredStore getOrSet hit, with options (grace, timeouts)",
+                   rounds.median("getOrSet hit, with options (grace, timeouts)"), to: "TieredStore getOrSet hit, no options", plainHit)
+    let untagged = rounds.median("L1 hit, untagged")
+    report.record(group, "TieredStore L1 hit, untagged", untagged)
+    report.compare(group, "TieredStore L1 hit, tagged", rounds.median("L1 hit, tagged"), to: "TieredStore L1 hit, untagged", untagged)
+    try await tiered.close()
+    if hitsOnly { return }
+
+    // invalidate(tags:) of 10,000 entries vs clear(prefix:) of 10,000 keys, per store.
+    let count = quick ? 200 : 10_000
+    let redis = try await LocalRedis()
+    defer { redis.stop() }
+    let stores: [(String, any KeyValueStore)] = [
+        ("MemoryStore", MemoryStore()),
+        ("FolderStore", try FolderStore(directory: directory + "/folder")),
+        ("SQLiteStore", try SQLiteStore(path: directory + "/tags.sqlite")),
+        ("RedisStore", try RedisStore(url: redis.url)),
+        ("TieredStore (memory over SQLite)", TieredStore(l1: MemoryStore(), l2: try SQLiteStore(path: directory + "/tiered.sqlite"))),
+    ]
+    let clock = ContinuousClock()
+    for (name, store) in stores {
+        var invalidations: [Double] = []
+        var clears: [Double] = []
+        for round in 0..<3 {
+            for index in 0..<count {
+                try await store.set("tagged:\(index)", "v", options: EntryOptions(expires: "1h", tags: ["round:\(round)"]))
+            }
+            invalidations.append(nanoseconds(try await clock.measure { try await store.invalidate(tags: ["round:\(round)"]) }))
+            clears.append(nanoseconds(try await clock.measure { try await store.clear(prefix: "tagged:") }))
+        }
+        let clear = median(clears)
+        report.record(group, "\(name) clear(prefix:) of \(count) keys", clear)
+        report.compare(group, "\(name) invalidate(tags:) of \(count) entries", median(invalidations),
+                       to: "\(name) clear(prefix:) of \(count) keys", clear)
+        try await store.close()
+    }
+}
