@@ -80,6 +80,8 @@ let stats = cache.statistics
 print("\nStatistics of the second store: \(stats.l1Hits) L1 hits, \(stats.l2Hits) L2 hits, \(stats.misses) misses, \(stats.computations) computations.")
 try await cache.close()
 
+try await resilienceDemo(directory: directory)
+
 // MARK: - HTTP responses
 
 print("\nHTTPCache: fetched responses cached as HTTP says, in a TieredStore over SQLite.")
