@@ -24,6 +24,7 @@ GROUPS = [
     ("redis", "Redis"),
     ("coherence", "Coherence over Redis"),
     ("clear", "clear(prefix:) of 10,000 keys among 1,000,000"),
+    ("resilience", "Resilience: options, tags, invalidate(tags:) vs clear(prefix:) of 10,000"),
     ("scaling-entries", "Scaling with entries (typed hits, one task)"),
     ("scaling-tasks", "Scaling with tasks (typed hits over 100,000 entries; wall-clock time per operation)"),
     ("memory", "Memory per entry (1,000,000 entries, 8-byte keys and values)"),
@@ -146,7 +147,7 @@ def charts(figures, directory):
     import matplotlib.pyplot as plt
 
     colors = {"hits": "#3465a4", "http": "#75507b", "redis": "#cc0000", "coherence": "#f57900",
-              "clear": "#4e9a06", "memory": "#8f5902"}
+              "clear": "#4e9a06", "memory": "#8f5902", "resilience": "#c4a000"}
     compared = [figure for figure in figures
                 if figure.get("ratio") is not None and not figure["group"].startswith("scaling")]
     order = {group: index for index, (group, _) in enumerate(GROUPS)}

@@ -268,6 +268,7 @@ private final class Core: Sendable {
         var headerEnd: Int?
         while headerEnd == nil {
             let count = chunk.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+            if count < 0 && errno == EINTR { continue }  // a signal, not the peer: read again
             guard count > 0 else { return nil }
             buffer += chunk[0..<count]
             headerEnd = Self.endOfHeaders(in: buffer)
@@ -290,6 +291,7 @@ private final class Core: Sendable {
         var body = Array(buffer[(headerEnd + 4)...])
         while body.count < length {
             let count = chunk.withUnsafeMutableBytes { recv(connection, $0.baseAddress, $0.count, 0) }
+            if count < 0 && errno == EINTR { continue }
             guard count > 0 else { return nil }
             body += chunk[0..<count]
         }
@@ -331,6 +333,7 @@ private final class Core: Sendable {
         #endif
         while offset < bytes.count {
             let sent = bytes.withUnsafeBytes { send(connection, $0.baseAddress! + offset, bytes.count - offset, flags) }
+            if sent < 0 && errno == EINTR { continue }
             if sent <= 0 { return }
             offset += sent
         }

@@ -34,10 +34,11 @@ func lruTableMatchesReference() async {
             recency.removeAll { $0 == key }
         case 6:
             // Evict the least recently used, as MemoryStore does over its bound.
-            if table.oldest >= 0 {
-                let evicted = table.key(at: table.oldest).string
+            if table.count > 0 {
+                let victim = table.victim()
+                let evicted = table.key(at: victim).string
                 if evicted != recency.first { mismatches.append("step \(step): evicted \(evicted), not \(recency.first ?? "-")") }
-                table.remove(at: table.oldest)
+                table.remove(at: victim)
                 reference[evicted] = nil
                 recency.removeFirst()
             }
@@ -57,4 +58,109 @@ func lruTableMatchesReference() async {
     }
     #expect(Set(table.occupiedSlots().map { table.key(at: $0).string }) == Set(reference.keys))
     #expect(table.keys(withPrefix: "k1").map(\.string) == reference.keys.filter { $0.hasPrefix("k1") }.sorted())
+}
+
+/// W-TinyLFU against a reference model written from its description: three lists (window,
+/// probation, protected; oldest first), new keys into the window, the window's overflow
+/// into probation as the candidate, a hit in probation promoted to protected (whose
+/// overflow goes back to probation), and eviction of the candidate or probation's oldest,
+/// whichever the sketch says was asked for less.
+@Test("W-TinyLFU table: random operations agree with a reference model of the policy")
+func tinyLFUTableMatchesReference() async {
+    var generator = SplitMix(seed: 7)
+    let bound = 200
+    var table = LRUTable(policy: .windowTinyLFU, entryBound: bound)
+    var window: [String] = [], probation: [String] = [], protected: [String] = []
+    var candidate: String?
+    var values: [String: [UInt8]] = [:]
+    var mismatches: [String] = []
+    let windowShare = 2, protectedShare = (bound - 2) * 8 / 10
+    func drop(_ key: String) {
+        window.removeAll { $0 == key }; probation.removeAll { $0 == key }; protected.removeAll { $0 == key }
+        if candidate == key { candidate = nil }
+        values[key] = nil
+    }
+    for step in 0..<30_000 {
+        if step % 100 == 0 { await Task.yield() }
+        // Skewed keys, so frequencies differ.
+        let key = "k\(Int(generator.next() % 30) * Int(generator.next() % 20))"
+        switch generator.next() % 10 {
+        case 0..<3:
+            let value = [UInt8(truncatingIfNeeded: step)]
+            let existing = table.slot(of: ByteKey(key))
+            table.set(ByteKey(key), MemoryEntry(bytes: value, value: nil, expiresAt: nil))
+            values[key] = value
+            if existing != nil {
+                promote(key)
+            } else {
+                window.append(key)
+                if window.count > windowShare {
+                    let leaving = window.removeFirst()
+                    probation.append(leaving)
+                    candidate = leaving
+                }
+            }
+            while values.count > bound {
+                let victim = table.key(at: table.victim()).string
+                let oldestInMain = probation.first ?? protected.first
+                var expected: String
+                if let oldestInMain {
+                    if let current = candidate, current != oldestInMain {
+                        expected = table.frequency(of: ByteKey(current)) > table.frequency(of: ByteKey(oldestInMain)) ? oldestInMain : current
+                        if expected == oldestInMain { candidate = nil }
+                    } else {
+                        expected = oldestInMain
+                    }
+                } else {
+                    expected = window.first!
+                }
+                if victim != expected { mismatches.append("step \(step): evicted \(victim), the model \(expected)") }
+                table.remove(at: table.slot(of: ByteKey(victim))!)
+                drop(victim)
+            }
+        case 3:
+            if let slot = table.slot(of: ByteKey(key)) { table.remove(at: slot) }
+            drop(key)
+        default:
+            let slot = table.slotCountingRequest(of: ByteKey(key))
+            if slot.map({ table.entry(at: $0).bytes }) != values[key] { mismatches.append("step \(step): value of \(key)") }
+            if let slot {
+                table.touch(slot)
+                promote(key)
+            }
+        }
+        if table.count != values.count { mismatches.append("step \(step): count \(table.count), not \(values.count)") }
+    }
+    func promote(_ key: String) {
+        if let index = window.firstIndex(of: key) {
+            window.remove(at: index); window.append(key)
+        } else if let index = protected.firstIndex(of: key) {
+            protected.remove(at: index); protected.append(key)
+        } else if let index = probation.firstIndex(of: key) {
+            probation.remove(at: index); protected.append(key)
+            if protected.count > protectedShare { probation.append(protected.removeFirst()) }
+        }
+    }
+    #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+    #expect(Set(table.occupiedSlots().map { table.key(at: $0).string }) == Set(values.keys))
+    #expect(window.count <= windowShare && protected.count <= protectedShare)
+}
+
+@Test("frequency sketch: an estimate is never below the true count of recent requests, and ageing halves it")
+func frequencySketch() {
+    var sketch = FrequencySketch(expectedKeys: 1_000)
+    var truth: [UInt32: Int] = [:]
+    var generator = SplitMix(seed: 3)
+    for _ in 0..<5_000 {
+        let hash = UInt32(truncatingIfNeeded: generator.next() % 2_000)
+        sketch.increment(hash)
+        truth[hash, default: 0] += 1
+    }
+    #expect(truth.allSatisfy { sketch.frequency($0.key) >= min($0.value, 15) })
+    let hot: UInt32 = 99_999
+    for _ in 0..<15 { sketch.increment(hot) }
+    #expect(sketch.frequency(hot) == 15)
+    // 10 x width increments in all age every counter by half.
+    for index in 0..<(10 * sketch.width) { sketch.increment(UInt32(truncatingIfNeeded: 1_000_000 + index % 50_000)) }
+    #expect(sketch.frequency(hot) <= 8)
 }

@@ -4,9 +4,16 @@ import Testing
 
 @Suite("MemoryStore")
 struct MemoryStoreTests {
-    @Test("eviction order is exactly least-recently-used; reads and writes count as use")
+    /// A store that evicts by exact LRU (the option; W-TinyLFU is the default).
+    static func lru(maxEntries: Int? = nil, maxBytes: Int? = nil) -> MemoryStore {
+        var configuration = MemoryStore.Configuration(maxEntries: maxEntries, maxBytes: maxBytes)
+        configuration.evictionPolicy = .lru
+        return MemoryStore(configuration: configuration)
+    }
+
+    @Test("with .lru, eviction order is exactly least-recently-used; reads and writes count as use")
     func lruOrder() async throws {
-        let memory = MemoryStore(maxEntries: 3)
+        let memory = Self.lru(maxEntries: 3)
         try await memory.set("a", 1)
         try await memory.set("b", 2)
         try await memory.set("c", 3)
@@ -24,7 +31,7 @@ struct MemoryStoreTests {
 
     @Test("has does not count as use", .timeLimit(.minutes(1)))
     func hasDoesNotTouch() async throws {
-        let memory = MemoryStore(maxEntries: 2)
+        let memory = Self.lru(maxEntries: 2)
         try await memory.set("a", 1)
         try await memory.set("b", 2)
         #expect(try await memory.has("a"))
@@ -34,7 +41,7 @@ struct MemoryStoreTests {
 
     @Test("maxBytes counts keys and encoded values, and evicts to stay within it")
     func byteBound() async throws {
-        let memory = MemoryStore(maxBytes: 100)
+        let memory = Self.lru(maxBytes: 100)
         try await memory.set("k1", [UInt8](repeating: 1, count: 40))  // 42 bytes
         try await memory.set("k2", [UInt8](repeating: 2, count: 40))  // 84 bytes
         #expect(memory.statistics.bytes == 84)
@@ -122,9 +129,9 @@ struct MemoryStoreTests {
         try await task.value  // returns, does not throw
     }
 
-    @Test("the LRU stays exact under a random workload (checked against a simple model)")
+    @Test("with .lru, the LRU stays exact under a random workload (checked against a simple model)")
     func modelCheck() async throws {
-        let memory = MemoryStore(maxEntries: 16)
+        let memory = Self.lru(maxEntries: 16)
         var model: [String] = []  // least recent first
         var generator = SplitMix(seed: 42)
         for step in 0..<5_000 {
@@ -188,5 +195,36 @@ struct SplitMix {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+extension MemoryStoreTests {
+    @Test("W-TinyLFU (the default): the bounds stay exact, and keys asked for again and again survive a one-off scan that LRU lets flush them")
+    func tinyLFUKeepsHotKeys() async throws {
+        let tiny = MemoryStore(maxEntries: 100)
+        let lru = Self.lru(maxEntries: 100)
+        let hot = (0..<50).map { "hot:\($0)" }
+        for store in [tiny, lru] {
+            for _ in 0..<5 {
+                for key in hot {
+                    if try await store.get(key, as: Int.self) == nil { try await store.set(key, 1) }
+                }
+            }
+            for index in 0..<1_000 { try await store.set("scan:\(index)", index) }  // read once, never again
+            #expect(store.statistics.entries == 100)
+        }
+        var tinyHits = 0, lruHits = 0
+        for key in hot {
+            if try await tiny.get(key, as: Int.self) != nil { tinyHits += 1 }
+            if try await lru.get(key, as: Int.self) != nil { lruHits += 1 }
+        }
+        #expect(lruHits == 0, "LRU: the scan flushed every hot key")
+        #expect(tinyHits >= 45, "W-TinyLFU kept \(tinyHits) of 50 hot keys")
+
+        let bytes = MemoryStore(maxBytes: 1_000)
+        for index in 0..<500 {
+            try await bytes.set("k\(index % 120)", [UInt8](repeating: 1, count: index % 37))
+            #expect(bytes.statistics.bytes <= 1_000)
+        }
     }
 }

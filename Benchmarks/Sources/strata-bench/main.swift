@@ -2,13 +2,13 @@
 //
 //   swift run -c release strata-bench [--quick] [group ...] > results.jsonl
 //
-// Groups: hits, scaling, memory, clear, resilience, redis, http (all by default). Figures go to
+// Groups: hits, hit-ratio, scaling, memory, clear, resilience, redis, http (all by default). Figures go to
 // standard output as JSON lines (see Report.swift) and, readably, to standard error.
 // `Benchmarks/run` runs them all and turns the result into Docs/Benchmarks.md's table and
 // charts with report.py. `--quick` runs tiny sizes, to check the benchmarks still work.
 import Foundation
 
-let allGroups = ["hits", "scaling", "memory", "clear", "resilience", "redis", "http"]
+let allGroups = ["hits", "hit-ratio", "scaling", "memory", "clear", "resilience", "redis", "http"]
 var arguments = Array(CommandLine.arguments.dropFirst())
 
 if arguments.first == "footprint-child", arguments.count == 3, let count = Int(arguments[2]) {
@@ -22,6 +22,7 @@ let groups = arguments.isEmpty ? allGroups : arguments
 for group in groups {
     switch group {
     case "hits": try await hitBenchmarks(quick: quick)
+    case "hit-ratio": try await hitRatioBenchmarks(quick: quick)
     case "scaling": try await scalingBenchmarks(quick: quick)
     case "memory": try await memoryFootprint(quick: quick)
     case "clear": try await clearBenchmarks(quick: quick)

@@ -1,8 +1,28 @@
-/// An exact least-recently-used table with O(1) lookup, insert, touch and removal.
+/// The table behind ``MemoryStore``: O(1) lookup, insert, touch and removal, and the
+/// choice of the entry to evict, by exact LRU or by W-TinyLFU.
 ///
 /// Nodes live in one array and link to each other by index, so an entry costs no
 /// allocation of its own beyond its key and value; freed slots are reused.
+///
+/// W-TinyLFU (as Caffeine does it): new entries enter a small LRU *window* (1% of the
+/// entries); an entry leaving the window becomes a *candidate* in the *probation* part of
+/// the main space, where it must be asked for more often (by a ``FrequencySketch`` of
+/// recent requests, misses included) than the entry probation would evict, or it is the
+/// one evicted. An entry hit in probation moves to *protected* (80% of the main space),
+/// whose overflow goes back to probation. One-off scans and loops larger than the cache
+/// then no longer flush the entries that are asked for again and again.
 struct LRUTable {
+    /// The eviction policies.
+    enum Policy: Sendable, Hashable {
+        case lru
+        case windowTinyLFU
+    }
+
+    /// The lists a node is on: the only list under LRU; three under W-TinyLFU.
+    enum Segment: UInt8 {
+        case window = 0, probation = 1, protected = 2
+    }
+
     struct Node {
         var key: ByteKey
         var entry: MemoryEntry
@@ -10,6 +30,8 @@ struct LRUTable {
         var older: Int32
         /// The next newer node, or -1.
         var newer: Int32
+        /// The list the node is on.
+        var segment: Segment = .window
 
         /// A free slot's placeholder has `older == -2` (a stored flag would have cost
         /// eight bytes a node, with padding).
@@ -28,13 +50,32 @@ struct LRUTable {
     /// operation and maintained from then on, so a store that never asks for a prefix
     /// never pays for it.
     private var sortedKeys: SortedKeyIndex?
-    private var newest: Int32 = -1
-    private(set) var oldest: Int32 = -1
+    /// Each list's newest and oldest node and its length.
+    private struct Ends {
+        var newest: Int32 = -1
+        var oldest: Int32 = -1
+        var count = 0
+    }
+
+    private var lists = [Ends](repeating: Ends(), count: 3)
+    let policy: Policy
+    /// The bound the segment sizes are shares of (`maxEntries`); `nil`: the current count.
+    let entryBound: Int?
+    /// Recent requests per key, for W-TinyLFU's admission; made on the first eviction.
+    private var sketch: FrequencySketch?
+    /// The last entry moved from the window into probation: the candidate for admission.
+    private var candidate: Int32 = -1
     /// Keys' and values' bytes, as counted against `maxBytes`.
     private(set) var byteCount = 0
     /// Entries with a lifetime: while there are none, writes skip the sweep.
     private(set) var expiringEntries = 0
     private var sweepCursor = 0
+
+    init(policy: Policy = .lru, entryBound: Int? = nil) {
+        self.policy = policy
+        self.entryBound = entryBound
+        if policy == .windowTinyLFU, let entryBound { sketch = FrequencySketch(expectedKeys: entryBound) }
+    }
 
     static func cost(_ key: ByteKey, _ entry: MemoryEntry) -> Int {
         key.string.utf8.count + entry.bytes.count
@@ -114,17 +155,68 @@ struct LRUTable {
 
     func key(at slot: Int32) -> ByteKey { nodes[Int(slot)].key }
 
-    /// Makes `slot` the most recently used.
+    /// The slot of `key`, counting the request (hit or miss) for W-TinyLFU.
+    @inline(__always)
+    mutating func slotCountingRequest(of key: ByteKey) -> Int32? {
+        let hash = Self.hash(key)
+        if sketch != nil { sketch!.increment(hash) }
+        return bucket(of: key, hash: hash).map { Int32(truncatingIfNeeded: buckets[$0] & 0xFFFF_FFFF) - 1 }
+    }
+
+    /// Makes `slot` the most recently used (under W-TinyLFU: within its list; a hit in
+    /// probation moves it to protected).
     mutating func touch(_ slot: Int32) {
-        guard slot != newest else { return }
-        unlink(slot)
-        linkAsNewest(slot)
+        let segment = nodes[Int(slot)].segment
+        switch segment {
+        case .window:
+            guard slot != lists[0].newest else { return }
+            unlink(slot)
+            link(slot, as: .window)
+        case .protected:
+            guard slot != lists[2].newest else { return }
+            unlink(slot)
+            link(slot, as: .protected)
+        case .probation:
+            unlink(slot)
+            link(slot, as: .protected)
+            if lists[2].count > protectedShare {
+                let demoted = lists[2].oldest
+                unlink(demoted)
+                link(demoted, as: .probation)
+            }
+        }
+    }
+
+    /// The sketch's estimate of recent requests for `key` (0 without a sketch).
+    func frequency(of key: ByteKey) -> Int { sketch?.frequency(Self.hash(key)) ?? 0 }
+
+    /// The window's share of the entries (1%, at least one).
+    private var windowShare: Int { max(1, (entryBound ?? count) / 100) }
+    /// Protected's share: 80% of the main space.
+    private var protectedShare: Int { max(1, ((entryBound ?? count) - windowShare) * 8 / 10) }
+
+    /// The entry to evict to make room: the least recently used under LRU; under
+    /// W-TinyLFU, the candidate or probation's oldest, whichever was asked for less.
+    mutating func victim() -> Int32 {
+        guard policy == .windowTinyLFU else { return lists[0].oldest }
+        if sketch == nil || sketch!.width < count / 2 { sketch = FrequencySketch(expectedKeys: count) }
+        let oldestInMain = lists[1].oldest >= 0 ? lists[1].oldest : lists[2].oldest
+        guard oldestInMain >= 0 else { return lists[0].oldest }  // only the window holds entries
+        guard candidate >= 0, candidate != oldestInMain else { return oldestInMain }
+        let candidateFrequency = sketch!.frequency(Self.hash(nodes[Int(candidate)].key))
+        let victimFrequency = sketch!.frequency(Self.hash(nodes[Int(oldestInMain)].key))
+        if candidateFrequency > victimFrequency {
+            candidate = -1  // admitted
+            return oldestInMain
+        }
+        return candidate
     }
 
     /// Inserts or replaces `key`, making it the most recently used.
     mutating func set(_ key: ByteKey, _ entry: MemoryEntry) {
         // One hash per call, for a new key and a replaced one alike.
         let hash = Self.hash(key)
+        if sketch != nil { sketch!.increment(hash) }  // a write is a request too
         if let found = bucket(of: key, hash: hash) {
             let existing = Int32(truncatingIfNeeded: buckets[found] & 0xFFFF_FFFF) - 1
             replace(at: existing, with: entry)
@@ -138,7 +230,14 @@ struct LRUTable {
         sortedKeys?.insert(key)
         byteCount += Self.cost(key, entry)
         if entry.expiresAt != MemoryEntry.never { expiringEntries += 1 }
-        linkAsNewest(slot)
+        link(slot, as: .window)
+        // W-TinyLFU: the window's overflow becomes the candidate for the main space.
+        if policy == .windowTinyLFU, lists[0].count > windowShare, count > windowShare {
+            let leaving = lists[0].oldest
+            unlink(leaving)
+            link(leaving, as: .probation)
+            candidate = leaving
+        }
     }
 
     /// Replaces the entry at `slot` without changing its recency.
@@ -153,6 +252,7 @@ struct LRUTable {
     @discardableResult
     mutating func remove(at slot: Int32) -> MemoryEntry {
         unlink(slot)
+        if slot == candidate { candidate = -1 }
         // Move the node out (no copy, no retain), leaving a placeholder in the slot.
         var node = Node(
             key: ByteKey(""), entry: MemoryEntry(bytes: [], value: nil, expiresAt: nil),
@@ -192,7 +292,7 @@ struct LRUTable {
     }
 
     mutating func removeAll() {
-        self = LRUTable()
+        self = LRUTable(policy: policy, entryBound: entryBound)
     }
 
     /// Examines up to `budget` slots from where the last call stopped and removes the
@@ -220,19 +320,25 @@ struct LRUTable {
     }
 
     private mutating func unlink(_ slot: Int32) {
+        let list = Int(nodes[Int(slot)].segment.rawValue)
         let older = nodes[Int(slot)].older
         let newer = nodes[Int(slot)].newer
-        if older >= 0 { nodes[Int(older)].newer = newer } else { oldest = newer }
-        if newer >= 0 { nodes[Int(newer)].older = older } else { newest = older }
+        if older >= 0 { nodes[Int(older)].newer = newer } else { lists[list].oldest = newer }
+        if newer >= 0 { nodes[Int(newer)].older = older } else { lists[list].newest = older }
         nodes[Int(slot)].older = -1
         nodes[Int(slot)].newer = -1
+        lists[list].count -= 1
     }
 
-    private mutating func linkAsNewest(_ slot: Int32) {
+    private mutating func link(_ slot: Int32, as segment: Segment) {
+        let list = Int(segment.rawValue)
+        let newest = lists[list].newest
+        nodes[Int(slot)].segment = segment
         nodes[Int(slot)].older = newest
         nodes[Int(slot)].newer = -1
         if newest >= 0 { nodes[Int(newest)].newer = slot }
-        newest = slot
-        if oldest < 0 { oldest = slot }
+        lists[list].newest = slot
+        if lists[list].oldest < 0 { lists[list].oldest = slot }
+        lists[list].count += 1
     }
 }

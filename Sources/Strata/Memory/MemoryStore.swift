@@ -26,7 +26,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     /// let memory = MemoryStore(configuration: configuration)
     /// ```
     public struct Configuration: Sendable {
-        /// The most entries kept; the least recently used is evicted beyond it. `nil`: no bound.
+        /// The most entries kept; beyond it one is evicted, as ``evictionPolicy`` chooses. `nil`: no bound.
         public var maxEntries: Int?
         /// The most bytes of keys and encoded values kept; `nil`: no bound.
         public var maxBytes: Int?
@@ -36,6 +36,9 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
         public var clock: any StrataClock
         /// How often ``MemoryStore/run()`` sweeps expired entries.
         public var sweepInterval: Duration
+        /// Which entry goes when a bound is passed: ``EvictionPolicy/windowTinyLFU`` (the
+        /// default) or ``EvictionPolicy/lru``.
+        public var evictionPolicy: EvictionPolicy = .windowTinyLFU
 
         /// A configuration with the given bounds (none by default).
         public init(
@@ -79,7 +82,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
 
     /// The bounds, default lifetime and clock this store was made with.
     public let configuration: Configuration
-    let state = Lock(State())
+    let state: Lock<State>
 
     /// Writes advance the incremental sweep by this many slots.
     static let sweepStepsPerWrite = 2
@@ -100,6 +103,10 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     /// ```
     public init(configuration: Configuration) {
         self.configuration = configuration
+        // Without a bound nothing is evicted, and the policy would be bookkeeping for nothing.
+        let bounded = configuration.maxEntries != nil || configuration.maxBytes != nil
+        let policy: LRUTable.Policy = bounded && configuration.evictionPolicy == .windowTinyLFU ? .windowTinyLFU : .lru
+        self.state = Lock(State(table: LRUTable(policy: policy, entryBound: configuration.maxEntries)))
     }
 
     /// `MemoryStore`.
@@ -153,7 +160,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     @usableFromInline
     func lookUp(_ key: ByteKey, now: inout Int64) throws -> MemoryEntry? {
         try withOpenTable { state in
-            guard let slot = state.table.slot(of: key) else { return nil }
+            guard let slot = state.table.slotCountingRequest(of: key) else { return nil }
             if expireIfNeeded(slot, in: &state, now: &now) { return nil }
             state.table.touch(slot)
             return state.table.entry(at: slot)
@@ -258,8 +265,8 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     func afterWrite(_ state: inout State) {
         let maxEntries = configuration.maxEntries ?? .max
         let maxBytes = configuration.maxBytes ?? .max
-        while state.table.count > maxEntries || state.table.byteCount > maxBytes, state.table.oldest >= 0 {
-            state.table.remove(at: state.table.oldest)
+        while state.table.count > maxEntries || state.table.byteCount > maxBytes, state.table.count > 0 {
+            state.table.remove(at: state.table.victim())
             state.evictions += 1
         }
         state.expirations += state.table.sweepStep(

@@ -148,7 +148,8 @@ public final class TieredStore: KeyValueStore {
         var now: Int64 = 0
         guard options.refreshAhead == nil, !refreshesAheadByDefault,
               let cached = try l1.lookUp(ByteKey(key), now: &now),
-              let value = Kept<Value>.read(cached.value) ?? servableEnvelopeValue(cached, as: type, now: now)
+              // Entries written with options usually carry an envelope: look for it first.
+              let value = servableEnvelopeValue(cached, as: type, now: now) ?? Kept<Value>.read(cached.value)
         else { return nil }
         recordL1Hit(key, since: nil)
         return value
