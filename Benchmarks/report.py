@@ -25,6 +25,7 @@ GROUPS = [
     ("coherence", "Coherence over Redis"),
     ("clear", "clear(prefix:) of 10,000 keys among 1,000,000"),
     ("resilience", "Resilience: options, tags, invalidate(tags:) vs clear(prefix:) of 10,000"),
+    ("hit-ratio", "Eviction policies: hit cost, and hit ratio per trace (% of requests)"),
     ("scaling-entries", "Scaling with entries (typed hits, one task)"),
     ("scaling-tasks", "Scaling with tasks (typed hits over 100,000 entries; wall-clock time per operation)"),
     ("memory", "Memory per entry (1,000,000 entries, 8-byte keys and values)"),
@@ -118,12 +119,19 @@ def table(machine_info, figures):
     out.append("![Cost of each Strata operation relative to its raw baseline](benchmarks.png)")
     out.append("")
     out.append("![Hit cost as entries and tasks grow](benchmarks-scaling.png)")
+    if any(figure["group"] == "hit-ratio" for figure in figures):
+        out.append("")
+        out.append("![Hit ratio per trace and eviction policy](benchmarks-hit-ratio.png)")
     for group, title in GROUPS:
         rows = [figure for figure in figures if figure["group"] == group]
         if not rows:
             continue
         out.append("")
         out.append(f"### {title}")
+        if group == "hit-ratio":
+            out.append("")
+            out.append(hit_ratio_table(rows))
+            rows = [figure for figure in rows if figure.get("unit") != "%"]
         out.append("")
         out.append("| benchmark | Strata | baseline (same run) | baseline | ratio |")
         out.append("|---|---:|---|---:|---:|")
@@ -141,6 +149,54 @@ def table(machine_info, figures):
     return "\n".join(out)
 
 
+def hit_ratio_rows(figures):
+    """(trace, LRU, W-TinyLFU, Belady) per trace, from the hit-ratio group's figures."""
+    traces = []
+    values = {}
+    for figure in figures:
+        if figure["group"] != "hit-ratio" or figure.get("unit") != "%":
+            continue
+        trace = figure["name"].rsplit(": ", 1)[0]
+        if trace not in values:
+            traces.append(trace)
+            values[trace] = {}
+        values[trace][figure.get("series")] = figure["value"]
+    return [(trace, values[trace].get("LRU"), values[trace].get("W-TinyLFU"), values[trace].get("Belady")) for trace in traces]
+
+
+def hit_ratio_table(figures):
+    out = ["| trace | LRU | W-TinyLFU | Belady (optimum) | W-TinyLFU − LRU | gap to Belady |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for trace, lru, tiny, optimum in hit_ratio_rows(figures):
+        out.append(f"| {trace} | {lru:.1f} % | {tiny:.1f} % | {optimum:.1f} % | {tiny - lru:+.1f} | {optimum - tiny:.1f} |")
+    return "\n".join(out)
+
+
+def hit_ratio_chart(figures, directory):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = hit_ratio_rows(figures)
+    if not rows:
+        return
+    figure, axis = plt.subplots(figsize=(12, 0.42 * len(rows) + 1.4))
+    positions = list(range(len(rows)))[::-1]
+    for offset, index, label, color in [(-0.27, 1, "LRU", "#888a85"), (0, 2, "W-TinyLFU (default)", "#3465a4"),
+                                        (0.27, 3, "Belady (offline optimum)", "#4e9a06")]:
+        axis.barh([position - offset for position in positions], [row[index] for row in rows], height=0.26,
+                  label=label, color=color)
+    axis.set_yticks(positions)
+    axis.set_yticklabels([row[0] for row in rows], fontsize=8)
+    axis.set_xlabel("hit ratio (% of requests)")
+    axis.set_xlim(0, 100)
+    axis.grid(True, axis="x", alpha=0.3)
+    axis.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(os.path.join(directory, "benchmarks-hit-ratio.png"), dpi=100)
+    plt.close(figure)
+
+
 def charts(figures, directory):
     import matplotlib
     matplotlib.use("Agg")
@@ -148,6 +204,7 @@ def charts(figures, directory):
 
     colors = {"hits": "#3465a4", "http": "#75507b", "redis": "#cc0000", "coherence": "#f57900",
               "clear": "#4e9a06", "memory": "#8f5902", "resilience": "#c4a000"}
+    hit_ratio_chart(figures, directory)
     compared = [figure for figure in figures
                 if figure.get("ratio") is not None and not figure["group"].startswith("scaling")]
     order = {group: index for index, (group, _) in enumerate(GROUPS)}

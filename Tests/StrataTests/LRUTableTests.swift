@@ -74,7 +74,6 @@ func tinyLFUTableMatchesReference() async {
     var candidate: String?
     var values: [String: [UInt8]] = [:]
     var mismatches: [String] = []
-    let windowShare = 2, protectedShare = (bound - 2) * 8 / 10
     func drop(_ key: String) {
         window.removeAll { $0 == key }; probation.removeAll { $0 == key }; protected.removeAll { $0 == key }
         if candidate == key { candidate = nil }
@@ -94,7 +93,7 @@ func tinyLFUTableMatchesReference() async {
                 promote(key)
             } else {
                 window.append(key)
-                if window.count > windowShare {
+                while window.count > table.windowShare {
                     let leaving = window.removeFirst()
                     probation.append(leaving)
                     candidate = leaving
@@ -138,12 +137,12 @@ func tinyLFUTableMatchesReference() async {
             protected.remove(at: index); protected.append(key)
         } else if let index = probation.firstIndex(of: key) {
             probation.remove(at: index); protected.append(key)
-            if protected.count > protectedShare { probation.append(protected.removeFirst()) }
+            while protected.count > table.protectedShare { probation.append(protected.removeFirst()) }
         }
     }
     #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
     #expect(Set(table.occupiedSlots().map { table.key(at: $0).string }) == Set(values.keys))
-    #expect(window.count <= windowShare && protected.count <= protectedShare)
+    #expect(window.count <= table.windowShare && protected.count <= table.protectedShare)
 }
 
 @Test("frequency sketch: an estimate is never below the true count of recent requests, and ageing halves it")

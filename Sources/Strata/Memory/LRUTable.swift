@@ -28,10 +28,28 @@ struct LRUTable {
         var entry: MemoryEntry
         /// The next older node (towards eviction), or -1.
         var older: Int32
+        /// The next newer node plus one in the low 30 bits (0: none), and the node's list in
+        /// the top two: a field of its own would have cost eight bytes a node, with padding.
+        private var newerAndSegment: UInt32
+
+        init(key: ByteKey, entry: MemoryEntry, older: Int32, newer: Int32) {
+            self.key = key
+            self.entry = entry
+            self.older = older
+            self.newerAndSegment = UInt32(bitPattern: newer + 1)
+        }
+
         /// The next newer node, or -1.
-        var newer: Int32
+        var newer: Int32 {
+            get { Int32(bitPattern: newerAndSegment & 0x3FFF_FFFF) - 1 }
+            set { newerAndSegment = newerAndSegment & 0xC000_0000 | UInt32(bitPattern: newValue + 1) }
+        }
+
         /// The list the node is on.
-        var segment: Segment = .window
+        var segment: Segment {
+            get { Segment(rawValue: UInt8(truncatingIfNeeded: newerAndSegment >> 30)) ?? .window }
+            set { newerAndSegment = newerAndSegment & 0x3FFF_FFFF | UInt32(newValue.rawValue) << 30 }
+        }
 
         /// A free slot's placeholder has `older == -2` (a stored flag would have cost
         /// eight bytes a node, with padding).
@@ -65,6 +83,21 @@ struct LRUTable {
     private var sketch: FrequencySketch?
     /// The last entry moved from the window into probation: the candidate for admission.
     private var candidate: Int32 = -1
+    /// The window's size, adapted by hill climbing (see `climb()`).
+    private var windowTarget: Int
+    private var climber = Climber()
+
+    /// Hill climbing of the window's size, as Caffeine does: every sample period (ten times
+    /// the bound in requests) the hit ratio is compared with the last period's; the window
+    /// keeps moving the same way while it improves and turns back when it worsens, in steps
+    /// that shrink. Traffic whose popular keys keep changing wants a larger window (more
+    /// LRU); stable skewed traffic a small one (more frequency).
+    private struct Climber {
+        var hits = 0
+        var requests = 0
+        var previousHitRatio: Double?
+        var step: Double = 0
+    }
     /// Keys' and values' bytes, as counted against `maxBytes`.
     private(set) var byteCount = 0
     /// Entries with a lifetime: while there are none, writes skip the sweep.
@@ -74,6 +107,7 @@ struct LRUTable {
     init(policy: Policy = .lru, entryBound: Int? = nil) {
         self.policy = policy
         self.entryBound = entryBound
+        windowTarget = max(1, (entryBound ?? 0) / 100)
         if policy == .windowTinyLFU, let entryBound { sketch = FrequencySketch(expectedKeys: entryBound) }
     }
 
@@ -159,8 +193,36 @@ struct LRUTable {
     @inline(__always)
     mutating func slotCountingRequest(of key: ByteKey) -> Int32? {
         let hash = Self.hash(key)
-        if sketch != nil { sketch!.increment(hash) }
-        return bucket(of: key, hash: hash).map { Int32(truncatingIfNeeded: buckets[$0] & 0xFFFF_FFFF) - 1 }
+        let slot = bucket(of: key, hash: hash).map { Int32(truncatingIfNeeded: buckets[$0] & 0xFFFF_FFFF) - 1 }
+        if sketch != nil {
+            sketch!.increment(hash)
+            count(hit: slot != nil)
+        }
+        return slot
+    }
+
+    /// Counts a request for hill climbing, and climbs at the end of each sample period.
+    private mutating func count(hit: Bool) {
+        climber.requests += 1
+        if hit { climber.hits += 1 }
+        let bound = entryBound ?? count
+        if climber.requests >= max(bound, 1_000) { climb(bound: bound) }
+    }
+
+    private mutating func climb(bound: Int) {
+        let ratio = Double(climber.hits) / Double(climber.requests)
+        if let previous = climber.previousHitRatio {
+            // Worse than last period: turn back; better: keep going; steps shrink.
+            if ratio < previous { climber.step = -climber.step }
+            climber.step *= 0.98
+        } else {
+            climber.step = 0.0625 * Double(bound)
+        }
+        if abs(climber.step) < 1 { climber.step = climber.step < 0 ? -1 : 1 }
+        windowTarget = min(max(1, windowTarget + Int(climber.step)), max(1, bound * 8 / 10))
+        climber.previousHitRatio = ratio
+        climber.hits = 0
+        climber.requests = 0
     }
 
     /// Makes `slot` the most recently used (under W-TinyLFU: within its list; a hit in
@@ -179,7 +241,7 @@ struct LRUTable {
         case .probation:
             unlink(slot)
             link(slot, as: .protected)
-            if lists[2].count > protectedShare {
+            while lists[2].count > protectedShare {
                 let demoted = lists[2].oldest
                 unlink(demoted)
                 link(demoted, as: .probation)
@@ -190,10 +252,10 @@ struct LRUTable {
     /// The sketch's estimate of recent requests for `key` (0 without a sketch).
     func frequency(of key: ByteKey) -> Int { sketch?.frequency(Self.hash(key)) ?? 0 }
 
-    /// The window's share of the entries (1%, at least one).
-    private var windowShare: Int { max(1, (entryBound ?? count) / 100) }
+    /// The window's share of the entries: 1% at first, then as hill climbing sets it.
+    var windowShare: Int { entryBound == nil && climber.previousHitRatio == nil ? max(1, count / 100) : windowTarget }
     /// Protected's share: 80% of the main space.
-    private var protectedShare: Int { max(1, ((entryBound ?? count) - windowShare) * 8 / 10) }
+    var protectedShare: Int { max(1, ((entryBound ?? count) - windowShare) * 8 / 10) }
 
     /// The entry to evict to make room: the least recently used under LRU; under
     /// W-TinyLFU, the candidate or probation's oldest, whichever was asked for less.
@@ -216,7 +278,7 @@ struct LRUTable {
     mutating func set(_ key: ByteKey, _ entry: MemoryEntry) {
         // One hash per call, for a new key and a replaced one alike.
         let hash = Self.hash(key)
-        if sketch != nil { sketch!.increment(hash) }  // a write is a request too
+        if sketch != nil { sketch!.increment(hash) }  // a write is a request too (not a hit or miss)
         if let found = bucket(of: key, hash: hash) {
             let existing = Int32(truncatingIfNeeded: buckets[found] & 0xFFFF_FFFF) - 1
             replace(at: existing, with: entry)
@@ -232,7 +294,7 @@ struct LRUTable {
         if entry.expiresAt != MemoryEntry.never { expiringEntries += 1 }
         link(slot, as: .window)
         // W-TinyLFU: the window's overflow becomes the candidate for the main space.
-        if policy == .windowTinyLFU, lists[0].count > windowShare, count > windowShare {
+        while policy == .windowTinyLFU, lists[0].count > windowShare, count > windowShare {
             let leaving = lists[0].oldest
             unlink(leaving)
             link(leaving, as: .probation)

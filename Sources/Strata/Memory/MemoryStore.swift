@@ -1,9 +1,14 @@
 import Synchronization
 
-/// An in-process store: an exact LRU with optional bounds on entries and bytes.
+/// An in-process store with optional bounds on entries and bytes.
+///
+/// Beyond a bound, the entry evicted is chosen by W-TinyLFU (the default: it keeps the
+/// entries asked for again and again through one-off scans and loops a little larger
+/// than the store) or by exact LRU (``EvictionPolicy/lru``); see ``EvictionPolicy``.
+/// An unbounded store evicts nothing and keeps no eviction bookkeeping.
 ///
 /// Every operation is O(1) but `keys(prefix:)` and `clear(prefix:)`, and is safe from
-/// many tasks at once (one `Mutex`; a hit is a lock, a hash lookup and a list splice).
+/// many tasks at once (one lock; a hit is a lock, a hash lookup and a list splice).
 /// Values written through the typed API are kept as the Swift values they are, beside
 /// their encoded bytes, so a typed hit returns them without decoding JSON again.
 ///
@@ -261,7 +266,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
         }
     }
 
-    /// Evicts least-recently-used entries beyond the bounds and advances the sweep.
+    /// Evicts entries beyond the bounds, as the policy chooses, and advances the sweep.
     func afterWrite(_ state: inout State) {
         let maxEntries = configuration.maxEntries ?? .max
         let maxBytes = configuration.maxBytes ?? .max
