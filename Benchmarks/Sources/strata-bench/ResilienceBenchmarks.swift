@@ -34,6 +34,12 @@ nonisolated func resilienceBenchmarks(quick: Bool, hitsOnly: Bool = false) async
         try await rounds.measure("getOrSet hit, with options (grace, timeouts)", keyCount: keyCount) { index in
             _ = try await tiered.getOrSet(optionKeys[index], as: Profile.self, options: options) { profile }
         }
+        try await rounds.measure("getOrSet hit, with options, closure capturing nothing", keyCount: keyCount) { index in
+            _ = try await tiered.getOrSet(optionKeys[index], as: Profile.self, options: options) { Profile(id: 1, name: "Ada", score: 9.5) }
+        }
+        try await rounds.measure("getOrSet hit, no options, closure capturing nothing", keyCount: keyCount) { index in
+            _ = try await tiered.getOrSet(plainKeys[index], as: Profile.self) { Profile(id: 1, name: "Ada", score: 9.5) }
+        }
         try await rounds.measure("L1 hit, untagged", keyCount: keyCount) { _ = try await tiered.get(plainKeys[$0], as: Profile.self) }
         try await rounds.measure("L1 hit, tagged", keyCount: keyCount) { _ = try await tiered.get(taggedKeys[$0], as: Profile.self) }
     }
@@ -41,6 +47,11 @@ nonisolated func resilienceBenchmarks(quick: Bool, hitsOnly: Bool = false) async
     report.record(group, "TieredStore getOrSet hit, no options", plainHit)
     report.compare(group, "TieredStore getOrSet hit, with options (grace, timeouts)",
                    rounds.median("getOrSet hit, with options (grace, timeouts)"), to: "TieredStore getOrSet hit, no options", plainHit)
+    let plainNoCapture = rounds.median("getOrSet hit, no options, closure capturing nothing")
+    report.record(group, "TieredStore getOrSet hit, no options, closure capturing nothing", plainNoCapture)
+    report.compare(group, "TieredStore getOrSet hit, with options, closure capturing nothing",
+                   rounds.median("getOrSet hit, with options, closure capturing nothing"),
+                   to: "TieredStore getOrSet hit, no options, closure capturing nothing", plainNoCapture)
     let untagged = rounds.median("L1 hit, untagged")
     report.record(group, "TieredStore L1 hit, untagged", untagged)
     report.compare(group, "TieredStore L1 hit, tagged", rounds.median("L1 hit, tagged"), to: "TieredStore L1 hit, untagged", untagged)
