@@ -173,13 +173,12 @@ public final class HTTPCache: Sendable {
         }
     }
 
-    /// Removes what is stored for a URL (every variant of it).
+    /// Removes what is stored for a URL (every variant of it); throws the store's
+    /// `StrataError` when it cannot.
     ///
     /// ```swift
     /// try await cache.invalidate(URL(string: "https://api.example.com/items/42")!)
     /// ```
-    ///
-    /// - Throws: the store's `StrataError` when it cannot remove the entries.
     public func invalidate(_ url: URL) async throws {
         try await store.removeEntry(forKey: Self.key(for: url, prefix: configuration.keyPrefix))
     }

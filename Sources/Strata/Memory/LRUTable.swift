@@ -62,8 +62,8 @@ struct LRUTable {
     /// array of `hash << 32 | slot + 1` (0 is empty). Keys stay in the nodes only: a
     /// `[ByteKey: Int32]` stored every key a second time and cost 42 bytes per entry at
     /// 1M entries; this costs 8 per bucket, 17 per entry.
-    private var buckets: [UInt64] = []
-    private(set) var count = 0
+    var buckets: [UInt64] = []
+    var count = 0
     /// The same keys in byte order, for prefix operations: built on the first prefix
     /// operation and maintained from then on, so a store that never asks for a prefix
     /// never pays for it.
@@ -122,67 +122,6 @@ struct LRUTable {
 
     @inline(__always)
     static func hash(_ key: ByteKey) -> UInt32 { UInt32(truncatingIfNeeded: key.hashValue) }
-
-    /// The bucket holding `key`, if it is in the table.
-    @inline(__always)
-    private func bucket(of key: ByteKey, hash: UInt32) -> Int? {
-        guard !buckets.isEmpty else { return nil }
-        let mask = buckets.count - 1
-        var index = Int(hash) & mask
-        while true {
-            let packed = buckets[index]
-            if packed == 0 { return nil }
-            if UInt32(truncatingIfNeeded: packed >> 32) == hash,
-               nodes[Int(packed & 0xFFFF_FFFF) - 1].key == key {
-                return index
-            }
-            index = (index + 1) & mask
-        }
-    }
-
-    /// Records `slot` for a key known to be absent.
-    private mutating func insertSlot(_ slot: Int32, hash: UInt32) {
-        if (count + 1) * 4 > buckets.count * 3 { grow() }
-        let mask = buckets.count - 1
-        var index = Int(hash) & mask
-        while buckets[index] != 0 { index = (index + 1) & mask }
-        buckets[index] = UInt64(hash) << 32 | UInt64(slot + 1)
-        count += 1
-    }
-
-    private mutating func grow() {
-        let old = buckets
-        buckets = [UInt64](repeating: 0, count: max(16, old.count * 2))
-        let mask = buckets.count - 1
-        for packed in old where packed != 0 {
-            var index = Int(UInt32(truncatingIfNeeded: packed >> 32)) & mask
-            while buckets[index] != 0 { index = (index + 1) & mask }
-            buckets[index] = packed
-        }
-    }
-
-    /// Empties `index` and shifts later entries of its probe run back (no tombstones,
-    /// so lookups never slow down after many removals).
-    private mutating func removeBucket(_ index: Int) {
-        let mask = buckets.count - 1
-        var hole = index
-        var next = index
-        buckets[hole] = 0
-        while true {
-            next = (next + 1) & mask
-            let packed = buckets[next]
-            if packed == 0 { break }
-            let home = Int(UInt32(truncatingIfNeeded: packed >> 32)) & mask
-            // Move it into the hole unless its home lies cyclically in (hole, next].
-            let stays = hole <= next ? (home > hole && home <= next) : (home > hole || home <= next)
-            if !stays {
-                buckets[hole] = packed
-                buckets[next] = 0
-                hole = next
-            }
-        }
-        count -= 1
-    }
 
     @inline(__always)
     func entry(at slot: Int32) -> MemoryEntry { nodes[Int(slot)].entry }
@@ -327,19 +266,6 @@ struct LRUTable {
         if node.entry.expiresAt != MemoryEntry.never { expiringEntries -= 1 }
         freeSlots.append(slot)
         return node.entry
-    }
-
-    /// The bucket that points at `slot` (the slot's key has already been moved out).
-    private func bucketHolding(_ slot: Int32, hash: UInt32) -> Int? {
-        guard !buckets.isEmpty else { return nil }
-        let mask = buckets.count - 1
-        var index = Int(hash) & mask
-        let wanted = UInt64(hash) << 32 | UInt64(slot + 1)
-        while buckets[index] != 0 {
-            if buckets[index] == wanted { return index }
-            index = (index + 1) & mask
-        }
-        return nil
     }
 
     /// The keys that start with `prefix`, in byte order: O(log n + matches) once the

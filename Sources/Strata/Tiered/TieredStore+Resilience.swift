@@ -1,7 +1,38 @@
+import Synchronization
+
 /// `getOrSet` with options, tags and fail-safe over both tiers: L1 keeps an entry's
 /// envelope beside its value, for its lifetime and its grace (TTL propagation carries
 /// both), and checks a tagged hit with one atomic load while no tag changed.
 extension TieredStore {
+    /// The value of an L1 copy with an envelope when it may be served without another
+    /// look: within its lifetime, and untagged or with no tag invalidated since its tags
+    /// were last checked (one atomic load). `nil` sends the read down the slow path.
+    @inlinable
+    func servableEnvelopeValue<Value: Sendable>(_ cached: MemoryEntry, as type: Value.Type, now: Int64) -> Value? {
+        guard let kept = KeptEnvelope<Value>.read(cached.value),
+              kept.expiresAt > (now != 0 ? now : timeSource.now().millisecondsSince1970)
+        else { return nil }
+        if kept.isTagged,
+           kept.checkedEpoch.load(ordering: .relaxed) != tagTable.epoch.load(ordering: .acquiring) {
+            return nil
+        }
+        return kept.value
+    }
+
+    /// A `getOrSet` with options answered by L1 alone: a fresh copy, and no eager refresh
+    /// to consider (the call's or the store's); `nil` takes the full path.
+    @inlinable
+    func l1HitWithOptions<Value: Sendable>(_ key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
+        var now: Int64 = 0
+        guard options.refreshAhead == nil, !refreshesAheadByDefault,
+              let cached = try l1.lookUp(ByteKey(key), now: &now),
+              // Entries written with options usually carry an envelope: look for it first.
+              let value = servableEnvelopeValue(cached, as: type, now: now) ?? Kept<Value>.read(cached.value)
+        else { return nil }
+        recordL1Hit(key, since: nil)
+        return value
+    }
+
     /// The L1 box for `value`: with its envelope when it has one.
     func kept<Value: Codable & Sendable>(_ value: Value, _ envelope: EntryEnvelope?) -> (any AnyObject & Sendable)? {
         guard let envelope else { return Kept.wrap(value) }

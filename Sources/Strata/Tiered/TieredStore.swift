@@ -126,35 +126,6 @@ public final class TieredStore: KeyValueStore {
         return try await valueFromL2(key, byteKey, as: type, started: started)
     }
 
-    /// The value of an L1 copy with an envelope when it may be served without another
-    /// look: within its lifetime, and untagged or with no tag invalidated since its tags
-    /// were last checked (one atomic load). `nil` sends the read down the slow path.
-    @inlinable
-    func servableEnvelopeValue<Value: Sendable>(_ cached: MemoryEntry, as type: Value.Type, now: Int64) -> Value? {
-        guard let kept = KeptEnvelope<Value>.read(cached.value),
-              kept.expiresAt > (now != 0 ? now : timeSource.now().millisecondsSince1970)
-        else { return nil }
-        if kept.isTagged,
-           kept.checkedEpoch.load(ordering: .relaxed) != tagTable.epoch.load(ordering: .acquiring) {
-            return nil
-        }
-        return kept.value
-    }
-
-    /// A `getOrSet` with options answered by L1 alone: a fresh copy, and no eager refresh
-    /// to consider (the call's or the store's); `nil` takes the full path.
-    @inlinable
-    func l1HitWithOptions<Value: Sendable>(_ key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
-        var now: Int64 = 0
-        guard options.refreshAhead == nil, !refreshesAheadByDefault,
-              let cached = try l1.lookUp(ByteKey(key), now: &now),
-              // Entries written with options usually carry an envelope: look for it first.
-              let value = servableEnvelopeValue(cached, as: type, now: now) ?? Kept<Value>.read(cached.value)
-        else { return nil }
-        recordL1Hit(key, since: nil)
-        return value
-    }
-
     @usableFromInline
     func recordL1Hit(_ key: String, since started: ContinuousClock.Instant?) {
         TieredCounters.bump(counters.l1Hits)
@@ -278,38 +249,6 @@ public final class TieredStore: KeyValueStore {
     /// Ends a write after which L1 must not keep a copy, whether or not the write raced.
     func finishDroppingL1Copy(_ ticket: WriteTracker.Ticket, _ key: ByteKey) {
         tracker.finishWrite(ticket, keep: { try? l1.remove(key) }, drop: { try? l1.remove(key) })
-    }
-
-    /// Tells other instances (through the configured publisher) that their copies are stale.
-    func announce(_ invalidation: Invalidation) async {
-        await configuration.invalidationPublisher?.publish(invalidation)
-    }
-
-    /// Drops the L1 copies another instance's change made stale, called by an invalidation
-    /// subscriber (such as `RedisInvalidationBus.run(delivering:)`). A read filling L1 at
-    /// the same moment does not put a stale copy back.
-    ///
-    /// ```swift
-    /// cache.applyRemoteInvalidation(.key("user:1"))
-    /// ```
-    public func applyRemoteInvalidation(_ invalidation: Invalidation) {
-        switch invalidation {
-        case .key(let key):
-            if let tag = TagInvalidations.tag(fromKey: key) { tagTable.forget(tag) }
-            let byteKey = ByteKey(key)
-            let ticket = tracker.beginWrite(byteKey)
-            finishDroppingL1Copy(ticket, byteKey)
-            report(.remoteInvalidation, .l1, key, since: nil)
-        case .prefix(let prefix):
-            tracker.beginPrefixWrite()
-            tracker.finishPrefixWrite { try? l1.removeAll(prefix: prefix) }
-            report(.remoteInvalidation, .l1, prefix, since: nil)
-        case .everything:
-            tracker.beginPrefixWrite()
-            tracker.finishPrefixWrite { try? l1.removeAll(prefix: "") }
-            tagTable.forgetAll()
-            notify(Event(kind: .remoteInvalidation, tier: .l1, key: nil, duration: .zero, error: nil))
-        }
     }
 
     /// Runs an L2 call that changes `key`, then drops the L1 copy.
