@@ -16,7 +16,6 @@ struct SQLiteQueries: Sendable {
     let createTable: String
     let createExpiryIndex: String
     let get: Query
-    let contains: Query
     let set: Query
     let setIfAbsent: Query
     let delete: Query
@@ -55,7 +54,6 @@ struct SQLiteQueries: Sendable {
             """
         createExpiryIndex = "CREATE INDEX IF NOT EXISTS \"\(name)_expires\" ON \(table)(expires) WHERE expires IS NOT NULL"
         get = Query(id: 0, sql: "SELECT value, expires FROM \(table) WHERE key = ?1 AND (expires IS NULL OR expires > ?2)")
-        contains = Query(id: 1, sql: "SELECT 1 FROM \(table) WHERE key = ?1 AND (expires IS NULL OR expires > ?2)")
         set = Query(id: 2, sql: """
             INSERT INTO \(table) (key, value, expires) VALUES (?1, ?2, ?3)
             ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires

@@ -14,7 +14,7 @@ enum SQLiteContexts {
         let clock = ManualClock()
         return .init(
             makeStore: { try SQLiteStore(configuration: .init(path: temporaryPath("sqlite"), defaultExpiry: $0, clock: clock)) },
-            advanceTime: { clock.advance(by: $0) })
+            advanceTime: { clock.advance(by: $0) }, shortLifetimeSeconds: 5)  // manual clock: see Contexts.manualLifetimeSeconds in StrataTests
     }
 }
 
@@ -29,7 +29,7 @@ extension SQLiteContexts {
                     l2: try SQLiteStore(configuration: .init(path: temporaryPath("tiered"), clock: clock)),
                     defaultExpiry: $0)
             },
-            advanceTime: { clock.advance(by: $0) })
+            advanceTime: { clock.advance(by: $0) }, shortLifetimeSeconds: 5)  // manual clock: see Contexts.manualLifetimeSeconds in StrataTests
     }
 }
 

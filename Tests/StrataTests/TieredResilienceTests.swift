@@ -1,4 +1,4 @@
-import Strata
+@testable import Strata
 import Foundation
 import StrataTesting
 import Synchronization
@@ -152,6 +152,39 @@ struct TieredResilienceTests {
         await #expect(throws: Unavailable.self) {
             try await cache.getOrSet("k", as: Int.self, options: EntryOptions()) { throw Unavailable() }
         }
+    }
+}
+
+@Suite("EntryOptions checks")
+struct EntryOptionsCheckTests {
+    @Test("options that cannot work are a clear StrataError naming the key or tag, never a corrupt entry")
+    func invalidOptions() async throws {
+        let store = MemoryStore()
+        let tooMany = (0...EntryEnvelope.maximumTags).map { "t\($0)" }
+        let error = await #expect(throws: StrataError.self) {
+            try await store.set("k", 1, options: EntryOptions(refreshAhead: 1.5))
+        }
+        #expect(error?.code == .invalidConfiguration && error?.key == "k")
+        await #expect(throws: StrataError(code: .invalidConfiguration, message: "")) {
+            try await store.set("k", 1, options: EntryOptions(tags: tooMany))
+        }
+        await #expect(throws: StrataError(code: .invalidConfiguration, message: "")) {
+            try await store.getOrSet("k", as: Int.self, options: EntryOptions(hardTimeout: .zero)) { 1 }
+        }
+        let longTag = String(repeating: "t", count: 257)
+        let tagError = await #expect(throws: StrataError.self) {
+            try await store.set("k", 1, options: EntryOptions(tags: [longTag]))
+        }
+        #expect(tagError?.code == .invalidKey && tagError?.key == longTag)
+        // Options a computation chooses are checked before they are written.
+        await #expect(throws: StrataError(code: .invalidKey, message: "")) {
+            try await store.getOrSet("adaptive", as: Int.self, options: EntryOptions()) { context in
+                context.options.tags = [""]
+                return 1
+            }
+        }
+        #expect(try await store.has("adaptive") == false, "nothing was written")
+        #expect(try await store.keys().isEmpty)
     }
 }
 

@@ -22,6 +22,8 @@ package struct EntryEnvelope: Sendable, Hashable {
     static let headerBytes = 7 + 1 + 8 + 8 + 2
     /// The longest tag, in UTF-8 bytes.
     package static let maximumTagBytes = 256
+    /// The most tags an entry carries (the count is stored in two bytes).
+    package static let maximumTags = 1_000
 
     /// The entry's own expiry, in milliseconds since 1970; `Int64.max` never.
     @usableFromInline
@@ -105,7 +107,7 @@ package struct EntryEnvelope: Sendable, Hashable {
     /// Whether the entry is past its own lifetime at `now` (its grace may remain).
     package func isExpired(nowMilliseconds now: Int64) -> Bool { expiresAt <= now }
 
-    /// A tag a store can keep: non-empty, at most 256 UTF-8 bytes, at most 1,000 per entry.
+    /// A tag a store can keep: non-empty, at most 256 UTF-8 bytes.
     static func validateTag(_ tag: String, backend: String) throws {
         guard !tag.isEmpty, tag.utf8.count <= maximumTagBytes else {
             throw StrataError(

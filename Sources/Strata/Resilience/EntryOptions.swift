@@ -110,6 +110,12 @@ public struct EntryOptions: Sendable, Hashable {
                 code: .invalidConfiguration, message: "a computation timeout must be positive (got \(timeout))",
                 key: key, backend: backend)
         }
+        if let tags, tags.count > EntryEnvelope.maximumTags {
+            throw StrataError(
+                code: .invalidConfiguration,
+                message: "an entry can carry at most \(EntryEnvelope.maximumTags) tags (got \(tags.count))",
+                key: key, backend: backend)
+        }
         for tag in tags ?? [] { try EntryEnvelope.validateTag(tag, backend: backend) }
     }
 }

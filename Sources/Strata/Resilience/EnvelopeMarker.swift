@@ -1,7 +1,7 @@
 /// Whether a store may hold entries in an envelope, recorded in the store itself (a
 /// reserved key written once per store and process) so that every process sees it. A
-/// plain `keys()` checks each listed entry's lifetime only when the marker is there, so a
-/// store that never used options pays one read per `keys()` and nothing per key.
+/// plain `keys()` checks each listed entry's lifetime only when the marker is among the
+/// keys it listed, so a store that never used options pays nothing for it.
 package enum EnvelopeMarker {
     package static let key = "\u{0}strata-envelopes"
     /// Stores this process marked, weakly (a new store at a freed store's address is not
@@ -24,11 +24,6 @@ package enum EnvelopeMarker {
         if fresh { return }
         _ = try await store.setEntryIfAbsent(StoredEntry(bytes: [1], expiresAt: nil), forKey: key)
         marked.withLock { $0[id] = Marked(store: store, at: now) }
-    }
-
-    /// Whether `store` holds the marker.
-    static func isMarked(_ store: some KeyValueStore) async throws -> Bool {
-        try await store.entry(forKey: key) != nil
     }
 
     /// Whether `key` is one of Strata's reserved keys (the marker, a tag's record).

@@ -8,6 +8,8 @@ enum ResilientGetOrSet {
     static func entry<Value: Codable & Sendable>(
         for value: Value, options: EntryOptions, now: Timestamp, in store: any KeyValueStore, key: String
     ) throws -> (StoredEntry, EntryEnvelope?) {
+        // The options a computation chose (ComputeContext) are checked here, as the call's were.
+        try options.validate(key: key, backend: store.backendName)
         let payload = try ValueCoding.encode(value, key: key, backend: store.backendName)
         let expiresAt = store.deadline(for: options.expires)
         guard options.needsEnvelope || EntryEnvelope.hasMagic(payload) else {
