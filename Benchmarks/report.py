@@ -24,6 +24,7 @@ GROUPS = [
     ("redis", "Redis"),
     ("coherence", "Coherence over Redis"),
     ("clear", "clear(prefix:) of 10,000 keys among 1,000,000"),
+    ("entries", "entries(prefix:) of 10,000 keys vs clear(prefix:) of the same keys (one batch read)"),
     ("resilience", "Resilience: options, tags, invalidate(tags:) vs clear(prefix:) of 10,000"),
     ("hit-ratio", "Eviction policies: hit cost, and hit ratio per trace (% of requests)"),
     ("scaling-entries", "Scaling with entries (typed hits, one task)"),
@@ -203,7 +204,7 @@ def charts(figures, directory):
     import matplotlib.pyplot as plt
 
     colors = {"hits": "#3465a4", "http": "#75507b", "redis": "#cc0000", "coherence": "#f57900",
-              "clear": "#4e9a06", "memory": "#8f5902", "resilience": "#c4a000"}
+              "clear": "#4e9a06", "entries": "#73d216", "memory": "#8f5902", "resilience": "#c4a000"}
     hit_ratio_chart(figures, directory)
     compared = [figure for figure in figures
                 if figure.get("ratio") is not None and not figure["group"].startswith("scaling")]

@@ -93,6 +93,13 @@ extension RedisStore {
     /// refusal (`OOM`, `READONLY`, `NOPERM`, `BUSY`…) for an answer: the error's code says
     /// what can cure it (``RedisServerError/code``) and its `underlying` is the refusal.
     func send(_ key: String?, _ commands: [[[UInt8]]]) async throws -> [RedisReply] {
+        try await send(commands) { _ in key }
+    }
+
+    /// `send`, naming in an error the key `keyOfCommand` gives for the command's index (a
+    /// batch of commands over many keys).
+    func send(_ commands: [[[UInt8]]], keyOfCommand: (Int) -> String?) async throws -> [RedisReply] {
+        let key = keyOfCommand(0)
         try checkOpen()
         let lane = lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count]
         let replies: [RedisReply]
@@ -108,7 +115,7 @@ extension RedisStore {
                 backend: backendName, underlying: error)
         }
         for (index, reply) in replies.enumerated() {
-            if case .error(let message) = reply { throw refusal(message, to: commands[index], key: key) }
+            if case .error(let message) = reply { throw refusal(message, to: commands[index], key: keyOfCommand(index)) }
         }
         return replies
     }

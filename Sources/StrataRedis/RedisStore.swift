@@ -142,6 +142,49 @@ public final class RedisStore: KeyValueStore {
         return keys.sorted(by: KeyRules.byteOrder)
     }
 
+    /// `SCAN MATCH <escaped prefix>*`, and for each page one pipelined batch of `GET` and
+    /// `PTTL` per key, sent while the scan goes on (on another pooled connection); sorted by
+    /// bytes. A key that expired or was removed between the two is left out.
+    public func storedEntries(prefix: String) async throws -> [(key: String, entry: StoredEntry)] {
+        try await withThrowingTaskGroup(of: [(key: String, entry: StoredEntry)].self) { group in
+            try await scan(prefix: prefix) { batch in
+                let named = batch.compactMap { name in
+                    String(validating: name.dropFirst(namespace.count), as: UTF8.self).map { (name, $0) }
+                }
+                if !named.isEmpty { group.addTask { try await self.entries(named) } }
+            }
+            var entries: [(key: String, entry: StoredEntry)] = []
+            for try await page in group { entries += page }
+            return entries.sorted { KeyRules.byteOrder($0.key, $1.key) }
+        }
+    }
+
+    /// One pipelined batch of `GET` and `PTTL` for each of `named` (Redis name, key). Not
+    /// `MGET`: it answers nil for a key holding another Redis type, which must be an error.
+    private func entries(_ named: [([UInt8], String)]) async throws -> [(key: String, entry: StoredEntry)] {
+        var commands: [[[UInt8]]] = []
+        commands.reserveCapacity(named.count * 2)
+        for (name, _) in named {
+            commands.append(command("GET", name))
+            commands.append(command("PTTL", name))
+        }
+        let replies = try await send(commands) { named[$0 / 2].1 }
+        let now = clock.now()
+        var entries: [(key: String, entry: StoredEntry)] = []
+        entries.reserveCapacity(named.count)
+        for (index, (_, key)) in named.enumerated() {
+            switch (replies[2 * index], replies[2 * index + 1]) {
+            case (.null, _), (_, .integer(-2)):
+                continue
+            case (.bulk(let bytes), .integer(let remaining)):
+                entries.append((key, StoredEntry(bytes: bytes, expiresAt: remaining < 0 ? nil : now.adding(milliseconds: remaining))))
+            case (let value, let lifetime):
+                throw unexpected(key, "GET answered \(value.typeName), PTTL \(lifetime.typeName)")
+            }
+        }
+        return entries
+    }
+
     // MARK: Writes
 
     /// `SET key value [PX ms]` (an entry already expired is deleted instead). Returns only

@@ -24,6 +24,8 @@ struct SQLiteQueries: Sendable {
     let updateValue: Query
     let keysInRange: Query
     let keysFrom: Query
+    let entriesInRange: Query
+    let entriesFrom: Query
     let countInRange: Query
     let countFrom: Query
     let deleteInRange: Query
@@ -37,7 +39,7 @@ struct SQLiteQueries: Sendable {
     }
 
     /// How many queries there are (the size of a connection's statement cache).
-    static let count = 15
+    static let count = 17
 
     init(table name: String) {
         let table = "\"\(name)\""
@@ -71,6 +73,8 @@ struct SQLiteQueries: Sendable {
         updateValue = Query(id: 7, sql: "UPDATE \(table) SET value = ?2 WHERE key = ?1")
         keysInRange = Query(id: 8, sql: "SELECT key FROM \(table) WHERE key >= ?1 AND key < ?2 AND \(alive) ORDER BY key")
         keysFrom = Query(id: 9, sql: "SELECT key FROM \(table) WHERE key >= ?1 AND \(alive) ORDER BY key")
+        entriesInRange = Query(id: 15, sql: "SELECT key, value, expires FROM \(table) WHERE key >= ?1 AND key < ?2 AND \(alive) ORDER BY key")
+        entriesFrom = Query(id: 16, sql: "SELECT key, value, expires FROM \(table) WHERE key >= ?1 AND \(alive) ORDER BY key")
         countInRange = Query(id: 10, sql: "SELECT count(*) FROM \(table) WHERE key >= ?1 AND key < ?2 AND \(alive)")
         countFrom = Query(id: 11, sql: "SELECT count(*) FROM \(table) WHERE key >= ?1 AND \(alive)")
         deleteInRange = Query(id: 12, sql: "DELETE FROM \(table) WHERE key >= ?1 AND key < ?2")

@@ -4,9 +4,11 @@ import Strata
 /// Running statements on the connections' lanes, and turning failures into `StrataError`s.
 extension SQLiteStore {
     func read<Output: Sendable>(
-        _ key: String?, _ operation: @escaping @Sendable (SQLiteConnection) throws -> Output
+        _ key: String?, long: Bool = false, _ operation: @escaping @Sendable (SQLiteConnection) throws -> Output
     ) async throws -> Output {
         try await perform(key) {
+            // A long read (a listing of many rows) runs on a reader's own thread, never inline.
+            if long { return try await readers[nextReader.add(1, ordering: .relaxed).oldValue % readers.count].runOnLaneThread(operation) }
             // The writer's connection when it is free: its page cache stays valid across
             // this process's own writes, where a reader's is dropped after every write.
             // A write in progress holds it, and the read goes to a reader instead.
@@ -36,7 +38,7 @@ extension SQLiteStore {
         } catch let corruption as RowCorruption {
             throw StrataError(
                 code: .corruptEntry, message: "the row is not a valid entry: \(corruption.reason)",
-                key: key, backend: backendName)
+                key: corruption.key ?? key, backend: backendName)
         } catch {
             throw StrataError(
                 code: (error as? SQLiteFailure)?.strataCode ?? .backendUnavailable, message: "a SQLite call failed",
@@ -50,21 +52,23 @@ extension SQLiteStore {
 
     struct RowCorruption: Error {
         let reason: String
+        /// The row's key, when the statement read many rows (else the caller's key).
+        var key: String? = nil
     }
 
-    /// The entry in columns 0 (value) and 1 (expires) of the current row.
-    static func entry(from statement: Statement) throws -> StoredEntry {
-        let valueType = statement.columnType(0)
+    /// The entry in columns `first` (value) and `first + 1` (expires) of the current row.
+    static func entry(from statement: Statement, first: Int32 = 0, key: String? = nil) throws -> StoredEntry {
+        let valueType = statement.columnType(first)
         guard valueType == SQLITE_BLOB || valueType == SQLITE_TEXT else {
-            throw RowCorruption(reason: "the value is \(typeName(valueType)), not a BLOB")
+            throw RowCorruption(reason: "the value is \(typeName(valueType)), not a BLOB", key: key)
         }
-        let expiresType = statement.columnType(1)
+        let expiresType = statement.columnType(first + 1)
         guard expiresType == SQLITE_NULL || expiresType == SQLITE_INTEGER else {
-            throw RowCorruption(reason: "the expiry is \(typeName(expiresType)), not milliseconds or NULL")
+            throw RowCorruption(reason: "the expiry is \(typeName(expiresType)), not milliseconds or NULL", key: key)
         }
         return StoredEntry(
-            bytes: statement.bytes(0),
-            expiresAt: expiresType == SQLITE_NULL ? nil : Timestamp(millisecondsSince1970: statement.integer(1)))
+            bytes: statement.bytes(first),
+            expiresAt: expiresType == SQLITE_NULL ? nil : Timestamp(millisecondsSince1970: statement.integer(first + 1)))
     }
 
     static func typeName(_ type: Int32) -> String {

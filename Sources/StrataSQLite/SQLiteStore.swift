@@ -202,4 +202,26 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
             }
         }
     }
+
+    /// The unexpired rows whose keys start with `prefix`, from one query on a key range,
+    /// sorted by bytes.
+    public func storedEntries(prefix: String) async throws -> [(key: String, entry: StoredEntry)] {
+        let now = clock.now().millisecondsSince1970
+        let upper = SQLiteQueries.upperBound(ofPrefix: prefix)
+        let sql = upper == nil ? queries.entriesFrom : queries.entriesInRange
+        return try await read(nil, long: true) { connection in
+            try connection.statement(sql).run { statement in
+                try statement.bind(1, text: prefix)
+                if let upper { try statement.bind(2, textBytes: upper) }
+                try statement.bind(3, integer: now)
+                var entries: [(key: String, entry: StoredEntry)] = []
+                while try statement.step() {
+                    // A key that is not UTF-8 was written by another program; it cannot be a Strata key.
+                    guard let key = String(validating: statement.bytes(0), as: UTF8.self) else { continue }
+                    entries.append((key, try Self.entry(from: statement, first: 1, key: key)))
+                }
+                return entries
+            }
+        }
+    }
 }

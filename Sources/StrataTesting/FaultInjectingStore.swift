@@ -154,6 +154,10 @@ public final class FaultInjectingStore: KeyValueStore {
         try await gated(.reads) { try await base.keys(prefix: prefix) }
     }
     /// Passes through, or fails as injected.
+    public func storedEntries(prefix: String) async throws -> [(key: String, entry: StoredEntry)] {
+        try await gated(.reads) { try await base.storedEntries(prefix: prefix) }
+    }
+    /// Passes through, or fails as injected.
     public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
         try await gated(.writes) { try await base.setEntry(entry, forKey: key) }
     }

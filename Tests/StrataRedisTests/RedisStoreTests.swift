@@ -160,6 +160,10 @@ struct RedisStoreTests {
         #expect(error?.description.contains("not a string") == true)
         await #expect(throws: StrataError.corruptEntry) { try await store.increment("queue") }
         #expect(try await store.has("queue"))
+        // In a batch read, the error names the key among many.
+        try await store.set("queued", "fine")
+        let listing = await #expect(throws: StrataError.corruptEntry) { try await store.entries(prefix: "queue", as: String.self) }
+        #expect(listing?.key == "queue")
     }
 
     @Test("a server killed and restarted under load: in-flight calls get backendUnavailable, later calls succeed, no reply reaches the wrong caller",

@@ -261,6 +261,9 @@ struct SQLiteStoreTests {
             #expect(error?.description.contains(path) == true)
         }
         #expect(try await store.get("fine", as: String.self) == "v")
+        // In a batch read (one range query), the error names the row's key.
+        let listing = await #expect(throws: StrataError.corruptEntry) { try await store.entries(as: String.self) }
+        #expect(listing?.key == "badexpiry")
         #expect(try await store.delete("number"))
         try await store.close()
     }

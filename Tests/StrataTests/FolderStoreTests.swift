@@ -76,6 +76,8 @@ struct FolderStoreTests {
         await #expect(throws: StrataError.corruptEntry) { try await folder.increment("victim") }
         #expect(try await folder.get("other", as: String.self) == "another value")
         #expect(try await folder.keys().contains("victim"), "listed, so the corruption can be found")
+        let listing = await #expect(throws: StrataError.corruptEntry) { try await folder.entries(as: String.self) }
+        #expect(listing?.key == "victim", "a batch read names the corrupt entry's key")
         #expect(try await folder.delete("victim"))
         #expect(try await folder.get("victim", as: String.self) == nil)
     }

@@ -2,13 +2,13 @@
 //
 //   swift run -c release strata-bench [--quick] [group ...] > results.jsonl
 //
-// Groups: hits, hit-ratio, scaling, memory, clear, resilience, redis, http (all by default). Figures go to
+// Groups: hits, hit-ratio, scaling, memory, clear, entries, resilience, redis, http (all by default). Figures go to
 // standard output as JSON lines (see Report.swift) and, readably, to standard error.
 // `Benchmarks/run` runs them all and turns the result into Docs/Benchmarks.md's table and
 // charts with report.py. `--quick` runs tiny sizes, to check the benchmarks still work.
 import Foundation
 
-let allGroups = ["hits", "hit-ratio", "scaling", "memory", "clear", "resilience", "redis", "http"]
+let allGroups = ["hits", "hit-ratio", "scaling", "memory", "clear", "entries", "resilience", "redis", "http"]
 var arguments = Array(CommandLine.arguments.dropFirst())
 
 if arguments.first == "footprint-child", arguments.count == 3, let count = Int(arguments[2]) {
@@ -26,6 +26,7 @@ for group in groups {
     case "scaling": try await scalingBenchmarks(quick: quick)
     case "memory": try await memoryFootprint(quick: quick)
     case "clear": try await clearBenchmarks(quick: quick)
+    case "entries": try await entriesBenchmarks(quick: quick)
     case "resilience": try await resilienceBenchmarks(quick: quick)
     case "resilience-hits": try await resilienceBenchmarks(quick: quick, hitsOnly: true)
     case "redis": try await redisBenchmarks(quick: quick)

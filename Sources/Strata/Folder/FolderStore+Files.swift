@@ -39,7 +39,7 @@ extension FolderStore {
         }
     }
 
-    private func decode(_ bytes: [UInt8], key: String) throws -> StoredEntry {
+    func decode(_ bytes: [UInt8], key: String) throws -> StoredEntry {
         do {
             return try FolderEntryFormat.decode(bytes, key: key)
         } catch {

@@ -220,6 +220,26 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
         }
     }
 
+    /// The unexpired entries whose keys start with `prefix`, read in one walk of the
+    /// directories (each file opened once), sorted by bytes.
+    public func storedEntries(prefix: String) async throws -> [(key: String, entry: StoredEntry)] {
+        try await onFileThread { [self] in
+            let now = clock.now()
+            var entries: [(hex: String, key: String, entry: StoredEntry)] = []
+            try failing(nil) {
+                try walk(prefix: prefix) { directory, name, hex in
+                    guard let key = FolderLayout.key(fromHex: hex[...]),
+                          case .bytes(let bytes) = try POSIX.readFile(name, in: directory)
+                    else { return }
+                    let entry = try decode(bytes, key: key)
+                    if !entry.isExpired(at: now) { entries.append((hex, key, entry)) }
+                }
+            }
+            // Hex of UTF-8 sorts exactly as the bytes do.
+            return entries.sorted { $0.hex < $1.hex }.map { ($0.key, $0.entry) }
+        }
+    }
+
     /// Removes every entry file whose key starts with `prefix` (foreign things are left);
     /// returns how many unexpired entries it removed.
     @discardableResult

@@ -249,6 +249,39 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
         }
     }
 
+    /// The unexpired entries whose keys start with `prefix`, in one pass under the lock,
+    /// sorted by key. A listing does not count as use: it changes no entry's recency or
+    /// frequency, so a scan does not push out the entries that are read.
+    public func storedEntries(prefix: String) async throws -> [(key: String, entry: StoredEntry)] {
+        try memoryEntries(prefix: prefix).map { ($0.key, StoredEntry(bytes: $0.entry.bytes, expiresAt: $0.entry.expiresAtTimestamp)) }
+    }
+
+    /// The typed `entries(prefix:as:)`: the Swift values the entries were written as where
+    /// the type matches, decoded bytes elsewhere.
+    func valueEntries<Value: Codable & Sendable>(prefix: String, as type: Value.Type) async throws -> [(key: String, value: Value)] {
+        var result: [(key: String, value: Value)] = []
+        var tagInstants: [String: Int64] = [:]
+        for (key, entry) in try memoryEntries(prefix: prefix) where !EnvelopeMarker.isReserved(key) {
+            if let value = Kept<Value>.read(entry.value) {
+                result.append((key, value))
+            } else if let value = try await readableValue(entry.bytes, as: type, key: key, tagInstants: &tagInstants) {
+                result.append((key, value))
+            }
+        }
+        return result
+    }
+
+    private func memoryEntries(prefix: String) throws -> [(key: String, entry: MemoryEntry)] {
+        let now = clock.now().millisecondsSince1970
+        return try withOpenTable { state in
+            state.table.keys(withPrefix: prefix).compactMap { key -> (key: String, entry: MemoryEntry)? in
+                guard let slot = state.table.slot(of: key) else { return nil }
+                let entry = state.table.entry(at: slot)
+                return entry.isExpired(nowMilliseconds: now) ? nil : (key.string, entry)
+            }
+        }
+    }
+
     /// Removes the keys that start with `prefix`. O(log entries + matches).
     @discardableResult
     public func clear(prefix: String) async throws -> Int {

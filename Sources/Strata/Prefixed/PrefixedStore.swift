@@ -77,6 +77,14 @@ public final class PrefixedStore: KeyValueStore {
         }
     }
 
+    /// The view's entries whose keys start with `subprefix`, from one batch read of the base.
+    public func storedEntries(prefix subprefix: String) async throws -> [(key: String, entry: StoredEntry)] {
+        let dropped = prefix.utf8.count
+        return try await base.storedEntries(prefix: prefix + subprefix).map {
+            (String(decoding: $0.key.utf8.dropFirst(dropped), as: UTF8.self), $0.entry)
+        }
+    }
+
     /// Removes the view's keys that start with `subprefix`.
     @discardableResult
     public func clear(prefix subprefix: String) async throws -> Int {

@@ -146,19 +146,49 @@ extension KeyValueStore {
     /// Whether `bytes` read for a plain read are a value to return: a plain entry, or an
     /// envelope within its lifetime whose tags are valid.
     func isReadable(_ bytes: [UInt8]) async throws -> Bool {
-        guard EntryEnvelope.hasMagic(bytes) else { return true }
-        guard case .envelope(let envelope, _) = EntryEnvelope.parse(bytes),
-              !envelope.isExpired(nowMilliseconds: clock.now().millisecondsSince1970)
-        else { return false }
-        return envelope.tags.isEmpty ? true : try await TagInvalidations.areValid(envelope, in: self)
+        var tagInstants: [String: Int64] = [:]
+        return try await readableOffset(bytes, tagInstants: &tagInstants) != nil
     }
 
     /// The value of stored bytes for a plain read: `nil` for an envelope past its lifetime,
     /// of a later version, or with an invalidated tag.
     @usableFromInline
     func readableValue<Value: Codable & Sendable>(_ bytes: [UInt8], as type: Value.Type, key: String) async throws -> Value? {
-        guard EntryEnvelope.hasMagic(bytes) else { return try ValueCoding.decode(bytes, as: type, key: key, backend: backendName) }
-        guard try await isReadable(bytes), case .envelope(_, let offset) = EntryEnvelope.parse(bytes) else { return nil }
-        return try ValueCoding.decode(Array(bytes[offset...]), as: type, key: key, backend: backendName)
+        var tagInstants: [String: Int64] = [:]
+        return try await readableValue(bytes, as: type, key: key, tagInstants: &tagInstants)
+    }
+
+    /// `readableValue`, remembering in `tagInstants` the tag records it read, so a batch of
+    /// entries sharing tags reads each record once.
+    func readableValue<Value: Codable & Sendable>(
+        _ bytes: [UInt8], as type: Value.Type, key: String, tagInstants: inout [String: Int64]
+    ) async throws -> Value? {
+        guard let offset = try await readableOffset(bytes, tagInstants: &tagInstants) else { return nil }
+        let payload = offset == 0 ? bytes : Array(bytes[offset...])
+        return try ValueCoding.decode(payload, as: type, key: key, backend: backendName)
+    }
+
+    /// Where the value starts in `bytes` when a plain read returns it (0 for a plain
+    /// entry, past the envelope for one within its lifetime whose tags are valid); `nil`
+    /// when it does not. The envelope is parsed once.
+    func readableOffset(_ bytes: [UInt8], tagInstants: inout [String: Int64]) async throws -> Int? {
+        guard EntryEnvelope.hasMagic(bytes) else { return 0 }
+        guard case .envelope(let envelope, let offset) = EntryEnvelope.parse(bytes),
+              !envelope.isExpired(nowMilliseconds: clock.now().millisecondsSince1970)
+        else { return nil }
+        if envelope.tags.isEmpty { return offset }
+        let root = TagInvalidations.root(self)
+        if let tiered = root as? TieredStore { return try await tiered.tagsAreValid(envelope) ? offset : nil }
+        for tag in envelope.tags {
+            let instant: Int64
+            if let known = tagInstants[tag] {
+                instant = known
+            } else {
+                instant = try await TagInvalidations.invalidatedAt(tag, in: root)
+                tagInstants[tag] = instant
+            }
+            if instant >= envelope.writtenAt { return nil }
+        }
+        return offset
     }
 }

@@ -92,8 +92,10 @@ extension KeyValueStore {
         // The marker is among the keys listed when the store holds envelopes.
         guard listed.count != keys.count else { return listed }
         var readable: [String] = []
-        for key in listed {
-            if let entry = try await entry(forKey: key), try await isReadable(entry.bytes) { readable.append(key) }
+        var tagInstants: [String: Int64] = [:]
+        // One batch read of the listed range (the keys share the listing's prefix, "").
+        for (key, entry) in try await storedEntries(prefix: "") where !EnvelopeMarker.isReserved(key) {
+            if try await readableOffset(entry.bytes, tagInstants: &tagInstants) != nil { readable.append(key) }
         }
         return readable
     }
@@ -227,10 +229,14 @@ extension KeyValueStore {
         prefix: String = "",
         as type: Value.Type = Value.self
     ) async throws -> [(key: String, value: Value)] {
+        if let memory = self as? MemoryStore { return try await memory.valueEntries(prefix: prefix, as: type) }
         var result: [(key: String, value: Value)] = []
-        for key in try await keys(prefix: prefix) where !EnvelopeMarker.isReserved(key) {
-            // A key that expired or was removed since it was listed is left out.
-            if let value = try await value(forKey: key, as: type) { result.append((key, value)) }
+        // One batch read; an entry past its logical lifetime or with an invalidated tag is left out.
+        var tagInstants: [String: Int64] = [:]
+        for (key, entry) in try await storedEntries(prefix: prefix) where !EnvelopeMarker.isReserved(key) {
+            if let value = try await readableValue(entry.bytes, as: type, key: key, tagInstants: &tagInstants) {
+                result.append((key, value))
+            }
         }
         return result
     }

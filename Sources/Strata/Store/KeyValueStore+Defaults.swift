@@ -16,6 +16,15 @@ extension KeyValueStore {
         return try await readableValue(entry.bytes, as: type, key: key)
     }
 
+    /// Lists ``keys(prefix:)`` and reads each entry (a key removed in between is left out).
+    public func storedEntries(prefix: String) async throws -> [(key: String, entry: StoredEntry)] {
+        var result: [(key: String, entry: StoredEntry)] = []
+        for key in try await keys(prefix: prefix) {
+            if let entry = try await entry(forKey: key) { result.append((key, entry)) }
+        }
+        return result
+    }
+
     /// Encodes `value` and calls ``setEntry(_:forKey:)``.
     public func setValue<Value: Codable & Sendable>(_ value: Value, forKey key: String, expiresAt: Timestamp?) async throws {
         let bytes = try ValueCoding.encode(value, key: key, backend: backendName)

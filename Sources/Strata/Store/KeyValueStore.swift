@@ -113,6 +113,23 @@ public protocol KeyValueStore: AnyObject, Sendable {
     ///   write, `.closed` after ``close()``.
     func keys(prefix: String) async throws -> [String]
 
+    /// The unexpired entries whose keys start with `prefix`, sorted by their UTF-8 bytes,
+    /// read in one pass: one range query on SQLite, one directory walk on a folder, a
+    /// pipelined `GET`+`PTTL` batch per `SCAN` page on Redis. The default lists
+    /// ``keys(prefix:)`` and reads each; a key removed in between is left out.
+    ///
+    /// Entries are returned as stored: an entry written with options still carries its
+    /// envelope (the typed `entries(prefix:as:)` reads through it).
+    ///
+    /// ```swift
+    /// for (key, entry) in try await store.storedEntries(prefix: "user:") { print(key, entry.bytes.count) }
+    /// ```
+    ///
+    /// - Throws: `.corruptEntry` naming the key of an entry that cannot be read; else a
+    ///   `StrataError` naming the backend: `.backendUnavailable` when the backend cannot be
+    ///   reached, `.closed` after ``close()``.
+    func storedEntries(prefix: String) async throws -> [(key: String, entry: StoredEntry)]
+
     /// Removes every key that starts with `prefix`; returns how many unexpired entries it removed.
     ///
     /// ```swift

@@ -62,5 +62,33 @@ extension KeyValueStoreConformance {
                 try Expect.equal(entries.map(\.value), [1, 2], "entry values")
             }
         },
+        Check("storedEntries(prefix:) gives what keys(prefix:) and entry(forKey:) give, in one read") { context in
+            try await withStore(context) { store in
+                let keys = ["n", "n:", "n:*", "n:1", "n:10", "n:2", "n:é", "n;", "o:1"]
+                for (index, key) in keys.enumerated() {
+                    try await store.setEntry(StoredEntry(bytes: Array("value \(index)".utf8)), forKey: key)
+                }
+                try await store.set("n:short", "gone soon", expires: context.short)
+                try await store.set("n:long", "stays", expires: "1h")
+                let listed = try await store.storedEntries(prefix: "n:")
+                let expected = try await store.keys(prefix: "n:")
+                try Expect.equal(listed.map(\.key), expected, "the listed keys, sorted by bytes")
+                try Expect.equal(expected, ["n:", "n:*", "n:1", "n:10", "n:2", "n:long", "n:short", "n:é"], "keys(prefix: n:)")
+                for (key, entry) in listed {
+                    let single = try await store.entry(forKey: key)
+                    try Expect.equal(entry.bytes, single?.bytes, "the bytes listed for \(key)")
+                    try Expect.equal(entry.expiresAt == nil, single?.expiresAt == nil, "whether \(key) expires")
+                }
+                let lifetime = listed.first { $0.key == "n:long" }?.entry.expiresAt?.millisecondsSince1970 ?? 0
+                let remaining = lifetime - store.clock.now().millisecondsSince1970
+                try Expect.that(remaining > 3_500_000 && remaining <= 3_600_000, "n:long is listed with its lifetime (\(remaining) ms left)")
+                try await context.passShortLifetime()
+                try Expect.equal(
+                    try await store.storedEntries(prefix: "n:").map(\.key), ["n:", "n:*", "n:1", "n:10", "n:2", "n:long", "n:é"],
+                    "an expired entry is not listed")
+                try Expect.equal(try await store.storedEntries(prefix: "absent:").count, 0, "a prefix no key has")
+                try Expect.equal(try await store.storedEntries(prefix: "").count, 10, "the empty prefix lists every entry")
+            }
+        },
     ]
 }
