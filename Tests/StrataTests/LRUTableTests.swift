@@ -121,7 +121,7 @@ func tinyLFUTableMatchesReference() async {
             if let slot = table.slot(of: ByteKey(key)) { table.remove(at: slot) }
             drop(key)
         default:
-            let slot = table.slotCountingRequest(of: ByteKey(key))
+            let slot = table.slotCountingRequest(of: ByteKey(key), hash: LRUTable.hash(ByteKey(key)))
             if slot.map({ table.entry(at: $0).bytes }) != values[key] { mismatches.append("step \(step): value of \(key)") }
             if let slot {
                 table.touch(slot)

@@ -100,7 +100,10 @@ struct MemoryStoreTests {
     @Test("expired entries give their memory back: on writes, and by sweepExpired")
     func sweeping() async throws {
         let clock = ManualClock()
-        let memory = MemoryStore(configuration: .init(clock: clock))
+        // One shard: the sweep's arithmetic below is per shard (each write sweeps its own).
+        var oneShard = MemoryStore.Configuration(clock: clock)
+        oneShard.shardCount = 1
+        let memory = MemoryStore(configuration: oneShard)
         for index in 0..<1_000 { try await memory.set("old:\(index)", index, expires: "1s") }
         clock.advance(by: .seconds(2))
         #expect(memory.statistics.entries == 1_000)  // expired but not yet swept
@@ -114,6 +117,16 @@ struct MemoryStoreTests {
         clock.advance(by: .seconds(2))
         #expect(try await memory.sweepExpired() == 100)
         #expect(memory.statistics.entries == 505)
+
+        // Sharded (the default), writes sweep the shards they land in: enough writes over
+        // every shard reclaim every expired entry.
+        let sharded = MemoryStore(configuration: .init(clock: clock))
+        #expect(sharded.shardCount > 1)
+        for index in 0..<1_000 { try await sharded.set("old:\(index)", index, expires: "1s") }
+        clock.advance(by: .seconds(2))
+        for index in 0..<4_000 { try await sharded.set("new:\(index)", index) }
+        #expect(sharded.statistics.expirations == 1_000)
+        #expect(sharded.statistics.entries == 4_000)
     }
 
     @Test("run() sweeps in the background and returns normally when cancelled")

@@ -1,5 +1,5 @@
-/// The table's index from keys to slots: open addressing with linear probing, no
-/// tombstones.
+/// The table's index from keys to slots (open addressing with linear probing, no
+/// tombstones), and reads of slots and entries that need no list.
 extension LRUTable {
     /// The bucket holding `key`, if it is in the table.
     @inline(__always)
@@ -73,5 +73,20 @@ extension LRUTable {
             index = (index + 1) & mask
         }
         return nil
+    }
+
+    /// The occupied slots, in no particular order.
+    func occupiedSlots() -> [Int32] {
+        buckets.compactMap { $0 == 0 ? nil : Int32(truncatingIfNeeded: $0 & 0xFFFF_FFFF) - 1 }
+    }
+
+    /// The entry at `slot`, without its bytes when it holds a Swift value (see
+    /// `MemoryStore.lookUp(_:now:bytesBesideValue:)`).
+    @inline(__always)
+    func entryPreferringValue(at slot: Int32) -> MemoryEntry {
+        guard let value = nodes[Int(slot)].entry.value else { return nodes[Int(slot)].entry }
+        return MemoryEntry(
+            value: value, expiresAt: nodes[Int(slot)].entry.expiresAt,
+            reportedExpiresAt: nodes[Int(slot)].entry.reportedExpiresAt)
     }
 }

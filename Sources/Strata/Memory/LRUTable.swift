@@ -16,6 +16,9 @@ struct LRUTable {
     enum Policy: Sendable, Hashable {
         case lru
         case windowTinyLFU
+        /// No eviction, so no recency: a hit writes nothing but the lock (a store without
+        /// bounds; a list splice per hit was two cache misses and writes that cores share).
+        case unordered
     }
 
     /// The lists a node is on: the only list under LRU; three under W-TinyLFU.
@@ -117,7 +120,14 @@ struct LRUTable {
 
     @inline(__always)
     func slot(of key: ByteKey) -> Int32? {
-        bucket(of: key, hash: Self.hash(key)).map { Int32(truncatingIfNeeded: buckets[$0] & 0xFFFF_FFFF) - 1 }
+        slot(of: key, hash: Self.hash(key))
+    }
+
+    /// The slot of `key`, given its hash (the low 32 bits of `hashValue`, which the caller
+    /// computed already to choose the shard).
+    @inline(__always)
+    func slot(of key: ByteKey, hash: UInt32) -> Int32? {
+        bucket(of: key, hash: hash).map { Int32(truncatingIfNeeded: buckets[$0] & 0xFFFF_FFFF) - 1 }
     }
 
     @inline(__always)
@@ -126,12 +136,12 @@ struct LRUTable {
     @inline(__always)
     func entry(at slot: Int32) -> MemoryEntry { nodes[Int(slot)].entry }
 
+
     func key(at slot: Int32) -> ByteKey { nodes[Int(slot)].key }
 
     /// The slot of `key`, counting the request (hit or miss) for W-TinyLFU.
     @inline(__always)
-    mutating func slotCountingRequest(of key: ByteKey) -> Int32? {
-        let hash = Self.hash(key)
+    mutating func slotCountingRequest(of key: ByteKey, hash: UInt32) -> Int32? {
         let slot = bucket(of: key, hash: hash).map { Int32(truncatingIfNeeded: buckets[$0] & 0xFFFF_FFFF) - 1 }
         if sketch != nil {
             sketch!.increment(hash)
@@ -167,6 +177,7 @@ struct LRUTable {
     /// Makes `slot` the most recently used (under W-TinyLFU: within its list; a hit in
     /// probation moves it to protected).
     mutating func touch(_ slot: Int32) {
+        if policy == .unordered { return }
         let segment = nodes[Int(slot)].segment
         switch segment {
         case .window:
@@ -215,8 +226,11 @@ struct LRUTable {
 
     /// Inserts or replaces `key`, making it the most recently used.
     mutating func set(_ key: ByteKey, _ entry: MemoryEntry) {
-        // One hash per call, for a new key and a replaced one alike.
-        let hash = Self.hash(key)
+        set(key, entry, hash: Self.hash(key))
+    }
+
+    /// `set`, given the key's hash: one hash per call, for a new key and a replaced one alike.
+    mutating func set(_ key: ByteKey, _ entry: MemoryEntry, hash: UInt32) {
         if sketch != nil { sketch!.increment(hash) }  // a write is a request too (not a hit or miss)
         if let found = bucket(of: key, hash: hash) {
             let existing = Int32(truncatingIfNeeded: buckets[found] & 0xFFFF_FFFF) - 1
@@ -302,12 +316,8 @@ struct LRUTable {
         return removed
     }
 
-    /// The occupied slots, in no particular order.
-    func occupiedSlots() -> [Int32] {
-        buckets.compactMap { $0 == 0 ? nil : Int32(truncatingIfNeeded: $0 & 0xFFFF_FFFF) - 1 }
-    }
-
     private mutating func unlink(_ slot: Int32) {
+        if policy == .unordered { return }
         let list = Int(nodes[Int(slot)].segment.rawValue)
         let older = nodes[Int(slot)].older
         let newer = nodes[Int(slot)].newer
@@ -319,6 +329,7 @@ struct LRUTable {
     }
 
     private mutating func link(_ slot: Int32, as segment: Segment) {
+        if policy == .unordered { return }
         let list = Int(segment.rawValue)
         let newest = lists[list].newest
         nodes[Int(slot)].segment = segment

@@ -22,6 +22,14 @@ struct MemoryEntry: Sendable {
         self.expiresAt = self.reportedExpiresAt
     }
 
+    /// An entry's Swift value and expiries without its bytes (empty).
+    init(value: any AnyObject & Sendable, expiresAt: Int64, reportedExpiresAt: Int64) {
+        self.bytes = []
+        self.value = value
+        self.expiresAt = expiresAt
+        self.reportedExpiresAt = reportedExpiresAt
+    }
+
     @inline(__always)
     func isExpired(nowMilliseconds now: Int64) -> Bool { expiresAt <= now }
 

@@ -21,6 +21,19 @@ extension MemoryStore {
         /// Which entry goes when a bound is passed: ``EvictionPolicy/windowTinyLFU`` (the
         /// default) or ``EvictionPolicy/lru``.
         public var evictionPolicy: EvictionPolicy = .windowTinyLFU
+        /// How many shards (tables under locks of their own) the store is split into, so
+        /// tasks on different cores rarely wait for each other. `nil` (the default): 16 per
+        /// core, at most 64, and fewer for a bounded store so that each shard holds at least
+        /// 1,024 entries and 4 MiB of `maxBytes` (a store bounded below that has one shard
+        /// and one exact policy). Rounded down to a power of two. The bounds hold in total;
+        /// each shard evicts within its share of them, and one entry can take at most its
+        /// shard's share of `maxBytes`. Set 1 for one policy over the whole store.
+        ///
+        /// ```swift
+        /// var configuration = MemoryStore.Configuration(maxEntries: 100_000)
+        /// configuration.shardCount = 1    // exact LRU or W-TinyLFU over all 100,000
+        /// ```
+        public var shardCount: Int?
 
         /// A configuration with the given bounds (none by default).
         public init(

@@ -8,7 +8,9 @@ import Synchronization
 /// An unbounded store evicts nothing and keeps no eviction bookkeeping.
 ///
 /// Every operation is O(1) but `keys(prefix:)` and `clear(prefix:)`, and is safe from
-/// many tasks at once (one lock; a hit is a lock, a hash lookup and a list splice).
+/// many tasks at once. The store is split into shards by key hash, each under a lock of
+/// its own (see ``Configuration/shardCount``), so hits from several cores rarely wait for
+/// each other; a hit is a hash, a lock, a lookup and, in a bounded store, a list splice.
 /// Values written through the typed API are kept as the Swift values they are, beside
 /// their encoded bytes, so a typed hit returns them without decoding JSON again.
 ///
@@ -22,8 +24,11 @@ import Synchronization
 /// let cached = try await memory.get("user:1", as: User.self)
 /// ```
 public final class MemoryStore: KeyValueStore, BackgroundWork {
+    /// One shard: its table, its share of the bounds, and its counters.
     struct State {
         var table = LRUTable()
+        var maxEntries = Int.max
+        var maxBytes = Int.max
         var isClosed = false
         var evictions = 0
         var expirations = 0
@@ -31,7 +36,10 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
 
     /// The bounds, default lifetime and clock this store was made with.
     public let configuration: Configuration
-    let state: Lock<State>
+    /// The shards, each under a lock of its own, chosen by bits of the key's hash that the
+    /// table does not use for buckets (see `MemoryStore+Shards.swift`).
+    let shards: LockArray<State>
+    let shardMask: Int
 
     /// Writes advance the incremental sweep by this many slots.
     static let sweepStepsPerWrite = 2
@@ -52,10 +60,8 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     /// ```
     public init(configuration: Configuration) {
         self.configuration = configuration
-        // Without a bound nothing is evicted, and the policy would be bookkeeping for nothing.
-        let bounded = configuration.maxEntries != nil || configuration.maxBytes != nil
-        let policy: LRUTable.Policy = bounded && configuration.evictionPolicy == .windowTinyLFU ? .windowTinyLFU : .lru
-        self.state = Lock(State(table: LRUTable(policy: policy, entryBound: configuration.maxEntries)))
+        self.shards = Self.makeShards(configuration)
+        self.shardMask = shards.count - 1
     }
 
     /// `MemoryStore`.
@@ -69,11 +75,16 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
 
     /// Entries, bytes, evictions and expirations now.
     public var statistics: Statistics {
-        state.withLock {
-            Statistics(
-                entries: $0.table.count, bytes: $0.table.byteCount,
-                evictions: $0.evictions, expirations: $0.expirations)
+        var total = Statistics(entries: 0, bytes: 0, evictions: 0, expirations: 0)
+        for shard in 0..<shards.count {
+            shards.withLock(shard) {
+                total.entries += $0.table.count
+                total.bytes += $0.table.byteCount
+                total.evictions += $0.evictions
+                total.expirations += $0.expirations
+            }
         }
+        return total
     }
 
     // MARK: Reads
@@ -86,9 +97,19 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     /// The value at `key`: the Swift value it was written as when `type` matches, else decoded.
     @inlinable  // specialized in the caller's module: a typed hit is the hot path
     public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {
-        guard let entry = try lookUp(ByteKey(key)) else { return nil }
+        let byteKey = ByteKey(key)
+        var now: Int64 = 0
+        guard let entry = try lookUp(byteKey, now: &now, bytesBesideValue: false) else { return nil }
         if let value = Kept<Value>.read(entry.value) { return value }
-        return try await readableValue(entry.bytes, as: type, key: key)
+        return try await decodedValue(byteKey, entry, as: type)
+    }
+
+    /// A typed read of an entry that holds no Swift value of `type`: its bytes decoded
+    /// (read again when the lookup left them out).
+    @usableFromInline
+    func decodedValue<Value: Codable & Sendable>(_ key: ByteKey, _ entry: MemoryEntry, as type: Value.Type) async throws -> Value? {
+        guard let bytes = entry.value == nil ? entry.bytes : try peek(key) else { return nil }
+        return try await readableValue(bytes, as: type, key: key.string)
     }
 
     /// Whether `key` has an unexpired entry (one written with options: within its
@@ -108,11 +129,21 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     /// expires and it read none), so a caller with another deadline to check reads no clock.
     @usableFromInline
     func lookUp(_ key: ByteKey, now: inout Int64) throws -> MemoryEntry? {
-        try withOpenTable { state in
-            guard let slot = state.table.slotCountingRequest(of: key) else { return nil }
+        try lookUp(key, now: &now, bytesBesideValue: true)
+    }
+
+    /// `lookUp`; with `bytesBesideValue` false, an entry that holds a Swift value comes
+    /// without its bytes (empty), for a typed hit: each object retained is one more cache
+    /// miss, and the hit needs only the value. A caller that finds a value of another type
+    /// reads the bytes with `peek`.
+    @usableFromInline
+    func lookUp(_ key: ByteKey, now: inout Int64, bytesBesideValue: Bool) throws -> MemoryEntry? {
+        let hash = key.hashValue
+        return try withOpenTable(hash: hash) { state in
+            guard let slot = state.table.slotCountingRequest(of: key, hash: UInt32(truncatingIfNeeded: hash)) else { return nil }
             if expireIfNeeded(slot, in: &state, now: &now) { return nil }
             state.table.touch(slot)
-            return state.table.entry(at: slot)
+            return bytesBesideValue ? state.table.entry(at: slot) : state.table.entryPreferringValue(at: slot)
         }
     }
 
@@ -146,9 +177,10 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     }
 
     func insert(_ key: ByteKey, _ entry: MemoryEntry) throws {
-        try checkSize(key, entry)
-        try withOpenTable { state in
-            state.table.set(key, entry)
+        let hash = key.hashValue
+        try withOpenTable(hash: hash) { state in
+            try checkSize(key, entry, in: state)
+            state.table.set(key, entry, hash: UInt32(truncatingIfNeeded: hash))
             afterWrite(&state)
         }
     }
@@ -157,8 +189,8 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
         let byteKey = ByteKey(key)
         let memoryEntry = MemoryEntry(bytes: entry.bytes, value: nil, expiresAt: entry.expiresAt)
-        try checkSize(byteKey, memoryEntry)
-        return try withOpenTable { state in
+        return try withOpenTable(byteKey) { state in
+            try checkSize(byteKey, memoryEntry, in: state)
             if let slot = state.table.slot(of: byteKey), !expireIfNeeded(slot, in: &state) { return false }
             state.table.set(byteKey, memoryEntry)
             afterWrite(&state)
@@ -170,7 +202,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     @discardableResult
     public func removeEntry(forKey key: String) async throws -> Bool {
         let byteKey = ByteKey(key)
-        return try withOpenTable { state in
+        return try withOpenTable(byteKey) { state in
             guard let slot = state.table.slot(of: byteKey) else { return false }
             if expireIfNeeded(slot, in: &state) { return false }
             state.table.remove(at: slot)
@@ -181,7 +213,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     /// Changes the expiry of an unexpired entry.
     public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
         let byteKey = ByteKey(key)
-        return try withOpenTable { state in
+        return try withOpenTable(byteKey) { state in
             guard let slot = state.table.slot(of: byteKey), !expireIfNeeded(slot, in: &state) else { return false }
             var entry = state.table.entry(at: slot)
             entry.expiresAt = expiresAt?.millisecondsSince1970 ?? MemoryEntry.never
@@ -194,7 +226,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     /// Adds `delta` to the integer at `key` under the store's lock.
     public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
         let byteKey = ByteKey(key)
-        return try withOpenTable { state in
+        return try withOpenTable(byteKey) { state in
             if let slot = state.table.slot(of: byteKey), !expireIfNeeded(slot, in: &state) {
                 var entry = state.table.entry(at: slot)
                 let sum = try StoredEntry(bytes: entry.bytes).integer(adding: delta, key: key, backend: backendName)
@@ -212,9 +244,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
 
     /// Evicts entries beyond the bounds, as the policy chooses, and advances the sweep.
     func afterWrite(_ state: inout State) {
-        let maxEntries = configuration.maxEntries ?? .max
-        let maxBytes = configuration.maxBytes ?? .max
-        while state.table.count > maxEntries || state.table.byteCount > maxBytes, state.table.count > 0 {
+        while state.table.count > state.maxEntries || state.table.byteCount > state.maxBytes, state.table.count > 0 {
             state.table.remove(at: state.table.victim())
             state.evictions += 1
         }
@@ -222,130 +252,17 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
             nowMilliseconds: clock.now().millisecondsSince1970, budget: Self.sweepStepsPerWrite)
     }
 
-    func checkSize(_ key: ByteKey, _ entry: MemoryEntry) throws {
+    /// An entry larger than its shard's share of `maxBytes` is refused (the share is the
+    /// whole bound unless the bound is at least 4 MiB per shard; see `makeShards`).
+    func checkSize(_ key: ByteKey, _ entry: MemoryEntry, in state: State) throws {
         guard let maxBytes = configuration.maxBytes else { return }
         let cost = LRUTable.cost(key, entry)
-        if cost > maxBytes {
+        if cost > state.maxBytes {
+            let share = state.maxBytes == maxBytes ? "" : " (\(state.maxBytes) bytes in each of its \(shards.count) shards)"
             throw StrataError(
                 code: .valueTooLarge,
-                message: "the entry takes \(cost) bytes, more than the store's maxBytes of \(maxBytes)",
+                message: "the entry takes \(cost) bytes, more than the store's maxBytes of \(maxBytes)\(share)",
                 key: key.string, backend: backendName)
-        }
-    }
-
-    // MARK: Prefixes, sweeping, closing
-
-    /// The unexpired keys that start with `prefix`, sorted by UTF-8 bytes.
-    /// O(log entries + matches), from the sorted key index.
-    public func keys(prefix: String) async throws -> [String] {
-        let now = clock.now().millisecondsSince1970
-        return try withOpenTable { state in
-            state.table.keys(withPrefix: prefix).compactMap { key -> String? in
-                guard let slot = state.table.slot(of: key),
-                      !state.table.entry(at: slot).isExpired(nowMilliseconds: now)
-                else { return nil }
-                return key.string
-            }
-        }
-    }
-
-    /// The unexpired entries whose keys start with `prefix`, in one pass under the lock,
-    /// sorted by key. A listing does not count as use: it changes no entry's recency or
-    /// frequency, so a scan does not push out the entries that are read.
-    public func storedEntries(prefix: String) async throws -> [(key: String, entry: StoredEntry)] {
-        try memoryEntries(prefix: prefix).map { ($0.key, StoredEntry(bytes: $0.entry.bytes, expiresAt: $0.entry.expiresAtTimestamp)) }
-    }
-
-    /// The typed `entries(prefix:as:)`: the Swift values the entries were written as where
-    /// the type matches, decoded bytes elsewhere.
-    func valueEntries<Value: Codable & Sendable>(prefix: String, as type: Value.Type) async throws -> [(key: String, value: Value)] {
-        var result: [(key: String, value: Value)] = []
-        var tagInstants: [String: Int64] = [:]
-        for (key, entry) in try memoryEntries(prefix: prefix) where !EnvelopeMarker.isReserved(key) {
-            if let value = Kept<Value>.read(entry.value) {
-                result.append((key, value))
-            } else if let value = try await readableValue(entry.bytes, as: type, key: key, tagInstants: &tagInstants) {
-                result.append((key, value))
-            }
-        }
-        return result
-    }
-
-    private func memoryEntries(prefix: String) throws -> [(key: String, entry: MemoryEntry)] {
-        let now = clock.now().millisecondsSince1970
-        return try withOpenTable { state in
-            state.table.keys(withPrefix: prefix).compactMap { key -> (key: String, entry: MemoryEntry)? in
-                guard let slot = state.table.slot(of: key) else { return nil }
-                let entry = state.table.entry(at: slot)
-                return entry.isExpired(nowMilliseconds: now) ? nil : (key.string, entry)
-            }
-        }
-    }
-
-    /// Removes the keys that start with `prefix`. O(log entries + matches).
-    @discardableResult
-    public func clear(prefix: String) async throws -> Int {
-        let now = clock.now().millisecondsSince1970
-        return try withOpenTable { state in
-            if prefix.isEmpty {
-                let removed = state.table.occupiedSlots().count { !state.table.entry(at: $0).isExpired(nowMilliseconds: now) }
-                state.table.removeAll()
-                return removed
-            }
-            var removed = 0
-            for key in state.table.keys(withPrefix: prefix) {
-                guard let slot = state.table.slot(of: key) else { continue }
-                if !state.table.remove(at: slot).isExpired(nowMilliseconds: now) { removed += 1 }
-            }
-            return removed
-        }
-    }
-
-    /// Removes every expired entry now; returns how many.
-    @discardableResult
-    public func sweepExpired() async throws -> Int {
-        let now = clock.now().millisecondsSince1970
-        return try withOpenTable { state in
-            var removed = 0
-            for slot in state.table.occupiedSlots() where state.table.entry(at: slot).isExpired(nowMilliseconds: now) {
-                state.table.remove(at: slot)
-                removed += 1
-            }
-            state.expirations += removed
-            return removed
-        }
-    }
-
-    /// Sweeps expired entries every ``Configuration/sweepInterval`` until cancelled, then
-    /// returns normally (service-lifecycle style: run it in a task group or a service group;
-    /// with the `ServiceLifecycle` trait it is a `Service` and stops on graceful shutdown).
-    ///
-    /// ```swift
-    /// try await withThrowingDiscardingTaskGroup { group in
-    ///     group.addTask { try await memory.run() }
-    ///     ...
-    /// }
-    /// ```
-    public func run() async throws {
-        try await Background.repeating(every: configuration.sweepInterval, until: { [self] in state.withLock { $0.isClosed } }) {
-            [self] in try await sweepExpired()
-        }
-    }
-
-    /// Drops every entry; later calls throw ``StrataError/Code/closed``.
-    public func close() async {
-        state.withLock { state in
-            state.table.removeAll()
-            state.isClosed = true
-        }
-    }
-
-    func withOpenTable<Result>(_ body: (inout State) throws -> Result) throws -> Result {
-        try state.withLock { state in
-            guard !state.isClosed else {
-                throw StrataError(code: .closed, message: "the store is closed", backend: backendName)
-            }
-            return try body(&state)
         }
     }
 }

@@ -14,14 +14,14 @@ extension MemoryStore {
 
     /// Removes `key` if present.
     func remove(_ key: ByteKey) throws {
-        try withOpenTable { state in
+        try withOpenTable(key) { state in
             if let slot = state.table.slot(of: key) { state.table.remove(at: slot) }
         }
     }
 
     /// Removes every key that starts with `prefix`, O(log entries + matches).
     func removeAll(prefix: String) throws {
-        try withOpenTable { state in
+        try withEveryOpenTable { state in
             if prefix.isEmpty { return state.table.removeAll() }
             for key in state.table.keys(withPrefix: prefix) {
                 if let slot = state.table.slot(of: key) { state.table.remove(at: slot) }
@@ -29,9 +29,17 @@ extension MemoryStore {
         }
     }
 
+    /// `key`'s unexpired entry, without touching its recency or counting a request.
+    func peekEntry(_ key: ByteKey) throws -> MemoryEntry? {
+        try withOpenTable(key) { state in
+            guard let slot = state.table.slot(of: key), !expireIfNeeded(slot, in: &state) else { return nil }
+            return state.table.entry(at: slot)
+        }
+    }
+
     /// The bytes of `key`'s unexpired entry, without touching its recency.
     func peek(_ key: ByteKey) throws -> [UInt8]? {
-        try withOpenTable { state in
+        try withOpenTable(key) { state in
             guard let slot = state.table.slot(of: key), !expireIfNeeded(slot, in: &state) else { return nil }
             return state.table.entry(at: slot).bytes
         }

@@ -122,7 +122,7 @@ extension TieredStore {
 
 /// The counters behind ``TieredStore/Statistics``.
 final class TieredCounters: Sendable {
-    let l1Hits = Atomic<Int>(0)
+    let l1Hits = StripedCounter()
     let l2Hits = Atomic<Int>(0)
     let misses = Atomic<Int>(0)
     let writes = Atomic<Int>(0)

@@ -12,7 +12,8 @@ extension TieredStore {
         expires: Expiry?,
         compute: () async throws -> Value
     ) async throws -> Value {
-        if let cached = try l1.lookUp(ByteKey(key)), let value = Kept<Value>.read(cached.value) {
+        var now: Int64 = 0
+        if let cached = try l1.lookUp(ByteKey(key), now: &now, bytesBesideValue: false), let value = Kept<Value>.read(cached.value) {
             recordL1Hit(key, since: nil)
             return value
         }
@@ -121,7 +122,7 @@ extension TieredStore {
         guard let cached = try l1.lookUp(key) else { return nil }
         let value = Kept<Value>.read(cached.value) ?? (try? ValueCoding.decode(cached.bytes, as: type, key: key.string, backend: backendName))
         if value != nil {
-            TieredCounters.bump(counters.l1Hits)
+            counters.l1Hits.increment()
             report(.hit, .l1, key.string, since: nil)
         }
         return value

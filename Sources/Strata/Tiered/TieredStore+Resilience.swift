@@ -25,7 +25,7 @@ extension TieredStore {
     func l1HitWithOptions<Value: Sendable>(_ key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
         var now: Int64 = 0
         guard options.refreshAhead == nil, !refreshesAheadByDefault,
-              let cached = try l1.lookUp(ByteKey(key), now: &now),
+              let cached = try l1.lookUp(ByteKey(key), now: &now, bytesBesideValue: false),
               // Entries written with options usually carry an envelope: look for it first.
               let value = servableEnvelopeValue(cached, as: type, now: now) ?? Kept<Value>.read(cached.value)
         else { return nil }
@@ -84,8 +84,12 @@ extension TieredStore {
     /// valid, else read again from L2, where another instance may have refreshed it).
     @usableFromInline
     func valueFromCopy<Value: Codable & Sendable>(
-        _ key: String, _ byteKey: ByteKey, _ cached: MemoryEntry, as type: Value.Type, started: ContinuousClock.Instant?
+        _ key: String, _ byteKey: ByteKey, _ found: MemoryEntry, as type: Value.Type, started: ContinuousClock.Instant?
     ) async throws -> Value? {
+        // The hit left the bytes out of an entry holding a Swift value (of another type here).
+        guard let cached = found.value == nil ? found : try l1.peekEntry(byteKey) else {
+            return try await valueFromL2(key, byteKey, as: type, started: started)
+        }
         if !EntryEnvelope.hasMagic(cached.bytes) {
             recordL1Hit(key, since: started)
             return try ValueCoding.decode(cached.bytes, as: type, key: key, backend: backendName)
@@ -165,7 +169,7 @@ struct TieredResilientStorage: ResilientStorage {
             }
             if let found, try await valid(found) {
                 if found.isFresh(nowMilliseconds: now) {
-                    TieredCounters.bump(tiered.counters.l1Hits)
+                    tiered.counters.l1Hits.increment()
                     tiered.report(.hit, .l1, key, since: nil)
                     return found
                 }

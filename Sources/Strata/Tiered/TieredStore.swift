@@ -92,7 +92,7 @@ public final class TieredStore: KeyValueStore {
     /// What the store has done since it was made.
     public var statistics: Statistics {
         Statistics(
-            l1Hits: counters.l1Hits.load(ordering: .relaxed),
+            l1Hits: counters.l1Hits.value,
             l2Hits: counters.l2Hits.load(ordering: .relaxed),
             misses: counters.misses.load(ordering: .relaxed),
             writes: counters.writes.load(ordering: .relaxed),
@@ -116,7 +116,7 @@ public final class TieredStore: KeyValueStore {
         let byteKey = ByteKey(key)
         let started = observing ? ContinuousClock.now : nil
         var now: Int64 = 0
-        if let cached = try l1.lookUp(byteKey, now: &now) {
+        if let cached = try l1.lookUp(byteKey, now: &now, bytesBesideValue: false) {
             if let value = Kept<Value>.read(cached.value) ?? servableEnvelopeValue(cached, as: type, now: now) {
                 recordL1Hit(key, since: started)
                 return value
@@ -128,7 +128,7 @@ public final class TieredStore: KeyValueStore {
 
     @usableFromInline
     func recordL1Hit(_ key: String, since started: ContinuousClock.Instant?) {
-        TieredCounters.bump(counters.l1Hits)
+        counters.l1Hits.increment()
         if observing { report(.hit, .l1, key, since: started) }
     }
 
@@ -152,7 +152,7 @@ public final class TieredStore: KeyValueStore {
         let byteKey = ByteKey(key)
         let started = observing ? ContinuousClock.now : nil
         if let cached = try l1.lookUp(byteKey) {
-            TieredCounters.bump(counters.l1Hits)
+            counters.l1Hits.increment()
             report(.hit, .l1, key, since: started)
             return StoredEntry(bytes: cached.bytes, expiresAt: cached.expiresAtTimestamp)
         }
