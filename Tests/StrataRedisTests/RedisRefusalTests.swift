@@ -243,13 +243,10 @@ struct RedisRefusalTests {
     func busyScript() async throws {
         let server = try await RedisTestServer(extraArguments: ["--busy-reply-threshold", "50"])
         let fixture = try await Fixture(server)
-        let script = Process()
-        script.executableURL = URL(fileURLWithPath: try RedisTestServer.executable("redis-cli"))
-        script.arguments = ["-s", server.socket, "EVAL", "while true do end", "0"]
-        script.standardOutput = FileHandle.nullDevice
-        script.standardError = FileHandle.nullDevice
-        try script.run()
-        defer { if script.isRunning { script.terminate() } }
+        let script = try ChildProcess(
+            try RedisTestServer.executable("redis-cli"), ["-s", server.socket, "EVAL", "while true do end", "0"],
+            output: .discarded, errors: .discarded)
+        defer { script.send(SIGTERM) }
         // Wait until the server answers BUSY.
         var busy = false
         for _ in 0..<500 where !busy {

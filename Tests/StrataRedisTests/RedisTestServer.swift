@@ -1,6 +1,7 @@
 import Strata
 import Foundation
 import StrataRedis
+import StrataTesting
 import Synchronization
 
 /// The servers started and not yet killed: the process kills them when it exits, so no
@@ -17,7 +18,7 @@ final class RedisTestServer: Sendable {
     let directory: String
     let port: Int
     let extraArguments: [String]
-    private let process = Lock<Process?>(nil)
+    private let process = Lock<ChildProcess?>(nil)
 
     var socket: String { directory + "/redis.sock" }
     var tcpURL: String { "redis://127.0.0.1:\(port)" }
@@ -57,17 +58,15 @@ final class RedisTestServer: Sendable {
 
     /// Starts the server and waits (suspending, never blocking a thread) until its socket appears.
     func start() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.executable("redis-server"))
-        process.arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--unixsocket", socket, "--unixsocketperm", "700",
-            "--save", "", "--appendonly", "no", "--dir", directory, "--daemonize", "no",
-        ] + extraArguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
         _ = killLiveServersAtExit
-        try process.run()
-        liveServers.withLock { _ = $0.insert(process.processIdentifier) }
+        let process = try ChildProcess(
+            try Self.executable("redis-server"),
+            [
+                "--port", String(port), "--bind", "127.0.0.1", "--unixsocket", socket, "--unixsocketperm", "700",
+                "--save", "", "--appendonly", "no", "--dir", directory, "--daemonize", "no",
+            ] + extraArguments,
+            output: .discarded, errors: .discarded)
+        liveServers.withLock { _ = $0.insert(process.pid) }
         self.process.withLock { $0 = process }
         for _ in 0..<500 {
             if FileManager.default.fileExists(atPath: socket) { return }
@@ -80,10 +79,10 @@ final class RedisTestServer: Sendable {
     func kill() {
         process.withLock { process in
             if let process, process.isRunning {
-                Foundation.kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                process.send(SIGKILL)
+                while process.isRunning { usleep(1_000) }  // reaped at once after SIGKILL
             }
-            if let process { liveServers.withLock { _ = $0.remove(process.processIdentifier) } }
+            if let process { liveServers.withLock { _ = $0.remove(process.pid) } }
             process = nil
         }
         try? FileManager.default.removeItem(atPath: socket)
@@ -94,14 +93,14 @@ final class RedisTestServer: Sendable {
     /// Runs redis-cli against this server (for what the store does not do, like LPUSH).
     @discardableResult
     func cli(_ arguments: String...) async throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try Self.executable("redis-cli"))
-        process.arguments = ["-s", socket] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
+        let process = try ChildProcess(try Self.executable("redis-cli"), ["-s", socket] + arguments, output: .piped)
+        let output = process.output!
+        // Read to the end on a dispatch thread: a blocking read must not hold a cooperative thread.
+        let data = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: output.readDataToEndOfFile()) }
+        }
         try await process.exited()
-        return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func executable(_ name: String) throws -> String {
@@ -135,9 +134,3 @@ struct TestServerError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-extension Process {
-    /// Waits for the process to end by suspending, so no cooperative thread is held.
-    func exited() async throws {
-        while isRunning { try await Task.sleep(for: .milliseconds(5)) }
-    }
-}

@@ -195,16 +195,12 @@ struct SQLiteStoreTests {
     func twoProcesses() async throws {
         let path = temporaryPath("processes")
         let store = try SQLiteStore(path: path)
-        let fixture = Process()
-        fixture.executableURL = URL(fileURLWithPath: builtExecutable("strata-fixture"))
-        fixture.arguments = ["sqlite-increment", path, "shared", "300"]
-        try fixture.run()
+        let fixture = try ChildProcess(builtExecutable("strata-fixture"), ["sqlite-increment", path, "shared", "300"])
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<3 { group.addTask { for _ in 0..<100 { try await store.increment("shared") } } }
             try await group.waitForAll()
         }
-        try await fixture.exited()
-        #expect(fixture.terminationStatus == 0)
+        #expect(try await fixture.exited() == 0)
         #expect(try await store.get("shared", as: Int.self) == 600)
         try await store.close()
     }
@@ -278,12 +274,6 @@ func builtExecutable(_ name: String) -> String {
     return directory.appendingPathComponent(name).path
 }
 
-extension Process {
-    /// Waits for the process to end by suspending, so no cooperative thread is held.
-    func exited() async throws {
-        while isRunning { try await Task.sleep(for: .milliseconds(5)) }
-    }
-}
 
 @Suite("SQLiteStore refusals")
 struct SQLiteRefusalTests {
@@ -308,11 +298,7 @@ struct SQLiteRefusalTests {
     }
 
     func shell(_ command: String) async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        try process.run()
-        try await process.exited()
-        #expect(process.terminationStatus == 0, "\(command)")
+        let process = try ChildProcess("/bin/sh", ["-c", command])
+        #expect(try await process.exited() == 0, "\(command)")
     }
 }

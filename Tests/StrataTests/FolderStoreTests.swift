@@ -123,13 +123,9 @@ struct FolderStoreTests {
         let directory = temporaryDirectory("processes")
         let folder = try FolderStore(directory: directory)
         let fixture = builtExecutable("strata-fixture")
-        let other = Process()
-        other.executableURL = URL(fileURLWithPath: fixture)
-        other.arguments = ["increment", directory, "shared", "400"]
-        try other.run()
+        let other = try ChildProcess(fixture, ["increment", directory, "shared", "400"])
         for _ in 0..<400 { try await folder.increment("shared") }
-        try await other.exited()
-        #expect(other.terminationStatus == 0)
+        #expect(try await other.exited() == 0)
         #expect(try await folder.get("shared", as: Int.self) == 800)
     }
 
@@ -138,15 +134,11 @@ struct FolderStoreTests {
         let directory = temporaryDirectory("killed")
         let folder = try FolderStore(directory: directory)
         let size = 256 * 1024
-        let writer = Process()
-        writer.executableURL = URL(fileURLWithPath: builtExecutable("strata-fixture"))
-        writer.arguments = ["write-forever", directory, "big", String(size)]
-        let output = Pipe()
-        writer.standardOutput = output
-        try writer.run()
+        let writer = try ChildProcess(builtExecutable("strata-fixture"), ["write-forever", directory, "big", String(size)], output: .piped)
         // Wait for "ready" without holding a cooperative thread in a blocking read.
+        let output = try #require(writer.output)
         _ = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: output.fileHandleForReading.availableData) }
+            DispatchQueue.global().async { continuation.resume(returning: output.availableData) }
         }
         var reads = 0
         let deadline = Date().addingTimeInterval(1.0)
@@ -157,7 +149,7 @@ struct FolderStoreTests {
                 reads += 1
             }
         }
-        kill(writer.processIdentifier, SIGKILL)
+        writer.send(SIGKILL)
         try await writer.exited()
         let last = try #require(try await folder.get("big", as: [UInt8].self))
         #expect(last.count == size && last.allSatisfy { $0 == last[0] })
@@ -231,12 +223,8 @@ struct SmallFileSystem {
     func unmount() async throws { try await Self.run("/bin/umount", "-l", path) }
 
     static func run(_ tool: String, _ arguments: String...) async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        try process.run()
-        try await process.exited()
-        if process.terminationStatus != 0 { throw StrataError(code: .backendUnavailable, message: "\(tool) \(arguments) failed") }
+        let process = try ChildProcess(tool, arguments)
+        if try await process.exited() != 0 { throw StrataError(code: .backendUnavailable, message: "\(tool) \(arguments) failed") }
     }
 }
 

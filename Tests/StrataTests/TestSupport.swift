@@ -58,9 +58,3 @@ func builtExecutable(_ name: String) -> String {
     return directory.appendingPathComponent(name).path
 }
 
-extension Process {
-    /// Waits for the process to end by suspending, so no cooperative thread is held.
-    func exited() async throws {
-        while isRunning { try await Task.sleep(for: .milliseconds(5)) }
-    }
-}
