@@ -114,8 +114,12 @@ public final class RedisStore: KeyValueStore {
     public func entry(forKey key: String) async throws -> StoredEntry? {
         let name = redisKey(key)
         let replies = try await send(key, [command("GET", name), command("PTTL", name)])
-        let now = clock.now()
-        switch (replies[0], replies[1]) {
+        return try entry(key, value: replies[0], lifetime: replies[1], now: clock.now())
+    }
+
+    /// The entry that a `GET` and a `PTTL` reply describe; `nil` when the key is gone.
+    func entry(_ key: String, value: RedisReply, lifetime: RedisReply, now: Timestamp) throws -> StoredEntry? {
+        switch (value, lifetime) {
         case (.null, _), (_, .integer(-2)):
             return nil
         case (.bulk(let bytes), .integer(let remaining)):
@@ -173,13 +177,8 @@ public final class RedisStore: KeyValueStore {
         var entries: [(key: String, entry: StoredEntry)] = []
         entries.reserveCapacity(named.count)
         for (index, (_, key)) in named.enumerated() {
-            switch (replies[2 * index], replies[2 * index + 1]) {
-            case (.null, _), (_, .integer(-2)):
-                continue
-            case (.bulk(let bytes), .integer(let remaining)):
-                entries.append((key, StoredEntry(bytes: bytes, expiresAt: remaining < 0 ? nil : now.adding(milliseconds: remaining))))
-            case (let value, let lifetime):
-                throw unexpected(key, "GET answered \(value.typeName), PTTL \(lifetime.typeName)")
+            if let entry = try entry(key, value: replies[2 * index], lifetime: replies[2 * index + 1], now: now) {
+                entries.append((key, entry))
             }
         }
         return entries

@@ -3,17 +3,7 @@ extension MemoryStore {
     /// The unexpired keys that start with `prefix`, sorted by UTF-8 bytes.
     /// O(log entries + matches) per shard, from each shard's sorted key index.
     public func keys(prefix: String) async throws -> [String] {
-        let now = clock.now().millisecondsSince1970
-        var keys: [String] = []
-        try withEveryOpenTable { state in
-            for key in state.table.keys(withPrefix: prefix) {
-                guard let slot = state.table.slot(of: key),
-                      !state.table.entry(at: slot).isExpired(nowMilliseconds: now)
-                else { continue }
-                keys.append(key.string)
-            }
-        }
-        return shards.count == 1 ? keys : keys.sorted(by: KeyRules.byteOrder)
+        try memoryEntries(prefix: prefix).map(\.key)
     }
 
     /// The unexpired entries whose keys start with `prefix`, in one pass over the shards,
