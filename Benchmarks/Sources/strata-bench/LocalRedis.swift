@@ -26,6 +26,8 @@ final class LocalRedis {
 
     var url: String { "redis://127.0.0.1:\(port)" }
 
+    var processIdentifier: pid_t { process.processIdentifier }
+
     func stop() {
         kill(process.processIdentifier, SIGKILL)  // nothing to save
         process.waitUntilExit()

@@ -1,0 +1,90 @@
+import CHiredisBaseline
+import Foundation
+import Strata
+import StrataRedis
+
+/// RedisStore beside blocking hiredis and redis-benchmark with the client and the server
+/// pinned (sched_setaffinity): on one core, where every hand-off between threads is a
+/// context switch on the server's core, and on two cores, where a hand-off is a wake-up on
+/// the other core. Needs at least two cores; with one it records nothing.
+nonisolated func redisPinnedBenchmarks(quick: Bool) async throws {
+    heading("Redis, pinned: RedisStore beside blocking hiredis and redis-benchmark, client and server on one core and on two")
+    guard ProcessInfo.processInfo.activeProcessorCount >= 2 else { return }
+    let redis = try await LocalRedis()
+    defer { redis.stop() }
+    let raw = RawRedis(port: redis.port)
+    let store = try RedisStore(url: redis.url)
+    let keys = (0..<(quick ? 1_000 : 10_000)).map { "user:\($0)" }
+    let value = String(repeating: "v", count: 64)
+    for key in keys { try await store.set(key, value) }
+    let report = Report.shared
+    let clientCore = 1
+    for (layout, serverCore) in [("same core", 1), ("two cores", 0)] {
+        pin(process: getpid(), toCore: clientCore)
+        pin(process: redis.processIdentifier, toCore: serverCore)
+        try await Task.sleep(for: .milliseconds(50))
+        let group = "redis-pinned"
+        var rounds = InterleavedRounds(rounds: quick ? 2 : 7, operationsPerRound: quick ? 1_000 : 5_000)
+        for _ in 0..<rounds.rounds {
+            await rounds.measure("raw GET", keyCount: keys.count) { raw.command(["GET", keys[$0]]) }
+            try await rounds.measure("store get", keyCount: keys.count) { _ = try await store.get(keys[$0], as: String.self) }
+            await rounds.measure("raw SET", keyCount: keys.count) { raw.command(["SET", keys[$0], value]) }
+            try await rounds.measure("store set", keyCount: keys.count) { try await store.set(keys[$0], value) }
+        }
+        report.compare(group, "RedisStore get, sequential (\(layout))", rounds.median("store get"),
+                       to: "blocking hiredis GET (\(layout))", rounds.median("raw GET"))
+        report.compare(group, "RedisStore set, sequential (\(layout))", rounds.median("store set"),
+                       to: "blocking hiredis SET (\(layout))", rounds.median("raw SET"))
+
+        let total = quick ? 20_000 : 200_000
+        let before = store.statistics
+        let elapsed = try await ContinuousClock().measure {
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                for task in 0..<64 {
+                    tasks.addTask {
+                        for index in stride(from: task, to: total, by: 64) {
+                            _ = try await store.get(keys[index % keys.count], as: String.self)
+                        }
+                    }
+                }
+                try await tasks.waitForAll()
+            }
+        }
+        let after = store.statistics
+        let depth = Double(after.commands - before.commands) / Double(max(1, after.roundTrips - before.roundTrips))
+        let benchmarkCost = 1e9 / redisBenchmarkRate(port: redis.port, requests: total, core: clientCore)
+        // A cost ratio like every other figure: below 0.5x is "twice the throughput".
+        report.compare(group, "RedisStore get, 64 tasks, ns per get (\(layout))", nanoseconds(elapsed) / Double(total),
+                       to: "redis-benchmark -c 50 -t get, ns per GET (\(layout))", benchmarkCost,
+                       note: String(format: "%.1f commands per write (auto-pipelining depth)", depth))
+    }
+    try await store.close()
+}
+
+/// GETs per second that `redis-benchmark -c 50 -t get` reaches, pinned to `core`.
+func redisBenchmarkRate(port: Int, requests: Int, core: Int) -> Double {
+    let benchmark = Process()
+    benchmark.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+    benchmark.arguments = ["-c", String(core), "/usr/bin/redis-benchmark",
+                           "-h", "127.0.0.1", "-p", String(port), "-c", "50", "-t", "get", "-n", String(requests), "-q"]
+    let output = Pipe()
+    benchmark.standardOutput = output
+    guard (try? benchmark.run()) != nil else { return 1 }
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    benchmark.waitUntilExit()
+    let line = text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).last(where: { $0.contains("requests per second") }) ?? ""
+    return max(1, Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0)
+}
+
+/// Pins every thread of `process` to `core` (threads it starts later inherit it).
+func pin(process: pid_t, toCore core: Int) {
+    var set = cpu_set_t()
+    withUnsafeMutableBytes(of: &set) { bytes in
+        bytes.initializeMemory(as: UInt8.self, repeating: 0)
+        bytes[core / 8] |= UInt8(1 << (core % 8))
+    }
+    let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process)/task")) ?? []
+    for thread in threads.compactMap({ pid_t($0) }) {
+        _ = sched_setaffinity(thread, MemoryLayout<cpu_set_t>.size, &set)
+    }
+}
