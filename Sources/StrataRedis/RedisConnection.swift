@@ -75,6 +75,13 @@ final class RedisConnection {
         context = nil
     }
 
+    /// Hands the socket over (to a ``RedisSocket``) and frees the rest of the connection.
+    func releaseDescriptor() throws -> Int32 {
+        guard let context else { throw RedisConnectionError(description: "the connection is closed") }
+        self.context = nil
+        return redisFreeKeepFd(context)
+    }
+
     /// Writes every command, then reads one reply for each, in order (a pipeline).
     /// Throws when the connection fails; the replies read before that are in the error.
     func execute(_ commands: [[[UInt8]]]) throws -> [RedisReply] {

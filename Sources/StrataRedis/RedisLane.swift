@@ -2,32 +2,58 @@ import Dispatch
 import Strata
 import Synchronization
 
-/// A connection with a thread of its own that pipelines whatever is waiting.
+/// One pooled connection, pipelined: at most one batch of commands is out on it at a time,
+/// and whatever comes meanwhile goes out together when that batch's last reply arrives.
 ///
-/// Callers never run hiredis themselves: a request joins the lane's queue and the
-/// caller's task suspends. The lane's thread takes every request waiting at that moment,
-/// writes all their commands at once, then reads the replies in order and hands each
-/// request its own. So requests that arrive while the connection is busy share one
-/// round trip. When the connection fails mid-batch, the requests whose replies were read
-/// get them, the rest get the failure, and the connection is dropped (so no late reply
-/// can reach a later request); the next batch reconnects.
+/// - **Idle connection:** the caller writes its commands itself (a non-blocking write of a
+///   few hundred bytes, which the socket's buffer takes at once) and suspends; the
+///   ``RedisEventLoop`` thread reads the replies and resumes it. One thread switch per
+///   call, where a lane thread took two (to the lane, back to the caller).
+/// - **Busy connection:** the caller's commands join the next batch and it suspends; the
+///   event loop writes the batch when the current one is answered, so concurrent callers
+///   share round trips (the depth grows with the load).
+/// - **Failure** (a write or read error, a reply that is not RESP, no reply within the
+///   command timeout): the batch out gets its replies read so far and the failure for
+///   the rest, and the socket is retired, so no late reply can reach a later request.
+///   Requests not yet written are not lost: they go out on a new connection, which is made
+///   on a connecting thread, never on Swift's cooperative pool.
 final class RedisLane: Sendable {
-    struct Request: Sendable {
-        let commands: [[[UInt8]]]
+    /// A caller waiting for the replies to its commands.
+    struct Waiter {
         let continuation: CheckedContinuation<[RedisReply], any Error>
+        let expected: Int
+        var replies: [RedisReply] = []
+        /// The last waiter of its batch.
+        var endsBatch = false
     }
 
     private struct State {
-        var pending: [Request] = []
-        var draining = false
+        /// The open connection, if any.
+        var socket: RedisSocket?
+        var connecting = false
+        /// The batches out: written (or being written), waiting for replies, in order.
+        var inFlight: [Waiter] = []
+        var inFlightHead = 0
+        var batchesOut = 0
+        /// The part of the last batch out that the socket has not taken yet.
+        var unwritten: [UInt8] = []
+        var unwrittenOffset = 0
+        /// When the batch out last made progress (written, or a reply read).
+        var lastProgress = ContinuousClock.now
+        /// The next batch: waiting for the batch out to be answered, or for a connection.
+        var next: [Waiter] = []
+        var nextBytes: [UInt8] = []
         var closed = false
-    }
-
-    /// The connection: touched only on the lane's queue.
-    private final class Worker: @unchecked Sendable {
-        var connection: RedisConnection?
         /// Whether the connection was lost (or never made) since it last worked.
         var isDown = false
+
+        var isIdle: Bool { inFlightHead == inFlight.count }
+
+        /// Whether a new batch may be written now: the last one is all written, and fewer
+        /// than ``RedisLane/batchesOutAtMost`` wait for replies.
+        var canWrite: Bool {
+            socket != nil && batchesOut < RedisLane.batchesOutAtMost && unwrittenOffset == unwritten.count
+        }
     }
 
     /// What happened to a lane's connection, for the store's logger.
@@ -38,123 +64,324 @@ final class RedisLane: Sendable {
         case regained
     }
 
+    /// What the event loop should do about a socket after a timeout check.
+    enum TimeoutCheck {
+        /// Close it (retired, or its batch timed out).
+        case close
+        /// A batch is out; check again at this instant.
+        case due(ContinuousClock.Instant)
+        /// Nothing is out; a batch written later may wait this long.
+        case idle(Duration)
+    }
+
+    /// Batches a connection may have out at once. One would leave the connection silent
+    /// for a round trip after each batch; more than a few only makes batches smaller.
+    static let batchesOutAtMost = 2
+
     private let state = Lock(State())
     /// Batches written (each one round trip) and commands sent, since the lane was made.
     let roundTrips = Atomic<Int>(0)
     let commandsSent = Atomic<Int>(0)
-    private let queue: DispatchQueue
-    private let worker = Worker()
+    private let commandTimeout: Duration
+    private let loop = RedisEventLoop.shared
     private let connect: @Sendable () throws -> RedisConnection
     private let onChange: (@Sendable (ConnectionChange) -> Void)?
 
     init(
-        label: String, connection: sending RedisConnection?, connect: @escaping @Sendable () throws -> RedisConnection,
+        connection: sending RedisConnection?, commandTimeout: Duration,
+        connect: @escaping @Sendable () throws -> RedisConnection,
         onChange: (@Sendable (ConnectionChange) -> Void)? = nil
     ) {
-        queue = DispatchQueue(label: label)
-        worker.connection = connection
+        self.commandTimeout = commandTimeout
         self.connect = connect
         self.onChange = onChange
+        if let connection, let socket = try? RedisSocket(taking: connection) {
+            state.withLock { state in
+                if (try? loop.register(socket, for: self)) != nil { state.socket = socket } else { socket.close() }
+            }
+        }
     }
 
     /// Sends `commands` (pipelined with whatever else is waiting) and returns their replies.
     func send(_ commands: [[[UInt8]]]) async throws -> [RedisReply] {
-        try await withCheckedThrowingContinuation { continuation in
-            let start = state.withLock { state -> Bool? in
-                if state.closed { return nil }
-                state.pending.append(Request(commands: commands, continuation: continuation))
-                if state.draining { return false }
-                state.draining = true
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(commands.reduce(16) { $0 + $1.reduce(16) { $0 + $1.count + 16 } })
+        RedisProtocol.encode(commands, into: &bytes)
+        return try await withCheckedThrowingContinuation { continuation in
+            var failed: [Waiter] = []
+            var failure: (any Error)?
+            var startConnecting = false
+            state.withLock { state in
+                let waiter = Waiter(continuation: continuation, expected: commands.count)
+                if state.closed {
+                    failed = [waiter]
+                    failure = RedisLaneClosed()
+                } else if let socket = state.socket, state.canWrite, state.next.isEmpty {
+                    state.unwritten = bytes
+                    if let error = startBatch([waiter], on: socket, &state) {
+                        failed = retire(&state, socket: socket)
+                        failure = error
+                        startConnecting = connectIfNeeded(&state)
+                    }
+                } else {
+                    state.next.append(waiter)
+                    state.nextBytes += bytes
+                    startConnecting = connectIfNeeded(&state)
+                    if let socket = state.socket, let error = sendNextBatch(&state, on: socket) {
+                        failed = retire(&state, socket: socket)
+                        failure = error
+                        startConnecting = connectIfNeeded(&state)
+                    }
+                }
+            }
+            if let failure { fail(failed, with: failure) }
+            if startConnecting { reconnect() }
+        }
+    }
+
+    // MARK: Writing (with the lock held)
+
+    /// Puts `batch` out, with its bytes in `state.unwritten`, and writes what the socket
+    /// takes now; the rest goes when the socket says it has room. An error is the
+    /// connection's failure.
+    private func startBatch(_ batch: [Waiter], on socket: RedisSocket, _ state: inout State) -> (any Error)? {
+        roundTrips.add(1, ordering: .relaxed)
+        commandsSent.add(batch.reduce(0) { $0 + $1.expected }, ordering: .relaxed)
+        if state.isIdle {
+            state.inFlight = []
+            state.inFlightHead = 0
+            state.lastProgress = .now
+        } else if state.inFlightHead >= 1_024 {
+            state.inFlight.removeFirst(state.inFlightHead)
+            state.inFlightHead = 0
+        }
+        state.inFlight += batch
+        state.inFlight[state.inFlight.count - 1].endsBatch = true
+        state.batchesOut += 1
+        state.unwrittenOffset = 0
+        return flush(&state, on: socket)
+    }
+
+    private func flush(_ state: inout State, on socket: RedisSocket) -> (any Error)? {
+        do {
+            state.unwrittenOffset = try socket.write(state.unwritten, from: state.unwrittenOffset)
+        } catch {
+            return error
+        }
+        let done = state.unwrittenOffset == state.unwritten.count
+        if done {
+            state.unwritten = []
+            state.unwrittenOffset = 0
+        }
+        loop.watchWritable(socket, !done)
+        return nil
+    }
+
+    /// Puts the next batch out, if one waits and the connection may take it.
+    private func sendNextBatch(_ state: inout State, on socket: RedisSocket) -> (any Error)? {
+        guard state.canWrite, !state.next.isEmpty else { return nil }
+        let batch = state.next
+        state.unwritten = state.nextBytes
+        state.next = []
+        state.nextBytes = []
+        return startBatch(batch, on: socket, &state)
+    }
+
+    /// Detaches the socket (the event loop closes it) and takes the batch out, to be
+    /// failed; the next batch stays, for a new connection.
+    private func retire(_ state: inout State, socket: RedisSocket) -> [Waiter] {
+        socket.retired = true
+        socket.shutDown()
+        if state.socket === socket { state.socket = nil }
+        let failed = Array(state.inFlight[state.inFlightHead...])
+        state.inFlight = []
+        state.inFlightHead = 0
+        state.batchesOut = 0
+        state.unwritten = []
+        state.unwrittenOffset = 0
+        return failed
+    }
+
+    /// Whether a connection should be made now for the next batch.
+    private func connectIfNeeded(_ state: inout State) -> Bool {
+        guard state.socket == nil, !state.connecting, !state.next.isEmpty, !state.closed else { return false }
+        state.connecting = true
+        return true
+    }
+
+    // MARK: Events (on the event loop's thread)
+
+    /// Reads and delivers the replies waiting on `socket`; `false` when the event loop
+    /// should close it.
+    func readable(_ socket: RedisSocket, buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        var read = socket.readReplies(into: buffer)
+        var completed: [Waiter] = []
+        var failed: [Waiter] = []
+        var startConnecting = false
+        let keep = state.withLock { state -> Bool in
+            guard state.socket === socket else { return false }
+            for reply in read.replies {
+                guard !state.isIdle else {
+                    read.failure = read.failure ?? RedisConnectionError(description: "the server sent a reply nobody asked for")
+                    break
+                }
+                state.inFlight[state.inFlightHead].replies.append(reply)
+                if state.inFlight[state.inFlightHead].replies.count == state.inFlight[state.inFlightHead].expected {
+                    let waiter = state.inFlight[state.inFlightHead]
+                    completed.append(waiter)
+                    state.inFlightHead += 1
+                    if waiter.endsBatch { state.batchesOut -= 1 }
+                }
+            }
+            if !read.replies.isEmpty { state.lastProgress = .now }
+            if read.failure == nil {
+                read.failure = sendNextBatch(&state, on: socket).map { $0 as? RedisConnectionError ?? RedisConnectionError(description: "\($0)") }
+            }
+            guard read.failure != nil else {
+                guard state.closed, state.isIdle else { return true }
+                _ = retire(&state, socket: socket)  // closed, and the last batch is answered
+                return false
+            }
+            failed = retire(&state, socket: socket)
+            startConnecting = connectIfNeeded(&state)
+            return false
+        }
+        for waiter in completed { waiter.continuation.resume(returning: waiter.replies) }
+        if let failure = read.failure {
+            lost(failure)
+            fail(failed, with: failure)
+        }
+        if startConnecting { reconnect() }
+        return keep
+    }
+
+    /// Writes more of the batch out, now that the socket has room; `false` when the event
+    /// loop should close it.
+    func writable(_ socket: RedisSocket) -> Bool {
+        var failed: [Waiter] = []
+        var failure: (any Error)?
+        var startConnecting = false
+        let keep = state.withLock { state -> Bool in
+            guard state.socket === socket else { return false }
+            guard state.unwrittenOffset < state.unwritten.count else {
+                loop.watchWritable(socket, false)
                 return true
             }
-            switch start {
-            case nil: continuation.resume(throwing: RedisLaneClosed())
-            case true?: queue.async { self.drain() }
-            case false?: break
+            failure = flush(&state, on: socket) ?? sendNextBatch(&state, on: socket)
+            guard failure != nil else {
+                state.lastProgress = .now
+                return true
             }
-        }
-    }
-
-    /// Runs on the lane's queue until nothing is waiting.
-    private func drain() {
-        while true {
-            let batch = state.withLock { state -> [Request] in
-                if state.pending.isEmpty {
-                    state.draining = false
-                    return []
-                }
-                defer { state.pending = [] }
-                return state.pending
-            }
-            if batch.isEmpty { return }
-            run(batch)
-        }
-    }
-
-    private func run(_ batch: [Request]) {
-        let connection: RedisConnection
-        do {
-            if let existing = worker.connection {
-                connection = existing
-            } else {
-                connection = try connect()
-                worker.connection = connection
-                if worker.isDown {
-                    worker.isDown = false
-                    onChange?(.regained)
-                }
-            }
-        } catch {
-            if !worker.isDown {
-                worker.isDown = true
-                onChange?(.lost(error))
-            }
-            for request in batch { request.continuation.resume(throwing: error) }
-            return
-        }
-        var replies: [RedisReply]
-        var failure: (any Error)?
-        roundTrips.add(1, ordering: .relaxed)
-        commandsSent.add(batch.reduce(0) { $0 + $1.commands.count }, ordering: .relaxed)
-        do {
-            replies = try connection.execute(batch.flatMap(\.commands))
-        } catch let partial as RedisConnection.PartialReplies {
-            replies = partial.replies
-            failure = partial.error
-        } catch {
-            replies = []
-            failure = error
+            failed = retire(&state, socket: socket)
+            startConnecting = connectIfNeeded(&state)
+            return false
         }
         if let failure {
-            connection.close()
-            worker.connection = nil
-            worker.isDown = true
-            onChange?(.lost(failure))
+            lost(failure)
+            fail(failed, with: failure)
         }
-        var next = 0
-        for request in batch {
-            let count = request.commands.count
-            if next + count <= replies.count {
-                request.continuation.resume(returning: Array(replies[next..<(next + count)]))
-            } else {
-                request.continuation.resume(throwing: failure ?? RedisConnectionError(description: "no reply"))
+        if startConnecting { reconnect() }
+        return keep
+    }
+
+    /// Fails the batch out when it waited for its replies longer than the command timeout.
+    func checkTimeout(_ socket: RedisSocket, now: ContinuousClock.Instant) -> TimeoutCheck {
+        var failed: [Waiter] = []
+        var startConnecting = false
+        let check = state.withLock { state -> TimeoutCheck in
+            guard state.socket === socket else { return .close }
+            guard !state.isIdle else { return .idle(commandTimeout) }
+            let deadline = state.lastProgress + commandTimeout
+            guard now >= deadline else { return .due(deadline) }
+            failed = retire(&state, socket: socket)
+            startConnecting = connectIfNeeded(&state)
+            return .close
+        }
+        if !failed.isEmpty {
+            let error = RedisConnectionError(description: "no reply within the command timeout (\(commandTimeout))")
+            lost(error)
+            fail(failed, with: error)
+        }
+        if startConnecting { reconnect() }
+        return check
+    }
+
+    // MARK: Connecting (on a connecting thread)
+
+    /// Makes a connection for the next batch, off Swift's cooperative pool: hiredis
+    /// connects and logs in blocking, for at most the connect and command timeouts.
+    private func reconnect() {
+        DispatchQueue.global().async { [self] in
+            let outcome = Result { try RedisSocket(taking: try connect()) }
+            var failed: [Waiter] = []
+            var failure: (any Error)?
+            var regained = false
+            state.withLock { state in
+                state.connecting = false
+                switch outcome {
+                case .failure(let error):
+                    failed = state.next
+                    state.next = []
+                    state.nextBytes = []
+                    failure = error
+                case .success(let socket):
+                    if state.closed {
+                        socket.close()
+                        return
+                    }
+                    do {
+                        try loop.register(socket, for: self)
+                    } catch {
+                        socket.close()
+                        failed = state.next
+                        state.next = []
+                        state.nextBytes = []
+                        failure = error
+                        return
+                    }
+                    state.socket = socket
+                    regained = state.isDown
+                    state.isDown = false
+                    if let error = sendNextBatch(&state, on: socket) {
+                        failed = retire(&state, socket: socket)
+                        failure = error
+                    }
+                }
             }
-            next += count
+            if regained { onChange?(.regained) }
+            if let failure {
+                lost(failure)
+                fail(failed, with: failure)
+            }
         }
     }
 
-    /// Fails what is waiting and closes the connection once the current batch is done.
+    /// Reports a loss once, until a connection works again.
+    private func lost(_ error: any Error) {
+        let first = state.withLock { state in
+            defer { state.isDown = true }
+            return !state.isDown
+        }
+        if first { onChange?(.lost(error)) }
+    }
+
+    private func fail(_ waiters: [Waiter], with error: any Error) {
+        for waiter in waiters { waiter.continuation.resume(throwing: error) }
+    }
+
+    /// Fails what has not been written and retires the connection once the batch out is
+    /// answered (or times out).
     func close() {
-        let waiting = state.withLock { state -> [Request] in
+        let waiting = state.withLock { state -> [Waiter] in
             state.closed = true
-            defer { state.pending = [] }
-            return state.pending
+            defer {
+                state.next = []
+                state.nextBytes = []
+            }
+            if let socket = state.socket, state.isIdle { _ = retire(&state, socket: socket) }
+            return state.next
         }
-        for request in waiting { request.continuation.resume(throwing: RedisLaneClosed()) }
-        queue.async { [worker] in
-            worker.connection?.close()
-            worker.connection = nil
-        }
+        fail(waiting, with: RedisLaneClosed())
     }
 }
 

@@ -17,9 +17,12 @@ extension RedisStore {
         public var endpoint: RedisEndpoint
         /// How long connecting may take before the store gives up (`backendUnavailable`).
         public var connectTimeout: Duration
-        /// How long one command (or pipelined batch) may wait for its reply.
+        /// How long a pipelined batch may wait for its next reply; past it the batch's calls
+        /// throw `backendUnavailable` and the connection is replaced.
         public var commandTimeout: Duration
-        /// Connections, each with its own thread; concurrent calls are pipelined on them.
+        /// Pooled connections. Calls take them in turn, and concurrent calls are pipelined
+        /// on each; more than one keeps a slow command (a large value, a long script)
+        /// from holding up every other call.
         public var poolSize: Int
         /// A prefix added to every key in Redis, so several applications can share a
         /// database; `keys()` and `clear()` see only this namespace.

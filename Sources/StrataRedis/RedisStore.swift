@@ -12,8 +12,10 @@ import Synchronization
 ///   sets the lifetime only when it creates the key.
 /// - `keys(prefix:)` and `clear(prefix:)` use `SCAN MATCH` with every glob character of
 ///   the prefix escaped, and `UNLINK` in batches: never `KEYS`.
-/// - hiredis blocks: calls run on threads of the store's own, never on Swift's
-///   cooperative pool, and concurrent calls are pipelined on the pooled connections.
+/// - No call blocks Swift's cooperative threads: a caller writes its commands to an idle
+///   pooled connection itself (a non-blocking write) and suspends, and one event-loop
+///   thread (`epoll`) reads the replies of every connection and resumes the callers.
+///   Calls that come while a connection is busy are pipelined in the next batch.
 /// - A connection that fails costs the calls in flight on it a `backendUnavailable`
 ///   error; the store reconnects by itself for later calls.
 /// - A call succeeds only on the reply that means its work was done: an error reply
@@ -76,10 +78,14 @@ public final class RedisStore: KeyValueStore {
         }
         let first = try connect()
         let onChange = configuration.connectionLog(backend: backend)
-        lanes = [RedisLane(label: "strata.redis.0", connection: first, connect: connect, onChange: onChange)]
-            + (1..<configuration.poolSize).map {
-                RedisLane(label: "strata.redis.\($0)", connection: nil, connect: connect, onChange: onChange)
+        lanes = [RedisLane(connection: first, commandTimeout: configuration.commandTimeout, connect: connect, onChange: onChange)]
+            + (1..<configuration.poolSize).map { _ in
+                RedisLane(connection: nil, commandTimeout: configuration.commandTimeout, connect: connect, onChange: onChange)
             }
+    }
+
+    deinit {
+        lanes.forEach { $0.close() }
     }
 
     /// `RedisStore(redis://host:port/db)` (no password).

@@ -68,8 +68,10 @@ final class RedisTestServer: Sendable {
             output: .discarded, errors: .discarded)
         liveServers.withLock { _ = $0.insert(process.pid) }
         self.process.withLock { $0 = process }
+        // The socket file appears at bind(), a moment before listen(): wait until a
+        // connection is accepted, or the first store's connect is refused.
         for _ in 0..<500 {
-            if FileManager.default.fileExists(atPath: socket) { return }
+            if Self.accepts(socket) { return }
             try await Task.sleep(for: .milliseconds(10))
         }
         throw TestServerError(message: "redis-server did not start in 5 s")
@@ -89,6 +91,12 @@ final class RedisTestServer: Sendable {
     }
 
     func stop() { kill() }
+
+    /// Sends `signal` to the server: SIGSTOP freezes it (it keeps its connections and
+    /// answers nothing), SIGCONT lets it go on.
+    func send(_ signal: Int32) {
+        process.withLock { $0?.send(signal) }
+    }
 
     /// Runs redis-cli against this server (for what the store does not do, like LPUSH).
     @discardableResult
@@ -111,6 +119,23 @@ final class RedisTestServer: Sendable {
     }
 
     /// A port nobody listens on now.
+    /// Whether a server listens on the unix socket at `path` (a connect succeeds).
+    static func accepts(_ path: String) -> Bool {
+        let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
+        }
+    }
+
     static func freePort() -> Int {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }

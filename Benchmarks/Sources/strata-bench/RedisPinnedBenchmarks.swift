@@ -59,6 +59,7 @@ nonisolated func redisPinnedBenchmarks(quick: Bool) async throws {
                        note: String(format: "%.1f commands per write (auto-pipelining depth)", depth))
     }
     try await store.close()
+    pin(process: getpid(), toCore: nil)  // the groups after this one run unpinned
 }
 
 /// GETs per second that `redis-benchmark -c 50 -t get` reaches, pinned to `core`.
@@ -76,15 +77,14 @@ func redisBenchmarkRate(port: Int, requests: Int, core: Int) -> Double {
     return max(1, Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0)
 }
 
-/// Pins every thread of `process` to `core` (threads it starts later inherit it).
-func pin(process: pid_t, toCore core: Int) {
-    var set = cpu_set_t()
-    withUnsafeMutableBytes(of: &set) { bytes in
-        bytes.initializeMemory(as: UInt8.self, repeating: 0)
-        bytes[core / 8] |= UInt8(1 << (core % 8))
-    }
-    let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process)/task")) ?? []
-    for thread in threads.compactMap({ pid_t($0) }) {
-        _ = sched_setaffinity(thread, MemoryLayout<cpu_set_t>.size, &set)
-    }
+/// Pins every thread of `process` to `core` (threads it starts later inherit it), with
+/// `taskset -a -p`.
+func pin(process: pid_t, toCore core: Int?) {
+    let taskset = Process()
+    taskset.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+    let cores = core.map(String.init) ?? "0-\(ProcessInfo.processInfo.activeProcessorCount - 1)"
+    taskset.arguments = ["-a", "-p", "-c", cores, String(process)]
+    taskset.standardOutput = FileHandle.nullDevice
+    guard (try? taskset.run()) != nil else { return }
+    taskset.waitUntilExit()
 }

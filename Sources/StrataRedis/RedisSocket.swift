@@ -1,0 +1,163 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CHiredis
+import Strata
+
+/// A connected, logged-in, non-blocking socket to Redis, and the parser of its replies.
+///
+/// hiredis makes the connection and sends the login (blocking, on a connecting thread,
+/// never on Swift's cooperative pool); then it hands over the descriptor, and from there
+/// the lane writes RESP itself and the event loop reads, with hiredis's reply parser.
+///
+/// Who touches what: `descriptor` is written to only by the owner of its lane's lock,
+/// read from and closed only by the event loop's thread; `parser` belongs to the event
+/// loop's thread; `retired` and `writeArmed` are changed only under the lane's lock.
+final class RedisSocket: @unchecked Sendable {
+    let descriptor: Int32
+    /// The event loop's handle for this socket.
+    let token: UInt64
+    private let parser: UnsafeMutablePointer<redisReader>
+    /// Detached from its lane: the event loop closes it at its next event.
+    var retired = false
+    /// Registered for "writable" events (a batch did not fit in the socket's buffer).
+    var writeArmed = false
+    private var closed = false
+
+    private static let nextToken = Lock<UInt64>(1)
+
+    /// Takes the descriptor of a connected, logged-in hiredis connection.
+    init(taking connection: RedisConnection) throws {
+        descriptor = try connection.releaseDescriptor()
+        let flags = fcntl(descriptor, F_GETFL)
+        guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0, let parser = redisReaderCreate() else {
+            let error = RedisConnectionError(description: "cannot make the socket non-blocking: \(String(cString: strerror(errno)))")
+            closeDescriptor(descriptor)
+            throw error
+        }
+        self.parser = parser
+        token = Self.nextToken.withLock { token in
+            defer { token += 1 }
+            return token
+        }
+    }
+
+    deinit {
+        close()
+        redisReaderFree(parser)
+    }
+
+    /// Ends the connection both ways, so the event loop sees it end; the descriptor stays
+    /// open (and its number unused) until the event loop closes it.
+    func shutDown() {
+        shutdown(descriptor, Int32(SHUT_RDWR))
+    }
+
+    /// Closes the descriptor (event loop's thread, or before the socket was registered).
+    func close() {
+        guard !closed else { return }
+        closed = true
+        closeDescriptor(descriptor)
+    }
+
+    /// Writes as much of `bytes[offset...]` as the socket takes now, without waiting.
+    /// Returns the new offset; throws when the connection failed.
+    func write(_ bytes: [UInt8], from offset: Int) throws -> Int {
+        var offset = offset
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { buffer in
+                send(descriptor, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+            }
+            if written > 0 {
+                offset += written
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return offset
+            } else {
+                throw RedisConnectionError(description: "writing to the server failed: \(Self.describe(errno: written < 0 ? errno : EPIPE))")
+            }
+        }
+        return offset
+    }
+
+    /// What reading found: replies parsed from the bytes that were waiting, and whether
+    /// the connection ended or failed (after those replies).
+    struct ReadResult {
+        var replies: [RedisReply] = []
+        var failure: RedisConnectionError?
+    }
+
+    /// Reads what the socket holds now and parses every complete reply (event loop's thread).
+    func readReplies(into buffer: UnsafeMutableRawBufferPointer) -> ReadResult {
+        var result = ReadResult()
+        while true {
+            let count = recv(descriptor, buffer.baseAddress, buffer.count, 0)
+            if count > 0 {
+                guard redisReaderFeed(parser, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), count) == REDIS_OK else {
+                    result.failure = parserFailure()
+                    return result
+                }
+                if count < buffer.count { break }
+            } else if count == 0 {
+                result.failure = RedisConnectionError(description: "the server closed the connection")
+                break
+            } else if errno == EINTR {
+                continue
+            } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                break
+            } else {
+                result.failure = RedisConnectionError(description: "reading from the server failed: \(Self.describe(errno: errno))")
+                break
+            }
+        }
+        while true {
+            var raw: UnsafeMutableRawPointer?
+            guard redisReaderGetReply(parser, &raw) == REDIS_OK else {
+                result.failure = parserFailure()
+                break
+            }
+            guard let raw else { break }
+            result.replies.append(RedisReply(raw.assumingMemoryBound(to: redisReply.self)))
+            freeReplyObject(raw)
+        }
+        return result
+    }
+
+    private func parserFailure() -> RedisConnectionError {
+        let text = withUnsafePointer(to: &parser.pointee.errstr) {
+            $0.withMemoryRebound(to: CChar.self, capacity: 128) { String(cString: $0) }
+        }
+        return RedisConnectionError(description: "the server sent a reply that is not RESP: \(text)")
+    }
+
+    static func describe(errno code: Int32) -> String {
+        String(cString: strerror(code))
+    }
+}
+
+/// RESP, the protocol's request form: each command an array of bulk strings, so any bytes
+/// in a key or value (spaces, CR/LF, NUL) stay arguments and cannot change the command.
+enum RedisProtocol {
+    static func encode(_ commands: [[[UInt8]]], into bytes: inout [UInt8]) {
+        for command in commands {
+            bytes.append(UInt8(ascii: "*"))
+            bytes.append(contentsOf: String(command.count).utf8)
+            bytes.append(contentsOf: [13, 10])
+            for argument in command {
+                bytes.append(UInt8(ascii: "$"))
+                bytes.append(contentsOf: String(argument.count).utf8)
+                bytes.append(contentsOf: [13, 10])
+                bytes.append(contentsOf: argument)
+                bytes.append(contentsOf: [13, 10])
+            }
+        }
+    }
+}
+
+/// `close(2)`, by a name no method hides.
+func closeDescriptor(_ descriptor: Int32) {
+    _ = close(descriptor)
+}

@@ -1,0 +1,130 @@
+import Foundation
+import Strata
+import StrataRedis
+import StrataTesting
+import Synchronization
+import Testing
+
+/// The pooled connections' I/O: the event loop, timeouts, batches larger than a socket's
+/// buffer, and connections closed with the store.
+@Suite("RedisStore connections")
+struct RedisConnectionTests {
+    /// A store of one pooled connection, so every call shares it.
+    func oneConnection(to server: RedisTestServer, commandTimeout: Duration) throws -> RedisStore {
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL))
+        configuration.poolSize = 1
+        configuration.commandTimeout = commandTimeout
+        return try RedisStore(configuration: configuration)
+    }
+
+    @Test("calls waiting for a frozen server hold no cooperative thread, and get their replies when it runs again",
+          .timeLimit(.minutes(1)))
+    func waitingHoldsNoThread() async throws {
+        let server = try await RedisTestServer()
+        let store = try oneConnection(to: server, commandTimeout: .seconds(30))
+        try await store.set("a", "A")
+
+        server.send(SIGSTOP)
+        let finished = Lock(0)
+        async let values = withThrowingTaskGroup(of: String?.self) { group in
+            for _ in 0..<64 {
+                group.addTask {
+                    defer { finished.withLock { $0 += 1 } }
+                    return try await store.get("a", as: String.self)
+                }
+            }
+            return try await group.reduce(into: [String?]()) { $0.append($1) }
+        }
+        // 64 calls wait on two cooperative threads; if any blocked its thread, these
+        // sleeps (and the test) could not go on.
+        for _ in 0..<10 { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(finished.withLock { $0 } == 0, "the calls are still waiting for the frozen server")
+        server.send(SIGCONT)
+        #expect(try await values == Array(repeating: "A", count: 64))
+        try await store.close()
+    }
+
+    @Test("a frozen server: calls fail with backendUnavailable after the command timeout, and late replies reach nobody",
+          .timeLimit(.minutes(1)))
+    func frozenServer() async throws {
+        let server = try await RedisTestServer()
+        let store = try oneConnection(to: server, commandTimeout: .milliseconds(300))
+        try await store.set("a", "A")
+        try await store.set("b", "B")
+
+        server.send(SIGSTOP)
+        let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    do {
+                        return "value \(try await store.get("a", as: String.self) ?? "nil")"
+                    } catch let error as StrataError where error.code == .backendUnavailable {
+                        return "unavailable"
+                    }
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(outcomes == Array(repeating: "unavailable", count: 8))
+        let timeout = await #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
+            try await store.get("a", as: String.self)
+        }
+        #expect(timeout?.key == "a")
+        let reason = timeout?.underlying.map { String(describing: $0) } ?? ""
+        #expect(reason.contains("timeout"), "\(reason)")
+
+        // The server wakes and answers the timed-out GETs: those replies must reach nobody.
+        server.send(SIGCONT)
+        #expect(try await store.get("b", as: String.self) == "B")
+        #expect(try await store.get("a", as: String.self) == "A")
+        try await store.close()
+    }
+
+    @Test("a batch larger than the socket's buffer goes out in parts; every caller gets its own value back")
+    func largeBatches() async throws {
+        let server = try await RedisTestServer()
+        let store = try RedisStore(url: server.unixURL)
+        let values = (0..<16).map { index in Data("value \(index):".utf8) + Data(repeating: UInt8(index), count: 2 << 20) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, value) in values.enumerated() {
+                group.addTask { try await store.set("big\(index)", value) }
+            }
+            try await group.waitForAll()
+        }
+        let read = try await withThrowingTaskGroup(of: (Int, Data?).self) { group in
+            for index in values.indices {
+                group.addTask { (index, try await store.get("big\(index)", as: Data.self)) }
+            }
+            return try await group.reduce(into: [Int: Data]()) { $0[$1.0] = $1.1 }
+        }
+        for index in values.indices {
+            #expect(read[index] == values[index], "value \(index)")
+        }
+        try await store.close()
+    }
+
+    @Test("a store released without close() closes its connections")
+    func releasedStore() async throws {
+        let server = try await RedisTestServer()
+        func clients() async throws -> Int {
+            try await server.cli("CLIENT", "LIST").split(separator: "\n").count
+        }
+        let before = try await clients()
+        do {
+            var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL))
+            configuration.poolSize = 4
+            let store = try RedisStore(configuration: configuration)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<16 { group.addTask { try await store.set("k\(index)", index) } }
+                try await group.waitForAll()
+            }
+            #expect(try await clients() == before + 4)
+        }
+        var after = try await clients()
+        for _ in 0..<200 where after != before {
+            try await Task.sleep(for: .milliseconds(10))
+            after = try await clients()
+        }
+        #expect(after == before)
+    }
+}
