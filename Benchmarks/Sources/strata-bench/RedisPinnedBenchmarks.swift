@@ -36,6 +36,12 @@ nonisolated func redisPinnedBenchmarks(quick: Bool) async throws {
         report.compare(group, "RedisStore set, sequential (\(layout))", rounds.median("store set"),
                        to: "blocking hiredis SET (\(layout))", rounds.median("raw SET"))
 
+        // The floor under any call that suspends: a task resumed by another thread, beside
+        // two threads that block in turn (no Redis in either), on the same layout.
+        let floor = await handOffRoundTrips(count: quick ? 2_000 : 20_000)
+        report.compare(group, "task resumed by another thread, round trip (\(layout))", floor.task,
+                       to: "two blocking threads, round trip (\(layout))", floor.threads)
+
         let total = quick ? 20_000 : 200_000
         let before = store.statistics
         let elapsed = try await ContinuousClock().measure {
@@ -60,6 +66,77 @@ nonisolated func redisPinnedBenchmarks(quick: Bool) async throws {
     }
     try await store.close()
     pin(process: getpid(), toCore: nil)  // the groups after this one run unpinned
+}
+
+/// Round trips through pipes, in nanoseconds: a task that writes and suspends until a
+/// thread blocked in `read` resumes it (the shape of every RedisStore call), and a thread
+/// that writes and blocks in `read` until another answers (the shape of a blocking hiredis
+/// call). The partner works 30 µs before answering, as a server would: long enough for
+/// the waiting thread to go to sleep, so each variant pays the wake-ups it really needs.
+func handOffRoundTrips(count: Int) async -> (task: Double, threads: Double) {
+    final class Channel: @unchecked Sendable {  // the continuation is handed over under `lock`
+        var request: [Int32] = [0, 0], reply: [Int32] = [0, 0]
+        let lock = NSLock()
+        var waiting: CheckedContinuation<Void, Never>?
+        init() {
+            pipe(&request)
+            pipe(&reply)
+        }
+    }
+    let taskSide = Channel(), threadSide = Channel()
+    @Sendable func serve() {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .microseconds(30) {}
+    }
+    // The task's partner: wakes on the request pipe and resumes the waiting task.
+    Thread.detachNewThread {
+        var byte: UInt8 = 0
+        while read(taskSide.request[0], &byte, 1) == 1, byte == 1 {
+            serve()
+            taskSide.lock.lock()
+            let waiting = taskSide.waiting
+            taskSide.waiting = nil
+            taskSide.lock.unlock()
+            waiting?.resume()
+        }
+    }
+    // The blocking thread's partner: answers each request on the reply pipe.
+    Thread.detachNewThread {
+        var byte: UInt8 = 0
+        while read(threadSide.request[0], &byte, 1) == 1, byte == 1 {
+            serve()
+            _ = write(threadSide.reply[1], &byte, 1)
+        }
+    }
+    let clock = ContinuousClock()
+    let task = await clock.measure {
+        for _ in 0..<count {
+            await withCheckedContinuation { continuation in
+                taskSide.lock.lock()
+                taskSide.waiting = continuation
+                taskSide.lock.unlock()
+                var byte: UInt8 = 1
+                _ = write(taskSide.request[1], &byte, 1)
+            }
+        }
+    }
+    let threads = await withCheckedContinuation { continuation in
+        Thread.detachNewThread {
+            var byte: UInt8 = 1
+            let elapsed = clock.measure {
+                for _ in 0..<count {
+                    _ = write(threadSide.request[1], &byte, 1)
+                    _ = read(threadSide.reply[0], &byte, 1)
+                }
+            }
+            continuation.resume(returning: elapsed)
+        }
+    }
+    var stop: UInt8 = 0
+    for channel in [taskSide, threadSide] {
+        _ = write(channel.request[1], &stop, 1)
+    }
+    return (nanoseconds(task) / Double(count), nanoseconds(threads) / Double(count))
 }
 
 /// GETs per second that `redis-benchmark -c 50 -t get` reaches, pinned to `core`.
