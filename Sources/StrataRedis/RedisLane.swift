@@ -323,7 +323,7 @@ final class RedisLane: Sendable {
                     failed = state.next
                     state.next = []
                     state.nextBytes = []
-                    failure = error
+                    failure = RedisNotSent(error: error)
                 case .success(let socket):
                     if state.closed {
                         socket.close()
@@ -336,7 +336,7 @@ final class RedisLane: Sendable {
                         failed = state.next
                         state.next = []
                         state.nextBytes = []
-                        failure = error
+                        failure = RedisNotSent(error: error)
                         return
                     }
                     state.socket = socket
@@ -350,7 +350,7 @@ final class RedisLane: Sendable {
             }
             if regained { onChange?(.regained) }
             if let failure {
-                lost(failure)
+                lost((failure as? RedisNotSent)?.error ?? failure)
                 fail(failed, with: failure)
             }
         }
@@ -387,3 +387,9 @@ final class RedisLane: Sendable {
 
 /// A request sent to a closed lane.
 struct RedisLaneClosed: Error {}
+
+/// A request that failed before any of it was written (no connection could be made): on
+/// a Redis Cluster it can go to another node without any risk of running twice.
+struct RedisNotSent: Error {
+    let error: any Error
+}

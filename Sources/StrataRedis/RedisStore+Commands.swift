@@ -12,14 +12,27 @@ extension RedisStore {
     /// One command of text arguments on a pooled connection (for the lock); an error
     /// reply throws.
     func command(key: String, _ arguments: [String]) async throws -> RedisReply {
-        try await send(key, [arguments.map { Array($0.utf8) }])[0]
+        // On a cluster the command goes to the node of the key it names (the lock's key,
+        // not `key`): the key after `SET`, or `EVAL script 1 <key>`.
+        let named = arguments.first == "EVAL" ? arguments[3] : arguments[1]
+        return try await send([arguments.map { Array($0.utf8) }], routing: Array(named.utf8)) { _ in key }[0]
     }
 
-    /// A new connection of the store's endpoint and timeouts, not in the pool.
+    /// A new connection of the store's endpoint and timeouts, not in the pool; on a
+    /// cluster, to the first primary (or seed) that answers.
     func dedicatedConnection() throws -> RedisConnection {
-        try RedisConnection(
-            endpoint: configuration.endpoint, connectTimeout: configuration.connectTimeout,
-            commandTimeout: configuration.commandTimeout)
+        let candidates = cluster.map { $0.primaries.map(\.endpoint) + $0.seeds } ?? [configuration.endpoint]
+        var lastError: any Error = RedisConnectionError(description: "no node to connect to")
+        for endpoint in candidates {
+            do {
+                return try RedisConnection(
+                    endpoint: endpoint, connectTimeout: configuration.connectTimeout,
+                    commandTimeout: configuration.commandTimeout)
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError
     }
 
     func redisKey(_ key: String) -> [UInt8] { namespace + Array(key.utf8) }
@@ -63,13 +76,36 @@ extension RedisStore {
         return pattern + [UInt8(ascii: "*")]
     }
 
+    /// `SCAN MATCH` over every key with `prefix` (on a cluster, over every primary, one
+    /// after the other), calling `visit` with each page's Redis names, each name once.
     func scan(prefix: String, _ visit: ([[UInt8]]) async throws -> Void) async throws {
+        var seen = Set<[UInt8]>()  // SCAN may return a key more than once
+        guard let cluster else {
+            try await scan(prefix: prefix, seen: &seen, visit) { commands in try await self.send(nil, commands) }
+            return
+        }
+        try checkOpen()
+        for node in cluster.primaries {
+            try await scan(prefix: prefix, seen: &seen, visit) { commands in
+                do {
+                    return try await node.lane().send(commands)
+                } catch {
+                    throw self.mapped(error, key: nil, node: node.name)
+                }
+            }
+        }
+    }
+
+    private func scan(
+        prefix: String, seen: inout Set<[UInt8]>, _ visit: ([[UInt8]]) async throws -> Void,
+        sending: ([[[UInt8]]]) async throws -> [RedisReply]
+    ) async throws {
         let match = pattern(prefix)
         let wanted = namespace + Array(prefix.utf8)
         var cursor: [UInt8] = Array("0".utf8)
-        var seen = Set<[UInt8]>()  // SCAN may return a key more than once
         repeat {
-            let reply = try await send(nil, [command("SCAN", cursor, "MATCH", match, "COUNT", String(configuration.scanBatchSize))])[0]
+            let reply = try await sending([command("SCAN", cursor, "MATCH", match, "COUNT", String(configuration.scanBatchSize))])[0]
+            if case .error(let message) = reply { throw refusal(message, to: [Array("SCAN".utf8)], key: nil) }
             guard case .array(let parts) = reply, parts.count == 2, case .bulk(let next) = parts[0], case .array(let found) = parts[1]
             else { throw unexpected(nil, "SCAN answered \(reply.typeName)") }
             var batch: [[UInt8]] = []
@@ -87,37 +123,54 @@ extension RedisStore {
         }
     }
 
-    /// Sends commands on the next lane; every failure becomes a `StrataError` naming the key and server.
+    /// Sends commands on the next lane (on a cluster, of the node that owns `key`'s slot);
+    /// every failure becomes a `StrataError` naming the key and server.
     ///
     /// An error reply to any of the commands throws here, so no caller can mistake a
     /// refusal (`OOM`, `READONLY`, `NOPERM`, `BUSY`…) for an answer: the error's code says
     /// what can cure it (``RedisServerError/code``) and its `underlying` is the refusal.
     func send(_ key: String?, _ commands: [[[UInt8]]]) async throws -> [RedisReply] {
-        try await send(commands) { _ in key }
+        try await send(commands, routing: key.map(redisKey)) { _ in key }
     }
 
     /// `send`, naming in an error the key `keyOfCommand` gives for the command's index (a
-    /// batch of commands over many keys).
-    func send(_ commands: [[[UInt8]]], keyOfCommand: (Int) -> String?) async throws -> [RedisReply] {
+    /// batch of commands over many keys). `routing` is the Redis key whose slot chooses the
+    /// node on a cluster (any node when `nil`).
+    func send(_ commands: [[[UInt8]]], routing: [UInt8]?, keyOfCommand: (Int) -> String?) async throws -> [RedisReply] {
         let key = keyOfCommand(0)
         try checkOpen()
-        let lane = lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count]
         let replies: [RedisReply]
-        do {
-            replies = try await lane.send(commands)
-        } catch let error as StrataError {
-            throw StrataError(code: error.code, message: error.message, key: key, backend: backendName, underlying: error.underlying)
-        } catch is RedisLaneClosed {
-            throw StrataError(code: .closed, message: "the store is closed", key: key, backend: backendName)
-        } catch {
-            throw StrataError(
-                code: .backendUnavailable, message: "the connection to the server failed", key: key,
-                backend: backendName, underlying: error)
+        if let cluster {
+            replies = try await cluster.send(commands, slot: routing.map(RedisClusterSlot.of), key: key, store: self)
+        } else {
+            do {
+                replies = try await lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count].send(commands)
+            } catch {
+                throw mapped(error, key: key)
+            }
         }
         for (index, reply) in replies.enumerated() {
             if case .error(let message) = reply { throw refusal(message, to: commands[index], key: keyOfCommand(index)) }
         }
         return replies
+    }
+
+    /// A lane's failure as the error a caller sees; `node` names a cluster's node.
+    func mapped(_ error: any Error, key: String?, node: String? = nil) -> StrataError {
+        let onNode = node.map { " (node \($0))" } ?? ""
+        switch error {
+        case let error as RedisNotSent:
+            return mapped(error.error, key: key, node: node)
+        case let error as StrataError:
+            return StrataError(
+                code: error.code, message: error.message + onNode, key: key, backend: backendName, underlying: error.underlying)
+        case is RedisLaneClosed:
+            return StrataError(code: .closed, message: "the store is closed", key: key, backend: backendName)
+        default:
+            return StrataError(
+                code: .backendUnavailable, message: "the connection to the server failed" + onNode, key: key,
+                backend: backendName, underlying: error)
+        }
     }
 
     /// The error for a server's error reply to `command`.

@@ -31,6 +31,18 @@ extension RedisStore {
         public var defaultExpiry: Expiry?
         /// Keys asked for (`COUNT`) per `SCAN` step, and removed per `UNLINK`.
         public var scanBatchSize: Int
+        /// Seed nodes of a Redis Cluster; empty (the default) for one server at `endpoint`.
+        /// Credentials are taken from the first seed for every node; a cluster has only
+        /// database 0.
+        ///
+        /// ```swift
+        /// var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: "redis://10.0.0.1:7000"))
+        /// configuration.clusterSeeds = [configuration.endpoint, try RedisEndpoint(url: "redis://10.0.0.2:7000")]
+        /// ```
+        public var clusterSeeds: [RedisEndpoint] = []
+        /// On a cluster, how long a call may keep following redirections and waiting out a
+        /// failover or a slot migration before it fails with `backendUnavailable`.
+        public var clusterRetryTime: Duration = .seconds(3)
 
         #if Logging
         /// Where the store and its invalidation bus log (with the `Logging` trait): a

@@ -37,7 +37,10 @@ import Synchronization
 public final class RedisStore: KeyValueStore {
     /// The endpoint, pool, timeouts and namespace this store was made with.
     public let configuration: Configuration
+    /// The pooled connections to one server; empty on a cluster.
     let lanes: [RedisLane]
+    /// The slot map and the nodes' connections, on a cluster.
+    let cluster: RedisCluster?
     let nextLane = Atomic<Int>(0)
     let closed = Atomic<Bool>(false)
     let namespace: [UInt8]
@@ -51,45 +54,86 @@ public final class RedisStore: KeyValueStore {
         try self.init(configuration: Configuration(endpoint: try RedisEndpoint(url: url), defaultExpiry: defaultExpiry))
     }
 
+    /// Connects to a Redis Cluster through `seeds` (any of its nodes; the first that
+    /// answers gives the slot map), with the same behaviour as on one server.
+    ///
+    /// ```swift
+    /// let shared = try RedisStore(cluster: ["redis://cache-1:7000", "redis://cache-2:7000"])
+    /// ```
+    public convenience init(cluster seeds: [String], defaultExpiry: Expiry? = nil) throws {
+        let endpoints = try seeds.map { try RedisEndpoint(url: $0) }
+        guard let first = endpoints.first else {
+            throw StrataError(code: .invalidConfiguration, message: "a cluster needs at least one seed node", backend: "RedisStore(cluster)")
+        }
+        var configuration = Configuration(endpoint: first, defaultExpiry: defaultExpiry)
+        configuration.clusterSeeds = endpoints
+        try self.init(configuration: configuration)
+    }
+
     /// Connects with a full ``Configuration``; throws `StrataError.Code.backendUnavailable`
     /// naming the server when it cannot be reached within the connect timeout.
     public init(configuration: Configuration) throws {
         self.configuration = configuration
         self.namespace = Array(configuration.keyNamespace.utf8)
-        let backend = "RedisStore(\(configuration.endpoint))"
+        let backend = Self.backendName(configuration)
         guard configuration.poolSize >= 1, configuration.scanBatchSize >= 1 else {
             throw StrataError(
                 code: .invalidConfiguration, message: "poolSize and scanBatchSize must be at least 1", backend: backend)
         }
-        let endpoint = configuration.endpoint
-        let connect: @Sendable () throws -> RedisConnection = {
+        let onChange = configuration.connectionLog(backend: backend)
+        let connect: @Sendable (RedisEndpoint) throws -> RedisConnection = { endpoint in
             do {
                 return try RedisConnection(
                     endpoint: endpoint, connectTimeout: configuration.connectTimeout,
                     commandTimeout: configuration.commandTimeout)
             } catch let error as RedisConnectionError {
                 throw StrataError(
-                    code: error.refusal?.code ?? .backendUnavailable, message: "cannot connect: \(error)", backend: backend,
-                    underlying: error.refusal ?? error)
+                    code: error.refusal?.code ?? .backendUnavailable, message: "cannot connect to \(endpoint): \(error)",
+                    backend: backend, underlying: error.refusal ?? error)
             } catch {
                 throw StrataError(
-                    code: .backendUnavailable, message: "cannot connect: \(error)", backend: backend, underlying: error)
+                    code: .backendUnavailable, message: "cannot connect to \(endpoint): \(error)", backend: backend, underlying: error)
             }
         }
-        let first = try connect()
-        let onChange = configuration.connectionLog(backend: backend)
-        lanes = [RedisLane(connection: first, commandTimeout: configuration.commandTimeout, connect: connect, onChange: onChange)]
-            + (1..<configuration.poolSize).map { _ in
-                RedisLane(connection: nil, commandTimeout: configuration.commandTimeout, connect: connect, onChange: onChange)
+        let makeLane: @Sendable (RedisEndpoint) -> RedisLane = { endpoint in
+            RedisLane(connection: nil, commandTimeout: configuration.commandTimeout, connect: { try connect(endpoint) }, onChange: onChange)
+        }
+        if configuration.clusterSeeds.isEmpty {
+            let endpoint = configuration.endpoint
+            // The first connection is made here, so an unreachable server is found at start-up.
+            lanes = [RedisLane(connection: try connect(endpoint), commandTimeout: configuration.commandTimeout,
+                               connect: { try connect(endpoint) }, onChange: onChange)]
+                + (1..<configuration.poolSize).map { _ in makeLane(endpoint) }
+            cluster = nil
+        } else {
+            guard configuration.clusterSeeds.allSatisfy({ $0.database == 0 }) else {
+                throw StrataError(code: .invalidConfiguration, message: "a Redis Cluster has only database 0", backend: backend)
             }
+            lanes = []
+            do {
+                cluster = try RedisCluster(
+                    seeds: configuration.clusterSeeds, retryTime: configuration.clusterRetryTime, connect: connect,
+                    makeLanes: { endpoint in (0..<configuration.poolSize).map { _ in makeLane(endpoint) } })
+            } catch let error as StrataError {
+                throw error
+            } catch {
+                throw StrataError(code: .backendUnavailable, message: "cannot read the cluster's slot map: \(error)", backend: backend, underlying: error)
+            }
+        }
     }
 
     deinit {
-        lanes.forEach { $0.close() }
+        allLanes.forEach { $0.close() }
     }
 
-    /// `RedisStore(redis://host:port/db)` (no password).
-    public var backendName: String { "RedisStore(\(configuration.endpoint))" }
+    /// `RedisStore(redis://host:port/db)` (no password); on a cluster,
+    /// `RedisStore(cluster redis://seed:7000/0, …)`.
+    public var backendName: String { Self.backendName(configuration) }
+
+    static func backendName(_ configuration: Configuration) -> String {
+        if configuration.clusterSeeds.isEmpty { return "RedisStore(\(configuration.endpoint))" }
+        return "RedisStore(cluster \(configuration.clusterSeeds.map(\.description).joined(separator: ", ")))"
+    }
 
     /// The configured default lifetime.
     public var defaultExpiry: Expiry? { configuration.defaultExpiry }
@@ -110,8 +154,13 @@ public final class RedisStore: KeyValueStore {
     /// Round trips and commands since the store was made.
     public var statistics: Statistics {
         Statistics(
-            roundTrips: lanes.reduce(0) { $0 + $1.roundTrips.load(ordering: .relaxed) },
-            commands: lanes.reduce(0) { $0 + $1.commandsSent.load(ordering: .relaxed) })
+            roundTrips: allLanes.reduce(0) { $0 + $1.roundTrips.load(ordering: .relaxed) },
+            commands: allLanes.reduce(0) { $0 + $1.commandsSent.load(ordering: .relaxed) })
+    }
+
+    /// Every pooled connection, of the server or of every cluster node.
+    var allLanes: [RedisLane] {
+        lanes + (cluster?.allLanes ?? [])
     }
 
     // MARK: Reads
@@ -178,7 +227,17 @@ public final class RedisStore: KeyValueStore {
             commands.append(command("GET", name))
             commands.append(command("PTTL", name))
         }
-        let replies = try await send(commands) { named[$0 / 2].1 }
+        if cluster != nil {
+            // Keys of one slot share a node; each slot's keys are a batch of their own.
+            let groups = Dictionary(grouping: named) { RedisClusterSlot.of($0.0) }.values
+            if groups.count > 1 {
+                return try await withThrowingTaskGroup(of: [(key: String, entry: StoredEntry)].self) { group in
+                    for slotNamed in groups { group.addTask { try await self.entries(Array(slotNamed)) } }
+                    return try await group.reduce(into: []) { $0 += $1 }
+                }
+            }
+        }
+        let replies = try await send(commands, routing: named.first?.0) { named[$0 / 2].1 }
         let now = clock.now()
         var entries: [(key: String, entry: StoredEntry)] = []
         entries.reserveCapacity(named.count)
@@ -258,9 +317,18 @@ public final class RedisStore: KeyValueStore {
         var removed = 0
         try await scan(prefix: prefix) { batch in
             guard !batch.isEmpty else { return }
-            let reply = try await send(nil, [[Array("UNLINK".utf8)] + batch])[0]
-            guard case .integer(let count) = reply else { throw unexpected(nil, "UNLINK answered \(reply.typeName)") }
-            removed += Int(count)
+            // On a cluster one UNLINK may name keys of one slot only.
+            let groups = cluster == nil ? [batch] : Array(Dictionary(grouping: batch, by: RedisClusterSlot.of).values)
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for names in groups {
+                    group.addTask {
+                        let reply = try await self.send([[Array("UNLINK".utf8)] + names], routing: names[0]) { _ in nil }[0]
+                        guard case .integer(let count) = reply else { throw self.unexpected(nil, "UNLINK answered \(reply.typeName)") }
+                        return Int(count)
+                    }
+                }
+                for try await count in group { removed += count }
+            }
         }
         return removed
     }
@@ -275,6 +343,6 @@ public final class RedisStore: KeyValueStore {
     /// Closes the connections; later calls throw `StrataError.Code.closed`.
     public func close() async throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        lanes.forEach { $0.close() }
+        allLanes.forEach { $0.close() }
     }
 }

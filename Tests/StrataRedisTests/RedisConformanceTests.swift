@@ -15,9 +15,8 @@ enum RedisContexts {
         }, shortLifetimeSeconds: 3)
     }
 
-    static func tiered() -> KeyValueStoreConformance.Context {
-        let base = redis()
-        return .init(makeStore: { defaultExpiry in
+    static func tiered(over base: KeyValueStoreConformance.Context = redis()) -> KeyValueStoreConformance.Context {
+        .init(makeStore: { defaultExpiry in
             TieredStore(l1: MemoryStore(maxEntries: 10_000), l2: try await base.makeStore(nil), defaultExpiry: defaultExpiry)
         }, shortLifetimeSeconds: 3)
     }

@@ -49,7 +49,8 @@ final class RedisTestServer: Sendable {
     init(extraArguments: [String] = []) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        port = Self.freePort()
+        // A cluster node also listens on its port + 10,000 (the cluster bus).
+        port = extraArguments.contains("--cluster-enabled") ? Self.freeClusterPort() : Self.freePort()
         self.extraArguments = extraArguments
         try await start()
     }
@@ -70,11 +71,12 @@ final class RedisTestServer: Sendable {
         self.process.withLock { $0 = process }
         // The socket file appears at bind(), a moment before listen(): wait until a
         // connection is accepted, or the first store's connect is refused.
-        for _ in 0..<500 {
+        let deadline = ContinuousClock.now + .seconds(30)  // a loaded CI machine can be slow to start a process
+        while ContinuousClock.now < deadline {
             if Self.accepts(socket) { return }
             try await Task.sleep(for: .milliseconds(10))
         }
-        throw TestServerError(message: "redis-server did not start in 5 s")
+        throw TestServerError(message: "redis-server did not start in 30 s")
     }
 
     /// Kills the server at once (SIGKILL), as a crash would.
@@ -92,6 +94,11 @@ final class RedisTestServer: Sendable {
 
     func stop() { kill() }
 
+    /// Whether the server's process runs (it was not killed).
+    var isRunning: Bool {
+        process.withLock { $0?.isRunning ?? false }
+    }
+
     /// Sends `signal` to the server: SIGSTOP freezes it (it keeps its connections and
     /// answers nothing), SIGCONT lets it go on.
     func send(_ signal: Int32) {
@@ -101,6 +108,12 @@ final class RedisTestServer: Sendable {
     /// Runs redis-cli against this server (for what the store does not do, like LPUSH).
     @discardableResult
     func cli(_ arguments: String...) async throws -> String {
+        try await cli(arguments: arguments)
+    }
+
+    /// `cli` with the arguments in an array.
+    @discardableResult
+    func cli(arguments: [String]) async throws -> String {
         let process = try ChildProcess(try Self.executable("redis-cli"), ["-s", socket] + arguments, output: .piped)
         let output = process.output!
         // Read to the end on a dispatch thread: a blocking read must not hold a cooperative thread.
@@ -118,7 +131,6 @@ final class RedisTestServer: Sendable {
         throw TestServerError(message: "\(name) is not installed: run the test command in README.md, which installs it")
     }
 
-    /// A port nobody listens on now.
     /// Whether a server listens on the unix socket at `path` (a connect succeeds).
     static func accepts(_ path: String) -> Bool {
         let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -136,6 +148,30 @@ final class RedisTestServer: Sendable {
         }
     }
 
+    /// A port below 55,536 that is free, and free 10,000 above it (a cluster node's bus).
+    static func freeClusterPort() -> Int {
+        while true {
+            let port = Int.random(in: 20_000..<30_000)
+            if isFree(port) && isFree(port + 10_000) { return port }
+        }
+    }
+
+    /// Whether `port` on 127.0.0.1 can be bound now.
+    static func isFree(_ port: Int) -> Bool {
+        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    /// A port nobody listens on now.
     static func freePort() -> Int {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }

@@ -1,0 +1,281 @@
+import Strata
+import Synchronization
+
+/// A Redis Cluster as a ``RedisStore`` sees it: which primary owns each of the 16,384
+/// slots, and a pool of pipelined connections per node.
+///
+/// Routing follows the cluster's own answers:
+/// - `MOVED <slot> <node>`: the slot has a new owner. The map is updated for that slot at
+///   once, a full refresh (`CLUSTER SLOTS`) follows, and the command is sent again.
+/// - `ASK <slot> <node>`: the slot is migrating and this key has moved already. The
+///   command goes to the target once, each of its commands after `ASKING` on the same
+///   connection; the map is left alone.
+/// - `TRYAGAIN`, `CLUSTERDOWN`, a node that cannot be reached: wait (5 ms, doubling up to
+///   200 ms), refresh the map, and send again.
+/// - A connection lost with the command written: the call fails with
+///   `backendUnavailable` (it may have run; sending it again could run it twice), and the
+///   map is refreshed for the calls after it.
+///
+/// All within ``RedisStore/Configuration/clusterRetryTime``; past it, the call fails with
+/// `backendUnavailable` naming the key and the node.
+final class RedisCluster: Sendable {
+    /// The connections to one node.
+    final class Node: Sendable {
+        let endpoint: RedisEndpoint
+        let lanes: [RedisLane]
+        private let nextLane = Atomic<Int>(0)
+
+        init(endpoint: RedisEndpoint, lanes: [RedisLane]) {
+            self.endpoint = endpoint
+            self.lanes = lanes
+        }
+
+        /// `host:port`, the way the cluster names it.
+        var name: String { Self.name(endpoint) }
+
+        func lane() -> RedisLane {
+            lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count]
+        }
+
+        static func name(_ endpoint: RedisEndpoint) -> String {
+            switch endpoint.address {
+            case .tcp(let host, let port): "\(host):\(port)"
+            case .unix(let path): path
+            }
+        }
+    }
+
+    private struct Map {
+        /// The owner of each slot: an index into `primaries`, or -1.
+        var owners = [Int32](repeating: -1, count: RedisClusterSlot.count)
+        var primaries: [Node] = []
+        /// Every node connected to so far, by name: primaries, and targets of redirections.
+        var nodes: [String: Node] = [:]
+    }
+
+    let seeds: [RedisEndpoint]
+    let retryTime: Duration
+    private let map = Lock(Map())
+    private let makeLanes: @Sendable (RedisEndpoint) -> [RedisLane]
+    /// The refresh under way, which every caller that needs one waits for.
+    private let refreshing = Lock<Task<Void, any Error>?>(nil)
+
+    /// Reads the slot map from the first seed that answers (blocking, like connecting to
+    /// one server: at most the connect and command timeouts per seed).
+    init(seeds: [RedisEndpoint], retryTime: Duration, connect: (RedisEndpoint) throws -> RedisConnection,
+         makeLanes: @escaping @Sendable (RedisEndpoint) -> [RedisLane]) throws {
+        self.seeds = seeds
+        self.retryTime = retryTime
+        self.makeLanes = makeLanes
+        var failures: [String] = []
+        for seed in seeds {
+            do {
+                let connection = try connect(seed)
+                defer { connection.close() }
+                let reply = try connection.execute([[Array("CLUSTER".utf8), Array("SLOTS".utf8)]])[0]
+                try apply(reply, from: seed)
+                return
+            } catch {
+                failures.append("\(Node.name(seed)): \(error)")
+            }
+        }
+        throw RedisConnectionError(description: "no seed node answered CLUSTER SLOTS (\(failures.joined(separator: "; ")))")
+    }
+
+    /// Every node's lanes, for statistics and closing.
+    var allLanes: [RedisLane] { map.withLock { $0.nodes.values.flatMap(\.lanes) } }
+
+    /// The primaries, each once.
+    var primaries: [Node] { map.withLock { $0.primaries } }
+
+    /// The owner of `slot`, if the map knows one.
+    func owner(of slot: Int) -> Node? {
+        map.withLock { map in
+            let owner = map.owners[slot]
+            return owner < 0 ? nil : map.primaries[Int(owner)]
+        }
+    }
+
+    /// The node called `name` (`host:port`), connected with the seeds' credentials.
+    func node(named name: String) -> Node? {
+        guard let colon = name.lastIndex(of: ":"), let port = Int(name[name.index(after: colon)...]) else { return nil }
+        var host = String(name[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        var endpoint = seeds[0]
+        endpoint.address = .tcp(host: host, port: port)
+        return node(endpoint)
+    }
+
+    private func node(_ endpoint: RedisEndpoint) -> Node {
+        let name = Node.name(endpoint)
+        if let known = map.withLock({ $0.nodes[name] }) { return known }
+        let made = Node(endpoint: endpoint, lanes: makeLanes(endpoint))
+        return map.withLock { map in
+            if let known = map.nodes[name] {
+                made.lanes.forEach { $0.close() }
+                return known
+            }
+            map.nodes[name] = made
+            return made
+        }
+    }
+
+    /// Applies a `CLUSTER SLOTS` reply: `[[start, end, [host, port, id…], replicas…]…]`.
+    private func apply(_ reply: RedisReply, from source: RedisEndpoint) throws {
+        guard case .array(let ranges) = reply else {
+            throw RedisConnectionError(description: "CLUSTER SLOTS answered \(reply.typeName): is this a cluster node?")
+        }
+        var owners = [Int32](repeating: -1, count: RedisClusterSlot.count)
+        var primaries: [Node] = []
+        var indexes: [String: Int32] = [:]
+        for range in ranges {
+            guard case .array(let parts) = range, parts.count >= 3,
+                  case .integer(let start) = parts[0], case .integer(let end) = parts[1],
+                  case .array(let primary) = parts[2], primary.count >= 2, case .integer(let port) = primary[1],
+                  start >= 0, end < RedisClusterSlot.count, start <= end
+            else { throw RedisConnectionError(description: "CLUSTER SLOTS answered a range it should not") }
+            var endpoint = seeds[0]
+            var host = ""
+            if case .bulk(let bytes) = primary[0] { host = String(decoding: bytes, as: UTF8.self) }
+            if host.isEmpty || host == "?" {  // the node does not know its own address: the one we reached
+                if case .tcp(let sourceHost, _) = source.address { host = sourceHost }
+            }
+            endpoint.address = .tcp(host: host, port: Int(port))
+            let owner = node(endpoint)
+            let index = indexes[owner.name] ?? {
+                primaries.append(owner)
+                indexes[owner.name] = Int32(primaries.count - 1)
+                return Int32(primaries.count - 1)
+            }()
+            for slot in Int(start)...Int(end) { owners[slot] = index }
+        }
+        map.withLock { map in
+            map.owners = owners
+            map.primaries = primaries
+        }
+    }
+
+    /// Reads the slot map again from a primary (or seed) that answers. Concurrent callers
+    /// share one refresh.
+    func refresh(store: RedisStore) async throws {
+        let task = refreshing.withLock { running -> Task<Void, any Error> in
+            if let running { return running }
+            let task = Task { [self] in
+                defer { refreshing.withLock { $0 = nil } }
+                var lastError: (any Error)?
+                for candidate in primaries + seeds.map(node) {
+                    do {
+                        let reply = try await candidate.lane().send([[Array("CLUSTER".utf8), Array("SLOTS".utf8)]])[0]
+                        try apply(reply, from: candidate.endpoint)
+                        return
+                    } catch {
+                        lastError = error
+                    }
+                }
+                throw lastError ?? RedisConnectionError(description: "no node to ask for the slot map")
+            }
+            running = task
+            return task
+        }
+        try await task.value
+    }
+
+    /// Points `slot` at `name` at once, after a `MOVED` (a full refresh follows).
+    private func move(_ slot: Int, to name: String) {
+        guard let target = node(named: name) else { return }
+        map.withLock { map in
+            if let index = map.primaries.firstIndex(where: { $0 === target }) {
+                map.owners[slot] = Int32(index)
+            } else {
+                map.primaries.append(target)
+                map.owners[slot] = Int32(map.primaries.count - 1)
+            }
+        }
+    }
+
+    /// What a reply says about where a key lives.
+    private enum Redirection {
+        case moved(slot: Int, node: String)
+        case ask(node: String)
+        case wait(String)
+
+        init?(_ reply: RedisReply) {
+            guard case .error(let message) = reply else { return nil }
+            let words = message.split(separator: " ")
+            switch words.first {
+            case "MOVED" where words.count >= 3:
+                guard let slot = Int(words[1]) else { return nil }
+                self = .moved(slot: slot, node: String(words[2]))
+            case "ASK" where words.count >= 3:
+                self = .ask(node: String(words[2]))
+            case "TRYAGAIN", "CLUSTERDOWN":
+                self = .wait(message)
+            default:
+                return nil
+            }
+        }
+    }
+
+    /// Sends `commands` (all on keys of `slot`, or keyless when `slot` is `nil`) to the
+    /// node that owns the slot, following redirections; see the type's description.
+    func send(_ commands: [[[UInt8]]], slot: Int?, key: String?, store: RedisStore) async throws -> [RedisReply] {
+        let deadline = ContinuousClock.now + retryTime
+        var pause = Duration.milliseconds(5)
+        var asking: Node?
+        var lastNode = "?"
+        var lastProblem = "no node owns the slot"
+        while true {
+            var target = asking
+            if target == nil {
+                if let slot { target = owner(of: slot) } else { target = primaries.first }
+            }
+            if let node = target {
+                lastNode = node.name
+                var sent = commands
+                if asking != nil {
+                    sent = commands.flatMap { [[Array("ASKING".utf8)], $0] }
+                }
+                do {
+                    var replies = try await node.lane().send(sent)
+                    if asking != nil { replies = stride(from: 1, to: replies.count, by: 2).map { replies[$0] } }
+                    asking = nil
+                    guard let redirection = replies.lazy.compactMap(Redirection.init).first else { return replies }
+                    switch redirection {
+                    case .moved(let slot, let name):
+                        move(slot, to: name)
+                        Task { try? await refresh(store: store) }
+                        lastProblem = "MOVED to \(name)"
+                        continue  // at once: the map says where to go now
+                    case .ask(let name):
+                        asking = self.node(named: name)
+                        lastProblem = "ASK \(name)"
+                        continue
+                    case .wait(let message):
+                        lastProblem = message
+                    }
+                } catch let error as RedisNotSent {
+                    lastProblem = "\(error.error)"
+                } catch is RedisLaneClosed {
+                    throw store.mapped(RedisLaneClosed(), key: key)
+                } catch {
+                    // Written, then lost: it may have run, so it is not sent again.
+                    Task { try? await refresh(store: store) }
+                    throw store.mapped(error, key: key, node: node.name)
+                }
+            }
+            guard ContinuousClock.now + pause < deadline else {
+                throw StrataError(
+                    code: .backendUnavailable,
+                    message: "the cluster did not serve the call within \(retryTime) (node \(lastNode): \(lastProblem))",
+                    key: key, backend: store.backendName)
+            }
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .milliseconds(200))
+            try? await refresh(store: store)
+        }
+    }
+
+    func close() {
+        allLanes.forEach { $0.close() }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Strata
+import StrataRedis
+import Testing
+
+/// A real Redis Cluster on loopback: six `redis-server` processes with `cluster-enabled
+/// yes` (three primaries, three replicas, a one-second node timeout), joined with
+/// `redis-cli --cluster create … --cluster-replicas 1`; killed when released.
+final class RedisTestCluster: Sendable {
+    let servers: [RedisTestServer]
+
+    /// The nodes' URLs, to give `RedisStore(cluster:)` as seeds.
+    var seeds: [String] { servers.map(\.tcpURL) }
+
+    /// One cluster for the tests that only read and write (each in a namespace of its own).
+    static var shared: RedisTestCluster {
+        get async throws { try await sharedCluster.cluster() }
+    }
+
+    private actor SharedCluster {
+        private var starting: Task<RedisTestCluster, any Error>?
+        func cluster() async throws -> RedisTestCluster {
+            if starting == nil { starting = Task { try await RedisTestCluster() } }
+            return try await starting!.value
+        }
+    }
+    private static let sharedCluster = SharedCluster()
+
+    init() async throws {
+        var servers: [RedisTestServer] = []
+        for _ in 0..<6 {
+            servers.append(try await RedisTestServer(extraArguments: [
+                "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
+            ]))
+        }
+        self.servers = servers
+        let output = try await servers[0].cli(arguments: ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" }
+            + ["--cluster-replicas", "1", "--cluster-yes"])
+        guard output.contains("All 16384 slots covered") else {
+            throw TestServerError(message: "redis-cli --cluster create failed: \(output.suffix(500))")
+        }
+        try await waitUntilHealthy()
+    }
+
+    /// Waits until every node that runs says the cluster is up and knows all the nodes.
+    func waitUntilHealthy(nodes expected: Int = 6, within limit: Duration = .seconds(30)) async throws {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            var healthy = true
+            for server in servers where server.isRunning {
+                let info = (try? await server.cli("CLUSTER", "INFO")) ?? ""
+                if !info.contains("cluster_state:ok") || !info.contains("cluster_slots_ok:16384")
+                    || !info.contains("cluster_known_nodes:\(expected)") {
+                    healthy = false
+                    break
+                }
+            }
+            if healthy { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestServerError(message: "the cluster did not become healthy within \(limit)")
+    }
+
+    /// The servers that are primaries now, by `ROLE`.
+    func primaries() async throws -> [RedisTestServer] {
+        var primaries: [RedisTestServer] = []
+        for server in servers where server.isRunning {
+            if try await server.cli("ROLE").hasPrefix("master") { primaries.append(server) }
+        }
+        return primaries
+    }
+}
