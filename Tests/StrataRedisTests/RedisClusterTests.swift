@@ -93,3 +93,123 @@ struct RedisClusterTests {
         #expect(notCluster?.description.contains("cluster") == true)
     }
 }
+
+/// What a load of many tasks saw while the cluster changed under it.
+final class ClusterLoad: Sendable {
+    let running = Lock(true)
+    let seen = Lock((successes: 0, failures: [String](), slowestFailure: Duration.zero, wrong: [String]()))
+    /// Each key's last acknowledged value.
+    let acknowledged = Lock([String: Int]())
+
+    /// 16 tasks, each writing increasing values to 50 keys of its own and reading each back.
+    func run(on store: RedisStore) -> Task<Void, Never> {
+        Task {
+            await withTaskGroup(of: Void.self) { group in
+                for task in 0..<16 {
+                    group.addTask {
+                        var round = 0
+                        while self.running.withLock({ $0 }) {
+                            round += 1
+                            let key = "load:\(task):\(round % 50)"
+                            let started = ContinuousClock.now
+                            do {
+                                try await store.set(key, round)
+                                self.acknowledged.withLock { $0[key] = round }
+                                let read = try await store.get(key, as: Int.self)
+                                self.seen.withLock {
+                                    $0.successes += 1
+                                    if read != round { $0.wrong.append("\(key): wrote \(round), read \(read.map(String.init) ?? "nil")") }
+                                }
+                            } catch {
+                                let took = ContinuousClock.now - started
+                                self.seen.withLock {
+                                    $0.failures.append("\(error)")
+                                    $0.slowestFailure = max($0.slowestFailure, took)
+                                }
+                                try? await Task.sleep(for: .milliseconds(20))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func stop(_ load: Task<Void, Never>) async {
+        running.withLock { $0 = false }
+        await load.value
+    }
+}
+
+@Suite("RedisStore on a Redis Cluster, changing under load")
+struct RedisClusterChangeTests {
+    @Test("resharding under load: 1,000 slots move between primaries while 16 tasks write and read; no call fails, no write is lost, every read returns the last written value",
+          .timeLimit(.minutes(3)))
+    func resharding() async throws {
+        let cluster = try await RedisTestCluster()
+        let store = try RedisStore(cluster: cluster.seeds)
+        let primaries = try await cluster.primaries()
+        let source = try await primaries[0].cli("CLUSTER", "MYID").trimmingCharacters(in: .whitespacesAndNewlines)
+        let target = try await primaries[1].cli("CLUSTER", "MYID").trimmingCharacters(in: .whitespacesAndNewlines)
+        let load = ClusterLoad()
+        let running = load.run(on: store)
+        try await Task.sleep(for: .milliseconds(300))
+        let output = try await primaries[0].cli(arguments: [
+            "--cluster", "reshard", "127.0.0.1:\(primaries[0].port)", "--cluster-from", source, "--cluster-to", target,
+            "--cluster-slots", "1000", "--cluster-yes",
+        ])
+        try await Task.sleep(for: .milliseconds(300))
+        await load.stop(running)
+
+        let seen = load.seen.withLock { $0 }
+        #expect(seen.failures.isEmpty, "\(seen.failures.count) calls failed: \(seen.failures.prefix(3))")
+        #expect(seen.wrong.isEmpty, "\(seen.wrong.prefix(3))")
+        #expect(seen.successes > 100)
+        let slotsMoved = try await primaries[1].cli("CLUSTER", "COUNTKEYSINSLOT", "0")  // any answer: the node serves
+        #expect(!slotsMoved.isEmpty)
+        #expect(output.contains("Moving slot"), "redis-cli moved slots: \(output.suffix(300))")
+        for (key, value) in load.acknowledged.withLock({ $0 }) {
+            #expect(try await store.get(key, as: Int.self) == value, "\(key)")
+        }
+        try await store.close()
+    }
+
+    @Test("failover under load: a primary killed (SIGKILL), its replica promoted; calls in the window succeed or throw backendUnavailable within the retry time, all succeed after, and acknowledged writes lost are counted",
+          .timeLimit(.minutes(3)))
+    func failover() async throws {
+        let cluster = try await RedisTestCluster()
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: cluster.seeds[0]))
+        configuration.clusterSeeds = try cluster.seeds.map { try RedisEndpoint(url: $0) }
+        configuration.commandTimeout = .seconds(1)
+        configuration.clusterRetryTime = .seconds(3)
+        let store = try RedisStore(configuration: configuration)
+        let load = ClusterLoad()
+        let running = load.run(on: store)
+        try await Task.sleep(for: .milliseconds(500))
+        let victim = try await cluster.primaries()[0]
+        victim.kill()
+        try await cluster.waitUntilHealthy()  // the replica took over
+        let failuresAtHealing = load.seen.withLock { $0.failures.count }
+        try await Task.sleep(for: .seconds(1))
+        await load.stop(running)
+
+        let seen = load.seen.withLock { $0 }
+        let other = seen.failures.filter { !$0.hasPrefix("backendUnavailable") }
+        #expect(other.isEmpty, "only backendUnavailable: \(other.prefix(3))")
+        #expect(seen.slowestFailure <= .seconds(6), "a failing call gave up within the retry time: \(seen.slowestFailure)")
+        #expect(seen.wrong.isEmpty, "\(seen.wrong.prefix(3))")
+        // Once healed, calls succeed (a failure or two may still be on its way back).
+        #expect(seen.failures.count - failuresAtHealing <= 16, "\(seen.failures.count - failuresAtHealing) failures after healing")
+        var lost = 0
+        for (key, value) in load.acknowledged.withLock({ $0 }) {
+            let read = try await store.get(key, as: Int.self)
+            if read != value { lost += 1 }
+        }
+        print("failover: \(seen.successes) calls succeeded, \(seen.failures.count) failed (\(failuresAtHealing) before healing); "
+              + "\(lost) of \(load.acknowledged.withLock { $0.count }) keys lost their last acknowledged write")
+        #expect(try await store.get("after", as: String.self) == nil)
+        try await store.set("after", "failover")
+        #expect(try await store.get("after", as: String.self) == "failover")
+        try await store.close()
+    }
+}

@@ -31,6 +31,8 @@ final class RedisTestCluster: Sendable {
         for _ in 0..<6 {
             servers.append(try await RedisTestServer(extraArguments: [
                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
+                // A replica syncs at once (not after 5 s), and may take over however old its data.
+                "--repl-diskless-sync-delay", "0", "--cluster-replica-validity-factor", "0",
             ]))
         }
         self.servers = servers
@@ -40,14 +42,24 @@ final class RedisTestCluster: Sendable {
             throw TestServerError(message: "redis-cli --cluster create failed: \(output.suffix(500))")
         }
         try await waitUntilHealthy()
+        // Replicas in sync: a primary killed later has a replica ready to take over.
+        let deadline = ContinuousClock.now + .seconds(30)
+        for server in servers where !(try await server.cli("ROLE").hasPrefix("master")) {
+            while !(try await server.cli("INFO", "replication").contains("master_link_status:up")) {
+                guard ContinuousClock.now < deadline else { throw TestServerError(message: "a replica did not sync within 30 s") }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
     }
 
-    /// Waits until every node that runs says the cluster is up and knows all the nodes.
+    /// Waits until three of the running nodes are primaries (after a primary was killed:
+    /// its replica was promoted), and every running node says the cluster is up and knows
+    /// all the nodes.
     func waitUntilHealthy(nodes expected: Int = 6, within limit: Duration = .seconds(30)) async throws {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
-            var healthy = true
-            for server in servers where server.isRunning {
+            var healthy = (try? await primaries().count) == 3
+            for server in servers where healthy && server.isRunning {
                 let info = (try? await server.cli("CLUSTER", "INFO")) ?? ""
                 if !info.contains("cluster_state:ok") || !info.contains("cluster_slots_ok:16384")
                     || !info.contains("cluster_known_nodes:\(expected)") {
