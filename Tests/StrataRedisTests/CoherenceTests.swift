@@ -14,7 +14,11 @@ struct Instance {
     let subscription: Task<Void, any Error>
 
     init(url: String) throws {
-        redis = try RedisStore(url: url)
+        self.init(redis: try RedisStore(url: url))
+    }
+
+    init(redis: RedisStore) {
+        self.redis = redis
         bus = RedisInvalidationBus(redis: redis)
         events = RedisEventLog()
         cache = TieredStore(

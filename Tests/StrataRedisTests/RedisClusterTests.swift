@@ -213,3 +213,44 @@ struct RedisClusterChangeTests {
         try await store.close()
     }
 }
+
+@Suite("Coherence over a Redis Cluster")
+struct RedisClusterCoherenceTests {
+    @Test("two tiered instances over a cluster stay coherent through the bus, and across the failover of the node their subscription was on",
+          .timeLimit(.minutes(3)))
+    func coherenceAcrossFailover() async throws {
+        let cluster = try await RedisTestCluster()
+        let a = Instance(redis: try RedisStore(cluster: cluster.seeds))
+        let b = Instance(redis: try RedisStore(cluster: cluster.seeds))
+        defer { [a, b].forEach { $0.subscription.cancel() } }
+        try await b.waitUntilSubscribed(via: a)
+        try await a.waitUntilSubscribed(via: b)
+
+        func changeIsSeen(_ key: String, _ value: String) async throws -> Bool {
+            try await a.cache.set(key, value)
+            return try await b.eventually { try await b.cache.get(key, as: String.self) == value }
+        }
+        let keys = (0..<20).map { "user:\($0)" }  // over every primary
+        for key in keys {
+            try await a.cache.set(key, "v1")
+            #expect(try await b.cache.get(key, as: String.self) == "v1")
+        }
+        for key in keys { #expect(try await changeIsSeen(key, "v2"), "\(key)") }
+
+        // The subscriptions are on the first primary of the slot map: kill it.
+        let subscribed = try #require(b.redis.cluster?.primaries.first?.endpoint)
+        let victim = try #require(cluster.servers.first { "\(subscribed)".contains(":\($0.port)/") })
+        victim.kill()
+        try await cluster.waitUntilHealthy()
+        // The lost subscription is a gap: L1 is dropped, so no copy of before can be served.
+        #expect(try await b.eventually { try await !b.cache.l1.has(keys[0]) })
+        try await b.waitUntilSubscribed(via: a)
+        try await a.waitUntilSubscribed(via: b)
+        for key in keys {
+            _ = try await b.cache.get(key, as: String.self)  // B holds copies again
+            #expect(try await changeIsSeen(key, "v3"), "\(key) after the failover")
+        }
+        try await a.redis.close()
+        try await b.redis.close()
+    }
+}

@@ -7,11 +7,12 @@ final class LocalRedis {
     private let process = Process()
     private let directory: String
 
-    init() async throws {
+    init(extraArguments: [String] = []) async throws {
         directory = try temporaryDirectory("redis")
-        port = Int.random(in: 20_000...40_000)
+        port = Int.random(in: 20_000...40_000)  // a cluster node also takes port + 10,000
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
         process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory]
+            + extraArguments
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         for _ in 0..<100 {
