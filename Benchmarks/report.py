@@ -22,6 +22,8 @@ GROUPS = [
     ("hits", "Single operations (100,000 keys, 64-byte values)"),
     ("http", "HTTPCache"),
     ("redis", "Redis"),
+    ("redis-pinned", "Redis, pinned: client and server on one core, and on two"),
+    ("cluster", "Redis Cluster (three primaries, three replicas) beside one server"),
     ("coherence", "Coherence over Redis"),
     ("clear", "clear(prefix:) of 10,000 keys among 1,000,000"),
     ("entries", "entries(prefix:) of 10,000 keys vs clear(prefix:) of the same keys (one batch read)"),
@@ -203,7 +205,7 @@ def charts(figures, directory):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colors = {"hits": "#3465a4", "http": "#75507b", "redis": "#cc0000", "coherence": "#f57900",
+    colors = {"hits": "#3465a4", "http": "#75507b", "redis": "#cc0000", "redis-pinned": "#a40000", "cluster": "#ef2929", "coherence": "#f57900",
               "clear": "#4e9a06", "entries": "#73d216", "memory": "#8f5902", "resilience": "#c4a000"}
     hit_ratio_chart(figures, directory)
     compared = [figure for figure in figures
