@@ -1,106 +1,102 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 import CHiredis
 import Strata
 
-/// The thread that waits (in `epoll`) for replies on every pooled Redis connection of the
+/// The thread that waits (in `poll`) for replies on every pooled Redis connection of the
 /// process, and hands each reply to the task waiting for it.
 ///
 /// A caller writes its commands to the socket itself when its connection is idle (a
 /// non-blocking write that the socket's buffer takes at once), so the only thread switch
 /// of an uncontended call is the one that brings the reply to the waiting task. Callers
 /// that come while a batch is out queue behind it, and this thread writes all of them in
-/// one go when the batch's last reply arrives (auto-pipelining). It also fails a batch
-/// whose reply is later than the command timeout, and closes sockets: it is the only
-/// thread that closes a registered descriptor, so a descriptor number is never reused
-/// while another thread may still read it.
+/// one go when a batch is answered (auto-pipelining). It also fails a batch whose reply is
+/// later than the command timeout, and closes sockets: it is the only thread that closes
+/// a registered descriptor, so a descriptor number is never reused while another thread
+/// may still read it.
+///
+/// `poll`, not `epoll` or `kqueue`: the same code on Linux and macOS, and with the few
+/// connections a process pools (a handful per server or cluster node) the array it
+/// rebuilds per wake-up costs nothing measurable.
 final class RedisEventLoop: Sendable {
     /// The process's loop, started with the first store.
     static let shared = RedisEventLoop()
 
-    private let epoll: Int32
-    /// Written to when a socket is registered, so the loop re-plans its timeout checks.
-    private let wakeUp: Int32
+    /// Written to when the loop must look again: a socket registered, or one that waits
+    /// to be writable.
+    private let wakeUp: (read: Int32, write: Int32)
     private let registry = Lock<[UInt64: (socket: RedisSocket, lane: RedisLane)]>([:])
 
     private init() {
-        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        precondition(epoll >= 0, "epoll_create1 failed: \(RedisSocket.describe(errno: errno))")
-        wakeUp = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        precondition(wakeUp >= 0, "eventfd failed: \(RedisSocket.describe(errno: errno))")
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue
-        event.data.u64 = 0  // no socket's token
-        precondition(epoll_ctl(epoll, EPOLL_CTL_ADD, wakeUp, &event) == 0, "cannot watch the eventfd")
+        var ends: [Int32] = [0, 0]
+        precondition(pipe(&ends) == 0, "cannot make the event loop's pipe: \(RedisSocket.describe(errno: errno))")
+        for end in ends { _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK) }
+        wakeUp = (ends[0], ends[1])
         startThread { [self] in run() }
     }
 
     /// Starts watching `socket` for `lane`. Called with the lane's lock held, before the
     /// socket's first write, so no event reaches the lane before it knows the socket.
-    func register(_ socket: RedisSocket, for lane: RedisLane) throws {
+    func register(_ socket: RedisSocket, for lane: RedisLane) {
         registry.withLock { $0[socket.token] = (socket, lane) }
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
-        event.data.u64 = socket.token
-        guard epoll_ctl(epoll, EPOLL_CTL_ADD, socket.descriptor, &event) == 0 else {
-            let error = RedisConnectionError(description: "cannot watch the socket: \(RedisSocket.describe(errno: errno))")
-            registry.withLock { _ = $0.removeValue(forKey: socket.token) }
-            throw error
-        }
-        var one: UInt64 = 1
-        _ = write(wakeUp, &one, 8)
+        wake()
     }
 
     /// Asks for (or stops asking for) "writable" events: while part of a batch waits for
     /// room in the socket's buffer. Called with the lane's lock held.
     func watchWritable(_ socket: RedisSocket, _ watch: Bool) {
-        guard socket.writeArmed != watch else { return }
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue | EPOLLRDHUP.rawValue | (watch ? EPOLLOUT.rawValue : 0)
-        event.data.u64 = socket.token
-        if epoll_ctl(epoll, EPOLL_CTL_MOD, socket.descriptor, &event) == 0 {
-            socket.writeArmed = watch
-        } else {
-            // Cannot happen for a registered, open socket; ending it beats a batch that
-            // waits for an event that never comes.
-            socket.shutDown()
-        }
+        guard socket.writeArmed.exchange(watch, ordering: .relaxed) != watch else { return }
+        if watch { wake() }
+    }
+
+    private func wake() {
+        var byte: UInt8 = 1
+        _ = write(wakeUp.write, &byte, 1)  // a full pipe already wakes the loop
     }
 
     private func unregister(_ socket: RedisSocket) {
         registry.withLock { _ = $0.removeValue(forKey: socket.token) }
-        _ = epoll_ctl(epoll, EPOLL_CTL_DEL, socket.descriptor, nil)
         socket.close()
     }
 
     private func run() {
-        let capacity = 64
-        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: capacity)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
         var lastTimeoutCheck = ContinuousClock.now
         var wait: Int32 = -1
+        var descriptors: [pollfd] = []
+        var watched: [(socket: RedisSocket, lane: RedisLane)] = []
         while true {
-            let count = epoll_wait(epoll, events, Int32(capacity), wait)
-            if count < 0 && errno != EINTR { fatalError("epoll_wait failed: \(RedisSocket.describe(errno: errno))") }
+            watched = registry.withLock { Array($0.values) }
+            descriptors.removeAll(keepingCapacity: true)
+            descriptors.append(pollfd(fd: wakeUp.read, events: Int16(POLLIN), revents: 0))
+            for (socket, _) in watched {
+                let events = POLLIN | (socket.writeArmed.load(ordering: .relaxed) ? POLLOUT : 0)
+                descriptors.append(pollfd(fd: socket.descriptor, events: Int16(events), revents: 0))
+            }
+            let count = poll(&descriptors, nfds_t(descriptors.count), wait)
+            if count < 0 && errno != EINTR { fatalError("poll failed: \(RedisSocket.describe(errno: errno))") }
             var wokenUp = false
-            for index in 0..<max(0, Int(count)) {
-                let event = events[index]
-                if event.data.u64 == 0 {
-                    var value: UInt64 = 0
-                    _ = read(wakeUp, &value, 8)
+            if count > 0 {
+                if descriptors[0].revents != 0 {
+                    var drained = [UInt8](repeating: 0, count: 64)
+                    while read(wakeUp.read, &drained, drained.count) > 0 {}
                     wokenUp = true
-                    continue
                 }
-                guard let (socket, lane) = registry.withLock({ $0[event.data.u64] }) else { continue }
-                var keep = true
-                if event.events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0 {
-                    keep = lane.readable(socket, buffer: buffer)
+                for (index, (socket, lane)) in watched.enumerated() {
+                    let events = Int32(descriptors[index + 1].revents)
+                    if events == 0 { continue }
+                    var keep = events & POLLNVAL == 0
+                    if keep && events & (POLLIN | POLLHUP | POLLERR) != 0 {
+                        keep = lane.readable(socket, buffer: buffer)
+                    }
+                    if keep && events & POLLOUT != 0 {
+                        keep = lane.writable(socket)
+                    }
+                    if !keep { unregister(socket) }
                 }
-                if keep && event.events & EPOLLOUT.rawValue != 0 {
-                    keep = lane.writable(socket)
-                }
-                if !keep { unregister(socket) }
             }
             // Timeouts: checked when nothing happened for a while, or every 10 ms under load.
             let now = ContinuousClock.now
@@ -112,7 +108,7 @@ final class RedisEventLoop: Sendable {
     }
 
     /// Fails the batches that waited longer than their lane's command timeout; returns how
-    /// long `epoll_wait` may wait before the next check (-1: nothing is waiting).
+    /// long `poll` may wait before the next check (-1: nothing is registered).
     private func checkTimeouts(now: ContinuousClock.Instant) -> Int32 {
         let entries = registry.withLock { Array($0.values) }
         var next: ContinuousClock.Instant?
@@ -139,12 +135,24 @@ private func startThread(_ body: @escaping @Sendable () -> Void) {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
+    #if canImport(Darwin)
+    var thread: pthread_t?
+    #else
     var thread = pthread_t()
+    #endif
     let argument = Unmanaged.passRetained(Box(body)).toOpaque()
     let result = pthread_create(&thread, nil, { argument in
+        #if canImport(Darwin)
+        Unmanaged<Box>.fromOpaque(argument).takeRetainedValue().body()
+        #else
         Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
+        #endif
         return nil
     }, argument)
     precondition(result == 0, "cannot start the Redis event loop's thread: \(RedisSocket.describe(errno: result))")
+    #if canImport(Darwin)
+    if let thread { pthread_detach(thread) }
+    #else
     pthread_detach(thread)
+    #endif
 }

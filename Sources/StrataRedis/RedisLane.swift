@@ -97,7 +97,8 @@ final class RedisLane: Sendable {
         self.onChange = onChange
         if let connection, let socket = try? RedisSocket(taking: connection) {
             state.withLock { state in
-                if (try? loop.register(socket, for: self)) != nil { state.socket = socket } else { socket.close() }
+                loop.register(socket, for: self)
+                state.socket = socket
             }
         }
     }
@@ -329,16 +330,7 @@ final class RedisLane: Sendable {
                         socket.close()
                         return
                     }
-                    do {
-                        try loop.register(socket, for: self)
-                    } catch {
-                        socket.close()
-                        failed = state.next
-                        state.next = []
-                        state.nextBytes = []
-                        failure = RedisNotSent(error: error)
-                        return
-                    }
+                    loop.register(socket, for: self)
                     state.socket = socket
                     regained = state.isDown
                     state.isDown = false

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import CHiredis
 import Strata
+import Synchronization
 
 /// A connected, logged-in, non-blocking socket to Redis, and the parser of its replies.
 ///
@@ -14,7 +15,8 @@ import Strata
 ///
 /// Who touches what: `descriptor` is written to only by the owner of its lane's lock,
 /// read from and closed only by the event loop's thread; `parser` belongs to the event
-/// loop's thread; `retired` and `writeArmed` are changed only under the lane's lock.
+/// loop's thread; `retired` and `writeArmed` are changed only under the lane's lock
+/// (`writeArmed` is atomic: the event loop reads it when it builds its `poll` array).
 final class RedisSocket: @unchecked Sendable {
     let descriptor: Int32
     /// The event loop's handle for this socket.
@@ -23,7 +25,7 @@ final class RedisSocket: @unchecked Sendable {
     /// Detached from its lane: the event loop closes it at its next event.
     var retired = false
     /// Registered for "writable" events (a batch did not fit in the socket's buffer).
-    var writeArmed = false
+    let writeArmed = Atomic<Bool>(false)
     private var closed = false
 
     private static let nextToken = Lock<UInt64>(1)
@@ -31,6 +33,11 @@ final class RedisSocket: @unchecked Sendable {
     /// Takes the descriptor of a connected, logged-in hiredis connection.
     init(taking connection: RedisConnection) throws {
         descriptor = try connection.releaseDescriptor()
+        #if canImport(Darwin)
+        // No MSG_NOSIGNAL on Darwin: the socket itself is told not to raise SIGPIPE.
+        var on: Int32 = 1
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_NOSIGPIPE, &on, socklen_t(MemoryLayout<Int32>.size))
+        #endif
         let flags = fcntl(descriptor, F_GETFL)
         guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0, let parser = redisReaderCreate() else {
             let error = RedisConnectionError(description: "cannot make the socket non-blocking: \(String(cString: strerror(errno)))")
@@ -68,7 +75,7 @@ final class RedisSocket: @unchecked Sendable {
         var offset = offset
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { buffer in
-                send(descriptor, buffer.baseAddress! + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+                send(descriptor, buffer.baseAddress! + offset, buffer.count - offset, Self.sendFlags)
             }
             if written > 0 {
                 offset += written
@@ -132,6 +139,13 @@ final class RedisSocket: @unchecked Sendable {
         }
         return RedisConnectionError(description: "the server sent a reply that is not RESP: \(text)")
     }
+
+    #if canImport(Darwin)
+    private static let sendFlags: Int32 = 0
+    #else
+    /// A server that went away is an EPIPE error, never a SIGPIPE.
+    private static let sendFlags = Int32(MSG_NOSIGNAL)
+    #endif
 
     static func describe(errno code: Int32) -> String {
         String(cString: strerror(code))

@@ -14,7 +14,7 @@ import Synchronization
 ///   the prefix escaped, and `UNLINK` in batches: never `KEYS`.
 /// - No call blocks Swift's cooperative threads: a caller writes its commands to an idle
 ///   pooled connection itself (a non-blocking write) and suspends, and one event-loop
-///   thread (`epoll`) reads the replies of every connection and resumes the callers.
+///   thread (`poll`) reads the replies of every connection and resumes the callers.
 ///   Calls that come while a connection is busy are pipelined in the next batch.
 /// - A connection that fails costs the calls in flight on it a `backendUnavailable`
 ///   error; the store reconnects by itself for later calls.
