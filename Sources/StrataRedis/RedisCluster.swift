@@ -224,6 +224,7 @@ final class RedisCluster: Sendable {
         var asking: Node?
         var lastNode = "?"
         var lastProblem = "no node owns the slot"
+        var redirections = 0
         while true {
             var target = asking
             if target == nil {
@@ -240,19 +241,22 @@ final class RedisCluster: Sendable {
                     if asking != nil { replies = stride(from: 1, to: replies.count, by: 2).map { replies[$0] } }
                     asking = nil
                     guard let redirection = replies.lazy.compactMap(Redirection.init).first else { return replies }
+                    redirections += 1
                     switch redirection {
                     case .moved(let slot, let name):
                         move(slot, to: name)
                         Task { try? await refresh(store: store) }
                         lastProblem = "MOVED to \(name)"
-                        continue  // at once: the map says where to go now
                     case .ask(let name):
                         asking = self.node(named: name)
                         lastProblem = "ASK \(name)"
-                        continue
                     case .wait(let message):
                         lastProblem = message
                     }
+                    // A redirection is followed at once; nodes that keep sending a call
+                    // back and forth (views that disagree mid-migration) are waited out.
+                    let mustWait = if case .wait = redirection { true } else { false }
+                    if !mustWait && redirections <= 3 { continue }
                 } catch let error as RedisNotSent {
                     lastProblem = "\(error.error)"
                 } catch is RedisLaneClosed {

@@ -91,8 +91,56 @@ nonisolated func clusterBenchmarks(quick: Bool) async throws {
     }
     report.compare(group, "get after its slot moved (MOVED, retry)", median(redirected),
                    to: "the next gets of the same key", median(direct))
+    try pubSubFigures(nodes: nodes, quick: quick)
     try await server.close()
     try await cluster.close()
+}
+
+/// How the invalidation bus's messages travel on a cluster: classic `PUBLISH` (what the
+/// bus sends: the cluster forwards each message to every node) beside sharded `SPUBLISH`
+/// (only the nodes of the channel's shard), as the time from publishing a message to a
+/// subscriber reading it. The `PUBLISH` subscriber sits on another primary than the
+/// publisher (the bus subscribes on whichever node answers); the `SPUBLISH` subscriber
+/// on the channel's own primary, as sharded pub/sub requires.
+private func pubSubFigures(nodes: [LocalRedis], quick: Bool) throws {
+    let channel = "strata:invalidations:"
+    let connections = nodes.map { RawRedis(port: $0.port) }
+    // The channel's primary: the one that takes SPUBLISH without a MOVED.
+    var owner: RawRedis?, other: RawRedis?
+    for redis in connections {
+        guard let role = redis.run(["ROLE"]) else { continue }
+        let isPrimary = String(cString: role.pointee.element[0]!.pointee.str) == "master"
+        freeReplyObject(role)
+        guard isPrimary, let reply = redis.run(["SPUBLISH", channel, "probe"]) else { continue }
+        let moved = reply.pointee.type == REDIS_REPLY_ERROR
+        freeReplyObject(reply)
+        if !moved { owner = owner ?? redis } else { other = other ?? redis }
+    }
+    guard let owner, let other else { return }
+    let classicSubscriber = RawRedis(port: nodes[connections.firstIndex { $0 === other }!].port)
+    let shardedSubscriber = RawRedis(port: nodes[connections.firstIndex { $0 === owner }!].port)
+    classicSubscriber.command(["SUBSCRIBE", channel])
+    shardedSubscriber.command(["SSUBSCRIBE", channel])
+    func delivery(_ publisher: RawRedis, _ command: String, _ subscriber: RawRedis) -> Double {
+        var samples: [Double] = []
+        let clock = ContinuousClock()
+        for trial in 0..<(quick ? 50 : 500) {
+            let start = clock.now
+            publisher.command([command, channel, "message \(trial)"])
+            var message: UnsafeMutableRawPointer?
+            redisGetReply(subscriber.context, &message)
+            samples.append(nanoseconds(clock.now - start))
+            freeReplyObject(message)
+        }
+        return median(samples)
+    }
+    var classic: [Double] = [], sharded: [Double] = []
+    for _ in 0..<3 {
+        classic.append(delivery(owner, "PUBLISH", classicSubscriber))
+        sharded.append(delivery(owner, "SPUBLISH", shardedSubscriber))
+    }
+    Report.shared.compare("cluster", "bus message published to a subscriber on another node (PUBLISH)", median(classic),
+                          to: "the same to a subscriber on the channel's shard (SPUBLISH)", median(sharded))
 }
 
 /// Moves `slot` from its primary to another with `redis-cli --cluster reshard`-like steps:
