@@ -1,4 +1,3 @@
-import Dispatch
 import Strata
 import Synchronization
 
@@ -27,7 +26,7 @@ final class RedisLane: Sendable {
         var endsBatch = false
     }
 
-    private struct State {
+    struct State {
         /// The open connection, if any.
         var socket: RedisSocket?
         var connecting = false
@@ -78,14 +77,14 @@ final class RedisLane: Sendable {
     /// for a round trip after each batch; more than a few only makes batches smaller.
     static let batchesOutAtMost = 2
 
-    private let state = Lock(State())
+    let state = Lock(State())
     /// Batches written (each one round trip) and commands sent, since the lane was made.
     let roundTrips = Atomic<Int>(0)
     let commandsSent = Atomic<Int>(0)
-    private let commandTimeout: Duration
-    private let loop = RedisEventLoop.shared
-    private let connect: @Sendable () throws -> RedisConnection
-    private let onChange: (@Sendable (ConnectionChange) -> Void)?
+    let commandTimeout: Duration
+    let loop = RedisEventLoop.shared
+    let connect: @Sendable () throws -> RedisConnection
+    let onChange: (@Sendable (ConnectionChange) -> Void)?
 
     init(
         connection: sending RedisConnection?, commandTimeout: Duration,
@@ -145,7 +144,7 @@ final class RedisLane: Sendable {
     /// Puts `batch` out, with its bytes in `state.unwritten`, and writes what the socket
     /// takes now; the rest goes when the socket says it has room. An error is the
     /// connection's failure.
-    private func startBatch(_ batch: [Waiter], on socket: RedisSocket, _ state: inout State) -> (any Error)? {
+    func startBatch(_ batch: [Waiter], on socket: RedisSocket, _ state: inout State) -> (any Error)? {
         roundTrips.add(1, ordering: .relaxed)
         commandsSent.add(batch.reduce(0) { $0 + $1.expected }, ordering: .relaxed)
         if state.isIdle {
@@ -163,7 +162,7 @@ final class RedisLane: Sendable {
         return flush(&state, on: socket)
     }
 
-    private func flush(_ state: inout State, on socket: RedisSocket) -> (any Error)? {
+    func flush(_ state: inout State, on socket: RedisSocket) -> (any Error)? {
         do {
             state.unwrittenOffset = try socket.write(state.unwritten, from: state.unwrittenOffset)
         } catch {
@@ -179,7 +178,7 @@ final class RedisLane: Sendable {
     }
 
     /// Puts the next batch out, if one waits and the connection may take it.
-    private func sendNextBatch(_ state: inout State, on socket: RedisSocket) -> (any Error)? {
+    func sendNextBatch(_ state: inout State, on socket: RedisSocket) -> (any Error)? {
         guard state.canWrite, !state.next.isEmpty else { return nil }
         let batch = state.next
         state.unwritten = state.nextBytes
@@ -190,7 +189,7 @@ final class RedisLane: Sendable {
 
     /// Detaches the socket (the event loop closes it) and takes the batch out, to be
     /// failed; the next batch stays, for a new connection.
-    private func retire(_ state: inout State, socket: RedisSocket) -> [Waiter] {
+    func retire(_ state: inout State, socket: RedisSocket) -> [Waiter] {
         socket.retired = true
         socket.shutDown()
         if state.socket === socket { state.socket = nil }
@@ -204,152 +203,14 @@ final class RedisLane: Sendable {
     }
 
     /// Whether a connection should be made now for the next batch.
-    private func connectIfNeeded(_ state: inout State) -> Bool {
+    func connectIfNeeded(_ state: inout State) -> Bool {
         guard state.socket == nil, !state.connecting, !state.next.isEmpty, !state.closed else { return false }
         state.connecting = true
         return true
     }
 
-    // MARK: Events (on the event loop's thread)
-
-    /// Reads and delivers the replies waiting on `socket`; `false` when the event loop
-    /// should close it.
-    func readable(_ socket: RedisSocket, buffer: UnsafeMutableRawBufferPointer) -> Bool {
-        var read = socket.readReplies(into: buffer)
-        var completed: [Waiter] = []
-        var failed: [Waiter] = []
-        var startConnecting = false
-        let keep = state.withLock { state -> Bool in
-            guard state.socket === socket else { return false }
-            for reply in read.replies {
-                guard !state.isIdle else {
-                    read.failure = read.failure ?? RedisConnectionError(description: "the server sent a reply nobody asked for")
-                    break
-                }
-                state.inFlight[state.inFlightHead].replies.append(reply)
-                if state.inFlight[state.inFlightHead].replies.count == state.inFlight[state.inFlightHead].expected {
-                    let waiter = state.inFlight[state.inFlightHead]
-                    completed.append(waiter)
-                    state.inFlightHead += 1
-                    if waiter.endsBatch { state.batchesOut -= 1 }
-                }
-            }
-            if !read.replies.isEmpty { state.lastProgress = .now }
-            if read.failure == nil {
-                read.failure = sendNextBatch(&state, on: socket).map { $0 as? RedisConnectionError ?? RedisConnectionError(description: "\($0)") }
-            }
-            guard read.failure != nil else {
-                guard state.closed, state.isIdle else { return true }
-                _ = retire(&state, socket: socket)  // closed, and the last batch is answered
-                return false
-            }
-            failed = retire(&state, socket: socket)
-            startConnecting = connectIfNeeded(&state)
-            return false
-        }
-        for waiter in completed { waiter.continuation.resume(returning: waiter.replies) }
-        if let failure = read.failure {
-            lost(failure)
-            fail(failed, with: failure)
-        }
-        if startConnecting { reconnect() }
-        return keep
-    }
-
-    /// Writes more of the batch out, now that the socket has room; `false` when the event
-    /// loop should close it.
-    func writable(_ socket: RedisSocket) -> Bool {
-        var failed: [Waiter] = []
-        var failure: (any Error)?
-        var startConnecting = false
-        let keep = state.withLock { state -> Bool in
-            guard state.socket === socket else { return false }
-            guard state.unwrittenOffset < state.unwritten.count else {
-                loop.watchWritable(socket, false)
-                return true
-            }
-            failure = flush(&state, on: socket) ?? sendNextBatch(&state, on: socket)
-            guard failure != nil else {
-                state.lastProgress = .now
-                return true
-            }
-            failed = retire(&state, socket: socket)
-            startConnecting = connectIfNeeded(&state)
-            return false
-        }
-        if let failure {
-            lost(failure)
-            fail(failed, with: failure)
-        }
-        if startConnecting { reconnect() }
-        return keep
-    }
-
-    /// Fails the batch out when it waited for its replies longer than the command timeout.
-    func checkTimeout(_ socket: RedisSocket, now: ContinuousClock.Instant) -> TimeoutCheck {
-        var failed: [Waiter] = []
-        var startConnecting = false
-        let check = state.withLock { state -> TimeoutCheck in
-            guard state.socket === socket else { return .close }
-            guard !state.isIdle else { return .idle(commandTimeout) }
-            let deadline = state.lastProgress + commandTimeout
-            guard now >= deadline else { return .due(deadline) }
-            failed = retire(&state, socket: socket)
-            startConnecting = connectIfNeeded(&state)
-            return .close
-        }
-        if !failed.isEmpty {
-            let error = RedisConnectionError(description: "no reply within the command timeout (\(commandTimeout))")
-            lost(error)
-            fail(failed, with: error)
-        }
-        if startConnecting { reconnect() }
-        return check
-    }
-
-    // MARK: Connecting (on a connecting thread)
-
-    /// Makes a connection for the next batch, off Swift's cooperative pool: hiredis
-    /// connects and logs in blocking, for at most the connect and command timeouts.
-    private func reconnect() {
-        DispatchQueue.global().async { [self] in
-            let outcome = Result { try RedisSocket(taking: try connect()) }
-            var failed: [Waiter] = []
-            var failure: (any Error)?
-            var regained = false
-            state.withLock { state in
-                state.connecting = false
-                switch outcome {
-                case .failure(let error):
-                    failed = state.next
-                    state.next = []
-                    state.nextBytes = []
-                    failure = RedisNotSent(error: error)
-                case .success(let socket):
-                    if state.closed {
-                        socket.close()
-                        return
-                    }
-                    loop.register(socket, for: self)
-                    state.socket = socket
-                    regained = state.isDown
-                    state.isDown = false
-                    if let error = sendNextBatch(&state, on: socket) {
-                        failed = retire(&state, socket: socket)
-                        failure = error
-                    }
-                }
-            }
-            if regained { onChange?(.regained) }
-            if let failure {
-                lost((failure as? RedisNotSent)?.error ?? failure)
-                fail(failed, with: failure)
-            }
-        }
-    }
-
     /// Reports a loss once, until a connection works again.
-    private func lost(_ error: any Error) {
+    func lost(_ error: any Error) {
         let first = state.withLock { state in
             defer { state.isDown = true }
             return !state.isDown
@@ -357,7 +218,7 @@ final class RedisLane: Sendable {
         if first { onChange?(.lost(error)) }
     }
 
-    private func fail(_ waiters: [Waiter], with error: any Error) {
+    func fail(_ waiters: [Waiter], with error: any Error) {
         for waiter in waiters { waiter.continuation.resume(throwing: error) }
     }
 

@@ -53,22 +53,9 @@ nonisolated func clusterBenchmarks(quick: Bool) async throws {
     report.compare(group, "RedisStore(cluster:) set, sequential", rounds.median("cluster set"),
                    to: "RedisStore set on one server, sequential", rounds.median("server set"))
 
-    func concurrentCost(_ store: RedisStore) async throws -> Double {
-        let total = quick ? 20_000 : 200_000
-        let elapsed = try await ContinuousClock().measure {
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                for task in 0..<64 {
-                    tasks.addTask {
-                        for index in stride(from: task, to: total, by: 64) { _ = try await store.get(keys[index % keys.count], as: String.self) }
-                    }
-                }
-                try await tasks.waitForAll()
-            }
-        }
-        return nanoseconds(elapsed) / Double(total)
-    }
-    report.compare(group, "RedisStore(cluster:) get, 64 tasks (wall-clock ns per get)", try await concurrentCost(cluster),
-                   to: "RedisStore get on one server, 64 tasks", try await concurrentCost(server))
+    let total = quick ? 20_000 : 200_000
+    report.compare(group, "RedisStore(cluster:) get, 64 tasks (wall-clock ns per get)", try await concurrentGetCost(cluster, keys: keys, total: total),
+                   to: "RedisStore get on one server, 64 tasks", try await concurrentGetCost(server, keys: keys, total: total))
 
     // MOVED: move one slot holding one key to another primary (redis-cli's reshard of one
     // slot), then time the first get of that key (MOVED, the retry, the map read again in

@@ -8,13 +8,8 @@ import StrataRedis
 /// figures of the invalidation bus beside CLIENT TRACKING.
 nonisolated func redisBenchmarks(quick: Bool) async throws {
     heading("Redis: RedisStore beside raw blocking hiredis and redis-benchmark (loopback)")
-    let redis = try await LocalRedis()
+    let (redis, raw, store, keys, value) = try await redisBenchmarkSetup(quick: quick)
     defer { redis.stop() }
-    let raw = RawRedis(port: redis.port)
-    let store = try RedisStore(url: redis.url)
-    let keys = (0..<(quick ? 1_000 : 10_000)).map { "user:\($0)" }
-    let value = String(repeating: "v", count: 64)
-    for key in keys { try await store.set(key, value) }
     let report = Report.shared
     let group = "redis"
 
@@ -33,8 +28,31 @@ nonisolated func redisBenchmarks(quick: Bool) async throws {
 
     // Throughput with many callers: RedisStore pipelines whatever is waiting.
     let total = quick ? 20_000 : 200_000
-    let clock = ContinuousClock()
-    let elapsed = try await clock.measure {
+    let storeCost = try await concurrentGetCost(store, keys: keys, total: total)
+    let benchmarkRate = redisBenchmarkRate(port: redis.port, requests: total, core: nil)
+    let statistics = store.statistics
+    report.record(group, "redis-benchmark -c 50 -t get (wall-clock ns per GET)", 1e9 / max(benchmarkRate, 1))
+    report.compare(group, "RedisStore get, 64 tasks (wall-clock ns per get)", storeCost,
+                   to: "redis-benchmark -c 50 -t get (wall-clock ns per GET)", 1e9 / max(benchmarkRate, 1),
+                   note: String(format: "%.1f commands per round trip", Double(statistics.commands) / Double(max(1, statistics.roundTrips))))
+    try await coherenceBenchmarks(redis: redis, quick: quick)
+    try await store.close()
+}
+
+/// A private redis-server, a raw hiredis connection and a RedisStore to it, and keys
+/// already written with 64-byte values: what the Redis groups start from.
+func redisBenchmarkSetup(quick: Bool) async throws -> (LocalRedis, RawRedis, RedisStore, [String], String) {
+    let redis = try await LocalRedis()
+    let store = try RedisStore(url: redis.url)
+    let keys = (0..<(quick ? 1_000 : 10_000)).map { "user:\($0)" }
+    let value = String(repeating: "v", count: 64)
+    for key in keys { try await store.set(key, value) }
+    return (redis, RawRedis(port: redis.port), store, keys, value)
+}
+
+/// Wall-clock nanoseconds per get when 64 tasks make `total` gets of `keys` together.
+func concurrentGetCost(_ store: RedisStore, keys: [String], total: Int) async throws -> Double {
+    let elapsed = try await ContinuousClock().measure {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 0..<64 {
                 group.addTask {
@@ -44,24 +62,7 @@ nonisolated func redisBenchmarks(quick: Bool) async throws {
             try await group.waitForAll()
         }
     }
-    let storeCost = nanoseconds(elapsed) / Double(total)
-    let benchmark = Process()
-    benchmark.executableURL = URL(fileURLWithPath: "/usr/bin/redis-benchmark")
-    benchmark.arguments = ["-h", "127.0.0.1", "-p", String(redis.port), "-c", "50", "-t", "get", "-n", String(total), "-q"]
-    let output = Pipe()
-    benchmark.standardOutput = output
-    try benchmark.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    benchmark.waitUntilExit()
-    let line = text.split(whereSeparator: { $0 == "\r" || $0 == "\n" }).last(where: { $0.contains("requests per second") }) ?? ""
-    let benchmarkRate = Double(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
-    let statistics = store.statistics
-    report.record(group, "redis-benchmark -c 50 -t get (wall-clock ns per GET)", 1e9 / max(benchmarkRate, 1))
-    report.compare(group, "RedisStore get, 64 tasks (wall-clock ns per get)", storeCost,
-                   to: "redis-benchmark -c 50 -t get (wall-clock ns per GET)", 1e9 / max(benchmarkRate, 1),
-                   note: String(format: "%.1f commands per round trip", Double(statistics.commands) / Double(max(1, statistics.roundTrips))))
-    try await coherenceBenchmarks(redis: redis, quick: quick)
-    try await store.close()
+    return nanoseconds(elapsed) / Double(total)
 }
 
 /// How long another instance keeps a value after a write returns, and what announcing the

@@ -10,13 +10,8 @@ import StrataRedis
 nonisolated func redisPinnedBenchmarks(quick: Bool) async throws {
     heading("Redis, pinned: RedisStore beside blocking hiredis and redis-benchmark, client and server on one core and on two")
     guard ProcessInfo.processInfo.activeProcessorCount >= 2 else { return }
-    let redis = try await LocalRedis()
+    let (redis, raw, store, keys, value) = try await redisBenchmarkSetup(quick: quick)
     defer { redis.stop() }
-    let raw = RawRedis(port: redis.port)
-    let store = try RedisStore(url: redis.url)
-    let keys = (0..<(quick ? 1_000 : 10_000)).map { "user:\($0)" }
-    let value = String(repeating: "v", count: 64)
-    for key in keys { try await store.set(key, value) }
     let report = Report.shared
     let clientCore = 1
     for (layout, serverCore) in [("same core", 1), ("two cores", 0)] {
@@ -44,23 +39,12 @@ nonisolated func redisPinnedBenchmarks(quick: Bool) async throws {
 
         let total = quick ? 20_000 : 200_000
         let before = store.statistics
-        let elapsed = try await ContinuousClock().measure {
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                for task in 0..<64 {
-                    tasks.addTask {
-                        for index in stride(from: task, to: total, by: 64) {
-                            _ = try await store.get(keys[index % keys.count], as: String.self)
-                        }
-                    }
-                }
-                try await tasks.waitForAll()
-            }
-        }
+        let cost = try await concurrentGetCost(store, keys: keys, total: total)
         let after = store.statistics
         let depth = Double(after.commands - before.commands) / Double(max(1, after.roundTrips - before.roundTrips))
         let benchmarkCost = 1e9 / redisBenchmarkRate(port: redis.port, requests: total, core: clientCore)
         // A cost ratio like every other figure: below 0.5x is "twice the throughput".
-        report.compare(group, "RedisStore get, 64 tasks, ns per get (\(layout))", nanoseconds(elapsed) / Double(total),
+        report.compare(group, "RedisStore get, 64 tasks, ns per get (\(layout))", cost,
                        to: "redis-benchmark -c 50 -t get, ns per GET (\(layout))", benchmarkCost,
                        note: String(format: "%.1f commands per write (auto-pipelining depth)", depth))
     }
@@ -139,11 +123,12 @@ func handOffRoundTrips(count: Int) async -> (task: Double, threads: Double) {
     return (nanoseconds(task) / Double(count), nanoseconds(threads) / Double(count))
 }
 
-/// GETs per second that `redis-benchmark -c 50 -t get` reaches, pinned to `core`.
-func redisBenchmarkRate(port: Int, requests: Int, core: Int) -> Double {
+/// GETs per second that `redis-benchmark -c 50 -t get` reaches, pinned to `core` if given.
+func redisBenchmarkRate(port: Int, requests: Int, core: Int?) -> Double {
     let benchmark = Process()
     benchmark.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
-    benchmark.arguments = ["-c", String(core), "/usr/bin/redis-benchmark",
+    benchmark.arguments = ["-c", core.map(String.init) ?? "0-\(ProcessInfo.processInfo.activeProcessorCount - 1)",
+                           "/usr/bin/redis-benchmark",
                            "-h", "127.0.0.1", "-p", String(port), "-c", "50", "-t", "get", "-n", String(requests), "-q"]
     let output = Pipe()
     benchmark.standardOutput = output
