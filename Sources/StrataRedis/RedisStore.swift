@@ -191,7 +191,7 @@ public final class RedisStore: KeyValueStore {
     }
 
     /// `SCAN MATCH <escaped prefix>*`, in batches; sorted by bytes.
-    public func keys(prefix: String) async throws -> [String] {
+    public func storedKeys(prefix: String) async throws -> [String] {
         var keys: [String] = []
         try await scan(prefix: prefix) { batch in
             for name in batch {

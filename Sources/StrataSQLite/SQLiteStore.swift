@@ -184,7 +184,7 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
     }
 
     /// The unexpired keys that start with `prefix`, sorted by bytes, from a range on the key.
-    public func keys(prefix: String) async throws -> [String] {
+    public func storedKeys(prefix: String) async throws -> [String] {
         let now = clock.now().millisecondsSince1970
         let upper = SQLiteQueries.upperBound(ofPrefix: prefix)
         let sql = upper == nil ? queries.keysFrom : queries.keysInRange

@@ -150,8 +150,8 @@ public final class FaultInjectingStore: KeyValueStore {
         try await gated(.reads) { try await base.containsEntry(forKey: key) }
     }
     /// Passes through, or fails as injected.
-    public func keys(prefix: String) async throws -> [String] {
-        try await gated(.reads) { try await base.keys(prefix: prefix) }
+    public func storedKeys(prefix: String) async throws -> [String] {
+        try await gated(.reads) { try await base.storedKeys(prefix: prefix) }
     }
     /// Passes through, or fails as injected.
     public func storedEntries(prefix: String) async throws -> [(key: String, entry: StoredEntry)] {
@@ -187,6 +187,26 @@ public final class FaultInjectingStore: KeyValueStore {
     @discardableResult
     public func sweepExpired() async throws -> Int {
         try await gated(.writes) { try await base.sweepExpired() }
+    }
+    /// Passes through, or fails as injected (a lease is taken with a read).
+    public func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
+        try await gated(.reads) { try await base.leaseEntry(forKey: key, lease: lease, duration: duration) }
+    }
+    /// Passes through, or fails as injected.
+    public func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
+        try await gated(.writes) { try await base.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease) }
+    }
+    /// Passes through, or fails as injected.
+    public func releaseLease(_ lease: EntryLease, forKey key: String) async throws {
+        try await gated(.writes) { try await base.releaseLease(lease, forKey: key) }
+    }
+    /// Passes through, or fails as injected.
+    public func records(named names: [String]) async throws -> [Int64] {
+        try await gated(.reads) { try await base.records(named: names) }
+    }
+    /// Passes through, or fails as injected.
+    public func raiseRecord(named name: String, to value: Int64) async throws {
+        try await gated(.writes) { try await base.raiseRecord(named: name, to: value) }
     }
     /// Closes the base store (never faulty).
     public func close() async throws {

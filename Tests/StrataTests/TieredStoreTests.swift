@@ -312,7 +312,7 @@ final class PausingStore: KeyValueStore {
     func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
         try await base.incrementEntry(forKey: key, by: delta, expiresAt: expiresAt)
     }
-    func keys(prefix: String) async throws -> [String] { try await base.keys(prefix: prefix) }
+    func storedKeys(prefix: String) async throws -> [String] { try await base.storedKeys(prefix: prefix) }
     func clear(prefix: String) async throws -> Int { try await base.clear(prefix: prefix) }
     func sweepExpired() async throws -> Int { try await base.sweepExpired() }
     func close() async throws { await base.close() }

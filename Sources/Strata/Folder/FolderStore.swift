@@ -202,7 +202,7 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
     /// Only the directories whose names can lead to the prefix are read. A file whose
     /// header is not valid is listed, so that reading it reports the corruption; foreign
     /// things are not.
-    public func keys(prefix: String) async throws -> [String] {
+    public func storedKeys(prefix: String) async throws -> [String] {
         try await onFileThread { [self] in
             let now = clock.now()
             var keys: [(hex: String, key: String)] = []

@@ -2,7 +2,7 @@
 extension MemoryStore {
     /// The unexpired keys that start with `prefix`, sorted by UTF-8 bytes.
     /// O(log entries + matches) per shard, from each shard's sorted key index.
-    public func keys(prefix: String) async throws -> [String] {
+    public func storedKeys(prefix: String) async throws -> [String] {
         try memoryEntries(prefix: prefix).map(\.key)
     }
 
@@ -18,7 +18,7 @@ extension MemoryStore {
     func valueEntries<Value: Codable & Sendable>(prefix: String, as type: Value.Type) async throws -> [(key: String, value: Value)] {
         var result: [(key: String, value: Value)] = []
         var tagInstants: [String: Int64] = [:]
-        for (key, entry) in try memoryEntries(prefix: prefix) where !EnvelopeMarker.isReserved(key) {
+        for (key, entry) in try memoryEntries(prefix: prefix) where !ReservedRecords.isReserved(key) {
             if let value = Kept<Value>.read(entry.value) {
                 result.append((key, value))
             } else if let value = try await readableValue(entry.bytes, as: type, key: key, tagInstants: &tagInstants) {
@@ -47,6 +47,9 @@ extension MemoryStore {
         let now = clock.now().millisecondsSince1970
         var removed = 0
         try withEveryOpenTable { state in
+            if !state.leases.isEmpty {
+                for key in state.leases.keys where KeyRules.key(key.string, hasPrefix: prefix) { state.leases[key] = nil }
+            }
             if prefix.isEmpty {
                 removed += state.table.occupiedSlots().count { !state.table.entry(at: $0).isExpired(nowMilliseconds: now) }
                 state.table.removeAll()
@@ -98,6 +101,7 @@ extension MemoryStore {
         for shard in 0..<shards.count {
             shards.withLock(shard) { state in
                 state.table.removeAll()
+                state.leases.removeAll()
                 state.isClosed = true
             }
         }

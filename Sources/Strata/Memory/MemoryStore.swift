@@ -32,10 +32,20 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
         var isClosed = false
         var evictions = 0
         var expirations = 0
+        /// The leases on this shard's keys: a token and the instant it ends (ms since 1970).
+        var leases: [ByteKey: (token: UInt64, until: Int64)] = [:]
+
+        /// Breaks the lease on `key`: it changed.
+        @inline(__always)
+        mutating func breakLease(_ key: ByteKey) {
+            if !leases.isEmpty { leases[key] = nil }
+        }
     }
 
     /// The bounds, default lifetime and clock this store was made with.
     public let configuration: Configuration
+    /// Strata's records (tag invalidation instants…), apart from the keys.
+    let recordValues = Lock([String: Int64]())
     /// The shards, each under a lock of its own, chosen by bits of the key's hash that the
     /// table does not use for buckets (see `MemoryStore+Shards.swift`).
     let shards: LockArray<State>
@@ -180,6 +190,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
         let hash = key.hashValue
         try withOpenTable(hash: hash) { state in
             try checkSize(key, entry, in: state)
+            state.breakLease(key)
             state.table.set(key, entry, hash: UInt32(truncatingIfNeeded: hash))
             afterWrite(&state)
         }
@@ -192,6 +203,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
         return try withOpenTable(byteKey) { state in
             try checkSize(byteKey, memoryEntry, in: state)
             if let slot = state.table.slot(of: byteKey), !expireIfNeeded(slot, in: &state) { return false }
+            state.breakLease(byteKey)
             state.table.set(byteKey, memoryEntry)
             afterWrite(&state)
             return true
@@ -203,6 +215,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     public func removeEntry(forKey key: String) async throws -> Bool {
         let byteKey = ByteKey(key)
         return try withOpenTable(byteKey) { state in
+            state.breakLease(byteKey)
             guard let slot = state.table.slot(of: byteKey) else { return false }
             if expireIfNeeded(slot, in: &state) { return false }
             state.table.remove(at: slot)
@@ -215,6 +228,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
         let byteKey = ByteKey(key)
         return try withOpenTable(byteKey) { state in
             guard let slot = state.table.slot(of: byteKey), !expireIfNeeded(slot, in: &state) else { return false }
+            state.breakLease(byteKey)
             var entry = state.table.entry(at: slot)
             entry.expiresAt = expiresAt?.millisecondsSince1970 ?? MemoryEntry.never
             entry.reportedExpiresAt = entry.expiresAt
@@ -227,6 +241,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
         let byteKey = ByteKey(key)
         return try withOpenTable(byteKey) { state in
+            state.breakLease(byteKey)
             if let slot = state.table.slot(of: byteKey), !expireIfNeeded(slot, in: &state) {
                 var entry = state.table.entry(at: slot)
                 let sum = try StoredEntry(bytes: entry.bytes).integer(adding: delta, key: key, backend: backendName)

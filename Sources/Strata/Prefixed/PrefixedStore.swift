@@ -68,9 +68,9 @@ public final class PrefixedStore: KeyValueStore {
     }
 
     /// The view's keys that start with `prefix`, without the view's prefix.
-    public func keys(prefix subprefix: String) async throws -> [String] {
+    public func storedKeys(prefix subprefix: String) async throws -> [String] {
         let dropped = prefix.utf8.count
-        return try await base.keys(prefix: prefix + subprefix).map {
+        return try await base.storedKeys(prefix: prefix + subprefix).map {
             // The base key starts with the view's prefix, a whole string, so the cut
             // falls on a character boundary of the UTF-8 bytes.
             String(decoding: $0.utf8.dropFirst(dropped), as: UTF8.self)
@@ -89,6 +89,31 @@ public final class PrefixedStore: KeyValueStore {
     @discardableResult
     public func clear(prefix subprefix: String) async throws -> Int {
         try await base.clear(prefix: prefix + subprefix)
+    }
+
+    /// Leases the base store's `prefix + key`.
+    public func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
+        try await base.leaseEntry(forKey: prefix + key, lease: lease, duration: duration)
+    }
+
+    /// Writes the base store's `prefix + key` while `lease` holds.
+    public func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
+        try await base.setEntry(entry, forKey: prefix + key, ifLeased: lease, keepingLease: keepingLease)
+    }
+
+    /// Ends the lease of the base store's `prefix + key`.
+    public func releaseLease(_ lease: EntryLease, forKey key: String) async throws {
+        try await base.releaseLease(lease, forKey: prefix + key)
+    }
+
+    /// The base store's records: tags are one namespace per store, shared by its views.
+    public func records(named names: [String]) async throws -> [Int64] {
+        try await base.records(named: names)
+    }
+
+    /// Raises the base store's record.
+    public func raiseRecord(named name: String, to value: Int64) async throws {
+        try await base.raiseRecord(named: name, to: value)
     }
 
     /// Sweeps the base store.

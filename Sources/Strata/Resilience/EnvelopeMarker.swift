@@ -1,33 +1,47 @@
-/// Whether a store may hold entries in an envelope, recorded in the store itself (a
-/// reserved key written once per store and process) so that every process sees it. A
-/// plain `keys()` checks each listed entry's lifetime only when the marker is among the
-/// keys it listed, so a store that never used options pays nothing for it.
+import Synchronization
+
+/// Whether a store may hold entries in an envelope, kept as the store's `envelopes` record
+/// (``KeyValueStore/raiseRecord(named:to:)``) so that every process sees it. The typed
+/// `keys(prefix:)` reads the entries it lists, to leave out those past their lifetime, only
+/// when the record is set, so a store that never used options pays nothing for it.
 package enum EnvelopeMarker {
-    package static let key = "\u{0}strata-envelopes"
-    /// Stores this process marked, weakly (a new store at a freed store's address is not
-    /// taken for it), and when: the marker is written again a second later at the
-    /// earliest, since a `clear()` anywhere may have removed it.
+    package static let record = "envelopes"
+
+    /// Stores this process marked, or found marked, weakly (a new store at a freed store's
+    /// address is not taken for it), and when it marked them.
     private struct Marked: @unchecked Sendable {  // only read and written under `marked`'s lock
         weak var store: AnyObject?
         var at: ContinuousClock.Instant
     }
     private static let marked = Lock([ObjectIdentifier: Marked]())
 
-    /// Writes the marker into `store` unless this process did within the last second.
-    static func mark(_ store: some KeyValueStore) async throws {
-        let id = ObjectIdentifier(store)
+    /// Raises the record in `store` unless this process did within the last second. (A
+    /// store keeping records under reserved keys loses it to a `clear()`: it is raised
+    /// again a second later at the latest.)
+    package static func mark(_ store: some KeyValueStore) async throws {
         let now = ContinuousClock.now
-        let fresh = marked.withLock { marked in
-            guard let entry = marked[id], entry.store === store else { return false }
-            return now - entry.at < .seconds(1)
-        }
-        if fresh { return }
-        _ = try await store.setEntryIfAbsent(StoredEntry(bytes: [1], expiresAt: nil), forKey: key)
-        marked.withLock { $0[id] = Marked(store: store, at: now) }
+        if isMarked(store, since: now - .seconds(1)) { return }
+        try await store.raiseRecord(named: record, to: 1)
+        remember(store, at: now)
     }
 
-    /// Whether `key` is one of Strata's reserved keys (the marker, a tag's record).
-    package static func isReserved(_ key: String) -> Bool {
-        key.utf8.first == 0 && (key == Self.key || key.hasPrefix(TagInvalidations.reservedPrefix))
+    /// Whether `store` holds (or held) an entry with an envelope: answered from memory once
+    /// this process has seen the record set.
+    package static func holdsEnvelopes(_ store: some KeyValueStore) async throws -> Bool {
+        if isMarked(store, since: nil) { return true }
+        guard try await store.records(named: [record])[0] > 0 else { return false }
+        remember(store, at: ContinuousClock.now - .seconds(1))
+        return true
+    }
+
+    private static func isMarked(_ store: some KeyValueStore, since: ContinuousClock.Instant?) -> Bool {
+        marked.withLock { marked in
+            guard let entry = marked[ObjectIdentifier(store)], entry.store === store else { return false }
+            return since.map { entry.at >= $0 } ?? true
+        }
+    }
+
+    private static func remember(_ store: some KeyValueStore, at instant: ContinuousClock.Instant) {
+        marked.withLock { $0[ObjectIdentifier(store)] = Marked(store: store, at: instant) }
     }
 }

@@ -126,9 +126,8 @@ extension KeyValueStore {
     ///   naming the backend, as ``set(_:_:expires:)``.
     public func invalidate(tags: [String]) async throws {
         for tag in tags { try EntryEnvelope.validateTag(tag, backend: backendName) }
-        let root = TagInvalidations.root(self)
-        if let tiered = root as? TieredStore { return try await tiered.invalidateTags(tags) }
-        try await TagInvalidations.record(tags, at: root.clock.now().millisecondsSince1970, in: root)
+        if let tiered = self as? TieredStore { return try await tiered.invalidateTags(tags) }
+        try await TagInvalidations.record(tags, at: clock.now().millisecondsSince1970, in: self)
     }
 
     /// Whether `key` holds an entry a plain read returns: one read (not a presence test),
@@ -177,14 +176,13 @@ extension KeyValueStore {
               !envelope.isExpired(nowMilliseconds: clock.now().millisecondsSince1970)
         else { return nil }
         if envelope.tags.isEmpty { return offset }
-        let root = TagInvalidations.root(self)
-        if let tiered = root as? TieredStore { return try await tiered.tagsAreValid(envelope) ? offset : nil }
+        if let tiered = self as? TieredStore { return try await tiered.tagsAreValid(envelope) ? offset : nil }
         for tag in envelope.tags {
             let instant: Int64
             if let known = tagInstants[tag] {
                 instant = known
             } else {
-                instant = try await TagInvalidations.invalidatedAt(tag, in: root)
+                instant = try await TagInvalidations.invalidatedAt(tag, in: self)
                 tagInstants[tag] = instant
             }
             if instant >= envelope.writtenAt { return nil }

@@ -6,51 +6,32 @@ import Synchronization
 /// one write whatever the number of entries carrying it (as BentoCache does), and the
 /// entries themselves leave the store when their lifetime and grace end.
 package enum TagInvalidations {
-    /// The reserved key prefix of a tag's invalidation instant. It begins with NUL, which
-    /// no key made by Strata or typed by a person does; typed `keys()` leaves these out.
-    package static let reservedPrefix = "\u{0}strata-tag:"
+    /// The name a tag's invalidation announcement carries (`.key(...)` on the bus), as
+    /// earlier releases sent it, so instances of several releases understand each other.
+    package static let reservedPrefix = ReservedRecords.tagRecordPrefix
 
     package static func key(for tag: String) -> String { reservedPrefix + tag }
 
-    /// The tag a reserved key records, or `nil` for any other key.
+    /// The tag an announced name stands for, or `nil` for any other key.
     package static func tag(fromKey key: String) -> String? {
         key.hasPrefix(reservedPrefix) ? String(key.dropFirst(reservedPrefix.count)) : nil
     }
 
-    /// The store that keeps the tag records for `store`: tags are one namespace per
-    /// store, so a prefixed view's tags are its base store's.
-    static func root(_ store: any KeyValueStore) -> any KeyValueStore {
-        var store = store
-        while let view = store as? PrefixedStore { store = view.base }
-        return store
-    }
-
     /// When `tag` was last invalidated in `store`, in milliseconds since 1970; 0 never.
     package static func invalidatedAt(_ tag: String, in store: some KeyValueStore) async throws -> Int64 {
-        guard let entry = try await store.entry(forKey: key(for: tag)) else { return 0 }
-        guard let text = String(validating: entry.bytes, as: UTF8.self), let instant = Int64(text) else {
-            throw StrataError(
-                code: .corruptEntry, message: "the invalidation record of a tag is not a decimal instant",
-                key: tag, backend: store.backendName)
-        }
-        return instant
+        try await store.records(named: [ReservedRecords.tagRecord(tag)])[0]
     }
 
     /// Whether an entry with `envelope` was written after every one of its tags was last
     /// invalidated, reading the instants from `store`.
     package static func areValid(_ envelope: EntryEnvelope, in store: some KeyValueStore) async throws -> Bool {
-        let root = root(store)
-        if let tiered = root as? TieredStore { return try await tiered.tagsAreValid(envelope) }
-        for tag in envelope.tags where try await invalidatedAt(tag, in: root) >= envelope.writtenAt {
-            return false
-        }
-        return true
+        let instants = try await store.records(named: envelope.tags.map(ReservedRecords.tagRecord))
+        return instants.allSatisfy { $0 < envelope.writtenAt }
     }
 
-    /// Records that `tags` were invalidated at `now`.
+    /// Records that `tags` were invalidated at `now` (each record keeps its latest instant).
     package static func record(_ tags: [String], at now: Int64, in store: some KeyValueStore) async throws {
-        let bytes = Array(String(now).utf8)
-        for tag in tags { try await store.setEntry(StoredEntry(bytes: bytes, expiresAt: nil), forKey: key(for: tag)) }
+        for tag in tags { try await store.raiseRecord(named: ReservedRecords.tagRecord(tag), to: now) }
     }
 }
 

@@ -70,31 +70,26 @@ extension KeyValueStore {
         return try await removeEntry(forKey: key)
     }
 
-    /// Every unexpired key, sorted by UTF-8 bytes.
+    /// The keys that start with `prefix` and hold a value a plain read returns, sorted by
+    /// UTF-8 bytes: unexpired, and, for an entry written with options, within its lifetime
+    /// (not in its grace) with no tag invalidated. Strata's own records are never listed.
     ///
     /// ```swift
+    /// let users = try await store.keys(prefix: "user:")
     /// let all = try await store.keys()
     /// ```
     ///
-    /// - Throws: a `StrataError` naming the key and the backend: `.backendUnavailable` when
-    ///   the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
-    ///   write, `.closed` after ``close()``.
-    @inlinable
-    public func keys() async throws -> [String] {
-        try await readableKeys(try await keys(prefix: ""))
-    }
-
-    /// `keys` without Strata's reserved records and, when the store holds entries written
-    /// with options, without those past their lifetime or with an invalidated tag.
-    @usableFromInline
-    func readableKeys(_ keys: [String]) async throws -> [String] {
-        let listed = keys.filter { !EnvelopeMarker.isReserved($0) }
-        // The marker is among the keys listed when the store holds envelopes.
-        guard listed.count != keys.count else { return listed }
+    /// - Throws: a `StrataError` naming the backend: `.backendUnavailable` when the backend
+    ///   cannot be reached, `.closed` after ``close()``.
+    public func keys(prefix: String = "") async throws -> [String] {
+        let listed = try await storedKeys(prefix: prefix)
+        let kept = listed.filter { !ReservedRecords.isReserved($0) }
+        // Only a store that ever held an entry with an envelope needs the entries read.
+        guard !kept.isEmpty, try await EnvelopeMarker.holdsEnvelopes(self) else { return kept }
         var readable: [String] = []
         var tagInstants: [String: Int64] = [:]
-        // One batch read of the listed range (the keys share the listing's prefix, "").
-        for (key, entry) in try await storedEntries(prefix: "") where !EnvelopeMarker.isReserved(key) {
+        // One batch read of the listed range.
+        for (key, entry) in try await storedEntries(prefix: prefix) where !ReservedRecords.isReserved(key) {
             if try await readableOffset(entry.bytes, tagInstants: &tagInstants) != nil { readable.append(key) }
         }
         return readable
@@ -233,7 +228,7 @@ extension KeyValueStore {
         var result: [(key: String, value: Value)] = []
         // One batch read; an entry past its logical lifetime or with an invalidated tag is left out.
         var tagInstants: [String: Int64] = [:]
-        for (key, entry) in try await storedEntries(prefix: prefix) where !EnvelopeMarker.isReserved(key) {
+        for (key, entry) in try await storedEntries(prefix: prefix) where !ReservedRecords.isReserved(key) {
             if let value = try await readableValue(entry.bytes, as: type, key: key, tagInstants: &tagInstants) {
                 result.append((key, value))
             }

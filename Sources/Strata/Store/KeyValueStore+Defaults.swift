@@ -19,7 +19,7 @@ extension KeyValueStore {
     /// Lists ``keys(prefix:)`` and reads each entry (a key removed in between is left out).
     public func storedEntries(prefix: String) async throws -> [(key: String, entry: StoredEntry)] {
         var result: [(key: String, entry: StoredEntry)] = []
-        for key in try await keys(prefix: prefix) {
+        for key in try await storedKeys(prefix: prefix) {
             if let entry = try await entry(forKey: key) { result.append((key, entry)) }
         }
         return result

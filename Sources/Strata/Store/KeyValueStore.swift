@@ -36,10 +36,19 @@
 ///   (no update is lost among concurrent callers), creates a missing key at 0 with the
 ///   given expiry, keeps an existing key's expiry, and throws
 ///   ``StrataError/Code/notAnInteger`` for a value that is not an integer or would overflow.
-/// - ``keys(prefix:)`` returns the unexpired keys that start with `prefix` byte for
+/// - ``storedKeys(prefix:)`` returns the unexpired keys that start with `prefix` byte for
 ///   byte, sorted by their UTF-8 bytes. No character of a prefix is a pattern.
 /// - ``clear(prefix:)`` removes exactly the keys that start with `prefix` byte for byte,
 ///   and returns how many unexpired entries it removed.
+/// - ``leaseEntry(forKey:lease:duration:)`` makes `lease` the key's lease and then reads
+///   the key. ``setEntry(_:forKey:ifLeased:keepingLease:)`` writes only while that lease
+///   holds, atomically with the check; every change of the key breaks it: a write, a
+///   removal (of a missing key too), an increment, a new lifetime, a `setEntryIfAbsent`
+///   that wrote, a `clear` of a prefix of the key, another lease, in any process sharing
+///   the backend. A lease ends after its duration.
+/// - ``raiseRecord(named:to:)`` keeps the greatest value recorded under a name (a lower
+///   one never replaces it); records are not keys: no listing shows them, no `clear`
+///   removes them.
 /// - After ``close()``, every call throws ``StrataError/Code/closed``.
 /// - Every failure is a ``StrataError`` naming the key and the backend.
 public protocol KeyValueStore: AnyObject, Sendable {
@@ -102,21 +111,23 @@ public protocol KeyValueStore: AnyObject, Sendable {
     ///   write, `.closed` after ``close()``.
     func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int
 
-    /// The unexpired keys that start with `prefix`, sorted by their UTF-8 bytes.
+    /// The keys of the unexpired entries that start with `prefix`, sorted by their UTF-8
+    /// bytes, as the backend holds them: the typed ``keys(prefix:)`` is what callers use (it
+    /// also leaves out entries past their lifetime but kept for their grace, and those whose
+    /// tag was invalidated).
     ///
     /// ```swift
-    /// let userKeys = try await store.keys(prefix: "user:")
+    /// let names = try await store.storedKeys(prefix: "user:")
     /// ```
     ///
-    /// - Throws: a `StrataError` naming the key and the backend: `.backendUnavailable` when
-    ///   the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
-    ///   write, `.closed` after ``close()``.
-    func keys(prefix: String) async throws -> [String]
+    /// - Throws: a `StrataError` naming the backend: `.backendUnavailable` when the backend
+    ///   cannot be reached, `.closed` after ``close()``.
+    func storedKeys(prefix: String) async throws -> [String]
 
     /// The unexpired entries whose keys start with `prefix`, sorted by their UTF-8 bytes,
     /// read in one pass: one range query on SQLite, one directory walk on a folder, a
     /// pipelined `GET`+`PTTL` batch per `SCAN` page on Redis. The default lists
-    /// ``keys(prefix:)`` and reads each; a key removed in between is left out.
+    /// ``storedKeys(prefix:)`` and reads each; a key removed in between is left out.
     ///
     /// Entries are returned as stored: an entry written with options still carries its
     /// envelope (the typed `entries(prefix:as:)` reads through it).
@@ -153,6 +164,74 @@ public protocol KeyValueStore: AnyObject, Sendable {
     ///   write, `.closed` after ``close()``.
     @discardableResult
     func sweepExpired() async throws -> Int
+
+    /// Makes `lease` the lease of `key` for at most `duration` (replacing any other lease
+    /// on it), then reads the key as ``entry(forKey:)`` does, after the lease is in place.
+    ///
+    /// A computation takes a lease before it computes (see ``EntryLease``); the entry read
+    /// under the lease is the one it may return instead of computing. The default keeps the
+    /// lease in this process only (see `KeyValueStore+Leases.swift`): a backend shared by
+    /// several processes implements leases itself.
+    ///
+    /// ```swift
+    /// let lease = EntryLease.random()
+    /// let current = try await store.leaseEntry(forKey: "report", lease: lease, duration: .seconds(600))
+    /// ```
+    ///
+    /// - Throws: as ``entry(forKey:)``.
+    func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry?
+
+    /// Writes `entry` only while `lease` is the lease of `key`: made by
+    /// ``leaseEntry(forKey:lease:duration:)``, not ended, and not broken since by a change of
+    /// the key (see the contract above). The check and the write are atomic: no change can
+    /// land between them. The lease ends with the write unless `keepingLease`. `true` when
+    /// it wrote.
+    ///
+    /// ```swift
+    /// if try await store.setEntry(entry, forKey: "report", ifLeased: lease, keepingLease: false) { ... }
+    /// ```
+    ///
+    /// - Throws: as ``setEntry(_:forKey:)``.
+    func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool
+
+    /// Ends `lease` if it is still the lease of `key` (a computation that failed or was
+    /// abandoned), leaving the key's entry as it is.
+    ///
+    /// ```swift
+    /// try await store.releaseLease(lease, forKey: "report")
+    /// ```
+    ///
+    /// - Throws: a `StrataError` naming the key and the backend: `.backendUnavailable` when
+    ///   the backend cannot be reached, `.closed` after ``close()``.
+    func releaseLease(_ lease: EntryLease, forKey key: String) async throws
+
+    /// The values of Strata's own records for this store (0 for a name never recorded): the
+    /// instant a tag was last invalidated (`tag:<tag>`), whether the store ever held an
+    /// entry with an envelope (`envelopes`). Records are kept apart from the store's keys.
+    /// The default keeps them under reserved keys of the store itself (see
+    /// `KeyValueStore+Records.swift`).
+    ///
+    /// ```swift
+    /// let instants = try await store.records(named: ["tag:team:3"])
+    /// ```
+    ///
+    /// - Throws: `.corruptEntry` for a record that is not a number; else a `StrataError`
+    ///   naming the backend: `.backendUnavailable` when the backend cannot be reached,
+    ///   `.closed` after ``close()``.
+    func records(named names: [String]) async throws -> [Int64]
+
+    /// Records `value` under `name` unless a greater value is recorded there already
+    /// (max-merge, atomic in the backend), so an instant only moves forward whichever
+    /// process records it and in whatever order their writes land.
+    ///
+    /// ```swift
+    /// try await store.raiseRecord(named: "tag:team:3", to: instant)
+    /// ```
+    ///
+    /// - Throws: a `StrataError` naming the backend: `.backendUnavailable` when the backend
+    ///   cannot be reached, `.storageFull` or `.accessDenied` when it refuses the write,
+    ///   `.closed` after ``close()``.
+    func raiseRecord(named name: String, to value: Int64) async throws
 
     /// Releases the store's resources; later calls throw ``StrataError/Code/closed``.
     ///

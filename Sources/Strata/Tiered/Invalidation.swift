@@ -41,6 +41,19 @@ public protocol InvalidationPublisher: Sendable {
 public protocol InvalidationSubscriber: AnyObject, Sendable {
     /// Drops what `invalidation` made stale. Called on the source's own thread: must not block.
     func applyRemoteInvalidation(_ invalidation: Invalidation)
+
+    /// Told when the source starts delivering other instances' invalidations (`true`: a
+    /// subscription confirmed and healthy) and when it stops (`false`: lost, or found dead by
+    /// its health check). While it does not deliver, changes may be missed: a
+    /// ``TieredStore`` then keeps what it copies into L1 only briefly. The source applies
+    /// ``Invalidation/everything`` at each change of state, since messages may have been
+    /// lost. Called on the source's own thread: must not block. The default does nothing.
+    func invalidationDeliveryChanged(isLive: Bool)
+}
+
+extension InvalidationSubscriber {
+    /// Does nothing.
+    public func invalidationDeliveryChanged(isLive: Bool) {}
 }
 
 /// A publisher that also receives other instances' announcements (such as

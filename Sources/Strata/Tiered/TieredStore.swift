@@ -174,8 +174,8 @@ public final class TieredStore: KeyValueStore {
     }
 
     /// The unexpired keys that start with `prefix`, from L2 (the source of truth).
-    public func keys(prefix: String) async throws -> [String] {
-        try await l2.keys(prefix: prefix)
+    public func storedKeys(prefix: String) async throws -> [String] {
+        try await l2.storedKeys(prefix: prefix)
     }
 
     /// L2's entries: L2 holds every entry the tiered store has written, so one batch read
@@ -312,6 +312,31 @@ public final class TieredStore: KeyValueStore {
         } catch {
             throw recordFailure(error, key: prefix, since: started)
         }
+    }
+
+    /// Leases the key in L2 (the source of truth).
+    public func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
+        try await l2.leaseEntry(forKey: key, lease: lease, duration: duration)
+    }
+
+    /// Writes L2 while the lease holds, then drops the L1 copy.
+    public func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
+        try await changeInL2(key) { try await l2.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease) }
+    }
+
+    /// Ends the lease in L2.
+    public func releaseLease(_ lease: EntryLease, forKey key: String) async throws {
+        try await l2.releaseLease(lease, forKey: key)
+    }
+
+    /// L2's records (the source of truth).
+    public func records(named names: [String]) async throws -> [Int64] {
+        try await l2.records(named: names)
+    }
+
+    /// Raises L2's record.
+    public func raiseRecord(named name: String, to value: Int64) async throws {
+        try await l2.raiseRecord(named: name, to: value)
     }
 
     /// Sweeps both tiers; returns how many expired entries L2 removed.

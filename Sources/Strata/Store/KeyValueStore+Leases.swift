@@ -1,0 +1,90 @@
+import Synchronization
+
+/// The default leases: kept in this process, for a store that does not implement them.
+///
+/// They hold against the changes this process makes through the typed API (which breaks
+/// them, see ``LocalLeases/breakLease(store:key:)``), not against other processes sharing
+/// the backend, and the check and the write are two steps. Every store of this package
+/// implements leases in its backend instead (one script on Redis, one transaction on
+/// SQLite, one locked rename on a folder, one locked table update in memory); a store of
+/// your own that other processes share should too (the conformance suite checks it).
+extension KeyValueStore {
+    /// Keeps `lease` in this process, then reads the entry.
+    public func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
+        LocalLeases.shared.take(lease, store: ObjectIdentifier(self), key: key, until: clock.now().adding(milliseconds: duration.wholeMilliseconds(roundingUp: true)))
+        return try await entry(forKey: key)
+    }
+
+    /// Writes when this process's lease for `key` is `lease`.
+    public func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
+        guard LocalLeases.shared.holds(lease, store: ObjectIdentifier(self), key: key, now: clock.now(), ending: !keepingLease) else {
+            return false
+        }
+        try await setEntry(entry, forKey: key)
+        return true
+    }
+
+    /// Forgets this process's lease for `key` if it is `lease`.
+    public func releaseLease(_ lease: EntryLease, forKey key: String) async throws {
+        _ = LocalLeases.shared.holds(lease, store: ObjectIdentifier(self), key: key, now: clock.now(), ending: true)
+    }
+}
+
+/// The leases of the stores that keep them in this process.
+package final class LocalLeases: Sendable {
+    package static let shared = LocalLeases()
+
+    private struct Held {
+        var token: UInt64
+        var until: Timestamp
+    }
+
+    private struct Key: Hashable {
+        let store: ObjectIdentifier
+        let key: ByteKey
+    }
+
+    private let held = Lock([Key: Held]())
+    /// How many leases are held, so that breaking them costs one load while there are none.
+    private let count = Atomic<Int>(0)
+
+    func take(_ lease: EntryLease, store: ObjectIdentifier, key: String, until: Timestamp) {
+        held.withLock { held in
+            if held.updateValue(Held(token: lease.token, until: until), forKey: Key(store: store, key: ByteKey(key))) == nil {
+                count.add(1, ordering: .relaxed)
+            }
+        }
+    }
+
+    /// Whether `lease` is the live lease of `key`; ends it when `ending`.
+    func holds(_ lease: EntryLease, store: ObjectIdentifier, key: String, now: Timestamp, ending: Bool) -> Bool {
+        held.withLock { held in
+            let name = Key(store: store, key: ByteKey(key))
+            guard let current = held[name], current.token == lease.token else { return false }
+            if ending || current.until <= now {
+                held[name] = nil
+                count.subtract(1, ordering: .relaxed)
+            }
+            return current.until > now
+        }
+    }
+
+    /// Breaks the lease of `key` in `store`, if this process holds one (a change of the key).
+    package func breakLease(store: ObjectIdentifier, key: String) {
+        guard count.load(ordering: .relaxed) > 0 else { return }
+        held.withLock { held in
+            if held.removeValue(forKey: Key(store: store, key: ByteKey(key))) != nil { count.subtract(1, ordering: .relaxed) }
+        }
+    }
+
+    /// Breaks the leases of every key of `store` that starts with `prefix`.
+    package func breakLeases(store: ObjectIdentifier, prefix: String) {
+        guard count.load(ordering: .relaxed) > 0 else { return }
+        held.withLock { held in
+            for name in held.keys where name.store == store && KeyRules.key(name.key.string, hasPrefix: prefix) {
+                held[name] = nil
+                count.subtract(1, ordering: .relaxed)
+            }
+        }
+    }
+}
