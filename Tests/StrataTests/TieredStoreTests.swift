@@ -161,8 +161,11 @@ struct TieredStoreTests {
         let value = try await fixture.cache.getOrSet("computed", as: Int.self) { 42 }
         #expect(value == 42)
         #expect(try await fixture.cache.getOrSet("computed", as: Int.self) { 0 } == 42, "kept in L1 meanwhile")
+        // The get, getOrSet's read and its lease failed: no lease, so no write (the value
+        // lives in L1 only).
         #expect(fixture.cache.statistics.l2Errors >= 3)
         #expect(fixture.events.count(.failure, .l2) >= 3)
+        #expect(try await fixture.l2.base.get("computed", as: Int.self) == nil, "nothing written to L2 without a lease")
 
         let lenient = TieredFixture(l2ReadFailures: .treatAsMiss)
         lenient.l2.inject(.fail, into: .reads)
@@ -176,7 +179,7 @@ struct TieredStoreTests {
         fixture.l2.inject(.hang)
         let value = try await fixture.cache.getOrSet("k", as: String.self) { "computed" }
         #expect(value == "computed")
-        #expect(fixture.events.count(.timeout, .l2) == 2, "the read and the write each timed out")
+        #expect(fixture.events.count(.timeout, .l2) == 2, "the read and the lease each timed out; no write without a lease")
         fixture.l2.heal()
     }
 

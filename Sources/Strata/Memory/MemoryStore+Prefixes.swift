@@ -18,10 +18,11 @@ extension MemoryStore {
     func valueEntries<Value: Codable & Sendable>(prefix: String, as type: Value.Type) async throws -> [(key: String, value: Value)] {
         var result: [(key: String, value: Value)] = []
         var tagInstants: [String: Int64] = [:]
+        let pipeline = self.pipeline
         for (key, entry) in try memoryEntries(prefix: prefix) where !ReservedRecords.isReserved(key) {
             if let value = Kept<Value>.read(entry.value) {
                 result.append((key, value))
-            } else if let value = try await readableValue(entry.bytes, as: type, key: key, tagInstants: &tagInstants) {
+            } else if let value = try await pipeline.readableValue(entry.bytes, as: type, key: key, tagInstants: &tagInstants) {
                 result.append((key, value))
             }
         }

@@ -115,19 +115,23 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     }
 
     /// A typed read of an entry that holds no Swift value of `type`: its bytes decoded
-    /// (read again when the lookup left them out).
+    /// (read again when the lookup left them out), an envelope's lifetime and tags checked.
     @usableFromInline
     func decodedValue<Value: Codable & Sendable>(_ key: ByteKey, _ entry: MemoryEntry, as type: Value.Type) async throws -> Value? {
         guard let bytes = entry.value == nil ? entry.bytes : try peek(key) else { return nil }
-        return try await readableValue(bytes, as: type, key: key.string)
+        return try await pipeline.plainValue(of: StoredEntry(bytes: bytes, expiresAt: entry.expiresAtTimestamp), key: key.string, as: type)
     }
 
-    /// Whether `key` has an unexpired entry (one written with options: within its
-    /// lifetime); does not change its recency.
+    /// Whether `key` has an entry a plain read returns (one written with options: within
+    /// its lifetime, tags valid); does not change its recency.
     public func containsEntry(forKey key: String) async throws -> Bool {
         guard let bytes = try peek(ByteKey(key)) else { return false }
-        return try await isReadable(bytes)
+        var tagInstants: [String: Int64] = [:]
+        return try await pipeline.readableOffset(bytes, tagInstants: &tagInstants) != nil
     }
+
+    /// This store alone, its Swift values read as they are.
+    public var pipeline: Pipeline { Pipeline(tiered: nil, source: self, memory: self, keyPrefix: "") }
 
     @usableFromInline
     func lookUp(_ key: ByteKey) throws -> MemoryEntry? {
@@ -182,8 +186,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
 
     /// Stores `value` with its encoding, keeping the Swift value for typed hits.
     public func setValue<Value: Codable & Sendable>(_ value: Value, forKey key: String, expiresAt: Timestamp?) async throws {
-        let bytes = try ValueCoding.encode(value, key: key, backend: backendName)
-        try insert(ByteKey(key), MemoryEntry(bytes: bytes, value: Kept.wrap(value), expiresAt: expiresAt))
+        try await pipeline.write(key, value, expiresAt: expiresAt)
     }
 
     func insert(_ key: ByteKey, _ entry: MemoryEntry) throws {

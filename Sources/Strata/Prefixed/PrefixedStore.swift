@@ -27,6 +27,10 @@ public final class PrefixedStore: KeyValueStore {
         }
     }
 
+    /// The base store's pipeline, with the view's prefix: a view of a tiered store keeps
+    /// its L1, its lock and its bus.
+    public var pipeline: Pipeline { base.pipeline.prefixed(prefix) }
+
     /// The base store's name and the prefix, for example `MemoryStore prefixed "user:"`.
     public var backendName: String { "\(base.backendName) prefixed \(StrataError.quoted(prefix))" }
 

@@ -11,15 +11,7 @@ extension KeyValueStore {
     ///   0…1, a timeout that is not positive); else as ``set(_:_:expires:)``.
     public func set<Value: Codable & Sendable>(_ key: String, _ value: Value, options: EntryOptions) async throws {
         try KeyRules.validate(key, backend: backendName)
-        let merged = options.overriding(entryOptions)
-        try merged.validate(key: key, backend: backendName)
-        let (entry, envelope) = try ResilientGetOrSet.entry(for: value, options: merged, now: clock.now(), in: self, key: key)
-        if let tiered = self as? TieredStore {
-            if envelope != nil { try await EnvelopeMarker.mark(tiered.l2) }
-            return try await tiered.writeThrough(key, entry, value: tiered.kept(value, envelope))
-        }
-        if envelope != nil { try await EnvelopeMarker.mark(self) }
-        try await setEntry(entry, forKey: key)
+        try await pipeline.write(key, value, options: options)
     }
 
     /// The value at `key`, or the value `compute` returns, with the resilience of
@@ -46,10 +38,9 @@ extension KeyValueStore {
         compute: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
         try KeyRules.validate(key, backend: backendName)
-        if let tiered = self as? TieredStore, let value = try tiered.l1HitWithOptions(key, as: type, options: options) {
-            return value
-        }
-        return try await getOrSetWithOptions(key, as: type, options: options) { (_: ComputeContext<Value>) in try await compute() }
+        let pipeline = self.pipeline
+        if let value = try pipeline.l1HitWithOptions(key, as: type, options: options) { return value }
+        return try await pipeline.getOrSet(key, as: type, options: options) { (_: ComputeContext<Value>) in try await compute() }
     }
 
     /// The value at `key`, or the value `compute` returns given a ``ComputeContext``: the
@@ -73,25 +64,9 @@ extension KeyValueStore {
         compute: @escaping @Sendable (ComputeContext<Value>) async throws -> Value
     ) async throws -> Value {
         try KeyRules.validate(key, backend: backendName)
-        if let tiered = self as? TieredStore, let value = try tiered.l1HitWithOptions(key, as: type, options: options) {
-            return value
-        }
-        return try await getOrSetWithOptions(key, as: type, options: options, compute: compute)
-    }
-
-    /// Everything but an L1 hit: options merged and checked, then the resilient path.
-    @usableFromInline
-    func getOrSetWithOptions<Value: Codable & Sendable>(
-        _ key: String, as type: Value.Type, options: EntryOptions,
-        compute: @escaping @Sendable (ComputeContext<Value>) async throws -> Value
-    ) async throws -> Value {
-        let merged = options.overriding(entryOptions)
-        try merged.validate(key: key, backend: backendName)
-        if let tiered = self as? TieredStore {
-            return try await tiered.resilientGetOrSet(key, as: type, options: merged, compute: compute)
-        }
-        return try await ResilientGetOrSet.run(
-            PlainResilientStorage(base: self), key: key, as: type, options: merged, compute: compute)
+        let pipeline = self.pipeline
+        if let value = try pipeline.l1HitWithOptions(key, as: type, options: options) { return value }
+        return try await pipeline.getOrSet(key, as: type, options: options, compute: compute)
     }
 
     /// A function that computes `compute(argument)` once per argument and serves it from
@@ -125,68 +100,29 @@ extension KeyValueStore {
     /// - Throws: `.invalidKey` for an empty tag or one over 256 bytes; else a `StrataError`
     ///   naming the backend, as ``set(_:_:expires:)``.
     public func invalidate(tags: [String]) async throws {
-        for tag in tags { try EntryEnvelope.validateTag(tag, backend: backendName) }
-        if let tiered = self as? TieredStore { return try await tiered.invalidateTags(tags) }
-        try await TagInvalidations.record(tags, at: clock.now().millisecondsSince1970, in: self)
+        try await pipeline.invalidate(tags: tags)
     }
 
-    /// Whether `key` holds an entry a plain read returns: one read (not a presence test),
-    /// since an entry written with options is kept past its lifetime, for its grace. A key
-    /// whose entry the store cannot read (foreign data) counts as present.
+    /// The entry at `key` as a plain read sees it: the value's bytes as a plain entry holds
+    /// them (an envelope removed) and the end of its lifetime (its grace not counted); `nil`
+    /// when the key is missing, past its lifetime, or invalidated by a tag. What an adapter
+    /// that decodes values itself reads (Vapor's `Cache`, Hummingbird's `PersistDriver`).
+    ///
+    /// ```swift
+    /// if let entry = try await store.readableEntry(forKey: "user:1") {
+    ///     let user = try JSONDecoder().decode(User.self, from: Data(entry.bytes))
+    /// }
+    /// ```
+    ///
+    /// - Throws: `.invalidKey`; `.corruptEntry` for an entry the backend cannot read; else a
+    ///   `StrataError` naming the key and the backend, as ``get(_:as:)``.
+    public func readableEntry(forKey key: String) async throws -> StoredEntry? {
+        try KeyRules.validate(key, backend: backendName)
+        return try await pipeline.readableEntry(key)
+    }
+
+    /// Whether `key` holds an entry a plain read returns (see ``Pipeline``).
     package func containsReadableEntry(forKey key: String) async throws -> Bool {
-        do {
-            guard let entry = try await entry(forKey: key) else { return false }
-            return try await isReadable(entry.bytes)
-        } catch let error as StrataError where error.code == .corruptEntry {
-            return true
-        }
-    }
-
-    /// Whether `bytes` read for a plain read are a value to return: a plain entry, or an
-    /// envelope within its lifetime whose tags are valid.
-    func isReadable(_ bytes: [UInt8]) async throws -> Bool {
-        var tagInstants: [String: Int64] = [:]
-        return try await readableOffset(bytes, tagInstants: &tagInstants) != nil
-    }
-
-    /// The value of stored bytes for a plain read: `nil` for an envelope past its lifetime,
-    /// of a later version, or with an invalidated tag.
-    @usableFromInline
-    func readableValue<Value: Codable & Sendable>(_ bytes: [UInt8], as type: Value.Type, key: String) async throws -> Value? {
-        var tagInstants: [String: Int64] = [:]
-        return try await readableValue(bytes, as: type, key: key, tagInstants: &tagInstants)
-    }
-
-    /// `readableValue`, remembering in `tagInstants` the tag records it read, so a batch of
-    /// entries sharing tags reads each record once.
-    func readableValue<Value: Codable & Sendable>(
-        _ bytes: [UInt8], as type: Value.Type, key: String, tagInstants: inout [String: Int64]
-    ) async throws -> Value? {
-        guard let offset = try await readableOffset(bytes, tagInstants: &tagInstants) else { return nil }
-        let payload = offset == 0 ? bytes : Array(bytes[offset...])
-        return try ValueCoding.decode(payload, as: type, key: key, backend: backendName)
-    }
-
-    /// Where the value starts in `bytes` when a plain read returns it (0 for a plain
-    /// entry, past the envelope for one within its lifetime whose tags are valid); `nil`
-    /// when it does not. The envelope is parsed once.
-    func readableOffset(_ bytes: [UInt8], tagInstants: inout [String: Int64]) async throws -> Int? {
-        guard EntryEnvelope.hasMagic(bytes) else { return 0 }
-        guard case .envelope(let envelope, let offset) = EntryEnvelope.parse(bytes),
-              !envelope.isExpired(nowMilliseconds: clock.now().millisecondsSince1970)
-        else { return nil }
-        if envelope.tags.isEmpty { return offset }
-        if let tiered = self as? TieredStore { return try await tiered.tagsAreValid(envelope) ? offset : nil }
-        for tag in envelope.tags {
-            let instant: Int64
-            if let known = tagInstants[tag] {
-                instant = known
-            } else {
-                instant = try await TagInvalidations.invalidatedAt(tag, in: self)
-                tagInstants[tag] = instant
-            }
-            if instant >= envelope.writtenAt { return nil }
-        }
-        return offset
+        try await pipeline.contains(key)
     }
 }

@@ -36,10 +36,16 @@ package enum TagInvalidations {
 }
 
 /// A tiered store's in-process copy of tag invalidation instants, so that checking a
-/// tagged L1 hit reads no tier. An instant is loaded from L2 the first time a tag is
-/// seen, kept for at most `l1Expiry` (other instances' invalidations arrive through the
-/// invalidation bus sooner), and replaced by local and remote invalidations. Every change
-/// bumps `epoch`, which L1 copies compare against to skip the check when nothing changed.
+/// tagged L1 hit reads no tier. An instant is loaded from L2 the first time a tag is seen
+/// and kept for at most the L1 lifetime; this process's invalidations raise it at once, and
+/// other instances' (through the invalidation bus) make it forget the tag, so the next check
+/// loads it again. Instants only move forward (max-merge).
+///
+/// `epoch` changes with every change of the table: an L1 copy stamped with the epoch its
+/// tags were checked at is served without another check while the epoch is unchanged.
+/// `generation` changes only when the table learns of an invalidation (a raise, a forget):
+/// an instant loaded from L2 is kept only if the generation did not change while it loaded,
+/// since an invalidation announced meanwhile may be later than what was read.
 @usableFromInline
 final class TagTable: Sendable {
     private struct Known {
@@ -47,35 +53,63 @@ final class TagTable: Sendable {
         var knownUntil: Int64
     }
 
+    private struct State {
+        var known: [String: Known] = [:]
+        var generation = 0
+    }
+
     @usableFromInline
     let epoch = Atomic<Int>(0)
-    private let known = Lock([String: Known]())
+    private let state = Lock(State())
 
     /// The recorded instant of `tag`, or `nil` when it must be loaded from L2.
     func invalidatedAt(_ tag: String, now: Int64) -> Int64? {
-        known.withLock { known in
-            guard let entry = known[tag], entry.knownUntil > now else { return nil }
+        state.withLock { state in
+            guard let entry = state.known[tag], entry.knownUntil > now else { return nil }
             return entry.invalidatedAt
         }
     }
 
-    func remember(_ tag: String, invalidatedAt: Int64, until: Int64) {
-        known.withLock { known in
-            let previous = known[tag]?.invalidatedAt ?? 0
-            known[tag] = Known(invalidatedAt: max(previous, invalidatedAt), knownUntil: until)
+    /// The generation now, to pass to ``remember(_:invalidatedAt:until:ifGeneration:)``.
+    var generation: Int { state.withLock { $0.generation } }
+
+    /// Keeps an instant loaded from L2, unless the table learned of an invalidation since
+    /// `generation` was read.
+    func remember(_ tag: String, invalidatedAt: Int64, until: Int64, ifGeneration generation: Int) {
+        let kept = state.withLock { state -> Bool in
+            guard state.generation == generation else { return false }
+            let previous = state.known[tag]?.invalidatedAt ?? 0
+            state.known[tag] = Known(invalidatedAt: max(previous, invalidatedAt), knownUntil: until)
+            return true
+        }
+        if kept { epoch.add(1, ordering: .releasing) }
+    }
+
+    /// Records this process's invalidation of `tag` at `instant` (the later instant wins).
+    func raise(_ tag: String, to instant: Int64, until: Int64) {
+        state.withLock { state in
+            state.generation += 1
+            let previous = state.known[tag]?.invalidatedAt ?? 0
+            state.known[tag] = Known(invalidatedAt: max(previous, instant), knownUntil: until)
         }
         epoch.add(1, ordering: .releasing)
     }
 
     /// Forgets every instant (after lost invalidation messages).
     func forgetAll() {
-        known.withLock { $0.removeAll() }
+        state.withLock { state in
+            state.generation += 1
+            state.known.removeAll()
+        }
         epoch.add(1, ordering: .releasing)
     }
 
     /// Forgets `tag`'s instant (another instance changed it), so the next check reloads it.
     func forget(_ tag: String) {
-        _ = known.withLock { $0.removeValue(forKey: tag) }
+        state.withLock { state in
+            state.generation += 1
+            state.known[tag] = nil
+        }
         epoch.add(1, ordering: .releasing)
     }
 }

@@ -88,9 +88,10 @@ extension KeyValueStore {
         guard !kept.isEmpty, try await EnvelopeMarker.holdsEnvelopes(self) else { return kept }
         var readable: [String] = []
         var tagInstants: [String: Int64] = [:]
+        let pipeline = self.pipeline
         // One batch read of the listed range.
         for (key, entry) in try await storedEntries(prefix: prefix) where !ReservedRecords.isReserved(key) {
-            if try await readableOffset(entry.bytes, tagInstants: &tagInstants) != nil { readable.append(key) }
+            if try await pipeline.readableOffset(entry.bytes, tagInstants: &tagInstants) != nil { readable.append(key) }
         }
         return readable
     }
@@ -224,12 +225,13 @@ extension KeyValueStore {
         prefix: String = "",
         as type: Value.Type = Value.self
     ) async throws -> [(key: String, value: Value)] {
-        if let memory = self as? MemoryStore { return try await memory.valueEntries(prefix: prefix, as: type) }
+        let pipeline = self.pipeline
+        if let memory = pipeline.memory, pipeline.keyPrefix.isEmpty { return try await memory.valueEntries(prefix: prefix, as: type) }
         var result: [(key: String, value: Value)] = []
         // One batch read; an entry past its logical lifetime or with an invalidated tag is left out.
         var tagInstants: [String: Int64] = [:]
         for (key, entry) in try await storedEntries(prefix: prefix) where !ReservedRecords.isReserved(key) {
-            if let value = try await readableValue(entry.bytes, as: type, key: key, tagInstants: &tagInstants) {
+            if let value = try await pipeline.readableValue(entry.bytes, as: type, key: key, tagInstants: &tagInstants) {
                 result.append((key, value))
             }
         }

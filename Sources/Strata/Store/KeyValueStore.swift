@@ -66,6 +66,16 @@ public protocol KeyValueStore: AnyObject, Sendable {
     /// configuration's.
     var entryOptions: EntryOptions { get }
 
+    /// The path the typed API takes through this store (see ``Pipeline``): the store alone
+    /// by default; a ``TieredStore``'s L1 over its L2; a view's or wrapper's base's. This is
+    /// how tiered behaviour (L1, its coherence, the compute lock, tags) reaches a store
+    /// through any wrapper, without a downcast.
+    ///
+    /// ```swift
+    /// var pipeline: Pipeline { base.pipeline }   // a wrapper that keeps its base's tiers
+    /// ```
+    var pipeline: Pipeline { get }
+
     /// The unexpired entry for `key`, or `nil`.
     ///
     /// - Throws: `.corruptEntry` for an entry the backend cannot read back, and as every call:

@@ -44,6 +44,27 @@ extension TieredStore {
         /// How long a process without the lock waits for the holder's value in L2 before
         /// computing it itself.
         public var computeLockWait: Duration = .seconds(5)
+        /// How far apart the clocks of the instances sharing L2 may be. A computation's
+        /// start, which its tags are checked against, is moved back by this much, so an
+        /// invalidation made by an instance whose clock is behind still reaches a value
+        /// computed before it (at the cost of computing again a value whose computation
+        /// began within this time after an invalidation of its tag). Instances on one host
+        /// need none, the default; NTP keeps hosts within a few milliseconds.
+        ///
+        /// ```swift
+        /// configuration.clockSkewTolerance = .milliseconds(50)
+        /// ```
+        public var clockSkewTolerance: Duration = .zero
+        /// With an invalidation source (such as `RedisInvalidationBus`), the longest L1
+        /// keeps a copy made while the source does not deliver other instances' changes:
+        /// before its first subscription, and from a lost (or silently dead) subscription to
+        /// the next. Their changes are then seen within this time; while delivering, within
+        /// the bus's delivery, and L1 is dropped whenever delivery starts or stops.
+        ///
+        /// ```swift
+        /// configuration.undeliveredL1Expiry = "2s"
+        /// ```
+        public var undeliveredL1Expiry: Expiry = 5
 
         #if Logging
         /// Where the store logs (with the `Logging` trait): L2 failures and timeouts and

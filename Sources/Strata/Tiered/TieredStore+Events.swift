@@ -55,6 +55,12 @@ extension TieredStore {
             public static let refreshAhead = Kind(name: "refreshAhead")
             /// Tags were invalidated (``Event/key`` is the tag).
             public static let tagInvalidation = Kind(name: "tagInvalidation")
+            /// A computed value was not stored: the key changed (a write, a delete, a clear,
+            /// in any instance) after its computation's miss. Its callers still got it.
+            public static let staleWriteRefused = Kind(name: "staleWriteRefused")
+            /// The invalidation source started (``Event/error`` is `nil`) or stopped
+            /// (with the reason) delivering other instances' changes; L1 was dropped.
+            public static let deliveryChanged = Kind(name: "deliveryChanged")
             /// The name.
             public var description: String { name }
         }
@@ -117,6 +123,8 @@ extension TieredStore {
         public var refreshesAhead = 0
         /// Tags invalidated by this store.
         public var tagInvalidations = 0
+        /// Computed values not stored because the key changed after their computation's miss.
+        public var staleWritesRefused = 0
     }
 }
 
@@ -134,6 +142,7 @@ final class TieredCounters: Sendable {
     let computeTimeouts = Atomic<Int>(0)
     let refreshesAhead = Atomic<Int>(0)
     let tagInvalidations = Atomic<Int>(0)
+    let staleWritesRefused = Atomic<Int>(0)
 
     @inline(__always)
     static func bump(_ counter: borrowing Atomic<Int>) { counter.add(1, ordering: .relaxed) }

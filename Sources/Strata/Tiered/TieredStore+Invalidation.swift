@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Announcing this store's changes to other instances, and applying theirs.
 extension TieredStore {
     /// Tells other instances (through the configured publisher) that their copies are stale.
@@ -25,10 +27,50 @@ extension TieredStore {
             tracker.finishPrefixWrite { try? l1.removeAll(prefix: prefix) }
             report(.remoteInvalidation, .l1, prefix, since: nil)
         case .everything:
-            tracker.beginPrefixWrite()
-            tracker.finishPrefixWrite { try? l1.removeAll(prefix: "") }
-            tagTable.forgetAll()
+            dropEverything()
             notify(Event(kind: .remoteInvalidation, tier: .l1, key: nil, duration: .zero, error: nil))
         }
     }
+
+    /// Learns that the invalidation source started or stopped delivering: L1 and the tag
+    /// table are dropped either way (messages may have been lost), and while it does not
+    /// deliver, copies are kept for ``Configuration/undeliveredL1Expiry`` at most.
+    ///
+    /// ```swift
+    /// cache.invalidationDeliveryChanged(isLive: false)   // what a bus does when its subscription is lost
+    /// ```
+    public func invalidationDeliveryChanged(isLive: Bool) {
+        // Not live first, so no copy made from here on outlives the bound; then the drop.
+        if !isLive { delivery.set(live: false) }
+        dropEverything()
+        if isLive { delivery.set(live: true) }
+        let reason = isLive ? nil : StrataError(
+            code: .backendUnavailable, message: "the invalidation source stopped delivering; L1 was dropped",
+            backend: backendName)
+        notify(Event(kind: .deliveryChanged, tier: .l1, key: nil, duration: .zero, error: reason))
+    }
+
+    /// Drops every L1 copy and every known tag instant; a read filling L1 meanwhile does not
+    /// put a copy back.
+    private func dropEverything() {
+        tracker.beginPrefixWrite()
+        tracker.finishPrefixWrite { try? l1.removeAll(prefix: "") }
+        tagTable.forgetAll()
+    }
+}
+
+/// Whether a tiered store's invalidation source delivers other instances' changes. A store
+/// without a source delivers nothing and expects nothing: its L1 copies live for `l1Expiry`.
+final class InvalidationDeliveryState: Sendable {
+    private let live: Atomic<Bool>
+
+    /// A store with an ``InvalidationSource`` starts undelivered, until it subscribes.
+    init(expectsSource: Bool) {
+        live = Atomic(!expectsSource)
+    }
+
+    /// Whether changes are delivered now (always, for a store without a source).
+    var isLive: Bool { live.load(ordering: .acquiring) }
+
+    func set(live value: Bool) { live.store(value, ordering: .releasing) }
 }

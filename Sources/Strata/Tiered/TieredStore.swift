@@ -13,11 +13,14 @@ import Synchronization
 /// - `delete`, `expire`, `increment`, `setIfAbsent` and `clear(prefix:)` run on L2 (the
 ///   source of truth) and drop the L1 copies; prefix drops in L1 cost O(log n + matches).
 /// - `getOrSet` and `memoize` compute once per key in the process across both tiers (a
-///   value in L2 is not recomputed), treat an entry that no longer decodes as a miss, and
-///   still compute and return when L2 fails or hangs (see ``Configuration/l2Timeout``).
+///   value in L2 is not computed again), treat an entry that no longer decodes as a miss,
+///   and still compute and return when L2 fails or hangs (see ``Configuration/l2Timeout``).
+///   A computed value is written under a lease (see ``EntryLease``): it never replaces a
+///   write, delete or clear that began after the computation's miss, in this process or in
+///   another sharing L2.
 /// - Concurrent calls in this process never leave L1 disagreeing with L2 once they
-///   complete (see the tiering guide in `Docs/`). Other processes' writes are not seen
-///   until the L1 copy expires; keep `l1Expiry` short when several processes share L2.
+///   complete; other instances' changes reach L1 through the invalidation bus, or when the
+///   L1 copy expires (the consistency guide, `Docs/Consistency.md`, states every rule).
 ///
 /// ```swift
 /// let sqlite = try SQLiteStore(path: "./cache.sqlite")
@@ -42,6 +45,8 @@ public final class TieredStore: KeyValueStore {
     /// Tag invalidation instants known in this process.
     @usableFromInline
     let tagTable = TagTable()
+    /// Orders this store's tag invalidations against its writes.
+    let hybridClock = HybridClock()
     /// Whether the configured entry options refresh ahead (an L1 hit must then look at
     /// the entry's age).
     @usableFromInline
@@ -51,6 +56,11 @@ public final class TieredStore: KeyValueStore {
     let timeSource: any StrataClock
     /// The configured observer, and the logger's and metrics' (traits).
     let observers: [any TieredStoreObserver]
+    /// Work that outlives the calls that started it (a late L2 write, a computation past its
+    /// timeout, an eager refresh): `close()` cancels and awaits it.
+    let background = OwnedTasks()
+    /// Whether the configured invalidation source delivers other instances' changes now.
+    let delivery: InvalidationDeliveryState
 
     /// A tiered store with the given lifetimes.
     ///
@@ -70,6 +80,7 @@ public final class TieredStore: KeyValueStore {
         self.refreshesAheadByDefault = configuration.entryOptions.refreshAhead != nil
         self.observers = configuration.observers(storeName: "TieredStore(\(l1.backendName), \(l2.backendName))")
         self.observing = !observers.isEmpty
+        self.delivery = InvalidationDeliveryState(expectsSource: configuration.invalidationPublisher is any InvalidationSource)
     }
 
     /// `TieredStore(MemoryStore, <L2>)`.
@@ -89,6 +100,9 @@ public final class TieredStore: KeyValueStore {
     /// L2's clock: L2 holds the lifetimes that count.
     public var clock: any StrataClock { l2.clock }
 
+    /// L1 over L2: every typed call, through any view or wrapper, takes this path.
+    public var pipeline: Pipeline { Pipeline(tiered: self, source: l2, memory: nil, keyPrefix: "") }
+
     /// What the store has done since it was made.
     public var statistics: Statistics {
         Statistics(
@@ -104,50 +118,22 @@ public final class TieredStore: KeyValueStore {
             softTimeouts: counters.softTimeouts.load(ordering: .relaxed),
             computeTimeouts: counters.computeTimeouts.load(ordering: .relaxed),
             refreshesAhead: counters.refreshesAhead.load(ordering: .relaxed),
-            tagInvalidations: counters.tagInvalidations.load(ordering: .relaxed))
+            tagInvalidations: counters.tagInvalidations.load(ordering: .relaxed),
+            staleWritesRefused: counters.staleWritesRefused.load(ordering: .relaxed))
     }
 
     // MARK: Reads
 
-    /// The value at `key`: from L1 as the Swift value it was stored as, or from L2
-    /// (decoded once, then kept in L1 as a Swift value).
-    @inlinable  // the L1 hit specializes in the caller's module; the L2 path does not need to
+    /// The value at `key`: from L1 as the Swift value it was stored as, or through the
+    /// read path (L2, decoded once, then kept in L1 as a Swift value).
+    @inlinable  // the L1 hit specializes in the caller's module; the rest does not need to
     public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {
-        let byteKey = ByteKey(key)
-        let started = observing ? ContinuousClock.now : nil
-        var now: Int64 = 0
-        if let cached = try l1.lookUp(byteKey, now: &now, bytesBesideValue: false) {
-            if let value = Kept<Value>.read(cached.value) ?? servableEnvelopeValue(cached, as: type, now: now) {
-                recordL1Hit(key, since: started)
-                return value
-            }
-            return try await valueFromCopy(key, byteKey, cached, as: type, started: started)
-        }
-        return try await valueFromL2(key, byteKey, as: type, started: started)
+        if let value = try l1Hit(key, as: type) { return value }
+        return try await pipeline.readValue(key, as: type)
     }
 
-    @usableFromInline
-    func recordL1Hit(_ key: String, since started: ContinuousClock.Instant?) {
-        counters.l1Hits.increment()
-        if observing { report(.hit, .l1, key, since: started) }
-    }
-
-    @usableFromInline
-    func valueFromL2<Value: Codable & Sendable>(
-        _ key: String, _ byteKey: ByteKey, as type: Value.Type, started: ContinuousClock.Instant?
-    ) async throws -> Value? {
-        guard let (entry, snapshot) = try await readL2(key, byteKey, started: started) else { return nil }
-        // An envelope of a later version is a miss.
-        guard let stored = try StoredValue.decode(entry.bytes, keptUntil: entry.expiresAt, as: type, key: key, backend: backendName)
-        else { return nil }
-        // Filled with its envelope even past its lifetime: L1 keeps it for its grace.
-        fill(byteKey, entry, value: kept(stored.value, stored.envelope), snapshot: snapshot)
-        guard let envelope = stored.envelope else { return stored.value }
-        if envelope.isExpired(nowMilliseconds: clock.now().millisecondsSince1970) { return nil }
-        return try await tagsAreValid(envelope) ? stored.value : nil
-    }
-
-    /// The unexpired entry for `key`, with the expiry L2 holds.
+    /// The unexpired entry for `key` as stored (an envelope included), with the expiry L2
+    /// holds: L1, then L2, copied into L1.
     public func entry(forKey key: String) async throws -> StoredEntry? {
         let byteKey = ByteKey(key)
         let started = observing ? ContinuousClock.now : nil
@@ -156,21 +142,27 @@ public final class TieredStore: KeyValueStore {
             report(.hit, .l1, key, since: started)
             return StoredEntry(bytes: cached.bytes, expiresAt: cached.expiresAtTimestamp)
         }
-        guard let (entry, snapshot) = try await readL2(key, byteKey, started: started) else { return nil }
+        let snapshot = tracker.snapshot(byteKey)
+        let entry: StoredEntry?
+        do {
+            entry = try await l2.entry(forKey: key)
+        } catch {
+            let failure = recordFailure(error, key: key, since: started)
+            if configuration.l2ReadFailures.isMiss { return nil }
+            throw failure
+        }
+        guard let entry else {
+            countMiss(key, since: started)
+            return nil
+        }
+        countL2Hit(key, since: started)
         fill(byteKey, entry, value: nil, snapshot: snapshot)
         return entry
     }
 
-    /// Whether `key` is in L1, or else in L2 (without copying it into L1).
+    /// Whether `key` holds a value a plain read returns (in L1, or else in L2).
     public func containsEntry(forKey key: String) async throws -> Bool {
-        if let bytes = try l1.peek(ByteKey(key)), try await isReadable(bytes) { return true }
-        do {
-            return try await l2.containsEntry(forKey: key)
-        } catch {
-            let failure = recordFailure(error, key: key, since: nil)
-            if configuration.l2ReadFailures.isMiss { return false }
-            throw failure
-        }
+        try await pipeline.contains(key)
     }
 
     /// The unexpired keys that start with `prefix`, from L2 (the source of truth).
@@ -184,62 +176,26 @@ public final class TieredStore: KeyValueStore {
         try await l2.storedEntries(prefix: prefix)
     }
 
-    /// Reads L2 after an L1 miss; counts and reports the hit, miss or failure.
-    func readL2(
-        _ key: String, _ byteKey: ByteKey, started: ContinuousClock.Instant?
-    ) async throws -> (StoredEntry, WriteTracker.ReadSnapshot)? {
-        let snapshot = tracker.snapshot(byteKey)
-        let entry: StoredEntry?
-        do {
-            entry = try await l2.entry(forKey: key)
-        } catch {
-            let failure = recordFailure(error, key: key, since: started)
-            if configuration.l2ReadFailures.isMiss { return nil }
-            throw failure
-        }
-        guard let entry else {
-            TieredCounters.bump(counters.misses)
-            report(.miss, .l2, key, since: started)
-            return nil
-        }
-        TieredCounters.bump(counters.l2Hits)
-        report(.hit, .l2, key, since: started)
-        return (entry, snapshot)
-    }
-
-    /// Copies an L2 hit into L1, with L2's expiry capped by `l1Expiry`, unless a write
-    /// in this process may have changed the key since L2 was read.
-    func fill(_ key: ByteKey, _ entry: StoredEntry, value: (any AnyObject & Sendable)?, snapshot: WriteTracker.ReadSnapshot) {
-        let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
-        if tracker.fillIfUnchanged(since: snapshot, { try? l1.store(key, copy) }) {
-            report(.fill, .l1, key.string, since: nil)
-        }
-    }
-
-    /// How long an L1 copy written now may be kept.
-    func l1Deadline() -> Timestamp? {
-        configuration.l1Expiry?.deadline(from: clock.now())
-    }
-
     // MARK: Writes
 
     /// Writes `value` to L2, then keeps it in L1 as a Swift value.
     public func setValue<Value: Codable & Sendable>(_ value: Value, forKey key: String, expiresAt: Timestamp?) async throws {
-        let bytes = try ValueCoding.encode(value, key: key, backend: backendName)
-        try await writeThrough(key, StoredEntry(bytes: bytes, expiresAt: expiresAt), value: Kept.wrap(value))
+        try await pipeline.write(key, value, expiresAt: expiresAt)
     }
 
     /// Writes `entry` to L2, then to L1.
     public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
-        try await writeThrough(key, entry, value: nil)
+        try await writeThrough(key, entry, value: nil, to: l2)
     }
 
-    func writeThrough(_ key: String, _ entry: StoredEntry, value: (any AnyObject & Sendable)?) async throws {
+    /// Writes `entry` to `source` (L2, or a view of it), then keeps `value` (or the bytes) in
+    /// L1 if no other write of the key in this process raced it; announces the change.
+    func writeThrough(_ key: String, _ entry: StoredEntry, value: (any AnyObject & Sendable)?, to source: any KeyValueStore) async throws {
         let byteKey = ByteKey(key)
         let started = observing ? ContinuousClock.now : nil
         let ticket = tracker.beginWrite(byteKey)
         do {
-            try await l2.setEntry(entry, forKey: key)
+            try await source.setEntry(entry, forKey: key)
         } catch {
             // L2 may or may not hold the new value: L1 must hold neither it nor the old one.
             finishDroppingL1Copy(ticket, byteKey)
@@ -319,7 +275,7 @@ public final class TieredStore: KeyValueStore {
         try await l2.leaseEntry(forKey: key, lease: lease, duration: duration)
     }
 
-    /// Writes L2 while the lease holds, then drops the L1 copy.
+    /// Writes L2 while the lease holds, then drops the L1 copy (the typed path keeps it).
     public func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
         try await changeInL2(key) { try await l2.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease) }
     }
@@ -329,16 +285,6 @@ public final class TieredStore: KeyValueStore {
         try await l2.releaseLease(lease, forKey: key)
     }
 
-    /// L2's records (the source of truth).
-    public func records(named names: [String]) async throws -> [Int64] {
-        try await l2.records(named: names)
-    }
-
-    /// Raises L2's record.
-    public func raiseRecord(named name: String, to value: Int64) async throws {
-        try await l2.raiseRecord(named: name, to: value)
-    }
-
     /// Sweeps both tiers; returns how many expired entries L2 removed.
     @discardableResult
     public func sweepExpired() async throws -> Int {
@@ -346,8 +292,10 @@ public final class TieredStore: KeyValueStore {
         return try await l2.sweepExpired()
     }
 
-    /// Closes L2, then L1.
+    /// Cancels and awaits the store's background work (late writes, computations past
+    /// their timeouts, eager refreshes), then closes L2, then L1.
     public func close() async throws {
+        await background.cancelAndWait()
         try await l2.close()
         await l1.close()
     }

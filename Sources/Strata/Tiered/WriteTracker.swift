@@ -55,13 +55,46 @@ final class WriteTracker: Sendable {
 
     /// Ends a write: runs `keep` when the write's value may stay in L1, `drop` otherwise.
     func finishWrite(_ ticket: Ticket, keep: () throws -> Void, drop: () throws -> Void) rethrows {
+        try finishWrite(ticket, since: nil, keep: keep, drop: drop)
+    }
+
+    /// Ends a write of a computed value: runs `keep` only if, besides the write being alone,
+    /// nothing changed the key since `snapshot` (taken when the computation read the key
+    /// under its lease), so a change that began after the miss is never hidden by the value.
+    ///
+    /// Returns the tracker's state right after this write, as a snapshot: a later write by
+    /// the same computation (its lease kept) is then judged against it, not against its own
+    /// earlier write.
+    @discardableResult
+    func finishWrite(
+        _ ticket: Ticket, since snapshot: ReadSnapshot?, keep: () throws -> Void, drop: () throws -> Void
+    ) rethrows -> ReadSnapshot {
         try state.withLock { state in
-            defer { state.stripes[ticket.stripe].inFlight -= 1 }
+            if Self.isAlone(ticket, since: snapshot, in: state) { try keep() } else { try drop() }
+            state.stripes[ticket.stripe].inFlight -= 1
             let stripe = state.stripes[ticket.stripe]
-            let alone = stripe.inFlight == 1 && stripe.begun == ticket.begun
-                && state.prefixWritesInFlight == 0 && state.prefixWritesBegun == ticket.prefixWritesBegun
-            if alone { try keep() } else { try drop() }
+            return ReadSnapshot(
+                stripe: ticket.stripe, begun: stripe.begun, prefixWritesBegun: state.prefixWritesBegun,
+                wasQuiet: stripe.inFlight == 0 && state.prefixWritesInFlight == 0)
         }
+    }
+
+    /// Runs `keep` if the write `ticket`, still in flight, is alone (as `finishWrite` would
+    /// judge it now); the ticket stays in flight.
+    func keepIfAlone(_ ticket: Ticket, since snapshot: ReadSnapshot?, _ keep: () throws -> Void) rethrows {
+        try state.withLock { state in
+            if Self.isAlone(ticket, since: snapshot, in: state) { try keep() }
+        }
+    }
+
+    private static func isAlone(_ ticket: Ticket, since snapshot: ReadSnapshot?, in state: State) -> Bool {
+        let stripe = state.stripes[ticket.stripe]
+        guard stripe.inFlight == 1, stripe.begun == ticket.begun,
+              state.prefixWritesInFlight == 0, state.prefixWritesBegun == ticket.prefixWritesBegun
+        else { return false }
+        guard let snapshot else { return true }
+        // The ticket's write is the only one begun on the stripe since the snapshot.
+        return snapshot.wasQuiet && snapshot.begun &+ 1 == ticket.begun && snapshot.prefixWritesBegun == ticket.prefixWritesBegun
     }
 
     func snapshot(_ key: ByteKey) -> ReadSnapshot {

@@ -90,7 +90,7 @@ public enum KeyValueStoreConformance {
 
     /// Every check, in the order of the contract.
     public static let checks: [Check] = valueChecks + lifetimeChecks + keyChecks + prefixChecks
-        + atomicChecks + leaseChecks + computeChecks + resilienceChecks + lifecycleChecks
+        + atomicChecks + leaseChecks + computeChecks + resilienceChecks + consistencyChecks + lifecycleChecks
 
     /// Runs every check and throws the failures together.
     ///

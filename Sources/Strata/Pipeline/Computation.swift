@@ -1,0 +1,56 @@
+/// A computation as the pipeline runs it: the caller's closure, and whether it may outlive
+/// the call.
+///
+/// `getOrSet(_:as:expires:compute:)` takes a non-escaping closure, which the pipeline runs
+/// inline in the caller's task and never keeps: hence `@unchecked Sendable`, and
+/// ``mayOutliveCall`` false (no timeouts, no eager refresh). The forms with ``EntryOptions``
+/// take an escaping `@Sendable` closure, which may go on in a task of its own past a
+/// timeout, or run again in the background to refresh.
+struct Computation<Value: Sendable>: @unchecked Sendable {  // see above: a non-Sendable body never leaves its caller's task
+    let body: (ComputeContext<Value>) async throws -> Value
+    let mayOutliveCall: Bool
+
+    /// A computation that may run in a task of its own.
+    static func detachable(_ body: @escaping @Sendable (ComputeContext<Value>) async throws -> Value) -> Computation {
+        Computation(body: body, mayOutliveCall: true)
+    }
+}
+
+/// What a computation knows once it has its lease: the key, where it started, and what it
+/// may fall back to.
+struct ComputationLease<Value: Codable & Sendable>: Sendable {
+    let key: String
+    let lease: EntryLease
+    /// Whether the store took the lease. When it failed (L2 down or past `l2Timeout`), the
+    /// value is still computed and kept in L1, but never written to L2: nothing proves that
+    /// no change of the key began meanwhile.
+    let held: Bool
+    /// The write tracker's state when the key was read under the lease (advanced past each
+    /// write this computation makes while keeping its lease).
+    let tracking: LeaseTracking
+    /// The tag epoch then, which the L1 copy is stamped with.
+    let tagEpoch: Int
+    /// The computation's start for its tags: at or before the read under the lease.
+    let startedAt: Int64
+    /// The value kept past its lifetime, if any.
+    let kept: StoredValue<Value>?
+    /// The cross-instance compute lock's token, released when the computation ends.
+    let lockToken: String?
+}
+
+/// The tracker snapshot a computation's writes are judged against: L1 keeps its value only
+/// if no change of the key began in this process since.
+final class LeaseTracking: Sendable {
+    private let snapshot: Lock<WriteTracker.ReadSnapshot?>
+
+    init(_ snapshot: WriteTracker.ReadSnapshot?) {
+        self.snapshot = Lock(snapshot)
+    }
+
+    var current: WriteTracker.ReadSnapshot? { snapshot.withLock { $0 } }
+
+    /// After a write that kept the lease: its own write is no change for the next one.
+    func advance(to next: WriteTracker.ReadSnapshot) {
+        snapshot.withLock { $0 = next }
+    }
+}

@@ -1,0 +1,376 @@
+import Synchronization
+
+/// The compute path: `getOrSet` with or without options, `memoize`, eager refresh and
+/// fail-safe all run here.
+///
+/// 1. Read (L1, then the store): a fresh value is returned (and may start an eager refresh).
+/// 2. Single flight: one computation per key in this process; the others wait for it.
+/// 3. Across instances, the compute lock (when configured): take it, or wait for its holder's value.
+/// 4. The lease: the key is read again under a lease. That read is the computation's miss.
+/// 5. The computation runs, inline or, with timeouts, in a task of its own.
+/// 6. Its value is written only while the lease holds, so it never replaces a write,
+///    removal or clear that began after the miss, here or in another process; a tag
+///    invalidated after the miss makes it unreadable (its envelope records the start).
+/// 7. On failure or timeout, the kept value (grace) is served and re-armed under the lease.
+extension Pipeline {
+    /// The value at `key`, or the computation's, stored with `options` (merged and checked).
+    func getOrSet<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, options: EntryOptions, computation: Computation<Value>
+    ) async throws -> Value {
+        let key = keyPrefix + key
+        var unavailable = false
+        let found = try await readForComputation(key, as: type, sourceUnavailable: &unavailable)
+        if let found, found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
+            if computation.mayOutliveCall { refreshAheadIfDue(key, found: found, options: options, computation: computation) }
+            return found.value
+        }
+        let sourceIsUnavailable = unavailable
+        return try await SingleFlight.shared.run(scope: flightScope, key: key) {
+            try await computeOnce(
+                key, as: type, options: options, computation: computation, found: found, sourceUnavailable: sourceIsUnavailable)
+        }
+    }
+
+    /// `getOrSet(_:as:options:compute:)`: `options` merged with the store's and checked.
+    @usableFromInline
+    func getOrSet<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, options: EntryOptions,
+        compute: @escaping @Sendable (ComputeContext<Value>) async throws -> Value
+    ) async throws -> Value {
+        let merged = options.overriding(defaultOptions)
+        try merged.validate(key: key, backend: backendName)
+        return try await getOrSet(key, as: type, options: merged, computation: .detachable(compute))
+    }
+
+    /// A `getOrSet` with options answered by L1 alone: a fresh copy, and no eager refresh to
+    /// consider (the call's or the store's); `nil` takes the compute path.
+    @inlinable
+    func l1HitWithOptions<Value: Sendable>(_ key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
+        guard let tiered, options.refreshAhead == nil, !tiered.refreshesAheadByDefault else { return nil }
+        return try tiered.l1Hit(keyPrefix.isEmpty ? key : keyPrefix + key, as: type)
+    }
+
+    /// `getOrSet(_:as:expires:compute:)`: the same path, the computation run inline in the
+    /// caller's task (its closure does not escape), with only a lifetime as options.
+    @usableFromInline
+    func getOrSet<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, expires: Expiry?, compute: () async throws -> Value
+    ) async throws -> Value {
+        try await withoutActuallyEscaping(compute) { compute in
+            try await getOrSet(
+                key, as: type, options: EntryOptions(expires: expires),
+                computation: Computation(body: { _ in try await compute() }, mayOutliveCall: false))
+        }
+    }
+
+    /// The compute path's read: a store that fails counts as a miss (it was reported), and
+    /// says so through `sourceUnavailable`.
+    func readForComputation<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, sourceUnavailable: inout Bool
+    ) async throws -> StoredValue<Value>? {
+        do {
+            return try await read(key, as: type, for: .compute, sourceUnavailable: &sourceUnavailable)
+        } catch let error as StrataError where error.code == .closed {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            sourceUnavailable = true
+            return nil
+        }
+    }
+
+    /// `readForComputation` when whether the source answered does not matter.
+    func readForComputation<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> StoredValue<Value>? {
+        var unavailable = false
+        return try await readForComputation(key, as: type, sourceUnavailable: &unavailable)
+    }
+
+    /// Steps 3 to 7, as the flight's leader.
+    private func computeOnce<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, options: EntryOptions, computation: Computation<Value>, found: StoredValue<Value>?,
+        sourceUnavailable: Bool
+    ) async throws -> Value {
+        var kept = found
+        // A flight that finished just before this one began has filled L1; L2 is read again
+        // under the lease below, so a store of one tier is not read twice.
+        if let tiered {
+            switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute) {
+            case .fresh(let again): return again.value
+            case .stale(let again): kept = kept ?? again
+            case .missing: break
+            }
+        }
+        var lockToken: String?
+        if let tiered, let lock = tiered.configuration.computeLock, !sourceUnavailable {
+            switch try await tiered.awaitComputeLock(lock, key: key, as: type, pipeline: self) {
+            case .value(let value): return value
+            case .token(let token): lockToken = token
+            case .computeWithoutLock: break
+            }
+        }
+        let leased: ComputationLease<Value>
+        do {
+            switch try await takeLease(key, as: type, kept: kept, lockToken: lockToken) {
+            case .value(let value):
+                await releaseComputeLock(key, token: lockToken)
+                return value
+            case .lease(let lease):
+                leased = lease
+            }
+        } catch {
+            await releaseComputeLock(key, token: lockToken)
+            throw error
+        }
+        await PipelineGates.shared.pass(.afterMiss, key: key, scope: flightScope)
+        return try await run(computation, leased, options: options)
+    }
+
+    enum LeaseOutcome<Value: Codable & Sendable> {
+        /// The read under the lease found a fresh value (written meanwhile).
+        case value(Value)
+        case lease(ComputationLease<Value>)
+    }
+
+    /// Step 4: takes a lease and reads the key under it (within `l2Timeout`: a source that
+    /// failed the first read is asked once more, since a transient failure should not keep
+    /// the value out of L2). Without the lease, the value is computed and kept in L1 only.
+    private func takeLease<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, kept: StoredValue<Value>?, lockToken: String?
+    ) async throws -> LeaseOutcome<Value> {
+        let lease = EntryLease.random()
+        let byteKey = ByteKey(key)
+        let tracking = LeaseTracking(tiered?.tracker.snapshot(byteKey))
+        let tagEpoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
+        let startedAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970) - skewAllowance
+        var held = true
+        var entry: StoredEntry?
+        do {
+            if let tiered {
+                let duration = EntryLease.defaultDuration
+                if let read = try await tiered.timedL2(key, since: nil, { [source] in
+                    try await source.leaseEntry(forKey: key, lease: lease, duration: duration)
+                }) {
+                    entry = read
+                } else {
+                    held = false  // failed or timed out, and reported
+                }
+            } else {
+                entry = try await source.leaseEntry(forKey: key, lease: lease, duration: EntryLease.defaultDuration)
+            }
+        } catch let error as StrataError where error.code == .closed {
+            throw error
+        } catch {
+            guard let tiered else { throw error }
+            held = false
+            _ = tiered.recordFailure(error, key: key, since: nil)
+        }
+        var fallback = kept
+        if let entry {
+            if let found = try decode(entry, key: key, as: type, for: .compute) {
+                if try await tagsAreValid(found.envelope) {
+                    if found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
+                        try? await source.releaseLease(lease, forKey: key)
+                        if let tiered, let snapshot = tracking.current {
+                            let copy = tiered.kept(found.value, found.envelope, checkedEpoch: tagEpoch)
+                            tiered.fill(byteKey, entry, value: copy, snapshot: snapshot)
+                        }
+                        return .value(found.value)
+                    }
+                    fallback = found
+                }
+            } else if case .unreadable = EntryEnvelope.parse(entry.bytes) {
+                // An envelope of a later version: a miss, not a value of another type.
+            } else {
+                tiered?.countUndecodable(key)  // a value of another type: computed again and replaced
+            }
+        }
+        return .lease(ComputationLease(
+            key: key, lease: lease, held: held, tracking: tracking, tagEpoch: tagEpoch, startedAt: startedAt,
+            kept: fallback, lockToken: lockToken))
+    }
+
+    /// How far a computation's start is moved back for its tags: the clock skew the tiered
+    /// store allows between instances (see `TieredStore.Configuration.clockSkewTolerance`).
+    var skewAllowance: Int64 {
+        tiered?.configuration.clockSkewTolerance.wholeMilliseconds(roundingUp: true) ?? 0
+    }
+
+    /// Steps 5 to 7.
+    private func run<Value: Codable & Sendable>(
+        _ computation: Computation<Value>, _ leased: ComputationLease<Value>, options: EntryOptions
+    ) async throws -> Value {
+        let key = leased.key
+        let context = ComputeContext(
+            staleValue: leased.kept?.value,
+            staleWrittenAt: leased.kept?.envelope.map { Timestamp(millisecondsSince1970: $0.writtenAt) },
+            options: options)
+        let timed = options.hardTimeout != nil || (options.softTimeout != nil && leased.kept != nil)
+        guard timed, computation.mayOutliveCall else {
+            // Inline, in the caller's task.
+            do {
+                let value = try await computation.body(context)
+                tiered?.reportResilience(.compute, key, error: nil)
+                try await storeComputed(value, options: context.options, leased)
+                await releaseComputeLock(key, token: leased.lockToken)
+                return value
+            } catch {
+                await releaseComputeLock(key, token: leased.lockToken)
+                return try await fallBack(from: error, leased, options: options, computationGoesOn: false)
+            }
+        }
+        // In a task of its own, so that a caller who stops waiting does not stop the value from landing.
+        let abandoned = Atomic<Bool>(false)
+        let work = Task {
+            do {
+                let value = try await computation.body(context)
+                tiered?.reportResilience(.compute, key, error: nil)
+                try await storeComputed(value, options: context.options, leased)
+                await releaseComputeLock(key, token: leased.lockToken)
+                return value
+            } catch {
+                await releaseComputeLock(key, token: leased.lockToken)
+                // Nobody waits for it any more: end the lease it will not use.
+                if abandoned.load(ordering: .acquiring) { try? await source.releaseLease(leased.lease, forKey: key) }
+                throw error
+            }
+        }
+        let outcome = await ComputationWait.wait(
+            for: work, softTimeout: leased.kept != nil ? options.softTimeout : nil, hardTimeout: options.hardTimeout)
+        switch outcome {
+        case .finished(.success(let value)):
+            return value
+        case .finished(.failure(let error)):
+            return try await fallBack(from: error, leased, options: options, computationGoesOn: false)
+        case .softTimeout:
+            abandoned.store(true, ordering: .releasing)
+            own { _ = await work.result }
+            tiered?.reportResilience(.softTimeout, key, error: nil)
+            return leased.kept!.value  // a soft timeout is only armed with a kept value
+        case .hardTimeout:
+            abandoned.store(true, ordering: .releasing)
+            own { _ = await work.result }
+            let error = StrataError(
+                code: .timeout, message: "the computation did not finish within \(options.hardTimeout!)",
+                key: callerKey(key), backend: backendName)
+            tiered?.reportResilience(.computeTimeout, key, error: error)
+            return try await fallBack(from: error, leased, options: options, computationGoesOn: true)
+        case .cancelled:
+            abandoned.store(true, ordering: .releasing)
+            own { _ = await work.result }
+            throw CancellationError()
+        }
+    }
+
+    /// Step 7: the kept value instead of a failure, re-armed as fresh for the fail-safe
+    /// throttle so the failing dependency is not called by every request; without one,
+    /// the failure. A computation that goes on keeps its lease, so its late value still lands.
+    private func fallBack<Value: Codable & Sendable>(
+        from error: any Error, _ leased: ComputationLease<Value>, options: EntryOptions, computationGoesOn: Bool
+    ) async throws -> Value {
+        let key = leased.key
+        guard !(error is CancellationError), let kept = leased.kept, let keptEnvelope = kept.envelope else {
+            if !computationGoesOn { try? await source.releaseLease(leased.lease, forKey: key) }
+            throw error
+        }
+        let failure = error as? StrataError ?? StrataError(
+            code: .backendUnavailable, message: "the computation failed: \(error)", key: callerKey(key), backend: backendName,
+            underlying: error)
+        tiered?.reportResilience(.failSafe, key, error: failure)
+        let throttle = (options.failSafeThrottle ?? EntryOptions.defaultFailSafeThrottle).milliseconds ?? 5_000
+        let freshUntil = clock.now().adding(milliseconds: throttle)
+        var envelope = keptEnvelope
+        envelope.expiresAt = freshUntil.millisecondsSince1970
+        if let payload = try? ValueCoding.encode(kept.value, key: key, backend: backendName) {
+            let entry = StoredEntry(bytes: envelope.encode(payload: payload), expiresAt: kept.keptUntil.map { max($0, freshUntil) })
+            // Under the lease: a value written meanwhile is fresher than the one kept.
+            _ = try? await storeUnderLease(kept.value, entry, envelope, leased, keepingLease: computationGoesOn)
+        } else if !computationGoesOn {
+            try? await source.releaseLease(leased.lease, forKey: key)
+        }
+        return kept.value
+    }
+
+    /// Step 6: the computed value, written under the lease with its chosen options; its
+    /// envelope records when the computation started.
+    func storeComputed<Value: Codable & Sendable>(_ value: Value, options: EntryOptions, _ leased: ComputationLease<Value>) async throws {
+        let (entry, envelope) = try makeEntry(value, options: options, writtenAt: leased.startedAt, key: leased.key)
+        if envelope != nil { try await EnvelopeMarker.mark(source) }
+        await PipelineGates.shared.pass(.beforeWrite, key: leased.key, scope: flightScope)
+        try await storeUnderLease(value, entry, envelope, leased, keepingLease: false)
+    }
+
+    /// Writes under the lease: L2 only while it holds; L1 keeps the value only if no change
+    /// of the key began in this process since the miss (and, when L2 failed or the lease
+    /// could not be taken, keeps it anyway on that condition: the value is right, and an
+    /// outage should not make every call compute).
+    @discardableResult
+    func storeUnderLease<Value: Codable & Sendable>(
+        _ value: Value, _ entry: StoredEntry, _ envelope: EntryEnvelope?, _ leased: ComputationLease<Value>, keepingLease: Bool
+    ) async throws -> Bool {
+        let key = leased.key
+        let byteKey = ByteKey(key)
+        guard let tiered else {
+            if let memory {
+                return try memory.setEntry(
+                    MemoryEntry(bytes: entry.bytes, value: envelope == nil ? Kept.wrap(value) : nil, expiresAt: entry.expiresAt),
+                    forKey: byteKey, ifLeased: leased.lease, keepingLease: keepingLease)
+            }
+            return try await source.setEntry(entry, forKey: key, ifLeased: leased.lease, keepingLease: keepingLease)
+        }
+        let copy = MemoryEntry(
+            bytes: entry.bytes, value: tiered.kept(value, envelope, checkedEpoch: leased.tagEpoch), expiresAt: entry.expiresAt,
+            keptUntil: tiered.l1Deadline())
+        let ticket = tiered.tracker.beginWrite(byteKey)
+        let since = leased.tracking.current
+        guard leased.held else {
+            leased.tracking.advance(to: tiered.finishLeasedWrite(ticket, since: since, result: .failed, key: key, copy: copy))
+            return false
+        }
+        let outcome = await tiered.ownedL2Call(key) { [source, lease = leased.lease] in
+            try await source.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease)
+        }
+        switch outcome {
+        case .answered(let written):
+            leased.tracking.advance(
+                to: tiered.finishLeasedWrite(ticket, since: since, result: written ? .written : .refused, key: key, copy: copy))
+            if written { await tiered.announce(.key(key)) }
+            return written
+        case .failed:
+            // L2 may or may not hold it: the value is still right for this process.
+            leased.tracking.advance(to: tiered.finishLeasedWrite(ticket, since: since, result: .failed, key: key, copy: copy))
+            return false
+        case .pending(let call):
+            // Past l2Timeout: keep the value in L1 now, and the key as written-to until L2
+            // answers (no L2 read fills L1 meanwhile); then settle and announce.
+            tiered.keepInL1IfUnchanged(ticket, byteKey, copy, since: since)
+            tiered.own {
+                let written = (try? await call.value) ?? false
+                leased.tracking.advance(
+                    to: tiered.finishLeasedWrite(ticket, since: since, result: written ? .written : .refused, key: key, copy: nil))
+                if written { await tiered.announce(.key(key)) }
+            }
+            return false
+        }
+    }
+
+    /// Releases the cross-instance compute lock (awaited: `close()` never leaves one held).
+    func releaseComputeLock(_ key: String, token: String?) async {
+        guard let token, let tiered, let lock = tiered.configuration.computeLock else { return }
+        do {
+            try await lock.release(key, token: token)
+        } catch {
+            _ = tiered.recordFailure(error, key: key, since: nil)
+        }
+    }
+
+    /// Runs `work` in the background, owned by the tiered store (cancelled and awaited by
+    /// its `close()`), or on its own for a store of one tier.
+    func own(_ work: @escaping @Sendable () async -> Void) {
+        if let tiered {
+            tiered.own(work)
+        } else {
+            Task { await work() }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+/// The read path: L1, then the store that holds the entries, then a copy into L1.
+///
+/// An entry is checked before anything is served or copied: an envelope of a later version
+/// is a miss, a value past its lifetime is kept only as a computation's fallback (its grace),
+/// and an entry one of whose tags was invalidated at or after it was written is a miss. The
+/// tag check comes before the copy into L1, and the copy is stamped with the tag epoch read
+/// before the check, so an invalidation that lands meanwhile is checked again on the next hit.
+extension Pipeline {
+    /// What a read is for.
+    enum ReadPurpose {
+        /// `get`, `has` and the adapters: a fresh entry with valid tags, or nothing; a value
+        /// that does not decode as the type asked for throws `decodingFailed`.
+        case plain
+        /// `getOrSet`: a fresh entry, or one in its grace (the fallback); an undecodable
+        /// value is a miss; a failing or slow L2 (past `l2Timeout`) is reported and is a miss.
+        case compute
+    }
+
+    /// A plain read of the value at `key` (the view's prefix is added here).
+    @usableFromInline
+    func readValue<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
+        try await read(keyPrefix + key, as: type, for: .plain)?.value
+    }
+
+    /// The value at `key` (prefix applied) as `type`, with its envelope: fresh, or for a
+    /// computation also within its grace; `nil` for a miss.
+    func read<Value: Codable & Sendable>(_ key: String, as type: Value.Type, for purpose: ReadPurpose) async throws -> StoredValue<Value>? {
+        var unavailable = false
+        return try await read(key, as: type, for: purpose, sourceUnavailable: &unavailable)
+    }
+
+    /// `read`, telling whether the source failed or passed `l2Timeout` (the computation then
+    /// does not wait on it again).
+    func read<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, for purpose: ReadPurpose, sourceUnavailable: inout Bool
+    ) async throws -> StoredValue<Value>? {
+        var staleInL1: StoredValue<Value>?
+        if let tiered {
+            switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose) {
+            case .fresh(let found): return found
+            case .stale(let found): staleInL1 = found
+            case .missing: break
+            }
+        }
+        guard let found = try await readSource(key, as: type, for: purpose, unavailable: &sourceUnavailable) else {
+            return purpose == .compute ? staleInL1 : nil
+        }
+        if found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) { return found }
+        return purpose == .compute ? found : nil
+    }
+
+    /// The source's entry for `key` as `type`, tags checked, copied into L1: fresh or in grace.
+    private func readSource<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, for purpose: ReadPurpose, unavailable: inout Bool
+    ) async throws -> StoredValue<Value>? {
+        let byteKey = ByteKey(key)
+        let snapshot = tiered?.tracker.snapshot(byteKey)
+        let started = tiered?.observing == true ? ContinuousClock.now : nil
+        let entry: StoredEntry?
+        if let memory {
+            return try await memory.storedValue(byteKey, as: type, for: purpose, in: self)
+        }
+        do {
+            if let tiered, purpose == .compute {
+                guard let read = try await tiered.timedL2(key, since: started, { [source] in try await source.entry(forKey: key) })
+                else {
+                    unavailable = true  // failed or timed out: reported
+                    return nil
+                }
+                entry = read
+            } else {
+                entry = try await source.entry(forKey: key)
+            }
+        } catch let error as StrataError where error.code == .closed {
+            throw error
+        } catch {
+            guard let tiered else { throw error }
+            unavailable = true
+            let failure = tiered.recordFailure(error, key: key, since: started)
+            if purpose == .compute || tiered.configuration.l2ReadFailures.isMiss { return nil }
+            throw failure
+        }
+        guard let entry else {
+            tiered?.countMiss(key, since: started)
+            return nil
+        }
+        guard let found = try decode(entry, key: key, as: type, for: purpose) else { return nil }
+        let epoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
+        guard try await tagsAreValid(found.envelope) else {
+            tiered?.countMiss(key, since: started)
+            return nil
+        }
+        if let tiered, let snapshot {
+            tiered.countL2Hit(key, since: started)
+            await PipelineGates.shared.pass(.beforeFill, key: key, scope: flightScope)
+            tiered.fill(byteKey, entry, value: tiered.kept(found.value, found.envelope, checkedEpoch: epoch), snapshot: snapshot)
+        }
+        return found
+    }
+
+    /// A plain read's value of an entry already read: fresh, tags valid; `nil` otherwise.
+    func plainValue<Value: Codable & Sendable>(of entry: StoredEntry, key: String, as type: Value.Type) async throws -> Value? {
+        guard let found = try decode(entry, key: key, as: type, for: .plain),
+              found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970),
+              try await tagsAreValid(found.envelope)
+        else { return nil }
+        return found.value
+    }
+
+    /// `entry` decoded as `type`: `nil` for an envelope this version cannot read, and for a
+    /// computation, for a value that does not decode; a plain read throws then.
+    func decode<Value: Codable & Sendable>(
+        _ entry: StoredEntry, key: String, as type: Value.Type, for purpose: ReadPurpose
+    ) throws -> StoredValue<Value>? {
+        do {
+            return try StoredValue.decode(entry.bytes, keptUntil: entry.expiresAt, as: type, key: callerKey(key), backend: backendName)
+        } catch let error as StrataError where error.code == .decodingFailed && purpose == .compute {
+            return nil
+        }
+    }
+
+    /// Whether every tag of `envelope` was last invalidated before the entry was written
+    /// (an entry without tags is valid): from the tiered store's tag table, loading what it
+    /// does not know, or from the source's records.
+    func tagsAreValid(_ envelope: EntryEnvelope?) async throws -> Bool {
+        guard let envelope, !envelope.tags.isEmpty else { return true }
+        if let tiered { return try await tiered.tagsAreValid(envelope) }
+        let instants = try await source.records(named: envelope.tags.map(ReservedRecords.tagRecord))
+        return instants.allSatisfy { $0 < envelope.writtenAt }
+    }
+
+    /// Where a plain read's value starts in stored `bytes` (0 for a plain entry, past the
+    /// envelope for one within its lifetime whose tags are valid); `nil` when a plain read
+    /// returns nothing. `tagInstants` remembers the instants read, for a batch.
+    func readableOffset(_ bytes: [UInt8], tagInstants: inout [String: Int64]) async throws -> Int? {
+        guard EntryEnvelope.hasMagic(bytes) else { return 0 }
+        guard case .envelope(let envelope, let offset) = EntryEnvelope.parse(bytes),
+              !envelope.isExpired(nowMilliseconds: clock.now().millisecondsSince1970)
+        else { return nil }
+        if envelope.tags.isEmpty { return offset }
+        if let tiered { return try await tiered.tagsAreValid(envelope) ? offset : nil }
+        for tag in envelope.tags {
+            let instant: Int64
+            if let known = tagInstants[tag] {
+                instant = known
+            } else {
+                instant = try await source.records(named: [ReservedRecords.tagRecord(tag)])[0]
+                tagInstants[tag] = instant
+            }
+            if instant >= envelope.writtenAt { return nil }
+        }
+        return offset
+    }
+
+    /// A plain read's value of stored `bytes` (see ``readableOffset(_:tagInstants:)``).
+    func readableValue<Value: Codable & Sendable>(
+        _ bytes: [UInt8], as type: Value.Type, key: String, tagInstants: inout [String: Int64]
+    ) async throws -> Value? {
+        guard let offset = try await readableOffset(bytes, tagInstants: &tagInstants) else { return nil }
+        let payload = offset == 0 ? bytes : Array(bytes[offset...])
+        return try ValueCoding.decode(payload, as: type, key: key, backend: backendName)
+    }
+
+    /// `key` as the caller named it: without the view's prefix, for messages.
+    func callerKey(_ key: String) -> String {
+        guard !keyPrefix.isEmpty, KeyRules.key(key, hasPrefix: keyPrefix) else { return key }
+        return String(decoding: key.utf8.dropFirst(keyPrefix.utf8.count), as: UTF8.self)
+    }
+}

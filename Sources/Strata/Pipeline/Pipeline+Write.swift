@@ -1,0 +1,99 @@
+/// The write path: an entry made from a value and its options, written through the tiers
+/// (the write tracker keeps L1 from holding a value that disagrees with L2), and announced;
+/// and tag invalidations.
+extension Pipeline {
+    /// The entry to store for `value`: plain when no option needs metadata (and its bytes do
+    /// not look like an envelope), else an envelope kept until its grace ends. `writtenAt` is
+    /// when the write or the computation began, for its tags.
+    func makeEntry<Value: Codable & Sendable>(
+        _ value: Value, options: EntryOptions, writtenAt: Int64, key: String
+    ) throws -> (StoredEntry, EntryEnvelope?) {
+        // The options a computation chose (ComputeContext) are checked here, as the call's were.
+        try options.validate(key: key, backend: backendName)
+        let payload = try ValueCoding.encode(value, key: key, backend: backendName)
+        let expiresAt = store.deadline(for: options.expires)
+        return Self.entry(payload: payload, expiresAt: expiresAt, options: options, writtenAt: writtenAt)
+    }
+
+    /// The entry for an encoded value.
+    static func entry(payload: [UInt8], expiresAt: Timestamp?, options: EntryOptions, writtenAt: Int64) -> (StoredEntry, EntryEnvelope?) {
+        guard options.needsEnvelope || EntryEnvelope.hasMagic(payload) else {
+            return (StoredEntry(bytes: payload, expiresAt: expiresAt), nil)
+        }
+        let envelope = EntryEnvelope(
+            expiresAt: expiresAt?.millisecondsSince1970 ?? Int64.max, writtenAt: writtenAt, tags: options.tags ?? [])
+        var keptUntil = expiresAt
+        if let expiresAt, let grace = options.grace {
+            keptUntil = grace.milliseconds.map { expiresAt.adding(milliseconds: $0) }
+        }
+        return (StoredEntry(bytes: envelope.encode(payload: payload), expiresAt: keptUntil), envelope)
+    }
+
+    /// `set(_:_:options:)`: `options` merged with the store's and checked, then written.
+    func write<Value: Codable & Sendable>(_ key: String, _ value: Value, options: EntryOptions) async throws {
+        let key = keyPrefix + key
+        let merged = options.overriding(defaultOptions)
+        try merged.validate(key: key, backend: backendName)
+        let writtenAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970)
+        let (entry, envelope) = try makeEntry(value, options: merged, writtenAt: writtenAt, key: key)
+        try await store(value, entry, envelope, forKey: key)
+    }
+
+    /// `set(_:_:expires:)`: the plain format, unless the value's bytes look like an envelope.
+    func write<Value: Codable & Sendable>(_ key: String, _ value: Value, expiresAt: Timestamp?) async throws {
+        let key = keyPrefix + key
+        let payload = try ValueCoding.encode(value, key: key, backend: backendName)
+        let writtenAt = EntryEnvelope.hasMagic(payload) ? hybridClock.writeStamp(now: clock.now().millisecondsSince1970) : 0
+        let (entry, envelope) = Self.entry(payload: payload, expiresAt: expiresAt, options: EntryOptions(), writtenAt: writtenAt)
+        try await store(value, entry, envelope, forKey: key)
+    }
+
+    /// Writes through the tiers: L2, then L1 (the Swift value beside its bytes), announced.
+    private func store<Value: Codable & Sendable>(_ value: Value, _ entry: StoredEntry, _ envelope: EntryEnvelope?, forKey key: String) async throws {
+        if envelope != nil { try await EnvelopeMarker.mark(source) }
+        LocalLeases.shared.breakLease(store: ObjectIdentifier(source), key: key)
+        if let tiered {
+            let epoch = tiered.tagTable.epoch.load(ordering: .acquiring)
+            try await tiered.writeThrough(key, entry, value: tiered.kept(value, envelope, checkedEpoch: epoch), to: source)
+        } else if let memory {
+            try memory.insert(ByteKey(key), MemoryEntry(bytes: entry.bytes, value: envelope == nil ? Kept.wrap(value) : nil, expiresAt: entry.expiresAt))
+        } else {
+            try await source.setEntry(entry, forKey: key)
+        }
+    }
+
+    /// Makes every entry carrying any of `tags` unreadable: records each tag's invalidation
+    /// instant in the store (max-merged), and through a tiered store in its tag table and,
+    /// with its bus, in other instances'.
+    func invalidate(tags: [String]) async throws {
+        for tag in tags { try EntryEnvelope.validateTag(tag, backend: backendName) }
+        let instant = hybridClock.invalidationStamp(now: clock.now().millisecondsSince1970)
+        for tag in tags {
+            if let tiered {
+                try await tiered.raiseRecord(named: ReservedRecords.tagRecord(tag), to: instant, in: source)
+            } else {
+                try await source.raiseRecord(named: ReservedRecords.tagRecord(tag), to: instant)
+            }
+        }
+    }
+
+    /// The entry at `key` as a plain read sees it: the value's bytes (an envelope removed)
+    /// and the end of its lifetime (its grace not counted); `nil` when missing, past its
+    /// lifetime, or invalidated by a tag.
+    func readableEntry(_ key: String) async throws -> StoredEntry? {
+        guard let found = try await read(keyPrefix + key, as: [UInt8].self, for: .plain) else { return nil }
+        let expiresAt = found.envelope.map { $0.expiresAt == Int64.max ? nil : Timestamp(millisecondsSince1970: $0.expiresAt) }
+            ?? found.keptUntil
+        return StoredEntry(bytes: found.value, expiresAt: expiresAt)
+    }
+
+    /// Whether `key` holds an entry a plain read returns. An entry the backend cannot read
+    /// (foreign data) counts as present.
+    func contains(_ key: String) async throws -> Bool {
+        do {
+            return try await readableEntry(key) != nil
+        } catch let error as StrataError where error.code == .corruptEntry {
+            return true
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import Synchronization
+
+/// Named points of the pipeline where a test can hold a call, to force an interleaving
+/// without sleeping: arm a gate for a point and a key, start the call, wait until it
+/// reaches the point, do what must happen there, then open the gate.
+///
+/// ```swift
+/// let gate = PipelineGates.shared.arm(.beforeWrite, key: "k", in: store)
+/// async let value = store.getOrSet("k", as: Int.self) { 1 }
+/// try await gate.reached()
+/// try await store.set("k", 2)       // a write that begins after the computation's miss
+/// gate.open()
+/// ```
+///
+/// Costs one atomic load per point passed while no gate is armed.
+package final class PipelineGates: Sendable {
+    /// A point of the pipeline.
+    package enum Point: String, Sendable {
+        /// A computation's key was read under its lease and found missing (or stale): the
+        /// computation is about to run.
+        case afterMiss
+        /// A computed value is about to be written to the store.
+        case beforeWrite
+        /// An L2 hit is about to be copied into L1.
+        case beforeFill
+        /// A tag's invalidation instant is being loaded from the store.
+        case loadingTag
+    }
+
+    package static let shared = PipelineGates()
+
+    private let armed = Atomic<Int>(0)
+    private let gates = Lock([Gate]())
+
+    /// One armed point: reached by the first call that passes it with its key.
+    package final class Gate: Sendable {
+        let point: Point
+        let key: String
+        let scope: ObjectIdentifier?
+        private let state = Lock<(reached: Bool, open: Bool, passer: CheckedContinuation<Void, Never>?, watcher: CheckedContinuation<Void, Never>?)>(
+            (false, false, nil, nil))
+
+        init(point: Point, key: String, scope: ObjectIdentifier?) {
+            self.point = point
+            self.key = key
+            self.scope = scope
+        }
+
+        /// Waits until a call reaches the point (at most `timeout`, then throws).
+        package func reached(timeout: Duration = .seconds(30)) async throws {
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                if state.withLock({ $0.reached }) { return }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            throw GateTimedOut(point: point, key: key)
+        }
+
+        /// Whether a call has reached the point.
+        package var isReached: Bool { state.withLock { $0.reached } }
+
+        /// Lets the held call go on (and any later one pass).
+        package func open() {
+            let passer = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                state.open = true
+                defer { state.passer = nil }
+                return state.passer
+            }
+            passer?.resume()
+        }
+
+        /// Holds the caller until the gate opens.
+        func hold() async {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let goOn = state.withLock { state -> Bool in
+                    state.reached = true
+                    if state.open { return true }
+                    state.passer = continuation
+                    return false
+                }
+                if goOn { continuation.resume() }
+            }
+        }
+    }
+
+    /// A gate did not see its point reached in time.
+    package struct GateTimedOut: Error, CustomStringConvertible {
+        let point: Point
+        let key: String
+        package var description: String { "no call reached \(point.rawValue) for \(key.debugDescription)" }
+    }
+
+    /// Arms `point` for `key` of `store` (through its pipeline: a prefixed view's prefix is
+    /// added; calls through any view or wrapper of the store's tiers are held). The gate
+    /// holds the first call that passes; disarm it when done.
+    package func arm(_ point: Point, key: String, in store: some KeyValueStore) -> Gate {
+        let pipeline = store.pipeline
+        return arm(point, key: pipeline.keyPrefix + key, scope: pipeline.flightScope)
+    }
+
+    /// Arms `point` for `key` as the pipeline names it, in the pipeline whose scope is
+    /// `scope` (any, when `nil`).
+    package func arm(_ point: Point, key: String, scope: ObjectIdentifier?) -> Gate {
+        let gate = Gate(point: point, key: key, scope: scope)
+        gates.withLock { $0.append(gate) }
+        armed.add(1, ordering: .releasing)
+        return gate
+    }
+
+    /// Removes `gate` (opening it, so nothing stays held).
+    package func disarm(_ gate: Gate) {
+        gate.open()
+        let removed = gates.withLock { gates -> Bool in
+            guard let index = gates.firstIndex(where: { $0 === gate }) else { return false }
+            gates.remove(at: index)
+            return true
+        }
+        if removed { armed.subtract(1, ordering: .releasing) }
+    }
+
+    /// Passes `point` for `key` in the pipeline of `scope`: holds the call there while a
+    /// gate armed for it is closed.
+    @inline(__always)
+    package func pass(_ point: Point, key: String, scope: ObjectIdentifier) async {
+        guard armed.load(ordering: .acquiring) > 0 else { return }
+        await passArmed(point, key: key, scope: scope)
+    }
+
+    private func passArmed(_ point: Point, key: String, scope: ObjectIdentifier) async {
+        let gate = gates.withLock { gates in
+            gates.first { $0.point == point && $0.key == key && ($0.scope == nil || $0.scope == scope) && !$0.isReached }
+        }
+        await gate?.hold()
+    }
+}

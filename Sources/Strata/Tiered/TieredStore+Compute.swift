@@ -1,0 +1,170 @@
+import Synchronization
+
+/// What the compute path asks of a tiered store: the L1 hit of `getOrSet`, the compute lock
+/// across instances, L2 calls within `l2Timeout`, and work that outlives a call.
+extension TieredStore {
+    /// The L1 hit, then the compute path (see ``Pipeline``): single flight across both
+    /// tiers, the compute lock, a lease, and L2 calls within `l2Timeout`.
+    @inlinable  // the L1 hit specializes in the caller's module
+    public func getOrSetValue<Value: Codable & Sendable>(
+        forKey key: String,
+        as type: Value.Type,
+        expires: Expiry?,
+        compute: () async throws -> Value
+    ) async throws -> Value {
+        if let value = try l1Hit(key, as: type) { return value }
+        return try await pipeline.getOrSet(key, as: type, expires: expires, compute: compute)
+    }
+
+    enum LockOutcome<Value> {
+        case value(Value)
+        case token(String)
+        case computeWithoutLock
+    }
+
+    /// Takes the compute lock for `key`, or waits for the holder's value to appear in L2.
+    /// Computes without the lock when the lock fails or the wait runs out; a holder that
+    /// died loses the lock when its lease ends, and then this process takes it.
+    func awaitComputeLock<Value: Codable & Sendable>(
+        _ lock: any ComputeLock, key: String, as type: Value.Type, pipeline: Pipeline
+    ) async throws -> LockOutcome<Value> {
+        let giveUp = ContinuousClock.now + configuration.computeLockWait
+        while true {
+            let token: String?
+            do {
+                token = try await lock.acquire(key, lease: configuration.computeLockLease)
+            } catch {
+                _ = recordFailure(error, key: key, since: nil)
+                return .computeWithoutLock
+            }
+            // The holder's value, if one just finished, is read under the lease that follows.
+            if let token { return .token(token) }
+            // Another instance computes: its value appears in L2.
+            if let found = try await pipeline.readForComputation(key, as: type),
+               found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
+                return .value(found.value)
+            }
+            if ContinuousClock.now > giveUp { return .computeWithoutLock }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// An L2 read within `l2Timeout`; `nil` when it failed or timed out (and was reported).
+    /// A read abandoned at its timeout is cancelled: it changes nothing.
+    func timedL2<Output: Sendable>(
+        _ key: String, since started: ContinuousClock.Instant?, _ call: @escaping @Sendable () async throws -> Output
+    ) async throws -> Output? {
+        do {
+            return try await withTimeout(configuration.l2Timeout, call)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let error as StrataError where error.code == .closed {
+            throw error
+        } catch is TimeoutRace<Output>.TimedOut {
+            reportTimeout(key, since: started)
+            return nil
+        } catch {
+            _ = recordFailure(error, key: key, since: started)
+            return nil
+        }
+    }
+
+    /// How an L2 write given `l2Timeout` ended.
+    enum OwnedCall<Output: Sendable> {
+        case answered(Output)
+        /// It failed (reported).
+        case failed
+        /// It did not answer in time, or the caller was cancelled: it goes on, and whoever
+        /// owns it awaits it.
+        case pending(Task<Output, any Error>)
+    }
+
+    /// An L2 write within `l2Timeout` that is never abandoned: past the timeout it goes on,
+    /// and the caller owns its outcome (it holds the key as written-to until then).
+    func ownedL2Call<Output: Sendable>(_ key: String, _ call: @escaping @Sendable () async throws -> Output) async -> OwnedCall<Output> {
+        let started = observing ? ContinuousClock.now : nil
+        // Runs at once on this thread: a call that does not suspend (SQLite's, memory's) is
+        // answered before any timer or hop, and awaiting it below does not suspend either.
+        let work = Task.immediate { try await call() }
+        do {
+            return .answered(try await withTimeout(configuration.l2Timeout) { try await work.value })
+        } catch is TimeoutRace<Output>.TimedOut {
+            // Only the wait was abandoned: `work` goes on.
+            reportTimeout(key, since: started)
+            return .pending(work)
+        } catch is CancellationError where Task.isCancelled {
+            return .pending(work)
+        } catch {
+            _ = recordFailure(error, key: key, since: started)
+            return .failed
+        }
+    }
+
+    func reportTimeout(_ key: String, since started: ContinuousClock.Instant?) {
+        TieredCounters.bump(counters.l2Errors)
+        let error = StrataError(
+            code: .backendUnavailable, message: "L2 did not answer within \(configuration.l2Timeout!)",
+            key: key, backend: l2.backendName)
+        report(.timeout, .l2, key, since: started, error: error)
+    }
+
+    /// Runs `work` in the background, owned by the store: `close()` cancels and awaits it.
+    func own(_ work: @escaping @Sendable () async -> Void) {
+        background.spawn(work)
+    }
+
+    /// Counts and reports a resilience event.
+    func reportResilience(_ kind: Event.Kind, _ key: String, error: StrataError?) {
+        switch kind {
+        case .compute: TieredCounters.bump(counters.computations)
+        case .failSafe: TieredCounters.bump(counters.failSafes)
+        case .softTimeout: TieredCounters.bump(counters.softTimeouts)
+        case .computeTimeout: TieredCounters.bump(counters.computeTimeouts)
+        case .refreshAhead: TieredCounters.bump(counters.refreshesAhead)
+        default: break
+        }
+        report(kind, .l1, key, since: nil, error: error)
+    }
+}
+
+/// Tasks a store owns: each removes itself when done, and `cancelAndWait` cancels the rest
+/// and waits for them, after which nothing new starts.
+final class OwnedTasks: Sendable {
+    private struct State {
+        var tasks: [UInt64: Task<Void, Never>] = [:]
+        var nextID: UInt64 = 0
+        var closed = false
+    }
+
+    private let state = Lock(State())
+
+    /// Starts `work` unless the owner closed (then it does not run).
+    func spawn(_ work: @escaping @Sendable () async -> Void) {
+        state.withLock { state in
+            guard !state.closed else { return }
+            state.nextID += 1
+            let id = state.nextID
+            state.tasks[id] = Task { [weak self] in
+                await work()
+                self?.finished(id)
+            }
+        }
+    }
+
+    private func finished(_ id: UInt64) {
+        _ = state.withLock { $0.tasks.removeValue(forKey: id) }
+    }
+
+    /// How many tasks run now.
+    var count: Int { state.withLock { $0.tasks.count } }
+
+    /// Cancels every task, waits for them all, and refuses new ones.
+    func cancelAndWait() async {
+        let tasks = state.withLock { state in
+            state.closed = true
+            return Array(state.tasks.values)
+        }
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+}

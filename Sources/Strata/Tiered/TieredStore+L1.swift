@@ -1,0 +1,176 @@
+import Synchronization
+
+/// L1 as the pipeline uses it: one read of a copy (a Swift value, a value with its envelope,
+/// or bytes), copies made from L2 hits and from writes, and the counters of each.
+extension TieredStore {
+    /// What L1 holds for a key, as the read path sees it.
+    enum L1Read<Value: Sendable> {
+        /// A copy a read may return: within its lifetime, tags valid.
+        case fresh(StoredValue<Value>)
+        /// A copy past its lifetime (within its grace), tags valid: a computation's fallback.
+        case stale(StoredValue<Value>)
+        /// No copy, or one that cannot be served (invalidated, of a later format, or not decodable).
+        case missing
+    }
+
+    /// The L1 hit of a plain read or a `getOrSet`: a Swift value of the type asked for, or
+    /// one with an envelope that is fresh and, when tagged, checked since the last change of
+    /// the tag table (one atomic load). `nil` sends the call down the read path.
+    @inlinable
+    func l1Hit<Value: Sendable>(_ key: String, as type: Value.Type) throws -> Value? {
+        let started = observing ? ContinuousClock.now : nil
+        var now: Int64 = 0
+        guard let cached = try l1.lookUp(ByteKey(key), now: &now, bytesBesideValue: false),
+              let value = Kept<Value>.read(cached.value) ?? servableEnvelopeValue(cached, as: type, now: now)
+        else { return nil }
+        recordL1Hit(key, since: started)
+        return value
+    }
+
+    /// The value of an L1 copy with an envelope when it may be served without another
+    /// look: within its lifetime, and untagged or with no tag invalidated since its tags
+    /// were last checked (one atomic load).
+    @inlinable
+    func servableEnvelopeValue<Value: Sendable>(_ cached: MemoryEntry, as type: Value.Type, now: Int64) -> Value? {
+        guard let kept = KeptEnvelope<Value>.read(cached.value),
+              kept.expiresAt > (now != 0 ? now : timeSource.now().millisecondsSince1970)
+        else { return nil }
+        if kept.isTagged,
+           kept.checkedEpoch.load(ordering: .relaxed) != tagTable.epoch.load(ordering: .acquiring) {
+            return nil
+        }
+        return kept.value
+    }
+
+    /// The read path's look at L1: the copy decoded as `type` when it must be, its tags
+    /// checked (and its stamp renewed) when the tag table changed since.
+    func l1Read<Value: Codable & Sendable>(_ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose) async throws -> L1Read<Value> {
+        let started = observing ? ContinuousClock.now : nil
+        var now: Int64 = 0
+        guard let cached = try l1.lookUp(key, now: &now, bytesBesideValue: false) else { return .missing }
+        let keptUntil = cached.expiresAtTimestamp
+        if let value = Kept<Value>.read(cached.value) {
+            recordL1Hit(key.string, since: started)
+            return .fresh(StoredValue(value: value, envelope: nil, keptUntil: keptUntil))
+        }
+        let found: StoredValue<Value>
+        if let kept = KeptEnvelope<Value>.read(cached.value) {
+            found = StoredValue(value: kept.value, envelope: kept.envelope, keptUntil: keptUntil)
+            if kept.isTagged {
+                let epoch = tagTable.epoch.load(ordering: .acquiring)
+                if kept.checkedEpoch.load(ordering: .relaxed) != epoch {
+                    guard try await tagsAreValid(kept.envelope) else { return .missing }
+                    kept.checkedEpoch.store(epoch, ordering: .relaxed)
+                }
+            }
+        } else {
+            // The hit left the bytes out of an entry holding a Swift value (of another type here).
+            guard let bytes = cached.value == nil ? cached.bytes : try l1.peekEntry(key)?.bytes else { return .missing }
+            do {
+                guard let decoded = try StoredValue.decode(bytes, keptUntil: keptUntil, as: type, key: key.string, backend: backendName)
+                else { return .missing }
+                found = decoded
+            } catch let error as StrataError where error.code == .decodingFailed && purpose == .compute {
+                return .missing  // L2 decides, and counts it
+            }
+            if let envelope = found.envelope, !envelope.tags.isEmpty, !(try await tagsAreValid(envelope)) { return .missing }
+        }
+        if now == 0 { now = timeSource.now().millisecondsSince1970 }
+        guard found.isFresh(nowMilliseconds: now) else { return .stale(found) }
+        recordL1Hit(key.string, since: started)
+        return .fresh(found)
+    }
+
+    /// The L1 box for `value`: with its envelope when it has one, stamped with the tag
+    /// epoch its tags were last checked at.
+    func kept<Value: Codable & Sendable>(_ value: Value, _ envelope: EntryEnvelope?, checkedEpoch: Int) -> (any AnyObject & Sendable)? {
+        guard let envelope else { return Kept.wrap(value) }
+        return KeptEnvelope(value, envelope, epoch: checkedEpoch)
+    }
+
+    /// Copies an L2 hit into L1, with L2's expiry capped by `l1Expiry`, unless a write
+    /// in this process may have changed the key since L2 was read.
+    func fill(_ key: ByteKey, _ entry: StoredEntry, value: (any AnyObject & Sendable)?, snapshot: WriteTracker.ReadSnapshot) {
+        let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
+        if tracker.fillIfUnchanged(since: snapshot, { try? l1.store(key, copy) }) {
+            report(.fill, .l1, key.string, since: nil)
+        }
+    }
+
+    /// How long an L1 copy made now may be kept: `l1Expiry`, and while the invalidation
+    /// source does not deliver (before its first subscription, or after it was lost)
+    /// ``Configuration/undeliveredL1Expiry`` at most, so a change another instance makes
+    /// meanwhile is seen within that bound.
+    func l1Deadline() -> Timestamp? {
+        let now = clock.now()
+        var deadline = configuration.l1Expiry?.deadline(from: now)
+        if !delivery.isLive, let cap = configuration.undeliveredL1Expiry.deadline(from: now) {
+            deadline = min(deadline ?? cap, cap)
+        }
+        return deadline
+    }
+
+    /// How a write made under a lease ended.
+    enum LeasedWriteResult {
+        /// L2 took it.
+        case written
+        /// The lease was broken: a change began after the miss; the value is not kept.
+        case refused
+        /// L2 failed (reported): the value is kept in L1 all the same.
+        case failed
+    }
+
+    /// Ends a write made under a lease: L1 keeps `copy` when L2 took it (or failed) and no
+    /// change of the key began in this process since the miss; otherwise L1 drops the key.
+    @discardableResult
+    func finishLeasedWrite(
+        _ ticket: WriteTracker.Ticket, since snapshot: WriteTracker.ReadSnapshot?, result: LeasedWriteResult, key: String,
+        copy: MemoryEntry?
+    ) -> WriteTracker.ReadSnapshot {
+        let byteKey = ByteKey(key)
+        let after = tracker.finishWrite(ticket, since: snapshot, keep: {
+            switch result {
+            case .written, .failed: if let copy { try? l1.store(byteKey, copy) }
+            case .refused: try? l1.remove(byteKey)
+            }
+        }, drop: { try? l1.remove(byteKey) })
+        switch result {
+        case .written:
+            TieredCounters.bump(counters.writes)
+            report(.write, .l2, key, since: nil)
+        case .refused:
+            TieredCounters.bump(counters.staleWritesRefused)
+            report(.staleWriteRefused, .l2, key, since: nil)
+        case .failed:
+            break
+        }
+        return after
+    }
+
+    /// Keeps `copy` in L1 while the write `ticket` is still in flight, if no other change
+    /// of the key began in this process since `snapshot`.
+    func keepInL1IfUnchanged(_ ticket: WriteTracker.Ticket, _ key: ByteKey, _ copy: MemoryEntry, since snapshot: WriteTracker.ReadSnapshot?) {
+        tracker.keepIfAlone(ticket, since: snapshot) { try? l1.store(key, copy) }
+    }
+
+    @usableFromInline
+    func recordL1Hit(_ key: String, since started: ContinuousClock.Instant?) {
+        counters.l1Hits.increment()
+        if observing { report(.hit, .l1, key, since: started) }
+    }
+
+    func countL2Hit(_ key: String, since started: ContinuousClock.Instant?) {
+        TieredCounters.bump(counters.l2Hits)
+        report(.hit, .l2, key, since: started)
+    }
+
+    func countMiss(_ key: String, since started: ContinuousClock.Instant?) {
+        TieredCounters.bump(counters.misses)
+        report(.miss, .l2, key, since: started)
+    }
+
+    func countUndecodable(_ key: String) {
+        TieredCounters.bump(counters.undecodable)
+        report(.undecodable, .l2, key, since: nil)
+    }
+}

@@ -1,0 +1,55 @@
+/// Tags over both tiers: instants recorded in L2 (max-merged), known in this process through
+/// the tag table, and announced to other instances.
+extension TieredStore {
+    /// Whether an envelope's tags are all valid (each last invalidated before the entry was
+    /// written), loading the instants the table does not know from L2 in one call.
+    func tagsAreValid(_ envelope: EntryEnvelope) async throws -> Bool {
+        let now = clock.now().millisecondsSince1970
+        var unknown: [String] = []
+        for tag in envelope.tags {
+            guard let instant = tagTable.invalidatedAt(tag, now: now) else {
+                unknown.append(tag)
+                continue
+            }
+            if instant >= envelope.writtenAt { return false }
+        }
+        guard !unknown.isEmpty else { return true }
+        // A remote invalidation that arrives while the instants load makes the table refuse
+        // them (they may be older than it); this check still uses them: it is concurrent.
+        let generation = tagTable.generation
+        for tag in unknown { await PipelineGates.shared.pass(.loadingTag, key: tag, scope: ObjectIdentifier(self)) }
+        let instants = try await l2.records(named: unknown.map(ReservedRecords.tagRecord))
+        let until = l1Deadline()?.millisecondsSince1970 ?? Int64.max
+        for (tag, instant) in zip(unknown, instants) {
+            tagTable.remember(tag, invalidatedAt: instant, until: until, ifGeneration: generation)
+        }
+        return instants.allSatisfy { $0 < envelope.writtenAt }
+    }
+
+    /// L2's records (the source of truth).
+    public func records(named names: [String]) async throws -> [Int64] {
+        try await l2.records(named: names)
+    }
+
+    /// Raises L2's record; a tag's invalidation also goes into the tag table (so L1 copies
+    /// carrying it are checked again), is counted, and is announced to other instances.
+    public func raiseRecord(named name: String, to value: Int64) async throws {
+        try await raiseRecord(named: name, to: value, in: l2)
+    }
+
+    /// `raiseRecord` through `source` (L2, or a wrapper of it).
+    func raiseRecord(named name: String, to value: Int64, in source: any KeyValueStore) async throws {
+        let started = observing ? ContinuousClock.now : nil
+        do {
+            try await source.raiseRecord(named: name, to: value)
+        } catch {
+            throw recordFailure(error, key: name, since: started)
+        }
+        guard name.hasPrefix("tag:") else { return }
+        let tag = String(name.dropFirst(4))
+        tagTable.raise(tag, to: value, until: l1Deadline()?.millisecondsSince1970 ?? Int64.max)
+        TieredCounters.bump(counters.tagInvalidations)
+        report(.tagInvalidation, .l2, tag, since: started)
+        await announce(.key(TagInvalidations.key(for: tag)))
+    }
+}
