@@ -33,11 +33,18 @@ extension HTTPCache {
 
     func fetchAndStore(_ exchange: Exchange, lookup: Lookup) async throws -> Response {
         let stale = lookup.response
+        // The response is stored under a lease on the URL's key: an `invalidate(_:)` (or any
+        // change of the key) while the origin answers wins over the answer (the stale-set rule).
+        let lease = await takeLease(exchange.urlKey)
         let answer: OriginAnswer
         do {
             answer = try await send(exchange.request, validatingWith: stale)
         } catch let error as StrataError {
+            await release(lease, exchange.urlKey)
             if let response = staleOnError(stale, for: exchange) { return response }
+            throw error
+        } catch {
+            await release(lease, exchange.urlKey)
             throw error
         }
         let now = store.clock.now()
@@ -52,13 +59,14 @@ extension HTTPCache {
             refreshed.requestTime = answer.requestTime
             refreshed.responseTime = answer.responseTime
             if let fixed = exchange.fixedLifetime { refreshed.fixedLifetime = fixed }
-            let stored = await save(refreshed, for: exchange, lookup: lookup, at: now)
+            let stored = await save(refreshed, for: exchange, lookup: lookup, at: now, lease: lease)
             count(\.revalidations)
             return response(
                 from: refreshed, for: exchange, age: refreshed.age(at: now), source: .revalidated,
                 status: "fwd=stale; fwd-status=304\(stored ? "; stored" : "")", isStored: stored)
         }
         if [500, 502, 503, 504].contains(answer.statusCode), let response = staleOnError(stale, for: exchange) {
+            await release(lease, exchange.urlKey)
             return response
         }
         let fetched = StoredHTTPResponse(
@@ -71,7 +79,8 @@ extension HTTPCache {
             varyValues: answer.headers.list("vary").map { name in (name.lowercased(), Self.normalized(exchange.headers[name])) },
             fixedLifetime: exchange.fixedLifetime
         )
-        let stored = isStorable(fetched, for: exchange) ? await save(fetched, for: exchange, lookup: lookup, at: now) : false
+        let stored = isStorable(fetched, for: exchange) ? await save(fetched, for: exchange, lookup: lookup, at: now, lease: lease) : false
+        if !stored { await release(lease, exchange.urlKey) }
         let reason = stale != nil ? "stale" : (exchange.requiresValidation ? "request" : (lookup.varyMiss ? "vary-miss" : "uri-miss"))
         return Response(
             data: Data(fetched.body),
@@ -81,6 +90,23 @@ extension HTTPCache {
             source: .network,
             isStored: stored
         )
+    }
+
+    /// A lease on the URL's key, or `nil` when the store cannot give one (it is failing: the
+    /// response is then not stored).
+    func takeLease(_ key: String) async -> EntryLease? {
+        let lease = EntryLease.random()
+        do {
+            _ = try await store.leaseEntry(forKey: key, lease: lease, duration: EntryLease.defaultDuration)
+            return lease
+        } catch {
+            count(\.storeFailures, key: key, error: error)
+            return nil
+        }
+    }
+
+    func release(_ lease: EntryLease?, _ key: String) async {
+        if let lease { try? await store.releaseLease(lease, forKey: key) }
     }
 
     /// Fields a `304` must not overwrite (RFC 9111 §3.2): they describe the stored body,

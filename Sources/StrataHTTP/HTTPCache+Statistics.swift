@@ -20,6 +20,9 @@ extension HTTPCache {
         public var storeFailures = 0
         /// Stored entries that could not be decoded; each was treated as a miss and removed.
         public var corruptEntries = 0
+        /// Origin answers not stored because the URL's entry changed while they were fetched
+        /// (an `invalidate(_:)` during the fetch, say): the newer state wins.
+        public var staleStoresRefused = 0
 
         /// All counters at zero.
         ///

@@ -97,24 +97,37 @@ extension HTTPCache {
         return remaining + staleUse
     }
 
-    /// Writes a response (and its URL's Vary index); false when it isn't worth keeping or
-    /// the store failed.
-    func save(_ response: StoredHTTPResponse, for exchange: Exchange, lookup: Lookup, at now: Timestamp) async -> Bool {
+    /// Writes a response (and its URL's Vary index) under `lease` on the URL's key; false
+    /// when it isn't worth keeping, the store failed, or the URL's key changed since the
+    /// lease was taken (an `invalidate(_:)` during the fetch wins; a variant written then is
+    /// left unreachable, under an index of its own).
+    func save(
+        _ response: StoredHTTPResponse, for exchange: Exchange, lookup: Lookup, at now: Timestamp, lease: EntryLease?
+    ) async -> Bool {
         let lifetime = storeLifetime(of: response, at: now)
-        guard lifetime > 0 else { return false }
+        guard lifetime > 0, let lease else { return false }
         let expiresAt = lifetime >= Self.forever / 2 ? nil : now.adding(milliseconds: lifetime)
         do {
             let names = response.varyValues.map(\.0)
+            var written = true
             if names.isEmpty {
-                try await store.setEntry(StoredEntry(bytes: StoredHTTPEntry.response(response).encoded(), expiresAt: expiresAt), forKey: exchange.urlKey)
+                let entry = StoredEntry(bytes: StoredHTTPEntry.response(response).encoded(), expiresAt: expiresAt)
+                written = try await store.setEntry(entry, forKey: exchange.urlKey, ifLeased: lease, keepingLease: false)
             } else {
                 let index = lookup.index.flatMap { $0.fieldNames == names ? $0 : nil }
                     ?? VaryIndex(generation: UInt64.random(in: 1...UInt64.max), fieldNames: names)
                 let key = Self.variantKey(exchange.urlKey, index: index, values: response.varyValues.map(\.1))
                 try await store.setEntry(StoredEntry(bytes: StoredHTTPEntry.response(response).encoded(), expiresAt: expiresAt), forKey: key)
                 if index != lookup.index || Self.outlives(expiresAt, lookup.indexExpiresAt) {
-                    try await store.setEntry(StoredEntry(bytes: StoredHTTPEntry.varyIndex(index).encoded(), expiresAt: expiresAt), forKey: exchange.urlKey)
+                    let entry = StoredEntry(bytes: StoredHTTPEntry.varyIndex(index).encoded(), expiresAt: expiresAt)
+                    written = try await store.setEntry(entry, forKey: exchange.urlKey, ifLeased: lease, keepingLease: false)
+                } else {
+                    try? await store.releaseLease(lease, forKey: exchange.urlKey)
                 }
+            }
+            guard written else {
+                count(\.staleStoresRefused, key: exchange.urlKey)
+                return false
             }
             count(\.stores)
             return true

@@ -24,7 +24,7 @@ struct HTTPCacheReporter: Sendable {
         #endif
         #if Metrics
         if let metrics = configuration.metrics {
-            let names = ["hits", "staleHits", "revalidations", "originRequests", "stores", "storeFailures", "corruptEntries"]
+            let names = ["hits", "staleHits", "revalidations", "originRequests", "stores", "storeFailures", "corruptEntries", "staleStoresRefused"]
             let factory = metrics.resolvedFactory
             counters = Dictionary(uniqueKeysWithValues: names.map { name in
                 (name, Counter(label: "strata_http_events_total", dimensions: [("cache", metrics.name), ("event", name)], factory: factory))
@@ -60,6 +60,7 @@ struct HTTPCacheReporter: Sendable {
         case \HTTPCache.Statistics.originRequests: "originRequests"
         case \HTTPCache.Statistics.stores: "stores"
         case \HTTPCache.Statistics.storeFailures: "storeFailures"
+        case \HTTPCache.Statistics.staleStoresRefused: "staleStoresRefused"
         default: "corruptEntries"
         }
     }

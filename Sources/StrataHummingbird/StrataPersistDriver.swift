@@ -16,6 +16,9 @@ public import Strata
 /// - Every value is stored as JSON, `String` included, so reading a value as the wrong
 ///   type throws `PersistError.invalidConversion`.
 /// - `getWithTTL` reports the real time left.
+/// - Reads see what a plain `get` sees: a value written with `EntryOptions` is read through
+///   its envelope, within its lifetime (never in its grace), while its tags are valid; an
+///   entry past its lifetime does not make `create` a duplicate.
 /// - As a `Service`, it runs the store's background work (sweepers) until graceful
 ///   shutdown, then closes the store if ``Configuration/closesStoreOnShutdown``.
 ///
@@ -60,7 +63,8 @@ public struct StrataPersistDriver: PersistDriver {
             if try await store.containsEntry(forKey: key) { throw PersistError.duplicate }
             return
         }
-        guard try await store.setEntryIfAbsent(StoredEntry(bytes: bytes, expiresAt: expiresAt.timestamp), forKey: key) else {
+        // An entry past its lifetime (kept for its grace) or invalidated by a tag is no value.
+        guard try await store.pipeline.setIfAbsent(key, StoredEntry(bytes: bytes, expiresAt: expiresAt.timestamp)) else {
             throw PersistError.duplicate
         }
     }
@@ -71,7 +75,7 @@ public struct StrataPersistDriver: PersistDriver {
         let bytes = try encode(value, key: key)
         let expiresAt: Timestamp?
         if expires == nil {
-            expiresAt = try await store.entry(forKey: key).map(\.expiresAt) ?? store.deadline(for: nil)
+            expiresAt = try await store.readableEntry(forKey: key).map(\.expiresAt) ?? store.deadline(for: nil)
         } else if let deadline = deadline(expires) {
             expiresAt = deadline.timestamp
         } else {
@@ -88,8 +92,8 @@ public struct StrataPersistDriver: PersistDriver {
 
     /// The value at `key` and the time it has left (`nil`: no expiry).
     public func getWithTTL<Object: Codable & Sendable>(key: String, as type: Object.Type) async throws -> (object: Object, ttl: Duration?)? {
-        try KeyRules.validate(key, backend: store.backendName)
-        guard let entry = try await store.entry(forKey: key) else { return nil }
+        // As a plain read sees it: through an envelope, within the lifetime, tags valid.
+        guard let entry = try await store.readableEntry(forKey: key) else { return nil }
         let object: Object
         do {
             object = try JSONDecoder().decode(Object.self, from: Data(entry.bytes))

@@ -50,11 +50,27 @@ public final class FaultInjectingStore: KeyValueStore {
 
     /// The store the calls pass through to.
     public let base: any KeyValueStore
-    private let state = Lock(State())
+    private let state: Lock<State>
 
     /// A store that passes calls to `base` until told otherwise.
     public init(wrapping base: any KeyValueStore) {
         self.base = base
+        self.state = Lock(State())
+    }
+
+    /// A store that shares `injector`'s faults and counts, passing calls to `base`.
+    private init(sharing injector: FaultInjectingStore, wrapping base: any KeyValueStore) {
+        self.base = base
+        self.state = injector.state
+    }
+
+    /// The typed API's path: over a tiered store, its L1, lock and bus are kept and the
+    /// faults reach its L2 calls (as if this store wrapped L2); over any other store, this
+    /// store alone, so every typed call meets the faults.
+    public var pipeline: Pipeline {
+        let inner = base.pipeline
+        guard inner.tiered != nil else { return Pipeline(store: self) }
+        return inner.replacingSource(FaultInjectingStore(sharing: self, wrapping: inner.source))
     }
 
     /// Makes `operations` behave as `fault` from now on.

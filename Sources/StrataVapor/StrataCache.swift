@@ -14,6 +14,8 @@ public import Vapor
 ///   removes the key: the entry would already be expired).
 /// - Keys are Strata keys: any non-empty text up to 1024 UTF-8 bytes; others fail with
 ///   `.invalidKey`.
+/// - Reads see what a plain `get` sees: a value written with `EntryOptions` (grace, tags)
+///   is read through its envelope, within its lifetime only, while its tags are valid.
 ///
 /// ```swift
 /// app.caches.use(.strata(TieredStore(l1: MemoryStore(maxEntries: 10_000), l2: try SQLiteStore(path: "cache.sqlite"))))
@@ -44,8 +46,9 @@ public struct StrataCache: Cache, Sendable {
         // The store is read in a task; the bytes are decoded where the future completes,
         // since Vapor does not require `T` to be `Sendable`.
         return complete { () async throws -> [UInt8]? in
-            try KeyRules.validate(key, backend: store.backendName)
-            return try await store.entry(forKey: key)?.bytes
+            // As a plain read sees it: an entry written with options is read through its
+            // envelope, within its lifetime (never in its grace), while its tags are valid.
+            try await store.readableEntry(forKey: key)?.bytes
         }.decoded(by: ValueDecoder<T>(key: key, backend: store.backendName))
     }
 

@@ -96,4 +96,33 @@ extension Pipeline {
             return true
         }
     }
+
+    /// Writes `entry` at `key` only if a plain read finds no value there: nothing, an
+    /// expired entry, one past its lifetime (kept for its grace) or invalidated by a tag. Of
+    /// racing callers exactly one wins: an entry a plain read does not return is first
+    /// removed under a lease (so a value written meanwhile is never removed), then the
+    /// backend's own `setEntryIfAbsent` decides.
+    package func setIfAbsent(_ key: String, _ entry: StoredEntry) async throws -> Bool {
+        let key = keyPrefix + key
+        let store = self.store
+        for _ in 0..<8 {
+            if try await store.setEntryIfAbsent(entry, forKey: key) { return true }
+            let lease = EntryLease.random()
+            let current: StoredEntry?
+            do {
+                current = try await store.leaseEntry(forKey: key, lease: lease, duration: .seconds(60))
+            } catch let error as StrataError where error.code == .corruptEntry {
+                return false  // something is there, which the store cannot read: present
+            }
+            var tagInstants: [String: Int64] = [:]
+            if let current, try await readableOffset(current.bytes, tagInstants: &tagInstants) != nil {
+                try? await store.releaseLease(lease, forKey: key)
+                return false
+            }
+            // Past its lifetime, or gone meanwhile: remove it (an entry already expired), unless it changed.
+            let expired = StoredEntry(bytes: [], expiresAt: Timestamp(millisecondsSince1970: 0))
+            _ = try await store.setEntry(expired, forKey: key, ifLeased: lease, keepingLease: false)
+        }
+        return false
+    }
 }

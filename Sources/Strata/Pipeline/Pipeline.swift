@@ -23,7 +23,7 @@ public struct Pipeline: Sendable {
     package let tiered: TieredStore?
     /// Where entries live: L2 of a tiered store, or the store itself.
     @usableFromInline
-    let source: any KeyValueStore
+    package let source: any KeyValueStore
     /// The source when it is a memory store, whose entries keep their Swift values.
     let memory: MemoryStore?
     /// Prepended to every key (a prefixed view's prefix).

@@ -147,7 +147,9 @@ extension KeyValueStore {
         return try await incrementEntry(forKey: key, by: delta, expiresAt: deadline(for: expires))
     }
 
-    /// Stores `value` only if `key` holds no unexpired value; `true` when it was stored.
+    /// Stores `value` only if `key` holds no value a plain read returns (nothing, an expired
+    /// entry, or one past its lifetime in its grace or invalidated by a tag); `true` when it
+    /// was stored.
     ///
     /// Of many callers racing on one key, exactly one gets `true`.
     ///
@@ -161,7 +163,8 @@ extension KeyValueStore {
     public func setIfAbsent<Value: Codable & Sendable>(_ key: String, _ value: Value, expires: Expiry? = nil) async throws -> Bool {
         try KeyRules.validate(key, backend: backendName)
         let bytes = try ValueCoding.encode(value, key: key, backend: backendName)
-        return try await setEntryIfAbsent(StoredEntry(bytes: bytes, expiresAt: deadline(for: expires)), forKey: key)
+        // Like a plain read, an entry past its lifetime (kept for its grace) is no value.
+        return try await pipeline.setIfAbsent(key, StoredEntry(bytes: bytes, expiresAt: deadline(for: expires)))
     }
 
     /// The value at `key`, or the value `compute` returns, stored with `expires`.
