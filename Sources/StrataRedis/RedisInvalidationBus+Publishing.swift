@@ -1,0 +1,91 @@
+import Strata
+
+/// Announcements waiting to be published, and whether the task that publishes them runs.
+struct Outbox {
+    var pending: [Invalidation] = []
+    /// The one task publishing `pending`, while there is anything to publish; `nil` when idle.
+    var drainer: Task<Void, Never>?
+    var closed = false
+}
+
+extension RedisInvalidationBus {
+    /// `PUBLISH`es sent in one pipelined batch, at most.
+    static let publishBatch = 128
+
+    /// Queues `invalidation` for the other instances and returns without waiting for
+    /// Redis: a writer does not wait a round trip for its announcement. One task the bus
+    /// owns publishes the queue in order, in pipelined batches of `PUBLISH` on one
+    /// connection, so other instances receive this bus's announcements in the order they
+    /// were queued. The task starts when something is queued and ends when the queue is
+    /// empty; ``close()`` waits for it. A failure is counted (``failedPublishes``, each
+    /// message of a batch that failed) and kept (``lastPublishError``); after
+    /// ``close()``, an announcement is not published and is counted too. Use
+    /// ``announce(_:)`` to wait for the server's answer instead.
+    ///
+    /// ```swift
+    /// await bus.publish(.key("user:1"))   // returns at once; other instances drop "user:1"
+    /// ```
+    public func publish(_ invalidation: Invalidation) async {
+        let accepted = outbox.withLock { outbox -> Bool in
+            guard !outbox.closed else { return false }
+            outbox.pending.append(invalidation)
+            // Started under the lock, so the handle `close()` awaits is always the running one.
+            if outbox.drainer == nil { outbox.drainer = Task { await self.drainOutbox() } }
+            return true
+        }
+        if !accepted {
+            publishFailed(StrataError(code: .closed, message: "the invalidation bus is closed: nothing more is published",
+                                      backend: redis.backendName), messages: 1)
+        }
+    }
+
+    /// Publishes what is still queued, then refuses later announcements (each is counted
+    /// in ``failedPublishes``); returns when the queue is empty and the task publishing it
+    /// has ended. A running ``run(delivering:)`` is not affected: cancel its task.
+    ///
+    /// ```swift
+    /// await bus.close()
+    /// ```
+    public func close() async {
+        let drainer = outbox.withLock { outbox in
+            outbox.closed = true
+            return outbox.drainer
+        }
+        await drainer?.value
+    }
+
+    /// The publishing task: takes everything queued, publishes it in batches, and ends when
+    /// the queue is found empty (marking itself gone under the same lock, so the next
+    /// `publish` starts another).
+    private func drainOutbox() async {
+        while true {
+            let queued = outbox.withLock { outbox in
+                defer { outbox.pending = [] }
+                if outbox.pending.isEmpty { outbox.drainer = nil }
+                return outbox.pending
+            }
+            if queued.isEmpty { return }
+            for start in stride(from: 0, to: queued.count, by: Self.publishBatch) {
+                let batch = queued[start..<min(start + Self.publishBatch, queued.count)]
+                let commands = batch.map {
+                    redis.command("PUBLISH", Array(channel.utf8), Self.encode($0, from: instanceID))
+                }
+                do {
+                    // One lane, one pipeline: the server runs them in this order.
+                    _ = try await redis.send(commands, routing: nil) { _ in nil }
+                } catch let error as StrataError {
+                    publishFailed(error, messages: batch.count)
+                } catch {
+                    publishFailed(StrataError(code: .backendUnavailable, message: "PUBLISH failed", backend: redis.backendName,
+                                              underlying: error), messages: batch.count)
+                }
+            }
+        }
+    }
+
+    private func publishFailed(_ error: StrataError, messages: Int) {
+        publishFailures.increment(by: messages)
+        lastFailures.withLock { $0.publish = error }
+        redis.log(.publishFailed(error))
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import Strata
+import StrataRedis
+import StrataTesting
+import Testing
+
+/// Records what a bus delivers, in order.
+final class DeliveryRecorder: InvalidationSubscriber {
+    enum Call: Equatable {
+        case invalidation(Invalidation)
+        case live(Bool)
+    }
+
+    private let recorded = Lock<[Call]>([])
+    var calls: [Call] { recorded.withLock { $0 } }
+    var keys: [String] {
+        calls.compactMap { if case .invalidation(.key(let key)) = $0 { key } else { nil } }
+    }
+
+    func applyRemoteInvalidation(_ invalidation: Invalidation) { recorded.withLock { $0.append(.invalidation(invalidation)) } }
+    func invalidationDeliveryChanged(isLive: Bool) { recorded.withLock { $0.append(.live(isLive)) } }
+}
+
+@Suite("RedisInvalidationBus: delivery, health check, owned publication")
+struct InvalidationBusTests {
+    @Test("each confirmed subscription drops L1 then goes live; each loss, the stop included, goes not live then drops L1",
+          .timeLimit(.minutes(1)))
+    func deliveryChanges() async throws {
+        let server = try await RedisTestServer()
+        let bus = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
+        let recorder = DeliveryRecorder()
+        let subscription = Task { try await bus.run(delivering: recorder) }
+        #expect(try await within(.seconds(10)) { bus.isSubscribed })
+        let subscribed: [DeliveryRecorder.Call] = [.invalidation(.everything), .live(true)]
+        let lost: [DeliveryRecorder.Call] = [.live(false), .invalidation(.everything)]
+        #expect(recorder.calls == subscribed, "isSubscribed turns true only after L1 was dropped")
+
+        try await server.cli("CLIENT", "KILL", "TYPE", "pubsub")
+        #expect(try await within(.seconds(10)) { recorder.calls.count == 6 }, "lost, then subscribed again")
+        #expect(recorder.calls == subscribed + lost + subscribed)
+        #expect(bus.lastSubscribeError?.code == .backendUnavailable, "the loss is kept")
+
+        subscription.cancel()
+        try await subscription.value
+        #expect(!bus.isSubscribed)
+        #expect(recorder.calls == subscribed + lost + subscribed + lost, "stopping is a loss too")
+    }
+
+    @Test("a bus's announcements reach other instances in the order they were queued", .timeLimit(.minutes(1)))
+    func publicationOrder() async throws {
+        let server = try await RedisTestServer()
+        let publisher = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
+        let listener = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
+        let recorder = DeliveryRecorder()
+        let subscription = Task { try await listener.run(delivering: recorder) }
+        defer { subscription.cancel() }
+        #expect(try await within(.seconds(10)) { listener.isSubscribed })
+
+        let sent = (0..<2_000).map { "key:\($0)" }
+        for key in sent { await publisher.publish(.key(key)) }
+        #expect(try await within(.seconds(20)) { recorder.keys.count == sent.count })
+        let received = recorder.keys
+        let firstOutOfOrder = zip(received, sent).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        #expect(firstOutOfOrder == nil, "received in order; the first out of place: \(firstOutOfOrder.map { received[$0] } ?? "none")")
+        #expect(publisher.failedPublishes == 0)
+    }
+
+    @Test("close() returns once every queued announcement reached the server; later ones are counted as failed",
+          .timeLimit(.minutes(1)))
+    func closeFlushes() async throws {
+        let server = try await RedisTestServer()
+        let bus = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
+        for index in 0..<1_000 { await bus.publish(.key("key:\(index)")) }
+        await bus.close()
+        let statistics = try await server.cli("INFO", "commandstats")
+        #expect(statistics.contains("cmdstat_publish:calls=1000,"), "every PUBLISH ran before close() returned")
+        #expect(bus.failedPublishes == 0)
+
+        await bus.publish(.key("late"))
+        #expect(bus.failedPublishes == 1)
+        #expect(bus.lastPublishError?.code == .closed)
+        await bus.close()  // again: nothing to wait for
+    }
+
+    @Test("a shorter health check notices a frozen path sooner", .timeLimit(.minutes(1)))
+    func configuredHealthCheck() async throws {
+        let server = try await RedisTestServer()
+        let configuration = RedisInvalidationBus.Configuration(
+            healthCheckInterval: .milliseconds(100), healthCheckTimeout: .milliseconds(200))
+        #expect(configuration.detectionBound == .milliseconds(300))
+        let a = try ProxiedInstance(server: server, configuration: configuration)
+        try await a.subscribe()
+        await a.proxy.freeze()
+        let frozen = ContinuousClock.now
+        #expect(try await within(.seconds(5)) { !a.bus.isSubscribed })
+        let noticed = ContinuousClock.now - frozen
+        print("frozen path, health check every 100 ms with 200 ms to answer: noticed after \(noticed)")
+        #expect(noticed < configuration.detectionBound + .seconds(1))
+        #expect(a.bus.lastSubscribeError?.message.contains("PING") == true, "the reason names the health check")
+        await a.proxy.thaw()
+        try await a.unsubscribe()
+    }
+
+    @Test("a health check that is not positive is refused", arguments: [
+        RedisInvalidationBus.Configuration(healthCheckInterval: .zero),
+        RedisInvalidationBus.Configuration(healthCheckTimeout: .milliseconds(-1)),
+    ])
+    func invalidConfiguration(_ configuration: RedisInvalidationBus.Configuration) async throws {
+        let redis = try RedisStore(url: try await RedisTestServer.shared)
+        let error = #expect(throws: StrataError.self) { try RedisInvalidationBus(redis: redis, configuration: configuration) }
+        #expect(error?.code == .invalidConfiguration)
+        try await redis.close()
+    }
+}
