@@ -23,6 +23,9 @@ public final class FaultInjectingStore: KeyValueStore {
         /// Waits this long, passes the call through, and waits as long again before
         /// returning its answer, like a backend across a network in both directions.
         case delay(Duration)
+        /// Waits until ``FaultInjectingStore/resume()``, then passes the call through: a
+        /// call held in flight (past a caller's timeout, say) that lands later.
+        case pause
     }
 
     /// Which calls a fault applies to.
@@ -43,6 +46,7 @@ public final class FaultInjectingStore: KeyValueStore {
         var readFault = Fault.none
         var writeFault = Fault.none
         var hanging: [Int: CheckedContinuation<Void, any Error>] = [:]
+        var paused: [Int: CheckedContinuation<Void, any Error>] = [:]
         var nextHang = 0
         var calls = 0
         var failures = 0
@@ -98,6 +102,26 @@ public final class FaultInjectingStore: KeyValueStore {
         }
     }
 
+    /// Lets every paused call through, and ends the `pause` fault.
+    ///
+    /// ```swift
+    /// faulty.inject(.pause, into: .writes)
+    /// ...                                   // a write is now in flight
+    /// faulty.resume()                       // it lands
+    /// ```
+    public func resume() {
+        let paused = state.withLock { state in
+            if state.readFault == .pause { state.readFault = .none }
+            if state.writeFault == .pause { state.writeFault = .none }
+            defer { state.paused = [:] }
+            return state.paused
+        }
+        for continuation in paused.values { continuation.resume() }
+    }
+
+    /// How many calls are paused now.
+    public var pausedCalls: Int { state.withLock { $0.paused.count } }
+
     /// How many calls reached this store, and how many of them failed by injection.
     public var counts: (calls: Int, injectedFailures: Int) {
         state.withLock { ($0.calls, $0.failures) }
@@ -130,6 +154,23 @@ public final class FaultInjectingStore: KeyValueStore {
             throw unavailable("injected failure")
         case .delay(let duration):
             try await Task.sleep(for: duration)
+        case .pause:
+            let id = state.withLock { state in
+                state.nextHang += 1
+                return state.nextHang
+            }
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                    let cancelled = state.withLock { state in
+                        if Task.isCancelled { return true }
+                        state.paused[id] = continuation
+                        return false
+                    }
+                    if cancelled { continuation.resume(throwing: CancellationError()) }
+                }
+            } onCancel: {
+                state.withLock { $0.paused.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+            }
         case .hang:
             let id = state.withLock { state in
                 state.nextHang += 1

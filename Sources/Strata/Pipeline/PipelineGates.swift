@@ -23,7 +23,8 @@ package final class PipelineGates: Sendable {
         case beforeWrite
         /// An L2 hit is about to be copied into L1.
         case beforeFill
-        /// A tag's invalidation instant is being loaded from the store.
+        /// A tag's invalidation instant was read from the store and is about to be
+        /// remembered (the key is the tag).
         case loadingTag
     }
 

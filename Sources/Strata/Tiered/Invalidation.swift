@@ -29,6 +29,16 @@ public enum Invalidation: Sendable, Hashable {
 public protocol InvalidationPublisher: Sendable {
     /// Announces that `invalidation`'s L1 copies are stale.
     func publish(_ invalidation: Invalidation) async
+
+    /// Publishes what is still queued, then stops publishing. A ``TieredStore``'s `close()`
+    /// calls it before it closes L2, so no announcement of its changes is left behind. The
+    /// default does nothing.
+    func close() async
+}
+
+extension InvalidationPublisher {
+    /// Does nothing: a publisher that sends each announcement at once has nothing queued.
+    public func close() async {}
 }
 
 /// What applies other instances' invalidations: a ``TieredStore`` drops its L1 copies.

@@ -17,8 +17,8 @@ extension TieredStore {
         // A remote invalidation that arrives while the instants load makes the table refuse
         // them (they may be older than it); this check still uses them: it is concurrent.
         let generation = tagTable.generation
-        for tag in unknown { await PipelineGates.shared.pass(.loadingTag, key: tag, scope: ObjectIdentifier(self)) }
         let instants = try await l2.records(named: unknown.map(ReservedRecords.tagRecord))
+        for tag in unknown { await PipelineGates.shared.pass(.loadingTag, key: tag, scope: ObjectIdentifier(self)) }
         let until = l1Deadline()?.millisecondsSince1970 ?? Int64.max
         for (tag, instant) in zip(unknown, instants) {
             tagTable.remember(tag, invalidatedAt: instant, until: until, ifGeneration: generation)

@@ -293,9 +293,11 @@ public final class TieredStore: KeyValueStore {
     }
 
     /// Cancels and awaits the store's background work (late writes, computations past
-    /// their timeouts, eager refreshes), then closes L2, then L1.
+    /// their timeouts, eager refreshes), lets the invalidation publisher send what it still
+    /// holds (``InvalidationPublisher/close()``), then closes L2, then L1.
     public func close() async throws {
         await background.cancelAndWait()
+        await configuration.invalidationPublisher?.close()
         try await l2.close()
         await l1.close()
     }
