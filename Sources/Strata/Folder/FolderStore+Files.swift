@@ -49,26 +49,35 @@ extension FolderStore {
         }
     }
 
-    /// Removes whatever is in the key's slot; `true` when it was an unexpired entry (a
-    /// corrupt file counts as one: it was there, and now it is gone).
+    /// Under the lock: removes whatever is in the key's slot; `true` when it was an
+    /// unexpired entry (a corrupt file counts as one: it was there, and now it is gone).
+    /// The lock keeps a removal from landing inside an `increment`'s read and write.
     func removeSlot(of key: String) throws -> Bool {
         let layout = FolderLayout(key: key)
         return try failing(key) {
-            try withDirectory(of: layout, create: false) { directory in
-                guard let directory else { return false }
-                switch try POSIX.readFile(layout.file, in: directory, limit: FolderEntryFormat.headerSize) {
-                case .missing:
-                    return false
-                case .foreign:
-                    _ = try POSIX.removeSlot(layout.file, in: directory)
-                    return false
-                case .bytes(let header):
-                    guard try POSIX.removeFile(layout.file, in: directory) else { return false }  // a concurrent delete won
-                    let expiresAt = try? FolderEntryFormat.header(header).expiresAt
-                    return !(expiresAt.flatMap { $0 }.map { $0 <= clock.now() } ?? false)
+            try withExclusiveLock {
+                try withDirectory(of: layout, create: false) { directory in
+                    guard let directory else { return false }
+                    switch try POSIX.readFile(layout.file, in: directory, limit: FolderEntryFormat.headerSize) {
+                    case .missing:
+                        return false
+                    case .foreign:
+                        _ = try POSIX.removeSlot(layout.file, in: directory)
+                        return false
+                    case .bytes(let header):
+                        guard try POSIX.removeFile(layout.file, in: directory) else { return false }
+                        return Self.isUnexpiredOrCorrupt(header, at: clock.now())
+                    }
                 }
             }
         }
+    }
+
+    /// Whether an entry file starting with `header` counts as an unexpired entry removed:
+    /// a corrupt one does (it was there, and now it is gone).
+    static func isUnexpiredOrCorrupt(_ header: [UInt8], at now: Timestamp) -> Bool {
+        let expiresAt = try? FolderEntryFormat.header(header).expiresAt
+        return !(expiresAt.flatMap { $0 }.map { $0 <= now } ?? false)
     }
 
     /// Whether `name` in `directory` is an entry file whose header says it expired by `now`.

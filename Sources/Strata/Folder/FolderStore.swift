@@ -240,8 +240,9 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
         }
     }
 
-    /// Removes every entry file whose key starts with `prefix` (foreign things are left);
-    /// returns how many unexpired entries it removed.
+    /// Removes every entry file whose key starts with `prefix` (foreign things are left),
+    /// each under the lock (so that no `increment` writes its sum over a removal); returns
+    /// how many unexpired entries it removed.
     @discardableResult
     public func clear(prefix: String) async throws -> Int {
         try await onFileThread { [self] in
@@ -249,11 +250,12 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
             var removed = 0
             try failing(nil) {
                 try walk(prefix: prefix, removingEmptyDirectories: true) { directory, name, _ in
-                    guard case .bytes(let header) = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize),
-                          try POSIX.removeFile(name, in: directory)
-                    else { return }
-                    let expiresAt = try? FolderEntryFormat.header(header).expiresAt
-                    if !(expiresAt.flatMap { $0 }.map { $0 <= now } ?? false) { removed += 1 }
+                    try withExclusiveLock {
+                        guard case .bytes(let header) = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize),
+                              try POSIX.removeFile(name, in: directory)
+                        else { return }
+                        if Self.isUnexpiredOrCorrupt(header, at: now) { removed += 1 }
+                    }
                 }
             }
             return removed
