@@ -8,6 +8,9 @@ import Darwin
 //
 //   strata-fixture increment <directory> <key> <times>
 //   strata-fixture write-forever <directory> <key> <bytes>   (until killed)
+//   strata-fixture set <directory> <key> <integer>
+//   strata-fixture delete <directory> <key> <unused>
+//   strata-fixture raise-record <directory> <name> <value>
 //   strata-fixture sqlite-increment <database> <key> <times>
 //   strata-fixture redis-follower <url> <key> <unused>
 //       a TieredStore with an invalidation bus: reads <key> into its L1, prints "ready",
@@ -18,13 +21,19 @@ import StrataSQLite
 
 let arguments = CommandLine.arguments
 guard arguments.count == 5, let count = Int(arguments[4]) ?? (arguments[1] == "redis-follower" ? 0 : nil) else {
-    print("usage: strata-fixture increment|write-forever|sqlite-increment <path> <key> <count>")
+    print("usage: strata-fixture increment|write-forever|set|delete|raise-record|sqlite-increment <path> <key> <count>")
     exit(2)
 }
 switch arguments[1] {
 case "increment":
     let store = try FolderStore(directory: arguments[2])
     for _ in 0..<count { try await store.increment(arguments[3]) }
+case "set":
+    try await FolderStore(directory: arguments[2]).set(arguments[3], count)
+case "delete":
+    try await FolderStore(directory: arguments[2]).delete(arguments[3])
+case "raise-record":
+    try await FolderStore(directory: arguments[2]).raiseRecord(named: arguments[3], to: Int64(count))
 case "sqlite-increment":
     let store = try SQLiteStore(path: arguments[2])
     for _ in 0..<count { try await store.increment(arguments[3]) }

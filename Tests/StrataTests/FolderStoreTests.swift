@@ -23,7 +23,7 @@ struct FolderStoreTests {
         for path in try tree(directory) {
             let name = URL(fileURLWithPath: path).lastPathComponent
             let isHex = name.dropLast(name.hasSuffix(".e") ? 2 : 0).allSatisfy { "0123456789abcdef".contains($0) }
-            #expect(isHex || name == ".lock" || name == ".tmp", "\(path)")
+            #expect(isHex || [".lock", ".tmp", ".leases", ".records"].contains(name), "\(path)")
             #expect(name.utf8.count <= 255)
             let expected = path.hasSuffix(".e") || name == ".lock" ? 0o600 : 0o700
             #expect(try mode(directory + "/" + path) == expected, "\(path)")
@@ -115,7 +115,7 @@ struct FolderStoreTests {
             [.modificationDate: Date(timeIntervalSinceNow: -3_600)], ofItemAtPath: abandoned)
         clock.advance(by: .seconds(2))
         #expect(try await folder.sweepExpired() == 1)
-        #expect(try tree(directory) == [".lock", ".tmp", hex("kept") + ".e"])
+        #expect(try tree(directory) == [".leases", ".lock", ".records", ".tmp", hex("kept") + ".e"])
     }
 
     @Test("increment is atomic across two OS processes sharing the directory", .timeLimit(.minutes(2)))

@@ -71,7 +71,10 @@ enum POSIX {
 
     /// The contents of the file `name` in `directory`, up to `limit` bytes. Never follows
     /// a symbolic link and never waits on a FIFO (`O_NONBLOCK`): anything but a regular
-    /// file with one link is `.foreign`.
+    /// file with one link is `.foreign`, except a regular file with none: a rename (a
+    /// write of the key) or a delete took its name after it was opened here, and its bytes
+    /// are the whole entry it was (entries are written once, in `.tmp`, then renamed), so
+    /// they are read: the reader sees the entry as it was when the read began.
     static func readFile(_ name: String, in directory: Int32, limit: Int = .max) throws(SystemCallError) -> FileContents {
         let fd = openat(directory, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 {
@@ -92,7 +95,7 @@ enum POSIX {
         case S_IFSOCK: return .foreign("a socket")
         default: return .foreign("a device or special file")
         }
-        guard info.st_nlink == 1 else { return .foreign("a file with \(info.st_nlink) hard links") }
+        guard info.st_nlink <= 1 else { return .foreign("a file with \(info.st_nlink) hard links") }
         let wanted = min(Int(info.st_size), limit)
         var bytes = [UInt8](repeating: 0, count: wanted)
         var filled = 0

@@ -75,11 +75,13 @@ enum FolderEntryFormat {
         return StoredEntry(bytes: Array(bytes[(headerSize + keyLength)...]), expiresAt: expiresAt)
     }
 
-    private static func append<Integer: FixedWidthInteger>(_ value: Integer, to bytes: inout [UInt8]) {
+    /// Appends `value` little-endian (for this format and ``FolderLeaseFormat``).
+    static func append<Integer: FixedWidthInteger>(_ value: Integer, to bytes: inout [UInt8]) {
         withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
     }
 
-    private static func read<Integer: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int) -> Integer {
+    /// The little-endian integer at `offset` (which the caller has checked is in `bytes`).
+    static func read<Integer: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int) -> Integer {
         var value: Integer = 0
         for index in (0..<MemoryLayout<Integer>.size).reversed() {
             value = value << 8 | Integer(bytes[offset + index])

@@ -7,7 +7,9 @@
 /// characters (120 key bytes) so that any key fits the 255-byte limit on a name: all
 /// but the last are directories, and the last is the file, named with an `.e` suffix
 /// (so a file and a directory never share a name). Names starting with `.` are the
-/// store's own: `.lock`, and temporary files `.t-…` that become entries by rename.
+/// store's own: `.lock`, the directories `.tmp` (where writes are prepared, then renamed
+/// into place), `.leases` and `.records`, and, beside entries, the temporary files `.t-…`
+/// of an earlier version, which a sweep removes once abandoned.
 struct FolderLayout {
     static let componentLength = 240
     static let entrySuffix = ".e"

@@ -23,6 +23,12 @@ extension FolderStore {
         }
     }
 
+    /// As ``readEntry(_:)``, but `nil` for an expired entry.
+    func readUnexpiredEntry(_ key: String) throws -> StoredEntry? {
+        guard let entry = try readEntry(key) else { return nil }
+        return entry.isExpired(at: clock.now()) ? nil : entry
+    }
+
     /// As ``readEntry(_:)``, but a foreign thing in the slot counts as no entry (it is
     /// replaced by the write that follows).
     func readEntryOrForeign(_ key: String) throws -> StoredEntry? {
@@ -49,26 +55,37 @@ extension FolderStore {
         }
     }
 
-    /// Removes whatever is in the key's slot; `true` when it was an unexpired entry (a
-    /// corrupt file counts as one: it was there, and now it is gone).
+    /// Under the lock: breaks the key's lease (a delete of a missing key too), and removes
+    /// whatever is in the key's slot; `true` when it was an unexpired entry (a corrupt file
+    /// counts as one: it was there, and now it is gone). The lock keeps a removal from
+    /// landing inside an `increment`'s read and write.
     func removeSlot(of key: String) throws -> Bool {
         let layout = FolderLayout(key: key)
         return try failing(key) {
-            try withDirectory(of: layout, create: false) { directory in
-                guard let directory else { return false }
-                switch try POSIX.readFile(layout.file, in: directory, limit: FolderEntryFormat.headerSize) {
-                case .missing:
-                    return false
-                case .foreign:
-                    _ = try POSIX.removeSlot(layout.file, in: directory)
-                    return false
-                case .bytes(let header):
-                    guard try POSIX.removeFile(layout.file, in: directory) else { return false }  // a concurrent delete won
-                    let expiresAt = try? FolderEntryFormat.header(header).expiresAt
-                    return !(expiresAt.flatMap { $0 }.map { $0 <= clock.now() } ?? false)
+            try withExclusiveLock {
+                _ = try POSIX.removeSlot(FolderLeaseFormat.name(of: key), in: leaseDirectory)
+                return try withDirectory(of: layout, create: false) { directory in
+                    guard let directory else { return false }
+                    switch try POSIX.readFile(layout.file, in: directory, limit: FolderEntryFormat.headerSize) {
+                    case .missing:
+                        return false
+                    case .foreign:
+                        _ = try POSIX.removeSlot(layout.file, in: directory)
+                        return false
+                    case .bytes(let header):
+                        guard try POSIX.removeFile(layout.file, in: directory) else { return false }
+                        return Self.isUnexpiredOrCorrupt(header, at: clock.now())
+                    }
                 }
             }
         }
+    }
+
+    /// Whether an entry file starting with `header` counts as an unexpired entry removed:
+    /// a corrupt one does (it was there, and now it is gone).
+    static func isUnexpiredOrCorrupt(_ header: [UInt8], at now: Timestamp) -> Bool {
+        let expiresAt = try? FolderEntryFormat.header(header).expiresAt
+        return !(expiresAt.flatMap { $0 }.map { $0 <= now } ?? false)
     }
 
     /// Whether `name` in `directory` is an entry file whose header says it expired by `now`.
@@ -79,38 +96,82 @@ extension FolderStore {
         return expiresAt <= now
     }
 
-    /// Writes the entry to a new file in `.tmp` and renames it over the key's slot
-    /// (replacing a foreign directory there).
-    func writeEntry(_ entry: StoredEntry, forKey key: String, holdingLock: Bool) throws {
+    /// What a write does with the key's lease, in the lock hold of its rename: a change of
+    /// the key breaks it; a leased write lands only while it holds, and ends it unless kept.
+    enum LeaseRule {
+        case breaks
+        case requires(EntryLease, keeping: Bool)
+    }
+
+    /// Writes the entry to a new file in `.tmp`, then, under the lock, applies `lease` and
+    /// renames the file over the key's slot (replacing a foreign directory there). `false`
+    /// when a required lease did not hold: nothing was written.
+    ///
+    /// The lease is broken before the rename, so that a failure to break it leaves the key
+    /// as it was; a leased write ends its lease after the rename.
+    @discardableResult
+    func writeEntry(_ entry: StoredEntry, forKey key: String, holdingLock: Bool, lease: LeaseRule = .breaks) throws -> Bool {
         let layout = FolderLayout(key: key)
         let bytes = FolderEntryFormat.encode(key: key, entry: entry)
-        try failing(key) {
-            let temporary = "t-" + String(UInt64.random(in: .min ... .max), radix: 16)
+        let leaseName = FolderLeaseFormat.name(of: key)
+        return try failing(key) {
+            let temporary = Self.temporaryName()
             try POSIX.writeNewFile(temporary, in: temporaryDirectory, bytes: bytes, synchronize: configuration.synchronizesWrites)
-            do {
-                // A sweep may remove a directory that has just become empty; start again then.
-                for attempt in 1...8 {
-                    do {
-                        try withDirectory(of: layout, create: true) { directory in
-                            let rename = { try self.rename(temporary, to: layout.file, in: directory!) }
-                            if holdingLock { try rename() } else { try withExclusiveLock(rename) }
-                            if configuration.synchronizesWrites { fsync(directory!) }
-                        }
-                        return
-                    } catch let error as SystemCallError where error.errno == ENOENT && attempt < 8 {
-                        continue
-                    }
+            var renamed = false
+            defer { if !renamed { unlinkat(temporaryDirectory, temporary, 0) } }
+            let place = { (directory: Int32) throws -> Bool in
+                switch lease {
+                case .breaks:
+                    _ = try POSIX.removeSlot(leaseName, in: self.leaseDirectory)
+                    try self.rename(temporary, to: layout.file, in: directory)
+                case .requires(let held, let keeping):
+                    guard try self.leaseHolds(held, named: leaseName, key: key, ending: false) else { return false }
+                    try self.rename(temporary, to: layout.file, in: directory)
+                    if !keeping { _ = try POSIX.removeSlot(leaseName, in: self.leaseDirectory) }
                 }
-            } catch {
-                unlinkat(temporaryDirectory, temporary, 0)
-                throw error
+                return true
+            }
+            // A sweep may remove a directory that has just become empty; start again then.
+            var attempt = 1
+            while true {
+                do {
+                    renamed = try withDirectory(of: layout, create: true) { directory in
+                        let placed = try holdingLock ? place(directory!) : withExclusiveLock { try place(directory!) }
+                        if placed, configuration.synchronizesWrites { fsync(directory!) }
+                        return placed
+                    }
+                    return renamed
+                } catch let error as SystemCallError where error.errno == ENOENT && attempt < 8 {
+                    attempt += 1
+                }
             }
         }
     }
 
+    /// A fresh name for a file in `.tmp`.
+    static func temporaryName() -> String {
+        "t-" + String(UInt64.random(in: .min ... .max), radix: 16)
+    }
+
+    /// Writes `bytes` to a new file in `.tmp` and renames it over `name` in `directory`
+    /// (one of the store's own: `.leases`, `.records`), under the lock unless the caller
+    /// holds it.
+    func installFile(_ bytes: [UInt8], as name: String, in directory: Int32, synchronize: Bool, holdingLock: Bool) throws {
+        let temporary = Self.temporaryName()
+        try POSIX.writeNewFile(temporary, in: temporaryDirectory, bytes: bytes, synchronize: synchronize)
+        do {
+            let place = { try self.rename(temporary, to: name, in: directory) }
+            if holdingLock { try place() } else { try withExclusiveLock(place) }
+        } catch {
+            unlinkat(temporaryDirectory, temporary, 0)
+            throw error
+        }
+        if synchronize { fsync(directory) }
+    }
+
     /// Renames the temporary file over `name`; a directory standing there (a foreign
     /// one: the store never makes one by that name) is removed first.
-    private func rename(_ temporary: String, to name: String, in directory: Int32) throws {
+    func rename(_ temporary: String, to name: String, in directory: Int32) throws {
         if renameat(temporaryDirectory, temporary, directory, name) == 0 { return }
         guard errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST else {
             throw SystemCallError(call: "renameat", errno: errno)

@@ -11,11 +11,22 @@ import Synchronization
 ///
 /// - Any valid key works, including `../x`, `/`, NUL and 1024-byte keys: file names
 ///   are the hex of the key's bytes, so no key can name a file outside the directory.
-/// - Writes are atomic: a value is written to a temporary file and renamed over the
-///   entry, so a reader sees the old value or the new one, even if the writer is killed.
+/// - Writes are atomic: a value is written to a temporary file in `.tmp` and renamed over
+///   the entry, so a reader sees the old value or the new one, even if the writer is
+///   killed (a reader that opened the old file just before the rename reads it whole).
 /// - Lifetimes are stored as wall-clock instants, so they survive a restart.
-/// - Several processes may share one directory: read-modify-write operations
-///   (`increment`, `setIfAbsent`, `expire`) hold an exclusive lock on `.lock`.
+/// - Several processes may share one directory: every change of a key (the rename of a
+///   write, a removal, and the read before the write of `increment`, `setIfAbsent` and
+///   `expire`) happens under an exclusive lock on `.lock` (a `flock`).
+/// - Leases (``leaseEntry(forKey:lease:duration:)``) are files in `.leases`, one per key,
+///   named by the SHA-256 of the key's bytes and holding the token, the instant the lease
+///   ends and the key. A leased write checks its lease and renames its entry in one hold
+///   of the lock, and every change of the key removes its lease in the hold of the change,
+///   in whichever process sharing the directory makes it.
+/// - Records (``raiseRecord(named:to:)``) are files in `.records`, one per name, raised
+///   under the lock. Leases and records are not keys: no listing shows them, a `clear`
+///   removes only the leases of the keys it covers and never a record, and a sweep
+///   removes only ended leases.
 /// - A file that is not a valid entry throws ``StrataError/Code/corruptEntry`` naming
 ///   the key. Files are created with mode 0600 and directories with 0700.
 /// - Foreign things in the directory (symbolic links, directories, FIFOs, sockets, files
@@ -26,7 +37,7 @@ import Synchronization
 /// - File work runs on threads of the store's own (``Configuration/fileThreads``), never
 ///   on Swift's cooperative threads.
 ///
-/// Expired files are not served, and are removed by ``sweepExpired()``.
+/// Expired files are not served, and are removed, with ended leases, by ``sweepExpired()``.
 ///
 /// ```swift
 /// let folder = try FolderStore(directory: "./cache")
@@ -40,6 +51,10 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
     let root: Int32
     /// `.tmp`, where writes are prepared before they are renamed into place.
     let temporaryDirectory: Int32
+    /// `.leases`, a file per key lease (see `FolderStore+Leases.swift`).
+    let leaseDirectory: Int32
+    /// `.records`, a file per record (see `FolderStore+Records.swift`).
+    let recordDirectory: Int32
     /// `.lock`, locked with `flock` across processes.
     let lockFile: Int32
     /// Excludes the threads of this process from one another around the file lock
@@ -83,18 +98,23 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
             POSIX.closeDescriptor(root)
             throw unavailable("cannot write in the directory", failure)
         }
+        var own: [Int32] = []
         do {
-            temporaryDirectory = try POSIX.openDirectory(".tmp", in: root, create: true) ?? -1
-            try POSIX.removeFiles(in: temporaryDirectory, olderThan: Self.abandonedBefore(configuration))
+            for name in [".tmp", ".leases", ".records"] { own.append(try POSIX.openDirectory(name, in: root, create: true) ?? -1) }
+            try POSIX.removeFiles(in: own[0], olderThan: Self.abandonedBefore(configuration))
         } catch {
+            own.forEach(POSIX.closeDescriptor)
             POSIX.closeDescriptor(lockFile)
             POSIX.closeDescriptor(root)
-            throw unavailable("cannot prepare the directory's .tmp", error)
+            throw unavailable("cannot prepare the directory's .tmp, .leases and .records", error)
         }
+        (temporaryDirectory, leaseDirectory, recordDirectory) = (own[0], own[1], own[2])
         threads = FileThreads(count: configuration.fileThreads, label: "strata.folder")
     }
 
     deinit {
+        POSIX.closeDescriptor(recordDirectory)
+        POSIX.closeDescriptor(leaseDirectory)
         POSIX.closeDescriptor(temporaryDirectory)
         POSIX.closeDescriptor(lockFile)
         POSIX.closeDescriptor(root)
@@ -137,18 +157,17 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
     /// The unexpired entry for `key`; throws ``StrataError/Code/corruptEntry`` for an
     /// invalid file or a foreign thing in the key's slot.
     public func entry(forKey key: String) async throws -> StoredEntry? {
-        try await onFileThread { [self] in
-            guard let entry = try readEntry(key) else { return nil }
-            return entry.isExpired(at: clock.now()) ? nil : entry
-        }
+        try await onFileThread { [self] in try readUnexpiredEntry(key) }
     }
 
-    /// Writes the entry to a temporary file and renames it over the key's file.
+    /// Writes the entry to a temporary file, then, under the lock, breaks the key's lease
+    /// and renames the file over the key's file.
     public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
-        try await onFileThread { [self] in try writeEntry(entry, forKey: key, holdingLock: false) }
+        try await onFileThread { [self] in _ = try writeEntry(entry, forKey: key, holdingLock: false) }
     }
 
-    /// Under the lock: writes the entry when the key has no unexpired entry.
+    /// Under the lock: writes the entry (breaking the key's lease) when the key has no
+    /// unexpired entry.
     public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
         try await onFileThread { [self] in
             try withExclusiveLock {
@@ -159,14 +178,14 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
         }
     }
 
-    /// Removes the key's file (or whatever foreign thing holds its slot); `true` when it
-    /// held an unexpired entry.
+    /// Under the lock: breaks the key's lease and removes the key's file (or whatever
+    /// foreign thing holds its slot); `true` when it held an unexpired entry.
     @discardableResult
     public func removeEntry(forKey key: String) async throws -> Bool {
         try await onFileThread { [self] in try removeSlot(of: key) }
     }
 
-    /// Under the lock: rewrites an unexpired entry with a new expiry.
+    /// Under the lock: rewrites an unexpired entry with a new expiry, breaking its lease.
     public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
         try await onFileThread { [self] in
             try withExclusiveLock {
@@ -178,7 +197,8 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
         }
     }
 
-    /// Under the lock, across processes: adds `delta` to the integer at `key`.
+    /// Under the lock, across processes: adds `delta` to the integer at `key`, breaking
+    /// its lease.
     public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
         try await onFileThread { [self] in
             try withExclusiveLock {
@@ -240,27 +260,32 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
         }
     }
 
-    /// Removes every entry file whose key starts with `prefix` (foreign things are left);
-    /// returns how many unexpired entries it removed.
+    /// Breaks the leases of the keys that start with `prefix` (present or not), then
+    /// removes every entry file whose key starts with it (foreign things are left), each
+    /// under the lock (so that no `increment` writes its sum over a removal); returns how
+    /// many unexpired entries it removed.
     @discardableResult
     public func clear(prefix: String) async throws -> Int {
         try await onFileThread { [self] in
             let now = clock.now()
             var removed = 0
             try failing(nil) {
+                try breakLeases(prefix: prefix)
                 try walk(prefix: prefix, removingEmptyDirectories: true) { directory, name, _ in
-                    guard case .bytes(let header) = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize),
-                          try POSIX.removeFile(name, in: directory)
-                    else { return }
-                    let expiresAt = try? FolderEntryFormat.header(header).expiresAt
-                    if !(expiresAt.flatMap { $0 }.map { $0 <= now } ?? false) { removed += 1 }
+                    try withExclusiveLock {
+                        guard case .bytes(let header) = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize),
+                              try POSIX.removeFile(name, in: directory)
+                        else { return }
+                        if Self.isUnexpiredOrCorrupt(header, at: now) { removed += 1 }
+                    }
                 }
             }
             return removed
         }
     }
 
-    /// Removes every expired entry, and temporary files abandoned by killed writers.
+    /// Removes every expired entry, ended leases, and temporary files abandoned by killed
+    /// writers; returns how many entries it removed.
     @discardableResult
     public func sweepExpired() async throws -> Int {
         try await onFileThread { [self] in
@@ -269,6 +294,7 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
             var removed = 0
             try failing(nil) {
                 try POSIX.removeFiles(in: temporaryDirectory, olderThan: abandonedBefore)
+                try sweepLeases(at: now)
                 try walk(prefix: "", removingEmptyDirectories: true, visitTemporary: { directory, name in
                     // A temporary file of an earlier version, which wrote them beside the entries.
                     if POSIX.isOlder(name, in: directory, than: abandonedBefore) { unlinkat(directory, name, 0) }
@@ -304,7 +330,7 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
     }
 
     /// Runs `work` on one of the store's file threads, after checking the store is open.
-    private func onFileThread<Output: Sendable>(_ work: @escaping @Sendable () throws -> Output) async throws -> Output {
+    func onFileThread<Output: Sendable>(_ work: @escaping @Sendable () throws -> Output) async throws -> Output {
         if closed.load(ordering: .acquiring) {
             throw StrataError(code: .closed, message: "the store is closed", backend: backendName)
         }
