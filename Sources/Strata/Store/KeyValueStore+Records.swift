@@ -54,6 +54,8 @@ package enum ReservedRecords {
     /// The value a record's entry holds: decimal text; 0 when there is none.
     package static func value(of entry: StoredEntry?, name: String, in store: some KeyValueStore) throws -> Int64 {
         guard let entry else { return 0 }
+        // Earlier releases marked a store holding envelopes with the single byte 1.
+        if name == "envelopes", entry.bytes == [1] { return 1 }
         guard let text = String(validating: entry.bytes, as: UTF8.self), let value = Int64(text) else {
             throw StrataError(
                 code: .corruptEntry, message: "the record \(StrataError.quoted(name)) is not a decimal number",

@@ -1,0 +1,261 @@
+@testable import Strata
+import Foundation
+import StrataTesting
+import Synchronization
+import Testing
+
+/// The rules of Docs/Consistency.md that need more than one store shape's conformance
+/// checks: faults, timeouts, clocks and wrappers. Interleavings are forced with gates.
+@Suite("Consistency rules")
+struct ConsistencyRuleTests {
+    /// Two tiered instances over one memory L2 (as two processes over one Redis would be),
+    /// L2 reached by the first through a fault injector.
+    struct TwoInstances {
+        let clock = ManualClock()
+        let shared: MemoryStore
+        let faulty: FaultInjectingStore
+        let first: TieredStore
+        let second: TieredStore
+
+        init(l2Timeout: Duration? = .seconds(2), secondClockOffset: Duration = .zero, skewTolerance: Duration = .zero) {
+            shared = MemoryStore(configuration: .init(clock: clock))
+            faulty = FaultInjectingStore(wrapping: shared)
+            var configuration = TieredStore.Configuration(l2Timeout: l2Timeout)
+            configuration.clockSkewTolerance = skewTolerance
+            first = TieredStore(l1: MemoryStore(configuration: .init(clock: clock)), l2: faulty, configuration: configuration)
+            let secondClock = OffsetClock(base: clock, offset: secondClockOffset)
+            let secondL2 = ClockedView(base: shared, clock: secondClock)
+            second = TieredStore(l1: MemoryStore(configuration: .init(clock: secondClock)), l2: secondL2, configuration: configuration)
+        }
+    }
+
+    @Test("C5: a computed write past l2Timeout is owned: it never lands over a newer write, and L1 and L2 agree once it answers")
+    func latePastTimeout() async throws {
+        let fixture = TwoInstances(l2Timeout: .milliseconds(50))
+        fixture.faulty.inject(.pause, into: .writes)
+        let value = try await fixture.first.getOrSet("k", as: String.self) { "computed" }
+        #expect(value == "computed", "the caller got its value at the timeout")
+        #expect(fixture.first.statistics.l2Errors == 1, "the write's timeout was reported")
+        #expect(fixture.faulty.pausedCalls == 1, "the write is still in flight")
+        #expect(fixture.first.background.count == 1, "and owned by the store")
+        // Another instance writes the key meanwhile: that breaks the computation's lease.
+        try await fixture.second.set("k", "newer")
+        fixture.faulty.resume()
+        try await waitUntil { fixture.first.background.count == 0 }
+        #expect(try await fixture.shared.get("k", as: String.self) == "newer", "the late write did not land over the newer one")
+        #expect(fixture.first.statistics.staleWritesRefused == 1)
+        #expect(try await fixture.first.get("k", as: String.self) == "newer", "L1 dropped the refused value: L1 and L2 agree")
+    }
+
+    @Test("C5: a computed write past l2Timeout that lands is kept in both tiers")
+    func lateLands() async throws {
+        let fixture = TwoInstances(l2Timeout: .milliseconds(50))
+        fixture.faulty.inject(.pause, into: .writes)
+        _ = try await fixture.first.getOrSet("k", as: String.self) { "computed" }
+        // While it is in flight, no L2 read may put an older value in L1: the key is held.
+        fixture.faulty.resume()
+        try await waitUntil { fixture.first.background.count == 0 }
+        #expect(try await fixture.shared.get("k", as: String.self) == "computed")
+        #expect(try await fixture.first.l1.get("k", as: String.self) == "computed")
+        #expect(fixture.first.statistics.writes == 1)
+    }
+
+    @Test("C5: close() cancels and awaits the store's background work; nothing it started outlives it")
+    func closeAwaitsBackgroundWork() async throws {
+        let fixture = TwoInstances(l2Timeout: .milliseconds(50))
+        fixture.faulty.inject(.pause, into: .writes)
+        _ = try await fixture.first.getOrSet("k", as: String.self) { "computed" }
+        #expect(fixture.first.background.count == 1)
+        let closing = Task { try await fixture.first.close() }
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(fixture.first.background.count == 1, "close waits for the write in flight")
+        fixture.faulty.resume()
+        try await closing.value
+        #expect(fixture.first.background.count == 0)
+    }
+
+    @Test("T5: a remote tag invalidation that arrives while the tag's instant loads is not lost")
+    func remoteInvalidationDuringLoad() async throws {
+        let fixture = TwoInstances()
+        try await fixture.first.set("a", "A", options: EntryOptions(expires: "1h", tags: ["team"]))
+        fixture.first.applyRemoteInvalidation(.everything)  // the tag table forgets: the next hit loads the instant
+        _ = try await fixture.first.l2.get("a", as: String.self)
+        try await fixture.first.set("b", "B", options: EntryOptions(expires: "1h", tags: ["team"]))
+        fixture.first.tagTable.forgetAll()
+        let gate = PipelineGates.shared.arm(.loadingTag, key: "team", scope: ObjectIdentifier(fixture.first))
+        defer { PipelineGates.shared.disarm(gate) }
+        let read = Task { try await fixture.first.get("b", as: String.self) }
+        try await gate.reached()  // the instant (none yet) was read from L2
+        // Another instance invalidates the tag, and its announcement arrives now.
+        fixture.clock.advance(by: .milliseconds(5))
+        try await fixture.second.invalidate(tags: ["team"])
+        fixture.first.applyRemoteInvalidation(.key(TagInvalidations.key(for: "team")))
+        gate.open()
+        _ = try await read.value  // concurrent with the invalidation: either answer is allowed
+        #expect(try await fixture.first.get("b", as: String.self) == nil, "the next read knows of the invalidation")
+        #expect(try await fixture.first.get("a", as: String.self) == nil)
+    }
+
+    @Test("T3: a lagging clock's invalidation does not bring invalidated entries back (instants are max-merged)")
+    func laggingClock() async throws {
+        let fixture = TwoInstances(secondClockOffset: .seconds(-3_600))
+        let options = EntryOptions(expires: "2h", tags: ["t"])
+        fixture.clock.advance(by: .seconds(10))
+        try await fixture.first.set("early", "E", options: options)
+        fixture.clock.advance(by: .seconds(10))
+        try await fixture.first.invalidate(tags: ["t"])  // at T
+        // An instance whose clock is an hour behind invalidates too, at T - 1 h.
+        try await fixture.second.invalidate(tags: ["t"])
+        let instant = try await fixture.shared.records(named: ["tag:t"])[0]
+        #expect(instant == fixture.clock.now().millisecondsSince1970, "the later instant stays")
+        fixture.first.applyRemoteInvalidation(.everything)
+        #expect(try await fixture.first.get("early", as: String.self) == nil, "invalidated at T, still invalid")
+    }
+
+    @Test("T4: clockSkewTolerance moves a computation's start back, so a lagging instance's invalidation still reaches it")
+    func skewTolerance() async throws {
+        for tolerance in [Duration.zero, .milliseconds(100)] {
+            // The second instance's clock is 50 ms behind the first's.
+            let fixture = TwoInstances(secondClockOffset: .milliseconds(-50), skewTolerance: tolerance)
+            let options = EntryOptions(expires: "1h", tags: ["t"])
+            let gate = PipelineGates.shared.arm(.afterMiss, key: "k", in: fixture.first)
+            let computing = Task { try await fixture.first.getOrSet("k", as: String.self, options: options) { "computed" } }
+            try await gate.reached()
+            // 20 ms later in real time, the lagging instance invalidates the tag (its clock reads 30 ms before the start).
+            fixture.clock.advance(by: .milliseconds(20))
+            try await fixture.second.invalidate(tags: ["t"])
+            gate.open()
+            PipelineGates.shared.disarm(gate)
+            _ = try await computing.value
+            fixture.first.applyRemoteInvalidation(.everything)
+            let read = try await fixture.first.get("k", as: String.self)
+            if tolerance == .zero {
+                #expect(read == "computed", "without a tolerance, the skew hides the invalidation (the stated limit)")
+            } else {
+                #expect(read == nil, "with a tolerance above the skew, the value is invalid")
+            }
+        }
+    }
+
+    @Test("C4: a late value replaces the re-armed fallback instead of being thrown away for the throttle")
+    func lateValueAfterFailSafe() async throws {
+        let fixture = TwoInstances()
+        var options = EntryOptions(expires: "1min", grace: "1h", failSafeThrottle: "1h")
+        _ = try await fixture.first.getOrSet("q", as: String.self, options: options) { "old" }
+        fixture.clock.advance(by: .seconds(61))
+        options.hardTimeout = .milliseconds(20)
+        let release = AsyncGate()
+        let served = try await fixture.first.getOrSet("q", as: String.self, options: options) {
+            await release.wait()
+            return "new"
+        }
+        #expect(served == "old", "the hard timeout served the kept value, re-armed for the throttle")
+        release.open()
+        try await waitUntil { try await fixture.shared.get("q", as: String.self) == "new" }
+        try await waitUntil { try await fixture.first.get("q", as: String.self) == "new" }
+    }
+
+    @Test("a wrapper forwarding pipeline keeps the tiered behaviour: tags, the tag table and announcements go through it")
+    func wrapperKeepsTiers() async throws {
+        let fixture = TwoInstances()
+        let wrapped = ForwardingStore(base: fixture.first)
+        try await wrapped.set("a", "A", options: EntryOptions(expires: "1h", tags: ["t"]))
+        #expect(try await fixture.first.l1.has("a"), "written through the tiered store's L1")
+        try await wrapped.invalidate(tags: ["t"])
+        #expect(fixture.first.statistics.tagInvalidations == 1, "the tiered store invalidated the tag")
+        #expect(try await wrapped.get("a", as: String.self) == nil)
+        #expect(try await fixture.first.get("a", as: String.self) == nil)
+        let faulty = FaultInjectingStore(wrapping: fixture.first)
+        try await faulty.set("b", "B", options: EntryOptions(expires: "1h", tags: ["u"]))
+        try await faulty.invalidate(tags: ["u"])
+        #expect(fixture.first.statistics.tagInvalidations == 2, "through a fault injector too")
+        #expect(try await fixture.first.get("b", as: String.self) == nil)
+        faulty.inject(.fail, into: .reads)
+        #expect(try await faulty.get("b2", as: String.self) == nil || true)
+        await #expect(throws: StrataError.self) { try await faulty.get("missing", as: String.self) }
+    }
+}
+
+/// A store whose clock is another's moved by an offset (an instance on another host).
+struct OffsetClock: StrataClock {
+    let base: any StrataClock
+    let offset: Duration
+    func now() -> Timestamp { base.now().adding(milliseconds: offset.wholeMilliseconds()) }
+}
+
+/// One store seen with another clock: the same entries, leases and records, as a second
+/// process on a host whose clock differs would see them.
+final class ClockedView: KeyValueStore {
+    let base: any KeyValueStore
+    let clock: any StrataClock
+    init(base: any KeyValueStore, clock: any StrataClock) {
+        self.base = base
+        self.clock = clock
+    }
+    var backendName: String { "ClockedView(\(base.backendName))" }
+    func entry(forKey key: String) async throws -> StoredEntry? { try await base.entry(forKey: key) }
+    func setEntry(_ entry: StoredEntry, forKey key: String) async throws { try await base.setEntry(entry, forKey: key) }
+    func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool { try await base.setEntryIfAbsent(entry, forKey: key) }
+    func removeEntry(forKey key: String) async throws -> Bool { try await base.removeEntry(forKey: key) }
+    func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool { try await base.setExpiration(expiresAt, forKey: key) }
+    func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
+        try await base.incrementEntry(forKey: key, by: delta, expiresAt: expiresAt)
+    }
+    func storedKeys(prefix: String) async throws -> [String] { try await base.storedKeys(prefix: prefix) }
+    func clear(prefix: String) async throws -> Int { try await base.clear(prefix: prefix) }
+    func sweepExpired() async throws -> Int { try await base.sweepExpired() }
+    func close() async throws {}
+    func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
+        try await base.leaseEntry(forKey: key, lease: lease, duration: duration)
+    }
+    func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
+        try await base.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease)
+    }
+    func releaseLease(_ lease: EntryLease, forKey key: String) async throws { try await base.releaseLease(lease, forKey: key) }
+    func records(named names: [String]) async throws -> [Int64] { try await base.records(named: names) }
+    func raiseRecord(named name: String, to value: Int64) async throws { try await base.raiseRecord(named: name, to: value) }
+}
+
+/// A user's decorator: forwards every raw call and the pipeline to its base.
+final class ForwardingStore: KeyValueStore {
+    let base: any KeyValueStore
+    init(base: any KeyValueStore) { self.base = base }
+    var pipeline: Pipeline { base.pipeline }
+    var backendName: String { "Forwarding(\(base.backendName))" }
+    var clock: any StrataClock { base.clock }
+    func entry(forKey key: String) async throws -> StoredEntry? { try await base.entry(forKey: key) }
+    func setEntry(_ entry: StoredEntry, forKey key: String) async throws { try await base.setEntry(entry, forKey: key) }
+    func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool { try await base.setEntryIfAbsent(entry, forKey: key) }
+    func removeEntry(forKey key: String) async throws -> Bool { try await base.removeEntry(forKey: key) }
+    func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool { try await base.setExpiration(expiresAt, forKey: key) }
+    func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
+        try await base.incrementEntry(forKey: key, by: delta, expiresAt: expiresAt)
+    }
+    func storedKeys(prefix: String) async throws -> [String] { try await base.storedKeys(prefix: prefix) }
+    func clear(prefix: String) async throws -> Int { try await base.clear(prefix: prefix) }
+    func sweepExpired() async throws -> Int { try await base.sweepExpired() }
+    func close() async throws { try await base.close() }
+}
+
+/// A gate a test opens: `wait()` suspends until `open()`.
+final class AsyncGate: Sendable {
+    private let state = Lock<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let goOn = state.withLock { state -> Bool in
+                if state.open { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if goOn { continuation.resume() }
+        }
+    }
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}
