@@ -73,6 +73,8 @@ extension RedisStore {
             try await scan(pattern, accept: accept, seen: &seen, visit) { commands in
                 do {
                     return try await node.lane().send(commands)
+                } catch let error as CancellationError {
+                    throw error
                 } catch {
                     throw self.mapped(error, key: nil, node: node.name)
                 }
@@ -132,6 +134,8 @@ extension RedisStore {
         }
         do {
             return try await lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count].send(commands)
+        } catch let error as CancellationError {
+            throw error  // the task was cancelled before the commands were written
         } catch {
             throw mapped(error, key: key)
         }
@@ -163,6 +167,8 @@ extension RedisStore {
         switch error {
         case let error as RedisNotSent:
             return mapped(error.error, key: key, node: node)
+        case let error as RedisUnsent:
+            return StrataError(code: .backendUnavailable, message: error.description + onNode, key: key, backend: backendName)
         case let error as StrataError:
             return StrataError(
                 code: error.code, message: error.message + onNode, key: key, backend: backendName, underlying: error.underlying)

@@ -77,9 +77,11 @@ public final class RedisStore: KeyValueStore {
         self.configuration = configuration
         self.names = RedisKeyNames(namespace: configuration.keyNamespace, clustered: !configuration.clusterSeeds.isEmpty)
         let backend = Self.backendName(configuration)
-        guard configuration.poolSize >= 1, configuration.scanBatchSize >= 1 else {
+        guard configuration.poolSize >= 1, configuration.scanBatchSize >= 1, configuration.maxQueuedCommands >= 1,
+              configuration.maxQueuedBytes >= 1 else {
             throw StrataError(
-                code: .invalidConfiguration, message: "poolSize and scanBatchSize must be at least 1", backend: backend)
+                code: .invalidConfiguration, message: "poolSize, scanBatchSize, maxQueuedCommands and maxQueuedBytes must be at least 1",
+                backend: backend)
         }
         let onChange = configuration.connectionLog(backend: backend)
         let connect: @Sendable (RedisEndpoint) throws -> RedisConnection = { endpoint in
@@ -96,14 +98,16 @@ public final class RedisStore: KeyValueStore {
                     code: .backendUnavailable, message: "cannot connect to \(endpoint): \(error)", backend: backend, underlying: error)
             }
         }
+        let limits = RedisLane.Limits(
+            commandTimeout: configuration.commandTimeout, maxQueuedCommands: configuration.maxQueuedCommands,
+            maxQueuedBytes: configuration.maxQueuedBytes)
         let makeLane: @Sendable (RedisEndpoint) -> RedisLane = { endpoint in
-            RedisLane(connection: nil, commandTimeout: configuration.commandTimeout, connect: { try connect(endpoint) }, onChange: onChange)
+            RedisLane(connection: nil, limits: limits, connect: { try connect(endpoint) }, onChange: onChange)
         }
         if configuration.clusterSeeds.isEmpty {
             let endpoint = configuration.endpoint
             // The first connection is made here, so an unreachable server is found at start-up.
-            lanes = [RedisLane(connection: try connect(endpoint), commandTimeout: configuration.commandTimeout,
-                               connect: { try connect(endpoint) }, onChange: onChange)]
+            lanes = [RedisLane(connection: try connect(endpoint), limits: limits, connect: { try connect(endpoint) }, onChange: onChange)]
                 + (1..<configuration.poolSize).map { _ in makeLane(endpoint) }
             cluster = nil
         } else {
