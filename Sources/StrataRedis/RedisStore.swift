@@ -12,6 +12,13 @@ import Synchronization
 ///   sets the lifetime only when it creates the key.
 /// - `keys(prefix:)` and `clear(prefix:)` use `SCAN MATCH` with every glob character of
 ///   the prefix escaped, and `UNLINK` in batches: never `KEYS`.
+/// - Leases and records live in Redis, under names of Strata's own that start with the
+///   byte 0xFF (`\xFFstrata:lease:`, `\xFFstrata:record:`, and the namespace), which no
+///   key can: no listing shows them, `clear` removes no record. A lease is taken with
+///   the key's read in one round trip; the leased write is one script; every change of a
+///   key deletes its lease in the same round trip, before the change.
+/// - A call still waiting to be written when its task is cancelled is never sent; the
+///   waiting is bounded (``Configuration/maxQueuedCommands``, ``Configuration/commandTimeout``).
 /// - No call blocks Swift's cooperative threads: a caller writes its commands to an idle
 ///   pooled connection itself (a non-blocking write) and suspends, and one event-loop
 ///   thread (`poll`) reads the replies of every connection and resumes the callers.
