@@ -261,6 +261,10 @@ final class RedisCluster: Sendable {
                     lastProblem = "\(error.error)"
                 } catch is RedisLaneClosed {
                     throw store.mapped(RedisLaneClosed(), key: key)
+                } catch let error as CancellationError {
+                    throw error  // cancelled before it was written
+                } catch let error as RedisUnsent {
+                    throw store.mapped(error, key: key, node: node.name)  // the node's queue is full: nothing was written
                 } catch {
                     // Written, then lost: it may have run, so it is not sent again.
                     Task { try? await refresh(store: store) }

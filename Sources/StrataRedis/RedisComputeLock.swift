@@ -1,8 +1,16 @@
 import Strata
 
-/// A `ComputeLock` on Redis: `SET <lock key> <token> NX PX <lease>` takes it, and a
-/// script that deletes the key only if it still holds the token releases it, so a holder
-/// whose lease ran out never releases the next holder's lock.
+/// A `ComputeLock` on Redis: `SET <lock> <token> NX PX <lease>` takes it, and a script
+/// that deletes the lock only if it still holds the token releases it, so a holder whose
+/// lease ran out never releases the next holder's lock.
+///
+/// A key's lock is a name of Strata's own: the byte 0xFF, ``prefix`` and the key
+/// (`\xFFstrata:lock:<namespace><key>`), never one of the store's keys, so no listing
+/// shows it and no `clear` removes it. Releases before this one named it
+/// `strata:lock:<namespace><key>` (a key of an empty namespace): during a rolling deploy,
+/// an instance of each kind can compute the same key at once (the lock only saves
+/// duplicate work; the values they write are the same computation's), and the old locks
+/// end with their leases.
 ///
 /// ```swift
 /// let cache = TieredStore(l1: MemoryStore(), l2: redis,
@@ -11,7 +19,8 @@ import Strata
 public struct RedisComputeLock: ComputeLock {
     /// The store whose server holds the locks.
     public let redis: RedisStore
-    /// Prepended to a key to name its lock: `strata:lock:` and the store's key namespace.
+    /// What follows the byte 0xFF in the name of a key's lock, before the key:
+    /// `strata:lock:` and the store's key namespace.
     public let prefix: String
 
     /// Locks on `redis`'s server.
@@ -26,8 +35,8 @@ public struct RedisComputeLock: ComputeLock {
         var generator = SystemRandomNumberGenerator()
         let token = String(generator.next() as UInt64, radix: 16) + String(generator.next() as UInt64, radix: 16)
         let milliseconds = max(1, lease.wholeMilliseconds(roundingUp: true))
-        let reply = try await redis.command(
-            key: key, ["SET", prefix + key, token, "NX", "PX", String(milliseconds)])
+        let name = redis.names.lock(key)
+        let reply = try await redis.send([redis.command("SET", name, token, "NX", "PX", String(milliseconds))], routing: name) { _ in key }[0]
         switch reply {
         case .status("OK"): return token
         case .null: return nil
@@ -38,8 +47,7 @@ public struct RedisComputeLock: ComputeLock {
     /// Deletes the lock only if `token` still holds it (a lease that ran out and was
     /// taken by another holder is left to it). A refusal to delete throws.
     public func release(_ key: String, token: String) async throws {
-        let script = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
-        let reply = try await redis.command(key: key, ["EVAL", script, "1", prefix + key, token])
+        let reply = try await redis.evaluate(RedisStore.releaseScript, keys: [redis.names.lock(key)], arguments: [Array(token.utf8)], key: key)
         guard case .integer = reply else { throw redis.unexpected(key, "the release script answered \(reply.typeName)") }
     }
 }

@@ -29,6 +29,9 @@ final class RedisEventLoop: Sendable {
     /// to be writable.
     private let wakeUp: (read: Int32, write: Int32)
     private let registry = Lock<[UInt64: (socket: RedisSocket, lane: RedisLane)]>([:])
+    /// Every open lane, for the deadlines of the requests in its queue (which wait with or
+    /// without a socket).
+    private let lanes = Lock<[ObjectIdentifier: RedisLane]>([:])
 
     private init() {
         var ends: [Int32] = [0, 0]
@@ -45,6 +48,15 @@ final class RedisEventLoop: Sendable {
         wake()
     }
 
+    /// Watches the queue of `lane` for requests past their deadline, until it closes.
+    func register(lane: RedisLane) {
+        lanes.withLock { $0[ObjectIdentifier(lane)] = lane }
+    }
+
+    func unregister(lane: RedisLane) {
+        lanes.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(lane)) }
+    }
+
     /// Asks for (or stops asking for) "writable" events: while part of a batch waits for
     /// room in the socket's buffer. Called with the lane's lock held.
     func watchWritable(_ socket: RedisSocket, _ watch: Bool) {
@@ -52,7 +64,8 @@ final class RedisEventLoop: Sendable {
         if watch { wake() }
     }
 
-    private func wake() {
+    /// Makes the loop look again (a request queued with no batch out to time out).
+    func wake() {
         var byte: UInt8 = 1
         _ = write(wakeUp.write, &byte, 1)  // a full pipe already wakes the loop
     }
@@ -107,12 +120,16 @@ final class RedisEventLoop: Sendable {
         }
     }
 
-    /// Fails the batches that waited longer than their lane's command timeout; returns how
-    /// long `poll` may wait before the next check (-1: nothing is registered).
+    /// Fails the batches that waited longer than their lane's command timeout for a reply,
+    /// and the queued requests that waited longer than it to be written; returns how long
+    /// `poll` may wait before the next check (-1: nothing is registered or queued).
     private func checkTimeouts(now: ContinuousClock.Instant) -> Int32 {
         let entries = registry.withLock { Array($0.values) }
         var next: ContinuousClock.Instant?
         var tick: Duration?
+        for lane in lanes.withLock({ Array($0.values) }) {
+            if let deadline = lane.expireQueued(now: now) { next = min(next ?? deadline, deadline) }
+        }
         for (socket, lane) in entries {
             switch lane.checkTimeout(socket, now: now) {
             case .close: unregister(socket)
@@ -121,8 +138,9 @@ final class RedisEventLoop: Sendable {
             }
         }
         // A batch written while this thread waits is checked at the next event or tick:
-        // within half a command timeout after its own.
-        guard let wake = next.map({ $0 - now }) ?? tick else { return -1 }
+        // within half a command timeout after its own. The tick counts even while another
+        // batch is due later (a store with a longer timeout must not delay this one's).
+        guard let wake = [next.map { $0 - now }, tick].compactMap({ $0 }).min() else { return -1 }
         let (seconds, attoseconds) = max(.zero, wake).components
         return Int32(clamping: seconds * 1_000 + attoseconds / 1_000_000_000_000_000 + 1)
     }

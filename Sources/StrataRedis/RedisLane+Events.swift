@@ -117,7 +117,8 @@ extension RedisLane {
                 case .failure(let error):
                     failed = state.next
                     state.next = []
-                    state.nextBytes = []
+                    state.queuedCommands = 0
+                    state.queuedBytes = 0
                     failure = RedisNotSent(error: error)
                 case .success(let socket):
                     if state.closed {

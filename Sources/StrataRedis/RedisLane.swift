@@ -1,3 +1,4 @@
+import Dispatch
 import Strata
 import Synchronization
 
@@ -16,14 +17,36 @@ import Synchronization
 ///   the rest, and the socket is retired, so no late reply can reach a later request.
 ///   Requests not yet written are not lost: they go out on a new connection, which is made
 ///   on a connecting thread, never on Swift's cooperative pool.
+/// - **The queue** (requests not yet written) is bounded (``Limits``): past the bound a
+///   request fails at once. A request still queued when its task is cancelled leaves the
+///   queue and fails with `CancellationError` at once; one that waits longer than the
+///   command timeout fails then (the event loop checks). Either way it is never written.
+///   A request already written stays: its caller waits for its reply, so it learns what
+///   the server did.
 final class RedisLane: Sendable {
     /// A caller waiting for the replies to its commands.
     struct Waiter {
         let continuation: CheckedContinuation<[RedisReply], any Error>
         let expected: Int
+        /// Which request it is, for its cancellation.
+        var id: UInt64 = 0
+        /// Its commands, while it is queued.
+        var bytes: [UInt8] = []
+        /// When it gives up if not written by then.
+        var deadline: ContinuousClock.Instant? = nil
         var replies: [RedisReply] = []
         /// The last waiter of its batch.
         var endsBatch = false
+    }
+
+    /// How long and how much a connection's queue may hold.
+    struct Limits: Sendable {
+        /// How long a request may wait to be written, and a batch out for its next reply.
+        var commandTimeout: Duration
+        /// Commands and bytes that may wait to be written (a request is always taken when
+        /// none waits).
+        var maxQueuedCommands = Int.max
+        var maxQueuedBytes = Int.max
     }
 
     struct State {
@@ -39,9 +62,11 @@ final class RedisLane: Sendable {
         var unwrittenOffset = 0
         /// When the batch out last made progress (written, or a reply read).
         var lastProgress = ContinuousClock.now
-        /// The next batch: waiting for the batch out to be answered, or for a connection.
+        /// The next batch, in the order the requests came: waiting for the batch out to be
+        /// answered, or for a connection. Each waiter holds its own bytes, so one can leave.
         var next: [Waiter] = []
-        var nextBytes: [UInt8] = []
+        var queuedCommands = 0
+        var queuedBytes = 0
         var closed = false
         /// Whether the connection was lost (or never made) since it last worked.
         var isDown = false
@@ -81,19 +106,23 @@ final class RedisLane: Sendable {
     /// Batches written (each one round trip) and commands sent, since the lane was made.
     let roundTrips = Atomic<Int>(0)
     let commandsSent = Atomic<Int>(0)
-    let commandTimeout: Duration
+    let limits: Limits
+    var commandTimeout: Duration { limits.commandTimeout }
+    /// The next request's id.
+    let nextID = Atomic<UInt64>(1)
     let loop = RedisEventLoop.shared
     let connect: @Sendable () throws -> RedisConnection
     let onChange: (@Sendable (ConnectionChange) -> Void)?
 
     init(
-        connection: sending RedisConnection?, commandTimeout: Duration,
+        connection: sending RedisConnection?, limits: Limits,
         connect: @escaping @Sendable () throws -> RedisConnection,
         onChange: (@Sendable (ConnectionChange) -> Void)? = nil
     ) {
-        self.commandTimeout = commandTimeout
+        self.limits = limits
         self.connect = connect
         self.onChange = onChange
+        loop.register(lane: self)
         if let connection, let socket = try? RedisSocket(taking: connection) {
             state.withLock { state in
                 loop.register(socket, for: self)
@@ -103,40 +132,69 @@ final class RedisLane: Sendable {
     }
 
     /// Sends `commands` (pipelined with whatever else is waiting) and returns their replies.
+    ///
+    /// Throws `CancellationError` when the task is cancelled before any of the commands is
+    /// written (they never will be); once written, the call waits for the replies.
     func send(_ commands: [[[UInt8]]]) async throws -> [RedisReply] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(commands.reduce(16) { $0 + $1.reduce(16) { $0 + $1.count + 16 } })
         RedisProtocol.encode(commands, into: &bytes)
-        return try await withCheckedThrowingContinuation { continuation in
-            var failed: [Waiter] = []
-            var failure: (any Error)?
-            var startConnecting = false
-            state.withLock { state in
-                let waiter = Waiter(continuation: continuation, expected: commands.count)
-                if state.closed {
-                    failed = [waiter]
-                    failure = RedisLaneClosed()
-                } else if let socket = state.socket, state.canWrite, state.next.isEmpty {
-                    state.unwritten = bytes
-                    if let error = startBatch([waiter], on: socket, &state) {
-                        failed = retire(&state, socket: socket)
-                        failure = error
-                        startConnecting = connectIfNeeded(&state)
-                    }
-                } else {
-                    state.next.append(waiter)
-                    state.nextBytes += bytes
+        let id = nextID.add(1, ordering: .relaxed).oldValue
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                enqueue(Waiter(continuation: continuation, expected: commands.count, id: id), bytes)
+            }
+        } onCancel: {
+            cancel(id)
+        }
+    }
+
+    /// Writes the waiter's commands now if the connection is idle, else queues them.
+    private func enqueue(_ waiter: Waiter, _ bytes: [UInt8]) {
+        var waiter = waiter
+        var failed: [Waiter] = []
+        var failure: (any Error)?
+        var startConnecting = false
+        var wake = false
+        state.withLock { state in
+            if state.closed {
+                failed = [waiter]
+                failure = RedisLaneClosed()
+            } else if Task.isCancelled {  // checked under the lock: `cancel` found nothing to remove
+                failed = [waiter]
+                failure = CancellationError()
+            } else if let socket = state.socket, state.canWrite, state.next.isEmpty {
+                state.unwritten = bytes
+                if let error = startBatch([waiter], on: socket, &state) {
+                    failed = retire(&state, socket: socket)
+                    failure = error
                     startConnecting = connectIfNeeded(&state)
-                    if let socket = state.socket, let error = sendNextBatch(&state, on: socket) {
-                        failed = retire(&state, socket: socket)
-                        failure = error
-                        startConnecting = connectIfNeeded(&state)
-                    }
+                }
+            } else if !state.next.isEmpty, state.queuedCommands + waiter.expected > limits.maxQueuedCommands
+                        || state.queuedBytes + bytes.count > limits.maxQueuedBytes {
+                failed = [waiter]
+                failure = RedisUnsent(description: """
+                    the connection's queue is full (\(state.queuedCommands) commands, \(state.queuedBytes) bytes wait to be \
+                    written; at most \(limits.maxQueuedCommands) and \(limits.maxQueuedBytes)): the server is not keeping up
+                    """)
+            } else {
+                waiter.deadline = .now + commandTimeout
+                waiter.bytes = bytes
+                state.next.append(waiter)
+                state.queuedCommands += waiter.expected
+                state.queuedBytes += bytes.count
+                wake = state.socket == nil  // no batch out whose timeout wakes the event loop
+                startConnecting = connectIfNeeded(&state)
+                if let socket = state.socket, let error = sendNextBatch(&state, on: socket) {
+                    failed = retire(&state, socket: socket)
+                    failure = error
+                    startConnecting = connectIfNeeded(&state)
                 }
             }
-            if let failure { fail(failed, with: failure) }
-            if startConnecting { reconnect() }
         }
+        if let failure { fail(failed, with: failure) }
+        if wake { loop.wake() }
+        if startConnecting { reconnect() }
     }
 
     // MARK: Writing (with the lock held)
@@ -177,13 +235,27 @@ final class RedisLane: Sendable {
         return nil
     }
 
-    /// Puts the next batch out, if one waits and the connection may take it.
+    /// Puts the next batch out, if one waits and the connection may take it. Requests past
+    /// their deadline are failed first, never written.
     func sendNextBatch(_ state: inout State, on socket: RedisSocket) -> (any Error)? {
         guard state.canWrite, !state.next.isEmpty else { return nil }
-        let batch = state.next
-        state.unwritten = state.nextBytes
+        let expired = takeExpired(now: .now, &state)
+        if !expired.isEmpty {
+            let error = queueTimeout
+            DispatchQueue.global().async { [self] in fail(expired, with: error) }  // not under the lock
+        }
+        guard !state.next.isEmpty else { return nil }
+        var batch = state.next
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(state.queuedBytes)
+        for index in batch.indices {
+            bytes += batch[index].bytes
+            batch[index].bytes = []
+        }
+        state.unwritten = bytes
         state.next = []
-        state.nextBytes = []
+        state.queuedCommands = 0
+        state.queuedBytes = 0
         return startBatch(batch, on: socket, &state)
     }
 
@@ -229,11 +301,13 @@ final class RedisLane: Sendable {
             state.closed = true
             defer {
                 state.next = []
-                state.nextBytes = []
+                state.queuedCommands = 0
+                state.queuedBytes = 0
             }
             if let socket = state.socket, state.isIdle { _ = retire(&state, socket: socket) }
             return state.next
         }
+        loop.unregister(lane: self)
         fail(waiting, with: RedisLaneClosed())
     }
 }
@@ -241,8 +315,15 @@ final class RedisLane: Sendable {
 /// A request sent to a closed lane.
 struct RedisLaneClosed: Error {}
 
-/// A request that failed before any of it was written (no connection could be made): on
-/// a Redis Cluster it can go to another node without any risk of running twice.
+/// A request that failed before any of it was written (no connection could be made, or
+/// none in time): on a Redis Cluster it can go to another node without any risk of
+/// running twice.
 struct RedisNotSent: Error {
     let error: any Error
+}
+
+/// Why a lane did not write a request: its queue was full, or the request waited past
+/// the command timeout.
+struct RedisUnsent: Error, CustomStringConvertible {
+    let description: String
 }

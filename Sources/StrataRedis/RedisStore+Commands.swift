@@ -9,15 +9,6 @@ extension RedisStore {
         Int(try await integer(nil, [command("PUBLISH", channel, message)]))
     }
 
-    /// One command of text arguments on a pooled connection (for the lock); an error
-    /// reply throws.
-    func command(key: String, _ arguments: [String]) async throws -> RedisReply {
-        // On a cluster the command goes to the node of the key it names (the lock's key,
-        // not `key`): the key after `SET`, or `EVAL script 1 <key>`.
-        let named = arguments.first == "EVAL" ? arguments[3] : arguments[1]
-        return try await send([arguments.map { Array($0.utf8) }], routing: Array(named.utf8)) { _ in key }[0]
-    }
-
     /// A new connection of the store's endpoint and timeouts, not in the pool; on a
     /// cluster, to the first primary (or seed) that answers.
     func dedicatedConnection() throws -> RedisConnection {
@@ -35,7 +26,7 @@ extension RedisStore {
         throw lastError
     }
 
-    func redisKey(_ key: String) -> [UInt8] { namespace + Array(key.utf8) }
+    func redisKey(_ key: String) -> [UInt8] { names.key(key) }
 
     func command(_ name: String, _ arguments: any RedisArgument...) -> [[UInt8]] {
         [Array(name.utf8)] + arguments.map(\.redisBytes)
@@ -62,33 +53,28 @@ extension RedisStore {
         guard reply == .status("OK") else { throw unexpected(key, "\(name) answered \(reply.typeName)") }
     }
 
-    /// The glob pattern matching keys that start with `prefix` in the namespace: every
-    /// character that means something to `MATCH` is escaped.
-    func pattern(_ prefix: String) -> [UInt8] {
-        var pattern: [UInt8] = []
-        for byte in namespace + Array(prefix.utf8) {
-            if byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "[")
-                || byte == UInt8(ascii: "]") || byte == UInt8(ascii: "\\") {
-                pattern.append(UInt8(ascii: "\\"))
-            }
-            pattern.append(byte)
-        }
-        return pattern + [UInt8(ascii: "*")]
+    /// `SCAN MATCH` over every key of the store with `prefix` (Strata's own names are not
+    /// keys), calling `visit` with each page's Redis names, each name once.
+    func scan(prefix: String, _ visit: ([[UInt8]]) async throws -> Void) async throws {
+        let wanted = names.namespace + Array(prefix.utf8)
+        try await scan(matching: names.keyPattern(prefix), accept: { self.names.isKey($0, prefix: wanted) }, visit)
     }
 
-    /// `SCAN MATCH` over every key with `prefix` (on a cluster, over every primary, one
-    /// after the other), calling `visit` with each page's Redis names, each name once.
-    func scan(prefix: String, _ visit: ([[UInt8]]) async throws -> Void) async throws {
+    /// `SCAN MATCH pattern` (on a cluster, over every primary, one after the other),
+    /// calling `visit` with each page's Redis names that `accept` takes, each name once.
+    func scan(matching pattern: [UInt8], accept: ([UInt8]) -> Bool, _ visit: ([[UInt8]]) async throws -> Void) async throws {
         var seen = Set<[UInt8]>()  // SCAN may return a key more than once
         guard let cluster else {
-            try await scan(prefix: prefix, seen: &seen, visit) { commands in try await self.send(nil, commands) }
+            try await scan(pattern, accept: accept, seen: &seen, visit) { commands in try await self.send(nil, commands) }
             return
         }
         try checkOpen()
         for node in cluster.primaries {
-            try await scan(prefix: prefix, seen: &seen, visit) { commands in
+            try await scan(pattern, accept: accept, seen: &seen, visit) { commands in
                 do {
                     return try await node.lane().send(commands)
+                } catch let error as CancellationError {
+                    throw error
                 } catch {
                     throw self.mapped(error, key: nil, node: node.name)
                 }
@@ -97,11 +83,9 @@ extension RedisStore {
     }
 
     private func scan(
-        prefix: String, seen: inout Set<[UInt8]>, _ visit: ([[UInt8]]) async throws -> Void,
+        _ match: [UInt8], accept: ([UInt8]) -> Bool, seen: inout Set<[UInt8]>, _ visit: ([[UInt8]]) async throws -> Void,
         sending: ([[[UInt8]]]) async throws -> [RedisReply]
     ) async throws {
-        let match = pattern(prefix)
-        let wanted = namespace + Array(prefix.utf8)
         var cursor: [UInt8] = Array("0".utf8)
         repeat {
             let reply = try await sending([command("SCAN", cursor, "MATCH", match, "COUNT", String(configuration.scanBatchSize))])[0]
@@ -110,7 +94,7 @@ extension RedisStore {
             else { throw unexpected(nil, "SCAN answered \(reply.typeName)") }
             var batch: [[UInt8]] = []
             for item in found {
-                if case .bulk(let name) = item, name.starts(with: wanted), seen.insert(name).inserted { batch.append(name) }
+                if case .bulk(let name) = item, accept(name), seen.insert(name).inserted { batch.append(name) }
             }
             try await visit(batch)
             cursor = next
@@ -137,22 +121,44 @@ extension RedisStore {
     /// batch of commands over many keys). `routing` is the Redis key whose slot chooses the
     /// node on a cluster (any node when `nil`).
     func send(_ commands: [[[UInt8]]], routing: [UInt8]?, keyOfCommand: (Int) -> String?) async throws -> [RedisReply] {
-        let key = keyOfCommand(0)
+        let replies = try await sendUnchecked(commands, routing: routing, key: keyOfCommand(0))
+        try check(replies, to: commands, keyOfCommand: keyOfCommand)
+        return replies
+    }
+
+    /// Sends `commands` and returns their replies, error replies included.
+    func sendUnchecked(_ commands: [[[UInt8]]], routing: [UInt8]?, key: String?) async throws -> [RedisReply] {
         try checkOpen()
-        let replies: [RedisReply]
         if let cluster {
-            replies = try await cluster.send(commands, slot: routing.map(RedisClusterSlot.of), key: key, store: self)
-        } else {
-            do {
-                replies = try await lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count].send(commands)
-            } catch {
-                throw mapped(error, key: key)
-            }
+            return try await cluster.send(commands, slot: routing.map(RedisClusterSlot.of), key: key, store: self)
         }
+        do {
+            return try await lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count].send(commands)
+        } catch let error as CancellationError {
+            throw error  // the task was cancelled before the commands were written
+        } catch {
+            throw mapped(error, key: key)
+        }
+    }
+
+    /// Throws the refusal of the first error reply among `replies`.
+    func check(_ replies: [RedisReply], to commands: [[[UInt8]]], keyOfCommand: (Int) -> String?) throws {
         for (index, reply) in replies.enumerated() {
             if case .error(let message) = reply { throw refusal(message, to: commands[index], key: keyOfCommand(index)) }
         }
-        return replies
+    }
+
+    /// Runs `script` on `keys` (the first chooses the node on a cluster; all share its slot)
+    /// by `EVALSHA`, or by `EVAL` when the server does not have it cached; its reply.
+    func evaluate(_ script: RedisScript, keys: [[UInt8]], arguments: [[UInt8]], key: String?) async throws -> RedisReply {
+        var command = script.evalSHA(keys: keys, arguments: arguments)
+        var reply = try await sendUnchecked([command], routing: keys.first, key: key)[0]
+        if RedisScript.isMissing(reply) {
+            command = script.eval(keys: keys, arguments: arguments)
+            reply = try await sendUnchecked([command], routing: keys.first, key: key)[0]
+        }
+        try check([reply], to: [command]) { _ in key }
+        return reply
     }
 
     /// A lane's failure as the error a caller sees; `node` names a cluster's node.
@@ -161,6 +167,8 @@ extension RedisStore {
         switch error {
         case let error as RedisNotSent:
             return mapped(error.error, key: key, node: node)
+        case let error as RedisUnsent:
+            return StrataError(code: .backendUnavailable, message: error.description + onNode, key: key, backend: backendName)
         case let error as StrataError:
             return StrataError(
                 code: error.code, message: error.message + onNode, key: key, backend: backendName, underlying: error.underlying)

@@ -17,8 +17,11 @@ extension RedisStore {
         public var endpoint: RedisEndpoint
         /// How long connecting may take before the store gives up (`backendUnavailable`).
         public var connectTimeout: Duration
-        /// How long a pipelined batch may wait for its next reply; past it the batch's calls
-        /// throw `backendUnavailable` and the connection is replaced.
+        /// How long a call may wait for its commands to be written (while its connection is
+        /// busy or being made again), and how long a pipelined batch may then wait for its
+        /// next reply. A call not written in time throws `backendUnavailable` and is never
+        /// sent; a batch without a reply in time makes its calls throw `backendUnavailable`
+        /// (they may have run) and the connection is replaced.
         public var commandTimeout: Duration
         /// Pooled connections. Calls take them in turn, and concurrent calls are pipelined
         /// on each; more than one keeps a slow command (a large value, a long script)
@@ -31,6 +34,14 @@ extension RedisStore {
         public var defaultExpiry: Expiry?
         /// Keys asked for (`COUNT`) per `SCAN` step, and removed per `UNLINK`.
         public var scanBatchSize: Int
+        /// How many commands may wait, per pooled connection, for their turn to be written
+        /// (behind the batches out on it). Past it a call throws `backendUnavailable` at once
+        /// rather than queueing: a server that cannot keep up, or does not answer, makes
+        /// calls fail instead of memory grow. A call is always taken when nothing waits.
+        public var maxQueuedCommands: Int = 16_384
+        /// How many bytes of commands may wait per pooled connection, as with
+        /// ``maxQueuedCommands``: the bound that counts for large values.
+        public var maxQueuedBytes: Int = 64 << 20
         /// Seed nodes of a Redis Cluster; empty (the default) for one server at `endpoint`.
         /// Credentials are taken from the first seed for every node; a cluster has only
         /// database 0.

@@ -12,6 +12,13 @@ import Synchronization
 ///   sets the lifetime only when it creates the key.
 /// - `keys(prefix:)` and `clear(prefix:)` use `SCAN MATCH` with every glob character of
 ///   the prefix escaped, and `UNLINK` in batches: never `KEYS`.
+/// - Leases and records live in Redis, under names of Strata's own that start with the
+///   byte 0xFF (`\xFFstrata:lease:`, `\xFFstrata:record:`, and the namespace), which no
+///   key can: no listing shows them, `clear` removes no record. A lease is taken with
+///   the key's read in one round trip; the leased write is one script; every change of a
+///   key deletes its lease in the same round trip, before the change.
+/// - A call still waiting to be written when its task is cancelled is never sent; the
+///   waiting is bounded (``Configuration/maxQueuedCommands``, ``Configuration/commandTimeout``).
 /// - No call blocks Swift's cooperative threads: a caller writes its commands to an idle
 ///   pooled connection itself (a non-blocking write) and suspends, and one event-loop
 ///   thread (`poll`) reads the replies of every connection and resumes the callers.
@@ -43,7 +50,8 @@ public final class RedisStore: KeyValueStore {
     let cluster: RedisCluster?
     let nextLane = Atomic<Int>(0)
     let closed = Atomic<Bool>(false)
-    let namespace: [UInt8]
+    /// The Redis names of keys, and of Strata's own leases, records and locks.
+    let names: RedisKeyNames
 
     /// Connects to the server at `url` (`redis://…` or `redis+unix://…`).
     ///
@@ -74,11 +82,13 @@ public final class RedisStore: KeyValueStore {
     /// naming the server when it cannot be reached within the connect timeout.
     public init(configuration: Configuration) throws {
         self.configuration = configuration
-        self.namespace = Array(configuration.keyNamespace.utf8)
+        self.names = RedisKeyNames(namespace: configuration.keyNamespace, clustered: !configuration.clusterSeeds.isEmpty)
         let backend = Self.backendName(configuration)
-        guard configuration.poolSize >= 1, configuration.scanBatchSize >= 1 else {
+        guard configuration.poolSize >= 1, configuration.scanBatchSize >= 1, configuration.maxQueuedCommands >= 1,
+              configuration.maxQueuedBytes >= 1 else {
             throw StrataError(
-                code: .invalidConfiguration, message: "poolSize and scanBatchSize must be at least 1", backend: backend)
+                code: .invalidConfiguration, message: "poolSize, scanBatchSize, maxQueuedCommands and maxQueuedBytes must be at least 1",
+                backend: backend)
         }
         let onChange = configuration.connectionLog(backend: backend)
         let connect: @Sendable (RedisEndpoint) throws -> RedisConnection = { endpoint in
@@ -95,14 +105,16 @@ public final class RedisStore: KeyValueStore {
                     code: .backendUnavailable, message: "cannot connect to \(endpoint): \(error)", backend: backend, underlying: error)
             }
         }
+        let limits = RedisLane.Limits(
+            commandTimeout: configuration.commandTimeout, maxQueuedCommands: configuration.maxQueuedCommands,
+            maxQueuedBytes: configuration.maxQueuedBytes)
         let makeLane: @Sendable (RedisEndpoint) -> RedisLane = { endpoint in
-            RedisLane(connection: nil, commandTimeout: configuration.commandTimeout, connect: { try connect(endpoint) }, onChange: onChange)
+            RedisLane(connection: nil, limits: limits, connect: { try connect(endpoint) }, onChange: onChange)
         }
         if configuration.clusterSeeds.isEmpty {
             let endpoint = configuration.endpoint
             // The first connection is made here, so an unreachable server is found at start-up.
-            lanes = [RedisLane(connection: try connect(endpoint), commandTimeout: configuration.commandTimeout,
-                               connect: { try connect(endpoint) }, onChange: onChange)]
+            lanes = [RedisLane(connection: try connect(endpoint), limits: limits, connect: { try connect(endpoint) }, onChange: onChange)]
                 + (1..<configuration.poolSize).map { _ in makeLane(endpoint) }
             cluster = nil
         } else {
@@ -195,7 +207,7 @@ public final class RedisStore: KeyValueStore {
         var keys: [String] = []
         try await scan(prefix: prefix) { batch in
             for name in batch {
-                if let key = String(validating: name.dropFirst(namespace.count), as: UTF8.self) { keys.append(key) }
+                if let key = String(validating: name.dropFirst(names.namespace.count), as: UTF8.self) { keys.append(key) }
             }
         }
         return keys.sorted(by: KeyRules.byteOrder)
@@ -208,7 +220,7 @@ public final class RedisStore: KeyValueStore {
         try await withThrowingTaskGroup(of: [(key: String, entry: StoredEntry)].self) { group in
             try await scan(prefix: prefix) { batch in
                 let named = batch.compactMap { name in
-                    String(validating: name.dropFirst(namespace.count), as: UTF8.self).map { (name, $0) }
+                    String(validating: name.dropFirst(names.namespace.count), as: UTF8.self).map { (name, $0) }
                 }
                 if !named.isEmpty { group.addTask { try await self.entries(named) } }
             }
@@ -247,90 +259,6 @@ public final class RedisStore: KeyValueStore {
             }
         }
         return entries
-    }
-
-    // MARK: Writes
-
-    /// `SET key value [PX ms]` (an entry already expired is deleted instead). Returns only
-    /// when the server answered `OK`; a refusal (`OOM`, `READONLY`, `NOPERM`…) throws.
-    public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
-        let name = redisKey(key)
-        guard let milliseconds = try lifetime(entry.expiresAt) else {
-            try expectOK(key, "SET", try await send(key, [command("SET", name, entry.bytes)])[0])
-            return
-        }
-        guard milliseconds > 0 else {
-            _ = try await integer(key, [command("DEL", name)])
-            return
-        }
-        try expectOK(key, "SET", try await send(key, [command("SET", name, entry.bytes, "PX", String(milliseconds))])[0])
-    }
-
-    /// `SET key value NX [PX ms]`.
-    public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
-        var arguments = command("SET", redisKey(key), entry.bytes, "NX")
-        if let milliseconds = try lifetime(entry.expiresAt) { arguments += [Array("PX".utf8), Array(String(max(1, milliseconds)).utf8)] }
-        let reply = try await send(key, [arguments])[0]
-        switch reply {
-        case .status("OK"): return true
-        case .null: return false
-        default: throw unexpected(key, "SET NX answered \(reply.typeName)")
-        }
-    }
-
-    /// `DEL`.
-    @discardableResult
-    public func removeEntry(forKey key: String) async throws -> Bool {
-        try await integer(key, [command("DEL", redisKey(key))]) == 1
-    }
-
-    /// `PEXPIRE`, or `PERSIST` for no expiry.
-    public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
-        let name = redisKey(key)
-        guard let milliseconds = try lifetime(expiresAt) else {
-            let replies = try await send(key, [command("PERSIST", name), command("EXISTS", name)])
-            guard case .integer = replies[0], case .integer(let exists) = replies[1] else {
-                throw unexpected(key, "PERSIST answered \(replies[0].typeName), EXISTS \(replies[1].typeName)")
-            }
-            return exists == 1
-        }
-        return try await integer(key, [command("PEXPIRE", name, String(max(1, milliseconds)))]) == 1
-    }
-
-    /// One script, atomic in Redis: `INCRBY`, and `PEXPIRE` only if the key did not exist.
-    public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
-        let milliseconds = try lifetime(expiresAt).map { String(max(1, $0)) } ?? ""
-        let script = """
-            local existed = redis.call('EXISTS', KEYS[1])
-            local value = redis.call('INCRBY', KEYS[1], ARGV[1])
-            if existed == 0 and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-            return value
-            """
-        let reply = try await send(key, [command("EVAL", script, "1", redisKey(key), String(delta), milliseconds)])[0]
-        guard case .integer(let value) = reply else { throw unexpected(key, "INCRBY answered \(reply.typeName)") }
-        return Int(value)
-    }
-
-    /// `SCAN` the prefix and `UNLINK` what it finds, a batch at a time.
-    @discardableResult
-    public func clear(prefix: String) async throws -> Int {
-        var removed = 0
-        try await scan(prefix: prefix) { batch in
-            guard !batch.isEmpty else { return }
-            // On a cluster one UNLINK may name keys of one slot only.
-            let groups = cluster == nil ? [batch] : Array(Dictionary(grouping: batch, by: RedisClusterSlot.of).values)
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                for names in groups {
-                    group.addTask {
-                        let reply = try await self.send([[Array("UNLINK".utf8)] + names], routing: names[0]) { _ in nil }[0]
-                        guard case .integer(let count) = reply else { throw self.unexpected(nil, "UNLINK answered \(reply.typeName)") }
-                        return Int(count)
-                    }
-                }
-                for try await count in group { removed += count }
-            }
-        }
-        return removed
     }
 
     /// Redis expires keys itself: nothing to do.

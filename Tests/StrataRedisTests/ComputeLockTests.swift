@@ -51,12 +51,13 @@ struct ComputeLockTests {
         configuration.computeLockWait = .seconds(60)  // so only the lease ending lets it compute
         let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: configuration)
         // A holder that took the lock for 300 ms and died.
-        try await server.cli("SET", "strata:lock:orphan", "dead-holder", "NX", "PX", "300")
+        // Locks are named with a first byte of 0xFF (no key can start with it).
+        try await server.cli("--quoted-input", "SET", #""\xffstrata:lock:orphan""#, "dead-holder", "NX", "PX", "300")
         let computations = Computations()
         let holder = Lock("")
         let value = try await cache.getOrSet("orphan", as: Int.self) {
             computations.record()
-            let current = try await server.cli("GET", "strata:lock:orphan")
+            let current = try await server.cli("--quoted-input", "GET", #""\xffstrata:lock:orphan""#)
             holder.withLock { $0 = current }
             return 42
         }

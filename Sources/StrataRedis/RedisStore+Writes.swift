@@ -1,0 +1,120 @@
+import Strata
+
+/// Writes. Every change of a key breaks its lease (see `RedisStore+Leases.swift`): the
+/// `DEL` of the lease goes first in the same pipelined batch (one round trip), so a leased
+/// write that runs between the two commands finds the lease gone; `increment` does it
+/// inside its script.
+extension RedisStore {
+    /// `DEL <lease>` and `SET key value [PX ms]` (an entry already expired: `DEL` instead).
+    /// Returns only when the server answered `OK`; a refusal (`OOM`, `READONLY`,
+    /// `NOPERM`…) throws.
+    public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
+        let name = names.key(key)
+        let breakLease = command("DEL", names.lease(ofKeyNamed: name))
+        guard let milliseconds = try lifetime(entry.expiresAt) else {
+            try expectOK(key, "SET", try await send(key, [breakLease, command("SET", name, entry.bytes)])[1])
+            return
+        }
+        guard milliseconds > 0 else {
+            _ = try await send(key, [breakLease, command("DEL", name)])
+            return
+        }
+        try expectOK(key, "SET", try await send(key, [breakLease, command("SET", name, entry.bytes, "PX", String(milliseconds))])[1])
+    }
+
+    /// `DEL <lease>` and `SET key value NX [PX ms]` (the lease breaks whether or not the
+    /// key was absent).
+    public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
+        let name = names.key(key)
+        var arguments = command("SET", name, entry.bytes, "NX")
+        if let milliseconds = try lifetime(entry.expiresAt) { arguments += [Array("PX".utf8), Array(String(max(1, milliseconds)).utf8)] }
+        let reply = try await send(key, [command("DEL", names.lease(ofKeyNamed: name)), arguments])[1]
+        switch reply {
+        case .status("OK"): return true
+        case .null: return false
+        default: throw unexpected(key, "SET NX answered \(reply.typeName)")
+        }
+    }
+
+    /// `DEL <lease>` and `DEL key` (the lease breaks for a missing key too).
+    @discardableResult
+    public func removeEntry(forKey key: String) async throws -> Bool {
+        let name = names.key(key)
+        let reply = try await send(key, [command("DEL", names.lease(ofKeyNamed: name)), command("DEL", name)])[1]
+        guard case .integer(let removed) = reply else { throw unexpected(key, "DEL answered \(reply.typeName)") }
+        return removed == 1
+    }
+
+    /// `DEL <lease>` and `PEXPIRE`, or `PERSIST` and `EXISTS` for no expiry.
+    public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
+        let name = names.key(key)
+        let breakLease = command("DEL", names.lease(ofKeyNamed: name))
+        guard let milliseconds = try lifetime(expiresAt) else {
+            let replies = try await send(key, [breakLease, command("PERSIST", name), command("EXISTS", name)])
+            guard case .integer = replies[1], case .integer(let exists) = replies[2] else {
+                throw unexpected(key, "PERSIST answered \(replies[1].typeName), EXISTS \(replies[2].typeName)")
+            }
+            return exists == 1
+        }
+        let reply = try await send(key, [breakLease, command("PEXPIRE", name, String(max(1, milliseconds)))])[1]
+        guard case .integer(let changed) = reply else { throw unexpected(key, "PEXPIRE answered \(reply.typeName)") }
+        return changed == 1
+    }
+
+    /// One script, atomic in Redis: `INCRBY`, `PEXPIRE` only if the key did not exist, and
+    /// `DEL` of the key's lease.
+    public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
+        let milliseconds = try lifetime(expiresAt).map { String(max(1, $0)) } ?? ""
+        let name = names.key(key)
+        let reply = try await evaluate(
+            Self.incrementScript, keys: [name, names.lease(ofKeyNamed: name)],
+            arguments: [Array(String(delta).utf8), Array(milliseconds.utf8)], key: key)
+        guard case .integer(let value) = reply else { throw unexpected(key, "INCRBY answered \(reply.typeName)") }
+        return Int(value)
+    }
+
+    static let incrementScript = RedisScript("""
+        local existed = redis.call('EXISTS', KEYS[1])
+        local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+        if existed == 0 and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+        redis.call('DEL', KEYS[2])
+        return value
+        """)
+
+    /// Breaks the leases of the keys under `prefix` (a `SCAN` of the lease names and
+    /// `UNLINK`), then `SCAN`s the keys and `UNLINK`s them, a batch at a time. The leases go
+    /// first: a leased write that lands after this call started finds its lease broken, and
+    /// a lease taken after them reads the key as the clear leaves it. Strata's own names
+    /// (records, locks) are never among the keys.
+    @discardableResult
+    public func clear(prefix: String) async throws -> Int {
+        _ = try await unlinkAll(scanning: names.leasePattern(prefix)) { name in
+            guard let keyName = self.names.keyName(ofLease: name) else { return false }
+            return keyName.starts(with: self.names.namespace + Array(prefix.utf8))
+        }
+        let wanted = names.namespace + Array(prefix.utf8)
+        return try await unlinkAll(scanning: names.keyPattern(prefix)) { self.names.isKey($0, prefix: wanted) }
+    }
+
+    /// `SCAN MATCH pattern` and `UNLINK` of the names `accept` takes, a page at a time;
+    /// how many names `UNLINK` removed.
+    private func unlinkAll(scanning pattern: [UInt8], accept: @escaping ([UInt8]) -> Bool) async throws -> Int {
+        var removed = 0
+        try await scan(matching: pattern, accept: accept) { batch in
+            guard !batch.isEmpty else { return }
+            // On a cluster one UNLINK may name keys of one slot only.
+            let groups = cluster == nil ? [batch] : Array(Dictionary(grouping: batch, by: RedisClusterSlot.of).values)
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for names in groups {
+                    group.addTask {
+                        let reply = try await self.send([[Array("UNLINK".utf8)] + names], routing: names[0]) { _ in nil }[0]
+                        guard case .integer(let count) = reply else { throw self.unexpected(nil, "UNLINK answered \(reply.typeName)") }
+                        return Int(count)
+                    }
+                }
+                for try await count in group { removed += count }
+            }
+        }
+        return removed
+    }
+}
