@@ -119,37 +119,6 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
         }
     }
 
-    /// Creates the table and its expiry index when missing, and checks an existing one.
-    static func prepareSchema(
-        _ connection: SQLiteConnection, queries: SQLiteQueries, configuration: Configuration, backend: String
-    ) throws {
-        try connection.immediateTransaction {
-            let version = try connection.statement("PRAGMA user_version").run { statement in
-                try statement.step() ? Int(statement.integer(0)) : 0
-            }
-            if version > SQLiteQueries.schemaVersion {
-                throw StrataError(
-                    code: .invalidConfiguration,
-                    message: "the database has schema version \(version), written by a newer Strata (this one writes \(SQLiteQueries.schemaVersion))",
-                    backend: backend)
-            }
-            var columns: [String] = []
-            try connection.statement("PRAGMA table_info(\(queries.table))").run { statement in
-                while try statement.step() { columns.append(String(decoding: statement.bytes(1), as: UTF8.self)) }
-            }
-            if columns.isEmpty {
-                try connection.execute(queries.createTable)
-            } else if columns != ["key", "value", "expires"] {
-                throw StrataError(
-                    code: .invalidConfiguration,
-                    message: "the table \(configuration.tableName) has the columns \(columns), not [key, value, expires]; choose another tableName",
-                    backend: backend)
-            }
-            try connection.execute(queries.createExpiryIndex)
-            if version == 0 { try connection.execute("PRAGMA user_version = \(SQLiteQueries.schemaVersion)") }
-        }
-    }
-
     /// `SQLiteStore(<path>)`.
     public var backendName: String { "SQLiteStore(\(configuration.path))" }
 

@@ -9,6 +9,8 @@ import Darwin
 //   strata-fixture increment <directory> <key> <times>
 //   strata-fixture write-forever <directory> <key> <bytes>   (until killed)
 //   strata-fixture sqlite-increment <database> <key> <times>
+//   strata-fixture sqlite-set <database> <key> <number>      (writes the number as the value)
+//   strata-fixture sqlite-delete <database> <key> <unused>
 //   strata-fixture redis-follower <url> <key> <unused>
 //       a TieredStore with an invalidation bus: reads <key> into its L1, prints "ready",
 //       then prints "dropped" when another process's change drops the copy
@@ -18,7 +20,7 @@ import StrataSQLite
 
 let arguments = CommandLine.arguments
 guard arguments.count == 5, let count = Int(arguments[4]) ?? (arguments[1] == "redis-follower" ? 0 : nil) else {
-    print("usage: strata-fixture increment|write-forever|sqlite-increment <path> <key> <count>")
+    print("usage: strata-fixture increment|write-forever|sqlite-increment|sqlite-set|sqlite-delete <path> <key> <count>")
     exit(2)
 }
 switch arguments[1] {
@@ -28,6 +30,14 @@ case "increment":
 case "sqlite-increment":
     let store = try SQLiteStore(path: arguments[2])
     for _ in 0..<count { try await store.increment(arguments[3]) }
+case "sqlite-set":
+    let store = try SQLiteStore(path: arguments[2])
+    try await store.set(arguments[3], count)
+    try await store.close()
+case "sqlite-delete":
+    let store = try SQLiteStore(path: arguments[2])
+    try await store.delete(arguments[3])
+    try await store.close()
 case "redis-follower":
     let redis = try RedisStore(url: arguments[2])
     let bus = RedisInvalidationBus(redis: redis)
