@@ -24,6 +24,9 @@ final class SQLiteConnection {
 
     var isClosed: Bool { handle == nil }
 
+    /// A connection nobody closed (its lane's closing never ran) closes as it goes.
+    deinit { close() }
+
     func close() {
         for statement in statements.values { sqlite3_finalize(statement) }
         for statement in queries { sqlite3_finalize(statement) }

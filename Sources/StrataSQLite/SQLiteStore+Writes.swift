@@ -176,10 +176,12 @@ extension SQLiteStore {
         }
     }
 
-    /// Closes the connections once their current calls finish; later calls throw `StrataError.Code.closed`.
+    /// Closes the connections once their current calls finish, on the connections' own
+    /// threads; later calls throw `StrataError.Code.closed`. A store released without
+    /// `close()` closes its connections too (on the same threads, soon after).
     public func close() async throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        writer.close()
-        readers.forEach { $0.close() }
+        await writer.close()
+        for reader in readers { await reader.close() }
     }
 }

@@ -102,8 +102,8 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
                 })
             }
         } catch {
-            readers.forEach { $0.close() }
-            writer.close()
+            readers.forEach { $0.closeNow() }
+            writer.closeNow()
             throw error
         }
         self.readers = readers
