@@ -36,6 +36,14 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
     let readers: [ConnectionLane]
     let nextReader = Atomic<Int>(0)
     let closed = Atomic<Bool>(false)
+    /// Where this store moved a damaged database file when it opened it (with
+    /// ``Configuration/recoversFromDamage``), its `-wal` and `-shm` beside it with those
+    /// suffixes; `nil` when it found no damage.
+    ///
+    /// ```swift
+    /// if let aside = sqlite.damagedFileMovedAside { logger.warning("damaged cache moved to \(aside)") }
+    /// ```
+    public let damagedFileMovedAside: String?
 
     /// Opens (creating when missing) the database at `path`.
     ///
@@ -48,9 +56,11 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
 
     /// Opens the database a ``Configuration`` describes.
     ///
-    /// Throws a `StrataError` naming the path when the file cannot be opened or created
-    /// (a missing or read-only directory), is not a SQLite database, or holds a table of
-    /// that name with other columns or a newer schema version.
+    /// Throws a `StrataError` naming the path: `damagedDatabase` when the file is not a
+    /// SQLite database or is malformed (unless ``Configuration/recoversFromDamage`` moves it
+    /// aside), `invalidConfiguration` when it holds a table of one of the store's names with
+    /// other columns or has a newer schema version, `backendUnavailable` when it cannot be
+    /// opened or created (a missing or read-only directory).
     public init(configuration: Configuration) throws {
         self.configuration = configuration
         let backend = "SQLiteStore(\(configuration.path))"
@@ -70,6 +80,22 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
         }
         let queries = SQLiteQueries(table: configuration.tableName)
         self.queries = queries
+        let lanes: (writer: ConnectionLane, readers: [ConnectionLane])
+        do {
+            lanes = try Self.openLanes(configuration, queries: queries, backend: backend)
+            damagedFileMovedAside = nil
+        } catch let damage as StrataError where damage.code == .damagedDatabase && configuration.recoversFromDamage {
+            damagedFileMovedAside = try DamagedFile.moveAside(configuration.path, damage: damage, backend: backend)
+            lanes = try Self.openLanes(configuration, queries: queries, backend: backend)
+        }
+        (writer, readers) = lanes
+    }
+
+    /// Opens the writer's connection (setting the journal mode, checking the file when the
+    /// configuration recovers from damage, preparing the schema) and the readers'.
+    private static func openLanes(
+        _ configuration: Configuration, queries: SQLiteQueries, backend: String
+    ) throws -> (writer: ConnectionLane, readers: [ConnectionLane]) {
         let busyTimeout = Int32(clamping: configuration.busyTimeout.wholeMilliseconds())
 
         func open(_ role: String, setUp: (SQLiteConnection) throws -> Void) throws -> ConnectionLane {
@@ -85,14 +111,17 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
                 }
                 return ConnectionLane(connection, label: "strata.sqlite.\(role)", busyTimeoutMilliseconds: busyTimeout)
             } catch let failure as SQLiteFailure {
-                throw StrataError(code: failure.strataCode, message: Self.explain(failure), backend: backend, underlying: failure)
+                throw StrataError(code: failure.strataCode, message: explain(failure), backend: backend, underlying: failure)
             }
         }
 
-        writer = try open("writer") { connection in
+        let writer = try open("writer") { connection in
             try connection.execute("PRAGMA journal_mode = \(configuration.journalMode.rawValue)")
             try connection.execute("PRAGMA synchronous = \(configuration.synchronous.rawValue)")
-            try Self.prepareSchema(connection, queries: queries, configuration: configuration, backend: backend)
+            // Before the schema is written to: damage in any page, not only the first ones
+            // opening reads, is found here, while the file can still be moved aside.
+            if configuration.recoversFromDamage { try DamagedFile.check(connection, backend: backend) }
+            try prepareSchema(connection, queries: queries, configuration: configuration, backend: backend)
         }
         var readers: [ConnectionLane] = []
         do {
@@ -106,15 +135,14 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
             writer.closeNow()
             throw error
         }
-        self.readers = readers
+        return (writer, readers)
     }
 
     static func explain(_ failure: SQLiteFailure) -> String {
         switch failure.primaryCode {
         case SQLITE_CANTOPEN: return "cannot open or create the database file (is its directory missing or read-only?)"
-        case SQLITE_NOTADB: return "the file is not a SQLite database"
+        case SQLITE_NOTADB, SQLITE_CORRUPT: return DamagedFile.explain(failure)
         case SQLITE_READONLY: return "the database is read-only"
-        case SQLITE_CORRUPT: return "the database file is corrupt"
         default: return "cannot open the database"
         }
     }

@@ -19,6 +19,7 @@ struct SQLiteLifetimeTests {
             let store = try SQLiteStore(path: "\(directory)/\(index).sqlite")
             try await store.set("k", index)
             #expect(try await store.get("k", as: Int.self) == index)
+            await Task.yield()  // opening is synchronous: leave the cooperative pool to other tests now and then
         }
         // Connections close on their own threads once the store is gone: wait for them, for a
         // bounded time (a leak never ends).

@@ -215,7 +215,7 @@ struct SQLiteStoreTests {
     func badFiles() async throws {
         let notDatabase = temporaryPath("garbage")
         try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: notDatabase))
-        let garbage = #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
+        let garbage = #expect(throws: StrataError(code: .damagedDatabase, message: "")) {
             try SQLiteStore(path: notDatabase)
         }
         #expect(garbage?.description.contains(notDatabase) == true)
