@@ -40,7 +40,7 @@ enum DamagedFile {
     ///
     /// It first takes an exclusive lock on the file through SQLite's own VFS, as a writer
     /// would: while any other connection has the file open in WAL mode, in this process or
-    /// another (each holds a shared lock for as long as it is open), the lock is refused and
+    /// another (each holds a shared lock from its first read until it closes), the lock is refused and
     /// nothing is moved, so no process goes on using a file the others no longer see.
     /// The VFS, not a file descriptor of our own, because closing any descriptor of a file
     /// drops every POSIX lock this process holds on it; SQLite's VFS knows its other
@@ -76,7 +76,8 @@ enum DamagedFile {
             guard rename(path, aside) == 0 else {
                 throw refusal("moving it to \(aside) failed: \(String(cString: strerror(errno)))")
             }
-            // A log left beside a new, empty file would be replayed into it: moved, or else removed.
+            // The log and its index belong to the damaged file: they go with it, or else are
+            // removed, so that nothing of it stays at the path.
             for suffix in ["-wal", "-shm"] where rename(path + suffix, aside + suffix) != 0 && errno != ENOENT {
                 guard unlink(path + suffix) == 0 || errno == ENOENT else {
                     throw refusal("the file was moved to \(aside), but its \(suffix) could be neither moved nor removed: \(String(cString: strerror(errno)))")

@@ -2,19 +2,23 @@ import CSQLite
 import Strata
 import Synchronization
 
-/// A durable store in one SQLite table, on the system's SQLite, safe across processes.
+/// A durable store in one SQLite file, on the system's SQLite, safe across processes.
 ///
-/// - One table (created when missing): the key as `TEXT PRIMARY KEY`, the value as a
-///   `BLOB`, the expiry as wall-clock milliseconds (`NULL`: never), `WITHOUT ROWID`.
-///   The schema version is recorded in `PRAGMA user_version`.
+/// - One table of entries (created when missing): the key as `TEXT PRIMARY KEY`, the value
+///   as a `BLOB`, the expiry as wall-clock milliseconds (`NULL`: never), `WITHOUT ROWID`.
+///   Beside it, a table of leases and one of records (see `Docs/SQLite.md`). The schema
+///   version (2) is recorded in `PRAGMA user_version`; a version 1 file is upgraded.
 /// - Write-ahead logging by default: reads never wait behind a write.
 /// - Statements are prepared once per connection and reused; every key, value and
 ///   instant is a bound parameter, never spliced into SQL.
 /// - Prefix operations are a range on the primary key, so `%`, `_`, `*` and `[` in a
 ///   prefix mean themselves and the index answers them.
-/// - `increment` runs in an immediate transaction; `setIfAbsent` and `expire` are single
-///   statements. Other processes may use the same file at once: a busy timeout absorbs
-///   ordinary contention.
+/// - `set`, `setIfAbsent` and `expire` are single statements; `increment`, `delete`,
+///   `clear` and the leased write run in immediate transactions. Every change of a key
+///   breaks its lease in its own commit. Other processes may use the same file at once: a
+///   busy timeout absorbs ordinary contention.
+/// - A damaged file throws `StrataError.Code.damagedDatabase`;
+///   ``Configuration/recoversFromDamage`` moves it aside at open.
 /// - SQLite calls block, but never on one of Swift's cooperative threads: a call runs
 ///   inline only when it cannot wait (a free connection, and no lock to wait for);
 ///   otherwise it moves to a thread of the store's own.

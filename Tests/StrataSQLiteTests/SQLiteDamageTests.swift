@@ -117,7 +117,7 @@ struct SQLiteDamageTests {
         try await recovered.close()
     }
 
-    @Test("moving aside takes the -wal and -shm along (a log left beside a fresh file would be replayed into it), under a free name")
+    @Test("moving aside takes the -wal and -shm along, under a free name")
     func movingAside() throws {
         let path = try Self.randomFile("aside")
         for suffix in ["-wal", "-shm"] { try Data(suffix.utf8).write(to: URL(fileURLWithPath: path + suffix)) }
