@@ -9,8 +9,9 @@ extension SQLiteStore {
     /// Makes `lease` the key's lease (replacing any other) until `duration` from now on the
     /// store's clock, commits it, then reads the entry.
     public func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
-        let now = clock.now().millisecondsSince1970
-        let until = now + max(1, duration.wholeMilliseconds(roundingUp: true))
+        let instant = clock.now()
+        let now = instant.millisecondsSince1970
+        let until = instant.adding(milliseconds: max(1, duration.wholeMilliseconds(roundingUp: true))).millisecondsSince1970
         let queries = self.queries
         return try await write(key) { connection in
             try withUTF8(key) { keyBytes in

@@ -66,6 +66,10 @@ struct SQLiteLeaseTests {
         #expect(try await store.sweepExpired() == 0, "the count is of entries")
         #expect(try raw.column("SELECT key FROM strata_cache_leases") == ["long"])
         #expect(try await store.setEntry(Self.entry("late"), forKey: "short", ifLeased: short, keepingLease: false) == false)
+        // A duration past the end of time ends at the last instant, not in an overflow.
+        let endless = EntryLease.random()
+        _ = try await store.leaseEntry(forKey: "endless", lease: endless, duration: .seconds(Int64.max))
+        #expect(try await store.setEntry(Self.entry("v"), forKey: "endless", ifLeased: endless, keepingLease: false))
         try await store.close()
     }
 
