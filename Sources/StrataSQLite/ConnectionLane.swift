@@ -64,8 +64,30 @@ final class ConnectionLane: Sendable {
         }
     }
 
-    /// Closes the connection once no call is using it.
-    func close() {
+    /// Closes the connection now, on the caller's thread, once no call is using it (for a
+    /// store whose opening failed, before any call could start).
+    func closeNow() {
         connection.withLock { $0.close() }
+    }
+
+    /// Closes the connection on the lane's own thread once no call is using it: closing the
+    /// last connection to a file checkpoints its write-ahead log, which writes and waits for
+    /// the disk, so it does not run on a cooperative thread.
+    func close() async {
+        let connection = self.connection
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            queue.async {
+                connection.withLock { $0.close() }
+                done.resume()
+            }
+        }
+    }
+
+    /// A lane released without ``close()`` (its store was released without `close()`)
+    /// closes its connection on its own thread: no call can be using it, since a call holds
+    /// the store, and the store holds the lane.
+    deinit {
+        let connection = self.connection
+        queue.async { connection.withLock { $0.close() } }
     }
 }

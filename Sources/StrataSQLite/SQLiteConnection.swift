@@ -6,7 +6,8 @@ import Strata
 final class SQLiteConnection {
     private(set) var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
-    private var queries = [OpaquePointer?](repeating: nil, count: SQLiteQueries.count)
+    /// The store's queries, then `BEGIN IMMEDIATE`, `COMMIT` and `ROLLBACK`.
+    private var queries = [OpaquePointer?](repeating: nil, count: SQLiteQueries.count + 3)
     private var busyTimeoutMilliseconds: Int32 = -1
 
     init(path: String) throws(SQLiteFailure) {
@@ -23,6 +24,9 @@ final class SQLiteConnection {
     }
 
     var isClosed: Bool { handle == nil }
+
+    /// A connection nobody closed (its lane's closing never ran) closes as it goes.
+    deinit { close() }
 
     func close() {
         for statement in statements.values { sqlite3_finalize(statement) }
@@ -85,18 +89,24 @@ final class SQLiteConnection {
     var changes: Int { Int(sqlite3_changes(handle)) }
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction: committed when it returns,
-    /// rolled back when it throws.
+    /// rolled back when it throws. The three statements are prepared once, like the
+    /// store's queries: parsing them on every call (`sqlite3_exec`) cost 1 to 1.7 µs more a
+    /// transaction, a tenth of a `delete`, in a C loop on the same SQLite.
     func immediateTransaction<Result>(_ body: () throws -> Result) throws -> Result {
-        try execute("BEGIN IMMEDIATE")
+        try statement(Self.begin).run { _ = try $0.step() }
         do {
             let result = try body()
-            try execute("COMMIT")
+            try statement(Self.commit).run { _ = try $0.step() }
             return result
         } catch {
-            try? execute("ROLLBACK")
+            _ = try? statement(Self.rollback).run { _ = try $0.step() }
             throw error
         }
     }
+
+    private static let begin = Query(id: SQLiteQueries.count, sql: "BEGIN IMMEDIATE")
+    private static let commit = Query(id: SQLiteQueries.count + 1, sql: "COMMIT")
+    private static let rollback = Query(id: SQLiteQueries.count + 2, sql: "ROLLBACK")
 }
 
 /// A prepared statement in use: bind, step, read columns; always reset by ``run(_:)``.

@@ -9,12 +9,19 @@ struct Query: Sendable {
 /// The store's SQL, written once per table name. Every key, value and instant is a bound
 /// parameter; only the table name (checked to be an identifier) is part of the text.
 struct SQLiteQueries: Sendable {
-    /// The schema version this release writes (`PRAGMA user_version`).
-    static let schemaVersion = 1
+    /// The schema version this release writes (`PRAGMA user_version`): 1 was the entries
+    /// table alone; 2 adds the lease and record tables and the lease-breaking triggers.
+    static let schemaVersion = 2
 
     let table: String
+    let leaseTable: String
+    let recordTable: String
     let createTable: String
     let createExpiryIndex: String
+    /// The lease and record tables, and the triggers by which every insert or update of an
+    /// entry breaks the key's lease in the statement that changes it (no extra statement,
+    /// so no extra commit, on the write path).
+    let createLeaseSchema: [String]
     let get: Query
     let set: Query
     let setIfAbsent: Query
@@ -31,6 +38,15 @@ struct SQLiteQueries: Sendable {
     let deleteInRange: Query
     let deleteFrom: Query
     let deleteExpired: Query
+    let takeLease: Query
+    let claimLease: Query
+    let endLease: Query
+    let breakLease: Query
+    let breakLeasesInRange: Query
+    let breakLeasesFrom: Query
+    let deleteEndedLeases: Query
+    let readRecord: Query
+    let raiseRecord: Query
 
     /// Whether `name` can be a table name: ASCII letters, digits and `_`, not starting with a digit.
     static func isValidTableName(_ name: String) -> Bool {
@@ -39,11 +55,15 @@ struct SQLiteQueries: Sendable {
     }
 
     /// How many queries there are (the size of a connection's statement cache).
-    static let count = 17
+    static let count = 26
 
     init(table name: String) {
         let table = "\"\(name)\""
+        let leases = "\"\(name)_leases\""
+        let records = "\"\(name)_records\""
         self.table = table
+        leaseTable = leases
+        recordTable = records
         let alive = "(expires IS NULL OR expires > ?3)"
         // WITHOUT ROWID: the row lives in the key's b-tree, so a point read is one search
         // (measured in Benchmarks/: see Docs/Benchmarks.md).
@@ -55,6 +75,36 @@ struct SQLiteQueries: Sendable {
             ) WITHOUT ROWID
             """
         createExpiryIndex = "CREATE INDEX IF NOT EXISTS \"\(name)_expires\" ON \(table)(expires) WHERE expires IS NOT NULL"
+        // A lease: the key, its token (the UInt64's bits as an INTEGER) and the instant it
+        // ends, in the store clock's milliseconds. A record: a name and its greatest value.
+        // AFTER INSERT covers an upsert that inserted, AFTER UPDATE one that updated (SQLite
+        // fires one or the other, and neither for an upsert whose DO UPDATE's WHERE is false:
+        // a setIfAbsent that did not write). Deletes have no trigger: sweepExpired deletes
+        // rows without changing what any key reads, and a delete must break the lease of a
+        // key that has no row, so removeEntry and clear delete leases themselves.
+        createLeaseSchema = [
+            """
+            CREATE TABLE IF NOT EXISTS \(leases) (
+                key TEXT PRIMARY KEY NOT NULL,
+                token INTEGER NOT NULL,
+                until INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS \(records) (
+                name TEXT PRIMARY KEY NOT NULL,
+                value INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TRIGGER IF NOT EXISTS "\(name)_insert_breaks_lease" AFTER INSERT ON \(table)
+            BEGIN DELETE FROM \(leases) WHERE key = NEW.key; END
+            """,
+            """
+            CREATE TRIGGER IF NOT EXISTS "\(name)_update_breaks_lease" AFTER UPDATE ON \(table)
+            BEGIN DELETE FROM \(leases) WHERE key = NEW.key; END
+            """,
+        ]
         get = Query(id: 0, sql: "SELECT value, expires FROM \(table) WHERE key = ?1 AND (expires IS NULL OR expires > ?2)")
         set = Query(id: 2, sql: """
             INSERT INTO \(table) (key, value, expires) VALUES (?1, ?2, ?3)
@@ -80,6 +130,23 @@ struct SQLiteQueries: Sendable {
         deleteInRange = Query(id: 12, sql: "DELETE FROM \(table) WHERE key >= ?1 AND key < ?2")
         deleteFrom = Query(id: 13, sql: "DELETE FROM \(table) WHERE key >= ?1")
         deleteExpired = Query(id: 14, sql: "DELETE FROM \(table) WHERE expires IS NOT NULL AND expires <= ?1")
+        takeLease = Query(id: 17, sql: """
+            INSERT INTO \(leases) (key, token, until) VALUES (?1, ?2, ?3)
+            ON CONFLICT (key) DO UPDATE SET token = excluded.token, until = excluded.until
+            """)
+        // Ends the lease if it is the caller's, returning when it would have ended: the
+        // caller's write goes on only when that is later than now.
+        claimLease = Query(id: 18, sql: "DELETE FROM \(leases) WHERE key = ?1 AND token = ?2 RETURNING until")
+        endLease = Query(id: 19, sql: "DELETE FROM \(leases) WHERE key = ?1 AND token = ?2")
+        breakLease = Query(id: 20, sql: "DELETE FROM \(leases) WHERE key = ?1")
+        breakLeasesInRange = Query(id: 21, sql: "DELETE FROM \(leases) WHERE key >= ?1 AND key < ?2")
+        breakLeasesFrom = Query(id: 22, sql: "DELETE FROM \(leases) WHERE key >= ?1")
+        deleteEndedLeases = Query(id: 23, sql: "DELETE FROM \(leases) WHERE until <= ?1")
+        readRecord = Query(id: 24, sql: "SELECT value FROM \(records) WHERE name = ?1")
+        raiseRecord = Query(id: 25, sql: """
+            INSERT INTO \(records) (name, value) VALUES (?1, ?2)
+            ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE excluded.value > \(records).value
+            """)
     }
 
     /// The least string above every string that starts with `prefix`, as UTF-8 bytes,

@@ -1,9 +1,12 @@
 import CSQLite
 import Strata
 
-/// Writes: one statement each on the writer's lane; read-modify-write in `BEGIN IMMEDIATE`.
+/// Writes, on the writer's lane: one statement each where one statement is the whole change
+/// (its lease is broken by the table's triggers, in the same statement); a read-modify-write,
+/// or a change that also deletes leases itself, in `BEGIN IMMEDIATE`.
 extension SQLiteStore {
-    /// Inserts or replaces the row for `key`.
+    /// Inserts or replaces the row for `key`, one statement: the table's trigger deletes the
+    /// key's lease in it.
     public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
         let sql = queries.set
         try await write(key) { connection in
@@ -20,7 +23,8 @@ extension SQLiteStore {
         }
     }
 
-    /// One upsert that replaces only an expired row: `true` when it wrote.
+    /// One upsert that replaces only an expired row: `true` when it wrote (and then the
+    /// trigger deleted the key's lease in the same statement).
     public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
         let now = clock.now().millisecondsSince1970
         let sql = queries.setIfAbsent
@@ -36,21 +40,30 @@ extension SQLiteStore {
         }
     }
 
-    /// Deletes the row for `key`; `true` when it was unexpired.
+    /// Deletes the key's lease and its row in one immediate transaction (a delete breaks
+    /// the lease of a key with no row too); `true` when the row was unexpired.
     @discardableResult
     public func removeEntry(forKey key: String) async throws -> Bool {
         let now = clock.now().millisecondsSince1970
-        let sql = queries.delete
+        let queries = self.queries
         return try await write(key) { connection in
-            try connection.statement(sql).run { statement in
-                try statement.bind(1, text: key)
-                guard try statement.step() else { return false }
-                return statement.columnType(0) == SQLITE_NULL || statement.integer(0) > now
+            try withUTF8(key) { keyBytes in
+                try connection.immediateTransaction {
+                    try connection.statement(queries.breakLease).run { statement in
+                        try statement.bind(1, borrowedText: keyBytes)
+                        _ = try statement.step()
+                    }
+                    return try connection.statement(queries.delete).run { statement in
+                        try statement.bind(1, borrowedText: keyBytes)
+                        guard try statement.step() else { return false }
+                        return statement.columnType(0) == SQLITE_NULL || statement.integer(0) > now
+                    }
+                }
             }
         }
     }
 
-    /// One update of an unexpired row's expiry.
+    /// One update of an unexpired row's expiry (its trigger deletes the key's lease).
     public func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
         let now = clock.now().millisecondsSince1970
         let sql = queries.setExpiration
@@ -65,7 +78,8 @@ extension SQLiteStore {
         }
     }
 
-    /// Read, add and write in one immediate transaction, atomic across processes.
+    /// Read, add and write in one immediate transaction, atomic across processes; the write's
+    /// trigger deletes the key's lease.
     public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
         let now = clock.now().millisecondsSince1970
         let queries = self.queries
@@ -96,14 +110,15 @@ extension SQLiteStore {
         }
     }
 
-    /// Deletes the range of keys that start with `prefix`, counting the unexpired ones, on
-    /// the writer's own thread.
+    /// Deletes the range of keys that start with `prefix`, counting the unexpired ones, and
+    /// the leases of that range, in one immediate transaction on the writer's own thread.
     @discardableResult
     public func clear(prefix: String) async throws -> Int {
         let now = clock.now().millisecondsSince1970
         let upper = SQLiteQueries.upperBound(ofPrefix: prefix)
-        let (count, delete) = upper == nil
-            ? (queries.countFrom, queries.deleteFrom) : (queries.countInRange, queries.deleteInRange)
+        let (count, delete, breakLeases) = upper == nil
+            ? (queries.countFrom, queries.deleteFrom, queries.breakLeasesFrom)
+            : (queries.countInRange, queries.deleteInRange, queries.breakLeasesInRange)
         return try await write(nil, long: true) { connection in
             try connection.immediateTransaction {
                 let unexpired = try connection.statement(count).run { statement in
@@ -112,26 +127,36 @@ extension SQLiteStore {
                     try statement.bind(3, integer: now)
                     return try statement.step() ? Int(statement.integer(0)) : 0
                 }
-                try connection.statement(delete).run { statement in
-                    try statement.bind(1, text: prefix)
-                    if let upper { try statement.bind(2, textBytes: upper) }
-                    _ = try statement.step()
+                for sql in [delete, breakLeases] {
+                    try connection.statement(sql).run { statement in
+                        try statement.bind(1, text: prefix)
+                        if let upper { try statement.bind(2, textBytes: upper) }
+                        _ = try statement.step()
+                    }
                 }
                 return unexpired
             }
         }
     }
 
-    /// Deletes every expired row (using the partial index on `expires`); returns how many.
+    /// Deletes every expired row (using the partial index on `expires`) and every ended
+    /// lease, in one transaction; returns how many rows of entries it deleted.
     @discardableResult
     public func sweepExpired() async throws -> Int {
         let now = clock.now().millisecondsSince1970
-        let sql = queries.deleteExpired
+        let queries = self.queries
         return try await write(nil, long: true) { connection in
-            try connection.statement(sql).run { statement in
-                try statement.bind(1, integer: now)
-                _ = try statement.step()
-                return connection.changes
+            try connection.immediateTransaction {
+                let removed = try connection.statement(queries.deleteExpired).run { statement in
+                    try statement.bind(1, integer: now)
+                    _ = try statement.step()
+                    return connection.changes
+                }
+                try connection.statement(queries.deleteEndedLeases).run { statement in
+                    try statement.bind(1, integer: now)
+                    _ = try statement.step()
+                }
+                return removed
             }
         }
     }
@@ -151,10 +176,12 @@ extension SQLiteStore {
         }
     }
 
-    /// Closes the connections once their current calls finish; later calls throw `StrataError.Code.closed`.
+    /// Closes the connections once their current calls finish, on the connections' own
+    /// threads; later calls throw `StrataError.Code.closed`. A store released without
+    /// `close()` closes its connections too (on the same threads, soon after).
     public func close() async throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        writer.close()
-        readers.forEach { $0.close() }
+        await writer.close()
+        for reader in readers { await reader.close() }
     }
 }

@@ -2,19 +2,23 @@ import CSQLite
 import Strata
 import Synchronization
 
-/// A durable store in one SQLite table, on the system's SQLite, safe across processes.
+/// A durable store in one SQLite file, on the system's SQLite, safe across processes.
 ///
-/// - One table (created when missing): the key as `TEXT PRIMARY KEY`, the value as a
-///   `BLOB`, the expiry as wall-clock milliseconds (`NULL`: never), `WITHOUT ROWID`.
-///   The schema version is recorded in `PRAGMA user_version`.
+/// - One table of entries (created when missing): the key as `TEXT PRIMARY KEY`, the value
+///   as a `BLOB`, the expiry as wall-clock milliseconds (`NULL`: never), `WITHOUT ROWID`.
+///   Beside it, a table of leases and one of records (see `Docs/SQLite.md`). The schema
+///   version (2) is recorded in `PRAGMA user_version`; a version 1 file is upgraded.
 /// - Write-ahead logging by default: reads never wait behind a write.
 /// - Statements are prepared once per connection and reused; every key, value and
 ///   instant is a bound parameter, never spliced into SQL.
 /// - Prefix operations are a range on the primary key, so `%`, `_`, `*` and `[` in a
 ///   prefix mean themselves and the index answers them.
-/// - `increment` runs in an immediate transaction; `setIfAbsent` and `expire` are single
-///   statements. Other processes may use the same file at once: a busy timeout absorbs
-///   ordinary contention.
+/// - `set`, `setIfAbsent` and `expire` are single statements; `increment`, `delete`,
+///   `clear` and the leased write run in immediate transactions. Every change of a key
+///   breaks its lease in its own commit. Other processes may use the same file at once: a
+///   busy timeout absorbs ordinary contention.
+/// - A damaged file throws `StrataError.Code.damagedDatabase`;
+///   ``Configuration/recoversFromDamage`` moves it aside at open.
 /// - SQLite calls block, but never on one of Swift's cooperative threads: a call runs
 ///   inline only when it cannot wait (a free connection, and no lock to wait for);
 ///   otherwise it moves to a thread of the store's own.
@@ -36,6 +40,14 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
     let readers: [ConnectionLane]
     let nextReader = Atomic<Int>(0)
     let closed = Atomic<Bool>(false)
+    /// Where this store moved a damaged database file when it opened it (with
+    /// ``Configuration/recoversFromDamage``), its `-wal` and `-shm` beside it with those
+    /// suffixes; `nil` when it found no damage.
+    ///
+    /// ```swift
+    /// if let aside = sqlite.damagedFileMovedAside { logger.warning("damaged cache moved to \(aside)") }
+    /// ```
+    public let damagedFileMovedAside: String?
 
     /// Opens (creating when missing) the database at `path`.
     ///
@@ -48,9 +60,11 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
 
     /// Opens the database a ``Configuration`` describes.
     ///
-    /// Throws a `StrataError` naming the path when the file cannot be opened or created
-    /// (a missing or read-only directory), is not a SQLite database, or holds a table of
-    /// that name with other columns or a newer schema version.
+    /// Throws a `StrataError` naming the path: `damagedDatabase` when the file is not a
+    /// SQLite database or is malformed (unless ``Configuration/recoversFromDamage`` moves it
+    /// aside), `invalidConfiguration` when it holds a table of one of the store's names with
+    /// other columns or has a newer schema version, `backendUnavailable` when it cannot be
+    /// opened or created (a missing or read-only directory).
     public init(configuration: Configuration) throws {
         self.configuration = configuration
         let backend = "SQLiteStore(\(configuration.path))"
@@ -70,6 +84,22 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
         }
         let queries = SQLiteQueries(table: configuration.tableName)
         self.queries = queries
+        let lanes: (writer: ConnectionLane, readers: [ConnectionLane])
+        do {
+            lanes = try Self.openLanes(configuration, queries: queries, backend: backend)
+            damagedFileMovedAside = nil
+        } catch let damage as StrataError where damage.code == .damagedDatabase && configuration.recoversFromDamage {
+            damagedFileMovedAside = try DamagedFile.moveAside(configuration.path, damage: damage, backend: backend)
+            lanes = try Self.openLanes(configuration, queries: queries, backend: backend)
+        }
+        (writer, readers) = lanes
+    }
+
+    /// Opens the writer's connection (setting the journal mode, checking the file when the
+    /// configuration recovers from damage, preparing the schema) and the readers'.
+    private static func openLanes(
+        _ configuration: Configuration, queries: SQLiteQueries, backend: String
+    ) throws -> (writer: ConnectionLane, readers: [ConnectionLane]) {
         let busyTimeout = Int32(clamping: configuration.busyTimeout.wholeMilliseconds())
 
         func open(_ role: String, setUp: (SQLiteConnection) throws -> Void) throws -> ConnectionLane {
@@ -85,14 +115,17 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
                 }
                 return ConnectionLane(connection, label: "strata.sqlite.\(role)", busyTimeoutMilliseconds: busyTimeout)
             } catch let failure as SQLiteFailure {
-                throw StrataError(code: failure.strataCode, message: Self.explain(failure), backend: backend, underlying: failure)
+                throw StrataError(code: failure.strataCode, message: explain(failure), backend: backend, underlying: failure)
             }
         }
 
-        writer = try open("writer") { connection in
+        let writer = try open("writer") { connection in
             try connection.execute("PRAGMA journal_mode = \(configuration.journalMode.rawValue)")
             try connection.execute("PRAGMA synchronous = \(configuration.synchronous.rawValue)")
-            try Self.prepareSchema(connection, queries: queries, configuration: configuration, backend: backend)
+            // Before the schema is written to: damage in any page, not only the first ones
+            // opening reads, is found here, while the file can still be moved aside.
+            if configuration.recoversFromDamage { try DamagedFile.check(connection, backend: backend) }
+            try prepareSchema(connection, queries: queries, configuration: configuration, backend: backend)
         }
         var readers: [ConnectionLane] = []
         do {
@@ -102,51 +135,19 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
                 })
             }
         } catch {
-            readers.forEach { $0.close() }
-            writer.close()
+            readers.forEach { $0.closeNow() }
+            writer.closeNow()
             throw error
         }
-        self.readers = readers
+        return (writer, readers)
     }
 
     static func explain(_ failure: SQLiteFailure) -> String {
         switch failure.primaryCode {
         case SQLITE_CANTOPEN: return "cannot open or create the database file (is its directory missing or read-only?)"
-        case SQLITE_NOTADB: return "the file is not a SQLite database"
+        case SQLITE_NOTADB, SQLITE_CORRUPT: return DamagedFile.explain(failure)
         case SQLITE_READONLY: return "the database is read-only"
-        case SQLITE_CORRUPT: return "the database file is corrupt"
         default: return "cannot open the database"
-        }
-    }
-
-    /// Creates the table and its expiry index when missing, and checks an existing one.
-    static func prepareSchema(
-        _ connection: SQLiteConnection, queries: SQLiteQueries, configuration: Configuration, backend: String
-    ) throws {
-        try connection.immediateTransaction {
-            let version = try connection.statement("PRAGMA user_version").run { statement in
-                try statement.step() ? Int(statement.integer(0)) : 0
-            }
-            if version > SQLiteQueries.schemaVersion {
-                throw StrataError(
-                    code: .invalidConfiguration,
-                    message: "the database has schema version \(version), written by a newer Strata (this one writes \(SQLiteQueries.schemaVersion))",
-                    backend: backend)
-            }
-            var columns: [String] = []
-            try connection.statement("PRAGMA table_info(\(queries.table))").run { statement in
-                while try statement.step() { columns.append(String(decoding: statement.bytes(1), as: UTF8.self)) }
-            }
-            if columns.isEmpty {
-                try connection.execute(queries.createTable)
-            } else if columns != ["key", "value", "expires"] {
-                throw StrataError(
-                    code: .invalidConfiguration,
-                    message: "the table \(configuration.tableName) has the columns \(columns), not [key, value, expires]; choose another tableName",
-                    backend: backend)
-            }
-            try connection.execute(queries.createExpiryIndex)
-            if version == 0 { try connection.execute("PRAGMA user_version = \(SQLiteQueries.schemaVersion)") }
         }
     }
 

@@ -12,6 +12,8 @@ import Darwin
 //   strata-fixture delete <directory> <key> <unused>
 //   strata-fixture raise-record <directory> <name> <value>
 //   strata-fixture sqlite-increment <database> <key> <times>
+//   strata-fixture sqlite-set <database> <key> <number>      (writes the number as the value)
+//   strata-fixture sqlite-delete <database> <key> <unused>
 //   strata-fixture redis-follower <url> <key> <unused>
 //       a TieredStore with an invalidation bus: reads <key> into its L1, prints "ready",
 //       then prints "dropped" when another process's change drops the copy
@@ -21,7 +23,7 @@ import StrataSQLite
 
 let arguments = CommandLine.arguments
 guard arguments.count == 5, let count = Int(arguments[4]) ?? (arguments[1] == "redis-follower" ? 0 : nil) else {
-    print("usage: strata-fixture increment|write-forever|set|delete|raise-record|sqlite-increment <path> <key> <count>")
+    print("usage: strata-fixture increment|write-forever|set|delete|raise-record|sqlite-increment|sqlite-set|sqlite-delete <path> <key> <count>")
     exit(2)
 }
 switch arguments[1] {
@@ -37,6 +39,14 @@ case "raise-record":
 case "sqlite-increment":
     let store = try SQLiteStore(path: arguments[2])
     for _ in 0..<count { try await store.increment(arguments[3]) }
+case "sqlite-set":
+    let store = try SQLiteStore(path: arguments[2])
+    try await store.set(arguments[3], count)
+    try await store.close()
+case "sqlite-delete":
+    let store = try SQLiteStore(path: arguments[2])
+    try await store.delete(arguments[3])
+    try await store.close()
 case "redis-follower":
     let redis = try RedisStore(url: arguments[2])
     let bus = RedisInvalidationBus(redis: redis)

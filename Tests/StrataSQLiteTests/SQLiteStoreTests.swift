@@ -51,18 +51,24 @@ final class RawConnection {
 
 @Suite("SQLiteStore")
 struct SQLiteStoreTests {
-    @Test("the table: key TEXT primary key, value BLOB, expiry in ms, WITHOUT ROWID, schema version 1, WAL")
+    @Test("the tables: key TEXT primary key, value BLOB, expiry in ms, leases and records beside, WITHOUT ROWID, schema version 2, WAL")
     func schema() async throws {
         let path = temporaryPath("schema")
         let store = try SQLiteStore(path: path)
         let clock = SystemClock()
         try await store.set("text", "héllo", expires: "1h")
         let raw = try RawConnection(path)
-        #expect(try raw.column("PRAGMA user_version") == ["1"])
+        #expect(try raw.column("PRAGMA user_version") == ["2"])
         #expect(try raw.column("PRAGMA journal_mode") == ["wal"])
         #expect(try raw.column("SELECT name FROM pragma_table_info('strata_cache')") == ["key", "value", "expires"])
-        let definition = try raw.column("SELECT sql FROM sqlite_master WHERE name = 'strata_cache'").first ?? ""
-        #expect(definition.contains("WITHOUT ROWID"))
+        #expect(try raw.column("SELECT name FROM pragma_table_info('strata_cache_leases')") == ["key", "token", "until"])
+        #expect(try raw.column("SELECT name FROM pragma_table_info('strata_cache_records')") == ["name", "value"])
+        for table in ["strata_cache", "strata_cache_leases", "strata_cache_records"] {
+            let definition = try raw.column("SELECT sql FROM sqlite_master WHERE name = '\(table)'").first ?? ""
+            #expect(definition.contains("WITHOUT ROWID"), "\(table)")
+        }
+        #expect(try raw.column("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+            == ["strata_cache_insert_breaks_lease", "strata_cache_update_breaks_lease"])
         // Another program reads the raw UTF-8 and the expiry in milliseconds.
         #expect(try raw.column("SELECT CAST(value AS TEXT) FROM strata_cache WHERE key = 'text'") == ["héllo"])
         let expires = Int64(try raw.column("SELECT expires FROM strata_cache WHERE key = 'text'").first ?? "0") ?? 0
@@ -209,7 +215,7 @@ struct SQLiteStoreTests {
     func badFiles() async throws {
         let notDatabase = temporaryPath("garbage")
         try Data(repeating: 0x41, count: 4096).write(to: URL(fileURLWithPath: notDatabase))
-        let garbage = #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
+        let garbage = #expect(throws: StrataError(code: .damagedDatabase, message: "")) {
             try SQLiteStore(path: notDatabase)
         }
         #expect(garbage?.description.contains(notDatabase) == true)
