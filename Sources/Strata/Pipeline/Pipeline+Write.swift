@@ -107,6 +107,9 @@ extension Pipeline {
         let store = self.store
         for _ in 0..<8 {
             if try await store.setEntryIfAbsent(entry, forKey: key) { return true }
+            // A value a plain read returns is there: nothing to do (and no lease taken, so a
+            // computation's lease on the key holds).
+            guard try await !isReadable(key, in: store) else { return false }
             let lease = EntryLease.random()
             let current: StoredEntry?
             do {
@@ -124,5 +127,19 @@ extension Pipeline {
             _ = try await store.setEntry(expired, forKey: key, ifLeased: lease, keepingLease: false)
         }
         return false
+    }
+
+    /// Whether `key` (prefix applied) holds an entry a plain read returns; an entry the store
+    /// cannot read counts as one.
+    private func isReadable(_ key: String, in store: any KeyValueStore) async throws -> Bool {
+        let current: StoredEntry?
+        do {
+            current = try await store.entry(forKey: key)
+        } catch let error as StrataError where error.code == .corruptEntry {
+            return true
+        }
+        guard let current else { return false }
+        var tagInstants: [String: Int64] = [:]
+        return try await readableOffset(current.bytes, tagInstants: &tagInstants) != nil
     }
 }
