@@ -261,3 +261,48 @@ final class AsyncGate: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 }
+
+/// Two defects the randomized history found, each forced here with gates.
+@Suite("Consistency rules: what the history test found")
+struct ConsistencyHistoryFindingsTests {
+    @Test("R2: two L2 reads of one key that answer out of order never leave L1 holding the older value")
+    func fillsOutOfOrder() async throws {
+        let fixture = ConsistencyRuleTests.TwoInstances()
+        try await fixture.shared.set("k", "v1")
+        let gate = PipelineGates.shared.arm(.beforeFill, key: "k", in: fixture.first)
+        defer { PipelineGates.shared.disarm(gate) }
+        let older = Task { try await fixture.first.get("k", as: String.self) }
+        try await gate.reached()  // it read v1 and is about to copy it into L1
+        try await fixture.shared.set("k", "v2")  // another instance's write, not announced
+        #expect(try await fixture.first.get("k", as: String.self) == "v2", "a later read sees v2 (and copies it)")
+        gate.open()
+        #expect(try await older.value == "v1", "the older read answers what it read")
+        #expect(try await fixture.first.get("k", as: String.self) == "v2", "L1 did not go back to v1")
+    }
+
+    @Test("C1/R1: a caller that joins a flight after a delete does not take the value the flight found before it")
+    func followerAfterDelete() async throws {
+        let fixture = ConsistencyRuleTests.TwoInstances()
+        let cache = fixture.first
+        let scope = ObjectIdentifier(cache)
+        let beforeLease = PipelineGates.shared.arm(.beforeLease, key: "k", in: cache)
+        defer { PipelineGates.shared.disarm(beforeLease) }
+        let leader = Task { try await cache.getOrSet("k", as: String.self) { "computed by the leader" } }
+        try await beforeLease.reached()
+        try await fixture.second.set("k", "found")  // the leader's lease read will find it
+        let beforeFill = PipelineGates.shared.arm(.beforeFill, key: "k", in: cache)
+        defer { PipelineGates.shared.disarm(beforeFill) }
+        beforeLease.open()
+        try await beforeFill.reached()
+        try await cache.delete("k")
+        let follower = Task { try await cache.getOrSet("k", as: String.self) { "computed by the follower" } }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while SingleFlight.shared.waiters(scope: scope, key: "k") == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        #expect(SingleFlight.shared.waiters(scope: scope, key: "k") == 1, "the follower joined the flight")
+        beforeFill.open()
+        #expect(try await leader.value == "found")
+        #expect(try await follower.value == "computed by the follower", "the follower began after the delete: it computes")
+    }
+}
