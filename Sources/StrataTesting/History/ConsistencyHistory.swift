@@ -268,6 +268,13 @@ extension ConsistencyHistory {
         let outcome = Outcome(
             seed: history.seed, operations: history.operations.count, violations: history.violations(deliveryBound: deliveryBound))
         print("consistency history: \(outcome)")
+        if !outcome.violations.isEmpty, let path = environment("STRATA_HISTORY_DUMP") {
+            let text = history.operations.sorted { $0.start < $1.start }.map(\.description).joined(separator: "\n") + "\n"
+            if let file = fopen(path, "a") {
+                fputs("=== seed \(history.seed)\n" + text, file)
+                fclose(file)
+            }
+        }
         return outcome
     }
 

@@ -101,12 +101,31 @@ struct HistoryChecker {
     /// not superseded before the read began.
     func explanation(of result: String?, read: Operation, writes: [Write]) -> Write? {
         writes.first { write in
-            guard write.value == result, write.begins < read.end else { return false }
+            guard write.begins < read.end else { return false }
+            if write.value != result {
+                // Nothing is also what a plain read returns of a tagged value an invalidation
+                // of one of its tags may have been ordered after (T1).
+                guard result == nil, write.value != nil, mayBeInvalidated(write, before: read, in: writes) else { return false }
+            }
             // An invalidation explains nothing only if the key could hold a value with its tag.
             if let tag = write.invalidatedTag, !writes.contains(where: { $0.tags.contains(tag) && $0.begins < write.end }) {
                 return false
             }
             return !isSuperseded(write, before: read, in: writes)
+        }
+    }
+
+    /// Whether an invalidation of one of `write`'s tags, begun before `read` ended, may be
+    /// ordered at or after the write's stamp: it had not ended before the write began (in
+    /// another instance, within the instants' resolution).
+    func mayBeInvalidated(_ write: Write, before read: Operation, in writes: [Write]) -> Bool {
+        guard let start = write.operation?.start else { return false }
+        return writes.contains { invalidation in
+            guard let tag = invalidation.invalidatedTag, write.tags.contains(tag), let operation = invalidation.operation,
+                  operation.start < read.end
+            else { return false }
+            let resolution = invalidation.instance == write.instance ? 0 : Self.instantResolution
+            return operation.end &+ resolution >= start
         }
     }
 
