@@ -28,13 +28,15 @@ struct UndeliveredL1ExpiryTests {
                 "the copy is served for \(servedFor) ms: undeliveredL1Expiry (1 s), not l1Expiry (10 min) nor L2's hour",
                 sourceLocation: sourceLocation)
         try await b.set(key, new, expires: "1h")
-        let limit = Duration.seconds(2)  // 1 s, and a margin of 1 s for a loaded 2-core machine
+        // 1 s, and a margin for a 2-core machine running the whole suite at once (the copy's
+        // own lifetime, checked above, is the bound; this shows the change is then read).
+        let limit = Duration.seconds(6)
         var seen = false
         while !seen && ContinuousClock.now < copied + limit {
             seen = try await a.get(key, as: String.self) == new
             if !seen { try await Task.sleep(for: .milliseconds(5)) }
         }
-        #expect(seen, "A read B's change within 1 s of its copy (and a margin of 1 s)", sourceLocation: sourceLocation)
+        #expect(seen, "A read B's change once its copy ended (1 s, and a margin for a loaded machine)", sourceLocation: sourceLocation)
     }
 
     @Test("X2: while the bus does not deliver, L1 copies live briefly: undeliveredL1Expiry at most before the first subscription and after a loss, l1Expiry while subscribed",

@@ -306,3 +306,27 @@ struct ConsistencyHistoryFindingsTests {
         #expect(try await follower.value == "computed by the follower", "the follower began after the delete: it computes")
     }
 }
+
+extension ConsistencyHistoryFindingsTests {
+    @Test("R2: a read whose copy is refused (a write of the key in flight) drops the older copy L1 holds")
+    func refusedCopyDropsOlderOne() async throws {
+        let fixture = ConsistencyRuleTests.TwoInstances()
+        try await fixture.shared.set("k", "v2")  // another instance's write, not announced
+        // A local write of the key is in flight (held inside its L2 call).
+        fixture.faulty.inject(.pause, into: .writes)
+        let deleting = Task { try await fixture.first.delete("k") }
+        while fixture.faulty.pausedCalls == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let gate = PipelineGates.shared.arm(.beforeFill, key: "k", in: fixture.first)
+        defer { PipelineGates.shared.disarm(gate) }
+        let reading = Task { try await fixture.first.get("k", as: String.self) }
+        try await gate.reached()  // it missed L1 and read v2 from L2
+        // Meanwhile an overlapping read's copy of the older v1 lands in L1 (made here by hand:
+        // the interleaving the history test found needs a third read between two L2 answers).
+        try fixture.first.l1.store(ByteKey("k"), MemoryEntry(bytes: Array("v1".utf8), value: nil, expiresAt: nil))
+        gate.open()
+        #expect(try await reading.value == "v2")
+        #expect(try await fixture.first.l1.get("k", as: String.self) == nil, "the refused copy dropped the older one: no read goes back to v1")
+        fixture.faulty.resume()
+        _ = try await deleting.value
+    }
+}

@@ -99,8 +99,7 @@ extension Pipeline {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            sourceUnavailable = true
-            return nil
+            return nil  // a store of one tier that failed: compute, as getOrSet always has
         }
     }
 
@@ -136,7 +135,7 @@ extension Pipeline {
         let leased: ComputationLease<Value>
         await PipelineGates.shared.pass(.beforeLease, key: key, scope: flightScope)
         do {
-            switch try await takeLease(key, as: type, kept: kept, lockToken: lockToken) {
+            switch try await takeLease(key, as: type, kept: kept, lockToken: lockToken, sourceTimedOut: sourceUnavailable) {
             case .value(let value):
                 await releaseComputeLock(key, token: lockToken)
                 return Shared(value: value, holdsForWaiters: false)
@@ -157,39 +156,19 @@ extension Pipeline {
         case lease(ComputationLease<Value>)
     }
 
-    /// Step 4: takes a lease and reads the key under it (within `l2Timeout`: a source that
-    /// failed the first read is asked once more, since a transient failure should not keep
-    /// the value out of L2). Without the lease, the value is computed and kept in L1 only.
+    /// Step 4: takes a lease and reads the key under it, within `l2Timeout`. A source that
+    /// failed the first read is asked once more (a transient failure should not keep the
+    /// value out of L2); one that passed `l2Timeout` is not waited for twice. Without the
+    /// lease, the value is computed and kept in L1 only.
     private func takeLease<Value: Codable & Sendable>(
-        _ key: String, as type: Value.Type, kept: StoredValue<Value>?, lockToken: String?
+        _ key: String, as type: Value.Type, kept: StoredValue<Value>?, lockToken: String?, sourceTimedOut: Bool
     ) async throws -> LeaseOutcome<Value> {
         let lease = EntryLease.random()
         let byteKey = ByteKey(key)
         let tracking = LeaseTracking(tiered?.tracker.snapshot(byteKey))
         let tagEpoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
         let startedAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970) - skewAllowance
-        var held = true
-        var entry: StoredEntry?
-        do {
-            if let tiered {
-                let duration = EntryLease.defaultDuration
-                if let read = try await tiered.timedL2(key, since: nil, { [source] in
-                    try await source.leaseEntry(forKey: key, lease: lease, duration: duration)
-                }) {
-                    entry = read
-                } else {
-                    held = false  // failed or timed out, and reported
-                }
-            } else {
-                entry = try await source.leaseEntry(forKey: key, lease: lease, duration: EntryLease.defaultDuration)
-            }
-        } catch let error as StrataError where error.code == .closed {
-            throw error
-        } catch {
-            guard let tiered else { throw error }
-            held = false
-            _ = tiered.recordFailure(error, key: key, since: nil)
-        }
+        let (held, entry) = sourceTimedOut ? (false, nil) : try await take(lease, on: key)
         var fallback = kept
         if let entry {
             if let found = try decode(entry, key: key, as: type, for: .compute) {
@@ -214,6 +193,22 @@ extension Pipeline {
         return .lease(ComputationLease(
             key: key, lease: lease, held: held, tracking: tracking, tagEpoch: tagEpoch, startedAt: startedAt,
             kept: fallback, lockToken: lockToken))
+    }
+
+    /// Makes `lease` the key's lease in the source and reads the key under it: whether the
+    /// source took it (within `l2Timeout`, for a tiered store; a failure is reported) and
+    /// the entry read.
+    private func take(_ lease: EntryLease, on key: String) async throws -> (held: Bool, entry: StoredEntry?) {
+        let duration = EntryLease.defaultDuration
+        guard let tiered else { return (true, try await source.leaseEntry(forKey: key, lease: lease, duration: duration)) }
+        do {
+            guard let read = try await tiered.timedL2(key, since: nil, { [source] in
+                try await source.leaseEntry(forKey: key, lease: lease, duration: duration)
+            }) else { return (false, nil) }  // failed or timed out, and reported
+            return (true, read)
+        } catch let error as StrataError where error.code == .closed {
+            throw error
+        }
     }
 
     /// How far a computation's start is moved back for its tags: the clock skew the tiered

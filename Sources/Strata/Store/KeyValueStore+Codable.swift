@@ -67,6 +67,7 @@ extension KeyValueStore {
     @discardableResult
     public func delete(_ key: String) async throws -> Bool {
         try KeyRules.validate(key, backend: backendName)
+        breakLocalLease(of: key)
         return try await removeEntry(forKey: key)
     }
 
@@ -108,7 +109,8 @@ extension KeyValueStore {
     @inlinable
     @discardableResult
     public func clear() async throws -> Int {
-        try await clear(prefix: "")
+        breakLocalLeases(under: "")
+        return try await clear(prefix: "")
     }
 
     /// Gives an existing key a new lifetime; `false` when the key is missing or expired.
@@ -123,6 +125,7 @@ extension KeyValueStore {
     @discardableResult
     public func expire(_ key: String, _ expiry: Expiry) async throws -> Bool {
         try KeyRules.validate(key, backend: backendName)
+        breakLocalLease(of: key)
         return try await setExpiration(expiry.deadline(from: clock.now()), forKey: key)
     }
 
@@ -144,6 +147,7 @@ extension KeyValueStore {
     @discardableResult
     public func increment(_ key: String, by delta: Int = 1, expires: Expiry? = nil) async throws -> Int {
         try KeyRules.validate(key, backend: backendName)
+        breakLocalLease(of: key)
         return try await incrementEntry(forKey: key, by: delta, expiresAt: deadline(for: expires))
     }
 
@@ -270,5 +274,17 @@ extension KeyValueStore {
             characters.append(alphabet[Int(sixBits)])
         }
         return String(decoding: characters, as: UTF8.self)
+    }
+
+    /// Breaks this process's default lease on `key`, if any (a change through the typed API).
+    @usableFromInline
+    func breakLocalLease(of key: String) {
+        LocalLeases.shared.breakLease(of: key, in: self)
+    }
+
+    /// Breaks this process's default leases under `prefix`, if any.
+    @usableFromInline
+    func breakLocalLeases(under prefix: String) {
+        LocalLeases.shared.breakLeases(under: prefix, in: self)
     }
 }

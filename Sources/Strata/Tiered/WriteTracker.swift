@@ -110,20 +110,21 @@ final class WriteTracker: Sendable {
         }
     }
 
-    /// Runs `fill` if nothing could have changed the key in L2 since `snapshot`; `true` if it ran.
-    ///
-    /// Two reads of one key may overlap and answer out of order: when another read's copy
-    /// was made since `snapshot`, this one may be older or newer than it, so neither is kept
-    /// (`drop` runs): L1 never goes back to an older value (monotonic reads).
+    /// Runs `fill` if nothing could have changed the key in L2 since `snapshot`; `true` if it
+    /// ran. Otherwise runs `drop`: the read may have answered a newer value than a copy L1
+    /// holds (made by an overlapping read, or before a write in flight), and L1 must never
+    /// serve an older value than a read already returned (monotonic reads). Two overlapping
+    /// reads of one key may answer out of order, so when another read's copy was made since
+    /// `snapshot`, neither is kept.
     @discardableResult
     func fillIfUnchanged(since snapshot: ReadSnapshot, _ fill: () throws -> Void, drop: () throws -> Void) rethrows -> Bool {
         try state.withLock { state in
             let stripe = state.stripes[snapshot.stripe]
-            guard snapshot.wasQuiet, stripe.inFlight == 0, stripe.begun == snapshot.begun,
-                  state.prefixWritesInFlight == 0, state.prefixWritesBegun == snapshot.prefixWritesBegun
-            else { return false }
             state.stripes[snapshot.stripe].fills &+= 1
-            guard stripe.fills == snapshot.fills else {
+            guard snapshot.wasQuiet, stripe.inFlight == 0, stripe.begun == snapshot.begun,
+                  state.prefixWritesInFlight == 0, state.prefixWritesBegun == snapshot.prefixWritesBegun,
+                  stripe.fills == snapshot.fills
+            else {
                 try drop()
                 return false
             }

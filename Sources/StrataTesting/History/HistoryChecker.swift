@@ -152,7 +152,9 @@ struct HistoryChecker {
     /// of a value an earlier read there returned began.
     func monotonicReadViolations(_ reads: [(read: Operation, write: Write)], key: String, writes: [Write]) -> [String] {
         var found: [String] = []
-        let byInstance = Dictionary(grouping: reads.filter { $0.write.value != nil }, by: { $0.read.instance })
+        // Reads of a value (nothing read is explained by writes whose order says nothing here).
+        let byInstance = Dictionary(
+            grouping: reads.filter { $0.write.value != nil && $0.read.result == .some($0.write.value) }, by: { $0.read.instance })
         for (_, reads) in byInstance {
             for (index, earlier) in reads.enumerated() {
                 for later in reads[(index + 1)...] where earlier.read.end < later.read.start {
