@@ -173,9 +173,12 @@ extension KeyValueStore {
 
     /// The value at `key`, or the value `compute` returns, stored with `expires`.
     ///
-    /// Concurrent callers of one missing key in this process run `compute` once and all
-    /// receive its value, or all its error. A stored value that no longer decodes as
-    /// `type` counts as missing and is replaced.
+    /// Concurrent callers of one missing key in this process run `compute` once and share
+    /// its value, or its error (a caller that waited looks again when the key changed during
+    /// the computation). The value is written under a lease: it never replaces a write,
+    /// delete or clear of the key that began after the computation's miss, in any process
+    /// sharing the store (see `Docs/Consistency.md`). A stored value that no longer decodes
+    /// as `type` counts as missing and is replaced.
     ///
     /// ```swift
     /// let report = try await store.getOrSet("report", as: Report.self, expires: "5min") {
