@@ -110,35 +110,19 @@ struct ConsistencyHistoryCheckerTests {
 
 /// A store that breaks a rule: it says it deleted a key and did not, or it writes a
 /// computed value whether or not its lease holds. What the checker must catch.
-final class BrokenStore: KeyValueStore {
-    let base: MemoryStore
+final class BrokenStore: ForwardingStore, @unchecked Sendable {
     let dropsDeletes: Bool
     init(base: MemoryStore, dropsDeletes: Bool) {
-        self.base = base
         self.dropsDeletes = dropsDeletes
+        super.init(base: base, forwardsPipeline: false)
     }
-    var backendName: String { "BrokenStore" }
-    func entry(forKey key: String) async throws -> StoredEntry? { try await base.entry(forKey: key) }
-    func setEntry(_ entry: StoredEntry, forKey key: String) async throws { try await base.setEntry(entry, forKey: key) }
-    func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool { try await base.setEntryIfAbsent(entry, forKey: key) }
-    func removeEntry(forKey key: String) async throws -> Bool { dropsDeletes ? true : try await base.removeEntry(forKey: key) }
-    func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool { try await base.setExpiration(expiresAt, forKey: key) }
-    func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
-        try await base.incrementEntry(forKey: key, by: delta, expiresAt: expiresAt)
+    override var backendName: String { "BrokenStore" }
+    override func removeEntry(forKey key: String) async throws -> Bool {
+        dropsDeletes ? true : try await base.removeEntry(forKey: key)
     }
-    func storedKeys(prefix: String) async throws -> [String] { try await base.storedKeys(prefix: prefix) }
-    func clear(prefix: String) async throws -> Int { try await base.clear(prefix: prefix) }
-    func sweepExpired() async throws -> Int { try await base.sweepExpired() }
-    func close() async throws {}
-    func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
-        try await base.leaseEntry(forKey: key, lease: lease, duration: duration)
-    }
-    func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
+    override func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
         if dropsDeletes { return try await base.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease) }
         try await base.setEntry(entry, forKey: key)
         return true
     }
-    func releaseLease(_ lease: EntryLease, forKey key: String) async throws { try await base.releaseLease(lease, forKey: key) }
-    func records(named names: [String]) async throws -> [Int64] { try await base.records(named: names) }
-    func raiseRecord(named name: String, to value: Int64) async throws { try await base.raiseRecord(named: name, to: value) }
 }

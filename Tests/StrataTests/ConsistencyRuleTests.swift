@@ -185,44 +185,16 @@ struct OffsetClock: StrataClock {
     func now() -> Timestamp { base.now().adding(milliseconds: offset.wholeMilliseconds()) }
 }
 
-/// One store seen with another clock: the same entries, leases and records, as a second
-/// process on a host whose clock differs would see them.
-final class ClockedView: KeyValueStore {
+/// A user's decorator: forwards every raw call, the leases, the records and (unless told
+/// otherwise) the pipeline to its base. Subclasses change what a test needs changed.
+class ForwardingStore: KeyValueStore, @unchecked Sendable {  // immutable after init
     let base: any KeyValueStore
-    let clock: any StrataClock
-    init(base: any KeyValueStore, clock: any StrataClock) {
+    let forwardsPipeline: Bool
+    init(base: any KeyValueStore, forwardsPipeline: Bool = true) {
         self.base = base
-        self.clock = clock
+        self.forwardsPipeline = forwardsPipeline
     }
-    var backendName: String { "ClockedView(\(base.backendName))" }
-    func entry(forKey key: String) async throws -> StoredEntry? { try await base.entry(forKey: key) }
-    func setEntry(_ entry: StoredEntry, forKey key: String) async throws { try await base.setEntry(entry, forKey: key) }
-    func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool { try await base.setEntryIfAbsent(entry, forKey: key) }
-    func removeEntry(forKey key: String) async throws -> Bool { try await base.removeEntry(forKey: key) }
-    func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool { try await base.setExpiration(expiresAt, forKey: key) }
-    func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
-        try await base.incrementEntry(forKey: key, by: delta, expiresAt: expiresAt)
-    }
-    func storedKeys(prefix: String) async throws -> [String] { try await base.storedKeys(prefix: prefix) }
-    func clear(prefix: String) async throws -> Int { try await base.clear(prefix: prefix) }
-    func sweepExpired() async throws -> Int { try await base.sweepExpired() }
-    func close() async throws {}
-    func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
-        try await base.leaseEntry(forKey: key, lease: lease, duration: duration)
-    }
-    func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
-        try await base.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease)
-    }
-    func releaseLease(_ lease: EntryLease, forKey key: String) async throws { try await base.releaseLease(lease, forKey: key) }
-    func records(named names: [String]) async throws -> [Int64] { try await base.records(named: names) }
-    func raiseRecord(named name: String, to value: Int64) async throws { try await base.raiseRecord(named: name, to: value) }
-}
-
-/// A user's decorator: forwards every raw call and the pipeline to its base.
-final class ForwardingStore: KeyValueStore {
-    let base: any KeyValueStore
-    init(base: any KeyValueStore) { self.base = base }
-    var pipeline: Pipeline { base.pipeline }
+    var pipeline: Pipeline { forwardsPipeline ? base.pipeline : Pipeline(store: self) }
     var backendName: String { "Forwarding(\(base.backendName))" }
     var clock: any StrataClock { base.clock }
     func entry(forKey key: String) async throws -> StoredEntry? { try await base.entry(forKey: key) }
@@ -237,6 +209,28 @@ final class ForwardingStore: KeyValueStore {
     func clear(prefix: String) async throws -> Int { try await base.clear(prefix: prefix) }
     func sweepExpired() async throws -> Int { try await base.sweepExpired() }
     func close() async throws { try await base.close() }
+    func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
+        try await base.leaseEntry(forKey: key, lease: lease, duration: duration)
+    }
+    func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
+        try await base.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease)
+    }
+    func releaseLease(_ lease: EntryLease, forKey key: String) async throws { try await base.releaseLease(lease, forKey: key) }
+    func records(named names: [String]) async throws -> [Int64] { try await base.records(named: names) }
+    func raiseRecord(named name: String, to value: Int64) async throws { try await base.raiseRecord(named: name, to: value) }
+}
+
+/// One store seen with another clock: the same entries, leases and records, as a second
+/// process on a host whose clock differs would see them.
+final class ClockedView: ForwardingStore, @unchecked Sendable {
+    let otherClock: any StrataClock
+    init(base: any KeyValueStore, clock: any StrataClock) {
+        otherClock = clock
+        super.init(base: base, forwardsPipeline: false)
+    }
+    override var clock: any StrataClock { otherClock }
+    override var backendName: String { "ClockedView(\(base.backendName))" }
+    override func close() async throws {}
 }
 
 /// A gate a test opens: `wait()` suspends until `open()`.
