@@ -23,11 +23,18 @@ extension RedisLane {
     /// deadline of those left.
     func expireQueued(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
         var expired: [Waiter] = []
+        var disconnected = false
         let next = state.withLock { state -> ContinuousClock.Instant? in
             expired = takeExpired(now: now, &state)
+            disconnected = state.socket == nil
             return state.next.first?.deadline
         }
-        if !expired.isEmpty { fail(expired, with: queueTimeout) }
+        guard !expired.isEmpty else { return next }
+        let failure = queueTimeout
+        // Without a connection for a whole command timeout, the server is down: say so once
+        // (a connection that comes back is then logged as regained).
+        if disconnected { lost(failure.error) }
+        fail(expired, with: failure)
         return next
     }
 

@@ -34,7 +34,8 @@ public final class FaultInjectingStore: KeyValueStore {
         public let rawValue: Int
         /// Creates a set of operations.
         public init(rawValue: Int) { self.rawValue = rawValue }
-        /// `entry`, `value`, `containsEntry`, `keys`.
+        /// `entry`, `containsEntry`, `storedKeys`, `storedEntries`, `leaseEntry` (a lease is
+        /// taken with a read) and `records`, and so the typed reads built on them (`get`, `keys`…).
         public static let reads = Operations(rawValue: 1)
         /// Every call that changes the store.
         public static let writes = Operations(rawValue: 2)
@@ -42,12 +43,21 @@ public final class FaultInjectingStore: KeyValueStore {
         public static let all: Operations = [.reads, .writes]
     }
 
+    /// Which faults' calls wait: until `resume()` (paused) or `heal()` (hanging).
+    private enum Suspended: Sendable { case paused, hanging }
+
     private struct State {
         var readFault = Fault.none
         var writeFault = Fault.none
         var hanging: [Int: CheckedContinuation<Void, any Error>] = [:]
         var paused: [Int: CheckedContinuation<Void, any Error>] = [:]
         var nextHang = 0
+
+        /// The calls suspended by one fault.
+        subscript(_ calls: Suspended) -> [Int: CheckedContinuation<Void, any Error>] {
+            get { calls == .paused ? paused : hanging }
+            set { if calls == .paused { paused = newValue } else { hanging = newValue } }
+        }
         var calls = 0
         var failures = 0
     }
@@ -155,39 +165,30 @@ public final class FaultInjectingStore: KeyValueStore {
         case .delay(let duration):
             try await Task.sleep(for: duration)
         case .pause:
-            let id = state.withLock { state in
-                state.nextHang += 1
-                return state.nextHang
-            }
-            try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                    let cancelled = state.withLock { state in
-                        if Task.isCancelled { return true }
-                        state.paused[id] = continuation
-                        return false
-                    }
-                    if cancelled { continuation.resume(throwing: CancellationError()) }
-                }
-            } onCancel: {
-                state.withLock { $0.paused.removeValue(forKey: id) }?.resume(throwing: CancellationError())
-            }
+            try await suspend(.paused)
         case .hang:
-            let id = state.withLock { state in
-                state.nextHang += 1
-                return state.nextHang
-            }
-            try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                    let cancelled = state.withLock { state in
-                        if Task.isCancelled { return true }
-                        state.hanging[id] = continuation
-                        return false
-                    }
-                    if cancelled { continuation.resume(throwing: CancellationError()) }
+            try await suspend(.hanging)
+        }
+    }
+
+    /// Suspends the call in `calls` (the paused or the hanging ones) until `resume()` or
+    /// `heal()` resumes it, or its task is cancelled.
+    private func suspend(_ calls: Suspended) async throws {
+        let id = state.withLock { state in
+            state.nextHang += 1
+            return state.nextHang
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let cancelled = state.withLock { state in
+                    if Task.isCancelled { return true }
+                    state[calls][id] = continuation
+                    return false
                 }
-            } onCancel: {
-                state.withLock { $0.hanging.removeValue(forKey: id) }?.resume(throwing: CancellationError())
+                if cancelled { continuation.resume(throwing: CancellationError()) }
             }
+        } onCancel: {
+            state.withLock { $0[calls].removeValue(forKey: id) }?.resume(throwing: CancellationError())
         }
     }
 

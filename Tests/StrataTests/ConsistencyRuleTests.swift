@@ -185,44 +185,16 @@ struct OffsetClock: StrataClock {
     func now() -> Timestamp { base.now().adding(milliseconds: offset.wholeMilliseconds()) }
 }
 
-/// One store seen with another clock: the same entries, leases and records, as a second
-/// process on a host whose clock differs would see them.
-final class ClockedView: KeyValueStore {
+/// A user's decorator: forwards every raw call, the leases, the records and (unless told
+/// otherwise) the pipeline to its base. Subclasses change what a test needs changed.
+class ForwardingStore: KeyValueStore, @unchecked Sendable {  // immutable after init
     let base: any KeyValueStore
-    let clock: any StrataClock
-    init(base: any KeyValueStore, clock: any StrataClock) {
+    let forwardsPipeline: Bool
+    init(base: any KeyValueStore, forwardsPipeline: Bool = true) {
         self.base = base
-        self.clock = clock
+        self.forwardsPipeline = forwardsPipeline
     }
-    var backendName: String { "ClockedView(\(base.backendName))" }
-    func entry(forKey key: String) async throws -> StoredEntry? { try await base.entry(forKey: key) }
-    func setEntry(_ entry: StoredEntry, forKey key: String) async throws { try await base.setEntry(entry, forKey: key) }
-    func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool { try await base.setEntryIfAbsent(entry, forKey: key) }
-    func removeEntry(forKey key: String) async throws -> Bool { try await base.removeEntry(forKey: key) }
-    func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool { try await base.setExpiration(expiresAt, forKey: key) }
-    func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
-        try await base.incrementEntry(forKey: key, by: delta, expiresAt: expiresAt)
-    }
-    func storedKeys(prefix: String) async throws -> [String] { try await base.storedKeys(prefix: prefix) }
-    func clear(prefix: String) async throws -> Int { try await base.clear(prefix: prefix) }
-    func sweepExpired() async throws -> Int { try await base.sweepExpired() }
-    func close() async throws {}
-    func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
-        try await base.leaseEntry(forKey: key, lease: lease, duration: duration)
-    }
-    func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
-        try await base.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease)
-    }
-    func releaseLease(_ lease: EntryLease, forKey key: String) async throws { try await base.releaseLease(lease, forKey: key) }
-    func records(named names: [String]) async throws -> [Int64] { try await base.records(named: names) }
-    func raiseRecord(named name: String, to value: Int64) async throws { try await base.raiseRecord(named: name, to: value) }
-}
-
-/// A user's decorator: forwards every raw call and the pipeline to its base.
-final class ForwardingStore: KeyValueStore {
-    let base: any KeyValueStore
-    init(base: any KeyValueStore) { self.base = base }
-    var pipeline: Pipeline { base.pipeline }
+    var pipeline: Pipeline { forwardsPipeline ? base.pipeline : Pipeline(store: self) }
     var backendName: String { "Forwarding(\(base.backendName))" }
     var clock: any StrataClock { base.clock }
     func entry(forKey key: String) async throws -> StoredEntry? { try await base.entry(forKey: key) }
@@ -237,6 +209,28 @@ final class ForwardingStore: KeyValueStore {
     func clear(prefix: String) async throws -> Int { try await base.clear(prefix: prefix) }
     func sweepExpired() async throws -> Int { try await base.sweepExpired() }
     func close() async throws { try await base.close() }
+    func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
+        try await base.leaseEntry(forKey: key, lease: lease, duration: duration)
+    }
+    func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
+        try await base.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease)
+    }
+    func releaseLease(_ lease: EntryLease, forKey key: String) async throws { try await base.releaseLease(lease, forKey: key) }
+    func records(named names: [String]) async throws -> [Int64] { try await base.records(named: names) }
+    func raiseRecord(named name: String, to value: Int64) async throws { try await base.raiseRecord(named: name, to: value) }
+}
+
+/// One store seen with another clock: the same entries, leases and records, as a second
+/// process on a host whose clock differs would see them.
+final class ClockedView: ForwardingStore, @unchecked Sendable {
+    let otherClock: any StrataClock
+    init(base: any KeyValueStore, clock: any StrataClock) {
+        otherClock = clock
+        super.init(base: base, forwardsPipeline: false)
+    }
+    override var clock: any StrataClock { otherClock }
+    override var backendName: String { "ClockedView(\(base.backendName))" }
+    override func close() async throws {}
 }
 
 /// A gate a test opens: `wait()` suspends until `open()`.
@@ -259,5 +253,74 @@ final class AsyncGate: Sendable {
             return state.waiters
         }
         for waiter in waiters { waiter.resume() }
+    }
+}
+
+/// Two defects the randomized history found, each forced here with gates.
+@Suite("Consistency rules: what the history test found")
+struct ConsistencyHistoryFindingsTests {
+    @Test("R2: two L2 reads of one key that answer out of order never leave L1 holding the older value")
+    func fillsOutOfOrder() async throws {
+        let fixture = ConsistencyRuleTests.TwoInstances()
+        try await fixture.shared.set("k", "v1")
+        let gate = PipelineGates.shared.arm(.beforeFill, key: "k", in: fixture.first)
+        defer { PipelineGates.shared.disarm(gate) }
+        let older = Task { try await fixture.first.get("k", as: String.self) }
+        try await gate.reached()  // it read v1 and is about to copy it into L1
+        try await fixture.shared.set("k", "v2")  // another instance's write, not announced
+        #expect(try await fixture.first.get("k", as: String.self) == "v2", "a later read sees v2 (and copies it)")
+        gate.open()
+        #expect(try await older.value == "v1", "the older read answers what it read")
+        #expect(try await fixture.first.get("k", as: String.self) == "v2", "L1 did not go back to v1")
+    }
+
+    @Test("C1/R1: a caller that joins a flight after a delete does not take the value the flight found before it")
+    func followerAfterDelete() async throws {
+        let fixture = ConsistencyRuleTests.TwoInstances()
+        let cache = fixture.first
+        let scope = ObjectIdentifier(cache)
+        let beforeLease = PipelineGates.shared.arm(.beforeLease, key: "k", in: cache)
+        defer { PipelineGates.shared.disarm(beforeLease) }
+        let leader = Task { try await cache.getOrSet("k", as: String.self) { "computed by the leader" } }
+        try await beforeLease.reached()
+        try await fixture.second.set("k", "found")  // the leader's lease read will find it
+        let beforeFill = PipelineGates.shared.arm(.beforeFill, key: "k", in: cache)
+        defer { PipelineGates.shared.disarm(beforeFill) }
+        beforeLease.open()
+        try await beforeFill.reached()
+        try await cache.delete("k")
+        let follower = Task { try await cache.getOrSet("k", as: String.self) { "computed by the follower" } }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while SingleFlight.shared.waiters(scope: scope, key: "k") == 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        #expect(SingleFlight.shared.waiters(scope: scope, key: "k") == 1, "the follower joined the flight")
+        beforeFill.open()
+        #expect(try await leader.value == "found")
+        #expect(try await follower.value == "computed by the follower", "the follower began after the delete: it computes")
+    }
+}
+
+extension ConsistencyHistoryFindingsTests {
+    @Test("R2: a read whose copy is refused (a write of the key in flight) drops the older copy L1 holds")
+    func refusedCopyDropsOlderOne() async throws {
+        let fixture = ConsistencyRuleTests.TwoInstances()
+        try await fixture.shared.set("k", "v2")  // another instance's write, not announced
+        // A local write of the key is in flight (held inside its L2 call).
+        fixture.faulty.inject(.pause, into: .writes)
+        let deleting = Task { try await fixture.first.delete("k") }
+        while fixture.faulty.pausedCalls == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        let gate = PipelineGates.shared.arm(.beforeFill, key: "k", in: fixture.first)
+        defer { PipelineGates.shared.disarm(gate) }
+        let reading = Task { try await fixture.first.get("k", as: String.self) }
+        try await gate.reached()  // it missed L1 and read v2 from L2
+        // Meanwhile an overlapping read's copy of the older v1 lands in L1 (made here by hand:
+        // the interleaving the history test found needs a third read between two L2 answers).
+        try fixture.first.l1.store(ByteKey("k"), MemoryEntry(bytes: Array("v1".utf8), value: nil, expiresAt: nil))
+        gate.open()
+        #expect(try await reading.value == "v2")
+        #expect(try await fixture.first.l1.get("k", as: String.self) == nil, "the refused copy dropped the older one: no read goes back to v1")
+        fixture.faulty.resume()
+        _ = try await deleting.value
     }
 }

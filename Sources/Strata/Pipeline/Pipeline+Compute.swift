@@ -24,11 +24,35 @@ extension Pipeline {
             if computation.mayOutliveCall { refreshAheadIfDue(key, found: found, options: options, computation: computation) }
             return found.value
         }
-        let sourceIsUnavailable = unavailable
-        return try await SingleFlight.shared.run(scope: flightScope, key: key) {
-            try await computeOnce(
-                key, as: type, options: options, computation: computation, found: found, sourceUnavailable: sourceIsUnavailable)
+        var kept = found
+        var sourceIsUnavailable = unavailable
+        // A caller that waited for another's flight takes its answer only when it still holds:
+        // a value that flight found in the store, or computed but could not store because the
+        // key changed, may predate a change this caller must see. It then looks again.
+        var attempt = 0
+        while true {
+            var led = false
+            let shared = try await SingleFlight.shared.run(scope: flightScope, key: key) {
+                led = true
+                return try await computeOnce(
+                    key, as: type, options: options, computation: computation, found: kept, sourceUnavailable: sourceIsUnavailable)
+            }
+            if led || shared.holdsForWaiters || attempt >= 8 { return shared.value }
+            attempt += 1
+            unavailable = false
+            kept = try await readForComputation(key, as: type, sourceUnavailable: &unavailable)
+            if let kept, kept.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) { return kept.value }
+            sourceIsUnavailable = unavailable
         }
+    }
+
+    /// What a flight's leader found or computed, and whether callers that waited may take it.
+    struct Shared<Value: Sendable>: Sendable {
+        let value: Value
+        /// The value was stored (nothing changed the key since the miss), or the store could
+        /// not be reached (waiters would meet the same outage), or it is the fallback of a
+        /// failed computation. `false`: found in the store, or refused because the key changed.
+        let holdsForWaiters: Bool
     }
 
     /// `getOrSet(_:as:options:compute:)`: `options` merged with the store's and checked.
@@ -75,8 +99,7 @@ extension Pipeline {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            sourceUnavailable = true
-            return nil
+            return nil  // a store of one tier that failed: compute, as getOrSet always has
         }
     }
 
@@ -90,13 +113,13 @@ extension Pipeline {
     private func computeOnce<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type, options: EntryOptions, computation: Computation<Value>, found: StoredValue<Value>?,
         sourceUnavailable: Bool
-    ) async throws -> Value {
+    ) async throws -> Shared<Value> {
         var kept = found
         // A flight that finished just before this one began has filled L1; L2 is read again
         // under the lease below, so a store of one tier is not read twice.
         if let tiered {
             switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute) {
-            case .fresh(let again): return again.value
+            case .fresh(let again): return Shared(value: again.value, holdsForWaiters: false)
             case .stale(let again): kept = kept ?? again
             case .missing: break
             }
@@ -104,17 +127,18 @@ extension Pipeline {
         var lockToken: String?
         if let tiered, let lock = tiered.configuration.computeLock, !sourceUnavailable {
             switch try await tiered.awaitComputeLock(lock, key: key, as: type, pipeline: self) {
-            case .value(let value): return value
+            case .value(let value): return Shared(value: value, holdsForWaiters: false)
             case .token(let token): lockToken = token
             case .computeWithoutLock: break
             }
         }
         let leased: ComputationLease<Value>
+        await PipelineGates.shared.pass(.beforeLease, key: key, scope: flightScope)
         do {
-            switch try await takeLease(key, as: type, kept: kept, lockToken: lockToken) {
+            switch try await takeLease(key, as: type, kept: kept, lockToken: lockToken, sourceTimedOut: sourceUnavailable) {
             case .value(let value):
                 await releaseComputeLock(key, token: lockToken)
-                return value
+                return Shared(value: value, holdsForWaiters: false)
             case .lease(let lease):
                 leased = lease
             }
@@ -132,45 +156,26 @@ extension Pipeline {
         case lease(ComputationLease<Value>)
     }
 
-    /// Step 4: takes a lease and reads the key under it (within `l2Timeout`: a source that
-    /// failed the first read is asked once more, since a transient failure should not keep
-    /// the value out of L2). Without the lease, the value is computed and kept in L1 only.
+    /// Step 4: takes a lease and reads the key under it, within `l2Timeout`. A source that
+    /// failed the first read is asked once more (a transient failure should not keep the
+    /// value out of L2); one that passed `l2Timeout` is not waited for twice. Without the
+    /// lease, the value is computed and kept in L1 only.
     private func takeLease<Value: Codable & Sendable>(
-        _ key: String, as type: Value.Type, kept: StoredValue<Value>?, lockToken: String?
+        _ key: String, as type: Value.Type, kept: StoredValue<Value>?, lockToken: String?, sourceTimedOut: Bool
     ) async throws -> LeaseOutcome<Value> {
         let lease = EntryLease.random()
         let byteKey = ByteKey(key)
         let tracking = LeaseTracking(tiered?.tracker.snapshot(byteKey))
         let tagEpoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
         let startedAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970) - skewAllowance
-        var held = true
-        var entry: StoredEntry?
-        do {
-            if let tiered {
-                let duration = EntryLease.defaultDuration
-                if let read = try await tiered.timedL2(key, since: nil, { [source] in
-                    try await source.leaseEntry(forKey: key, lease: lease, duration: duration)
-                }) {
-                    entry = read
-                } else {
-                    held = false  // failed or timed out, and reported
-                }
-            } else {
-                entry = try await source.leaseEntry(forKey: key, lease: lease, duration: EntryLease.defaultDuration)
-            }
-        } catch let error as StrataError where error.code == .closed {
-            throw error
-        } catch {
-            guard let tiered else { throw error }
-            held = false
-            _ = tiered.recordFailure(error, key: key, since: nil)
-        }
+        let (held, entry) = sourceTimedOut ? (false, nil) : try await take(lease, on: key)
         var fallback = kept
         if let entry {
             if let found = try decode(entry, key: key, as: type, for: .compute) {
                 if try await tagsAreValid(found.envelope) {
                     if found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
                         try? await source.releaseLease(lease, forKey: key)
+                        await PipelineGates.shared.pass(.beforeFill, key: key, scope: flightScope)
                         if let tiered, let snapshot = tracking.current {
                             let copy = tiered.kept(found.value, found.envelope, checkedEpoch: tagEpoch)
                             tiered.fill(byteKey, entry, value: copy, snapshot: snapshot)
@@ -190,6 +195,22 @@ extension Pipeline {
             kept: fallback, lockToken: lockToken))
     }
 
+    /// Makes `lease` the key's lease in the source and reads the key under it: whether the
+    /// source took it (within `l2Timeout`, for a tiered store; a failure is reported) and
+    /// the entry read.
+    private func take(_ lease: EntryLease, on key: String) async throws -> (held: Bool, entry: StoredEntry?) {
+        let duration = EntryLease.defaultDuration
+        guard let tiered else { return (true, try await source.leaseEntry(forKey: key, lease: lease, duration: duration)) }
+        do {
+            guard let read = try await tiered.timedL2(key, since: nil, { [source] in
+                try await source.leaseEntry(forKey: key, lease: lease, duration: duration)
+            }) else { return (false, nil) }  // failed or timed out, and reported
+            return (true, read)
+        } catch let error as StrataError where error.code == .closed {
+            throw error
+        }
+    }
+
     /// How far a computation's start is moved back for its tags: the clock skew the tiered
     /// store allows between instances (see `TieredStore.Configuration.clockSkewTolerance`).
     var skewAllowance: Int64 {
@@ -199,7 +220,7 @@ extension Pipeline {
     /// Steps 5 to 7.
     private func run<Value: Codable & Sendable>(
         _ computation: Computation<Value>, _ leased: ComputationLease<Value>, options: EntryOptions
-    ) async throws -> Value {
+    ) async throws -> Shared<Value> {
         let key = leased.key
         let context = ComputeContext(
             staleValue: leased.kept?.value,
@@ -208,26 +229,28 @@ extension Pipeline {
         let timed = options.hardTimeout != nil || (options.softTimeout != nil && leased.kept != nil)
         guard timed, computation.mayOutliveCall else {
             // Inline, in the caller's task.
+            let value: Value
+            let stored: StoreOutcome
             do {
-                let value = try await computation.body(context)
+                value = try await computation.body(context)
                 tiered?.reportResilience(.compute, key, error: nil)
-                try await storeComputed(value, options: context.options, leased)
-                await releaseComputeLock(key, token: leased.lockToken)
-                return value
+                stored = try await storeComputed(value, options: context.options, leased)
             } catch {
                 await releaseComputeLock(key, token: leased.lockToken)
-                return try await fallBack(from: error, leased, options: options, computationGoesOn: false)
+                return Shared(value: try await fallBack(from: error, leased, options: options, computationGoesOn: false), holdsForWaiters: true)
             }
+            await releaseComputeLock(key, token: leased.lockToken)
+            return Shared(value: value, holdsForWaiters: stored != .refused)
         }
         // In a task of its own, so that a caller who stops waiting does not stop the value from landing.
         let abandoned = Atomic<Bool>(false)
-        let work = Task {
+        let work = Task { () async throws -> Shared<Value> in
             do {
                 let value = try await computation.body(context)
                 tiered?.reportResilience(.compute, key, error: nil)
-                try await storeComputed(value, options: context.options, leased)
+                let stored = try await storeComputed(value, options: context.options, leased)
                 await releaseComputeLock(key, token: leased.lockToken)
-                return value
+                return Shared(value: value, holdsForWaiters: stored != .refused)
             } catch {
                 await releaseComputeLock(key, token: leased.lockToken)
                 // Nobody waits for it any more: end the lease it will not use.
@@ -238,15 +261,15 @@ extension Pipeline {
         let outcome = await ComputationWait.wait(
             for: work, softTimeout: leased.kept != nil ? options.softTimeout : nil, hardTimeout: options.hardTimeout)
         switch outcome {
-        case .finished(.success(let value)):
-            return value
+        case .finished(.success(let shared)):
+            return shared
         case .finished(.failure(let error)):
-            return try await fallBack(from: error, leased, options: options, computationGoesOn: false)
+            return Shared(value: try await fallBack(from: error, leased, options: options, computationGoesOn: false), holdsForWaiters: true)
         case .softTimeout:
             abandoned.store(true, ordering: .releasing)
             own { _ = await work.result }
             tiered?.reportResilience(.softTimeout, key, error: nil)
-            return leased.kept!.value  // a soft timeout is only armed with a kept value
+            return Shared(value: leased.kept!.value, holdsForWaiters: true)  // a soft timeout is only armed with a kept value
         case .hardTimeout:
             abandoned.store(true, ordering: .releasing)
             own { _ = await work.result }
@@ -254,7 +277,7 @@ extension Pipeline {
                 code: .timeout, message: "the computation did not finish within \(options.hardTimeout!)",
                 key: callerKey(key), backend: backendName)
             tiered?.reportResilience(.computeTimeout, key, error: error)
-            return try await fallBack(from: error, leased, options: options, computationGoesOn: true)
+            return Shared(value: try await fallBack(from: error, leased, options: options, computationGoesOn: true), holdsForWaiters: true)
         case .cancelled:
             abandoned.store(true, ordering: .releasing)
             own { _ = await work.result }
@@ -293,11 +316,24 @@ extension Pipeline {
 
     /// Step 6: the computed value, written under the lease with its chosen options; its
     /// envelope records when the computation started.
-    func storeComputed<Value: Codable & Sendable>(_ value: Value, options: EntryOptions, _ leased: ComputationLease<Value>) async throws {
+    @discardableResult
+    func storeComputed<Value: Codable & Sendable>(
+        _ value: Value, options: EntryOptions, _ leased: ComputationLease<Value>
+    ) async throws -> StoreOutcome {
         let (entry, envelope) = try makeEntry(value, options: options, writtenAt: leased.startedAt, key: leased.key)
         if envelope != nil { try await EnvelopeMarker.mark(source) }
         await PipelineGates.shared.pass(.beforeWrite, key: leased.key, scope: flightScope)
-        try await storeUnderLease(value, entry, envelope, leased, keepingLease: false)
+        return try await storeUnderLease(value, entry, envelope, leased, keepingLease: false)
+    }
+
+    /// How a write under a lease ended.
+    enum StoreOutcome {
+        /// The store took it.
+        case written
+        /// The lease was broken: the key changed after the miss.
+        case refused
+        /// The store failed, was past `l2Timeout` (it may still land), or gave no lease.
+        case unknown
     }
 
     /// Writes under the lease: L2 only while it holds; L1 keeps the value only if no change
@@ -307,16 +343,19 @@ extension Pipeline {
     @discardableResult
     func storeUnderLease<Value: Codable & Sendable>(
         _ value: Value, _ entry: StoredEntry, _ envelope: EntryEnvelope?, _ leased: ComputationLease<Value>, keepingLease: Bool
-    ) async throws -> Bool {
+    ) async throws -> StoreOutcome {
         let key = leased.key
         let byteKey = ByteKey(key)
         guard let tiered else {
+            let written: Bool
             if let memory {
-                return try memory.setEntry(
+                written = try memory.setEntry(
                     MemoryEntry(bytes: entry.bytes, value: envelope == nil ? Kept.wrap(value) : nil, expiresAt: entry.expiresAt),
                     forKey: byteKey, ifLeased: leased.lease, keepingLease: keepingLease)
+            } else {
+                written = try await source.setEntry(entry, forKey: key, ifLeased: leased.lease, keepingLease: keepingLease)
             }
-            return try await source.setEntry(entry, forKey: key, ifLeased: leased.lease, keepingLease: keepingLease)
+            return written ? .written : .refused
         }
         let copy = MemoryEntry(
             bytes: entry.bytes, value: tiered.kept(value, envelope, checkedEpoch: leased.tagEpoch), expiresAt: entry.expiresAt,
@@ -325,7 +364,7 @@ extension Pipeline {
         let since = leased.tracking.current
         guard leased.held else {
             leased.tracking.advance(to: tiered.finishLeasedWrite(ticket, since: since, result: .failed, key: key, copy: copy))
-            return false
+            return .unknown
         }
         let outcome = await tiered.ownedL2Call(key) { [source, lease = leased.lease] in
             try await source.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease)
@@ -335,11 +374,11 @@ extension Pipeline {
             leased.tracking.advance(
                 to: tiered.finishLeasedWrite(ticket, since: since, result: written ? .written : .refused, key: key, copy: copy))
             if written { await tiered.announce(.key(key)) }
-            return written
+            return written ? .written : .refused
         case .failed:
             // L2 may or may not hold it: the value is still right for this process.
             leased.tracking.advance(to: tiered.finishLeasedWrite(ticket, since: since, result: .failed, key: key, copy: copy))
-            return false
+            return .unknown
         case .pending(let call):
             // Past l2Timeout: keep the value in L1 now, and the key as written-to until L2
             // answers (no L2 read fills L1 meanwhile); then settle and announce.
@@ -350,7 +389,7 @@ extension Pipeline {
                     to: tiered.finishLeasedWrite(ticket, since: since, result: written ? .written : .refused, key: key, copy: nil))
                 if written { await tiered.announce(.key(key)) }
             }
-            return false
+            return .unknown
         }
     }
 

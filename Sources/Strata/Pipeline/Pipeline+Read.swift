@@ -29,8 +29,8 @@ extension Pipeline {
         return try await read(key, as: type, for: purpose, sourceUnavailable: &unavailable)
     }
 
-    /// `read`, telling whether the source failed or passed `l2Timeout` (the computation then
-    /// does not wait on it again).
+    /// `read`, telling whether the source passed `l2Timeout` (the computation then does not
+    /// wait on it again; after a failure, which costs no wait, it asks once more).
     func read<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type, for purpose: ReadPurpose, sourceUnavailable: inout Bool
     ) async throws -> StoredValue<Value>? {
@@ -62,11 +62,10 @@ extension Pipeline {
         }
         do {
             if let tiered, purpose == .compute {
-                guard let read = try await tiered.timedL2(key, since: started, { [source] in try await source.entry(forKey: key) })
-                else {
-                    unavailable = true  // failed or timed out: reported
-                    return nil
-                }
+                guard let read = try await tiered.timedL2(key, since: started, timedOut: &unavailable, { [source] in
+                    try await source.entry(forKey: key)
+                })
+                else { return nil }  // failed or timed out: reported
                 entry = read
             } else {
                 entry = try await source.entry(forKey: key)
@@ -75,7 +74,6 @@ extension Pipeline {
             throw error
         } catch {
             guard let tiered else { throw error }
-            unavailable = true
             let failure = tiered.recordFailure(error, key: key, since: started)
             if purpose == .compute || tiered.configuration.l2ReadFailures.isMiss { return nil }
             throw failure

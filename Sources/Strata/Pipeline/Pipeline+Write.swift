@@ -106,6 +106,7 @@ extension Pipeline {
         let key = keyPrefix + key
         let store = self.store
         for _ in 0..<8 {
+            LocalLeases.shared.breakLease(store: ObjectIdentifier(source), key: key)
             if try await store.setEntryIfAbsent(entry, forKey: key) { return true }
             // A value a plain read returns is there: nothing to do (and no lease taken, so a
             // computation's lease on the key holds).

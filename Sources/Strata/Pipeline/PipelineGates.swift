@@ -16,6 +16,8 @@ import Synchronization
 package final class PipelineGates: Sendable {
     /// A point of the pipeline.
     package enum Point: String, Sendable {
+        /// A flight's leader is about to take its lease (and read the key under it).
+        case beforeLease
         /// A computation's key was read under its lease and found missing (or stale): the
         /// computation is about to run.
         case afterMiss

@@ -28,7 +28,8 @@ package struct EntryEnvelope: Sendable, Hashable {
     /// The entry's own expiry, in milliseconds since 1970; `Int64.max` never.
     @usableFromInline
     package var expiresAt: Int64
-    /// When the value was written (or computed), in milliseconds since 1970.
+    /// When the value was written, or its computation began (less the clock-skew
+    /// tolerance), in milliseconds since 1970: the instant its tags are checked against.
     package var writtenAt: Int64
     /// The entry's tags.
     @usableFromInline

@@ -1,10 +1,11 @@
 import Synchronization
 
 /// Tag invalidation, lazily: `invalidate(tags:)` records, per tag, the instant it was
-/// invalidated, under a reserved key in the store itself; an entry whose tags include one
-/// invalidated at or after the entry was written is unreadable. So invalidating a tag is
-/// one write whatever the number of entries carrying it (as BentoCache does), and the
-/// entries themselves leave the store when their lifetime and grace end.
+/// invalidated, in a record of the store (`tag:<tag>`, apart from its keys); an entry whose
+/// tags include one invalidated at or after the entry was written is unreadable. So
+/// invalidating a tag is one write whatever the number of entries carrying it (as
+/// BentoCache does), and the entries themselves leave the store when their lifetime and
+/// grace end.
 package enum TagInvalidations {
     /// The name a tag's invalidation announcement carries (`.key(...)` on the bus), as
     /// earlier releases sent it, so instances of several releases understand each other.

@@ -67,6 +67,7 @@ extension KeyValueStore {
     @discardableResult
     public func delete(_ key: String) async throws -> Bool {
         try KeyRules.validate(key, backend: backendName)
+        breakLocalLease(of: key)
         return try await removeEntry(forKey: key)
     }
 
@@ -108,7 +109,8 @@ extension KeyValueStore {
     @inlinable
     @discardableResult
     public func clear() async throws -> Int {
-        try await clear(prefix: "")
+        breakLocalLeases(under: "")
+        return try await clear(prefix: "")
     }
 
     /// Gives an existing key a new lifetime; `false` when the key is missing or expired.
@@ -123,6 +125,7 @@ extension KeyValueStore {
     @discardableResult
     public func expire(_ key: String, _ expiry: Expiry) async throws -> Bool {
         try KeyRules.validate(key, backend: backendName)
+        breakLocalLease(of: key)
         return try await setExpiration(expiry.deadline(from: clock.now()), forKey: key)
     }
 
@@ -144,6 +147,7 @@ extension KeyValueStore {
     @discardableResult
     public func increment(_ key: String, by delta: Int = 1, expires: Expiry? = nil) async throws -> Int {
         try KeyRules.validate(key, backend: backendName)
+        breakLocalLease(of: key)
         return try await incrementEntry(forKey: key, by: delta, expiresAt: deadline(for: expires))
     }
 
@@ -169,9 +173,12 @@ extension KeyValueStore {
 
     /// The value at `key`, or the value `compute` returns, stored with `expires`.
     ///
-    /// Concurrent callers of one missing key in this process run `compute` once and all
-    /// receive its value, or all its error. A stored value that no longer decodes as
-    /// `type` counts as missing and is replaced.
+    /// Concurrent callers of one missing key in this process run `compute` once and share
+    /// its value, or its error (a caller that waited looks again when the key changed during
+    /// the computation). The value is written under a lease: it never replaces a write,
+    /// delete or clear of the key that began after the computation's miss, in any process
+    /// sharing the store (see `Docs/Consistency.md`). A stored value that no longer decodes
+    /// as `type` counts as missing and is replaced.
     ///
     /// ```swift
     /// let report = try await store.getOrSet("report", as: Report.self, expires: "5min") {
@@ -270,5 +277,17 @@ extension KeyValueStore {
             characters.append(alphabet[Int(sixBits)])
         }
         return String(decoding: characters, as: UTF8.self)
+    }
+
+    /// Breaks this process's default lease on `key`, if any (a change through the typed API).
+    @usableFromInline
+    func breakLocalLease(of key: String) {
+        LocalLeases.shared.breakLease(of: key, in: self)
+    }
+
+    /// Breaks this process's default leases under `prefix`, if any.
+    @usableFromInline
+    func breakLocalLeases(under prefix: String) {
+        LocalLeases.shared.breakLeases(under: prefix, in: self)
     }
 }

@@ -2,8 +2,9 @@ import Synchronization
 
 /// The default leases: kept in this process, for a store that does not implement them.
 ///
-/// They hold against the changes this process makes through the typed API (which breaks
-/// them, see ``LocalLeases/breakLease(store:key:)``), not against other processes sharing
+/// They hold against the changes this process makes through the typed API (`set`,
+/// `delete`, `increment`, `expire`, `setIfAbsent`, `clear(prefix:)` break them, see
+/// ``LocalLeases/breakLease(of:in:)``), not against raw calls or other processes sharing
 /// the backend, and the check and the write are two steps. Every store of this package
 /// implements leases in its backend instead (one script on Redis, one transaction on
 /// SQLite, one locked rename on a folder, one locked table update in memory); a store of
@@ -67,6 +68,21 @@ package final class LocalLeases: Sendable {
             }
             return current.until > now
         }
+    }
+
+    /// Breaks the lease of `key` (as `store`'s typed API names it) where its pipeline keeps
+    /// the key, if this process holds one: the typed API's changes call it.
+    package func breakLease(of key: String, in store: some KeyValueStore) {
+        guard count.load(ordering: .relaxed) > 0 else { return }
+        let pipeline = store.pipeline
+        breakLease(store: ObjectIdentifier(pipeline.source), key: pipeline.keyPrefix + key)
+    }
+
+    /// Breaks the leases of every key under `prefix` (as `store`'s typed API names it).
+    package func breakLeases(under prefix: String, in store: some KeyValueStore) {
+        guard count.load(ordering: .relaxed) > 0 else { return }
+        let pipeline = store.pipeline
+        breakLeases(store: ObjectIdentifier(pipeline.source), prefix: pipeline.keyPrefix + prefix)
     }
 
     /// Breaks the lease of `key` in `store`, if this process holds one (a change of the key).

@@ -71,6 +71,12 @@ package final class SingleFlight: Sendable {
         }
     }
 
+    /// How many callers wait for the flight of `key` in `scope` (for tests that must know a
+    /// caller joined before they go on).
+    package func waiters(scope: ObjectIdentifier, key: String) -> Int {
+        state.withLock { $0.flights[FlightKey(scope: scope, key: ByteKey(key))]?.waiters.count ?? 0 }
+    }
+
     private func finish(_ flightKey: FlightKey, with outcome: Outcome) {
         let waiters = state.withLock { $0.flights.removeValue(forKey: flightKey)?.waiters ?? [:] }
         for waiter in waiters.values { waiter.resume(returning: outcome) }

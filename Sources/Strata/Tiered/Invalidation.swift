@@ -19,7 +19,8 @@ public enum Invalidation: Sendable, Hashable {
 /// Announces a tiered store's changes to other instances (for example over Redis pub/sub).
 ///
 /// `publish` must not throw: a publisher reports its own failures. It is awaited after
-/// the change has reached L2, before the call that made the change returns.
+/// the change has reached L2, before the call that made the change returns (for a
+/// computation's write still in flight past `l2Timeout`, when that write lands).
 ///
 /// ```swift
 /// struct Logger: InvalidationPublisher {

@@ -54,6 +54,15 @@ extension TieredStore {
     func timedL2<Output: Sendable>(
         _ key: String, since started: ContinuousClock.Instant?, _ call: @escaping @Sendable () async throws -> Output
     ) async throws -> Output? {
+        var timedOut = false
+        return try await timedL2(key, since: started, timedOut: &timedOut, call)
+    }
+
+    /// `timedL2`, telling whether the call passed `l2Timeout` (rather than failed).
+    func timedL2<Output: Sendable>(
+        _ key: String, since started: ContinuousClock.Instant?, timedOut: inout Bool,
+        _ call: @escaping @Sendable () async throws -> Output
+    ) async throws -> Output? {
         do {
             return try await withTimeout(configuration.l2Timeout, call)
         } catch is CancellationError {
@@ -61,6 +70,7 @@ extension TieredStore {
         } catch let error as StrataError where error.code == .closed {
             throw error
         } catch is TimeoutRace<Output>.TimedOut {
+            timedOut = true
             reportTimeout(key, since: started)
             return nil
         } catch {

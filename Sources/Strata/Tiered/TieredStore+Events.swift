@@ -38,7 +38,8 @@ extension TieredStore {
             public static let undecodable = Kind(name: "undecodable")
             /// A call to ``tier`` failed; ``Event/error`` says why.
             public static let failure = Kind(name: "failure")
-            /// A call to ``tier`` took longer than `l2Timeout` and was abandoned.
+            /// A call to ``tier`` took longer than `l2Timeout`: a read was abandoned; a
+            /// computation's write goes on, owned by the store (its `close()` awaits it).
             public static let timeout = Kind(name: "timeout")
             /// Another instance's change dropped L1 copies (``Event/key`` is the key or prefix;
             /// `nil` for everything, after lost messages).

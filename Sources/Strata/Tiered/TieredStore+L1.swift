@@ -92,7 +92,7 @@ extension TieredStore {
     /// in this process may have changed the key since L2 was read.
     func fill(_ key: ByteKey, _ entry: StoredEntry, value: (any AnyObject & Sendable)?, snapshot: WriteTracker.ReadSnapshot) {
         let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
-        if tracker.fillIfUnchanged(since: snapshot, { try? l1.store(key, copy) }) {
+        if tracker.fillIfUnchanged(since: snapshot, { try? l1.store(key, copy) }, drop: { try? l1.remove(key) }) {
             report(.fill, .l1, key.string, since: nil)
         }
     }

@@ -16,6 +16,8 @@ final class WriteTracker: Sendable {
     private struct Stripe {
         var inFlight = 0
         var begun: UInt64 = 0
+        /// Copies of L2 reads made into L1 (or refused because another read's copy came first).
+        var fills: UInt64 = 0
     }
 
     private struct State {
@@ -35,6 +37,7 @@ final class WriteTracker: Sendable {
         let begun: UInt64
         let prefixWritesBegun: UInt64
         let wasQuiet: Bool
+        var fills: UInt64 = 0
     }
 
     static let stripeCount = 1_024
@@ -102,18 +105,29 @@ final class WriteTracker: Sendable {
         return state.withLock { state in
             ReadSnapshot(
                 stripe: stripe, begun: state.stripes[stripe].begun, prefixWritesBegun: state.prefixWritesBegun,
-                wasQuiet: state.stripes[stripe].inFlight == 0 && state.prefixWritesInFlight == 0)
+                wasQuiet: state.stripes[stripe].inFlight == 0 && state.prefixWritesInFlight == 0,
+                fills: state.stripes[stripe].fills)
         }
     }
 
-    /// Runs `fill` if nothing could have changed the key in L2 since `snapshot`; `true` if it ran.
+    /// Runs `fill` if nothing could have changed the key in L2 since `snapshot`; `true` if it
+    /// ran. Otherwise runs `drop`: the read may have answered a newer value than a copy L1
+    /// holds (made by an overlapping read, or before a write in flight), and L1 must never
+    /// serve an older value than a read already returned (monotonic reads). Two overlapping
+    /// reads of one key may answer out of order, so when another read's copy was made since
+    /// `snapshot`, neither is kept.
     @discardableResult
-    func fillIfUnchanged(since snapshot: ReadSnapshot, _ fill: () throws -> Void) rethrows -> Bool {
+    func fillIfUnchanged(since snapshot: ReadSnapshot, _ fill: () throws -> Void, drop: () throws -> Void) rethrows -> Bool {
         try state.withLock { state in
             let stripe = state.stripes[snapshot.stripe]
+            state.stripes[snapshot.stripe].fills &+= 1
             guard snapshot.wasQuiet, stripe.inFlight == 0, stripe.begun == snapshot.begun,
-                  state.prefixWritesInFlight == 0, state.prefixWritesBegun == snapshot.prefixWritesBegun
-            else { return false }
+                  state.prefixWritesInFlight == 0, state.prefixWritesBegun == snapshot.prefixWritesBegun,
+                  stripe.fills == snapshot.fills
+            else {
+                try drop()
+                return false
+            }
             try fill()
             return true
         }

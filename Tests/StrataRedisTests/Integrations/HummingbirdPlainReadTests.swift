@@ -1,0 +1,47 @@
+#if Hummingbird
+import Hummingbird
+import StrataHummingbird
+import StrataTesting
+import Testing
+
+/// `StrataPersistDriver` reads an entry as a plain read does (Docs/Consistency.md, R3).
+@Suite("StrataPersistDriver reads as a plain read does")
+struct HummingbirdPlainReadTests {
+    typealias Profile = OptionsScene.Profile
+
+    @Test("R3 through Hummingbird: StrataPersistDriver.get and getWithTTL of an entry written with options are its value and its lifetime, nothing in its grace or after its tag's invalidation; create over such an entry succeeds",
+          .timeLimit(.minutes(1)), arguments: OptionsScene.backends)
+    func persistDriverReadsAsAPlainRead(backend: String) async throws {
+        try await OptionsScene.run(backend: backend) { scene in
+            let persist = StrataPersistDriver(store: scene.store)
+            let short = try await persist.get(key: "short", as: Profile.self)
+            let shortTTL = try await persist.getWithTTL(key: "short", as: Profile.self)?.ttl
+            let taggedTTL = try await persist.getWithTTL(key: "tagged", as: Profile.self)?.ttl
+            var duplicate = false
+            do {
+                try await persist.create(key: "short", value: Profile(name: "other", visits: 0), expires: .seconds(60))
+            } catch let error as PersistError where error == .duplicate {
+                duplicate = true
+            }
+            try scene.requireWithinLifetime()
+            #expect(short == OptionsScene.ada, "within its lifetime: the value, not invalidConversion")
+            #expect(shortTTL.map { $0 > .zero && $0 <= scene.lifetime } == true,
+                    "the TTL is what is left of the lifetime, not of the lifetime and the grace: \(String(describing: shortTTL))")
+            #expect(taggedTTL.map { $0 > .seconds(3_500) && $0 <= .seconds(3_600) } == true, "an hour, not two: \(String(describing: taggedTTL))")
+            #expect(duplicate, "a live entry makes create a duplicate")
+
+            try await scene.passShortLifetime()
+            #expect(try await persist.get(key: "short", as: Profile.self) == nil, "in its grace: nothing")
+            #expect(try await persist.getWithTTL(key: "short", as: Profile.self) == nil, "getWithTTL in its grace: nothing")
+            try await scene.store.invalidate(tags: ["team"])
+            #expect(try await persist.get(key: "tagged", as: Profile.self) == nil, "after its tag's invalidation: nothing")
+
+            let created = Profile(name: "created", visits: 1)
+            try await persist.create(key: "short", value: created, expires: .seconds(60))  // not a duplicate
+            #expect(try await persist.get(key: "short", as: Profile.self) == created, "create over an entry in its grace")
+            try await persist.create(key: "tagged", value: created, expires: .seconds(60))
+            #expect(try await persist.get(key: "tagged", as: Profile.self) == created, "create over an invalidated entry")
+        }
+    }
+}
+#endif

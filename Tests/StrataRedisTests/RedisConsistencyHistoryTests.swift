@@ -1,0 +1,47 @@
+import Foundation
+import Strata
+import StrataRedis
+import Testing
+@testable import StrataTesting
+
+/// Random histories on tiered stores over Redis, one instance and three sharing a server
+/// with an invalidation bus each, checked against the model of Docs/Consistency.md (see
+/// ConsistencyHistory).
+@Suite("Consistency history over Redis")
+struct RedisConsistencyHistoryTests {
+    static func redis(_ namespace: String) async throws -> RedisStore {
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: await RedisTestServer.shared))
+        configuration.keyNamespace = namespace
+        return try RedisStore(configuration: configuration)
+    }
+
+    @Test("a tiered store over Redis: a random history breaks no rule")
+    func tieredOverRedis() async throws {
+        let cache = TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: try await Self.redis("history:\(UUID().uuidString):"))
+        let outcome = try await ConsistencyHistory.check([cache])
+        #expect(outcome.violations.isEmpty, "\(outcome)")
+        try await cache.close()
+    }
+
+    @Test("three tiered instances sharing Redis, each with its bus: a random history breaks no rule (changes seen within 1 s)")
+    func threeInstancesWithBus() async throws {
+        let namespace = "history:\(UUID().uuidString):"
+        var instances: [TieredStore] = []
+        var buses: [RedisInvalidationBus] = []
+        for _ in 0..<3 {
+            let redis = try await Self.redis(namespace)
+            let bus = RedisInvalidationBus(redis: redis)
+            buses.append(bus)
+            instances.append(TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: redis, configuration: .init(invalidationPublisher: bus)))
+        }
+        let running = instances.map { cache in Task { try await cache.run() } }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !buses.allSatisfy(\.isSubscribed), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        let subscribed = buses.allSatisfy { $0.isSubscribed }
+        #expect(subscribed, "every bus subscribed")
+        let outcome = try await ConsistencyHistory.check(instances, tasks: 3, deliveryBound: .seconds(1))
+        #expect(outcome.violations.isEmpty, "\(outcome)")
+        for task in running { task.cancel() }
+        for cache in instances { try await cache.close() }
+    }
+}
