@@ -179,6 +179,7 @@ final class RedisCluster: Sendable {
     }
 
     func close() {
+        refreshing.withLock { $0?.cancel() }  // a refresh in flight ends with the lanes
         allLanes.forEach { $0.close() }
     }
 }
