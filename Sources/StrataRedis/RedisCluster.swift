@@ -4,20 +4,23 @@ import Synchronization
 /// A Redis Cluster as a ``RedisStore`` sees it: which primary owns each of the 16,384
 /// slots, and a pool of pipelined connections per node.
 ///
-/// Routing follows the cluster's own answers:
+/// Routing follows the cluster's own answers, command by command (a batch may be
+/// answered in part, see `RedisCluster+Routing.swift`):
 /// - `MOVED <slot> <node>`: the slot has a new owner. The map is updated for that slot at
-///   once, a full refresh (`CLUSTER SLOTS`) follows, and the command is sent again.
-/// - `ASK <slot> <node>`: the slot is migrating and this key has moved already. The
-///   command goes to the target once, each of its commands after `ASKING` on the same
-///   connection; the map is left alone.
+///   once, a full refresh (`CLUSTER SLOTS`) follows, and the commands that got it are sent
+///   again.
+/// - `ASK <slot> <node>`: the slot is migrating and this name has moved already (or does
+///   not exist). The commands that got it go to the target once, each after `ASKING` on
+///   the same connection; the map is left alone. The commands answered keep their answers.
 /// - `TRYAGAIN`, `CLUSTERDOWN`, a node that cannot be reached: wait (5 ms, doubling up to
 ///   200 ms), refresh the map, and send again.
 /// - A connection lost with the command written: the call fails with
 ///   `backendUnavailable` (it may have run; sending it again could run it twice), and the
 ///   map is refreshed for the calls after it.
 ///
-/// All within ``RedisStore/Configuration/clusterRetryTime``; past it, the call fails with
-/// `backendUnavailable` naming the key and the node.
+/// All within ``RedisStore/Configuration/clusterRetryTime``, refreshes of the map included
+/// (see `RedisCluster+Refresh.swift`); past it, the call fails with `backendUnavailable`
+/// naming the key and the node.
 final class RedisCluster: Sendable {
     /// The connections to one node.
     final class Node: Sendable {
@@ -55,17 +58,24 @@ final class RedisCluster: Sendable {
 
     let seeds: [RedisEndpoint]
     let retryTime: Duration
+    /// How long one attempt to read the map may take (a node that does not answer in
+    /// time is passed over, and asked last next time).
+    let refreshAttemptTime: Duration
     private let map = Lock(Map())
     private let makeLanes: @Sendable (RedisEndpoint) -> [RedisLane]
-    /// The refresh under way, which every caller that needs one waits for.
-    private let refreshing = Lock<Task<Void, any Error>?>(nil)
+    /// The refresh under way, which every caller that needs one waits for (each for its
+    /// own time at most).
+    let refreshing = Lock<Task<Void, any Error>?>(nil)
+    /// Nodes that did not answer the last time they were asked for the map, by name.
+    let unanswering = Lock<Set<String>>([])
 
     /// Reads the slot map from the first seed that answers (blocking, like connecting to
     /// one server: at most the connect and command timeouts per seed).
-    init(seeds: [RedisEndpoint], retryTime: Duration, connect: (RedisEndpoint) throws -> RedisConnection,
+    init(seeds: [RedisEndpoint], retryTime: Duration, commandTimeout: Duration, connect: (RedisEndpoint) throws -> RedisConnection,
          makeLanes: @escaping @Sendable (RedisEndpoint) -> [RedisLane]) throws {
         self.seeds = seeds
         self.retryTime = retryTime
+        refreshAttemptTime = min(commandTimeout, max(retryTime / 4, .milliseconds(50)))
         self.makeLanes = makeLanes
         var failures: [String] = []
         for seed in seeds {
@@ -106,7 +116,7 @@ final class RedisCluster: Sendable {
         return node(endpoint)
     }
 
-    private func node(_ endpoint: RedisEndpoint) -> Node {
+    func node(_ endpoint: RedisEndpoint) -> Node {
         let name = Node.name(endpoint)
         if let known = map.withLock({ $0.nodes[name] }) { return known }
         let made = Node(endpoint: endpoint, lanes: makeLanes(endpoint))
@@ -121,7 +131,7 @@ final class RedisCluster: Sendable {
     }
 
     /// Applies a `CLUSTER SLOTS` reply: `[[start, end, [host, port, id…], replicas…]…]`.
-    private func apply(_ reply: RedisReply, from source: RedisEndpoint) throws {
+    func apply(_ reply: RedisReply, from source: RedisEndpoint) throws {
         guard case .array(let ranges) = reply else {
             throw RedisConnectionError(description: "CLUSTER SLOTS answered \(reply.typeName): is this a cluster node?")
         }
@@ -155,33 +165,8 @@ final class RedisCluster: Sendable {
         }
     }
 
-    /// Reads the slot map again from a primary (or seed) that answers. Concurrent callers
-    /// share one refresh.
-    func refresh(store: RedisStore) async throws {
-        let task = refreshing.withLock { running -> Task<Void, any Error> in
-            if let running { return running }
-            let task = Task { [self] in
-                defer { refreshing.withLock { $0 = nil } }
-                var lastError: (any Error)?
-                for candidate in primaries + seeds.map(node) {
-                    do {
-                        let reply = try await candidate.lane().send([[Array("CLUSTER".utf8), Array("SLOTS".utf8)]])[0]
-                        try apply(reply, from: candidate.endpoint)
-                        return
-                    } catch {
-                        lastError = error
-                    }
-                }
-                throw lastError ?? RedisConnectionError(description: "no node to ask for the slot map")
-            }
-            running = task
-            return task
-        }
-        try await task.value
-    }
-
     /// Points `slot` at `name` at once, after a `MOVED` (a full refresh follows).
-    private func move(_ slot: Int, to name: String) {
+    func move(_ slot: Int, to name: String) {
         guard let target = node(named: name) else { return }
         map.withLock { map in
             if let index = map.primaries.firstIndex(where: { $0 === target }) {
@@ -193,97 +178,8 @@ final class RedisCluster: Sendable {
         }
     }
 
-    /// What a reply says about where a key lives.
-    private enum Redirection {
-        case moved(slot: Int, node: String)
-        case ask(node: String)
-        case wait(String)
-
-        init?(_ reply: RedisReply) {
-            guard case .error(let message) = reply else { return nil }
-            let words = message.split(separator: " ")
-            switch words.first {
-            case "MOVED" where words.count >= 3:
-                guard let slot = Int(words[1]) else { return nil }
-                self = .moved(slot: slot, node: String(words[2]))
-            case "ASK" where words.count >= 3:
-                self = .ask(node: String(words[2]))
-            case "TRYAGAIN", "CLUSTERDOWN":
-                self = .wait(message)
-            default:
-                return nil
-            }
-        }
-    }
-
-    /// Sends `commands` (all on keys of `slot`, or keyless when `slot` is `nil`) to the
-    /// node that owns the slot, following redirections; see the type's description.
-    func send(_ commands: [[[UInt8]]], slot: Int?, key: String?, store: RedisStore) async throws -> [RedisReply] {
-        let deadline = ContinuousClock.now + retryTime
-        var pause = Duration.milliseconds(5)
-        var asking: Node?
-        var lastNode = "?"
-        var lastProblem = "no node owns the slot"
-        var redirections = 0
-        while true {
-            var target = asking
-            if target == nil {
-                if let slot { target = owner(of: slot) } else { target = primaries.first }
-            }
-            if let node = target {
-                lastNode = node.name
-                var sent = commands
-                if asking != nil {
-                    sent = commands.flatMap { [[Array("ASKING".utf8)], $0] }
-                }
-                do {
-                    var replies = try await node.lane().send(sent)
-                    if asking != nil { replies = stride(from: 1, to: replies.count, by: 2).map { replies[$0] } }
-                    asking = nil
-                    guard let redirection = replies.lazy.compactMap(Redirection.init).first else { return replies }
-                    redirections += 1
-                    switch redirection {
-                    case .moved(let slot, let name):
-                        move(slot, to: name)
-                        Task { try? await refresh(store: store) }
-                        lastProblem = "MOVED to \(name)"
-                    case .ask(let name):
-                        asking = self.node(named: name)
-                        lastProblem = "ASK \(name)"
-                    case .wait(let message):
-                        lastProblem = message
-                    }
-                    // A redirection is followed at once; nodes that keep sending a call
-                    // back and forth (views that disagree mid-migration) are waited out.
-                    let mustWait = if case .wait = redirection { true } else { false }
-                    if !mustWait && redirections <= 3 { continue }
-                } catch let error as RedisNotSent {
-                    lastProblem = "\(error.error)"
-                } catch is RedisLaneClosed {
-                    throw store.mapped(RedisLaneClosed(), key: key)
-                } catch let error as CancellationError {
-                    throw error  // cancelled before it was written
-                } catch let error as RedisUnsent {
-                    throw store.mapped(error, key: key, node: node.name)  // the node's queue is full: nothing was written
-                } catch {
-                    // Written, then lost: it may have run, so it is not sent again.
-                    Task { try? await refresh(store: store) }
-                    throw store.mapped(error, key: key, node: node.name)
-                }
-            }
-            guard ContinuousClock.now + pause < deadline else {
-                throw StrataError(
-                    code: .backendUnavailable,
-                    message: "the cluster did not serve the call within \(retryTime) (node \(lastNode): \(lastProblem))",
-                    key: key, backend: store.backendName)
-            }
-            try await Task.sleep(for: pause)
-            pause = min(pause * 2, .milliseconds(200))
-            try? await refresh(store: store)
-        }
-    }
-
     func close() {
+        refreshing.withLock { $0?.cancel() }  // a refresh in flight ends with the lanes
         allLanes.forEach { $0.close() }
     }
 }

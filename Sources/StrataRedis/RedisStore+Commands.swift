@@ -1,7 +1,7 @@
 import Strata
 import Synchronization
 
-/// Sending commands: argument vectors, lanes, SCAN, and every error reply turned into a `StrataError`.
+/// Sending commands: argument vectors, lanes, and every error reply turned into a `StrataError`.
 extension RedisStore {
     /// `PUBLISH channel message` on a pooled connection; the number of subscribers reached.
     @discardableResult
@@ -51,54 +51,6 @@ extension RedisStore {
     /// Throws unless `reply` is the `+OK` status that means a write was done.
     func expectOK(_ key: String, _ name: String, _ reply: RedisReply) throws {
         guard reply == .status("OK") else { throw unexpected(key, "\(name) answered \(reply.typeName)") }
-    }
-
-    /// `SCAN MATCH` over every key of the store with `prefix` (Strata's own names are not
-    /// keys), calling `visit` with each page's Redis names, each name once.
-    func scan(prefix: String, _ visit: ([[UInt8]]) async throws -> Void) async throws {
-        let wanted = names.namespace + Array(prefix.utf8)
-        try await scan(matching: names.keyPattern(prefix), accept: { self.names.isKey($0, prefix: wanted) }, visit)
-    }
-
-    /// `SCAN MATCH pattern` (on a cluster, over every primary, one after the other),
-    /// calling `visit` with each page's Redis names that `accept` takes, each name once.
-    func scan(matching pattern: [UInt8], accept: ([UInt8]) -> Bool, _ visit: ([[UInt8]]) async throws -> Void) async throws {
-        var seen = Set<[UInt8]>()  // SCAN may return a key more than once
-        guard let cluster else {
-            try await scan(pattern, accept: accept, seen: &seen, visit) { commands in try await self.send(nil, commands) }
-            return
-        }
-        try checkOpen()
-        for node in cluster.primaries {
-            try await scan(pattern, accept: accept, seen: &seen, visit) { commands in
-                do {
-                    return try await node.lane().send(commands)
-                } catch let error as CancellationError {
-                    throw error
-                } catch {
-                    throw self.mapped(error, key: nil, node: node.name)
-                }
-            }
-        }
-    }
-
-    private func scan(
-        _ match: [UInt8], accept: ([UInt8]) -> Bool, seen: inout Set<[UInt8]>, _ visit: ([[UInt8]]) async throws -> Void,
-        sending: ([[[UInt8]]]) async throws -> [RedisReply]
-    ) async throws {
-        var cursor: [UInt8] = Array("0".utf8)
-        repeat {
-            let reply = try await sending([command("SCAN", cursor, "MATCH", match, "COUNT", String(configuration.scanBatchSize))])[0]
-            if case .error(let message) = reply { throw refusal(message, to: [Array("SCAN".utf8)], key: nil) }
-            guard case .array(let parts) = reply, parts.count == 2, case .bulk(let next) = parts[0], case .array(let found) = parts[1]
-            else { throw unexpected(nil, "SCAN answered \(reply.typeName)") }
-            var batch: [[UInt8]] = []
-            for item in found {
-                if case .bulk(let name) = item, accept(name), seen.insert(name).inserted { batch.append(name) }
-            }
-            try await visit(batch)
-            cursor = next
-        } while cursor != Array("0".utf8)
     }
 
     func checkOpen() throws {

@@ -86,21 +86,26 @@ extension RedisStore {
     /// first: a leased write that lands after this call started finds its lease broken, and
     /// a lease taken after them reads the key as the clear leaves it. Strata's own names
     /// (records, locks) are never among the keys.
+    ///
+    /// It keeps no set of the names it removed, so its memory does not grow with the
+    /// keyspace: a name found twice (`SCAN` may return one again; on a cluster, the slots
+    /// that moved during the pass are scanned again) is unlinked twice, which is harmless,
+    /// and `UNLINK` counts only the names it removed, so the count stays exact.
     @discardableResult
     public func clear(prefix: String) async throws -> Int {
-        _ = try await unlinkAll(scanning: names.leasePattern(prefix)) { name in
+        _ = try await unlinkAll(scanning: names.leasePattern(prefix), of: prefix) { name in
             guard let keyName = self.names.keyName(ofLease: name) else { return false }
             return keyName.starts(with: self.names.namespace + Array(prefix.utf8))
         }
         let wanted = names.namespace + Array(prefix.utf8)
-        return try await unlinkAll(scanning: names.keyPattern(prefix)) { self.names.isKey($0, prefix: wanted) }
+        return try await unlinkAll(scanning: names.keyPattern(prefix), of: prefix) { self.names.isKey($0, prefix: wanted) }
     }
 
     /// `SCAN MATCH pattern` and `UNLINK` of the names `accept` takes, a page at a time;
     /// how many names `UNLINK` removed.
-    private func unlinkAll(scanning pattern: [UInt8], accept: @escaping ([UInt8]) -> Bool) async throws -> Int {
+    private func unlinkAll(scanning pattern: [UInt8], of prefix: String, accept: @escaping ([UInt8]) -> Bool) async throws -> Int {
         var removed = 0
-        try await scan(matching: pattern, accept: accept) { batch in
+        try await scan(matching: pattern, of: prefix, unique: false, accept: accept) { batch in
             guard !batch.isEmpty else { return }
             // On a cluster one UNLINK may name keys of one slot only.
             let groups = cluster == nil ? [batch] : Array(Dictionary(grouping: batch, by: RedisClusterSlot.of).values)

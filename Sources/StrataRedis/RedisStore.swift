@@ -50,6 +50,10 @@ public final class RedisStore: KeyValueStore {
     let cluster: RedisCluster?
     let nextLane = Atomic<Int>(0)
     let closed = Atomic<Bool>(false)
+    /// The most names a scan's de-duplication set has held (for the tests: a clear holds none).
+    let largestScanSet = Atomic<Int>(0)
+    /// Passes of cluster scans made again because slots moved during one (for the tests).
+    let rescans = Atomic<Int>(0)
     /// The Redis names of keys, and of Strata's own leases, records and locks.
     let names: RedisKeyNames
 
@@ -124,7 +128,8 @@ public final class RedisStore: KeyValueStore {
             lanes = []
             do {
                 cluster = try RedisCluster(
-                    seeds: configuration.clusterSeeds, retryTime: configuration.clusterRetryTime, connect: connect,
+                    seeds: configuration.clusterSeeds, retryTime: configuration.clusterRetryTime,
+                    commandTimeout: configuration.commandTimeout, connect: connect,
                     makeLanes: { endpoint in (0..<configuration.poolSize).map { _ in makeLane(endpoint) } })
             } catch let error as StrataError {
                 throw error
@@ -232,7 +237,7 @@ public final class RedisStore: KeyValueStore {
 
     /// One pipelined batch of `GET` and `PTTL` for each of `named` (Redis name, key). Not
     /// `MGET`: it answers nil for a key holding another Redis type, which must be an error.
-    private func entries(_ named: [([UInt8], String)]) async throws -> [(key: String, entry: StoredEntry)] {
+    func entries(_ named: [([UInt8], String)]) async throws -> [(key: String, entry: StoredEntry)] {
         var commands: [[[UInt8]]] = []
         commands.reserveCapacity(named.count * 2)
         for (name, _) in named {

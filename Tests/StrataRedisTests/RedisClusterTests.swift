@@ -10,8 +10,7 @@ enum RedisClusterContexts {
     static func cluster() -> KeyValueStoreConformance.Context {
         .init(makeStore: { defaultExpiry in
             let cluster = try await RedisTestCluster.shared
-            var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: cluster.seeds[0]))
-            configuration.clusterSeeds = try cluster.seeds.map { try RedisEndpoint(url: $0) }
+            var configuration = try cluster.configuration()
             configuration.keyNamespace = "test:\(UUID().uuidString):"
             configuration.defaultExpiry = defaultExpiry
             return try RedisStore(configuration: configuration)
@@ -56,8 +55,7 @@ struct RedisClusterTests {
     func spread() async throws {
         let cluster = try await RedisTestCluster.shared
         let namespace = "spread:\(UUID().uuidString):"
-        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: cluster.seeds[0]))
-        configuration.clusterSeeds = try cluster.seeds.map { try RedisEndpoint(url: $0) }
+        var configuration = try cluster.configuration()
         configuration.keyNamespace = namespace
         configuration.poolSize = 1
         let store = try RedisStore(configuration: configuration)
@@ -178,8 +176,7 @@ struct RedisClusterChangeTests {
           .timeLimit(.minutes(3)))
     func failover() async throws {
         let cluster = try await RedisTestCluster()
-        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: cluster.seeds[0]))
-        configuration.clusterSeeds = try cluster.seeds.map { try RedisEndpoint(url: $0) }
+        var configuration = try cluster.configuration()
         configuration.commandTimeout = .seconds(1)
         configuration.clusterRetryTime = .seconds(3)
         let store = try RedisStore(configuration: configuration)

@@ -53,6 +53,22 @@ nonisolated func clusterBenchmarks(quick: Bool) async throws {
     report.compare(group, "RedisStore(cluster:) set, sequential", rounds.median("cluster set"),
                    to: "RedisStore set on one server, sequential", rounds.median("server set"))
 
+    // TEMPORARY: listings and clears (keys(prefix:) of 1,111 keys among 10,000; clear of 1,000).
+    var listing: [String: [Double]] = [:]
+    let clock = ContinuousClock()
+    let cleared = (0..<1_000).map { "c:\($0)" }
+    for _ in 0..<7 {
+        for (name, store) in [("server", server), ("cluster", cluster)] {
+            listing["\(name) keys", default: []].append(nanoseconds(try await clock.measure { _ = try await store.keys(prefix: "user:1") }))
+            listing["\(name) entries", default: []].append(nanoseconds(try await clock.measure { _ = try await store.storedEntries(prefix: "user:1") }))
+            for key in cleared { try await store.set(key, value) }
+            listing["\(name) clear", default: []].append(nanoseconds(try await clock.measure { _ = try await store.clear(prefix: "c:") }))
+        }
+    }
+    for kind in ["keys", "entries", "clear"] {
+        report.compare(group, "TEMP cluster \(kind)", median(listing["cluster \(kind)"]!), to: "TEMP server \(kind)", median(listing["server \(kind)"]!))
+    }
+
     let total = quick ? 20_000 : 200_000
     report.compare(group, "RedisStore(cluster:) get, 64 tasks (wall-clock ns per get)", try await concurrentGetCost(cluster, keys: keys, total: total),
                    to: "RedisStore get on one server, 64 tasks", try await concurrentGetCost(server, keys: keys, total: total))
