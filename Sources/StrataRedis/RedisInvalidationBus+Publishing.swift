@@ -18,9 +18,11 @@ extension RedisInvalidationBus {
     /// connection, so other instances receive this bus's announcements in the order they
     /// were queued. The task starts when something is queued and ends when the queue is
     /// empty; ``close()`` waits for it. A failure is counted (``failedPublishes``, each
-    /// message of a batch that failed) and kept (``lastPublishError``); after
-    /// ``close()``, an announcement is not published and is counted too. Use
-    /// ``announce(_:)`` to wait for the server's answer instead.
+    /// message of a batch that failed, at each attempt) and kept (``lastPublishError``); a
+    /// batch that failed because Redis could not be reached is sent again, in order, until
+    /// it is published (see ``RedisInvalidationBus``'s publishing). After ``close()``, an
+    /// announcement is not published and is counted too. Use ``announce(_:)`` to wait for
+    /// the server's answer instead.
     ///
     /// ```swift
     /// await bus.publish(.key("user:1"))   // returns at once; other instances drop "user:1"
@@ -54,33 +56,74 @@ extension RedisInvalidationBus {
         await drainer?.value
     }
 
+    /// Announcements kept while `PUBLISH` fails, at most; past it, the backlog becomes one
+    /// `.everything` (every other instance drops its L1), which says at least as much.
+    static let maxBacklog = 10_000
+
     /// The publishing task: takes everything queued, publishes it in batches, and ends when
     /// the queue is found empty (marking itself gone under the same lock, so the next
     /// `publish` starts another).
+    ///
+    /// A batch that fails because Redis could not be reached is sent again, ahead of what
+    /// was queued after it (the order holds), after a pause (50 ms, doubling to 1 s): a
+    /// change this bus could not announce would otherwise stay in the other instances' L1
+    /// with nothing to tell them (their subscriptions are healthy). A refusal (`NOPERM`, a
+    /// server that rejects `PUBLISH`) is not sent again: it is counted and logged. After
+    /// ``close()`` a failed batch is tried once more, then counted.
     private func drainOutbox() async {
+        var pause = Duration.milliseconds(50)
         while true {
-            let queued = outbox.withLock { outbox in
+            let (queued, closed) = outbox.withLock { outbox in
                 defer { outbox.pending = [] }
                 if outbox.pending.isEmpty { outbox.drainer = nil }
-                return outbox.pending
+                return (outbox.pending, outbox.closed)
             }
             if queued.isEmpty { return }
-            for start in stride(from: 0, to: queued.count, by: Self.publishBatch) {
-                let batch = queued[start..<min(start + Self.publishBatch, queued.count)]
-                let commands = batch.map {
-                    redis.command("PUBLISH", Array(channel.utf8), Self.encode($0, from: instanceID))
-                }
-                do {
-                    // One lane, one pipeline: the server runs them in this order.
-                    _ = try await redis.send(commands, routing: nil) { _ in nil }
-                } catch let error as StrataError {
-                    publishFailed(error, messages: batch.count)
-                } catch {
-                    publishFailed(StrataError(code: .backendUnavailable, message: "PUBLISH failed", backend: redis.backendName,
-                                              underlying: error), messages: batch.count)
-                }
+            guard let failedAt = await publishInOrder(queued) else {
+                pause = .milliseconds(50)
+                continue
+            }
+            let unpublished = Array(queued[failedAt...])
+            let dropped = outbox.withLock { outbox -> Int in
+                if closed { return unpublished.count }  // its last try
+                outbox.pending = unpublished + outbox.pending
+                guard outbox.pending.count > Self.maxBacklog else { return 0 }
+                defer { outbox.pending = [.everything] }
+                return outbox.pending.count
+            }
+            if dropped > 0 { redis.log(.publishFailed(StrataError(
+                code: .backendUnavailable,
+                message: closed
+                    ? "the bus was closed while PUBLISH failed: \(dropped) announcements were not published"
+                    : "\(dropped) announcements waited while PUBLISH failed: they are replaced by one that drops every L1",
+                backend: redis.backendName))) }
+            if closed { continue }
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, .seconds(1))
+        }
+    }
+
+    /// Publishes `queued` in batches, in order; the index of the first message of a batch
+    /// that failed and is to be sent again (Redis could not be reached), else `nil`.
+    private func publishInOrder(_ queued: [Invalidation]) async -> Int? {
+        for start in stride(from: 0, to: queued.count, by: Self.publishBatch) {
+            let batch = queued[start..<min(start + Self.publishBatch, queued.count)]
+            let commands = batch.map {
+                redis.command("PUBLISH", Array(channel.utf8), Self.encode($0, from: instanceID))
+            }
+            do {
+                // One lane, one pipeline: the server runs them in this order.
+                _ = try await redis.send(commands, routing: nil) { _ in nil }
+            } catch let error as StrataError {
+                publishFailed(error, messages: batch.count)
+                if error.code == .backendUnavailable || error.code == .timeout { return start }
+            } catch {
+                publishFailed(StrataError(code: .backendUnavailable, message: "PUBLISH failed", backend: redis.backendName,
+                                          underlying: error), messages: batch.count)
+                return start
             }
         }
+        return nil
     }
 
     private func publishFailed(_ error: StrataError, messages: Int) {

@@ -74,6 +74,33 @@ struct ConsistencyRuleTests {
         #expect(fixture.first.background.count == 0)
     }
 
+    @Test("C5: close() cancels a computation its caller stopped waiting for (past its hard timeout), and awaits it",
+          .timeLimit(.minutes(1)))
+    func closeCancelsAbandonedComputation() async throws {
+        let fixture = TwoInstances()
+        let cancelled = Lock(false)
+        let finished = AsyncGate()
+        var options = EntryOptions(expires: "1h")
+        options.hardTimeout = .milliseconds(20)
+        await #expect(throws: StrataError.self) {
+            _ = try await fixture.first.getOrSet("k", as: String.self, options: options) {
+                defer { finished.open() }
+                do {
+                    try await Task.sleep(for: .seconds(3_600))  // a computation that would hang
+                } catch {
+                    cancelled.withLock { $0 = error is CancellationError }
+                    throw error
+                }
+                return "late"
+            }
+        }
+        #expect(fixture.first.background.count == 1, "the store owns the computation its caller left")
+        try await fixture.first.close()
+        await finished.wait()
+        #expect(cancelled.withLock { $0 }, "close() cancelled the computation")
+        #expect(fixture.first.background.count == 0)
+    }
+
     @Test("T5: a remote tag invalidation that arrives while the tag's instant loads is not lost")
     func remoteInvalidationDuringLoad() async throws {
         let fixture = TwoInstances()

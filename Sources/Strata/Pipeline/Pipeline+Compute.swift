@@ -37,7 +37,14 @@ extension Pipeline {
                 return try await computeOnce(
                     key, as: type, options: options, computation: computation, found: kept, sourceUnavailable: sourceIsUnavailable)
             }
-            if led || shared.holdsForWaiters || attempt >= 8 { return shared.value }
+            if led || shared.holdsForWaiters { return shared.value }
+            if attempt >= 8 {
+                // Changes keep racing this caller's lookups: rather than take a value that
+                // may predate one, it computes under a lease of its own, outside the flight.
+                return try await computeOnce(
+                    key, as: type, options: options, computation: computation, found: kept, sourceUnavailable: sourceIsUnavailable
+                ).value
+            }
             attempt += 1
             unavailable = false
             kept = try await readForComputation(key, as: type, sourceUnavailable: &unavailable)
@@ -243,45 +250,73 @@ extension Pipeline {
             return Shared(value: value, holdsForWaiters: stored != .refused)
         }
         // In a task of its own, so that a caller who stops waiting does not stop the value from landing.
-        let abandoned = Atomic<Bool>(false)
+        // Who ends the lease if the computation fails is settled once: `running` becomes
+        // `finished` (the computation ended first: the caller decides) or `abandoned` (the
+        // caller left first: the computation ends its own lease if it fails).
+        let ownership = Ownership()
         let work = Task { () async throws -> Shared<Value> in
             do {
                 let value = try await computation.body(context)
                 tiered?.reportResilience(.compute, key, error: nil)
                 let stored = try await storeComputed(value, options: context.options, leased)
                 await releaseComputeLock(key, token: leased.lockToken)
+                _ = ownership.settle(as: Ownership.finished)
                 return Shared(value: value, holdsForWaiters: stored != .refused)
             } catch {
                 await releaseComputeLock(key, token: leased.lockToken)
+                let finishedFirst = ownership.settle(as: Ownership.finished)
                 // Nobody waits for it any more: end the lease it will not use.
-                if abandoned.load(ordering: .acquiring) { try? await source.releaseLease(leased.lease, forKey: key) }
+                if !finishedFirst { try? await source.releaseLease(leased.lease, forKey: key) }
                 throw error
             }
         }
         let outcome = await ComputationWait.wait(
             for: work, softTimeout: leased.kept != nil ? options.softTimeout : nil, hardTimeout: options.hardTimeout)
+        /// The caller stops waiting: `true` when the computation goes on (it now owns its
+        /// lease), `false` when it had already ended (the caller ends the lease, or uses it
+        /// for the fallback).
+        func abandon() -> Bool {
+            let goesOn = ownership.settle(as: Ownership.abandoned)
+            ownUntilClose(work)
+            return goesOn
+        }
+        /// Ends the lease of a computation that ended before its caller left.
+        func releaseUnusedLease() {
+            own { [source] in try? await source.releaseLease(leased.lease, forKey: key) }
+        }
         switch outcome {
         case .finished(.success(let shared)):
             return shared
         case .finished(.failure(let error)):
             return Shared(value: try await fallBack(from: error, leased, options: options, computationGoesOn: false), holdsForWaiters: true)
         case .softTimeout:
-            abandoned.store(true, ordering: .releasing)
-            own { _ = await work.result }
+            if !abandon() { releaseUnusedLease() }
             tiered?.reportResilience(.softTimeout, key, error: nil)
             return Shared(value: leased.kept!.value, holdsForWaiters: true)  // a soft timeout is only armed with a kept value
         case .hardTimeout:
-            abandoned.store(true, ordering: .releasing)
-            own { _ = await work.result }
+            let goesOn = abandon()
             let error = StrataError(
                 code: .timeout, message: "the computation did not finish within \(options.hardTimeout!)",
                 key: callerKey(key), backend: backendName)
             tiered?.reportResilience(.computeTimeout, key, error: error)
-            return Shared(value: try await fallBack(from: error, leased, options: options, computationGoesOn: true), holdsForWaiters: true)
+            return Shared(value: try await fallBack(from: error, leased, options: options, computationGoesOn: goesOn), holdsForWaiters: true)
         case .cancelled:
-            abandoned.store(true, ordering: .releasing)
-            own { _ = await work.result }
+            if !abandon() { releaseUnusedLease() }
             throw CancellationError()
+        }
+    }
+
+    /// Who ends a timed computation's lease when it fails (see `computeOnce`): settled
+    /// once, by whichever of the computation and its caller gets there first.
+    private final class Ownership: Sendable {
+        static let running: UInt8 = 0
+        static let finished: UInt8 = 1
+        static let abandoned: UInt8 = 2
+        private let state = Atomic<UInt8>(Ownership.running)
+
+        /// Settles it as `outcome`; `false` when it was settled already.
+        func settle(as outcome: UInt8) -> Bool {
+            state.compareExchange(expected: Ownership.running, desired: outcome, ordering: .acquiringAndReleasing).exchanged
         }
     }
 
@@ -321,9 +356,24 @@ extension Pipeline {
         _ value: Value, options: EntryOptions, _ leased: ComputationLease<Value>
     ) async throws -> StoreOutcome {
         let (entry, envelope) = try makeEntry(value, options: options, writtenAt: leased.startedAt, key: leased.key)
-        if envelope != nil { try await EnvelopeMarker.mark(source) }
+        let marked = envelope == nil ? true : try await markEnvelopes(leased.key)
         await PipelineGates.shared.pass(.beforeWrite, key: leased.key, scope: flightScope)
-        return try await storeUnderLease(value, entry, envelope, leased, keepingLease: false)
+        return try await storeUnderLease(value, entry, envelope, leased, keepingLease: false, l2Unavailable: !marked)
+    }
+
+    /// Marks the store as holding envelopes before an entry with one is written. On a
+    /// tiered store within `l2Timeout`: `false` when L2 failed or did not answer (reported),
+    /// and the computed value, which is right, is then kept in this process only.
+    private func markEnvelopes(_ key: String) async throws -> Bool {
+        guard let tiered else {
+            try await EnvelopeMarker.mark(source)
+            return true
+        }
+        let marked: Bool? = try await tiered.timedL2(key, since: nil) { [source] in
+            try await EnvelopeMarker.mark(source)
+            return true
+        }
+        return marked != nil
     }
 
     /// How a write under a lease ended.
@@ -342,7 +392,8 @@ extension Pipeline {
     /// outage should not make every call compute).
     @discardableResult
     func storeUnderLease<Value: Codable & Sendable>(
-        _ value: Value, _ entry: StoredEntry, _ envelope: EntryEnvelope?, _ leased: ComputationLease<Value>, keepingLease: Bool
+        _ value: Value, _ entry: StoredEntry, _ envelope: EntryEnvelope?, _ leased: ComputationLease<Value>, keepingLease: Bool,
+        l2Unavailable: Bool = false
     ) async throws -> StoreOutcome {
         let key = leased.key
         let byteKey = ByteKey(key)
@@ -362,7 +413,7 @@ extension Pipeline {
             keptUntil: tiered.l1Deadline())
         let ticket = tiered.tracker.beginWrite(byteKey)
         let since = leased.tracking.current
-        guard leased.held else {
+        guard leased.held, !l2Unavailable else {
             leased.tracking.advance(to: tiered.finishLeasedWrite(ticket, since: since, result: .failed, key: key, copy: copy))
             return .unknown
         }
@@ -384,10 +435,18 @@ extension Pipeline {
             // answers (no L2 read fills L1 meanwhile); then settle and announce.
             tiered.keepInL1IfUnchanged(ticket, byteKey, copy, since: since)
             tiered.own {
-                let written = (try? await call.value) ?? false
+                // A write that fails now is a failure (reported), not a refusal: L1 keeps
+                // the value it holds, for undeliveredL1Expiry at most.
+                let result: TieredStore.LeasedWriteResult
+                do {
+                    result = try await call.value ? .written : .refused
+                } catch {
+                    _ = tiered.recordFailure(error, key: key, since: nil)
+                    result = .failed
+                }
                 leased.tracking.advance(
-                    to: tiered.finishLeasedWrite(ticket, since: since, result: written ? .written : .refused, key: key, copy: nil))
-                if written { await tiered.announce(.key(key)) }
+                    to: tiered.finishLeasedWrite(ticket, since: since, result: result, key: key, copy: result == .failed ? copy : nil))
+                if result == .written { await tiered.announce(.key(key)) }
             }
             return .unknown
         }
@@ -400,6 +459,18 @@ extension Pipeline {
             try await lock.release(key, token: token)
         } catch {
             _ = tiered.recordFailure(error, key: key, since: nil)
+        }
+    }
+
+    /// Owns a computation nobody waits for any more: the store awaits it, and `close()`
+    /// cancels it (the owning task's cancellation reaches the computation's own task).
+    func ownUntilClose<Success: Sendable>(_ work: Task<Success, any Error>) {
+        own {
+            await withTaskCancellationHandler {
+                _ = await work.result
+            } onCancel: {
+                work.cancel()
+            }
         }
     }
 

@@ -72,6 +72,8 @@ extension Pipeline {
             }
         } catch let error as StrataError where error.code == .closed {
             throw error
+        } catch is CancellationError {
+            throw CancellationError()  // the caller's, not L2's: never a miss
         } catch {
             guard let tiered else { throw error }
             let failure = tiered.recordFailure(error, key: key, since: started)

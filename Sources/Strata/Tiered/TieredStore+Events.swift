@@ -165,6 +165,13 @@ extension TieredStore {
     }
 
     /// Counts and reports an L2 failure; returns it as a `StrataError`.
+    /// An L2 call's error as its caller gets it: a cancellation as it is (the caller's, not
+    /// L2's failure: neither counted nor reported), anything else recorded as a failure.
+    func l2Failure(_ error: any Error, key: String, since started: ContinuousClock.Instant?) -> any Error {
+        if error is CancellationError { return error }
+        return recordFailure(error, key: key, since: started)
+    }
+
     func recordFailure(_ error: any Error, key: String, since started: ContinuousClock.Instant?) -> StrataError {
         TieredCounters.bump(counters.l2Errors)
         let failure = (error as? StrataError) ?? StrataError(

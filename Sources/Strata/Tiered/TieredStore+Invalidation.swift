@@ -63,10 +63,14 @@ extension TieredStore {
 /// without a source delivers nothing and expects nothing: its L1 copies live for `l1Expiry`.
 final class InvalidationDeliveryState: Sendable {
     private let live: Atomic<Bool>
+    /// Whether the store has a source: without one, nothing tells it of another instance's
+    /// change, so what it reads from L2 about tags is read again every `undeliveredL1Expiry`.
+    let hasSource: Bool
 
     /// A store with an ``InvalidationSource`` starts undelivered, until it subscribes.
     init(expectsSource: Bool) {
         live = Atomic(!expectsSource)
+        hasSource = expectsSource
     }
 
     /// Whether changes are delivered now (always, for a store without a source).

@@ -110,13 +110,24 @@ extension TieredStore {
         return deadline
     }
 
+    /// A copy of a value L2 may not hold (its write failed, or no lease could be taken):
+    /// kept ``Configuration/undeliveredL1Expiry`` at most, like a copy made while no change
+    /// of another instance can reach this one, so L1 and L2 agree again within that bound.
+    func unconfirmed(_ copy: MemoryEntry) -> MemoryEntry {
+        guard let cap = configuration.undeliveredL1Expiry.deadline(from: clock.now())?.millisecondsSince1970 else { return copy }
+        var capped = copy
+        capped.expiresAt = min(capped.expiresAt, cap)
+        return capped
+    }
+
     /// How a write made under a lease ended.
     enum LeasedWriteResult {
         /// L2 took it.
         case written
         /// The lease was broken: a change began after the miss; the value is not kept.
         case refused
-        /// L2 failed (reported): the value is kept in L1 all the same.
+        /// L2 failed (reported): the value is kept in L1 all the same, for
+        /// `undeliveredL1Expiry` at most.
         case failed
     }
 
@@ -130,7 +141,8 @@ extension TieredStore {
         let byteKey = ByteKey(key)
         let after = tracker.finishWrite(ticket, since: snapshot, keep: {
             switch result {
-            case .written, .failed: if let copy { try? l1.store(byteKey, copy) }
+            case .written: if let copy { try? l1.store(byteKey, copy) }
+            case .failed: if let copy { try? l1.store(byteKey, unconfirmed(copy)) }
             case .refused: try? l1.remove(byteKey)
             }
         }, drop: { try? l1.remove(byteKey) })

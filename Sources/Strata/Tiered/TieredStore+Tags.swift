@@ -19,11 +19,23 @@ extension TieredStore {
         let generation = tagTable.generation
         let instants = try await l2.records(named: unknown.map(ReservedRecords.tagRecord))
         for tag in unknown { await PipelineGates.shared.pass(.loadingTag, key: tag, scope: ObjectIdentifier(self)) }
-        let until = l1Deadline()?.millisecondsSince1970 ?? Int64.max
+        let until = tagInstantDeadline()
         for (tag, instant) in zip(unknown, instants) {
             tagTable.remember(tag, invalidatedAt: instant, until: until, ifGeneration: generation)
         }
         return instants.allSatisfy { $0 < envelope.writtenAt }
+    }
+
+    /// Until when a tag's instant read now is known (milliseconds since 1970): as an L1
+    /// copy (``l1Deadline()``), and on a store without an invalidation source
+    /// `undeliveredL1Expiry` at most, since nothing would tell it of another instance's
+    /// invalidation: an entry it reads from L2 after one is then refused within that bound.
+    func tagInstantDeadline() -> Int64 {
+        var deadline = l1Deadline()
+        if !delivery.hasSource, let cap = configuration.undeliveredL1Expiry.deadline(from: clock.now()) {
+            deadline = min(deadline ?? cap, cap)
+        }
+        return deadline?.millisecondsSince1970 ?? Int64.max
     }
 
     /// L2's records (the source of truth).
@@ -43,11 +55,11 @@ extension TieredStore {
         do {
             try await source.raiseRecord(named: name, to: value)
         } catch {
-            throw recordFailure(error, key: name, since: started)
+            throw l2Failure(error, key: name, since: started)
         }
         guard name.hasPrefix("tag:") else { return }
         let tag = String(name.dropFirst(4))
-        tagTable.raise(tag, to: value, until: l1Deadline()?.millisecondsSince1970 ?? Int64.max)
+        tagTable.raise(tag, to: value, until: tagInstantDeadline())
         TieredCounters.bump(counters.tagInvalidations)
         report(.tagInvalidation, .l2, tag, since: started)
         await announce(.key(TagInvalidations.key(for: tag)))

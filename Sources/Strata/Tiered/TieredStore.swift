@@ -146,6 +146,8 @@ public final class TieredStore: KeyValueStore {
         let entry: StoredEntry?
         do {
             entry = try await l2.entry(forKey: key)
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             let failure = recordFailure(error, key: key, since: started)
             if configuration.l2ReadFailures.isMiss { return nil }
@@ -199,7 +201,7 @@ public final class TieredStore: KeyValueStore {
         } catch {
             // L2 may or may not hold the new value: L1 must hold neither it nor the old one.
             finishDroppingL1Copy(ticket, byteKey)
-            throw recordFailure(error, key: key, since: started)
+            throw l2Failure(error, key: key, since: started)
         }
         let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
         tracker.finishWrite(ticket, keep: { try? l1.store(byteKey, copy) }, drop: { try? l1.remove(byteKey) })
@@ -223,7 +225,7 @@ public final class TieredStore: KeyValueStore {
             result = try await change()
         } catch {
             finishDroppingL1Copy(ticket, byteKey)
-            throw recordFailure(error, key: key, since: started)
+            throw l2Failure(error, key: key, since: started)
         }
         finishDroppingL1Copy(ticket, byteKey)
         report(.invalidate, .l2, key, since: started)
@@ -266,7 +268,7 @@ public final class TieredStore: KeyValueStore {
             await announce(prefix.isEmpty ? .everything : .prefix(prefix))
             return removed
         } catch {
-            throw recordFailure(error, key: prefix, since: started)
+            throw l2Failure(error, key: prefix, since: started)
         }
     }
 
