@@ -78,9 +78,13 @@ extension TieredStore {
         #endif
 
         #if Metrics
-        /// How the store reports swift-metrics (with the `Metrics` trait): every event as
-        /// `strata_tiered_events_total` and, when timed, `strata_tiered_event_duration`,
-        /// with dimensions `store`, `tier`, `event`. `nil` (the default) reports nothing.
+        /// How the store reports swift-metrics (with the `Metrics` trait): the events `hit`,
+        /// `miss`, `fill`, `write`, `invalidate`, `compute`, `undecodable`, `failure`,
+        /// `timeout` and `remoteInvalidation` as `strata_tiered_events_total` and, when
+        /// timed, `strata_tiered_event_duration`, with dimensions `store`, `tier`, `event`.
+        /// The other kinds (the resilience events, `staleWriteRefused`, `deliveryChanged`)
+        /// are not exported: observe them with ``observer``. `nil` (the default) reports
+        /// nothing.
         ///
         /// ```swift
         /// configuration.metrics = MetricsReporting(name: "sessions")
