@@ -19,8 +19,10 @@ import Synchronization
 ///   write, delete or clear that began after the computation's miss, in this process or in
 ///   another sharing L2.
 /// - Concurrent calls in this process never leave L1 disagreeing with L2 once they
-///   complete; other instances' changes reach L1 through the invalidation bus, or when the
-///   L1 copy expires (the consistency guide, `Docs/Consistency.md`, states every rule).
+///   complete (but for a computed value L2 failed to take, kept in L1 for
+///   ``Configuration/undeliveredL1Expiry`` at most); other instances' changes reach L1
+///   through the invalidation bus, or when the L1 copy expires (the consistency guide,
+///   `Docs/Consistency.md`, states every rule).
 ///
 /// ```swift
 /// let sqlite = try SQLiteStore(path: "./cache.sqlite")
