@@ -6,8 +6,12 @@ import Strata
 /// ``RedisKeyNames``) holding the lease's token, with the lease's duration as its
 /// lifetime. Taking a lease is `SET` of that name; the leased write is one script that
 /// checks the token and writes; every change of the key deletes the lease in the same
-/// round trip, before the change. On a cluster the lease's name carries a hash tag of
-/// the key's slot, so the script can touch both.
+/// round trip, before the change. That `DEL` and the change are two pipelined commands,
+/// not one atomic step: a lease another client takes between them is not broken by the
+/// change, and reads the key as it was before it (its computation's miss began after the
+/// change began, so the stale-set rule holds as worded; see `Docs/Redis.md`). On a
+/// cluster the lease's name carries a hash tag of the key's slot, so the script can touch
+/// both.
 extension RedisStore {
     /// `SET <lease> <token> PX <duration>`, then `GET` and `PTTL` of the key: one pipelined
     /// round trip, the read after the lease is in place.

@@ -3,7 +3,8 @@ import Strata
 /// Writes. Every change of a key breaks its lease (see `RedisStore+Leases.swift`): the
 /// `DEL` of the lease goes first in the same pipelined batch (one round trip), so a leased
 /// write that runs between the two commands finds the lease gone; `increment` does it
-/// inside its script.
+/// inside its script. The two commands are not one atomic step: a lease taken between
+/// them survives the change and reads the key as it was before it.
 extension RedisStore {
     /// `DEL <lease>` and `SET key value [PX ms]` (an entry already expired: `DEL` instead).
     /// Returns only when the server answered `OK`; a refusal (`OOM`, `READONLY`,
@@ -83,9 +84,11 @@ extension RedisStore {
 
     /// Breaks the leases of the keys under `prefix` (a `SCAN` of the lease names and
     /// `UNLINK`), then `SCAN`s the keys and `UNLINK`s them, a batch at a time. The leases go
-    /// first: a leased write that lands after this call started finds its lease broken, and
-    /// a lease taken after them reads the key as the clear leaves it. Strata's own names
-    /// (records, locks) are never among the keys.
+    /// first: a computation that leased a key before this call started cannot store its
+    /// value after it. A lease taken between the two passes is not broken, and reads the
+    /// key as it was before the clear (that computation's miss began after the clear
+    /// began, so the stale-set rule holds as worded). Strata's own names (records, locks)
+    /// are never among the keys.
     ///
     /// It keeps no set of the names it removed, so its memory does not grow with the
     /// keyspace: a name found twice (`SCAN` may return one again; on a cluster, the slots

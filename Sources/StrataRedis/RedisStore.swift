@@ -16,7 +16,8 @@ import Synchronization
 ///   byte 0xFF (`\xFFstrata:lease:`, `\xFFstrata:record:`, and the namespace), which no
 ///   key can: no listing shows them, `clear` removes no record. A lease is taken with
 ///   the key's read in one round trip; the leased write is one script; every change of a
-///   key deletes its lease in the same round trip, before the change.
+///   key deletes its lease in the same round trip, before the change (two pipelined
+///   commands, not one atomic step: see `RedisStore+Leases.swift`).
 /// - A call still waiting to be written when its task is cancelled is never sent; the
 ///   waiting is bounded (``Configuration/maxQueuedCommands``, ``Configuration/commandTimeout``).
 /// - No call blocks Swift's cooperative threads: a caller writes its commands to an idle

@@ -99,9 +99,10 @@ extension Pipeline {
 
     /// Writes `entry` at `key` only if a plain read finds no value there: nothing, an
     /// expired entry, one past its lifetime (kept for its grace) or invalidated by a tag. Of
-    /// racing callers exactly one wins: an entry a plain read does not return is first
-    /// removed under a lease (so a value written meanwhile is never removed), then the
-    /// backend's own `setEntryIfAbsent` decides.
+    /// racing callers at most one wins (exactly one over nothing, where the backend's own
+    /// `setEntryIfAbsent` decides): an entry a plain read does not return is first removed
+    /// under a lease (so a value written meanwhile is never removed), then the backend
+    /// decides. A caller whose removal keeps losing to other changes gives up after 8 rounds.
     package func setIfAbsent(_ key: String, _ entry: StoredEntry) async throws -> Bool {
         let key = keyPrefix + key
         let store = self.store

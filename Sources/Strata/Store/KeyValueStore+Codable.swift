@@ -29,8 +29,9 @@ extension KeyValueStore {
     /// let user = try await store.get("user:1", as: User.self)
     /// ```
     ///
-    /// - Throws: `.invalidKey`; `.corruptEntry` when the bytes do not decode as `type` (use
-    ///   `delete` to repair); else a `StrataError` naming the key and the backend:
+    /// - Throws: `.invalidKey`; `.decodingFailed` when the bytes do not decode as `type`;
+    ///   `.corruptEntry` for an entry the backend cannot read (use `delete` to repair); else
+    ///   a `StrataError` naming the key and the backend:
     ///   `.backendUnavailable` when the backend cannot be reached, `.storageFull` or
     ///   `.accessDenied` when it refuses the write, `.closed` after ``close()``.
     @inlinable
@@ -155,7 +156,11 @@ extension KeyValueStore {
     /// entry, or one past its lifetime in its grace or invalidated by a tag); `true` when it
     /// was stored.
     ///
-    /// Of many callers racing on one key, exactly one gets `true`.
+    /// Of many callers racing on a key with nothing in it, exactly one gets `true`. Over an
+    /// entry a plain read does not return (in its grace, or invalidated by a tag), a caller
+    /// first removes it under a lease and tries again: at most one gets `true`, and a
+    /// caller that keeps losing to other changes of the key gives up with `false` after 8
+    /// rounds.
     ///
     /// ```swift
     /// if try await store.setIfAbsent("lock:report", true, expires: "30s") { ... }
@@ -175,7 +180,8 @@ extension KeyValueStore {
     ///
     /// Concurrent callers of one missing key in this process run `compute` once and share
     /// its value, or its error (a caller that waited looks again when the key changed during
-    /// the computation). The value is written under a lease: it never replaces a write,
+    /// the computation; after 8 such flights in a row it computes under a lease of its own,
+    /// outside the single flight). The value is written under a lease: it never replaces a write,
     /// delete or clear of the key that began after the computation's miss, in any process
     /// sharing the store (see `Docs/Consistency.md`). A stored value that no longer decodes
     /// as `type` counts as missing and is replaced.
@@ -227,8 +233,9 @@ extension KeyValueStore {
     /// for (key, user) in try await store.entries(prefix: "user:", as: User.self) { ... }
     /// ```
     ///
-    /// - Throws: `.corruptEntry` when an entry does not decode as `type`; else a `StrataError`
-    ///   naming the key and the backend: `.backendUnavailable` when the backend cannot be
+    /// - Throws: `.decodingFailed` when an entry does not decode as `type`; `.corruptEntry`
+    ///   for an entry the backend cannot read; else a `StrataError` naming the key and the
+    ///   backend: `.backendUnavailable` when the backend cannot be
     ///   reached, `.storageFull` or `.accessDenied` when it refuses the write, `.closed` after
     ///   ``close()``.
     public func entries<Value: Codable & Sendable>(

@@ -37,8 +37,10 @@ extension KeyValueStore {
 
     /// The compute path of ``pipeline``: concurrent callers of one missing key in this
     /// process wait for one computation and share its value, or its error (a caller that
-    /// waited looks again when the key changed during it); the value is written under a
-    /// lease, so it never replaces a change of the key that began after the computation's miss.
+    /// waited looks again when the key changed during it, and after 8 such flights in a row
+    /// computes under a lease of its own, outside the single flight); the value is written
+    /// under a lease, so it never replaces a change of the key that began after the
+    /// computation's miss.
     ///
     /// A stored value that no longer decodes as `type` (the type changed in a new
     /// release) counts as missing: it is computed again and overwritten.

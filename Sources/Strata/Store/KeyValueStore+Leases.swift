@@ -3,9 +3,11 @@ import Synchronization
 /// The default leases: kept in this process, for a store that does not implement them.
 ///
 /// They hold against the changes this process makes through the typed API (`set`,
-/// `delete`, `increment`, `expire`, `setIfAbsent`, `clear(prefix:)` break them, see
-/// ``LocalLeases/breakLease(of:in:)``), not against raw calls or other processes sharing
-/// the backend, and the check and the write are two steps. Every store of this package
+/// `delete`, `increment`, `expire`, `setIfAbsent` and `clear()` break them, see
+/// ``LocalLeases/breakLease(of:in:)``), not against `clear(prefix:)` (the requirement
+/// itself, which the typed API calls directly), other raw calls (the adapters' writes
+/// among them) or other processes sharing the backend, and the check and the write are
+/// two steps. Every store of this package
 /// implements leases in its backend instead (one script on Redis, one transaction on
 /// SQLite, one locked rename on a folder, one locked table update in memory); a store of
 /// your own that other processes share should too (the conformance suite checks it).

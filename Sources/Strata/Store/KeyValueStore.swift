@@ -45,10 +45,14 @@
 ///   holds, atomically with the check; every change of the key breaks it: a write, a
 ///   removal (of a missing key too), an increment, a new lifetime, a `setEntryIfAbsent`
 ///   that wrote, a `clear` of a prefix of the key, another lease, in any process sharing
-///   the backend. A lease ends after its duration.
+///   the backend. A lease ends after its duration. (The default leases do not keep this:
+///   they live in this process and only the typed API's changes break them, not
+///   `clear(prefix:)`; see `KeyValueStore+Leases.swift`.)
 /// - ``raiseRecord(named:to:)`` keeps the greatest value recorded under a name (a lower
 ///   one never replaces it); records are not keys: no listing shows them, no `clear`
-///   removes them.
+///   removes them. (The default records do not keep this: they are reserved keys of the
+///   store, which its `clear(prefix:)` removes, raised by a read then a write; see
+///   `KeyValueStore+Records.swift`.)
 /// - After ``close()``, every call throws ``StrataError/Code/closed``.
 /// - Every failure is a ``StrataError`` naming the key and the backend.
 public protocol KeyValueStore: AnyObject, Sendable {
@@ -253,15 +257,15 @@ public protocol KeyValueStore: AnyObject, Sendable {
     /// The value at `key` decoded as `type`; stores that keep Swift values return them as
     /// they are. The default decodes ``entry(forKey:)``.
     ///
-    /// - Throws: `.corruptEntry` when the bytes do not decode as `type`; else a `StrataError`
-    ///   naming the key and the backend: `.backendUnavailable` when the backend cannot be
-    ///   reached, `.storageFull` or `.accessDenied` when it refuses the write, `.closed` after
+    /// - Throws: `.decodingFailed` when the bytes do not decode as `type`; `.corruptEntry`
+    ///   for an entry the backend cannot read; else a `StrataError` naming the key and the
+    ///   backend: `.backendUnavailable` when the backend cannot be reached, `.closed` after
     ///   ``close()``.
     func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value?
 
     /// Writes `value` at `key`. The default encodes it and calls ``setEntry(_:forKey:)``.
     ///
-    /// - Throws: `.corruptEntry` when `value` cannot be encoded; else a `StrataError` naming
+    /// - Throws: `.encodingFailed` when `value` cannot be encoded; else a `StrataError` naming
     ///   the key and the backend: `.backendUnavailable` when the backend cannot be reached,
     ///   `.storageFull` or `.accessDenied` when it refuses the write, `.closed` after
     ///   ``close()``.

@@ -61,6 +61,11 @@ extension TieredStore {
         /// the next. Their changes are then seen within this time; while delivering, within
         /// the bus's delivery, and L1 is dropped whenever delivery starts or stops.
         ///
+        /// Also the longest L1 keeps a computed value L2 may not hold (its write failed, or
+        /// no lease could be taken), and, on a store without an invalidation source, the
+        /// longest a tag's instant read from L2 is known, so another instance's
+        /// `invalidate(tags:)` is seen within this time in what this one reads from L2.
+        ///
         /// ```swift
         /// configuration.undeliveredL1Expiry = "2s"
         /// ```
@@ -78,9 +83,13 @@ extension TieredStore {
         #endif
 
         #if Metrics
-        /// How the store reports swift-metrics (with the `Metrics` trait): every event as
-        /// `strata_tiered_events_total` and, when timed, `strata_tiered_event_duration`,
-        /// with dimensions `store`, `tier`, `event`. `nil` (the default) reports nothing.
+        /// How the store reports swift-metrics (with the `Metrics` trait): the events `hit`,
+        /// `miss`, `fill`, `write`, `invalidate`, `compute`, `undecodable`, `failure`,
+        /// `timeout` and `remoteInvalidation` as `strata_tiered_events_total` and, when
+        /// timed, `strata_tiered_event_duration`, with dimensions `store`, `tier`, `event`.
+        /// The other kinds (the resilience events, `staleWriteRefused`, `deliveryChanged`)
+        /// are not exported: observe them with ``observer``. `nil` (the default) reports
+        /// nothing.
         ///
         /// ```swift
         /// configuration.metrics = MetricsReporting(name: "sessions")

@@ -56,8 +56,9 @@ extension TieredStore {
             public static let refreshAhead = Kind(name: "refreshAhead")
             /// Tags were invalidated (``Event/key`` is the tag).
             public static let tagInvalidation = Kind(name: "tagInvalidation")
-            /// A computed value was not stored: the key changed (a write, a delete, a clear,
-            /// in any instance) after its computation's miss. Its callers still got it.
+            /// A computed value was not stored because the key changed (a write, a delete, a
+            /// clear, another lease, in any instance) after its computation's miss: the lease
+            /// refused it. Its callers still got it. (A write L2 failed is a ``failure``.)
             public static let staleWriteRefused = Kind(name: "staleWriteRefused")
             /// The invalidation source started (``Event/error`` is `nil`) or stopped
             /// (with the reason) delivering other instances' changes; L1 was dropped.
@@ -124,7 +125,8 @@ extension TieredStore {
         public var refreshesAhead = 0
         /// Tags invalidated by this store.
         public var tagInvalidations = 0
-        /// Computed values not stored because the key changed after their computation's miss.
+        /// Computed values whose write the lease refused because the key changed after their
+        /// computation's miss (a write L2 failed counts in ``l2Errors`` instead).
         public var staleWritesRefused = 0
     }
 }

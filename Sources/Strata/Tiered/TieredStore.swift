@@ -19,8 +19,10 @@ import Synchronization
 ///   write, delete or clear that began after the computation's miss, in this process or in
 ///   another sharing L2.
 /// - Concurrent calls in this process never leave L1 disagreeing with L2 once they
-///   complete; other instances' changes reach L1 through the invalidation bus, or when the
-///   L1 copy expires (the consistency guide, `Docs/Consistency.md`, states every rule).
+///   complete (but for a computed value L2 failed to take, kept in L1 for
+///   ``Configuration/undeliveredL1Expiry`` at most); other instances' changes reach L1
+///   through the invalidation bus, or when the L1 copy expires (the consistency guide,
+///   `Docs/Consistency.md`, states every rule).
 ///
 /// ```swift
 /// let sqlite = try SQLiteStore(path: "./cache.sqlite")
@@ -56,8 +58,9 @@ public final class TieredStore: KeyValueStore {
     let timeSource: any StrataClock
     /// The configured observer, and the logger's and metrics' (traits).
     let observers: [any TieredStoreObserver]
-    /// Work that outlives the calls that started it (a late L2 write, a computation past its
-    /// timeout, an eager refresh): `close()` cancels and awaits it.
+    /// Work that outlives the calls that started it (a late L2 write, a computation whose
+    /// caller stopped waiting, an eager refresh): `close()` cancels and awaits it (a late
+    /// L2 write is awaited, not cancelled).
     let background = OwnedTasks()
     /// Whether the configured invalidation source delivers other instances' changes now.
     let delivery: InvalidationDeliveryState
@@ -294,9 +297,17 @@ public final class TieredStore: KeyValueStore {
         return try await l2.sweepExpired()
     }
 
-    /// Cancels and awaits the store's background work (late writes, computations past
-    /// their timeouts, eager refreshes), lets the invalidation publisher send what it still
-    /// holds (``InvalidationPublisher/close()``), then closes L2, then L1.
+    /// Cancels the computations that outlived their callers (past a soft or hard timeout,
+    /// or whose caller was cancelled) and the eager refreshes, and awaits them (a
+    /// computation that ignores cancellation is awaited until it returns); awaits the L2
+    /// writes past `l2Timeout` (not cancelled: a write already sent may land); lets the
+    /// invalidation publisher send what it still holds and closes it
+    /// (``InvalidationPublisher/close()``; a `RedisInvalidationBus` refuses announcements
+    /// after it, so give each store a bus of its own), then closes L2, then L1.
+    ///
+    /// ```swift
+    /// try await cache.close()
+    /// ```
     public func close() async throws {
         await background.cancelAndWait()
         await configuration.invalidationPublisher?.close()
