@@ -83,9 +83,11 @@ public final class RedisInvalidationBus: InvalidationSource {
         self.instanceID = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
     }
 
-    /// Messages that could not be published: the server was unreachable, refused
-    /// `PUBLISH` (an ACL without it, say), or the bus was closed. Other instances keep
-    /// their L1 copies of what such a message named until those expire (`l1Expiry`).
+    /// Messages that could not be published, at each attempt: the server was unreachable
+    /// (the message is sent again, in order, until it is published), refused `PUBLISH` (an
+    /// ACL without it, say: not sent again), or the bus was closed. Other instances keep
+    /// their L1 copies of what a message never published named until those expire
+    /// (`l1Expiry`).
     public var failedPublishes: Int { publishFailures.value }
 
     /// Why the last message that could not be published failed, or `nil`.
