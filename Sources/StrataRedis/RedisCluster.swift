@@ -68,6 +68,8 @@ final class RedisCluster: Sendable {
     let refreshing = Lock<Task<Void, any Error>?>(nil)
     /// Nodes that did not answer the last time they were asked for the map, by name.
     let unanswering = Lock<Set<String>>([])
+    /// Set by ``close()``: a node found after it gets closed lanes.
+    private let closed = Atomic<Bool>(false)
 
     /// Reads the slot map from the first seed that answers (blocking, like connecting to
     /// one server: at most the connect and command timeouts per seed).
@@ -126,6 +128,7 @@ final class RedisCluster: Sendable {
                 return known
             }
             map.nodes[name] = made
+            if closed.load(ordering: .acquiring) { made.lanes.forEach { $0.close() } }
             return made
         }
     }
@@ -179,6 +182,7 @@ final class RedisCluster: Sendable {
     }
 
     func close() {
+        closed.store(true, ordering: .releasing)
         refreshing.withLock { $0?.cancel() }  // a refresh in flight ends with the lanes
         allLanes.forEach { $0.close() }
     }

@@ -277,6 +277,7 @@ public final class RedisStore: KeyValueStore {
     /// Closes the connections; later calls throw `StrataError.Code.closed`.
     public func close() async throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        allLanes.forEach { $0.close() }
+        lanes.forEach { $0.close() }
+        cluster?.close()  // and a map refresh under way, which would open lanes to new nodes
     }
 }
