@@ -13,8 +13,22 @@ nonisolated func redisBenchmarks(quick: Bool) async throws {
     let report = Report.shared
     let group = "redis"
 
+    // The miss path of a tiered store over Redis: a failed lookup in both tiers, the
+    // computation, a write to both tiers; beside a raw GET that misses and a SET.
+    let tiered = TieredStore(l1: MemoryStore(maxEntries: 10_000), l2: store)
+    var missCounter = 0
     var rounds = InterleavedRounds(rounds: quick ? 2 : 7, operationsPerRound: keys.count)
     for _ in 0..<rounds.rounds {
+        await rounds.measure("raw hiredis GET miss + SET", keyCount: keys.count) { _ in
+            missCounter += 1
+            let key = "raw-miss:\(missCounter)"
+            raw.command(["GET", key])
+            raw.command(["SET", key, value])
+        }
+        try await rounds.measure("TieredStore getOrSet miss", keyCount: keys.count) { _ in
+            missCounter += 1
+            _ = try await tiered.getOrSet("miss:\(missCounter)", as: String.self) { value }
+        }
         await rounds.measure("raw hiredis GET", keyCount: keys.count) { raw.command(["GET", keys[$0]]) }
         try await rounds.measure("RedisStore get", keyCount: keys.count) { _ = try await store.get(keys[$0], as: String.self) }
         await rounds.measure("raw hiredis SET", keyCount: keys.count) { raw.command(["SET", keys[$0], value]) }
@@ -25,6 +39,8 @@ nonisolated func redisBenchmarks(quick: Bool) async throws {
                    to: "raw hiredis GET, sequential", rounds.median("raw hiredis GET"))
     report.compare(group, "RedisStore set, sequential", rounds.median("RedisStore set"),
                    to: "raw hiredis SET, sequential", rounds.median("raw hiredis SET"))
+    report.compare(group, "TieredStore getOrSet miss (Redis L2), sequential", rounds.median("TieredStore getOrSet miss"),
+                   to: "raw hiredis GET miss + SET, sequential", rounds.median("raw hiredis GET miss + SET"))
 
     // Throughput with many callers: RedisStore pipelines whatever is waiting.
     let total = quick ? 20_000 : 200_000

@@ -8,7 +8,7 @@
 // charts with report.py. `--quick` runs tiny sizes, to check the benchmarks still work.
 import Foundation
 
-let allGroups = ["hits", "hit-ratio", "scaling", "memory", "clear", "entries", "resilience", "redis", "redis-pinned", "cluster", "http"]
+let allGroups = ["hits", "misses", "hit-ratio", "scaling", "memory", "clear", "entries", "resilience", "redis", "redis-pinned", "cluster", "http"]
 var arguments = Array(CommandLine.arguments.dropFirst())
 
 if arguments.first == "footprint-child", arguments.count == 3, let count = Int(arguments[2]) {
@@ -22,6 +22,7 @@ let groups = arguments.isEmpty ? allGroups : arguments
 for group in groups {
     switch group {
     case "hits": try await hitBenchmarks(quick: quick)
+    case "misses": try await missBenchmarks(quick: quick)
     case "hit-ratio": try await hitRatioBenchmarks(quick: quick)
     case "scaling": try await scalingBenchmarks(quick: quick)
     case "memory": try await memoryFootprint(quick: quick)
