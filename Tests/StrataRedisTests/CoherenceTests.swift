@@ -13,17 +13,19 @@ struct Instance {
     let events: RedisEventLog
     let subscription: Task<Void, any Error>
 
-    init(url: String) throws {
-        self.init(redis: try RedisStore(url: url))
+    /// `l2Timeout`: the default (2 s) unless a test that is not about timeouts gives its
+    /// L2 calls more (a loaded CI machine can take longer than 2 s to answer one).
+    init(url: String, l2Timeout: Duration? = TieredStore.Configuration().l2Timeout) throws {
+        self.init(redis: try RedisStore(url: url), l2Timeout: l2Timeout)
     }
 
-    init(redis: RedisStore) {
+    init(redis: RedisStore, l2Timeout: Duration? = TieredStore.Configuration().l2Timeout) {
         self.redis = redis
         bus = RedisInvalidationBus(redis: redis)
         events = RedisEventLog()
         cache = TieredStore(
             l1: MemoryStore(maxEntries: 1_000), l2: redis,
-            configuration: .init(observer: events, invalidationPublisher: bus))
+            configuration: .init(l2Timeout: l2Timeout, observer: events, invalidationPublisher: bus))
         let (bus, cache) = (bus, cache)
         subscription = Task { try await bus.run(delivering: cache) }
     }
