@@ -1,0 +1,158 @@
+import Synchronization
+
+/// Steps 6 and 7 of the compute path (see `Pipeline+Compute.swift`): the computed value
+/// written under its lease, the kept value served and re-armed when the computation fails,
+/// and the background work the path leaves to the store.
+extension Pipeline {
+    /// Step 7: the kept value instead of a failure, re-armed as fresh for the fail-safe
+    /// throttle so the failing dependency is not called by every request; without one,
+    /// the failure. A computation that goes on keeps its lease, so its late value still lands.
+    func fallBack<Value: Codable & Sendable>(
+        from error: any Error, _ leased: ComputationLease<Value>, options: EntryOptions, computationGoesOn: Bool
+    ) async throws -> Value {
+        let key = leased.key
+        guard !(error is CancellationError), let kept = leased.kept, let keptEnvelope = kept.envelope else {
+            if !computationGoesOn { try? await source.releaseLease(leased.lease, forKey: key) }
+            throw error
+        }
+        let failure = error as? StrataError ?? StrataError(
+            code: .backendUnavailable, message: "the computation failed: \(error)", key: callerKey(key), backend: backendName,
+            underlying: error)
+        tiered?.reportResilience(.failSafe, key, error: failure)
+        let throttle = (options.failSafeThrottle ?? EntryOptions.defaultFailSafeThrottle).milliseconds ?? 5_000
+        let freshUntil = clock.now().adding(milliseconds: throttle)
+        var envelope = keptEnvelope
+        envelope.expiresAt = freshUntil.millisecondsSince1970
+        if let payload = try? ValueCoding.encode(kept.value, key: key, backend: backendName) {
+            let entry = StoredEntry(bytes: envelope.encode(payload: payload), expiresAt: kept.keptUntil.map { max($0, freshUntil) })
+            // Under the lease: a value written meanwhile is fresher than the one kept.
+            _ = try? await storeUnderLease(kept.value, entry, envelope, leased, keepingLease: computationGoesOn)
+        } else if !computationGoesOn {
+            try? await source.releaseLease(leased.lease, forKey: key)
+        }
+        return kept.value
+    }
+
+    /// Step 6: the computed value, written under the lease with its chosen options; its
+    /// envelope records when the computation started.
+    @discardableResult
+    func storeComputed<Value: Codable & Sendable>(
+        _ value: Value, options: EntryOptions, _ leased: ComputationLease<Value>
+    ) async throws -> StoreOutcome {
+        let (entry, envelope) = try makeEntry(value, options: options, writtenAt: leased.startedAt, key: leased.key)
+        await PipelineGates.shared.pass(.beforeWrite, key: leased.key, scope: flightScope)
+        // An entry with an envelope marks the store first, in the same owned L2 call as the
+        // write: a slow mark goes on past l2Timeout with it, a failed one fails the write.
+        return try await storeUnderLease(value, entry, envelope, leased, keepingLease: false, marking: envelope != nil)
+    }
+
+    /// How a write under a lease ended.
+    enum StoreOutcome {
+        /// The store took it.
+        case written
+        /// The lease was broken: the key changed after the miss.
+        case refused
+        /// The store failed, was past `l2Timeout` (it may still land), or gave no lease.
+        case unknown
+    }
+
+    /// Writes under the lease: L2 only while it holds; L1 keeps the value only if no change
+    /// of the key began in this process since the miss (and, when L2 failed or the lease
+    /// could not be taken, keeps it anyway on that condition: the value is right, and an
+    /// outage should not make every call compute).
+    @discardableResult
+    func storeUnderLease<Value: Codable & Sendable>(
+        _ value: Value, _ entry: StoredEntry, _ envelope: EntryEnvelope?, _ leased: ComputationLease<Value>, keepingLease: Bool,
+        marking: Bool = false
+    ) async throws -> StoreOutcome {
+        let key = leased.key
+        let byteKey = ByteKey(key)
+        guard let tiered else {
+            if marking { try await EnvelopeMarker.mark(source) }
+            let written: Bool
+            if let memory {
+                written = try memory.setEntry(
+                    MemoryEntry(bytes: entry.bytes, value: envelope == nil ? Kept.wrap(value) : nil, expiresAt: entry.expiresAt),
+                    forKey: byteKey, ifLeased: leased.lease, keepingLease: keepingLease)
+            } else {
+                written = try await source.setEntry(entry, forKey: key, ifLeased: leased.lease, keepingLease: keepingLease)
+            }
+            return written ? .written : .refused
+        }
+        let copy = MemoryEntry(
+            bytes: entry.bytes, value: tiered.kept(value, envelope, checkedEpoch: leased.tagEpoch), expiresAt: entry.expiresAt,
+            keptUntil: tiered.l1Deadline())
+        let ticket = tiered.tracker.beginWrite(byteKey)
+        let since = leased.tracking.current
+        guard leased.held else {
+            leased.tracking.advance(to: tiered.finishLeasedWrite(ticket, since: since, result: .failed, key: key, copy: copy))
+            return .unknown
+        }
+        let outcome = await tiered.ownedL2Call(key) { [source, lease = leased.lease] in
+            if marking { try await EnvelopeMarker.mark(source) }
+            return try await source.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease)
+        }
+        switch outcome {
+        case .answered(let written):
+            leased.tracking.advance(
+                to: tiered.finishLeasedWrite(ticket, since: since, result: written ? .written : .refused, key: key, copy: copy))
+            if written { await tiered.announce(.key(key)) }
+            return written ? .written : .refused
+        case .failed:
+            // L2 may or may not hold it: the value is still right for this process.
+            leased.tracking.advance(to: tiered.finishLeasedWrite(ticket, since: since, result: .failed, key: key, copy: copy))
+            return .unknown
+        case .pending(let call):
+            // Past l2Timeout: keep the value in L1 now, and the key as written-to until L2
+            // answers (no L2 read fills L1 meanwhile); then settle and announce.
+            tiered.keepInL1IfUnchanged(ticket, byteKey, copy, since: since)
+            tiered.own {
+                // A write that fails now is a failure (reported), not a refusal: L1 keeps
+                // the value it holds, for undeliveredL1Expiry at most.
+                let result: TieredStore.LeasedWriteResult
+                do {
+                    result = try await call.value ? .written : .refused
+                } catch {
+                    _ = tiered.recordFailure(error, key: key, since: nil)
+                    result = .failed
+                }
+                leased.tracking.advance(
+                    to: tiered.finishLeasedWrite(ticket, since: since, result: result, key: key, copy: result == .failed ? copy : nil))
+                if result == .written { await tiered.announce(.key(key)) }
+            }
+            return .unknown
+        }
+    }
+
+    /// Releases the cross-instance compute lock (awaited: `close()` never leaves one held).
+    func releaseComputeLock(_ key: String, token: String?) async {
+        guard let token, let tiered, let lock = tiered.configuration.computeLock else { return }
+        do {
+            try await lock.release(key, token: token)
+        } catch {
+            _ = tiered.recordFailure(error, key: key, since: nil)
+        }
+    }
+
+    /// Owns a computation nobody waits for any more: the store awaits it, and `close()`
+    /// cancels it (the owning task's cancellation reaches the computation's own task).
+    func ownUntilClose<Success: Sendable>(_ work: Task<Success, any Error>) {
+        own {
+            await withTaskCancellationHandler {
+                _ = await work.result
+            } onCancel: {
+                work.cancel()
+            }
+        }
+    }
+
+    /// Runs `work` in the background, owned by the tiered store (cancelled and awaited by
+    /// its `close()`), or on its own for a store of one tier.
+    func own(_ work: @escaping @Sendable () async -> Void) {
+        if let tiered {
+            tiered.own(work)
+        } else {
+            Task { await work() }
+        }
+    }
+}
