@@ -28,7 +28,9 @@ let ignoreBrokenPipes: Void = {
     if handler == nil { signal(SIGPIPE, SIG_IGN) }
 }()
 
-/// One blocking hiredis connection. Used by one thread at a time (its lane's).
+/// One blocking hiredis connection, used by one thread at a time: a connecting thread
+/// (which hands its descriptor to a ``RedisSocket``), the bus's subscriber thread, or a
+/// cluster store's first read of its slot map.
 final class RedisConnection {
     private var context: UnsafeMutablePointer<redisContext>?
 

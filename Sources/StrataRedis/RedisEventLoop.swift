@@ -13,7 +13,8 @@ import Strata
 /// non-blocking write that the socket's buffer takes at once), so the only thread switch
 /// of an uncontended call is the one that brings the reply to the waiting task. Callers
 /// that come while a batch is out queue behind it, and this thread writes all of them in
-/// one go when a batch is answered (auto-pipelining). It also fails a batch whose reply is
+/// one go when a batch is answered (auto-pipelining); it writes the rest of a batch that
+/// did not fit in the socket's buffer when the socket has room (a socket's `writeArmed`). It also fails a batch whose reply is
 /// later than the command timeout, and closes sockets: it is the only thread that closes
 /// a registered descriptor, so a descriptor number is never reused while another thread
 /// may still read it.
@@ -41,8 +42,8 @@ final class RedisEventLoop: Sendable {
         startThread { [self] in run() }
     }
 
-    /// Starts watching `socket` for `lane`. Called with the lane's lock held, before the
-    /// socket's first write, so no event reaches the lane before it knows the socket.
+    /// Starts watching `socket` for `lane`, once the lane's machine holds it (so an event
+    /// never reaches the lane before it knows the socket).
     func register(_ socket: RedisSocket, for lane: RedisLane) {
         registry.withLock { $0[socket.token] = (socket, lane) }
         wake()
@@ -55,13 +56,6 @@ final class RedisEventLoop: Sendable {
 
     func unregister(lane: RedisLane) {
         lanes.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(lane)) }
-    }
-
-    /// Asks for (or stops asking for) "writable" events: while part of a batch waits for
-    /// room in the socket's buffer. Called with the lane's lock held.
-    func watchWritable(_ socket: RedisSocket, _ watch: Bool) {
-        guard socket.writeArmed.exchange(watch, ordering: .relaxed) != watch else { return }
-        if watch { wake() }
     }
 
     /// Makes the loop look again (a request queued with no batch out to time out).

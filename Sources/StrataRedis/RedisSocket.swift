@@ -13,20 +13,21 @@ import Synchronization
 /// never on Swift's cooperative pool); then it hands over the descriptor, and from there
 /// the lane writes RESP itself and the event loop reads, with hiredis's reply parser.
 ///
-/// Who touches what: `descriptor` is written to only by the owner of its lane's lock,
-/// read from and closed only by the event loop's thread; `parser` belongs to the event
-/// loop's thread; `retired` and `writeArmed` are changed only under the lane's lock
-/// (`writeArmed` is atomic: the event loop reads it when it builds its `poll` array).
+/// Who touches what: one thread at a time writes (the one its lane's machine handed the
+/// write to), outside any lock; the event loop's thread reads, and owns `parser`.
+/// `writeArmed` is set under the lane's lock and read by the event loop when it builds its
+/// `poll` array. The descriptor is closed once: by the event loop when it drops the socket,
+/// or, if a write or shutdown is under way then, by that call when it ends, so its number
+/// is never reused while another thread may still use it.
 final class RedisSocket: @unchecked Sendable {
     let descriptor: Int32
     /// The event loop's handle for this socket.
     let token: UInt64
     private let parser: UnsafeMutablePointer<redisReader>
-    /// Detached from its lane: the event loop closes it at its next event.
-    var retired = false
     /// Registered for "writable" events (a batch did not fit in the socket's buffer).
     let writeArmed = Atomic<Bool>(false)
-    private var closed = false
+    /// Calls using the descriptor now, and whether it was closed (or is to be, when they end).
+    private let use = Lock<(users: Int, closeRequested: Bool, closed: Bool)>((0, false, false))
 
     private static let nextToken = Lock<UInt64>(1)
 
@@ -59,19 +60,50 @@ final class RedisSocket: @unchecked Sendable {
     /// Ends the connection both ways, so the event loop sees it end; the descriptor stays
     /// open (and its number unused) until the event loop closes it.
     func shutDown() {
+        guard enter() else { return }
+        defer { leave() }
         shutdown(descriptor, Int32(SHUT_RDWR))
     }
 
-    /// Closes the descriptor (event loop's thread, or before the socket was registered).
+    /// Closes the descriptor, now or when the calls using it end (event loop's thread, or
+    /// before the socket was registered).
     func close() {
-        guard !closed else { return }
-        closed = true
-        closeDescriptor(descriptor)
+        let now = use.withLock { use -> Bool in
+            guard !use.closed, !use.closeRequested else { return false }
+            guard use.users == 0 else {
+                use.closeRequested = true
+                return false
+            }
+            use.closed = true
+            return true
+        }
+        if now { closeDescriptor(descriptor) }
+    }
+
+    /// Starts a call on the descriptor; `false` once it is closed (or about to be).
+    private func enter() -> Bool {
+        use.withLock { use in
+            guard !use.closed, !use.closeRequested else { return false }
+            use.users += 1
+            return true
+        }
+    }
+
+    private func leave() {
+        let closeNow = use.withLock { use -> Bool in
+            use.users -= 1
+            guard use.users == 0, use.closeRequested, !use.closed else { return false }
+            use.closed = true
+            return true
+        }
+        if closeNow { closeDescriptor(descriptor) }
     }
 
     /// Writes as much of `bytes[offset...]` as the socket takes now, without waiting.
     /// Returns the new offset; throws when the connection failed.
     func write(_ bytes: [UInt8], from offset: Int) throws -> Int {
+        guard enter() else { throw RedisConnectionError(description: "writing to the server failed: the connection is closed") }
+        defer { leave() }
         var offset = offset
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { buffer in

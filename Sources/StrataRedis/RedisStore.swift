@@ -172,8 +172,8 @@ public final class RedisStore: KeyValueStore {
     /// Round trips and commands since the store was made.
     public var statistics: Statistics {
         Statistics(
-            roundTrips: allLanes.reduce(0) { $0 + $1.roundTrips.load(ordering: .relaxed) },
-            commands: allLanes.reduce(0) { $0 + $1.commandsSent.load(ordering: .relaxed) })
+            roundTrips: allLanes.reduce(0) { $0 + $1.roundTrips },
+            commands: allLanes.reduce(0) { $0 + $1.commandsSent })
     }
 
     /// Every pooled connection, of the server or of every cluster node.

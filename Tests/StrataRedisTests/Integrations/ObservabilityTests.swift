@@ -8,7 +8,7 @@ import Logging
 import Metrics
 import MetricsTestKit
 import StrataHTTP
-import StrataRedis
+@testable import StrataRedis
 import StrataTesting
 import Synchronization
 import Testing
@@ -66,6 +66,29 @@ struct ObservabilityTests {
         #expect(logs.contains(.warning, "connection to Redis lost"))
         #expect(logs.contains(.notice, "connection to Redis regained"))
         #expect(logs.all.first { $0.message.contains("lost") }?.metadata["strata.backend"] != nil)
+    }
+
+    @Test("a connection that fails on a caller's write (before the event loop sees it end) is logged as lost, and the next one as regained",
+          .timeLimit(.minutes(1)))
+    func lostOnWrite() async throws {
+        let server = try await RedisTestServer()
+        let (logger, logs) = RecordingLogHandler.logger()
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.tcpURL), poolSize: 1)
+        configuration.logger = logger
+        let store = try RedisStore(configuration: configuration)
+        try await store.set("k", "v")
+        // The frozen server neither reads nor closes: only the caller's write can find the
+        // connection broken (its sending half is shut here: TCP sends a FIN, which gives the
+        // event loop nothing to read), and nothing reaches the event loop.
+        server.send(SIGSTOP)
+        let descriptor = try #require(store.lanes[0].state.withLock { $0.socket?.descriptor })
+        shutdown(descriptor, Int32(SHUT_WR))
+        await #expect(throws: StrataError(code: .backendUnavailable, message: "")) { try await store.set("k", "w") }
+        server.send(SIGCONT)
+        try await store.set("k", "again")
+        #expect(logs.contains(.warning, "connection to Redis lost"))
+        #expect(logs.contains(.notice, "connection to Redis regained"))
+        try await store.close()
     }
 
     @Test("a gap in the bus's subscription is logged, with the L1 drop, by the bus and by the tiered store", .timeLimit(.minutes(1)))

@@ -1,0 +1,178 @@
+import Strata
+@testable import StrataRedis
+import Testing
+
+/// The rules of one pooled connection, event by event, without a socket: the machine's
+/// state after each event and the actions it asks for.
+@Suite("Redis connection state machine")
+struct RedisLaneStateMachineTests {
+    final class Socket {}
+    typealias Machine = RedisLaneStateMachine<Socket, String>
+
+    let now = ContinuousClock.now
+
+    func machine(commandTimeout: Duration = .seconds(1), maxQueuedCommands: Int = .max) -> (Machine, Socket) {
+        var machine = Machine(limits: RedisLane.Limits(commandTimeout: commandTimeout, maxQueuedCommands: maxQueuedCommands))
+        let socket = Socket()
+        machine.start(with: socket)
+        return (machine, socket)
+    }
+
+    func request(_ name: String, id: UInt64, expected: Int = 1) -> Machine.Request {
+        Machine.Request(caller: name, expected: expected, id: id)
+    }
+
+    /// Enqueues `name` with the bytes of its name.
+    func enqueue(_ name: String, id: UInt64, expected: Int = 1, _ machine: inout Machine) -> Machine.Actions {
+        machine.enqueue(request(name, id: id, expected: expected), bytes: Array(name.utf8), now: now, isCancelled: false)
+    }
+
+    func names(_ requests: [Machine.Request]) -> [String] { requests.map(\.caller) }
+    func failedNames(_ actions: Machine.Actions) -> [String] { actions.failed.flatMap { names($0.requests) } }
+    func written(_ actions: Machine.Actions) -> String? { actions.write.map { String(decoding: $0.bytes[$0.offset...], as: UTF8.self) } }
+
+    @Test("a caller's write that fails reports the loss once, fails its batch, keeps the queue for a new connection, which reports regained")
+    func writeFailureIsALoss() {
+        var (machine, socket) = machine()
+        #expect(written(enqueue("a", id: 1, &machine)) == "a")
+        #expect(written(enqueue("b", id: 2, &machine)) == nil, "one writer at a time: b joins the next batch")
+
+        let failure = machine.wrote(socket, .failure(RedisConnectionError(description: "EPIPE")), now: now)
+        #expect(failure.lost != nil, "the loss is reported whoever finds it")
+        #expect(failedNames(failure) == ["a"])
+        #expect(failure.retired === socket)
+        #expect(failure.connect, "b waits for a new connection")
+        #expect(machine.socket == nil && machine.isDown)
+
+        // The retired socket's end, seen later by the event loop, is no second loss.
+        let late = machine.read(socket, replies: [], failure: RedisConnectionError(description: "closed"), now: now)
+        #expect(late.lost == nil && late.failed.isEmpty && late.retired == nil)
+
+        #expect(written(enqueue("c", id: 3, &machine)) == nil)
+        let second = Socket()
+        let connected = machine.connected(.success(second), now: now)
+        #expect(connected.regained)
+        #expect(connected.write?.socket === second)
+        #expect(written(connected) == "bc", "what was not written goes out, in order, on the new connection")
+    }
+
+    @Test("a read failure and a timeout are losses too, reported once until a connection works")
+    func readFailureAndTimeout() {
+        var (machine, socket) = machine()
+        _ = enqueue("a", id: 1, &machine)
+        _ = machine.wrote(socket, .success(1), now: now)
+        let (check, timedOut) = machine.checkTimeout(socket, now: now + .seconds(2))
+        guard case .close = check else { Issue.record("the batch out timed out: the socket closes"); return }
+        #expect(timedOut.lost != nil && failedNames(timedOut) == ["a"] && timedOut.retired === socket)
+
+        _ = enqueue("b", id: 2, &machine)
+        let refused = machine.connected(.failure(RedisConnectionError(description: "refused")), now: now)
+        #expect(refused.lost == nil, "still down: no second report")
+        #expect(failedNames(refused) == ["b"])
+        #expect(refused.failed.first?.error is RedisNotSent, "never written: a cluster may send it elsewhere")
+    }
+
+    @Test("at most two batches out; the third waits and goes out when a batch is answered")
+    func twoBatchesOut() {
+        var (machine, socket) = machine()
+        #expect(written(enqueue("a", id: 1, &machine)) == "a")
+        #expect(machine.wrote(socket, .success(1), now: now).write == nil)
+        #expect(written(enqueue("b", id: 2, &machine)) == "b")
+        #expect(machine.wrote(socket, .success(1), now: now).write == nil)
+        #expect(written(enqueue("c", id: 3, &machine)) == nil)
+        #expect(written(enqueue("d", id: 4, &machine)) == nil)
+
+        let answered = machine.read(socket, replies: [.status("OK")], failure: nil, now: now)
+        #expect(names(answered.completed) == ["a"])
+        #expect(written(answered) == "cd", "the waiting requests go out together")
+        #expect(machine.roundTrips == 3 && machine.commandsSent == 4)
+    }
+
+    @Test("a batch the socket takes in parts: the rest goes out when it has room, and replies wait for all of a request")
+    func partialWrite() {
+        var (machine, socket) = machine()
+        _ = enqueue("abcdef", id: 1, expected: 2, &machine)
+        let part = machine.wrote(socket, .success(2), now: now)
+        #expect(part.watchWritable?.on == true && part.write == nil)
+        #expect(written(enqueue("x", id: 2, &machine)) == nil, "the batch is not all written: x waits")
+
+        let room = machine.writable(socket)
+        #expect(room.watchWritable?.on == false)
+        #expect(written(room) == "cdef")
+        #expect(machine.writable(socket).write == nil, "one writer at a time")
+        #expect(written(machine.wrote(socket, .success(6), now: now)) == "x")
+
+        #expect(machine.read(socket, replies: [.status("OK")], failure: nil, now: now).completed.isEmpty)
+        #expect(names(machine.read(socket, replies: [.status("OK")], failure: nil, now: now).completed) == ["abcdef"])
+    }
+
+    @Test("a reply nobody asked for fails the connection")
+    func unaskedReply() {
+        var (machine, socket) = machine()
+        let actions = machine.read(socket, replies: [.status("OK")], failure: nil, now: now)
+        #expect(actions.lost != nil && actions.retired === socket)
+    }
+
+    @Test("a queued request can be cancelled or time out, and is then never written; a written one cannot")
+    func queuedRequestsLeave() {
+        var (machine, socket) = machine()
+        _ = enqueue("a", id: 1, &machine)
+        _ = enqueue("b", id: 2, &machine)
+        _ = enqueue("c", id: 3, &machine)
+        #expect(machine.cancel(1).failed.isEmpty, "a is written")
+        let cancelled = machine.cancel(2)
+        #expect(failedNames(cancelled) == ["b"] && cancelled.failed.first?.error is CancellationError)
+
+        let (expired, nextDeadline) = machine.expireQueued(now: now + .seconds(2))
+        #expect(failedNames(expired) == ["c"] && nextDeadline == nil)
+        #expect(expired.lost == nil, "a connection is up: a busy one, not a lost one")
+        #expect(machine.wrote(socket, .success(1), now: now).write == nil, "nothing left to write")
+
+        let cancelledTask = machine.enqueue(request("d", id: 4), bytes: [1], now: now, isCancelled: true)
+        #expect(failedNames(cancelledTask) == ["d"])
+    }
+
+    @Test("a full queue refuses at once; a request always goes when none waits")
+    func fullQueue() {
+        var (machine, _) = machine(maxQueuedCommands: 1)
+        _ = enqueue("a", id: 1, expected: 5, &machine)
+        _ = enqueue("b", id: 2, expected: 5, &machine)  // over the bound, but none waits
+        let refused = enqueue("c", id: 3, &machine)
+        #expect(failedNames(refused) == ["c"] && refused.failed.first?.error is RedisUnsent)
+        #expect(machine.queuedCommands == 5)
+    }
+
+    @Test("with no connection for a whole command timeout, the loss is reported once")
+    func downForATimeout() {
+        var machine = Machine(limits: RedisLane.Limits(commandTimeout: .seconds(1)))
+        let first = enqueue("a", id: 1, &machine)
+        #expect(first.connect && first.wakeLoop)
+        let (expired, _) = machine.expireQueued(now: now + .seconds(2))
+        #expect(expired.lost != nil && failedNames(expired) == ["a"])
+        _ = enqueue("b", id: 2, &machine)
+        #expect(machine.expireQueued(now: now + .seconds(4)).0.lost == nil)
+    }
+
+    @Test("close fails what waits, retires the connection once the batch out is answered, and adopts no later connection")
+    func close() {
+        var (machine, socket) = machine()
+        _ = enqueue("a", id: 1, &machine)
+        _ = machine.wrote(socket, .success(1), now: now)
+        _ = enqueue("b", id: 2, &machine)
+        _ = enqueue("c", id: 3, &machine)
+        let closing = machine.close()
+        #expect(failedNames(closing) == ["c"] && closing.failed.first?.error is RedisLaneClosed)
+        #expect(closing.retired == nil, "b is out: its caller waits for the reply")
+
+        let answered = machine.read(socket, replies: [.status("OK")], failure: nil, now: now)
+        #expect(names(answered.completed) == ["a"])
+        #expect(answered.retired == nil)
+        #expect(machine.wrote(socket, .success(1), now: now).retired == nil)
+        let last = machine.read(socket, replies: [.status("OK")], failure: nil, now: now)
+        #expect(names(last.completed) == ["b"] && last.retired === socket && last.lost == nil)
+
+        #expect(failedNames(enqueue("d", id: 4, &machine)) == ["d"])
+        _ = machine.connected(.success(Socket()), now: now)
+        #expect(machine.socket == nil, "a connection made after close is not adopted")
+    }
+}
