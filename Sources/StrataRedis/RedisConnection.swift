@@ -51,13 +51,7 @@ final class RedisConnection {
             throw RedisConnectionError(description: message)
         }
         redisSetTimeout(context, Self.timeLimit(commandTimeout))
-        var login: [[[UInt8]]] = []
-        if let password = endpoint.password {
-            login.append([Array("AUTH".utf8)] + (endpoint.user.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)])
-        } else if let user = endpoint.user {
-            login.append([Array("AUTH".utf8), Array(user.utf8), []])
-        }
-        if endpoint.database != 0 { login.append([Array("SELECT".utf8), Array(String(endpoint.database).utf8)]) }
+        let login = RedisDialer.login(endpoint)
         guard !login.isEmpty else { return }
         let replies = try execute(login)
         for (reply, command) in zip(replies, login) {

@@ -1,4 +1,3 @@
-import Dispatch
 import Strata
 
 /// The event loop's events for a lane (its socket readable or writable, a timeout check),
@@ -10,6 +9,7 @@ extension RedisLane {
     /// Reads and delivers the replies waiting on `socket`; `false` when the event loop
     /// should close it.
     func readable(_ socket: RedisSocket, buffer: UnsafeMutableRawBufferPointer) -> Bool {
+        if let dialling = dialling(socket) { return finishConnecting(socket, dialling) }
         let read = socket.readReplies(into: buffer)
         var keep = false
         let actions = event { machine in
@@ -20,9 +20,10 @@ extension RedisLane {
         return keep
     }
 
-    /// Writes more of the batch out, now that the socket has room; `false` when the event
-    /// loop should close it.
+    /// Writes more of the batch out, now that the socket has room (or finishes its
+    /// connection); `false` when the event loop should close it.
     func writable(_ socket: RedisSocket) -> Bool {
+        if let dialling = dialling(socket) { return finishConnecting(socket, dialling) }
         var keep = false
         let actions = event { machine in
             defer { keep = machine.socket === socket }
@@ -57,24 +58,70 @@ extension RedisLane {
         return next
     }
 
-    // MARK: Connecting (on a connecting thread)
+    // MARK: Connecting (on the event loop, once the name is resolved)
 
-    /// Makes a connection for the queue, off Swift's cooperative pool: hiredis connects
-    /// and logs in blocking, for at most the connect and command timeouts.
+    /// Makes a connection for the queue: resolves the server's name (on a Dispatch thread,
+    /// only for a host name), dials its first address without waiting, and leaves the rest
+    /// to the event loop (``finishConnecting(_:_:)``).
     func reconnect() {
-        DispatchQueue.global().async { [self] in
-            let outcome = Result { try RedisSocket(taking: try connect()) }
+        let deadline = ContinuousClock.now + connectTimeout
+        resolve(endpoint) { [self] addresses in
+            switch addresses {
+            case .success(let addresses):
+                dial(addresses[...], deadline: deadline, replacing: nil)
+            case .failure(let error):
+                perform(event { $0.dialFailed(error, replacing: nil) })
+            }
+        }
+    }
+
+    /// Dials the first of `addresses` that takes a socket, in place of `replaced`.
+    func dial(_ addresses: ArraySlice<RedisDialer.Address>, deadline: ContinuousClock.Instant, replacing replaced: RedisSocket?) {
+        var addresses = addresses
+        var lastError: any Error = RedisConnectionError(description: "the name resolves to no address")
+        while let address = addresses.popFirst() {
+            let socket: RedisSocket
+            do {
+                socket = try RedisSocket(connecting: try RedisDialer.dial(address))
+            } catch {
+                lastError = error
+                continue
+            }
             var adopted = false
             let actions = event { machine in
-                defer { adopted = (try? outcome.get()).map { machine.socket === $0 } ?? false }
-                return machine.connected(outcome, now: .now)
+                defer { adopted = machine.socket === socket }
+                return machine.dialed(socket, replacing: replaced, otherAddresses: Array(addresses), deadline: deadline)
             }
-            if adopted, case .success(let socket) = outcome {
-                loop.register(socket, for: self)
-            } else if case .success(let socket) = outcome {
-                socket.close()  // the lane was closed meanwhile: never registered, closed here
-            }
+            if adopted { loop.register(socket, for: self) } else { socket.close() }  // never registered: closed here
             perform(actions)
+            return
         }
+        perform(event { $0.dialFailed(lastError, replacing: replaced) })
+    }
+
+    /// The other addresses and the deadline of `socket`, when it is the lane's and still
+    /// connecting.
+    private func dialling(_ socket: RedisSocket) -> (others: [RedisDialer.Address], deadline: ContinuousClock.Instant)? {
+        state.withLock { machine in
+            guard machine.socket === socket, case .connecting(let deadline) = machine.phase else { return nil }
+            return (machine.otherAddresses, deadline)
+        }
+    }
+
+    /// The event loop saw a dialled socket change: connected (it logs in), or refused (the
+    /// next address is dialled, if any is left).
+    private func finishConnecting(_ socket: RedisSocket, _ dialling: (others: [RedisDialer.Address], deadline: ContinuousClock.Instant)) -> Bool {
+        let error = RedisDialer.connectionError(socket.descriptor)
+        if error != nil, !dialling.others.isEmpty {
+            dial(dialling.others[...], deadline: dialling.deadline, replacing: socket)
+            return false
+        }
+        var keep = false
+        let actions = event { machine in
+            defer { keep = machine.socket === socket }
+            return machine.tcpConnected(socket, error: error, login: login, loginCommands: loginCommands, now: .now)
+        }
+        perform(actions)
+        return keep
     }
 }

@@ -55,20 +55,39 @@ final class RedisLane: Sendable {
     /// The next request's id.
     let nextID = Atomic<UInt64>(1)
     let loop = RedisEventLoop.shared
-    let connect: @Sendable () throws -> RedisConnection
+    /// The server, and how long a new connection may take to be made.
+    let endpoint: RedisEndpoint
+    let connectTimeout: Duration
+    /// The login of a new connection, RESP-encoded, and its commands' names.
+    let login: [UInt8]
+    let loginCommands: [String]
+    /// Finds the server's addresses (``RedisDialer/resolve(_:then:)``).
+    let resolve: @Sendable (RedisEndpoint, @escaping @Sendable (Result<[RedisDialer.Address], any Error>) -> Void) -> Void
     let onChange: (@Sendable (ConnectionChange) -> Void)?
 
     /// Batches written (each one round trip) and commands sent, since the lane was made.
     var roundTrips: Int { state.withLock { $0.roundTrips } }
     var commandsSent: Int { state.withLock { $0.commandsSent } }
 
+    /// A lane to `endpoint`, starting with `connection` (made by the caller, to find an
+    /// unreachable server at once) or with none (the first request makes one).
+    /// `describeConnectFailure` turns a failure to connect into the error its requests get.
     init(
-        connection: sending RedisConnection?, limits: Limits,
-        connect: @escaping @Sendable () throws -> RedisConnection,
+        connection: sending RedisConnection?, endpoint: RedisEndpoint, limits: Limits, connectTimeout: Duration,
+        describeConnectFailure: @escaping @Sendable (any Error) -> any Error = { $0 },
+        resolve: @escaping @Sendable (RedisEndpoint, @escaping @Sendable (Result<[RedisDialer.Address], any Error>) -> Void) -> Void
+            = RedisDialer.resolve,
         onChange: (@Sendable (ConnectionChange) -> Void)? = nil
     ) {
-        state = Lock(Machine(limits: limits))
-        self.connect = connect
+        self.resolve = resolve
+        state = Lock(Machine(limits: limits, describeConnectFailure: describeConnectFailure))
+        self.endpoint = endpoint
+        self.connectTimeout = connectTimeout
+        let login = RedisDialer.login(endpoint)
+        var bytes: [UInt8] = []
+        RedisProtocol.encode(login, into: &bytes)
+        self.login = bytes
+        loginCommands = login.map { String(decoding: $0[0], as: UTF8.self) }
         self.onChange = onChange
         loop.register(lane: self)
         if let connection, let socket = try? RedisSocket(taking: connection) {
@@ -127,9 +146,9 @@ final class RedisLane: Sendable {
             actions.retired?.shutDown()
             if let error = actions.lost { onChange?(.lost(error)) }  // logged before any caller learns of it
             if actions.regained { onChange?(.regained) }
-            for request in actions.completed { request.caller.resume(returning: request.replies) }
+            for request in actions.completed { request.caller?.resume(returning: request.replies) }
             for (requests, error) in actions.failed {
-                for request in requests { request.caller.resume(throwing: error) }
+                for request in requests { request.caller?.resume(throwing: error) }
             }
             if actions.wakeLoop { loop.wake() }
             if actions.connect { reconnect() }

@@ -21,7 +21,8 @@ import Strata
 struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     /// A caller's commands, queued or out.
     struct Request {
-        let caller: Caller
+        /// Who waits for the replies; `nil` for the lane's own login on a new connection.
+        let caller: Caller?
         /// How many replies it waits for.
         let expected: Int
         /// Which request it is, for its cancellation.
@@ -79,11 +80,27 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         case idle(Duration)
     }
 
-    let limits: RedisLane.Limits
+    /// Where a connection is: dialled and not yet made (until `deadline`), made and
+    /// logging in (its login is the batch out), or ready for requests.
+    enum Phase {
+        case connecting(deadline: ContinuousClock.Instant)
+        case loggingIn
+        case ready
+    }
 
-    /// The open connection, if any.
+    let limits: RedisLane.Limits
+    /// What a failure to connect becomes for the requests it fails (and the report).
+    let describeConnectFailure: @Sendable (any Error) -> any Error
+
+    /// The connection, if any: ready, or on its way (``phase``).
     private(set) var socket: Socket?
+    private(set) var phase = Phase.ready
+    /// A connection is being made for the queue (resolved, dialled, or logging in).
     private(set) var connecting = false
+    /// The addresses to dial next if the one being dialled fails.
+    private(set) var otherAddresses: [RedisDialer.Address] = []
+    /// The names of the login's commands, while it is out (for the error that refuses it).
+    private var loginCommands: [String] = []
     /// A thread is writing to the socket (outside the lock).
     private(set) var writing = false
     /// The batches out, written or being written, waiting for replies, in order.
@@ -107,8 +124,14 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     private(set) var roundTrips = 0
     private(set) var commandsSent = 0
 
-    init(limits: RedisLane.Limits) {
+    init(limits: RedisLane.Limits, describeConnectFailure: @escaping @Sendable (any Error) -> any Error = { $0 }) {
         self.limits = limits
+        self.describeConnectFailure = describeConnectFailure
+    }
+
+    var isReady: Bool {
+        guard socket != nil, case .ready = phase else { return false }
+        return true
     }
 
     var isIdle: Bool { inFlightHead == inFlight.count }
@@ -116,7 +139,7 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     /// A new batch may be written now: nobody is writing, the last batch is all written,
     /// and fewer than ``RedisLane/batchesOutAtMost`` wait for replies.
     private var canWrite: Bool {
-        socket != nil && !writing && unwrittenOffset == unwritten.count && batchesOut < RedisLane.batchesOutAtMost
+        isReady && !writing && unwrittenOffset == unwritten.count && batchesOut < RedisLane.batchesOutAtMost
     }
 
     // MARK: Events
@@ -124,6 +147,7 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     /// A connection made before the lane's first request.
     mutating func start(with socket: Socket) {
         self.socket = socket
+        phase = .ready
     }
 
     /// A caller's request: written now if the connection is idle, else queued (or refused
@@ -207,6 +231,7 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         var actions = Actions()
         guard self.socket === socket else { return actions }
         var failure = failure
+        var login: [RedisReply]?
         for reply in replies {
             guard !isIdle else {
                 failure = failure ?? RedisConnectionError(description: "the server sent a reply nobody asked for")
@@ -215,7 +240,7 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
             inFlight[inFlightHead].replies.append(reply)
             if inFlight[inFlightHead].replies.count == inFlight[inFlightHead].expected {
                 let request = inFlight[inFlightHead]
-                actions.completed.append(request)
+                if request.caller == nil { login = request.replies } else { actions.completed.append(request) }
                 inFlightHead += 1
                 if request.endsBatch { batchesOut -= 1 }
             }
@@ -223,11 +248,21 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         if !replies.isEmpty { lastProgress = now }
         if let failure {
             connectionFailed(failure, &actions)
-        } else if closed, isIdle, !writing {
-            retire(&actions)  // closed, and the last batch is answered
+            return actions
+        }
+        if let login {
+            if let index = login.firstIndex(where: { $0.errorMessage != nil }), let refusal = login[index].errorMessage {
+                let command = index < loginCommands.count ? loginCommands[index] : "AUTH"
+                connectFailed(RedisConnectionError(
+                    description: "the server refused the login or database: \(refusal)",
+                    refusal: RedisServerError(message: refusal, command: command)), &actions)
+                return actions
+            }
+            becomeReady(now: now, &actions)
         } else {
             sendNextBatch(now: now, &actions)
         }
+        if closed, isIdle, !writing { retire(&actions) }  // closed, and the last batch is answered
         return actions
     }
 
@@ -235,6 +270,11 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     mutating func checkTimeout(_ socket: Socket, now: ContinuousClock.Instant) -> (TimeoutCheck, Actions) {
         var actions = Actions()
         guard self.socket === socket else { return (.close, actions) }
+        if case .connecting(let deadline) = phase {
+            guard now >= deadline else { return (.due(deadline), actions) }
+            connectFailed(RedisConnectionError(description: "no connection within the connect timeout"), &actions)
+            return (.close, actions)
+        }
         guard !isIdle else { return (.idle(limits.commandTimeout), actions) }
         let deadline = lastProgress + limits.commandTimeout
         guard now >= deadline else { return (.due(deadline), actions) }
@@ -257,26 +297,56 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         return (actions, next.first?.deadline)
     }
 
-    /// A new connection for the queue (or its failure, which fails the queue: those
-    /// requests were never written, so on a cluster they can go to another node).
-    mutating func connected(_ outcome: Result<Socket, any Error>, now: ContinuousClock.Instant) -> Actions {
+    /// A socket dialled for the queue (in place of `replaced`, one that failed to connect
+    /// to another address of the server). Not adopted when the lane closed meanwhile: its
+    /// caller then closes it.
+    mutating func dialed(
+        _ socket: Socket, replacing replaced: Socket?, otherAddresses: [RedisDialer.Address], deadline: ContinuousClock.Instant
+    ) -> Actions {
         var actions = Actions()
-        connecting = false
-        switch outcome {
-        case .failure(let error):
-            let failed = next
-            next = []
-            queuedCommands = 0
-            queuedBytes = 0
-            reportLoss(error, &actions)
-            actions.fail(failed, RedisNotSent(error: error))
-        case .success(let socket):
-            guard !closed else { return actions }  // not adopted: the lane closes it
-            self.socket = socket
-            actions.regained = isDown
-            isDown = false
-            sendNextBatch(now: now, &actions)
+        guard connecting, !closed, replaced.map({ self.socket === $0 }) ?? (self.socket == nil) else { return actions }
+        if replaced != nil { retire(&actions) }
+        self.socket = socket
+        phase = .connecting(deadline: deadline)
+        self.otherAddresses = otherAddresses
+        actions.watchWritable = (socket, true)
+        return actions
+    }
+
+    /// The dialled connection is made (or failed, and no other address is left): it logs
+    /// in with `login` (the commands named `loginCommands`, RESP-encoded), or is ready at
+    /// once when there is none.
+    mutating func tcpConnected(
+        _ socket: Socket, error: (any Error)?, login: [UInt8], loginCommands: [String], now: ContinuousClock.Instant
+    ) -> Actions {
+        var actions = Actions()
+        guard self.socket === socket, case .connecting = phase else { return actions }
+        actions.watchWritable = (socket, false)
+        if let error {
+            connectFailed(error, &actions)
+        } else if loginCommands.isEmpty {
+            becomeReady(now: now, &actions)
+        } else {
+            phase = .loggingIn
+            self.loginCommands = loginCommands
+            inFlight = [Request(caller: nil, expected: loginCommands.count, id: 0, endsBatch: true)]
+            inFlightHead = 0
+            batchesOut = 1
+            unwritten = login
+            unwrittenOffset = 0
+            lastProgress = now
+            writing = true
+            actions.write = Write(socket: socket, bytes: login, offset: 0)
         }
+        return actions
+    }
+
+    /// No connection could be made for the queue (the name did not resolve, or no address
+    /// took a socket); `replaced` is the dialled socket this follows, if any.
+    mutating func dialFailed(_ error: any Error, replacing replaced: Socket?) -> Actions {
+        var actions = Actions()
+        guard connecting, replaced.map({ self.socket === $0 }) ?? (self.socket == nil) else { return actions }
+        connectFailed(error, &actions)
         return actions
     }
 
@@ -338,6 +408,7 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     /// The current connection failed: it is retired (the event loop closes it), its batches
     /// out fail, the loss is reported, and a new connection is made for the queue.
     private mutating func connectionFailed(_ error: any Error, _ actions: inout Actions) {
+        guard isReady else { return connectFailed(error, &actions) }
         let failed = retire(&actions)
         reportLoss(error, &actions)
         actions.fail(failed, error)
@@ -358,6 +429,30 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         unwritten = []
         unwrittenOffset = 0
         return failed
+    }
+
+    /// A connection being made failed (dialling, connecting, logging in): the queue fails,
+    /// as never written (on a cluster it may go to another node), and the loss is reported.
+    private mutating func connectFailed(_ error: any Error, _ actions: inout Actions) {
+        if socket != nil { retire(&actions) }  // the login is the only batch out: no caller waits
+        connecting = false
+        otherAddresses = []
+        let failure = describeConnectFailure(error)
+        reportLoss(failure, &actions)
+        actions.fail(next, RedisNotSent(error: failure))
+        next = []
+        queuedCommands = 0
+        queuedBytes = 0
+    }
+
+    /// The connection is made and logged in: the queue goes out on it.
+    private mutating func becomeReady(now: ContinuousClock.Instant, _ actions: inout Actions) {
+        phase = .ready
+        connecting = false
+        otherAddresses = []
+        actions.regained = isDown
+        isDown = false
+        sendNextBatch(now: now, &actions)
     }
 
     private mutating func reportLoss(_ error: any Error, _ actions: inout Actions) {

@@ -27,6 +27,12 @@ enum RedisReply: Sendable, Equatable {
         }
     }
 
+    /// The message of an error reply; `nil` for any other reply.
+    var errorMessage: String? {
+        if case .error(let message) = self { return message }
+        return nil
+    }
+
     var typeName: String {
         switch self {
         case .bulk: "a string"

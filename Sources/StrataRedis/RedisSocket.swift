@@ -9,9 +9,10 @@ import Synchronization
 
 /// A connected, logged-in, non-blocking socket to Redis, and the parser of its replies.
 ///
-/// hiredis makes the connection and sends the login (blocking, on a connecting thread,
-/// never on Swift's cooperative pool); then it hands over the descriptor, and from there
-/// the lane writes RESP itself and the event loop reads, with hiredis's reply parser.
+/// The lane dials it without waiting (``RedisDialer``) and sends the login as its first
+/// batch (a store's first connection is made by hiredis instead, blocking in the store's
+/// initializer, and its descriptor handed over); the lane writes RESP itself and the event
+/// loop reads, with hiredis's reply parser.
 ///
 /// Who touches what: one thread at a time writes (the one its lane's machine handed the
 /// write to), outside any lock; the event loop's thread reads, and owns `parser`.
@@ -32,19 +33,29 @@ final class RedisSocket: @unchecked Sendable {
     private static let nextToken = Lock<UInt64>(1)
 
     /// Takes the descriptor of a connected, logged-in hiredis connection.
-    init(taking connection: RedisConnection) throws {
-        descriptor = try connection.releaseDescriptor()
+    convenience init(taking connection: RedisConnection) throws {
+        let descriptor = try connection.releaseDescriptor()
         #if canImport(Darwin)
         // No MSG_NOSIGNAL on Darwin: the socket itself is told not to raise SIGPIPE.
         var on: Int32 = 1
         _ = setsockopt(descriptor, SOL_SOCKET, SO_NOSIGPIPE, &on, socklen_t(MemoryLayout<Int32>.size))
         #endif
         let flags = fcntl(descriptor, F_GETFL)
-        guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0, let parser = redisReaderCreate() else {
+        guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0 else {
             let error = RedisConnectionError(description: "cannot make the socket non-blocking: \(String(cString: strerror(errno)))")
             closeDescriptor(descriptor)
             throw error
         }
+        try self.init(connecting: descriptor)
+    }
+
+    /// Takes a non-blocking descriptor (``RedisDialer/dial(_:)``'s, connecting or connected).
+    init(connecting descriptor: Int32) throws {
+        guard let parser = redisReaderCreate() else {
+            closeDescriptor(descriptor)
+            throw RedisConnectionError(description: "out of memory")
+        }
+        self.descriptor = descriptor
         self.parser = parser
         token = Self.nextToken.withLock { token in
             defer { token += 1 }

@@ -96,31 +96,35 @@ public final class RedisStore: KeyValueStore {
                 backend: backend)
         }
         let onChange = configuration.connectionLog(backend: backend)
+        /// A failure to connect to `endpoint`, as the error its calls get.
+        let connectFailure: @Sendable (RedisEndpoint, any Error) -> any Error = { endpoint, error in
+            if let error = error as? StrataError { return error }
+            let refusal = (error as? RedisConnectionError)?.refusal
+            return StrataError(
+                code: refusal?.code ?? .backendUnavailable, message: "cannot connect to \(endpoint): \(error)",
+                backend: backend, underlying: refusal ?? error)
+        }
         let connect: @Sendable (RedisEndpoint) throws -> RedisConnection = { endpoint in
             do {
                 return try RedisConnection(
                     endpoint: endpoint, connectTimeout: configuration.connectTimeout,
                     commandTimeout: configuration.commandTimeout)
-            } catch let error as RedisConnectionError {
-                throw StrataError(
-                    code: error.refusal?.code ?? .backendUnavailable, message: "cannot connect to \(endpoint): \(error)",
-                    backend: backend, underlying: error.refusal ?? error)
             } catch {
-                throw StrataError(
-                    code: .backendUnavailable, message: "cannot connect to \(endpoint): \(error)", backend: backend, underlying: error)
+                throw connectFailure(endpoint, error)
             }
         }
         let limits = RedisLane.Limits(
             commandTimeout: configuration.commandTimeout, maxQueuedCommands: configuration.maxQueuedCommands,
             maxQueuedBytes: configuration.maxQueuedBytes)
-        let makeLane: @Sendable (RedisEndpoint) -> RedisLane = { endpoint in
-            RedisLane(connection: nil, limits: limits, connect: { try connect(endpoint) }, onChange: onChange)
+        let makeLane: @Sendable (RedisEndpoint, sending RedisConnection?) -> RedisLane = { endpoint, connection in
+            RedisLane(
+                connection: connection, endpoint: endpoint, limits: limits, connectTimeout: configuration.connectTimeout,
+                describeConnectFailure: { connectFailure(endpoint, $0) }, onChange: onChange)
         }
         if configuration.clusterSeeds.isEmpty {
             let endpoint = configuration.endpoint
             // The first connection is made here, so an unreachable server is found at start-up.
-            lanes = [RedisLane(connection: try connect(endpoint), limits: limits, connect: { try connect(endpoint) }, onChange: onChange)]
-                + (1..<configuration.poolSize).map { _ in makeLane(endpoint) }
+            lanes = [makeLane(endpoint, try connect(endpoint))] + (1..<configuration.poolSize).map { _ in makeLane(endpoint, nil) }
             cluster = nil
         } else {
             guard configuration.clusterSeeds.allSatisfy({ $0.database == 0 }) else {
@@ -131,7 +135,7 @@ public final class RedisStore: KeyValueStore {
                 cluster = try RedisCluster(
                     seeds: configuration.clusterSeeds, retryTime: configuration.clusterRetryTime,
                     commandTimeout: configuration.commandTimeout, connect: connect,
-                    makeLanes: { endpoint in (0..<configuration.poolSize).map { _ in makeLane(endpoint) } })
+                    makeLanes: { endpoint in (0..<configuration.poolSize).map { _ in makeLane(endpoint, nil) } })
             } catch let error as StrataError {
                 throw error
             } catch {

@@ -1,6 +1,6 @@
 import Foundation
 import Strata
-import StrataRedis
+@testable import StrataRedis
 import StrataTesting
 import Synchronization
 import Testing
@@ -126,5 +126,61 @@ struct RedisConnectionTests {
             after = try await clients()
         }
         #expect(after == before)
+    }
+
+    @Test("connections are made without waiting: a host name with several addresses is dialled address by address, and each new connection logs in first",
+          .timeLimit(.minutes(1)))
+    func dialling() async throws {
+        let server = try await RedisTestServer(extraArguments: ["--requirepass", "s3cret"])
+        // A name whose first address refuses (a port nobody listens on): the next is dialled.
+        let refusing = try RedisDialer.addresses(of: try RedisEndpoint(url: "redis://127.0.0.1:\(RedisTestServer.freePort())"))
+        let listening = try RedisDialer.addresses(of: try RedisEndpoint(url: "redis://127.0.0.1:\(server.port)"))
+        let lane = RedisLane(
+            connection: nil, endpoint: try RedisEndpoint(url: "redis://:s3cret@127.0.0.1:\(server.port)"),
+            limits: .init(commandTimeout: .seconds(10)), connectTimeout: .seconds(10),
+            resolve: { _, then in then(.success(refusing + listening)) })
+        #expect(try await lane.send([[Array("PING".utf8)]]) == [.status("PONG")])
+        lane.close()
+        #expect(try !RedisDialer.addresses(of: try RedisEndpoint(url: "redis://localhost:\(server.port)")).isEmpty)
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: "redis://:s3cret@localhost:\(server.port)/3"))
+        configuration.poolSize = 4  // the first is made by the initializer, the other three by the event loop
+        let store = try RedisStore(configuration: configuration)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<32 { group.addTask { try await store.set("k\(index)", index) } }
+            try await group.waitForAll()
+        }
+        for index in 0..<32 { #expect(try await store.get("k\(index)", as: Int.self) == index) }
+        let clients = try await server.cli("-a", "s3cret", "--no-auth-warning", "CLIENT", "LIST")
+        #expect(clients.split(separator: "\n").filter { $0.contains("db=3") }.count == 4, "four pooled connections, each logged in to db 3")
+        try await store.close()
+    }
+
+    @Test("a server that is gone: a new connection fails at once with backendUnavailable naming the server; calls succeed once it is back",
+          .timeLimit(.minutes(1)))
+    func serverGone() async throws {
+        let server = try await RedisTestServer()
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.tcpURL))
+        configuration.poolSize = 1
+        let store = try RedisStore(configuration: configuration)
+        try await store.set("k", 1)
+        server.kill()
+        for _ in 0..<2 {
+            do {
+                try await store.set("k", 2)
+                Issue.record("a write to a killed server succeeded")
+            } catch let error as StrataError {
+                #expect(error.code == .backendUnavailable, "\(error)")
+            }
+        }
+        do {
+            _ = try await store.get("k", as: Int.self)
+        } catch let error as StrataError {
+            #expect(error.code == .backendUnavailable && error.description.contains("cannot connect to redis://127.0.0.1:\(server.port)"),
+                    "\(error)")
+        }
+        try await server.start()
+        try await store.set("k", 3)
+        #expect(try await store.get("k", as: Int.self) == 3)
+        try await store.close()
     }
 }

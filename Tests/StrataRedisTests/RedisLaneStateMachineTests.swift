@@ -27,7 +27,7 @@ struct RedisLaneStateMachineTests {
         machine.enqueue(request(name, id: id, expected: expected), bytes: Array(name.utf8), now: now, isCancelled: false)
     }
 
-    func names(_ requests: [Machine.Request]) -> [String] { requests.map(\.caller) }
+    func names(_ requests: [Machine.Request]) -> [String] { requests.compactMap(\.caller) }
     func failedNames(_ actions: Machine.Actions) -> [String] { actions.failed.flatMap { names($0.requests) } }
     func written(_ actions: Machine.Actions) -> String? { actions.write.map { String(decoding: $0.bytes[$0.offset...], as: UTF8.self) } }
 
@@ -50,10 +50,12 @@ struct RedisLaneStateMachineTests {
 
         #expect(written(enqueue("c", id: 3, &machine)) == nil)
         let second = Socket()
-        let connected = machine.connected(.success(second), now: now)
+        #expect(machine.dialed(second, replacing: nil, otherAddresses: [], deadline: now + .seconds(1)).watchWritable?.on == true)
+        #expect(written(enqueue("d", id: 4, &machine)) == nil, "not connected yet: d waits")
+        let connected = machine.tcpConnected(second, error: nil, login: [], loginCommands: [], now: now)
         #expect(connected.regained)
         #expect(connected.write?.socket === second)
-        #expect(written(connected) == "bc", "what was not written goes out, in order, on the new connection")
+        #expect(written(connected) == "bcd", "what was not written goes out, in order, on the new connection")
     }
 
     @Test("a read failure and a timeout are losses too, reported once until a connection works")
@@ -66,7 +68,7 @@ struct RedisLaneStateMachineTests {
         #expect(timedOut.lost != nil && failedNames(timedOut) == ["a"] && timedOut.retired === socket)
 
         _ = enqueue("b", id: 2, &machine)
-        let refused = machine.connected(.failure(RedisConnectionError(description: "refused")), now: now)
+        let refused = machine.dialFailed(RedisConnectionError(description: "refused"), replacing: nil)
         #expect(refused.lost == nil, "still down: no second report")
         #expect(failedNames(refused) == ["b"])
         #expect(refused.failed.first?.error is RedisNotSent, "never written: a cluster may send it elsewhere")
@@ -172,7 +174,57 @@ struct RedisLaneStateMachineTests {
         #expect(names(last.completed) == ["b"] && last.retired === socket && last.lost == nil)
 
         #expect(failedNames(enqueue("d", id: 4, &machine)) == ["d"])
-        _ = machine.connected(.success(Socket()), now: now)
+        _ = machine.dialed(Socket(), replacing: nil, otherAddresses: [], deadline: now + .seconds(1))
         #expect(machine.socket == nil, "a connection made after close is not adopted")
+    }
+
+    @Test("a new connection logs in before the queue goes out on it")
+    func loginFirst() {
+        var machine = Machine(limits: RedisLane.Limits(commandTimeout: .seconds(1)))
+        #expect(enqueue("a", id: 1, &machine).connect)
+        let socket = Socket()
+        _ = machine.dialed(socket, replacing: nil, otherAddresses: [], deadline: now + .seconds(1))
+        let login = machine.tcpConnected(socket, error: nil, login: Array("AUTH".utf8), loginCommands: ["AUTH"], now: now)
+        #expect(written(login) == "AUTH")
+        #expect(machine.wrote(socket, .success(4), now: now).write == nil, "the queue waits for the login's reply")
+        #expect(written(enqueue("b", id: 2, &machine)) == nil)
+        let ready = machine.read(socket, replies: [.status("OK")], failure: nil, now: now)
+        #expect(ready.completed.isEmpty, "the login's reply is the lane's own")
+        #expect(written(ready) == "ab")
+        #expect(machine.isReady)
+    }
+
+    @Test("a refused login fails the queue as never written, names the command, and is a loss")
+    func refusedLogin() {
+        var machine = Machine(limits: RedisLane.Limits(commandTimeout: .seconds(1)))
+        _ = enqueue("a", id: 1, &machine)
+        let socket = Socket()
+        _ = machine.dialed(socket, replacing: nil, otherAddresses: [], deadline: now + .seconds(1))
+        _ = machine.tcpConnected(socket, error: nil, login: Array("AUTHSELECT".utf8), loginCommands: ["AUTH", "SELECT"], now: now)
+        _ = machine.wrote(socket, .success(10), now: now)
+        let refused = machine.read(socket, replies: [.status("OK"), .error("ERR DB index is out of range")], failure: nil, now: now)
+        #expect(refused.lost != nil && refused.retired === socket && failedNames(refused) == ["a"])
+        let error = (refused.failed.first?.error as? RedisNotSent)?.error as? RedisConnectionError
+        #expect(error?.refusal?.command == "SELECT")
+        #expect(!machine.connecting && machine.socket == nil)
+    }
+
+    @Test("a dialled socket that does not connect within the connect timeout fails the queue; another address replaces a refused one")
+    func dialling() {
+        var machine = Machine(limits: RedisLane.Limits(commandTimeout: .seconds(5)))
+        _ = enqueue("a", id: 1, &machine)
+        let first = Socket()
+        let other = RedisDialer.Address(family: 0, bytes: [])
+        _ = machine.dialed(first, replacing: nil, otherAddresses: [other], deadline: now + .seconds(1))
+        #expect(machine.otherAddresses.count == 1)
+        let second = Socket()
+        let redial = machine.dialed(second, replacing: first, otherAddresses: [], deadline: now + .seconds(1))
+        #expect(redial.retired === first && machine.socket === second && redial.failed.isEmpty)
+
+        let (pending, _) = machine.checkTimeout(second, now: now + .milliseconds(500))
+        guard case .due = pending else { Issue.record("the connect deadline is not due yet"); return }
+        let (check, timedOut) = machine.checkTimeout(second, now: now + .seconds(2))
+        guard case .close = check else { Issue.record("past the connect timeout the socket closes"); return }
+        #expect(failedNames(timedOut) == ["a"] && timedOut.failed.first?.error is RedisNotSent && timedOut.lost != nil)
     }
 }
