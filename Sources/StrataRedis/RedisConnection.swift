@@ -28,9 +28,9 @@ let ignoreBrokenPipes: Void = {
     if handler == nil { signal(SIGPIPE, SIG_IGN) }
 }()
 
-/// One blocking hiredis connection, used by one thread at a time: a connecting thread
-/// (which hands its descriptor to a ``RedisSocket``), the bus's subscriber thread, or a
-/// cluster store's first read of its slot map.
+/// One blocking hiredis connection, for what must wait in a store's initializer: its first
+/// connection (whose descriptor goes to a ``RedisSocket``), or a cluster store's first
+/// read of its slot map. Every other connection is dialled without waiting (``RedisDialer``).
 final class RedisConnection {
     private var context: UnsafeMutablePointer<redisContext>?
 
@@ -79,7 +79,7 @@ final class RedisConnection {
     }
 
     /// Writes every command, then reads one reply for each, in order (a pipeline).
-    /// Throws when the connection fails; the replies read before that are in the error.
+    /// Throws when the connection fails.
     func execute(_ commands: [[[UInt8]]]) throws -> [RedisReply] {
         guard let context else { throw RedisConnectionError(description: "the connection is closed") }
         for command in commands {
@@ -92,66 +92,13 @@ final class RedisConnection {
         for _ in commands {
             var raw: UnsafeMutableRawPointer?
             guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
-                throw PartialReplies(replies: replies, error: RedisConnectionError(description: Self.errorText(context)))
+                throw RedisConnectionError(description: Self.errorText(context))
             }
             let reply = raw.assumingMemoryBound(to: redisReply.self)
             replies.append(RedisReply(reply))
             freeReplyObject(raw)
         }
         return replies
-    }
-
-    /// Sends one command without reading its reply (a `PING` on a subscribed connection,
-    /// whose replies arrive among its messages). Blocks at most the command timeout.
-    func send(_ command: [[UInt8]]) throws {
-        guard let context else { throw RedisConnectionError(description: "the connection is closed") }
-        guard Self.append(command, to: context) == REDIS_OK else { throw RedisConnectionError(description: Self.errorText(context)) }
-        var done: Int32 = 0
-        repeat {
-            guard redisBufferWrite(context, &done) == REDIS_OK else { throw RedisConnectionError(description: Self.errorText(context)) }
-        } while done == 0
-    }
-
-    /// The next reply, or `nil` when none arrived within `limit`: for a subscribed
-    /// connection, whose thread wakes to check the connection's health. Waits in `poll`,
-    /// and reads only what has arrived, so a reply cut short by a dead path never blocks
-    /// it past `limit` (hiredis's own timeout would leave the context failed for good).
-    /// Throws when the connection ended or failed.
-    func readReply(within limit: Duration) throws -> RedisReply? {
-        guard let context else { throw RedisConnectionError(description: "the connection is closed") }
-        let deadline = ContinuousClock.now + limit
-        while true {
-            var raw: UnsafeMutableRawPointer?
-            guard redisGetReplyFromReader(context, &raw) == REDIS_OK else {
-                throw RedisConnectionError(description: Self.errorText(context))
-            }
-            if let raw {
-                defer { freeReplyObject(raw) }
-                return RedisReply(raw.assumingMemoryBound(to: redisReply.self))
-            }
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else { return nil }
-            var watched = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&watched, 1, Self.milliseconds(left))
-            if ready < 0 && errno != EINTR {
-                throw RedisConnectionError(description: "waiting for the server failed: \(String(cString: strerror(errno)))")
-            }
-            // Readable (or ended: the read says which) — one read of what is there, never a wait.
-            if ready > 0, redisBufferRead(context) != REDIS_OK {
-                throw RedisConnectionError(description: Self.errorText(context))
-            }
-        }
-    }
-
-    /// Shuts the socket down from another thread, so a waiting `readReply(within:)` returns at once.
-    func interrupt() {
-        if let context { shutdown(context.pointee.fd, Int32(SHUT_RDWR)) }
-    }
-
-    /// The replies read before a connection failed, and the failure.
-    struct PartialReplies: Error {
-        let replies: [RedisReply]
-        let error: RedisConnectionError
     }
 
     /// Appends one command as argv: every argument is sent with its length, so keys and
@@ -182,12 +129,6 @@ final class RedisConnection {
         withUnsafePointer(to: &context.pointee.errstr) {
             $0.withMemoryRebound(to: CChar.self, capacity: 128) { String(cString: $0) }
         }
-    }
-
-    /// `duration` in whole milliseconds for `poll`, rounded up (a wait never ends early).
-    private static func milliseconds(_ duration: Duration) -> Int32 {
-        let (seconds, attoseconds) = duration.components
-        return Int32(clamping: seconds * 1_000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
     }
 
     private static func timeLimit(_ duration: Duration) -> timeval {

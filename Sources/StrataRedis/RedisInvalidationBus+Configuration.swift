@@ -3,10 +3,12 @@ extension RedisInvalidationBus {
     ///
     /// A subscribed connection only receives, so a path that dies without a FIN or a
     /// reset (a dropped route, a peer frozen or powered off) would end nothing: the
-    /// instance would keep serving L1 copies other instances changed. The subscriber sends
-    /// `PING` on its connection every ``healthCheckInterval`` (the next one once the
-    /// previous reply arrived) and takes the connection as lost when a reply is later than
-    /// ``healthCheckTimeout``: it closes it, drops all of L1, and reconnects.
+    /// instance would keep serving L1 copies other instances changed. The event loop that
+    /// reads the subscribed connection sends `PING` on it once nothing arrived for
+    /// ``healthCheckInterval`` (a message or a reply) and takes the connection as lost when
+    /// the reply is later than ``healthCheckTimeout``: it closes it and drops all of L1 at
+    /// once, on its own thread (however busy Swift's cooperative threads are), and the
+    /// subscriber reconnects.
     ///
     /// ```swift
     /// let bus = try RedisInvalidationBus(
@@ -14,15 +16,15 @@ extension RedisInvalidationBus {
     /// bus.configuration.detectionBound   // 1.5 seconds
     /// ```
     public struct Configuration: Sendable, Hashable {
-        /// How long after a `PING` was sent the next one is (1 s by default); when the reply
-        /// comes later than that, the next `PING` follows the reply at once.
+        /// How long the subscribed connection may be silent (no message, no reply) before a
+        /// `PING` is sent (1 s by default).
         public var healthCheckInterval: Duration
         /// How long a `PING`'s reply may take before the connection is taken as lost
         /// (2 s by default). A server busy for longer (a long script, say) counts as lost
         /// too: the instance then drops its L1 and resubscribes, which is safe.
         public var healthCheckTimeout: Duration
 
-        /// A health check that sends `PING` every `healthCheckInterval` and waits
+        /// A health check that sends `PING` after `healthCheckInterval` of silence and waits
         /// `healthCheckTimeout` for its reply.
         ///
         /// ```swift
@@ -35,9 +37,8 @@ extension RedisInvalidationBus {
 
         /// The longest a subscription that died silently goes unnoticed:
         /// ``healthCheckInterval`` + ``healthCheckTimeout`` (3 s by default), plus the
-        /// moment the subscriber's thread takes to wake. A `PING` sent before the death is
-        /// answered (the next one is due at most an interval after it) or not (its timeout
-        /// runs from before the death).
+        /// moment the event loop takes to wake. Whatever arrived last before the death, the
+        /// next `PING` is sent at most an interval after it, and its timeout runs from then.
         ///
         /// ```swift
         /// RedisInvalidationBus.Configuration().detectionBound   // 3 seconds

@@ -1,166 +1,144 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Strata
 
 extension RedisInvalidationBus {
-    /// The subscribed connection, on a thread of its own (a dispatch thread, never one of
-    /// Swift's cooperative threads): it connects, subscribes, reads messages and checks
-    /// the connection's health with `PING`, and reconnects after a loss.
-    final class Subscriber: @unchecked Sendable {  // state guarded by `lock`
+    /// The subscribed connection: a ``RedisLane`` of its own on the event loop, like the
+    /// pooled ones, whose pushed messages are applied as they are read. The subscriber
+    /// (a task in ``run(delivering:)``, suspended between steps, never blocking a thread)
+    /// connects, subscribes, checks the connection's health with `PING`, and makes a new
+    /// connection after a loss.
+    final class Subscriber: Sendable {
         let bus: RedisInvalidationBus
         let store: any InvalidationSubscriber
-        private let lock = Lock<(stopped: Bool, connection: RedisConnection?)>((false, nil))
 
         init(bus: RedisInvalidationBus, store: any InvalidationSubscriber) {
             self.bus = bus
             self.store = store
         }
 
-        /// Ends `loop()` from another thread: a wait for a reply returns at once.
-        func stop() {
-            lock.withLock { state in
-                state.stopped = true
-                state.connection?.interrupt()
+        private var backendName: String { bus.redis.backendName }
+
+        /// Subscribes, applies messages, and subscribes again after a loss, until the task
+        /// is cancelled.
+        func run() async {
+            var everSubscribed = false
+            var backoff = Duration.milliseconds(100)  // doubled after each failed round, up to 2 s
+            var attempt = 0
+            while !Task.isCancelled {
+                // On a cluster, any node delivers the channel: each is tried in turn.
+                let endpoints = bus.redis.subscriptionEndpoints
+                let endpoint = endpoints[attempt % endpoints.count]
+                attempt += 1
+                let loss = LossSignal()
+                let delivery = Delivery()
+                let lane = connection(to: endpoint, reportingLossTo: loss, delivery: delivery)
+                if let refusal = await subscribe(lane) {
+                    lane.close(abandoningRepliesOut: true)
+                    guard !Task.isCancelled else { break }
+                    bus.lastFailures.withLock { $0.subscribe = refusal }
+                    if attempt % endpoints.count == 0 {
+                        if backoff == .milliseconds(100) { bus.redis.log(.subscriptionFailed(refusal)) }  // the first failed round
+                        try? await Task.sleep(for: backoff)
+                        backoff = min(backoff * 2, .seconds(2))
+                    }
+                    continue
+                }
+                backoff = .milliseconds(100)
+                attempt = 0
+                if delivery.start({ deliveryStarted() }) { bus.redis.log(.subscribed(afterGap: everSubscribed)) }
+                everSubscribed = true
+                let ended = await listen(lane, loss)
+                lane.close(abandoningRepliesOut: true)
+                delivery.end { endDelivery(Task.isCancelled ? nil : ended) }
             }
         }
 
-        private var stopped: Bool { lock.withLock { $0.stopped } }
-
-        private var backendName: String { bus.redis.backendName }
-
-        func loop() {
-            var everSubscribed = false
-            var backoff = 100  // milliseconds, doubled after each failure up to 2 s
-            while !stopped {
-                let connection: RedisConnection
-                do {
-                    connection = try bus.redis.dedicatedConnection()
-                } catch {
-                    failed(StrataError(
-                        code: (error as? RedisConnectionError)?.refusal?.code ?? .backendUnavailable,
-                        message: "cannot connect to subscribe: \(error)", backend: backendName, underlying: error),
-                        backoff: &backoff)
-                    continue
-                }
-                let stored = lock.withLock { state -> Bool in
-                    if state.stopped { return false }
-                    state.connection = connection
-                    return true
-                }
-                guard stored else {
-                    connection.close()
-                    break
-                }
-                if let refusal = subscribe(connection) {
-                    forget(connection)
-                    failed(refusal, backoff: &backoff)
-                    continue
-                }
-                backoff = 100
-                deliveryStarted(afterGap: everSubscribed)
-                everSubscribed = true
-                let loss = listen(connection)
-                forget(connection)
-                deliveryEnded()
-                if !stopped {
-                    bus.lastFailures.withLock { $0.subscribe = loss }
-                    bus.redis.log(.subscriptionFailed(loss))
-                }
-            }
+        /// A new lane to `endpoint` that delivers pushed messages to the store, and reports
+        /// its loss to `loss`; its calls wait at most the health check's timeout.
+        private func connection(to endpoint: RedisEndpoint, reportingLossTo loss: LossSignal, delivery: Delivery) -> RedisLane {
+            let backend = backendName
+            return RedisLane(
+                connection: nil, endpoint: endpoint,
+                limits: RedisLane.Limits(
+                    commandTimeout: bus.configuration.healthCheckTimeout, healthCheckInterval: bus.configuration.healthCheckInterval),
+                connectTimeout: bus.redis.configuration.connectTimeout,
+                describeConnectFailure: { error in
+                    let refusal = (error as? RedisConnectionError)?.refusal
+                    return StrataError(
+                        code: refusal?.code ?? .backendUnavailable, message: "cannot connect to subscribe: \(error)",
+                        backend: backend, underlying: refusal ?? error)
+                },
+                onChange: { [self] change in
+                    guard case .lost(let error) = change else { return }
+                    // L1 is dropped here, on the thread that found the loss (the event loop's,
+                    // for a dead path), not when the subscriber's task next runs: a busy
+                    // cooperative pool must not stretch the time stale copies are served.
+                    delivery.end { endDelivery(describeLoss(error)) }
+                    loss.lost(error)
+                },
+                onPush: { [bus, store] message in
+                    guard case .array(let parts) = message, parts.count == 3, case .bulk(let payload) = parts[2],
+                          let invalidation = RedisInvalidationBus.decode(payload, ignoring: bus.instanceID)
+                    else { return }
+                    store.applyRemoteInvalidation(invalidation)
+                })
         }
 
         /// A subscription the server confirmed: messages sent before it never reached this
         /// instance (its first subscription and a restarted `run()` included), so nothing in
         /// L1 can be trusted. `isSubscribed` turns true only once L1 was dropped.
-        private func deliveryStarted(afterGap: Bool) {
+        private func deliveryStarted() {
             store.applyRemoteInvalidation(.everything)
             store.invalidationDeliveryChanged(isLive: true)
             bus.subscribed.store(true, ordering: .releasing)
-            bus.redis.log(.subscribed(afterGap: afterGap))
         }
 
-        /// A subscription lost (or stopped): from now on messages are missed, and some may
-        /// have been already (a dead path is noticed late), so L1 is dropped at once.
-        private func deliveryEnded() {
+        /// A subscription lost (with its reason) or stopped (`nil`): from now on messages are
+        /// missed, and some may have been already (a dead path is noticed late), so L1 is
+        /// dropped at once.
+        private func endDelivery(_ reason: StrataError?) {
+            if let reason { bus.lastFailures.withLock { $0.subscribe = reason } }
             bus.subscribed.store(false, ordering: .releasing)
             store.invalidationDeliveryChanged(isLive: false)
             store.applyRemoteInvalidation(.everything)
+            if let reason { bus.redis.log(.subscriptionFailed(reason)) }
         }
 
-        /// Forgets the connection before closing it, so `stop()` never touches a freed one.
-        private func forget(_ connection: RedisConnection) {
-            lock.withLock { $0.connection = nil }
-            connection.close()
-        }
-
-        /// Applies messages until the connection ends, fails, or fails its health check;
-        /// returns why it was lost.
-        private func listen(_ connection: RedisConnection) -> StrataError {
-            let interval = bus.configuration.healthCheckInterval
-            let timeout = bus.configuration.healthCheckTimeout
-            let ping: [[UInt8]] = [Array("PING".utf8)]
-            var lastPing = ContinuousClock.now  // the confirmation just received stands for the first reply
-            var replyDue: ContinuousClock.Instant?
-            while true {
-                let now = ContinuousClock.now
-                if let due = replyDue, now >= due {
-                    return StrataError(
-                        code: .backendUnavailable,
-                        message: "no reply to PING on the subscribed connection within \(timeout): the connection is taken as lost",
-                        backend: backendName)
-                }
-                if replyDue == nil && now >= lastPing + interval {
-                    do {
-                        try connection.send(ping)
-                    } catch {
-                        return lost("sending PING on the subscribed connection failed", error)
-                    }
-                    lastPing = now
-                    replyDue = now + timeout
-                }
-                let reply: RedisReply?
-                do {
-                    reply = try connection.readReply(within: (replyDue ?? lastPing + interval) - now)
-                } catch {
-                    return lost("the subscribed connection ended", error)
-                }
-                switch reply {
-                case nil:
-                    continue  // time to ping, or past the reply's deadline: checked above
-                case .array(let parts)? where parts.count == 3 && parts[0] == .bulk(Array("message".utf8)):
-                    if case .bulk(let message) = parts[2],
-                       let invalidation = RedisInvalidationBus.decode(message, ignoring: bus.instanceID) {
-                        store.applyRemoteInvalidation(invalidation)
-                    }
-                case .array(let parts)? where parts.first == .bulk(Array("pong".utf8)):
-                    replyDue = nil  // RESP2's reply to PING while subscribed
-                case .status("PONG")?:
-                    replyDue = nil
-                case .error(let message)?:
-                    // The server ended the subscription: a gap, handled like a lost connection.
-                    return StrataError(
-                        code: .backendUnavailable, message: "the server ended the subscription: \(message)",
-                        backend: backendName, underlying: RedisServerError(message: message, command: "SUBSCRIBE"))
-                default:
-                    continue
-                }
+        /// Why a subscribed connection was lost, from its lane's error: on a connection that
+        /// delivers, the only request out is the health check's `PING`.
+        private func describeLoss(_ error: any Error) -> StrataError {
+            if let error = error as? RedisConnectionError, error.description.hasPrefix("no reply within") {
+                return StrataError(
+                    code: .backendUnavailable,
+                    message: "no reply to PING on the subscribed connection within \(bus.configuration.healthCheckTimeout): "
+                        + "the connection is taken as lost",
+                    backend: backendName)
             }
+            return lost("the subscribed connection ended", error)
+        }
+
+        /// Waits until the connection is lost (its health is checked by the event loop:
+        /// ``RedisLane/Limits/healthCheckInterval``) or the task is cancelled; returns why
+        /// it ended.
+        private func listen(_ lane: RedisLane, _ loss: LossSignal) async -> StrataError {
+            if let error = await loss.wait() { return describeLoss(error) }
+            return StrataError(code: .closed, message: "the subscription was stopped", backend: backendName)
         }
 
         private func lost(_ message: String, _ error: any Error) -> StrataError {
-            StrataError(code: .backendUnavailable, message: "\(message): \(error)", backend: backendName, underlying: error)
+            if let error = error as? StrataError { return StrataError(code: error.code, message: "\(message): \(error.message)", backend: backendName, underlying: error.underlying) }
+            return StrataError(code: .backendUnavailable, message: "\(message): \(error)", backend: backendName, underlying: error)
         }
 
         /// Sends `SUBSCRIBE` and checks the confirmation; the error when there is none.
-        private func subscribe(_ connection: RedisConnection) -> StrataError? {
+        private func subscribe(_ lane: RedisLane) async -> StrataError? {
             let replies: [RedisReply]
             do {
-                replies = try connection.execute([[Array("SUBSCRIBE".utf8), Array(bus.channel.utf8)]])
+                replies = try await lane.send([[Array("SUBSCRIBE".utf8), Array(bus.channel.utf8)]])
+            } catch let error as RedisNotSent {
+                return error.error as? StrataError
+                    ?? StrataError(code: .backendUnavailable, message: "SUBSCRIBE failed", backend: backendName, underlying: error.error)
             } catch {
-                return StrataError(code: .backendUnavailable, message: "SUBSCRIBE failed", backend: backendName, underlying: error)
+                return StrataError(code: .backendUnavailable, message: "SUBSCRIBE failed: \(error)", backend: backendName, underlying: error)
             }
             switch replies.first {
             case .array(let parts)? where parts.count == 3 && parts[0] == .bulk(Array("subscribe".utf8)):
@@ -176,24 +154,86 @@ extension RedisInvalidationBus {
                     backend: backendName)
             }
         }
+    }
 
-        /// Records why subscribing failed and waits before the next attempt.
-        private func failed(_ error: StrataError, backoff: inout Int) {
-            bus.lastFailures.withLock { $0.subscribe = error }
-            if backoff == 100 { bus.redis.log(.subscriptionFailed(error)) }  // the first failure in a row
-            // Short slices, so that `stop()` is honoured within 100 ms.
-            var waited = 0
-            while waited < backoff && !stopped {
-                pause(milliseconds: 100)
-                waited += 100
+    /// One subscription's delivery: started once confirmed, ended once, by whichever comes
+    /// first of the thread that finds the connection lost and the subscriber's task.
+    final class Delivery: Sendable {
+        private let state = Lock<(started: Bool, ended: Bool)>((false, false))
+
+        /// Runs `body` (the start: in-memory work, nothing that waits) unless the delivery
+        /// already ended; whether it ran.
+        func start(_ body: () -> Void) -> Bool {
+            state.withLock { state in
+                guard !state.ended else { return false }
+                body()  // under the lock, so an end waits for the start to be complete
+                state.started = true
+                return true
             }
-            backoff = min(backoff * 2, 2_000)
+        }
+
+        /// Runs `body` (the end) if the delivery started and has not ended.
+        func end(_ body: () -> Void) {
+            let run = state.withLock { state -> Bool in
+                guard state.started, !state.ended else { return false }
+                state.ended = true
+                return true
+            }
+            if run { body() }
         }
     }
-}
 
-/// Blocks the subscriber's own thread (never a cooperative one) between reconnection attempts.
-private func pause(milliseconds: Int) {
-    var request = timespec(tv_sec: milliseconds / 1_000, tv_nsec: (milliseconds % 1_000) * 1_000_000)
-    nanosleep(&request, nil)
+    /// A subscribed connection's loss, which the subscriber awaits.
+    final class LossSignal: Sendable {
+        private struct State {
+            var loss: (any Error)?
+            var waiter: CheckedContinuation<(any Error)?, Never>?
+            /// A cancellation that came before the waiter.
+            var pendingWake = false
+        }
+
+        private let state = Lock(State())
+
+        /// The connection was lost: the waiting subscriber (or the next) learns it at once.
+        func lost(_ error: any Error) {
+            let waiter = state.withLock { state -> CheckedContinuation<(any Error)?, Never>? in
+                if state.loss == nil { state.loss = error }
+                defer { state.waiter = nil }
+                return state.waiter
+            }
+            waiter?.resume(returning: error)
+        }
+
+        /// The loss, as soon as there is one; `nil` when the task is cancelled.
+        func wait() async -> (any Error)? {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<(any Error)?, Never>) in
+                    let now = state.withLock { state -> (resume: Bool, loss: (any Error)?) in
+                        if let loss = state.loss { return (true, loss) }
+                        if state.pendingWake || Task.isCancelled {
+                            state.pendingWake = false
+                            return (true, nil)
+                        }
+                        state.waiter = continuation
+                        return (false, nil)
+                    }
+                    if now.resume { continuation.resume(returning: now.loss) }
+                }
+            } onCancel: {
+                wake()
+            }
+        }
+
+        private func wake() {
+            let waiter = state.withLock { state -> CheckedContinuation<(any Error)?, Never>? in
+                guard let waiter = state.waiter else {
+                    state.pendingWake = true
+                    return nil
+                }
+                state.waiter = nil
+                return waiter
+            }
+            waiter?.resume(returning: nil)
+        }
+    }
 }

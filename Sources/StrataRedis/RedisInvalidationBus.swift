@@ -135,8 +135,8 @@ public final class RedisInvalidationBus: InvalidationSource {
 
     /// Subscribes and applies other instances' invalidations to `store` (a
     /// `TieredStore`) until cancelled (or, with the `ServiceLifecycle` trait, a graceful
-    /// shutdown), then returns normally. The subscribed connection is read on a thread of
-    /// its own and checked with `PING`; after a loss it reconnects at once, by itself, and
+    /// shutdown), then returns normally. The subscribed connection is read by the event loop
+    /// that reads every pooled connection, and checked with `PING`; after a loss it reconnects at once, by itself, and
     /// after a failed attempt waits 100 ms before the next, doubled after each further
     /// failure up to 2 s. At every confirmed subscription (the first one included) and
     /// every loss (this call's end included), all of L1 is dropped and `store` is told
@@ -149,17 +149,7 @@ public final class RedisInvalidationBus: InvalidationSource {
     /// ```
     public func run(delivering store: any InvalidationSubscriber) async throws {
         try await Background.untilShutdown { [self] in
-            let subscriber = Subscriber(bus: self, store: store)
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    DispatchQueue(label: "strata.redis.subscriber").async {
-                        subscriber.loop()
-                        continuation.resume()
-                    }
-                }
-            } onCancel: {
-                subscriber.stop()
-            }
+            await Subscriber(bus: self, store: store).run()
         }
     }
 

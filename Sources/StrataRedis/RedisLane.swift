@@ -37,6 +37,10 @@ final class RedisLane: Sendable {
         /// none waits).
         var maxQueuedCommands = Int.max
         var maxQueuedBytes = Int.max
+        /// When set, the event loop sends `PING` on a connection it has read nothing from
+        /// for this long, and takes the connection as lost when the reply is later than the
+        /// command timeout: a path that died silently is noticed without any task running.
+        var healthCheckInterval: Duration? = nil
     }
 
     /// What happened to a lane's connection, for the store's logger.
@@ -64,6 +68,9 @@ final class RedisLane: Sendable {
     /// Finds the server's addresses (``RedisDialer/resolve(_:then:)``).
     let resolve: @Sendable (RedisEndpoint, @escaping @Sendable (Result<[RedisDialer.Address], any Error>) -> Void) -> Void
     let onChange: (@Sendable (ConnectionChange) -> Void)?
+    /// Receives, in order, the messages a subscribed connection is pushed (on the event
+    /// loop's thread: it must not wait).
+    let onPush: (@Sendable (RedisReply) -> Void)?
 
     /// Batches written (each one round trip) and commands sent, since the lane was made.
     var roundTrips: Int { state.withLock { $0.roundTrips } }
@@ -77,10 +84,12 @@ final class RedisLane: Sendable {
         describeConnectFailure: @escaping @Sendable (any Error) -> any Error = { $0 },
         resolve: @escaping @Sendable (RedisEndpoint, @escaping @Sendable (Result<[RedisDialer.Address], any Error>) -> Void) -> Void
             = RedisDialer.resolve,
-        onChange: (@Sendable (ConnectionChange) -> Void)? = nil
+        onChange: (@Sendable (ConnectionChange) -> Void)? = nil,
+        onPush: (@Sendable (RedisReply) -> Void)? = nil
     ) {
         self.resolve = resolve
-        state = Lock(Machine(limits: limits, describeConnectFailure: describeConnectFailure))
+        self.onPush = onPush
+        state = Lock(Machine(limits: limits, receivesPushes: onPush != nil, describeConnectFailure: describeConnectFailure))
         self.endpoint = endpoint
         self.connectTimeout = connectTimeout
         let login = RedisDialer.login(endpoint)
@@ -116,9 +125,9 @@ final class RedisLane: Sendable {
     }
 
     /// Fails what has not been written and retires the connection once the batch out is
-    /// answered (or times out).
-    func close() {
-        let actions = event { $0.close() }
+    /// answered (or times out), or at once when `abandoningRepliesOut`.
+    func close(abandoningRepliesOut: Bool = false) {
+        let actions = event { $0.close(abandoningRepliesOut: abandoningRepliesOut) }
         loop.unregister(lane: self)
         perform(actions)
     }
@@ -146,6 +155,7 @@ final class RedisLane: Sendable {
             actions.retired?.shutDown()
             if let error = actions.lost { onChange?(.lost(error)) }  // logged before any caller learns of it
             if actions.regained { onChange?(.regained) }
+            for message in actions.pushed { onPush?(message) }
             for request in actions.completed { request.caller?.resume(returning: request.replies) }
             for (requests, error) in actions.failed {
                 for request in requests { request.caller?.resume(throwing: error) }

@@ -34,6 +34,8 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         var replies: [RedisReply] = []
         /// The last request of its batch.
         var endsBatch = false
+        /// The lane's own `PING` (``RedisLane/Limits/healthCheckInterval``).
+        var isHealthCheck = false
     }
 
     /// Bytes to write to `socket` from `offset`, outside the lock; what happened goes back
@@ -53,6 +55,8 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         var regained = false
         /// Requests answered, with their replies.
         var completed: [Request] = []
+        /// Messages the server pushed on a subscribed connection (answering no request), in order.
+        var pushed: [RedisReply] = []
         /// Requests that failed, each group with its error.
         var failed: [(requests: [Request], error: any Error)] = []
         /// A socket taken out of use: shut it down, so the event loop sees it end and closes it.
@@ -89,6 +93,9 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     }
 
     let limits: RedisLane.Limits
+    /// A subscribed connection: replies that are pushed messages (``isPushed(_:)``) answer
+    /// no request, and go to ``Actions/pushed``.
+    let receivesPushes: Bool
     /// What a failure to connect becomes for the requests it fails (and the report).
     let describeConnectFailure: @Sendable (any Error) -> any Error
 
@@ -124,8 +131,12 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     private(set) var roundTrips = 0
     private(set) var commandsSent = 0
 
-    init(limits: RedisLane.Limits, describeConnectFailure: @escaping @Sendable (any Error) -> any Error = { $0 }) {
+    init(
+        limits: RedisLane.Limits, receivesPushes: Bool = false,
+        describeConnectFailure: @escaping @Sendable (any Error) -> any Error = { $0 }
+    ) {
         self.limits = limits
+        self.receivesPushes = receivesPushes
         self.describeConnectFailure = describeConnectFailure
     }
 
@@ -233,6 +244,10 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         var failure = failure
         var login: [RedisReply]?
         for reply in replies {
+            if receivesPushes, Self.isPushed(reply) {
+                actions.pushed.append(reply)
+                continue
+            }
             guard !isIdle else {
                 failure = failure ?? RedisConnectionError(description: "the server sent a reply nobody asked for")
                 break
@@ -240,7 +255,15 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
             inFlight[inFlightHead].replies.append(reply)
             if inFlight[inFlightHead].replies.count == inFlight[inFlightHead].expected {
                 let request = inFlight[inFlightHead]
-                if request.caller == nil { login = request.replies } else { actions.completed.append(request) }
+                if request.isHealthCheck {
+                    if let refusal = request.replies.first?.errorMessage {
+                        failure = failure ?? RedisConnectionError(description: "the server refused PING: \(refusal)")
+                    }
+                } else if request.caller == nil {
+                    login = request.replies
+                } else {
+                    actions.completed.append(request)
+                }
                 inFlightHead += 1
                 if request.endsBatch { batchesOut -= 1 }
             }
@@ -274,6 +297,13 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
             guard now >= deadline else { return (.due(deadline), actions) }
             connectFailed(RedisConnectionError(description: "no connection within the connect timeout"), &actions)
             return (.close, actions)
+        }
+        if isIdle, let interval = limits.healthCheckInterval, isReady, next.isEmpty, !writing {
+            // Nothing read for `interval`: a PING, whose reply is due within the command timeout.
+            guard now >= lastProgress + interval else { return (.due(lastProgress + interval), actions) }
+            unwritten = Self.ping
+            startBatch([Request(caller: nil, expected: 1, id: 0, isHealthCheck: true)], on: socket, now: now, &actions)
+            return (.due(now + limits.commandTimeout), actions)
         }
         guard !isIdle else { return (.idle(limits.commandTimeout), actions) }
         let deadline = lastProgress + limits.commandTimeout
@@ -351,16 +381,29 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     }
 
     /// Fails what has not been written; the connection is retired once the batch out is
-    /// answered (or times out).
-    mutating func close() -> Actions {
+    /// answered (or times out), or at once when `abandoningRepliesOut` (the batches out
+    /// then fail too: a subscribed connection's health check, say, that nobody needs).
+    mutating func close(abandoningRepliesOut: Bool = false) -> Actions {
         var actions = Actions()
         closed = true
         actions.fail(next, RedisLaneClosed())
         next = []
         queuedCommands = 0
         queuedBytes = 0
-        if socket != nil, isIdle, !writing { retire(&actions) }
+        if socket != nil, abandoningRepliesOut || (isIdle && !writing) {
+            actions.fail(retire(&actions).filter { $0.caller != nil }, RedisLaneClosed())
+        }
         return actions
+    }
+
+    /// `PING`, RESP-encoded.
+    static var ping: [UInt8] { Array("*1\r\n$4\r\nPING\r\n".utf8) }
+
+    /// Whether `reply` is a message the server pushed on a subscribed connection (RESP2:
+    /// an array whose first element is `message`, `pmessage` or `smessage`), not a reply.
+    static func isPushed(_ reply: RedisReply) -> Bool {
+        guard case .array(let parts) = reply, case .bulk(let kind)? = parts.first else { return false }
+        return kind.elementsEqual("message".utf8) || kind.elementsEqual("pmessage".utf8) || kind.elementsEqual("smessage".utf8)
     }
 
     // MARK: Steps (within one event)

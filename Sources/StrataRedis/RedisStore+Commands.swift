@@ -9,21 +9,11 @@ extension RedisStore {
         Int(try await integer(nil, [command("PUBLISH", channel, message)]))
     }
 
-    /// A new connection of the store's endpoint and timeouts, not in the pool; on a
-    /// cluster, to the first primary (or seed) that answers.
-    func dedicatedConnection() throws -> RedisConnection {
-        let candidates = cluster.map { $0.primaries.map(\.endpoint) + $0.seeds } ?? [configuration.endpoint]
-        var lastError: any Error = RedisConnectionError(description: "no node to connect to")
-        for endpoint in candidates {
-            do {
-                return try RedisConnection(
-                    endpoint: endpoint, connectTimeout: configuration.connectTimeout,
-                    commandTimeout: configuration.commandTimeout)
-            } catch {
-                lastError = error
-            }
-        }
-        throw lastError
+    /// The servers a subscription may be made on, in the order to try them: the store's
+    /// endpoint, or a cluster's primaries then its seeds (every node delivers a channel).
+    var subscriptionEndpoints: [RedisEndpoint] {
+        let endpoints = cluster.map { $0.primaries.map(\.endpoint) + $0.seeds } ?? [configuration.endpoint]
+        return endpoints.isEmpty ? [configuration.endpoint] : endpoints
     }
 
     func redisKey(_ key: String) -> [UInt8] { names.key(key) }

@@ -51,10 +51,14 @@ struct Instance {
 }
 
 final class RedisEventLog: TieredStoreObserver {
-    private let events = Lock<[TieredStore.Event]>([])
-    func observe(_ event: TieredStore.Event) { events.withLock { $0.append(event) } }
+    private let events = Lock<[(event: TieredStore.Event, at: ContinuousClock.Instant)]>([])
+    func observe(_ event: TieredStore.Event) { events.withLock { $0.append((event, .now)) } }
     func count(_ kind: TieredStore.Event.Kind, key: String?? = .none) -> Int {
-        events.withLock { $0.filter { $0.kind == kind && (key == .none || $0.key == key!) }.count }
+        events.withLock { $0.filter { $0.event.kind == kind && (key == .none || $0.event.key == key!) }.count }
+    }
+    /// When the first event of `kind` (with `key`, if given) after `instant` was observed.
+    func first(_ kind: TieredStore.Event.Kind, key: String?? = .none, after instant: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+        events.withLock { $0.first { $0.at > instant && $0.event.kind == kind && (key == .none || $0.event.key == key!) }?.at }
     }
 }
 

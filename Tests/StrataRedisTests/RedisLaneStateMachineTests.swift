@@ -227,4 +227,39 @@ struct RedisLaneStateMachineTests {
         guard case .close = check else { Issue.record("past the connect timeout the socket closes"); return }
         #expect(failedNames(timedOut) == ["a"] && timedOut.failed.first?.error is RedisNotSent && timedOut.lost != nil)
     }
+
+    @Test("a subscribed connection: pushed messages answer no request and come out in order, between replies")
+    func pushes() {
+        var machine = Machine(limits: RedisLane.Limits(commandTimeout: .seconds(1)), receivesPushes: true)
+        let socket = Socket()
+        machine.start(with: socket)
+        _ = enqueue("subscribe", id: 1, &machine)
+        _ = machine.wrote(socket, .success(9), now: now)
+        func message(_ text: String) -> RedisReply { .array([.bulk(Array("message".utf8)), .bulk(Array("c".utf8)), .bulk(Array(text.utf8))]) }
+        let confirmation = RedisReply.array([.bulk(Array("subscribe".utf8)), .bulk(Array("c".utf8)), .integer(1)])
+        let read = machine.read(socket, replies: [confirmation, message("1"), message("2")], failure: nil, now: now)
+        #expect(names(read.completed) == ["subscribe"])
+        #expect(read.pushed == [message("1"), message("2")])
+        #expect(read.lost == nil, "messages with no request out are no failure")
+    }
+
+    @Test("with a health check, a connection silent for the interval is sent PING by the lane itself; no reply in time is a loss")
+    func healthCheck() {
+        var machine = Machine(limits: RedisLane.Limits(commandTimeout: .milliseconds(200), healthCheckInterval: .milliseconds(100)))
+        let socket = Socket()
+        machine.start(with: socket)
+        let (quiet, _) = machine.checkTimeout(socket, now: now - .seconds(10))
+        guard case .due = quiet else { Issue.record("silent for less than the interval: nothing to send yet"); return }
+        let (ping, pinging) = machine.checkTimeout(socket, now: now + .seconds(1))
+        guard case .due = ping else { Issue.record("the PING's reply is due"); return }
+        #expect(written(pinging) == "*1\r\n$4\r\nPING\r\n")
+        _ = machine.wrote(socket, .success(14), now: now + .seconds(1))
+        let answered = machine.read(socket, replies: [.array([.bulk(Array("pong".utf8)), .bulk([])])], failure: nil, now: now + .seconds(1))
+        #expect(answered.completed.isEmpty && answered.lost == nil, "the reply is the lane's own")
+
+        _ = machine.checkTimeout(socket, now: now + .seconds(2))  // the next PING
+        let (verdict, lost) = machine.checkTimeout(socket, now: now + .seconds(3))
+        guard case .close = verdict else { Issue.record("no reply within the timeout: the connection is lost"); return }
+        #expect(lost.lost != nil && lost.retired === socket)
+    }
 }
