@@ -6,18 +6,22 @@ import Darwin
 import CHiredis
 import Strata
 
-/// The thread that waits (in `poll`) for replies on every pooled Redis connection of the
-/// process, and hands each reply to the task waiting for it.
+/// The thread that waits (in `poll`) on every Redis connection of the process (pooled
+/// ones, and the invalidation bus's subscriptions), and hands each reply to the task
+/// waiting for it. What each connection does is its lane's state machine's decision; this
+/// thread delivers the events.
 ///
 /// A caller writes its commands to the socket itself when its connection is idle (a
 /// non-blocking write that the socket's buffer takes at once), so the only thread switch
 /// of an uncontended call is the one that brings the reply to the waiting task. Callers
 /// that come while a batch is out queue behind it, and this thread writes all of them in
 /// one go when a batch is answered (auto-pipelining); it writes the rest of a batch that
-/// did not fit in the socket's buffer when the socket has room (a socket's `writeArmed`). It also fails a batch whose reply is
-/// later than the command timeout, and closes sockets: it is the only thread that closes
-/// a registered descriptor, so a descriptor number is never reused while another thread
-/// may still read it.
+/// did not fit in the socket's buffer when the socket has room (a socket's `writeArmed`).
+/// It sees a dialled connection complete (the socket turns writable), fails a batch
+/// whose reply is later than the command timeout and a dial past the connect timeout,
+/// sends a subscription's health-check `PING`, and closes sockets: it is the only thread
+/// that closes a registered descriptor (after a write under way on another thread ends),
+/// so a descriptor number is never reused while another thread may still use it.
 ///
 /// `poll`, not `epoll` or `kqueue`: the same code on Linux and macOS, and with the few
 /// connections a process pools (a handful per server or cluster node) the array it
