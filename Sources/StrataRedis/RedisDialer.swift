@@ -12,8 +12,8 @@ import Strata
 /// Only a host *name* needs a thread: `getaddrinfo` has no non-blocking form, so a name is
 /// resolved on a Dispatch thread (never on Swift's cooperative pool) at each connection
 /// (a failover that moves the name is followed). Addresses (`127.0.0.1`, `::1`) and unix
-/// sockets are dialled at once. A name with several addresses is dialled in order until
-/// one answers, within the connect timeout in all.
+/// sockets are dialled at once. A name with several addresses is dialled in order (IPv4
+/// first) until one answers, each within the connect timeout.
 enum RedisDialer {
     /// One way to reach a server: the parts of a `sockaddr`.
     struct Address: Sendable {
@@ -62,7 +62,9 @@ enum RedisDialer {
                 }
                 entry = current.pointee.ai_next
             }
-            return addresses
+            // IPv4 first, as hiredis did: a name whose IPv6 address is not served (a server
+            // bound to 0.0.0.0) connects at once rather than after a refusal or a timeout.
+            return addresses.filter { $0.family == AF_INET } + addresses.filter { $0.family != AF_INET }
         }
     }
 
@@ -110,8 +112,9 @@ enum RedisDialer {
         let result = address.bytes.withUnsafeBytes { buffer in
             connect(descriptor, buffer.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(buffer.count))
         }
-        if result != 0 && errno != EINPROGRESS && errno != EINTR && errno != EAGAIN {
-            let error = RedisConnectionError(description: "cannot connect: \(RedisSocket.describe(errno: errno))")
+        // EAGAIN is no connection under way: a unix socket's server has a full backlog.
+        if result != 0 && errno != EINPROGRESS && errno != EINTR {
+            let error = RedisConnectionError(description: RedisSocket.describe(errno: errno))
             closeDescriptor(descriptor)
             throw error
         }
@@ -124,9 +127,9 @@ enum RedisDialer {
         var code: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &code, &length) == 0 else {
-            return RedisConnectionError(description: "cannot connect: \(RedisSocket.describe(errno: errno))")
+            return RedisConnectionError(description: RedisSocket.describe(errno: errno))
         }
-        return code == 0 ? nil : RedisConnectionError(description: "cannot connect: \(RedisSocket.describe(errno: code))")
+        return code == 0 ? nil : RedisConnectionError(description: RedisSocket.describe(errno: code))
     }
 
     /// The commands that log a new connection in: `AUTH` and `SELECT` as the endpoint asks.

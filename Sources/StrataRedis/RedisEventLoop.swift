@@ -146,7 +146,7 @@ final class RedisEventLoop: Sendable {
 
 /// Starts a detached thread of its own (not one of Swift's cooperative threads, nor of
 /// Dispatch's limited pool) running `body`.
-private func startThread(_ body: @escaping @Sendable () -> Void) {
+func startThread(_ body: @escaping @Sendable () -> Void) {
     final class Box {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
@@ -165,7 +165,7 @@ private func startThread(_ body: @escaping @Sendable () -> Void) {
         #endif
         return nil
     }, argument)
-    precondition(result == 0, "cannot start the Redis event loop's thread: \(RedisSocket.describe(errno: result))")
+    precondition(result == 0, "cannot start a Redis thread: \(RedisSocket.describe(errno: result))")
     #if canImport(Darwin)
     if let thread { pthread_detach(thread) }
     #else

@@ -6,9 +6,9 @@ extension RedisInvalidationBus {
     /// instance would keep serving L1 copies other instances changed. The event loop that
     /// reads the subscribed connection sends `PING` on it once nothing arrived for
     /// ``healthCheckInterval`` (a message or a reply) and takes the connection as lost when
-    /// the reply is later than ``healthCheckTimeout``: it closes it and drops all of L1 at
-    /// once, on its own thread (however busy Swift's cooperative threads are), and the
-    /// subscriber reconnects.
+    /// nothing arrives within ``healthCheckTimeout`` after it: it closes it, all of L1 is
+    /// dropped at once (however busy Swift's cooperative threads are), and the subscriber
+    /// reconnects.
     ///
     /// ```swift
     /// let bus = try RedisInvalidationBus(

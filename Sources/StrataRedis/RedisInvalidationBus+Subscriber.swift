@@ -6,9 +6,15 @@ extension RedisInvalidationBus {
     /// (a task in ``run(delivering:)``, suspended between steps, never blocking a thread)
     /// connects, subscribes, checks the connection's health with `PING`, and makes a new
     /// connection after a loss.
+    ///
+    /// What reaches the store (messages, the drop of L1 at a loss) goes through the
+    /// process's ``RedisDeliveryThread``, in the order it was read: the event loop, which
+    /// serves every Redis connection of the process, never runs the store's work or its
+    /// observers.
     final class Subscriber: Sendable {
         let bus: RedisInvalidationBus
         let store: any InvalidationSubscriber
+        private var deliveries: RedisDeliveryThread { .shared }
 
         init(bus: RedisInvalidationBus, store: any InvalidationSubscriber) {
             self.bus = bus
@@ -44,23 +50,37 @@ extension RedisInvalidationBus {
                 }
                 backoff = .milliseconds(100)
                 attempt = 0
-                if delivery.start({ deliveryStarted() }) { bus.redis.log(.subscribed(afterGap: everSubscribed)) }
+                let started = delivery.start { deliveryStarted() }
+                if started { bus.redis.log(.subscribed(afterGap: everSubscribed)) }
                 everSubscribed = true
                 let ended = await listen(lane, loss)
                 lane.close(abandoningRepliesOut: true)
-                delivery.end { endDelivery(Task.isCancelled ? nil : ended) }
+                let reason = Task.isCancelled ? nil : ended
+                // Behind whatever the queue still holds (a loss's end among it), so the call
+                // returns only once L1 was dropped.
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    deliveries.async { [self] in
+                        delivery.end { endDelivery(reason) }
+                        continuation.resume()
+                    }
+                }
+                if !started, let reason {  // lost before it delivered: nothing to drop, but said
+                    bus.lastFailures.withLock { $0.subscribe = reason }
+                    bus.redis.log(.subscriptionFailed(reason))
+                }
             }
         }
 
-        /// A new lane to `endpoint` that delivers pushed messages to the store, and reports
-        /// its loss to `loss`; its calls wait at most the health check's timeout.
+        /// A new lane to `endpoint` that delivers pushed messages to the store, reports its
+        /// loss to `loss`, and checks its health (``Configuration``).
         private func connection(to endpoint: RedisEndpoint, reportingLossTo loss: LossSignal, delivery: Delivery) -> RedisLane {
             let backend = backendName
             return RedisLane(
                 connection: nil, endpoint: endpoint,
                 limits: RedisLane.Limits(
-                    commandTimeout: bus.configuration.healthCheckTimeout, healthCheckInterval: bus.configuration.healthCheckInterval),
-                connectTimeout: bus.redis.configuration.connectTimeout,
+                    commandTimeout: bus.redis.configuration.commandTimeout, connectTimeout: bus.redis.configuration.connectTimeout,
+                    healthCheckInterval: bus.configuration.healthCheckInterval,
+                    healthCheckTimeout: bus.configuration.healthCheckTimeout),
                 describeConnectFailure: { error in
                     let refusal = (error as? RedisConnectionError)?.refusal
                     return StrataError(
@@ -69,17 +89,18 @@ extension RedisInvalidationBus {
                 },
                 onChange: { [self] change in
                     guard case .lost(let error) = change else { return }
-                    // L1 is dropped here, on the thread that found the loss (the event loop's,
-                    // for a dead path), not when the subscriber's task next runs: a busy
-                    // cooperative pool must not stretch the time stale copies are served.
-                    delivery.end { endDelivery(describeLoss(error)) }
+                    // L1 is dropped as soon as the loss is found (by the event loop, for a dead
+                    // path), not when the subscriber's task next runs: a busy cooperative pool
+                    // must not stretch the time stale copies are served.
+                    let reason = describeLoss(error)
+                    deliveries.async { [self] in delivery.end { endDelivery(reason) } }
                     loss.lost(error)
                 },
-                onPush: { [bus, store] message in
+                onPush: { [bus, store, deliveries] message in
                     guard case .array(let parts) = message, parts.count == 3, case .bulk(let payload) = parts[2],
                           let invalidation = RedisInvalidationBus.decode(payload, ignoring: bus.instanceID)
                     else { return }
-                    store.applyRemoteInvalidation(invalidation)
+                    deliveries.async { store.applyRemoteInvalidation(invalidation) }
                 })
         }
 
@@ -106,12 +127,15 @@ extension RedisInvalidationBus {
         /// Why a subscribed connection was lost, from its lane's error: on a connection that
         /// delivers, the only request out is the health check's `PING`.
         private func describeLoss(_ error: any Error) -> StrataError {
-            if let error = error as? RedisConnectionError, error.description.hasPrefix("no reply within") {
+            if let error = error as? RedisConnectionError, error.description.hasPrefix("no reply to the health check") {
                 return StrataError(
                     code: .backendUnavailable,
                     message: "no reply to PING on the subscribed connection within \(bus.configuration.healthCheckTimeout): "
                         + "the connection is taken as lost",
                     backend: backendName)
+            }
+            if let error = error as? RedisConnectionError, let refusal = error.refusal {
+                return StrataError(code: .backendUnavailable, message: error.description, backend: backendName, underlying: refusal)
             }
             return lost("the subscribed connection ended", error)
         }
@@ -133,7 +157,12 @@ extension RedisInvalidationBus {
         private func subscribe(_ lane: RedisLane) async -> StrataError? {
             let replies: [RedisReply]
             do {
-                replies = try await lane.send([[Array("SUBSCRIBE".utf8), Array(bus.channel.utf8)]])
+                // Cancelled while the confirmation is awaited: the connection is dropped at once.
+                replies = try await withTaskCancellationHandler {
+                    try await lane.send([[Array("SUBSCRIBE".utf8), Array(bus.channel.utf8)]])
+                } onCancel: {
+                    lane.close(abandoningRepliesOut: true)
+                }
             } catch let error as RedisNotSent {
                 return error.error as? StrataError
                     ?? StrataError(code: .backendUnavailable, message: "SUBSCRIBE failed", backend: backendName, underlying: error.error)
@@ -157,7 +186,8 @@ extension RedisInvalidationBus {
     }
 
     /// One subscription's delivery: started once confirmed, ended once, by whichever comes
-    /// first of the thread that finds the connection lost and the subscriber's task.
+    /// first of a loss found on the connection and the subscriber's task. An end that comes
+    /// before the start (the connection lost as it was confirmed) keeps it from starting.
     final class Delivery: Sendable {
         private let state = Lock<(started: Bool, ended: Bool)>((false, false))
 
@@ -172,12 +202,11 @@ extension RedisInvalidationBus {
             }
         }
 
-        /// Runs `body` (the end) if the delivery started and has not ended.
+        /// Runs `body` (the end) if the delivery started and has not ended; ends it either way.
         func end(_ body: () -> Void) {
             let run = state.withLock { state -> Bool in
-                guard state.started, !state.ended else { return false }
-                state.ended = true
-                return true
+                defer { state.ended = true }
+                return state.started && !state.ended
             }
             if run { body() }
         }

@@ -18,9 +18,9 @@ import Synchronization
 /// (`invalidationDeliveryChanged(isLive:)`).
 ///
 /// A path that dies silently (no FIN, no RST: a dropped route, a frozen peer) ends
-/// nothing by itself, so the subscriber sends `PING` on its connection every
-/// ``Configuration/healthCheckInterval`` and takes the connection as lost when the reply
-/// is later than ``Configuration/healthCheckTimeout``: such a loss is noticed within
+/// nothing by itself, so a `PING` is sent on the connection once nothing arrived on it for
+/// ``Configuration/healthCheckInterval``, and the connection is taken as lost when nothing
+/// arrives within ``Configuration/healthCheckTimeout`` after it: such a loss is noticed within
 /// ``Configuration/detectionBound`` (3 s by default).
 ///
 /// ```swift
@@ -49,7 +49,7 @@ public final class RedisInvalidationBus: InvalidationSource {
     let outbox = Lock(Outbox())
 
     /// A bus on `redis`'s server, on the channel of its key namespace, with the default
-    /// health check (a `PING` every second, its reply expected within 2 s).
+    /// health check (a `PING` after a second of silence, its reply expected within 2 s).
     ///
     /// ```swift
     /// let bus = RedisInvalidationBus(redis: redis)

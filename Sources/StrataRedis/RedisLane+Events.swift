@@ -1,8 +1,8 @@
 import Strata
 
-/// The event loop's events for a lane (its socket readable or writable, a timeout check),
-/// and the connecting thread's (a connection made or refused): each one step of the
-/// lane's machine, then its actions.
+/// The event loop's events for a lane (its socket readable or writable, a timeout check, a
+/// dialled connection made or refused), and the dialling itself: each event one step of
+/// the lane's machine, then its actions.
 extension RedisLane {
     // MARK: Events (on the event loop's thread)
 
@@ -58,17 +58,16 @@ extension RedisLane {
         return next
     }
 
-    // MARK: Connecting (on the event loop, once the name is resolved)
+    // MARK: Connecting (dialled by whoever asks, completed on the event loop)
 
     /// Makes a connection for the queue: resolves the server's name (on a Dispatch thread,
     /// only for a host name), dials its first address without waiting, and leaves the rest
     /// to the event loop (``finishConnecting(_:_:)``).
     func reconnect() {
-        let deadline = ContinuousClock.now + connectTimeout
         resolve(endpoint) { [self] addresses in
             switch addresses {
             case .success(let addresses):
-                dial(addresses[...], deadline: deadline, replacing: nil)
+                dial(addresses[...], deadline: .now + limits.connectTimeout, replacing: nil)
             case .failure(let error):
                 perform(event { $0.dialFailed(error, replacing: nil) })
             }
@@ -113,7 +112,7 @@ extension RedisLane {
     private func finishConnecting(_ socket: RedisSocket, _ dialling: (others: [RedisDialer.Address], deadline: ContinuousClock.Instant)) -> Bool {
         let error = RedisDialer.connectionError(socket.descriptor)
         if error != nil, !dialling.others.isEmpty {
-            dial(dialling.others[...], deadline: dialling.deadline, replacing: socket)
+            dial(dialling.others[...], deadline: .now + limits.connectTimeout, replacing: socket)
             return false
         }
         var keep = false

@@ -17,8 +17,8 @@ import Synchronization
 ///   command timeout), whoever finds it: the batches out get their replies read so far
 ///   and the failure for the rest, the loss is reported once, and the socket is retired,
 ///   so no late reply can reach a later request. Requests not yet written are not lost:
-///   they go out on a new connection, made on a connecting thread, never on Swift's
-///   cooperative pool.
+///   they go out on a new connection, dialled without waiting (``RedisDialer``) and
+///   completed by the event loop, which logs it in first.
 /// - **The queue** (requests not yet written) is bounded (``Limits``): past the bound a
 ///   request fails at once. A request still queued when its task is cancelled leaves the
 ///   queue and fails with `CancellationError` at once; one that waits longer than the
@@ -37,10 +37,14 @@ final class RedisLane: Sendable {
         /// none waits).
         var maxQueuedCommands = Int.max
         var maxQueuedBytes = Int.max
+        /// How long a dialled connection may take to be made (each address of a name).
+        var connectTimeout: Duration = .seconds(5)
         /// When set, the event loop sends `PING` on a connection it has read nothing from
-        /// for this long, and takes the connection as lost when the reply is later than the
-        /// command timeout: a path that died silently is noticed without any task running.
+        /// for this long, and takes the connection as lost when nothing arrives within
+        /// ``healthCheckTimeout`` after it: a path that died silently is noticed without
+        /// any task running.
         var healthCheckInterval: Duration? = nil
+        var healthCheckTimeout: Duration = .seconds(2)
     }
 
     /// What happened to a lane's connection, for the store's logger.
@@ -56,12 +60,12 @@ final class RedisLane: Sendable {
     static let batchesOutAtMost = 2
 
     let state: Lock<Machine>
+    let limits: Limits
     /// The next request's id.
     let nextID = Atomic<UInt64>(1)
     let loop = RedisEventLoop.shared
-    /// The server, and how long a new connection may take to be made.
+    /// The server.
     let endpoint: RedisEndpoint
-    let connectTimeout: Duration
     /// The login of a new connection, RESP-encoded, and its commands' names.
     let login: [UInt8]
     let loginCommands: [String]
@@ -80,7 +84,7 @@ final class RedisLane: Sendable {
     /// unreachable server at once) or with none (the first request makes one).
     /// `describeConnectFailure` turns a failure to connect into the error its requests get.
     init(
-        connection: sending RedisConnection?, endpoint: RedisEndpoint, limits: Limits, connectTimeout: Duration,
+        connection: sending RedisConnection?, endpoint: RedisEndpoint, limits: Limits,
         describeConnectFailure: @escaping @Sendable (any Error) -> any Error = { $0 },
         resolve: @escaping @Sendable (RedisEndpoint, @escaping @Sendable (Result<[RedisDialer.Address], any Error>) -> Void) -> Void
             = RedisDialer.resolve,
@@ -90,8 +94,8 @@ final class RedisLane: Sendable {
         self.resolve = resolve
         self.onPush = onPush
         state = Lock(Machine(limits: limits, receivesPushes: onPush != nil, describeConnectFailure: describeConnectFailure))
+        self.limits = limits
         self.endpoint = endpoint
-        self.connectTimeout = connectTimeout
         let login = RedisDialer.login(endpoint)
         var bytes: [UInt8] = []
         RedisProtocol.encode(login, into: &bytes)
@@ -162,6 +166,9 @@ final class RedisLane: Sendable {
             }
             if actions.wakeLoop { loop.wake() }
             if actions.connect { reconnect() }
+            if let (socket, addresses) = actions.redial {
+                dial(addresses[...], deadline: .now + limits.connectTimeout, replacing: socket)
+            }
             guard let write = actions.write else { return }
             let outcome = Result { try write.socket.write(write.bytes, from: write.offset) }
             actions = event { $0.wrote(write.socket, outcome, now: .now) }

@@ -47,6 +47,8 @@ extension RedisLaneStateMachine {
         var retired: Socket?
         /// Make a new connection (the queue has requests and there is none).
         var connect = false
+        /// The dialled socket did not connect in time: dial these other addresses in its place.
+        var redial: (socket: Socket, addresses: [RedisDialer.Address])?
         /// Ask the event loop for "writable" events on this socket, or stop asking.
         var watchWritable: (socket: Socket, on: Bool)?
         /// The event loop must look again: requests queued with nothing out to time out.

@@ -112,7 +112,7 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
             next.append(request)
             queuedCommands += request.expected
             queuedBytes += bytes.count
-            actions.wakeLoop = socket == nil  // no batch out whose timeout wakes the event loop
+            actions.wakeLoop = !isReady  // no batch out whose timeout wakes the event loop
             connectIfNeeded(&actions)
             sendNextBatch(now: now, &actions)
         }
@@ -138,7 +138,9 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         case .failure(let error):
             connectionFailed(error, &actions)
         case .success(let offset):
-            lastProgress = now
+            // Progress of the batch whose reply is awaited first, not of a later one: a batch
+            // written behind an unanswered one must not extend that one's deadline.
+            if batchesOut == 1 { lastProgress = now }
             unwrittenOffset = offset
             if offset < unwritten.count {
                 actions.watchWritable = (socket, true)
@@ -176,7 +178,13 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
                 continue
             }
             guard !isIdle else {
-                failure = failure ?? RedisConnectionError(description: "the server sent a reply nobody asked for")
+                if receivesPushes, let message = reply.errorMessage {
+                    failure = failure ?? RedisConnectionError(
+                        description: "the server ended the subscription: \(message)",
+                        refusal: RedisServerError(message: message, command: "SUBSCRIBE"))
+                } else {
+                    failure = failure ?? RedisConnectionError(description: "the server sent a reply nobody asked for")
+                }
                 break
             }
             inFlight[inFlightHead].replies.append(reply)
@@ -213,6 +221,9 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
             sendNextBatch(now: now, &actions)
         }
         if closed, isIdle, !writing { retire(&actions) }  // closed, and the last batch is answered
+        // A checked connection that goes quiet owes a PING an interval from now, which may be
+        // sooner than the event loop's next timeout check: it looks again.
+        if limits.healthCheckInterval != nil, isReady, isIdle { actions.wakeLoop = true }
         return actions
     }
 
@@ -222,7 +233,12 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         guard self.socket === socket else { return (.close, actions) }
         if case .connecting(let deadline) = phase {
             guard now >= deadline else { return (.due(deadline), actions) }
-            connectFailed(RedisConnectionError(description: "no connection within the connect timeout"), &actions)
+            if !otherAddresses.isEmpty {
+                // This address did not answer in time: the next one gets a connect timeout of its own.
+                actions.redial = (socket, otherAddresses)
+                return (.due(now + limits.connectTimeout), actions)
+            }
+            connectFailed(RedisConnectionError(description: "no connection within the connect timeout (\(limits.connectTimeout))"), &actions)
             return (.close, actions)
         }
         if isIdle, let interval = limits.healthCheckInterval, isReady, next.isEmpty, !writing {
@@ -230,12 +246,16 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
             guard now >= lastProgress + interval else { return (.due(lastProgress + interval), actions) }
             unwritten = Self.ping
             startBatch([Request(caller: nil, expected: 1, id: 0, isHealthCheck: true)], on: socket, now: now, &actions)
-            return (.due(now + limits.commandTimeout), actions)
+            return (.due(now + limits.healthCheckTimeout), actions)
         }
         guard !isIdle else { return (.idle(limits.commandTimeout), actions) }
-        let deadline = lastProgress + limits.commandTimeout
+        let healthCheck = inFlight[inFlightHead].isHealthCheck
+        let timeout = healthCheck ? limits.healthCheckTimeout : limits.commandTimeout
+        let deadline = lastProgress + timeout
         guard now >= deadline else { return (.due(deadline), actions) }
-        connectionFailed(RedisConnectionError(description: "no reply within the command timeout (\(limits.commandTimeout))"), &actions)
+        connectionFailed(RedisConnectionError(
+            description: healthCheck ? "no reply to the health check's PING within \(timeout)" : "no reply within the command timeout (\(timeout))"),
+            &actions)
         return (.close, actions)
     }
 
@@ -313,6 +333,7 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     mutating func close(abandoningRepliesOut: Bool = false) -> Actions {
         var actions = Actions()
         closed = true
+        if socket == nil { connecting = false }  // a dial under way is not adopted
         actions.fail(next, RedisLaneClosed())
         next = []
         queuedCommands = 0
@@ -410,13 +431,13 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         phase = .ready
         connecting = false
         otherAddresses = []
-        actions.regained = isDown
+        actions.regained = isDown && !closed
         isDown = false
         sendNextBatch(now: now, &actions)
     }
 
     private mutating func reportLoss(_ error: any Error, _ actions: inout Actions) {
-        if !isDown { actions.lost = error }
+        if !isDown, !closed { actions.lost = error }  // a closed lane's connection is not lost
         isDown = true
     }
 

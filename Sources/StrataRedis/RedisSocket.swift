@@ -7,7 +7,8 @@ import CHiredis
 import Strata
 import Synchronization
 
-/// A connected, logged-in, non-blocking socket to Redis, and the parser of its replies.
+/// A non-blocking socket to Redis (being connected, logging in, or ready), and the parser
+/// of its replies.
 ///
 /// The lane dials it without waiting (``RedisDialer``) and sends the login as its first
 /// batch (a store's first connection is made by hiredis instead, blocking in the store's

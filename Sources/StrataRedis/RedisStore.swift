@@ -115,10 +115,10 @@ public final class RedisStore: KeyValueStore {
         }
         let limits = RedisLane.Limits(
             commandTimeout: configuration.commandTimeout, maxQueuedCommands: configuration.maxQueuedCommands,
-            maxQueuedBytes: configuration.maxQueuedBytes)
+            maxQueuedBytes: configuration.maxQueuedBytes, connectTimeout: configuration.connectTimeout)
         let makeLane: @Sendable (RedisEndpoint, sending RedisConnection?) -> RedisLane = { endpoint, connection in
             RedisLane(
-                connection: connection, endpoint: endpoint, limits: limits, connectTimeout: configuration.connectTimeout,
+                connection: connection, endpoint: endpoint, limits: limits,
                 describeConnectFailure: { connectFailure(endpoint, $0) }, onChange: onChange)
         }
         if configuration.clusterSeeds.isEmpty {

@@ -17,7 +17,9 @@ enum RedisContexts {
 
     static func tiered(over base: KeyValueStoreConformance.Context = redis()) -> KeyValueStoreConformance.Context {
         .init(makeStore: { defaultExpiry in
-            TieredStore(l1: MemoryStore(maxEntries: 10_000), l2: try await base.makeStore(nil), defaultExpiry: defaultExpiry)
+            TieredStore(  // l2Timeout: see Contexts.tieredOverFolder in StrataTests
+                l1: MemoryStore(maxEntries: 10_000), l2: try await base.makeStore(nil),
+                configuration: .init(defaultExpiry: defaultExpiry, l2Timeout: .seconds(60)))
         }, shortLifetimeSeconds: 3)
     }
 }

@@ -217,6 +217,9 @@ struct RedisLaneStateMachineTests {
         let other = RedisDialer.Address(family: 0, bytes: [])
         _ = machine.dialed(first, replacing: nil, otherAddresses: [other], deadline: now + .seconds(1))
         #expect(machine.otherAddresses.count == 1)
+        let (_, silent) = machine.checkTimeout(first, now: now + .seconds(2))
+        #expect(silent.redial?.socket === first && silent.redial?.addresses.count == 1 && silent.failed.isEmpty,
+                "an address that does not answer in time gives way to the next")
         let second = Socket()
         let redial = machine.dialed(second, replacing: first, otherAddresses: [], deadline: now + .seconds(1))
         #expect(redial.retired === first && machine.socket === second && redial.failed.isEmpty)
@@ -245,7 +248,8 @@ struct RedisLaneStateMachineTests {
 
     @Test("with a health check, a connection silent for the interval is sent PING by the lane itself; no reply in time is a loss")
     func healthCheck() {
-        var machine = Machine(limits: RedisLane.Limits(commandTimeout: .milliseconds(200), healthCheckInterval: .milliseconds(100)))
+        var machine = Machine(limits: RedisLane.Limits(
+            commandTimeout: .seconds(30), healthCheckInterval: .milliseconds(100), healthCheckTimeout: .milliseconds(200)))
         let socket = Socket()
         machine.start(with: socket)
         let (quiet, _) = machine.checkTimeout(socket, now: now - .seconds(10))

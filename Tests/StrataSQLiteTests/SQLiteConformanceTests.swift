@@ -27,7 +27,7 @@ extension SQLiteContexts {
                 TieredStore(
                     l1: MemoryStore(configuration: .init(maxEntries: 10_000, clock: clock)),
                     l2: try SQLiteStore(configuration: .init(path: temporaryPath("tiered"), clock: clock)),
-                    defaultExpiry: $0)
+                    configuration: .init(defaultExpiry: $0, l2Timeout: .seconds(60)))  // see Contexts.tieredOverFolder
             },
             advanceTime: { clock.advance(by: $0) }, shortLifetimeSeconds: 5)  // manual clock: see Contexts.manualLifetimeSeconds in StrataTests
     }

@@ -34,6 +34,10 @@ enum Contexts {
 
 extension Contexts {
     /// A tiered store over a folder, both tiers on one manual clock.
+    /// A tiered store over a folder, both tiers on one manual clock. Its `l2Timeout` is 60 s:
+    /// the contract's checks assume a write lands before the next step, and with the default
+    /// 2 s a FolderStore write on a loaded CI machine went on in the background past it, so
+    /// the next step found no kept value (the timeout's own behaviour has its own tests).
     static func tieredOverFolder() -> KeyValueStoreConformance.Context {
         let clock = ManualClock()
         return .init(
@@ -41,7 +45,7 @@ extension Contexts {
                 TieredStore(
                     l1: MemoryStore(configuration: .init(maxEntries: 10_000, clock: clock)),
                     l2: try FolderStore(configuration: .init(directory: temporaryDirectory("tiered"), clock: clock)),
-                    defaultExpiry: $0)
+                    configuration: .init(defaultExpiry: $0, l2Timeout: .seconds(60)))
             },
             advanceTime: { clock.advance(by: $0) }, shortLifetimeSeconds: Contexts.manualLifetimeSeconds)
     }

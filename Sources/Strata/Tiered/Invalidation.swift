@@ -50,7 +50,7 @@ extension InvalidationPublisher {
 /// }
 /// ```
 public protocol InvalidationSubscriber: AnyObject, Sendable {
-    /// Drops what `invalidation` made stale. Called on the source's own thread: must not block.
+    /// Drops what `invalidation` made stale. Called by the source, from a thread or task of its own: must not block.
     func applyRemoteInvalidation(_ invalidation: Invalidation)
 
     /// Told when the source starts delivering other instances' invalidations (`true`: a
@@ -58,7 +58,7 @@ public protocol InvalidationSubscriber: AnyObject, Sendable {
     /// its health check). While it does not deliver, changes may be missed: a
     /// ``TieredStore`` then keeps what it copies into L1 only briefly. The source applies
     /// ``Invalidation/everything`` at each change of state, since messages may have been
-    /// lost. Called on the source's own thread: must not block. The default does nothing.
+    /// lost. Called by the source, from a thread or task of its own: must not block. The default does nothing.
     func invalidationDeliveryChanged(isLive: Bool)
 }
 
