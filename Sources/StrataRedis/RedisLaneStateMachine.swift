@@ -19,6 +19,10 @@ import Strata
 /// - A request that is not written yet can leave: cancelled, or past its deadline; it is
 ///   never written after.
 struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
+    // The state below is changed only by the machine's own methods (here and in its
+    // `+Connecting` and `+Queue` extensions, hence not `private`); the lane and the tests
+    // only read it.
+
     let limits: RedisLane.Limits
     /// A subscribed connection: replies that are pushed messages (``isPushed(_:)``) answer
     /// no request, and go to ``Actions/pushed``.
@@ -27,36 +31,36 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     let describeConnectFailure: @Sendable (any Error) -> any Error
 
     /// The connection, if any: ready, or on its way (``phase``).
-    private(set) var socket: Socket?
-    private(set) var phase = Phase.ready
+    var socket: Socket?
+    var phase = Phase.ready
     /// A connection is being made for the queue (resolved, dialled, or logging in).
-    private(set) var connecting = false
+    var connecting = false
     /// The addresses to dial next if the one being dialled fails.
-    private(set) var otherAddresses: [RedisDialer.Address] = []
+    var otherAddresses: [RedisDialer.Address] = []
     /// The names of the login's commands, while it is out (for the error that refuses it).
-    private var loginCommands: [String] = []
+    var loginCommands: [String] = []
     /// A thread is writing to the socket (outside the lock).
-    private(set) var writing = false
+    var writing = false
     /// The batches out, written or being written, waiting for replies, in order.
-    private var inFlight: [Request] = []
-    private var inFlightHead = 0
-    private(set) var batchesOut = 0
+    var inFlight: [Request] = []
+    var inFlightHead = 0
+    var batchesOut = 0
     /// The last batch out, while the socket has not taken all of it.
-    private var unwritten: [UInt8] = []
-    private var unwrittenOffset = 0
+    var unwritten: [UInt8] = []
+    var unwrittenOffset = 0
     /// When the batch out last made progress (written, or a reply read).
-    private var lastProgress = ContinuousClock.now
+    var lastProgress = ContinuousClock.now
     /// The next batch, in the order the requests came: waiting for the batch out to be
     /// answered, or for a connection. Each request holds its own bytes, so one can leave.
-    private(set) var next: [Request] = []
-    private(set) var queuedCommands = 0
-    private(set) var queuedBytes = 0
-    private(set) var closed = false
+    var next: [Request] = []
+    var queuedCommands = 0
+    var queuedBytes = 0
+    var closed = false
     /// The connection was lost (or never made) since it last worked.
-    private(set) var isDown = false
+    var isDown = false
     /// Batches written (each one round trip) and commands in them.
-    private(set) var roundTrips = 0
-    private(set) var commandsSent = 0
+    var roundTrips = 0
+    var commandsSent = 0
 
     init(
         limits: RedisLane.Limits, receivesPushes: Bool = false,
@@ -76,7 +80,7 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
 
     /// A new batch may be written now: nobody is writing, the last batch is all written,
     /// and fewer than ``RedisLane/batchesOutAtMost`` wait for replies.
-    private var canWrite: Bool {
+    var canWrite: Bool {
         isReady && !writing && unwrittenOffset == unwritten.count && batchesOut < RedisLane.batchesOutAtMost
     }
 
@@ -115,16 +119,6 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
             actions.wakeLoop = !isReady  // no batch out whose timeout wakes the event loop
             connectIfNeeded(&actions)
             sendNextBatch(now: now, &actions)
-        }
-        return actions
-    }
-
-    /// Takes request `id` out of the queue, if it is still there: it fails with
-    /// `CancellationError` and will never be written.
-    mutating func cancel(_ id: UInt64) -> Actions {
-        var actions = Actions()
-        if let index = next.firstIndex(where: { $0.id == id }) {
-            actions.fail([dequeue(at: index)], CancellationError())
         }
         return actions
     }
@@ -259,74 +253,6 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         return (.close, actions)
     }
 
-    /// Fails the queued requests that waited past the command timeout; also returns the
-    /// earliest deadline of those left.
-    mutating func expireQueued(now: ContinuousClock.Instant) -> (Actions, next: ContinuousClock.Instant?) {
-        var actions = Actions()
-        let expired = takeExpired(now: now)
-        if !expired.isEmpty {
-            let failure = Self.queueTimeout(limits.commandTimeout)
-            // Without a connection for a whole command timeout, the server is down: say so
-            // once (a connection that comes back is then reported as regained).
-            if socket == nil { reportLoss(failure.error, &actions) }
-            actions.fail(expired, failure)
-        }
-        return (actions, next.first?.deadline)
-    }
-
-    /// A socket dialled for the queue (in place of `replaced`, one that failed to connect
-    /// to another address of the server). Not adopted when the lane closed meanwhile: its
-    /// caller then closes it.
-    mutating func dialed(
-        _ socket: Socket, replacing replaced: Socket?, otherAddresses: [RedisDialer.Address], deadline: ContinuousClock.Instant
-    ) -> Actions {
-        var actions = Actions()
-        guard connecting, !closed, replaced.map({ self.socket === $0 }) ?? (self.socket == nil) else { return actions }
-        if replaced != nil { retire(&actions) }
-        self.socket = socket
-        phase = .connecting(deadline: deadline)
-        self.otherAddresses = otherAddresses
-        actions.watchWritable = (socket, true)
-        return actions
-    }
-
-    /// The dialled connection is made (or failed, and no other address is left): it logs
-    /// in with `login` (the commands named `loginCommands`, RESP-encoded), or is ready at
-    /// once when there is none.
-    mutating func tcpConnected(
-        _ socket: Socket, error: (any Error)?, login: [UInt8], loginCommands: [String], now: ContinuousClock.Instant
-    ) -> Actions {
-        var actions = Actions()
-        guard self.socket === socket, case .connecting = phase else { return actions }
-        actions.watchWritable = (socket, false)
-        if let error {
-            connectFailed(error, &actions)
-        } else if loginCommands.isEmpty {
-            becomeReady(now: now, &actions)
-        } else {
-            phase = .loggingIn
-            self.loginCommands = loginCommands
-            inFlight = [Request(caller: nil, expected: loginCommands.count, id: 0, endsBatch: true)]
-            inFlightHead = 0
-            batchesOut = 1
-            unwritten = login
-            unwrittenOffset = 0
-            lastProgress = now
-            writing = true
-            actions.write = Write(socket: socket, bytes: login, offset: 0)
-        }
-        return actions
-    }
-
-    /// No connection could be made for the queue (the name did not resolve, or no address
-    /// took a socket); `replaced` is the dialled socket this follows, if any.
-    mutating func dialFailed(_ error: any Error, replacing replaced: Socket?) -> Actions {
-        var actions = Actions()
-        guard connecting, replaced.map({ self.socket === $0 }) ?? (self.socket == nil) else { return actions }
-        connectFailed(error, &actions)
-        return actions
-    }
-
     /// Fails what has not been written; the connection is retired once the batch out is
     /// answered (or times out), or at once when `abandoningRepliesOut` (the batches out
     /// then fail too: a subscribed connection's health check, say, that nobody needs).
@@ -347,7 +273,7 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     // MARK: Steps (within one event)
 
     /// Puts `batch` out, its bytes already in `unwritten`: hands the write out.
-    private mutating func startBatch(_ batch: [Request], on socket: Socket, now: ContinuousClock.Instant, _ actions: inout Actions) {
+    mutating func startBatch(_ batch: [Request], on socket: Socket, now: ContinuousClock.Instant, _ actions: inout Actions) {
         roundTrips += 1
         commandsSent += batch.reduce(0) { $0 + $1.expected }
         if isIdle {
@@ -368,7 +294,7 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
 
     /// Puts the next batch out, if one waits and the connection may take it. Requests past
     /// their deadline are failed first, never written.
-    private mutating func sendNextBatch(now: ContinuousClock.Instant, _ actions: inout Actions) {
+    mutating func sendNextBatch(now: ContinuousClock.Instant, _ actions: inout Actions) {
         guard let socket, canWrite, !next.isEmpty else { return }
         actions.fail(takeExpired(now: now), Self.queueTimeout(limits.commandTimeout))
         guard !next.isEmpty else { return }
@@ -388,7 +314,7 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
 
     /// The current connection failed: it is retired (the event loop closes it), its batches
     /// out fail, the loss is reported, and a new connection is made for the queue.
-    private mutating func connectionFailed(_ error: any Error, _ actions: inout Actions) {
+    mutating func connectionFailed(_ error: any Error, _ actions: inout Actions) {
         guard isReady else { return connectFailed(error, &actions) }
         let failed = retire(&actions)
         reportLoss(error, &actions)
@@ -399,7 +325,7 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     /// Detaches the socket and takes its batches out, to be failed; the queue stays, for
     /// a new connection.
     @discardableResult
-    private mutating func retire(_ actions: inout Actions) -> [Request] {
+    mutating func retire(_ actions: inout Actions) -> [Request] {
         actions.retired = socket
         socket = nil
         writing = false
@@ -412,59 +338,15 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         return failed
     }
 
-    /// A connection being made failed (dialling, connecting, logging in): the queue fails,
-    /// as never written (on a cluster it may go to another node), and the loss is reported.
-    private mutating func connectFailed(_ error: any Error, _ actions: inout Actions) {
-        if socket != nil { retire(&actions) }  // the login is the only batch out: no caller waits
-        connecting = false
-        otherAddresses = []
-        let failure = describeConnectFailure(error)
-        reportLoss(failure, &actions)
-        actions.fail(next, RedisNotSent(error: failure))
-        next = []
-        queuedCommands = 0
-        queuedBytes = 0
-    }
-
-    /// The connection is made and logged in: the queue goes out on it.
-    private mutating func becomeReady(now: ContinuousClock.Instant, _ actions: inout Actions) {
-        phase = .ready
-        connecting = false
-        otherAddresses = []
-        actions.regained = isDown && !closed
-        isDown = false
-        sendNextBatch(now: now, &actions)
-    }
-
-    private mutating func reportLoss(_ error: any Error, _ actions: inout Actions) {
+    mutating func reportLoss(_ error: any Error, _ actions: inout Actions) {
         if !isDown, !closed { actions.lost = error }  // a closed lane's connection is not lost
         isDown = true
     }
 
-    private mutating func connectIfNeeded(_ actions: inout Actions) {
+    mutating func connectIfNeeded(_ actions: inout Actions) {
         guard socket == nil, !connecting, !next.isEmpty, !closed else { return }
         connecting = true
         actions.connect = true
     }
 
-    private mutating func dequeue(at index: Int) -> Request {
-        let request = next.remove(at: index)
-        queuedCommands -= request.expected
-        queuedBytes -= request.bytes.count
-        return request
-    }
-
-    /// The queued requests whose deadline passed, taken out of the queue (in order, so they
-    /// are the first ones).
-    private mutating func takeExpired(now: ContinuousClock.Instant) -> [Request] {
-        let count = next.prefix { $0.deadline.map { $0 <= now } ?? false }.count
-        guard count > 0 else { return [] }
-        let expired = Array(next.prefix(count))
-        next.removeFirst(count)
-        for request in expired {
-            queuedCommands -= request.expected
-            queuedBytes -= request.bytes.count
-        }
-        return expired
-    }
 }
