@@ -102,7 +102,9 @@ struct RedisClusterMigrationTests {
         print("a call on a cluster that is down, its first primary frozen: failed after \(took) (clusterRetryTime 2 s, commandTimeout 10 s)")
         #expect(error?.code == .backendUnavailable)
         #expect(error?.key == key)
-        #expect(took < .milliseconds(2_500), "took \(took)")
+        // clusterRetryTime (2 s) plus scheduling: on the loaded 2-core CI machine the call
+        // failed after 2.53 s three times on 2026-12-03 (500 ms of slack was too tight).
+        #expect(took < .milliseconds(3_000), "took \(took)")
     }
 }
 
