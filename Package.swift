@@ -5,7 +5,7 @@ import PackageDescription
 //
 // The default build depends on no third-party Swift package: the core uses only the
 // toolchain (FoundationEssentials, Synchronization), and the backends reach their C
-// libraries (libsqlite3, libhiredis) through system-library targets found by pkg-config.
+// libraries (libsqlite3, libhiredis, libssl) through system-library targets found by pkg-config.
 //
 // Integrations sit behind package traits, all off by default, so a default build
 // resolves no package at all. A user turns on what they use:
@@ -54,7 +54,9 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "StrataSQLite", dependencies: ["Strata", "CSQLite", serviceLifecycle]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
-        .target(name: "StrataRedis", dependencies: ["Strata", "CHiredis", logging, serviceLifecycle]),
+        // TLS to Redis: the system's OpenSSL, driven non-blocking on the Redis event loop.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
+        .target(name: "StrataRedis", dependencies: ["Strata", "CHiredis", "COpenSSL", logging, serviceLifecycle]),
         // FoundationNetworking (URLSession) comes with the toolchain.
         .target(
             name: "StrataHTTP",

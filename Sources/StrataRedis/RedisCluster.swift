@@ -71,9 +71,9 @@ final class RedisCluster: Sendable {
     /// Set by ``close()``: a node found after it gets closed lanes.
     private let closed = Atomic<Bool>(false)
 
-    /// Reads the slot map from the first seed that answers (blocking, like connecting to
-    /// one server: at most the connect and command timeouts per seed).
-    init(seeds: [RedisEndpoint], retryTime: Duration, commandTimeout: Duration, connect: (RedisEndpoint) throws -> RedisConnection,
+    /// Reads the slot map from the first seed that answers, through `ask` (which waits, like
+    /// connecting to one server: at most the connect and command timeouts per seed).
+    init(seeds: [RedisEndpoint], retryTime: Duration, commandTimeout: Duration, ask: (RedisEndpoint, [[[UInt8]]]) throws -> [RedisReply],
          makeLanes: @escaping @Sendable (RedisEndpoint) -> [RedisLane]) throws {
         self.seeds = seeds
         self.retryTime = retryTime
@@ -82,9 +82,7 @@ final class RedisCluster: Sendable {
         var failures: [String] = []
         for seed in seeds {
             do {
-                let connection = try connect(seed)
-                defer { connection.close() }
-                let reply = try connection.execute([[Array("CLUSTER".utf8), Array("SLOTS".utf8)]])[0]
+                let reply = try ask(seed, [[Array("CLUSTER".utf8), Array("SLOTS".utf8)]])[0]
                 try apply(reply, from: seed)
                 return
             } catch {

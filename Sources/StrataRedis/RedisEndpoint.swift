@@ -3,11 +3,14 @@ import Strata
 /// Where a Redis server is and how to log in, parsed from a URL.
 ///
 /// `redis://[user[:password]@]host[:port][/db]` (port 6379 and database 0 by default;
-/// IPv6 hosts in brackets) or `redis+unix:///path/to.sock[?db=N]`. A password in the URL
+/// IPv6 hosts in brackets), `rediss://…` for TLS (the same, with ``RedisTLS``'s settings as
+/// query items: `?ca=/path/ca.pem&cert=/path/client.pem&key=/path/client.key&server_name=name`,
+/// `verify=insecure-none`), or `redis+unix:///path/to.sock[?db=N]`. A password in the URL
 /// never appears in a description or an error.
 ///
 /// ```swift
 /// let endpoint = try RedisEndpoint(url: "redis://:secret@127.0.0.1:6379/2")
+/// let managed = try RedisEndpoint(url: "rediss://default:secret@cache.example.com:6380")
 /// ```
 public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// TCP host and port, or a unix socket path.
@@ -26,17 +29,20 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     public var password: String?
     /// The database number for `SELECT`.
     public var database: Int
+    /// TLS, when the server speaks it (a `rediss://` URL); `nil`: plain TCP.
+    public var tls: RedisTLS?
 
     /// An endpoint from its parts.
-    public init(address: Address, user: String? = nil, password: String? = nil, database: Int = 0) {
+    public init(address: Address, user: String? = nil, password: String? = nil, database: Int = 0, tls: RedisTLS? = nil) {
         self.address = address
         self.user = user
         self.password = password
         self.database = database
+        self.tls = tls
     }
 
-    /// Parses a `redis://` or `redis+unix://` URL; throws `StrataError.Code.invalidConfiguration`
-    /// naming the URL (with any password replaced by `***`).
+    /// Parses a `redis://`, `rediss://` or `redis+unix://` URL; throws
+    /// `StrataError.Code.invalidConfiguration` naming the URL (with any password replaced by `***`).
     public init(url: String) throws {
         func invalid(_ reason: String) -> StrataError {
             StrataError(
@@ -60,8 +66,15 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             self.init(address: .unix(path: Self.percentDecoded(path)), database: database)
             return
         }
-        guard url.hasPrefix("redis://") else { throw invalid("the scheme must be redis:// or redis+unix://") }
-        var rest = Substring(url.dropFirst("redis://".count))
+        let scheme = url.hasPrefix("rediss://") ? "rediss://" : "redis://"
+        guard url.hasPrefix(scheme) else { throw invalid("the scheme must be redis://, rediss:// or redis+unix://") }
+        var rest = Substring(url.dropFirst(scheme.count))
+        var tls: RedisTLS? = scheme == "rediss://" ? RedisTLS() : nil
+        if let question = rest.firstIndex(of: "?") {
+            guard tls != nil else { throw invalid("only a rediss:// URL takes query items (TLS settings)") }
+            tls = try Self.tls(query: rest[rest.index(after: question)...], invalid: invalid)
+            rest = rest[..<question]
+        }
         var user: String?
         var password: String?
         if let at = rest.lastIndex(of: "@") {
@@ -105,7 +118,35 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
             host = String(host[..<colon])
         }
         guard !host.isEmpty else { throw invalid("the host is missing") }
-        self.init(address: .tcp(host: host, port: port), user: user, password: password, database: database)
+        self.init(address: .tcp(host: host, port: port), user: user, password: password, database: database, tls: tls)
+    }
+
+    /// ``RedisTLS`` from a `rediss://` URL's query items.
+    private static func tls(query: Substring, invalid: (String) -> StrataError) throws -> RedisTLS {
+        var tls = RedisTLS()
+        for pair in query.split(separator: "&") {
+            let keyValue = pair.split(separator: "=", maxSplits: 1)
+            guard keyValue.count == 2, !keyValue[1].isEmpty else { throw invalid("malformed query item \(pair)") }
+            let value = percentDecoded(String(keyValue[1]))
+            switch keyValue[0] {
+            case "ca": tls.trust = .certificates(path: value)
+            case "cert": tls.clientCertificate = value
+            case "key": tls.privateKey = value
+            case "server_name": tls.serverName = value
+            case "verify":
+                guard value == "insecure-none" else { throw invalid("verify takes only insecure-none (verification is on by default)") }
+                tls.verification = .insecureNoVerification
+            default:
+                throw invalid("unknown query item \(keyValue[0]) (a rediss:// URL takes ca, cert, key, server_name and verify)")
+            }
+        }
+        return tls
+    }
+
+    /// The host name or address (empty for a unix socket): TLS's default server name.
+    var host: String {
+        if case .tcp(let host, _) = address { return host }
+        return ""
     }
 
     /// The URL with the password hidden, for messages.
@@ -114,7 +155,7 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         switch address {
         case .tcp(let host, let port):
             let shownHost = host.contains(":") ? "[\(host)]" : host
-            return "redis://\(credentials)\(shownHost):\(port)/\(database)"
+            return "\(tls == nil ? "redis" : "rediss")://\(credentials)\(shownHost):\(port)/\(database)"
         case .unix(let path):
             return "redis+unix://\(path)?db=\(database)"
         }

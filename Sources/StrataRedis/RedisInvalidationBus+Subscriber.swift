@@ -76,7 +76,7 @@ extension RedisInvalidationBus {
         private func connection(to endpoint: RedisEndpoint, reportingLossTo loss: LossSignal, delivery: Delivery) -> RedisLane {
             let backend = backendName
             return RedisLane(
-                connection: nil, endpoint: endpoint,
+                endpoint: endpoint, tls: endpoint.tls == nil ? nil : bus.redis.tls,
                 limits: RedisLane.Limits(
                     commandTimeout: bus.redis.configuration.commandTimeout, connectTimeout: bus.redis.configuration.connectTimeout,
                     healthCheckInterval: bus.configuration.healthCheckInterval,

@@ -10,6 +10,7 @@ extension RedisLane {
     /// should close it.
     func readable(_ socket: RedisSocket, buffer: UnsafeMutableRawBufferPointer) -> Bool {
         if let dialling = dialling(socket) { return finishConnecting(socket, dialling) }
+        if isHandshaking(socket) { return stepHandshake(socket) }
         let read = socket.readReplies(into: buffer)
         var keep = false
         let actions = event { machine in
@@ -24,6 +25,7 @@ extension RedisLane {
     /// connection); `false` when the event loop should close it.
     func writable(_ socket: RedisSocket) -> Bool {
         if let dialling = dialling(socket) { return finishConnecting(socket, dialling) }
+        if isHandshaking(socket) { return stepHandshake(socket) }
         var keep = false
         let actions = event { machine in
             defer { keep = machine.socket === socket }
@@ -81,7 +83,7 @@ extension RedisLane {
         while let address = addresses.popFirst() {
             let socket: RedisSocket
             do {
-                socket = try RedisSocket(connecting: try RedisDialer.dial(address))
+                socket = try RedisSocket(connecting: try RedisDialer.dial(address), tls: tls, host: endpoint.host)
             } catch {
                 lastError = error
                 continue
@@ -118,9 +120,43 @@ extension RedisLane {
         var keep = false
         let actions = event { machine in
             defer { keep = machine.socket === socket }
-            return machine.tcpConnected(socket, error: error, login: login, loginCommands: loginCommands, now: .now)
+            return machine.tcpConnected(
+                socket, error: error, handshakes: socket.tls != nil, login: login, loginCommands: loginCommands, now: .now)
         }
         perform(actions)
         return keep
+    }
+
+    // MARK: TLS
+
+    /// Whether `socket` is the lane's and in its TLS handshake.
+    private func isHandshaking(_ socket: RedisSocket) -> Bool {
+        state.withLock { machine in
+            guard machine.socket === socket, case .handshaking = machine.phase else { return false }
+            return true
+        }
+    }
+
+    /// The socket turned readable or writable during the handshake: its next step.
+    private func stepHandshake(_ socket: RedisSocket) -> Bool {
+        let progress = Self.handshakeStep(socket)
+        var keep = false
+        let actions = event { machine in
+            defer { keep = machine.socket === socket }
+            return machine.handshakeStepped(socket, progress, login: login, loginCommands: loginCommands, now: .now)
+        }
+        perform(actions)
+        return keep
+    }
+
+    /// One step of `socket`'s handshake, as the machine takes it.
+    static func handshakeStep(_ socket: RedisSocket) -> Machine.HandshakeProgress {
+        guard let tls = socket.tls else { return .done }
+        switch tls.handshake() {
+        case .done: return .done
+        case .wantsRead: return .wantsRead
+        case .wantsWrite: return .wantsWrite
+        case .failed(let error): return .failed(error)
+        }
     }
 }

@@ -26,8 +26,29 @@ import Synchronization
 ///   A request already written stays: its caller waits for its reply, so it learns what
 ///   the server did.
 final class RedisLane: Sendable {
-    typealias Machine = RedisLaneStateMachine<RedisSocket, CheckedContinuation<[RedisReply], any Error>>
+    typealias Machine = RedisLaneStateMachine<RedisSocket, Caller>
     typealias TimeoutCheck = Machine.TimeoutCheck
+
+    /// Who waits for a request's replies: a suspended task, or a thread that may block
+    /// (a store's initializer, ``sendWaiting(_:)``).
+    enum Caller: Sendable {
+        case task(CheckedContinuation<[RedisReply], any Error>)
+        case thread(@Sendable (Result<[RedisReply], any Error>) -> Void)
+
+        func resume(returning replies: [RedisReply]) {
+            switch self {
+            case .task(let continuation): continuation.resume(returning: replies)
+            case .thread(let body): body(.success(replies))
+            }
+        }
+
+        func resume(throwing error: any Error) {
+            switch self {
+            case .task(let continuation): continuation.resume(throwing: error)
+            case .thread(let body): body(.failure(error))
+            }
+        }
+    }
 
     /// How long and how much a connection's queue may hold.
     struct Limits: Sendable {
@@ -66,6 +87,8 @@ final class RedisLane: Sendable {
     let loop = RedisEventLoop.shared
     /// The server.
     let endpoint: RedisEndpoint
+    /// The store's TLS, when the server speaks it.
+    let tls: RedisTLSContext?
     /// The login of a new connection, RESP-encoded, and its commands' names.
     let login: [UInt8]
     let loginCommands: [String]
@@ -80,11 +103,11 @@ final class RedisLane: Sendable {
     var roundTrips: Int { state.withLock { $0.roundTrips } }
     var commandsSent: Int { state.withLock { $0.commandsSent } }
 
-    /// A lane to `endpoint`, starting with `connection` (made by the caller, to find an
-    /// unreachable server at once) or with none (the first request makes one).
-    /// `describeConnectFailure` turns a failure to connect into the error its requests get.
+    /// A lane to `endpoint` (over TLS from `tls` when given), with no connection: the first
+    /// request makes one. `describeConnectFailure` turns a failure to connect into the
+    /// error its requests get.
     init(
-        connection: sending RedisConnection?, endpoint: RedisEndpoint, limits: Limits,
+        endpoint: RedisEndpoint, tls: RedisTLSContext? = nil, limits: Limits,
         describeConnectFailure: @escaping @Sendable (any Error) -> any Error = { $0 },
         resolve: @escaping @Sendable (RedisEndpoint, @escaping @Sendable (Result<[RedisDialer.Address], any Error>) -> Void) -> Void
             = RedisDialer.resolve,
@@ -96,6 +119,7 @@ final class RedisLane: Sendable {
         state = Lock(Machine(limits: limits, receivesPushes: onPush != nil, describeConnectFailure: describeConnectFailure))
         self.limits = limits
         self.endpoint = endpoint
+        self.tls = tls
         let login = RedisDialer.login(endpoint)
         var bytes: [UInt8] = []
         RedisProtocol.encode(login, into: &bytes)
@@ -103,10 +127,6 @@ final class RedisLane: Sendable {
         loginCommands = login.map { String(decoding: $0[0], as: UTF8.self) }
         self.onChange = onChange
         loop.register(lane: self)
-        if let connection, let socket = try? RedisSocket(taking: connection) {
-            state.withLock { $0.start(with: socket) }
-            loop.register(socket, for: self)
-        }
     }
 
     /// Sends `commands` (pipelined with whatever else is waiting) and returns their replies.
@@ -120,12 +140,31 @@ final class RedisLane: Sendable {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let request = Machine.Request(caller: continuation, expected: commands.count, id: id)
+                let request = Machine.Request(caller: .task(continuation), expected: commands.count, id: id)
                 perform(event { $0.enqueue(request, bytes: bytes, now: .now, isCancelled: Task.isCancelled) })
             }
         } onCancel: {
             perform(event { $0.cancel(id) })
         }
+    }
+
+    /// ``send(_:)`` for a thread that may wait: a store's initializer, which connects
+    /// before it returns so that an unreachable server is reported at start-up. The lane
+    /// answers within its connect timeout plus two command timeouts (connect, log in, reply).
+    func sendWaiting(_ commands: [[[UInt8]]]) throws -> [RedisReply] {
+        var bytes: [UInt8] = []
+        RedisProtocol.encode(commands, into: &bytes)
+        let outcome = Lock<Result<[RedisReply], any Error>?>(nil)
+        let answered = DispatchSemaphore(value: 0)
+        let request = Machine.Request(
+            caller: .thread { result in
+                outcome.withLock { $0 = result }
+                answered.signal()
+            },
+            expected: commands.count, id: nextID.add(1, ordering: .relaxed).oldValue)
+        perform(event { $0.enqueue(request, bytes: bytes, now: .now, isCancelled: false) })
+        answered.wait()
+        return try outcome.withLock { $0! }.get()
     }
 
     /// Fails what has not been written and retires the connection once the batch out is
@@ -168,6 +207,11 @@ final class RedisLane: Sendable {
             if actions.connect { reconnect() }
             if let (socket, addresses) = actions.redial {
                 dial(addresses[...], deadline: .now + limits.connectTimeout, replacing: socket)
+            }
+            if let socket = actions.handshake {
+                let progress = Self.handshakeStep(socket)
+                actions = event { $0.handshakeStepped(socket, progress, login: login, loginCommands: loginCommands, now: .now) }
+                continue
             }
             guard let write = actions.write else { return }
             let outcome = Result { try write.socket.write(write.bytes, from: write.offset) }

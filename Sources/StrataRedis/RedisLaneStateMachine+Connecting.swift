@@ -19,32 +19,67 @@ extension RedisLaneStateMachine {
         return actions
     }
 
-    /// The dialled connection is made (or failed, and no other address is left): it logs
-    /// in with `login` (the commands named `loginCommands`, RESP-encoded), or is ready at
-    /// once when there is none.
+    /// The dialled connection is made (or failed, and no other address is left): a TLS
+    /// connection (`handshakes`) starts its handshake, which has what is left of the
+    /// connect deadline; a plain one logs in with `login` (the commands named
+    /// `loginCommands`, RESP-encoded), or is ready at once when there is none.
     mutating func tcpConnected(
-        _ socket: Socket, error: (any Error)?, login: [UInt8], loginCommands: [String], now: ContinuousClock.Instant
+        _ socket: Socket, error: (any Error)?, handshakes: Bool = false, login: [UInt8], loginCommands: [String],
+        now: ContinuousClock.Instant
     ) -> Actions {
         var actions = Actions()
-        guard self.socket === socket, case .connecting = phase else { return actions }
+        guard self.socket === socket, case .connecting(let deadline) = phase else { return actions }
         actions.watchWritable = (socket, false)
         if let error {
             connectFailed(error, &actions)
-        } else if loginCommands.isEmpty {
-            becomeReady(now: now, &actions)
+        } else if handshakes {
+            phase = .handshaking(deadline: deadline)
+            otherAddresses = []
+            actions.handshake = socket
         } else {
-            phase = .loggingIn
-            self.loginCommands = loginCommands
-            inFlight = [Request(caller: nil, expected: loginCommands.count, id: 0, endsBatch: true)]
-            inFlightHead = 0
-            batchesOut = 1
-            unwritten = login
-            unwrittenOffset = 0
-            lastProgress = now
-            writing = true
-            actions.write = Write(socket: socket, bytes: login, offset: 0)
+            logIn(socket, login: login, loginCommands: loginCommands, now: now, &actions)
         }
         return actions
+    }
+
+    /// A step of the TLS handshake was taken: it waits for the socket (readable, or
+    /// writable), failed, or is done and the connection logs in.
+    mutating func handshakeStepped(
+        _ socket: Socket, _ progress: HandshakeProgress, login: [UInt8], loginCommands: [String], now: ContinuousClock.Instant
+    ) -> Actions {
+        var actions = Actions()
+        guard self.socket === socket, case .handshaking = phase else { return actions }
+        switch progress {
+        case .wantsRead:
+            actions.watchWritable = (socket, false)
+        case .wantsWrite:
+            actions.watchWritable = (socket, true)
+        case .failed(let error):
+            actions.watchWritable = (socket, false)
+            connectFailed(error, &actions)
+        case .done:
+            actions.watchWritable = (socket, false)
+            logIn(socket, login: login, loginCommands: loginCommands, now: now, &actions)
+        }
+        return actions
+    }
+
+    /// Sends the login as the connection's first batch, or makes the connection ready when
+    /// there is none.
+    private mutating func logIn(
+        _ socket: Socket, login: [UInt8], loginCommands: [String], now: ContinuousClock.Instant, _ actions: inout Actions
+    ) {
+        guard !loginCommands.isEmpty else { return becomeReady(now: now, &actions) }
+        phase = .loggingIn
+        self.loginCommands = loginCommands
+        inFlight = [Request(caller: nil, expected: loginCommands.count, id: 0, endsBatch: true)]
+        inFlightHead = 0
+        batchesOut = 1
+        unwritten = login
+        unwrittenOffset = 0
+        lastProgress = now
+        writing = true
+        actions.write = Write(socket: socket, bytes: login, offset: 0)
     }
 
     /// No connection could be made for the queue (the name did not resolve, or no address

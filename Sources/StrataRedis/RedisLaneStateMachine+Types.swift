@@ -53,6 +53,9 @@ extension RedisLaneStateMachine {
         var watchWritable: (socket: Socket, on: Bool)?
         /// The event loop must look again: requests queued with nothing out to time out.
         var wakeLoop = false
+        /// Take the next step of this socket's TLS handshake (its outcome is
+        /// ``RedisLaneStateMachine/handshakeStepped(_:_:login:loginCommands:now:)``).
+        var handshake: Socket?
         var write: Write?
 
         mutating func fail(_ requests: [Request], _ error: any Error) {
@@ -70,12 +73,22 @@ extension RedisLaneStateMachine {
         case idle(Duration)
     }
 
-    /// Where a connection is: dialled and not yet made (until `deadline`), made and
-    /// logging in (its login is the batch out), or ready for requests.
+    /// Where a connection is: dialled and not yet made (until `deadline`), made and in its
+    /// TLS handshake (which must end by the same deadline), logging in (its login is the
+    /// batch out), or ready for requests.
     enum Phase {
         case connecting(deadline: ContinuousClock.Instant)
+        case handshaking(deadline: ContinuousClock.Instant)
         case loggingIn
         case ready
+    }
+
+    /// Where a step of a TLS handshake left it (the socket's answer, told to the machine).
+    enum HandshakeProgress {
+        case done
+        case wantsRead
+        case wantsWrite
+        case failed(any Error)
     }
 
     /// `PING`, RESP-encoded.

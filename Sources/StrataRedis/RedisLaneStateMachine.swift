@@ -235,6 +235,13 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
             connectFailed(RedisConnectionError(description: "no connection within the connect timeout (\(limits.connectTimeout))"), &actions)
             return (.close, actions)
         }
+        if case .handshaking(let deadline) = phase {
+            guard now >= deadline else { return (.due(deadline), actions) }
+            connectFailed(
+                RedisConnectionError(description: "the TLS handshake did not finish within the connect timeout (\(limits.connectTimeout))"),
+                &actions)
+            return (.close, actions)
+        }
         if isIdle, let interval = limits.healthCheckInterval, isReady, next.isEmpty, !writing {
             // Nothing read for `interval`: a PING, whose reply is due within the command timeout.
             guard now >= lastProgress + interval else { return (.due(lastProgress + interval), actions) }

@@ -33,25 +33,18 @@ final class RedisSocket: @unchecked Sendable {
 
     private static let nextToken = Lock<UInt64>(1)
 
-    /// Takes the descriptor of a connected, logged-in hiredis connection.
-    convenience init(taking connection: RedisConnection) throws {
-        let descriptor = try connection.releaseDescriptor()
-        #if canImport(Darwin)
-        // No MSG_NOSIGNAL on Darwin: the socket itself is told not to raise SIGPIPE.
-        var on: Int32 = 1
-        _ = setsockopt(descriptor, SOL_SOCKET, SO_NOSIGPIPE, &on, socklen_t(MemoryLayout<Int32>.size))
-        #endif
-        let flags = fcntl(descriptor, F_GETFL)
-        guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0 else {
-            let error = RedisConnectionError(description: "cannot make the socket non-blocking: \(String(cString: strerror(errno)))")
+    /// The connection's TLS, when it speaks it: every byte goes through it.
+    let tls: RedisTLSSession?
+
+    /// Takes a non-blocking descriptor (``RedisDialer/dial(_:)``'s, connecting or
+    /// connected), with a TLS session from `tls` for `host` when the server speaks TLS.
+    init(connecting descriptor: Int32, tls: RedisTLSContext? = nil, host: String = "") throws {
+        do {
+            self.tls = try tls?.session(descriptor: descriptor, host: host)
+        } catch {
             closeDescriptor(descriptor)
             throw error
         }
-        try self.init(connecting: descriptor)
-    }
-
-    /// Takes a non-blocking descriptor (``RedisDialer/dial(_:)``'s, connecting or connected).
-    init(connecting descriptor: Int32) throws {
         guard let parser = redisReaderCreate() else {
             closeDescriptor(descriptor)
             throw RedisConnectionError(description: "out of memory")
@@ -117,6 +110,14 @@ final class RedisSocket: @unchecked Sendable {
         guard enter() else { throw RedisConnectionError(description: "writing to the server failed: the connection is closed") }
         defer { leave() }
         var offset = offset
+        if let tls {
+            while offset < bytes.count {
+                let written = try bytes.withUnsafeBytes { try tls.write(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+                if written == 0 { return offset }
+                offset += written
+            }
+            return offset
+        }
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { buffer in
                 send(descriptor, buffer.baseAddress! + offset, buffer.count - offset, Self.sendFlags)
@@ -144,7 +145,24 @@ final class RedisSocket: @unchecked Sendable {
     /// Reads what the socket holds now and parses every complete reply (event loop's thread).
     func readReplies(into buffer: UnsafeMutableRawBufferPointer) -> ReadResult {
         var result = ReadResult()
-        while true {
+        // TLS: records are decrypted until none is left (OpenSSL may hold a whole one the
+        // socket no longer shows as readable).
+        while let tls {
+            switch tls.read(into: buffer) {
+            case .bytes(let count):
+                guard redisReaderFeed(parser, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), count) == REDIS_OK else {
+                    result.failure = parserFailure()
+                    return result
+                }
+                continue
+            case .drained:
+                break
+            case .failed(let error):
+                result.failure = error
+            }
+            break
+        }
+        while tls == nil {
             let count = recv(descriptor, buffer.baseAddress, buffer.count, 0)
             if count > 0 {
                 guard redisReaderFeed(parser, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), count) == REDIS_OK else {

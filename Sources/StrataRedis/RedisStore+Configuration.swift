@@ -15,6 +15,17 @@ extension RedisStore {
     public struct Configuration: Sendable {
         /// The server, credentials and database.
         public var endpoint: RedisEndpoint
+        /// TLS for every connection the store opens (the endpoint's: set by a `rediss://`
+        /// URL, or here); `nil`: plain TCP. On a cluster, the first seed's applies to every
+        /// node.
+        ///
+        /// ```swift
+        /// configuration.tls = RedisTLS(trust: .certificates(path: "/etc/ssl/redis-ca.pem"))
+        /// ```
+        public var tls: RedisTLS? {
+            get { endpoint.tls }
+            set { endpoint.tls = newValue }
+        }
         /// How long connecting may take before the store gives up (`backendUnavailable`).
         public var connectTimeout: Duration
         /// How long a call may wait for its commands to be written (while its connection is

@@ -57,6 +57,8 @@ public final class RedisStore: KeyValueStore {
     let rescans = Atomic<Int>(0)
     /// The Redis names of keys, and of Strata's own leases, records and locks.
     let names: RedisKeyNames
+    /// The TLS every connection speaks, when the server does (``Configuration/tls``).
+    let tls: RedisTLSContext?
 
     /// Connects to the server at `url` (`redis://…` or `redis+unix://…`).
     ///
@@ -86,7 +88,6 @@ public final class RedisStore: KeyValueStore {
     /// Connects with a full ``Configuration``; throws `StrataError.Code.backendUnavailable`
     /// naming the server when it cannot be reached within the connect timeout.
     public init(configuration: Configuration) throws {
-        self.configuration = configuration
         self.names = RedisKeyNames(namespace: configuration.keyNamespace, clustered: !configuration.clusterSeeds.isEmpty)
         let backend = Self.backendName(configuration)
         guard configuration.poolSize >= 1, configuration.scanBatchSize >= 1, configuration.maxQueuedCommands >= 1,
@@ -94,6 +95,29 @@ public final class RedisStore: KeyValueStore {
             throw StrataError(
                 code: .invalidConfiguration, message: "poolSize, scanBatchSize, maxQueuedCommands and maxQueuedBytes must be at least 1",
                 backend: backend)
+        }
+        _ = ignoreBrokenPipes
+        var configuration = configuration
+        if let tls = configuration.tls {
+            // Every node of a cluster speaks what the first seed does.
+            configuration.clusterSeeds = configuration.clusterSeeds.map { seed in
+                var seed = seed
+                seed.tls = seed.tls ?? tls
+                return seed
+            }
+            if case .unix = configuration.endpoint.address {
+                throw StrataError(code: .invalidConfiguration, message: "TLS needs a TCP endpoint, not a unix socket", backend: backend)
+            }
+        }
+        self.configuration = configuration
+        if let settings = configuration.tls {
+            do {
+                tls = try RedisTLSContext(settings)
+            } catch {
+                throw StrataError(code: error.code, message: error.message, backend: backend)
+            }
+        } else {
+            tls = nil
         }
         let onChange = configuration.connectionLog(backend: backend)
         /// A failure to connect to `endpoint`, as the error its calls get.
@@ -104,28 +128,39 @@ public final class RedisStore: KeyValueStore {
                 code: refusal?.code ?? .backendUnavailable, message: "cannot connect to \(endpoint): \(error)",
                 backend: backend, underlying: refusal ?? error)
         }
-        let connect: @Sendable (RedisEndpoint) throws -> RedisConnection = { endpoint in
-            do {
-                return try RedisConnection(
-                    endpoint: endpoint, connectTimeout: configuration.connectTimeout,
-                    commandTimeout: configuration.commandTimeout)
-            } catch {
-                throw connectFailure(endpoint, error)
-            }
-        }
         let limits = RedisLane.Limits(
             commandTimeout: configuration.commandTimeout, maxQueuedCommands: configuration.maxQueuedCommands,
             maxQueuedBytes: configuration.maxQueuedBytes, connectTimeout: configuration.connectTimeout)
-        let makeLane: @Sendable (RedisEndpoint, sending RedisConnection?) -> RedisLane = { endpoint, connection in
+        let tls = tls
+        let makeLane: @Sendable (RedisEndpoint) -> RedisLane = { endpoint in
             RedisLane(
-                connection: connection, endpoint: endpoint, limits: limits,
+                endpoint: endpoint, tls: endpoint.tls == nil ? nil : tls, limits: limits,
                 describeConnectFailure: { connectFailure(endpoint, $0) }, onChange: onChange)
+        }
+        /// Sends `commands` on a lane of its own, waiting (the initializer's first contact).
+        let ask: @Sendable (RedisEndpoint, [[[UInt8]]]) throws -> [RedisReply] = { endpoint, commands in
+            let lane = makeLane(endpoint)
+            defer { lane.close(abandoningRepliesOut: true) }
+            do {
+                return try lane.sendWaiting(commands)
+            } catch let notSent as RedisNotSent {
+                throw notSent.error
+            }
         }
         if configuration.clusterSeeds.isEmpty {
             let endpoint = configuration.endpoint
-            // The first connection is made here, so an unreachable server is found at start-up.
-            lanes = [makeLane(endpoint, try connect(endpoint))] + (1..<configuration.poolSize).map { _ in makeLane(endpoint, nil) }
+            lanes = (0..<configuration.poolSize).map { _ in makeLane(endpoint) }
             cluster = nil
+            // The first connection is made here, so an unreachable server is found at start-up.
+            do {
+                if case .error(let message) = try lanes[0].sendWaiting([[Array("PING".utf8)]])[0] {
+                    throw RedisConnectionError(description: "the server refused PING: \(message)")
+                }
+            } catch {
+                lanes.forEach { $0.close(abandoningRepliesOut: true) }
+                let error = (error as? RedisNotSent)?.error ?? error
+                throw connectFailure(endpoint, error)
+            }
         } else {
             guard configuration.clusterSeeds.allSatisfy({ $0.database == 0 }) else {
                 throw StrataError(code: .invalidConfiguration, message: "a Redis Cluster has only database 0", backend: backend)
@@ -134,8 +169,8 @@ public final class RedisStore: KeyValueStore {
             do {
                 cluster = try RedisCluster(
                     seeds: configuration.clusterSeeds, retryTime: configuration.clusterRetryTime,
-                    commandTimeout: configuration.commandTimeout, connect: connect,
-                    makeLanes: { endpoint in (0..<configuration.poolSize).map { _ in makeLane(endpoint, nil) } })
+                    commandTimeout: configuration.commandTimeout, ask: ask,
+                    makeLanes: { [poolSize = configuration.poolSize] endpoint in (0..<poolSize).map { _ in makeLane(endpoint) } })
             } catch let error as StrataError {
                 throw error
             } catch {

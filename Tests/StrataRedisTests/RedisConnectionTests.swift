@@ -136,7 +136,7 @@ struct RedisConnectionTests {
         let refusing = try RedisDialer.addresses(of: try RedisEndpoint(url: "redis://127.0.0.1:\(RedisTestServer.freePort())"))
         let listening = try RedisDialer.addresses(of: try RedisEndpoint(url: "redis://127.0.0.1:\(server.port)"))
         let lane = RedisLane(
-            connection: nil, endpoint: try RedisEndpoint(url: "redis://:s3cret@127.0.0.1:\(server.port)"),
+            endpoint: try RedisEndpoint(url: "redis://:s3cret@127.0.0.1:\(server.port)"),
             limits: .init(commandTimeout: .seconds(10), connectTimeout: .seconds(10)),
             resolve: { _, then in then(.success(refusing + listening)) })
         #expect(try await lane.send([[Array("PING".utf8)]]) == [.status("PONG")])

@@ -1,0 +1,113 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import COpenSSL
+import Strata
+
+/// One connection's TLS, driven without waiting: the handshake, reads and writes each do
+/// what the socket allows now and say what they wait for (`WANT_READ`, `WANT_WRITE`).
+///
+/// An OpenSSL session is not safe to use from two threads at once, and a lane reads on
+/// the event loop while a caller writes: every call holds the session's lock. The calls
+/// never wait (the socket is non-blocking), so the lock is held for the time it takes to
+/// encrypt or decrypt what is at hand, never across a wait for the network.
+final class RedisTLSSession: @unchecked Sendable {
+    /// Where a handshake step left the connection.
+    enum HandshakeStep {
+        case done
+        /// Waits for the server's bytes (the socket readable).
+        case wantsRead
+        /// Waits for room to write (the socket writable).
+        case wantsWrite
+        case failed(RedisConnectionError)
+    }
+
+    /// What a read found.
+    enum ReadStep {
+        case bytes(Int)
+        /// Nothing more now.
+        case drained
+        case failed(RedisConnectionError)
+    }
+
+    private let ssl: OpaquePointer
+    private let lock = Lock<Void>(())
+
+    init(_ ssl: OpaquePointer) {
+        self.ssl = ssl
+    }
+
+    deinit { SSL_free(ssl) }
+
+    /// One step of the handshake, as far as the socket allows now.
+    func handshake() -> HandshakeStep {
+        lock.withLock { _ in
+            ERR_clear_error()
+            let result = SSL_do_handshake(ssl)
+            if result == 1 { return .done }
+            let code = SSL_get_error(ssl, result)
+            switch code {
+            case SSL_ERROR_WANT_READ: return .wantsRead
+            case SSL_ERROR_WANT_WRITE: return .wantsWrite
+            default: return .failed(failure(code, result: result, during: "the TLS handshake"))
+            }
+        }
+    }
+
+    /// Decrypts what arrived into `buffer`.
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> ReadStep {
+        lock.withLock { _ in
+            ERR_clear_error()
+            let result = SSL_read(ssl, buffer.baseAddress, Int32(clamping: buffer.count))
+            if result > 0 { return .bytes(Int(result)) }
+            let code = SSL_get_error(ssl, result)
+            switch code {
+            // WANT_WRITE while reading: TLS 1.2 renegotiation, which Redis never starts.
+            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .drained
+            case SSL_ERROR_ZERO_RETURN: return .failed(RedisConnectionError(description: "the server closed the connection (TLS close_notify)"))
+            default: return .failed(failure(code, result: result, during: "reading from the server"))
+            }
+        }
+    }
+
+    /// Encrypts and writes as much of `bytes` as the socket takes now; the count taken
+    /// (0: none now, try again with the same bytes when the socket is writable).
+    func write(_ bytes: UnsafeRawBufferPointer) throws -> Int {
+        try lock.withLock { _ throws -> Int in
+            ERR_clear_error()
+            let result = SSL_write(ssl, bytes.baseAddress, Int32(clamping: bytes.count))
+            if result > 0 { return Int(result) }
+            let code = SSL_get_error(ssl, result)
+            switch code {
+            case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return 0
+            default: throw failure(code, result: result, during: "writing to the server")
+            }
+        }
+    }
+
+    /// What went wrong, in words a user can act on: the certificate check's verdict when
+    /// it failed, else OpenSSL's reason (an alert from the server, a protocol mismatch),
+    /// else the system's.
+    private func failure(_ code: Int32, result: Int32, during step: String) -> RedisConnectionError {
+        let verdict = SSL_get_verify_result(ssl)
+        if SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER != 0, verdict != X509_V_OK {
+            let reason = String(cString: X509_verify_cert_error_string(verdict))
+            return RedisConnectionError(description: "TLS: the server's certificate was refused: \(reason)")
+        }
+        if code == SSL_ERROR_SSL {
+            var reason = RedisTLSContext.lastError()
+            if reason.contains("wrong version number") || reason.contains("packet length too long") {
+                reason += " (the server answered in plain text: is this its TLS port?)"
+            }
+            return RedisConnectionError(description: "TLS: \(step) failed: \(reason)")
+        }
+        let systemError = errno
+        ERR_clear_error()
+        if code == SSL_ERROR_SYSCALL, result == 0 || systemError == 0 {
+            return RedisConnectionError(description: "the server closed the connection during \(step)")
+        }
+        return RedisConnectionError(description: "TLS: \(step) failed: \(RedisSocket.describe(errno: systemError))")
+    }
+}
