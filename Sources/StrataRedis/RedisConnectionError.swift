@@ -10,6 +10,9 @@ import Strata
 struct RedisConnectionError: Error, CustomStringConvertible {
     let description: String
     var refusal: RedisServerError? = nil
+    /// The code of the error it becomes, when not `backendUnavailable` (the server refused
+    /// this client's certificate: `accessDenied`).
+    var code: StrataError.Code? = nil
 }
 
 /// Writing to a connection whose server has gone raises SIGPIPE, which ends the process

@@ -84,7 +84,8 @@ extension RedisInvalidationBus {
                 describeConnectFailure: { error in
                     let refusal = (error as? RedisConnectionError)?.refusal
                     return StrataError(
-                        code: refusal?.code ?? .backendUnavailable, message: "cannot connect to subscribe: \(error)",
+                        code: refusal?.code ?? (error as? RedisConnectionError)?.code ?? .backendUnavailable,
+                        message: "cannot connect to subscribe: \(error)",
                         backend: backend, underlying: refusal ?? error)
                 },
                 onChange: { [self] change in

@@ -238,7 +238,8 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         if case .handshaking(let deadline) = phase {
             guard now >= deadline else { return (.due(deadline), actions) }
             connectFailed(
-                RedisConnectionError(description: "the TLS handshake did not finish within the connect timeout (\(limits.connectTimeout))"),
+                RedisConnectionError(description:
+                    "the TLS handshake did not finish within the connect timeout (\(limits.connectTimeout)): is this its TLS port? A plain one answers nothing"),
                 &actions)
             return (.close, actions)
         }

@@ -26,6 +26,8 @@ final class RedisSocket: @unchecked Sendable {
     /// The event loop's handle for this socket.
     let token: UInt64
     private let parser: UnsafeMutablePointer<redisReader>
+    /// Whether the server ever sent a byte (event loop's thread).
+    private var answered = false
     /// Registered for "writable" events (a batch did not fit in the socket's buffer).
     let writeArmed = Atomic<Bool>(false)
     /// Calls using the descriptor now, and whether it was closed (or is to be, when they end).
@@ -165,20 +167,24 @@ final class RedisSocket: @unchecked Sendable {
         while tls == nil {
             let count = recv(descriptor, buffer.baseAddress, buffer.count, 0)
             if count > 0 {
+                answered = true
                 guard redisReaderFeed(parser, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), count) == REDIS_OK else {
                     result.failure = parserFailure()
                     return result
                 }
                 if count < buffer.count { break }
             } else if count == 0 {
-                result.failure = RedisConnectionError(description: "the server closed the connection")
+                result.failure = RedisConnectionError(description: answered
+                    ? "the server closed the connection"
+                    : "the server closed the connection before answering (a TLS port? then use rediss://)")
                 break
             } else if errno == EINTR {
                 continue
             } else if errno == EAGAIN || errno == EWOULDBLOCK {
                 break
             } else {
-                result.failure = RedisConnectionError(description: "reading from the server failed: \(Self.describe(errno: errno))")
+                let hint = answered ? "" : " (a TLS port? then use rediss://)"
+                result.failure = RedisConnectionError(description: "reading from the server failed: \(Self.describe(errno: errno))\(hint)")
                 break
             }
         }

@@ -125,7 +125,8 @@ public final class RedisStore: KeyValueStore {
             if let error = error as? StrataError { return error }
             let refusal = (error as? RedisConnectionError)?.refusal
             return StrataError(
-                code: refusal?.code ?? .backendUnavailable, message: "cannot connect to \(endpoint): \(error)",
+                code: refusal?.code ?? (error as? RedisConnectionError)?.code ?? .backendUnavailable,
+                message: "cannot connect to \(endpoint): \(error)",
                 backend: backend, underlying: refusal ?? error)
         }
         let limits = RedisLane.Limits(

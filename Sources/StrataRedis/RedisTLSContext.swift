@@ -48,6 +48,17 @@ final class RedisTLSContext: @unchecked Sendable {
                 throw invalid("the CA bundle \(path) holds no PEM certificate: \(Self.lastError())")
             }
         }
+        if settings.clientCertificate == nil {
+            // Called when a server asks for a certificate this client has none of: under
+            // TLS 1.3 the server's refusal comes after the handshake, often as a reset that
+            // carries no reason, so the session remembers it was asked.
+            SSL_CTX_set_client_cert_cb(context) { ssl, _, _ in
+                if let ssl, let session = SSL_get_ex_data(ssl, 0) {
+                    Unmanaged<RedisTLSSession>.fromOpaque(session).takeUnretainedValue().askedForCertificate.store(true, ordering: .relaxed)
+                }
+                return 0
+            }
+        }
         if let certificate = settings.clientCertificate {
             // A PEM file may hold the certificate and its key together.
             let key = settings.privateKey ?? certificate
@@ -55,7 +66,7 @@ final class RedisTLSContext: @unchecked Sendable {
                 throw invalid("the client certificate \(certificate) is not a PEM certificate: \(Self.lastError())")
             }
             guard SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM) == 1 else {
-                throw invalid("the private key \(key) is not a PEM key: \(Self.lastError())")
+                throw invalid("the private key \(key) cannot be used (not a PEM key, or not the certificate's): \(Self.lastError())")
             }
             guard SSL_CTX_check_private_key(context) == 1 else {
                 throw invalid("the private key \(key) does not match the certificate \(certificate): \(Self.lastError())")
@@ -72,6 +83,7 @@ final class RedisTLSContext: @unchecked Sendable {
             throw RedisConnectionError(description: "OpenSSL cannot make a session: \(Self.lastError())")
         }
         let session = RedisTLSSession(ssl)
+        SSL_set_ex_data(ssl, 0, Unmanaged.passUnretained(session).toOpaque())
         guard SSL_set_fd(ssl, descriptor) == 1 else {
             throw RedisConnectionError(description: "OpenSSL cannot use the socket: \(Self.lastError())")
         }

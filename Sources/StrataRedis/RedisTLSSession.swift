@@ -5,6 +5,7 @@ import Darwin
 #endif
 import COpenSSL
 import Strata
+import Synchronization
 
 /// One connection's TLS, driven without waiting: the handshake, reads and writes each do
 /// what the socket allows now and say what they wait for (`WANT_READ`, `WANT_WRITE`).
@@ -34,6 +35,8 @@ final class RedisTLSSession: @unchecked Sendable {
 
     private let ssl: OpaquePointer
     private let lock = Lock<Void>(())
+    /// The server asked for a client certificate and this client has none.
+    let askedForCertificate = Atomic<Bool>(false)
 
     init(_ ssl: OpaquePointer) {
         self.ssl = ssl
@@ -66,7 +69,8 @@ final class RedisTLSSession: @unchecked Sendable {
             switch code {
             // WANT_WRITE while reading: TLS 1.2 renegotiation, which Redis never starts.
             case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .drained
-            case SSL_ERROR_ZERO_RETURN: return .failed(RedisConnectionError(description: "the server closed the connection (TLS close_notify)"))
+            case SSL_ERROR_ZERO_RETURN:
+                return .failed(refusedForNoCertificate ?? RedisConnectionError(description: "the server closed the connection (TLS close_notify)"))
             default: return .failed(failure(code, result: result, during: "reading from the server"))
             }
         }
@@ -87,10 +91,28 @@ final class RedisTLSSession: @unchecked Sendable {
         }
     }
 
+    /// The failure of a connection whose server asked for a client certificate this client
+    /// does not have: whatever ended it (an alert, a reset), that is the reason.
+    private var refusedForNoCertificate: RedisConnectionError? {
+        guard askedForCertificate.load(ordering: .relaxed) else { return nil }
+        ERR_clear_error()
+        return RedisConnectionError(
+            description: "TLS: the server requires a client certificate and none is configured (RedisTLS.clientCertificate)",
+            code: .accessDenied)
+    }
+
+    /// OpenSSL's words for a server's alert that refuses the client's certificate (none
+    /// shown, or one it does not trust).
+    private static let clientRefusals = [
+        "alert certificate required", "alert bad certificate", "alert unknown ca", "alert certificate unknown",
+        "alert certificate expired", "alert certificate revoked",
+    ]
+
     /// What went wrong, in words a user can act on: the certificate check's verdict when
     /// it failed, else OpenSSL's reason (an alert from the server, a protocol mismatch),
     /// else the system's.
     private func failure(_ code: Int32, result: Int32, during step: String) -> RedisConnectionError {
+        if let refusal = refusedForNoCertificate { return refusal }
         let verdict = SSL_get_verify_result(ssl)
         if SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER != 0, verdict != X509_V_OK {
             let reason = String(cString: X509_verify_cert_error_string(verdict))
@@ -100,6 +122,11 @@ final class RedisTLSSession: @unchecked Sendable {
             var reason = RedisTLSContext.lastError()
             if reason.contains("wrong version number") || reason.contains("packet length too long") {
                 reason += " (the server answered in plain text: is this its TLS port?)"
+            }
+            if Self.clientRefusals.contains(where: reason.contains) {
+                return RedisConnectionError(
+                    description: "TLS: the server refused this client's certificate: \(reason) (does it require one, from another CA?)",
+                    code: .accessDenied)
             }
             return RedisConnectionError(description: "TLS: \(step) failed: \(reason)")
         }
