@@ -170,4 +170,31 @@ struct RedisTLSTests {
         #expect(try await store.get("k", as: String.self) == "v")
         try await store.close()
     }
+
+    @Test("a TLS cluster (tls-cluster yes): keys on every node, a clear by prefix, and the bus's subscription, all over TLS",
+          .timeLimit(.minutes(3)))
+    func cluster() async throws {
+        let cluster = try await RedisTestCluster(replicas: 0, certificates: try await RedisTestCertificates.shared)
+        let store = try RedisStore(cluster: cluster.seeds)
+        let keys = (0..<200).map { "user:\($0)" }
+        for key in keys { try await store.set(key, key.uppercased()) }
+        for key in keys { #expect(try await store.get(key, as: String.self) == key.uppercased()) }
+        for server in cluster.servers {
+            #expect(Int(try await server.cli("DBSIZE").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 > 0,
+                    "every primary holds keys: the slot map's TLS ports were followed")
+        }
+        try await store.clear(prefix: "user:1")
+        #expect(try await store.keys(prefix: "user:").count == 200 - 111)
+
+        let listener = try RedisStore(cluster: cluster.seeds)
+        let bus = RedisInvalidationBus(redis: listener)
+        let recorder = DeliveryRecorder()
+        let subscription = Task { try await bus.run(delivering: recorder) }
+        defer { subscription.cancel() }
+        #expect(try await within(.seconds(20)) { bus.isSubscribed })
+        await RedisInvalidationBus(redis: store).publish(.key("user:7"))
+        #expect(try await within(.seconds(10)) { recorder.keys.contains("user:7") }, "announced over a TLS cluster")
+        try await store.close()
+        try await listener.close()
+    }
 }

@@ -9,8 +9,12 @@ import Testing
 final class RedisTestCluster: Sendable {
     let servers: [RedisTestServer]
 
-    /// The nodes' URLs, to give `RedisStore(cluster:)` as seeds.
-    var seeds: [String] { servers.map(\.tcpURL) }
+    /// The nodes' URLs, to give `RedisStore(cluster:)` as seeds (`rediss://` trusting the
+    /// test CA on a TLS cluster).
+    var seeds: [String] {
+        guard let certificates else { return servers.map(\.tcpURL) }
+        return servers.map { "rediss://127.0.0.1:\($0.port)?ca=\(certificates.ca)" }
+    }
 
     /// One cluster for the tests that only read and write (each in a namespace of its own).
     static var shared: RedisTestCluster {
@@ -26,22 +30,32 @@ final class RedisTestCluster: Sendable {
     }
     private static let sharedCluster = SharedCluster()
 
-    init() async throws {
+    /// The TLS cluster's certificates, when its nodes speak only TLS.
+    let certificates: RedisTestCertificates?
+
+    /// Three primaries with `replicas` each; with `certificates`, every node listens only
+    /// for TLS (`--port 0 --tls-port`), and talks TLS to the others (`tls-cluster yes`).
+    init(replicas: Int = 1, certificates: RedisTestCertificates? = nil) async throws {
+        self.certificates = certificates
         var servers: [RedisTestServer] = []
-        for _ in 0..<6 {
+        for _ in 0..<(3 * (1 + replicas)) {
             servers.append(try await RedisTestServer(extraArguments: [
                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
                 // A replica syncs at once (not after 5 s), and may take over however old its data.
                 "--repl-diskless-sync-delay", "0", "--cluster-replica-validity-factor", "0",
-            ]))
+            ], argumentsForPort: { port in
+                guard let certificates else { return [] }
+                return ["--port", "0", "--tls-cluster", "yes", "--tls-replication", "yes"] + certificates.serverArguments(port: port)
+            }))
         }
         self.servers = servers
-        let output = try await servers[0].cli(arguments: ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" }
-            + ["--cluster-replicas", "1", "--cluster-yes"])
+        let tlsArguments = certificates.map { ["--tls", "--cacert", $0.ca] } ?? []
+        let output = try await servers[0].cli(arguments: tlsArguments + ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" }
+            + ["--cluster-replicas", String(replicas), "--cluster-yes"])
         guard output.contains("All 16384 slots covered") else {
             throw TestServerError(message: "redis-cli --cluster create failed: \(output.suffix(500))")
         }
-        try await waitUntilHealthy()
+        try await waitUntilHealthy(nodes: servers.count)
         // Replicas in sync: a primary killed later has a replica ready to take over.
         let deadline = ContinuousClock.now + .seconds(30)
         for server in servers where !(try await server.cli("ROLE").hasPrefix("master")) {

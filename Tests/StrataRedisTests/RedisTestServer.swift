@@ -46,12 +46,14 @@ final class RedisTestServer: Sendable {
     }
     private static let sharedServer = SharedServer()
 
-    init(extraArguments: [String] = []) async throws {
+    /// A server with `extraArguments`, and those `argumentsForPort` gives for its port
+    /// (a TLS-only node listens for TLS there: `--port 0 --tls-port <port>`).
+    init(extraArguments: [String] = [], argumentsForPort: (Int) -> [String] = { _ in [] }) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         // A cluster node also listens on its port + 10,000 (the cluster bus).
         port = extraArguments.contains("--cluster-enabled") ? Self.freeClusterPort() : Self.freePort()
-        self.extraArguments = extraArguments
+        self.extraArguments = extraArguments + argumentsForPort(port)
         try await start()
     }
 
