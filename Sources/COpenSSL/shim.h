@@ -20,6 +20,10 @@ static inline long strata_SSL_CTX_set_min_proto_version(SSL_CTX *context, int ve
     return SSL_CTX_set_min_proto_version(context, version);
 }
 
+static inline void strata_SSL_CTX_set_read_ahead(SSL_CTX *context, int on) {
+    SSL_CTX_set_read_ahead(context, on);
+}
+
 static inline long strata_partial_write_modes(void) {
     return SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER;
 }

@@ -147,16 +147,19 @@ final class RedisSocket: @unchecked Sendable {
     /// Reads what the socket holds now and parses every complete reply (event loop's thread).
     func readReplies(into buffer: UnsafeMutableRawBufferPointer) -> ReadResult {
         var result = ReadResult()
-        // TLS: records are decrypted until none is left (OpenSSL may hold a whole one the
-        // socket no longer shows as readable).
+        // TLS: records are decrypted until OpenSSL holds none (it may hold one the socket no
+        // longer shows as readable).
         while let tls {
             switch tls.read(into: buffer) {
-            case .bytes(let count):
+            case .bytes(let count, let more):
+                answered = true
                 guard redisReaderFeed(parser, buffer.baseAddress!.assumingMemoryBound(to: CChar.self), count) == REDIS_OK else {
                     result.failure = parserFailure()
                     return result
                 }
-                continue
+                // Nothing held by OpenSSL and room left in the buffer: the socket is likely
+                // empty, and `poll` (level-triggered) says so if it is not.
+                if more || count == buffer.count { continue }
             case .drained:
                 break
             case .failed(let error):

@@ -37,6 +37,9 @@ final class RedisTLSContext: @unchecked Sendable {
         self.context = context
         // TLS 1.2 at least: what every managed Redis offers, and Redis's own default.
         _ = strata_SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION)
+        // Reads take what the socket holds, not one record's header and then its body: one
+        // system call per wake-up where a reply fits.
+        strata_SSL_CTX_set_read_ahead(context, 1)
         SSL_CTX_set_verify(context, settings.verification == .full ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nil)
         switch settings.trust {
         case .system:

@@ -27,7 +27,8 @@ final class RedisTLSSession: @unchecked Sendable {
 
     /// What a read found.
     enum ReadStep {
-        case bytes(Int)
+        /// This many bytes; `more` when OpenSSL holds more already (read ahead from the socket).
+        case bytes(Int, more: Bool)
         /// Nothing more now.
         case drained
         case failed(RedisConnectionError)
@@ -64,7 +65,7 @@ final class RedisTLSSession: @unchecked Sendable {
         lock.withLock { _ in
             ERR_clear_error()
             let result = SSL_read(ssl, buffer.baseAddress, Int32(clamping: buffer.count))
-            if result > 0 { return .bytes(Int(result)) }
+            if result > 0 { return .bytes(Int(result), more: SSL_has_pending(ssl) == 1) }
             let code = SSL_get_error(ssl, result)
             switch code {
             // WANT_WRITE while reading: TLS 1.2 renegotiation, which Redis never starts.
