@@ -10,10 +10,9 @@ import Synchronization
 /// A non-blocking socket to Redis (being connected, logging in, or ready), and the parser
 /// of its replies.
 ///
-/// The lane dials it without waiting (``RedisDialer``) and sends the login as its first
-/// batch (a store's first connection is made by hiredis instead, blocking in the store's
-/// initializer, and its descriptor handed over); the lane writes RESP itself and the event
-/// loop reads, with hiredis's reply parser.
+/// The lane dials it without waiting (``RedisDialer``), takes it through its TLS handshake
+/// when the server speaks TLS (``tls``), and sends the login as its first batch; the lane
+/// writes RESP itself and the event loop reads, with hiredis's reply parser.
 ///
 /// Who touches what: one thread at a time writes (the one its lane's machine handed the
 /// write to), outside any lock; the event loop's thread reads, and owns `parser`.

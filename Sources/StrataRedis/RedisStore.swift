@@ -1,7 +1,8 @@
 import Strata
 import Synchronization
 
-/// A shared store on a Redis server, through the system's hiredis client.
+/// A shared store on a Redis server or cluster, plain or over TLS (``RedisTLS``), with the
+/// system's hiredis as the reply parser and its OpenSSL for TLS.
 ///
 /// - Every command is built from arguments (binary-safe): keys and values with spaces,
 ///   CR/LF, NUL or any Unicode cannot change a command.
@@ -31,8 +32,9 @@ import Synchronization
 ///   code says what cures it (``RedisServerError/code``) and whose `underlying` is the
 ///   ``RedisServerError``.
 ///
-/// The initializer connects once (blocking for at most the connect timeout), so an
-/// unreachable server is reported at start-up. The first store also sets SIGPIPE to be
+/// The initializer waits for its first connection (the connect timeout, then the command
+/// timeout for the login and a `PING`; a cluster's for its slot map), so an unreachable
+/// server, refused credentials or a refused certificate are reported at start-up. The first store also sets SIGPIPE to be
 /// ignored, if the process still has the default (which would end the process when a
 /// server goes away mid-write); a handler the application installed is left alone.
 ///

@@ -155,6 +155,12 @@ struct RedisTLSTests {
         #expect(try RedisEndpoint(url: "rediss://h").tls == RedisTLS())
         #expect(try RedisEndpoint(url: "rediss://h?verify=insecure-none").tls?.verification == .insecureNoVerification)
         #expect(try RedisEndpoint(url: "redis://h").tls == nil)
+        // The API contract's lines (../shared/API.md, "Redis in production").
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: "rediss://cache.internal:6380"))
+        configuration.tls = .init(trust: .certificates(path: "/etc/ssl/redis-ca.pem"),
+                                  clientCertificate: "/etc/ssl/app.pem", privateKey: "/etc/ssl/app.key")
+        #expect(configuration.endpoint.tls?.trust == .certificates(path: "/etc/ssl/redis-ca.pem"))
+        #expect(configuration.endpoint.description == "rediss://cache.internal:6380/0")
         for bad in ["rediss://h?verify=yes", "rediss://h?color=blue", "redis://h?ca=/x.pem", "rediss://:secret@h?ca"] {
             let error = try #require(throws: StrataError.self) { try RedisEndpoint(url: bad) }
             #expect(error.code == .invalidConfiguration && !error.message.contains("secret"), "\(error.message)")
