@@ -151,18 +151,20 @@ struct RedisClusterChangeTests {
         let target = try await primaries[1].cli("CLUSTER", "MYID").trimmingCharacters(in: .whitespacesAndNewlines)
         let load = ClusterLoad()
         let running = load.run(on: store)
-        try await Task.sleep(for: .milliseconds(300))
+        // Counted in calls, not time: a loaded machine runs fewer in the same 300 ms.
+        let successes = { load.seen.withLock { $0.successes } }
+        #expect(try await within(.seconds(60)) { successes() >= 100 }, "the load runs before the slots move")
         let output = try await primaries[0].cli(arguments: [
             "--cluster", "reshard", "127.0.0.1:\(primaries[0].port)", "--cluster-from", source, "--cluster-to", target,
             "--cluster-slots", "1000", "--cluster-yes",
         ])
-        try await Task.sleep(for: .milliseconds(300))
+        let afterReshard = successes()
+        #expect(try await within(.seconds(60)) { successes() >= afterReshard + 100 }, "and goes on after")
         await load.stop(running)
 
         let seen = load.seen.withLock { $0 }
         #expect(seen.failures.isEmpty, "\(seen.failures.count) calls failed: \(seen.failures.prefix(3))")
         #expect(seen.wrong.isEmpty, "\(seen.wrong.prefix(3))")
-        #expect(seen.successes > 100)
         let slotsMoved = try await primaries[1].cli("CLUSTER", "COUNTKEYSINSLOT", "0")  // any answer: the node serves
         #expect(!slotsMoved.isEmpty)
         #expect(output.contains("Moving slot"), "redis-cli moved slots: \(output.suffix(300))")
