@@ -70,7 +70,9 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         guard url.hasPrefix(scheme) else { throw invalid("the scheme must be redis://, rediss:// or redis+unix://") }
         var rest = Substring(url.dropFirst(scheme.count))
         var tls: RedisTLS? = scheme == "rediss://" ? RedisTLS() : nil
-        if let question = rest.firstIndex(of: "?") {
+        // The query starts after the credentials: a password may hold a `?`.
+        let hostStart = rest.lastIndex(of: "@").map { rest.index(after: $0) } ?? rest.startIndex
+        if let question = rest[hostStart...].firstIndex(of: "?") {
             guard tls != nil else { throw invalid("only a rediss:// URL takes query items (TLS settings)") }
             tls = try Self.tls(query: rest[rest.index(after: question)...], invalid: invalid)
             rest = rest[..<question]

@@ -149,8 +149,10 @@ final class RedisLane: Sendable {
     }
 
     /// ``send(_:)`` for a thread that may wait: a store's initializer, which connects
-    /// before it returns so that an unreachable server is reported at start-up. The lane
-    /// answers within its connect timeout plus two command timeouts (connect, log in, reply).
+    /// before it returns so that an unreachable server is reported at start-up. The request
+    /// may wait the connect timeout plus the command timeout to be written (a connection
+    /// made, its TLS handshake and login included), then the command timeout for its reply.
+    /// Never on the event loop's thread, which answers it.
     func sendWaiting(_ commands: [[[UInt8]]]) throws -> [RedisReply] {
         var bytes: [UInt8] = []
         RedisProtocol.encode(commands, into: &bytes)
@@ -161,7 +163,8 @@ final class RedisLane: Sendable {
                 outcome.withLock { $0 = result }
                 answered.signal()
             },
-            expected: commands.count, id: nextID.add(1, ordering: .relaxed).oldValue)
+            expected: commands.count, id: nextID.add(1, ordering: .relaxed).oldValue,
+            deadline: .now + limits.connectTimeout + limits.commandTimeout)
         perform(event { $0.enqueue(request, bytes: bytes, now: .now, isCancelled: false) })
         answered.wait()
         return try outcome.withLock { $0! }.get()

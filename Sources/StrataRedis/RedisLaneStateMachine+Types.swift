@@ -31,7 +31,7 @@ extension RedisLaneStateMachine {
     }
 
     /// What the caller of an event does once the lock is released, in this order: shut the
-    /// retired socket down, report, resume, connect, write.
+    /// retired socket down, report, resume, connect, take a TLS handshake step, write.
     struct Actions {
         /// The connection failed: report it (once per loss).
         var lost: (any Error)?

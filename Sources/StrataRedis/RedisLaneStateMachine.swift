@@ -33,7 +33,8 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     /// The connection, if any: ready, or on its way (``phase``).
     var socket: Socket?
     var phase = Phase.ready
-    /// A connection is being made for the queue (resolved, dialled, or logging in).
+    /// A connection is being made for the queue (resolved, dialled, in its TLS handshake,
+    /// or logging in).
     var connecting = false
     /// The addresses to dial next if the one being dialled fails.
     var otherAddresses: [RedisDialer.Address] = []
@@ -86,7 +87,7 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
 
     // MARK: Events
 
-    /// A connection made before the lane's first request.
+    /// A connection made and logged in already (the machine's tests start with one).
     mutating func start(with socket: Socket) {
         self.socket = socket
         phase = .ready
@@ -111,7 +112,7 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
                 """))
         } else {
             var request = request
-            request.deadline = now + limits.commandTimeout
+            request.deadline = request.deadline ?? now + limits.commandTimeout  // a first contact brings its own
             request.bytes = bytes
             next.append(request)
             queuedCommands += request.expected

@@ -7,7 +7,8 @@ import CHiredis
 import Strata
 import Synchronization
 
-/// A non-blocking socket to Redis (being connected, logging in, or ready), and the parser
+/// A non-blocking socket to Redis (being connected, in its TLS handshake, logging in, or
+/// ready), and the parser
 /// of its replies.
 ///
 /// The lane dials it without waiting (``RedisDialer``), takes it through its TLS handshake
@@ -178,14 +179,14 @@ final class RedisSocket: @unchecked Sendable {
             } else if count == 0 {
                 result.failure = RedisConnectionError(description: answered
                     ? "the server closed the connection"
-                    : "the server closed the connection before answering (a TLS port? then use rediss://)")
+                    : "the server closed the connection before answering (if the port expects TLS, use rediss://)")
                 break
             } else if errno == EINTR {
                 continue
             } else if errno == EAGAIN || errno == EWOULDBLOCK {
                 break
             } else {
-                let hint = answered ? "" : " (a TLS port? then use rediss://)"
+                let hint = answered ? "" : " (if the port expects TLS, use rediss://)"
                 result.failure = RedisConnectionError(description: "reading from the server failed: \(Self.describe(errno: errno))\(hint)")
                 break
             }

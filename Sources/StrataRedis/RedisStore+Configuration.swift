@@ -16,8 +16,8 @@ extension RedisStore {
         /// The server, credentials and database.
         public var endpoint: RedisEndpoint
         /// TLS for every connection the store opens (the endpoint's: set by a `rediss://`
-        /// URL, or here); `nil`: plain TCP. On a cluster, the first seed's applies to every
-        /// node.
+        /// URL, or here); `nil`: plain TCP. On a cluster it applies to every node (when it is
+        /// `nil`, the first `rediss://` seed's settings do).
         ///
         /// ```swift
         /// configuration.tls = RedisTLS(trust: .certificates(path: "/etc/ssl/redis-ca.pem"))
@@ -26,7 +26,8 @@ extension RedisStore {
             get { endpoint.tls }
             set { endpoint.tls = newValue }
         }
-        /// How long connecting may take before the store gives up (`backendUnavailable`).
+        /// How long connecting may take before the store gives up (`backendUnavailable`): each
+        /// address of the server, with the TLS handshake.
         public var connectTimeout: Duration
         /// How long a call may wait for its commands to be written (while its connection is
         /// busy or being made again), and how long a pipelined batch may then wait for its

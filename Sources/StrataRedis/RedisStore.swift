@@ -62,7 +62,7 @@ public final class RedisStore: KeyValueStore {
     /// The TLS every connection speaks, when the server does (``Configuration/tls``).
     let tls: RedisTLSContext?
 
-    /// Connects to the server at `url` (`redis://…` or `redis+unix://…`).
+    /// Connects to the server at `url` (`redis://…`, `rediss://…` for TLS, or `redis+unix://…`).
     ///
     /// ```swift
     /// let redis = try RedisStore(url: "redis+unix:///run/redis.sock?db=1")
@@ -88,8 +88,22 @@ public final class RedisStore: KeyValueStore {
     }
 
     /// Connects with a full ``Configuration``; throws `StrataError.Code.backendUnavailable`
-    /// naming the server when it cannot be reached within the connect timeout.
+    /// naming the server when it cannot be reached (within the connect timeout, then the
+    /// command timeout for its login and a `PING`), `accessDenied` when it refuses the
+    /// credentials or the client certificate, and `invalidConfiguration` for settings it
+    /// cannot use (a TLS file missing or not PEM, say).
     public init(configuration: Configuration) throws {
+        var configuration = configuration
+        // TLS asked for anywhere (the endpoint, or a `rediss://` seed) is every connection's,
+        // with one set of settings: the endpoint's, else the first TLS seed's.
+        configuration.tls = configuration.tls ?? configuration.clusterSeeds.lazy.compactMap(\.tls).first
+        if let tls = configuration.tls {
+            configuration.clusterSeeds = configuration.clusterSeeds.map { seed in
+                var seed = seed
+                seed.tls = tls
+                return seed
+            }
+        }
         self.names = RedisKeyNames(namespace: configuration.keyNamespace, clustered: !configuration.clusterSeeds.isEmpty)
         let backend = Self.backendName(configuration)
         guard configuration.poolSize >= 1, configuration.scanBatchSize >= 1, configuration.maxQueuedCommands >= 1,
@@ -99,17 +113,8 @@ public final class RedisStore: KeyValueStore {
                 backend: backend)
         }
         _ = ignoreBrokenPipes
-        var configuration = configuration
-        if let tls = configuration.tls {
-            // Every node of a cluster speaks what the first seed does.
-            configuration.clusterSeeds = configuration.clusterSeeds.map { seed in
-                var seed = seed
-                seed.tls = seed.tls ?? tls
-                return seed
-            }
-            if case .unix = configuration.endpoint.address {
-                throw StrataError(code: .invalidConfiguration, message: "TLS needs a TCP endpoint, not a unix socket", backend: backend)
-            }
+        if configuration.tls != nil, case .unix = configuration.endpoint.address {
+            throw StrataError(code: .invalidConfiguration, message: "TLS needs a TCP endpoint, not a unix socket", backend: backend)
         }
         self.configuration = configuration
         if let settings = configuration.tls {
@@ -156,8 +161,10 @@ public final class RedisStore: KeyValueStore {
             cluster = nil
             // The first connection is made here, so an unreachable server is found at start-up.
             do {
-                if case .error(let message) = try lanes[0].sendWaiting([[Array("PING".utf8)]])[0] {
-                    throw RedisConnectionError(description: "the server refused PING: \(message)")
+                // Any answer shows the server is there, but NOAUTH: it needs a password the URL lacks.
+                if case .error(let message) = try lanes[0].sendWaiting([[Array("PING".utf8)]])[0], message.hasPrefix("NOAUTH") {
+                    throw RedisConnectionError(
+                        description: "the server requires a password: \(message)", refusal: RedisServerError(message: message, command: "PING"))
                 }
             } catch {
                 lanes.forEach { $0.close(abandoningRepliesOut: true) }

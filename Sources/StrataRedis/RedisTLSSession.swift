@@ -36,7 +36,9 @@ final class RedisTLSSession: @unchecked Sendable {
 
     private let ssl: OpaquePointer
     private let lock = Lock<Void>(())
-    /// The server asked for a client certificate and this client has none.
+    /// The server asked for a client certificate this client has none of, and has sent no
+    /// data since (a server that merely offers to take one, `tls-auth-clients optional`,
+    /// answers the first command: then it no longer counts).
     let askedForCertificate = Atomic<Bool>(false)
 
     init(_ ssl: OpaquePointer) {
@@ -65,7 +67,11 @@ final class RedisTLSSession: @unchecked Sendable {
         lock.withLock { _ in
             ERR_clear_error()
             let result = SSL_read(ssl, buffer.baseAddress, Int32(clamping: buffer.count))
-            if result > 0 { return .bytes(Int(result), more: SSL_has_pending(ssl) == 1) }
+            if result > 0 {
+                // The server took this client as it is: a later failure is not about a certificate.
+                askedForCertificate.store(false, ordering: .relaxed)
+                return .bytes(Int(result), more: SSL_has_pending(ssl) == 1)
+            }
             let code = SSL_get_error(ssl, result)
             switch code {
             // WANT_WRITE while reading: TLS 1.2 renegotiation, which Redis never starts.

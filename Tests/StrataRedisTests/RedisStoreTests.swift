@@ -74,6 +74,11 @@ struct RedisStoreTests {
         }
         #expect((refused?.underlying as? RedisServerError)?.kind == "WRONGPASS")
         #expect(refused?.description.contains("wrong guess") == false)
+        // No password where the server requires one: found at start-up (the initializer's PING), accessDenied.
+        let unauthenticated = #expect(throws: StrataError(code: .accessDenied, message: "")) {
+            try RedisStore(url: "redis://127.0.0.1:\(server.port)")
+        }
+        #expect((unauthenticated?.underlying as? RedisServerError)?.kind == "NOAUTH", "\(String(describing: unauthenticated))")
         // Every pooled connection logs in: run enough calls at once to open them all.
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<32 { group.addTask { try await byUser.set("p\(index)", index) } }

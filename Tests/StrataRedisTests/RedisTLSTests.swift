@@ -165,6 +165,9 @@ struct RedisTLSTests {
                                   clientCertificate: "/etc/ssl/app.pem", privateKey: "/etc/ssl/app.key")
         #expect(configuration.endpoint.tls?.trust == .certificates(path: "/etc/ssl/redis-ca.pem"))
         #expect(configuration.endpoint.description == "rediss://cache.internal:6380/0")
+        let question = try RedisEndpoint(url: "redis://:pa?ss@h:7000")
+        #expect(question.password == "pa?ss" && question.address == .tcp(host: "h", port: 7000), "a ? in a password is the password's")
+        #expect(try RedisEndpoint(url: "rediss://:pa?ss@h?ca=/c.pem").tls?.trust == .certificates(path: "/c.pem"))
         for bad in ["rediss://h?verify=yes", "rediss://h?color=blue", "redis://h?ca=/x.pem", "rediss://:secret@h?ca"] {
             let error = try #require(throws: StrataError.self) { try RedisEndpoint(url: bad) }
             #expect(error.code == .invalidConfiguration && !error.message.contains("secret"), "\(error.message)")
