@@ -174,6 +174,24 @@ struct RedisTLSTests {
         }
     }
 
+    @Test("values larger than the socket's buffer go out over TLS in parts (WANT_WRITE, then the rest when writable)",
+          .timeLimit(.minutes(1)))
+    func largeValues() async throws {
+        let server = try await RedisTestTLSServer.shared
+        var configuration = server.configuration()
+        configuration.poolSize = 1  // every batch on one connection: the socket's buffer fills
+        let store = try RedisStore(configuration: configuration)
+        let values = (0..<8).map { index in [UInt8](repeating: UInt8(index), count: 2 << 20) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, value) in values.enumerated() { group.addTask { try await store.set("big:\(index)", value) } }
+            try await group.waitForAll()
+        }
+        for (index, value) in values.enumerated() {
+            #expect(try await store.get("big:\(index)", as: [UInt8].self) == value, "value \(index) read back whole")
+        }
+        try await store.close()
+    }
+
     @Test("verification can be turned off only by name: a certificate from an unknown CA is then taken", .timeLimit(.minutes(1)))
     func insecureNoVerification() async throws {
         let server = try await RedisTestTLSServer.shared
