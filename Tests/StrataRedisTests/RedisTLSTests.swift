@@ -75,8 +75,8 @@ struct RedisTLSTests {
         #expect(try await store.get("k", as: String.self) == "over mutual TLS")
         try await store.close()
 
-        let error = try #require(throws: StrataError.self) {
-            try RedisStore(configuration: server.configuration(server.certificates.clientTLS(mutual: false)))
+        let error = try await #require(throws: StrataError.self) {
+            try await makeStoreOffPool(server.configuration(server.certificates.clientTLS(mutual: false)))
         }
         #expect(error.code == .accessDenied, "\(error.message)")
         #expect(error.message.contains("127.0.0.1:\(server.tlsPort)") && error.message.contains("requires a client certificate"),
@@ -137,7 +137,7 @@ struct RedisTLSTests {
         configuration.connectTimeout = .seconds(2)
         configuration.commandTimeout = .seconds(6)
         let started = ContinuousClock.now
-        let error = try #require(throws: StrataError.self) { try RedisStore(configuration: configuration) }
+        let error = try await #require(throws: StrataError.self) { try await makeStoreOffPool(configuration) }
         let elapsed = ContinuousClock.now - started
         #expect(error.code == refusal.code, "\(error)")
         #expect(error.message.contains(refusal.says), "\(error.message)")
