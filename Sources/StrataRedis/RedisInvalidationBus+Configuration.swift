@@ -23,6 +23,13 @@ extension RedisInvalidationBus {
         /// (2 s by default). A server busy for longer (a long script, say) counts as lost
         /// too: the instance then drops its L1 and resubscribes, which is safe.
         public var healthCheckTimeout: Duration
+        /// Whether keys announced together (queued while the previous batch was being
+        /// published: a burst of writes) go out as one message, up to 256 keys a message,
+        /// rather than one message each (`true` by default). Each instance then reads one
+        /// message per burst instead of one per key, and Redis copies one to every instance.
+        /// Instances of Strata before this message existed ignore it: during a rolling
+        /// deploy from such a version, set `false` until every instance runs this one.
+        public var coalescesKeys: Bool
 
         /// A health check that sends `PING` after `healthCheckInterval` of silence and waits
         /// `healthCheckTimeout` for its reply.
@@ -30,9 +37,12 @@ extension RedisInvalidationBus {
         /// ```swift
         /// let configuration = RedisInvalidationBus.Configuration(healthCheckTimeout: .seconds(1))
         /// ```
-        public init(healthCheckInterval: Duration = .seconds(1), healthCheckTimeout: Duration = .seconds(2)) {
+        public init(
+            healthCheckInterval: Duration = .seconds(1), healthCheckTimeout: Duration = .seconds(2), coalescesKeys: Bool = true
+        ) {
             self.healthCheckInterval = healthCheckInterval
             self.healthCheckTimeout = healthCheckTimeout
+            self.coalescesKeys = coalescesKeys
         }
 
         /// The longest a subscription that died silently goes unnoticed:

@@ -17,8 +17,9 @@ extension RedisInvalidationBus {
     /// owns publishes the queue in order, in pipelined batches of `PUBLISH` on one
     /// connection, so other instances receive this bus's announcements in the order they
     /// were queued. The task starts when something is queued and ends when the queue is
-    /// empty; ``close()`` waits for it. A failure is counted (``failedPublishes``, each
-    /// message of a batch that failed, at each attempt) and kept (``lastPublishError``); a
+    /// empty; ``close()`` waits for it. Keys queued together go out in one message (up to 256
+    /// a message, ``Configuration/coalescesKeys``). A failure is counted (``failedPublishes``, each announcement
+    /// of a batch that failed, at each attempt) and kept (``lastPublishError``); a
     /// batch that failed because Redis could not be reached is sent again, in order, until
     /// it is published (see ``RedisInvalidationBus``'s publishing). After ``close()``, an
     /// announcement is not published and is counted too. Use ``announce(_:)`` to wait for
@@ -103,24 +104,27 @@ extension RedisInvalidationBus {
         }
     }
 
-    /// Publishes `queued` in batches, in order; the index of the first message of a batch
-    /// that failed and is to be sent again (Redis could not be reached), else `nil`.
+    /// Publishes `queued` in batches, in order (keys coalesced into messages, see
+    /// ``messages(_:)``); the index of the first announcement of a batch that failed and is
+    /// to be sent again (Redis could not be reached), else `nil`.
     private func publishInOrder(_ queued: [Invalidation]) async -> Int? {
-        for start in stride(from: 0, to: queued.count, by: Self.publishBatch) {
-            let batch = queued[start..<min(start + Self.publishBatch, queued.count)]
-            let commands = batch.map {
-                redis.command("PUBLISH", Array(channel.utf8), Self.encode($0, from: instanceID))
-            }
+        let messages = messages(queued)
+        for start in stride(from: 0, to: messages.count, by: Self.publishBatch) {
+            let batch = messages[start..<min(start + Self.publishBatch, messages.count)]
+            let commands = batch.map { redis.command("PUBLISH", Array(channel.utf8), $0.payload) }
+            let first = batch.first!.first
+            let announcements = (batch.endIndex < messages.count ? messages[batch.endIndex].first : queued.count) - first
             do {
                 // One lane, one pipeline: the server runs them in this order.
                 _ = try await redis.send(commands, routing: nil) { _ in nil }
+                publishedMessages.add(batch.count, ordering: .relaxed)
             } catch let error as StrataError {
-                publishFailed(error, messages: batch.count)
-                if error.code == .backendUnavailable || error.code == .timeout { return start }
+                publishFailed(error, messages: announcements)
+                if error.code == .backendUnavailable || error.code == .timeout { return first }
             } catch {
                 publishFailed(StrataError(code: .backendUnavailable, message: "PUBLISH failed", backend: redis.backendName,
-                                          underlying: error), messages: batch.count)
-                return start
+                                          underlying: error), messages: announcements)
+                return first
             }
         }
         return nil

@@ -98,10 +98,10 @@ extension RedisInvalidationBus {
                     loss.lost(error)
                 },
                 onPush: { [bus, store, deliveries] message in
-                    guard case .array(let parts) = message, parts.count == 3, case .bulk(let payload) = parts[2],
-                          let invalidation = RedisInvalidationBus.decode(payload, ignoring: bus.instanceID)
-                    else { return }
-                    deliveries.async { store.applyRemoteInvalidation(invalidation) }
+                    guard case .array(let parts) = message, parts.count == 3, case .bulk(let payload) = parts[2] else { return }
+                    let invalidations = RedisInvalidationBus.decode(payload, ignoring: bus.instanceID)
+                    guard !invalidations.isEmpty else { return }
+                    deliveries.async { invalidations.forEach(store.applyRemoteInvalidation) }
                 })
         }
 

@@ -47,6 +47,8 @@ public final class RedisInvalidationBus: InvalidationSource {
     let lastFailures = Lock<(publish: StrataError?, subscribe: StrataError?)>((nil, nil))
     let subscribed = Atomic<Bool>(false)
     let outbox = Lock(Outbox())
+    /// Messages published by ``publish(_:)`` (for the tests: fewer than the keys when coalesced).
+    let publishedMessages = Atomic<Int>(0)
 
     /// A bus on `redis`'s server, on the channel of its key namespace, with the default
     /// health check (a `PING` after a second of silence, its reply expected within 2 s).
@@ -83,7 +85,7 @@ public final class RedisInvalidationBus: InvalidationSource {
         self.instanceID = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
     }
 
-    /// Messages that could not be published, at each attempt: the server was unreachable
+    /// Announcements that could not be published, at each attempt: the server was unreachable
     /// (the message is sent again, in order, until it is published), refused `PUBLISH` (an
     /// ACL without it, say: not sent again), or the bus was closed. Other instances keep
     /// their L1 copies of what a message never published named until those expire
@@ -162,18 +164,84 @@ public final class RedisInvalidationBus: InvalidationSource {
         }
     }
 
-    /// The invalidation in `message`, or `nil` for this instance's own or a malformed one.
-    static func decode(_ message: [UInt8], ignoring instance: [UInt8]) -> Invalidation? {
-        guard message.count >= 18, message[0] == 1, !message[1..<17].elementsEqual(instance),
-              let text = String(validating: message[18...], as: UTF8.self)
-        else { return nil }
+    /// Several keys in one message: `[1][16-byte instance id][K]` then, per key, its
+    /// length (2 bytes, big-endian; a key is at most 1,024 bytes) and its bytes.
+    static func encode(keys: [String], from instance: [UInt8]) -> [UInt8] {
+        var message = [1] + instance + [UInt8(ascii: "K")]
+        message.reserveCapacity(message.count + keys.reduce(0) { $0 + 2 + $1.utf8.count })
+        for key in keys {
+            let count = key.utf8.count
+            message.append(UInt8(truncatingIfNeeded: count >> 8))
+            message.append(UInt8(truncatingIfNeeded: count))
+            message.append(contentsOf: key.utf8)
+        }
+        return message
+    }
+
+    /// The invalidations in `message`; empty for this instance's own. A message this
+    /// version cannot read (a later version's, or a malformed one) is taken as
+    /// `.everything`: dropping all of L1 is always safe, ignoring a change is not.
+    static func decode(_ message: [UInt8], ignoring instance: [UInt8]) -> [Invalidation] {
+        guard message.count >= 18, message[0] == 1 else { return [.everything] }
+        if message[1..<17].elementsEqual(instance) { return [] }
+        let body = message[18...]
         switch message[17] {
-        case UInt8(ascii: "k"): return .key(text)
-        case UInt8(ascii: "p"): return .prefix(text)
-        case UInt8(ascii: "a"): return .everything
-        default: return nil
+        case UInt8(ascii: "k"):
+            return [String(validating: body, as: UTF8.self).map(Invalidation.key) ?? .everything]
+        case UInt8(ascii: "p"):
+            return [String(validating: body, as: UTF8.self).map(Invalidation.prefix) ?? .everything]
+        case UInt8(ascii: "a"):
+            return [.everything]
+        case UInt8(ascii: "K"):
+            var keys: [Invalidation] = []
+            var index = body.startIndex
+            while index < body.endIndex {
+                guard body.endIndex - index >= 2 else { return [.everything] }
+                let count = Int(body[index]) << 8 | Int(body[index + 1])
+                index += 2
+                guard body.endIndex - index >= count, let key = String(validating: body[index..<index + count], as: UTF8.self)
+                else { return [.everything] }
+                keys.append(.key(key))
+                index += count
+            }
+            return keys
+        default:
+            return [.everything]
         }
     }
+
+    /// Turns queued announcements into messages, in order: a run of keys becomes messages
+    /// of up to ``coalescedKeys`` keys (when ``Configuration/coalescesKeys``), anything else
+    /// one message each. Each message comes with the index of its first announcement.
+    func messages(_ queued: [Invalidation]) -> [(payload: [UInt8], first: Int)] {
+        var messages: [(payload: [UInt8], first: Int)] = []
+        var run: [String] = []
+        var runStart = 0
+        func endRun() {
+            if run.count == 1 {
+                messages.append((Self.encode(.key(run[0]), from: instanceID), runStart))
+            } else if !run.isEmpty {
+                messages.append((Self.encode(keys: run, from: instanceID), runStart))
+            }
+            run = []
+        }
+        for (index, invalidation) in queued.enumerated() {
+            if configuration.coalescesKeys, case .key(let key) = invalidation {
+                if run.isEmpty { runStart = index }
+                run.append(key)
+                if run.count == Self.coalescedKeys { endRun() }
+            } else {
+                endRun()
+                messages.append((Self.encode(invalidation, from: instanceID), index))
+            }
+        }
+        endRun()
+        return messages
+    }
+
+    /// Keys in one coalesced message, at most (at most 1 KiB each: a message stays under
+    /// about 260 KiB).
+    static let coalescedKeys = 256
 }
 
 /// A counter shared with the task that publishes.

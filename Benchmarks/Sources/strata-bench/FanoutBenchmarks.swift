@@ -26,11 +26,16 @@ nonisolated func fanoutBenchmarks(quick: Bool) async throws {
                       unit: "ms", x: Double(subscribers), series: "Redis CPU")
     }
     let strataSubscribers = quick ? 4 : 16
-    let (elapsed, cpu) = try await strataFanout(redis: redis, subscribers: strataSubscribers, messages: announcements)
-    report.record("fanout", "deliveries per second, \(strataSubscribers) Strata buses in one process",
-                  Double(strataSubscribers * announcements) / elapsed, unit: "msg/s", x: Double(strataSubscribers), series: "Strata buses")
-    report.record("fanout", "Redis CPU per 10,000 announcements, \(strataSubscribers) Strata buses",
-                  cpu / Double(announcements) * 10_000, unit: "ms", x: Double(strataSubscribers), series: "Redis CPU (Strata)")
+    for coalescesKeys in [false, true] {
+        let (elapsed, cpu) = try await strataFanout(
+            redis: redis, subscribers: strataSubscribers, messages: announcements, coalescesKeys: coalescesKeys)
+        let kind = coalescesKeys ? "keys coalesced" : "one key a message"
+        report.record("fanout", "keys delivered per second, \(strataSubscribers) Strata buses in one process, \(kind)",
+                      Double(strataSubscribers * announcements) / elapsed, unit: "keys/s", x: Double(strataSubscribers),
+                      series: "Strata buses, \(kind)")
+        report.record("fanout", "Redis CPU per 10,000 announcements, \(strataSubscribers) Strata buses, \(kind)",
+                      cpu / Double(announcements) * 10_000, unit: "ms", x: Double(strataSubscribers), series: "Redis CPU (Strata, \(kind))")
+    }
 }
 
 /// Seconds until `subscribers` raw connections have each read `messages` announcements,
@@ -66,7 +71,9 @@ private func rawFanout(port: Int, subscribers: Int, messages: Int) async throws 
 
 /// The same through Strata: `subscribers` buses (each its own store and subscription)
 /// and one publishing bus.
-private func strataFanout(redis: LocalRedis, subscribers: Int, messages: Int) async throws -> (Double, Double) {
+private func strataFanout(
+    redis: LocalRedis, subscribers: Int, messages: Int, coalescesKeys: Bool
+) async throws -> (Double, Double) {
     final class Counter: InvalidationSubscriber {
         let keys = Atomic<Int>(0)
         func applyRemoteInvalidation(_ invalidation: Invalidation) {
@@ -82,7 +89,8 @@ private func strataFanout(redis: LocalRedis, subscribers: Int, messages: Int) as
     }
     defer { buses.forEach { $0.2.cancel() } }
     while !buses.allSatisfy({ $0.0.isSubscribed }) { try await Task.sleep(for: .milliseconds(10)) }
-    let publisher = RedisInvalidationBus(redis: try RedisStore(url: redis.url))
+    let publisher = try RedisInvalidationBus(
+        redis: try RedisStore(url: redis.url), configuration: .init(coalescesKeys: coalescesKeys))
     let raw = RawRedis(port: redis.port)
     let cpuBefore = serverCPU(raw)
     let started = ContinuousClock.now
