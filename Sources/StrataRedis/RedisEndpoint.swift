@@ -170,7 +170,7 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         return String(url[..<url.index(after: colon)]) + "***" + String(url[at...])
     }
 
-    private static func percentDecoded(_ text: String) -> String {
+    static func percentDecoded(_ text: String) -> String {
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8).makeIterator()
         while let byte = iterator.next() {

@@ -37,6 +37,12 @@ extension RedisInvalidationBus {
                 let loss = LossSignal()
                 let delivery = Delivery()
                 let lane = connection(to: endpoint, reportingLossTo: loss, delivery: delivery)
+                // Behind Sentinel, a failover is a loss: L1 is dropped, and the next
+                // subscription is made on the new primary.
+                let following = bus.redis.sentinelMonitor?.follow { primary in
+                    lane.abandonConnection(RedisSentinelMonitor.Moved(primary: primary))
+                }
+                defer { following.map { bus.redis.sentinelMonitor?.unfollow($0) } }
                 if let refusal = await subscribe(lane) {
                     lane.close(abandoningRepliesOut: true)
                     guard !Task.isCancelled else { break }

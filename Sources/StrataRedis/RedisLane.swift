@@ -85,8 +85,9 @@ final class RedisLane: Sendable {
     /// The next request's id.
     let nextID = Atomic<UInt64>(1)
     let loop = RedisEventLoop.shared
-    /// The server.
-    let endpoint: RedisEndpoint
+    /// The server: fixed, or the primary Sentinel points at now (``RedisTarget``).
+    let target: RedisTarget
+    var endpoint: RedisEndpoint { target.endpoint }
     /// The store's TLS, when the server speaks it.
     let tls: RedisTLSContext?
     /// The login of a new connection, RESP-encoded, and its commands' names.
@@ -106,8 +107,22 @@ final class RedisLane: Sendable {
     /// A lane to `endpoint` (over TLS from `tls` when given), with no connection: the first
     /// request makes one. `describeConnectFailure` turns a failure to connect into the
     /// error its requests get.
-    init(
+    convenience init(
         endpoint: RedisEndpoint, tls: RedisTLSContext? = nil, limits: Limits,
+        describeConnectFailure: @escaping @Sendable (any Error) -> any Error = { $0 },
+        resolve: @escaping @Sendable (RedisEndpoint, @escaping @Sendable (Result<[RedisDialer.Address], any Error>) -> Void) -> Void
+            = RedisDialer.resolve,
+        onChange: (@Sendable (ConnectionChange) -> Void)? = nil,
+        onPush: (@Sendable (RedisReply) -> Void)? = nil
+    ) {
+        self.init(
+            target: RedisTarget(endpoint), tls: tls, limits: limits, describeConnectFailure: describeConnectFailure,
+            resolve: resolve, onChange: onChange, onPush: onPush)
+    }
+
+    /// A lane to wherever `target` points when a connection is made (the same login).
+    init(
+        target: RedisTarget, tls: RedisTLSContext? = nil, limits: Limits,
         describeConnectFailure: @escaping @Sendable (any Error) -> any Error = { $0 },
         resolve: @escaping @Sendable (RedisEndpoint, @escaping @Sendable (Result<[RedisDialer.Address], any Error>) -> Void) -> Void
             = RedisDialer.resolve,
@@ -118,9 +133,9 @@ final class RedisLane: Sendable {
         self.onPush = onPush
         state = Lock(Machine(limits: limits, receivesPushes: onPush != nil, describeConnectFailure: describeConnectFailure))
         self.limits = limits
-        self.endpoint = endpoint
+        self.target = target
         self.tls = tls
-        let login = RedisDialer.login(endpoint)
+        let login = RedisDialer.login(target.endpoint)
         var bytes: [UInt8] = []
         RedisProtocol.encode(login, into: &bytes)
         self.login = bytes
@@ -168,6 +183,13 @@ final class RedisLane: Sendable {
         perform(event { $0.enqueue(request, bytes: bytes, now: .now, isCancelled: false) })
         answered.wait()
         return try outcome.withLock { $0! }.get()
+    }
+
+    /// Drops the connection as lost with `error` (its batches out fail with it), as when the
+    /// server it was made to is no longer the one to use: the queue goes on a new connection,
+    /// made to wherever ``target`` then points.
+    func abandonConnection(_ error: any Error) {
+        perform(event { $0.abandonConnection(error) })
     }
 
     /// Fails what has not been written and retires the connection once the batch out is
@@ -220,6 +242,24 @@ final class RedisLane: Sendable {
             let outcome = Result { try write.socket.write(write.bytes, from: write.offset) }
             actions = event { $0.wrote(write.socket, outcome, now: .now) }
         }
+    }
+}
+
+/// Where a lane connects: one server, or (behind Sentinel) the primary as last found,
+/// changed by ``RedisSentinelMonitor`` when it moves. The login is the same wherever it points.
+final class RedisTarget: Sendable {
+    private let current: Lock<RedisEndpoint>
+
+    init(_ endpoint: RedisEndpoint) { current = Lock(endpoint) }
+
+    var endpoint: RedisEndpoint {
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
+    }
+
+    /// Changes the endpoint under the lock when `body` says so; whether it did.
+    func update(_ body: (inout RedisEndpoint) -> Bool) -> Bool {
+        current.withLock { body(&$0) }
     }
 }
 

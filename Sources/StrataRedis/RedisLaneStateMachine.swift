@@ -239,6 +239,14 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         return actions
     }
 
+    /// The connection is to be dropped as lost with `error` (the server moved): nothing
+    /// when there is none (a dial under way is let finish).
+    mutating func abandonConnection(_ error: any Error) -> Actions {
+        var actions = Actions()
+        if socket != nil, !closed { connectionFailed(error, &actions) }
+        return actions
+    }
+
     // MARK: Steps (within one event)
 
     /// Puts `batch` out, its bytes already in `unwritten`: hands the write out.

@@ -12,6 +12,7 @@ extension RedisStore {
     /// The servers a subscription may be made on, in the order to try them: the store's
     /// endpoint, or a cluster's primaries then its seeds (every node delivers a channel).
     var subscriptionEndpoints: [RedisEndpoint] {
+        if let sentinelMonitor { return [sentinelMonitor.target.endpoint] }
         let endpoints = cluster.map { $0.primaries.map(\.endpoint) + $0.seeds } ?? [configuration.endpoint]
         return endpoints.isEmpty ? [configuration.endpoint] : endpoints
     }
@@ -75,6 +76,11 @@ extension RedisStore {
             return try await cluster.send(commands, slot: routing.map(RedisClusterSlot.of), key: key, store: self)
         }
         do {
+            let replies = try await lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count].send(commands)
+            guard let sentinelMonitor, replies.contains(where: { $0.errorMessage?.hasPrefix("READONLY") == true }) else { return replies }
+            // A demoted primary, which ran no write of these (a replica refuses them all):
+            // the primary is looked up again and they are sent once more, to it.
+            guard (try? await sentinelMonitor.lookUp()) != nil else { return replies }
             return try await lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count].send(commands)
         } catch let error as CancellationError {
             throw error  // the task was cancelled before the commands were written

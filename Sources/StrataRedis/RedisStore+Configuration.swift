@@ -63,6 +63,16 @@ extension RedisStore {
         /// configuration.clusterSeeds = [configuration.endpoint, try RedisEndpoint(url: "redis://10.0.0.2:7000")]
         /// ```
         public var clusterSeeds: [RedisEndpoint] = []
+        /// Sentinel, for a primary it watches (high availability without a cluster): the
+        /// primary is found through the sentinels, and followed through a failover. The
+        /// endpoint's credentials, database and TLS are the primary's (its address is
+        /// replaced by the one Sentinel gives); ``tls`` covers the sentinels too. `nil` (the
+        /// default): `endpoint` is the server. Set by a `redis-sentinel://` URL.
+        ///
+        /// ```swift
+        /// configuration.sentinel = RedisSentinel(sentinels: [try RedisEndpoint(url: "redis://s1:26379")], primaryName: "cache")
+        /// ```
+        public var sentinel: RedisSentinel? = nil
         /// On a cluster, how long a call may keep following redirections and waiting out a
         /// failover or a slot migration before it fails with `backendUnavailable`.
         public var clusterRetryTime: Duration = .seconds(3)

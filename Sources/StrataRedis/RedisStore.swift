@@ -61,14 +61,25 @@ public final class RedisStore: KeyValueStore {
     let names: RedisKeyNames
     /// The TLS every connection speaks, when the server does (``Configuration/tls``).
     let tls: RedisTLSContext?
+    /// The primary behind Sentinel, when ``Configuration/sentinel`` is set.
+    let sentinelMonitor: RedisSentinelMonitor?
 
-    /// Connects to the server at `url` (`redis://…`, `rediss://…` for TLS, or `redis+unix://…`).
+    /// Connects to the server at `url` (`redis://…`, `rediss://…` for TLS, or `redis+unix://…`),
+    /// or to the primary that sentinels watch (`redis-sentinel://s1:26379,s2:26379/name?db=N`,
+    /// ``RedisSentinel/parse(url:)``).
     ///
     /// ```swift
     /// let redis = try RedisStore(url: "redis+unix:///run/redis.sock?db=1")
     /// ```
     public convenience init(url: String, defaultExpiry: Expiry? = nil) throws {
-        try self.init(configuration: Configuration(endpoint: try RedisEndpoint(url: url), defaultExpiry: defaultExpiry))
+        if url.hasPrefix("redis-sentinel://") {
+            let (sentinel, primary) = try RedisSentinel.parse(url: url)
+            var configuration = Configuration(endpoint: primary, defaultExpiry: defaultExpiry)
+            configuration.sentinel = sentinel
+            try self.init(configuration: configuration)
+        } else {
+            try self.init(configuration: Configuration(endpoint: try RedisEndpoint(url: url), defaultExpiry: defaultExpiry))
+        }
     }
 
     /// Connects to a Redis Cluster through `seeds` (any of its nodes; the first that
@@ -113,7 +124,19 @@ public final class RedisStore: KeyValueStore {
                 backend: backend)
         }
         _ = ignoreBrokenPipes
-        if configuration.tls != nil, case .unix = configuration.endpoint.address {
+        if let sentinel = configuration.sentinel {
+            guard configuration.clusterSeeds.isEmpty, !sentinel.sentinels.isEmpty, !sentinel.primaryName.isEmpty else {
+                throw StrataError(
+                    code: .invalidConfiguration,
+                    message: "Sentinel needs at least one sentinel and the primary's name, and no cluster seeds", backend: backend)
+            }
+            let tls = configuration.tls
+            configuration.sentinel?.sentinels = sentinel.sentinels.map { sentinel in
+                var sentinel = sentinel
+                sentinel.tls = tls
+                return sentinel
+            }
+        } else if configuration.tls != nil, case .unix = configuration.endpoint.address {
             throw StrataError(code: .invalidConfiguration, message: "TLS needs a TCP endpoint, not a unix socket", backend: backend)
         }
         self.configuration = configuration
@@ -155,7 +178,35 @@ public final class RedisStore: KeyValueStore {
                 throw notSent.error
             }
         }
-        if configuration.clusterSeeds.isEmpty {
+        if let sentinel = configuration.sentinel {
+            let monitor = try RedisSentinelMonitor(
+                sentinel: sentinel, primary: configuration.endpoint, backend: backend, ask: ask,
+                makeLane: { endpoint, onLoss, onPush in
+                    RedisLane(
+                        endpoint: endpoint, tls: endpoint.tls == nil ? nil : tls,
+                        limits: RedisLane.Limits(
+                            commandTimeout: limits.commandTimeout, connectTimeout: limits.connectTimeout,
+                            healthCheckInterval: .seconds(1), healthCheckTimeout: limits.commandTimeout),
+                        onChange: onLoss, onPush: onPush)
+                })
+            sentinelMonitor = monitor
+            let primaryLanes = (0..<configuration.poolSize).map { _ in
+                RedisLane(
+                    target: monitor.target, tls: tls, limits: limits,
+                    describeConnectFailure: { connectFailure(monitor.target.endpoint, $0) },
+                    onChange: { change in
+                        if case .lost(let error) = change { monitor.suspect(error) }  // the primary may have moved
+                        onChange?(change)
+                    })
+            }
+            lanes = primaryLanes
+            cluster = nil
+            _ = monitor.follow { primary in
+                primaryLanes.forEach { $0.abandonConnection(RedisSentinelMonitor.Moved(primary: primary)) }
+            }
+            monitor.startFollowing()
+        } else if configuration.clusterSeeds.isEmpty {
+            sentinelMonitor = nil
             let endpoint = configuration.endpoint
             lanes = (0..<configuration.poolSize).map { _ in makeLane(endpoint) }
             cluster = nil
@@ -176,6 +227,7 @@ public final class RedisStore: KeyValueStore {
                 throw StrataError(code: .invalidConfiguration, message: "a Redis Cluster has only database 0", backend: backend)
             }
             lanes = []
+            sentinelMonitor = nil
             do {
                 cluster = try RedisCluster(
                     seeds: configuration.clusterSeeds, retryTime: configuration.clusterRetryTime,
@@ -190,6 +242,7 @@ public final class RedisStore: KeyValueStore {
     }
 
     deinit {
+        sentinelMonitor?.stopFollowing()
         allLanes.forEach { $0.close() }
     }
 
@@ -198,6 +251,9 @@ public final class RedisStore: KeyValueStore {
     public var backendName: String { Self.backendName(configuration) }
 
     static func backendName(_ configuration: Configuration) -> String {
+        if let sentinel = configuration.sentinel {
+            return "RedisStore(sentinel \(sentinel.primaryName) via \(sentinel.sentinels.map(\.address.shown).joined(separator: ",")))"
+        }
         if configuration.clusterSeeds.isEmpty { return "RedisStore(\(configuration.endpoint))" }
         return "RedisStore(cluster \(configuration.clusterSeeds.map(\.description).joined(separator: ", ")))"
     }
@@ -326,6 +382,7 @@ public final class RedisStore: KeyValueStore {
     /// Closes the connections; later calls throw `StrataError.Code.closed`.
     public func close() async throws {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        sentinelMonitor?.stopFollowing()
         lanes.forEach { $0.close() }
         cluster?.close()  // and a map refresh under way, which would open lanes to new nodes
     }

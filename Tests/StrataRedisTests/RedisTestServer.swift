@@ -116,7 +116,13 @@ final class RedisTestServer: Sendable {
     /// `cli` with the arguments in an array.
     @discardableResult
     func cli(arguments: [String]) async throws -> String {
-        let process = try ChildProcess(try Self.executable("redis-cli"), ["-s", socket] + arguments, output: .piped)
+        try await Self.cli(arguments: ["-s", socket] + arguments)
+    }
+
+    /// Runs redis-cli with `arguments` (the server named among them); its output.
+    @discardableResult
+    static func cli(arguments: [String]) async throws -> String {
+        let process = try ChildProcess(try Self.executable("redis-cli"), arguments, output: .piped)
         let output = process.output!
         // Read to the end on a dispatch thread: a blocking read must not hold a cooperative thread.
         let data = await withCheckedContinuation { continuation in

@@ -1,0 +1,173 @@
+import Foundation
+import Strata
+@testable import StrataRedis
+import StrataTesting
+import Synchronization
+import Testing
+
+@Suite("RedisStore behind Sentinel", .serialized)
+struct RedisSentinelTests {
+    @Test("redis-sentinel:// URLs: the sentinels (26379 by default), the primary's name, its login and database; a bad one names the URL, never its passwords")
+    func urls() throws {
+        let (sentinel, primary) = try RedisSentinel.parse(
+            url: "redis-sentinel://app:secret@s1:26380,s2,[::1]:26381/cache?db=3&sentinel_password=hush")
+        #expect(sentinel.primaryName == "cache")
+        #expect(sentinel.sentinels.map(\.address) == [
+            .tcp(host: "s1", port: 26380), .tcp(host: "s2", port: 26379), .tcp(host: "::1", port: 26381),
+        ])
+        #expect(sentinel.sentinels.allSatisfy { $0.password == "hush" && $0.database == 0 })
+        #expect(primary.user == "app" && primary.password == "secret" && primary.database == 3)
+        for bad in [
+            "redis-sentinel://:secret@s1:26379", "redis-sentinel://:secret@s1:99999/m", "redis-sentinel://s1/m?tls=yes",
+            "redis-sentinel://s1,/m", "redis-sentinel://s1/m/2", "redis://s1/m", "redis-sentinel://s1/m?sentinel_password=hush&x",
+        ] {
+            let error = #expect(throws: StrataError.self, "\(bad)") { try RedisSentinel.parse(url: bad) }
+            #expect(error?.code == .invalidConfiguration, "\(bad)")
+            #expect(error?.message.contains("invalid Redis Sentinel URL") == true, "\(bad)")
+            #expect(error?.description.contains("secret") == false && error?.description.contains("hush") == false, "\(bad)")
+        }
+    }
+
+    @Test("the primary is found through the sentinels (one that is down is skipped) and written to; an unknown name or no sentinel at all is a clear error",
+          .timeLimit(.minutes(2)))
+    func discovery() async throws {
+        let set = try await RedisTestSentinels()
+        let dead = RedisTestServer.freePort()
+        let ports = [dead] + set.sentinelPorts
+        let store = try await offPool {
+            try RedisStore(url: "redis-sentinel://" + ports.map { "127.0.0.1:\($0)" }.joined(separator: ",") + "/mymaster?db=2")
+        }
+        try await store.set("greeting", "hello")
+        #expect(try await set.primary.cli("-n", "2", "GET", "greeting") == "hello\n", "written to the primary's database 2")
+        #expect(try await store.get("greeting", as: String.self) == "hello")
+        #expect(store.backendName.contains("sentinel mymaster via 127.0.0.1:\(dead)"))
+        try await store.close()
+
+        let unknown = try await #require(throws: StrataError.self) {
+            try await offPool { try RedisStore(url: set.url().replacing("/mymaster", with: "/nosuch")) }
+        }
+        #expect(unknown.code == .invalidConfiguration)
+        #expect(unknown.message.contains("nosuch"))
+
+        let nobody = try await #require(throws: StrataError.self) {
+            try await offPool { try RedisStore(url: "redis-sentinel://127.0.0.1:\(dead),127.0.0.1:\(RedisTestServer.freePort())/mymaster") }
+        }
+        #expect(nobody.code == .backendUnavailable)
+        #expect(nobody.message.contains("127.0.0.1:\(dead)"))
+    }
+
+    @Test("SENTINEL FAILOVER under 16 tasks of load: calls fail only with backendUnavailable, within their bound, and all succeed again on the new primary",
+          .timeLimit(.minutes(3)))
+    func failover() async throws {
+        let set = try await RedisTestSentinels()
+        let report = try await SentinelLoad.run(on: set, name: "SENTINEL FAILOVER") {
+            try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", RedisTestSentinels.primaryName)
+        }
+        #expect(report.newPrimary == set.replica.port, "the replica was promoted")
+        report.check()
+        // The old primary acknowledges writes until the store sees the replica promoted
+        // (then they are lost, when it is demoted): asked every 10 ms, not a second later
+        // at +switch-master, when about a quarter of these writes were lost.
+        #expect(report.lost * 20 < report.acknowledged, "\(report.lost) of \(report.acknowledged) acknowledged writes lost")
+    }
+
+    @Test("SIGKILL of the primary under 16 tasks of load: calls fail only with backendUnavailable, within their bound, and all succeed again once a replica is promoted",
+          .timeLimit(.minutes(3)))
+    func primaryKilled() async throws {
+        let set = try await RedisTestSentinels()
+        let report = try await SentinelLoad.run(on: set, name: "SIGKILL of the primary") { set.primary.kill() }
+        #expect(report.newPrimary == set.replica.port, "the replica was promoted")
+        report.check()
+    }
+
+    @Test("READONLY from a demoted primary (its move not yet heard) is a look-up and a second try on the new primary, not an error",
+          .timeLimit(.minutes(2)))
+    func readOnlyIsAMove() async throws {
+        let set = try await RedisTestSentinels()
+        let store = try await offPool { try RedisStore(url: set.url()) }
+        let monitor = try #require(store.sentinelMonitor)
+        try await store.set("before", "1")
+        monitor.stopFollowing()  // no +switch-master reaches this store
+        try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", RedisTestSentinels.primaryName)
+        let demoted = try await within(.seconds(30)) {
+            guard (try? await set.primaryPort()) == set.replica.port else { return false }
+            return (try? await set.primary.cli("ROLE"))?.hasPrefix("slave") == true
+        }
+        try #require(demoted, "the old primary became a replica")
+        // As if this store's connections were made again to the old address before it learned
+        // of the move: they now reach a replica. (The connections are dropped first, and the
+        // look-up that loss starts is let finish, so nothing else moves the store back.)
+        store.allLanes.forEach { $0.abandonConnection(RedisConnectionError(description: "test: reconnect")) }
+        try await monitor.lookUp()
+        var old = monitor.target.endpoint
+        old.address = .tcp(host: "127.0.0.1", port: set.primary.port)
+        monitor.target.endpoint = old
+
+        try await store.set("after", "2")
+        #expect(try await set.replica.cli("GET", "after") == "2\n", "written to the new primary")
+        #expect(monitor.target.endpoint.address == .tcp(host: "127.0.0.1", port: set.replica.port))
+        try await store.close()
+    }
+
+    @Test("the bus and the compute lock follow a failover: a write on one instance drops the other's copy, and two instances compute once",
+          .timeLimit(.minutes(3)))
+    func busAndLockFollow() async throws {
+        let set = try await RedisTestSentinels()
+        let url = set.url()
+        func instance() async throws -> (TieredStore, RedisInvalidationBus) {
+            let redis = try await offPool { try RedisStore(url: url) }
+            let bus = RedisInvalidationBus(redis: redis)
+            let store = TieredStore(
+                l1: MemoryStore(), l2: redis,
+                configuration: .init(l1Expiry: "10min", invalidationPublisher: bus, computeLock: RedisComputeLock(redis: redis)))
+            return (store, bus)
+        }
+        let (writer, writerBus) = try await instance()
+        let (reader, readerBus) = try await instance()
+        let runs = [Task { try await writerBus.run(delivering: writer) }, Task { try await readerBus.run(delivering: reader) }]
+        defer { runs.forEach { $0.cancel() } }
+        #expect(try await within(.seconds(20)) { writerBus.isSubscribed && readerBus.isSubscribed })
+
+        try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", RedisTestSentinels.primaryName)
+        let promoted = try await within(.seconds(30)) { (try? await set.primaryPort()) == set.replica.port }
+        #expect(promoted)
+        // Writes work again, and both subscriptions are on the new primary.
+        // A write may still reach the old primary until it is demoted (and be lost then, as
+        // Redis replicates asynchronously): written until the new primary holds it.
+        let writable = try await within(.seconds(30)) {
+            guard (try? await writer.set("profile", "old")) != nil else { return false }
+            return (try? await set.replica.cli("GET", "profile")) == "old\n"
+        }
+        #expect(writable, "a write reached the new primary")
+        let resubscribed = try await within(.seconds(30)) {
+            guard readerBus.isSubscribed && writerBus.isSubscribed else { return false }
+            return (try? await set.replica.cli("PUBSUB", "NUMSUB", "strata:invalidations:"))?.hasSuffix("2\n") == true
+        }
+        #expect(resubscribed, "both subscriptions on the new primary")
+        let before = try await reader.get("profile", as: String.self)
+        #expect(before == "old", "the reader read \(before ?? "nothing")")  // now in its L1
+        try await writer.set("profile", "new")
+        let dropped = try await within(.seconds(5)) { (try? await reader.get("profile", as: String.self)) == "new" }
+        #expect(dropped, "the reader's copy was dropped by a message through the new primary")
+
+        let computations = Computations()
+        let values = try await withThrowingTaskGroup(of: String.self) { group in
+            for cache in [writer, reader] {
+                for _ in 0..<3 {
+                    group.addTask {
+                        try await cache.getOrSet("report", as: String.self) {
+                            computations.record()
+                            try await Task.sleep(for: .milliseconds(200))
+                            return "built once"
+                        }
+                    }
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(values == Array(repeating: "built once", count: 6))
+        #expect(computations.total == 1, "computed \(computations.total) times by 2 instances after the failover")
+        try await writer.close()
+        try await reader.close()
+    }
+}

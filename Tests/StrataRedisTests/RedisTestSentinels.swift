@@ -1,0 +1,90 @@
+import Foundation
+import StrataTesting
+import Synchronization
+
+/// A primary, a replica and three sentinels (`redis-server --sentinel`) watching it as
+/// `mymaster`, each a process of its own on loopback, killed with the fixture. Sentinels
+/// take a primary as down after 1 s without an answer (`down-after-milliseconds`), so a
+/// failover after a crash takes a few seconds.
+final class RedisTestSentinels: Sendable {
+    static let primaryName = "mymaster"
+
+    let primary: RedisTestServer
+    let replica: RedisTestServer
+    let sentinelPorts: [Int]
+    private let sentinels: [ChildProcess]
+    private let directory: String
+
+    /// `redis-sentinel://127.0.0.1:p1,…/mymaster` (with `query`, when given).
+    func url(query: String = "") -> String {
+        "redis-sentinel://" + sentinelPorts.map { "127.0.0.1:\($0)" }.joined(separator: ",") + "/\(Self.primaryName)" + query
+    }
+
+    /// Starts the servers and the sentinels, and waits until the replica is in sync and the
+    /// sentinels know it and each other (`SENTINEL CKQUORUM` answers OK), so a failover can
+    /// be made.
+    init(extraArguments: [String] = []) async throws {
+        // A replica's first sync waits 5 s by default (for more replicas to share it): not here.
+        let replication = ["--repl-diskless-sync-delay", "0"]
+        primary = try await RedisTestServer(extraArguments: extraArguments + replication)
+        replica = try await RedisTestServer(
+            extraArguments: extraArguments + replication + ["--replicaof", "127.0.0.1", String(primary.port)])
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sentinels-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var ports: [Int] = []
+        var processes: [ChildProcess] = []
+        for index in 0..<3 {
+            let port = RedisTestServer.freePort()
+            let file = "\(directory)/sentinel-\(index).conf"  // a sentinel rewrites its file: one each
+            try """
+            port \(port)
+            bind 127.0.0.1
+            dir \(directory)
+            sentinel monitor \(Self.primaryName) 127.0.0.1 \(primary.port) 2
+            sentinel down-after-milliseconds \(Self.primaryName) 1000
+            sentinel failover-timeout \(Self.primaryName) 10000
+            sentinel parallel-syncs \(Self.primaryName) 1
+
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+            processes.append(try ChildProcess(
+                try RedisTestServer.executable("redis-server"), [file, "--sentinel"], output: .discarded, errors: .discarded))
+            ports.append(port)
+        }
+        sentinelPorts = ports
+        sentinels = processes
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            var ready = true
+            for port in ports {
+                let quorum = (try? await sentinel(port, "SENTINEL", "CKQUORUM", Self.primaryName)) ?? ""
+                let replicas = (try? await sentinel(port, "SENTINEL", "REPLICAS", Self.primaryName)) ?? ""
+                ready = ready && quorum.hasPrefix("OK 3 usable") && replicas.contains(String(replica.port))
+            }
+            let link = (try? await replica.cli("INFO", "replication")) ?? ""
+            ready = ready && link.contains("master_link_status:up")
+            if ready { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw TestServerError(message: "the sentinels did not see the primary, the replica and each other in 60 s")
+    }
+
+    deinit {
+        for process in sentinels where process.isRunning {
+            process.send(SIGKILL)
+            while process.isRunning { usleep(1_000) }
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Runs a sentinel command on the sentinel at `port`.
+    @discardableResult
+    func sentinel(_ port: Int, _ arguments: String...) async throws -> String {
+        try await RedisTestServer.cli(arguments: ["-h", "127.0.0.1", "-p", String(port)] + arguments)
+    }
+
+    /// The port the sentinels give for the primary now.
+    func primaryPort() async throws -> Int? {
+        let reply = try await sentinel(sentinelPorts[0], "SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self.primaryName)
+        return reply.split(separator: "\n").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    }
+}
