@@ -64,40 +64,6 @@ public final class RedisStore: KeyValueStore {
     /// The primary behind Sentinel, when ``Configuration/sentinel`` is set.
     let sentinelMonitor: RedisSentinelMonitor?
 
-    /// Connects to the server at `url` (`redis://…`, `rediss://…` for TLS, or `redis+unix://…`),
-    /// or to the primary that sentinels watch (`redis-sentinel://s1:26379,s2:26379/name?db=N`,
-    /// ``RedisSentinel/parse(url:)``).
-    ///
-    /// ```swift
-    /// let redis = try RedisStore(url: "redis+unix:///run/redis.sock?db=1")
-    /// ```
-    public convenience init(url: String, defaultExpiry: Expiry? = nil) throws {
-        if url.hasPrefix("redis-sentinel://") {
-            let (sentinel, primary) = try RedisSentinel.parse(url: url)
-            var configuration = Configuration(endpoint: primary, defaultExpiry: defaultExpiry)
-            configuration.sentinel = sentinel
-            try self.init(configuration: configuration)
-        } else {
-            try self.init(configuration: Configuration(endpoint: try RedisEndpoint(url: url), defaultExpiry: defaultExpiry))
-        }
-    }
-
-    /// Connects to a Redis Cluster through `seeds` (any of its nodes; the first that
-    /// answers gives the slot map), with the same behaviour as on one server.
-    ///
-    /// ```swift
-    /// let shared = try RedisStore(cluster: ["redis://cache-1:7000", "redis://cache-2:7000"])
-    /// ```
-    public convenience init(cluster seeds: [String], defaultExpiry: Expiry? = nil) throws {
-        let endpoints = try seeds.map { try RedisEndpoint(url: $0) }
-        guard let first = endpoints.first else {
-            throw StrataError(code: .invalidConfiguration, message: "a cluster needs at least one seed node", backend: "RedisStore(cluster)")
-        }
-        var configuration = Configuration(endpoint: first, defaultExpiry: defaultExpiry)
-        configuration.clusterSeeds = endpoints
-        try self.init(configuration: configuration)
-    }
-
     /// Connects with a full ``Configuration``; throws `StrataError.Code.backendUnavailable`
     /// naming the server when it cannot be reached (within the connect timeout, then the
     /// command timeout for its login and a `PING`), `accessDenied` when it refuses the
@@ -124,18 +90,8 @@ public final class RedisStore: KeyValueStore {
                 backend: backend)
         }
         _ = ignoreBrokenPipes
-        if let sentinel = configuration.sentinel {
-            guard configuration.clusterSeeds.isEmpty, !sentinel.sentinels.isEmpty, !sentinel.primaryName.isEmpty else {
-                throw StrataError(
-                    code: .invalidConfiguration,
-                    message: "Sentinel needs at least one sentinel and the primary's name, and no cluster seeds", backend: backend)
-            }
-            let tls = configuration.tls
-            configuration.sentinel?.sentinels = sentinel.sentinels.map { sentinel in
-                var sentinel = sentinel
-                sentinel.tls = tls
-                return sentinel
-            }
+        if configuration.sentinel != nil {
+            try Self.checkSentinel(&configuration, backend: backend)
         } else if configuration.tls != nil, case .unix = configuration.endpoint.address {
             throw StrataError(code: .invalidConfiguration, message: "TLS needs a TCP endpoint, not a unix socket", backend: backend)
         }
@@ -179,32 +135,10 @@ public final class RedisStore: KeyValueStore {
             }
         }
         if let sentinel = configuration.sentinel {
-            let monitor = try RedisSentinelMonitor(
-                sentinel: sentinel, primary: configuration.endpoint, backend: backend, ask: ask,
-                makeLane: { endpoint, onLoss, onPush in
-                    RedisLane(
-                        endpoint: endpoint, tls: endpoint.tls == nil ? nil : tls,
-                        limits: RedisLane.Limits(
-                            commandTimeout: limits.commandTimeout, connectTimeout: limits.connectTimeout,
-                            healthCheckInterval: .seconds(1), healthCheckTimeout: limits.commandTimeout),
-                        onChange: onLoss, onPush: onPush)
-                })
-            sentinelMonitor = monitor
-            let primaryLanes = (0..<configuration.poolSize).map { _ in
-                RedisLane(
-                    target: monitor.target, tls: tls, limits: limits,
-                    describeConnectFailure: { connectFailure(monitor.target.endpoint, $0) },
-                    onChange: { change in
-                        if case .lost(let error) = change { monitor.suspect(error) }  // the primary may have moved
-                        onChange?(change)
-                    })
-            }
-            lanes = primaryLanes
+            (sentinelMonitor, lanes) = try Self.sentinelPool(
+                sentinel, configuration: configuration, backend: backend, tls: tls, limits: limits, ask: ask,
+                describeConnectFailure: connectFailure, onChange: onChange)
             cluster = nil
-            _ = monitor.follow { primary in
-                primaryLanes.forEach { $0.abandonConnection(RedisSentinelMonitor.Moved(primary: primary)) }
-            }
-            monitor.startFollowing()
         } else if configuration.clusterSeeds.isEmpty {
             sentinelMonitor = nil
             let endpoint = configuration.endpoint
