@@ -80,6 +80,31 @@ struct RedisSentinelTests {
         report.check()
     }
 
+    @Test("over TLS: the sentinels, the primary and the replica speak only TLS; the store finds the primary, writes, and follows a failover",
+          .timeLimit(.minutes(2)))
+    func overTLS() async throws {
+        let certificates = try await RedisTestCertificates.shared
+        let set = try await RedisTestSentinels(certificates: certificates)
+        var configuration = RedisStore.Configuration(endpoint: RedisEndpoint(address: .tcp(host: "", port: 0)))
+        configuration.sentinel = try RedisSentinel.parse(url: set.url()).sentinel
+        configuration.tls = certificates.clientTLS()
+        let store = try await makeStoreOffPool(configuration)
+        try await store.set("before", "1")
+        #expect(try await set.primary.cli("GET", "before") == "1\n")
+        try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", RedisTestSentinels.primaryName)
+        let moved = try await within(.seconds(30)) {
+            guard (try? await store.set("after", "2")) != nil else { return false }
+            return (try? await set.replica.cli("GET", "after")) == "2\n"
+        }
+        #expect(moved, "a write reached the promoted replica, over TLS")
+
+        configuration.tls = nil  // plain TCP to TLS-only sentinels: refused, naming them
+        let plain = try await #require(throws: StrataError.self) { try await makeStoreOffPool(configuration) }
+        #expect(plain.code == .backendUnavailable)
+        #expect(plain.message.contains("127.0.0.1:\(set.sentinelPorts[0])"))
+        try await store.close()
+    }
+
     @Test("READONLY from a demoted primary (its move not yet heard) is a look-up and a second try on the new primary, not an error",
           .timeLimit(.minutes(2)))
     func readOnlyIsAMove() async throws {

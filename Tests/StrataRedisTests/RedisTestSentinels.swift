@@ -2,7 +2,7 @@ import Foundation
 import StrataTesting
 import Synchronization
 
-/// A primary, a replica and three sentinels (`redis-server --sentinel`) watching it as
+/// A primary, a replica and three sentinels (Debian's `redis-sentinel`) watching it as
 /// `mymaster`, each a process of its own on loopback, killed with the fixture. Sentinels
 /// take a primary as down after 1 s without an answer (`down-after-milliseconds`), so a
 /// failover after a crash takes a few seconds.
@@ -14,6 +14,8 @@ final class RedisTestSentinels: Sendable {
     let sentinelPorts: [Int]
     private let sentinels: [ChildProcess]
     private let directory: String
+    /// redis-cli's TLS options for the sentinels.
+    private let cliTLS: [String]
 
     /// `redis-sentinel://127.0.0.1:p1,…/mymaster` (with `query`, when given).
     func url(query: String = "") -> String {
@@ -23,12 +25,19 @@ final class RedisTestSentinels: Sendable {
     /// Starts the servers and the sentinels, and waits until the replica is in sync and the
     /// sentinels know it and each other (`SENTINEL CKQUORUM` answers OK), so a failover can
     /// be made.
-    init(extraArguments: [String] = []) async throws {
+    ///
+    /// With `certificates`, every server and sentinel listens for TLS only on its port (and
+    /// replicates and watches over TLS); the servers' unix sockets stay plain.
+    init(certificates: RedisTestCertificates? = nil) async throws {
         // A replica's first sync waits 5 s by default (for more replicas to share it): not here.
         let replication = ["--repl-diskless-sync-delay", "0"]
-        primary = try await RedisTestServer(extraArguments: extraArguments + replication)
+        let tlsOnly: (Int) -> [String] = { port in
+            certificates.map { ["--port", "0", "--tls-replication", "yes"] + $0.serverArguments(port: port) } ?? []
+        }
+        primary = try await RedisTestServer(extraArguments: replication, argumentsForPort: tlsOnly)
         replica = try await RedisTestServer(
-            extraArguments: extraArguments + replication + ["--replicaof", "127.0.0.1", String(primary.port)])
+            extraArguments: replication + ["--replicaof", "127.0.0.1", String(primary.port)], argumentsForPort: tlsOnly)
+        cliTLS = certificates.map { ["--tls", "--cacert", $0.ca] } ?? []
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("sentinels-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var ports: [Int] = []
@@ -36,8 +45,19 @@ final class RedisTestSentinels: Sendable {
         for index in 0..<3 {
             let port = RedisTestServer.freePort()
             let file = "\(directory)/sentinel-\(index).conf"  // a sentinel rewrites its file: one each
+            let listening = certificates.map { certificates in
+                """
+                port 0
+                tls-port \(port)
+                tls-cert-file \(certificates.serverCertificate)
+                tls-key-file \(certificates.serverKey)
+                tls-ca-cert-file \(certificates.ca)
+                tls-auth-clients no
+                tls-replication yes
+                """
+            } ?? "port \(port)"
             try """
-            port \(port)
+            \(listening)
             bind 127.0.0.1
             dir \(directory)
             sentinel monitor \(Self.primaryName) 127.0.0.1 \(primary.port) 2
@@ -47,7 +67,7 @@ final class RedisTestSentinels: Sendable {
 
             """.write(toFile: file, atomically: true, encoding: .utf8)
             processes.append(try ChildProcess(
-                try RedisTestServer.executable("redis-server"), [file, "--sentinel"], output: .discarded, errors: .discarded))
+                try RedisTestServer.executable("redis-sentinel"), [file], output: .discarded, errors: .discarded))
             ports.append(port)
         }
         sentinelPorts = ports
@@ -79,7 +99,7 @@ final class RedisTestSentinels: Sendable {
     /// Runs a sentinel command on the sentinel at `port`.
     @discardableResult
     func sentinel(_ port: Int, _ arguments: String...) async throws -> String {
-        try await RedisTestServer.cli(arguments: ["-h", "127.0.0.1", "-p", String(port)] + arguments)
+        try await RedisTestServer.cli(arguments: cliTLS + ["-h", "127.0.0.1", "-p", String(port)] + arguments)
     }
 
     /// The port the sentinels give for the primary now.
