@@ -113,8 +113,9 @@ final class RedisSentinelMonitor: Sendable {
     }
 
     /// Looks the primary up (sharing a look-up under way) and moves to it; its endpoint.
+    /// With a `deadline`, waits no longer (the look-up goes on).
     @discardableResult
-    func lookUp() async throws -> RedisEndpoint {
+    func lookUp(before deadline: ContinuousClock.Instant? = nil) async throws -> RedisEndpoint {
         let task = lookingUp.withLock { running -> Task<RedisEndpoint, any Error> in
             if let running { return running }
             let task = Task<RedisEndpoint, any Error> { [self] in
@@ -129,7 +130,8 @@ final class RedisSentinelMonitor: Sendable {
             running = task
             return task
         }
-        return try await task.value
+        guard let deadline else { return try await task.value }
+        return try await RedisDeadline.value(of: task, before: deadline)
     }
 
     // MARK: Finding the primary

@@ -79,8 +79,9 @@ extension RedisStore {
             let replies = try await lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count].send(commands)
             guard let sentinelMonitor, replies.contains(where: { $0.errorMessage?.hasPrefix("READONLY") == true }) else { return replies }
             // A demoted primary, which ran no write of these (a replica refuses them all):
-            // the primary is looked up again and they are sent once more, to it.
-            guard (try? await sentinelMonitor.lookUp()) != nil else { return replies }
+            // the primary is looked up again (for a command timeout at most) and they are
+            // sent once more, to it.
+            guard (try? await sentinelMonitor.lookUp(before: .now + configuration.commandTimeout)) != nil else { return replies }
             return try await lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count].send(commands)
         } catch let error as CancellationError {
             throw error  // the task was cancelled before the commands were written

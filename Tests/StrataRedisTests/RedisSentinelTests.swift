@@ -17,6 +17,9 @@ struct RedisSentinelTests {
         ])
         #expect(sentinel.sentinels.allSatisfy { $0.password == "hush" && $0.database == 0 })
         #expect(primary.user == "app" && primary.password == "secret" && primary.database == 3)
+        // The API contract's line (../shared/API.md, "Redis in production").
+        let contract = try RedisSentinel.parse(url: "redis-sentinel://s1:26379,s2:26379,s3:26379/mymaster?db=0")
+        #expect(contract.sentinel.sentinels.count == 3 && contract.sentinel.primaryName == "mymaster" && contract.primary.database == 0)
         for bad in [
             "redis-sentinel://:secret@s1:26379", "redis-sentinel://:secret@s1:99999/m", "redis-sentinel://s1/m?tls=yes",
             "redis-sentinel://s1,/m", "redis-sentinel://s1/m/2", "redis://s1/m", "redis-sentinel://s1/m?sentinel_password=hush&x",
