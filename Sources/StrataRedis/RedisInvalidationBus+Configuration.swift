@@ -30,6 +30,13 @@ extension RedisInvalidationBus {
         /// Instances of Strata before this message existed ignore it: during a rolling
         /// deploy from such a version, set `false` until every instance runs this one.
         public var coalescesKeys: Bool
+        /// Where the bus learns of changes to keys: announcements of Strata's own writes
+        /// (`.publish`, the default), or Redis's tracking of every client's (`.tracking`).
+        ///
+        /// ```swift
+        /// let configuration = RedisInvalidationBus.Configuration(mode: .tracking)
+        /// ```
+        public var mode: Mode
 
         /// A health check that sends `PING` after `healthCheckInterval` of silence and waits
         /// `healthCheckTimeout` for its reply.
@@ -38,11 +45,13 @@ extension RedisInvalidationBus {
         /// let configuration = RedisInvalidationBus.Configuration(healthCheckTimeout: .seconds(1))
         /// ```
         public init(
-            healthCheckInterval: Duration = .seconds(1), healthCheckTimeout: Duration = .seconds(2), coalescesKeys: Bool = true
+            healthCheckInterval: Duration = .seconds(1), healthCheckTimeout: Duration = .seconds(2), coalescesKeys: Bool = true,
+            mode: Mode = .publish
         ) {
             self.healthCheckInterval = healthCheckInterval
             self.healthCheckTimeout = healthCheckTimeout
             self.coalescesKeys = coalescesKeys
+            self.mode = mode
         }
 
         /// The longest a subscription that died silently goes unnoticed:

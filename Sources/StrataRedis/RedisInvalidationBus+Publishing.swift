@@ -29,6 +29,9 @@ extension RedisInvalidationBus {
     /// await bus.publish(.key("user:1"))   // returns at once; other instances drop "user:1"
     /// ```
     public func publish(_ invalidation: Invalidation) async {
+        // With tracking, Redis tells every instance of a key's change itself (a tag's
+        // invalidation, announced as a reserved key, is no key's change: it is published).
+        if configuration.mode == .tracking, case .key(let key) = invalidation, TagInvalidations.tag(fromKey: key) == nil { return }
         let accepted = outbox.withLock { outbox -> Bool in
             guard !outbox.closed else { return false }
             outbox.pending.append(invalidation)

@@ -43,7 +43,20 @@ extension RedisInvalidationBus {
                     lane.abandonConnection(RedisSentinelMonitor.Moved(primary: primary))
                 }
                 defer { following.map { bus.redis.sentinelMonitor?.unfollow($0) } }
-                if let refusal = await subscribe(lane) {
+                var refusal = await subscribe(lane)
+                var tracking: [RedisLane] = []
+                if refusal == nil, bus.configuration.mode == .tracking {
+                    switch await startTracking(reportingLossTo: loss, delivery: delivery) {
+                    case .success(let lanes): tracking = lanes
+                    case .failure(let error): refusal = error
+                    }
+                }
+                let watcher = tracking.isEmpty ? nil : watchPrimaries(reportingLossTo: loss)
+                defer {
+                    watcher?.cancel()
+                    tracking.forEach { $0.close(abandoningRepliesOut: true) }
+                }
+                if let refusal {
                     lane.close(abandoningRepliesOut: true)
                     guard !Task.isCancelled else { break }
                     bus.lastFailures.withLock { $0.subscribe = refusal }
@@ -79,7 +92,7 @@ extension RedisInvalidationBus {
 
         /// A new lane to `endpoint` that delivers pushed messages to the store, reports its
         /// loss to `loss`, and checks its health (``Configuration``).
-        private func connection(to endpoint: RedisEndpoint, reportingLossTo loss: LossSignal, delivery: Delivery) -> RedisLane {
+        func connection(to endpoint: RedisEndpoint, reportingLossTo loss: LossSignal, delivery: Delivery) -> RedisLane {
             let backend = backendName
             return RedisLane(
                 endpoint: endpoint, tls: endpoint.tls == nil ? nil : bus.redis.tls,
@@ -104,8 +117,7 @@ extension RedisInvalidationBus {
                     loss.lost(error)
                 },
                 onPush: { [bus, store, deliveries] message in
-                    guard case .array(let parts) = message, parts.count == 3, case .bulk(let payload) = parts[2] else { return }
-                    let invalidations = RedisInvalidationBus.decode(payload, ignoring: bus.instanceID)
+                    let invalidations = bus.invalidations(in: message)
                     guard !invalidations.isEmpty else { return }
                     deliveries.async { invalidations.forEach(store.applyRemoteInvalidation) }
                 })
@@ -160,13 +172,15 @@ extension RedisInvalidationBus {
             return StrataError(code: .backendUnavailable, message: "\(message): \(error)", backend: backendName, underlying: error)
         }
 
-        /// Sends `SUBSCRIBE` and checks the confirmation; the error when there is none.
-        private func subscribe(_ lane: RedisLane) async -> StrataError? {
+        /// Sends `SUBSCRIBE` (to the bus's channel, or `channel`) and checks the confirmation;
+        /// the error when there is none.
+        func subscribe(_ lane: RedisLane, to channel: String? = nil) async -> StrataError? {
+            let channel = channel ?? bus.channel
             let replies: [RedisReply]
             do {
                 // Cancelled while the confirmation is awaited: the connection is dropped at once.
                 replies = try await withTaskCancellationHandler {
-                    try await lane.send([[Array("SUBSCRIBE".utf8), Array(bus.channel.utf8)]])
+                    try await lane.send([[Array("SUBSCRIBE".utf8), Array(channel.utf8)]])
                 } onCancel: {
                     lane.close(abandoningRepliesOut: true)
                 }
@@ -182,7 +196,7 @@ extension RedisInvalidationBus {
             case .error(let message)?:
                 let refusal = RedisServerError(message: message, command: "SUBSCRIBE")
                 return StrataError(
-                    code: refusal.code, message: "the server refused to subscribe to \(bus.channel): \(message)",
+                    code: refusal.code, message: "the server refused to subscribe to \(channel): \(message)",
                     backend: backendName, underlying: refusal)
             case let reply:
                 return StrataError(

@@ -77,7 +77,7 @@ public final class RedisInvalidationBus: InvalidationSource {
         self.init(redis: redis, validated: configuration)
     }
 
-    private init(redis: RedisStore, validated configuration: Configuration) {
+    init(redis: RedisStore, validated configuration: Configuration) {
         self.redis = redis
         self.configuration = configuration
         self.channel = "strata:invalidations:" + redis.configuration.keyNamespace

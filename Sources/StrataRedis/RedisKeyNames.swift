@@ -33,6 +33,13 @@ struct RedisKeyNames: Sendable {
     /// The name of `key`: the namespace and the key.
     func key(_ key: String) -> [UInt8] { namespace + Array(key.utf8) }
 
+    /// The key that `name` is the name of; `nil` for a name outside the namespace, one of
+    /// Strata's own, or one whose rest is not UTF-8 (no key of this store).
+    func storeKey(ofName name: [UInt8]) -> String? {
+        guard name.starts(with: namespace), name.first != Self.reservedByte else { return nil }
+        return String(validating: name[namespace.count...], as: UTF8.self)
+    }
+
     /// The name of the lease of the key named `name` (namespace included).
     func lease(ofKeyNamed name: [UInt8]) -> [UInt8] {
         guard clustered else { return leasePrefix + name }

@@ -17,6 +17,14 @@ extension RedisStore {
         return endpoints.isEmpty ? [configuration.endpoint] : endpoints
     }
 
+    /// The servers that hold keys, where tracking is turned on: the one server, the primary
+    /// behind Sentinel, or every primary of a cluster.
+    var trackingEndpoints: [RedisEndpoint] {
+        if let sentinelMonitor { return [sentinelMonitor.target.endpoint] }
+        if let cluster { return cluster.primaries.map(\.endpoint) }
+        return [configuration.endpoint]
+    }
+
     func redisKey(_ key: String) -> [UInt8] { names.key(key) }
 
     func command(_ name: String, _ arguments: any RedisArgument...) -> [[UInt8]] {

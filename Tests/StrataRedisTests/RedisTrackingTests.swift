@@ -1,0 +1,175 @@
+import Foundation
+import Strata
+import StrataRedis
+import StrataTesting
+import Synchronization
+import Testing
+
+/// Records when each key's remote invalidation reached a tiered store (`nil`: everything).
+final class InvalidationClock: TieredStoreObserver {
+    private let seen = Lock([(key: String?, at: ContinuousClock.Instant)]())
+
+    func observe(_ event: TieredStore.Event) {
+        guard event.kind == .remoteInvalidation else { return }
+        seen.withLock { $0.append((event.key, .now)) }
+    }
+
+    /// How many invalidations of `key` (or of everything) arrived so far.
+    func count(_ key: String?) -> Int { seen.withLock { $0.filter { $0.key == key }.count } }
+
+    /// When the `index`th (from 0) invalidation of `key`, or of everything, arrived.
+    func arrival(_ key: String?, after index: Int) -> ContinuousClock.Instant? {
+        seen.withLock { seen in
+            let matching = seen.filter { $0.key == key || $0.key == nil }
+            return matching.count > index ? matching[index].at : nil
+        }
+    }
+}
+
+/// A tiered store whose bus is in `.tracking` mode, on `server` in the namespace `app:`.
+struct TrackingInstance {
+    let l1 = MemoryStore(maxEntries: 1_000)
+    let store: TieredStore
+    let bus: RedisInvalidationBus
+    let clock = InvalidationClock()
+    let subscription: Task<Void, any Error>
+
+    init(_ url: String, mode: RedisInvalidationBus.Mode = .tracking) async throws {
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: url))
+        configuration.keyNamespace = "app:"
+        let redis = try await makeStoreOffPool(configuration)
+        bus = RedisInvalidationBus(redis: redis, mode: mode)
+        store = TieredStore(l1: l1, l2: redis, configuration: .init(l1Expiry: "10min", observer: clock, invalidationPublisher: bus))
+        subscription = Task { [bus, store] in try await bus.run(delivering: store) }
+        let subscribed = try await within(.seconds(10)) { bus.isSubscribed }
+        try #require(subscribed, "subscribed, with tracking on")
+    }
+
+    /// Reads `key` into L1, after any invalidation still on its way for it.
+    func holdInL1(_ key: String, _ value: String) async throws {
+        let held = try await within(.seconds(5)) {
+            guard try await store.get(key, as: String.self) == value else { return false }
+            try await Task.sleep(for: .milliseconds(20))  // an echo of the write that put it in L2 lands first
+            _ = try await store.get(key, as: String.self)
+            return try await l1.get(key, as: String.self) == value
+        }
+        try #require(held, "\(key) held in L1")
+    }
+
+    func stop() async throws {
+        subscription.cancel()
+        try await store.close()
+    }
+}
+
+@Suite("RedisInvalidationBus in .tracking mode", .serialized)
+struct RedisTrackingTests {
+    @Test("SET, DEL, EXPIRE, a Lua script and FLUSHDB by redis-cli on a key an instance holds in L1 invalidate it within 100 ms; keys of another namespace do not",
+          .timeLimit(.minutes(2)))
+    func otherClientsWrites() async throws {
+        let server = try await RedisTestServer()
+        let instance = try await TrackingInstance(server.unixURL)
+        let changes: [(String, [String])] = [
+            ("SET", ["SET", "app:k", "changed"]),
+            ("DEL", ["DEL", "app:k"]),
+            ("EXPIRE", ["PEXPIRE", "app:k", "1"]),
+            ("a Lua script", ["EVAL", "redis.call('SET', KEYS[1], 'scripted')", "1", "app:k"]),
+            ("FLUSHDB", ["FLUSHDB"]),
+        ]
+        var lags: [String] = []
+        for (name, command) in changes {
+            try await server.cli("SET", "app:k", "held")
+            try await instance.holdInL1("k", "held")
+            let before = instance.clock.count("k") + instance.clock.count(nil)
+            try await server.cli("SET", "other:k", "elsewhere")  // another namespace: not this store's
+            try await server.cli(arguments: command)
+            let ran = ContinuousClock.now
+            let arrived = try await within(.seconds(10)) { instance.clock.arrival("k", after: before) != nil }
+            try #require(arrived, "\(name): an invalidation arrived")
+            let lag = max(.zero, instance.clock.arrival("k", after: before)! - ran)
+            lags.append("\(name) \(lag)")
+            #expect(lag <= .milliseconds(100), "\(name): invalidated \(lag) after redis-cli returned")
+            #expect(try await instance.l1.get("k", as: String.self) == nil, "\(name): the L1 copy is gone")
+            try await Task.sleep(for: .milliseconds(5))  // PEXPIRE's 1 ms: the key is still there until it passes
+            let now = try await instance.store.get("k", as: String.self)
+            #expect(now != "held", "\(name): the old value is not served (now \(now ?? "nothing"))")
+        }
+        print("tracking: invalidated after redis-cli returned: \(lags.joined(separator: ", "))")
+        #expect(instance.clock.count("other:k") == 0 && instance.clock.count("k") >= 4)
+        try await instance.stop()
+    }
+
+    @Test("a key the server evicts (maxmemory-policy allkeys-lru) is invalidated in L1", .timeLimit(.minutes(2)))
+    func eviction() async throws {
+        let server = try await RedisTestServer(extraArguments: ["--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru"])
+        let instance = try await TrackingInstance(server.unixURL)
+        try await server.cli("SET", "app:k", "held")
+        try await instance.holdInL1("k", "held")
+        let before = instance.clock.count("k")
+        let filler = try await makeStoreOffPool(RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL)))
+        let value = [UInt8](repeating: 1, count: 10_000)
+        var written = 0
+        while try await server.cli("EXISTS", "app:k") == "1\n", written < 10_000 {
+            for _ in 0..<50 {
+                try await filler.set("fill:\(written)", value)
+                written += 1
+            }
+        }
+        #expect(try await server.cli("EXISTS", "app:k") == "0\n", "evicted after \(written) values of 10 kB")
+        let arrived = try await within(.seconds(5)) { instance.clock.count("k") > before }
+        #expect(arrived, "the eviction was seen")
+        #expect(try await instance.l1.get("k", as: String.self) == nil)
+        try await filler.close()
+        try await instance.stop()
+    }
+
+    @Test("a tag and a prefix are still announced between instances in .tracking mode; keys are not published",
+          .timeLimit(.minutes(1)))
+    func tagsAndPrefixes() async throws {
+        let server = try await RedisTestServer()
+        let writer = try await TrackingInstance(server.unixURL)
+        let reader = try await TrackingInstance(server.unixURL)
+        try await writer.store.set("tagged", "1", options: .init(expires: "10min", tags: ["t"]))
+        try await reader.holdInL1("tagged", "1")
+        try await writer.store.invalidate(tags: ["t"])
+        let dropped = try await within(.seconds(5)) { (try? await reader.store.get("tagged", as: String.self)) == nil }
+        #expect(dropped, "the tag's invalidation reached the other instance")
+
+        try await writer.store.set("user:1", "a")
+        try await reader.holdInL1("user:1", "a")
+        try await writer.store.clear(prefix: "user:")
+        let cleared = try await within(.seconds(5)) { try await reader.l1.get("user:1", as: String.self) == nil }
+        #expect(cleared)
+        let statistics = try await server.cli("INFO", "commandstats")
+        let published = statistics.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_publish:") } ?? "none"
+        // The tag and the prefix: the two writes' keys went by tracking alone.
+        #expect(published.hasPrefix("cmdstat_publish:calls=2,"), "keys are not published: \(published)")
+        try await writer.stop()
+        try await reader.stop()
+    }
+
+    @Test("the tracking connection killed (CLIENT KILL): L1 is dropped at once, tracking is turned on again, and later changes are seen",
+          .timeLimit(.minutes(1)))
+    func trackingConnectionLost() async throws {
+        let server = try await RedisTestServer()
+        let instance = try await TrackingInstance(server.unixURL)
+        try await server.cli("SET", "app:k", "held")
+        try await instance.holdInL1("k", "held")
+        let clients = try await server.cli("CLIENT", "LIST")
+        let tracker = try #require(clients.split(separator: "\n").first { $0.contains("flags=t") }, "a tracking connection: \(clients)")
+        let id = try #require(tracker.split(separator: " ").first { $0.hasPrefix("id=") }).dropFirst(3)
+        try await server.cli("CLIENT", "KILL", "ID", String(id))
+        let dropped = try await within(.seconds(5)) { try await instance.l1.get("k", as: String.self) == nil }
+        #expect(dropped, "L1 dropped when the tracking connection was lost")
+        let again = try await within(.seconds(10)) {
+            guard instance.bus.isSubscribed else { return false }
+            return (try? await server.cli("CLIENT", "LIST"))?.contains("flags=t") == true
+        }
+        #expect(again, "tracking on again")
+        try await instance.holdInL1("k", "held")
+        try await server.cli("SET", "app:k", "changed")
+        let seen = try await within(.seconds(5)) { try await instance.l1.get("k", as: String.self) == nil }
+        #expect(seen, "a change after the loss is seen")
+        try await instance.stop()
+    }
+}
