@@ -108,6 +108,30 @@ struct RedisSentinelTests {
         try await store.close()
     }
 
+    @Test("tracking follows a failover: after it, a change made by redis-cli on the new primary invalidates the L1 copy",
+          .timeLimit(.minutes(2)))
+    func trackingFollows() async throws {
+        let set = try await RedisTestSentinels()
+        var configuration = RedisStore.Configuration(endpoint: RedisEndpoint(address: .tcp(host: "", port: 0)))
+        configuration.sentinel = try RedisSentinel.parse(url: set.url()).sentinel
+        configuration.keyNamespace = "app:"
+        let instance = try await TrackingInstance(configuration: configuration)
+        try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", RedisTestSentinels.primaryName)
+        let promoted = try await within(.seconds(30)) { (try? await set.primaryPort()) == set.replica.port }
+        try #require(promoted)
+        let tracked = try await within(.seconds(30)) {
+            guard instance.bus.isSubscribed else { return false }
+            return (try? await set.replica.cli("CLIENT", "LIST"))?.contains("flags=t") == true
+        }
+        #expect(tracked, "tracking on the new primary")
+        try await set.replica.cli("SET", "app:k", "held")
+        try await instance.holdInL1("k", "held")
+        try await set.replica.cli("SET", "app:k", "changed")
+        let seen = try await within(.seconds(5)) { try await instance.l1.get("k", as: String.self) == nil }
+        #expect(seen, "the change on the new primary was seen")
+        try await instance.stop()
+    }
+
     @Test("READONLY from a demoted primary (its move not yet heard) is a look-up and a second try on the new primary, not an error",
           .timeLimit(.minutes(2)))
     func readOnlyIsAMove() async throws {

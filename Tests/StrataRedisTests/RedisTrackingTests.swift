@@ -37,6 +37,10 @@ struct TrackingInstance {
     init(_ url: String, mode: RedisInvalidationBus.Mode = .tracking) async throws {
         var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: url))
         configuration.keyNamespace = "app:"
+        try await self.init(configuration: configuration, mode: mode)
+    }
+
+    init(configuration: RedisStore.Configuration, mode: RedisInvalidationBus.Mode = .tracking) async throws {
         let redis = try await makeStoreOffPool(configuration)
         bus = RedisInvalidationBus(redis: redis, mode: mode)
         store = TieredStore(l1: l1, l2: redis, configuration: .init(l1Expiry: "10min", observer: clock, invalidationPublisher: bus))
@@ -146,6 +150,37 @@ struct RedisTrackingTests {
         #expect(published.hasPrefix("cmdstat_publish:calls=2,"), "keys are not published: \(published)")
         try await writer.stop()
         try await reader.stop()
+    }
+
+    @Test("on a cluster, tracking on every primary: a change by redis-cli -c to a key on any node invalidates the L1 copy",
+          .timeLimit(.minutes(2)))
+    func cluster() async throws {
+        let cluster = try await RedisTestCluster.shared
+        let namespace = "trk:\(UUID().uuidString.prefix(8)):"
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: cluster.seeds[0]))
+        configuration.clusterSeeds = try cluster.seeds.map { try RedisEndpoint(url: $0) }
+        configuration.keyNamespace = namespace
+        let instance = try await TrackingInstance(configuration: configuration)
+        let port = String(cluster.servers[0].port)
+        var nodes = Set<String>()
+        for index in 0..<12 {
+            let key = "k\(index)"
+            try await RedisTestServer.cli(arguments: ["-c", "-p", port, "SET", namespace + key, "held"])
+            try await instance.holdInL1(key, "held")
+            let before = instance.clock.count(key)
+            try await RedisTestServer.cli(arguments: ["-c", "-p", port, "SET", namespace + key, "changed"])
+            let seen = try await within(.seconds(5)) { instance.clock.count(key) > before }
+            #expect(seen, "\(key): the change was seen")
+            #expect(try await instance.l1.get(key, as: String.self) == nil, "\(key): the L1 copy is gone")
+        }
+        var tracking = 0
+        for primary in try await cluster.primaries() {
+            tracking += (try await primary.cli("CLIENT", "LIST")).split(separator: "\n").filter { $0.contains("flags=t") }.count
+            if try await !primary.cli("--scan", "--pattern", namespace + "*").isEmpty { nodes.insert(String(primary.port)) }
+        }
+        #expect(nodes.count == 3, "the keys changed were on every primary")
+        #expect(tracking >= 3, "a tracking connection on each of the 3 primaries (\(tracking) in all: other tests' too)")
+        try await instance.stop()
     }
 
     @Test("the tracking connection killed (CLIENT KILL): L1 is dropped at once, tracking is turned on again, and later changes are seen",
