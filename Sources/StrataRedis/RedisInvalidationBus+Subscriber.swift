@@ -117,6 +117,7 @@ extension RedisInvalidationBus {
                     loss.lost(error)
                 },
                 onPush: { [bus, store, deliveries] message in
+                    bus.receivedMessages.add(1, ordering: .relaxed)
                     let invalidations = bus.invalidations(in: message)
                     guard !invalidations.isEmpty else { return }
                     deliveries.async { invalidations.forEach(store.applyRemoteInvalidation) }

@@ -47,8 +47,8 @@ public final class RedisInvalidationBus: InvalidationSource {
     let lastFailures = Lock<(publish: StrataError?, subscribe: StrataError?)>((nil, nil))
     let subscribed = Atomic<Bool>(false)
     let outbox = Lock(Outbox())
-    /// Messages published by ``publish(_:)`` (for the tests: fewer than the keys when coalesced).
     let publishedMessages = Atomic<Int>(0)
+    let receivedMessages = Atomic<Int>(0)
 
     /// A bus on `redis`'s server, on the channel of its key namespace, with the default
     /// health check (a `PING` after a second of silence, its reply expected within 2 s).
@@ -91,6 +91,20 @@ public final class RedisInvalidationBus: InvalidationSource {
     /// their L1 copies of what a message never published named until those expire
     /// (`l1Expiry`).
     public var failedPublishes: Int { publishFailures.value }
+
+    /// Messages this bus published (`PUBLISH`), since it was made: fewer than the
+    /// announcements when keys were coalesced, none for keys in `.tracking` mode.
+    ///
+    /// ```swift
+    /// print("published", bus.messagesPublished, "received", bus.messagesReceived)
+    /// ```
+    public var messagesPublished: Int { publishedMessages.load(ordering: .relaxed) }
+
+    /// Messages this bus's subscriptions received, since it was made: every instance's
+    /// announcements (its own included, ignored on arrival) and, in `.tracking` mode,
+    /// Redis's invalidations (its own writes' included). What each instance reads is the
+    /// whole fleet's changes: see Docs/Scaling.md.
+    public var messagesReceived: Int { receivedMessages.load(ordering: .relaxed) }
 
     /// Why the last message that could not be published failed, or `nil`.
     ///

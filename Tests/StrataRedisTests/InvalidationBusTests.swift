@@ -79,7 +79,7 @@ struct InvalidationBusTests {
         let sent = (0..<1_000).map { "key:\($0)" }
         for key in sent { await bus.publish(.key(key)) }
         await bus.close()
-        let messages = bus.publishedMessages.load(ordering: .relaxed)
+        let messages = bus.messagesPublished
         let statistics = try await server.cli("INFO", "commandstats")
         #expect(statistics.contains("cmdstat_publish:calls=\(messages),"), "every PUBLISH ran before close() returned")
         #expect(coalescesKeys ? messages < 1_000 : messages == 1_000)

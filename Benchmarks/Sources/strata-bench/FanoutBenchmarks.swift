@@ -102,7 +102,7 @@ private func strataFanout(
 }
 
 /// The server's CPU time so far (user and system), in milliseconds.
-private func serverCPU(_ connection: RawRedis) -> Double {
+func serverCPU(_ connection: RawRedis) -> Double {
     guard let reply = connection.run(["INFO", "cpu"]) else { return 0 }
     defer { freeReplyObject(reply) }
     let text = String(cString: reply.pointee.str)

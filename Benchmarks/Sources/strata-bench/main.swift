@@ -2,13 +2,13 @@
 //
 //   swift run -c release strata-bench [--quick] [group ...] > results.jsonl
 //
-// Groups: hits, hit-ratio, scaling, memory, clear, entries, resilience, redis, redis-tls, fanout, redis-pinned, cluster, http (all by default). Figures go to
+// Groups: hits, hit-ratio, scaling, memory, clear, entries, resilience, redis, redis-tls, fanout, tracking, redis-pinned, cluster, http (all by default). Figures go to
 // standard output as JSON lines (see Report.swift) and, readably, to standard error.
 // `Benchmarks/run` runs them all and turns the result into Docs/Benchmarks.md's table and
 // charts with report.py. `--quick` runs tiny sizes, to check the benchmarks still work.
 import Foundation
 
-let allGroups = ["hits", "misses", "hit-ratio", "scaling", "memory", "clear", "entries", "resilience", "redis", "redis-tls", "fanout", "redis-pinned", "cluster", "http"]
+let allGroups = ["hits", "misses", "hit-ratio", "scaling", "memory", "clear", "entries", "resilience", "redis", "redis-tls", "fanout", "tracking", "redis-pinned", "cluster", "http"]
 var arguments = Array(CommandLine.arguments.dropFirst())
 
 if arguments.first == "footprint-child", arguments.count == 3, let count = Int(arguments[2]) {
@@ -33,6 +33,7 @@ for group in groups {
     case "redis": try await redisBenchmarks(quick: quick)
     case "redis-tls": try await redisTLSBenchmarks(quick: quick)
     case "fanout": try await fanoutBenchmarks(quick: quick)
+    case "tracking": try await trackingBenchmarks(quick: quick)
     case "redis-pinned": try await redisPinnedBenchmarks(quick: quick)
     case "cluster": try await clusterBenchmarks(quick: quick)
     case "http": try await httpBenchmarks(quick: quick)
