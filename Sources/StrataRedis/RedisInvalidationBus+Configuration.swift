@@ -37,6 +37,16 @@ extension RedisInvalidationBus {
         /// let configuration = RedisInvalidationBus.Configuration(mode: .tracking)
         /// ```
         public var mode: Mode
+        /// On a Redis Cluster (Redis 7 or later), whether announcements go over sharded
+        /// channels (`SPUBLISH`/`SSUBSCRIBE`: 16 channels spread over the shards, each key's
+        /// announcements on one of them) instead of one channel every node relays to every
+        /// other (`false` by default; ignored on one server). Every instance sharing a
+        /// namespace must agree: they listen where they publish.
+        ///
+        /// ```swift
+        /// let configuration = RedisInvalidationBus.Configuration(shardedPubSub: true)
+        /// ```
+        public var shardedPubSub: Bool
 
         /// A health check that sends `PING` after `healthCheckInterval` of silence and waits
         /// `healthCheckTimeout` for its reply.
@@ -46,12 +56,13 @@ extension RedisInvalidationBus {
         /// ```
         public init(
             healthCheckInterval: Duration = .seconds(1), healthCheckTimeout: Duration = .seconds(2), coalescesKeys: Bool = true,
-            mode: Mode = .publish
+            mode: Mode = .publish, shardedPubSub: Bool = false
         ) {
             self.healthCheckInterval = healthCheckInterval
             self.healthCheckTimeout = healthCheckTimeout
             self.coalescesKeys = coalescesKeys
             self.mode = mode
+            self.shardedPubSub = shardedPubSub
         }
 
         /// The longest a subscription that died silently goes unnoticed:

@@ -111,6 +111,7 @@ extension RedisInvalidationBus {
     /// ``messages(_:)``); the index of the first announcement of a batch that failed and is
     /// to be sent again (Redis could not be reached), else `nil`.
     private func publishInOrder(_ queued: [Invalidation]) async -> Int? {
+        if isSharded { return await publishSharded(queued) }
         let messages = messages(queued)
         for start in stride(from: 0, to: messages.count, by: Self.publishBatch) {
             let batch = messages[start..<min(start + Self.publishBatch, messages.count)]
@@ -133,7 +134,7 @@ extension RedisInvalidationBus {
         return nil
     }
 
-    private func publishFailed(_ error: StrataError, messages: Int) {
+    func publishFailed(_ error: StrataError, messages: Int) {
         publishFailures.increment(by: messages)
         lastFailures.withLock { $0.publish = error }
         redis.log(.publishFailed(error))

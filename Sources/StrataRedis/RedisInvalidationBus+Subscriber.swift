@@ -30,8 +30,11 @@ extension RedisInvalidationBus {
             var backoff = Duration.milliseconds(100)  // doubled after each failed round, up to 2 s
             var attempt = 0
             while !Task.isCancelled {
-                // On a cluster, any node delivers the channel: each is tried in turn.
-                let endpoints = bus.redis.subscriptionEndpoints
+                // On a cluster, any node delivers the channel: each is tried in turn. Sharded
+                // channels are each read on their shard's node: the first node's here, the
+                // others' on lanes of their own (below).
+                let sharded = bus.isSharded ? bus.shardedSubscriptions : []
+                let endpoints = sharded.isEmpty ? bus.redis.subscriptionEndpoints : [sharded[0].endpoint]
                 let endpoint = endpoints[attempt % endpoints.count]
                 attempt += 1
                 let loss = LossSignal()
@@ -43,15 +46,20 @@ extension RedisInvalidationBus {
                     lane.abandonConnection(RedisSentinelMonitor.Moved(primary: primary))
                 }
                 defer { following.map { bus.redis.sentinelMonitor?.unfollow($0) } }
-                var refusal = await subscribe(lane)
-                var tracking: [RedisLane] = []
+                var refusal = await subscribe(lane, to: sharded.first?.channels, sharded: !sharded.isEmpty)
+                var tracking: [RedisLane] = []  // and the other shards' subscriptions
+                for shard in sharded.dropFirst() where refusal == nil {
+                    let shardLane = connection(to: shard.endpoint, reportingLossTo: loss, delivery: delivery)
+                    tracking.append(shardLane)
+                    refusal = await subscribe(shardLane, to: shard.channels, sharded: true)
+                }
                 if refusal == nil, bus.configuration.mode == .tracking {
                     switch await startTracking(reportingLossTo: loss, delivery: delivery) {
-                    case .success(let lanes): tracking = lanes
+                    case .success(let lanes): tracking += lanes
                     case .failure(let error): refusal = error
                     }
                 }
-                let watcher = tracking.isEmpty ? nil : watchPrimaries(reportingLossTo: loss)
+                let watcher = tracking.isEmpty && sharded.isEmpty ? nil : watchPrimaries(reportingLossTo: loss)
                 defer {
                     watcher?.cancel()
                     tracking.forEach { $0.close(abandoningRepliesOut: true) }
@@ -173,37 +181,41 @@ extension RedisInvalidationBus {
             return StrataError(code: .backendUnavailable, message: "\(message): \(error)", backend: backendName, underlying: error)
         }
 
-        /// Sends `SUBSCRIBE` (to the bus's channel, or `channel`) and checks the confirmation;
-        /// the error when there is none.
-        func subscribe(_ lane: RedisLane, to channel: String? = nil) async -> StrataError? {
-            let channel = channel ?? bus.channel
+        /// Sends `SUBSCRIBE` to the bus's channel, or to `channels` (`SSUBSCRIBE` when
+        /// `sharded`: one command each), and checks each confirmation; the error when one is
+        /// missing.
+        func subscribe(_ lane: RedisLane, to channels: [[UInt8]]? = nil, sharded: Bool = false) async -> StrataError? {
+            let channels = channels ?? [Array(bus.channel.utf8)]
+            let verb = sharded ? "SSUBSCRIBE" : "SUBSCRIBE"
             let replies: [RedisReply]
             do {
                 // Cancelled while the confirmation is awaited: the connection is dropped at once.
                 replies = try await withTaskCancellationHandler {
-                    try await lane.send([[Array("SUBSCRIBE".utf8), Array(channel.utf8)]])
+                    try await lane.send(channels.map { [Array(verb.utf8), $0] })
                 } onCancel: {
                     lane.close(abandoningRepliesOut: true)
                 }
             } catch let error as RedisNotSent {
                 return error.error as? StrataError
-                    ?? StrataError(code: .backendUnavailable, message: "SUBSCRIBE failed", backend: backendName, underlying: error.error)
+                    ?? StrataError(code: .backendUnavailable, message: "\(verb) failed", backend: backendName, underlying: error.error)
             } catch {
-                return StrataError(code: .backendUnavailable, message: "SUBSCRIBE failed: \(error)", backend: backendName, underlying: error)
+                return StrataError(code: .backendUnavailable, message: "\(verb) failed: \(error)", backend: backendName, underlying: error)
             }
-            switch replies.first {
-            case .array(let parts)? where parts.count == 3 && parts[0] == .bulk(Array("subscribe".utf8)):
-                return nil
-            case .error(let message)?:
-                let refusal = RedisServerError(message: message, command: "SUBSCRIBE")
-                return StrataError(
-                    code: refusal.code, message: "the server refused to subscribe to \(channel): \(message)",
-                    backend: backendName, underlying: refusal)
-            case let reply:
-                return StrataError(
-                    code: .corruptEntry, message: "unexpected reply to SUBSCRIBE: \(reply?.typeName ?? "none")",
-                    backend: backendName)
+            for (channel, reply) in zip(channels, replies) {
+                switch reply {
+                case .array(let parts) where parts.count == 3 && parts[0] == .bulk(Array(verb.lowercased().utf8)):
+                    continue
+                case .error(let message):
+                    let refusal = RedisServerError(message: message, command: verb)
+                    return StrataError(
+                        code: refusal.code,
+                        message: "the server refused to subscribe to \(String(decoding: channel, as: UTF8.self)): \(message)",
+                        backend: backendName, underlying: refusal)
+                default:
+                    return StrataError(code: .corruptEntry, message: "unexpected reply to \(verb): \(reply.typeName)", backend: backendName)
+                }
             }
+            return nil
         }
     }
 

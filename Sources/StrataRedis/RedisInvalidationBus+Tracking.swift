@@ -108,7 +108,7 @@ extension RedisInvalidationBus.Subscriber {
                 code: .backendUnavailable, message: "cannot connect to \(endpoint) for tracking: \(error)", backend: bus.redis.backendName,
                 underlying: error)
         }
-        if let refusal = await subscribe(receiver, to: RedisInvalidationBus.trackingChannel) { return refusal }
+        if let refusal = await subscribe(receiver, to: [Array(RedisInvalidationBus.trackingChannel.utf8)]) { return refusal }
         var command = ["CLIENT", "TRACKING", "on", "REDIRECT", String(id), "BCAST"].map { Array($0.utf8) }
         if !bus.redis.names.namespace.isEmpty { command += [Array("PREFIX".utf8), bus.redis.names.namespace] }
         command.append(Array("NOLOOP".utf8))

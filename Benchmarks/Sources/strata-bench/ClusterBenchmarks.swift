@@ -95,6 +95,7 @@ nonisolated func clusterBenchmarks(quick: Bool) async throws {
     report.compare(group, "get after its slot moved (MOVED, retry)", median(redirected),
                    to: "the next gets of the same key", median(direct))
     try pubSubFigures(nodes: nodes, quick: quick)
+    try await shardedBusFigures(nodes: nodes, quick: quick)
     try await server.close()
     try await cluster.close()
 }
