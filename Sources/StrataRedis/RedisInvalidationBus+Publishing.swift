@@ -22,8 +22,9 @@ extension RedisInvalidationBus {
     /// of a batch that failed, at each attempt) and kept (``lastPublishError``); a
     /// batch that failed because Redis could not be reached is sent again, in order, until
     /// it is published (see ``RedisInvalidationBus``'s publishing). After ``close()``, an
-    /// announcement is not published and is counted too. Use ``announce(_:)`` to wait for
-    /// the server's answer instead.
+    /// announcement is not published and is counted too. In ``Mode/tracking`` mode a key's
+    /// announcement is never published (Redis reports the change itself), nor counted. Use
+    /// ``announce(_:)`` to wait for the server's answer instead.
     ///
     /// ```swift
     /// await bus.publish(.key("user:1"))   // returns at once; other instances drop "user:1"

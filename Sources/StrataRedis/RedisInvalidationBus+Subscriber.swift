@@ -33,6 +33,7 @@ extension RedisInvalidationBus {
                 // On a cluster, any node delivers the channel: each is tried in turn. Sharded
                 // channels are each read on their shard's node: the first node's here, the
                 // others' on lanes of their own (below).
+                let primaries = Set(bus.redis.trackingEndpoints)  // before anything is made on them (see watchPrimaries)
                 let sharded = bus.isSharded ? bus.shardedSubscriptions : []
                 let endpoints = sharded.isEmpty ? bus.redis.subscriptionEndpoints : [sharded[0].endpoint]
                 let endpoint = endpoints[attempt % endpoints.count]
@@ -59,7 +60,7 @@ extension RedisInvalidationBus {
                     case .failure(let error): refusal = error
                     }
                 }
-                let watcher = tracking.isEmpty && sharded.isEmpty ? nil : watchPrimaries(reportingLossTo: loss)
+                let watcher = tracking.isEmpty && sharded.isEmpty ? nil : watchPrimaries(primaries, reportingLossTo: loss)
                 defer {
                     watcher?.cancel()
                     tracking.forEach { $0.close(abandoningRepliesOut: true) }
@@ -102,8 +103,10 @@ extension RedisInvalidationBus {
         /// loss to `loss`, and checks its health (``Configuration``).
         func connection(to endpoint: RedisEndpoint, reportingLossTo loss: LossSignal, delivery: Delivery) -> RedisLane {
             let backend = backendName
+            // Behind Sentinel, the lane connects to wherever the primary is when it connects.
+            let target = bus.redis.sentinelMonitor?.target ?? RedisTarget(endpoint)
             return RedisLane(
-                endpoint: endpoint, tls: endpoint.tls == nil ? nil : bus.redis.tls,
+                target: target, tls: endpoint.tls == nil ? nil : bus.redis.tls,
                 limits: RedisLane.Limits(
                     commandTimeout: bus.redis.configuration.commandTimeout, connectTimeout: bus.redis.configuration.connectTimeout,
                     healthCheckInterval: bus.configuration.healthCheckInterval,
@@ -124,7 +127,16 @@ extension RedisInvalidationBus {
                     deliveries.async { [self] in delivery.end { endDelivery(reason) } }
                     loss.lost(error)
                 },
-                onPush: { [bus, store, deliveries] message in
+                onPush: { [self, bus, store, deliveries] message in
+                    if case .array(let parts) = message, parts.first == .bulk(Array("sunsubscribe".utf8)) {
+                        // The server ended a sharded channel's subscription (its slot moved):
+                        // a loss, like the connection's.
+                        let error = RedisConnectionError(description: "the server ended a sharded channel's subscription (its slot moved)")
+                        let reason = describeLoss(error)
+                        deliveries.async { [self] in delivery.end { endDelivery(reason) } }
+                        loss.lost(error)
+                        return
+                    }
                     bus.receivedMessages.add(1, ordering: .relaxed)
                     let invalidations = bus.invalidations(in: message)
                     guard !invalidations.isEmpty else { return }

@@ -79,14 +79,16 @@ extension RedisInvalidationBus.Subscriber {
         return .success(lanes)
     }
 
-    /// On a cluster, a task that checks every second whether the primaries are still the
-    /// ones tracked (a failover, a node added): if not, the subscription is lost and made
-    /// again, with tracking on the primaries of the moment. `nil` elsewhere.
-    func watchPrimaries(reportingLossTo loss: RedisInvalidationBus.LossSignal) -> Task<Void, Never>? {
-        guard bus.redis.cluster != nil else { return nil }
-        let tracked = Set(bus.redis.trackingEndpoints)
+    /// On a cluster, a task that reads the slot map again every second (`CLUSTER SLOTS`,
+    /// whether or not calls met a redirection) and checks that the primaries are still
+    /// `tracked`, the ones the subscriptions were made on (a failover, a node added): if
+    /// not, the subscription is lost and made again on the primaries of the moment. `nil`
+    /// elsewhere.
+    func watchPrimaries(_ tracked: Set<RedisEndpoint>, reportingLossTo loss: RedisInvalidationBus.LossSignal) -> Task<Void, Never>? {
+        guard let cluster = bus.redis.cluster else { return nil }
         return Task { [bus] in
             while (try? await Task.sleep(for: .seconds(1))) != nil {
+                try? await cluster.refresh(store: bus.redis, before: .now + bus.redis.configuration.commandTimeout)
                 let primaries = Set(bus.redis.trackingEndpoints)
                 guard primaries == tracked else {
                     loss.lost(RedisConnectionError(description: "the cluster's primaries changed: tracking is turned on again on each"))
@@ -122,9 +124,12 @@ extension RedisInvalidationBus.Subscriber {
         }
         if let message = reply.errorMessage {
             let refusal = RedisServerError(message: message, command: "CLIENT TRACKING")
+            let unknown = message.lowercased().contains("unknown subcommand") || message.lowercased().contains("unknown command")
             return StrataError(
-                code: refusal.code == .backendUnavailable ? .invalidConfiguration : refusal.code,
-                message: "the server refused CLIENT TRACKING (Redis 6 or later is needed for mode .tracking): \(message)",
+                code: unknown ? .invalidConfiguration : refusal.code,
+                message: unknown
+                    ? "the server does not know CLIENT TRACKING (mode .tracking needs Redis 6 or later): \(message)"
+                    : "the server refused CLIENT TRACKING: \(message)",
                 backend: bus.redis.backendName, underlying: refusal)
         }
         return nil

@@ -4,7 +4,10 @@ import Synchronization
 
 /// Keeps the L1 tiers of several `TieredStore`s over one Redis coherent: every change one
 /// instance makes is published on a Redis channel, and every other instance drops its L1
-/// copies of the keys (or prefix) named.
+/// copies of the keys (or prefix) named. In ``Mode/tracking`` mode Redis itself reports
+/// each key's change (whoever made it) and only prefixes, tags and everything are
+/// published; with ``Configuration/shardedPubSub`` on a cluster, the channel is 16 sharded
+/// channels.
 ///
 /// Messages carry keys and prefixes only, never values, as bytes (any key is safe), with
 /// the sender's random instance id, so an instance ignores its own messages.
@@ -37,7 +40,9 @@ import Synchronization
 public final class RedisInvalidationBus: InvalidationSource {
     /// The store whose server carries the channel.
     public let redis: RedisStore
-    /// The channel's name: `strata:invalidations:` followed by the store's key namespace.
+    /// The channel's name: `strata:invalidations:` followed by the store's key namespace
+    /// (with ``Configuration/shardedPubSub`` on a cluster, the sharded channels' names are
+    /// this and a hash tag each).
     public let channel: String
     /// This instance's random id, sent with every message.
     public let instanceID: [UInt8]
@@ -92,8 +97,9 @@ public final class RedisInvalidationBus: InvalidationSource {
     /// (`l1Expiry`).
     public var failedPublishes: Int { publishFailures.value }
 
-    /// Messages this bus published (`PUBLISH`), since it was made: fewer than the
-    /// announcements when keys were coalesced, none for keys in `.tracking` mode.
+    /// Messages this bus's queue published (`PUBLISH`, or `SPUBLISH` when sharded; not
+    /// ``announce(_:)``'s), since it was made: fewer than the announcements when keys were
+    /// coalesced, none for keys in `.tracking` mode.
     ///
     /// ```swift
     /// print("published", bus.messagesPublished, "received", bus.messagesReceived)
@@ -163,12 +169,24 @@ public final class RedisInvalidationBus: InvalidationSource {
     /// every loss (this call's end included), all of L1 is dropped and `store` is told
     /// whether delivery is live. A `TieredStore`'s own `run()` runs this for its publisher.
     ///
+    /// In ``Mode/tracking`` mode it throws `invalidConfiguration` at once for a `TieredStore`
+    /// whose L2 is not this bus's ``redis`` itself (Redis names the keys as that store does).
+    ///
     /// ```swift
     /// let subscription = Task { try await bus.run(delivering: cache) }
     /// ...
     /// subscription.cancel()   // the call returns; the cache's L1 was dropped
     /// ```
     public func run(delivering store: any InvalidationSubscriber) async throws {
+        // Redis reports changes by their names in this bus's store: they are a tiered
+        // store's keys only when that store is its L2 (not a prefixed view, not another store).
+        if configuration.mode == .tracking, let tiered = store as? TieredStore, (tiered.l2 as? RedisStore) !== redis {
+            throw StrataError(
+                code: .invalidConfiguration,
+                message: "a bus in .tracking mode reports the keys of its own RedisStore: it must be the tiered store's L2 itself "
+                    + "(the L2 is \(tiered.l2.backendName))",
+                backend: redis.backendName)
+        }
         try await Background.untilShutdown { [self] in
             await Subscriber(bus: self, store: store).run()
         }

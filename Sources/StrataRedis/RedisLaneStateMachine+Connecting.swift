@@ -96,6 +96,7 @@ extension RedisLaneStateMachine {
     mutating func connectFailed(_ error: any Error, _ actions: inout Actions) {
         if socket != nil { retire(&actions) }  // the login is the only batch out: no caller waits
         connecting = false
+        abandonWhenReady = nil
         otherAddresses = []
         let failure = describeConnectFailure(error)
         reportLoss(failure, &actions)
@@ -112,6 +113,11 @@ extension RedisLaneStateMachine {
         otherAddresses = []
         actions.regained = isDown && !closed
         isDown = false
+        if let error = abandonWhenReady {  // made to where the server was: made again
+            abandonWhenReady = nil
+            connectionFailed(error, &actions)
+            return
+        }
         sendNextBatch(now: now, &actions)
     }
 }

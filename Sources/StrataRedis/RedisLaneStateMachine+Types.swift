@@ -95,10 +95,12 @@ extension RedisLaneStateMachine {
     static var ping: [UInt8] { Array("*1\r\n$4\r\nPING\r\n".utf8) }
 
     /// Whether `reply` is a message the server pushed on a subscribed connection (RESP2:
-    /// an array whose first element is `message`, `pmessage` or `smessage`), not a reply.
+    /// an array whose first element is `message`, `pmessage` or `smessage`, or `sunsubscribe`,
+    /// which the server sends by itself when a sharded channel's slot moves), not a reply.
     static func isPushed(_ reply: RedisReply) -> Bool {
         guard case .array(let parts) = reply, case .bulk(let kind)? = parts.first else { return false }
         return kind.elementsEqual("message".utf8) || kind.elementsEqual("pmessage".utf8) || kind.elementsEqual("smessage".utf8)
+            || kind.elementsEqual("sunsubscribe".utf8)  // sent by the server when a sharded channel's slot moves
     }
 
     /// The failure of a request that waited past the command timeout to be written.

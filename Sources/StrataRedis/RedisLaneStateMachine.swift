@@ -36,6 +36,9 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     /// A connection is being made for the queue (resolved, dialled, in its TLS handshake,
     /// or logging in).
     var connecting = false
+    /// A connection abandoned while it was being made (the server moved while its name
+    /// was resolved or dialled): dropped as soon as it is ready, with this error.
+    var abandonWhenReady: (any Error)?
     /// The addresses to dial next if the one being dialled fails.
     var otherAddresses: [RedisDialer.Address] = []
     /// The names of the login's commands, while it is out (for the error that refuses it).
@@ -239,11 +242,16 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         return actions
     }
 
-    /// The connection is to be dropped as lost with `error` (the server moved): nothing
-    /// when there is none (a dial under way is let finish).
+    /// The connection is to be dropped as lost with `error` (the server moved): at once,
+    /// or, for one still being resolved or dialled, as soon as it is made.
     mutating func abandonConnection(_ error: any Error) -> Actions {
         var actions = Actions()
-        if socket != nil, !closed { connectionFailed(error, &actions) }
+        guard !closed else { return actions }
+        if socket != nil {
+            connectionFailed(error, &actions)
+        } else if connecting {
+            abandonWhenReady = error  // made to where the lane pointed before: dropped once made
+        }
         return actions
     }
 

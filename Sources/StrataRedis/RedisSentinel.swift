@@ -43,7 +43,11 @@ public struct RedisSentinel: Sendable, Hashable {
     /// let (sentinel, primary) = try RedisSentinel.parse(url: "redis-sentinel://:secret@s1:26379,s2/cache?db=1")
     /// ```
     public static func parse(url: String) throws -> (sentinel: RedisSentinel, primary: RedisEndpoint) {
-        let shown = RedisEndpoint.redacted(url).replacing(/sentinel_password=[^&]*/, with: "sentinel_password=***")
+        // A query holding the sentinels' password is not shown at all (an unencoded & in the
+        // password would otherwise show its end as another item).
+        let redacted = RedisEndpoint.redacted(url)
+        let shown = redacted.contains("sentinel_password")
+            ? String(redacted.prefix { $0 != "?" }) + "?***" : redacted
         func invalid(_ reason: String) -> StrataError {
             StrataError(code: .invalidConfiguration, message: "invalid Redis Sentinel URL \(shown): \(reason)")
         }
@@ -56,7 +60,10 @@ public struct RedisSentinel: Sendable, Hashable {
         if let question = rest[hostStart...].firstIndex(of: "?") {
             for pair in rest[rest.index(after: question)...].split(separator: "&") {
                 let keyValue = pair.split(separator: "=", maxSplits: 1)
-                guard keyValue.count == 2, !keyValue[1].isEmpty else { throw invalid("malformed query item \(pair)") }
+                // Neither message quotes the item: it may be the end of a password holding an unencoded &.
+                guard keyValue.count == 2, !keyValue[1].isEmpty else {
+                    throw invalid("a malformed query item (each is name=value; percent-encode & and = in a password)")
+                }
                 switch keyValue[0] {
                 case "db":
                     guard let number = Int(keyValue[1]), number >= 0 else { throw invalid("the database must be a number") }
@@ -64,7 +71,7 @@ public struct RedisSentinel: Sendable, Hashable {
                 case "sentinel_password":
                     sentinelPassword = RedisEndpoint.percentDecoded(String(keyValue[1]))
                 default:
-                    throw invalid("unknown query item \(keyValue[0]) (it takes db and sentinel_password)")
+                    throw invalid("an unknown query item (it takes db and sentinel_password; percent-encode & and = in a password)")
                 }
             }
             rest = rest[..<question]

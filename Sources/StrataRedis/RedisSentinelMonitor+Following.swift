@@ -11,16 +11,27 @@ extension RedisSentinelMonitor {
 
     /// Stops the subscription (the store's `close()` and deinit).
     func stopFollowing() {
+        stopped.store(true, ordering: .relaxed)
         subscription.withLock { $0 }?.cancel()
     }
 
-    /// Subscribes to `+switch-master` on one sentinel after another: on each, looks the
-    /// primary up once subscribed (a move made while no subscription heard it), then waits
-    /// for the connection's loss (its health is checked by the event loop).
+    /// Follows every sentinel at once: the one that leads a failover is the only one that
+    /// tells of the promotion, and any of them may lead it.
     private func followSwitches() async {
+        await withTaskGroup(of: Void.self) { group in
+            for asked in sentinel.sentinels {
+                group.addTask { [self] in await follow(asked) }
+            }
+        }
+    }
+
+    /// Subscribes on `asked`, again after each loss (a quarter of a second later, longer
+    /// after each failed attempt, up to 2 s): once subscribed, looks the primary up (a move
+    /// made while no subscription heard it), then waits for the connection's loss (its
+    /// health is checked by the event loop).
+    private func follow(_ asked: RedisEndpoint) async {
         var attempt = 0
         while !Task.isCancelled {
-            let asked = sentinel.sentinels[attempt % sentinel.sentinels.count]
             attempt += 1
             let loss = RedisInvalidationBus.LossSignal()
             let lane = makeLane(
@@ -28,11 +39,12 @@ extension RedisSentinelMonitor {
                 { change in if case .lost(let error) = change { loss.lost(error) } },
                 { [self] message in switchAnnounced(message) })
             if await subscribe(lane) {
+                attempt = 0
                 _ = try? await lookUp()
                 _ = await loss.wait()
             }
             lane.close(abandoningRepliesOut: true)
-            if attempt % sentinel.sentinels.count == 0 { try? await Task.sleep(for: .milliseconds(250)) }
+            try? await Task.sleep(for: .milliseconds(min(250 * max(attempt, 1), 2_000)))
         }
     }
 
@@ -84,7 +96,7 @@ extension RedisSentinelMonitor {
         defer { lane.close(abandoningRepliesOut: true) }
         let deadline = ContinuousClock.now + .seconds(10)
         let before = target.endpoint.address
-        while ContinuousClock.now < deadline, !Task.isCancelled, target.endpoint.address == before {
+        while ContinuousClock.now < deadline, !Task.isCancelled, !stopped.load(ordering: .relaxed), target.endpoint.address == before {
             if case .array(let fields)? = try? await lane.send([Self.command("ROLE")]).first,
                case .bulk(let role)? = fields.first, role == Array("master".utf8) {
                 moved(to: candidate, by: .promotion)

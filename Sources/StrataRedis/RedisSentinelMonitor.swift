@@ -9,11 +9,11 @@ import Synchronization
 ///   (`SENTINEL get-master-addr-by-name`) and checking the answer with `ROLE` (a sentinel
 ///   that has not yet seen a failover may name a demoted primary). A sentinel that answered
 ///   is asked first next time.
-/// - **Followed** by a subscription to `+switch-master` on a sentinel (a task of the
-///   store's, started with it and stopped by `close()`), made again on another sentinel
-///   when it is lost, with a look-up after each subscription for a move it missed. A
-///   connection that finds a demoted primary (`READONLY`) or cannot reach it asks for a
-///   look-up too.
+/// - **Followed** by a subscription on every sentinel (tasks of the store's, started with
+///   it and stopped by `close()`) to `+switch-master` and to the start of a promotion
+///   (only the sentinel leading a failover tells of it), each made again when it is lost,
+///   with a look-up after each subscription for a move it missed. A connection that finds
+///   a demoted primary (`READONLY`) or cannot reach it asks for a look-up too.
 /// - **Moved**: ``target`` changes first, then every follower (the pooled lanes, a bus's
 ///   subscription) drops its connection, so what it sends next goes to the new primary.
 ///   What was out on the old connection fails with `backendUnavailable` (it may have run).
@@ -33,11 +33,16 @@ final class RedisSentinelMonitor: Sendable {
     private let lookingUp = Lock<Task<RedisEndpoint, any Error>?>(nil)
     private let lastLookUp = Lock<ContinuousClock.Instant?>(nil)
     let subscription = Lock<Task<Void, Never>?>(nil)
-    private let pinnedUntil = Lock<ContinuousClock.Instant?>(nil)
+    /// Moves so far, and until when a move to a promoted replica holds against look-ups.
+    private let moves = Lock<(generation: UInt64, pinnedUntil: ContinuousClock.Instant?)>((0, nil))
+    /// Set by ``stopFollowing()``: no look-up, promotion watch or move after it.
+    let stopped = Atomic<Bool>(false)
 
-    /// What moved the store (see ``moved(to:by:)``).
+    /// What moved the store (see ``moved(to:by:)``): a look-up, begun after `generation`
+    /// moves; a replica seen promoted; `+switch-master`.
     enum MoveSource {
-        case lookUp, promotion, switchMaster
+        case lookUp(generation: UInt64)
+        case promotion, switchMaster
     }
 
     /// Finds the primary now (the store's initializer waits for it: an unreachable set of
@@ -70,24 +75,27 @@ final class RedisSentinelMonitor: Sendable {
     }
 
     /// Points ``target`` at `primary` and tells every follower, when it is a move. A move
-    /// to a replica seen promoted (`pinning`) holds against look-ups until `+switch-master`
-    /// or 10 s: until then the sentinels still name the old primary, which still answers as
-    /// one, and a look-up would move the store back to it.
+    /// to a replica seen promoted holds against look-ups until `+switch-master` or 10 s:
+    /// until then the sentinels still name the old primary, which still answers as one, and
+    /// a look-up would move the store back to it. A look-up's result is dropped when any
+    /// move happened since it began (it may have asked a sentinel that had not yet heard).
     func moved(to primary: RedisEndpoint, by source: MoveSource) {
+        guard !stopped.load(ordering: .relaxed) else { return }
         let now = ContinuousClock.now
-        let allowed = pinnedUntil.withLock { until in
+        let moved = moves.withLock { state -> Bool in
             switch source {
-            case .lookUp: return until.map { now >= $0 } ?? true
-            case .promotion: until = now + .seconds(10)
-            case .switchMaster: until = nil
+            case .lookUp(let generation):
+                guard generation == state.generation, state.pinnedUntil.map({ now >= $0 }) ?? true else { return false }
+            case .promotion: state.pinnedUntil = now + .seconds(10)
+            case .switchMaster: state.pinnedUntil = nil
             }
-            return true
-        }
-        guard allowed else { return }
-        let moved = target.update { current in
-            guard current.address != primary.address else { return false }
-            current = primary
-            return true
+            let moved = target.update { current in
+                guard current.address != primary.address else { return false }
+                current = primary
+                return true
+            }
+            if moved { state.generation += 1 }
+            return moved
         }
         guard moved else { return }
         for follower in followers.withLock({ Array($0.values) }) { follower(primary) }
@@ -109,7 +117,7 @@ final class RedisSentinelMonitor: Sendable {
             last = .now
             return true
         }
-        if due { Task { _ = try? await lookUp() } }
+        if due, !stopped.load(ordering: .relaxed) { Task { _ = try? await lookUp() } }
     }
 
     /// Looks the primary up (sharing a look-up under way) and moves to it; its endpoint.
@@ -118,13 +126,14 @@ final class RedisSentinelMonitor: Sendable {
     func lookUp(before deadline: ContinuousClock.Instant? = nil) async throws -> RedisEndpoint {
         let task = lookingUp.withLock { running -> Task<RedisEndpoint, any Error> in
             if let running { return running }
+            let generation = moves.withLock { $0.generation }
             let task = Task<RedisEndpoint, any Error> { [self] in
                 defer { lookingUp.withLock { $0 = nil } }
                 // The look-up waits on sockets: on a Dispatch thread, never a cooperative one.
                 let found = try await withCheckedThrowingContinuation { continuation in
                     DispatchQueue.global().async { [self] in continuation.resume(with: Result { try find() }) }
                 }
-                moved(to: found, by: .lookUp)
+                moved(to: found, by: .lookUp(generation: generation))
                 return found
             }
             running = task
@@ -141,6 +150,7 @@ final class RedisSentinelMonitor: Sendable {
     private func find() throws -> RedisEndpoint {
         var reasons: [String] = []
         var unknownName = 0
+        var answered = 0
         let count = sentinel.sentinels.count
         let first = firstSentinel.load(ordering: .relaxed)
         for offset in 0..<count {
@@ -150,9 +160,16 @@ final class RedisSentinelMonitor: Sendable {
             do {
                 reply = try ask(asked, [Self.command("SENTINEL", "get-master-addr-by-name", sentinel.primaryName)])[0]
             } catch {
+                if let refusal = (error as? RedisConnectionError)?.refusal ?? (error as? StrataError)?.underlying as? RedisServerError,
+                   refusal.code == .accessDenied {
+                    throw StrataError(
+                        code: .accessDenied, message: "the sentinel \(asked.address.shown) refused the login: \(refusal.message)",
+                        backend: backend, underlying: refusal)
+                }
                 reasons.append("\(asked.address.shown): \(error)")
                 continue
             }
+            answered += 1
             guard case .array(let parts) = reply, parts.count == 2, case .bulk(let host) = parts[0], case .bulk(let portText) = parts[1],
                   let port = Int(String(decoding: portText, as: UTF8.self))
             else {
@@ -184,7 +201,8 @@ final class RedisSentinelMonitor: Sendable {
             firstSentinel.store(index, ordering: .relaxed)
             return primary
         }
-        let code: StrataError.Code = unknownName == count && count > 0 ? .invalidConfiguration : .backendUnavailable
+        // Every sentinel that answered knows no such name: a configuration to fix, not an outage.
+        let code: StrataError.Code = answered > 0 && unknownName == answered ? .invalidConfiguration : .backendUnavailable
         throw StrataError(
             code: code,
             message: "no sentinel gave a working primary named \(sentinel.primaryName): " + (count == 0 ? "no sentinels configured" : reasons.joined(separator: "; ")),

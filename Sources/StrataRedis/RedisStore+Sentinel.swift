@@ -12,7 +12,16 @@ extension RedisStore {
                 code: .invalidConfiguration,
                 message: "Sentinel needs at least one sentinel and the primary's name, and no cluster seeds", backend: backend)
         }
+        // One set of TLS settings for the sentinels and the servers: a sentinel's own (a
+        // rediss:// one, say) that is not the store's would be dropped, and its password
+        // then sent in clear.
         let tls = configuration.tls
+        if let other = sentinel.sentinels.first(where: { $0.tls != nil && $0.tls != tls }) {
+            throw StrataError(
+                code: .invalidConfiguration,
+                message: "the sentinel \(other.address.shown) has TLS settings of its own: set them as the configuration's tls, "
+                    + "which covers the sentinels and the servers", backend: backend)
+        }
         configuration.sentinel?.sentinels = sentinel.sentinels.map { sentinel in
             var sentinel = sentinel
             sentinel.tls = tls

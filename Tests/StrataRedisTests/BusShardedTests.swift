@@ -55,10 +55,44 @@ struct BusShardedTests {
             if !channels.isEmpty { shardsWithChannels += 1 }
         }
         #expect(shardsWithChannels == 3, "sharded channels on each of the 3 shards")
-        let classic = try await cluster.servers[0].cli("PUBSUB", "NUMSUB", "strata:invalidations:\(namespace)")
-        #expect(classic.hasSuffix("\n0\n"), "nobody on the cluster-wide channel: \(classic)")
+        for server in cluster.servers {
+            let classic = try await server.cli("PUBSUB", "NUMSUB", "strata:invalidations:\(namespace)")
+            #expect(classic.hasSuffix("\n0\n"), "nobody on the cluster-wide channel on \(server.port): \(classic)")
+        }
         #expect(writerBus.messagesPublished > 0 && writerBus.failedPublishes == 0)
         try await writer.close()
         try await reader.close()
+    }
+
+    @Test("a sharded channel's slot moved to another shard: the server ends the subscription (sunsubscribe), L1 is dropped, and the instance subscribes again where the channel now is",
+          .timeLimit(.minutes(2)))
+    func channelSlotMoved() async throws {
+        let cluster = try await RedisTestCluster()
+        let redis = try await makeStoreOffPool(try cluster.configuration())
+        let bus = try RedisInvalidationBus(redis: redis, configuration: .init(shardedPubSub: true))
+        let l1 = MemoryStore(maxEntries: 100)
+        let store = TieredStore(l1: l1, l2: redis, configuration: .init(l1Expiry: "10min", invalidationPublisher: bus))
+        let run = Task { try await bus.run(delivering: store) }
+        defer { run.cancel() }
+        let subscribed = try await within(.seconds(20)) { bus.isSubscribed }
+        try #require(subscribed)
+        try await store.set("held", "1")
+        _ = try await store.get("held", as: String.self)
+        #expect(try await l1.get("held", as: String.self) == "1")
+
+        let slot = RedisClusterSlot.of(bus.shardedChannel(0))
+        let source = try cluster.owner(of: slot, in: redis)
+        let target = try #require(try await cluster.primaries().first { $0 !== source })
+        try await cluster.beginMigration(of: slot, from: source, to: target)
+        try await cluster.finishMigration(of: slot, from: source, to: target)
+        let dropped = try await within(.seconds(10)) { try await l1.get("held", as: String.self) == nil }
+        #expect(dropped, "L1 dropped when the server ended the channel's subscription")
+        let again = try await within(.seconds(20)) {
+            guard bus.isSubscribed else { return false }
+            let channels = try await target.cli("PUBSUB", "SHARDCHANNELS")
+            return channels.contains(String(decoding: bus.shardedChannel(0), as: UTF8.self))
+        }
+        #expect(again, "subscribed again, on the channel's new shard")
+        try await store.close()
     }
 }
