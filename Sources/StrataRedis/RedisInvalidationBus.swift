@@ -170,7 +170,8 @@ public final class RedisInvalidationBus: InvalidationSource {
     /// whether delivery is live. A `TieredStore`'s own `run()` runs this for its publisher.
     ///
     /// In ``Mode/tracking`` mode it throws `invalidConfiguration` at once for a `TieredStore`
-    /// whose L2 is not this bus's ``redis`` itself (Redis names the keys as that store does).
+    /// whose L2 names keys otherwise than this bus's ``redis`` (a prefixed view, a
+    /// `RedisStore` of another namespace): Redis reports them by those names.
     ///
     /// ```swift
     /// let subscription = Task { try await bus.run(delivering: cache) }
@@ -178,13 +179,15 @@ public final class RedisInvalidationBus: InvalidationSource {
     /// subscription.cancel()   // the call returns; the cache's L1 was dropped
     /// ```
     public func run(delivering store: any InvalidationSubscriber) async throws {
-        // Redis reports changes by their names in this bus's store: they are a tiered
-        // store's keys only when that store is its L2 (not a prefixed view, not another store).
-        if configuration.mode == .tracking, let tiered = store as? TieredStore, (tiered.l2 as? RedisStore) !== redis {
+        // Redis reports changes by their names in this bus's store: a tiered store's L1 holds
+        // the same keys only over a store with the same names (not a prefixed view, not a
+        // RedisStore of another namespace; a wrapper that keeps names is fine).
+        if configuration.mode == .tracking, let tiered = store as? TieredStore,
+           tiered.l2 is PrefixedStore || (tiered.l2 as? RedisStore).map({ $0.names.namespace != redis.names.namespace }) == true {
             throw StrataError(
                 code: .invalidConfiguration,
-                message: "a bus in .tracking mode reports the keys of its own RedisStore: it must be the tiered store's L2 itself "
-                    + "(the L2 is \(tiered.l2.backendName))",
+                message: "a bus in .tracking mode reports keys as its RedisStore names them: the tiered store's L2 "
+                    + "(\(tiered.l2.backendName)) names them otherwise; make it the bus's RedisStore (or one of its namespace)",
                 backend: redis.backendName)
         }
         try await Background.untilShutdown { [self] in

@@ -111,13 +111,13 @@ extension RedisLaneStateMachine {
         phase = .ready
         connecting = false
         otherAddresses = []
-        actions.regained = isDown && !closed
-        isDown = false
-        if let error = abandonWhenReady {  // made to where the server was: made again
+        if let error = abandonWhenReady {  // made to where the server was: made again (still down)
             abandonWhenReady = nil
             connectionFailed(error, &actions)
             return
         }
+        actions.regained = isDown && !closed
+        isDown = false
         sendNextBatch(now: now, &actions)
     }
 }

@@ -247,10 +247,18 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
     mutating func abandonConnection(_ error: any Error) -> Actions {
         var actions = Actions()
         guard !closed else { return actions }
-        if socket != nil {
+        if isReady {
             connectionFailed(error, &actions)
+        } else if socket != nil {
+            // Being made (connecting, in its TLS handshake, logging in) to where the lane
+            // pointed before: given up, and made again; the queue waits for the new one.
+            retire(&actions)  // the login is the only batch out: no caller waits
+            connecting = false
+            otherAddresses = []
+            abandonWhenReady = nil
+            connectIfNeeded(&actions)
         } else if connecting {
-            abandonWhenReady = error  // made to where the lane pointed before: dropped once made
+            abandonWhenReady = error  // its name being resolved: dropped once made
         }
         return actions
     }

@@ -151,6 +151,7 @@ final class RedisSentinelMonitor: Sendable {
         var reasons: [String] = []
         var unknownName = 0
         var answered = 0
+        var loginRefused: StrataError?
         let count = sentinel.sentinels.count
         let first = firstSentinel.load(ordering: .relaxed)
         for offset in 0..<count {
@@ -162,7 +163,8 @@ final class RedisSentinelMonitor: Sendable {
             } catch {
                 if let refusal = (error as? RedisConnectionError)?.refusal ?? (error as? StrataError)?.underlying as? RedisServerError,
                    refusal.code == .accessDenied {
-                    throw StrataError(
+                    // Another sentinel may still answer (a password being rotated): said if none does.
+                    loginRefused = StrataError(
                         code: .accessDenied, message: "the sentinel \(asked.address.shown) refused the login: \(refusal.message)",
                         backend: backend, underlying: refusal)
                 }
@@ -201,6 +203,7 @@ final class RedisSentinelMonitor: Sendable {
             firstSentinel.store(index, ordering: .relaxed)
             return primary
         }
+        if let loginRefused, answered == 0 { throw loginRefused }
         // Every sentinel that answered knows no such name: a configuration to fix, not an outage.
         let code: StrataError.Code = answered > 0 && unknownName == answered ? .invalidConfiguration : .backendUnavailable
         throw StrataError(

@@ -88,10 +88,9 @@ extension RedisStore {
             let replies = try await lane.send(commands)
             guard let sentinelMonitor, replies.contains(where: { $0.errorMessage?.hasPrefix("READONLY") == true }) else { return replies }
             // A demoted primary, which ran no write of these (a replica refuses them all):
-            // the primary is looked up again (for a command timeout at most), the connection
-            // to the replica is dropped, and they are sent once more, to the primary.
-            guard let primary = try? await sentinelMonitor.lookUp(before: .now + configuration.commandTimeout) else { return replies }
-            lane.abandonConnection(RedisSentinelMonitor.Moved(primary: primary))  // made again, to where the store points now
+            // the primary is looked up again (for a command timeout at most; the move drops
+            // every connection to the old one) and they are sent once more, to the primary.
+            guard (try? await sentinelMonitor.lookUp(before: .now + configuration.commandTimeout)) != nil else { return replies }
             return try await lane.send(commands)
         } catch let error as CancellationError {
             throw error  // the task was cancelled before the commands were written
