@@ -266,4 +266,48 @@ struct RedisLaneStateMachineTests {
         guard case .close = verdict else { Issue.record("no reply within the timeout: the connection is lost"); return }
         #expect(lost.lost != nil && lost.retired === socket)
     }
+
+    /// A machine whose connection was lost with `b` queued: it asked for a new connection.
+    func lostWithQueue() -> Machine {
+        var (machine, socket) = machine()
+        _ = enqueue("a", id: 1, &machine)
+        _ = enqueue("b", id: 2, &machine)
+        let failure = machine.wrote(socket, .failure(RedisConnectionError(description: "EPIPE")), now: now)
+        #expect(failure.connect)
+        return machine
+    }
+
+    @Test("a connection being made when the server moves is given up and made again: the queue is kept, not failed")
+    func abandonedWhileConnecting() {
+        var machine = lostWithQueue()
+        let old = Socket()
+        _ = machine.dialed(old, replacing: nil, otherAddresses: [], deadline: now + .seconds(1))
+        let abandoned = machine.abandonConnection(RedisConnectionError(description: "moved"))
+        #expect(abandoned.retired === old)
+        #expect(abandoned.failed.isEmpty, "nothing was written on it")
+        #expect(abandoned.connect, "b waits for a connection to where the lane points now")
+        #expect(machine.socket == nil)
+        let new = Socket()
+        _ = machine.dialed(new, replacing: nil, otherAddresses: [], deadline: now + .seconds(1))
+        let connected = machine.tcpConnected(new, error: nil, login: [], loginCommands: [], now: now)
+        #expect(written(connected) == "b")
+        #expect(connected.regained)
+    }
+
+    @Test("a connection whose name was being resolved when the server moves is dropped once made, without a regained, and made again")
+    func abandonedWhileResolving() {
+        var machine = lostWithQueue()
+        let pending = machine.abandonConnection(RedisConnectionError(description: "moved"))
+        #expect(pending.retired == nil && pending.failed.isEmpty && !pending.connect, "no socket yet: remembered")
+        let old = Socket()
+        _ = machine.dialed(old, replacing: nil, otherAddresses: [], deadline: now + .seconds(1))
+        let made = machine.tcpConnected(old, error: nil, login: [], loginCommands: [], now: now)
+        #expect(made.retired === old, "dropped as soon as it was made")
+        #expect(!made.regained, "the lane is still down")
+        #expect(made.write == nil && made.failed.isEmpty && made.connect)
+        let new = Socket()
+        _ = machine.dialed(new, replacing: nil, otherAddresses: [], deadline: now + .seconds(1))
+        let connected = machine.tcpConnected(new, error: nil, login: [], loginCommands: [], now: now)
+        #expect(written(connected) == "b" && connected.regained)
+    }
 }
