@@ -182,13 +182,18 @@ public final class RedisInvalidationBus: InvalidationSource {
         // Redis reports changes by their names in this bus's store: a tiered store's L1 holds
         // the same keys only over a store with the same names (not a prefixed view, not a
         // RedisStore of another namespace; a wrapper that keeps names is fine).
-        if configuration.mode == .tracking, let tiered = store as? TieredStore,
-           tiered.l2 is PrefixedStore || (tiered.l2 as? RedisStore).map({ $0.names.namespace != redis.names.namespace }) == true {
-            throw StrataError(
-                code: .invalidConfiguration,
-                message: "a bus in .tracking mode reports keys as its RedisStore names them: the tiered store's L2 "
-                    + "(\(tiered.l2.backendName)) names them otherwise; make it the bus's RedisStore (or one of its namespace)",
-                backend: redis.backendName)
+        // (Seen through the store pipeline: a tiered store's source is its L2, and the L2's
+        // own pipeline says what it prefixes and where its entries live.)
+        if configuration.mode == .tracking, let subscriber = store as? any KeyValueStore {
+            let l2 = subscriber.pipeline.source
+            let names = l2.pipeline
+            if !names.keyPrefix.isEmpty || (names.source as? RedisStore).map({ $0.names.namespace != redis.names.namespace }) == true {
+                throw StrataError(
+                    code: .invalidConfiguration,
+                    message: "a bus in .tracking mode reports keys as its RedisStore names them: the tiered store's L2 "
+                        + "(\(l2.backendName)) names them otherwise; make it the bus's RedisStore (or one of its namespace)",
+                    backend: redis.backendName)
+            }
         }
         try await Background.untilShutdown { [self] in
             await Subscriber(bus: self, store: store).run()

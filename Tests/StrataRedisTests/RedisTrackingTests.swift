@@ -116,7 +116,7 @@ struct RedisTrackingTests {
         #expect(bus.invalidations(in: message(.null)) == [.everything])
     }
 
-    @Test("a bus in .tracking mode refuses a tiered store whose L2 is not its own RedisStore (a prefixed view names keys otherwise)",
+    @Test("a bus in .tracking mode refuses a tiered store whose L2 names keys otherwise (a prefixed view), and takes one over a wrapper that keeps them",
           .timeLimit(.minutes(1)))
     func trackingNeedsItsOwnStore() async throws {
         let server = try await RedisTestServer()
@@ -126,6 +126,12 @@ struct RedisTrackingTests {
         let error = try await #require(throws: StrataError.self) { try await bus.run(delivering: store) }
         #expect(error.code == .invalidConfiguration)
         #expect(error.message.contains("L2"))
+        // A wrapper that keeps the names is fine: the bus subscribes.
+        let wrapped = TieredStore(l1: MemoryStore(), l2: FaultInjectingStore(wrapping: redis), configuration: .init(invalidationPublisher: bus))
+        let run = Task { try await bus.run(delivering: wrapped) }
+        let subscribed = try await within(.seconds(10)) { bus.isSubscribed }
+        #expect(subscribed, "a tiered store over a wrapper of the bus's store is accepted")
+        run.cancel()
         try await redis.close()
     }
 
