@@ -176,11 +176,11 @@ struct RedisTrackingTests {
         try await writer.store.clear(prefix: "user:")
         let cleared = try await within(.seconds(5)) { try await reader.l1.get("user:1", as: String.self) == nil }
         #expect(cleared)
+        try await writer.stop()  // its bus publishes what is queued before close() returns
         let statistics = try await server.cli("INFO", "commandstats")
         let published = statistics.split(whereSeparator: \.isNewline).first { $0.hasPrefix("cmdstat_publish:") } ?? "none"
         // The tag and the prefix: the two writes' keys went by tracking alone.
         #expect(published.hasPrefix("cmdstat_publish:calls=2,"), "keys are not published: \(published)")
-        try await writer.stop()
         try await reader.stop()
     }
 
