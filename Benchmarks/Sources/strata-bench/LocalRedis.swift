@@ -4,25 +4,49 @@ import Foundation
 /// A private redis-server on a loopback port, started for a benchmark and killed after.
 final class LocalRedis {
     let port: Int
-    private let process = Process()
+    private let process: Process
     private let directory: String
 
+    /// Starts a server on a free port (a cluster node's bus port, port + 10,000, free too);
+    /// a port taken between the check and the start is another try, up to five.
     init(extraArguments: [String] = []) async throws {
         directory = try temporaryDirectory("redis")
-        port = Int.random(in: 20_000...40_000)  // a cluster node also takes port + 10,000
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
-        process.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory]
-            + extraArguments
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        for _ in 0..<100 {
-            if let context = redisConnect("127.0.0.1", Int32(port)), context.pointee.err == 0 {
-                redisFree(context)
-                return
+        for _ in 0..<5 {
+            var candidate = Int.random(in: 20_000..<30_000)
+            while !Self.isFree(candidate) || !Self.isFree(candidate + 10_000) { candidate = Int.random(in: 20_000..<30_000) }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+            process.arguments = ["--port", String(candidate), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory]
+                + extraArguments
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+            for _ in 0..<200 where process.isRunning {
+                if let context = redisConnect("127.0.0.1", Int32(candidate)), context.pointee.err == 0 {
+                    redisFree(context)
+                    self.port = candidate
+                    self.process = process
+                    return
+                }
+                try await Task.sleep(for: .milliseconds(50))
             }
-            try await Task.sleep(for: .milliseconds(50))
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
         }
-        throw CocoaError(.fileReadUnknown)
+        throw BenchmarkError(message: "redis-server did not start on a free port in five tries")
+    }
+
+    /// Whether nothing listens on `port` (a bind to it succeeds).
+    static func isFree(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
     }
 
     var url: String { "redis://127.0.0.1:\(port)" }
@@ -98,4 +122,10 @@ final class RawRedis: @unchecked Sendable {  // used from one task at a time
             if !keys.isEmpty { command(["UNLINK"] + keys) }
         } while cursor != "0"
     }
+}
+
+/// A benchmark that could not set itself up.
+struct BenchmarkError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }
