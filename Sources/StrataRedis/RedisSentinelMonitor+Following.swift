@@ -11,7 +11,11 @@ extension RedisSentinelMonitor {
 
     /// Stops the subscription (the store's `close()` and deinit).
     func stopFollowing() {
-        stopped.store(true, ordering: .relaxed)
+        let running = chores.withLock { state in
+            stopped.store(true, ordering: .relaxed)  // under the lock: no chore starts after this
+            return Array(state.running.values)
+        }
+        running.forEach { $0.cancel() }
         subscription.withLock { $0 }?.cancel()
     }
 
@@ -85,7 +89,7 @@ extension RedisSentinelMonitor {
         } else {
             guard words.count == 8, words[4] == "@", words[5] == sentinel.primaryName, let port = Int(words[3]) else { return }
             primary.address = .tcp(host: String(words[2]), port: port)
-            Task { await awaitPromotion(of: primary) }
+            own { [self, primary] in await awaitPromotion(of: primary) }
         }
     }
 

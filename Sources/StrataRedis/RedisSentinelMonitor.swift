@@ -37,6 +37,22 @@ final class RedisSentinelMonitor: Sendable {
     private let moves = Lock<(generation: UInt64, pinnedUntil: ContinuousClock.Instant?)>((0, nil))
     /// Set by ``stopFollowing()``: no look-up, promotion watch or move after it.
     let stopped = Atomic<Bool>(false)
+    /// The monitor's short tasks (a look-up a lost connection asked for, a promotion being
+    /// watched), each removed when done; ``stopFollowing()`` cancels those still running.
+    let chores = Lock<(next: UInt64, running: [UInt64: Task<Void, Never>])>((0, [:]))
+
+    /// Runs `body` as one of ``chores``, unless the monitor was stopped.
+    func own(_ body: @escaping @Sendable () async -> Void) {
+        chores.withLock { state in
+            guard !stopped.load(ordering: .relaxed) else { return }
+            let id = state.next
+            state.next += 1
+            state.running[id] = Task { [self] in
+                await body()
+                _ = chores.withLock { $0.running.removeValue(forKey: id) }
+            }
+        }
+    }
 
     /// What moved the store (see ``moved(to:by:)``): a look-up, begun after `generation`
     /// moves; a replica seen promoted; `+switch-master`.
@@ -117,7 +133,7 @@ final class RedisSentinelMonitor: Sendable {
             last = .now
             return true
         }
-        if due, !stopped.load(ordering: .relaxed) { Task { _ = try? await lookUp() } }
+        if due { own { [self] in _ = try? await lookUp() } }
     }
 
     /// Looks the primary up (sharing a look-up under way) and moves to it; its endpoint.
