@@ -83,7 +83,7 @@ struct RedisSentinelTests {
           .timeLimit(.minutes(3)))
     func primaryKilled() async throws {
         let set = try await RedisTestSentinels()
-        let report = try await SentinelLoad.run(on: set, name: "SIGKILL of the primary") { set.primary.kill() }
+        let report = try await SentinelLoad.run(on: set, name: "SIGKILL of the primary") { set.killPrimary() }
         #expect(report.newPrimary == set.replica.port, "the replica was promoted")
         report.check()
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import StrataTesting
 import Synchronization
 
@@ -93,7 +94,30 @@ final class RedisTestSentinels: Sendable {
             process.send(SIGKILL)
             while process.isRunning { usleep(1_000) }
         }
+        heldPorts.withLock { $0.forEach { _ = Glibc.close($0) } }  // after the sentinels: nobody watches these ports now
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Ports of servers killed here, held (bound, not listening) until the sentinels die: a
+    /// sentinel keeps dialling a dead primary's address to make it a replica when it comes
+    /// back, and would do that to another test's server that took the port (CI saw a
+    /// sentinel's hellos published on another test's server).
+    private let heldPorts = Lock<[Int32]>([])
+
+    /// Kills the primary (SIGKILL, as a crash) and holds its port.
+    func killPrimary() {
+        primary.kill()
+        let descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(primary.port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var reuse: Int32 = 1
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if bound == 0 { heldPorts.withLock { $0.append(descriptor) } } else { _ = Glibc.close(descriptor) }
     }
 
     /// Runs a sentinel command on the sentinel at `port`.
