@@ -11,7 +11,7 @@ import Testing
 @Suite("ServiceLifecycle")
 struct LifecycleTests {
     @Test("a ServiceGroup starts the stores' loops, and a graceful shutdown stops them all and closes every store",
-          .timeLimit(.minutes(1)))
+          .timeLimit(.minutes(2)))
     func gracefulShutdown() async throws {
         let stores = IntegrationStores()
         let redis = try await stores.redis()
@@ -33,13 +33,11 @@ struct LifecycleTests {
         for _ in 0..<500 where memory.statistics.expirations == 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(memory.statistics.expirations == 1, "the memory store's sweeper ran")
 
-        let started = ContinuousClock.now
         await group.triggerGracefulShutdown()
+        // The group returns only when every loop honoured the shutdown: one that ignored it
+        // would sleep for the sweepers' hour, past the test's time limit. (No wall-clock bound
+        // here: a loaded CI machine once took 11 s to schedule the shutdown's tasks.)
         try await running.value
-        // Not a speed check (that is in the benchmarks' reach, not a unit test's): a bound
-        // far below the sweepers' hour, so a loop that ignored the shutdown fails here.
-        let took = ContinuousClock.now - started
-        #expect(took < .seconds(10), "shut down in \(took)")
         #expect(!bus.isSubscribed)
         for store in [tiered, sqlite, memory] as [any KeyValueStore] {
             await #expect(throws: StrataError.closed) { try await store.get("k", as: Int.self) }
