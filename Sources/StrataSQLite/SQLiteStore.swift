@@ -19,9 +19,9 @@ import Synchronization
 ///   busy timeout absorbs ordinary contention.
 /// - A damaged file throws `StrataError.Code.damagedDatabase`;
 ///   ``Configuration/recoversFromDamage`` moves it aside at open.
-/// - SQLite calls block, but never on one of Swift's cooperative threads: a call runs
-///   inline only when it cannot wait (a free connection, and no lock to wait for);
-///   otherwise it moves to a thread of the store's own.
+/// - SQLite calls block. A call runs inline (its file I/O on the caller's thread) only when it
+///   need not wait for another connection: a free connection, and no lock held elsewhere;
+///   otherwise it moves to a thread of the store's own, never waiting on a cooperative one.
 ///
 /// Expired rows are invisible at once; ``sweepExpired()`` and the background ``run()``
 /// delete them.
