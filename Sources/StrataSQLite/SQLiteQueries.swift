@@ -66,7 +66,7 @@ struct SQLiteQueries: Sendable {
         recordTable = records
         let alive = "(expires IS NULL OR expires > ?3)"
         // WITHOUT ROWID: the row lives in the key's b-tree, so a point read is one search
-        // (measured in Benchmarks/: see Docs/Benchmarks.md).
+        // (measured in Benchmarks/: see Docs/BenchmarkHistory.md).
         createTable = """
             CREATE TABLE IF NOT EXISTS \(table) (
                 key TEXT PRIMARY KEY NOT NULL,

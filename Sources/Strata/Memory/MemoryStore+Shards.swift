@@ -8,7 +8,7 @@ import Darwin
 
 /// Shards: a store is split into up to 64 tables, each under a lock of its own, so that
 /// tasks on different cores rarely wait for one another (one lock measured 3× slower per
-/// hit with two tasks than with one, in Docs/Benchmarks.md).
+/// hit with two tasks than with one, in Docs/BenchmarkHistory.md).
 ///
 /// Bounds stay exact in total: each shard holds its share of `maxEntries` and `maxBytes`
 /// (the shares add up to the bound), and its eviction policy is correct within it. A
