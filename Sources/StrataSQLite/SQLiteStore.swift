@@ -71,7 +71,7 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
         guard SQLiteQueries.isValidTableName(configuration.tableName) else {
             throw StrataError(
                 code: .invalidConfiguration,
-                message: "the table name \(configuration.tableName.debugDescription) is not letters, digits and _",
+                message: "the table name \(configuration.tableName.debugDescription) is not ASCII letters, digits and _ (not starting with a digit, at most 64 bytes)",
                 backend: backend)
         }
         guard configuration.poolSize >= 1 else {
