@@ -80,9 +80,12 @@ let package = Package(
         // A helper process for the tests that need a second OS process on one store
         // (cross-process increments on one folder). Not a product.
         .executableTarget(name: "strata-fixture", dependencies: ["Strata", "StrataSQLite", "StrataRedis"]),
+        // What the test targets share and users do not need: child processes, a real
+        // redis-server. A target of the tests' own, in no product.
+        .target(name: "StrataTestSupport", dependencies: ["Strata"], path: "Tests/StrataTestSupport"),
         .testTarget(
             name: "StrataTests",
-            dependencies: ["Strata", "StrataTesting", "strata-fixture"]
+            dependencies: ["Strata", "StrataTesting", "StrataTestSupport", "strata-fixture"]
         ),
         .testTarget(
             name: "StrataHTTPTests",
@@ -91,23 +94,27 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(traits: ["AsyncHTTPClient"])),
             ]
         ),
-        // Also the integrations' tests (Tests/StrataRedisTests/Integrations), each against the
-        // real framework and a real Redis, compiled when its trait is on.
         .testTarget(
             name: "StrataRedisTests",
+            dependencies: ["StrataRedis", "StrataHTTP", "StrataTesting", "StrataTestSupport", "strata-fixture"]
+        ),
+        .testTarget(
+            name: "StrataSQLiteTests",
+            dependencies: ["StrataSQLite", "CSQLite", "StrataTesting", "StrataTestSupport", "strata-fixture"]
+        ),
+        // The integrations' tests, each against the real framework (and SQLite or a real
+        // Redis), compiled when its trait is on.
+        .testTarget(
+            name: "StrataIntegrationTests",
             dependencies: [
-                "StrataRedis", "StrataSQLite", "StrataHTTP", "StrataTesting", "strata-fixture", "StrataVapor", "StrataHummingbird",
+                "StrataRedis", "StrataSQLite", "StrataHTTP", "StrataTesting", "StrataTestSupport", "StrataVapor", "StrataHummingbird",
                 logging, metrics, serviceLifecycle,
                 .product(name: "MetricsTestKit", package: "swift-metrics", condition: .when(traits: ["Metrics"])),
-                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle", condition: .when(traits: ["ServiceLifecycle"])),
+                .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(traits: ["AsyncHTTPClient"])),
                 .product(name: "VaporTesting", package: "vapor", condition: .when(traits: ["Vapor"])),
                 .product(name: "HummingbirdTesting", package: "hummingbird", condition: .when(traits: ["Hummingbird"])),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth", condition: .when(traits: ["Hummingbird"])),
             ]
-        ),
-        .testTarget(
-            name: "StrataSQLiteTests",
-            dependencies: ["StrataSQLite", "CSQLite", "StrataTesting", "strata-fixture"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -2,6 +2,7 @@ import Foundation
 import Strata
 @testable import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 /// Keys announced together go out as one message (Docs/Scaling.md), in order with the
@@ -17,7 +18,7 @@ struct BusCoalescingTests {
         let recorder = DeliveryRecorder()
         let subscription = Task { try await listener.run(delivering: recorder) }
         defer { subscription.cancel() }
-        #expect(try await within(.seconds(10)) { listener.isSubscribed })
+        #expect(try await eventually(within: .seconds(10)) { listener.isSubscribed })
 
         let before = (0..<1_000).map { "key:\($0)" }
         let after = (1_000..<2_000).map { "key:\($0)" }
@@ -25,7 +26,7 @@ struct BusCoalescingTests {
         await publisher.publish(.prefix("user:"))
         for key in after { await publisher.publish(.key(key)) }
         let expected = before.map(Invalidation.key) + [.prefix("user:")] + after.map(Invalidation.key)
-        #expect(try await within(.seconds(20)) { received(recorder).count == expected.count })
+        #expect(try await eventually(within: .seconds(20)) { received(recorder).count == expected.count })
         #expect(received(recorder) == expected, "every announcement, in the order queued")
         let messages = publisher.messagesPublished
         print("coalesced announcements: \(expected.count) announcements went out in \(messages) messages")

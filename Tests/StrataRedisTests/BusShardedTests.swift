@@ -23,14 +23,14 @@ struct BusShardedTests {
         let (writer, writerBus, writerRun) = try await instance()
         let (reader, readerBus, readerRun) = try await instance()
         defer { [writerRun, readerRun].forEach { $0.cancel() } }
-        let subscribed = try await within(.seconds(20)) { writerBus.isSubscribed && readerBus.isSubscribed }
+        let subscribed = try await eventually(within: .seconds(20)) { writerBus.isSubscribed && readerBus.isSubscribed }
         try #require(subscribed)
 
         let keys = (0..<40).map { "k\($0)" }
         for key in keys { try await writer.set(key, "old") }
         for key in keys { #expect(try await reader.get(key, as: String.self) == "old") }
         for key in keys { try await writer.set(key, "new") }
-        let seen = try await within(.seconds(10)) {
+        let seen = try await eventually(within: .seconds(10)) {
             for key in keys where try await reader.get(key, as: String.self) != "new" { return false }
             return true
         }
@@ -40,11 +40,11 @@ struct BusShardedTests {
         try await writer.set("tagged", "1", options: .init(expires: "10min", tags: ["t"]))
         #expect(try await reader.get("tagged", as: String.self) == "1")
         try await writer.invalidate(tags: ["t"])
-        let tagged = try await within(.seconds(5)) { (try? await reader.get("tagged", as: String.self)) == nil }
+        let tagged = try await eventually(within: .seconds(5)) { (try? await reader.get("tagged", as: String.self)) == nil }
         #expect(tagged, "a tag's invalidation went over the first sharded channel")
 
         try await writer.clear(prefix: "k1")  // k1, k10…k19: their copies in the reader's L1 go
-        let cleared = try await within(.seconds(5)) { (try? await reader.get("k12", as: String.self)) == nil }
+        let cleared = try await eventually(within: .seconds(5)) { (try? await reader.get("k12", as: String.self)) == nil }
         #expect(cleared, "a prefix's invalidation reached the other instance")
         #expect(try await reader.get("k2", as: String.self) == "new")
 
@@ -74,7 +74,7 @@ struct BusShardedTests {
         let store = TieredStore(l1: l1, l2: redis, configuration: .init(l1Expiry: "10min", invalidationPublisher: bus))
         let run = Task { try await bus.run(delivering: store) }
         defer { run.cancel() }
-        let subscribed = try await within(.seconds(20)) { bus.isSubscribed }
+        let subscribed = try await eventually(within: .seconds(20)) { bus.isSubscribed }
         try #require(subscribed)
         try await store.set("held", "1")
         _ = try await store.get("held", as: String.self)
@@ -85,9 +85,9 @@ struct BusShardedTests {
         let target = try #require(try await cluster.primaries().first { $0 !== source })
         try await cluster.beginMigration(of: slot, from: source, to: target)
         try await cluster.finishMigration(of: slot, from: source, to: target)
-        let dropped = try await within(.seconds(10)) { try await l1.get("held", as: String.self) == nil }
+        let dropped = try await eventually(within: .seconds(10)) { try await l1.get("held", as: String.self) == nil }
         #expect(dropped, "L1 dropped when the server ended the channel's subscription")
-        let again = try await within(.seconds(20)) {
+        let again = try await eventually(within: .seconds(20)) {
             guard bus.isSubscribed else { return false }
             let channels = try await target.cli("PUBSUB", "SHARDCHANNELS")
             return channels.contains(String(decoding: bus.shardedChannel(0), as: UTF8.self))

@@ -2,6 +2,7 @@ import Strata
 import Foundation
 import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Synchronization
 import Testing
 
@@ -28,15 +29,6 @@ struct Instance {
             configuration: .init(l2Timeout: l2Timeout, observer: events, invalidationPublisher: bus))
         let (bus, cache) = (bus, cache)
         subscription = Task { try await bus.run(delivering: cache) }
-    }
-
-    /// Waits (suspending) until `condition` holds; false after 5 s.
-    func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
-        for _ in 0..<5_000 {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(1))
-        }
-        return false
     }
 
     /// Waits until this instance's subscription is listening (a message round-trips).
@@ -81,7 +73,7 @@ struct CoherenceTests {
         // A's announcement of this write may still be on its way and drop a copy B or C
         // makes meanwhile (the safe way round): read until the copies stay.
         for instance in [b, c] {
-            #expect(try await instance.eventually {
+            #expect(try await eventually {
                 guard try await instance.cache.get(key, as: String.self) == "v1" else { return false }
                 try await Task.sleep(for: .milliseconds(20))
                 return try await instance.cache.l1.has(key)
@@ -89,29 +81,29 @@ struct CoherenceTests {
         }
 
         try await a.cache.set(key, "v2")
-        #expect(try await b.eventually { !(try await b.cache.l1.has(key)) }, "B dropped its stale copy")
-        #expect(try await c.eventually { !(try await c.cache.l1.has(key)) }, "C dropped its stale copy")
+        #expect(try await eventually { !(try await b.cache.l1.has(key)) }, "B dropped its stale copy")
+        #expect(try await eventually { !(try await c.cache.l1.has(key)) }, "C dropped its stale copy")
         #expect(try await b.cache.get(key, as: String.self) == "v2")
         #expect(try await c.cache.get(key, as: String.self) == "v2")
         try await Task.sleep(for: .milliseconds(50))
         #expect(try await a.cache.l1.get(key, as: String.self) == "v2", "A kept its own write: it ignores its own message")
 
         // delete, increment and clear(prefix:) are announced too.
-        #expect(try await b.eventually {
+        #expect(try await eventually {
             _ = try await b.cache.get(key, as: String.self)
             try await Task.sleep(for: .milliseconds(20))
             return try await b.cache.l1.has(key)
         })
         try await a.cache.delete(key)
-        #expect(try await b.eventually { try await b.cache.get(key, as: String.self) == nil })
+        #expect(try await eventually { try await b.cache.get(key, as: String.self) == nil })
         try await a.cache.set("n", 1)
         _ = try await c.cache.get("n", as: Int.self)
         try await a.cache.increment("n")
-        #expect(try await c.eventually { try await c.cache.get("n", as: Int.self) == 2 })
+        #expect(try await eventually { try await c.cache.get("n", as: Int.self) == 2 })
         for index in 0..<3 { try await a.cache.set("page:\(index)", index) }
         for index in 0..<3 { _ = try await b.cache.get("page:\(index)", as: Int.self) }
         try await a.cache.clear(prefix: "page:")
-        #expect(try await b.eventually { try await b.cache.l1.keys(prefix: "page:").isEmpty })
+        #expect(try await eventually { try await b.cache.l1.keys(prefix: "page:").isEmpty })
         #expect(b.events.count(.remoteInvalidation) >= 4)
     }
 
@@ -129,7 +121,7 @@ struct CoherenceTests {
         let flushesBefore = b.events.count(.remoteInvalidation, key: .some(nil))
         try await server.cli("CLIENT", "KILL", "TYPE", "pubsub")
         try await a.cache.set("k", "new")  // B may not hear of this one
-        #expect(try await b.eventually { b.events.count(.remoteInvalidation, key: .some(nil)) > flushesBefore },
+        #expect(try await eventually { b.events.count(.remoteInvalidation, key: .some(nil)) > flushesBefore },
                 "B resubscribed and reported dropping its whole L1")
         #expect(try await b.cache.get("k", as: String.self) == "new", "no stale value after the gap")
     }
@@ -142,7 +134,7 @@ struct CoherenceTests {
         try await writer.cache.set("shared", "old")
 
         let follower = try ChildProcess(builtExecutable("strata-fixture"), ["redis-follower", server.unixURL, "shared", "0"], output: .piped)
-        let lines = LineReader(try #require(follower.output))
+        let lines = LineReader(follower)
         #expect(await lines.next() == "ready", "the other process read the key into its L1")
         try await writer.cache.set("shared", "new")
         #expect(await lines.next() == "dropped", "the other process dropped its copy")
@@ -159,12 +151,12 @@ struct CoherenceTests {
     }
 }
 
-/// Reads lines from a pipe on a dispatch thread (a blocking read must not hold a cooperative thread).
+/// Reads a child process's output (`.piped`) line by line.
 final class LineReader: Sendable {
-    private let handle: FileHandle
+    private let process: ChildProcess
     private let buffer = Lock<[UInt8]>([])
 
-    init(_ handle: FileHandle) { self.handle = handle }
+    init(_ process: ChildProcess) { self.process = process }
 
     /// The next line, or `nil` at the end of the output.
     func next() async -> String? {
@@ -174,21 +166,9 @@ final class LineReader: Sendable {
                 defer { buffer.removeSubrange(...newline) }
                 return String(decoding: buffer[..<newline], as: UTF8.self)
             }) { return line }
-            let handle = self.handle
-            let data = await withCheckedContinuation { continuation in
-                DispatchQueue.global().async { continuation.resume(returning: handle.availableData) }
-            }
+            let data = await process.readAvailable()
             if data.isEmpty { return nil }
             buffer.withLock { $0 += data }
         }
     }
-}
-
-/// The path of an executable built beside the test bundle.
-func builtExecutable(_ name: String) -> String {
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path), directory.path != "/" {
-        directory.deleteLastPathComponent()
-    }
-    return directory.appendingPathComponent(name).path
 }

@@ -2,6 +2,7 @@ import Foundation
 import Strata
 import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 /// C3 (Docs/Consistency.md): the compute lock is taken on every path a computation takes,
@@ -17,10 +18,10 @@ struct ComputeLockPathsTests {
     }
 
     /// Asks `cache` for the report through `path`, with a computation of about 300 ms.
-    static func ask(_ cache: TieredStore, through path: Path, _ computations: Computations) async throws -> String {
+    static func ask(_ cache: TieredStore, through path: Path, _ computations: Counter) async throws -> String {
         let options = EntryOptions(expires: "1h", grace: "1h", tags: ["reports"])
         let build: @Sendable () async throws -> String = {
-            computations.record()
+            computations.increment()
             try await Task.sleep(for: .milliseconds(300))
             return "built once"
         }
@@ -46,7 +47,7 @@ struct ComputeLockPathsTests {
             let redis = try RedisStore(configuration: configuration)
             return TieredStore(l1: MemoryStore(), l2: redis, configuration: .init(computeLock: RedisComputeLock(redis: redis)))
         }
-        let computations = Computations()
+        let computations = Counter()
         let values = try await withThrowingTaskGroup(of: String.self) { group in
             for cache in instances {
                 for _ in 0..<4 {
@@ -56,7 +57,7 @@ struct ComputeLockPathsTests {
             return try await group.reduce(into: [String]()) { $0.append($1) }
         }
         #expect(values == Array(repeating: "built once", count: 12), "every caller got the value")
-        #expect(computations.total == 1, "computed \(computations.total) times for 3 instances through \(path)")
+        #expect(computations.count == 1, "computed \(computations.count) times for 3 instances through \(path)")
         _ = try await instances[0].clear()
         for cache in instances { try await cache.close() }
     }

@@ -2,15 +2,9 @@ import Strata
 import Foundation
 import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Synchronization
 import Testing
-
-/// Counts computations across instances.
-final class Computations: Sendable {
-    private let count = Lock(0)
-    func record() { count.withLock { $0 += 1 } }
-    var total: Int { count.withLock { $0 } }
-}
 
 @Suite("Cross-process single flight")
 struct ComputeLockTests {
@@ -23,13 +17,13 @@ struct ComputeLockTests {
     func onceAcrossInstances() async throws {
         let server = try await RedisTestServer()
         let instances = try (0..<3).map { _ in try instance(server.unixURL) }
-        let computations = Computations()
+        let computations = Counter()
         let values = try await withThrowingTaskGroup(of: String.self) { group in
             for cache in instances {
                 for _ in 0..<5 {
                     group.addTask {
                         try await cache.getOrSet("report", as: String.self) {
-                            computations.record()
+                            computations.increment()
                             try await Task.sleep(for: .milliseconds(200))
                             return "built once"
                         }
@@ -39,7 +33,7 @@ struct ComputeLockTests {
             return try await group.reduce(into: [String]()) { $0.append($1) }
         }
         #expect(values.count == 15 && values.allSatisfy { $0 == "built once" })
-        #expect(computations.total == 1, "computed \(computations.total) times for 3 instances")
+        #expect(computations.count == 1, "computed \(computations.count) times for 3 instances")
     }
 
     @Test("when the lock's holder dies without writing, another instance computes once its lease ends",
@@ -53,16 +47,16 @@ struct ComputeLockTests {
         // A holder that took the lock for 300 ms and died.
         // Locks are named with a first byte of 0xFF (no key can start with it).
         try await server.cli("--quoted-input", "SET", #""\xffstrata:lock:orphan""#, "dead-holder", "NX", "PX", "300")
-        let computations = Computations()
+        let computations = Counter()
         let holder = Lock("")
         let value = try await cache.getOrSet("orphan", as: Int.self) {
-            computations.record()
+            computations.increment()
             let current = try await server.cli("--quoted-input", "GET", #""\xffstrata:lock:orphan""#)
             holder.withLock { $0 = current }
             return 42
         }
         #expect(value == 42)
-        #expect(computations.total == 1)
+        #expect(computations.count == 1)
         let lockHolder = holder.withLock { $0 }
         #expect(!lockHolder.contains("dead-holder") && !lockHolder.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
                 "it computed holding the lock it took over: \(lockHolder)")

@@ -2,6 +2,7 @@ import Foundation
 import Strata
 import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 /// Two instances of an application on one Redis, as two processes have them: each its own
@@ -25,7 +26,7 @@ struct BusInstances {
         let (b, busB) = try instance()
         (self.a, self.b) = (a, b)
         subscriptions = [Task { try await busA.run(delivering: a) }, Task { try await busB.run(delivering: b) }]
-        let subscribed = try await within(.seconds(10)) { busA.isSubscribed && busB.isSubscribed }
+        let subscribed = try await eventually(within: .seconds(10)) { busA.isSubscribed && busB.isSubscribed }
         if !subscribed { await stop() }
         try #require(subscribed, "both buses subscribed")
     }
@@ -43,7 +44,7 @@ struct BusInstances {
 
     /// How an instance sees the other's changes: the bus delivers them (X1); polled for 5 s.
     static func delivered(_ reader: TieredStore, _ condition: () async throws -> Bool) async throws -> Bool {
-        try await within(.seconds(5), condition)
+        try await eventually(within: .seconds(5), condition)
     }
 }
 

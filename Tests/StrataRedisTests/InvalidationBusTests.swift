@@ -2,6 +2,7 @@ import Foundation
 import Strata
 @testable import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 /// Records what a bus delivers, in order.
@@ -30,13 +31,13 @@ struct InvalidationBusTests {
         let bus = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
         let recorder = DeliveryRecorder()
         let subscription = Task { try await bus.run(delivering: recorder) }
-        #expect(try await within(.seconds(10)) { bus.isSubscribed })
+        #expect(try await eventually(within: .seconds(10)) { bus.isSubscribed })
         let subscribed: [DeliveryRecorder.Call] = [.invalidation(.everything), .live(true)]
         let lost: [DeliveryRecorder.Call] = [.live(false), .invalidation(.everything)]
         #expect(recorder.calls == subscribed, "isSubscribed turns true only after L1 was dropped")
 
         try await server.cli("CLIENT", "KILL", "TYPE", "pubsub")
-        #expect(try await within(.seconds(10)) { recorder.calls.count == 6 }, "lost, then subscribed again")
+        #expect(try await eventually(within: .seconds(10)) { recorder.calls.count == 6 }, "lost, then subscribed again")
         #expect(recorder.calls == subscribed + lost + subscribed)
         #expect(bus.lastSubscribeError?.code == .backendUnavailable, "the loss is kept")
 
@@ -54,11 +55,11 @@ struct InvalidationBusTests {
         let recorder = DeliveryRecorder()
         let subscription = Task { try await listener.run(delivering: recorder) }
         defer { subscription.cancel() }
-        #expect(try await within(.seconds(10)) { listener.isSubscribed })
+        #expect(try await eventually(within: .seconds(10)) { listener.isSubscribed })
 
         let sent = (0..<2_000).map { "key:\($0)" }
         for key in sent { await publisher.publish(.key(key)) }
-        #expect(try await within(.seconds(20)) { recorder.keys.count == sent.count })
+        #expect(try await eventually(within: .seconds(20)) { recorder.keys.count == sent.count })
         let received = recorder.keys
         let firstOutOfOrder = zip(received, sent).enumerated().first { $0.element.0 != $0.element.1 }?.offset
         #expect(firstOutOfOrder == nil, "received in order; the first out of place: \(firstOutOfOrder.map { received[$0] } ?? "none")")
@@ -75,7 +76,7 @@ struct InvalidationBusTests {
         let recorder = DeliveryRecorder()
         let subscription = Task { try await listener.run(delivering: recorder) }
         defer { subscription.cancel() }
-        #expect(try await within(.seconds(10)) { listener.isSubscribed })
+        #expect(try await eventually(within: .seconds(10)) { listener.isSubscribed })
         let sent = (0..<1_000).map { "key:\($0)" }
         for key in sent { await bus.publish(.key(key)) }
         await bus.close()
@@ -83,7 +84,7 @@ struct InvalidationBusTests {
         let statistics = try await server.cli("INFO", "commandstats")
         #expect(statistics.contains("cmdstat_publish:calls=\(messages),"), "every PUBLISH ran before close() returned")
         #expect(coalescesKeys ? messages < 1_000 : messages == 1_000)
-        #expect(try await within(.seconds(10)) { recorder.keys.count == sent.count })
+        #expect(try await eventually(within: .seconds(10)) { recorder.keys.count == sent.count })
         #expect(recorder.keys == sent, "the messages published before close() held every key, in order")
         #expect(bus.failedPublishes == 0)
 
@@ -106,7 +107,7 @@ struct InvalidationBusTests {
         let beforeFreeze = ContinuousClock.now
         await a.proxy.freeze()
         let frozen = ContinuousClock.now
-        #expect(try await within(.seconds(5)) { !a.bus.isSubscribed && a.events.first(.deliveryChanged, after: beforeFreeze) != nil })
+        #expect(try await eventually(within: .seconds(5)) { !a.bus.isSubscribed && a.events.first(.deliveryChanged, after: beforeFreeze) != nil })
         // When the store learnt that delivery stopped and dropped L1 (what a reader relies
         // on), not when this task next ran: on a loaded machine the test's own polling can
         // be late by a second.

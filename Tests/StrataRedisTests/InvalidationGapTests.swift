@@ -2,6 +2,7 @@ import Foundation
 import Strata
 import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 /// An instance whose bus reaches the server through a ``TCPProxy`` while its L2 is a
@@ -31,7 +32,7 @@ final class ProxiedInstance: Sendable {
     func subscribe() async throws {
         let (bus, cache) = (bus, cache)
         subscription.withLock { $0 = Task { try await bus.run(delivering: cache) } }
-        #expect(try await within(.seconds(10)) { bus.isSubscribed }, "subscribed")
+        #expect(try await eventually(within: .seconds(10)) { bus.isSubscribed }, "subscribed")
     }
 
     /// Cancels `run(delivering:)` and waits until it returned.
@@ -43,16 +44,6 @@ final class ProxiedInstance: Sendable {
         task?.cancel()
         try await task?.value
     }
-}
-
-/// Polls `condition` until it holds (true) or `limit` passed (false).
-func within(_ limit: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(5))
-    }
-    return try await condition()
 }
 
 /// A fresh server; A (through its proxy, not subscribed yet), B, and a witness subscribed
@@ -80,7 +71,7 @@ final class GapScene: Sendable {
     func write(_ value: String) async throws {
         let heard = witness.events.count(.remoteInvalidation, key: .some("k"))
         try await b.cache.set("k", value)
-        #expect(try await witness.eventually { witness.events.count(.remoteInvalidation, key: .some("k")) > heard },
+        #expect(try await eventually { witness.events.count(.remoteInvalidation, key: .some("k")) > heard },
                 "the witness heard B's write of \(value)")
     }
 }
@@ -127,7 +118,7 @@ struct InvalidationGapTests {
         try await scene.write("old")
         // The announcement of "old" may reach A after the witness and drop a copy made
         // meanwhile: read until the copy stays.
-        #expect(try await a.eventually {
+        #expect(try await eventually {
             guard try await a.cache.get("k", as: String.self) == "old" else { return false }
             try await Task.sleep(for: .milliseconds(20))
             return try await a.cache.l1.has("k")
@@ -139,7 +130,7 @@ struct InvalidationGapTests {
         let bound = Duration.seconds(5)
         var served: Duration?
         var noticed: Duration?
-        _ = try await within(bound + .seconds(1)) {
+        _ = try await eventually(within: bound + .seconds(1), poll: .milliseconds(5)) {
             if noticed == nil && !a.bus.isSubscribed { noticed = ContinuousClock.now - frozen }
             if served == nil, try await a.cache.get("k", as: String.self) == "new" { served = ContinuousClock.now - frozen }
             return served != nil && noticed != nil
@@ -150,17 +141,10 @@ struct InvalidationGapTests {
         #expect(a.events.count(.remoteInvalidation, key: .some(nil)) >= 2, "L1 dropped at the subscription and at the loss")
 
         await a.proxy.thaw()
-        #expect(try await within(.seconds(10)) { a.bus.isSubscribed }, "subscribed again after the thaw")
+        #expect(try await eventually(within: .seconds(10)) { a.bus.isSubscribed }, "subscribed again after the thaw")
         #expect(try await a.cache.get("k", as: String.self) == "new")
         try await scene.b.cache.set("k", "newer")
-        #expect(try await a.eventually { try await a.cache.get("k", as: String.self) == "newer" }, "messages flow again")
+        #expect(try await eventually { try await a.cache.get("k", as: String.self) == "newer" }, "messages flow again")
         try await a.unsubscribe()
-    }
-}
-
-extension ProxiedInstance {
-    /// Waits (suspending) until `condition` holds; false after 5 s.
-    func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
-        try await within(.seconds(5), condition)
     }
 }

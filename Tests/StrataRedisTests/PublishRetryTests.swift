@@ -2,6 +2,7 @@ import Foundation
 import Strata
 import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 /// X1: an announcement this bus could not publish (Redis out of reach for it alone) is not
@@ -24,7 +25,7 @@ struct PublishRetryTests {
             l1: MemoryStore(maxEntries: 100), l2: shared, configuration: .init(invalidationPublisher: subscriberBus))
         let running = Task { try await subscriberBus.run(delivering: subscriber) }
         defer { running.cancel() }
-        #expect(try await within(.seconds(10)) { subscriberBus.isSubscribed })
+        #expect(try await eventually(within: .seconds(10)) { subscriberBus.isSubscribed })
 
         try await shared.set("a", "a1")
         try await shared.set("b", "b1")
@@ -36,11 +37,11 @@ struct PublishRetryTests {
         await proxy.freeze()  // the publisher's path dies silently
         await publisher.publish(.key("a"))
         await publisher.publish(.key("b"))
-        #expect(try await within(.seconds(10)) { publisher.failedPublishes >= 2 }, "the PUBLISH failed")
+        #expect(try await eventually(within: .seconds(10)) { publisher.failedPublishes >= 2 }, "the PUBLISH failed")
         #expect(try await subscriber.get("a", as: String.self) == "a1", "not delivered yet")
         await proxy.cut()  // what the frozen path held is lost with it
         await proxy.thaw()
-        let delivered = try await within(.seconds(10)) {
+        let delivered = try await eventually(within: .seconds(10)) {
             let a = try await subscriber.get("a", as: String.self)
             let b = try await subscriber.get("b", as: String.self)
             return a == "a2" && b == "b2"

@@ -1,6 +1,7 @@
 import Foundation
 import Strata
 @testable import StrataRedis
+import StrataTestSupport
 import Testing
 
 /// `clear(prefix:)` runs in memory that does not grow with the keyspace: it keeps no set

@@ -1,6 +1,7 @@
 import Foundation
 import Strata
 @testable import StrataRedis
+import StrataTestSupport
 import Testing
 
 /// Moving a slot by hand, the way `redis-cli --cluster reshard` does it, one step at a time:

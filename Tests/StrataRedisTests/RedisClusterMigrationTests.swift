@@ -2,6 +2,7 @@ import Foundation
 import Strata
 @testable import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 /// A slot moved by hand, one step at a time, so that a call meets exactly the state it
@@ -90,12 +91,11 @@ struct RedisClusterMigrationTests {
             replica.send(SIGCONT)
         }
         let witness = try #require(cluster.servers.first { $0 !== frozen && $0 !== replica })
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !(try await witness.cli("CLUSTER", "INFO")).contains("cluster_state:fail") {
-            #expect(ContinuousClock.now < deadline, "the cluster was not declared down")
-            if ContinuousClock.now >= deadline { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try #require(
+            await eventually(within: .seconds(30), poll: .milliseconds(100)) {
+                try await witness.cli("CLUSTER", "INFO").contains("cluster_state:fail")
+            },
+            "the cluster was not declared down")
         let started = ContinuousClock.now
         let error = await #expect(throws: StrataError.self) { _ = try await store.get(key, as: String.self) }
         let took = ContinuousClock.now - started

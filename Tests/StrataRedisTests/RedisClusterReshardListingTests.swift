@@ -94,10 +94,9 @@ struct RedisClusterReshardListingTests {
             ])
             return (output, ContinuousClock.now - reshardStarted)
         }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while try await cluster.slotCount(of: target) == slotsBefore && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        try #require(
+            await eventually(within: .seconds(60), poll: .milliseconds(5)) { try await cluster.slotCount(of: target) != slotsBefore },
+            "the slots began to move")
 
         var overlapped = 0
         var clearTimes: [Duration] = [], listTimes: [Duration] = []
@@ -131,13 +130,11 @@ struct RedisClusterReshardListingTests {
 
         // Nothing of the cleared prefixes on any node (replicas follow their primaries).
         var left: [String: [String]] = [:]
-        let settled = ContinuousClock.now + .seconds(5)
-        repeat {
+        let settled = try await eventually(within: .seconds(5), poll: .milliseconds(100)) {
             left = try await cluster.namesOnEveryNode(matching: "c[0-9]:*").filter { !$0.value.isEmpty }
-            if left.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(100))
-        } while ContinuousClock.now < settled
-        #expect(left.isEmpty, "keys left: \(left.mapValues { $0.count }), e.g. \(left.values.first?.prefix(3) ?? [])")
+            return left.isEmpty
+        }
+        #expect(settled, "keys left: \(left.mapValues { $0.count }), e.g. \(left.values.first?.prefix(3) ?? [])")
         #expect(Set(try await store.keys(prefix: "k:")) == Set(stableKeys))
         print("""
             resharding 1,000 slots took \(reshardTook); \(overlapped) of \(clears) rounds ran while slots moved, \(rescans) passes \

@@ -2,6 +2,7 @@ import Foundation
 import Strata
 @testable import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Synchronization
 import Testing
 
@@ -153,13 +154,13 @@ struct RedisClusterChangeTests {
         let running = load.run(on: store)
         // Counted in calls, not time: a loaded machine runs fewer in the same 300 ms.
         let successes = { load.seen.withLock { $0.successes } }
-        #expect(try await within(.seconds(60)) { successes() >= 100 }, "the load runs before the slots move")
+        #expect(try await eventually(within: .seconds(60)) { successes() >= 100 }, "the load runs before the slots move")
         let output = try await primaries[0].cli(arguments: [
             "--cluster", "reshard", "127.0.0.1:\(primaries[0].port)", "--cluster-from", source, "--cluster-to", target,
             "--cluster-slots", "1000", "--cluster-yes",
         ])
         let afterReshard = successes()
-        #expect(try await within(.seconds(60)) { successes() >= afterReshard + 100 }, "and goes on after")
+        #expect(try await eventually(within: .seconds(60)) { successes() >= afterReshard + 100 }, "and goes on after")
         await load.stop(running)
 
         let seen = load.seen.withLock { $0 }
@@ -227,7 +228,7 @@ struct RedisClusterCoherenceTests {
 
         func changeIsSeen(_ key: String, _ value: String) async throws -> Bool {
             try await a.cache.set(key, value)
-            return try await b.eventually { try await b.cache.get(key, as: String.self) == value }
+            return try await eventually { try await b.cache.get(key, as: String.self) == value }
         }
         let keys = (0..<20).map { "user:\($0)" }  // over every primary
         for key in keys {
@@ -242,7 +243,7 @@ struct RedisClusterCoherenceTests {
         victim.kill()
         try await cluster.waitUntilHealthy()
         // The lost subscription is a gap: L1 is dropped, so no copy of before can be served.
-        #expect(try await b.eventually { try await !b.cache.l1.has(keys[0]) })
+        #expect(try await eventually { try await !b.cache.l1.has(keys[0]) })
         try await b.waitUntilSubscribed(via: a)
         try await a.waitUntilSubscribed(via: b)
         for key in keys {

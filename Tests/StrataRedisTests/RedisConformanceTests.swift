@@ -1,6 +1,7 @@
 import Foundation
 import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 enum RedisContexts {

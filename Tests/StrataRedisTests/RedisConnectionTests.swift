@@ -2,6 +2,7 @@ import Foundation
 import Strata
 @testable import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Synchronization
 import Testing
 
@@ -25,11 +26,11 @@ struct RedisConnectionTests {
         try await store.set("a", "A")
 
         server.send(SIGSTOP)
-        let finished = Lock(0)
+        let finished = Counter()
         async let values = withThrowingTaskGroup(of: String?.self) { group in
             for _ in 0..<64 {
                 group.addTask {
-                    defer { finished.withLock { $0 += 1 } }
+                    defer { finished.increment() }
                     return try await store.get("a", as: String.self)
                 }
             }
@@ -38,7 +39,7 @@ struct RedisConnectionTests {
         // 64 calls wait on two cooperative threads; if any blocked its thread, these
         // sleeps (and the test) could not go on.
         for _ in 0..<10 { try await Task.sleep(for: .milliseconds(5)) }
-        #expect(finished.withLock { $0 } == 0, "the calls are still waiting for the frozen server")
+        #expect(finished.count == 0, "the calls are still waiting for the frozen server")
         server.send(SIGCONT)
         #expect(try await values == Array(repeating: "A", count: 64))
         try await store.close()
@@ -120,12 +121,7 @@ struct RedisConnectionTests {
             }
             #expect(try await clients() == before + 4)
         }
-        var after = try await clients()
-        for _ in 0..<200 where after != before {
-            try await Task.sleep(for: .milliseconds(10))
-            after = try await clients()
-        }
-        #expect(after == before)
+        #expect(try await eventually { try await clients() == before }, "the store's connections closed when it was released")
     }
 
     @Test("connections are made without waiting: a host name with several addresses is dialled address by address, and each new connection logs in first",

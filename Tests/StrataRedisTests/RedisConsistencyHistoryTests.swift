@@ -3,6 +3,7 @@ import Strata
 import StrataRedis
 import Testing
 @testable import StrataTesting
+import StrataTestSupport
 
 /// Random histories on tiered stores over Redis, one instance and three sharing a server
 /// with an invalidation bus each, checked against the model of Docs/Consistency.md (see
@@ -35,9 +36,7 @@ struct RedisConsistencyHistoryTests {
             instances.append(TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: redis, configuration: .init(invalidationPublisher: bus)))
         }
         let running = instances.map { cache in Task { try await cache.run() } }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while !buses.allSatisfy(\.isSubscribed), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
-        let subscribed = buses.allSatisfy { $0.isSubscribed }
+        let subscribed = try await eventually(within: .seconds(30), poll: .milliseconds(5)) { buses.allSatisfy(\.isSubscribed) }
         #expect(subscribed, "every bus subscribed")
         // 2 s: a CI run met a 1.4 s stall of the whole process (every instance's calls spanned
         // it), after which a reader ran before the event loop delivered the message: the

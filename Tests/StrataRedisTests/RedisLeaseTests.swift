@@ -2,6 +2,7 @@ import Foundation
 import Strata
 @testable import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 /// Leases and records in Redis: across store instances (two pools, as two processes

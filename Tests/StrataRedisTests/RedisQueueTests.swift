@@ -2,6 +2,7 @@ import Foundation
 import Strata
 @testable import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Synchronization
 import Testing
 
@@ -24,16 +25,6 @@ struct RedisQueueTests {
     /// The calls waiting on `store`'s connection to be written.
     static func queued(_ store: RedisStore) -> Int {
         store.lanes[0].state.withLock { $0.next.count }
-    }
-
-    /// Waits (polling, up to `limit`) until `condition` holds; whether it did.
-    static func eventually(within limit: Duration = .seconds(5), _ condition: () -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while !condition() {
-            guard ContinuousClock.now < deadline else { return false }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        return true
     }
 
     /// Freezes `server` and puts two calls out on `store`'s one connection (at most two
@@ -66,10 +57,10 @@ struct RedisQueueTests {
                 }
             }
         }
-        #expect(try await Self.eventually { Self.queued(store) == 8 }, "eight calls queued")
+        #expect(try await eventually { Self.queued(store) == 8 }, "eight calls queued")
         for task in queued { task.cancel() }
         // At once: the server is still frozen, so no reply can have ended them.
-        let ended = try await Self.eventually(within: .seconds(2)) { finished.withLock { $0.count } == 8 }
+        let ended = try await eventually(within: .seconds(2)) { finished.withLock { $0.count } == 8 }
         #expect(ended, "cancelled calls return while the server is frozen: \(finished.withLock { $0 })")
         #expect(finished.withLock { $0 } == Array(repeating: "cancelled", count: 8))
         #expect(Self.queued(store) == 0)
@@ -88,7 +79,7 @@ struct RedisQueueTests {
         let out = try await Self.freezeWithTwoOut(server, store)
         // A set is two commands (the DEL of its lease and the SET): four fill the queue.
         let queued = (0..<4).map { index in Task { try await store.set("q\(index)", index) } }
-        #expect(try await Self.eventually { Self.queued(store) == 4 })
+        #expect(try await eventually { Self.queued(store) == 4 })
         let refused = Task { () -> StrataError? in
             do {
                 try await store.set("one too many", 1)
@@ -102,7 +93,7 @@ struct RedisQueueTests {
             _ = await refused.result
             answered.withLock { $0 = true }
         }
-        let atOnce = try await Self.eventually(within: .seconds(2)) { answered.withLock { $0 } }
+        let atOnce = try await eventually(within: .seconds(2)) { answered.withLock { $0 } }
         #expect(atOnce, "the call past the bound returns while the server is frozen")
         server.send(SIGCONT)
         let error = try await refused.value

@@ -2,6 +2,7 @@ import Strata
 import Foundation
 import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Synchronization
 import Testing
 
@@ -193,8 +194,7 @@ struct RedisRefusalTests {
 
         // The tiered store's announcements go out without waiting: a refused one is counted and kept.
         await fixture.bus.publish(.key("keep:1"))
-        for _ in 0..<200 where fixture.bus.failedPublishes == 0 { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(fixture.bus.failedPublishes == 1)
+        #expect(try await eventually { fixture.bus.failedPublishes == 1 }, "the refused PUBLISH was counted")
         #expect(fixture.bus.lastPublishError?.code == .accessDenied)
     }
 
@@ -229,9 +229,9 @@ struct RedisRefusalTests {
         try await server.cli("CONFIG", "SET", "dir", doomed)
         try FileManager.default.removeItem(atPath: doomed)
         try await server.cli("BGSAVE")
-        for _ in 0..<500 where !(try await server.cli("INFO", "persistence")).contains("rdb_last_bgsave_status:err") {
-            try await Task.sleep(for: .milliseconds(10))
-        }
+        try #require(
+            await eventually { try await server.cli("INFO", "persistence").contains("rdb_last_bgsave_status:err") },
+            "the snapshot failed")
         let outcomes = await fixture.attemptWrites()
         Self.expectRefused(outcomes, code: .backendUnavailable, word: "MISCONF", allowed: ["bus publish"])
         try await fixture.expectNothingWritten()
@@ -248,12 +248,9 @@ struct RedisRefusalTests {
             output: .discarded, errors: .discarded)
         defer { script.send(SIGTERM) }
         // Wait until the server answers BUSY.
-        var busy = false
-        for _ in 0..<500 where !busy {
-            busy = (try? await server.cli("PING"))?.hasPrefix("BUSY") == true
-            if !busy { try await Task.sleep(for: .milliseconds(10)) }
-        }
-        try #require(busy, "the script did not make the server busy")
+        try #require(
+            await eventually { (try? await server.cli("PING"))?.hasPrefix("BUSY") == true },
+            "the script did not make the server busy")
         let outcomes = await fixture.attemptWrites()
         Self.expectRefused(outcomes, code: .backendUnavailable, word: "BUSY")
         let read = await #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
@@ -298,13 +295,12 @@ struct RedisRefusalTests {
         let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .init(invalidationPublisher: bus))
         let listening = Task { try await bus.run(delivering: cache) }
         defer { listening.cancel() }
-        for _ in 0..<300 where bus.lastSubscribeError == nil { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(try await eventually { bus.lastSubscribeError != nil }, "the subscription was refused")
         #expect(bus.lastSubscribeError?.code == .accessDenied, "\(String(describing: bus.lastSubscribeError))")
         #expect(!bus.isSubscribed)
 
         try await server.cli("ACL", "SETUSER", "app", "allchannels")
-        for _ in 0..<1_000 where !bus.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(bus.isSubscribed)
+        #expect(try await eventually { bus.isSubscribed }, "subscribed once the channels were allowed")
         #expect(try await server.cli("PUBSUB", "NUMSUB", bus.channel).contains("1"))
         listening.cancel()
         try await listening.value

@@ -2,6 +2,7 @@ import Foundation
 import Strata
 @testable import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Synchronization
 import Testing
 
@@ -100,7 +101,7 @@ struct RedisSentinelTests {
         try await store.set("before", "1")
         #expect(try await set.primary.cli("GET", "before") == "1\n")
         try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", RedisTestSentinels.primaryName)
-        let moved = try await within(.seconds(30)) {
+        let moved = try await eventually(within: .seconds(30)) {
             guard (try? await store.set("after", "2")) != nil else { return false }
             return (try? await set.replica.cli("GET", "after")) == "2\n"
         }
@@ -122,9 +123,9 @@ struct RedisSentinelTests {
         configuration.keyNamespace = "app:"
         let instance = try await TrackingInstance(configuration: configuration)
         try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", RedisTestSentinels.primaryName)
-        let promoted = try await within(.seconds(30)) { (try? await set.primaryPort()) == set.replica.port }
+        let promoted = try await eventually(within: .seconds(30)) { (try? await set.primaryPort()) == set.replica.port }
         try #require(promoted)
-        let tracked = try await within(.seconds(30)) {
+        let tracked = try await eventually(within: .seconds(30)) {
             guard instance.bus.isSubscribed else { return false }
             return (try? await set.replica.cli("CLIENT", "LIST"))?.contains("flags=t") == true
         }
@@ -132,7 +133,7 @@ struct RedisSentinelTests {
         try await set.replica.cli("SET", "app:k", "held")
         try await instance.holdInL1("k", "held")
         try await set.replica.cli("SET", "app:k", "changed")
-        let seen = try await within(.seconds(5)) { try await instance.l1.get("k", as: String.self) == nil }
+        let seen = try await eventually(within: .seconds(5)) { try await instance.l1.get("k", as: String.self) == nil }
         #expect(seen, "the change on the new primary was seen")
         try await instance.stop()
     }
@@ -146,7 +147,7 @@ struct RedisSentinelTests {
         try await store.set("before", "1")
         monitor.subscription.withLock { $0 }?.cancel()  // no sentinel event reaches this store (look-ups still move it)
         try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", RedisTestSentinels.primaryName)
-        let demoted = try await within(.seconds(30)) {
+        let demoted = try await eventually(within: .seconds(30)) {
             guard (try? await set.primaryPort()) == set.replica.port else { return false }
             return (try? await set.primary.cli("ROLE"))?.hasPrefix("slave") == true
         }
@@ -192,20 +193,20 @@ struct RedisSentinelTests {
         let (reader, readerBus) = try await instance()
         let runs = [Task { try await writerBus.run(delivering: writer) }, Task { try await readerBus.run(delivering: reader) }]
         defer { runs.forEach { $0.cancel() } }
-        #expect(try await within(.seconds(20)) { writerBus.isSubscribed && readerBus.isSubscribed })
+        #expect(try await eventually(within: .seconds(20)) { writerBus.isSubscribed && readerBus.isSubscribed })
 
         try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", RedisTestSentinels.primaryName)
-        let promoted = try await within(.seconds(30)) { (try? await set.primaryPort()) == set.replica.port }
+        let promoted = try await eventually(within: .seconds(30)) { (try? await set.primaryPort()) == set.replica.port }
         #expect(promoted)
         // Writes work again, and both subscriptions are on the new primary.
         // A write may still reach the old primary until it is demoted (and be lost then, as
         // Redis replicates asynchronously): written until the new primary holds it.
-        let writable = try await within(.seconds(30)) {
+        let writable = try await eventually(within: .seconds(30)) {
             guard (try? await writer.set("profile", "old")) != nil else { return false }
             return (try? await set.replica.cli("GET", "profile")) == "old\n"
         }
         #expect(writable, "a write reached the new primary")
-        let resubscribed = try await within(.seconds(30)) {
+        let resubscribed = try await eventually(within: .seconds(30)) {
             guard readerBus.isSubscribed && writerBus.isSubscribed else { return false }
             return (try? await set.replica.cli("PUBSUB", "NUMSUB", "strata:invalidations:"))?.hasSuffix("2\n") == true
         }
@@ -213,16 +214,16 @@ struct RedisSentinelTests {
         let before = try await reader.get("profile", as: String.self)
         #expect(before == "old", "the reader read \(before ?? "nothing")")  // now in its L1
         try await writer.set("profile", "new")
-        let dropped = try await within(.seconds(5)) { (try? await reader.get("profile", as: String.self)) == "new" }
+        let dropped = try await eventually(within: .seconds(5)) { (try? await reader.get("profile", as: String.self)) == "new" }
         #expect(dropped, "the reader's copy was dropped by a message through the new primary")
 
-        let computations = Computations()
+        let computations = Counter()
         let values = try await withThrowingTaskGroup(of: String.self) { group in
             for cache in [writer, reader] {
                 for _ in 0..<3 {
                     group.addTask {
                         try await cache.getOrSet("report", as: String.self) {
-                            computations.record()
+                            computations.increment()
                             try await Task.sleep(for: .milliseconds(200))
                             return "built once"
                         }
@@ -232,7 +233,7 @@ struct RedisSentinelTests {
             return try await group.reduce(into: [String]()) { $0.append($1) }
         }
         #expect(values == Array(repeating: "built once", count: 6))
-        #expect(computations.total == 1, "computed \(computations.total) times by 2 instances after the failover")
+        #expect(computations.count == 1, "computed \(computations.count) times by 2 instances after the failover")
         try await writer.close()
         try await reader.close()
     }

@@ -2,6 +2,7 @@ import Strata
 import Foundation
 import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Synchronization
 import Testing
 

@@ -40,15 +40,15 @@ struct RedisTLSTests {
             instances.append((cache, bus, Task { try await bus.run(delivering: cache) }))
         }
         defer { instances.forEach { $0.subscription.cancel() } }
-        #expect(try await within(.seconds(20)) { instances.allSatisfy { $0.bus.isSubscribed } })
+        #expect(try await eventually(within: .seconds(20)) { instances.allSatisfy { $0.bus.isSubscribed } })
 
-        let computations = Computations()
+        let computations = Counter()
         let values = try await withThrowingTaskGroup(of: String.self) { group in
             for instance in instances {
                 for _ in 0..<4 {
                     group.addTask {
                         try await instance.cache.getOrSet("report", as: String.self) {
-                            computations.record()
+                            computations.increment()
                             try await Task.sleep(for: .milliseconds(200))
                             return "built once"
                         }
@@ -58,11 +58,11 @@ struct RedisTLSTests {
             return try await group.reduce(into: [String]()) { $0.append($1) }
         }
         #expect(values == Array(repeating: "built once", count: 12))
-        #expect(computations.total == 1, "computed \(computations.total) times over TLS")
+        #expect(computations.count == 1, "computed \(computations.count) times over TLS")
 
         #expect(try await instances[1].cache.get("report", as: String.self) == "built once", "held in instance 1's L1")
         try await instances[0].cache.set("report", "rebuilt")
-        #expect(try await within(.seconds(10)) { try await instances[1].cache.get("report", as: String.self) == "rebuilt" },
+        #expect(try await eventually(within: .seconds(10)) { try await instances[1].cache.get("report", as: String.self) == "rebuilt" },
                 "the announcement crossed TLS and dropped instance 1's copy")
     }
 
@@ -222,9 +222,9 @@ struct RedisTLSTests {
         let recorder = DeliveryRecorder()
         let subscription = Task { try await bus.run(delivering: recorder) }
         defer { subscription.cancel() }
-        #expect(try await within(.seconds(20)) { bus.isSubscribed })
+        #expect(try await eventually(within: .seconds(20)) { bus.isSubscribed })
         await RedisInvalidationBus(redis: store).publish(.key("user:7"))
-        #expect(try await within(.seconds(10)) { recorder.keys.contains("user:7") }, "announced over a TLS cluster")
+        #expect(try await eventually(within: .seconds(10)) { recorder.keys.contains("user:7") }, "announced over a TLS cluster")
         try await store.close()
         try await listener.close()
     }

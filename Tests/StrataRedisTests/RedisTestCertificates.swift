@@ -1,6 +1,7 @@
 import Foundation
 import StrataRedis
 import StrataTesting
+import StrataTestSupport
 
 /// Certificates for the TLS tests, made by the `openssl` command in a temporary folder:
 /// a test CA, a server certificate it signed for `localhost` and `127.0.0.1`, the same
@@ -44,9 +45,10 @@ struct RedisTestCertificates: Sendable {
             openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in server.csr -out expired.pem \\
                 -startdate 20200101000000Z -enddate 20200102000000Z -notext
             """
-        let process = try ChildProcess("/bin/sh", ["-c", script], output: .discarded, errors: .discarded)
-        guard try await process.exited() == 0 else {
-            throw TestServerError(message: "openssl could not make the test certificates in \(directory)")
+        do {
+            try await ChildProcess.run("/bin/sh", ["-c", script], errors: .discarded)
+        } catch {
+            throw TestServerError(message: "openssl could not make the test certificates in \(directory): \(error)")
         }
     }
 

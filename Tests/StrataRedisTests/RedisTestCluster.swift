@@ -1,6 +1,8 @@
 import Foundation
 import Strata
 import StrataRedis
+import StrataTesting
+import StrataTestSupport
 import Testing
 
 /// A real Redis Cluster on loopback: six `redis-server` processes with `cluster-enabled
@@ -57,33 +59,31 @@ final class RedisTestCluster: Sendable {
         }
         try await waitUntilHealthy(nodes: servers.count)
         // Replicas in sync: a primary killed later has a replica ready to take over.
-        let deadline = ContinuousClock.now + .seconds(30)
-        for server in servers where !(try await server.cli("ROLE").hasPrefix("master")) {
-            while !(try await server.cli("INFO", "replication").contains("master_link_status:up")) {
-                guard ContinuousClock.now < deadline else { throw TestServerError(message: "a replica did not sync within 30 s") }
-                try await Task.sleep(for: .milliseconds(50))
+        let synced = try await eventually(within: .seconds(30), poll: .milliseconds(50)) {
+            for server in servers where !(try await server.cli("ROLE").hasPrefix("master")) {
+                guard try await server.cli("INFO", "replication").contains("master_link_status:up") else { return false }
             }
+            return true
         }
+        guard synced else { throw TestServerError(message: "a replica did not sync within 30 s") }
     }
 
     /// Waits until three of the running nodes are primaries (after a primary was killed:
     /// its replica was promoted), and every running node says the cluster is up and knows
     /// all the nodes.
     func waitUntilHealthy(nodes expected: Int = 6, within limit: Duration = .seconds(30)) async throws {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            var healthy = (try? await primaries().count) == 3
-            for server in servers where healthy && server.isRunning {
+        let healthy = try await eventually(within: limit, poll: .milliseconds(100)) {
+            guard (try? await primaries().count) == 3 else { return false }
+            for server in servers where server.isRunning {
                 let info = (try? await server.cli("CLUSTER", "INFO")) ?? ""
                 if !info.contains("cluster_state:ok") || !info.contains("cluster_slots_ok:16384")
                     || !info.contains("cluster_known_nodes:\(expected)") {
-                    healthy = false
-                    break
+                    return false
                 }
             }
-            if healthy { return }
-            try await Task.sleep(for: .milliseconds(100))
+            return true
         }
+        if healthy { return }
         throw TestServerError(message: "the cluster did not become healthy within \(limit)")
     }
 

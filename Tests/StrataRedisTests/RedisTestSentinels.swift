@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import StrataTesting
+import StrataTestSupport
 import Synchronization
 
 /// A primary, a replica and three sentinels (Debian's `redis-sentinel`) watching it as
@@ -73,8 +74,7 @@ final class RedisTestSentinels: Sendable {
         }
         sentinelPorts = ports
         sentinels = processes
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
+        let ready = try await eventually(within: .seconds(60), poll: .milliseconds(200)) {
             var ready = true
             for port in ports {
                 let quorum = (try? await sentinel(port, "SENTINEL", "CKQUORUM", Self.primaryName)) ?? ""
@@ -82,10 +82,9 @@ final class RedisTestSentinels: Sendable {
                 ready = ready && quorum.hasPrefix("OK 3 usable") && replicas.contains(String(replica.port))
             }
             let link = (try? await replica.cli("INFO", "replication")) ?? ""
-            ready = ready && link.contains("master_link_status:up")
-            if ready { return }
-            try await Task.sleep(for: .milliseconds(200))
+            return ready && link.contains("master_link_status:up")
         }
+        if ready { return }
         throw TestServerError(message: "the sentinels did not see the primary, the replica and each other in 60 s")
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Strata
 @testable import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Synchronization
 import Testing
 
@@ -45,13 +46,13 @@ struct TrackingInstance {
         bus = RedisInvalidationBus(redis: redis, mode: mode)
         store = TieredStore(l1: l1, l2: redis, configuration: .init(l1Expiry: "10min", observer: clock, invalidationPublisher: bus))
         subscription = Task { [bus, store] in try await bus.run(delivering: store) }
-        let subscribed = try await within(.seconds(10)) { bus.isSubscribed }
+        let subscribed = try await eventually(within: .seconds(10)) { bus.isSubscribed }
         try #require(subscribed, "subscribed, with tracking on")
     }
 
     /// Reads `key` into L1, after any invalidation still on its way for it.
     func holdInL1(_ key: String, _ value: String) async throws {
-        let held = try await within(.seconds(5)) {
+        let held = try await eventually(within: .seconds(5)) {
             guard try await store.get(key, as: String.self) == value else { return false }
             try await Task.sleep(for: .milliseconds(20))  // an echo of the write that put it in L2 lands first
             _ = try await store.get(key, as: String.self)
@@ -88,7 +89,7 @@ struct RedisTrackingTests {
             try await server.cli("SET", "other:k", "elsewhere")  // another namespace: not this store's
             try await server.cli(arguments: command)
             let ran = ContinuousClock.now
-            let arrived = try await within(.seconds(10)) { instance.clock.arrival("k", after: before) != nil }
+            let arrived = try await eventually(within: .seconds(10)) { instance.clock.arrival("k", after: before) != nil }
             try #require(arrived, "\(name): an invalidation arrived")
             let lag = max(.zero, instance.clock.arrival("k", after: before)! - ran)
             lags.append("\(name) \(lag)")
@@ -129,7 +130,7 @@ struct RedisTrackingTests {
         // A wrapper that keeps the names is fine: the bus subscribes.
         let wrapped = TieredStore(l1: MemoryStore(), l2: FaultInjectingStore(wrapping: redis), configuration: .init(invalidationPublisher: bus))
         let run = Task { try await bus.run(delivering: wrapped) }
-        let subscribed = try await within(.seconds(10)) { bus.isSubscribed }
+        let subscribed = try await eventually(within: .seconds(10)) { bus.isSubscribed }
         #expect(subscribed, "a tiered store over a wrapper of the bus's store is accepted")
         run.cancel()
         try await redis.close()
@@ -152,7 +153,7 @@ struct RedisTrackingTests {
             }
         }
         #expect(try await server.cli("EXISTS", "app:k") == "0\n", "evicted after \(written) values of 10 kB")
-        let arrived = try await within(.seconds(5)) { instance.clock.count("k") > before }
+        let arrived = try await eventually(within: .seconds(5)) { instance.clock.count("k") > before }
         #expect(arrived, "the eviction was seen")
         #expect(try await instance.l1.get("k", as: String.self) == nil)
         try await filler.close()
@@ -168,13 +169,13 @@ struct RedisTrackingTests {
         try await writer.store.set("tagged", "1", options: .init(expires: "10min", tags: ["t"]))
         try await reader.holdInL1("tagged", "1")
         try await writer.store.invalidate(tags: ["t"])
-        let dropped = try await within(.seconds(5)) { (try? await reader.store.get("tagged", as: String.self)) == nil }
+        let dropped = try await eventually(within: .seconds(5)) { (try? await reader.store.get("tagged", as: String.self)) == nil }
         #expect(dropped, "the tag's invalidation reached the other instance")
 
         try await writer.store.set("user:1", "a")
         try await reader.holdInL1("user:1", "a")
         try await writer.store.clear(prefix: "user:")
-        let cleared = try await within(.seconds(5)) { try await reader.l1.get("user:1", as: String.self) == nil }
+        let cleared = try await eventually(within: .seconds(5)) { try await reader.l1.get("user:1", as: String.self) == nil }
         #expect(cleared)
         try await writer.stop()  // its bus publishes what is queued before close() returns
         let statistics = try await server.cli("INFO", "commandstats")
@@ -201,7 +202,7 @@ struct RedisTrackingTests {
             try await instance.holdInL1(key, "held")
             let before = instance.clock.count(key)
             try await RedisTestServer.cli(arguments: ["-c", "-p", port, "SET", namespace + key, "changed"])
-            let seen = try await within(.seconds(5)) { instance.clock.count(key) > before }
+            let seen = try await eventually(within: .seconds(5)) { instance.clock.count(key) > before }
             #expect(seen, "\(key): the change was seen")
             #expect(try await instance.l1.get(key, as: String.self) == nil, "\(key): the L1 copy is gone")
         }
@@ -226,16 +227,16 @@ struct RedisTrackingTests {
         let tracker = try #require(clients.split(separator: "\n").first { $0.contains("flags=t") }, "a tracking connection: \(clients)")
         let id = try #require(tracker.split(separator: " ").first { $0.hasPrefix("id=") }).dropFirst(3)
         try await server.cli("CLIENT", "KILL", "ID", String(id))
-        let dropped = try await within(.seconds(5)) { try await instance.l1.get("k", as: String.self) == nil }
+        let dropped = try await eventually(within: .seconds(5)) { try await instance.l1.get("k", as: String.self) == nil }
         #expect(dropped, "L1 dropped when the tracking connection was lost")
-        let again = try await within(.seconds(10)) {
+        let again = try await eventually(within: .seconds(10)) {
             guard instance.bus.isSubscribed else { return false }
             return (try? await server.cli("CLIENT", "LIST"))?.contains("flags=t") == true
         }
         #expect(again, "tracking on again")
         try await instance.holdInL1("k", "held")
         try await server.cli("SET", "app:k", "changed")
-        let seen = try await within(.seconds(5)) { try await instance.l1.get("k", as: String.self) == nil }
+        let seen = try await eventually(within: .seconds(5)) { try await instance.l1.get("k", as: String.self) == nil }
         #expect(seen, "a change after the loss is seen")
         try await instance.stop()
     }

@@ -2,6 +2,7 @@ import Strata
 import Foundation
 import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Synchronization
 import Testing
 
@@ -22,14 +23,14 @@ struct ResilienceAcrossInstancesTests {
         try await a.cache.set("team3:report", "r", options: EntryOptions(expires: "1h", tags: ["team:3"]))
         try await a.cache.set("team4:report", "s", options: EntryOptions(expires: "1h", tags: ["team:4"]))
         // B reads both: its L1 now holds them, and knows team:3 was never invalidated.
-        #expect(try await b.eventually {
+        #expect(try await eventually {
             guard try await b.cache.get("team3:report", as: String.self) == "r" else { return false }
             return try await b.cache.l1.has("team3:report")
         })
         #expect(try await b.cache.get("team4:report", as: String.self) == "s")
         try await Task.sleep(for: .milliseconds(2))
         try await a.cache.invalidate(tags: ["team:3"])
-        #expect(try await b.eventually { try await b.cache.get("team3:report", as: String.self) == nil },
+        #expect(try await eventually { try await b.cache.get("team3:report", as: String.self) == nil },
                 "B stops serving its L1 copy of the tagged entry")
         #expect(try await b.cache.get("team4:report", as: String.self) == "s")
         #expect(try await a.cache.get("team3:report", as: String.self) == nil)
@@ -47,7 +48,7 @@ struct ResilienceAcrossInstancesTests {
         let options = EntryOptions(expires: "1s", grace: "1h", failSafeThrottle: "1h")
         _ = try await a.cache.getOrSet("price", as: Int.self, options: options) { 42 }
         try await Task.sleep(for: .milliseconds(1_100))
-        let calls = CallCount()
+        let calls = Counter()
         for _ in 0..<3 {
             let value = try await b.cache.getOrSet("price", as: Int.self, options: options) {
                 calls.increment()
@@ -55,18 +56,11 @@ struct ResilienceAcrossInstancesTests {
             }
             #expect(value == 42)
         }
-        #expect(calls.value == 1, "the throttle held the failing dependency off")
+        #expect(calls.count == 1, "the throttle held the failing dependency off")
         #expect(b.cache.statistics.failSafes == 1)
         #expect(b.events.count(.failSafe) == 1)
         // The re-armed value is in Redis: A serves it too without computing.
         let fromA = try await a.cache.getOrSet("price", as: Int.self, options: options) { throw ServiceDown() }
         #expect(fromA == 42)
     }
-}
-
-/// How many times a computation ran.
-final class CallCount: Sendable {
-    private let count = Atomic<Int>(0)
-    func increment() { count.add(1, ordering: .relaxed) }
-    var value: Int { count.load(ordering: .relaxed) }
 }

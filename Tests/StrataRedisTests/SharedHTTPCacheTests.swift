@@ -6,6 +6,7 @@ import FoundationNetworking
 import StrataHTTP
 import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Synchronization
 import Testing
 
@@ -13,13 +14,13 @@ import Testing
 /// one Redis: what one fetched, the other serves; what one invalidates, neither serves.
 @Test("HTTPCache over Redis: responses are shared between instances, and invalidation reaches both")
 func sharedHTTPCache() async throws {
-    let version = SharedCounter()
+    let version = Counter(1)
     let origin = try LoopbackHTTPServer { request in
         if request.method == "PUT" {
             version.increment()
             return .init(status: 204)
         }
-        return .init(headers: [("Cache-Control", "max-age=600")], body: Array("v\(version.value)".utf8))
+        return .init(headers: [("Cache-Control", "max-age=600")], body: Array("v\(version.count)".utf8))
     }
     let url = try await RedisTestServer.shared
     let a = try Instance(url: url), b = try Instance(url: url)
@@ -40,7 +41,7 @@ func sharedHTTPCache() async throws {
     var put = URLRequest(url: item)
     put.httpMethod = "PUT"
     _ = try await httpB.response(for: put)
-    #expect(try await a.eventually { try await a.cache.l1.entry(forKey: configuration.keyPrefix + item.absoluteString) == nil })
+    #expect(try await eventually { try await a.cache.l1.entry(forKey: configuration.keyPrefix + item.absoluteString) == nil })
     let afterPut = try await httpA.response(for: URLRequest(url: item))
     #expect(afterPut.source == .network && String(decoding: afterPut.data, as: UTF8.self) == "v2")
 
@@ -49,10 +50,4 @@ func sharedHTTPCache() async throws {
         try await instance.cache.clear(prefix: configuration.keyPrefix)
         try await instance.cache.close()
     }
-}
-
-final class SharedCounter: Sendable {
-    private let storage = Lock(1)
-    var value: Int { storage.withLock { $0 } }
-    func increment() { storage.withLock { $0 += 1 } }
 }

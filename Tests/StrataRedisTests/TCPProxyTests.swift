@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 @Suite("TCPProxy: a loopback path that can freeze and be cut")

@@ -2,6 +2,7 @@
 import Foundation
 import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 /// X2 (Docs/Consistency.md): while an instance's bus does not deliver other instances'
@@ -31,10 +32,8 @@ struct UndeliveredL1ExpiryTests {
         // 1 s, and a margin for a 2-core machine running the whole suite at once (the copy's
         // own lifetime, checked above, is the bound; this shows the change is then read).
         let limit = Duration.seconds(6)
-        var seen = false
-        while !seen && ContinuousClock.now < copied + limit {
-            seen = try await a.get(key, as: String.self) == new
-            if !seen { try await Task.sleep(for: .milliseconds(5)) }
+        let seen = try await eventually(within: copied + limit - ContinuousClock.now, poll: .milliseconds(5)) {
+            try await a.get(key, as: String.self) == new
         }
         #expect(seen, "A read B's change once its copy ended (1 s, and a margin for a loaded machine)", sourceLocation: sourceLocation)
     }
@@ -64,7 +63,7 @@ struct UndeliveredL1ExpiryTests {
 
         // Subscribed: delivery is live, and a copy lives for l1Expiry.
         let subscription = Task { try await bus.run(delivering: a) }
-        #expect(try await within(.seconds(10)) { bus.isSubscribed }, "subscribed")
+        #expect(try await eventually(within: .seconds(10)) { bus.isSubscribed }, "subscribed")
         try await b.set("k2", "w1", expires: "1h")
         #expect(try await a.get("k2", as: String.self) == "w1")
         let live = try #require(try Self.servedFor(a, "k2"), "the L2 hit was copied into L1")

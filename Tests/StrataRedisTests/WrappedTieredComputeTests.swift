@@ -2,6 +2,7 @@ import Foundation
 import Strata
 import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 /// A prefixed view and a fault injector over a `TieredStore` keep its compute path
@@ -22,9 +23,9 @@ struct WrappedTieredComputeTests {
 
     /// Asks for `tenant:k` through `wrapper` ("prefixed": `cache.prefixed("tenant:")`;
     /// "fault injector": a `FaultInjectingStore` wrapping `cache`) or through `cache` itself.
-    static func ask(_ cache: TieredStore, through wrapper: String?, value: String, _ computations: Computations) async throws -> String {
+    static func ask(_ cache: TieredStore, through wrapper: String?, value: String, _ computations: Counter) async throws -> String {
         let compute: @Sendable () async throws -> String = {
-            computations.record()
+            computations.increment()
             return value
         }
         switch wrapper {
@@ -38,7 +39,7 @@ struct WrappedTieredComputeTests {
           .timeLimit(.minutes(1)))
     func singleFlightSharedWithWrappers() async throws {
         let cache = try await Self.tiered(namespace: "wrapped-flight:\(UUID().uuidString):", computeLock: false)
-        let computations = Computations()
+        let computations = Counter()
         // The first caller is held at its miss until every other caller has read the key
         // (a miss each) and so joins its flight, or would compute on its own.
         let gate = PipelineGates.shared.arm(.afterMiss, key: "tenant:k", in: cache)
@@ -48,13 +49,13 @@ struct WrappedTieredComputeTests {
         let followers = (0..<12).map { index in
             Task { try await Self.ask(cache, through: [nil, "prefixed", "fault injector"][index % 3], value: "computed again", computations) }
         }
-        #expect(try await within(.seconds(10)) { cache.statistics.misses >= 13 }, "every caller read the key and missed")
+        #expect(try await eventually(within: .seconds(10)) { cache.statistics.misses >= 13 }, "every caller read the key and missed")
         gate.open()
         #expect(try await leader.value == "computed once")
         for follower in followers {
             #expect(try await follower.value == "computed once", "a follower got the leader's value")
         }
-        #expect(computations.total == 1, "computed \(computations.total) times for callers through the store and its wrappers")
+        #expect(computations.count == 1, "computed \(computations.count) times for callers through the store and its wrappers")
         _ = try await cache.clear()
         try await cache.close()
     }
@@ -66,7 +67,7 @@ struct WrappedTieredComputeTests {
         // computeLockWait of a minute: only the holder's value (or its release) lets the wrapper's call go on.
         let cache = try await Self.tiered(namespace: namespace, computeLock: true, computeLockWait: .seconds(60))
         let other = try await Self.tiered(namespace: namespace, computeLock: true)
-        let computations = Computations()
+        let computations = Counter()
         // The other instance takes the lock and is held at its miss, computing.
         let gate = PipelineGates.shared.arm(.afterMiss, key: "tenant:k", in: other)
         defer { PipelineGates.shared.disarm(gate) }
@@ -75,12 +76,12 @@ struct WrappedTieredComputeTests {
         let waiting = Task { try await Self.ask(cache, through: wrapper, value: "the wrapper's", computations) }
         // While it waits for the lock, the wrapper's call looks for the holder's value in L2:
         // a miss each time (a call that ignored the lock would compute at once instead).
-        #expect(try await within(.seconds(10)) { cache.statistics.misses >= 3 }, "the wrapper's call waits for the lock")
-        #expect(computations.total == 0, "nothing computed yet: the holder is held at its miss, and the wrapper's call waits")
+        #expect(try await eventually(within: .seconds(10)) { cache.statistics.misses >= 3 }, "the wrapper's call waits for the lock")
+        #expect(computations.count == 0, "nothing computed yet: the holder is held at its miss, and the wrapper's call waits")
         gate.open()
         #expect(try await holder.value == "the holder's")
         #expect(try await waiting.value == "the holder's", "the wrapper's call got the holder's value")
-        #expect(computations.total == 1, "computed \(computations.total) times")
+        #expect(computations.count == 1, "computed \(computations.count) times")
         _ = try await cache.clear()
         try await cache.close()
         try await other.close()

@@ -1,6 +1,7 @@
 import Foundation
 import StrataSQLite
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 @Suite("SQLiteStore leases and records")

@@ -1,5 +1,6 @@
 import Foundation
 import StrataSQLite
+import StrataTesting
 import Testing
 
 @Suite("SQLiteStore lifetime")
@@ -23,13 +24,12 @@ struct SQLiteLifetimeTests {
         }
         // Connections close on their own threads once the store is gone: wait for them, for a
         // bounded time (a leak never ends).
-        let deadline = ContinuousClock.now + .seconds(10)
-        var ours = Self.openFiles().filter { $0.hasPrefix(directory) }
-        while !ours.isEmpty, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
+        var ours: [String] = []
+        let closed = try await eventually(poll: .milliseconds(20)) {
             ours = Self.openFiles().filter { $0.hasPrefix(directory) }
+            return ours.isEmpty
         }
-        #expect(ours.isEmpty, "\(ours.count) descriptors of the released stores' files are open: \(ours.prefix(5))")
+        #expect(closed, "\(ours.count) descriptors of the released stores' files are open: \(ours.prefix(5))")
         // Other tests run at the same time and open files of their own: a small slack.
         let after = Self.openFiles().count
         #expect(after <= before + 20, "\(before) descriptors open before, \(after) after")

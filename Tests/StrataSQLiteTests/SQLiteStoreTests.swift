@@ -2,17 +2,11 @@ import CSQLite
 import Foundation
 import StrataSQLite
 import StrataTesting
+import StrataTestSupport
 import Synchronization
 import Testing
 
 struct RawFailure: Error { let message: String }
-
-/// A counter shared with concurrent tasks.
-final class Tally: Sendable {
-    private let value = Atomic<Int>(0)
-    func add() { value.add(1, ordering: .relaxed) }
-    var count: Int { value.load(ordering: .relaxed) }
-}
 
 /// A plain sqlite3 connection, as another program would open the same file.
 final class RawConnection {
@@ -109,10 +103,7 @@ struct SQLiteStoreTests {
         try await store.set("later", 1, expires: "1s")
         clock.advance(by: .seconds(2))
         let sweeper = Task { try await store.run() }
-        for _ in 0..<500 where try raw.column("SELECT count(*) FROM strata_cache") != ["1"] {
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        #expect(try raw.column("SELECT key FROM strata_cache") == ["kept"])
+        #expect(try await eventually { try raw.column("SELECT key FROM strata_cache") == ["kept"] }, "the sweeper removed the expired row")
         sweeper.cancel()
         try await sweeper.value  // returns normally when cancelled
         try await store.close()
@@ -150,13 +141,13 @@ struct SQLiteStoreTests {
         try other.execute("BEGIN IMMEDIATE")
         try other.execute("INSERT INTO strata_cache VALUES ('held', x'00', NULL)")
 
-        let writesDone = Tally()
+        let writesDone = Counter()
         let writers = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<32 {
                     group.addTask {
                         try await store.set("w\(index)", index)
-                        writesDone.add()
+                        writesDone.increment()
                     }
                 }
                 try await group.waitForAll()
@@ -167,16 +158,16 @@ struct SQLiteStoreTests {
         // thread, fewer tasks than there are threads could run at once: this barrier
         // needs every thread of the pool (one per core) running simultaneously.
         let threads = ProcessInfo.processInfo.activeProcessorCount
-        var barrierMet = false
         // Short attempts: while the barrier spins, other tests cannot run, and another test may
         // hold a thread for a moment. A write blocking a thread would hold it for the whole
-        // 10 s busy timeout, longer than all the attempts together (about 4.5 s).
-        for _ in 0..<150 where !barrierMet {
-            let arrived = Tally()
-            barrierMet = await withTaskGroup(of: Bool.self) { group in
+        // 10 s busy timeout, longer than all the attempts together (8 s: the whole suite on 2
+        // cores can leave this test few turns).
+        let barrierMet = try await eventually(within: .seconds(8)) {
+            let arrived = Counter()
+            return await withTaskGroup(of: Bool.self) { group in
                 for _ in 0..<threads {
                     group.addTask {
-                        arrived.add()
+                        arrived.increment()
                         let giveUp = ContinuousClock.now + .milliseconds(20)
                         while arrived.count < threads {
                             if ContinuousClock.now > giveUp { return false }
@@ -186,7 +177,6 @@ struct SQLiteStoreTests {
                 }
                 return await group.allSatisfy { $0 }
             }
-            if !barrierMet { try await Task.sleep(for: .milliseconds(10)) }
         }
         #expect(barrierMet, "all \(threads) cooperative threads ran at once while the writes waited")
         #expect(try await store.get("warm", as: Int.self) == 1, "reads still run")
@@ -271,15 +261,6 @@ struct SQLiteStoreTests {
     }
 }
 
-/// The path of an executable built beside the test bundle.
-func builtExecutable(_ name: String) -> String {
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path), directory.path != "/" {
-        directory.deleteLastPathComponent()
-    }
-    return directory.appendingPathComponent(name).path
-}
-
 
 @Suite("SQLiteStore refusals")
 struct SQLiteRefusalTests {
@@ -304,7 +285,6 @@ struct SQLiteRefusalTests {
     }
 
     func shell(_ command: String) async throws {
-        let process = try ChildProcess("/bin/sh", ["-c", command])
-        #expect(try await process.exited() == 0, "\(command)")
+        try await ChildProcess.run("/bin/sh", ["-c", command])
     }
 }

@@ -45,7 +45,7 @@ struct ConsistencyReviewTests {
         #expect(fixture.first.background.count == 1, "the write goes on")
         let errorsBefore = fixture.first.statistics.l2Errors
         fixture.faulty.heal()  // the write now fails
-        try await waitUntil { fixture.first.background.count == 0 }
+        #expect(try await eventually { fixture.first.background.count == 0 })
         #expect(fixture.first.statistics.staleWritesRefused == 0, "nothing refused it: it failed")
         #expect(fixture.first.statistics.l2Errors == errorsBefore + 1, "the failure was reported")
         #expect(try await fixture.first.get("k", as: String.self) == "computed", "L1 keeps the value, which is right")
@@ -58,14 +58,14 @@ struct ConsistencyReviewTests {
         let fixture = TwoInstances()
         fixture.faulty.inject(.pause, into: .all)
         let write = Task { try await fixture.first.set("k", "v") }
-        try await waitUntil { fixture.faulty.pausedCalls == 1 }
+        #expect(try await eventually { fixture.faulty.pausedCalls == 1 })
         write.cancel()
         await #expect(throws: CancellationError.self) { try await write.value }
         var configuration = TieredStore.Configuration()
         configuration.l2ReadFailures = .treatAsMiss
         let reading = TieredStore(l1: MemoryStore(), l2: fixture.faulty, configuration: configuration)
         let read = Task { try await reading.get("k", as: String.self) }
-        try await waitUntil { fixture.faulty.pausedCalls == 1 }
+        #expect(try await eventually { fixture.faulty.pausedCalls == 1 })
         read.cancel()
         await #expect(throws: CancellationError.self) { _ = try await read.value }
         #expect(fixture.first.statistics.l2Errors == 0)

@@ -41,7 +41,7 @@ struct ConsistencyRuleTests {
         // Another instance writes the key meanwhile: that breaks the computation's lease.
         try await fixture.second.set("k", "newer")
         fixture.faulty.resume()
-        try await waitUntil { fixture.first.background.count == 0 }
+        #expect(try await eventually { fixture.first.background.count == 0 })
         #expect(try await fixture.shared.get("k", as: String.self) == "newer", "the late write did not land over the newer one")
         #expect(fixture.first.statistics.staleWritesRefused == 1)
         #expect(try await fixture.first.get("k", as: String.self) == "newer", "L1 dropped the refused value: L1 and L2 agree")
@@ -54,7 +54,7 @@ struct ConsistencyRuleTests {
         _ = try await fixture.first.getOrSet("k", as: String.self) { "computed" }
         // While it is in flight, no L2 read may put an older value in L1: the key is held.
         fixture.faulty.resume()
-        try await waitUntil { fixture.first.background.count == 0 }
+        #expect(try await eventually { fixture.first.background.count == 0 })
         #expect(try await fixture.shared.get("k", as: String.self) == "computed")
         #expect(try await fixture.first.l1.get("k", as: String.self) == "computed")
         #expect(fixture.first.statistics.writes == 1)
@@ -178,8 +178,8 @@ struct ConsistencyRuleTests {
         }
         #expect(served == "old", "the hard timeout served the kept value, re-armed for the throttle")
         release.open()
-        try await waitUntil { try await fixture.shared.get("q", as: String.self) == "new" }
-        try await waitUntil { try await fixture.first.get("q", as: String.self) == "new" }
+        #expect(try await eventually { try await fixture.shared.get("q", as: String.self) == "new" })
+        #expect(try await eventually { try await fixture.first.get("q", as: String.self) == "new" })
     }
 
     @Test("a wrapper forwarding pipeline keeps the tiered behaviour: tags, the tag table and announcements go through it")
@@ -317,11 +317,8 @@ struct ConsistencyHistoryFindingsTests {
         try await beforeFill.reached()
         try await cache.delete("k")
         let follower = Task { try await cache.getOrSet("k", as: String.self) { "computed by the follower" } }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while SingleFlight.shared.waiters(scope: scope, key: "k") == 0, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(1))
-        }
-        #expect(SingleFlight.shared.waiters(scope: scope, key: "k") == 1, "the follower joined the flight")
+        #expect(try await eventually(poll: .milliseconds(1)) { SingleFlight.shared.waiters(scope: scope, key: "k") == 1 },
+                "the follower joined the flight")
         beforeFill.open()
         #expect(try await leader.value == "found")
         #expect(try await follower.value == "computed by the follower", "the follower began after the delete: it computes")
@@ -336,7 +333,7 @@ extension ConsistencyHistoryFindingsTests {
         // A local write of the key is in flight (held inside its L2 call).
         fixture.faulty.inject(.pause, into: .writes)
         let deleting = Task { try await fixture.first.delete("k") }
-        while fixture.faulty.pausedCalls == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        try #require(await eventually(poll: .milliseconds(1)) { fixture.faulty.pausedCalls == 1 }, "the delete's L2 write is held")
         let gate = PipelineGates.shared.arm(.beforeFill, key: "k", in: fixture.first)
         defer { PipelineGates.shared.disarm(gate) }
         let reading = Task { try await fixture.first.get("k", as: String.self) }

@@ -1,6 +1,7 @@
 import Foundation
 @testable import Strata
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 /// Leases and records of a folder: files of the store's own, kept and checked under the
@@ -13,8 +14,7 @@ struct FolderStoreLeaseTests {
 
     /// Runs the fixture with `arguments` and waits for it to succeed.
     static func inAnotherProcess(_ arguments: [String]) async throws {
-        let status = try await ChildProcess(builtExecutable("strata-fixture"), arguments).exited()
-        try #require(status == 0, "strata-fixture \(arguments) exited with \(status)")
+        try await ChildProcess.run(builtExecutable("strata-fixture"), arguments)
     }
 
     @Test("a second OS process's set, delete (of a missing key too) or increment breaks this process's lease; with nothing in between the leased write lands",

@@ -1,5 +1,6 @@
 import Foundation
 import StrataTesting
+import StrataTestSupport
 import Testing
 
 @Suite("FolderStore")
@@ -136,10 +137,7 @@ struct FolderStoreTests {
         let size = 256 * 1024
         let writer = try ChildProcess(builtExecutable("strata-fixture"), ["write-forever", directory, "big", String(size)], output: .piped)
         // Wait for "ready" without holding a cooperative thread in a blocking read.
-        let output = try #require(writer.output)
-        _ = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: output.availableData) }
-        }
+        _ = await writer.readAvailable()
         var reads = 0
         let deadline = Date().addingTimeInterval(1.0)
         while Date() < deadline {
@@ -195,13 +193,13 @@ struct FolderStoreRefusalTests {
         let folder = try FolderStore(configuration: .init(directory: directory, clock: clock))
         try await folder.set("stuck", "v", expires: "1s")
         let file = try #require(try FileManager.default.subpathsOfDirectory(atPath: directory).first { $0.hasSuffix(".e") })
-        try await SmallFileSystem.run("/usr/bin/chattr", "+i", directory + "/" + file)
+        try await ChildProcess.run("/usr/bin/chattr", ["+i", directory + "/" + file])
         // Before: clear reported 0 removed and success while the entry stayed.
         await #expect(throws: StrataError(code: .accessDenied, message: "")) { try await folder.clear(prefix: "st") }
         await #expect(throws: StrataError(code: .accessDenied, message: "")) { try await folder.delete("stuck") }
         clock.advance(by: .seconds(2))
         await #expect(throws: StrataError(code: .accessDenied, message: "")) { try await folder.sweepExpired() }
-        try await SmallFileSystem.run("/usr/bin/chattr", "-i", directory + "/" + file)
+        try await ChildProcess.run("/usr/bin/chattr", ["-i", directory + "/" + file])
         #expect(try await folder.sweepExpired() == 1)
     }
 }
@@ -216,16 +214,11 @@ struct SmallFileSystem {
     init(kilobytes: Int) async throws {
         path = temporaryDirectory("tmpfs")
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        try await Self.run("/bin/mount", "-t", "tmpfs", "-o", "size=\(kilobytes)k", "tmpfs", path)
+        try await ChildProcess.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(kilobytes)k", "tmpfs", path])
     }
 
     /// Lazily: the store may still hold its directory open.
-    func unmount() async throws { try await Self.run("/bin/umount", "-l", path) }
-
-    static func run(_ tool: String, _ arguments: String...) async throws {
-        let process = try ChildProcess(tool, arguments)
-        if try await process.exited() != 0 { throw StrataError(code: .backendUnavailable, message: "\(tool) \(arguments) failed") }
-    }
+    func unmount() async throws { try await ChildProcess.run("/bin/umount", ["-l", path]) }
 }
 
 /// Things in the store's directory that the store did not put there.

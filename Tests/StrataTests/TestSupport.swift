@@ -1,5 +1,6 @@
 import Foundation
 import StrataTesting
+import StrataTestSupport
 
 /// A fresh temporary directory, removed when the process ends.
 func temporaryDirectory(_ label: String = "strata") -> String {
@@ -49,16 +50,5 @@ extension Contexts {
             },
             advanceTime: { clock.advance(by: $0) }, shortLifetimeSeconds: Contexts.manualLifetimeSeconds)
     }
-}
-
-/// The path of an executable built beside the test bundle (for example `strata-fixture`).
-func builtExecutable(_ name: String) -> String {
-    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    // On Linux the test binary is `<build>/debug/StrataPackageTests.xctest`; on macOS it is inside a bundle.
-    while !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path),
-          directory.path != "/" {
-        directory.deleteLastPathComponent()
-    }
-    return directory.appendingPathComponent(name).path
 }
 

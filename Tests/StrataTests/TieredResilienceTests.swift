@@ -13,7 +13,7 @@ struct TieredResilienceTests {
     @Test("fail-safe over both tiers: L2 down and the computation failing serve the L1 copy in grace, counted and reported")
     func failSafeWithL2Down() async throws {
         let fixture = TieredFixture()
-        let calls = CallCount()
+        let calls = Counter()
         _ = try await fixture.cache.getOrSet("rates", as: Int.self, options: Self.graced) { 7 }
         fixture.clock.advance(by: .seconds(61))
         fixture.l2.inject(.fail)
@@ -22,7 +22,7 @@ struct TieredResilienceTests {
             throw Unavailable()
         }
         #expect(value == 7)
-        #expect(calls.value == 1)
+        #expect(calls.count == 1)
         #expect(fixture.cache.statistics.failSafes == 1)
         #expect(fixture.events.count(.failSafe) == 1)
         // Re-armed in L1 for the throttle, although L2 refused the write.
@@ -31,7 +31,7 @@ struct TieredResilienceTests {
             throw Unavailable()
         }
         #expect(again == 7)
-        #expect(calls.value == 1, "not called again within the throttle")
+        #expect(calls.count == 1, "not called again within the throttle")
         fixture.clock.advance(by: .seconds(31))
         fixture.l2.heal()
         let fresh = try await fixture.cache.getOrSet("rates", as: Int.self, options: Self.graced) { 8 }
@@ -70,11 +70,11 @@ struct TieredResilienceTests {
         #expect(soft == "old")
         #expect(fixture.cache.statistics.softTimeouts == 1)
         // L2 takes the late value first, then L1 keeps it.
-        try await waitUntil {
+        #expect(try await eventually {
             let inL2 = try await fixture.l2.get("q", as: String.self)
             let inL1 = try await fixture.l1.get("q", as: String.self)
             return inL2 == "new" && inL1 == "new"
-        }
+        }, "the late value landed in both tiers")
         await #expect(throws: StrataError(code: .timeout, message: "")) {
             try await fixture.cache.getOrSet("nothing-kept", as: String.self, options: EntryOptions(hardTimeout: .milliseconds(20))) {
                 try await Task.sleep(for: .milliseconds(200))
@@ -89,7 +89,7 @@ struct TieredResilienceTests {
     func refreshAheadOnce() async throws {
         let fixture = TieredFixture()
         let options = EntryOptions(expires: "10min", refreshAhead: 0.5)
-        let calls = CallCount()
+        let calls = Counter()
         _ = try await fixture.cache.getOrSet("feed", as: Int.self, options: options) { 1 }
         fixture.clock.advance(by: .seconds(360))
         try await withThrowingTaskGroup(of: Int.self) { group in
@@ -104,8 +104,8 @@ struct TieredResilienceTests {
             }
             for try await value in group { #expect(value == 1) }
         }
-        try await waitUntil { try await fixture.cache.get("feed", as: Int.self) == 2 }
-        #expect(calls.value == 1)
+        #expect(try await eventually { try await fixture.cache.get("feed", as: Int.self) == 2 })
+        #expect(calls.count == 1)
         #expect(fixture.cache.statistics.refreshesAhead == 1)
     }
 
@@ -192,19 +192,3 @@ struct EntryOptionsCheckTests {
     }
 }
 
-/// Polls `condition` for up to 3 seconds of real time.
-func waitUntil(_ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + .seconds(3)
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(5))
-    }
-    #expect(try await condition(), "the condition held within 3 s")
-}
-
-/// How many times a computation ran.
-final class CallCount: Sendable {
-    private let count = Atomic<Int>(0)
-    func increment() { count.add(1, ordering: .relaxed) }
-    var value: Int { count.load(ordering: .relaxed) }
-}

@@ -198,15 +198,15 @@ struct TieredStoreTests {
     @Test("memoize computes once per argument, with keys pinned to the argument's stable JSON")
     func memoize() async throws {
         let fixture = TieredFixture()
-        let calls = Lock(0)
+        let calls = Counter()
         let square = fixture.cache.memoize(prefix: "square:", expires: "1h") { (number: Int) async throws -> Int in
-            calls.withLock { $0 += 1 }
+            calls.increment()
             return number * number
         }
         #expect(try await square(12) == 144)
         #expect(try await square(12) == 144)
         #expect(try await square(3) == 9)
-        #expect(calls.withLock { $0 } == 2)
+        #expect(calls.count == 2)
         #expect(try await fixture.l2.keys() == ["square:12", "square:3"])
 
         struct Query: Codable, Sendable { var zone: String; var area: Int }

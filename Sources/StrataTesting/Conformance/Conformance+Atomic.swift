@@ -97,11 +97,3 @@ extension KeyValueStoreConformance {
         },
     ]
 }
-
-/// A counter the checks share with concurrent tasks.
-final class Counter: Sendable {
-    private let value = Atomic<Int>(0)
-    @discardableResult
-    func increment() -> Int { value.add(1, ordering: .relaxed).newValue }
-    var count: Int { value.load(ordering: .relaxed) }
-}

@@ -175,17 +175,6 @@ extension KeyValueStoreConformance {
     ]
 }
 
-/// Polls `condition` for up to 3 seconds of real time.
-func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
-    // Generous: a loaded 2-core machine running the whole suite can take seconds for a few calls.
-    let deadline = ContinuousClock.now + .seconds(10)
-    while ContinuousClock.now < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    return try await condition()
-}
-
 /// A value a computation hands back to the check.
 final class StaleBox: Sendable {
     private let stored = Lock<String?>(nil)

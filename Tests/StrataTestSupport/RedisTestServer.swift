@@ -1,8 +1,5 @@
-import Strata
 import Foundation
-import StrataRedis
-import StrataTesting
-import Synchronization
+import Strata
 
 /// The servers started and not yet killed: the process kills them when it exits, so no
 /// server outlives the test run even if a test keeps its server alive to the end.
@@ -14,19 +11,19 @@ private let killLiveServersAtExit: Void = {
 }()
 
 /// A real redis-server process for the tests, in a temporary directory.
-final class RedisTestServer: Sendable {
-    let directory: String
-    let port: Int
-    let extraArguments: [String]
+package final class RedisTestServer: Sendable {
+    package let directory: String
+    package let port: Int
+    package let extraArguments: [String]
     private let process = Lock<ChildProcess?>(nil)
 
-    var socket: String { directory + "/redis.sock" }
-    var tcpURL: String { "redis://127.0.0.1:\(port)" }
-    var unixURL: String { "redis+unix://\(socket)" }
+    package var socket: String { directory + "/redis.sock" }
+    package var tcpURL: String { "redis://127.0.0.1:\(port)" }
+    package var unixURL: String { "redis+unix://\(socket)" }
 
     /// The server every conformance test shares: the one the test command started
     /// (`REDIS_URL`), or one started here.
-    static var shared: String {
+    package static var shared: String {
         get async throws {
             if let url = ProcessInfo.processInfo.environment["REDIS_URL"], !url.isEmpty { return url }
             return try await sharedServer.url()
@@ -48,7 +45,7 @@ final class RedisTestServer: Sendable {
 
     /// A server with `extraArguments`, and those `argumentsForPort` gives for its port
     /// (a TLS-only node listens for TLS there: `--port 0 --tls-port <port>`).
-    init(extraArguments: [String] = [], argumentsForPort: (Int) -> [String] = { _ in [] }) async throws {
+    package init(extraArguments: [String] = [], argumentsForPort: (Int) -> [String] = { _ in [] }) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         // A cluster node also listens on its port + 10,000 (the cluster bus).
@@ -60,7 +57,7 @@ final class RedisTestServer: Sendable {
     deinit { stop() }
 
     /// Starts the server and waits (suspending, never blocking a thread) until its socket appears.
-    func start() async throws {
+    package func start() async throws {
         _ = killLiveServersAtExit
         let process = try ChildProcess(
             try Self.executable("redis-server"),
@@ -82,7 +79,7 @@ final class RedisTestServer: Sendable {
     }
 
     /// Kills the server at once (SIGKILL), as a crash would.
-    func kill() {
+    package func kill() {
         process.withLock { process in
             if let process, process.isRunning {
                 process.send(SIGKILL)
@@ -94,45 +91,39 @@ final class RedisTestServer: Sendable {
         try? FileManager.default.removeItem(atPath: socket)
     }
 
-    func stop() { kill() }
+    package func stop() { kill() }
 
     /// Whether the server's process runs (it was not killed).
-    var isRunning: Bool {
+    package var isRunning: Bool {
         process.withLock { $0?.isRunning ?? false }
     }
 
     /// Sends `signal` to the server: SIGSTOP freezes it (it keeps its connections and
     /// answers nothing), SIGCONT lets it go on.
-    func send(_ signal: Int32) {
+    package func send(_ signal: Int32) {
         process.withLock { $0?.send(signal) }
     }
 
     /// Runs redis-cli against this server (for what the store does not do, like LPUSH).
     @discardableResult
-    func cli(_ arguments: String...) async throws -> String {
+    package func cli(_ arguments: String...) async throws -> String {
         try await cli(arguments: arguments)
     }
 
     /// `cli` with the arguments in an array.
     @discardableResult
-    func cli(arguments: [String]) async throws -> String {
+    package func cli(arguments: [String]) async throws -> String {
         try await Self.cli(arguments: ["-s", socket] + arguments)
     }
 
     /// Runs redis-cli with `arguments` (the server named among them); its output.
     @discardableResult
-    static func cli(arguments: [String]) async throws -> String {
-        let process = try ChildProcess(try Self.executable("redis-cli"), arguments, output: .piped)
-        let output = process.output!
-        // Read to the end on a dispatch thread: a blocking read must not hold a cooperative thread.
-        let data = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: output.readDataToEndOfFile()) }
-        }
-        try await process.exited()
-        return String(decoding: data, as: UTF8.self)
+    package static func cli(arguments: [String]) async throws -> String {
+        try await ChildProcess.run(try Self.executable("redis-cli"), arguments, checkingStatus: false)
     }
 
-    static func executable(_ name: String) throws -> String {
+    /// The path of an installed tool (`redis-server`, `redis-cli`); throws when it is not installed.
+    package static func executable(_ name: String) throws -> String {
         for directory in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
             return "\(directory)/\(name)"
         }
@@ -140,7 +131,7 @@ final class RedisTestServer: Sendable {
     }
 
     /// Whether a server listens on the unix socket at `path` (a connect succeeds).
-    static func accepts(_ path: String) -> Bool {
+    package static func accepts(_ path: String) -> Bool {
         let descriptor = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
@@ -157,7 +148,7 @@ final class RedisTestServer: Sendable {
     }
 
     /// A port below 55,536 that is free, and free 10,000 above it (a cluster node's bus).
-    static func freeClusterPort() -> Int {
+    package static func freeClusterPort() -> Int {
         while true {
             let port = Int.random(in: 20_000..<30_000)
             if isFree(port) && isFree(port + 10_000) { return port }
@@ -165,7 +156,7 @@ final class RedisTestServer: Sendable {
     }
 
     /// Whether `port` on 127.0.0.1 can be bound now.
-    static func isFree(_ port: Int) -> Bool {
+    package static func isFree(_ port: Int) -> Bool {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -180,7 +171,7 @@ final class RedisTestServer: Sendable {
     }
 
     /// A port nobody listens on now.
-    static func freePort() -> Int {
+    package static func freePort() -> Int {
         let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()
@@ -198,8 +189,10 @@ final class RedisTestServer: Sendable {
     }
 }
 
-struct TestServerError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
+/// A test server that could not be started or set up.
+package struct TestServerError: Error, CustomStringConvertible {
+    package let message: String
+    package init(message: String) { self.message = message }
+    package var description: String { message }
 }
 

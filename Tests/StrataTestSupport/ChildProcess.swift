@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Foundation
+import Strata
 
 /// A child process for the tests (a `redis-server`, `redis-cli`, the fixture executable),
 /// started with `posix_spawn`.

@@ -28,10 +28,8 @@ struct LifecycleTests {
             gracefulShutdownSignals: [], cancellationSignals: [], logger: Logger(label: "test"))
         let running = Task { try await group.run() }
 
-        for _ in 0..<500 where !bus.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(bus.isSubscribed, "the tiered store's service runs its bus")
-        for _ in 0..<500 where memory.statistics.expirations == 0 { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(memory.statistics.expirations == 1, "the memory store's sweeper ran")
+        #expect(try await eventually { bus.isSubscribed }, "the tiered store's service runs its bus")
+        #expect(try await eventually { memory.statistics.expirations == 1 }, "the memory store's sweeper ran")
 
         await group.triggerGracefulShutdown()
         // The group returns only when every loop honoured the shutdown: one that ignored it
@@ -72,8 +70,7 @@ struct BusServiceTests {
             services: [bus.subscription(delivering: cache)], gracefulShutdownSignals: [], cancellationSignals: [],
             logger: Logger(label: "test"))
         let running = Task { try await group.run() }
-        for _ in 0..<500 where !bus.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(bus.isSubscribed)
+        #expect(try await eventually { bus.isSubscribed }, "the bus's service subscribed")
         await group.triggerGracefulShutdown()
         try await running.value
         #expect(!bus.isSubscribed)

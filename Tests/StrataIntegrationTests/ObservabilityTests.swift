@@ -10,6 +10,7 @@ import MetricsTestKit
 import StrataHTTP
 @testable import StrataRedis
 import StrataTesting
+import StrataTestSupport
 import Synchronization
 import Testing
 
@@ -104,10 +105,10 @@ struct ObservabilityTests {
         let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: tiered)
         let background = Task { try await cache.run() }  // runs the bus too
         defer { background.cancel() }
-        for _ in 0..<500 where !bus.isSubscribed { try await Task.sleep(for: .milliseconds(10)) }
+        try #require(await eventually { bus.isSubscribed }, "subscribed")
         try await cache.set("k", "v")
         try await server.cli("CLIENT", "KILL", "TYPE", "pubsub")
-        for _ in 0..<500 where !logs.contains(.notice, "subscription restored") { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(try await eventually { logs.contains(.notice, "subscription restored") }, "the subscription came back")
         #expect(logs.contains(.warning, "invalidation subscription down"))
         #expect(logs.contains(.notice, "invalidation subscription restored; dropped all of L1"))
         #expect(logs.contains(.notice, "dropped all of L1 after a gap"), "the tiered store's own account of the drop")
