@@ -28,6 +28,7 @@
 ///     The default, 10 seconds, is long: a wait that succeeds returns as soon as it can, and
 ///     a loaded machine can take seconds for what usually takes milliseconds.
 ///   - interval: How long to wait between checks.
+///   - isolation: The caller's actor, where `condition` runs: leave it to its default.
 ///   - condition: What to wait for.
 /// - Returns: `true` as soon as `condition` returned `true`; `false` if it did not by the deadline.
 public func eventually(
