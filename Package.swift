@@ -5,7 +5,8 @@ import PackageDescription
 //
 // The default build depends on no third-party Swift package: the core uses only the
 // toolchain (FoundationEssentials, Synchronization), and the backends reach their C
-// libraries (libsqlite3, libhiredis, libssl) through system-library targets found by pkg-config.
+// libraries (libsqlite3, libhiredis, libssl) through system-library targets found by pkg-config
+// (hiredis on Linux by the default include path: see hiredisPkgConfig).
 //
 // Integrations sit behind package traits, all off by default, so a default build
 // resolves no package at all. A user turns on what they use:
@@ -25,6 +26,16 @@ let traits: Set<Trait> = [
         enabledTraits: ["ServiceLifecycle"]),
     .default(enabledTraits: []),
 ]
+
+// hiredis's pkg-config file adds `-D_FILE_OFFSET_BITS=64` (a no-op on 64-bit systems), a
+// flag SwiftPM drops with a warning on every build. On Linux the headers are on the default
+// include path (`<hiredis/hiredis.h>`), so pkg-config is not asked; Homebrew's are not
+// (/opt/homebrew/include), so macOS still finds them through it.
+#if os(Linux)
+let hiredisPkgConfig: String? = nil
+#else
+let hiredisPkgConfig: String? = "hiredis"
+#endif
 
 let package = Package(
     name: "Strata",
@@ -53,7 +64,7 @@ let package = Package(
         .target(name: "Strata", dependencies: [logging, metrics, serviceLifecycle]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "StrataSQLite", dependencies: ["Strata", "CSQLite", serviceLifecycle]),
-        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: hiredisPkgConfig, providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]),
         // TLS to Redis: the system's OpenSSL, driven non-blocking on the Redis event loop.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
         .target(name: "StrataRedis", dependencies: ["Strata", "CHiredis", "COpenSSL", logging, serviceLifecycle]),
