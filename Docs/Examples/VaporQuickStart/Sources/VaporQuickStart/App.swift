@@ -1,0 +1,106 @@
+// Strata with Vapor: a slow query cached in a TieredStore over Redis, sessions kept in
+// the same store, and the store's background work tied to the app's lifecycle.
+//
+//   REDIS_URL=redis://127.0.0.1:6379 PORT=8080 swift run
+//   curl -i localhost:8080/report/42     # X-Cache: miss, after ~200 ms
+//   curl -i localhost:8080/report/42     # X-Cache: hit, at once
+import Foundation
+import Strata
+import StrataRedis
+import StrataVapor
+import Synchronization
+import Vapor
+
+/// What the slow query returns. `computedAt` shows when it really ran.
+struct Report: Content {
+    var id: String
+    var total: Int
+    var computedAt: Date
+}
+
+/// Stands in for an expensive database query.
+func slowQuery(id: String) async throws -> Report {
+    try await Task.sleep(for: .milliseconds(200))
+    return Report(id: id, total: id.utf8.reduce(0) { $0 &+ Int($1) }, computedAt: Date())
+}
+
+func configure(_ app: Application) throws {
+    let redisURL = Environment.get("REDIS_URL") ?? "redis://127.0.0.1:6379"
+    app.logger.notice("Redis at \(redisURL) (set REDIS_URL to change it)")
+    let redis = try RedisStore(url: redisURL)
+    // L1 in this process, L2 in Redis. The bus tells other instances of the app to drop
+    // their L1 copy of a key this one changes, so every instance reads the newest value.
+    let cache = TieredStore(
+        l1: MemoryStore(maxEntries: 10_000), l2: redis,
+        configuration: .init(defaultExpiry: "10min", invalidationPublisher: RedisInvalidationBus(redis: redis)))
+    app.lifecycle.use(StoreLifecycle(store: cache))
+
+    // Sessions live in the same store (keys "vapor-session:..."), so every instance sees them.
+    app.sessions.use(.strata(cache, configuration: .init(lifetime: "1d")))
+    app.middleware.use(app.sessions.middleware)
+
+    app.get("report", ":id") { req async throws -> Response in
+        let id = try req.parameters.require("id")
+        // getOrSet runs the closure only on a miss (once, however many requests wait for
+        // it); the flag tells this request which case it was.
+        var computed = false
+        let report = try await cache.getOrSet("report:\(id)", as: Report.self, expires: "1min") {
+            computed = true
+            return try await slowQuery(id: id)
+        }
+        let response = try await report.encodeResponse(for: req)
+        response.headers.replaceOrAdd(name: "X-Cache", value: computed ? "miss" : "hit")
+        return response
+    }
+
+    // A counter in the session: the cookie carries only the session's id.
+    app.get("visits") { req -> String in
+        let visits = (req.session.data["visits"].flatMap { Int($0) } ?? 0) + 1
+        req.session.data["visits"] = String(visits)
+        return "\(visits)\n"
+    }
+}
+
+/// Runs the store's background work (L1's sweeper, the bus's subscription) while the app
+/// runs, and closes the store when the app shuts down, after the server has stopped.
+final class StoreLifecycle: LifecycleHandler {
+    let store: TieredStore
+    private let background = Mutex<Task<Void, Never>?>(nil)
+
+    init(store: TieredStore) { self.store = store }
+
+    func didBootAsync(_ app: Application) async throws {
+        let (store, logger) = (store, app.logger)
+        background.withLock {
+            $0 = Task {
+                do { try await store.run() } catch { logger.report(error: error) }
+            }
+        }
+    }
+
+    func shutdownAsync(_ app: Application) async {
+        let task = background.withLock { $0.take() }
+        task?.cancel()  // run() returns when cancelled
+        await task?.value
+        do { try await store.close() } catch { app.logger.report(error: error) }
+    }
+}
+
+@main
+enum Entrypoint {
+    static func main() async throws {
+        var env = try Environment.detect()
+        try LoggingSystem.bootstrap(from: &env)
+        let app = try await Application.make(env)
+        app.http.server.configuration.port = Environment.get("PORT").flatMap { Int($0) } ?? 8080
+        do {
+            try configure(app)
+            try await app.execute()  // serves until SIGINT or SIGTERM
+        } catch {
+            app.logger.report(error: error)
+            try? await app.asyncShutdown()
+            throw error
+        }
+        try await app.asyncShutdown()  // runs StoreLifecycle.shutdownAsync
+    }
+}
