@@ -16,6 +16,7 @@ struct VaporGuideExampleTests {
         app.caches.use(.strata(cache))                                  // req.cache, app.cache
         app.sessions.use(.strata(cache, configuration: .init(lifetime: "1d")))
         app.middleware.use(app.sessions.middleware)
+        app.lifecycle.use(StoreLifecycle(cache))                        // deletes expired rows and sessions
         app.get("hello") { req async throws -> String in
             try await req.cache.set("greeting", to: "hi", expiresIn: .minutes(5))
             return try await req.cache.get("greeting", as: String.self) ?? "?"
