@@ -138,7 +138,8 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
                 shown += "…"
                 break
             }
-            shown += scalar.properties.generalCategory == .control || scalar == "\""
+            shown +=
+                scalar.properties.generalCategory == .control || scalar == "\""
                 ? scalar.escaped(asASCII: true) : String(scalar)
             characters += 1
         }

@@ -1,8 +1,9 @@
 import Foundation
+import Strata
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Strata
 
 /// `stale-while-revalidate`: at most one background refresh per stored response.
 extension HTTPCache {

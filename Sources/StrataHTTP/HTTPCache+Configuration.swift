@@ -1,7 +1,8 @@
+public import Strata
+
 #if Logging
 public import Logging
 #endif
-public import Strata
 
 extension HTTPCache {
     /// How an ``HTTPCache`` stores and ages responses.

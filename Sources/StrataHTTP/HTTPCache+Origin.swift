@@ -1,8 +1,9 @@
 import Foundation
+import Strata
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Strata
 
 /// Talking to the origin: fetching once for concurrent callers, storing, revalidating.
 extension HTTPCache {
@@ -20,7 +21,9 @@ extension HTTPCache {
             work.nextID += 1
             return work.nextID
         }
-        let flightKey = exchange.urlKey + "\n" + exchange.headers.fields
+        let flightKey =
+            exchange.urlKey + "\n"
+            + exchange.headers.fields
             .map { $0.name.lowercased() + ":" + $0.value }.sorted().joined(separator: "\n")
         let shared = try await SingleFlight.shared.run(scope: ObjectIdentifier(self), key: flightKey) {
             SharedResult(response: try await fetchAndStore(exchange, lookup: lookup), leader: token)

@@ -1,4 +1,5 @@
 import Foundation
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -31,7 +32,7 @@ extension HTTPCache {
         /// ```
         public init?(_ response: HTTPURLResponse) {
             guard let status = response.value(forHTTPHeaderField: "Cache-Status"),
-                  let ours = status.split(separator: ",").last(where: { $0.trimmingWhitespace.hasPrefix(HTTPCache.cacheName) })
+                let ours = status.split(separator: ",").last(where: { $0.trimmingWhitespace.hasPrefix(HTTPCache.cacheName) })
             else { return nil }
             let parameters = ours.split(separator: ";").map { $0.trimmingWhitespace }
             if parameters.contains("hit") {

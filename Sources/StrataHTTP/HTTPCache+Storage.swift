@@ -34,7 +34,8 @@ extension HTTPCache {
             let values = index.fieldNames.map { Self.normalized(exchange.headers[$0]) }
             let key = Self.variantKey(exchange.urlKey, index: index, values: values)
             if let variant = await read(key), case .response(let response) = variant.entry,
-               response.varyValues.map(\.0) == index.fieldNames, response.varyValues.map(\.1) == values {
+                response.varyValues.map(\.0) == index.fieldNames, response.varyValues.map(\.1) == values
+            {
                 lookup.response = response
                 lookup.storageKey = key
             } else {
@@ -66,9 +67,9 @@ extension HTTPCache {
     func isStorable(_ response: StoredHTTPResponse, for exchange: Exchange) -> Bool {
         let control = response.cacheControl
         guard !exchange.control.noStore,
-              response.body.count <= configuration.maximumBodySize,
-              response.statusCode >= 200, response.statusCode != 206,
-              !response.varyFieldNames.contains("*")
+            response.body.count <= configuration.maximumBodySize,
+            response.statusCode >= 200, response.statusCode != 206,
+            !response.varyFieldNames.contains("*")
         else { return false }
         if response.fixedLifetime != nil {
             // `expires:` overrides the headers, but an outage is never pinned for a lifetime.
@@ -114,10 +115,12 @@ extension HTTPCache {
                 let entry = StoredEntry(bytes: StoredHTTPEntry.response(response).encoded(), expiresAt: expiresAt)
                 written = try await store.setEntry(entry, forKey: exchange.urlKey, ifLeased: lease, keepingLease: false)
             } else {
-                let index = lookup.index.flatMap { $0.fieldNames == names ? $0 : nil }
+                let index =
+                    lookup.index.flatMap { $0.fieldNames == names ? $0 : nil }
                     ?? VaryIndex(generation: UInt64.random(in: 1...UInt64.max), fieldNames: names)
                 let key = Self.variantKey(exchange.urlKey, index: index, values: response.varyValues.map(\.1))
-                try await store.setEntry(StoredEntry(bytes: StoredHTTPEntry.response(response).encoded(), expiresAt: expiresAt), forKey: key)
+                try await store.setEntry(
+                    StoredEntry(bytes: StoredHTTPEntry.response(response).encoded(), expiresAt: expiresAt), forKey: key)
                 if index != lookup.index || Self.outlives(expiresAt, lookup.indexExpiresAt) {
                     let entry = StoredEntry(bytes: StoredHTTPEntry.varyIndex(index).encoded(), expiresAt: expiresAt)
                     written = try await store.setEntry(entry, forKey: exchange.urlKey, ifLeased: lease, keepingLease: false)
@@ -170,12 +173,12 @@ extension HTTPCache {
     static func isNormalized(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon + 2 < bytes.count,
-              bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/"),
-              !bytes.contains(UInt8(ascii: "#"))
+            bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/"),
+            !bytes.contains(UInt8(ascii: "#"))
         else { return false }
         let authorityStart = colon + 3
         guard let authorityEnd = bytes[authorityStart...].firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }),
-              bytes[authorityEnd] == UInt8(ascii: "/")
+            bytes[authorityEnd] == UInt8(ascii: "/")
         else { return false }
         let head = bytes[0..<authorityEnd]
         if head.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) { return false }

@@ -1,8 +1,9 @@
 import Foundation
+import Strata
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Strata
 
 /// HEAD answered from a stored GET, and the invalidations unsafe methods cause (RFC 9111 §4.4).
 extension HTTPCache {
@@ -28,8 +29,9 @@ extension HTTPCache {
         var targets = [exchange.url]
         for name in ["location", "content-location"] {
             if let value = response.value(forHeader: name), let target = URL(string: value, relativeTo: exchange.url)?.absoluteURL,
-               target.host?.lowercased() == exchange.url.host?.lowercased(), target.scheme == exchange.url.scheme,
-               target.port == exchange.url.port {
+                target.host?.lowercased() == exchange.url.host?.lowercased(), target.scheme == exchange.url.scheme,
+                target.port == exchange.url.port
+            {
                 targets.append(target)
             }
         }

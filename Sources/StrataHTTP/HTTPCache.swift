@@ -1,9 +1,10 @@
 import Foundation
+import Strata
+import Synchronization
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Strata
-import Synchronization
 
 /// An HTTP client that caches responses in any Strata store, as a private cache that
 /// follows RFC 9111.
@@ -68,12 +69,14 @@ public final class HTTPCache: Sendable {
     /// - Throws: `StrataError.Code.invalidConfiguration` for a key prefix over 256 bytes
     ///   or a negative body size limit.
     public convenience init(store: any KeyValueStore, session: URLSession? = nil, configuration: Configuration = .init()) throws {
-        let session = session ?? {
-            let sessionConfiguration = URLSessionConfiguration.ephemeral
-            sessionConfiguration.urlCache = nil
-            sessionConfiguration.requestCachePolicy = .reloadIgnoringLocalCacheData
-            return URLSession(configuration: sessionConfiguration)
-        }()
+        let session =
+            session
+            ?? {
+                let sessionConfiguration = URLSessionConfiguration.ephemeral
+                sessionConfiguration.urlCache = nil
+                sessionConfiguration.requestCachePolicy = .reloadIgnoringLocalCacheData
+                return URLSession(configuration: sessionConfiguration)
+            }()
         try self.init(store: store, origin: URLSessionTransport(session: session), session: session, configuration: configuration)
     }
 
@@ -218,7 +221,8 @@ public final class HTTPCache: Sendable {
             self.fixedLifetime = fixedLifetime
             let cacheControl = headers["cache-control"]
             control = CacheControl(cacheControl)
-            requiresValidation = control.noCache
+            requiresValidation =
+                control.noCache
                 || (cacheControl == nil && headers.list("pragma").contains { $0.lowercased() == "no-cache" })
         }
 
@@ -278,7 +282,8 @@ public final class HTTPCache: Sendable {
         let (age, lifetime) = (freshness.age, freshness.lifetime)
         let mustValidate = exchange.requiresValidation || (cached.cacheControl.noCache && cached.fixedLifetime == nil)
         if mustValidate { return .revalidate }
-        let fresh = age < lifetime
+        let fresh =
+            age < lifetime
             && control.maxAge.map { age <= $0 * 1000 } ?? true
             && control.minFresh.map { lifetime - age >= $0 * 1000 } ?? true
         if fresh { return .fresh }

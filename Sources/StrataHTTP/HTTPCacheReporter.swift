@@ -1,10 +1,11 @@
+import Strata
+
 #if Logging
 import Logging
 #endif
 #if Metrics
 import CoreMetrics
 #endif
-import Strata
 
 /// What an ``HTTPCache`` reports beyond its ``HTTPCache/Statistics``: logs and metrics,
 /// when the `Logging` and `Metrics` traits are on and the configuration asks for them.
@@ -24,11 +25,18 @@ struct HTTPCacheReporter: Sendable {
         #endif
         #if Metrics
         if let metrics = configuration.metrics {
-            let names = ["hits", "staleHits", "revalidations", "originRequests", "stores", "storeFailures", "corruptEntries", "staleStoresRefused"]
+            let names = [
+                "hits", "staleHits", "revalidations", "originRequests", "stores", "storeFailures", "corruptEntries", "staleStoresRefused",
+            ]
             let factory = metrics.resolvedFactory
-            counters = Dictionary(uniqueKeysWithValues: names.map { name in
-                (name, Counter(label: "strata_http_events_total", dimensions: [("cache", metrics.name), ("event", name)], factory: factory))
-            })
+            counters = Dictionary(
+                uniqueKeysWithValues: names.map { name in
+                    (
+                        name,
+                        Counter(
+                            label: "strata_http_events_total", dimensions: [("cache", metrics.name), ("event", name)], factory: factory)
+                    )
+                })
         } else {
             counters = [:]
         }
@@ -44,8 +52,9 @@ struct HTTPCacheReporter: Sendable {
         if let logger, let error {
             var metadata: Logger.Metadata = ["strata.error": "\(error)"]
             if let key { metadata["strata.key"] = "\(key)" }
-            logger.warning(field == \HTTPCache.Statistics.corruptEntries
-                ? "corrupt stored response, removed" : "the store failed; the response is served but not cached",
+            logger.warning(
+                field == \HTTPCache.Statistics.corruptEntries
+                    ? "corrupt stored response, removed" : "the store failed; the response is served but not cached",
                 metadata: metadata)
         }
         #endif

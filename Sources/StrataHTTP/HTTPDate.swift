@@ -46,8 +46,8 @@ enum HTTPDate {
         var text = text
         return text.withUTF8 { bytes -> Int64? in
             guard bytes.count == 29, bytes[3] == UInt8(ascii: ","), bytes[25] == UInt8(ascii: " "),
-                  bytes[26] == UInt8(ascii: "G"), bytes[27] == UInt8(ascii: "M"), bytes[28] == UInt8(ascii: "T"),
-                  bytes[19] == UInt8(ascii: ":"), bytes[22] == UInt8(ascii: ":")
+                bytes[26] == UInt8(ascii: "G"), bytes[27] == UInt8(ascii: "M"), bytes[28] == UInt8(ascii: "T"),
+                bytes[19] == UInt8(ascii: ":"), bytes[22] == UInt8(ascii: ":")
             else { return nil }
             func number(_ start: Int, _ length: Int) -> Int64? {
                 var value: Int64 = 0
@@ -60,8 +60,8 @@ enum HTTPDate {
             }
             let monthText = String(decoding: UnsafeBufferPointer(rebasing: bytes[8..<11]), as: UTF8.self)
             guard let day = number(5, 2), let year = number(12, 4), let hour = number(17, 2),
-                  let minute = number(20, 2), let second = number(23, 2), let month = monthNumber(monthText),
-                  (1...31).contains(day), hour < 24, minute < 60, second <= 60
+                let minute = number(20, 2), let second = number(23, 2), let month = monthNumber(monthText),
+                (1...31).contains(day), hour < 24, minute < 60, second <= 60
             else { return nil }
             return (daysSince1970(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + second) * 1000
         }

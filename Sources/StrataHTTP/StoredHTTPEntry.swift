@@ -58,11 +58,12 @@ enum StoredHTTPEntry: Sendable {
             }
             let body = try reader.blob()
             guard reader.isAtEnd else { throw MalformedEntry() }
-            self = .response(StoredHTTPResponse(
-                url: url, statusCode: Int(status), headers: headers, body: body,
-                requestTime: requestTime, responseTime: responseTime,
-                varyValues: varyValues, fixedLifetime: fixed < 0 ? nil : fixed
-            ))
+            self = .response(
+                StoredHTTPResponse(
+                    url: url, statusCode: Int(status), headers: headers, body: body,
+                    requestTime: requestTime, responseTime: responseTime,
+                    varyValues: varyValues, fixedLifetime: fixed < 0 ? nil : fixed
+                ))
         } else if magic.elementsEqual(Self.indexMagic) {
             let generation = UInt64(bitPattern: try reader.integer())
             var names: [String] = []

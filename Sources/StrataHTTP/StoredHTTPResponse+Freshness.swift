@@ -31,8 +31,8 @@ extension StoredHTTPResponse {
             return max(0, expiresAt - dateValue)
         }
         guard Self.heuristicallyCacheableStatuses.contains(statusCode) || control.isPublic,
-              let modified = facts.lastModified,
-              heuristicFraction > 0
+            let modified = facts.lastModified,
+            heuristicFraction > 0
         else { return 0 }
         let sinceModified = Double(max(0, dateValue - modified))
         return min(heuristicLimit, Int64(sinceModified * heuristicFraction))

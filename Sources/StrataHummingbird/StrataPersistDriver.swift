@@ -91,7 +91,8 @@ public struct StrataPersistDriver: PersistDriver {
     }
 
     /// The value at `key` and the time it has left (`nil`: no expiry).
-    public func getWithTTL<Object: Codable & Sendable>(key: String, as type: Object.Type) async throws -> (object: Object, ttl: Duration?)? {
+    public func getWithTTL<Object: Codable & Sendable>(key: String, as type: Object.Type) async throws -> (object: Object, ttl: Duration?)?
+    {
         // As a plain read sees it: through an envelope, within the lifetime, tags valid.
         guard let entry = try await store.readableEntry(forKey: key) else { return nil }
         let object: Object

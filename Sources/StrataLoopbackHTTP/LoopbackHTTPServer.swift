@@ -1,11 +1,12 @@
+import Dispatch
+import Strata
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Dispatch
-import Strata
-import Synchronization
 
 /// A small HTTP/1.1 origin on 127.0.0.1, for testing HTTP caching against a real server.
 ///

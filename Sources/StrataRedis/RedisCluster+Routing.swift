@@ -99,7 +99,8 @@ extension RedisCluster {
                 guard ContinuousClock.now + pause < deadline else {
                     throw StrataError(
                         code: .backendUnavailable,
-                        message: "the cluster did not serve the call within \(retryTime) (node \(progress.lastNode?.name ?? "?"): \(progress.lastProblem))",
+                        message:
+                            "the cluster did not serve the call within \(retryTime) (node \(progress.lastNode?.name ?? "?"): \(progress.lastProblem))",
                         key: key, backend: store.backendName)
                 }
                 try await Task.sleep(for: pause)

@@ -73,8 +73,10 @@ final class RedisCluster: Sendable {
 
     /// Reads the slot map from the first seed that answers, through `ask` (which waits, like
     /// connecting to one server: at most the connect and command timeouts per seed).
-    init(seeds: [RedisEndpoint], retryTime: Duration, commandTimeout: Duration, ask: (RedisEndpoint, [[[UInt8]]]) throws -> [RedisReply],
-         makeLanes: @escaping @Sendable (RedisEndpoint) -> [RedisLane]) throws {
+    init(
+        seeds: [RedisEndpoint], retryTime: Duration, commandTimeout: Duration, ask: (RedisEndpoint, [[[UInt8]]]) throws -> [RedisReply],
+        makeLanes: @escaping @Sendable (RedisEndpoint) -> [RedisLane]
+    ) throws {
         self.seeds = seeds
         self.retryTime = retryTime
         refreshAttemptTime = min(commandTimeout, max(retryTime / 4, .milliseconds(50)))
@@ -141,9 +143,9 @@ final class RedisCluster: Sendable {
         var indexes: [String: Int32] = [:]
         for range in ranges {
             guard case .array(let parts) = range, parts.count >= 3,
-                  case .integer(let start) = parts[0], case .integer(let end) = parts[1],
-                  case .array(let primary) = parts[2], primary.count >= 2, case .integer(let port) = primary[1],
-                  start >= 0, end < RedisClusterSlot.count, start <= end
+                case .integer(let start) = parts[0], case .integer(let end) = parts[1],
+                case .array(let primary) = parts[2], primary.count >= 2, case .integer(let port) = primary[1],
+                start >= 0, end < RedisClusterSlot.count, start <= end
             else { throw RedisConnectionError(description: "CLUSTER SLOTS answered a range it should not") }
             var endpoint = seeds[0]
             var host = ""
@@ -153,11 +155,13 @@ final class RedisCluster: Sendable {
             }
             endpoint.address = .tcp(host: host, port: Int(port))
             let owner = node(endpoint)
-            let index = indexes[owner.name] ?? {
-                primaries.append(owner)
-                indexes[owner.name] = Int32(primaries.count - 1)
-                return Int32(primaries.count - 1)
-            }()
+            let index =
+                indexes[owner.name]
+                ?? {
+                    primaries.append(owner)
+                    indexes[owner.name] = Int32(primaries.count - 1)
+                    return Int32(primaries.count - 1)
+                }()
             for slot in Int(start)...Int(end) { owners[slot] = index }
         }
         map.withLock { map in

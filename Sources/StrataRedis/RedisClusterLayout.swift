@@ -23,7 +23,8 @@ struct RedisClusterLayout {
             for range in line.ranges {
                 for slot in range { claimants[slot] = claimants[slot] == -1 ? Int32(index) : -2 }
             }
-            let ways = line.outgoing.map { ($0.key, (source: Int32(index), target: indexes[$0.value] ?? -1)) }
+            let ways =
+                line.outgoing.map { ($0.key, (source: Int32(index), target: indexes[$0.value] ?? -1)) }
                 + line.incoming.map { ($0.key, (source: indexes[$0.value] ?? -1, target: Int32(index))) }
             for (slot, migration) in ways {
                 if let known = migrations[slot], known != migration {

@@ -66,15 +66,17 @@ struct RedisClusterPass {
             if after.claims(slot) && !before.migrates(slot) && !after.migrates(slot) && before.epoch == after.epoch { return true }
             // A migration away from it, seen at one end or both, the same at both.
             guard before.incoming[slot] == nil, after.incoming[slot] == nil,
-                  before.outgoing[slot] == nil || after.outgoing[slot] == nil || before.outgoing[slot] == after.outgoing[slot],
-                  after.claims(slot) == (after.outgoing[slot] != nil)  // migrating still, or given up
+                before.outgoing[slot] == nil || after.outgoing[slot] == nil || before.outgoing[slot] == after.outgoing[slot],
+                after.claims(slot) == (after.outgoing[slot] != nil)  // migrating still, or given up
             else { continue }
             let named = after.outgoing[slot] ?? before.outgoing[slot]
             for target in scanned[(position + 1)...] {
                 guard let targetBefore = target.before, let targetAfter = target.after,
-                      named == targetAfter.id || targetBefore.incoming[slot] == before.id || targetAfter.incoming[slot] == before.id
+                    named == targetAfter.id || targetBefore.incoming[slot] == before.id || targetAfter.incoming[slot] == before.id
                 else { continue }
-                if targetAfter.outgoing[slot] == nil && (targetAfter.claims(slot) || targetAfter.incoming[slot] == before.id) { return true }
+                if targetAfter.outgoing[slot] == nil && (targetAfter.claims(slot) || targetAfter.incoming[slot] == before.id) {
+                    return true
+                }
             }
         }
         return false

@@ -8,7 +8,8 @@ enum RedisClusterSlot {
     static func of(_ key: [UInt8]) -> Int {
         var hashed = key[...]
         if let open = key.firstIndex(of: UInt8(ascii: "{")),
-           let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1 {
+            let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
+        {
             hashed = key[(open + 1)..<close]
         }
         return Int(crc16(hashed)) & (count - 1)

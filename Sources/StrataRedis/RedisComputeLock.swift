@@ -36,7 +36,8 @@ public struct RedisComputeLock: ComputeLock {
         let token = String(generator.next() as UInt64, radix: 16) + String(generator.next() as UInt64, radix: 16)
         let milliseconds = max(1, lease.wholeMilliseconds(roundingUp: true))
         let name = redis.names.lock(key)
-        let reply = try await redis.send([redis.command("SET", name, token, "NX", "PX", String(milliseconds))], routing: name) { _ in key }[0]
+        let reply = try await redis.send([redis.command("SET", name, token, "NX", "PX", String(milliseconds))], routing: name) { _ in key }[
+            0]
         switch reply {
         case .status("OK"): return token
         case .null: return nil
@@ -47,7 +48,8 @@ public struct RedisComputeLock: ComputeLock {
     /// Deletes the lock only if `token` still holds it (a lease that ran out and was
     /// taken by another holder is left to it). A refusal to delete throws.
     public func release(_ key: String, token: String) async throws {
-        let reply = try await redis.evaluate(RedisStore.releaseScript, keys: [redis.names.lock(key)], arguments: [Array(token.utf8)], key: key)
+        let reply = try await redis.evaluate(
+            RedisStore.releaseScript, keys: [redis.names.lock(key)], arguments: [Array(token.utf8)], key: key)
         guard case .integer = reply else { throw redis.unexpected(key, "the release script answered \(reply.typeName)") }
     }
 }

@@ -1,9 +1,10 @@
+import Strata
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Strata
 
 /// Why a connection failed: a message for the error, and the server's refusal when the
 /// server itself said no (a wrong password, an unknown database).

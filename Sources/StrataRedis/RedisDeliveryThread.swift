@@ -1,9 +1,10 @@
+import Strata
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Strata
 
 /// The thread that hands the invalidation buses' news to their stores, in the order it was
 /// read: messages, and the drop of L1 when a subscription is lost.

@@ -1,10 +1,11 @@
+import Dispatch
+import Strata
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Dispatch
-import Strata
 
 /// Opens connections without waiting: a non-blocking socket whose `connect` the event loop
 /// sees complete (the socket turns writable), so no thread waits for a server to answer.
@@ -56,9 +57,10 @@ enum RedisDialer {
             var entry: UnsafeMutablePointer<addrinfo>? = list
             while let current = entry {
                 if let raw = current.pointee.ai_addr {
-                    addresses.append(Address(
-                        family: current.pointee.ai_family,
-                        bytes: Array(UnsafeRawBufferPointer(start: raw, count: Int(current.pointee.ai_addrlen)))))
+                    addresses.append(
+                        Address(
+                            family: current.pointee.ai_family,
+                            bytes: Array(UnsafeRawBufferPointer(start: raw, count: Int(current.pointee.ai_addrlen)))))
                 }
                 entry = current.pointee.ai_next
             }

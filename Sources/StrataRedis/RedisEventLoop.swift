@@ -1,10 +1,11 @@
+import CHiredis
+import Strata
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CHiredis
-import Strata
 
 /// The thread that waits (in `poll`) on every Redis connection of the process (pooled
 /// ones, and the invalidation bus's subscriptions), and hands each reply to the task
@@ -157,14 +158,16 @@ func startThread(_ body: @escaping @Sendable () -> Void) {
     var thread = pthread_t()
     #endif
     let argument = Unmanaged.passRetained(Box(body)).toOpaque()
-    let result = pthread_create(&thread, nil, { argument in
-        #if canImport(Darwin)
-        Unmanaged<Box>.fromOpaque(argument).takeRetainedValue().body()
-        #else
-        Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
-        #endif
-        return nil
-    }, argument)
+    let result = pthread_create(
+        &thread, nil,
+        { argument in
+            #if canImport(Darwin)
+            Unmanaged<Box>.fromOpaque(argument).takeRetainedValue().body()
+            #else
+            Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
+            #endif
+            return nil
+        }, argument)
     precondition(result == 0, "cannot start a Redis thread: \(RedisSocket.describe(errno: result))")
     #if canImport(Darwin)
     if let thread { pthread_detach(thread) }

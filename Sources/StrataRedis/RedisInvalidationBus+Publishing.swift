@@ -41,8 +41,10 @@ extension RedisInvalidationBus {
             return true
         }
         if !accepted {
-            publishFailed(StrataError(code: .closed, message: "the invalidation bus is closed: nothing more is published",
-                                      backend: redis.backendName), messages: 1)
+            publishFailed(
+                StrataError(
+                    code: .closed, message: "the invalidation bus is closed: nothing more is published",
+                    backend: redis.backendName), messages: 1)
         }
     }
 
@@ -96,12 +98,16 @@ extension RedisInvalidationBus {
                 defer { outbox.pending = [.everything] }
                 return outbox.pending.count
             }
-            if dropped > 0 { redis.log(.publishFailed(StrataError(
-                code: .backendUnavailable,
-                message: closed
-                    ? "the bus was closed while PUBLISH failed: \(dropped) announcements were not published"
-                    : "\(dropped) announcements waited while PUBLISH failed: they are replaced by one that drops every L1",
-                backend: redis.backendName))) }
+            if dropped > 0 {
+                redis.log(
+                    .publishFailed(
+                        StrataError(
+                            code: .backendUnavailable,
+                            message: closed
+                                ? "the bus was closed while PUBLISH failed: \(dropped) announcements were not published"
+                                : "\(dropped) announcements waited while PUBLISH failed: they are replaced by one that drops every L1",
+                            backend: redis.backendName)))
+            }
             if closed { continue }
             try? await Task.sleep(for: pause)
             pause = min(pause * 2, .seconds(1))
@@ -127,8 +133,10 @@ extension RedisInvalidationBus {
                 publishFailed(error, messages: announcements)
                 if error.code == .backendUnavailable || error.code == .timeout { return first }
             } catch {
-                publishFailed(StrataError(code: .backendUnavailable, message: "PUBLISH failed", backend: redis.backendName,
-                                          underlying: error), messages: announcements)
+                publishFailed(
+                    StrataError(
+                        code: .backendUnavailable, message: "PUBLISH failed", backend: redis.backendName,
+                        underlying: error), messages: announcements)
                 return first
             }
         }

@@ -59,7 +59,8 @@ extension RedisInvalidationBus {
                 _ = try await redis.send(batch.map { redis.command("SPUBLISH", name, $0.payload) }, routing: name) { _ in nil }
                 publishedMessages.add(batch.count, ordering: .relaxed)
             } catch {
-                let error = error as? StrataError
+                let error =
+                    error as? StrataError
                     ?? StrataError(code: .backendUnavailable, message: "SPUBLISH failed", backend: redis.backendName, underlying: error)
                 publishFailed(error, messages: count)
                 if error.code == .backendUnavailable || error.code == .timeout { return first }
@@ -75,7 +76,9 @@ extension RedisInvalidationBus {
         var byNode: [(endpoint: RedisEndpoint, channels: [[UInt8]])] = []
         for index in 0..<Self.shardedChannelCount {
             let name = shardedChannel(index)
-            guard let endpoint = cluster.owner(of: RedisClusterSlot.of(name))?.endpoint ?? cluster.primaries.first?.endpoint else { continue }
+            guard let endpoint = cluster.owner(of: RedisClusterSlot.of(name))?.endpoint ?? cluster.primaries.first?.endpoint else {
+                continue
+            }
             if let existing = byNode.firstIndex(where: { $0.endpoint == endpoint }) {
                 byNode[existing].channels.append(name)
             } else {

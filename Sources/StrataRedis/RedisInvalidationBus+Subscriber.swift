@@ -189,7 +189,10 @@ extension RedisInvalidationBus {
         }
 
         private func lost(_ message: String, _ error: any Error) -> StrataError {
-            if let error = error as? StrataError { return StrataError(code: error.code, message: "\(message): \(error.message)", backend: backendName, underlying: error.underlying) }
+            if let error = error as? StrataError {
+                return StrataError(
+                    code: error.code, message: "\(message): \(error.message)", backend: backendName, underlying: error.underlying)
+            }
             return StrataError(code: .backendUnavailable, message: "\(message): \(error)", backend: backendName, underlying: error)
         }
 

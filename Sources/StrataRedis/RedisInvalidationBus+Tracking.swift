@@ -65,7 +65,9 @@ extension RedisInvalidationBus.Subscriber {
     /// REDIRECT <its id> BCAST PREFIX <namespace> NOLOOP`. Either's loss is the
     /// subscription's (L1 dropped, everything made again): tracking ends with its
     /// connection, silently. The lanes, or why tracking could not be turned on.
-    func startTracking(reportingLossTo loss: RedisInvalidationBus.LossSignal, delivery: RedisInvalidationBus.Delivery) async -> Result<[RedisLane], StrataError> {
+    func startTracking(reportingLossTo loss: RedisInvalidationBus.LossSignal, delivery: RedisInvalidationBus.Delivery) async -> Result<
+        [RedisLane], StrataError
+    > {
         var lanes: [RedisLane] = []
         for endpoint in bus.redis.trackingEndpoints {
             let receiver = connection(to: endpoint, reportingLossTo: loss, delivery: delivery)
@@ -102,7 +104,8 @@ extension RedisInvalidationBus.Subscriber {
         let id: Int64
         do {
             guard case .integer(let value) = try await receiver.send([[Array("CLIENT".utf8), Array("ID".utf8)]])[0] else {
-                return StrataError(code: .backendUnavailable, message: "CLIENT ID did not answer an id on \(endpoint)", backend: bus.redis.backendName)
+                return StrataError(
+                    code: .backendUnavailable, message: "CLIENT ID did not answer an id on \(endpoint)", backend: bus.redis.backendName)
             }
             id = value
         } catch {

@@ -150,7 +150,9 @@ public final class RedisInvalidationBus: InvalidationSource {
             let message = Self.encode(invalidation, from: instanceID)
             guard isSharded else { return try await redis.publish(channel: Array(channel.utf8), message: message) }
             let name = shardedChannel(shardedChannelIndex(of: invalidation))
-            guard case .integer(let reached) = try await redis.send([redis.command("SPUBLISH", name, message)], routing: name, keyOfCommand: { _ in nil })[0]
+            guard
+                case .integer(let reached) = try await redis.send(
+                    [redis.command("SPUBLISH", name, message)], routing: name, keyOfCommand: { _ in nil })[0]
             else { return 0 }
             return Int(reached)
         } catch let error as StrataError {

@@ -60,7 +60,9 @@ struct RedisKeyNames: Sendable {
     /// lease name may match it without being one: ``keyName(ofLease:)`` tells).
     func leasePattern(_ prefix: String) -> [UInt8] {
         let keys = namespace + Array(prefix.utf8)
-        if clustered { return Self.escaped(leasePrefix + [UInt8(ascii: "{")]) + Array("*}".utf8) + Self.escaped(keys) + [UInt8(ascii: "*")] }
+        if clustered {
+            return Self.escaped(leasePrefix + [UInt8(ascii: "{")]) + Array("*}".utf8) + Self.escaped(keys) + [UInt8(ascii: "*")]
+        }
         return Self.escaped(leasePrefix + keys) + [UInt8(ascii: "*")]
     }
 
@@ -87,7 +89,8 @@ struct RedisKeyNames: Sendable {
         pattern.reserveCapacity(bytes.count + 8)
         for byte in bytes {
             if byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "[")
-                || byte == UInt8(ascii: "]") || byte == UInt8(ascii: "\\") {
+                || byte == UInt8(ascii: "]") || byte == UInt8(ascii: "\\")
+            {
                 pattern.append(UInt8(ascii: "\\"))
             }
             pattern.append(byte)

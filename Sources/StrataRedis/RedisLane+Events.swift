@@ -111,7 +111,9 @@ extension RedisLane {
 
     /// The event loop saw a dialled socket change: connected (it logs in), or refused (the
     /// next address is dialled, if any is left).
-    private func finishConnecting(_ socket: RedisSocket, _ dialling: (others: [RedisDialer.Address], deadline: ContinuousClock.Instant)) -> Bool {
+    private func finishConnecting(_ socket: RedisSocket, _ dialling: (others: [RedisDialer.Address], deadline: ContinuousClock.Instant))
+        -> Bool
+    {
         let error = RedisDialer.connectionError(socket.descriptor)
         if error != nil, !dialling.others.isEmpty {
             dial(dialling.others[...], deadline: .now + limits.connectTimeout, replacing: socket)

@@ -110,8 +110,8 @@ final class RedisLane: Sendable {
     convenience init(
         endpoint: RedisEndpoint, tls: RedisTLSContext? = nil, limits: Limits,
         describeConnectFailure: @escaping @Sendable (any Error) -> any Error = { $0 },
-        resolve: @escaping @Sendable (RedisEndpoint, @escaping @Sendable (Result<[RedisDialer.Address], any Error>) -> Void) -> Void
-            = RedisDialer.resolve,
+        resolve: @escaping @Sendable (RedisEndpoint, @escaping @Sendable (Result<[RedisDialer.Address], any Error>) -> Void) -> Void =
+            RedisDialer.resolve,
         onChange: (@Sendable (ConnectionChange) -> Void)? = nil,
         onPush: (@Sendable (RedisReply) -> Void)? = nil
     ) {
@@ -124,8 +124,8 @@ final class RedisLane: Sendable {
     init(
         target: RedisTarget, tls: RedisTLSContext? = nil, limits: Limits,
         describeConnectFailure: @escaping @Sendable (any Error) -> any Error = { $0 },
-        resolve: @escaping @Sendable (RedisEndpoint, @escaping @Sendable (Result<[RedisDialer.Address], any Error>) -> Void) -> Void
-            = RedisDialer.resolve,
+        resolve: @escaping @Sendable (RedisEndpoint, @escaping @Sendable (Result<[RedisDialer.Address], any Error>) -> Void) -> Void =
+            RedisDialer.resolve,
         onChange: (@Sendable (ConnectionChange) -> Void)? = nil,
         onPush: (@Sendable (RedisReply) -> Void)? = nil
     ) {

@@ -14,14 +14,17 @@ extension RedisLaneStateMachine {
                 actions.redial = (socket, otherAddresses)
                 return (.due(now + limits.connectTimeout), actions)
             }
-            connectFailed(RedisConnectionError(description: "no connection within the connect timeout (\(limits.connectTimeout))"), &actions)
+            connectFailed(
+                RedisConnectionError(description: "no connection within the connect timeout (\(limits.connectTimeout))"), &actions)
             return (.close, actions)
         }
         if case .handshaking(let deadline) = phase {
             guard now >= deadline else { return (.due(deadline), actions) }
             connectFailed(
-                RedisConnectionError(description:
-                    "the TLS handshake did not finish within the connect timeout (\(limits.connectTimeout)): is this its TLS port? A plain one answers nothing"),
+                RedisConnectionError(
+                    description:
+                        "the TLS handshake did not finish within the connect timeout (\(limits.connectTimeout)): is this its TLS port? A plain one answers nothing"
+                ),
                 &actions)
             return (.close, actions)
         }
@@ -37,8 +40,10 @@ extension RedisLaneStateMachine {
         let timeout = healthCheck ? limits.healthCheckTimeout : limits.commandTimeout
         let deadline = lastProgress + timeout
         guard now >= deadline else { return (.due(deadline), actions) }
-        connectionFailed(RedisConnectionError(
-            description: healthCheck ? "no reply to the health check's PING within \(timeout)" : "no reply within the command timeout (\(timeout))"),
+        connectionFailed(
+            RedisConnectionError(
+                description: healthCheck
+                    ? "no reply to the health check's PING within \(timeout)" : "no reply within the command timeout (\(timeout))"),
             &actions)
         return (.close, actions)
     }

@@ -105,7 +105,8 @@ extension RedisLaneStateMachine {
 
     /// The failure of a request that waited past the command timeout to be written.
     static func queueTimeout(_ commandTimeout: Duration) -> RedisNotSent {
-        RedisNotSent(error: RedisUnsent(
-            description: "not written within the command timeout (\(commandTimeout)): the connection was busy or down"))
+        RedisNotSent(
+            error: RedisUnsent(
+                description: "not written within the command timeout (\(commandTimeout)): the connection was busy or down"))
     }
 }

@@ -108,11 +108,15 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
             unwritten = bytes
             startBatch([request], on: socket, now: now, &actions)
         } else if !next.isEmpty,
-                  queuedCommands + request.expected > limits.maxQueuedCommands || queuedBytes + bytes.count > limits.maxQueuedBytes {
-            actions.fail([request], RedisUnsent(description: """
-                the connection's queue is full (\(queuedCommands) commands, \(queuedBytes) bytes wait to be \
-                written; at most \(limits.maxQueuedCommands) and \(limits.maxQueuedBytes)): the server is not keeping up
-                """))
+            queuedCommands + request.expected > limits.maxQueuedCommands || queuedBytes + bytes.count > limits.maxQueuedBytes
+        {
+            actions.fail(
+                [request],
+                RedisUnsent(
+                    description: """
+                        the connection's queue is full (\(queuedCommands) commands, \(queuedBytes) bytes wait to be \
+                        written; at most \(limits.maxQueuedCommands) and \(limits.maxQueuedBytes)): the server is not keeping up
+                        """))
         } else {
             var request = request
             request.deadline = request.deadline ?? now + limits.commandTimeout  // a first contact brings its own
@@ -177,9 +181,11 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
             }
             guard !isIdle else {
                 if receivesPushes, let message = reply.errorMessage {
-                    failure = failure ?? RedisConnectionError(
-                        description: "the server ended the subscription: \(message)",
-                        refusal: RedisServerError(message: message, command: "SUBSCRIBE"))
+                    failure =
+                        failure
+                        ?? RedisConnectionError(
+                            description: "the server ended the subscription: \(message)",
+                            refusal: RedisServerError(message: message, command: "SUBSCRIBE"))
                 } else {
                     failure = failure ?? RedisConnectionError(description: "the server sent a reply nobody asked for")
                 }
@@ -209,9 +215,10 @@ struct RedisLaneStateMachine<Socket: AnyObject, Caller> {
         if let login {
             if let index = login.firstIndex(where: { $0.errorMessage != nil }), let refusal = login[index].errorMessage {
                 let command = index < loginCommands.count ? loginCommands[index] : "AUTH"
-                connectFailed(RedisConnectionError(
-                    description: "the server refused the login or database: \(refusal)",
-                    refusal: RedisServerError(message: refusal, command: command)), &actions)
+                connectFailed(
+                    RedisConnectionError(
+                        description: "the server refused the login or database: \(refusal)",
+                        refusal: RedisServerError(message: refusal, command: command)), &actions)
                 return actions
             }
             becomeReady(now: now, &actions)

@@ -46,7 +46,8 @@ public struct RedisSentinel: Sendable, Hashable {
         // A query holding the sentinels' password is not shown at all (an unencoded & in the
         // password would otherwise show its end as another item).
         let redacted = RedisEndpoint.redacted(url)
-        let shown = redacted.contains("sentinel_password")
+        let shown =
+            redacted.contains("sentinel_password")
             ? String(redacted.prefix { $0 != "?" }) + "?***" : redacted
         func invalid(_ reason: String) -> StrataError {
             StrataError(code: .invalidConfiguration, message: "invalid Redis Sentinel URL \(shown): \(reason)")
@@ -89,7 +90,9 @@ public struct RedisSentinel: Sendable, Hashable {
         guard !name.contains("/") else { throw invalid("the database goes in ?db=N, after the primary's name") }
         var sentinels: [RedisEndpoint] = []
         for host in rest[..<slash].split(separator: ",", omittingEmptySubsequences: false) {
-            let withPort = host.contains("]") ? (host.hasSuffix("]") ? host + ":26379" : host)
+            let withPort =
+                host.contains("]")
+                ? (host.hasSuffix("]") ? host + ":26379" : host)
                 : (host.contains(":") ? host : host + ":26379")
             guard !host.isEmpty, var sentinel = try? RedisEndpoint(url: "redis://" + withPort) else {
                 throw invalid("the sentinel \(host.isEmpty ? "(empty)" : String(host)) is not host:port")

@@ -59,10 +59,11 @@ extension RedisSentinelMonitor {
         } onCancel: {
             lane.close(abandoningRepliesOut: true)
         }
-        return replies?.count == Self.channels.count && replies!.allSatisfy { reply in
-            guard case .array(let parts) = reply, parts.count == 3 else { return false }
-            return parts[0] == .bulk(Array("subscribe".utf8))
-        }
+        return replies?.count == Self.channels.count
+            && replies!.allSatisfy { reply in
+                guard case .array(let parts) = reply, parts.count == 3 else { return false }
+                return parts[0] == .bulk(Array("subscribe".utf8))
+            }
     }
 
     /// The move itself, and the moment Sentinel starts promoting a replica.
@@ -78,7 +79,7 @@ extension RedisSentinelMonitor {
     ///   every 10 ms) and the store moves the moment it answers that it is the primary.
     private func switchAnnounced(_ message: RedisReply) {
         guard case .array(let parts) = message, parts.count == 3, case .bulk(let channel) = parts[1],
-              case .bulk(let payload) = parts[2]
+            case .bulk(let payload) = parts[2]
         else { return }
         let words = String(decoding: payload, as: UTF8.self).split(separator: " ")
         var primary = target.endpoint
@@ -102,7 +103,8 @@ extension RedisSentinelMonitor {
         let before = target.endpoint.address
         while ContinuousClock.now < deadline, !Task.isCancelled, !stopped.load(ordering: .relaxed), target.endpoint.address == before {
             if case .array(let fields)? = try? await lane.send([Self.command("ROLE")]).first,
-               case .bulk(let role)? = fields.first, role == Array("master".utf8) {
+                case .bulk(let role)? = fields.first, role == Array("master".utf8)
+            {
                 moved(to: candidate, by: .promotion)
                 return
             }

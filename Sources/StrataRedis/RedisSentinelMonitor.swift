@@ -22,7 +22,8 @@ final class RedisSentinelMonitor: Sendable {
     let target: RedisTarget
     let backend: String
     /// A connection to a sentinel (its limits, TLS and logging are the store's).
-    let makeLane: @Sendable (RedisEndpoint, (@Sendable (RedisLane.ConnectionChange) -> Void)?, (@Sendable (RedisReply) -> Void)?) -> RedisLane
+    let makeLane:
+        @Sendable (RedisEndpoint, (@Sendable (RedisLane.ConnectionChange) -> Void)?, (@Sendable (RedisReply) -> Void)?) -> RedisLane
     /// Sends commands on a lane of their own, waiting (never on a cooperative thread).
     private let ask: @Sendable (RedisEndpoint, [[[UInt8]]]) throws -> [RedisReply]
     private let followers = Lock<[UInt64: @Sendable (RedisEndpoint) -> Void]>([:])
@@ -66,7 +67,9 @@ final class RedisSentinelMonitor: Sendable {
     init(
         sentinel: RedisSentinel, primary: RedisEndpoint, backend: String,
         ask: @escaping @Sendable (RedisEndpoint, [[[UInt8]]]) throws -> [RedisReply],
-        makeLane: @escaping @Sendable (RedisEndpoint, (@Sendable (RedisLane.ConnectionChange) -> Void)?, (@Sendable (RedisReply) -> Void)?) -> RedisLane
+        makeLane:
+            @escaping @Sendable (RedisEndpoint, (@Sendable (RedisLane.ConnectionChange) -> Void)?, (@Sendable (RedisReply) -> Void)?) ->
+            RedisLane
     ) throws {
         self.sentinel = sentinel
         self.backend = backend
@@ -178,7 +181,8 @@ final class RedisSentinelMonitor: Sendable {
                 reply = try ask(asked, [Self.command("SENTINEL", "get-master-addr-by-name", sentinel.primaryName)])[0]
             } catch {
                 if let refusal = (error as? RedisConnectionError)?.refusal ?? (error as? StrataError)?.underlying as? RedisServerError,
-                   refusal.code == .accessDenied {
+                    refusal.code == .accessDenied
+                {
                     // Another sentinel may still answer (a password being rotated): said if none does.
                     loginRefused = StrataError(
                         code: .accessDenied, message: "the sentinel \(asked.address.shown) refused the login: \(refusal.message)",
@@ -189,7 +193,7 @@ final class RedisSentinelMonitor: Sendable {
             }
             answered += 1
             guard case .array(let parts) = reply, parts.count == 2, case .bulk(let host) = parts[0], case .bulk(let portText) = parts[1],
-                  let port = Int(String(decoding: portText, as: UTF8.self))
+                let port = Int(String(decoding: portText, as: UTF8.self))
             else {
                 if case .null = reply { unknownName += 1 }
                 reasons.append("\(asked.address.shown): \(reply.errorMessage ?? "no primary named \(sentinel.primaryName)")")
@@ -200,7 +204,8 @@ final class RedisSentinelMonitor: Sendable {
             do {
                 let role = try ask(primary, [Self.command("ROLE")])[0]
                 if let message = role.errorMessage, message.hasPrefix("NOAUTH") || message.hasPrefix("NOPERM") {
-                    throw StrataError(code: .accessDenied, message: "the primary \(primary.address.shown) refused ROLE: \(message)", backend: backend)
+                    throw StrataError(
+                        code: .accessDenied, message: "the primary \(primary.address.shown) refused ROLE: \(message)", backend: backend)
                 }
                 guard case .array(let fields) = role, case .bulk(let name)? = fields.first, name == Array("master".utf8) else {
                     reasons.append("\(asked.address.shown) named \(primary.address.shown), which is not a primary (ROLE: \(role.roleName))")
@@ -224,7 +229,8 @@ final class RedisSentinelMonitor: Sendable {
         let code: StrataError.Code = answered > 0 && unknownName == answered ? .invalidConfiguration : .backendUnavailable
         throw StrataError(
             code: code,
-            message: "no sentinel gave a working primary named \(sentinel.primaryName): " + (count == 0 ? "no sentinels configured" : reasons.joined(separator: "; ")),
+            message: "no sentinel gave a working primary named \(sentinel.primaryName): "
+                + (count == 0 ? "no sentinels configured" : reasons.joined(separator: "; ")),
             backend: backend)
     }
 

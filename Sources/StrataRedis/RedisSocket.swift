@@ -1,11 +1,12 @@
+import CHiredis
+import Strata
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CHiredis
-import Strata
-import Synchronization
 
 /// A non-blocking socket to Redis (being connected, in its TLS handshake, logging in, or
 /// ready), and the parser
@@ -131,7 +132,8 @@ final class RedisSocket: @unchecked Sendable {
             } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
                 return offset
             } else {
-                throw RedisConnectionError(description: "writing to the server failed: \(Self.describe(errno: written < 0 ? errno : EPIPE))")
+                throw RedisConnectionError(
+                    description: "writing to the server failed: \(Self.describe(errno: written < 0 ? errno : EPIPE))")
             }
         }
         return offset
@@ -177,9 +179,10 @@ final class RedisSocket: @unchecked Sendable {
                 }
                 if count < buffer.count { break }
             } else if count == 0 {
-                result.failure = RedisConnectionError(description: answered
-                    ? "the server closed the connection"
-                    : "the server closed the connection before answering (if the port expects TLS, use rediss://)")
+                result.failure = RedisConnectionError(
+                    description: answered
+                        ? "the server closed the connection"
+                        : "the server closed the connection before answering (if the port expects TLS, use rediss://)")
                 break
             } else if errno == EINTR {
                 continue

@@ -142,13 +142,14 @@ extension RedisStore {
     /// The error for a server's error reply to `command`.
     func refusal(_ message: String, to command: [[UInt8]], key: String?) -> StrataError {
         let refusal = RedisServerError(message: message, command: String(decoding: command[0], as: UTF8.self))
-        let explanation = switch refusal.code {
-        case .corruptEntry: "the key holds a Redis value that is not a string (a list, hash, set…): \(message)"
-        case .notAnInteger: "the value is not a decimal integer or would overflow (\(message))"
-        case .storageFull: "the server is out of memory and refused \(refusal.command), nothing was stored: \(message)"
-        case .accessDenied: "the server does not allow \(refusal.command) for this user: \(message)"
-        default: "the server refused \(refusal.command): \(message)"
-        }
+        let explanation =
+            switch refusal.code {
+            case .corruptEntry: "the key holds a Redis value that is not a string (a list, hash, set…): \(message)"
+            case .notAnInteger: "the value is not a decimal integer or would overflow (\(message))"
+            case .storageFull: "the server is out of memory and refused \(refusal.command), nothing was stored: \(message)"
+            case .accessDenied: "the server does not allow \(refusal.command) for this user: \(message)"
+            default: "the server refused \(refusal.command): \(message)"
+            }
         return StrataError(code: refusal.code, message: explanation, key: key, backend: backendName, underlying: refusal)
     }
 

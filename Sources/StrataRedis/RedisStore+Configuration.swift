@@ -1,7 +1,8 @@
+import Strata
+
 #if Logging
 public import Logging
 #endif
-import Strata
 
 extension RedisStore {
     /// Where a ``RedisStore`` connects and how it uses the server.

@@ -18,10 +18,12 @@ extension RedisStore {
     public func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
         let name = names.key(key)
         let milliseconds = min(max(1, duration.wholeMilliseconds(roundingUp: true)), Self.longestLifetime)
-        let replies = try await send(key, [
-            command("SET", names.lease(ofKeyNamed: name), lease.description, "PX", String(milliseconds)),
-            command("GET", name), command("PTTL", name),
-        ])
+        let replies = try await send(
+            key,
+            [
+                command("SET", names.lease(ofKeyNamed: name), lease.description, "PX", String(milliseconds)),
+                command("GET", name), command("PTTL", name),
+            ])
         try expectOK(key, "SET", replies[0])
         return try entry(key, value: replies[1], lifetime: replies[2], now: clock.now())
     }
@@ -50,7 +52,8 @@ extension RedisStore {
     /// KEYS: the key, its lease. ARGV: the token, the value, the lifetime in milliseconds
     /// (empty: none; 0: already expired), `1` to keep the lease. The value is written
     /// before the lease is deleted, so a write the server refuses (`OOM`) leaves the lease.
-    static let leasedWriteScript = RedisScript("""
+    static let leasedWriteScript = RedisScript(
+        """
         if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
         if ARGV[3] == '' then redis.call('SET', KEYS[1], ARGV[2])
         elseif ARGV[3] == '0' then redis.call('DEL', KEYS[1])
@@ -60,7 +63,8 @@ extension RedisStore {
         """)
 
     /// KEYS: a lease, or a lock. ARGV: the token that must hold it.
-    static let releaseScript = RedisScript("""
+    static let releaseScript = RedisScript(
+        """
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
         return 0
         """)

@@ -1,7 +1,8 @@
+import Strata
+
 #if Logging
 import Logging
 #endif
-import Strata
 
 /// What the store and its invalidation bus tell the configured logger, if any.
 enum RedisLog {

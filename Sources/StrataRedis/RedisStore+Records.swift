@@ -42,7 +42,8 @@ extension RedisStore {
     /// KEYS: the record. ARGV: the value. Compares decimal text, not Lua's numbers (doubles,
     /// exact only to 2^53), so every `Int64` compares exactly; a missing record is 0, and a
     /// value that is no number is replaced.
-    static let raiseScript = RedisScript("""
+    static let raiseScript = RedisScript(
+        """
         local function greater(a, b)
           local negativeA, negativeB = a:sub(1, 1) == '-', b:sub(1, 1) == '-'
           if negativeA ~= negativeB then return negativeB end
@@ -87,7 +88,8 @@ extension RedisStore {
                         if let reply = answered?[position], !Self.isRedirection(reply) {
                             results.append((index, reply))
                         } else {
-                            let reply = try await cluster.send([commands[index]], slot: slots[index], key: keyOfCommand(index), store: self)[0]
+                            let reply = try await cluster.send(
+                                [commands[index]], slot: slots[index], key: keyOfCommand(index), store: self)[0]
                             results.append((index, reply))
                         }
                     }

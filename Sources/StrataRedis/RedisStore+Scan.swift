@@ -15,7 +15,8 @@ extension RedisStore {
     /// keys), calling `visit` with each page's Redis names, each name once.
     func scan(prefix: String, _ visit: ([[UInt8]]) async throws -> Void) async throws {
         let wanted = names.namespace + Array(prefix.utf8)
-        try await scan(matching: names.keyPattern(prefix), of: prefix, unique: true, accept: { self.names.isKey($0, prefix: wanted) }, visit)
+        try await scan(
+            matching: names.keyPattern(prefix), of: prefix, unique: true, accept: { self.names.isKey($0, prefix: wanted) }, visit)
     }
 
     /// `SCAN MATCH pattern` over every primary, calling `visit` with each page's Redis names
@@ -46,25 +47,33 @@ extension RedisStore {
             var before: [[UInt8]?] = []
             var after: [Task<[UInt8]?, Never>] = []
             for node in order {
-                before.append(try await scan(pattern, accept: { accept($0) && (everySlot || pending[RedisClusterSlot.of($0)]) },
-                                             seen: &seen, readingLayout: true, visit) { commands in
-                    do {
-                        return try await node.lane().send(commands)
-                    } catch let error as CancellationError {
-                        throw error
-                    } catch {
-                        throw self.mapped(error, key: nil, node: node.name)
-                    }
-                })
-                after.append(Task {
-                    guard case .bulk(let text)? = try? await node.lane().send([self.command("CLUSTER", "NODES")]).first else { return nil }
-                    return text
-                })
+                before.append(
+                    try await scan(
+                        pattern, accept: { accept($0) && (everySlot || pending[RedisClusterSlot.of($0)]) },
+                        seen: &seen, readingLayout: true, visit
+                    ) { commands in
+                        do {
+                            return try await node.lane().send(commands)
+                        } catch let error as CancellationError {
+                            throw error
+                        } catch {
+                            throw self.mapped(error, key: nil, node: node.name)
+                        }
+                    })
+                after.append(
+                    Task {
+                        guard case .bulk(let text)? = try? await node.lane().send([self.command("CLUSTER", "NODES")]).first else {
+                            return nil
+                        }
+                        return text
+                    })
             }
             var pass = RedisClusterPass()
             for (index, node) in order.enumerated() {
-                pass.scanned.append(.init(node: node, before: before[index].flatMap(RedisClusterNodeLine.init),
-                                          after: await after[index].value.flatMap(RedisClusterNodeLine.init)))
+                pass.scanned.append(
+                    .init(
+                        node: node, before: before[index].flatMap(RedisClusterNodeLine.init),
+                        after: await after[index].value.flatMap(RedisClusterNodeLine.init)))
             }
             let unstable = pass.cover(&pending)
             if unstable == 0 { return }

@@ -6,7 +6,7 @@ extension RedisStore {
     /// Refuses a Sentinel configuration it cannot use, and gives the sentinels the store's TLS.
     static func checkSentinel(_ configuration: inout Configuration, backend: String) throws {
         guard let sentinel = configuration.sentinel, configuration.clusterSeeds.isEmpty, !sentinel.sentinels.isEmpty,
-              !sentinel.primaryName.isEmpty
+            !sentinel.primaryName.isEmpty
         else {
             throw StrataError(
                 code: .invalidConfiguration,

@@ -29,7 +29,8 @@ extension RedisStore {
     public convenience init(cluster seeds: [String], defaultExpiry: Expiry? = nil) throws {
         let endpoints = try seeds.map { try RedisEndpoint(url: $0) }
         guard let first = endpoints.first else {
-            throw StrataError(code: .invalidConfiguration, message: "a cluster needs at least one seed node", backend: "RedisStore(cluster)")
+            throw StrataError(
+                code: .invalidConfiguration, message: "a cluster needs at least one seed node", backend: "RedisStore(cluster)")
         }
         var configuration = Configuration(endpoint: first, defaultExpiry: defaultExpiry)
         configuration.clusterSeeds = endpoints

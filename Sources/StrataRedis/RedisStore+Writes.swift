@@ -74,7 +74,8 @@ extension RedisStore {
         return Int(value)
     }
 
-    static let incrementScript = RedisScript("""
+    static let incrementScript = RedisScript(
+        """
         local existed = redis.call('EXISTS', KEYS[1])
         local value = redis.call('INCRBY', KEYS[1], ARGV[1])
         if existed == 0 and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end

@@ -84,7 +84,8 @@ public final class RedisStore: KeyValueStore {
         self.names = RedisKeyNames(namespace: configuration.keyNamespace, clustered: !configuration.clusterSeeds.isEmpty)
         let backend = Self.backendName(configuration)
         guard configuration.poolSize >= 1, configuration.scanBatchSize >= 1, configuration.maxQueuedCommands >= 1,
-              configuration.maxQueuedBytes >= 1 else {
+            configuration.maxQueuedBytes >= 1
+        else {
             throw StrataError(
                 code: .invalidConfiguration, message: "poolSize, scanBatchSize, maxQueuedCommands and maxQueuedBytes must be at least 1",
                 backend: backend)
@@ -149,7 +150,8 @@ public final class RedisStore: KeyValueStore {
                 // Any answer shows the server is there, but NOAUTH: it needs a password the URL lacks.
                 if case .error(let message) = try lanes[0].sendWaiting([[Array("PING".utf8)]])[0], message.hasPrefix("NOAUTH") {
                     throw RedisConnectionError(
-                        description: "the server requires a password: \(message)", refusal: RedisServerError(message: message, command: "PING"))
+                        description: "the server requires a password: \(message)",
+                        refusal: RedisServerError(message: message, command: "PING"))
                 }
             } catch {
                 lanes.forEach { $0.close(abandoningRepliesOut: true) }
@@ -170,7 +172,8 @@ public final class RedisStore: KeyValueStore {
             } catch let error as StrataError {
                 throw error
             } catch {
-                throw StrataError(code: .backendUnavailable, message: "cannot read the cluster's slot map: \(error)", backend: backend, underlying: error)
+                throw StrataError(
+                    code: .backendUnavailable, message: "cannot read the cluster's slot map: \(error)", backend: backend, underlying: error)
             }
         }
     }

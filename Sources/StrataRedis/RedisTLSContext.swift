@@ -1,10 +1,11 @@
+import COpenSSL
+import Strata
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import COpenSSL
-import Strata
 
 /// A store's TLS settings loaded into OpenSSL once (trusted authorities, the client's
 /// certificate and key), from which each connection takes a ``RedisTLSSession``.
@@ -22,8 +23,10 @@ final class RedisTLSContext: @unchecked Sendable {
         func invalid(_ message: String) -> StrataError {
             StrataError(code: .invalidConfiguration, message: "TLS: \(message)", backend: "RedisStore")
         }
-        for (role, path) in [("CA bundle", settings.trustedPath), ("client certificate", settings.clientCertificate),
-                             ("private key", settings.privateKey)] {
+        for (role, path) in [
+            ("CA bundle", settings.trustedPath), ("client certificate", settings.clientCertificate),
+            ("private key", settings.privateKey),
+        ] {
             guard let path else { continue }
             guard access(path, R_OK) == 0 else {
                 throw invalid("the \(role) \(path) cannot be read: \(RedisSocket.describe(errno: errno))")
@@ -96,10 +99,13 @@ final class RedisTLSContext: @unchecked Sendable {
         // SNI carries a name, never an address (RFC 6066).
         if !isAddress { _ = strata_SSL_set_tlsext_host_name(ssl, name) }
         if settings.verification == .full {
-            let named = isAddress
+            let named =
+                isAddress
                 ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1
                 : SSL_set1_host(ssl, name) == 1
-            guard named else { throw RedisConnectionError(description: "OpenSSL cannot check the server's name \(name): \(Self.lastError())") }
+            guard named else {
+                throw RedisConnectionError(description: "OpenSSL cannot check the server's name \(name): \(Self.lastError())")
+            }
         }
         SSL_set_connect_state(ssl)
         return session

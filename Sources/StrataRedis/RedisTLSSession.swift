@@ -1,11 +1,12 @@
+import COpenSSL
+import Strata
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import COpenSSL
-import Strata
-import Synchronization
 
 /// One connection's TLS, driven without waiting: the handshake, reads and writes each do
 /// what the socket allows now and say what they wait for (`WANT_READ`, `WANT_WRITE`).
@@ -79,7 +80,8 @@ final class RedisTLSSession: @unchecked Sendable {
             // WANT_WRITE while reading: TLS 1.2 renegotiation, which Redis never starts.
             case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE: return .drained
             case SSL_ERROR_ZERO_RETURN:
-                return .failed(refusedForNoCertificate ?? RedisConnectionError(description: "the server closed the connection (TLS close_notify)"))
+                return .failed(
+                    refusedForNoCertificate ?? RedisConnectionError(description: "the server closed the connection (TLS close_notify)"))
             default: return .failed(failure(ssl, code, result: result, during: "reading from the server"))
             }
         }

@@ -53,13 +53,14 @@ final class ConnectionLane: Sendable {
     func runOnLaneThread<Output: Sendable>(_ operation: @escaping @Sendable (SQLiteConnection) throws -> Output) async throws -> Output {
         try await withCheckedThrowingContinuation { continuation in
             queue.async { [self] in
-                continuation.resume(with: Swift.Result {
-                    try self.connection.withLock { connection in
-                        guard !connection.isClosed else { throw ConnectionClosed() }
-                        connection.setBusyTimeout(milliseconds: busyTimeoutMilliseconds)
-                        return try operation(connection)
-                    }
-                })
+                continuation.resume(
+                    with: Swift.Result {
+                        try self.connection.withLock { connection in
+                            guard !connection.isClosed else { throw ConnectionClosed() }
+                            connection.setBusyTimeout(milliseconds: busyTimeoutMilliseconds)
+                            return try operation(connection)
+                        }
+                    })
             }
         }
     }

@@ -1,3 +1,6 @@
+import CSQLite
+import Strata
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,15 +8,14 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import CSQLite
-import Strata
 
 /// A database file SQLite finds damaged: how it is reported, how it is found at open, and
 /// how ``SQLiteStore/Configuration/recoversFromDamage`` moves it aside.
 enum DamagedFile {
     /// The message of a `damagedDatabase` error (the error's backend names the file).
     static func explain(_ failure: SQLiteFailure) -> String {
-        let what = failure.primaryCode == SQLITE_NOTADB
+        let what =
+            failure.primaryCode == SQLITE_NOTADB
             ? "the file is not a SQLite database (SQLITE_NOTADB)" : "its contents are malformed (SQLITE_CORRUPT)"
         return "the database file is damaged: \(what); retrying does not help: move the file aside or delete it "
             + "(Configuration.recoversFromDamage does so when the store opens)"
@@ -30,7 +32,8 @@ enum DamagedFile {
         guard problems == ["ok"] else {
             throw StrataError(
                 code: .damagedDatabase,
-                message: "the database file is damaged: PRAGMA quick_check reports \(problems.first.map { String($0.prefix(200)).debugDescription } ?? "nothing")",
+                message:
+                    "the database file is damaged: PRAGMA quick_check reports \(problems.first.map { String($0.prefix(200)).debugDescription } ?? "nothing")",
                 backend: backend)
         }
     }
@@ -47,9 +50,12 @@ enum DamagedFile {
     /// connections and keeps such a descriptor open until they close.
     static func moveAside(_ path: String, damage: StrataError, backend: String) throws -> String {
         func refusal(_ reason: String) -> StrataError {
-            StrataError(code: .damagedDatabase, message: "the database file is damaged, and \(reason)", backend: backend, underlying: damage)
+            StrataError(
+                code: .damagedDatabase, message: "the database file is damaged, and \(reason)", backend: backend, underlying: damage)
         }
-        guard let vfs = sqlite3_vfs_find(nil), let open = vfs.pointee.xOpen else { throw refusal("SQLite has no default VFS to lock it with") }
+        guard let vfs = sqlite3_vfs_find(nil), let open = vfs.pointee.xOpen else {
+            throw refusal("SQLite has no default VFS to lock it with")
+        }
         // SQLite keeps the name while the file is open, and expects a database's name to end
         // in two NULs (where URI parameters would follow).
         var name = Array(path.utf8CString)
@@ -62,7 +68,7 @@ enum DamagedFile {
             let file = storage.assumingMemoryBound(to: sqlite3_file.self)
             var flags: Int32 = 0
             guard open(vfs, name.baseAddress, file, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB, &flags) == SQLITE_OK,
-                  let methods = file.pointee.pMethods?.pointee
+                let methods = file.pointee.pMethods?.pointee
             else { throw refusal("it cannot be opened to be locked") }
             defer { _ = methods.xClose?(file) }
             guard methods.xLock?(file, SQLITE_LOCK_SHARED) == SQLITE_OK, methods.xLock?(file, SQLITE_LOCK_EXCLUSIVE) == SQLITE_OK else {
@@ -80,7 +86,9 @@ enum DamagedFile {
             // removed, so that nothing of it stays at the path.
             for suffix in ["-wal", "-shm"] where rename(path + suffix, aside + suffix) != 0 && errno != ENOENT {
                 guard unlink(path + suffix) == 0 || errno == ENOENT else {
-                    throw refusal("the file was moved to \(aside), but its \(suffix) could be neither moved nor removed: \(String(cString: strerror(errno)))")
+                    throw refusal(
+                        "the file was moved to \(aside), but its \(suffix) could be neither moved nor removed: \(String(cString: strerror(errno)))"
+                    )
                 }
             }
             return aside

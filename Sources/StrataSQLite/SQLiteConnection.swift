@@ -134,7 +134,9 @@ struct Statement {
     func bind(_ index: Int32, text: String) throws(SQLiteFailure) {
         var text = text
         let result = text.withUTF8 { bytes in
-            sqlite3_bind_text(handle, index, bytes.baseAddress.map { UnsafeRawPointer($0) }?.assumingMemoryBound(to: CChar.self) ?? Self.emptyText, Int32(bytes.count), strata_sqlite_transient())
+            sqlite3_bind_text(
+                handle, index, bytes.baseAddress.map { UnsafeRawPointer($0) }?.assumingMemoryBound(to: CChar.self) ?? Self.emptyText,
+                Int32(bytes.count), strata_sqlite_transient())
         }
         if result != SQLITE_OK { throw connection.failure(result, sql: sql) }
     }
@@ -142,7 +144,9 @@ struct Statement {
     /// Binds raw bytes as text without checking they are UTF-8 (a prefix's upper bound may not be).
     func bind(_ index: Int32, textBytes bytes: [UInt8]) throws(SQLiteFailure) {
         let result = bytes.withUnsafeBytes { buffer in
-            sqlite3_bind_text(handle, index, buffer.baseAddress?.assumingMemoryBound(to: CChar.self) ?? Self.emptyText, Int32(buffer.count), strata_sqlite_transient())
+            sqlite3_bind_text(
+                handle, index, buffer.baseAddress?.assumingMemoryBound(to: CChar.self) ?? Self.emptyText, Int32(buffer.count),
+                strata_sqlite_transient())
         }
         if result != SQLITE_OK { throw connection.failure(result, sql: sql) }
     }
@@ -166,7 +170,8 @@ struct Statement {
     func bind(_ index: Int32, blob bytes: [UInt8]) throws(SQLiteFailure) {
         let result = bytes.withUnsafeBytes { buffer in
             // A zero-length blob needs a non-null pointer, or SQLite stores NULL.
-            sqlite3_bind_blob(handle, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buffer.count), strata_sqlite_transient())
+            sqlite3_bind_blob(
+                handle, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buffer.count), strata_sqlite_transient())
         }
         if result != SQLITE_OK { throw connection.failure(result, sql: sql) }
     }
@@ -192,7 +197,8 @@ struct Statement {
     /// The column's bytes (a blob's, or a text's UTF-8).
     func bytes(_ index: Int32) -> [UInt8] {
         let type = sqlite3_column_type(handle, index)
-        let pointer = type == SQLITE_TEXT
+        let pointer =
+            type == SQLITE_TEXT
             ? UnsafeRawPointer(sqlite3_column_text(handle, index)) : sqlite3_column_blob(handle, index)
         let count = Int(sqlite3_column_bytes(handle, index))
         guard let pointer, count > 0 else { return [] }

@@ -106,15 +106,19 @@ struct SQLiteQueries: Sendable {
             """,
         ]
         get = Query(id: 0, sql: "SELECT value, expires FROM \(table) WHERE key = ?1 AND (expires IS NULL OR expires > ?2)")
-        set = Query(id: 2, sql: """
-            INSERT INTO \(table) (key, value, expires) VALUES (?1, ?2, ?3)
-            ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires
-            """)
-        setIfAbsent = Query(id: 3, sql: """
-            INSERT INTO \(table) (key, value, expires) VALUES (?1, ?2, ?3)
-            ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires
-            WHERE \(table).expires IS NOT NULL AND \(table).expires <= ?4
-            """)
+        set = Query(
+            id: 2,
+            sql: """
+                INSERT INTO \(table) (key, value, expires) VALUES (?1, ?2, ?3)
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires
+                """)
+        setIfAbsent = Query(
+            id: 3,
+            sql: """
+                INSERT INTO \(table) (key, value, expires) VALUES (?1, ?2, ?3)
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires
+                WHERE \(table).expires IS NOT NULL AND \(table).expires <= ?4
+                """)
         // RETURNING a plain column: SQLite 3.40 returns NULL for an expression over the
         // columns of a deleted WITHOUT ROWID row, so the caller compares the expiry itself.
         delete = Query(id: 4, sql: "DELETE FROM \(table) WHERE key = ?1 RETURNING expires")
@@ -123,17 +127,20 @@ struct SQLiteQueries: Sendable {
         updateValue = Query(id: 7, sql: "UPDATE \(table) SET value = ?2 WHERE key = ?1")
         keysInRange = Query(id: 8, sql: "SELECT key FROM \(table) WHERE key >= ?1 AND key < ?2 AND \(alive) ORDER BY key")
         keysFrom = Query(id: 9, sql: "SELECT key FROM \(table) WHERE key >= ?1 AND \(alive) ORDER BY key")
-        entriesInRange = Query(id: 15, sql: "SELECT key, value, expires FROM \(table) WHERE key >= ?1 AND key < ?2 AND \(alive) ORDER BY key")
+        entriesInRange = Query(
+            id: 15, sql: "SELECT key, value, expires FROM \(table) WHERE key >= ?1 AND key < ?2 AND \(alive) ORDER BY key")
         entriesFrom = Query(id: 16, sql: "SELECT key, value, expires FROM \(table) WHERE key >= ?1 AND \(alive) ORDER BY key")
         countInRange = Query(id: 10, sql: "SELECT count(*) FROM \(table) WHERE key >= ?1 AND key < ?2 AND \(alive)")
         countFrom = Query(id: 11, sql: "SELECT count(*) FROM \(table) WHERE key >= ?1 AND \(alive)")
         deleteInRange = Query(id: 12, sql: "DELETE FROM \(table) WHERE key >= ?1 AND key < ?2")
         deleteFrom = Query(id: 13, sql: "DELETE FROM \(table) WHERE key >= ?1")
         deleteExpired = Query(id: 14, sql: "DELETE FROM \(table) WHERE expires IS NOT NULL AND expires <= ?1")
-        takeLease = Query(id: 17, sql: """
-            INSERT INTO \(leases) (key, token, until) VALUES (?1, ?2, ?3)
-            ON CONFLICT (key) DO UPDATE SET token = excluded.token, until = excluded.until
-            """)
+        takeLease = Query(
+            id: 17,
+            sql: """
+                INSERT INTO \(leases) (key, token, until) VALUES (?1, ?2, ?3)
+                ON CONFLICT (key) DO UPDATE SET token = excluded.token, until = excluded.until
+                """)
         // Ends the lease if it is the caller's, returning when it would have ended: the
         // caller's write goes on only when that is later than now.
         claimLease = Query(id: 18, sql: "DELETE FROM \(leases) WHERE key = ?1 AND token = ?2 RETURNING until")
@@ -143,10 +150,12 @@ struct SQLiteQueries: Sendable {
         breakLeasesFrom = Query(id: 22, sql: "DELETE FROM \(leases) WHERE key >= ?1")
         deleteEndedLeases = Query(id: 23, sql: "DELETE FROM \(leases) WHERE until <= ?1")
         readRecord = Query(id: 24, sql: "SELECT value FROM \(records) WHERE name = ?1")
-        raiseRecord = Query(id: 25, sql: """
-            INSERT INTO \(records) (name, value) VALUES (?1, ?2)
-            ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE excluded.value > \(records).value
-            """)
+        raiseRecord = Query(
+            id: 25,
+            sql: """
+                INSERT INTO \(records) (name, value) VALUES (?1, ?2)
+                ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE excluded.value > \(records).value
+                """)
     }
 
     /// The least string above every string that starts with `prefix`, as UTF-8 bytes,

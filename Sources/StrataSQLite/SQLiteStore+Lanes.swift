@@ -40,7 +40,8 @@ extension SQLiteStore {
                 code: .corruptEntry, message: "the row is not a valid entry: \(corruption.reason)",
                 key: corruption.key ?? key, backend: backendName)
         } catch let failure as SQLiteFailure where failure.strataCode == .damagedDatabase {
-            throw StrataError(code: .damagedDatabase, message: DamagedFile.explain(failure), key: key, backend: backendName, underlying: failure)
+            throw StrataError(
+                code: .damagedDatabase, message: DamagedFile.explain(failure), key: key, backend: backendName, underlying: failure)
         } catch {
             throw StrataError(
                 code: (error as? SQLiteFailure)?.strataCode ?? .backendUnavailable, message: "a SQLite call failed",

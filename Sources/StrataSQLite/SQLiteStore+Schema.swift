@@ -17,7 +17,8 @@ extension SQLiteStore {
             if version > SQLiteQueries.schemaVersion {
                 throw StrataError(
                     code: .invalidConfiguration,
-                    message: "the database has schema version \(version), written by a newer Strata (this one writes \(SQLiteQueries.schemaVersion))",
+                    message:
+                        "the database has schema version \(version), written by a newer Strata (this one writes \(SQLiteQueries.schemaVersion))",
                     backend: backend)
             }
             try createOrCheck(
@@ -52,7 +53,8 @@ extension SQLiteStore {
         } else if columns != expected {
             throw StrataError(
                 code: .invalidConfiguration,
-                message: "the table \(table) has the columns \(columns), not \(expected); choose another tableName (currently \(configuration.tableName))",
+                message:
+                    "the table \(table) has the columns \(columns), not \(expected); choose another tableName (currently \(configuration.tableName))",
                 backend: backend)
         }
     }
@@ -71,8 +73,8 @@ extension SQLiteStore {
             try statement.bind(3, integer: Int64.min)  // expired or not: records never expire
             while try statement.step() {
                 guard let key = String(validating: statement.bytes(0), as: UTF8.self),
-                      let name = ReservedRecords.recordName(ofKey: key),
-                      let text = String(validating: statement.bytes(1), as: UTF8.self), let value = Int64(text)
+                    let name = ReservedRecords.recordName(ofKey: key),
+                    let text = String(validating: statement.bytes(1), as: UTF8.self), let value = Int64(text)
                 else { continue }  // not a record this release knows: left where it is
                 moved.append((key, name, value))
             }

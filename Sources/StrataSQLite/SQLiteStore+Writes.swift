@@ -116,7 +116,8 @@ extension SQLiteStore {
     public func clear(prefix: String) async throws -> Int {
         let now = clock.now().millisecondsSince1970
         let upper = SQLiteQueries.upperBound(ofPrefix: prefix)
-        let (count, delete, breakLeases) = upper == nil
+        let (count, delete, breakLeases) =
+            upper == nil
             ? (queries.countFrom, queries.deleteFrom, queries.breakLeasesFrom)
             : (queries.countInRange, queries.deleteInRange, queries.breakLeasesInRange)
         return try await write(nil, long: true) { connection in

@@ -71,7 +71,8 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
         guard SQLiteQueries.isValidTableName(configuration.tableName) else {
             throw StrataError(
                 code: .invalidConfiguration,
-                message: "the table name \(configuration.tableName.debugDescription) is not ASCII letters, digits and _ (not starting with a digit, at most 64 bytes)",
+                message:
+                    "the table name \(configuration.tableName.debugDescription) is not ASCII letters, digits and _ (not starting with a digit, at most 64 bytes)",
                 backend: backend)
         }
         guard configuration.poolSize >= 1 else {
@@ -130,9 +131,10 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
         var readers: [ConnectionLane] = []
         do {
             for index in 0..<configuration.poolSize {
-                readers.append(try open("reader\(index)") { connection in
-                    _ = try connection.statement(queries.get)  // the table is there and readable
-                })
+                readers.append(
+                    try open("reader\(index)") { connection in
+                        _ = try connection.statement(queries.get)  // the table is there and readable
+                    })
             }
         } catch {
             readers.forEach { $0.closeNow() }

@@ -76,7 +76,8 @@ package enum StaleSetAcrossInstances {
         try Expect.equal(try await b.has(key), expected != nil, "B's has(\(key)) afterwards")
         let seen = try await seeing(a) { try await a.get(key, as: String.self) == expected }
         let aRead = try await a.get(key, as: String.self)
-        try Expect.that(seen, "A reads B's \(change) afterwards: expected \(String(describing: expected)), got \(String(describing: aRead))")
+        try Expect.that(
+            seen, "A reads B's \(change) afterwards: expected \(String(describing: expected)), got \(String(describing: aRead))")
         try Expect.equal(try await a.has(key), expected != nil, "A's has(\(key)) afterwards")
         if change != .invalidateTag {
             // The lease was broken: A's value was refused, and counted. (A tag invalidation

@@ -1,9 +1,10 @@
+import Strata
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Strata
 
 /// The engine of a ``TCPProxy``: its listening socket, its connections and the loop that
 /// forwards between them, on the proxy's own thread.
@@ -97,8 +98,10 @@ final class TCPForwarder: @unchecked Sendable {  // loop state touched by the lo
                 continuation.resume()
             }
             if stopping { break }
-            var watched = [pollfd(fd: wakeReader, events: Int16(POLLIN), revents: 0),
-                           pollfd(fd: listener, events: Int16(POLLIN), revents: 0)]
+            var watched = [
+                pollfd(fd: wakeReader, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
+            ]
             var owners: [(pair: Pair, direction: Int, writing: Bool)] = []
             if !frozen {
                 // A frozen connection is not even watched: its peers' FIN or RST stays unseen too.

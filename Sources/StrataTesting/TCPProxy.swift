@@ -1,9 +1,10 @@
+import Strata
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Strata
 
 /// A loopback TCP proxy for tests of what a network does to a client: it listens on a
 /// free port of 127.0.0.1 and forwards every connection it accepts to an upstream server
@@ -126,10 +127,12 @@ public final class TCPProxy: Sendable {
     /// proxy.close()
     /// ```
     public func close() {
-        guard let running = thread.withLock({ thread -> ProxyThread? in
-            defer { thread = nil }
-            return thread
-        }) else { return }
+        guard
+            let running = thread.withLock({ thread -> ProxyThread? in
+                defer { thread = nil }
+                return thread
+            })
+        else { return }
         forwarder.requestStop()
         running.join()
         forwarder.closeWakePipe()
@@ -199,16 +202,20 @@ private final class ProxyThread: Sendable {
         let context = Unmanaged.passRetained(Box(body)).toOpaque()
         #if canImport(Glibc)
         var handle = pthread_t()
-        let result = pthread_create(&handle, nil, { context in
-            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
-            return nil
-        }, context)
+        let result = pthread_create(
+            &handle, nil,
+            { context in
+                Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+                return nil
+            }, context)
         #else
         var created: pthread_t?
-        let result = pthread_create(&created, nil, { context in
-            Unmanaged<Box>.fromOpaque(context).takeRetainedValue().body()
-            return nil
-        }, context)
+        let result = pthread_create(
+            &created, nil,
+            { context in
+                Unmanaged<Box>.fromOpaque(context).takeRetainedValue().body()
+                return nil
+            }, context)
         #endif
         guard result == 0 else {
             Unmanaged<Box>.fromOpaque(context).release()

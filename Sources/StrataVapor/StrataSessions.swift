@@ -99,9 +99,10 @@ public struct StrataSessions: AsyncSessionDriver {
 
     /// Whether `id` looks like one of this driver's ids (so nothing else reaches the store).
     static func isWellFormed(_ id: String) -> Bool {
-        id.utf8.count == 43 && id.utf8.allSatisfy {
-            ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F
-        }
+        id.utf8.count == 43
+            && id.utf8.allSatisfy {
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F
+            }
     }
 }
 

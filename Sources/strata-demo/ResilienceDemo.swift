@@ -31,16 +31,22 @@ func resilienceDemo(directory: URL) async throws {
     let configurations: [(String, EntryOptions)] = [
         ("expires 100ms (no resilience)", EntryOptions(expires: "100ms")),
         ("+ grace 1h, fail-safe throttle 1s", EntryOptions(expires: "100ms", grace: "1h", failSafeThrottle: "1s")),
-        ("+ soft timeout 20ms, hard timeout 300ms",
-         EntryOptions(expires: "100ms", grace: "1h", failSafeThrottle: "1s", softTimeout: .milliseconds(20), hardTimeout: .milliseconds(300))),
-        ("+ refresh ahead at 50% of the lifetime",
-         EntryOptions(
-            expires: "100ms", grace: "1h", failSafeThrottle: "1s", softTimeout: .milliseconds(20), hardTimeout: .milliseconds(300),
-            refreshAhead: 0.5)),
+        (
+            "+ soft timeout 20ms, hard timeout 300ms",
+            EntryOptions(
+                expires: "100ms", grace: "1h", failSafeThrottle: "1s", softTimeout: .milliseconds(20), hardTimeout: .milliseconds(300))
+        ),
+        (
+            "+ refresh ahead at 50% of the lifetime",
+            EntryOptions(
+                expires: "100ms", grace: "1h", failSafeThrottle: "1s", softTimeout: .milliseconds(20), hardTimeout: .milliseconds(300),
+                refreshAhead: 0.5)
+        ),
     ]
     for (index, (label, options)) in configurations.enumerated() {
         let cache = TieredStore(
-            l1: MemoryStore(maxEntries: 1_000), l2: try SQLiteStore(path: directory.appendingPathComponent("resilience-\(index).sqlite").path))
+            l1: MemoryStore(maxEntries: 1_000),
+            l2: try SQLiteStore(path: directory.appendingPathComponent("resilience-\(index).sqlite").path))
         let service = FlakyPricingService()
         let price = cache.memoize(prefix: "price:", options: options) { (sku: String) in try await service.price(of: sku) }
         // Every SKU priced once before the traffic starts, as a warm cache would hold them.

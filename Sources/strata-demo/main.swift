@@ -6,13 +6,14 @@
 // each with its latency. Then an HTTPCache over the same kind of store caches a real fetch
 // from an HTTP server on 127.0.0.1, and shows the second call served from the store.
 import Foundation
+import Strata
+import StrataHTTP
+import StrataLoopbackHTTP
+import StrataSQLite
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Strata
-import StrataHTTP
-import StrataSQLite
-import StrataLoopbackHTTP
 
 /// A deliberately slow computation: the primes below `limit`, after a pause standing in
 /// for a remote call.
@@ -39,11 +40,15 @@ func show(_ label: String, _ cache: TieredStore, _ call: @Sendable () async thro
     let value = try await call()
     let elapsed = ContinuousClock.now - start
     let after = cache.statistics
-    let source = after.l1Hits > before.l1Hits ? "L1 hit (memory)"
+    let source =
+        after.l1Hits > before.l1Hits
+        ? "L1 hit (memory)"
         : after.l2Hits > before.l2Hits ? "L2 hit (SQLite)" : "miss, computed"
     let micros = Double(elapsed.components.seconds) * 1e6 + Double(elapsed.components.attoseconds) / 1e12
     let latency = micros >= 1_000 ? String(format: "%8.1f ms", micros / 1_000) : String(format: "%8.1f µs", micros)
-    print("  \(label.padding(toLength: 24, withPad: " ", startingAt: 0)) = \(String(value).padding(toLength: 7, withPad: " ", startingAt: 0))  \(source.padding(toLength: 16, withPad: " ", startingAt: 0)) \(latency)")
+    print(
+        "  \(label.padding(toLength: 24, withPad: " ", startingAt: 0)) = \(String(value).padding(toLength: 7, withPad: " ", startingAt: 0))  \(source.padding(toLength: 16, withPad: " ", startingAt: 0)) \(latency)"
+    )
 }
 
 /// The microseconds `count` calls of `call` take, in a row (off the main actor, like `show`).
@@ -101,7 +106,9 @@ let computations = cache.statistics.computations - computationsBefore
 print("  \(answers.count) answers, all \(Set(answers).sorted()); computations: \(computations), in \(ContinuousClock.now - start)")
 
 let stats = cache.statistics
-print("\nStatistics of the second store: \(stats.l1Hits) L1 hits, \(stats.l2Hits) L2 hits, \(stats.misses) misses, \(stats.computations) computations.")
+print(
+    "\nStatistics of the second store: \(stats.l1Hits) L1 hits, \(stats.l2Hits) L2 hits, \(stats.misses) misses, \(stats.computations) computations."
+)
 try await cache.close()
 
 try await resilienceDemo(directory: directory)
@@ -118,7 +125,8 @@ let origin = try LoopbackHTTPServer { request in
     )
 }
 defer { origin.stop() }
-let httpStore = TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: try SQLiteStore(path: directory.appendingPathComponent("http.sqlite").path))
+let httpStore = TieredStore(
+    l1: MemoryStore(maxEntries: 1_000), l2: try SQLiteStore(path: directory.appendingPathComponent("http.sqlite").path))
 let http = try HTTPCache(store: httpStore)
 let itemURL = URL(string: origin.baseURL + "/items/42")!
 for call in 1...3 {
@@ -127,7 +135,9 @@ for call in 1...3 {
     let elapsed = ContinuousClock.now - start
     let milliseconds = String(format: "%7.2f ms", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)
     let source = HTTPCache.Source(response).map { "\($0)" } ?? "?"
-    print("  call \(call): \(response.statusCode) \(data.count) bytes  from \(source.padding(toLength: 8, withPad: " ", startingAt: 0)) \(milliseconds)  Cache-Status: \(response.value(forHTTPHeaderField: "Cache-Status") ?? "")")
+    print(
+        "  call \(call): \(response.statusCode) \(data.count) bytes  from \(source.padding(toLength: 8, withPad: " ", startingAt: 0)) \(milliseconds)  Cache-Status: \(response.value(forHTTPHeaderField: "Cache-Status") ?? "")"
+    )
 }
 print("  requests that reached the origin: \(origin.requests.count)")
 try await httpStore.close()

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 // A second OS process for the tests: it works on a store directory that the test
 // process uses at the same time. Not a product; the tests find it beside themselves.
 //
@@ -21,9 +16,17 @@ import Strata
 import StrataRedis
 import StrataSQLite
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 let arguments = CommandLine.arguments
 guard arguments.count == 5, let count = Int(arguments[4]) ?? (arguments[1] == "redis-follower" ? 0 : nil) else {
-    print("usage: strata-fixture increment|write-forever|set|delete|raise-record|sqlite-increment|sqlite-set|sqlite-delete <path> <key> <count>")
+    print(
+        "usage: strata-fixture increment|write-forever|set|delete|raise-record|sqlite-increment|sqlite-set|sqlite-delete <path> <key> <count>"
+    )
     exit(2)
 }
 switch arguments[1] {

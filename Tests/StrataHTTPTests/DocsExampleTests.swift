@@ -1,10 +1,11 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import StrataHTTP
 import StrataTesting
 import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// The examples of README.md and Docs/HTTPCaching.md, kept compiling and true.
 @Suite("HTTP docs examples")
@@ -12,12 +13,13 @@ struct DocsExampleTests {
     @Test("README: one line per call, and expires: for a fixed lifetime")
     func readme() async throws {
         let origin = try LoopbackHTTPServer { request in
-            request.path == "/rates" ? .init(body: Array("1.08".utf8)) : .init(headers: [("Cache-Control", "max-age=60")], body: Array("item".utf8))
+            request.path == "/rates"
+                ? .init(body: Array("1.08".utf8)) : .init(headers: [("Cache-Control", "max-age=60")], body: Array("item".utf8))
         }
         let cache = MemoryStore()
         let url = URL(string: origin.baseURL + "/item")!, ratesURL = URL(string: origin.baseURL + "/rates")!
 
-        let http = try HTTPCache(store: cache)          // any KeyValueStore
+        let http = try HTTPCache(store: cache)  // any KeyValueStore
         let (data, response) = try await http.data(for: URLRequest(url: url))
         let (rates, _) = try await http.data(for: URLRequest(url: ratesURL), expires: "10min")
 
@@ -38,7 +40,7 @@ struct DocsExampleTests {
         let url = URL(string: origin.baseURL + "/greeting")!
         _ = try await http.data(from: url)
         clock.advance(by: .seconds(30))
-        let (_, second) = try await http.data(from: url)   // from the store
+        let (_, second) = try await http.data(from: url)  // from the store
         #expect(HTTPCache.Source(second) == .cache)
         #expect(origin.requests(path: "/greeting").count == 1)
     }

@@ -1,11 +1,12 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import StrataHTTP
 import StrataSQLite
 import StrataTesting
 import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// HTTPCache against a real HTTP/1.1 server on 127.0.0.1 (LoopbackHTTPServer), through a
 /// real URLSession. Lifetimes are driven by a manual clock shared by the cache's store.
@@ -199,7 +200,9 @@ struct HTTPCacheTests {
         #expect(try await h.get("/a").text == "full body")
     }
 
-    @Test("request directives: no-cache forces revalidation, max-stale accepts a stale response, max-age limits age", arguments: Transport.all)
+    @Test(
+        "request directives: no-cache forces revalidation, max-stale accepts a stale response, max-age limits age", arguments: Transport.all
+    )
     func requestDirectives(transport: Transport) async throws {
         let h = try Harness(transport: transport) { request in
             if request.header("if-none-match") != nil { return .init(status: 304, headers: [("Cache-Control", "max-age=60")]) }
@@ -217,13 +220,16 @@ struct HTTPCacheTests {
 
     // MARK: - Revalidation
 
-    @Test("a stale entry with an ETag is revalidated with If-None-Match; the 304 renews it and returns the stored body", arguments: Transport.all)
+    @Test(
+        "a stale entry with an ETag is revalidated with If-None-Match; the 304 renews it and returns the stored body",
+        arguments: Transport.all)
     func revalidateWithETag(transport: Transport) async throws {
         let h = try Harness(transport: transport) { request in
             if request.header("if-none-match") == "\"v1\"" {
                 return .init(status: 304, headers: [("Cache-Control", "max-age=100"), ("ETag", "\"v1\""), ("X-Refreshed", "yes")])
             }
-            return .init(headers: [("Cache-Control", "max-age=10"), ("ETag", "\"v1\""), ("Content-Type", "text/plain")], body: body("stored body"))
+            return .init(
+                headers: [("Cache-Control", "max-age=10"), ("ETag", "\"v1\""), ("Content-Type", "text/plain")], body: body("stored body"))
         }
         _ = try await h.get("/a")
         h.advance(seconds: 20)
@@ -328,7 +334,9 @@ struct HTTPCacheTests {
     @Test("must-revalidate forbids serving stale, even when the origin is down", arguments: Transport.all)
     func mustRevalidate(transport: Transport) async throws {
         let h = try Harness(transport: transport) { _ in
-            .init(headers: [("Cache-Control", "max-age=10, must-revalidate, stale-if-error=300, stale-while-revalidate=300")], body: body("x"))
+            .init(
+                headers: [("Cache-Control", "max-age=10, must-revalidate, stale-if-error=300, stale-while-revalidate=300")], body: body("x")
+            )
         }
         _ = try await h.get("/a")
         h.advance(seconds: 20)
@@ -397,7 +405,7 @@ struct HTTPCacheTests {
             #expect(try await h.get("/a").source == .network)
         }
         var flipped = good.bytes
-        flipped[4] ^= 0xFF   // the URL's length: now far beyond the entry
+        flipped[4] ^= 0xFF  // the URL's length: now far beyond the entry
         try await h.store.setEntry(StoredEntry(bytes: flipped), forKey: key)
         #expect(try await h.get("/a").source == .network)
         #expect(h.cache.statistics.corruptEntries == 6)

@@ -1,6 +1,7 @@
 import Foundation
-@testable import StrataHTTP
 import Testing
+
+@testable import StrataHTTP
 
 @Suite("HTTP parsing")
 struct HTTPParsingTests {
@@ -12,15 +13,18 @@ struct HTTPParsingTests {
         #expect(HTTPDate.milliseconds("Sun Nov  6 08:49:37 1994") == expected)
         #expect(HTTPDate.milliseconds("Thu, 01 Jan 1970 00:00:00 GMT") == 0)
         #expect(HTTPDate.milliseconds("Tue, 29 Feb 2028 23:59:59 GMT") == 1_835_481_599_000)
-        for bad in ["0", "", "-1", "Sun, 06 Nov 1994 08:49:37 PST", "Sun, 06 Foo 1994 08:49:37 GMT",
-                    "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT", "Sun, 06 Nov 1994 08:49 GMT"] {
+        for bad in [
+            "0", "", "-1", "Sun, 06 Nov 1994 08:49:37 PST", "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT", "Sun, 06 Nov 1994 08:49 GMT",
+        ] {
             #expect(HTTPDate.milliseconds(bad) == nil, "\(bad)")
         }
     }
 
     @Test("Cache-Control: directives, quoted values, first occurrence wins, bad max-age means stale")
     func cacheControl() {
-        let control = CacheControl(#"Max-Age=60, no-cache="Set-Cookie, X-A", must-revalidate,stale-while-revalidate=30 , stale-if-error=600, max-age=5"#)
+        let control = CacheControl(
+            #"Max-Age=60, no-cache="Set-Cookie, X-A", must-revalidate,stale-while-revalidate=30 , stale-if-error=600, max-age=5"#)
         #expect(control.maxAge == 60)
         #expect(control.noCache && control.mustRevalidate && !control.noStore)
         #expect(control.staleWhileRevalidate == 30 && control.staleIfError == 600)
@@ -41,7 +45,8 @@ struct HTTPParsingTests {
         #expect(hashed.hasPrefix("http:sha256 ") && hashed.utf8.count < 100)
         let variant = HTTPCache.variantKey(hashed, index: VaryIndex(generation: .max, fieldNames: ["a"]), values: [nil])
         #expect(variant.utf8.count <= 1024)
-        #expect(HTTPCache.variantKey(hashed, index: VaryIndex(generation: 1, fieldNames: ["a"]), values: [nil])
-            != HTTPCache.variantKey(hashed, index: VaryIndex(generation: 1, fieldNames: ["a"]), values: [""]))
+        #expect(
+            HTTPCache.variantKey(hashed, index: VaryIndex(generation: 1, fieldNames: ["a"]), values: [nil])
+                != HTTPCache.variantKey(hashed, index: VaryIndex(generation: 1, fieldNames: ["a"]), values: [""]))
     }
 }

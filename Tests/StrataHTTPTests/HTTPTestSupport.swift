@@ -1,14 +1,15 @@
-import Strata
 import Foundation
+import Strata
+import StrataHTTP
+import StrataTesting
+import Synchronization
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 #if AsyncHTTPClient
 import AsyncHTTPClient
 #endif
-import StrataHTTP
-import StrataTesting
-import Synchronization
 
 /// How the cache reaches the origin: the suite runs over each (AsyncHTTPClient with its trait).
 enum Transport: String, CustomStringConvertible, Sendable, CaseIterable {

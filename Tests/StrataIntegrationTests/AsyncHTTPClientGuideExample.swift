@@ -13,7 +13,7 @@ enum AsyncHTTPClientGuideExample {
     static func fetch(cache: TieredStore, url: String) async throws -> HTTPCache.Source {
         let http = try HTTPCache(store: cache, httpClient: .shared)
         let response = try await http.response(for: URLRequest(url: URL(string: url)!))
-        return response.source   // .network, then .cache while fresh
+        return response.source  // .network, then .cache while fresh
     }
 }
 #endif

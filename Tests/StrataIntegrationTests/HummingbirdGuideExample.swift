@@ -14,7 +14,7 @@ struct HummingbirdGuideExample {
     static func make(path: String) throws -> some ApplicationProtocol {
         let persist = StrataPersistDriver(store: TieredStore(l1: MemoryStore(), l2: try SQLiteStore(path: path)))
         let router = Router(context: BasicSessionRequestContext<String, User>.self)
-        router.addMiddleware { SessionMiddleware(storage: persist) }          // hummingbird-auth sessions
+        router.addMiddleware { SessionMiddleware(storage: persist) }  // hummingbird-auth sessions
         router.put("jobs/:id") { request, context -> HTTPResponse.Status in
             try await persist.create(key: try context.parameters.require("id"), value: "queued", expires: .seconds(60))
             return .created
@@ -23,4 +23,3 @@ struct HummingbirdGuideExample {
     }
 }
 #endif
-

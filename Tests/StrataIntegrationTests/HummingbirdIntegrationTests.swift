@@ -86,8 +86,9 @@ struct HummingbirdIntegrationTests {
         try await persist.store.clear()
     }
 
-    @Test("lifetimes: .zero and negative are already expired (never a trap); set(expires: nil) keeps the lifetime; re-adding after expiry works",
-          arguments: backends)
+    @Test(
+        "lifetimes: .zero and negative are already expired (never a trap); set(expires: nil) keeps the lifetime; re-adding after expiry works",
+        arguments: backends)
     func lifetimes(backend: String) async throws {
         let persist = try await Self.driver(backend)
         try await persist.set(key: "zero", value: "gone", expires: .zero)
@@ -103,7 +104,8 @@ struct HummingbirdIntegrationTests {
         try await persist.set(key: "kept", value: "v2", expires: nil)
         let (value, ttl) = try #require(try await persist.getWithTTL(key: "kept", as: String.self))
         #expect(value == "v2")
-        #expect(ttl.map { $0 > .seconds(90) && $0 <= .seconds(100) } == true, "set(expires: nil) kept the lifetime: \(String(describing: ttl))")
+        #expect(
+            ttl.map { $0 > .seconds(90) && $0 <= .seconds(100) } == true, "set(expires: nil) kept the lifetime: \(String(describing: ttl))")
         try await persist.set(key: "forever", value: 1, expires: nil)
         #expect(try await persist.getWithTTL(key: "forever", as: Int.self)?.ttl == nil)
         try await persist.set(key: "tiny", value: 1, expires: .nanoseconds(1))
@@ -146,8 +148,9 @@ struct HummingbirdIntegrationTests {
         try await persist.store.clear()
     }
 
-    @Test("hummingbird-auth sessions over the driver: a session created, read back on the next request, unknown cookies rejected",
-          arguments: backends)
+    @Test(
+        "hummingbird-auth sessions over the driver: a session created, read back on the next request, unknown cookies rejected",
+        arguments: backends)
     func sessions(backend: String) async throws {
         struct User: Sendable { var name: String }
         struct Users: UserSessionRepository {

@@ -9,8 +9,9 @@ import Testing
 struct HummingbirdPlainReadTests {
     typealias Profile = OptionsScene.Profile
 
-    @Test("R3 through Hummingbird: StrataPersistDriver.get and getWithTTL of an entry written with options are its value and its lifetime, nothing in its grace or after its tag's invalidation; create over such an entry succeeds",
-          .timeLimit(.minutes(1)), arguments: OptionsScene.backends)
+    @Test(
+        "R3 through Hummingbird: StrataPersistDriver.get and getWithTTL of an entry written with options are its value and its lifetime, nothing in its grace or after its tag's invalidation; create over such an entry succeeds",
+        .timeLimit(.minutes(1)), arguments: OptionsScene.backends)
     func persistDriverReadsAsAPlainRead(backend: String) async throws {
         try await OptionsScene.run(backend: backend) { scene in
             let persist = StrataPersistDriver(store: scene.store)
@@ -25,9 +26,12 @@ struct HummingbirdPlainReadTests {
             }
             try scene.requireWithinLifetime()
             #expect(short == OptionsScene.ada, "within its lifetime: the value, not invalidConversion")
-            #expect(shortTTL.map { $0 > .zero && $0 <= scene.lifetime } == true,
-                    "the TTL is what is left of the lifetime, not of the lifetime and the grace: \(String(describing: shortTTL))")
-            #expect(taggedTTL.map { $0 > .seconds(3_500) && $0 <= .seconds(3_600) } == true, "an hour, not two: \(String(describing: taggedTTL))")
+            #expect(
+                shortTTL.map { $0 > .zero && $0 <= scene.lifetime } == true,
+                "the TTL is what is left of the lifetime, not of the lifetime and the grace: \(String(describing: shortTTL))")
+            #expect(
+                taggedTTL.map { $0 > .seconds(3_500) && $0 <= .seconds(3_600) } == true,
+                "an hour, not two: \(String(describing: taggedTTL))")
             #expect(duplicate, "a live entry makes create a duplicate")
 
             try await scene.passShortLifetime()

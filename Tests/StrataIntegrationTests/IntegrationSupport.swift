@@ -1,8 +1,8 @@
 import Foundation
 import StrataRedis
 import StrataSQLite
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 
 /// The stores the integration tests put behind a framework: a tiered store over SQLite
 /// (a file that outlives the app) or over the test run's Redis, on one manual clock where

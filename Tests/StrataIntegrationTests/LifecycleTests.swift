@@ -10,8 +10,9 @@ import Testing
 /// The stores' background work in a real `ServiceGroup`.
 @Suite("ServiceLifecycle")
 struct LifecycleTests {
-    @Test("a ServiceGroup starts the stores' loops, and a graceful shutdown stops them all and closes every store",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "a ServiceGroup starts the stores' loops, and a graceful shutdown stops them all and closes every store",
+        .timeLimit(.minutes(2)))
     func gracefulShutdown() async throws {
         let stores = IntegrationStores()
         let redis = try await stores.redis()
@@ -60,8 +61,9 @@ struct LifecycleTests {
 #if ServiceLifecycle
 @Suite("ServiceLifecycle: the bus")
 struct BusServiceTests {
-    @Test("the bus's subscription as a Service of its own: subscribed while the group runs, unsubscribed after shutdown",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "the bus's subscription as a Service of its own: subscribed while the group runs, unsubscribed after shutdown",
+        .timeLimit(.minutes(1)))
     func busService() async throws {
         let redis = try await IntegrationStores().redis()
         let bus = RedisInvalidationBus(redis: redis)

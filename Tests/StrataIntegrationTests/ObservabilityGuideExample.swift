@@ -10,13 +10,12 @@ enum ObservabilityGuideExample {
     // Docs/Integrations.md, "swift-log and swift-metrics".
     static func make(url: String) throws -> TieredStore {
         var redisConfiguration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: url))
-        redisConfiguration.logger = Logger(label: "redis")                 // connection lost/regained, bus gaps
+        redisConfiguration.logger = Logger(label: "redis")  // connection lost/regained, bus gaps
         let redis = try RedisStore(configuration: redisConfiguration)
         var configuration = TieredStore.Configuration(defaultExpiry: "10min", invalidationPublisher: RedisInvalidationBus(redis: redis))
-        configuration.logger = Logger(label: "cache")                      // L2 failures, timeouts, corrupt entries
-        configuration.metrics = MetricsReporting(name: "sessions")         // counters and timers per tier and event
+        configuration.logger = Logger(label: "cache")  // L2 failures, timeouts, corrupt entries
+        configuration.metrics = MetricsReporting(name: "sessions")  // counters and timers per tier and event
         return TieredStore(l1: MemoryStore(maxEntries: 10_000), l2: redis, configuration: configuration)
     }
 }
 #endif
-

@@ -69,8 +69,9 @@ struct ObservabilityTests {
         #expect(logs.all.first { $0.message.contains("lost") }?.metadata["strata.backend"] != nil)
     }
 
-    @Test("a connection that fails on a caller's write (before the event loop sees it end) is logged as lost, and the next one as regained",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a connection that fails on a caller's write (before the event loop sees it end) is logged as lost, and the next one as regained",
+        .timeLimit(.minutes(1)))
     func lostOnWrite() async throws {
         let server = try await RedisTestServer()
         let (logger, logs) = RecordingLogHandler.logger()
@@ -125,11 +126,11 @@ struct ObservabilityTests {
         configuration.metrics = MetricsReporting(name: "prices", factory: metrics)
         let cache = TieredStore(l1: MemoryStore(), l2: l2, configuration: configuration)
 
-        #expect(try await cache.get("a", as: Int.self) == nil)       // L2 miss
+        #expect(try await cache.get("a", as: Int.self) == nil)  // L2 miss
         try await cache.set("a", 1)
-        #expect(try await cache.get("a", as: Int.self) == 1)         // L1 hit
+        #expect(try await cache.get("a", as: Int.self) == 1)  // L1 hit
         l2.inject(.hang, into: .reads)
-        #expect(try await cache.getOrSet("b", as: Int.self) { 2 } == 2)   // L2 read times out, computed anyway
+        #expect(try await cache.getOrSet("b", as: Int.self) { 2 } == 2)  // L2 read times out, computed anyway
         l2.heal()
         l2.inject(.fail, into: .writes)
         await #expect(throws: StrataError.self) { try await cache.set("c", 3) }
@@ -143,8 +144,9 @@ struct ObservabilityTests {
         #expect(count("l2", "timeout") == 1)
         #expect(count("l2", "failure") == 1)
         #expect(count("l2", "write") == 1)
-        #expect(try metrics.expectTimer("strata_tiered_event_duration", [("store", "prices"), ("tier", "l2"), ("event", "timeout")])
-            .values.first.map { $0 >= 100_000_000 } == true, "the timeout's duration, in nanoseconds")
+        #expect(
+            try metrics.expectTimer("strata_tiered_event_duration", [("store", "prices"), ("tier", "l2"), ("event", "timeout")])
+                .values.first.map { $0 >= 100_000_000 } == true, "the timeout's duration, in nanoseconds")
         #expect(logs.contains(.warning, "timed out"))
         #expect(logs.contains(.warning, "L2 call failed"))
         #expect(!logs.all.contains { $0.message == "hit" }, "hits are debug messages, not logged at info")

@@ -11,12 +11,13 @@ import VaporTesting
 struct VaporGuideExampleTests {
     // Docs/Integrations.md, "Vapor": the example's body.
     static func configure(_ app: Application, path: String) throws {
-        let cache = TieredStore(l1: MemoryStore(maxEntries: 10_000), l2: try SQLiteStore(path: path),
-                                defaultExpiry: "10min")
-        app.caches.use(.strata(cache))                                  // req.cache, app.cache
+        let cache = TieredStore(
+            l1: MemoryStore(maxEntries: 10_000), l2: try SQLiteStore(path: path),
+            defaultExpiry: "10min")
+        app.caches.use(.strata(cache))  // req.cache, app.cache
         app.sessions.use(.strata(cache, configuration: .init(lifetime: "1d")))
         app.middleware.use(app.sessions.middleware)
-        app.lifecycle.use(StoreLifecycle(cache))                        // deletes expired rows and sessions
+        app.lifecycle.use(StoreLifecycle(cache))  // deletes expired rows and sessions
         app.get("hello") { req async throws -> String in
             try await req.cache.set("greeting", to: "hi", expiresIn: .minutes(5))
             return try await req.cache.get("greeting", as: String.self) ?? "?"
@@ -32,4 +33,3 @@ struct VaporGuideExampleTests {
     }
 }
 #endif
-

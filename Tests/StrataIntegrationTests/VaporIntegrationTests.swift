@@ -40,7 +40,9 @@ struct VaporIntegrationTests {
         }
     }
 
-    static func expectText(_ app: Application, _ key: String, _ expected: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    static func expectText(_ app: Application, _ key: String, _ expected: String, sourceLocation: SourceLocation = #_sourceLocation)
+        async throws
+    {
         try await app.testing().test(.GET, "text/\(key)") { response in
             #expect(response.body.string == expected, sourceLocation: sourceLocation)
         }
@@ -121,8 +123,9 @@ struct VaporIntegrationTests {
         response.headers.setCookie?["vapor-session"]?.string
     }
 
-    @Test("sessions over SQLite and over Redis: survive requests, expire, end with nothing left; foreign cookies are never adopted",
-          arguments: ["sqlite", "redis"])
+    @Test(
+        "sessions over SQLite and over Redis: survive requests, expire, end with nothing left; foreign cookies are never adopted",
+        arguments: ["sqlite", "redis"])
     func sessions(backend: String) async throws {
         let stores = IntegrationStores()
         let store: TieredStore = backend == "sqlite" ? try stores.tieredOverSQLite() : try await stores.tieredOverRedis()

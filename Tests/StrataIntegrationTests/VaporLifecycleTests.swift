@@ -8,8 +8,9 @@ import VaporTesting
 
 @Suite("StoreLifecycle: a store's background work in a Vapor application")
 struct VaporLifecycleTests {
-    @Test("booting starts the store's background work (L1's sweeper, the bus's subscription); asyncShutdown stops it and closes the store",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "booting starts the store's background work (L1's sweeper, the bus's subscription); asyncShutdown stops it and closes the store",
+        .timeLimit(.minutes(1)))
     func bootAndShutdown() async throws {
         let redis = try await IntegrationStores().redis()
         let bus = RedisInvalidationBus(redis: redis)

@@ -29,8 +29,9 @@ struct VaporPlainReadTests {
         return answer
     }
 
-    @Test("R3 through Vapor: req.cache.get of an entry written with options is its value within its lifetime, nothing in its grace or after its tag's invalidation; req.cache.set round-trips through store.get",
-          .timeLimit(.minutes(1)), arguments: OptionsScene.backends)
+    @Test(
+        "R3 through Vapor: req.cache.get of an entry written with options is its value within its lifetime, nothing in its grace or after its tag's invalidation; req.cache.set round-trips through store.get",
+        .timeLimit(.minutes(1)), arguments: OptionsScene.backends)
     func vaporReadsAsAPlainRead(backend: String) async throws {
         try await OptionsScene.run(backend: backend) { scene in
             try await withApp { app in
@@ -49,8 +50,9 @@ struct VaporPlainReadTests {
                 #expect(try await Self.profile(app, "tagged") == "200 (none)", "after its tag's invalidation: nothing")
 
                 try await app.testing().test(.PUT, "profile/written") { #expect($0.status == .ok) }
-                #expect(try await scene.store.get("written", as: OptionsScene.Profile.self) == OptionsScene.Profile(name: "Grace", visits: 1),
-                        "req.cache.set, then store.get")
+                #expect(
+                    try await scene.store.get("written", as: OptionsScene.Profile.self) == OptionsScene.Profile(name: "Grace", visits: 1),
+                    "req.cache.set, then store.get")
                 try await app.testing().test(.PUT, "text/note", body: .init(string: "plain text")) { #expect($0.status == .ok) }
                 #expect(try await scene.store.get("note", as: String.self) == "plain text", "a String round-trips too")
             }

@@ -1,16 +1,18 @@
 import Foundation
 import Strata
-@testable import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
+
+@testable import StrataRedis
 
 /// Keys announced together go out as one message (Docs/Scaling.md), in order with the
 /// announcements around them; a message this version cannot read drops all of L1.
 @Suite("RedisInvalidationBus: coalesced announcements")
 struct BusCoalescingTests {
-    @Test("a burst of keys reaches another instance whole and in order, around a prefix, in far fewer messages",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a burst of keys reaches another instance whole and in order, around a prefix, in far fewer messages",
+        .timeLimit(.minutes(1)))
     func coalesced() async throws {
         let server = try await RedisTestServer()
         let publisher = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
@@ -49,7 +51,8 @@ struct BusCoalescingTests {
         let me = [UInt8](repeating: 7, count: 16)
         let other = [UInt8](repeating: 9, count: 16)
         let keys = ["a", "é \0 x", String(repeating: "z", count: KeyRules.maximumKeyBytes)]
-        #expect(RedisInvalidationBus.decode(RedisInvalidationBus.encode(keys: keys, from: other), ignoring: me) == keys.map(Invalidation.key))
+        #expect(
+            RedisInvalidationBus.decode(RedisInvalidationBus.encode(keys: keys, from: other), ignoring: me) == keys.map(Invalidation.key))
         #expect(RedisInvalidationBus.decode(RedisInvalidationBus.encode(keys: keys, from: me), ignoring: me).isEmpty)
         var truncated = RedisInvalidationBus.encode(keys: keys, from: other)
         truncated.removeLast()

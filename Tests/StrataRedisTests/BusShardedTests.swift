@@ -1,13 +1,15 @@
 import Foundation
 import Strata
-@testable import StrataRedis
 import StrataTesting
 import Testing
 
+@testable import StrataRedis
+
 @Suite("RedisInvalidationBus: sharded pub/sub on a cluster")
 struct BusShardedTests {
-    @Test("with shardedPubSub, announcements go over 16 channels on every shard (SPUBLISH/SSUBSCRIBE), and keys, a tag and a prefix reach the other instance",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "with shardedPubSub, announcements go over 16 channels on every shard (SPUBLISH/SSUBSCRIBE), and keys, a tag and a prefix reach the other instance",
+        .timeLimit(.minutes(2)))
     func sharded() async throws {
         let cluster = try await RedisTestCluster.shared
         let namespace = "shard:\(UUID().uuidString.prefix(8)):"
@@ -17,7 +19,8 @@ struct BusShardedTests {
             configuration.keyNamespace = namespace
             let redis = try await makeStoreOffPool(configuration)
             let bus = try RedisInvalidationBus(redis: redis, configuration: .init(shardedPubSub: true))
-            let store = TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: redis, configuration: .init(l1Expiry: "10min", invalidationPublisher: bus))
+            let store = TieredStore(
+                l1: MemoryStore(maxEntries: 1_000), l2: redis, configuration: .init(l1Expiry: "10min", invalidationPublisher: bus))
             return (store, bus, Task { try await bus.run(delivering: store) })
         }
         let (writer, writerBus, writerRun) = try await instance()
@@ -64,8 +67,9 @@ struct BusShardedTests {
         try await reader.close()
     }
 
-    @Test("a sharded channel's slot moved to another shard: the server ends the subscription (sunsubscribe), L1 is dropped, and the instance subscribes again where the channel now is",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "a sharded channel's slot moved to another shard: the server ends the subscription (sunsubscribe), L1 is dropped, and the instance subscribes again where the channel now is",
+        .timeLimit(.minutes(2)))
     func channelSlotMoved() async throws {
         let cluster = try await RedisTestCluster()
         let redis = try await makeStoreOffPool(try cluster.configuration())

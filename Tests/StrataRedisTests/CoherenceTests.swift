@@ -1,8 +1,8 @@
-import Strata
 import Foundation
+import Strata
 import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Synchronization
 import Testing
 
@@ -56,8 +56,9 @@ final class RedisEventLog: TieredStoreObserver {
 
 @Suite("Coherence over Redis")
 struct CoherenceTests {
-    @Test("a change on one instance drops the copies in the others' L1; an instance ignores its own messages",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a change on one instance drops the copies in the others' L1; an instance ignores its own messages",
+        .timeLimit(.minutes(1)))
     func threeInstances() async throws {
         let server = try await RedisTestServer()
         let a = try Instance(url: server.unixURL)
@@ -73,11 +74,12 @@ struct CoherenceTests {
         // A's announcement of this write may still be on its way and drop a copy B or C
         // makes meanwhile (the safe way round): read until the copies stay.
         for instance in [b, c] {
-            #expect(try await eventually {
-                guard try await instance.cache.get(key, as: String.self) == "v1" else { return false }
-                try await Task.sleep(for: .milliseconds(20))
-                return try await instance.cache.l1.has(key)
-            }, "filled its L1 with v1")
+            #expect(
+                try await eventually {
+                    guard try await instance.cache.get(key, as: String.self) == "v1" else { return false }
+                    try await Task.sleep(for: .milliseconds(20))
+                    return try await instance.cache.l1.has(key)
+                }, "filled its L1 with v1")
         }
 
         try await a.cache.set(key, "v2")
@@ -89,11 +91,12 @@ struct CoherenceTests {
         #expect(try await a.cache.l1.get(key, as: String.self) == "v2", "A kept its own write: it ignores its own message")
 
         // delete, increment and clear(prefix:) are announced too.
-        #expect(try await eventually {
-            _ = try await b.cache.get(key, as: String.self)
-            try await Task.sleep(for: .milliseconds(20))
-            return try await b.cache.l1.has(key)
-        })
+        #expect(
+            try await eventually {
+                _ = try await b.cache.get(key, as: String.self)
+                try await Task.sleep(for: .milliseconds(20))
+                return try await b.cache.l1.has(key)
+            })
         try await a.cache.delete(key)
         #expect(try await eventually { try await b.cache.get(key, as: String.self) == nil })
         try await a.cache.set("n", 1)
@@ -107,8 +110,9 @@ struct CoherenceTests {
         #expect(b.events.count(.remoteInvalidation) >= 4)
     }
 
-    @Test("after the subscription is cut (CLIENT KILL), the instance drops its L1 and serves no stale value",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "after the subscription is cut (CLIENT KILL), the instance drops its L1 and serves no stale value",
+        .timeLimit(.minutes(1)))
     func lostMessages() async throws {
         let server = try await RedisTestServer()
         let a = try Instance(url: server.unixURL)
@@ -121,8 +125,9 @@ struct CoherenceTests {
         let flushesBefore = b.events.count(.remoteInvalidation, key: .some(nil))
         try await server.cli("CLIENT", "KILL", "TYPE", "pubsub")
         try await a.cache.set("k", "new")  // B may not hear of this one
-        #expect(try await eventually { b.events.count(.remoteInvalidation, key: .some(nil)) > flushesBefore },
-                "B resubscribed and reported dropping its whole L1")
+        #expect(
+            try await eventually { b.events.count(.remoteInvalidation, key: .some(nil)) > flushesBefore },
+            "B resubscribed and reported dropping its whole L1")
         #expect(try await b.cache.get("k", as: String.self) == "new", "no stale value after the gap")
     }
 
@@ -133,7 +138,8 @@ struct CoherenceTests {
         defer { writer.subscription.cancel() }
         try await writer.cache.set("shared", "old")
 
-        let follower = try ChildProcess(builtExecutable("strata-fixture"), ["redis-follower", server.unixURL, "shared", "0"], output: .piped)
+        let follower = try ChildProcess(
+            builtExecutable("strata-fixture"), ["redis-follower", server.unixURL, "shared", "0"], output: .piped)
         let lines = LineReader(follower)
         #expect(await lines.next() == "ready", "the other process read the key into its L1")
         try await writer.cache.set("shared", "new")
@@ -165,7 +171,9 @@ final class LineReader: Sendable {
                 guard let newline = buffer.firstIndex(of: 10) else { return nil }
                 defer { buffer.removeSubrange(...newline) }
                 return String(decoding: buffer[..<newline], as: UTF8.self)
-            }) { return line }
+            }) {
+                return line
+            }
             let data = await process.readAvailable()
             if data.isEmpty { return nil }
             buffer.withLock { $0 += data }

@@ -1,8 +1,8 @@
 import Foundation
 import Strata
 import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
 
 /// C3 (Docs/Consistency.md): the compute lock is taken on every path a computation takes,
@@ -36,8 +36,9 @@ struct ComputeLockPathsTests {
         }
     }
 
-    @Test("C3: three instances sharing Redis with a compute lock, four callers each, compute one missing key once between them, on every compute path",
-          .timeLimit(.minutes(1)), arguments: Path.allCases)
+    @Test(
+        "C3: three instances sharing Redis with a compute lock, four callers each, compute one missing key once between them, on every compute path",
+        .timeLimit(.minutes(1)), arguments: Path.allCases)
     func oncePerClusterOnEveryPath(path: Path) async throws {
         let url = try await RedisTestServer.shared
         let namespace = "lock-paths:\(UUID().uuidString):"

@@ -1,8 +1,8 @@
-import Strata
 import Foundation
+import Strata
 import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Synchronization
 import Testing
 
@@ -36,8 +36,9 @@ struct ComputeLockTests {
         #expect(computations.count == 1, "computed \(computations.count) times for 3 instances")
     }
 
-    @Test("when the lock's holder dies without writing, another instance computes once its lease ends",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "when the lock's holder dies without writing, another instance computes once its lease ends",
+        .timeLimit(.minutes(1)))
     func deadHolder() async throws {
         let server = try await RedisTestServer()
         let redis = try RedisStore(url: server.unixURL)
@@ -58,8 +59,9 @@ struct ComputeLockTests {
         #expect(value == 42)
         #expect(computations.count == 1)
         let lockHolder = holder.withLock { $0 }
-        #expect(!lockHolder.contains("dead-holder") && !lockHolder.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
-                "it computed holding the lock it took over: \(lockHolder)")
+        #expect(
+            !lockHolder.contains("dead-holder") && !lockHolder.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
+            "it computed holding the lock it took over: \(lockHolder)")
     }
 
     @Test("a lock is released only by the token that holds it")

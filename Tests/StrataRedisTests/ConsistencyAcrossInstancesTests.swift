@@ -1,8 +1,8 @@
 import Foundation
 import Strata
 import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
 
 /// Two instances of an application on one Redis, as two processes have them: each its own
@@ -20,7 +20,10 @@ struct BusInstances {
             configuration.keyNamespace = namespace
             let redis = try RedisStore(configuration: configuration)
             let bus = RedisInvalidationBus(redis: redis)
-            return (TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: redis, configuration: .init(l1Expiry: "10min", invalidationPublisher: bus)), bus)
+            return (
+                TieredStore(
+                    l1: MemoryStore(maxEntries: 1_000), l2: redis, configuration: .init(l1Expiry: "10min", invalidationPublisher: bus)), bus
+            )
         }
         let (a, busA) = try instance()
         let (b, busB) = try instance()
@@ -51,12 +54,14 @@ struct BusInstances {
 /// Docs/Consistency.md's rules across instances that share a Redis.
 @Suite("Consistency across instances sharing Redis")
 struct RedisConsistencyAcrossInstancesTests {
-    @Test("C2 stale-set across instances on Redis: a computed value never replaces another instance's set, delete, clear or tag invalidation that began after its miss",
-          .timeLimit(.minutes(1)), arguments: StaleSetAcrossInstances.Change.allCases)
+    @Test(
+        "C2 stale-set across instances on Redis: a computed value never replaces another instance's set, delete, clear or tag invalidation that began after its miss",
+        .timeLimit(.minutes(1)), arguments: StaleSetAcrossInstances.Change.allCases)
     func staleSetAcrossInstances(change: StaleSetAcrossInstances.Change) async throws {
         let instances = try await BusInstances()
         do {
-            try await StaleSetAcrossInstances.check(change, computingIn: instances.a, changingIn: instances.b, seeing: BusInstances.delivered)
+            try await StaleSetAcrossInstances.check(
+                change, computingIn: instances.a, changingIn: instances.b, seeing: BusInstances.delivered)
         } catch {
             await instances.stop()
             throw error

@@ -1,9 +1,10 @@
 import Foundation
 import Strata
-@testable import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
+
+@testable import StrataRedis
 
 /// Records what a bus delivers, in order.
 final class DeliveryRecorder: InvalidationSubscriber {
@@ -24,8 +25,9 @@ final class DeliveryRecorder: InvalidationSubscriber {
 
 @Suite("RedisInvalidationBus: delivery, health check, owned publication")
 struct InvalidationBusTests {
-    @Test("each confirmed subscription drops L1 then goes live; each loss, the stop included, goes not live then drops L1",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "each confirmed subscription drops L1 then goes live; each loss, the stop included, goes not live then drops L1",
+        .timeLimit(.minutes(1)))
     func deliveryChanges() async throws {
         let server = try await RedisTestServer()
         let bus = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
@@ -66,8 +68,9 @@ struct InvalidationBusTests {
         #expect(publisher.failedPublishes == 0)
     }
 
-    @Test("close() returns once every queued announcement reached the server; later ones are counted as failed",
-          .timeLimit(.minutes(1)), arguments: [false, true])
+    @Test(
+        "close() returns once every queued announcement reached the server; later ones are counted as failed",
+        .timeLimit(.minutes(1)), arguments: [false, true])
     func closeFlushes(coalescesKeys: Bool) async throws {
         let server = try await RedisTestServer()
         let bus = try RedisInvalidationBus(
@@ -107,23 +110,30 @@ struct InvalidationBusTests {
         let beforeFreeze = ContinuousClock.now
         await a.proxy.freeze()
         let frozen = ContinuousClock.now
-        #expect(try await eventually(within: .seconds(5)) { !a.bus.isSubscribed && a.events.first(.deliveryChanged, after: beforeFreeze) != nil })
+        #expect(
+            try await eventually(within: .seconds(5)) {
+                !a.bus.isSubscribed && a.events.first(.deliveryChanged, after: beforeFreeze) != nil
+            })
         // When the store learnt that delivery stopped and dropped L1 (what a reader relies
         // on), not when this task next ran: on a loaded machine the test's own polling can
         // be late by a second.
         let dropped = try #require(a.events.first(.deliveryChanged, after: beforeFreeze))
         let noticed = max(.zero, dropped - frozen)
-        print("frozen path, PING after 100 ms of silence with 200 ms to answer: L1 dropped after \(noticed), seen by the test after \(ContinuousClock.now - frozen)")
+        print(
+            "frozen path, PING after 100 ms of silence with 200 ms to answer: L1 dropped after \(noticed), seen by the test after \(ContinuousClock.now - frozen)"
+        )
         #expect(noticed < configuration.detectionBound + .seconds(1))
         #expect(a.bus.lastSubscribeError?.message.contains("PING") == true, "the reason names the health check")
         await a.proxy.thaw()
         try await a.unsubscribe()
     }
 
-    @Test("a health check that is not positive is refused", arguments: [
-        RedisInvalidationBus.Configuration(healthCheckInterval: .zero),
-        RedisInvalidationBus.Configuration(healthCheckTimeout: .milliseconds(-1)),
-    ])
+    @Test(
+        "a health check that is not positive is refused",
+        arguments: [
+            RedisInvalidationBus.Configuration(healthCheckInterval: .zero),
+            RedisInvalidationBus.Configuration(healthCheckTimeout: .milliseconds(-1)),
+        ])
     func invalidConfiguration(_ configuration: RedisInvalidationBus.Configuration) async throws {
         let redis = try RedisStore(url: try await RedisTestServer.shared)
         let error = #expect(throws: StrataError.self) { try RedisInvalidationBus(redis: redis, configuration: configuration) }

@@ -1,8 +1,8 @@
 import Foundation
 import Strata
 import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
 
 /// An instance whose bus reaches the server through a ``TCPProxy`` while its L2 is a
@@ -71,8 +71,9 @@ final class GapScene: Sendable {
     func write(_ value: String) async throws {
         let heard = witness.events.count(.remoteInvalidation, key: .some("k"))
         try await b.cache.set("k", value)
-        #expect(try await eventually { witness.events.count(.remoteInvalidation, key: .some("k")) > heard },
-                "the witness heard B's write of \(value)")
+        #expect(
+            try await eventually { witness.events.count(.remoteInvalidation, key: .some("k")) > heard },
+            "the witness heard B's write of \(value)")
     }
 }
 
@@ -108,8 +109,9 @@ struct InvalidationGapTests {
         try await a.unsubscribe()
     }
 
-    @Test("a silently dead path (frozen: no FIN, no RST) is found by the health check within its bound",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a silently dead path (frozen: no FIN, no RST) is found by the health check within its bound",
+        .timeLimit(.minutes(1)))
     func frozenPath() async throws {
         let scene = try await GapScene()
         defer { scene.stop() }
@@ -118,11 +120,12 @@ struct InvalidationGapTests {
         try await scene.write("old")
         // The announcement of "old" may reach A after the witness and drop a copy made
         // meanwhile: read until the copy stays.
-        #expect(try await eventually {
-            guard try await a.cache.get("k", as: String.self) == "old" else { return false }
-            try await Task.sleep(for: .milliseconds(20))
-            return try await a.cache.l1.has("k")
-        }, "A holds a copy while its subscription is live")
+        #expect(
+            try await eventually {
+                guard try await a.cache.get("k", as: String.self) == "old" else { return false }
+                try await Task.sleep(for: .milliseconds(20))
+                return try await a.cache.l1.has("k")
+            }, "A holds a copy while its subscription is live")
 
         await a.proxy.freeze()
         let frozen = ContinuousClock.now
@@ -135,8 +138,11 @@ struct InvalidationGapTests {
             if served == nil, try await a.cache.get("k", as: String.self) == "new" { served = ContinuousClock.now - frozen }
             return served != nil && noticed != nil
         }
-        print("frozen path: isSubscribed false after \(noticed.map { "\($0)" } ?? "never"), B's value served after \(served.map { "\($0)" } ?? "never")")
-        #expect(served.map { $0 <= bound } == true, "A served B's value within \(bound) of the freeze (after \(String(describing: served)))")
+        print(
+            "frozen path: isSubscribed false after \(noticed.map { "\($0)" } ?? "never"), B's value served after \(served.map { "\($0)" } ?? "never")"
+        )
+        #expect(
+            served.map { $0 <= bound } == true, "A served B's value within \(bound) of the freeze (after \(String(describing: served)))")
         #expect(noticed.map { $0 <= bound } == true, "isSubscribed went false within \(bound)")
         #expect(a.events.count(.remoteInvalidation, key: .some(nil)) >= 2, "L1 dropped at the subscription and at the loss")
 

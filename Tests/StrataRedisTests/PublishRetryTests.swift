@@ -1,16 +1,17 @@
 import Foundation
 import Strata
 import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
 
 /// X1: an announcement this bus could not publish (Redis out of reach for it alone) is not
 /// lost: the other instances' subscriptions are healthy, so nothing else would tell them.
 @Suite("RedisInvalidationBus: publishing that fails")
 struct PublishRetryTests {
-    @Test("a PUBLISH that fails while Redis cannot be reached is sent again, in order, once it can; the other instance drops its copies",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a PUBLISH that fails while Redis cannot be reached is sent again, in order, once it can; the other instance drops its copies",
+        .timeLimit(.minutes(1)))
     func failedPublishIsSentAgain() async throws {
         let server = try await RedisTestServer()
         // The publishing instance reaches Redis through a proxy; the subscriber directly.

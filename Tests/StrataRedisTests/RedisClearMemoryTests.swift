@@ -1,8 +1,9 @@
 import Foundation
 import Strata
-@testable import StrataRedis
 import StrataTestSupport
 import Testing
+
+@testable import StrataRedis
 
 /// `clear(prefix:)` runs in memory that does not grow with the keyspace: it keeps no set
 /// of the names it removed (deleting a name twice is harmless, and `UNLINK` counts only
@@ -19,8 +20,9 @@ struct RedisClearMemoryTests {
         return (field("VmRSS"), field("VmHWM"))
     }
 
-    @Test("clear(prefix:) of 200,000 keys keeps no set of their names, and counts each key once; a listing still returns each key once",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "clear(prefix:) of 200,000 keys keeps no set of their names, and counts each key once; a listing still returns each key once",
+        .timeLimit(.minutes(2)))
     func clearKeepsNoNames() async throws {
         let server = try await RedisTestServer()
         // 200,000 keys written by the server itself (one script), 64 bytes each.
@@ -37,7 +39,8 @@ struct RedisClearMemoryTests {
         let removed = try await store.clear(prefix: "mem:")
         let took = ContinuousClock.now - started
         let after = Self.memory()
-        print("""
+        print(
+            """
             clear(prefix:) of 200,000 keys: \(took); names held by its scan: \(store.largestScanSet.load(ordering: .relaxed)); \
             resident \(before.resident >> 20) MiB before, \(after.resident >> 20) MiB after, peak grew by \((after.peak - before.peak) >> 20) MiB
             """)

@@ -1,8 +1,9 @@
 import Foundation
 import Strata
-@testable import StrataRedis
 import StrataTestSupport
 import Testing
+
+@testable import StrataRedis
 
 /// Moving a slot by hand, the way `redis-cli --cluster reshard` does it, one step at a time:
 /// `CLUSTER SETSLOT <slot> IMPORTING` on the target, `MIGRATING` on the source, `MIGRATE` of

@@ -1,9 +1,10 @@
 import Foundation
 import Strata
-@testable import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
+
+@testable import StrataRedis
 
 /// A slot moved by hand, one step at a time, so that a call meets exactly the state it
 /// must handle: some keys of the slot on the target already, the others still on the
@@ -12,8 +13,9 @@ import Testing
 struct RedisClusterMigrationTests {
     static func entry(_ text: String) -> StoredEntry { StoredEntry(bytes: Array(text.utf8), expiresAt: nil) }
 
-    @Test("a batched read of a slot in mid-migration (half its keys moved) finds every key; a write to a key still on the source lands there only; a lease taken meanwhile reads the key under it and holds or breaks as it should",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "a batched read of a slot in mid-migration (half its keys moved) finds every key; a write to a key still on the source lands there only; a lease taken meanwhile reads the key under it and holds or breaks as it should",
+        .timeLimit(.minutes(2)))
     func slotInMidMigration() async throws {
         let cluster = try await RedisTestCluster()
         let store = try RedisStore(cluster: cluster.seeds)
@@ -58,8 +60,9 @@ struct RedisClusterMigrationTests {
         try await store.close()
     }
 
-    @Test("a slot-map refresh against a frozen node (SIGSTOP) is bounded: on a cluster that is down, a call fails with backendUnavailable within clusterRetryTime",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "a slot-map refresh against a frozen node (SIGSTOP) is bounded: on a cluster that is down, a call fails with backendUnavailable within clusterRetryTime",
+        .timeLimit(.minutes(2)))
     func frozenNodeRefresh() async throws {
         let cluster = try await RedisTestCluster()
         var configuration = try cluster.configuration()
@@ -99,7 +102,8 @@ struct RedisClusterMigrationTests {
         let started = ContinuousClock.now
         let error = await #expect(throws: StrataError.self) { _ = try await store.get(key, as: String.self) }
         let took = ContinuousClock.now - started
-        print("a call on a cluster that is down, its first primary frozen: failed after \(took) (clusterRetryTime 2 s, commandTimeout 10 s)")
+        print(
+            "a call on a cluster that is down, its first primary frozen: failed after \(took) (clusterRetryTime 2 s, commandTimeout 10 s)")
         #expect(error?.code == .backendUnavailable)
         #expect(error?.key == key)
         // clusterRetryTime (2 s) plus scheduling: on the loaded 2-core CI machine the call
@@ -107,4 +111,3 @@ struct RedisClusterMigrationTests {
         #expect(took < .milliseconds(3_000), "took \(took)")
     }
 }
-

@@ -1,9 +1,10 @@
 import Foundation
 import Strata
-@testable import StrataRedis
 import StrataTesting
 import Synchronization
 import Testing
+
+@testable import StrataRedis
 
 /// Leased writes while slots move: each task takes a lease on a key of its own, changes
 /// the key on every other round, then writes under the lease. The leased write must be
@@ -34,7 +35,9 @@ final class LeaseLoad: Sendable {
                                 self.seen.withLock {
                                     if wrote { $0.landed += 1 } else { $0.refused += 1 }
                                     if wrote == changed { $0.problems.append("\(key) round \(round): changed \(changed), wrote \(wrote)") }
-                                    if now != (changed ? change : computed) { $0.problems.append("\(key) round \(round): holds the wrong value") }
+                                    if now != (changed ? change : computed) {
+                                        $0.problems.append("\(key) round \(round): holds the wrong value")
+                                    }
                                 }
                             } catch {
                                 self.seen.withLock { $0.problems.append("\(key): \(error)") }
@@ -64,8 +67,9 @@ struct RedisClusterReshardListingTests {
         }
     }
 
-    @Test("while 1,000 slots move under load, clear(prefix:) removes every key written before it (a direct scan of every node finds none left) and keys(prefix:) lists every key of a stable set; leased writes land or are refused as they should",
-          .timeLimit(.minutes(5)))
+    @Test(
+        "while 1,000 slots move under load, clear(prefix:) removes every key written before it (a direct scan of every node finds none left) and keys(prefix:) lists every key of a stable set; leased writes land or are refused as they should",
+        .timeLimit(.minutes(5)))
     func listingsDuringResharding() async throws {
         let cluster = try await RedisTestCluster()
         var configuration = try cluster.configuration()
@@ -136,7 +140,8 @@ struct RedisClusterReshardListingTests {
         }
         #expect(settled, "keys left: \(left.mapValues { $0.count }), e.g. \(left.values.first?.prefix(3) ?? [])")
         #expect(Set(try await store.keys(prefix: "k:")) == Set(stableKeys))
-        print("""
+        print(
+            """
             resharding 1,000 slots took \(reshardTook); \(overlapped) of \(clears) rounds ran while slots moved, \(rescans) passes \
             made again; \
             clear(prefix:) of \(perClear) keys: \(clearTimes); keys(prefix:) of \(stable): \(listTimes); \

@@ -1,21 +1,23 @@
 import Foundation
 import Strata
-@testable import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Synchronization
 import Testing
+
+@testable import StrataRedis
 
 enum RedisClusterContexts {
     /// A store over the shared test cluster, in a namespace of its own.
     static func cluster() -> KeyValueStoreConformance.Context {
-        .init(makeStore: { defaultExpiry in
-            let cluster = try await RedisTestCluster.shared
-            var configuration = try cluster.configuration()
-            configuration.keyNamespace = "test:\(UUID().uuidString):"
-            configuration.defaultExpiry = defaultExpiry
-            return try RedisStore(configuration: configuration)
-        }, shortLifetimeSeconds: 3)
+        .init(
+            makeStore: { defaultExpiry in
+                let cluster = try await RedisTestCluster.shared
+                var configuration = try cluster.configuration()
+                configuration.keyNamespace = "test:\(UUID().uuidString):"
+                configuration.defaultExpiry = defaultExpiry
+                return try RedisStore(configuration: configuration)
+            }, shortLifetimeSeconds: 3)
     }
 
     /// The contexts the conformance suite runs in, by name.
@@ -30,8 +32,9 @@ enum RedisClusterContexts {
 
 @Suite("RedisStore on a Redis Cluster: conformance")
 struct RedisClusterConformanceTests {
-    @Test("RedisStore(cluster:), a prefixed view of it, and a TieredStore over it",
-          arguments: ["RedisStore(cluster:)", "prefixed view", "TieredStore over it"], KeyValueStoreConformance.checks)
+    @Test(
+        "RedisStore(cluster:), a prefixed view of it, and a TieredStore over it",
+        arguments: ["RedisStore(cluster:)", "prefixed view", "TieredStore over it"], KeyValueStoreConformance.checks)
     func conformance(_ store: String, _ check: KeyValueStoreConformance.Check) async throws {
         try await check.run(RedisClusterContexts.named(store))
     }
@@ -43,8 +46,10 @@ struct RedisClusterTests {
     func slots() async throws {
         #expect(RedisClusterSlot.crc16(Array("123456789".utf8)[...]) == 0x31C3)
         let cluster = try await RedisTestCluster.shared
-        let keys = ["foo", "{user1000}.following", "{user1000}.followers", "foo{}{bar}", "foo{{bar}}zap", "foo{bar}{zap}",
-                    "{", "}{", "a{b", "ключ{ж}", "", "x\u{0}y", String(repeating: "k", count: 1_024)]
+        let keys = [
+            "foo", "{user1000}.following", "{user1000}.followers", "foo{}{bar}", "foo{{bar}}zap", "foo{bar}{zap}",
+            "{", "}{", "a{b", "ключ{ж}", "", "x\u{0}y", String(repeating: "k", count: 1_024),
+        ]
         for key in keys where !key.contains("\u{0}") {
             let expected = try await cluster.servers[0].cli("CLUSTER", "KEYSLOT", key).trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(String(RedisClusterSlot.of(Array(key.utf8))) == expected, "\(key)")
@@ -142,8 +147,9 @@ final class ClusterLoad: Sendable {
 
 @Suite("RedisStore on a Redis Cluster, changing under load")
 struct RedisClusterChangeTests {
-    @Test("resharding under load: 1,000 slots move between primaries while 16 tasks write and read; no call fails, no write is lost, every read returns the last written value",
-          .timeLimit(.minutes(3)))
+    @Test(
+        "resharding under load: 1,000 slots move between primaries while 16 tasks write and read; no call fails, no write is lost, every read returns the last written value",
+        .timeLimit(.minutes(3)))
     func resharding() async throws {
         let cluster = try await RedisTestCluster()
         let store = try RedisStore(cluster: cluster.seeds)
@@ -175,8 +181,9 @@ struct RedisClusterChangeTests {
         try await store.close()
     }
 
-    @Test("failover under load: a primary killed (SIGKILL), its replica promoted; calls in the window succeed or throw backendUnavailable within the retry time, all succeed after, and acknowledged writes lost are counted",
-          .timeLimit(.minutes(3)))
+    @Test(
+        "failover under load: a primary killed (SIGKILL), its replica promoted; calls in the window succeed or throw backendUnavailable within the retry time, all succeed after, and acknowledged writes lost are counted",
+        .timeLimit(.minutes(3)))
     func failover() async throws {
         let cluster = try await RedisTestCluster()
         var configuration = try cluster.configuration()
@@ -205,8 +212,9 @@ struct RedisClusterChangeTests {
             let read = try await store.get(key, as: Int.self)
             if read != value { lost += 1 }
         }
-        print("failover: \(seen.successes) calls succeeded, \(seen.failures.count) failed (\(failuresAtHealing) before healing); "
-              + "\(lost) of \(load.acknowledged.withLock { $0.count }) keys lost their last acknowledged write")
+        print(
+            "failover: \(seen.successes) calls succeeded, \(seen.failures.count) failed (\(failuresAtHealing) before healing); "
+                + "\(lost) of \(load.acknowledged.withLock { $0.count }) keys lost their last acknowledged write")
         #expect(try await store.get("after", as: String.self) == nil)
         try await store.set("after", "failover")
         #expect(try await store.get("after", as: String.self) == "failover")
@@ -216,8 +224,9 @@ struct RedisClusterChangeTests {
 
 @Suite("Coherence over a Redis Cluster")
 struct RedisClusterCoherenceTests {
-    @Test("two tiered instances over a cluster stay coherent through the bus, and across the failover of the node their subscription was on",
-          .timeLimit(.minutes(3)))
+    @Test(
+        "two tiered instances over a cluster stay coherent through the bus, and across the failover of the node their subscription was on",
+        .timeLimit(.minutes(3)))
     func coherenceAcrossFailover() async throws {
         let cluster = try await RedisTestCluster()
         let a = Instance(redis: try RedisStore(cluster: cluster.seeds))

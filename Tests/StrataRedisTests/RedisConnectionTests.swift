@@ -1,10 +1,11 @@
 import Foundation
 import Strata
-@testable import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Synchronization
 import Testing
+
+@testable import StrataRedis
 
 /// The pooled connections' I/O: the event loop, timeouts, batches larger than a socket's
 /// buffer, and connections closed with the store.
@@ -18,8 +19,9 @@ struct RedisConnectionTests {
         return try RedisStore(configuration: configuration)
     }
 
-    @Test("calls waiting for a frozen server hold no cooperative thread, and get their replies when it runs again",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "calls waiting for a frozen server hold no cooperative thread, and get their replies when it runs again",
+        .timeLimit(.minutes(1)))
     func waitingHoldsNoThread() async throws {
         let server = try await RedisTestServer()
         let store = try oneConnection(to: server, commandTimeout: .seconds(30))
@@ -45,8 +47,9 @@ struct RedisConnectionTests {
         try await store.close()
     }
 
-    @Test("a frozen server: calls fail with backendUnavailable after the command timeout, and late replies reach nobody",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a frozen server: calls fail with backendUnavailable after the command timeout, and late replies reach nobody",
+        .timeLimit(.minutes(1)))
     func frozenServer() async throws {
         let server = try await RedisTestServer()
         let store = try oneConnection(to: server, commandTimeout: .milliseconds(300))
@@ -124,8 +127,9 @@ struct RedisConnectionTests {
         #expect(try await eventually { try await clients() == before }, "the store's connections closed when it was released")
     }
 
-    @Test("connections are made without waiting: a host name with several addresses is dialled address by address, and each new connection logs in first",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "connections are made without waiting: a host name with several addresses is dialled address by address, and each new connection logs in first",
+        .timeLimit(.minutes(1)))
     func dialling() async throws {
         let server = try await RedisTestServer(extraArguments: ["--requirepass", "s3cret"])
         // A name whose first address refuses (a port nobody listens on): the next is dialled.
@@ -151,8 +155,9 @@ struct RedisConnectionTests {
         try await store.close()
     }
 
-    @Test("a server that is gone: a new connection fails at once with backendUnavailable naming the server; calls succeed once it is back",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a server that is gone: a new connection fails at once with backendUnavailable naming the server; calls succeed once it is back",
+        .timeLimit(.minutes(1)))
     func serverGone() async throws {
         let server = try await RedisTestServer()
         var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.tcpURL))
@@ -171,8 +176,9 @@ struct RedisConnectionTests {
         do {
             _ = try await store.get("k", as: Int.self)
         } catch let error as StrataError {
-            #expect(error.code == .backendUnavailable && error.description.contains("cannot connect to redis://127.0.0.1:\(server.port)"),
-                    "\(error)")
+            #expect(
+                error.code == .backendUnavailable && error.description.contains("cannot connect to redis://127.0.0.1:\(server.port)"),
+                "\(error)")
         }
         try await server.start()
         try await store.set("k", 3)

@@ -1,9 +1,10 @@
 import Foundation
 import Strata
 import StrataRedis
-import Testing
-@testable import StrataTesting
 import StrataTestSupport
+import Testing
+
+@testable import StrataTesting
 
 /// Random histories on tiered stores over Redis, one instance and three sharing a server
 /// with an invalidation bus each, checked against the model of Docs/Consistency.md (see

@@ -1,6 +1,7 @@
 import Strata
-@testable import StrataRedis
 import Testing
+
+@testable import StrataRedis
 
 /// The rules of one pooled connection, event by event, without a socket: the machine's
 /// state after each event and the actions it asks for.
@@ -31,7 +32,8 @@ struct RedisLaneStateMachineTests {
     func failedNames(_ actions: Machine.Actions) -> [String] { actions.failed.flatMap { names($0.requests) } }
     func written(_ actions: Machine.Actions) -> String? { actions.write.map { String(decoding: $0.bytes[$0.offset...], as: UTF8.self) } }
 
-    @Test("a caller's write that fails reports the loss once, fails its batch, keeps the queue for a new connection, which reports regained")
+    @Test(
+        "a caller's write that fails reports the loss once, fails its batch, keeps the queue for a new connection, which reports regained")
     func writeFailureIsALoss() {
         var (machine, socket) = machine()
         #expect(written(enqueue("a", id: 1, &machine)) == "a")
@@ -218,8 +220,9 @@ struct RedisLaneStateMachineTests {
         _ = machine.dialed(first, replacing: nil, otherAddresses: [other], deadline: now + .seconds(1))
         #expect(machine.otherAddresses.count == 1)
         let (_, silent) = machine.checkTimeout(first, now: now + .seconds(2))
-        #expect(silent.redial?.socket === first && silent.redial?.addresses.count == 1 && silent.failed.isEmpty,
-                "an address that does not answer in time gives way to the next")
+        #expect(
+            silent.redial?.socket === first && silent.redial?.addresses.count == 1 && silent.failed.isEmpty,
+            "an address that does not answer in time gives way to the next")
         let second = Socket()
         let redial = machine.dialed(second, replacing: first, otherAddresses: [], deadline: now + .seconds(1))
         #expect(redial.retired === first && machine.socket === second && redial.failed.isEmpty)
@@ -238,7 +241,9 @@ struct RedisLaneStateMachineTests {
         machine.start(with: socket)
         _ = enqueue("subscribe", id: 1, &machine)
         _ = machine.wrote(socket, .success(9), now: now)
-        func message(_ text: String) -> RedisReply { .array([.bulk(Array("message".utf8)), .bulk(Array("c".utf8)), .bulk(Array(text.utf8))]) }
+        func message(_ text: String) -> RedisReply {
+            .array([.bulk(Array("message".utf8)), .bulk(Array("c".utf8)), .bulk(Array(text.utf8))])
+        }
         let confirmation = RedisReply.array([.bulk(Array("subscribe".utf8)), .bulk(Array("c".utf8)), .integer(1)])
         let read = machine.read(socket, replies: [confirmation, message("1"), message("2")], failure: nil, now: now)
         #expect(names(read.completed) == ["subscribe"])
@@ -248,8 +253,9 @@ struct RedisLaneStateMachineTests {
 
     @Test("with a health check, a connection silent for the interval is sent PING by the lane itself; no reply in time is a loss")
     func healthCheck() {
-        var machine = Machine(limits: RedisLane.Limits(
-            commandTimeout: .seconds(30), healthCheckInterval: .milliseconds(100), healthCheckTimeout: .milliseconds(200)))
+        var machine = Machine(
+            limits: RedisLane.Limits(
+                commandTimeout: .seconds(30), healthCheckInterval: .milliseconds(100), healthCheckTimeout: .milliseconds(200)))
         let socket = Socket()
         machine.start(with: socket)
         let (quiet, _) = machine.checkTimeout(socket, now: now - .seconds(10))
@@ -258,7 +264,8 @@ struct RedisLaneStateMachineTests {
         guard case .due = ping else { Issue.record("the PING's reply is due"); return }
         #expect(written(pinging) == "*1\r\n$4\r\nPING\r\n")
         _ = machine.wrote(socket, .success(14), now: now + .seconds(1))
-        let answered = machine.read(socket, replies: [.array([.bulk(Array("pong".utf8)), .bulk([])])], failure: nil, now: now + .seconds(1))
+        let answered = machine.read(
+            socket, replies: [.array([.bulk(Array("pong".utf8)), .bulk([])])], failure: nil, now: now + .seconds(1))
         #expect(answered.completed.isEmpty && answered.lost == nil, "the reply is the lane's own")
 
         _ = machine.checkTimeout(socket, now: now + .seconds(2))  // the next PING

@@ -1,9 +1,10 @@
 import Foundation
 import Strata
-@testable import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
+
+@testable import StrataRedis
 
 /// Leases and records in Redis: across store instances (two pools, as two processes
 /// have), under names no key can have, in one script, and on a cluster in the key's slot.
@@ -51,7 +52,9 @@ struct RedisLeaseTests {
         try await mine.clear()
     }
 
-    @Test("leases, records and locks are named with a first byte of 0xFF: with an empty namespace no listing shows them, clear() removes none of the records and locks, and breaks the leases")
+    @Test(
+        "leases, records and locks are named with a first byte of 0xFF: with an empty namespace no listing shows them, clear() removes none of the records and locks, and breaks the leases"
+    )
     func namesApartFromKeys() async throws {
         let server = try await RedisTestServer()  // an empty database: the store's namespace is empty
         let store = try RedisStore(url: server.unixURL)
@@ -62,14 +65,16 @@ struct RedisLeaseTests {
         try await store.raiseRecord(named: "tag:team", to: 1_234)
         let token = try #require(try await lock.acquire("plain", lease: .seconds(60)))
         let names = try await server.cli("--no-raw", "KEYS", "*").split(separator: "\n").map { String($0) }
-        #expect(Set(names.map { $0.drop { !$0.isWhitespace }.trimmingCharacters(in: .whitespaces) }) == [
-            #""plain""#, #""\xffstrata:lease:plain""#, #""\xffstrata:record:tag:team""#, #""\xffstrata:lock:plain""#,
-        ], "\(names)")
+        #expect(
+            Set(names.map { $0.drop { !$0.isWhitespace }.trimmingCharacters(in: .whitespaces) }) == [
+                #""plain""#, #""\xffstrata:lease:plain""#, #""\xffstrata:record:tag:team""#, #""\xffstrata:lock:plain""#,
+            ], "\(names)")
         #expect(try await store.keys() == ["plain"])
         #expect(try await store.entries(prefix: "", as: String.self).map(\.key) == ["plain"])
 
         #expect(try await store.clear() == 1, "clear() counts the one key")
-        #expect(!(try await store.setEntry(Self.entry("late"), forKey: "plain", ifLeased: lease, keepingLease: false)), "the lease was broken")
+        #expect(
+            !(try await store.setEntry(Self.entry("late"), forKey: "plain", ifLeased: lease, keepingLease: false)), "the lease was broken")
         #expect(try await store.records(named: ["tag:team"]) == [1_234], "the record outlives clear()")
         #expect(try await lock.acquire("plain", lease: .seconds(60)) == nil, "the lock outlives clear()")
         try await lock.release("plain", token: token)
@@ -81,7 +86,9 @@ struct RedisLeaseTests {
         let server = try await RedisTestServer()
         let store = try RedisStore(url: server.unixURL)
         // The digest is the one the server computes for the script.
-        let loaded = try await server.cli(arguments: ["SCRIPT", "LOAD", String(decoding: RedisStore.leasedWriteScript.source, as: UTF8.self)])
+        let loaded = try await server.cli(arguments: [
+            "SCRIPT", "LOAD", String(decoding: RedisStore.leasedWriteScript.source, as: UTF8.self),
+        ])
         #expect(loaded.trimmingCharacters(in: .whitespacesAndNewlines) == String(decoding: RedisStore.leasedWriteScript.sha, as: UTF8.self))
         #expect(SHA1.hex(Array("abc".utf8)) == "a9993e364706816aba3e25717850c26c9cd0d89d")
         #expect(SHA1.hex(Array(String(repeating: "a", count: 1_000).utf8)) == "291e9a6c66994949b57ba5e650361e98fc36b1ba")
@@ -156,21 +163,27 @@ struct RedisClusterLeaseTests {
         }
     }
 
-    @Test("each key's lease is in the key's slot (as CLUSTER KEYSLOT says), whatever braces the key holds, and the leased write is atomic there")
+    @Test(
+        "each key's lease is in the key's slot (as CLUSTER KEYSLOT says), whatever braces the key holds, and the leased write is atomic there"
+    )
     func leaseInKeySlot() async throws {
         let cluster = try await RedisTestCluster.shared
         let store = try RedisStore(cluster: cluster.seeds)
         // A valid tag, no brace at all, a `}` without a valid tag, an empty tag, braces reversed.
-        let keys = ["{user:1}:cart", "plain:\(UUID().uuidString)", "a}b:\(UUID().uuidString)", "{}x:\(UUID().uuidString)",
-                    "}{\(UUID().uuidString)", "x{y"]
+        let keys = [
+            "{user:1}:cart", "plain:\(UUID().uuidString)", "a}b:\(UUID().uuidString)", "{}x:\(UUID().uuidString)",
+            "}{\(UUID().uuidString)", "x{y",
+        ]
         for key in keys {
             let name = store.names.key(key)
             let lease = store.names.lease(ofKeyNamed: name)
             #expect(store.names.keyName(ofLease: lease).map(Array.init) == name)
-            let quoted = "\"" + lease.map { byte in
-                (32..<127).contains(byte) && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")
-                    ? String(UnicodeScalar(byte)) : String(format: "\\x%02x", byte)
-            }.joined() + "\""
+            let quoted =
+                "\""
+                + lease.map { byte in
+                    (32..<127).contains(byte) && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\")
+                        ? String(UnicodeScalar(byte)) : String(format: "\\x%02x", byte)
+                }.joined() + "\""
             let slot = try await cluster.servers[0].cli("--quoted-input", "CLUSTER", "KEYSLOT", quoted)
             #expect(slot.trimmingCharacters(in: .whitespacesAndNewlines) == String(RedisClusterSlot.of(name)), "\(key)")
 

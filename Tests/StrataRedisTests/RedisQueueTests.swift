@@ -1,10 +1,11 @@
 import Foundation
 import Strata
-@testable import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Synchronization
 import Testing
+
+@testable import StrataRedis
 
 /// The calls that wait on a pooled connection for their turn to be written: cancelled,
 /// bounded, timed out. Each on a real server frozen with SIGSTOP, which keeps its
@@ -14,7 +15,8 @@ import Testing
 struct RedisQueueTests {
     /// A store of one pooled connection to `url`.
     static func oneConnection(_ url: String, commandTimeout: Duration, _ configure: (inout RedisStore.Configuration) -> Void = { _ in })
-        throws -> RedisStore {
+        throws -> RedisStore
+    {
         var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: url))
         configuration.poolSize = 1
         configuration.commandTimeout = commandTimeout
@@ -37,8 +39,9 @@ struct RedisQueueTests {
         return out
     }
 
-    @Test("a queued call whose task is cancelled gets CancellationError at once and never reaches the server; a written one is answered",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a queued call whose task is cancelled gets CancellationError at once and never reaches the server; a written one is answered",
+        .timeLimit(.minutes(1)))
     func cancelledWhileQueued() async throws {
         let server = try await RedisTestServer()
         let store = try Self.oneConnection(server.unixURL, commandTimeout: .seconds(30))

@@ -1,8 +1,8 @@
-import Strata
 import Foundation
+import Strata
 import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Synchronization
 import Testing
 
@@ -183,8 +183,9 @@ struct RedisRefusalTests {
         let outcomes = await fixture.attemptWrites()
         // A script's refused call is reported as ERR by the server, with the same meaning.
         for (name, outcome) in outcomes where name != "increment" && name != "lock release" {
-            #expect(outcome?.code == .accessDenied && outcome?.description.contains("NOPERM") == true,
-                    "\(name): \(String(describing: outcome))")
+            #expect(
+                outcome?.code == .accessDenied && outcome?.description.contains("NOPERM") == true,
+                "\(name): \(String(describing: outcome))")
         }
         for name in ["increment", "lock release"] {
             #expect(outcomes[name]??.code == .accessDenied, "\(name): \(String(describing: outcomes[name]))")
@@ -238,8 +239,9 @@ struct RedisRefusalTests {
         try await fixture.expectReadsWork()
     }
 
-    @Test("BUSY (a script runs too long): calls throw backendUnavailable naming BUSY, and work after SCRIPT KILL",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "BUSY (a script runs too long): calls throw backendUnavailable naming BUSY, and work after SCRIPT KILL",
+        .timeLimit(.minutes(1)))
     func busyScript() async throws {
         let server = try await RedisTestServer(extraArguments: ["--busy-reply-threshold", "50"])
         let fixture = try await Fixture(server)

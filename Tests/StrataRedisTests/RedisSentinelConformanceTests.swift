@@ -19,16 +19,17 @@ private actor SharedSentinels {
 struct RedisSentinelConformanceTests {
     /// A store through the sentinels, in a namespace of its own.
     static func context() -> KeyValueStoreConformance.Context {
-        .init(makeStore: { defaultExpiry in
-            let url = try await SharedSentinels.shared.url()
-            return try await offPool {
-                var configuration = RedisStore.Configuration(endpoint: RedisEndpoint(address: .tcp(host: "", port: 0)))
-                configuration.sentinel = try RedisSentinel.parse(url: url).sentinel
-                configuration.keyNamespace = "test:\(UUID().uuidString):"
-                configuration.defaultExpiry = defaultExpiry
-                return try RedisStore(configuration: configuration)
-            }
-        }, shortLifetimeSeconds: 3)
+        .init(
+            makeStore: { defaultExpiry in
+                let url = try await SharedSentinels.shared.url()
+                return try await offPool {
+                    var configuration = RedisStore.Configuration(endpoint: RedisEndpoint(address: .tcp(host: "", port: 0)))
+                    configuration.sentinel = try RedisSentinel.parse(url: url).sentinel
+                    configuration.keyNamespace = "test:\(UUID().uuidString):"
+                    configuration.defaultExpiry = defaultExpiry
+                    return try RedisStore(configuration: configuration)
+                }
+            }, shortLifetimeSeconds: 3)
     }
 
     @Test("RedisStore(url: \"redis-sentinel://…\")", arguments: KeyValueStoreConformance.checks)

@@ -71,7 +71,9 @@ struct SentinelLoad: Sendable {
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
             if newPrimary == nil, let port = try? await set.primaryPort(), port != oldPrimary { newPrimary = port }
-            let quiet = seen.withLock { seen in seen.lastFailure.map { ContinuousClock.now - $0 > .seconds(2) } ?? (ContinuousClock.now - happened > .seconds(5)) }
+            let quiet = seen.withLock { seen in
+                seen.lastFailure.map { ContinuousClock.now - $0 > .seconds(2) } ?? (ContinuousClock.now - happened > .seconds(5))
+            }
             if newPrimary != nil, quiet { break }
         }
         running.withLock { $0 = false }
@@ -102,7 +104,8 @@ struct SentinelLoad: Sendable {
 
     /// Every failure was `backendUnavailable` within its bound, and calls worked again.
     func check() {
-        print("""
+        print(
+            """
             \(name) under 16 tasks: \(successes) calls succeeded, \(failures) failed (slowest \(slowestFailure), bound \(bound)); \
             every call succeeded again \(recovered) after it; acknowledged writes lost: \(lost) of \(acknowledged)
             """)

@@ -1,21 +1,25 @@
 import Foundation
 import Strata
-@testable import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Synchronization
 import Testing
 
+@testable import StrataRedis
+
 @Suite("RedisStore behind Sentinel", .serialized)
 struct RedisSentinelTests {
-    @Test("redis-sentinel:// URLs: the sentinels (26379 by default), the primary's name, its login and database; a bad one names the URL, never its passwords")
+    @Test(
+        "redis-sentinel:// URLs: the sentinels (26379 by default), the primary's name, its login and database; a bad one names the URL, never its passwords"
+    )
     func urls() throws {
         let (sentinel, primary) = try RedisSentinel.parse(
             url: "redis-sentinel://app:secret@s1:26380,s2,[::1]:26381/cache?db=3&sentinel_password=hush")
         #expect(sentinel.primaryName == "cache")
-        #expect(sentinel.sentinels.map(\.address) == [
-            .tcp(host: "s1", port: 26380), .tcp(host: "s2", port: 26379), .tcp(host: "::1", port: 26381),
-        ])
+        #expect(
+            sentinel.sentinels.map(\.address) == [
+                .tcp(host: "s1", port: 26380), .tcp(host: "s2", port: 26379), .tcp(host: "::1", port: 26381),
+            ])
         #expect(sentinel.sentinels.allSatisfy { $0.password == "hush" && $0.database == 0 })
         #expect(primary.user == "app" && primary.password == "secret" && primary.database == 3)
         // The API contract's line (../shared/API.md, "Redis in production").
@@ -35,8 +39,9 @@ struct RedisSentinelTests {
         }
     }
 
-    @Test("the primary is found through the sentinels (one that is down is skipped) and written to; an unknown name or no sentinel at all is a clear error",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "the primary is found through the sentinels (one that is down is skipped) and written to; an unknown name or no sentinel at all is a clear error",
+        .timeLimit(.minutes(2)))
     func discovery() async throws {
         let set = try await RedisTestSentinels()
         let dead = RedisTestServer.freePort()
@@ -63,8 +68,9 @@ struct RedisSentinelTests {
         #expect(nobody.message.contains("127.0.0.1:\(dead)"))
     }
 
-    @Test("SENTINEL FAILOVER under 16 tasks of load: calls fail only with backendUnavailable, within their bound, and all succeed again on the new primary",
-          .timeLimit(.minutes(3)))
+    @Test(
+        "SENTINEL FAILOVER under 16 tasks of load: calls fail only with backendUnavailable, within their bound, and all succeed again on the new primary",
+        .timeLimit(.minutes(3)))
     func failover() async throws {
         let set = try await RedisTestSentinels()
         // Sent to the last sentinel: the one that leads the failover is the only one that
@@ -80,8 +86,9 @@ struct RedisSentinelTests {
         #expect(report.lost * 20 < report.acknowledged, "\(report.lost) of \(report.acknowledged) acknowledged writes lost")
     }
 
-    @Test("SIGKILL of the primary under 16 tasks of load: calls fail only with backendUnavailable, within their bound, and all succeed again once a replica is promoted",
-          .timeLimit(.minutes(3)))
+    @Test(
+        "SIGKILL of the primary under 16 tasks of load: calls fail only with backendUnavailable, within their bound, and all succeed again once a replica is promoted",
+        .timeLimit(.minutes(3)))
     func primaryKilled() async throws {
         let set = try await RedisTestSentinels()
         let report = try await SentinelLoad.run(on: set, name: "SIGKILL of the primary") { set.killPrimary() }
@@ -89,8 +96,9 @@ struct RedisSentinelTests {
         report.check()
     }
 
-    @Test("over TLS: the sentinels, the primary and the replica speak only TLS; the store finds the primary, writes, and follows a failover",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "over TLS: the sentinels, the primary and the replica speak only TLS; the store finds the primary, writes, and follows a failover",
+        .timeLimit(.minutes(2)))
     func overTLS() async throws {
         let certificates = try await RedisTestCertificates.shared
         let set = try await RedisTestSentinels(certificates: certificates)
@@ -114,8 +122,9 @@ struct RedisSentinelTests {
         try await store.close()
     }
 
-    @Test("tracking follows a failover: after it, a change made by redis-cli on the new primary invalidates the L1 copy",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "tracking follows a failover: after it, a change made by redis-cli on the new primary invalidates the L1 copy",
+        .timeLimit(.minutes(2)))
     func trackingFollows() async throws {
         let set = try await RedisTestSentinels()
         var configuration = RedisStore.Configuration(endpoint: RedisEndpoint(address: .tcp(host: "", port: 0)))
@@ -138,8 +147,9 @@ struct RedisSentinelTests {
         try await instance.stop()
     }
 
-    @Test("READONLY from a demoted primary (its move not yet heard) is a look-up and a second try on the new primary, not an error",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "READONLY from a demoted primary (its move not yet heard) is a look-up and a second try on the new primary, not an error",
+        .timeLimit(.minutes(2)))
     func readOnlyIsAMove() async throws {
         let set = try await RedisTestSentinels()
         let store = try await offPool { try RedisStore(url: set.url()) }
@@ -172,12 +182,15 @@ struct RedisSentinelTests {
     /// How many commands `server` refused with READONLY so far (`INFO errorstats`).
     static func readOnlyRefusals(_ server: RedisTestServer) async throws -> Int {
         let stats = try await server.cli("INFO", "errorstats")
-        guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("errorstat_READONLY:count=") }) else { return 0 }
+        guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("errorstat_READONLY:count=") }) else {
+            return 0
+        }
         return Int(line.dropFirst("errorstat_READONLY:count=".count)) ?? 0
     }
 
-    @Test("the bus and the compute lock follow a failover: a write on one instance drops the other's copy, and two instances compute once",
-          .timeLimit(.minutes(3)))
+    @Test(
+        "the bus and the compute lock follow a failover: a write on one instance drops the other's copy, and two instances compute once",
+        .timeLimit(.minutes(3)))
     func busAndLockFollow() async throws {
         let set = try await RedisTestSentinels()
         let url = set.url()

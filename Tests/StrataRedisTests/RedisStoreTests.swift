@@ -1,8 +1,8 @@
-import Strata
 import Foundation
+import Strata
 import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Synchronization
 import Testing
 
@@ -19,8 +19,10 @@ struct RedisStoreTests {
         #expect(try RedisEndpoint(url: "redis://[::1]:7000/1").address == .tcp(host: "::1", port: 7000))
         let unix = try RedisEndpoint(url: "redis+unix:///run/redis/redis.sock?db=3")
         #expect(unix.address == .unix(path: "/run/redis/redis.sock") && unix.database == 3)
-        for bad in ["http://127.0.0.1", "redis://", "redis://host:notaport", "redis://host:99999", "redis://:hunter2@host/x",
-                    "redis+unix://relative.sock", "redis+unix:///s.sock?db=x"] {
+        for bad in [
+            "http://127.0.0.1", "redis://", "redis://host:notaport", "redis://host:99999", "redis://:hunter2@host/x",
+            "redis+unix://relative.sock", "redis+unix:///s.sock?db=x",
+        ] {
             let error = #expect(throws: StrataError(code: .invalidConfiguration, message: "")) { try RedisEndpoint(url: bad) }
             #expect(error?.description.contains("hunter2") == false, "\(bad)")
             #expect(error?.description.contains("invalid Redis URL") == true)
@@ -172,8 +174,9 @@ struct RedisStoreTests {
         #expect(listing?.key == "queue")
     }
 
-    @Test("a server killed and restarted under load: in-flight calls get backendUnavailable, later calls succeed, no reply reaches the wrong caller",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "a server killed and restarted under load: in-flight calls get backendUnavailable, later calls succeed, no reply reaches the wrong caller",
+        .timeLimit(.minutes(2)))
     func serverRestart() async throws {
         let server = try await RedisTestServer()
         var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL))
@@ -181,7 +184,7 @@ struct RedisStoreTests {
         configuration.commandTimeout = .seconds(1)
         let store = try RedisStore(configuration: configuration)
         let shared = LoadState()
-                let load = Task {
+        let load = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for task in 0..<16 {
                     group.addTask {

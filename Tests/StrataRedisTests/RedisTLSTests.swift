@@ -12,20 +12,23 @@ struct RedisTLSTests {
     @Test("RedisStore over TLS (rediss:// URL with the CA)", arguments: KeyValueStoreConformance.checks)
     func conformance(_ check: KeyValueStoreConformance.Check) async throws {
         let server = try await RedisTestTLSServer.shared
-        try await check.run(.init(makeStore: { defaultExpiry in
-            var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.url))
-            configuration.keyNamespace = "tls:\(UUID().uuidString):"
-            configuration.defaultExpiry = defaultExpiry
-            // One connection, made (handshake included) by the initializer: a check's 3 s
-            // lifetime then never pays for the handshakes of connections made lazily, which
-            // on a loaded machine ran it out (every test shares the one TLS server).
-            configuration.poolSize = 1
-            return try RedisStore(configuration: configuration)
-        }, shortLifetimeSeconds: 3))
+        try await check.run(
+            .init(
+                makeStore: { defaultExpiry in
+                    var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.url))
+                    configuration.keyNamespace = "tls:\(UUID().uuidString):"
+                    configuration.defaultExpiry = defaultExpiry
+                    // One connection, made (handshake included) by the initializer: a check's 3 s
+                    // lifetime then never pays for the handshakes of connections made lazily, which
+                    // on a loaded machine ran it out (every test shares the one TLS server).
+                    configuration.poolSize = 1
+                    return try RedisStore(configuration: configuration)
+                }, shortLifetimeSeconds: 3))
     }
 
-    @Test("the bus and the compute lock over TLS: a write in one instance drops the other's copy; three instances compute once",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "the bus and the compute lock over TLS: a write in one instance drops the other's copy; three instances compute once",
+        .timeLimit(.minutes(1)))
     func busAndLockOverTLS() async throws {
         let server = try await RedisTestTLSServer.shared
         let namespace = "tls:\(UUID().uuidString):"
@@ -62,12 +65,14 @@ struct RedisTLSTests {
 
         #expect(try await instances[1].cache.get("report", as: String.self) == "built once", "held in instance 1's L1")
         try await instances[0].cache.set("report", "rebuilt")
-        #expect(try await eventually(within: .seconds(10)) { try await instances[1].cache.get("report", as: String.self) == "rebuilt" },
-                "the announcement crossed TLS and dropped instance 1's copy")
+        #expect(
+            try await eventually(within: .seconds(10)) { try await instances[1].cache.get("report", as: String.self) == "rebuilt" },
+            "the announcement crossed TLS and dropped instance 1's copy")
     }
 
-    @Test("mutual TLS: a store that shows the client certificate works; one without it is refused, naming the server",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "mutual TLS: a store that shows the client certificate works; one without it is refused, naming the server",
+        .timeLimit(.minutes(1)))
     func mutualTLS() async throws {
         let server = try await RedisTestTLSServer.mutual
         let store = try RedisStore(configuration: server.configuration(server.certificates.clientTLS(mutual: true)))
@@ -79,8 +84,9 @@ struct RedisTLSTests {
             try await makeStoreOffPool(server.configuration(server.certificates.clientTLS(mutual: false)))
         }
         #expect(error.code == .accessDenied, "\(error.message)")
-        #expect(error.message.contains("127.0.0.1:\(server.tlsPort)") && error.message.contains("requires a client certificate"),
-                "\(error.message)")
+        #expect(
+            error.message.contains("127.0.0.1:\(server.tlsPort)") && error.message.contains("requires a client certificate"),
+            "\(error.message)")
     }
 
     /// A way to be refused: the configuration, and what the error must say.
@@ -113,23 +119,28 @@ struct RedisTLSTests {
             return configuration
         },
         Refusal(name: "a CA bundle that does not exist, in the URL", code: .invalidConfiguration, says: "/nonexistent/ca.pem") {
-            server, _ in RedisStore.Configuration(endpoint: try RedisEndpoint(url: "rediss://127.0.0.1:\(server.tlsPort)?ca=/nonexistent/ca.pem"))
+            server, _ in
+            RedisStore.Configuration(endpoint: try RedisEndpoint(url: "rediss://127.0.0.1:\(server.tlsPort)?ca=/nonexistent/ca.pem"))
         },
         Refusal(name: "a client certificate that does not exist", code: .invalidConfiguration, says: "/nonexistent/client.pem") {
-            server, _ in server.configuration(RedisTLS(trust: .certificates(path: server.certificates.ca), clientCertificate: "/nonexistent/client.pem"))
+            server, _ in
+            server.configuration(RedisTLS(trust: .certificates(path: server.certificates.ca), clientCertificate: "/nonexistent/client.pem"))
         },
-        Refusal(name: "a private key that is not the certificate's", code: .invalidConfiguration, says: "not the certificate's") { server, _ in
-            server.configuration(RedisTLS(
-                trust: .certificates(path: server.certificates.ca), clientCertificate: server.certificates.clientCertificate,
-                privateKey: server.certificates.serverKey))
+        Refusal(name: "a private key that is not the certificate's", code: .invalidConfiguration, says: "not the certificate's") {
+            server, _ in
+            server.configuration(
+                RedisTLS(
+                    trust: .certificates(path: server.certificates.ca), clientCertificate: server.certificates.clientCertificate,
+                    privateKey: server.certificates.serverKey))
         },
         Refusal(name: "a CA bundle that is not PEM", code: .invalidConfiguration, says: "holds no PEM certificate") { server, _ in
             server.configuration(RedisTLS(trust: .certificates(path: server.certificates.directory + "/index.txt")))
         },
     ]
 
-    @Test("each bad TLS input is a clear StrataError naming the server or the file, within the connect timeout",
-          .timeLimit(.minutes(1)), arguments: refusals)
+    @Test(
+        "each bad TLS input is a clear StrataError naming the server or the file, within the connect timeout",
+        .timeLimit(.minutes(1)), arguments: refusals)
     func refused(_ refusal: Refusal) async throws {
         let server = try await RedisTestTLSServer.shared
         let expired = try await RedisTestTLSServer.expired
@@ -151,9 +162,13 @@ struct RedisTLSTests {
 
     @Test("rediss:// URLs: TLS settings as query items; an unknown item or a query on redis:// names the URL")
     func urls() throws {
-        let endpoint = try RedisEndpoint(url: "rediss://u:p@cache.example.com:6380/2?ca=/etc/ca.pem&cert=/c.pem&key=/k.pem&server_name=redis.internal")
-        #expect(endpoint.tls == RedisTLS(
-            trust: .certificates(path: "/etc/ca.pem"), clientCertificate: "/c.pem", privateKey: "/k.pem", serverName: "redis.internal"))
+        let endpoint = try RedisEndpoint(
+            url: "rediss://u:p@cache.example.com:6380/2?ca=/etc/ca.pem&cert=/c.pem&key=/k.pem&server_name=redis.internal")
+        #expect(
+            endpoint.tls
+                == RedisTLS(
+                    trust: .certificates(path: "/etc/ca.pem"), clientCertificate: "/c.pem", privateKey: "/k.pem",
+                    serverName: "redis.internal"))
         #expect(endpoint.database == 2 && endpoint.password == "p" && endpoint.address == .tcp(host: "cache.example.com", port: 6380))
         #expect(endpoint.description == "rediss://u:***@cache.example.com:6380/2")
         #expect(try RedisEndpoint(url: "rediss://h").tls == RedisTLS())
@@ -161,8 +176,9 @@ struct RedisTLSTests {
         #expect(try RedisEndpoint(url: "redis://h").tls == nil)
         // The API contract's lines (../shared/API.md, "Redis in production").
         var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: "rediss://cache.internal:6380"))
-        configuration.tls = .init(trust: .certificates(path: "/etc/ssl/redis-ca.pem"),
-                                  clientCertificate: "/etc/ssl/app.pem", privateKey: "/etc/ssl/app.key")
+        configuration.tls = .init(
+            trust: .certificates(path: "/etc/ssl/redis-ca.pem"),
+            clientCertificate: "/etc/ssl/app.pem", privateKey: "/etc/ssl/app.key")
         #expect(configuration.endpoint.tls?.trust == .certificates(path: "/etc/ssl/redis-ca.pem"))
         #expect(configuration.endpoint.description == "rediss://cache.internal:6380/0")
         let question = try RedisEndpoint(url: "redis://:pa?ss@h:7000")
@@ -174,8 +190,9 @@ struct RedisTLSTests {
         }
     }
 
-    @Test("values larger than the socket's buffer go out over TLS in parts (WANT_WRITE, then the rest when writable)",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "values larger than the socket's buffer go out over TLS in parts (WANT_WRITE, then the rest when writable)",
+        .timeLimit(.minutes(1)))
     func largeValues() async throws {
         let server = try await RedisTestTLSServer.shared
         var configuration = server.configuration()
@@ -195,15 +212,19 @@ struct RedisTLSTests {
     @Test("verification can be turned off only by name: a certificate from an unknown CA is then taken", .timeLimit(.minutes(1)))
     func insecureNoVerification() async throws {
         let server = try await RedisTestTLSServer.shared
-        let store = try RedisStore(configuration: server.configuration(RedisTLS(
-            trust: .certificates(path: server.certificates.otherCA), serverName: "elsewhere.example", verification: .insecureNoVerification)))
+        let store = try RedisStore(
+            configuration: server.configuration(
+                RedisTLS(
+                    trust: .certificates(path: server.certificates.otherCA), serverName: "elsewhere.example",
+                    verification: .insecureNoVerification)))
         try await store.set("k", "v")
         #expect(try await store.get("k", as: String.self) == "v")
         try await store.close()
     }
 
-    @Test("a TLS cluster (tls-cluster yes): keys on every node, a clear by prefix, and the bus's subscription, all over TLS",
-          .timeLimit(.minutes(3)))
+    @Test(
+        "a TLS cluster (tls-cluster yes): keys on every node, a clear by prefix, and the bus's subscription, all over TLS",
+        .timeLimit(.minutes(3)))
     func cluster() async throws {
         let cluster = try await RedisTestCluster(replicas: 0, certificates: try await RedisTestCertificates.shared)
         let store = try RedisStore(cluster: cluster.seeds)
@@ -211,8 +232,9 @@ struct RedisTLSTests {
         for key in keys { try await store.set(key, key.uppercased()) }
         for key in keys { #expect(try await store.get(key, as: String.self) == key.uppercased()) }
         for server in cluster.servers {
-            #expect(Int(try await server.cli("DBSIZE").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 > 0,
-                    "every primary holds keys: the slot map's TLS ports were followed")
+            #expect(
+                Int(try await server.cli("DBSIZE").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0 > 0,
+                "every primary holds keys: the slot map's TLS ports were followed")
         }
         try await store.clear(prefix: "user:1")
         #expect(try await store.keys(prefix: "user:").count == 200 - 111)

@@ -1,7 +1,7 @@
 import Foundation
 import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 
 /// Certificates for the TLS tests, made by the `openssl` command in a temporary folder:
 /// a test CA, a server certificate it signed for `localhost` and `127.0.0.1`, the same
@@ -86,8 +86,9 @@ struct RedisTestTLSServer: Sendable {
     init(certificate: String? = nil, requireClientCertificates: Bool = false) async throws {
         certificates = try await RedisTestCertificates.shared
         tlsPort = RedisTestServer.freePort()
-        server = try await RedisTestServer(extraArguments: certificates.serverArguments(
-            port: tlsPort, certificate: certificate, requireClientCertificates: requireClientCertificates))
+        server = try await RedisTestServer(
+            extraArguments: certificates.serverArguments(
+                port: tlsPort, certificate: certificate, requireClientCertificates: requireClientCertificates))
     }
 
     /// `rediss://127.0.0.1:<tls port>` trusting the test CA.

@@ -1,8 +1,8 @@
 import Foundation
 import Strata
 import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
 
 /// A real Redis Cluster on loopback: six `redis-server` processes with `cluster-enabled
@@ -41,19 +41,24 @@ final class RedisTestCluster: Sendable {
         self.certificates = certificates
         var servers: [RedisTestServer] = []
         for _ in 0..<(3 * (1 + replicas)) {
-            servers.append(try await RedisTestServer(extraArguments: [
-                "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
-                // A replica syncs at once (not after 5 s), and may take over however old its data.
-                "--repl-diskless-sync-delay", "0", "--cluster-replica-validity-factor", "0",
-            ], argumentsForPort: { port in
-                guard let certificates else { return [] }
-                return ["--port", "0", "--tls-cluster", "yes", "--tls-replication", "yes"] + certificates.serverArguments(port: port)
-            }))
+            servers.append(
+                try await RedisTestServer(
+                    extraArguments: [
+                        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
+                        // A replica syncs at once (not after 5 s), and may take over however old its data.
+                        "--repl-diskless-sync-delay", "0", "--cluster-replica-validity-factor", "0",
+                    ],
+                    argumentsForPort: { port in
+                        guard let certificates else { return [] }
+                        return ["--port", "0", "--tls-cluster", "yes", "--tls-replication", "yes"]
+                            + certificates.serverArguments(port: port)
+                    }))
         }
         self.servers = servers
         let tlsArguments = certificates.map { ["--tls", "--cacert", $0.ca] } ?? []
-        let output = try await servers[0].cli(arguments: tlsArguments + ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" }
-            + ["--cluster-replicas", String(replicas), "--cluster-yes"])
+        let output = try await servers[0].cli(
+            arguments: tlsArguments + ["--cluster", "create"] + servers.map { "127.0.0.1:\($0.port)" }
+                + ["--cluster-replicas", String(replicas), "--cluster-yes"])
         guard output.contains("All 16384 slots covered") else {
             throw TestServerError(message: "redis-cli --cluster create failed: \(output.suffix(500))")
         }
@@ -77,7 +82,8 @@ final class RedisTestCluster: Sendable {
             for server in servers where server.isRunning {
                 let info = (try? await server.cli("CLUSTER", "INFO")) ?? ""
                 if !info.contains("cluster_state:ok") || !info.contains("cluster_slots_ok:16384")
-                    || !info.contains("cluster_known_nodes:\(expected)") {
+                    || !info.contains("cluster_known_nodes:\(expected)")
+                {
                     return false
                 }
             }

@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Synchronization
 
 /// A primary, a replica and three sentinels (Debian's `redis-sentinel`) watching it as
@@ -47,17 +47,18 @@ final class RedisTestSentinels: Sendable {
         for index in 0..<3 {
             let port = RedisTestServer.freePort()
             let file = "\(directory)/sentinel-\(index).conf"  // a sentinel rewrites its file: one each
-            let listening = certificates.map { certificates in
-                """
-                port 0
-                tls-port \(port)
-                tls-cert-file \(certificates.serverCertificate)
-                tls-key-file \(certificates.serverKey)
-                tls-ca-cert-file \(certificates.ca)
-                tls-auth-clients no
-                tls-replication yes
-                """
-            } ?? "port \(port)"
+            let listening =
+                certificates.map { certificates in
+                    """
+                    port 0
+                    tls-port \(port)
+                    tls-cert-file \(certificates.serverCertificate)
+                    tls-key-file \(certificates.serverKey)
+                    tls-ca-cert-file \(certificates.ca)
+                    tls-auth-clients no
+                    tls-replication yes
+                    """
+                } ?? "port \(port)"
             try """
             \(listening)
             bind 127.0.0.1
@@ -68,8 +69,9 @@ final class RedisTestSentinels: Sendable {
             sentinel parallel-syncs \(Self.primaryName) 1
 
             """.write(toFile: file, atomically: true, encoding: .utf8)
-            processes.append(try ChildProcess(
-                try RedisTestServer.executable("redis-sentinel"), [file], output: .discarded, errors: .discarded))
+            processes.append(
+                try ChildProcess(
+                    try RedisTestServer.executable("redis-sentinel"), [file], output: .discarded, errors: .discarded))
             ports.append(port)
         }
         sentinelPorts = ports

@@ -1,10 +1,11 @@
 import Foundation
 import Strata
-@testable import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Synchronization
 import Testing
+
+@testable import StrataRedis
 
 /// Records when each key's remote invalidation reached a tiered store (`nil`: everything).
 final class InvalidationClock: TieredStoreObserver {
@@ -69,8 +70,9 @@ struct TrackingInstance {
 
 @Suite("RedisInvalidationBus in .tracking mode", .serialized)
 struct RedisTrackingTests {
-    @Test("SET, DEL, EXPIRE, a Lua script and FLUSHDB by redis-cli on a key an instance holds in L1 invalidate it within 100 ms; keys of another namespace do not",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "SET, DEL, EXPIRE, a Lua script and FLUSHDB by redis-cli on a key an instance holds in L1 invalidate it within 100 ms; keys of another namespace do not",
+        .timeLimit(.minutes(2)))
     func otherClientsWrites() async throws {
         let server = try await RedisTestServer()
         let instance = try await TrackingInstance(server.unixURL)
@@ -103,7 +105,9 @@ struct RedisTrackingTests {
         try await instance.stop()
     }
 
-    @Test("tracking messages name Redis keys: those of the store's namespace become its keys; another namespace's, Strata's own names and non-UTF-8 names are skipped; a null payload (a flush) drops everything")
+    @Test(
+        "tracking messages name Redis keys: those of the store's namespace become its keys; another namespace's, Strata's own names and non-UTF-8 names are skipped; a null payload (a flush) drops everything"
+    )
     func trackingMessages() async throws {
         var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: await RedisTestServer.shared))
         configuration.keyNamespace = "app:"
@@ -112,13 +116,16 @@ struct RedisTrackingTests {
         func message(_ payload: RedisReply) -> RedisReply {
             .array([.bulk(Array("message".utf8)), .bulk(Array("__redis__:invalidate".utf8)), payload])
         }
-        let names: [[UInt8]] = [Array("app:k".utf8), Array("other:k".utf8), [0xFF] + Array("strata:lease:app:k".utf8), Array("app:".utf8) + [0xC3]]
+        let names: [[UInt8]] = [
+            Array("app:k".utf8), Array("other:k".utf8), [0xFF] + Array("strata:lease:app:k".utf8), Array("app:".utf8) + [0xC3],
+        ]
         #expect(bus.invalidations(in: message(.array(names.map(RedisReply.bulk)))) == [.key("k")])
         #expect(bus.invalidations(in: message(.null)) == [.everything])
     }
 
-    @Test("a bus in .tracking mode refuses a tiered store whose L2 names keys otherwise (a prefixed view), and takes one over a wrapper that keeps them",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a bus in .tracking mode refuses a tiered store whose L2 names keys otherwise (a prefixed view), and takes one over a wrapper that keeps them",
+        .timeLimit(.minutes(1)))
     func trackingNeedsItsOwnStore() async throws {
         let server = try await RedisTestServer()
         let redis = try await makeStoreOffPool(RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL)))
@@ -128,7 +135,8 @@ struct RedisTrackingTests {
         #expect(error.code == .invalidConfiguration)
         #expect(error.message.contains("L2"))
         // A wrapper that keeps the names is fine: the bus subscribes.
-        let wrapped = TieredStore(l1: MemoryStore(), l2: FaultInjectingStore(wrapping: redis), configuration: .init(invalidationPublisher: bus))
+        let wrapped = TieredStore(
+            l1: MemoryStore(), l2: FaultInjectingStore(wrapping: redis), configuration: .init(invalidationPublisher: bus))
         let run = Task { try await bus.run(delivering: wrapped) }
         let subscribed = try await eventually(within: .seconds(10)) { bus.isSubscribed }
         #expect(subscribed, "a tiered store over a wrapper of the bus's store is accepted")
@@ -160,8 +168,9 @@ struct RedisTrackingTests {
         try await instance.stop()
     }
 
-    @Test("a tag and a prefix are still announced between instances in .tracking mode; keys are not published",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a tag and a prefix are still announced between instances in .tracking mode; keys are not published",
+        .timeLimit(.minutes(1)))
     func tagsAndPrefixes() async throws {
         let server = try await RedisTestServer()
         let writer = try await TrackingInstance(server.unixURL)
@@ -185,8 +194,9 @@ struct RedisTrackingTests {
         try await reader.stop()
     }
 
-    @Test("on a cluster, tracking on every primary: a change by redis-cli -c to a key on any node invalidates the L1 copy",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "on a cluster, tracking on every primary: a change by redis-cli -c to a key on any node invalidates the L1 copy",
+        .timeLimit(.minutes(2)))
     func cluster() async throws {
         let cluster = try await RedisTestCluster.shared
         let namespace = "trk:\(UUID().uuidString.prefix(8)):"
@@ -216,8 +226,9 @@ struct RedisTrackingTests {
         try await instance.stop()
     }
 
-    @Test("the tracking connection killed (CLIENT KILL): L1 is dropped at once, tracking is turned on again, and later changes are seen",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "the tracking connection killed (CLIENT KILL): L1 is dropped at once, tracking is turned on again, and later changes are seen",
+        .timeLimit(.minutes(1)))
     func trackingConnectionLost() async throws {
         let server = try await RedisTestServer()
         let instance = try await TrackingInstance(server.unixURL)

@@ -1,8 +1,8 @@
-import Strata
 import Foundation
+import Strata
 import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Synchronization
 import Testing
 
@@ -10,8 +10,9 @@ struct ServiceDown: Error {}
 
 @Suite("Resilience across instances sharing Redis")
 struct ResilienceAcrossInstancesTests {
-    @Test("a tag invalidated on one instance makes the other instance's L1 copies unreadable, and only those",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a tag invalidated on one instance makes the other instance's L1 copies unreadable, and only those",
+        .timeLimit(.minutes(1)))
     func tagsReachOtherInstances() async throws {
         let server = try await RedisTestServer()
         let a = try Instance(url: server.unixURL)
@@ -23,21 +24,24 @@ struct ResilienceAcrossInstancesTests {
         try await a.cache.set("team3:report", "r", options: EntryOptions(expires: "1h", tags: ["team:3"]))
         try await a.cache.set("team4:report", "s", options: EntryOptions(expires: "1h", tags: ["team:4"]))
         // B reads both: its L1 now holds them, and knows team:3 was never invalidated.
-        #expect(try await eventually {
-            guard try await b.cache.get("team3:report", as: String.self) == "r" else { return false }
-            return try await b.cache.l1.has("team3:report")
-        })
+        #expect(
+            try await eventually {
+                guard try await b.cache.get("team3:report", as: String.self) == "r" else { return false }
+                return try await b.cache.l1.has("team3:report")
+            })
         #expect(try await b.cache.get("team4:report", as: String.self) == "s")
         try await Task.sleep(for: .milliseconds(2))
         try await a.cache.invalidate(tags: ["team:3"])
-        #expect(try await eventually { try await b.cache.get("team3:report", as: String.self) == nil },
-                "B stops serving its L1 copy of the tagged entry")
+        #expect(
+            try await eventually { try await b.cache.get("team3:report", as: String.self) == nil },
+            "B stops serving its L1 copy of the tagged entry")
         #expect(try await b.cache.get("team4:report", as: String.self) == "s")
         #expect(try await a.cache.get("team3:report", as: String.self) == nil)
     }
 
-    @Test("an entry computed on one instance is the other's fallback when its computation fails after expiry",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "an entry computed on one instance is the other's fallback when its computation fails after expiry",
+        .timeLimit(.minutes(1)))
     func failSafeAcrossInstances() async throws {
         let server = try await RedisTestServer()
         // An L2 read past l2Timeout would leave B no kept value to fall back on: not what

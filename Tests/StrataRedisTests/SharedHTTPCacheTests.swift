@@ -1,14 +1,15 @@
-import Strata
 import Foundation
+import Strata
+import StrataHTTP
+import StrataRedis
+import StrataTestSupport
+import StrataTesting
+import Synchronization
+import Testing
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import StrataHTTP
-import StrataRedis
-import StrataTesting
-import StrataTestSupport
-import Synchronization
-import Testing
 
 /// Two application instances, each with its own HTTPCache over its own TieredStore, share
 /// one Redis: what one fetched, the other serves; what one invalidates, neither serves.

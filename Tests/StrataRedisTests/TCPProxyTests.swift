@@ -1,13 +1,14 @@
 import Dispatch
 import Foundation
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
 
 @Suite("TCPProxy: a loopback path that can freeze and be cut")
 struct TCPProxyTests {
-    @Test("forwards both ways; freeze: no reply and no end; thaw: the reply that waited; cut: a reset",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "forwards both ways; freeze: no reply and no end; thaw: the reply that waited; cut: a reset",
+        .timeLimit(.minutes(1)))
     func freezeThawCut() async throws {
         let server = try await RedisTestServer()
         let proxy = try TCPProxy(upstream: .tcp(host: "127.0.0.1", port: server.port))
@@ -128,7 +129,9 @@ final class RawClient: Sendable {
 
     func send(_ text: String) async throws {
         let descriptor = descriptor
-        let sent = await offPool { Array(text.utf8).withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+        let sent = await offPool {
+            Array(text.utf8).withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
         guard sent == text.utf8.count else { throw TestServerError(message: "send failed: errno \(errno)") }
     }
 
@@ -141,7 +144,10 @@ final class RawClient: Sendable {
             while true {
                 let left = deadline - ContinuousClock.now
                 var watched = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-                let ready = left > .zero ? poll(&watched, 1, Int32(left.components.seconds * 1_000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)) : 0
+                let ready =
+                    left > .zero
+                    ? poll(&watched, 1, Int32(left.components.seconds * 1_000 + left.components.attoseconds / 1_000_000_000_000_000 + 1))
+                    : 0
                 if ready == 0 { return received.isEmpty ? .nothing : .bytes(String(decoding: received, as: UTF8.self)) }
                 var chunk = [UInt8](repeating: 0, count: 1)  // a byte at a time: a line, never more
                 let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, 1, 0) }

@@ -1,9 +1,10 @@
-@testable import Strata
 import Foundation
 import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
+
+@testable import Strata
 
 /// X2 (Docs/Consistency.md): while an instance's bus does not deliver other instances'
 /// changes, its L1 keeps what it copies for `undeliveredL1Expiry` at most.
@@ -20,14 +21,17 @@ struct UndeliveredL1ExpiryTests {
     /// While A's bus does not deliver: A copies B's `old` value at `key` from L2 into L1 for
     /// 1 s at most (undeliveredL1Expiry), and reads B's next write within that bound (and
     /// a margin for a loaded machine), when the copy ends.
-    static func expectBriefCopy(_ a: TieredStore, _ b: TieredStore, _ key: String, old: String, new: String,
-                                sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    static func expectBriefCopy(
+        _ a: TieredStore, _ b: TieredStore, _ key: String, old: String, new: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
         #expect(try await a.get(key, as: String.self) == old, sourceLocation: sourceLocation)  // an L2 hit, copied into L1
         let copied = ContinuousClock.now
         let servedFor = try #require(try Self.servedFor(a, key), "the L2 hit was copied into L1", sourceLocation: sourceLocation)
-        #expect(servedFor > 0 && servedFor <= 1_000,
-                "the copy is served for \(servedFor) ms: undeliveredL1Expiry (1 s), not l1Expiry (10 min) nor L2's hour",
-                sourceLocation: sourceLocation)
+        #expect(
+            servedFor > 0 && servedFor <= 1_000,
+            "the copy is served for \(servedFor) ms: undeliveredL1Expiry (1 s), not l1Expiry (10 min) nor L2's hour",
+            sourceLocation: sourceLocation)
         try await b.set(key, new, expires: "1h")
         // 1 s, and a margin for a 2-core machine running the whole suite at once (the copy's
         // own lifetime, checked above, is the bound; this shows the change is then read).
@@ -38,8 +42,9 @@ struct UndeliveredL1ExpiryTests {
         #expect(seen, "A read B's change once its copy ended (1 s, and a margin for a loaded machine)", sourceLocation: sourceLocation)
     }
 
-    @Test("X2: while the bus does not deliver, L1 copies live briefly: undeliveredL1Expiry at most before the first subscription and after a loss, l1Expiry while subscribed",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "X2: while the bus does not deliver, L1 copies live briefly: undeliveredL1Expiry at most before the first subscription and after a loss, l1Expiry while subscribed",
+        .timeLimit(.minutes(1)))
     func undeliveredCopiesLiveBriefly() async throws {
         let url = try await RedisTestServer.shared
         let namespace = "x2:\(UUID().uuidString):"

@@ -1,8 +1,8 @@
 import Foundation
 import Strata
 import StrataRedis
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
 
 /// A prefixed view and a fault injector over a `TieredStore` keep its compute path
@@ -30,13 +30,15 @@ struct WrappedTieredComputeTests {
         }
         switch wrapper {
         case "prefixed": return try await cache.prefixed("tenant:").getOrSet("k", as: String.self, options: options, compute: compute)
-        case "fault injector": return try await FaultInjectingStore(wrapping: cache).getOrSet("tenant:k", as: String.self, options: options, compute: compute)
+        case "fault injector":
+            return try await FaultInjectingStore(wrapping: cache).getOrSet("tenant:k", as: String.self, options: options, compute: compute)
         default: return try await cache.getOrSet("tenant:k", as: String.self, options: options, compute: compute)
         }
     }
 
-    @Test("C1 through wrappers: concurrent getOrSet with options through a tiered store, a prefixed view and a fault injector over it share one flight: one computation",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "C1 through wrappers: concurrent getOrSet with options through a tiered store, a prefixed view and a fault injector over it share one flight: one computation",
+        .timeLimit(.minutes(1)))
     func singleFlightSharedWithWrappers() async throws {
         let cache = try await Self.tiered(namespace: "wrapped-flight:\(UUID().uuidString):", computeLock: false)
         let computations = Counter()
@@ -47,7 +49,9 @@ struct WrappedTieredComputeTests {
         let leader = Task { try await Self.ask(cache, through: nil, value: "computed once", computations) }
         try await gate.reached()
         let followers = (0..<12).map { index in
-            Task { try await Self.ask(cache, through: [nil, "prefixed", "fault injector"][index % 3], value: "computed again", computations) }
+            Task {
+                try await Self.ask(cache, through: [nil, "prefixed", "fault injector"][index % 3], value: "computed again", computations)
+            }
         }
         #expect(try await eventually(within: .seconds(10)) { cache.statistics.misses >= 13 }, "every caller read the key and missed")
         gate.open()
@@ -60,8 +64,9 @@ struct WrappedTieredComputeTests {
         try await cache.close()
     }
 
-    @Test("C3 through wrappers: getOrSet with options through a prefixed view or a fault injector over a tiered store takes its compute lock: it waits for another instance's computation",
-          .timeLimit(.minutes(1)), arguments: ["prefixed", "fault injector"])
+    @Test(
+        "C3 through wrappers: getOrSet with options through a prefixed view or a fault injector over a tiered store takes its compute lock: it waits for another instance's computation",
+        .timeLimit(.minutes(1)), arguments: ["prefixed", "fault injector"])
     func computeLockThroughWrapper(wrapper: String) async throws {
         let namespace = "wrapped-lock:\(UUID().uuidString):"
         // computeLockWait of a minute: only the holder's value (or its release) lets the wrapper's call go on.

@@ -14,7 +14,8 @@ enum SQLiteContexts {
         let clock = ManualClock()
         return .init(
             makeStore: { try SQLiteStore(configuration: .init(path: temporaryPath("sqlite"), defaultExpiry: $0, clock: clock)) },
-            advanceTime: { clock.advance(by: $0) }, shortLifetimeSeconds: 5)  // manual clock: see Contexts.manualLifetimeSeconds in StrataTests
+            // A manual clock: see Contexts.manualLifetimeSeconds in StrataTests.
+            advanceTime: { clock.advance(by: $0) }, shortLifetimeSeconds: 5)
     }
 }
 
@@ -29,7 +30,8 @@ extension SQLiteContexts {
                     l2: try SQLiteStore(configuration: .init(path: temporaryPath("tiered"), clock: clock)),
                     configuration: .init(defaultExpiry: $0, l2Timeout: .seconds(60)))  // see Contexts.tieredOverFolder
             },
-            advanceTime: { clock.advance(by: $0) }, shortLifetimeSeconds: 5)  // manual clock: see Contexts.manualLifetimeSeconds in StrataTests
+            // A manual clock: see Contexts.manualLifetimeSeconds in StrataTests.
+            advanceTime: { clock.advance(by: $0) }, shortLifetimeSeconds: 5)
     }
 }
 

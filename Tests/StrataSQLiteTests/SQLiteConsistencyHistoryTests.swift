@@ -1,6 +1,7 @@
 import Strata
 import StrataSQLite
 import Testing
+
 @testable import StrataTesting
 
 /// A random history on a tiered store over SQLite, checked against the model of

@@ -1,7 +1,8 @@
 import Foundation
-@testable import StrataSQLite
 import StrataTesting
 import Testing
+
+@testable import StrataSQLite
 
 /// Real damaged files: random bytes where a database should be (SQLite: `SQLITE_NOTADB`),
 /// and a valid database with garbage over a page in the middle (`SQLITE_CORRUPT`).

@@ -1,7 +1,7 @@
 import Foundation
 import StrataSQLite
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
 
 @Suite("SQLiteStore leases and records")
@@ -74,8 +74,9 @@ struct SQLiteLeaseTests {
         try await store.close()
     }
 
-    @Test("a second OS process writing or deleting the key breaks this process's lease; one writing another key does not",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a second OS process writing or deleting the key breaks this process's lease; one writing another key does not",
+        .timeLimit(.minutes(1)))
     func otherProcess() async throws {
         let path = temporaryPath("lease-processes")
         let store = try SQLiteStore(path: path)
@@ -89,7 +90,8 @@ struct SQLiteLeaseTests {
             _ = try await store.leaseEntry(forKey: key, lease: lease, duration: .seconds(60))
             // The second process changes `key`, or (nothing intervening) another key of the file.
             let target = command == "none" ? "other" : key
-            let fixture = try ChildProcess(builtExecutable("strata-fixture"), [command == "none" ? "sqlite-set" : command, path, target, "42"])
+            let fixture = try ChildProcess(
+                builtExecutable("strata-fixture"), [command == "none" ? "sqlite-set" : command, path, target, "42"])
             #expect(try await fixture.exited() == 0)
             let wrote = try await store.setEntry(Self.entry("computed"), forKey: key, ifLeased: lease, keepingLease: false)
             #expect(wrote == !refused, "\(command) of \(target)")
@@ -119,7 +121,8 @@ struct SQLiteLeaseTests {
     func migration() async throws {
         let path = temporaryPath("migrate")
         let raw = try RawConnection(path)
-        try raw.execute("""
+        try raw.execute(
+            """
             PRAGMA journal_mode = WAL;
             CREATE TABLE strata_cache (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, expires INTEGER) WITHOUT ROWID;
             CREATE INDEX strata_cache_expires ON strata_cache(expires) WHERE expires IS NOT NULL;

@@ -11,8 +11,9 @@ struct SQLiteLifetimeTests {
         return names.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + $0) }
     }
 
-    @Test("200 stores released without close() leave no file descriptor open",
-          .enabled(if: FileManager.default.fileExists(atPath: "/proc/self/fd"), "needs /proc"), .timeLimit(.minutes(1)))
+    @Test(
+        "200 stores released without close() leave no file descriptor open",
+        .enabled(if: FileManager.default.fileExists(atPath: "/proc/self/fd"), "needs /proc"), .timeLimit(.minutes(1)))
     func releasedStoresCloseTheirConnections() async throws {
         let directory = URL(fileURLWithPath: temporaryPath("released")).deletingLastPathComponent().path
         let before = Self.openFiles().count

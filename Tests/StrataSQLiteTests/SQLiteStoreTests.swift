@@ -1,8 +1,8 @@
 import CSQLite
 import Foundation
 import StrataSQLite
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Synchronization
 import Testing
 
@@ -61,8 +61,9 @@ struct SQLiteStoreTests {
             let definition = try raw.column("SELECT sql FROM sqlite_master WHERE name = '\(table)'").first ?? ""
             #expect(definition.contains("WITHOUT ROWID"), "\(table)")
         }
-        #expect(try raw.column("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
-            == ["strata_cache_insert_breaks_lease", "strata_cache_update_breaks_lease"])
+        #expect(
+            try raw.column("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+                == ["strata_cache_insert_breaks_lease", "strata_cache_update_breaks_lease"])
         // Another program reads the raw UTF-8 and the expiry in milliseconds.
         #expect(try raw.column("SELECT CAST(value AS TEXT) FROM strata_cache WHERE key = 'text'") == ["héllo"])
         let expires = Int64(try raw.column("SELECT expires FROM strata_cache WHERE key = 'text'").first ?? "0") ?? 0
@@ -81,7 +82,8 @@ struct SQLiteStoreTests {
         #expect(try await store.clear(prefix: "a_") == 1)
         #expect(try await store.keys() == ["a", "aXb", "ab"])
         let plan = try RawConnection(path).column(
-            "EXPLAIN QUERY PLAN SELECT key FROM strata_cache WHERE key >= 'a' AND key < 'b' AND (expires IS NULL OR expires > 0) ORDER BY key", at: 3)
+            "EXPLAIN QUERY PLAN SELECT key FROM strata_cache WHERE key >= 'a' AND key < 'b' AND (expires IS NULL OR expires > 0) ORDER BY key",
+            at: 3)
         #expect(plan.contains { $0.contains("SEARCH") && $0.contains("PRIMARY KEY (key>? AND key<?)") }, "\(plan)")
         try await store.close()
     }
@@ -261,11 +263,11 @@ struct SQLiteStoreTests {
     }
 }
 
-
 @Suite("SQLiteStore refusals")
 struct SQLiteRefusalTests {
-    @Test("a full disk (SQLITE_FULL): set throws storageFull naming the key, and the old value stays",
-          .enabled(if: getuid() == 0, "needs root to mount a 512 KiB tmpfs"))
+    @Test(
+        "a full disk (SQLITE_FULL): set throws storageFull naming the key, and the old value stays",
+        .enabled(if: getuid() == 0, "needs root to mount a 512 KiB tmpfs"))
     func diskFull() async throws {
         let directory = temporaryPath("tmpfs")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

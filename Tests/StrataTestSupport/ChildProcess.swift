@@ -1,3 +1,6 @@
+import Foundation
+import Strata
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,8 +8,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
-import Strata
 
 /// A child process for the tests (a `redis-server`, `redis-cli`, the fixture executable),
 /// started with `posix_spawn`.

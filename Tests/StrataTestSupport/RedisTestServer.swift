@@ -124,7 +124,8 @@ package final class RedisTestServer: Sendable {
 
     /// The path of an installed tool (`redis-server`, `redis-cli`); throws when it is not installed.
     package static func executable(_ name: String) throws -> String {
-        for directory in ["/usr/bin", "/usr/local/bin", "/usr/sbin"] where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
+        for directory in ["/usr/bin", "/usr/local/bin", "/usr/sbin"]
+        where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
             return "\(directory)/\(name)"
         }
         throw TestServerError(message: "\(name) is not installed: run the test command in README.md, which installs it")
@@ -195,4 +196,3 @@ package struct TestServerError: Error, CustomStringConvertible {
     package init(message: String) { self.message = message }
     package var description: String { message }
 }
-

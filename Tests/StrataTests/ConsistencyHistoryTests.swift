@@ -1,6 +1,7 @@
 import Strata
 import StrataTesting
 import Testing
+
 @testable import StrataTesting
 
 /// Thousands of random operations on each store shape, checked against the model of the
@@ -44,10 +45,11 @@ struct ConsistencyHistoryCheckerTests {
         #expect(ConsistencyHistory.violations(in: concurrent).isEmpty)
         let fresh = written + [Operation(id: 3, kind: .get, target: "a:1", start: 40, end: 50, result: .some("v2"))]
         #expect(ConsistencyHistory.violations(in: fresh).isEmpty)
-        let deleted = written + [
-            Operation(id: 3, kind: .delete, target: "a:1", start: 31, end: 35),
-            Operation(id: 4, kind: .get, target: "a:1", start: 40, end: 50, result: .some("v2")),
-        ]
+        let deleted =
+            written + [
+                Operation(id: 3, kind: .delete, target: "a:1", start: 31, end: 35),
+                Operation(id: 4, kind: .get, target: "a:1", start: 40, end: 50, result: .some("v2")),
+            ]
         #expect(ConsistencyHistory.violations(in: deleted).count == 1, "a read after a delete")
     }
 
@@ -75,10 +77,11 @@ struct ConsistencyHistoryCheckerTests {
             Operation(id: 3, kind: .get, target: "a:1", start: 40, end: 50, result: .some("v")),
         ]
         #expect(ConsistencyHistory.violations(in: history).count == 1)
-        let after = history.prefix(2) + [
-            Operation(id: 4, kind: .set, target: "a:1", written: "w", tags: ["t1"], start: 31, end: 35),
-            Operation(id: 5, kind: .get, target: "a:1", start: 40, end: 50, result: .some("w")),
-        ]
+        let after =
+            history.prefix(2) + [
+                Operation(id: 4, kind: .set, target: "a:1", written: "w", tags: ["t1"], start: 31, end: 35),
+                Operation(id: 5, kind: .get, target: "a:1", start: 40, end: 50, result: .some("w")),
+            ]
         #expect(ConsistencyHistory.violations(in: Array(after)).isEmpty)
     }
 

@@ -1,8 +1,9 @@
 import Foundation
 import Strata
-@testable import Strata
 import StrataTesting
 import Testing
+
+@testable import Strata
 
 /// Rules a cold review of the pipeline found unkept, each forced with a fault or a clock.
 @Suite("Consistency rules: faults on the compute and write paths")
@@ -21,12 +22,14 @@ struct ConsistencyReviewTests {
         #expect(fixture.first.statistics.failSafes == 0)
         #expect(try await fixture.shared.get("k", as: String.self) == nil, "L2 could not be marked: nothing written there")
         fixture.faulty.heal()
-        #expect(try await fixture.first.getOrSet("k", as: String.self, options: Self.enveloped) { _ in "again" } == "computed",
-                "kept in L1")
+        #expect(
+            try await fixture.first.getOrSet("k", as: String.self, options: Self.enveloped) { _ in "again" } == "computed",
+            "kept in L1")
     }
 
-    @Test("C4: marking L2 as holding envelopes is bounded by l2Timeout: a hanging L2 does not hold the computed value back",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "C4: marking L2 as holding envelopes is bounded by l2Timeout: a hanging L2 does not hold the computed value back",
+        .timeLimit(.minutes(1)))
     func markIsBoundedByTheL2Timeout() async throws {
         let fixture = TwoInstances(l2Timeout: .milliseconds(50))
         fixture.faulty.inject(.hang, into: .writes)
@@ -36,8 +39,9 @@ struct ConsistencyReviewTests {
         try await fixture.first.close()
     }
 
-    @Test("C5: a computed write past l2Timeout that then fails is a failure (reported), not a refused stale write; L1 keeps the value for undeliveredL1Expiry at most",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "C5: a computed write past l2Timeout that then fails is a failure (reported), not a refused stale write; L1 keeps the value for undeliveredL1Expiry at most",
+        .timeLimit(.minutes(1)))
     func lateWriteThatFailsIsAFailure() async throws {
         let fixture = TwoInstances(l2Timeout: .milliseconds(50))
         fixture.faulty.inject(.hang, into: .writes)

@@ -1,8 +1,9 @@
-@testable import Strata
 import Foundation
 import StrataTesting
 import Synchronization
 import Testing
+
+@testable import Strata
 
 /// The rules of Docs/Consistency.md that need more than one store shape's conformance
 /// checks: faults, timeouts, clocks and wrappers. Interleavings are forced with gates.
@@ -74,8 +75,9 @@ struct ConsistencyRuleTests {
         #expect(fixture.first.background.count == 0)
     }
 
-    @Test("C5: close() cancels a computation its caller stopped waiting for (past its hard timeout), and awaits it",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "C5: close() cancels a computation its caller stopped waiting for (past its hard timeout), and awaits it",
+        .timeLimit(.minutes(1)))
     func closeCancelsAbandonedComputation() async throws {
         let fixture = TwoInstances()
         let cancelled = Lock(false)
@@ -226,9 +228,13 @@ class ForwardingStore: KeyValueStore, @unchecked Sendable {  // immutable after 
     var clock: any StrataClock { base.clock }
     func entry(forKey key: String) async throws -> StoredEntry? { try await base.entry(forKey: key) }
     func setEntry(_ entry: StoredEntry, forKey key: String) async throws { try await base.setEntry(entry, forKey: key) }
-    func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool { try await base.setEntryIfAbsent(entry, forKey: key) }
+    func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
+        try await base.setEntryIfAbsent(entry, forKey: key)
+    }
     func removeEntry(forKey key: String) async throws -> Bool { try await base.removeEntry(forKey: key) }
-    func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool { try await base.setExpiration(expiresAt, forKey: key) }
+    func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
+        try await base.setExpiration(expiresAt, forKey: key)
+    }
     func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
         try await base.incrementEntry(forKey: key, by: delta, expiresAt: expiresAt)
     }
@@ -317,8 +323,9 @@ struct ConsistencyHistoryFindingsTests {
         try await beforeFill.reached()
         try await cache.delete("k")
         let follower = Task { try await cache.getOrSet("k", as: String.self) { "computed by the follower" } }
-        #expect(try await eventually(poll: .milliseconds(1)) { SingleFlight.shared.waiters(scope: scope, key: "k") == 1 },
-                "the follower joined the flight")
+        #expect(
+            try await eventually(poll: .milliseconds(1)) { SingleFlight.shared.waiters(scope: scope, key: "k") == 1 },
+            "the follower joined the flight")
         beforeFill.open()
         #expect(try await leader.value == "found")
         #expect(try await follower.value == "computed by the follower", "the follower began after the delete: it computes")
@@ -343,7 +350,8 @@ extension ConsistencyHistoryFindingsTests {
         try fixture.first.l1.store(ByteKey("k"), MemoryEntry(bytes: Array("v1".utf8), value: nil, expiresAt: nil))
         gate.open()
         #expect(try await reading.value == "v2")
-        #expect(try await fixture.first.l1.get("k", as: String.self) == nil, "the refused copy dropped the older one: no read goes back to v1")
+        #expect(
+            try await fixture.first.l1.get("k", as: String.self) == nil, "the refused copy dropped the older one: no read goes back to v1")
         fixture.faulty.resume()
         _ = try await deleting.value
     }

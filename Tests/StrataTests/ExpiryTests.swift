@@ -61,8 +61,10 @@ struct ExpiryTests {
     /// digit strings (no Int128 shortcuts, no digit limits), or `nil` when it is not a
     /// lifetime by the grammar. Only for the grammar the generator below writes.
     static func reference(_ parts: [(whole: String, fraction: String, unit: String)]) -> Int128? {
-        let units: [String: Int128] = ["ms": millisecond, "s": second, "min": minute, "h": hour, "d": day, "w": 7 * day,
-                                       "mo": year / 12, "y": year]
+        let units: [String: Int128] = [
+            "ms": millisecond, "s": second, "min": minute, "h": hour, "d": day, "w": 7 * day,
+            "mo": year / 12, "y": year,
+        ]
         var total: Int128 = 0
         for part in parts {
             guard let size = units[part.unit] else { return nil }
@@ -95,9 +97,11 @@ struct ExpiryTests {
         for round in 0..<10_000 {
             if round % 250 == 0 { await Task.yield() }
             let parts = (0..<Int.random(in: 1...3, using: &generator)).map { _ in
-                (whole: digits(Int.random(in: 1...34, using: &generator)),
-                 fraction: Bool.random(using: &generator) ? digits(Int.random(in: 1...25, using: &generator)) : "",
-                 unit: units.randomElement(using: &generator)!)
+                (
+                    whole: digits(Int.random(in: 1...34, using: &generator)),
+                    fraction: Bool.random(using: &generator) ? digits(Int.random(in: 1...25, using: &generator)) : "",
+                    unit: units.randomElement(using: &generator)!
+                )
             }
             let text = parts.map { $0.whole + ($0.fraction.isEmpty ? "" : "." + $0.fraction) + $0.unit }.joined(separator: " ")
             let expected = Self.reference(parts)

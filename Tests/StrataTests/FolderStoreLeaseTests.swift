@@ -1,8 +1,9 @@
 import Foundation
-@testable import Strata
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
+
+@testable import Strata
 
 /// Leases and records of a folder: files of the store's own, kept and checked under the
 /// directory's lock, so that they hold across the processes that share the directory.
@@ -17,8 +18,9 @@ struct FolderStoreLeaseTests {
         try await ChildProcess.run(builtExecutable("strata-fixture"), arguments)
     }
 
-    @Test("a second OS process's set, delete (of a missing key too) or increment breaks this process's lease; with nothing in between the leased write lands",
-          .timeLimit(.minutes(2)), arguments: ["set", "delete", "delete of a missing key", "increment"])
+    @Test(
+        "a second OS process's set, delete (of a missing key too) or increment breaks this process's lease; with nothing in between the leased write lands",
+        .timeLimit(.minutes(2)), arguments: ["set", "delete", "delete of a missing key", "increment"])
     func anotherProcessBreaksTheLease(change: String) async throws {
         let directory = temporaryDirectory("lease-processes")
         let folder = try FolderStore(directory: directory)
@@ -38,8 +40,9 @@ struct FolderStoreLeaseTests {
 
         let unbroken = EntryLease.random()
         _ = try await folder.leaseEntry(forKey: "k", lease: unbroken, duration: .seconds(60))
-        #expect(try await folder.setEntry(Self.entry("8"), forKey: "k", ifLeased: unbroken, keepingLease: false),
-                "with nothing in between, the leased write lands")
+        #expect(
+            try await folder.setEntry(Self.entry("8"), forKey: "k", ifLeased: unbroken, keepingLease: false),
+            "with nothing in between, the leased write lands")
         #expect(try await folder.get("k", as: Int.self) == 8)
     }
 
@@ -52,11 +55,14 @@ struct FolderStoreLeaseTests {
         _ = try await other.leaseEntry(forKey: "k", lease: first, duration: .seconds(60))
         _ = try await mine.leaseEntry(forKey: "k", lease: second, duration: .seconds(60))
         #expect(!(try await other.setEntry(Self.entry("first"), forKey: "k", ifLeased: first, keepingLease: false)))
-        #expect(try await other.setEntry(Self.entry("second"), forKey: "k", ifLeased: second, keepingLease: false),
-                "the lease is the directory's, whichever open of it wrote it")
+        #expect(
+            try await other.setEntry(Self.entry("second"), forKey: "k", ifLeased: second, keepingLease: false),
+            "the lease is the directory's, whichever open of it wrote it")
     }
 
-    @Test("leases and records are files of the store's own: .leases/<SHA-256 of the key>, .records/<SHA-256 of the name>, 0600 in 0700 directories")
+    @Test(
+        "leases and records are files of the store's own: .leases/<SHA-256 of the key>, .records/<SHA-256 of the name>, 0600 in 0700 directories"
+    )
     func layout() async throws {
         let directory = temporaryDirectory("lease-layout")
         let folder = try FolderStore(directory: directory)
@@ -74,7 +80,9 @@ struct FolderStoreLeaseTests {
         #expect(try await folder.keys().isEmpty, "neither is a key")
     }
 
-    @Test("clear(prefix:) breaks the leases of the keys it covers, present or not, and no other; a sweep removes ended leases; records outlive both")
+    @Test(
+        "clear(prefix:) breaks the leases of the keys it covers, present or not, and no other; a sweep removes ended leases; records outlive both"
+    )
     func clearAndSweep() async throws {
         let directory = temporaryDirectory("lease-clear")
         let clock = ManualClock()
@@ -86,14 +94,17 @@ struct FolderStoreLeaseTests {
         try await folder.raiseRecord(named: "envelopes", to: 1)
         #expect(try await folder.clear(prefix: "a") == 1)
         #expect(!(try await folder.setEntry(Self.entry("stale"), forKey: "ab", ifLeased: covered, keepingLease: false)))
-        #expect(try await folder.setEntry(Self.entry("kept"), forKey: "b", ifLeased: other, keepingLease: true), "a lease outside the prefix holds")
+        #expect(
+            try await folder.setEntry(Self.entry("kept"), forKey: "b", ifLeased: other, keepingLease: true),
+            "a lease outside the prefix holds")
 
         _ = try await folder.leaseEntry(forKey: "c", lease: short, duration: .seconds(1))
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/.leases").count == 2)
         clock.advance(by: .seconds(2))
         #expect(try await folder.sweepExpired() == 0, "a lease is not an entry")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/.leases") == [SHA256.hex(Array("b".utf8))],
-                "the ended lease is gone, the live one stays")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: directory + "/.leases") == [SHA256.hex(Array("b".utf8))],
+            "the ended lease is gone, the live one stays")
         #expect(try await folder.clear() == 1)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory + "/.leases").isEmpty, "clear() breaks every lease")
         #expect(try await folder.records(named: ["envelopes"]) == [1])

@@ -31,8 +31,9 @@ struct FolderStoreRaceTests {
         [UInt8](repeating: UInt8(truncatingIfNeeded: writer), count: Self.size)
     }
 
-    @Test("100 writers and 100 readers of one key: each read is the old entry or a new one, whole, never corruptEntry",
-          .timeLimit(.minutes(3)), arguments: Shape.allCases)
+    @Test(
+        "100 writers and 100 readers of one key: each read is the old entry or a new one, whole, never corruptEntry",
+        .timeLimit(.minutes(3)), arguments: Shape.allCases)
     func readersAndWriters(shape: Shape) async throws {
         let store = try shape.makeStore()
         // Before the fix, in 7 runs, every shape but one (once) failed within its first 20
@@ -62,8 +63,9 @@ struct FolderStoreRaceTests {
         }
     }
 
-    @Test("increment racing delete or clear, 200 rounds: the counter ends removed or at 1, never at the count before the removal plus one",
-          .timeLimit(.minutes(2)), arguments: ["delete", "clear(prefix:)"])
+    @Test(
+        "increment racing delete or clear, 200 rounds: the counter ends removed or at 1, never at the count before the removal plus one",
+        .timeLimit(.minutes(2)), arguments: ["delete", "clear(prefix:)"])
     func incrementRacingRemoval(removal: String) async throws {
         let folder = try FolderStore(directory: temporaryDirectory("increment-removal"))
         var resurrected: [String] = []

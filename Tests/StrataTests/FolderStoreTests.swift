@@ -1,6 +1,6 @@
 import Foundation
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 import Testing
 
 @Suite("FolderStore")
@@ -51,8 +51,9 @@ struct FolderStoreTests {
         #expect(remaining == 3_480_000)
     }
 
-    @Test("a file that is not a valid entry throws corruptEntry naming the key, never crashes",
-          arguments: ["truncated", "garbage", "empty", "foreign key", "flipped byte", "huge length"])
+    @Test(
+        "a file that is not a valid entry throws corruptEntry naming the key, never crashes",
+        arguments: ["truncated", "garbage", "empty", "foreign key", "flipped byte", "huge length"])
     func corruption(kind: String) async throws {
         let directory = temporaryDirectory("corrupt")
         let folder = try FolderStore(directory: directory)
@@ -162,16 +163,19 @@ struct FolderStoreTests {
 
 /// The suite's hostile keys, for backend tests that inspect what they produce.
 enum KeyValueStoreConformanceKeys {
-    static let hostile = ["../x", "../../etc/passwd", "/", "/abs", "a/b", "..", ".", ".lock", "a\0b", "line\nbreak",
-                          "*", "A", "a", "é", "e\u{301}", String(repeating: "k", count: 1024)]
+    static let hostile = [
+        "../x", "../../etc/passwd", "/", "/abs", "a/b", "..", ".", ".lock", "a\0b", "line\nbreak",
+        "*", "A", "a", "é", "e\u{301}", String(repeating: "k", count: 1024),
+    ]
 }
 
 /// Failures of the file system reach the caller with a code that says what cures them,
 /// and no call reports work done that was not done.
 @Suite("FolderStore refusals")
 struct FolderStoreRefusalTests {
-    @Test("a full file system: set throws storageFull, leaves the old entry, and no temporary file",
-          .enabled(if: SmallFileSystem.available, "needs root to mount a 256 KiB tmpfs"))
+    @Test(
+        "a full file system: set throws storageFull, leaves the old entry, and no temporary file",
+        .enabled(if: SmallFileSystem.available, "needs root to mount a 256 KiB tmpfs"))
     func diskFull() async throws {
         let mount = try await SmallFileSystem(kilobytes: 256)
         let folder = try FolderStore(directory: mount.path + "/cache")
@@ -185,8 +189,9 @@ struct FolderStoreRefusalTests {
         try await mount.unmount()
     }
 
-    @Test("a file that cannot be removed: clear, sweep and delete throw instead of reporting success",
-          .enabled(if: SmallFileSystem.available, "needs root for chattr +i"))
+    @Test(
+        "a file that cannot be removed: clear, sweep and delete throw instead of reporting success",
+        .enabled(if: SmallFileSystem.available, "needs root for chattr +i"))
     func undeletableFile() async throws {
         let directory = temporaryDirectory("immutable")
         let clock = ManualClock()
@@ -258,8 +263,9 @@ struct FolderStoreForeignFileTests {
         }
     }
 
-    @Test("a foreign thing in an entry's slot: skipped by keys, clear and sweep; get is corruptEntry (never a hang); set replaces it; delete removes it",
-          .timeLimit(.minutes(1)), arguments: Foreign.allCases)
+    @Test(
+        "a foreign thing in an entry's slot: skipped by keys, clear and sweep; get is corruptEntry (never a hang); set replaces it; delete removes it",
+        .timeLimit(.minutes(1)), arguments: Foreign.allCases)
     func foreignSlot(kind: Foreign) async throws {
         let directory = temporaryDirectory("foreign")
         let outside = temporaryDirectory("outside")
@@ -278,8 +284,9 @@ struct FolderStoreForeignFileTests {
 
         try await folder.set("k", "mine")
         #expect(try await folder.get("k", as: String.self) == "mine", "\(kind) was replaced")
-        #expect(String(decoding: FileManager.default.contents(atPath: outside) ?? Data(), as: UTF8.self) == "not the store's",
-                "nothing was written through a link")
+        #expect(
+            String(decoding: FileManager.default.contents(atPath: outside) ?? Data(), as: UTF8.self) == "not the store's",
+            "nothing was written through a link")
         try await folder.delete("k")
         try kind.make(at: slot, outside: outside)
         try await folder.delete("k")

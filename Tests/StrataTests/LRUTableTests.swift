@@ -1,5 +1,6 @@
-@testable import Strata
 import Testing
+
+@testable import Strata
 
 /// The table behind MemoryStore against a plain dictionary and list: random inserts,
 /// replacements, lookups, removals and evictions over a small key space, so probe runs
@@ -105,7 +106,8 @@ func tinyLFUTableMatchesReference() async {
                 var expected: String
                 if let oldestInMain {
                     if let current = candidate, current != oldestInMain {
-                        expected = table.frequency(of: ByteKey(current)) > table.frequency(of: ByteKey(oldestInMain)) ? oldestInMain : current
+                        expected =
+                            table.frequency(of: ByteKey(current)) > table.frequency(of: ByteKey(oldestInMain)) ? oldestInMain : current
                         if expected == oldestInMain { candidate = nil }
                     } else {
                         expected = oldestInMain

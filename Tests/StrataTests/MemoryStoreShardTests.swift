@@ -48,7 +48,9 @@ extension MemoryStoreTests {
         #expect(try await whole.get("huge", as: [UInt8].self)?.count == share + 1, "one shard takes an entry up to maxBytes")
     }
 
-    @Test("shardCount: 16 per core up to 64 by default; a count asked is rounded down to a power of two and kept unless a shard would get no entry")
+    @Test(
+        "shardCount: 16 per core up to 64 by default; a count asked is rounded down to a power of two and kept unless a shard would get no entry"
+    )
     func shardCounts() {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         var expected = 1

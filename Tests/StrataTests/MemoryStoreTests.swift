@@ -18,13 +18,13 @@ struct MemoryStoreTests {
         try await memory.set("b", 2)
         try await memory.set("c", 3)
         _ = try await memory.get("a", as: Int.self)  // a is now the most recent
-        try await memory.set("d", 4)                // evicts b
+        try await memory.set("d", 4)  // evicts b
         #expect(try await memory.keys() == ["a", "c", "d"])
-        try await memory.set("c", 30)               // c is now the most recent
-        try await memory.set("e", 5)                // evicts a
+        try await memory.set("c", 30)  // c is now the most recent
+        try await memory.set("e", 5)  // evicts a
         #expect(try await memory.keys() == ["c", "d", "e"])
-        _ = try await memory.increment("d")          // d is now the most recent... (value 5)
-        try await memory.set("f", 6)                // evicts c
+        _ = try await memory.increment("d")  // d is now the most recent... (value 5)
+        try await memory.set("f", 6)  // evicts c
         #expect(try await memory.keys() == ["d", "e", "f"])
         #expect(memory.statistics.evictions == 3)
     }
@@ -211,7 +211,9 @@ struct SplitMix {
 }
 
 extension MemoryStoreTests {
-    @Test("W-TinyLFU (the default): the bounds stay exact, and keys asked for again and again survive a one-off scan that LRU lets flush them")
+    @Test(
+        "W-TinyLFU (the default): the bounds stay exact, and keys asked for again and again survive a one-off scan that LRU lets flush them"
+    )
     func tinyLFUKeepsHotKeys() async throws {
         let tiny = MemoryStore(maxEntries: 100)
         let lru = Self.lru(maxEntries: 100)

@@ -8,9 +8,10 @@ import Testing
 func readmeExample() async throws {
     struct Report: Codable, Sendable { var total: Int }
 
-    let cache = TieredStore(l1: MemoryStore(maxEntries: 10_000),
-                            l2: try FolderStore(directory: temporaryDirectory("readme")),
-                            defaultExpiry: "10min", l1Expiry: "1min")
+    let cache = TieredStore(
+        l1: MemoryStore(maxEntries: 10_000),
+        l2: try FolderStore(directory: temporaryDirectory("readme")),
+        defaultExpiry: "10min", l1Expiry: "1min")
 
     try await cache.set("user:1", "Ada", expires: "1h")
     let name = try await cache.get("user:1", as: String.self)

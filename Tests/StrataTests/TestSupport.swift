@@ -1,6 +1,6 @@
 import Foundation
-import StrataTesting
 import StrataTestSupport
+import StrataTesting
 
 /// A fresh temporary directory, removed when the process ends.
 func temporaryDirectory(_ label: String = "strata") -> String {
@@ -51,4 +51,3 @@ extension Contexts {
             advanceTime: { clock.advance(by: $0) }, shortLifetimeSeconds: Contexts.manualLifetimeSeconds)
     }
 }
-

@@ -1,8 +1,9 @@
-@testable import Strata
 import Foundation
 import StrataTesting
 import Synchronization
 import Testing
+
+@testable import Strata
 
 struct Unavailable: Error {}
 
@@ -70,11 +71,12 @@ struct TieredResilienceTests {
         #expect(soft == "old")
         #expect(fixture.cache.statistics.softTimeouts == 1)
         // L2 takes the late value first, then L1 keeps it.
-        #expect(try await eventually {
-            let inL2 = try await fixture.l2.get("q", as: String.self)
-            let inL1 = try await fixture.l1.get("q", as: String.self)
-            return inL2 == "new" && inL1 == "new"
-        }, "the late value landed in both tiers")
+        #expect(
+            try await eventually {
+                let inL2 = try await fixture.l2.get("q", as: String.self)
+                let inL1 = try await fixture.l1.get("q", as: String.self)
+                return inL2 == "new" && inL1 == "new"
+            }, "the late value landed in both tiers")
         await #expect(throws: StrataError(code: .timeout, message: "")) {
             try await fixture.cache.getOrSet("nothing-kept", as: String.self, options: EntryOptions(hardTimeout: .milliseconds(20))) {
                 try await Task.sleep(for: .milliseconds(200))
@@ -191,4 +193,3 @@ struct EntryOptionsCheckTests {
         #expect(try await store.keys().isEmpty)
     }
 }
-

@@ -1,5 +1,5 @@
-import Strata
 import Foundation
+import Strata
 import StrataTesting
 import Synchronization
 import Testing
@@ -219,8 +219,9 @@ struct TieredStoreTests {
         struct Query: Codable, Sendable { var zone: String; var area: Int }
         #expect(try MemoKey.key(prefix: "price:", argument: "A-42") == #"price:"A-42""#)
         #expect(try MemoKey.key(prefix: "q:", argument: Query(zone: "eu/1", area: 7)) == #"q:{"area":7,"zone":"eu/1"}"#)
-        #expect(try MemoKey.key(prefix: "long:", argument: String(repeating: "x", count: 1_100))
-            == "long:#sha256:bda0136d8703a5ca83b2a3b914ef7b1d0ec3cf9a2a282a27bba5531a4edfd4f2")
+        #expect(
+            try MemoKey.key(prefix: "long:", argument: String(repeating: "x", count: 1_100))
+                == "long:#sha256:bda0136d8703a5ca83b2a3b914ef7b1d0ec3cf9a2a282a27bba5531a4edfd4f2")
     }
 
     @Test("a read that fetched the old value from L2 does not put it into L1 after a newer write finished")
@@ -276,10 +277,10 @@ struct Sample: Codable, Sendable, Equatable {
     var id: Int
 }
 
-
 /// A store that can hold one read's answer until the test lets it return.
 final class PausingStore: ForwardingStore, @unchecked Sendable {
-    private let state = Lock<(armed: Bool, paused: CheckedContinuation<Void, Never>?, waiter: CheckedContinuation<Void, Never>?)>((false, nil, nil))
+    private let state = Lock<(armed: Bool, paused: CheckedContinuation<Void, Never>?, waiter: CheckedContinuation<Void, Never>?)>(
+        (false, nil, nil))
 
     init(_ base: MemoryStore) { super.init(base: base, forwardsPipeline: false) }
 
@@ -296,13 +297,19 @@ final class PausingStore: ForwardingStore, @unchecked Sendable {
         }
     }
 
-    func resume() { state.withLock { state in defer { state.paused = nil }; return state.paused }?.resume() }
+    func resume() {
+        state.withLock { state in
+            defer { state.paused = nil }; return state.paused
+        }?.resume()
+    }
 
     override var backendName: String { "PausingStore" }
 
     override func entry(forKey key: String) async throws -> StoredEntry? {
         let entry = try await base.entry(forKey: key)
-        let armed = state.withLock { state in defer { state.armed = false }; return state.armed }
+        let armed = state.withLock { state in
+            defer { state.armed = false }; return state.armed
+        }
         if armed {
             await withCheckedContinuation { continuation in
                 let waiter = state.withLock { state in

@@ -51,8 +51,9 @@ nonisolated func clearBenchmarks(quick: Bool) async throws {
     }
     report.record(group, "raw dictionary: scan and remove", rawMemory)
     report.compare(group, "MemoryStore clear(prefix:)", memoryClear, to: "raw dictionary: scan and remove", rawMemory)
-    report.compare(group, "MemoryStore clear(prefix:), first prefix operation (builds the index)", firstClear,
-                   to: "raw dictionary: scan and remove", rawMemory)
+    report.compare(
+        group, "MemoryStore clear(prefix:), first prefix operation (builds the index)", firstClear,
+        to: "raw dictionary: scan and remove", rawMemory)
 
     // SQLite: one key-range DELETE.
     let sqlite = try SQLiteStore(path: directory + "/store.sqlite")
@@ -75,8 +76,9 @@ nonisolated func clearBenchmarks(quick: Bool) async throws {
     let tieredClear = try await timed({ for key in targets { try await tiered.setEntry(entry, forKey: key) } }) {
         try await tiered.clear(prefix: "target:")
     }
-    report.compare(group, "TieredStore clear(prefix:) (memory over SQLite)", tieredClear,
-                   to: "raw dictionary scan + raw sqlite3 DELETE", rawMemory + rawDelete)
+    report.compare(
+        group, "TieredStore clear(prefix:) (memory over SQLite)", tieredClear,
+        to: "raw dictionary scan + raw sqlite3 DELETE", rawMemory + rawDelete)
     try await tiered.close()
 
     // Folder: one file per key in one directory; the raw way is readdir + unlink.

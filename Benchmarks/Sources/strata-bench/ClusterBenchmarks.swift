@@ -11,9 +11,10 @@ nonisolated func clusterBenchmarks(quick: Bool) async throws {
     let single = try await LocalRedis()
     var nodes: [LocalRedis] = []
     for _ in 0..<6 {
-        nodes.append(try await LocalRedis(extraArguments: [
-            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-        ]))
+        nodes.append(
+            try await LocalRedis(extraArguments: [
+                "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+            ]))
     }
     defer { (nodes + [single]).forEach { $0.stop() } }
     let create = Process()
@@ -48,10 +49,12 @@ nonisolated func clusterBenchmarks(quick: Bool) async throws {
         try await rounds.measure("server set", keyCount: keys.count) { try await server.set(keys[$0], value) }
         try await rounds.measure("cluster set", keyCount: keys.count) { try await cluster.set(keys[$0], value) }
     }
-    report.compare(group, "RedisStore(cluster:) get, sequential", rounds.median("cluster get"),
-                   to: "RedisStore get on one server, sequential", rounds.median("server get"))
-    report.compare(group, "RedisStore(cluster:) set, sequential", rounds.median("cluster set"),
-                   to: "RedisStore set on one server, sequential", rounds.median("server set"))
+    report.compare(
+        group, "RedisStore(cluster:) get, sequential", rounds.median("cluster get"),
+        to: "RedisStore get on one server, sequential", rounds.median("server get"))
+    report.compare(
+        group, "RedisStore(cluster:) set, sequential", rounds.median("cluster set"),
+        to: "RedisStore set on one server, sequential", rounds.median("server set"))
 
     // TEMPORARY: listings and clears (keys(prefix:) of 1,111 keys among 10,000; clear of 1,000).
     var listing: [String: [Double]] = [:]
@@ -60,18 +63,22 @@ nonisolated func clusterBenchmarks(quick: Bool) async throws {
     for _ in 0..<7 {
         for (name, store) in [("server", server), ("cluster", cluster)] {
             listing["\(name) keys", default: []].append(nanoseconds(try await clock.measure { _ = try await store.keys(prefix: "user:1") }))
-            listing["\(name) entries", default: []].append(nanoseconds(try await clock.measure { _ = try await store.storedEntries(prefix: "user:1") }))
+            listing["\(name) entries", default: []].append(
+                nanoseconds(try await clock.measure { _ = try await store.storedEntries(prefix: "user:1") }))
             for key in cleared { try await store.set(key, value) }
             listing["\(name) clear", default: []].append(nanoseconds(try await clock.measure { _ = try await store.clear(prefix: "c:") }))
         }
     }
     for kind in ["keys", "entries", "clear"] {
-        report.compare(group, "TEMP cluster \(kind)", median(listing["cluster \(kind)"]!), to: "TEMP server \(kind)", median(listing["server \(kind)"]!))
+        report.compare(
+            group, "TEMP cluster \(kind)", median(listing["cluster \(kind)"]!), to: "TEMP server \(kind)",
+            median(listing["server \(kind)"]!))
     }
 
     let total = quick ? 20_000 : 200_000
-    report.compare(group, "RedisStore(cluster:) get, 64 tasks (wall-clock ns per get)", try await concurrentGetCost(cluster, keys: keys, total: total),
-                   to: "RedisStore get on one server, 64 tasks", try await concurrentGetCost(server, keys: keys, total: total))
+    report.compare(
+        group, "RedisStore(cluster:) get, 64 tasks (wall-clock ns per get)", try await concurrentGetCost(cluster, keys: keys, total: total),
+        to: "RedisStore get on one server, 64 tasks", try await concurrentGetCost(server, keys: keys, total: total))
 
     // MOVED: move one slot holding one key to another primary (redis-cli's reshard of one
     // slot), then time the first get of that key (MOVED, the retry, the map read again in
@@ -92,8 +99,9 @@ nonisolated func clusterBenchmarks(quick: Bool) async throws {
             direct.append(nanoseconds(try await clock.measure { _ = try await cluster.get(key, as: String.self) }))
         }
     }
-    report.compare(group, "get after its slot moved (MOVED, retry)", median(redirected),
-                   to: "the next gets of the same key", median(direct))
+    report.compare(
+        group, "get after its slot moved (MOVED, retry)", median(redirected),
+        to: "the next gets of the same key", median(direct))
     try pubSubFigures(nodes: nodes, quick: quick)
     try await shardedBusFigures(nodes: nodes, quick: quick)
     try await server.close()
@@ -143,8 +151,9 @@ private func pubSubFigures(nodes: [LocalRedis], quick: Bool) throws {
         classic.append(delivery(owner, "PUBLISH", classicSubscriber))
         sharded.append(delivery(owner, "SPUBLISH", shardedSubscriber))
     }
-    Report.shared.compare("cluster", "bus message published to a subscriber on another node (PUBLISH)", median(classic),
-                          to: "the same to a subscriber on the channel's shard (SPUBLISH)", median(sharded))
+    Report.shared.compare(
+        "cluster", "bus message published to a subscriber on another node (PUBLISH)", median(classic),
+        to: "the same to a subscriber on the channel's shard (SPUBLISH)", median(sharded))
 }
 
 /// Moves `slot` from its primary to another with `redis-cli --cluster reshard`-like steps:
@@ -163,7 +172,9 @@ private func moveSlot(_ slot: Int, nodes: [LocalRedis]) throws {
     var targetPort = 0
     for (index, redis) in connections.enumerated() {
         let nodesText = text(redis, ["CLUSTER", "NODES"])
-        guard let myself = nodesText.split(separator: "\n").first(where: { $0.contains("myself") }), myself.contains("master") else { continue }
+        guard let myself = nodesText.split(separator: "\n").first(where: { $0.contains("myself") }), myself.contains("master") else {
+            continue
+        }
         let id = String(myself.split(separator: " ")[0])
         let owns = myself.split(separator: " ").dropFirst(8).contains { range in
             let bounds = range.split(separator: "-").compactMap { Int($0) }

@@ -23,8 +23,10 @@ nonisolated func entriesBenchmarks(quick: Bool) async throws {
         ("FolderStore", try FolderStore(directory: directory + "/folder")),
         ("SQLiteStore", try SQLiteStore(path: directory + "/entries.sqlite")),
         ("RedisStore", try RedisStore(url: redis.url)),
-        ("TieredStore (memory over SQLite)",
-         TieredStore(l1: MemoryStore(), l2: try SQLiteStore(path: directory + "/tiered.sqlite"))),
+        (
+            "TieredStore (memory over SQLite)",
+            TieredStore(l1: MemoryStore(), l2: try SQLiteStore(path: directory + "/tiered.sqlite"))
+        ),
     ]
     for (name, store) in stores {
         for index in 0..<count { try await store.set("other:\(index)", value, expires: "1h") }
@@ -33,16 +35,19 @@ nonisolated func entriesBenchmarks(quick: Bool) async throws {
         for _ in 0..<3 {
             for index in 0..<count { try await store.set("listed:\(index)", value, expires: "1h") }
             var listed = 0
-            listings.append(nanoseconds(try await clock.measure {
-                listed = try await store.entries(prefix: "listed:", as: String.self).count
-            }))
+            listings.append(
+                nanoseconds(
+                    try await clock.measure {
+                        listed = try await store.entries(prefix: "listed:", as: String.self).count
+                    }))
             precondition(listed == count, "\(name) listed \(listed) of \(count) entries")
             clears.append(nanoseconds(try await clock.measure { _ = try await store.clear(prefix: "listed:") }))
         }
         let clear = median(clears)
         report.record(group, "\(name) clear(prefix:) of \(count) keys", clear)
-        report.compare(group, "\(name) entries(prefix:) of \(count) keys", median(listings),
-                       to: "\(name) clear(prefix:) of \(count) keys", clear)
+        report.compare(
+            group, "\(name) entries(prefix:) of \(count) keys", median(listings),
+            to: "\(name) clear(prefix:) of \(count) keys", clear)
         try await store.close()
     }
 }

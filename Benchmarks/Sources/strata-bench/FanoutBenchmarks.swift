@@ -20,21 +20,25 @@ nonisolated func fanoutBenchmarks(quick: Bool) async throws {
     for subscribers in quick ? [1, 4] : [1, 4, 16, 64] {
         let (elapsed, cpu) = try await rawFanout(port: redis.port, subscribers: subscribers, messages: announcements)
         let delivered = Double(subscribers * announcements) / elapsed
-        report.record("fanout", "deliveries per second, \(subscribers) raw subscribers", delivered, unit: "msg/s",
-                      x: Double(subscribers), series: "raw hiredis subscribers")
-        report.record("fanout", "Redis CPU per 10,000 announcements, \(subscribers) raw subscribers", cpu / Double(announcements) * 10_000,
-                      unit: "ms", x: Double(subscribers), series: "Redis CPU")
+        report.record(
+            "fanout", "deliveries per second, \(subscribers) raw subscribers", delivered, unit: "msg/s",
+            x: Double(subscribers), series: "raw hiredis subscribers")
+        report.record(
+            "fanout", "Redis CPU per 10,000 announcements, \(subscribers) raw subscribers", cpu / Double(announcements) * 10_000,
+            unit: "ms", x: Double(subscribers), series: "Redis CPU")
     }
     let strataSubscribers = quick ? 4 : 16
     for coalescesKeys in [false, true] {
         let (elapsed, cpu) = try await strataFanout(
             redis: redis, subscribers: strataSubscribers, messages: announcements, coalescesKeys: coalescesKeys)
         let kind = coalescesKeys ? "keys coalesced" : "one key a message"
-        report.record("fanout", "keys delivered per second, \(strataSubscribers) Strata buses in one process, \(kind)",
-                      Double(strataSubscribers * announcements) / elapsed, unit: "keys/s", x: Double(strataSubscribers),
-                      series: "Strata buses, \(kind)")
-        report.record("fanout", "Redis CPU per 10,000 announcements, \(strataSubscribers) Strata buses, \(kind)",
-                      cpu / Double(announcements) * 10_000, unit: "ms", x: Double(strataSubscribers), series: "Redis CPU (Strata, \(kind))")
+        report.record(
+            "fanout", "keys delivered per second, \(strataSubscribers) Strata buses in one process, \(kind)",
+            Double(strataSubscribers * announcements) / elapsed, unit: "keys/s", x: Double(strataSubscribers),
+            series: "Strata buses, \(kind)")
+        report.record(
+            "fanout", "Redis CPU per 10,000 announcements, \(strataSubscribers) Strata buses, \(kind)",
+            cpu / Double(announcements) * 10_000, unit: "ms", x: Double(strataSubscribers), series: "Redis CPU (Strata, \(kind))")
     }
 }
 

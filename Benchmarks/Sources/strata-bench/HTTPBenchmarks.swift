@@ -1,10 +1,11 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Strata
 import StrataHTTP
 import StrataTesting
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// HTTPCache: a fresh hit beside the loopback fetch it saves (URLSession to a local
 /// origin) and beside a plain MemoryStore read of the same bytes.
@@ -29,15 +30,19 @@ nonisolated func httpBenchmarks(quick: Bool) async throws {
         }
         try await rounds.measure("HTTPCache hit", keyCount: urls.count) { _ = try await cache.response(for: URLRequest(url: urls[$0])) }
         try await rounds.measure("HTTPCache hit, data(for:)", keyCount: urls.count) { _ = try await cache.data(from: urls[$0]) }
-        try await rounds.measure("MemoryStore get of the body", keyCount: urls.count) { _ in _ = try await store.get("bytes", as: [UInt8].self) }
+        try await rounds.measure("MemoryStore get of the body", keyCount: urls.count) { _ in
+            _ = try await store.get("bytes", as: [UInt8].self)
+        }
     }
     let report = Report.shared
     report.record("http", "URLSession GET from a loopback origin (2 KiB)", rounds.median("URLSession fetch"))
-    report.compare("http", "HTTPCache fresh hit, response(for:) (2 KiB)", rounds.median("HTTPCache hit"),
-                   to: "URLSession GET from a loopback origin (2 KiB)", rounds.median("URLSession fetch"))
-    report.compare("http", "HTTPCache fresh hit, data(for:) (2 KiB; builds an HTTPURLResponse)", rounds.median("HTTPCache hit, data(for:)"),
-                   to: "URLSession GET from a loopback origin (2 KiB)", rounds.median("URLSession fetch"))
-    report.compare("http", "HTTPCache fresh hit (vs the store read inside it)", rounds.median("HTTPCache hit"),
-                   to: "MemoryStore get of the body", rounds.median("MemoryStore get of the body"))
+    report.compare(
+        "http", "HTTPCache fresh hit, response(for:) (2 KiB)", rounds.median("HTTPCache hit"),
+        to: "URLSession GET from a loopback origin (2 KiB)", rounds.median("URLSession fetch"))
+    report.compare(
+        "http", "HTTPCache fresh hit, data(for:) (2 KiB; builds an HTTPURLResponse)", rounds.median("HTTPCache hit, data(for:)"),
+        to: "URLSession GET from a loopback origin (2 KiB)", rounds.median("URLSession fetch"))
+    report.compare(
+        "http", "HTTPCache fresh hit (vs the store read inside it)", rounds.median("HTTPCache hit"),
+        to: "MemoryStore get of the body", rounds.median("MemoryStore get of the body"))
 }
-

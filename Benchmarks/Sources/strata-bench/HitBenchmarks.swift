@@ -54,13 +54,19 @@ final class RawSQLite: @unchecked Sendable {  // used from one task at a time
 
     init(path: String) {
         sqlite3_open(path, &db)
-        sqlite3_exec(db, """
+        sqlite3_exec(
+            db,
+            """
             PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456;
             CREATE TABLE strata_cache (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, expires INTEGER) WITHOUT ROWID;
             CREATE INDEX e ON strata_cache(expires) WHERE expires IS NOT NULL
             """, nil, nil, nil)
-        sqlite3_prepare_v2(db, "SELECT value, expires FROM strata_cache WHERE key = ?1 AND (expires IS NULL OR expires > ?2)", -1, &getStatement, nil)
-        sqlite3_prepare_v2(db, "INSERT INTO strata_cache (key, value, expires) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires", -1, &setStatement, nil)
+        sqlite3_prepare_v2(
+            db, "SELECT value, expires FROM strata_cache WHERE key = ?1 AND (expires IS NULL OR expires > ?2)", -1, &getStatement, nil)
+        sqlite3_prepare_v2(
+            db,
+            "INSERT INTO strata_cache (key, value, expires) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires",
+            -1, &setStatement, nil)
         sqlite3_prepare_v2(db, "DELETE FROM strata_cache WHERE key >= ?1 AND key < ?2", -1, &deleteRange, nil)
     }
 
@@ -70,13 +76,15 @@ final class RawSQLite: @unchecked Sendable {  // used from one task at a time
     }
 
     func set(_ key: String, _ value: [UInt8]) {
-        key.withCString { k in value.withUnsafeBytes { v in
-            sqlite3_bind_text(setStatement, 1, k, -1, nil)
-            sqlite3_bind_blob(setStatement, 2, v.baseAddress, Int32(v.count), nil)
-            sqlite3_bind_null(setStatement, 3)
-            sqlite3_step(setStatement)
-            sqlite3_reset(setStatement)
-        } }
+        key.withCString { k in
+            value.withUnsafeBytes { v in
+                sqlite3_bind_text(setStatement, 1, k, -1, nil)
+                sqlite3_bind_blob(setStatement, 2, v.baseAddress, Int32(v.count), nil)
+                sqlite3_bind_null(setStatement, 3)
+                sqlite3_step(setStatement)
+                sqlite3_reset(setStatement)
+            }
+        }
     }
 
     func get(_ key: String) -> [UInt8]? {
@@ -85,7 +93,8 @@ final class RawSQLite: @unchecked Sendable {  // used from one task at a time
             sqlite3_bind_int64(getStatement, 2, 0)
             defer { sqlite3_reset(getStatement) }
             guard sqlite3_step(getStatement) == SQLITE_ROW else { return nil }
-            return [UInt8](UnsafeRawBufferPointer(start: sqlite3_column_blob(getStatement, 0), count: Int(sqlite3_column_bytes(getStatement, 0))))
+            return [UInt8](
+                UnsafeRawBufferPointer(start: sqlite3_column_blob(getStatement, 0), count: Int(sqlite3_column_bytes(getStatement, 0))))
         }
     }
 
@@ -97,12 +106,14 @@ final class RawSQLite: @unchecked Sendable {  // used from one task at a time
 
     /// Deletes the keys in [low, high): a prefix as a key range.
     func delete(from low: String, to high: String) {
-        low.withCString { low in high.withCString { high in
-            sqlite3_bind_text(deleteRange, 1, low, -1, nil)
-            sqlite3_bind_text(deleteRange, 2, high, -1, nil)
-            sqlite3_step(deleteRange)
-            sqlite3_reset(deleteRange)
-        } }
+        low.withCString { low in
+            high.withCString { high in
+                sqlite3_bind_text(deleteRange, 1, low, -1, nil)
+                sqlite3_bind_text(deleteRange, 2, high, -1, nil)
+                sqlite3_step(deleteRange)
+                sqlite3_reset(deleteRange)
+            }
+        }
     }
 }
 
@@ -165,7 +176,9 @@ nonisolated func hitBenchmarks(quick: Bool) async throws {
         }
         await rounds.measure("raw sqlite3 get", keyCount: keyCount) { _ = rawSQLite.get(keys[$0]) }
         try await rounds.measure("SQLiteStore get", keyCount: keyCount) { _ = try await sqlite.get(keys[$0], as: [UInt8].self) }
-        try await rounds.measure("TieredStore L2 hit + L1 fill (SQLite L2)", keyCount: keyCount) { _ = try await cold.get(keys[$0], as: [UInt8].self) }
+        try await rounds.measure("TieredStore L2 hit + L1 fill (SQLite L2)", keyCount: keyCount) {
+            _ = try await cold.get(keys[$0], as: [UInt8].self)
+        }
         await rounds.measure("raw sqlite3 set", keyCount: keyCount) { rawSQLite.set(keys[$0], value) }
         try await rounds.measure("SQLiteStore set", keyCount: keyCount) { try await sqlite.set(keys[$0], value) }
         // A miss: a failed lookup in both tiers, the computation, a write to both tiers.
@@ -194,9 +207,13 @@ nonisolated func hitBenchmarks(quick: Bool) async throws {
     compare("NSCache get", "raw dictionary get")
     compare("MemoryStore get, bytes", "raw dictionary get")
     compare("MemoryStore get, typed", "raw dictionary get")
-    report.compare(group, "MemoryStore get, bytes (vs NSCache)", rounds.median("MemoryStore get, bytes"), to: "NSCache get", rounds.median("NSCache get"))
+    report.compare(
+        group, "MemoryStore get, bytes (vs NSCache)", rounds.median("MemoryStore get, bytes"), to: "NSCache get",
+        rounds.median("NSCache get"))
     compare("MemoryStore set, bytes", "raw dictionary set")
-    report.compare(group, "MemoryStore set, bytes (vs NSCache)", rounds.median("MemoryStore set, bytes"), to: "NSCache set", rounds.median("NSCache set"))
+    report.compare(
+        group, "MemoryStore set, bytes (vs NSCache)", rounds.median("MemoryStore set, bytes"), to: "NSCache set",
+        rounds.median("NSCache set"))
     compare("TieredStore L1 hit, typed", "raw dictionary get")
     compare("TieredStore getOrSet hit", "raw dictionary get")
     compare("SQLiteStore get", "raw sqlite3 get")

@@ -25,8 +25,9 @@ nonisolated func hitRatioBenchmarks(quick: Bool) async throws {
         }
     }
     report.record("hit-ratio", "MemoryStore typed hit, bounded, LRU", hitRounds.median("LRU"))
-    report.compare("hit-ratio", "MemoryStore typed hit, bounded, W-TinyLFU", hitRounds.median("W-TinyLFU"),
-                   to: "MemoryStore typed hit, bounded, LRU", hitRounds.median("LRU"))
+    report.compare(
+        "hit-ratio", "MemoryStore typed hit, bounded, W-TinyLFU", hitRounds.median("W-TinyLFU"),
+        to: "MemoryStore typed hit, bounded, LRU", hitRounds.median("LRU"))
 
     heading("Hit ratio per trace and policy (% of requests; Belady is the offline optimum)")
     let universe = quick ? 20_000 : 1_000_000
@@ -76,8 +77,11 @@ nonisolated func hitRatioBenchmarks(quick: Bool) async throws {
             }
             let optimum = beladyHitRatio(trace, capacity: capacity) * 100
             report.record("hit-ratio", "\(label): LRU", ratios["LRU"]!, unit: "%", series: "LRU")
-            report.record("hit-ratio", "\(label): W-TinyLFU", ratios["W-TinyLFU"]!, unit: "%", series: "W-TinyLFU",
-                          note: String(format: "%+.1f points vs LRU; %.1f below Belady", ratios["W-TinyLFU"]! - ratios["LRU"]!, optimum - ratios["W-TinyLFU"]!))
+            report.record(
+                "hit-ratio", "\(label): W-TinyLFU", ratios["W-TinyLFU"]!, unit: "%", series: "W-TinyLFU",
+                note: String(
+                    format: "%+.1f points vs LRU; %.1f below Belady", ratios["W-TinyLFU"]! - ratios["LRU"]!, optimum - ratios["W-TinyLFU"]!)
+            )
             report.record("hit-ratio", "\(label): Belady (offline optimum)", optimum, unit: "%", series: "Belady")
         }
     }

@@ -16,7 +16,8 @@ final class LocalRedis {
             while !Self.isFree(candidate) || !Self.isFree(candidate + 10_000) { candidate = Int.random(in: 20_000..<30_000) }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
-            process.arguments = ["--port", String(candidate), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory]
+            process.arguments =
+                ["--port", String(candidate), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory]
                 + extraArguments
             process.standardOutput = FileHandle.nullDevice
             try process.run()

@@ -22,11 +22,13 @@ nonisolated func memoryFootprint(quick: Bool) async throws {
     let report = Report.shared
     let payload = 16.0
     report.record("memory", "raw dictionary, bytes per entry beyond key and value", perEntry["raw"]! - payload, unit: "B")
-    report.compare("memory", "MemoryStore, bytes per entry beyond key and value", perEntry["memory"]! - payload,
-                   to: "raw dictionary, bytes per entry beyond key and value", perEntry["raw"]! - payload, unit: "B")
-    report.compare("memory", "MemoryStore typed (Int kept as a Swift value), bytes per entry",
-                   perEntry["memory-typed"]! - payload,
-                   to: "raw dictionary, bytes per entry beyond key and value", perEntry["raw"]! - payload, unit: "B")
+    report.compare(
+        "memory", "MemoryStore, bytes per entry beyond key and value", perEntry["memory"]! - payload,
+        to: "raw dictionary, bytes per entry beyond key and value", perEntry["raw"]! - payload, unit: "B")
+    report.compare(
+        "memory", "MemoryStore typed (Int kept as a Swift value), bytes per entry",
+        perEntry["memory-typed"]! - payload,
+        to: "raw dictionary, bytes per entry beyond key and value", perEntry["raw"]! - payload, unit: "B")
 }
 
 /// Resident set size in bytes, from /proc/self/statm.
@@ -41,7 +43,7 @@ nonisolated func footprintChild(_ structure: String, count: Int) async throws {
     // Keys are made first and kept by both sides: the figure is what the structure adds.
     let keys = (0..<count).map { index -> String in
         let digits = String(index)
-        return "k" + String(repeating: "0", count: max(0, 7 - digits.count)) + digits   // 8 bytes, a small string
+        return "k" + String(repeating: "0", count: max(0, 7 - digits.count)) + digits  // 8 bytes, a small string
     }
     let value: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8]
     let before = residentBytes()

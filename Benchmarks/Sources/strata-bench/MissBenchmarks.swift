@@ -53,12 +53,15 @@ nonisolated func missBenchmarks(quick: Bool) async throws {
     let group = "misses"
     let raw = "raw sqlite3 get miss + set"
     report.record(group, raw, rounds.median(raw))
-    for name in ["SQLiteStore get miss + set", "SQLiteStore get miss + lease + leased set", "TieredStore getOrSet miss, no l2Timeout",
-                 "TieredStore getOrSet miss"] {
+    for name in [
+        "SQLiteStore get miss + set", "SQLiteStore get miss + lease + leased set", "TieredStore getOrSet miss, no l2Timeout",
+        "TieredStore getOrSet miss",
+    ] {
         report.compare(group, name, rounds.median(name), to: raw, rounds.median(raw))
     }
-    report.compare(group, "TieredStore getOrSet miss (vs the store's own calls)", rounds.median("TieredStore getOrSet miss"),
-                   to: "SQLiteStore get miss + lease + leased set", rounds.median("SQLiteStore get miss + lease + leased set"))
+    report.compare(
+        group, "TieredStore getOrSet miss (vs the store's own calls)", rounds.median("TieredStore getOrSet miss"),
+        to: "SQLiteStore get miss + lease + leased set", rounds.median("SQLiteStore get miss + lease + leased set"))
     try await tiered.close()
     try await untimed.close()
     try await store.close()

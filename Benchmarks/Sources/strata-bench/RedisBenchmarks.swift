@@ -35,12 +35,15 @@ nonisolated func redisBenchmarks(quick: Bool) async throws {
         try await rounds.measure("RedisStore set", keyCount: keys.count) { try await store.set(keys[$0], value) }
     }
     report.record(group, "raw hiredis GET, sequential", rounds.median("raw hiredis GET"))
-    report.compare(group, "RedisStore get, sequential (GET + PTTL)", rounds.median("RedisStore get"),
-                   to: "raw hiredis GET, sequential", rounds.median("raw hiredis GET"))
-    report.compare(group, "RedisStore set, sequential", rounds.median("RedisStore set"),
-                   to: "raw hiredis SET, sequential", rounds.median("raw hiredis SET"))
-    report.compare(group, "TieredStore getOrSet miss (Redis L2), sequential", rounds.median("TieredStore getOrSet miss"),
-                   to: "raw hiredis GET miss + SET, sequential", rounds.median("raw hiredis GET miss + SET"))
+    report.compare(
+        group, "RedisStore get, sequential (GET + PTTL)", rounds.median("RedisStore get"),
+        to: "raw hiredis GET, sequential", rounds.median("raw hiredis GET"))
+    report.compare(
+        group, "RedisStore set, sequential", rounds.median("RedisStore set"),
+        to: "raw hiredis SET, sequential", rounds.median("raw hiredis SET"))
+    report.compare(
+        group, "TieredStore getOrSet miss (Redis L2), sequential", rounds.median("TieredStore getOrSet miss"),
+        to: "raw hiredis GET miss + SET, sequential", rounds.median("raw hiredis GET miss + SET"))
 
     // Throughput with many callers: RedisStore pipelines whatever is waiting.
     let total = quick ? 20_000 : 200_000
@@ -48,9 +51,10 @@ nonisolated func redisBenchmarks(quick: Bool) async throws {
     let benchmarkRate = redisBenchmarkRate(port: redis.port, requests: total, core: nil)
     let statistics = store.statistics
     report.record(group, "redis-benchmark -c 50 -t get (wall-clock ns per GET)", 1e9 / max(benchmarkRate, 1))
-    report.compare(group, "RedisStore get, 64 tasks (wall-clock ns per get)", storeCost,
-                   to: "redis-benchmark -c 50 -t get (wall-clock ns per GET)", 1e9 / max(benchmarkRate, 1),
-                   note: String(format: "%.1f commands per round trip", Double(statistics.commands) / Double(max(1, statistics.roundTrips))))
+    report.compare(
+        group, "RedisStore get, 64 tasks (wall-clock ns per get)", storeCost,
+        to: "redis-benchmark -c 50 -t get (wall-clock ns per GET)", 1e9 / max(benchmarkRate, 1),
+        note: String(format: "%.1f commands per round trip", Double(statistics.commands) / Double(max(1, statistics.roundTrips))))
     try await coherenceBenchmarks(redis: redis, quick: quick)
     try await store.close()
 }
@@ -72,7 +76,9 @@ func concurrentGetCost(_ store: RedisStore, keys: [String], total: Int) async th
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 0..<64 {
                 group.addTask {
-                    for index in stride(from: task, to: total, by: 64) { _ = try await store.get(keys[index % keys.count], as: String.self) }
+                    for index in stride(from: task, to: total, by: 64) {
+                        _ = try await store.get(keys[index % keys.count], as: String.self)
+                    }
                 }
             }
             try await group.waitForAll()
@@ -111,7 +117,8 @@ nonisolated func coherenceBenchmarks(redis: LocalRedis, quick: Bool) async throw
     var withBus: [Double] = [], withoutBus: [Double] = []
     for _ in 0..<5 {
         withBus.append(nanoseconds(try await clock.measure { for index in 0..<2_000 { try await cacheA.set("w\(index)", index) } }) / 2_000)
-        withoutBus.append(nanoseconds(try await clock.measure { for index in 0..<2_000 { try await plain.set("w\(index)", index) } }) / 2_000)
+        withoutBus.append(
+            nanoseconds(try await clock.measure { for index in 0..<2_000 { try await plain.set("w\(index)", index) } }) / 2_000)
     }
 
     // Server-assisted invalidation: a subscriber, a tracking connection redirecting to it
@@ -136,8 +143,9 @@ nonisolated func coherenceBenchmarks(redis: LocalRedis, quick: Bool) async throw
     report.record("coherence", "stale window after a write, median (invalidation bus)", windows[150])
     report.record("coherence", "stale window after a write, p99 (invalidation bus)", windows[297])
     report.record("coherence", "stale window after a write, median (CLIENT TRACKING BCAST, raw)", trackingWindows[150])
-    report.compare("coherence", "TieredStore.set with the invalidation bus", median(withBus),
-                   to: "TieredStore.set without it", median(withoutBus))
+    report.compare(
+        "coherence", "TieredStore.set with the invalidation bus", median(withBus),
+        to: "TieredStore.set without it", median(withoutBus))
     try await plain.close()
     try await cacheA.close()
     try await cacheB.close()

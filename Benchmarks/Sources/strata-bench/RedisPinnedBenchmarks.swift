@@ -26,16 +26,19 @@ nonisolated func redisPinnedBenchmarks(quick: Bool) async throws {
             await rounds.measure("raw SET", keyCount: keys.count) { raw.command(["SET", keys[$0], value]) }
             try await rounds.measure("store set", keyCount: keys.count) { try await store.set(keys[$0], value) }
         }
-        report.compare(group, "RedisStore get, sequential (\(layout))", rounds.median("store get"),
-                       to: "blocking hiredis GET (\(layout))", rounds.median("raw GET"))
-        report.compare(group, "RedisStore set, sequential (\(layout))", rounds.median("store set"),
-                       to: "blocking hiredis SET (\(layout))", rounds.median("raw SET"))
+        report.compare(
+            group, "RedisStore get, sequential (\(layout))", rounds.median("store get"),
+            to: "blocking hiredis GET (\(layout))", rounds.median("raw GET"))
+        report.compare(
+            group, "RedisStore set, sequential (\(layout))", rounds.median("store set"),
+            to: "blocking hiredis SET (\(layout))", rounds.median("raw SET"))
 
         // The floor under any call that suspends: a task resumed by another thread, beside
         // two threads that block in turn (no Redis in either), on the same layout.
         let floor = await handOffRoundTrips(count: quick ? 2_000 : 20_000)
-        report.compare(group, "task resumed by another thread, round trip (\(layout))", floor.task,
-                       to: "two blocking threads, round trip (\(layout))", floor.threads)
+        report.compare(
+            group, "task resumed by another thread, round trip (\(layout))", floor.task,
+            to: "two blocking threads, round trip (\(layout))", floor.threads)
 
         let total = quick ? 20_000 : 200_000
         let before = store.statistics
@@ -44,9 +47,10 @@ nonisolated func redisPinnedBenchmarks(quick: Bool) async throws {
         let depth = Double(after.commands - before.commands) / Double(max(1, after.roundTrips - before.roundTrips))
         let benchmarkCost = 1e9 / redisBenchmarkRate(port: redis.port, requests: total, core: clientCore)
         // A cost ratio like every other figure: below 0.5x is "twice the throughput".
-        report.compare(group, "RedisStore get, 64 tasks, ns per get (\(layout))", cost,
-                       to: "redis-benchmark -c 50 -t get, ns per GET (\(layout))", benchmarkCost,
-                       note: String(format: "%.1f commands per write (auto-pipelining depth)", depth))
+        report.compare(
+            group, "RedisStore get, 64 tasks, ns per get (\(layout))", cost,
+            to: "redis-benchmark -c 50 -t get, ns per GET (\(layout))", benchmarkCost,
+            note: String(format: "%.1f commands per write (auto-pipelining depth)", depth))
     }
     try await store.close()
     pin(process: getpid(), toCore: nil)  // the groups after this one run unpinned
@@ -127,9 +131,11 @@ func handOffRoundTrips(count: Int) async -> (task: Double, threads: Double) {
 func redisBenchmarkRate(port: Int, requests: Int, core: Int?) -> Double {
     let benchmark = Process()
     benchmark.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
-    benchmark.arguments = ["-c", core.map(String.init) ?? "0-\(ProcessInfo.processInfo.activeProcessorCount - 1)",
-                           "/usr/bin/redis-benchmark",
-                           "-h", "127.0.0.1", "-p", String(port), "-c", "50", "-t", "get", "-n", String(requests), "-q"]
+    benchmark.arguments = [
+        "-c", core.map(String.init) ?? "0-\(ProcessInfo.processInfo.activeProcessorCount - 1)",
+        "/usr/bin/redis-benchmark",
+        "-h", "127.0.0.1", "-p", String(port), "-c", "50", "-t", "get", "-n", String(requests), "-q",
+    ]
     let output = Pipe()
     benchmark.standardOutput = output
     guard (try? benchmark.run()) != nil else { return 1 }

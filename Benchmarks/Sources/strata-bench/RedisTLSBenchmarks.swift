@@ -45,10 +45,12 @@ nonisolated func redisTLSBenchmarks(quick: Bool) async throws {
         try await rounds.measure("plain set", keyCount: keys.count) { try await plain.set(keys[$0], value) }
         try await rounds.measure("TLS set", keyCount: keys.count) { try await tls.set(keys[$0], value) }
     }
-    report.compare(group, "RedisStore get over TLS, sequential", rounds.median("TLS get"),
-                   to: "RedisStore get, plain TCP, sequential", rounds.median("plain get"))
-    report.compare(group, "RedisStore set over TLS, sequential", rounds.median("TLS set"),
-                   to: "RedisStore set, plain TCP, sequential", rounds.median("plain set"))
+    report.compare(
+        group, "RedisStore get over TLS, sequential", rounds.median("TLS get"),
+        to: "RedisStore get, plain TCP, sequential", rounds.median("plain get"))
+    report.compare(
+        group, "RedisStore set over TLS, sequential", rounds.median("TLS set"),
+        to: "RedisStore set, plain TCP, sequential", rounds.median("plain set"))
 
     let total = quick ? 20_000 : 200_000
     var plainCosts: [Double] = [], tlsCosts: [Double] = []
@@ -56,8 +58,9 @@ nonisolated func redisTLSBenchmarks(quick: Bool) async throws {
         plainCosts.append(try await concurrentGetCost(plain, keys: keys, total: total))
         tlsCosts.append(try await concurrentGetCost(tls, keys: keys, total: total))
     }
-    report.compare(group, "RedisStore get over TLS, 64 tasks (wall-clock ns per get)", median(tlsCosts),
-                   to: "RedisStore get, plain TCP, 64 tasks (wall-clock ns per get)", median(plainCosts))
+    report.compare(
+        group, "RedisStore get over TLS, 64 tasks (wall-clock ns per get)", median(tlsCosts),
+        to: "RedisStore get, plain TCP, 64 tasks (wall-clock ns per get)", median(plainCosts))
     try await plain.close()
     try await tls.close()
 }

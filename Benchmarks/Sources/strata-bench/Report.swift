@@ -43,12 +43,16 @@ final class Report: Sendable {
         _ group: String, _ name: String, _ value: Double, to baseline: String, _ baselineValue: Double,
         unit: String = "ns", x: Double? = nil, series: String? = nil, note: String? = nil
     ) {
-        add(Figure(group: group, name: name, unit: unit, value: value, baseline: baseline, baselineValue: baselineValue,
-                   ratio: value / baselineValue, x: x, series: series, note: note))
+        add(
+            Figure(
+                group: group, name: name, unit: unit, value: value, baseline: baseline, baselineValue: baselineValue,
+                ratio: value / baselineValue, x: x, series: series, note: note))
     }
 
     /// A figure on its own (a baseline, or a measurement without one).
-    func record(_ group: String, _ name: String, _ value: Double, unit: String = "ns", x: Double? = nil, series: String? = nil, note: String? = nil) {
+    func record(
+        _ group: String, _ name: String, _ value: Double, unit: String = "ns", x: Double? = nil, series: String? = nil, note: String? = nil
+    ) {
         add(Figure(group: group, name: name, unit: unit, value: value, x: x, series: series, note: note))
     }
 

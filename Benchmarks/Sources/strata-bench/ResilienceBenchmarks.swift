@@ -45,13 +45,15 @@ nonisolated func resilienceBenchmarks(quick: Bool, hitsOnly: Bool = false) async
     }
     let plainHit = rounds.median("getOrSet hit, no options")
     report.record(group, "TieredStore getOrSet hit, no options", plainHit)
-    report.compare(group, "TieredStore getOrSet hit, with options (grace, timeouts)",
-                   rounds.median("getOrSet hit, with options (grace, timeouts)"), to: "TieredStore getOrSet hit, no options", plainHit)
+    report.compare(
+        group, "TieredStore getOrSet hit, with options (grace, timeouts)",
+        rounds.median("getOrSet hit, with options (grace, timeouts)"), to: "TieredStore getOrSet hit, no options", plainHit)
     let plainNoCapture = rounds.median("getOrSet hit, no options, closure capturing nothing")
     report.record(group, "TieredStore getOrSet hit, no options, closure capturing nothing", plainNoCapture)
-    report.compare(group, "TieredStore getOrSet hit, with options, closure capturing nothing",
-                   rounds.median("getOrSet hit, with options, closure capturing nothing"),
-                   to: "TieredStore getOrSet hit, no options, closure capturing nothing", plainNoCapture)
+    report.compare(
+        group, "TieredStore getOrSet hit, with options, closure capturing nothing",
+        rounds.median("getOrSet hit, with options, closure capturing nothing"),
+        to: "TieredStore getOrSet hit, no options, closure capturing nothing", plainNoCapture)
     let untagged = rounds.median("L1 hit, untagged")
     report.record(group, "TieredStore L1 hit, untagged", untagged)
     report.compare(group, "TieredStore L1 hit, tagged", rounds.median("L1 hit, tagged"), to: "TieredStore L1 hit, untagged", untagged)
@@ -82,8 +84,9 @@ nonisolated func resilienceBenchmarks(quick: Bool, hitsOnly: Bool = false) async
         }
         let clear = median(clears)
         report.record(group, "\(name) clear(prefix:) of \(count) keys", clear)
-        report.compare(group, "\(name) invalidate(tags:) of \(count) entries", median(invalidations),
-                       to: "\(name) clear(prefix:) of \(count) keys", clear)
+        report.compare(
+            group, "\(name) invalidate(tags:) of \(count) entries", median(invalidations),
+            to: "\(name) clear(prefix:) of \(count) keys", clear)
         try await store.close()
     }
 }

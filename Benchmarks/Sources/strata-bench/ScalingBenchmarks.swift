@@ -18,11 +18,14 @@ nonisolated func scalingBenchmarks(quick: Bool) async throws {
             try await rounds.measure("tiered", keyCount: size) { _ = try await tiered.get(keys[$0], as: Profile.self) }
         }
         let label = size >= 1_000_000 ? "\(size / 1_000_000)M" : "\(size / 1_000)k"
-        report.record("scaling-entries", "raw dictionary get, \(label) entries", rounds.median("raw"), x: Double(size), series: "raw dictionary")
-        report.compare("scaling-entries", "MemoryStore typed hit, \(label) entries", rounds.median("memory"),
-                       to: "raw dictionary get, \(label) entries", rounds.median("raw"), x: Double(size), series: "MemoryStore")
-        report.compare("scaling-entries", "TieredStore L1 hit, \(label) entries", rounds.median("tiered"),
-                       to: "raw dictionary get, \(label) entries", rounds.median("raw"), x: Double(size), series: "TieredStore")
+        report.record(
+            "scaling-entries", "raw dictionary get, \(label) entries", rounds.median("raw"), x: Double(size), series: "raw dictionary")
+        report.compare(
+            "scaling-entries", "MemoryStore typed hit, \(label) entries", rounds.median("memory"),
+            to: "raw dictionary get, \(label) entries", rounds.median("raw"), x: Double(size), series: "MemoryStore")
+        report.compare(
+            "scaling-entries", "TieredStore L1 hit, \(label) entries", rounds.median("tiered"),
+            to: "raw dictionary get, \(label) entries", rounds.median("raw"), x: Double(size), series: "TieredStore")
     }
 
     heading("Scaling with tasks: typed hits over 100,000 entries (wall-clock ns per operation, all tasks together)")
@@ -58,17 +61,21 @@ nonisolated func scalingBenchmarks(quick: Bool) async throws {
         for _ in 0..<(quick ? 2 : 5) {
             samples["raw", default: []].append(try await perOperation(tasks: tasks) { _ = raw.get($0) })
             samples["memory", default: []].append(try await perOperation(tasks: tasks) { _ = try await memory.get($0, as: Profile.self) })
-            samples["one shard", default: []].append(try await perOperation(tasks: tasks) { _ = try await unsharded.get($0, as: Profile.self) })
+            samples["one shard", default: []].append(
+                try await perOperation(tasks: tasks) { _ = try await unsharded.get($0, as: Profile.self) })
             samples["tiered", default: []].append(try await perOperation(tasks: tasks) { _ = try await tiered.get($0, as: Profile.self) })
         }
         let rawMedian = median(samples["raw"]!)
         report.record("scaling-tasks", "raw dictionary get, \(tasks) tasks", rawMedian, x: Double(tasks), series: "raw dictionary")
-        report.compare("scaling-tasks", "MemoryStore typed hit, \(tasks) tasks", median(samples["memory"]!),
-                       to: "raw dictionary get, \(tasks) tasks", rawMedian, x: Double(tasks), series: "MemoryStore")
-        report.compare("scaling-tasks", "MemoryStore typed hit, one shard, \(tasks) tasks", median(samples["one shard"]!),
-                       to: "raw dictionary get, \(tasks) tasks", rawMedian, x: Double(tasks), series: "MemoryStore, one shard")
-        report.compare("scaling-tasks", "TieredStore L1 hit, \(tasks) tasks", median(samples["tiered"]!),
-                       to: "raw dictionary get, \(tasks) tasks", rawMedian, x: Double(tasks), series: "TieredStore")
+        report.compare(
+            "scaling-tasks", "MemoryStore typed hit, \(tasks) tasks", median(samples["memory"]!),
+            to: "raw dictionary get, \(tasks) tasks", rawMedian, x: Double(tasks), series: "MemoryStore")
+        report.compare(
+            "scaling-tasks", "MemoryStore typed hit, one shard, \(tasks) tasks", median(samples["one shard"]!),
+            to: "raw dictionary get, \(tasks) tasks", rawMedian, x: Double(tasks), series: "MemoryStore, one shard")
+        report.compare(
+            "scaling-tasks", "TieredStore L1 hit, \(tasks) tasks", median(samples["tiered"]!),
+            to: "raw dictionary get, \(tasks) tasks", rawMedian, x: Double(tasks), series: "TieredStore")
     }
 }
 
@@ -85,4 +92,3 @@ nonisolated func filledStores(size: Int, value: [UInt8]) async throws -> ([Strin
     }
     return (keys, raw, memory, tiered)
 }
-

@@ -23,7 +23,8 @@ func shardedBusFigures(nodes: [LocalRedis], quick: Bool) async throws {
             configuration.clusterSeeds = try nodes.map { try RedisEndpoint(url: $0.url) }
             configuration.keyNamespace = namespace
             return try RedisInvalidationBus(
-                redis: try RedisStore(configuration: configuration), configuration: .init(coalescesKeys: coalescing, shardedPubSub: sharded))
+                redis: try RedisStore(configuration: configuration), configuration: .init(coalescesKeys: coalescing, shardedPubSub: sharded)
+            )
         }
         var readers: [(RedisInvalidationBus, Counter, Task<Void, any Error>)] = []
         for _ in 0..<4 {
@@ -44,11 +45,14 @@ func shardedBusFigures(nodes: [LocalRedis], quick: Bool) async throws {
         let cpu = zip(connections.map(serverCPU), before).map { $0 - $1 }
         let name = sharded ? "sharded pub/sub" : "classic PUBLISH"
         let per10k = 10_000 / Double(announcements)
-        Report.shared.record("cluster", "bus on a cluster, \(name): cluster CPU per 10,000 announcements, 4 readers",
-                             cpu.reduce(0, +) * per10k, unit: "ms", series: name)
-        Report.shared.record("cluster", "bus on a cluster, \(name): busiest node's CPU per 10,000 announcements",
-                             cpu.max()! * per10k, unit: "ms", series: name)
-        Report.shared.record("cluster", "bus on a cluster, \(name): deliveries per second, 4 readers",
-                             Double(4 * announcements) / elapsed, unit: "msg/s", series: name)
+        Report.shared.record(
+            "cluster", "bus on a cluster, \(name): cluster CPU per 10,000 announcements, 4 readers",
+            cpu.reduce(0, +) * per10k, unit: "ms", series: name)
+        Report.shared.record(
+            "cluster", "bus on a cluster, \(name): busiest node's CPU per 10,000 announcements",
+            cpu.max()! * per10k, unit: "ms", series: name)
+        Report.shared.record(
+            "cluster", "bus on a cluster, \(name): deliveries per second, 4 readers",
+            Double(4 * announcements) / elapsed, unit: "msg/s", series: name)
     }
 }

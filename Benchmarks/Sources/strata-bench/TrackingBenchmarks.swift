@@ -16,8 +16,9 @@ nonisolated func trackingBenchmarks(quick: Bool) async throws {
         let name = mode == .tracking ? "tracking" : "publish"
         let run = try await trackingRun(redis: redis, mode: mode, writes: writes)
         let report = Report.shared
-        report.record("tracking", "messages per write, \(name) (published + received by 4 instances)", run.messagesPerWrite,
-                      unit: "msg", series: name)
+        report.record(
+            "tracking", "messages per write, \(name) (published + received by 4 instances)", run.messagesPerWrite,
+            unit: "msg", series: name)
         report.record("tracking", "lag until 3 readers dropped a key, median, \(name)", run.medianLag, unit: "µs", series: name)
         report.record("tracking", "lag until 3 readers dropped a key, p99, \(name)", run.p99Lag, unit: "µs", series: name)
         report.record("tracking", "Redis CPU per 10,000 writes, \(name)", run.cpuPer10k, unit: "ms", series: name)

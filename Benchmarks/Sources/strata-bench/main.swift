@@ -8,7 +8,10 @@
 // charts with report.py. `--quick` runs tiny sizes, to check the benchmarks still work.
 import Foundation
 
-let allGroups = ["hits", "misses", "hit-ratio", "scaling", "memory", "clear", "entries", "resilience", "redis", "redis-tls", "fanout", "tracking", "redis-pinned", "cluster", "http"]
+let allGroups = [
+    "hits", "misses", "hit-ratio", "scaling", "memory", "clear", "entries", "resilience", "redis", "redis-tls", "fanout", "tracking",
+    "redis-pinned", "cluster", "http",
+]
 var arguments = Array(CommandLine.arguments.dropFirst())
 
 if arguments.first == "footprint-child", arguments.count == 3, let count = Int(arguments[2]) {

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// A counter that many cores add to at once: one cell per stripe, each on a 128-byte
 /// block of its own, the stripe chosen by the calling thread. One shared atomic counted

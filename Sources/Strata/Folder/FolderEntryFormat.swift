@@ -59,9 +59,12 @@ enum FolderEntryFormat {
         let keyLength = Int(read(bytes, at: 16) as UInt32)
         let valueLength: UInt64 = read(bytes, at: 20)
         guard valueLength <= UInt64(Int.max - headerSize - keyLength),
-              bytes.count == headerSize + keyLength + Int(valueLength)
+            bytes.count == headerSize + keyLength + Int(valueLength)
         else {
-            throw Corruption(description: "the file is \(bytes.count) bytes, not the \(headerSize) + \(keyLength) + \(valueLength) its header declares (truncated?)")
+            throw Corruption(
+                description:
+                    "the file is \(bytes.count) bytes, not the \(headerSize) + \(keyLength) + \(valueLength) its header declares (truncated?)"
+            )
         }
         var crc = CRC32()
         crc.update(bytes[8..<28])

@@ -91,7 +91,7 @@ extension FolderStore {
     /// Whether `name` in `directory` is an entry file whose header says it expired by `now`.
     func isExpiredEntry(_ name: String, in directory: Int32, at now: Timestamp) throws -> Bool {
         guard case .bytes(let header) = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize),
-              let expiresAt = try? FolderEntryFormat.header(header).expiresAt
+            let expiresAt = try? FolderEntryFormat.header(header).expiresAt
         else { return false }
         return expiresAt <= now
     }

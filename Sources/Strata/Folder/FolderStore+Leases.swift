@@ -41,7 +41,7 @@ extension FolderStore {
         // One byte past the key's, so that a longer key in the file does not compare equal.
         let limit = FolderLeaseFormat.headerSize + key.utf8.count + 1
         guard case .bytes(let bytes) = try POSIX.readFile(name, in: leaseDirectory, limit: limit),
-              let held = FolderLeaseFormat.decode(bytes), held.token == lease.token, held.key.elementsEqual(key.utf8)
+            let held = FolderLeaseFormat.decode(bytes), held.token == lease.token, held.key.elementsEqual(key.utf8)
         else { return false }
         let live = held.until > clock.now().millisecondsSince1970
         if ending || !live { _ = try POSIX.removeFile(name, in: leaseDirectory) }
@@ -54,7 +54,7 @@ extension FolderStore {
         try withExclusiveLock {
             for name in try POSIX.names(in: leaseDirectory) {
                 guard case .bytes(let bytes) = try POSIX.readFile(name, in: leaseDirectory),
-                      let held = FolderLeaseFormat.decode(bytes), held.key.starts(with: prefix.utf8)
+                    let held = FolderLeaseFormat.decode(bytes), held.key.starts(with: prefix.utf8)
                 else { continue }
                 _ = try POSIX.removeFile(name, in: leaseDirectory)
             }

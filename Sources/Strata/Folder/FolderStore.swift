@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,7 +7,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// A durable store that keeps one file per key under a directory.
 ///
@@ -229,7 +230,7 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
             try failing(nil) {
                 try walk(prefix: prefix) { directory, name, hex in
                     guard let key = FolderLayout.key(fromHex: hex[...]),
-                          case .bytes(let header) = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize)
+                        case .bytes(let header) = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize)
                     else { return }
                     if let expiresAt = try? FolderEntryFormat.header(header).expiresAt, expiresAt <= now { return }
                     keys.append((hex, key))
@@ -249,7 +250,7 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
             try failing(nil) {
                 try walk(prefix: prefix) { directory, name, hex in
                     guard let key = FolderLayout.key(fromHex: hex[...]),
-                          case .bytes(let bytes) = try POSIX.readFile(name, in: directory)
+                        case .bytes(let bytes) = try POSIX.readFile(name, in: directory)
                     else { return }
                     let entry = try decode(bytes, key: key)
                     if !entry.isExpired(at: now) { entries.append((hex, key, entry)) }
@@ -274,7 +275,7 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
                 try walk(prefix: prefix, removingEmptyDirectories: true) { directory, name, _ in
                     try withExclusiveLock {
                         guard case .bytes(let header) = try POSIX.readFile(name, in: directory, limit: FolderEntryFormat.headerSize),
-                              try POSIX.removeFile(name, in: directory)
+                            try POSIX.removeFile(name, in: directory)
                         else { return }
                         if Self.isUnexpiredOrCorrupt(header, at: now) { removed += 1 }
                     }
@@ -295,10 +296,13 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
             try failing(nil) {
                 try POSIX.removeFiles(in: temporaryDirectory, olderThan: abandonedBefore)
                 try sweepLeases(at: now)
-                try walk(prefix: "", removingEmptyDirectories: true, visitTemporary: { directory, name in
-                    // A temporary file of an earlier version, which wrote them beside the entries.
-                    if POSIX.isOlder(name, in: directory, than: abandonedBefore) { unlinkat(directory, name, 0) }
-                }) { directory, name, _ in
+                try walk(
+                    prefix: "", removingEmptyDirectories: true,
+                    visitTemporary: { directory, name in
+                        // A temporary file of an earlier version, which wrote them beside the entries.
+                        if POSIX.isOlder(name, in: directory, than: abandonedBefore) { unlinkat(directory, name, 0) }
+                    }
+                ) { directory, name, _ in
                     guard try isExpiredEntry(name, in: directory, at: now) else { return }
                     // Re-check under the lock: a writer may have replaced the file since.
                     try withExclusiveLock {

@@ -11,7 +11,8 @@ extension LRUTable {
             let packed = buckets[index]
             if packed == 0 { return nil }
             if UInt32(truncatingIfNeeded: packed >> 32) == hash,
-               nodes[Int(packed & 0xFFFF_FFFF) - 1].key == key {
+                nodes[Int(packed & 0xFFFF_FFFF) - 1].key == key
+            {
                 return index
             }
             index = (index + 1) & mask

@@ -136,7 +136,6 @@ struct LRUTable {
     @inline(__always)
     func entry(at slot: Int32) -> MemoryEntry { nodes[Int(slot)].entry }
 
-
     func key(at slot: Int32) -> ByteKey { nodes[Int(slot)].key }
 
     /// The slot of `key`, counting the request (hit or miss) for W-TinyLFU.

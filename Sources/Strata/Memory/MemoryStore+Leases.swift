@@ -17,7 +17,9 @@ extension MemoryStore {
 
     /// Writes while `lease` is the key's live lease.
     public func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
-        try setEntry(MemoryEntry(bytes: entry.bytes, value: nil, expiresAt: entry.expiresAt), forKey: ByteKey(key), ifLeased: lease, keepingLease: keepingLease)
+        try setEntry(
+            MemoryEntry(bytes: entry.bytes, value: nil, expiresAt: entry.expiresAt), forKey: ByteKey(key), ifLeased: lease,
+            keepingLease: keepingLease)
     }
 
     /// `setEntry(_:forKey:ifLeased:keepingLease:)` of a memory entry (which may keep the Swift value).

@@ -13,7 +13,7 @@ extension MemoryStore {
         guard let bytes = cached.value == nil ? cached.bytes : try peek(key) else { return nil }
         let entry = StoredEntry(bytes: bytes, expiresAt: cached.expiresAtTimestamp)
         guard let found = try pipeline.decode(entry, key: key.string, as: type, for: purpose),
-              try await pipeline.tagsAreValid(found.envelope)
+            try await pipeline.tagsAreValid(found.envelope)
         else { return nil }
         return found
     }

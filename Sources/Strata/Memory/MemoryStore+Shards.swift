@@ -27,13 +27,14 @@ extension MemoryStore {
         // Without a bound nothing is evicted, and a policy would be bookkeeping for nothing.
         let bounded = configuration.maxEntries != nil || configuration.maxBytes != nil
         let policy: LRUTable.Policy = !bounded ? .unordered : configuration.evictionPolicy == .windowTinyLFU ? .windowTinyLFU : .lru
-        return LockArray((0..<count).map { index in
-            let maxEntries = configuration.maxEntries.map { share(of: $0, shard: index, count: count) }
-            var state = State(table: LRUTable(policy: policy, entryBound: maxEntries))
-            state.maxEntries = maxEntries ?? .max
-            state.maxBytes = configuration.maxBytes.map { share(of: $0, shard: index, count: count) } ?? .max
-            return state
-        })
+        return LockArray(
+            (0..<count).map { index in
+                let maxEntries = configuration.maxEntries.map { share(of: $0, shard: index, count: count) }
+                var state = State(table: LRUTable(policy: policy, entryBound: maxEntries))
+                state.maxEntries = maxEntries ?? .max
+                state.maxBytes = configuration.maxBytes.map { share(of: $0, shard: index, count: count) } ?? .max
+                return state
+            })
     }
 
     /// How many shards the store was split into (see ``Configuration/shardCount``).

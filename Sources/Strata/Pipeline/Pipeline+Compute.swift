@@ -197,9 +197,10 @@ extension Pipeline {
                 tiered?.countUndecodable(key)  // a value of another type: computed again and replaced
             }
         }
-        return .lease(ComputationLease(
-            key: key, lease: lease, held: held, tracking: tracking, tagEpoch: tagEpoch, startedAt: startedAt,
-            kept: fallback, lockToken: lockToken))
+        return .lease(
+            ComputationLease(
+                key: key, lease: lease, held: held, tracking: tracking, tagEpoch: tagEpoch, startedAt: startedAt,
+                kept: fallback, lockToken: lockToken))
     }
 
     /// Makes `lease` the key's lease in the source and reads the key under it: whether the
@@ -209,9 +210,13 @@ extension Pipeline {
         let duration = EntryLease.defaultDuration
         guard let tiered else { return (true, try await source.leaseEntry(forKey: key, lease: lease, duration: duration)) }
         do {
-            guard let read = try await tiered.timedL2(key, since: nil, { [source] in
-                try await source.leaseEntry(forKey: key, lease: lease, duration: duration)
-            }) else { return (false, nil) }  // failed or timed out, and reported
+            guard
+                let read = try await tiered.timedL2(
+                    key, since: nil,
+                    { [source] in
+                        try await source.leaseEntry(forKey: key, lease: lease, duration: duration)
+                    })
+            else { return (false, nil) }  // failed or timed out, and reported
             return (true, read)
         } catch let error as StrataError where error.code == .closed {
             throw error
@@ -244,7 +249,8 @@ extension Pipeline {
                 stored = try await storeComputed(value, options: context.options, leased)
             } catch {
                 await releaseComputeLock(key, token: leased.lockToken)
-                return Shared(value: try await fallBack(from: error, leased, options: options, computationGoesOn: false), holdsForWaiters: true)
+                return Shared(
+                    value: try await fallBack(from: error, leased, options: options, computationGoesOn: false), holdsForWaiters: true)
             }
             await releaseComputeLock(key, token: leased.lockToken)
             return Shared(value: value, holdsForWaiters: stored != .refused)
@@ -299,7 +305,8 @@ extension Pipeline {
                 code: .timeout, message: "the computation did not finish within \(options.hardTimeout!)",
                 key: callerKey(key), backend: backendName)
             tiered?.reportResilience(.computeTimeout, key, error: error)
-            return Shared(value: try await fallBack(from: error, leased, options: options, computationGoesOn: goesOn), holdsForWaiters: true)
+            return Shared(
+                value: try await fallBack(from: error, leased, options: options, computationGoesOn: goesOn), holdsForWaiters: true)
         case .cancelled:
             if !abandon() { releaseUnusedLease() }
             throw CancellationError()

@@ -15,9 +15,11 @@ extension Pipeline {
             if !computationGoesOn { try? await source.releaseLease(leased.lease, forKey: key) }
             throw error
         }
-        let failure = error as? StrataError ?? StrataError(
-            code: .backendUnavailable, message: "the computation failed: \(error)", key: callerKey(key), backend: backendName,
-            underlying: error)
+        let failure =
+            error as? StrataError
+            ?? StrataError(
+                code: .backendUnavailable, message: "the computation failed: \(error)", key: callerKey(key), backend: backendName,
+                underlying: error)
         tiered?.reportResilience(.failSafe, key, error: failure)
         let throttle = (options.failSafeThrottle ?? EntryOptions.defaultFailSafeThrottle).milliseconds ?? 5_000
         let freshUntil = clock.now().adding(milliseconds: throttle)

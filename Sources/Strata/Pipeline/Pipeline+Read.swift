@@ -62,9 +62,12 @@ extension Pipeline {
         }
         do {
             if let tiered, purpose == .compute {
-                guard let read = try await tiered.timedL2(key, since: started, timedOut: &unavailable, { [source] in
-                    try await source.entry(forKey: key)
-                })
+                guard
+                    let read = try await tiered.timedL2(
+                        key, since: started, timedOut: &unavailable,
+                        { [source] in
+                            try await source.entry(forKey: key)
+                        })
                 else { return nil }  // failed or timed out: reported
                 entry = read
             } else {
@@ -101,8 +104,8 @@ extension Pipeline {
     /// A plain read's value of an entry already read: fresh, tags valid; `nil` otherwise.
     func plainValue<Value: Codable & Sendable>(of entry: StoredEntry, key: String, as type: Value.Type) async throws -> Value? {
         guard let found = try decode(entry, key: key, as: type, for: .plain),
-              found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970),
-              try await tagsAreValid(found.envelope)
+            found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970),
+            try await tagsAreValid(found.envelope)
         else { return nil }
         return found.value
     }
@@ -135,7 +138,7 @@ extension Pipeline {
     func readableOffset(_ bytes: [UInt8], tagInstants: inout [String: Int64]) async throws -> Int? {
         guard EntryEnvelope.hasMagic(bytes) else { return 0 }
         guard case .envelope(let envelope, let offset) = EntryEnvelope.parse(bytes),
-              !envelope.isExpired(nowMilliseconds: clock.now().millisecondsSince1970)
+            !envelope.isExpired(nowMilliseconds: clock.now().millisecondsSince1970)
         else { return nil }
         if envelope.tags.isEmpty { return offset }
         if let tiered { return try await tiered.tagsAreValid(envelope) ? offset : nil }

@@ -40,7 +40,8 @@ extension Pipeline {
             let current = try await source.leaseEntry(forKey: key, lease: lease, duration: EntryLease.defaultDuration)
             // Refreshed already (by another instance, or a write): nothing to do.
             if let current, let stored = try? decode(current, key: key, as: Value.self, for: .compute),
-               stored.envelope?.writtenAt ?? Int64.max > found.envelope!.writtenAt {
+                stored.envelope?.writtenAt ?? Int64.max > found.envelope!.writtenAt
+            {
                 try? await source.releaseLease(lease, forKey: key)
                 await releaseComputeLock(key, token: lockToken)
                 return
@@ -55,9 +56,12 @@ extension Pipeline {
             try await storeComputed(value, options: context.options, leased)
         } catch {
             try? await source.releaseLease(lease, forKey: key)
-            tiered?.reportResilience(.failure, key, error: error as? StrataError ?? StrataError(
-                code: .backendUnavailable, message: "the eager refresh failed: \(error)", key: key,
-                backend: backendName, underlying: error))
+            tiered?.reportResilience(
+                .failure, key,
+                error: error as? StrataError
+                    ?? StrataError(
+                        code: .backendUnavailable, message: "the eager refresh failed: \(error)", key: key,
+                        backend: backendName, underlying: error))
         }
         await releaseComputeLock(key, token: lockToken)
     }

@@ -49,14 +49,17 @@ extension Pipeline {
     }
 
     /// Writes through the tiers: L2, then L1 (the Swift value beside its bytes), announced.
-    private func store<Value: Codable & Sendable>(_ value: Value, _ entry: StoredEntry, _ envelope: EntryEnvelope?, forKey key: String) async throws {
+    private func store<Value: Codable & Sendable>(_ value: Value, _ entry: StoredEntry, _ envelope: EntryEnvelope?, forKey key: String)
+        async throws
+    {
         if envelope != nil { try await EnvelopeMarker.mark(source) }
         LocalLeases.shared.breakLease(store: ObjectIdentifier(source), key: key)
         if let tiered {
             let epoch = tiered.tagTable.epoch.load(ordering: .acquiring)
             try await tiered.writeThrough(key, entry, value: tiered.kept(value, envelope, checkedEpoch: epoch), to: source)
         } else if let memory {
-            try memory.insert(ByteKey(key), MemoryEntry(bytes: entry.bytes, value: envelope == nil ? Kept.wrap(value) : nil, expiresAt: entry.expiresAt))
+            try memory.insert(
+                ByteKey(key), MemoryEntry(bytes: entry.bytes, value: envelope == nil ? Kept.wrap(value) : nil, expiresAt: entry.expiresAt))
         } else {
             try await source.setEntry(entry, forKey: key)
         }
@@ -82,7 +85,8 @@ extension Pipeline {
     /// lifetime, or invalidated by a tag.
     func readableEntry(_ key: String) async throws -> StoredEntry? {
         guard let found = try await read(keyPrefix + key, as: [UInt8].self, for: .plain) else { return nil }
-        let expiresAt = found.envelope.map { $0.expiresAt == Int64.max ? nil : Timestamp(millisecondsSince1970: $0.expiresAt) }
+        let expiresAt =
+            found.envelope.map { $0.expiresAt == Int64.max ? nil : Timestamp(millisecondsSince1970: $0.expiresAt) }
             ?? found.keptUntil
         return StoredEntry(bytes: found.value, expiresAt: expiresAt)
     }

@@ -40,7 +40,9 @@ package final class PipelineGates: Sendable {
         let point: Point
         let key: String
         let scope: ObjectIdentifier?
-        private let state = Lock<(reached: Bool, open: Bool, passer: CheckedContinuation<Void, Never>?, watcher: CheckedContinuation<Void, Never>?)>(
+        private let state = Lock<
+            (reached: Bool, open: Bool, passer: CheckedContinuation<Void, Never>?, watcher: CheckedContinuation<Void, Never>?)
+        >(
             (false, false, nil, nil))
 
         init(point: Point, key: String, scope: ObjectIdentifier?) {

@@ -78,7 +78,7 @@ package struct EntryEnvelope: Sendable, Hashable {
             guard offset + 2 <= bytes.count else { return .unreadable }
             let length = Int(integer(2))
             guard offset + length <= bytes.count,
-                  let tag = String(validating: bytes[offset..<(offset + length)], as: UTF8.self)
+                let tag = String(validating: bytes[offset..<(offset + length)], as: UTF8.self)
             else { return .unreadable }
             tags.append(tag)
             offset += length

@@ -22,10 +22,12 @@ package struct StoredValue<Value: Sendable>: Sendable {
     ) throws -> StoredValue<Value>? where Value: Decodable {
         switch EntryEnvelope.parse(bytes) {
         case .plain:
-            return StoredValue(value: try ValueCoding.decode(bytes, as: type, key: key, backend: backend), envelope: nil, keptUntil: keptUntil)
+            return StoredValue(
+                value: try ValueCoding.decode(bytes, as: type, key: key, backend: backend), envelope: nil, keptUntil: keptUntil)
         case .envelope(let envelope, let offset):
             let payload = Array(bytes[offset...])
-            return StoredValue(value: try ValueCoding.decode(payload, as: type, key: key, backend: backend), envelope: envelope, keptUntil: keptUntil)
+            return StoredValue(
+                value: try ValueCoding.decode(payload, as: type, key: key, backend: backend), envelope: envelope, keptUntil: keptUntil)
         case .unreadable:
             return nil
         }

@@ -278,9 +278,13 @@ extension KeyValueStore {
         for index in 0..<22 {
             // 128 bits in 6-bit groups: the last group holds the remaining 2 bits.
             let sixBits: UInt64
-            if index < 10 { sixBits = bits.0 & 63; bits.0 >>= 6 }
-            else if index == 10 { sixBits = (bits.0 & 15) | ((bits.1 & 3) << 4); bits.1 >>= 2 }
-            else { sixBits = bits.1 & 63; bits.1 >>= 6 }
+            if index < 10 {
+                sixBits = bits.0 & 63; bits.0 >>= 6
+            } else if index == 10 {
+                sixBits = (bits.0 & 15) | ((bits.1 & 3) << 4); bits.1 >>= 2
+            } else {
+                sixBits = bits.1 & 63; bits.1 >>= 6
+            }
             characters.append(alphabet[Int(sixBits)])
         }
         return String(decoding: characters, as: UTF8.self)

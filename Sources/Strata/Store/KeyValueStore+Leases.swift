@@ -14,7 +14,9 @@ import Synchronization
 extension KeyValueStore {
     /// Keeps `lease` in this process, then reads the entry.
     public func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
-        LocalLeases.shared.take(lease, store: ObjectIdentifier(self), key: key, until: clock.now().adding(milliseconds: duration.wholeMilliseconds(roundingUp: true)))
+        LocalLeases.shared.take(
+            lease, store: ObjectIdentifier(self), key: key,
+            until: clock.now().adding(milliseconds: duration.wholeMilliseconds(roundingUp: true)))
         return try await entry(forKey: key)
     }
 

@@ -29,7 +29,8 @@ public enum KeyRules {
 
     @usableFromInline
     static func reject(_ key: String, backend: String) throws -> Never {
-        let reason = key.isEmpty
+        let reason =
+            key.isEmpty
             ? "a key must not be empty"
             : "a key is at most \(maximumKeyBytes) UTF-8 bytes; this one is \(key.utf8.count)"
         throw StrataError(code: .invalidKey, message: reason, key: key, backend: backend)

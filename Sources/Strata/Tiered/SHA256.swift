@@ -26,7 +26,8 @@ package struct SHA256 {
         for block in stride(from: 0, to: padded.count, by: 64) {
             for index in 0..<16 {
                 let base = block + index * 4
-                schedule[index] = UInt32(padded[base]) << 24 | UInt32(padded[base + 1]) << 16
+                schedule[index] =
+                    UInt32(padded[base]) << 24 | UInt32(padded[base + 1]) << 16
                     | UInt32(padded[base + 2]) << 8 | UInt32(padded[base + 3])
             }
             for index in 16..<64 {

@@ -41,7 +41,8 @@ extension TieredStore {
             if let token { return .token(token) }
             // Another instance computes: its value appears in L2.
             if let found = try await pipeline.readForComputation(key, as: type),
-               found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
+                found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970)
+            {
                 return .value(found.value)
             }
             if ContinuousClock.now > giveUp { return .computeWithoutLock }

@@ -176,8 +176,10 @@ extension TieredStore {
 
     func recordFailure(_ error: any Error, key: String, since started: ContinuousClock.Instant?) -> StrataError {
         TieredCounters.bump(counters.l2Errors)
-        let failure = (error as? StrataError) ?? StrataError(
-            code: .backendUnavailable, message: "L2 failed", key: key, backend: l2.backendName, underlying: error)
+        let failure =
+            (error as? StrataError)
+            ?? StrataError(
+                code: .backendUnavailable, message: "L2 failed", key: key, backend: l2.backendName, underlying: error)
         report(.failure, .l2, key, since: started, error: failure)
         return failure
     }

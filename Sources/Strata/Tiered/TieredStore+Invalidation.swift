@@ -44,9 +44,12 @@ extension TieredStore {
         if !isLive { delivery.set(live: false) }
         dropEverything()
         if isLive { delivery.set(live: true) }
-        let reason = isLive ? nil : StrataError(
-            code: .backendUnavailable, message: "the invalidation source stopped delivering; L1 was dropped",
-            backend: backendName)
+        let reason =
+            isLive
+            ? nil
+            : StrataError(
+                code: .backendUnavailable, message: "the invalidation source stopped delivering; L1 was dropped",
+                backend: backendName)
         notify(Event(kind: .deliveryChanged, tier: .l1, key: nil, duration: .zero, error: reason))
     }
 

@@ -21,7 +21,7 @@ extension TieredStore {
         let started = observing ? ContinuousClock.now : nil
         var now: Int64 = 0
         guard let cached = try l1.lookUp(ByteKey(key), now: &now, bytesBesideValue: false),
-              let value = Kept<Value>.read(cached.value) ?? servableEnvelopeValue(cached, as: type, now: now)
+            let value = Kept<Value>.read(cached.value) ?? servableEnvelopeValue(cached, as: type, now: now)
         else { return nil }
         recordL1Hit(key, since: started)
         return value
@@ -33,10 +33,11 @@ extension TieredStore {
     @inlinable
     func servableEnvelopeValue<Value: Sendable>(_ cached: MemoryEntry, as type: Value.Type, now: Int64) -> Value? {
         guard let kept = KeptEnvelope<Value>.read(cached.value),
-              kept.expiresAt > (now != 0 ? now : timeSource.now().millisecondsSince1970)
+            kept.expiresAt > (now != 0 ? now : timeSource.now().millisecondsSince1970)
         else { return nil }
         if kept.isTagged,
-           kept.checkedEpoch.load(ordering: .relaxed) != tagTable.epoch.load(ordering: .acquiring) {
+            kept.checkedEpoch.load(ordering: .relaxed) != tagTable.epoch.load(ordering: .acquiring)
+        {
             return nil
         }
         return kept.value
@@ -44,7 +45,9 @@ extension TieredStore {
 
     /// The read path's look at L1: the copy decoded as `type` when it must be, its tags
     /// checked (and its stamp renewed) when the tag table changed since.
-    func l1Read<Value: Codable & Sendable>(_ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose) async throws -> L1Read<Value> {
+    func l1Read<Value: Codable & Sendable>(_ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose) async throws -> L1Read<
+        Value
+    > {
         let started = observing ? ContinuousClock.now : nil
         var now: Int64 = 0
         guard let cached = try l1.lookUp(key, now: &now, bytesBesideValue: false) else { return .missing }
@@ -139,13 +142,15 @@ extension TieredStore {
         copy: MemoryEntry?
     ) -> WriteTracker.ReadSnapshot {
         let byteKey = ByteKey(key)
-        let after = tracker.finishWrite(ticket, since: snapshot, keep: {
-            switch result {
-            case .written: if let copy { try? l1.store(byteKey, copy) }
-            case .failed: if let copy { try? l1.store(byteKey, unconfirmed(copy)) }
-            case .refused: try? l1.remove(byteKey)
-            }
-        }, drop: { try? l1.remove(byteKey) })
+        let after = tracker.finishWrite(
+            ticket, since: snapshot,
+            keep: {
+                switch result {
+                case .written: if let copy { try? l1.store(byteKey, copy) }
+                case .failed: if let copy { try? l1.store(byteKey, unconfirmed(copy)) }
+                case .refused: try? l1.remove(byteKey)
+                }
+            }, drop: { try? l1.remove(byteKey) })
         switch result {
         case .written:
             TieredCounters.bump(counters.writes)
@@ -161,7 +166,8 @@ extension TieredStore {
 
     /// Keeps `copy` in L1 while the write `ticket` is still in flight, if no other change
     /// of the key began in this process since `snapshot`.
-    func keepInL1IfUnchanged(_ ticket: WriteTracker.Ticket, _ key: ByteKey, _ copy: MemoryEntry, since snapshot: WriteTracker.ReadSnapshot?) {
+    func keepInL1IfUnchanged(_ ticket: WriteTracker.Ticket, _ key: ByteKey, _ copy: MemoryEntry, since snapshot: WriteTracker.ReadSnapshot?)
+    {
         tracker.keepIfAlone(ticket, since: snapshot) { try? l1.store(key, copy) }
     }
 

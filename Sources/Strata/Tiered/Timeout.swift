@@ -23,9 +23,10 @@ func withTimeout<Output: Sendable>(
             }
             race.track(work)
             if !race.isFinished {
-                race.arm(TimeoutWatchdog.shared.schedule(after: timeout) {
-                    if race.finish(with: .failure(TimeoutRace<Output>.TimedOut())) { race.abandon() }
-                })
+                race.arm(
+                    TimeoutWatchdog.shared.schedule(after: timeout) {
+                        if race.finish(with: .failure(TimeoutRace<Output>.TimedOut())) { race.abandon() }
+                    })
             }
         }
     } onCancel: {

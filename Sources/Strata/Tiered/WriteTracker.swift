@@ -93,7 +93,7 @@ final class WriteTracker: Sendable {
     private static func isAlone(_ ticket: Ticket, since snapshot: ReadSnapshot?, in state: State) -> Bool {
         let stripe = state.stripes[ticket.stripe]
         guard stripe.inFlight == 1, stripe.begun == ticket.begun,
-              state.prefixWritesInFlight == 0, state.prefixWritesBegun == ticket.prefixWritesBegun
+            state.prefixWritesInFlight == 0, state.prefixWritesBegun == ticket.prefixWritesBegun
         else { return false }
         guard let snapshot else { return true }
         // The ticket's write is the only one begun on the stripe since the snapshot.
@@ -122,8 +122,8 @@ final class WriteTracker: Sendable {
             let stripe = state.stripes[snapshot.stripe]
             state.stripes[snapshot.stripe].fills &+= 1
             guard snapshot.wasQuiet, stripe.inFlight == 0, stripe.begun == snapshot.begun,
-                  state.prefixWritesInFlight == 0, state.prefixWritesBegun == snapshot.prefixWritesBegun,
-                  stripe.fills == snapshot.fills
+                state.prefixWritesInFlight == 0, state.prefixWritesBegun == snapshot.prefixWritesBegun,
+                stripe.fills == snapshot.fills
             else {
                 try drop()
                 return false

@@ -85,10 +85,11 @@ extension KeyValueStoreConformance {
                 for index in 0..<20 {
                     let key = try await store.add(index, expires: "1h")
                     try Expect.that(
-                        key.utf8.count >= 16 && key.utf8.allSatisfy { byte in
-                            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A)
-                                || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x5F
-                        }, "the key \(key) is URL-safe")
+                        key.utf8.count >= 16
+                            && key.utf8.allSatisfy { byte in
+                                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A)
+                                    || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x5F
+                            }, "the key \(key) is URL-safe")
                     try Expect.equal(try await store.get(key, as: Int.self), index, "the added value")
                     keys.insert(key)
                 }

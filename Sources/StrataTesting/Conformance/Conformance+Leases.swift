@@ -19,7 +19,9 @@ extension KeyValueStoreConformance {
                 try Expect.equal(try await store.get("present", as: String.self), "computed", "the value after a second leased write")
             }
         },
-        Check("every change of a key breaks its lease: set, delete of a missing key, increment, expire, setIfAbsent, clear of a prefix, another lease") {
+        Check(
+            "every change of a key breaks its lease: set, delete of a missing key, increment, expire, setIfAbsent, clear of a prefix, another lease"
+        ) {
             context in
             try await withStore(context) { store in
                 let changes: [(String, @Sendable (any KeyValueStore, String) async throws -> Void)] = [
@@ -38,7 +40,8 @@ extension KeyValueStoreConformance {
                     let before = try await store.entry(forKey: key)
                     let wrote = try await store.setEntry(leased("stale", store), forKey: key, ifLeased: lease, keepingLease: false)
                     try Expect.that(!wrote, "a leased write after \(name) is refused")
-                    try Expect.equal(try await store.entry(forKey: key)?.bytes, before?.bytes, "the key after \(name) and the refused write")
+                    try Expect.equal(
+                        try await store.entry(forKey: key)?.bytes, before?.bytes, "the key after \(name) and the refused write")
                 }
                 // expire changes an existing entry's lifetime.
                 try await store.set("expiring", "value")

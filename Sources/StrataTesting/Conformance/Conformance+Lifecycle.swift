@@ -15,6 +15,6 @@ extension KeyValueStoreConformance {
             try await Expect.error(.closed, "setIfAbsent") { try await store.setIfAbsent("k", "v") }
             try await Expect.error(.closed, "getOrSet") { try await store.getOrSet("k2") { "v" } }
             try await Expect.error(.closed, "sweepExpired") { try await store.sweepExpired() }
-        },
+        }
     ]
 }

@@ -86,7 +86,8 @@ extension KeyValueStoreConformance {
                 }
                 let lifetime = listed.first { $0.key == "n:long" }?.entry.expiresAt?.millisecondsSince1970 ?? 0
                 let remaining = lifetime - store.clock.now().millisecondsSince1970
-                try Expect.that(remaining > 3_500_000 && remaining <= 3_600_000, "n:long is listed with its lifetime (\(remaining) ms left)")
+                try Expect.that(
+                    remaining > 3_500_000 && remaining <= 3_600_000, "n:long is listed with its lifetime (\(remaining) ms left)")
                 try await context.passShortLifetime()
                 try Expect.equal(
                     try await store.storedEntries(prefix: "n:").map(\.key), ["n:", "n:*", "n:1", "n:10", "n:2", "n:long", "n:é"],

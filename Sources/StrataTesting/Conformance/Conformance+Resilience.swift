@@ -7,7 +7,9 @@ extension KeyValueStoreConformance {
     }
 
     static let resilienceChecks: [Check] = [
-        Check("an entry written with options is read within its lifetime, and a plain get, has or keys never returns it after, grace or not") { context in
+        Check(
+            "an entry written with options is read within its lifetime, and a plain get, has or keys never returns it after, grace or not"
+        ) { context in
             try await withStore(context) { store in
                 let start = ContinuousClock.now
                 try await store.set("graced", Sample(id: 1, name: "kept", tags: []), options: graceful(context))
@@ -47,10 +49,14 @@ extension KeyValueStoreConformance {
                 try Expect.equal(computed, "now", "getOrSet computes over a later version")
             }
         },
-        Check("fail-safe: an expired entry in grace is served when the computation throws, and the throttle keeps the computation from running again") { context in
+        Check(
+            "fail-safe: an expired entry in grace is served when the computation throws, and the throttle keeps the computation from running again"
+        ) { context in
             try await withStore(context) { store in
                 let calls = Counter()
-                let first = try await store.getOrSet("rates", as: Int.self, options: graceful(context)) { calls.increment(); return 1 }
+                let first = try await store.getOrSet("rates", as: Int.self, options: graceful(context)) {
+                    calls.increment(); return 1
+                }
                 try await context.passShortLifetime()
                 let fallback = try await store.getOrSet("rates", as: Int.self, options: graceful(context)) {
                     calls.increment()
@@ -107,14 +113,17 @@ extension KeyValueStoreConformance {
                     return "new"
                 }
                 try Expect.equal(answered, "old", "the kept value at the soft timeout")
-                try Expect.that(try await eventually { try await store.get("quote", as: String.self) == "new" }, "the background value landed")
+                try Expect.that(
+                    try await eventually { try await store.get("quote", as: String.self) == "new" }, "the background value landed")
             }
         },
         Check("refresh-ahead: a hit late in the lifetime returns at once and 50 such hits refresh the key once") { context in
             try await withStore(context) { store in
                 let calls = Counter()
                 let options = EntryOptions(expires: Expiry(.seconds(context.shortLifetimeSeconds * 4)), refreshAhead: 0.25)
-                _ = try await store.getOrSet("feed", as: Int.self, options: options) { calls.increment(); return 0 }
+                _ = try await store.getOrSet("feed", as: Int.self, options: options) {
+                    calls.increment(); return 0
+                }
                 try await context.passShortLifetime()  // 1.5 short lifetimes of 4: past 25%, not expired
                 let values = try await withThrowingTaskGroup(of: Int.self) { group in
                     for _ in 0..<50 {

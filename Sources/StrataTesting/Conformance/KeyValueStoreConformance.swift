@@ -89,7 +89,8 @@ public enum KeyValueStoreConformance {
     }
 
     /// Every check, in the order of the contract.
-    public static let checks: [Check] = valueChecks + lifetimeChecks + keyChecks + prefixChecks
+    public static let checks: [Check] =
+        valueChecks + lifetimeChecks + keyChecks + prefixChecks
         + atomicChecks + leaseChecks + computeChecks + resilienceChecks + consistencyChecks + lifecycleChecks
 
     /// Runs every check and throws the failures together.
@@ -148,7 +149,8 @@ func withStore(
             try? await store.close()
             if attempt == attempts {
                 throw ConformanceFailure(
-                    message: "\(attempts) attempts in a row could not make a few calls within the \(context.shortLifetimeSeconds) s lifetime",
+                    message:
+                        "\(attempts) attempts in a row could not make a few calls within the \(context.shortLifetimeSeconds) s lifetime",
                     location: #fileID)
             }
             try await Task.sleep(for: .milliseconds(250 * attempt))

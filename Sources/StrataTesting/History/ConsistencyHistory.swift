@@ -1,3 +1,6 @@
+import Strata
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -5,8 +8,6 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Strata
-import Synchronization
 
 /// A randomized history of operations on one or more instances of a store, recorded with
 /// the real time each began and ended, and checked against a model of the rules in
@@ -182,11 +183,14 @@ package final class ConsistencyHistory: Sendable {
                     ran.withLock { $0 = (began, self.now()) }
                     return value
                 }
-                let returned = tagged
+                let returned =
+                    tagged
                     ? try await store.getOrSet(key, as: String.self, options: options) { try await compute() }
                     : try await store.getOrSet(key, as: String.self, expires: "1h") { try await compute() }
                 let computed = ran.withLock { $0 }
-                record(.getOrSet, key, tags: tagged ? [tag] : [], result: .some(returned), computed: computed.flatMap { returned == value ? $0 : nil })
+                record(
+                    .getOrSet, key, tags: tagged ? [tag] : [], result: .some(returned),
+                    computed: computed.flatMap { returned == value ? $0 : nil })
             } catch is HistoryComputeFailure {
                 record(.getOrSet, key, tags: tagged ? [tag] : [], failed: true)
             }
@@ -238,7 +242,8 @@ extension ConsistencyHistory {
 
         package var description: String {
             "\(operations) operations checked (seed \(seed), replay with STRATA_HISTORY_SEED=\(seed)): "
-                + (violations.isEmpty ? "no violation" : "\(violations.count) violations, the first:\n" + violations.prefix(3).joined(separator: "\n"))
+                + (violations.isEmpty
+                    ? "no violation" : "\(violations.count) violations, the first:\n" + violations.prefix(3).joined(separator: "\n"))
         }
     }
 

@@ -44,7 +44,8 @@ struct HistoryChecker {
                 guard case .some(let result) = read.result, read.computed == nil else { continue }
                 // A caller that waited for another's computation (single flight) gets its value.
                 if let value = result, let computation = computedValues[value], computation.id != read.id,
-                   computation.computed!.start < read.end, computation.end > read.start {
+                    computation.computed!.start < read.end, computation.end > read.start
+                {
                     continue
                 }
                 if let write = explanation(of: result, read: read, writes: writes) {
@@ -60,15 +61,18 @@ struct HistoryChecker {
 
     /// Everything that set what `key` holds.
     func writes(of key: String) -> [Write] {
-        var writes = [Write(
-            operation: nil, value: nil, tags: [], instance: -1, begins: .min, orderedAfter: .min, certain: true, end: .min,
-            invalidatedTag: nil)]
+        var writes = [
+            Write(
+                operation: nil, value: nil, tags: [], instance: -1, begins: .min, orderedAfter: .min, certain: true, end: .min,
+                invalidatedTag: nil)
+        ]
         for operation in operations where !operation.failed {
             switch operation.kind {
             case .set where operation.target == key:
-                writes.append(Write(
-                    operation: operation, value: operation.written, tags: operation.tags, instance: operation.instance,
-                    begins: operation.start, orderedAfter: operation.end, certain: true, end: operation.end, invalidatedTag: nil))
+                writes.append(
+                    Write(
+                        operation: operation, value: operation.written, tags: operation.tags, instance: operation.instance,
+                        begins: operation.start, orderedAfter: operation.end, certain: true, end: operation.end, invalidatedTag: nil))
             case .delete where operation.target == key:
                 writes.append(certainNothing(operation))
             case .clear where KeyRules.key(key, hasPrefix: operation.target):
@@ -76,14 +80,16 @@ struct HistoryChecker {
             case .getOrSet where operation.target == key && operation.computed != nil:
                 guard case .some(.some(let value)) = operation.result else { continue }
                 let computation = operation.computed!
-                writes.append(Write(
-                    operation: operation, value: value, tags: operation.tags, instance: operation.instance,
-                    begins: computation.start, orderedAfter: computation.start, certain: false, end: operation.end,
-                    invalidatedTag: nil))
+                writes.append(
+                    Write(
+                        operation: operation, value: value, tags: operation.tags, instance: operation.instance,
+                        begins: computation.start, orderedAfter: computation.start, certain: false, end: operation.end,
+                        invalidatedTag: nil))
             case .invalidate:
-                writes.append(Write(
-                    operation: operation, value: nil, tags: [], instance: operation.instance, begins: operation.start,
-                    orderedAfter: operation.end, certain: false, end: operation.end, invalidatedTag: operation.target))
+                writes.append(
+                    Write(
+                        operation: operation, value: nil, tags: [], instance: operation.instance, begins: operation.start,
+                        orderedAfter: operation.end, certain: false, end: operation.end, invalidatedTag: operation.target))
             default:
                 break
             }
@@ -122,7 +128,7 @@ struct HistoryChecker {
         guard let start = write.operation?.start else { return false }
         return writes.contains { invalidation in
             guard let tag = invalidation.invalidatedTag, write.tags.contains(tag), let operation = invalidation.operation,
-                  operation.start < read.end
+                operation.start < read.end
             else { return false }
             let resolution = invalidation.instance == write.instance ? 0 : Self.instantResolution
             return operation.end &+ resolution >= start
@@ -168,7 +174,9 @@ struct HistoryChecker {
     }
 
     func report(_ problem: String, key: String, writes: [Write]) -> String {
-        let history = operations.filter { $0.target == key || $0.kind == .invalidate || ($0.kind == .clear && KeyRules.key(key, hasPrefix: $0.target)) }
+        let history = operations.filter {
+            $0.target == key || $0.kind == .invalidate || ($0.kind == .clear && KeyRules.key(key, hasPrefix: $0.target))
+        }
         return problem + "\n  history of \(key):\n" + history.map { "    \($0)" }.joined(separator: "\n")
     }
 }
