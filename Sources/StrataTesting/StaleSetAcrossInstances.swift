@@ -112,8 +112,12 @@ package enum StaleSetAcrossInstances {
     /// try await StaleSetAcrossInstances.checkWithoutBus(.set) { try SQLiteStore(path: path) }
     /// ```
     package static func checkWithoutBus(_ change: Change, opening open: () throws -> any KeyValueStore) async throws {
-        let a = TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: try open())
-        let b = TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: try open())
+        // A long l2Timeout: A's leased write must reach L2 to be refused there (and counted);
+        // under a loaded CI machine a folder write once took longer than the default 2 s,
+        // and a write past it is reported as failed, not refused.
+        let configuration = TieredStore.Configuration(l2Timeout: .seconds(60))
+        let a = TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: try open(), configuration: configuration)
+        let b = TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: try open(), configuration: configuration)
         do {
             try await check(change, computingIn: a, changingIn: b, seeing: droppingL1)
         } catch {
