@@ -8,7 +8,6 @@ import Foundation
 import Strata
 import StrataRedis
 import StrataVapor
-import Synchronization
 import Vapor
 
 /// What the slow query returns. `computedAt` shows when it really ran.
@@ -33,7 +32,10 @@ func configure(_ app: Application) throws {
     let cache = TieredStore(
         l1: MemoryStore(maxEntries: 10_000), l2: redis,
         configuration: .init(defaultExpiry: "10min", invalidationPublisher: RedisInvalidationBus(redis: redis)))
-    app.lifecycle.use(StoreLifecycle(store: cache))
+    // StrataVapor's handler runs the store's background work (L1's sweeper, the bus's
+    // subscription) once the app has booted, and closes the store when the app shuts
+    // down, after the server has stopped.
+    app.lifecycle.use(StoreLifecycle(cache))
 
     // Sessions live in the same store (keys "vapor-session:..."), so every instance sees them.
     app.sessions.use(.strata(cache, configuration: .init(lifetime: "1d")))
@@ -61,31 +63,6 @@ func configure(_ app: Application) throws {
     }
 }
 
-/// Runs the store's background work (L1's sweeper, the bus's subscription) while the app
-/// runs, and closes the store when the app shuts down, after the server has stopped.
-final class StoreLifecycle: LifecycleHandler {
-    let store: TieredStore
-    private let background = Mutex<Task<Void, Never>?>(nil)
-
-    init(store: TieredStore) { self.store = store }
-
-    func didBootAsync(_ app: Application) async throws {
-        let (store, logger) = (store, app.logger)
-        background.withLock {
-            $0 = Task {
-                do { try await store.run() } catch { logger.report(error: error) }
-            }
-        }
-    }
-
-    func shutdownAsync(_ app: Application) async {
-        let task = background.withLock { $0.take() }
-        task?.cancel()  // run() returns when cancelled
-        await task?.value
-        do { try await store.close() } catch { app.logger.report(error: error) }
-    }
-}
-
 @main
 enum Entrypoint {
     static func main() async throws {
@@ -101,6 +78,6 @@ enum Entrypoint {
             try? await app.asyncShutdown()
             throw error
         }
-        try await app.asyncShutdown()  // runs StoreLifecycle.shutdownAsync
+        try await app.asyncShutdown()  // StoreLifecycle closes the store here
     }
 }
