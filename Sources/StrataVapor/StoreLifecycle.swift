@@ -8,10 +8,12 @@ public import Vapor
 ///
 /// Vapor runs nothing of a store by itself: without this handler (or a task of your own
 /// running `store.run()`), a `TieredStore`'s invalidation subscription never starts, and
-/// expired entries (so also abandoned sessions) are deleted only when their key is written
-/// or read again, never by a sweep. The handler starts ``BackgroundWork/run()`` when the
-/// application has booted, and at shutdown (after the server stopped taking requests)
-/// cancels it, waits for it to return, and closes the store.
+/// nothing sweeps expired entries (so also abandoned sessions): a SQLite row or a file is
+/// never returned once expired but stays until a write or delete of its key. The handler
+/// starts ``BackgroundWork/run()`` when the application has booted; at shutdown it stops
+/// the server first (which waits for the requests in flight: Vapor would otherwise stop it
+/// after the handlers, and those requests would find the store closed), then cancels the
+/// background work, waits for it to return, and closes the store.
 ///
 /// An error the background work throws (a bus in `.tracking` mode over a store it cannot
 /// follow, say) is logged with the application's logger; the application keeps serving.
@@ -47,7 +49,7 @@ public final class StoreLifecycle: LifecycleHandler, Sendable {
     /// Starts the store's background work (called by Vapor once the application booted).
     ///
     /// ```swift
-    /// try app.boot()   // calls didBoot on every handler
+    /// try await app.asyncBoot()   // calls didBoot on every handler
     /// ```
     public func didBoot(_ application: Application) throws {
         guard let work = store as? any BackgroundWork else { return }
@@ -64,13 +66,17 @@ public final class StoreLifecycle: LifecycleHandler, Sendable {
         }
     }
 
-    /// Cancels the background work and waits for it to return, then closes the store
-    /// (called by Vapor's `asyncShutdown()`, after the server stopped).
+    /// Stops the server (waiting for the requests in flight), cancels the background work
+    /// and waits for it to return, then closes the store (called by Vapor's `asyncShutdown()`).
     ///
     /// ```swift
     /// try await app.asyncShutdown()
     /// ```
     public func shutdownAsync(_ application: Application) async {
+        // Vapor runs the handlers before it stops the server (in its storage's shutdown),
+        // so requests in flight would find the store closed: stop the server first (it
+        // waits for them; stopping it again later does nothing).
+        await application.server.shutdown()
         let task = background.withLock { $0.take() }
         task?.cancel()
         await task?.value
@@ -85,8 +91,8 @@ public final class StoreLifecycle: LifecycleHandler, Sendable {
     /// `shutdown()`, which cannot wait): the store stays open; close it yourself.
     ///
     /// ```swift
-    /// app.shutdown()
-    /// try await cache.close()
+    /// app.shutdown()          // from synchronous code only
+    /// // then, from async code: try await cache.close()
     /// ```
     public func shutdown(_ application: Application) {
         background.withLock { $0.take() }?.cancel()
