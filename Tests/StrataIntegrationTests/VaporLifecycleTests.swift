@@ -36,8 +36,9 @@ struct VaporLifecycleTests {
         await #expect(throws: StrataError.closed) { try await redis.get("k", as: Int.self) }
     }
 
-    @Test("asyncShutdown closes the store after the server stopped: a request in flight at shutdown still reads it",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "asyncShutdown closes the store after the server stopped: a request in flight at shutdown still reads it",
+        .timeLimit(.minutes(1)))
     func requestInFlightAtShutdown() async throws {
         let store = MemoryStore()
         try await store.set("greeting", "hi")
