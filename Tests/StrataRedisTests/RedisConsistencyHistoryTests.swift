@@ -19,7 +19,9 @@ struct RedisConsistencyHistoryTests {
 
     @Test("a tiered store over Redis: a random history breaks no rule")
     func tieredOverRedis() async throws {
-        let cache = TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: try await Self.redis("history:\(UUID().uuidString):"))
+        let cache = TieredStore(
+            l1: MemoryStore(maxEntries: 1_000), l2: try await Self.redis("history:\(UUID().uuidString):"),
+            configuration: ConsistencyHistory.tieredConfiguration())
         let outcome = try await ConsistencyHistory.check([cache])
         #expect(outcome.violations.isEmpty, "\(outcome)")
         try await cache.close()
@@ -34,7 +36,10 @@ struct RedisConsistencyHistoryTests {
             let redis = try await Self.redis(namespace)
             let bus = RedisInvalidationBus(redis: redis)
             buses.append(bus)
-            instances.append(TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: redis, configuration: .init(invalidationPublisher: bus)))
+            instances.append(
+                TieredStore(
+                    l1: MemoryStore(maxEntries: 1_000), l2: redis,
+                    configuration: ConsistencyHistory.tieredConfiguration(invalidationPublisher: bus)))
         }
         let running = instances.map { cache in Task { try await cache.run() } }
         let subscribed = try await eventually(within: .seconds(30), poll: .milliseconds(5)) { buses.allSatisfy(\.isSubscribed) }

@@ -10,7 +10,9 @@ import Testing
 struct SQLiteConsistencyHistoryTests {
     @Test("a tiered store over SQLite: a random history breaks no rule")
     func tieredOverSQLite() async throws {
-        let cache = TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: try SQLiteStore(path: temporaryPath("history")))
+        let cache = TieredStore(
+            l1: MemoryStore(maxEntries: 1_000), l2: try SQLiteStore(path: temporaryPath("history")),
+            configuration: ConsistencyHistory.tieredConfiguration())
         let outcome = try await ConsistencyHistory.check([cache])
         #expect(outcome.violations.isEmpty, "\(outcome)")
         try await cache.close()

@@ -11,7 +11,9 @@ import Testing
 struct ConsistencyHistoryTests {
     @Test("a tiered store over a folder: a random history breaks no rule")
     func tieredOverFolder() async throws {
-        let cache = TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: try FolderStore(directory: temporaryDirectory("history")))
+        let cache = TieredStore(
+            l1: MemoryStore(maxEntries: 1_000), l2: try FolderStore(directory: temporaryDirectory("history")),
+            configuration: ConsistencyHistory.tieredConfiguration())
         let outcome = try await ConsistencyHistory.check([cache])
         #expect(outcome.violations.isEmpty, "\(outcome)")
         try await cache.close()

@@ -108,6 +108,9 @@ extension KeyValueStoreConformance {
                 _ = try await store.getOrSet("quote", as: String.self, options: options) { "old" }
                 try await context.passShortLifetime()
                 options.softTimeout = .milliseconds(50)
+                // The background result lives an hour: with the short lifetime, a poll held
+                // up for seconds on a loaded machine could find it already expired.
+                options.expires = "1h"
                 let answered = try await store.getOrSet("quote", as: String.self, options: options) {
                     try await Task.sleep(for: .milliseconds(300))
                     return "new"

@@ -234,6 +234,14 @@ package struct SplitMix64: RandomNumberGenerator, Sendable {
 }
 
 extension ConsistencyHistory {
+    /// The configuration of the tiered stores a history runs on: an `l2Timeout` no loaded
+    /// machine reaches. A computed write past `l2Timeout` is kept in L1 unconfirmed (R4's
+    /// exception, tested on its own as C5), which the model does not include: a history
+    /// checks the rules while L2 answers.
+    package static func tieredConfiguration(invalidationPublisher: (any InvalidationPublisher)? = nil) -> TieredStore.Configuration {
+        TieredStore.Configuration(l2Timeout: .seconds(60), invalidationPublisher: invalidationPublisher)
+    }
+
     /// What a checked run found.
     package struct Outcome: Sendable, CustomStringConvertible {
         package let seed: UInt64
