@@ -249,7 +249,7 @@ def report(job, result):
 
 def main():
     modules, manifest_api, clang = sys.argv[1], sys.argv[2], sys.argv[3:]
-    swift_arguments = ["-swift-version", "6", "-parse-as-library", "-I", modules] + clang
+    swift_arguments = ["-swift-version", "6", "-enable-upcoming-feature", "MemberImportVisibility", "-parse-as-library", "-I", modules] + clang
     manifest_arguments = ["-swift-version", "6", "-I", manifest_api, "-package-description-version", "6.2"]
     work = tempfile.mkdtemp(prefix="doc-snippets.")
     jobs, problems, counted, files = [], [], 0, 0

@@ -180,7 +180,7 @@ extension KeyValueStore {
     ///
     /// Concurrent callers of one missing key in this process run `compute` once and share
     /// its value, or its error (a caller that waited looks again when the key changed during
-    /// the computation; after 8 such flights in a row it computes under a lease of its own,
+    /// the computation; after joining 8 such flights in a row (at the 9th) it computes under a lease of its own,
     /// outside the single flight). The value is written under a lease: it never replaces a write,
     /// delete or clear of the key that began after the computation's miss, in any process
     /// sharing the store (see `Docs/Consistency.md`). A stored value that no longer decodes

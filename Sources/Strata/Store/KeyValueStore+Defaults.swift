@@ -37,7 +37,7 @@ extension KeyValueStore {
 
     /// The compute path of ``pipeline``: concurrent callers of one missing key in this
     /// process wait for one computation and share its value, or its error (a caller that
-    /// waited looks again when the key changed during it, and after 8 such flights in a row
+    /// waited looks again when the key changed during it, and after joining 8 such flights in a row (at the 9th)
     /// computes under a lease of its own, outside the single flight); the value is written
     /// under a lease, so it never replaces a change of the key that began after the
     /// computation's miss.
