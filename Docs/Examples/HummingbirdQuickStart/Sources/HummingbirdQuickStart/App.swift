@@ -47,9 +47,9 @@ struct HummingbirdQuickStart {
         router.get("report/:id") { _, context -> EditedResponse<Report> in
             let id = try context.parameters.require("id")
             // getOrSet runs the closure only on a miss, once in this process however many
-        // requests wait for it (across instances too with a RedisComputeLock). The flag
-        // says whether *this* request ran the query: "hit" also covers a request that
-        // waited for another's computation.
+            // requests wait for it (across instances too with a RedisComputeLock). The flag
+            // says whether *this* request ran the query: "hit" also covers a request that
+            // waited for another's computation.
             var computed = false
             let report = try await cache.getOrSet("report:\(id)", as: Report.self, expires: "1min") {
                 computed = true
