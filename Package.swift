@@ -30,9 +30,10 @@ let traits: Set<Trait> = [
 // hiredis's pkg-config file adds `-D_FILE_OFFSET_BITS=64` (a no-op on 64-bit systems), a
 // flag SwiftPM drops with a warning on every build. On Linux the headers are on the default
 // include path (`<hiredis/hiredis.h>`), so pkg-config is not asked; Homebrew's are not
-// (/opt/homebrew/include), so macOS still finds them through it.
+// (/opt/homebrew/include), so macOS still finds them through it. A Linux install elsewhere
+// (Nix, Homebrew on Linux, a prefix under /opt) sets STRATA_HIREDIS_PKG_CONFIG=1 to use it.
 #if os(Linux)
-let hiredisPkgConfig: String? = nil
+let hiredisPkgConfig: String? = Context.environment["STRATA_HIREDIS_PKG_CONFIG"] == nil ? nil : "hiredis"
 #else
 let hiredisPkgConfig: String? = "hiredis"
 #endif
