@@ -10,7 +10,7 @@ public import Vapor
 /// running `store.run()`), a `TieredStore`'s invalidation subscription never starts, and
 /// nothing sweeps expired entries (so also abandoned sessions): a SQLite row or a file is
 /// never returned once expired but stays until a write or delete of its key. The handler
-/// starts ``BackgroundWork/run()`` when the application has booted; at shutdown it stops
+/// starts `BackgroundWork.run()` when the application has booted; at shutdown it stops
 /// the server first (which waits for the requests in flight: Vapor would otherwise stop it
 /// after the handlers, and those requests would find the store closed), then cancels the
 /// background work, waits for it to return, and closes the store.
@@ -36,7 +36,7 @@ public final class StoreLifecycle: LifecycleHandler, Sendable {
     public let store: any KeyValueStore
     private let background = Mutex<Task<Void, Never>?>(nil)
 
-    /// A handler for `store`; a store without background work (``BackgroundWork``) is only
+    /// A handler for `store`; a store without background work (`BackgroundWork`) is only
     /// closed at shutdown.
     ///
     /// ```swift
