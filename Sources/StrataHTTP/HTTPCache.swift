@@ -311,45 +311,4 @@ public final class HTTPCache: Sendable {
         count(\.staleHits)
         return hit(stale, freshness, for: exchange, staleBecause: "stale-if-error")
     }
-
-    // MARK: - Responses handed back
-
-    /// A response served from the store: `.cache` when fresh, `.stale` with the reason it
-    /// may be served stale.
-    func hit(
-        _ cached: StoredHTTPResponse, _ freshness: Freshness, for exchange: Exchange, staleBecause reason: String? = nil
-    ) -> Response {
-        let status = "hit; ttl=\((freshness.lifetime - freshness.age) / 1000)" + (reason.map { "; detail=\($0)" } ?? "")
-        return response(from: cached, for: exchange, age: freshness.age, source: reason == nil ? .cache : .stale, status: status)
-    }
-
-    func response(
-        from cached: StoredHTTPResponse, for exchange: Exchange, age: Int64, source: Source, status: String, isStored: Bool = true
-    ) -> Response {
-        var headers = cached.headers
-        headers.set("Age", String(max(0, age / 1000)))
-        return Response(
-            data: Data(cached.body),
-            statusCode: cached.statusCode,
-            fields: withStatus(headers, status),
-            url: exchange.url,
-            source: source,
-            isStored: isStored
-        )
-    }
-
-    /// Adds this cache's member to the response's `Cache-Status` list (RFC 9211 §2).
-    func withStatus(_ headers: HeaderFields, _ status: String) -> HeaderFields {
-        var headers = headers
-        let member = "\(Self.cacheName); \(status)"
-        headers.set("Cache-Status", headers["cache-status"].map { $0 + ", " + member } ?? member)
-        return headers
-    }
-
-    /// Counts one more of `field` in the statistics (and in metrics, when reported); a
-    /// store failure's or corrupt entry's `error` is logged, when a logger is configured.
-    func count(_ field: WritableKeyPath<Statistics, Int>, key: String? = nil, error: (any Error)? = nil) {
-        counters.withLock { $0[keyPath: field] += 1 }
-        reporter.counted(field, key: key, error: error)
-    }
 }
