@@ -78,6 +78,15 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
         /// ```
         public static let timeout = Code("timeout")
 
+        /// A key that a bulk `getOrSet`'s computation was asked for and did not return: the
+        /// bulk call leaves the key out of its result; a single-key `getOrSet` that waited for
+        /// that computation throws it.
+        ///
+        /// ```swift
+        /// catch let error as StrataError where error.code == .notComputed { ... }
+        /// ```
+        public static let notComputed = Code("notComputed")
+
         /// The code's name, for example `invalidKey`.
         public var description: String { name }
     }
@@ -92,6 +101,15 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
     public var backend: String?
     /// The error that caused this one, when there is one.
     public var underlying: (any Error)?
+    /// For a bulk write that failed part-way, the keys it wrote before it failed, sorted by
+    /// their UTF-8 bytes (empty when it wrote none); `nil` for every other call.
+    ///
+    /// ```swift
+    /// catch let error as StrataError {
+    ///     let stored = error.writtenKeys ?? []   // these hold the new values; retry the rest
+    /// }
+    /// ```
+    public var writtenKeys: [String]?
 
     /// Creates an error; the library's own errors come from the static helpers.
     ///
@@ -124,6 +142,7 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
         if let backend { text += "in \(backend) " }
         if key != nil || backend != nil { text.removeLast(); text += ": " }
         text += message
+        if let writtenKeys { text += " (\(writtenKeys.count) keys written before the failure)" }
         if let underlying { text += " (underlying: \(underlying))" }
         return text
     }

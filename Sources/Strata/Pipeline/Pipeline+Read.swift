@@ -83,6 +83,16 @@ extension Pipeline {
             if purpose == .compute || tiered.configuration.l2ReadFailures.isMiss { return nil }
             throw failure
         }
+        return try await accept(entry, key: key, as: type, for: purpose, snapshot: snapshot, since: started)
+    }
+
+    /// What the source answered for `key` (prefix applied), checked: decoded, its tags valid,
+    /// then copied into L1 unless a write of the key began after `snapshot` was taken (before
+    /// the source was read). Counted as an L2 hit or a miss.
+    func accept<Value: Codable & Sendable>(
+        _ entry: StoredEntry?, key: String, as type: Value.Type, for purpose: ReadPurpose,
+        snapshot: WriteTracker.ReadSnapshot?, since started: ContinuousClock.Instant?
+    ) async throws -> StoredValue<Value>? {
         guard let entry else {
             tiered?.countMiss(key, since: started)
             return nil
@@ -96,7 +106,7 @@ extension Pipeline {
         if let tiered, let snapshot {
             tiered.countL2Hit(key, since: started)
             await PipelineGates.shared.pass(.beforeFill, key: key, scope: flightScope)
-            tiered.fill(byteKey, entry, value: tiered.kept(found.value, found.envelope, checkedEpoch: epoch), snapshot: snapshot)
+            tiered.fill(ByteKey(key), entry, value: tiered.kept(found.value, found.envelope, checkedEpoch: epoch), snapshot: snapshot)
         }
         return found
     }

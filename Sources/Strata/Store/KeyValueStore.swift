@@ -291,6 +291,50 @@ public protocol KeyValueStore: AnyObject, Sendable {
         expires: Expiry?,
         compute: () async throws -> Value
     ) async throws -> Value
+
+    /// The unexpired entries of `keys`, read in one batch where the backend can: one query on
+    /// SQLite, one pipelined round trip on Redis (one per node on a cluster), parallel reads
+    /// on a folder, one pass over memory. A missing or expired key is absent from the
+    /// result. The default reads each key with ``entry(forKey:)``.
+    ///
+    /// ```swift
+    /// let found = try await store.entries(forKeys: ["user:1", "user:2"])
+    /// ```
+    ///
+    /// - Throws: `.corruptEntry` naming the key of an entry the backend cannot read back; else
+    ///   a `StrataError` naming the backend: `.backendUnavailable` when the backend cannot be
+    ///   reached, `.closed` after ``close()``.
+    func entries(forKeys keys: [String]) async throws -> [String: StoredEntry]
+
+    /// Writes every entry of `entries`, each replacing its key's whole, in one batch where the
+    /// backend can (one transaction on SQLite, one pipelined round trip on Redis). The default
+    /// writes each with ``setEntry(_:forKey:)`` in the keys' byte order.
+    ///
+    /// A batch the backend refuses part-way throws the backend's error with
+    /// ``StrataError/writtenKeys`` listing the keys it did write (empty for a backend that
+    /// writes all or nothing).
+    ///
+    /// ```swift
+    /// try await store.setEntries(["a": StoredEntry(bytes: [1]), "b": StoredEntry(bytes: [2])])
+    /// ```
+    ///
+    /// - Throws: a `StrataError` naming the backend and the failing key: `.backendUnavailable`
+    ///   when the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses
+    ///   the write, `.closed` after ``close()``.
+    func setEntries(_ entries: [String: StoredEntry]) async throws
+
+    /// Removes the entries of `keys` in one batch where the backend can; returns how many of
+    /// them held an unexpired entry. The default removes each with ``removeEntry(forKey:)``.
+    ///
+    /// ```swift
+    /// let removed = try await store.removeEntries(forKeys: ["user:1", "user:2"])
+    /// ```
+    ///
+    /// - Throws: a `StrataError` naming the backend: `.backendUnavailable` when the backend
+    ///   cannot be reached, `.storageFull` or `.accessDenied` when it refuses the change,
+    ///   `.closed` after ``close()``.
+    @discardableResult
+    func removeEntries(forKeys keys: [String]) async throws -> Int
 }
 
 /// One stored entry: its bytes, and the instant it expires.

@@ -31,6 +31,14 @@ public protocol InvalidationPublisher: Sendable {
     /// Announces that `invalidation`'s L1 copies are stale.
     func publish(_ invalidation: Invalidation) async
 
+    /// Announces a batch of invalidations (a bulk write's keys) together. The default
+    /// publishes each; a publisher that sends messages sends the batch in as few as it can.
+    ///
+    /// ```swift
+    /// await publisher.publish([.key("user:1"), .key("user:2")])
+    /// ```
+    func publish(_ invalidations: [Invalidation]) async
+
     /// Publishes what is still queued, then stops publishing. A ``TieredStore``'s `close()`
     /// calls it before it closes L2, so no announcement of its changes is left behind. The
     /// default does nothing.
@@ -38,6 +46,11 @@ public protocol InvalidationPublisher: Sendable {
 }
 
 extension InvalidationPublisher {
+    /// Publishes each invalidation of the batch in turn.
+    public func publish(_ invalidations: [Invalidation]) async {
+        for invalidation in invalidations { await publish(invalidation) }
+    }
+
     /// Does nothing: a publisher that sends each announcement at once has nothing queued.
     public func close() async {}
 }

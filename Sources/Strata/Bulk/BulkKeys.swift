@@ -1,0 +1,47 @@
+/// The rules every bulk call applies to its keys before it touches a backend.
+package enum BulkKeys {
+    /// `keys` checked as one and without repeats, in the order given: every key valid (the
+    /// error names the first bad one), and no two keys that Swift compares equal while their
+    /// bytes differ (`"é"` precomposed and decomposed are two keys to a store, but one key of
+    /// the `[String: Value]` a bulk call returns, so the call could not answer for both).
+    package static func validated(_ keys: some Sequence<String>, backend: String) throws -> [String] {
+        var unique: [String] = []
+        var seen: [String: String] = [:]
+        for key in keys {
+            try KeyRules.validate(key, backend: backend)
+            if let earlier = seen[key] {
+                guard earlier.utf8.elementsEqual(key.utf8) else {
+                    throw StrataError(
+                        code: .invalidKey,
+                        message:
+                            "the key equals \(StrataError.quoted(earlier)) as a Swift string but not byte for byte; "
+                            + "one bulk call cannot hold both: make two calls",
+                        key: key, backend: backend)
+                }
+                continue
+            }
+            seen[key] = key
+            unique.append(key)
+        }
+        return unique
+    }
+
+    /// `keys` sorted by their UTF-8 bytes, the order every store lists keys in.
+    package static func byteOrdered(_ keys: some Sequence<String>) -> [String] {
+        keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// The error of a bulk write that failed at `key` after writing `written`: the backend's
+    /// error (wrapped in a `StrataError` naming the key when it was not one), with
+    /// ``StrataError/writtenKeys`` set.
+    package static func partialWrite(_ error: any Error, written: [String], key: String, backend: String) -> any Error {
+        if error is CancellationError, written.isEmpty { return error }
+        var failure =
+            error as? StrataError
+            ?? StrataError(
+                code: .backendUnavailable, message: "the write failed: \(error)", key: key, backend: backend, underlying: error)
+        if failure.key == nil { failure.key = key }
+        failure.writtenKeys = byteOrdered(written)
+        return failure
+    }
+}

@@ -1,0 +1,121 @@
+/// The bulk read and write paths: the same checks as one key's (L1 first, tags, lifetimes,
+/// the write tracker), with one call to the source for all the keys L1 did not answer.
+extension Pipeline {
+    /// A plain read of `keys` (caller keys, validated and without repeats): L1 first, then one
+    /// ``KeyValueStore/entries(forKeys:)`` batch for the rest, each hit checked and copied into
+    /// L1 as a single read's is. A key missing, expired, past its lifetime or invalidated by a
+    /// tag is absent.
+    func readValues<Value: Codable & Sendable>(_ keys: [String], as type: Value.Type) async throws -> [String: Value] {
+        var values: [String: Value] = [:]
+        values.reserveCapacity(keys.count)
+        var rest: [String] = []
+        for key in keys {
+            let full = ByteKey(keyPrefix + key)
+            if let memory {
+                if let found = try await memory.storedValue(full, as: type, for: .plain, in: self),
+                    found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970)
+                {
+                    values[key] = found.value
+                }
+                continue
+            }
+            if let tiered, case .fresh(let found) = try await tiered.l1Read(full, as: type, for: .plain) {
+                values[key] = found.value
+                continue
+            }
+            rest.append(key)
+        }
+        guard !rest.isEmpty else { return values }
+        let fullKeys = rest.map { keyPrefix + $0 }
+        // Taken before the source is read: a write that begins after it keeps its copy out of L1.
+        let snapshots = fullKeys.map { tiered?.tracker.snapshot(ByteKey($0)) }
+        let started = tiered?.observing == true ? ContinuousClock.now : nil
+        let entries: [String: StoredEntry]
+        do {
+            entries = try await source.entries(forKeys: fullKeys)
+        } catch let error as StrataError where error.code == .closed {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            guard let tiered else { throw error }
+            let failure = tiered.recordFailure(error, key: (error as? StrataError)?.key ?? fullKeys[0], since: started)
+            if tiered.configuration.l2ReadFailures.isMiss { return values }
+            throw failure
+        }
+        let now = clock.now().millisecondsSince1970
+        for (index, key) in rest.enumerated() {
+            let found = try await accept(
+                entries[fullKeys[index]], key: fullKeys[index], as: type, for: .plain, snapshot: snapshots[index], since: started)
+            if let found, found.isFresh(nowMilliseconds: now) { values[key] = found.value }
+        }
+        return values
+    }
+
+    /// Writes `values` (caller keys, validated) with `options` merged with the store's, or
+    /// with the plain format expiring at `expiresAt` when `options` is `nil`: every entry made
+    /// first (a value that does not encode writes nothing), then one batch through the tiers.
+    func writeValues<Value: Codable & Sendable>(_ values: [String: Value], options: EntryOptions?, expiresAt: Timestamp?) async throws {
+        guard !values.isEmpty else { return }
+        var batch: [BulkWrite] = []
+        batch.reserveCapacity(values.count)
+        var merged: EntryOptions?
+        if let options {
+            merged = options.overriding(defaultOptions)
+            try merged!.validate(key: keyPrefix + values.first!.key, backend: backendName)
+        }
+        let writtenAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970)
+        let epoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
+        for key in BulkKeys.byteOrdered(values.keys) {
+            let value = values[key]!
+            let full = keyPrefix + key
+            let made: (StoredEntry, EntryEnvelope?)
+            if let merged {
+                made = try makeEntry(value, options: merged, writtenAt: writtenAt, key: full)
+            } else {
+                let payload = try ValueCoding.encode(value, key: key, backend: backendName)
+                made = Self.entry(payload: payload, expiresAt: expiresAt, options: EntryOptions(), writtenAt: writtenAt)
+            }
+            let (entry, envelope) = made
+            let kept: (any AnyObject & Sendable)? =
+                if let tiered { tiered.kept(value, envelope, checkedEpoch: epoch) } else { envelope == nil ? Kept.wrap(value) : nil }
+            batch.append(BulkWrite(key: full, entry: entry, value: kept, hasEnvelope: envelope != nil))
+        }
+        if batch.contains(where: \.hasEnvelope) { try await EnvelopeMarker.mark(source) }
+        for write in batch { LocalLeases.shared.breakLease(store: ObjectIdentifier(source), key: write.key) }
+        do {
+            if let tiered {
+                try await tiered.writeThrough(batch, to: source)
+            } else if let memory {
+                for write in batch {
+                    try memory.insert(ByteKey(write.key), MemoryEntry(bytes: write.entry.bytes, value: write.value, expiresAt: write.entry.expiresAt))
+                }
+            } else {
+                try await source.setEntries(Dictionary(uniqueKeysWithValues: batch.map { ($0.key, $0.entry) }))
+            }
+        } catch var error as StrataError {
+            // The caller's keys, not the view's.
+            error.writtenKeys = error.writtenKeys.map { $0.map(callerKey) }
+            error.key = error.key.map(callerKey)
+            throw error
+        }
+    }
+
+    /// Removes `keys` (caller keys, validated) in one batch; how many held an unexpired entry.
+    func removeValues(_ keys: [String]) async throws -> Int {
+        guard !keys.isEmpty else { return 0 }
+        let fullKeys = keys.map { keyPrefix + $0 }
+        for key in fullKeys { LocalLeases.shared.breakLease(store: ObjectIdentifier(source), key: key) }
+        return try await store.removeEntries(forKeys: fullKeys)
+    }
+}
+
+/// One entry of a bulk write, as the tiers take it.
+struct BulkWrite: Sendable {
+    /// The key, the view's prefix applied.
+    let key: String
+    let entry: StoredEntry
+    /// What L1 keeps beside the bytes: the Swift value, or it with its envelope.
+    let value: (any AnyObject & Sendable)?
+    let hasEnvelope: Bool
+}

@@ -1,0 +1,105 @@
+/// Bulk calls on a tiered store: L1 answers what it holds, L2 is asked once for the rest,
+/// and a batch of changes is announced to other instances as one.
+extension TieredStore {
+    /// The unexpired entries of `keys` as stored: L1's copies, then one L2 batch for the rest,
+    /// copied into L1 (unless a write of the key began meanwhile).
+    public func entries(forKeys keys: [String]) async throws -> [String: StoredEntry] {
+        var found: [String: StoredEntry] = [:]
+        var rest: [String] = []
+        for key in keys {
+            if let cached = try l1.lookUp(ByteKey(key)) {
+                counters.l1Hits.increment()
+                report(.hit, .l1, key, since: nil)
+                found[key] = StoredEntry(bytes: cached.bytes, expiresAt: cached.expiresAtTimestamp)
+            } else {
+                rest.append(key)
+            }
+        }
+        guard !rest.isEmpty else { return found }
+        let snapshots = rest.map { tracker.snapshot(ByteKey($0)) }
+        let started = observing ? ContinuousClock.now : nil
+        let read: [String: StoredEntry]
+        do {
+            read = try await l2.entries(forKeys: rest)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            let failure = recordFailure(error, key: (error as? StrataError)?.key ?? rest[0], since: started)
+            if configuration.l2ReadFailures.isMiss { return found }
+            throw failure
+        }
+        for (index, key) in rest.enumerated() {
+            guard let entry = read[key] else {
+                countMiss(key, since: started)
+                continue
+            }
+            countL2Hit(key, since: started)
+            fill(ByteKey(key), entry, value: nil, snapshot: snapshots[index])
+            found[key] = entry
+        }
+        return found
+    }
+
+    /// Writes every entry to L2 in one batch, then to L1; announced as one batch.
+    public func setEntries(_ entries: [String: StoredEntry]) async throws {
+        let batch = BulkKeys.byteOrdered(entries.keys).map {
+            BulkWrite(key: $0, entry: entries[$0]!, value: nil, hasEnvelope: false)
+        }
+        try await writeThrough(batch, to: l2)
+    }
+
+    /// Removes `keys` from L2 in one batch and drops their L1 copies; announced as one batch.
+    @discardableResult
+    public func removeEntries(forKeys keys: [String]) async throws -> Int {
+        guard !keys.isEmpty else { return 0 }
+        let started = observing ? ContinuousClock.now : nil
+        let tickets = keys.map { tracker.beginWrite(ByteKey($0)) }
+        let removed: Int
+        do {
+            removed = try await l2.removeEntries(forKeys: keys)
+        } catch {
+            for (index, key) in keys.enumerated() { finishDroppingL1Copy(tickets[index], ByteKey(key)) }
+            // Some may be gone from L2: other instances must not keep them.
+            await announce(keys)
+            throw l2Failure(error, key: (error as? StrataError)?.key ?? keys[0], since: started)
+        }
+        for (index, key) in keys.enumerated() {
+            finishDroppingL1Copy(tickets[index], ByteKey(key))
+            report(.invalidate, .l2, key, since: started)
+        }
+        await announce(keys)
+        return removed
+    }
+
+    /// Writes `batch` to `source` (L2, or a view of it) in one call, then keeps each value (or
+    /// its bytes) in L1 if no other write of its key in this process raced it; announces the
+    /// batch as one. A batch that fails drops every key's L1 copy (L2 may hold the new value
+    /// or the old one) and announces the keys L2 says it wrote.
+    func writeThrough(_ batch: [BulkWrite], to source: any KeyValueStore) async throws {
+        guard !batch.isEmpty else { return }
+        let started = observing ? ContinuousClock.now : nil
+        let tickets = batch.map { tracker.beginWrite(ByteKey($0.key)) }
+        do {
+            try await source.setEntries(Dictionary(uniqueKeysWithValues: batch.map { ($0.key, $0.entry) }))
+        } catch {
+            for (index, write) in batch.enumerated() { finishDroppingL1Copy(tickets[index], ByteKey(write.key)) }
+            await announce((error as? StrataError)?.writtenKeys ?? [])
+            throw l2Failure(error, key: (error as? StrataError)?.key ?? batch[0].key, since: started)
+        }
+        let deadline = l1Deadline()
+        for (index, write) in batch.enumerated() {
+            let key = ByteKey(write.key)
+            let copy = MemoryEntry(bytes: write.entry.bytes, value: write.value, expiresAt: write.entry.expiresAt, keptUntil: deadline)
+            tracker.finishWrite(tickets[index], keep: { try? l1.store(key, copy) }, drop: { try? l1.remove(key) })
+            TieredCounters.bump(counters.writes)
+            report(.write, .l2, write.key, since: started)
+        }
+        await announce(batch.map(\.key))
+    }
+
+    /// Announces a change of each of `keys` to other instances, as one batch.
+    func announce(_ keys: [String]) async {
+        guard !keys.isEmpty, let publisher = configuration.invalidationPublisher else { return }
+        await publisher.publish(keys.map(Invalidation.key))
+    }
+}
