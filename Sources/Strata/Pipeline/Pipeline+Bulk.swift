@@ -6,50 +6,77 @@ extension Pipeline {
     /// L1 as a single read's is. A key missing, expired, past its lifetime or invalidated by a
     /// tag is absent.
     func readValues<Value: Codable & Sendable>(_ keys: [String], as type: Value.Type) async throws -> [String: Value] {
+        var unavailable = false
+        let found = try await readStored(keys.map { keyPrefix + $0 }, as: type, for: .plain, sourceUnavailable: &unavailable)
         var values: [String: Value] = [:]
-        values.reserveCapacity(keys.count)
+        values.reserveCapacity(found.count)
+        let now = clock.now().millisecondsSince1970
+        for key in keys {
+            if let hit = found[keyPrefix + key], hit.isFresh(nowMilliseconds: now) { values[key] = hit.value }
+        }
+        return values
+    }
+
+    /// `read(_:as:for:sourceUnavailable:)` for many keys (prefix applied): the values found,
+    /// fresh or, for a computation, in grace, by key. L1 answers first; the source is asked
+    /// once for the rest (within `l2Timeout` for a computation, whose failing source is a miss).
+    func readStored<Value: Codable & Sendable>(
+        _ keys: [String], as type: Value.Type, for purpose: ReadPurpose, sourceUnavailable: inout Bool
+    ) async throws -> [String: StoredValue<Value>] {
+        var found: [String: StoredValue<Value>] = [:]
+        found.reserveCapacity(keys.count)
         var rest: [String] = []
         for key in keys {
-            let full = ByteKey(keyPrefix + key)
             if let memory {
-                if let found = try await memory.storedValue(full, as: type, for: .plain, in: self),
-                    found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970)
-                {
-                    values[key] = found.value
-                }
+                if let hit = try await memory.storedValue(ByteKey(key), as: type, for: purpose, in: self) { found[key] = hit }
                 continue
             }
-            if let tiered, case .fresh(let found) = try await tiered.l1Read(full, as: type, for: .plain) {
-                values[key] = found.value
-                continue
+            if let tiered {
+                switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose) {
+                case .fresh(let hit):
+                    found[key] = hit
+                    continue
+                case .stale(let hit) where purpose == .compute: found[key] = hit  // kept unless L2 has better
+                case .stale, .missing: break
+                }
             }
             rest.append(key)
         }
-        guard !rest.isEmpty else { return values }
-        let fullKeys = rest.map { keyPrefix + $0 }
+        guard !rest.isEmpty else { return found }
         // Taken before the source is read: a write that begins after it keeps its copy out of L1.
-        let snapshots = fullKeys.map { tiered?.tracker.snapshot(ByteKey($0)) }
+        let snapshots = rest.map { tiered?.tracker.snapshot(ByteKey($0)) }
         let started = tiered?.observing == true ? ContinuousClock.now : nil
         let entries: [String: StoredEntry]
         do {
-            entries = try await source.entries(forKeys: fullKeys)
+            if let tiered, purpose == .compute {
+                guard
+                    let read = try await tiered.timedL2(
+                        rest[0], since: started, timedOut: &sourceUnavailable,
+                        { [source, rest] in
+                            try await source.entries(forKeys: rest)
+                        })
+                else { return found }  // failed or timed out: reported
+                entries = read
+            } else {
+                entries = try await source.entries(forKeys: rest)
+            }
         } catch let error as StrataError where error.code == .closed {
             throw error
         } catch is CancellationError {
             throw CancellationError()
         } catch {
+            if purpose == .compute, tiered == nil { return found }  // a computation's failing source is a miss
             guard let tiered else { throw error }
-            let failure = tiered.recordFailure(error, key: (error as? StrataError)?.key ?? fullKeys[0], since: started)
-            if tiered.configuration.l2ReadFailures.isMiss { return values }
+            let failure = tiered.recordFailure(error, key: (error as? StrataError)?.key ?? rest[0], since: started)
+            if tiered.configuration.l2ReadFailures.isMiss { return found }
             throw failure
         }
-        let now = clock.now().millisecondsSince1970
         for (index, key) in rest.enumerated() {
-            let found = try await accept(
-                entries[fullKeys[index]], key: fullKeys[index], as: type, for: .plain, snapshot: snapshots[index], since: started)
-            if let found, found.isFresh(nowMilliseconds: now) { values[key] = found.value }
+            if let hit = try await accept(entries[key], key: key, as: type, for: purpose, snapshot: snapshots[index], since: started) {
+                found[key] = hit
+            }
         }
-        return values
+        return found
     }
 
     /// Writes `values` (caller keys, validated) with `options` merged with the store's, or
@@ -88,7 +115,8 @@ extension Pipeline {
                 try await tiered.writeThrough(batch, to: source)
             } else if let memory {
                 for write in batch {
-                    try memory.insert(ByteKey(write.key), MemoryEntry(bytes: write.entry.bytes, value: write.value, expiresAt: write.entry.expiresAt))
+                    try memory.insert(
+                        ByteKey(write.key), MemoryEntry(bytes: write.entry.bytes, value: write.value, expiresAt: write.entry.expiresAt))
                 }
             } else {
                 try await source.setEntries(Dictionary(uniqueKeysWithValues: batch.map { ($0.key, $0.entry) }))

@@ -24,6 +24,18 @@ extension Pipeline {
             if computation.mayOutliveCall { refreshAheadIfDue(key, found: found, options: options, computation: computation) }
             return found.value
         }
+        return try await computeMissing(
+            key, as: type, options: options, computation: computation, found: found, sourceUnavailable: unavailable)
+    }
+
+    /// Steps 2 to 7 for `key` (prefix applied), after a read that found no fresh value:
+    /// `found` is what it kept (in grace), `sourceUnavailable` whether the source passed
+    /// `l2Timeout`.
+    func computeMissing<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, options: EntryOptions, computation: Computation<Value>, found: StoredValue<Value>?,
+        sourceUnavailable: Bool
+    ) async throws -> Value {
+        var unavailable = sourceUnavailable
         var kept = found
         var sourceIsUnavailable = unavailable
         // A caller that waited for another's flight takes its answer only when it still holds:

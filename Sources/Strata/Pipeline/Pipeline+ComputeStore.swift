@@ -11,7 +11,10 @@ extension Pipeline {
         from error: any Error, _ leased: ComputationLease<Value>, options: EntryOptions, computationGoesOn: Bool
     ) async throws -> Value {
         let key = leased.key
-        guard !(error is CancellationError), let kept = leased.kept, let keptEnvelope = kept.envelope else {
+        // A key a bulk computation did not return is no failure: nothing is served in its place.
+        guard !(error is CancellationError), (error as? StrataError)?.code != .notComputed, let kept = leased.kept,
+            let keptEnvelope = kept.envelope
+        else {
             if !computationGoesOn { try? await source.releaseLease(leased.lease, forKey: key) }
             throw error
         }

@@ -57,6 +57,8 @@ package final class SingleFlight: Sendable {
                     throw error
                 }
             }
+            // A bulk computation this caller belongs to need not wait for it: it has no key to compute.
+            BulkParticipant.current?.isWaiting(forKey: key)
             switch await wait(for: flightKey) {
             case .value(let value):
                 // A caller asking for another type than the leader's computes its own.

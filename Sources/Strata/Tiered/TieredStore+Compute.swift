@@ -39,7 +39,9 @@ extension TieredStore {
             }
             // The holder's value, if one just finished, is read under the lease that follows.
             if let token { return .token(token) }
-            // Another instance computes: its value appears in L2.
+            // Another instance computes: its value appears in L2. A bulk computation this
+            // caller belongs to need not wait for it.
+            BulkParticipant.current?.isWaiting(forKey: key)
             if let found = try await pipeline.readForComputation(key, as: type),
                 found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970)
             {

@@ -91,7 +91,7 @@ public enum KeyValueStoreConformance {
     /// Every check, in the order of the contract.
     public static let checks: [Check] =
         valueChecks + lifetimeChecks + keyChecks + prefixChecks
-        + atomicChecks + leaseChecks + computeChecks + resilienceChecks + consistencyChecks + lifecycleChecks
+        + atomicChecks + leaseChecks + computeChecks + resilienceChecks + consistencyChecks + lifecycleChecks + bulkChecks
 
     /// Runs every check and throws the failures together.
     ///
