@@ -74,11 +74,21 @@ extension RedisCluster {
     /// it that go to the same node; when only reads are pending, every node's share goes
     /// in the same round. A read answered after a write that had to go elsewhere is read
     /// again after that write.
-    func send(_ commands: [[[UInt8]]], slot: Int?, key: String?, store: RedisStore) async throws -> [RedisReply] {
+    ///
+    /// `answered` is the slot's owner's replies to the whole batch when the caller sent it
+    /// already (a bulk call's pipeline to a node, see `RedisCluster+Bulk.swift`): the call
+    /// goes on from them, sending only what was redirected.
+    func send(
+        _ commands: [[[UInt8]]], slot: Int?, key: String?, store: RedisStore, answered firstReplies: [RedisReply]? = nil
+    ) async throws -> [RedisReply] {
         let deadline = ContinuousClock.now + retryTime
         var progress = Progress()
-        // The common case: the whole batch goes to the slot's owner and is answered there.
-        if let node = slot.map(owner(of:)) ?? primaries.first {
+        if let firstReplies {
+            if !firstReplies.contains(where: { Redirection($0) != nil }) { return firstReplies }
+            progress.track(commands.count)
+            take(firstReplies, to: Array(commands.indices), of: commands, store: store, &progress)
+        } else if let node = slot.map(owner(of:)) ?? primaries.first {
+            // The common case: the whole batch goes to the slot's owner and is answered there.
             if let answered = try await send(commands, to: node, asking: false, key: key, store: store, &progress) {
                 if !answered.contains(where: { Redirection($0) != nil }) { return answered }
                 progress.track(commands.count)

@@ -8,19 +8,10 @@ import Strata
 extension RedisStore {
     /// `DEL <lease>` and `SET key value [PX ms]` (an entry already expired: `DEL` instead).
     /// Returns only when the server answered `OK`; a refusal (`OOM`, `READONLY`,
-    /// `NOPERM`…) throws.
+    /// `NOPERM`…) throws. A bulk write (``setEntries(_:)``) sends the same commands.
     public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
-        let name = names.key(key)
-        let breakLease = command("DEL", names.lease(ofKeyNamed: name))
-        guard let milliseconds = try lifetime(entry.expiresAt) else {
-            try expectOK(key, "SET", try await send(key, [breakLease, command("SET", name, entry.bytes)])[1])
-            return
-        }
-        guard milliseconds > 0 else {
-            _ = try await send(key, [breakLease, command("DEL", name)])
-            return
-        }
-        try expectOK(key, "SET", try await send(key, [breakLease, command("SET", name, entry.bytes, "PX", String(milliseconds))])[1])
+        let commands = try writeCommands(entry, forKeyNamed: names.key(key))
+        try accept(try await send(key, commands)[1], to: commands[1], key: key)
     }
 
     /// `DEL <lease>` and `SET key value NX [PX ms]` (the lease breaks whether or not the

@@ -1,0 +1,187 @@
+import Foundation
+import Strata
+import StrataTestSupport
+import StrataTesting
+import Testing
+
+@testable import StrataRedis
+
+/// `entries(forKeys:)`, `setEntries` and `removeEntries` on one real server: the same data
+/// as the single-key calls, pipelined, every reply checked.
+@Suite("RedisStore bulk calls")
+struct RedisBulkTests {
+    static func entry(_ text: String, expiresAt: Timestamp? = nil) -> StoredEntry {
+        StoredEntry(bytes: Array(text.utf8), expiresAt: expiresAt)
+    }
+
+    /// A store on the shared server, in a namespace of its own.
+    static func store(poolSize: Int = 1, _ configure: (inout RedisStore.Configuration) -> Void = { _ in }) async throws -> RedisStore {
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: try await RedisTestServer.shared))
+        configuration.keyNamespace = "bulk:\(UUID().uuidString):"
+        configuration.poolSize = poolSize
+        configure(&configuration)
+        return try RedisStore(configuration: configuration)
+    }
+
+    @Test("100 keys read in one round trip (GET and PTTL each), missing keys absent; the entries equal the single-key reads")
+    func readOneRoundTrip() async throws {
+        let store = try await Self.store()
+        let now = SystemClock().now()
+        let keys = (0..<100).map { "k\($0) é \u{1F600}" }
+        for (index, key) in keys.enumerated() where index % 4 != 0 {
+            try await store.setEntry(
+                Self.entry("v\(index)", expiresAt: index % 2 == 0 ? now.adding(milliseconds: 3_600_000) : nil), forKey: key)
+        }
+        let before = store.statistics
+        let found = try await store.entries(forKeys: keys + ["absent"])
+        #expect(store.statistics.roundTrips - before.roundTrips == 1)
+        #expect(store.statistics.commands - before.commands == 2 * 101)
+        #expect(found.count == 75)
+        for (index, key) in keys.enumerated() {
+            let single = try await store.entry(forKey: key)
+            #expect(found[key]?.bytes == single?.bytes, "\(key)")
+            #expect((found[key]?.expiresAt == nil) == (single?.expiresAt == nil), "\(key)")
+            #expect((found[key] == nil) == (index % 4 == 0), "\(key)")
+        }
+        #expect(try await store.entries(forKeys: []).isEmpty)
+    }
+
+    @Test("setEntries writes what setEntry writes, byte for byte (SET, SET PX, DEL for one already expired), in one round trip")
+    func writesLikeSingleKeys() async throws {
+        let store = try await Self.store()
+        let now = SystemClock().now()
+        let entries: [String: StoredEntry] = [
+            "plain": StoredEntry(bytes: [0, 255, 13, 10, 32], expiresAt: nil),
+            "lived": Self.entry("an hour", expiresAt: now.adding(milliseconds: 3_600_000)),
+            "expired": Self.entry("gone", expiresAt: now.adding(milliseconds: -1)),
+            "key with spaces\r\n": Self.entry("x"),
+        ]
+        try await store.setEntry(Self.entry("old"), forKey: "expired")
+        let before = store.statistics
+        try await store.setEntries(entries)
+        #expect(store.statistics.roundTrips - before.roundTrips == 1)
+        #expect(store.statistics.commands - before.commands == 8, "DEL of the lease and the write, per key")
+        #expect(try await store.entry(forKey: "expired") == nil, "an entry already expired removes the key")
+        #expect(try await store.entry(forKey: "plain") == StoredEntry(bytes: [0, 255, 13, 10, 32], expiresAt: nil))
+        let lived = try #require(try await store.entry(forKey: "lived"))
+        #expect(lived.bytes == Array("an hour".utf8))
+        let remaining = try #require(lived.expiresAt).millisecondsSince1970 - now.millisecondsSince1970
+        #expect(remaining > 3_000_000 && remaining < 4_000_000, "\(remaining) ms left: about an hour")
+        // The bytes in Redis are the single-key call's.
+        let twin = try await Self.store { $0.keyNamespace = store.configuration.keyNamespace + "single:" }
+        for (key, entry) in entries { try await twin.setEntry(entry, forKey: key) }
+        for key in entries.keys {
+            #expect(try await store.entry(forKey: key)?.bytes == (try await twin.entry(forKey: key))?.bytes, "\(key)")
+        }
+        try await store.setEntries([:])
+    }
+
+    @Test("every change breaks the key's lease: a leased write after setEntries or removeEntries does not land")
+    func breaksLeases() async throws {
+        let store = try await Self.store()
+        try await store.setEntries(["a": Self.entry("1"), "b": Self.entry("2")])
+        let (leaseA, leaseB, leaseC) = (EntryLease.random(), EntryLease.random(), EntryLease.random())
+        _ = try await store.leaseEntry(forKey: "a", lease: leaseA, duration: .seconds(60))
+        _ = try await store.leaseEntry(forKey: "b", lease: leaseB, duration: .seconds(60))
+        _ = try await store.leaseEntry(forKey: "c", lease: leaseC, duration: .seconds(60))
+        try await store.setEntries(["a": Self.entry("new")])
+        #expect(try await store.removeEntries(forKeys: ["b", "c"]) == 1, "c held nothing")
+        #expect(!(try await store.setEntry(Self.entry("stale"), forKey: "a", ifLeased: leaseA, keepingLease: false)))
+        #expect(!(try await store.setEntry(Self.entry("stale"), forKey: "b", ifLeased: leaseB, keepingLease: false)))
+        #expect(!(try await store.setEntry(Self.entry("stale"), forKey: "c", ifLeased: leaseC, keepingLease: false)))
+        #expect(try await store.entries(forKeys: ["a", "b", "c"]) == ["a": Self.entry("new")])
+    }
+
+    @Test("removeEntries counts the keys that held an entry, as removeEntry does; repeated keys count once")
+    func removals() async throws {
+        let store = try await Self.store()
+        let now = SystemClock().now()
+        try await store.setEntries(["a": Self.entry("1"), "b": Self.entry("2", expiresAt: now.adding(milliseconds: 60_000))])
+        let before = store.statistics
+        #expect(try await store.removeEntries(forKeys: ["a", "b", "missing", "a"]) == 2)
+        #expect(store.statistics.roundTrips - before.roundTrips == 1)
+        #expect(try await store.entries(forKeys: ["a", "b"]).isEmpty)
+        #expect(try await store.removeEntries(forKeys: []) == 0)
+    }
+
+    @Test("a key holding a list is corruptEntry naming it, as a single read reports it")
+    func corruptEntry() async throws {
+        let store = try await Self.store()
+        try await store.setEntries(["fine": Self.entry("1")])
+        let admin = try RedisStore(url: try await RedisTestServer.shared)
+        _ = try await admin.send(nil, [admin.command("LPUSH", store.configuration.keyNamespace + "list", "x")])
+        let error = await #expect(throws: StrataError(code: .corruptEntry, message: "")) {
+            try await store.entries(forKeys: ["fine", "list"])
+        }
+        #expect(error?.key == "list")
+        #expect(error?.backend == store.backendName)
+    }
+
+    @Test("a large call is cut into bounded pipelines (maxQueuedCommands), all keys answered")
+    func chunked() async throws {
+        let store = try await Self.store(poolSize: 2) { $0.maxQueuedCommands = 64 }
+        let entries = Dictionary(uniqueKeysWithValues: (0..<1_000).map { ("k\($0)", Self.entry("v\($0)")) })
+        var before = store.statistics
+        try await store.setEntries(entries)
+        #expect(store.statistics.roundTrips - before.roundTrips >= 2_000 / 64)
+        before = store.statistics
+        let found = try await store.entries(forKeys: Array(entries.keys))
+        #expect(found == entries)
+        #expect(store.statistics.commands - before.commands == 2_000)
+        #expect(try await store.removeEntries(forKeys: Array(entries.keys)) == 1_000)
+        #expect(store.chunked(Array(repeating: [[[1]], [[2]]], count: 100)).count == 4, "32 keys of 2 commands each")
+    }
+
+    @Test("a write refused part-way (an ACL that allows some keys): accessDenied for the first refused key, writtenKeys the keys stored")
+    func refusedPartWay() async throws {
+        let server = try await RedisTestServer()
+        // Writes to allowed:* only; DEL (of leases, whose names start with 0xFF) anywhere.
+        try await server.cli("ACL", "SETUSER", "app", "on", ">app pw", "&*", "+@all", "~allowed:*", "(~* +del)")
+        let store = try RedisStore(url: "redis://app:app%20pw@127.0.0.1:\(server.port)")
+        let entries = Dictionary(
+            uniqueKeysWithValues: ["allowed:a", "allowed:z", "denied:m", "denied:b", "allowed:é"].map { ($0, Self.entry($0)) })
+        let error = await #expect(throws: StrataError(code: .accessDenied, message: "")) { try await store.setEntries(entries) }
+        #expect(error?.key == "denied:b", "the first refused in byte order")
+        #expect(error?.writtenKeys == ["allowed:a", "allowed:z", "allowed:é"])
+        #expect(error?.description.contains("NOPERM") == true)
+        #expect(error?.backend == store.backendName)
+        #expect((error?.underlying as? RedisServerError)?.kind == "NOPERM")
+        for key in ["allowed:a", "allowed:z", "allowed:é"] {
+            #expect(try await server.cli("GET", key) == key + "\n", "\(key) is stored")
+        }
+        #expect(try await server.cli("EXISTS", "denied:b", "denied:m").hasPrefix("0"))
+    }
+
+    @Test(
+        "a server that goes away with the batch out: backendUnavailable naming the backend, writtenKeys empty, no hang",
+        .timeLimit(.minutes(1)))
+    func serverGoesAway() async throws {
+        for operation in ["write", "read", "remove"] {
+            let server = try await RedisTestServer()
+            var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL))
+            configuration.poolSize = 1
+            configuration.commandTimeout = .seconds(30)  // the loss, not a timeout, ends the call
+            let store = try RedisStore(configuration: configuration)
+            let keys = (0..<100).map { "k\($0)" }
+            try await store.setEntries(Dictionary(uniqueKeysWithValues: keys.map { ($0, Self.entry($0)) }))
+            let before = store.statistics.roundTrips
+            server.send(SIGSTOP)  // keeps the connection, answers nothing
+            let call = Task {
+                switch operation {
+                case "write": try await store.setEntries(Dictionary(uniqueKeysWithValues: keys.map { ($0, Self.entry("new")) }))
+                case "read": _ = try await store.entries(forKeys: keys)
+                default: _ = try await store.removeEntries(forKeys: keys)
+                }
+            }
+            #expect(try await eventually { store.statistics.roundTrips == before + 1 }, "\(operation): the batch is out")
+            server.kill()
+            let error = await #expect(throws: StrataError(code: .backendUnavailable, message: ""), "\(operation)") {
+                try await call.value
+            }
+            #expect(error?.backend == store.backendName, "\(operation)")
+            #expect(error?.description.contains(store.backendName) == true, "\(operation)")
+            if operation == "write" { #expect(error?.writtenKeys == [], "nothing was answered OK") }
+            #expect(error?.key == "k0", "\(operation): the first key of the lost pipeline")
+        }
+    }
+}
