@@ -30,12 +30,37 @@ extension RedisInvalidationBus {
     /// await bus.publish(.key("user:1"))   // returns at once; other instances drop "user:1"
     /// ```
     public func publish(_ invalidation: Invalidation) async {
+        enqueue([invalidation])
+    }
+
+    /// Queues a batch of announcements (a bulk write's keys) together, under one lock, as
+    /// ``publish(_:)`` queues one: nothing another task queues comes between them, so
+    /// their keys go out in as few messages as ``Configuration/coalescesKeys`` allows
+    /// (256 keys a message), in one pipelined batch. In ``Mode/tracking`` mode the keys are
+    /// left out as ``publish(_:)`` leaves one out.
+    ///
+    /// ```swift
+    /// await bus.publish([.key("user:1"), .key("user:2")])   // one message
+    /// ```
+    public func publish(_ invalidations: [Invalidation]) async {
+        enqueue(invalidations)
+    }
+
+    /// Appends `invalidations` (but the keys tracking reports) to the outbox, and starts the
+    /// task that publishes it when none runs.
+    private func enqueue(_ invalidations: [Invalidation]) {
         // With tracking, Redis tells every instance of a key's change itself (a tag's
         // invalidation, announced as a reserved key, is no key's change: it is published).
-        if configuration.mode == .tracking, case .key(let key) = invalidation, TagInvalidations.tag(fromKey: key) == nil { return }
+        let wanted =
+            configuration.mode == .tracking
+            ? invalidations.filter { invalidation in
+                guard case .key(let key) = invalidation else { return true }
+                return TagInvalidations.tag(fromKey: key) != nil
+            } : invalidations
+        guard !wanted.isEmpty else { return }
         let accepted = outbox.withLock { outbox -> Bool in
             guard !outbox.closed else { return false }
-            outbox.pending.append(invalidation)
+            outbox.pending.append(contentsOf: wanted)
             // Started under the lock, so the handle `close()` awaits is always the running one.
             if outbox.drainer == nil { outbox.drainer = Task { await self.drainOutbox() } }
             return true
@@ -44,7 +69,7 @@ extension RedisInvalidationBus {
             publishFailed(
                 StrataError(
                     code: .closed, message: "the invalidation bus is closed: nothing more is published",
-                    backend: redis.backendName), messages: 1)
+                    backend: redis.backendName), messages: wanted.count)
         }
     }
 
