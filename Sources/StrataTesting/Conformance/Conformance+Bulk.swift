@@ -68,22 +68,28 @@ extension KeyValueStoreConformance {
     ]
 }
 
-/// The keys a bulk computation was called with, call by call.
-final class BulkCallLog: Sendable {
+/// The keys a bulk computation was called with, call by call (for the checks and Strata's
+/// own tests).
+package final class BulkCallLog: Sendable {
     private let calls = Mutex<[[String]]>([])
 
-    func record(_ keys: [String]) { calls.withLock { $0.append(keys.sorted()) } }
-    var all: [[String]] { calls.withLock { $0 } }
+    package init() {}
+    /// Records one call's keys (sorted).
+    package func record(_ keys: [String]) { calls.withLock { $0.append(keys.sorted()) } }
+    /// Every call's keys, in the order the calls began.
+    package var all: [[String]] { calls.withLock { $0 } }
     /// How many times each key was asked for, over every call.
-    var counts: [String: Int] { all.joined().reduce(into: [:]) { $0[$1, default: 0] += 1 } }
+    package var counts: [String: Int] { all.joined().reduce(into: [:]) { $0[$1, default: 0] += 1 } }
 }
 
-/// A gate a computation waits at until the check opens it.
-final class BulkGate: Sendable {
+/// A gate one task waits at until another opens it (for the checks and Strata's own tests).
+package final class BulkGate: Sendable {
     private let stream: AsyncStream<Void>
     private let continuation: AsyncStream<Void>.Continuation
 
-    init() { (stream, continuation) = AsyncStream.makeStream() }
-    func open() { continuation.finish() }
-    func pass() async { for await _ in stream {} }
+    package init() { (stream, continuation) = AsyncStream.makeStream() }
+    /// Lets the waiting task (and any later one) through.
+    package func open() { continuation.finish() }
+    /// Waits until the gate is open; one task at a time may wait.
+    package func pass() async { for await _ in stream {} }
 }

@@ -1,0 +1,94 @@
+import StrataTesting
+import Synchronization
+import Testing
+
+@testable import Strata
+
+/// The consistency rules (Docs/Consistency.md) on the bulk paths, their interleavings forced
+/// with gates: a bulk read fills L1 through the same checks as one key's, and a bulk
+/// computation writes each key under its own lease.
+@Suite("Bulk consistency")
+struct BulkConsistencyTests {
+    /// Records what a tiered store announces, call by call.
+    final class Announcements: InvalidationPublisher {
+        private let calls = Mutex<[[Invalidation]]>([])
+        var all: [[Invalidation]] { calls.withLock { $0 } }
+        func publish(_ invalidation: Invalidation) async { calls.withLock { $0.append([invalidation]) } }
+        func publish(_ invalidations: [Invalidation]) async { calls.withLock { $0.append(invalidations) } }
+    }
+
+    @Test("R2/R4: a bulk read whose L2 answer is older than a write that lands before its fill does not put it in L1")
+    func bulkFillAfterWrite() async throws {
+        let fixture = ConsistencyRuleTests.TwoInstances()
+        let cache = fixture.first
+        try await fixture.shared.set(["k": "old", "other": "x"])
+        let gate = PipelineGates.shared.arm(.beforeFill, key: "k", in: cache)
+        defer { PipelineGates.shared.disarm(gate) }
+        let reading = Task { try await cache.get(["k", "other"], as: String.self) }
+        try await gate.reached()  // the batch read "old" from L2
+        try await cache.set("k", "new")
+        gate.open()
+        #expect(try await reading.value == ["k": "old", "other": "x"], "the read began before the write")
+        #expect(try await cache.get("k", as: String.self) == "new", "read your writes: L1 did not keep the older value")
+        #expect(try await cache.l1.get("other", as: String.self) == "x", "the other key was copied into L1")
+    }
+
+    @Test("C2: a bulk computation's value never replaces a write that began after its miss")
+    func bulkComputationAfterWrite() async throws {
+        let fixture = ConsistencyRuleTests.TwoInstances()
+        let cache = fixture.first
+        let gate = PipelineGates.shared.arm(.beforeWrite, key: "k", in: cache)
+        defer { PipelineGates.shared.disarm(gate) }
+        let computing = Task {
+            try await cache.getOrSet(["k", "j"], as: String.self, expires: "1h") { missing in
+                Dictionary(uniqueKeysWithValues: missing.map { ($0, "computed") })
+            }
+        }
+        try await gate.reached()  // computed, about to write k under its lease
+        try await fixture.second.set("k", "newer")
+        gate.open()
+        #expect(try await computing.value == ["k": "computed", "j": "computed"], "the caller gets what was computed")
+        #expect(try await fixture.shared.get("k", as: String.self) == "newer", "the computed value did not replace the newer write")
+        #expect(try await cache.get("k", as: String.self) == "newer", "nor does L1 keep it")
+        #expect(try await cache.get("j", as: String.self) == "computed", "the other key was stored")
+        #expect(cache.statistics.staleWritesRefused == 1)
+    }
+
+    @Test("A bulk read answered by L1 does not reach L2; the rest reach it in one batch")
+    func bulkReadL1First() async throws {
+        let fixture = ConsistencyRuleTests.TwoInstances()
+        let cache = fixture.first
+        try await cache.set(["a": 1, "b": 2])
+        fixture.faulty.inject(.fail, into: .reads)
+        #expect(try await cache.get(["a", "b"], as: Int.self) == ["a": 1, "b": 2], "L1 answers without L2")
+        fixture.faulty.heal()
+        try await fixture.shared.set("c", 3)
+        #expect(try await cache.get(["a", "b", "c"], as: Int.self) == ["a": 1, "b": 2, "c": 3])
+        #expect(cache.statistics.l2Hits == 1, "one L2 hit, for c")
+        #expect(try await cache.l1.get("c", as: Int.self) == 3, "copied into L1")
+    }
+
+    @Test("A bulk write and a bulk delete are each announced to other instances as one batch")
+    func oneAnnouncementPerBatch() async throws {
+        let announcements = Announcements()
+        let cache = TieredStore(l1: MemoryStore(), l2: MemoryStore(), configuration: .init(invalidationPublisher: announcements))
+        try await cache.set(["a": 1, "b": 2, "c": 3], expires: "1h")
+        try await cache.delete(["a", "b"])
+        #expect(announcements.all == [[.key("a"), .key("b"), .key("c")], [.key("a"), .key("b")]])
+        try await cache.close()
+    }
+
+    @Test("A bulk write L2 refuses leaves no L1 copy of any of its keys, old or new")
+    func refusedBulkWrite() async throws {
+        let fixture = ConsistencyRuleTests.TwoInstances()
+        let cache = fixture.first
+        try await cache.set(["a": 1, "b": 2])
+        fixture.faulty.inject(.fail, into: .writes)
+        let error = try await #require(throws: StrataError.self) { try await cache.set(["a": 10, "b": 20]) }
+        #expect(error.code == .backendUnavailable)
+        #expect(error.writtenKeys == [], "the first write failed: none was stored")
+        #expect(try await cache.l1.get(["a", "b"], as: Int.self) == [:], "L1 holds neither value")
+        fixture.faulty.heal()
+        #expect(try await cache.get(["a", "b"], as: Int.self) == ["a": 1, "b": 2], "L2's values")
+    }
+}
