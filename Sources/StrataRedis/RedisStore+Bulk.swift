@@ -117,6 +117,8 @@ extension RedisStore {
 
     /// `keys` without repeats (by their bytes), in their order.
     static func distinct(_ keys: [String]) -> [String] {
+        // Keys equal by their bytes are equal as Swift strings: without those, none repeats.
+        if Set(keys).count == keys.count { return keys }
         var seen = Set<[UInt8]>()
         seen.reserveCapacity(keys.count)
         return keys.filter { seen.insert(Array($0.utf8)).inserted }
@@ -128,6 +130,8 @@ extension RedisStore {
     func sendBulk(_ keys: [String], _ commands: [[[[UInt8]]]]) async throws -> [Result<[RedisReply], any Error>] {
         try checkOpen()
         let chunks = chunked(commands)
+        // One pipeline (the usual case): sent from this task, with no child task to wait for.
+        if chunks.count == 1 { return await sendChunk(keys[...], commands[...]) }
         var outcomes = [Result<[RedisReply], any Error>?](repeating: nil, count: keys.count)
         await withTaskGroup(of: (Range<Int>, [Result<[RedisReply], any Error>]).self) { group in
             var waiting = chunks.makeIterator()
