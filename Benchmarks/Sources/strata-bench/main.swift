@@ -2,15 +2,15 @@
 //
 //   swift run -c release strata-bench [--quick] [group ...] > results.jsonl
 //
-// Groups: hits, hit-ratio, scaling, memory, clear, entries, resilience, redis, redis-tls, fanout, tracking, redis-pinned, cluster, http (all by default). Figures go to
+// Groups: hits, hit-ratio, scaling, memory, clear, entries, resilience, redis, redis-bulk, redis-tls, fanout, tracking, redis-pinned, cluster, http (all by default). Figures go to
 // standard output as JSON lines (see Report.swift) and, readably, to standard error.
 // `Benchmarks/run` runs them all and turns the result into Docs/Benchmarks.md's table and
 // charts with report.py. `--quick` runs tiny sizes, to check the benchmarks still work.
 import Foundation
 
 let allGroups = [
-    "hits", "misses", "hit-ratio", "scaling", "memory", "clear", "entries", "resilience", "redis", "redis-tls", "fanout", "tracking",
-    "redis-pinned", "cluster", "http",
+    "hits", "misses", "hit-ratio", "scaling", "memory", "clear", "entries", "resilience", "redis", "redis-bulk", "redis-tls", "fanout",
+    "tracking", "redis-pinned", "cluster", "http",
 ]
 var arguments = Array(CommandLine.arguments.dropFirst())
 
@@ -34,6 +34,7 @@ for group in groups {
     case "resilience": try await resilienceBenchmarks(quick: quick)
     case "resilience-hits": try await resilienceBenchmarks(quick: quick, hitsOnly: true)
     case "redis": try await redisBenchmarks(quick: quick)
+    case "redis-bulk": try await redisBulkBenchmarks(quick: quick)
     case "redis-tls": try await redisTLSBenchmarks(quick: quick)
     case "fanout": try await fanoutBenchmarks(quick: quick)
     case "tracking": try await trackingBenchmarks(quick: quick)

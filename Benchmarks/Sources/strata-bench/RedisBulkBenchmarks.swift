@@ -1,0 +1,109 @@
+import CHiredisBaseline
+import Foundation
+import Strata
+import StrataRedis
+
+/// 100 keys read at once from a private redis-server: RedisStore's bulk read (one pipelined
+/// batch of GET and PTTL per key) beside one raw hiredis pipeline of the same 100 GETs, and
+/// beside 100 sequential single-key gets; interleaved rounds, the same batches of keys.
+nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
+    heading("Redis bulk: 100 keys in one call beside one raw pipelined hiredis batch and 100 single gets (loopback)")
+    let (redis, raw, store, keys, _) = try await redisBenchmarkSetup(quick: quick)
+    defer { redis.stop() }
+    let report = Report.shared
+    let group = "redis-bulk"
+    let batchSize = 100
+
+    // Batches of 100 distinct keys in a random order, the same for every contender.
+    var generator = TraceRandom(seed: 104_729)
+    let batches: [[String]] = (0..<64).map { _ in
+        var picked = Set<Int>()
+        while picked.count < batchSize { picked.insert(Int(truncatingIfNeeded: generator.next() >> 1) % keys.count) }
+        return picked.map { keys[$0] }
+    }
+    let pipelined = RawPipeline(raw, batches.map { batch in batch.map { ["GET", $0] } })
+    // The same commands as the store's read sends (the remaining lifetime comes with the value).
+    let pipelinedWithLifetimes = RawPipeline(raw, batches.map { batch in batch.flatMap { [["GET", $0], ["PTTL", $0]] } })
+
+    var rounds = InterleavedRounds(rounds: quick ? 2 : 7, operationsPerRound: quick ? 20 : 200)
+    var found = 0
+    for _ in 0..<rounds.rounds {
+        await rounds.measure("raw", keyCount: batches.count) { found &+= pipelined.run($0) }
+        await rounds.measure("raw with lifetimes", keyCount: batches.count) { found &+= pipelinedWithLifetimes.run($0) }
+        try await rounds.measure("entries", keyCount: batches.count) { found &+= try await store.entries(forKeys: batches[$0]).count }
+        try await rounds.measure("typed", keyCount: batches.count) { found &+= try await store.get(batches[$0], as: String.self).count }
+        try await rounds.measure("sequential", keyCount: batches.count) { index in
+            for key in batches[index] where try await store.get(key, as: String.self) != nil { found &+= 1 }
+        }
+    }
+    guard found > 0 else { throw BenchmarkError(message: "the bulk reads found nothing") }
+    let rawName = "raw hiredis: 100 GETs, one pipelined batch"
+    report.record(group, rawName, rounds.median("raw"))
+    report.compare(
+        group, "raw hiredis: 100 × (GET + PTTL), one pipelined batch", rounds.median("raw with lifetimes"), to: rawName,
+        rounds.median("raw"))
+    report.compare(
+        group, "RedisStore entries(forKeys:), 100 keys (GET + PTTL each)", rounds.median("entries"), to: rawName, rounds.median("raw"))
+    report.compare(
+        group, "RedisStore entries(forKeys:), 100 keys, against the same commands raw", rounds.median("entries"),
+        to: "raw hiredis: 100 × (GET + PTTL), one pipelined batch", rounds.median("raw with lifetimes"))
+    report.compare(group, "RedisStore get([100 keys], as: String.self)", rounds.median("typed"), to: rawName, rounds.median("raw"))
+    report.compare(
+        group, "RedisStore get([100 keys], as: String.self), against 100 sequential gets", rounds.median("typed"),
+        to: "RedisStore get, 100 sequential", rounds.median("sequential"))
+    try await store.close()
+}
+
+/// Raw hiredis pipelines prepared ahead (argument vectors allocated once): each run appends
+/// a batch's commands, then reads every reply, as a hand-written client would.
+final class RawPipeline: @unchecked Sendable {  // used from one task at a time
+    /// One batch: every command's arguments and lengths, back to back, and each command's count.
+    private struct Batch {
+        let arguments: UnsafeMutablePointer<UnsafePointer<CChar>?>
+        let lengths: UnsafeMutablePointer<Int>
+        let counts: [Int32]
+    }
+
+    private let raw: RawRedis
+    private let batches: [Batch]
+
+    init(_ raw: RawRedis, _ batches: [[[String]]]) {
+        self.raw = raw
+        self.batches = batches.map { commands in
+            let flat = commands.flatMap { $0 }
+            let arguments = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: flat.count)
+            let lengths = UnsafeMutablePointer<Int>.allocate(capacity: flat.count)
+            for (index, argument) in flat.enumerated() {
+                arguments[index] = UnsafePointer(strdup(argument))
+                lengths[index] = argument.utf8.count
+            }
+            return Batch(arguments: arguments, lengths: lengths, counts: commands.map { Int32($0.count) })
+        }
+    }
+
+    deinit {
+        for batch in batches {
+            for index in 0..<Int(batch.counts.reduce(0, +)) { free(UnsafeMutablePointer(mutating: batch.arguments[index])) }
+            batch.arguments.deallocate()
+            batch.lengths.deallocate()
+        }
+    }
+
+    /// Sends batch `index` in one write and reads its replies; how many were not nil.
+    func run(_ index: Int) -> Int {
+        let batch = batches[index]
+        var start = 0
+        for count in batch.counts {
+            redisAppendCommandArgv(raw.context, count, batch.arguments + start, batch.lengths + start)
+            start += Int(count)
+        }
+        var found = 0
+        for _ in batch.counts {
+            var reply: UnsafeMutableRawPointer?
+            redisGetReply(raw.context, &reply)
+            if let reply, reply.assumingMemoryBound(to: redisReply.self).pointee.type == REDIS_REPLY_STRING { found += 1 }
+            freeReplyObject(reply)
+        }
+        return found
+    }
+}
