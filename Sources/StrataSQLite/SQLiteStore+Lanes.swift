@@ -33,6 +33,9 @@ extension SQLiteStore {
             return try await body()
         } catch let error as StrataError {
             throw error
+        } catch let failure as KeyedFailure {
+            // A batch's failure at one of its keys: mapped as that key's own call maps it.
+            return try await perform(failure.key) { throw failure.underlying }
         } catch is ConnectionClosed {
             throw closedError
         } catch let corruption as RowCorruption {
@@ -51,6 +54,12 @@ extension SQLiteStore {
 
     var closedError: StrataError {
         StrataError(code: .closed, message: "the store is closed", backend: backendName)
+    }
+
+    /// What a statement of a batch threw at `key`, so that the error names that key.
+    struct KeyedFailure: Error {
+        let key: String
+        let underlying: any Error
     }
 
     struct RowCorruption: Error {

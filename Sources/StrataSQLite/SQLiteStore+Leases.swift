@@ -48,14 +48,7 @@ extension SQLiteStore {
                         return until
                     }
                     guard let until, until > now else { return false }
-                    try entry.bytes.withUnsafeBytes { valueBytes in
-                        try connection.statement(queries.set).run { statement in
-                            try statement.bind(1, borrowedText: keyBytes)
-                            try statement.bind(2, borrowedBlob: valueBytes)
-                            try statement.bind(3, integer: entry.expiresAt?.millisecondsSince1970)
-                            _ = try statement.step()
-                        }
-                    }
+                    try Self.upsert(entry, keyBytes: keyBytes, sql: queries.set, on: connection)
                     if keepingLease {
                         try connection.statement(queries.takeLease).run { statement in
                             try statement.bind(1, borrowedText: keyBytes)

@@ -10,15 +10,18 @@ extension SQLiteStore {
     public func setEntry(_ entry: StoredEntry, forKey key: String) async throws {
         let sql = queries.set
         try await write(key) { connection in
-            try withUTF8(key) { keyBytes in
-                try entry.bytes.withUnsafeBytes { valueBytes in
-                    try connection.statement(sql).run { statement in
-                        try statement.bind(1, borrowedText: keyBytes)
-                        try statement.bind(2, borrowedBlob: valueBytes)
-                        try statement.bind(3, integer: entry.expiresAt?.millisecondsSince1970)
-                        _ = try statement.step()
-                    }
-                }
+            try withUTF8(key) { keyBytes in try Self.upsert(entry, keyBytes: keyBytes, sql: sql, on: connection) }
+        }
+    }
+
+    /// Runs the upsert `sql` (``SQLiteQueries/set``) of `entry` for the key whose UTF-8 bytes are `keyBytes`.
+    static func upsert(_ entry: StoredEntry, keyBytes: UnsafeBufferPointer<UInt8>, sql: Query, on connection: SQLiteConnection) throws {
+        try entry.bytes.withUnsafeBytes { valueBytes in
+            try connection.statement(sql).run { statement in
+                try statement.bind(1, borrowedText: keyBytes)
+                try statement.bind(2, borrowedBlob: valueBytes)
+                try statement.bind(3, integer: entry.expiresAt?.millisecondsSince1970)
+                _ = try statement.step()
             }
         }
     }
@@ -48,18 +51,24 @@ extension SQLiteStore {
         let queries = self.queries
         return try await write(key) { connection in
             try withUTF8(key) { keyBytes in
-                try connection.immediateTransaction {
-                    try connection.statement(queries.breakLease).run { statement in
-                        try statement.bind(1, borrowedText: keyBytes)
-                        _ = try statement.step()
-                    }
-                    return try connection.statement(queries.delete).run { statement in
-                        try statement.bind(1, borrowedText: keyBytes)
-                        guard try statement.step() else { return false }
-                        return statement.columnType(0) == SQLITE_NULL || statement.integer(0) > now
-                    }
-                }
+                try connection.immediateTransaction { try Self.deleteRow(keyBytes: keyBytes, now: now, queries: queries, on: connection) }
             }
+        }
+    }
+
+    /// Deletes the lease and the row of the key whose UTF-8 bytes are `keyBytes` (the caller
+    /// holds a transaction); whether the row was unexpired at `now`.
+    static func deleteRow(keyBytes: UnsafeBufferPointer<UInt8>, now: Int64, queries: SQLiteQueries, on connection: SQLiteConnection) throws
+        -> Bool
+    {
+        try connection.statement(queries.breakLease).run { statement in
+            try statement.bind(1, borrowedText: keyBytes)
+            _ = try statement.step()
+        }
+        return try connection.statement(queries.delete).run { statement in
+            try statement.bind(1, borrowedText: keyBytes)
+            guard try statement.step() else { return false }
+            return statement.columnType(0) == SQLITE_NULL || statement.integer(0) > now
         }
     }
 
