@@ -8,6 +8,9 @@ final class FileThreads: Sendable {
     private let queues: [DispatchQueue]
     private let next = Atomic<Int>(0)
 
+    /// How many threads there are.
+    var count: Int { queues.count }
+
     init(count: Int, label: String) {
         queues = (0..<count).map { DispatchQueue(label: "\(label).\($0)") }
     }

@@ -62,7 +62,7 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
     /// (a `flock` is held by an open file, which all threads here share).
     let processLock = Lock(false)
     private let closed = Atomic<Bool>(false)
-    private let threads: FileThreads
+    let threads: FileThreads
 
     /// A store over `directory`, creating it when missing.
     ///

@@ -273,10 +273,15 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     /// An entry larger than its shard's share of `maxBytes` is refused (the share is the
     /// whole bound unless the bound is at least 4 MiB per shard; see `makeShards`).
     func checkSize(_ key: ByteKey, _ entry: MemoryEntry, in state: State) throws {
+        try checkSize(key, entry, maxBytes: state.maxBytes)
+    }
+
+    /// `checkSize` against a shard's share of `maxBytes`, `shardMaxBytes`.
+    func checkSize(_ key: ByteKey, _ entry: MemoryEntry, maxBytes shardMaxBytes: Int) throws {
         guard let maxBytes = configuration.maxBytes else { return }
         let cost = LRUTable.cost(key, entry)
-        if cost > state.maxBytes {
-            let share = state.maxBytes == maxBytes ? "" : " (\(state.maxBytes) bytes in each of its \(shards.count) shards)"
+        if cost > shardMaxBytes {
+            let share = shardMaxBytes == maxBytes ? "" : " (\(shardMaxBytes) bytes in each of its \(shards.count) shards)"
             throw StrataError(
                 code: .valueTooLarge,
                 message: "the entry takes \(cost) bytes, more than the store's maxBytes of \(maxBytes)\(share)",
