@@ -60,6 +60,8 @@ public final class FaultInjectingStore: KeyValueStore {
         }
         var calls = 0
         var failures = 0
+        /// With ``FaultInjectingStore/failWrites(afterKeys:)``: how many keys may still be written.
+        var keysBeforeFailure: Int?
     }
 
     /// The store the calls pass through to.
@@ -104,12 +106,28 @@ public final class FaultInjectingStore: KeyValueStore {
         let hanging = state.withLock { state in
             state.readFault = .none
             state.writeFault = .none
+            state.keysBeforeFailure = nil
             defer { state.hanging = [:] }
             return state.hanging
         }
         for continuation in hanging.values {
             continuation.resume(throwing: unavailable("the call hung until the store was healed"))
         }
+    }
+
+    /// Lets the next `count` keys written pass, then fails every write as ``Fault/fail``
+    /// does, until ``heal()``: a write of one key counts one, every other change (a `clear`,
+    /// a sweep, a record) one, a bulk write one a key. A bulk write that crosses the count
+    /// writes its first keys in their byte order (through the base store's own batch) and
+    /// throws `backendUnavailable` naming the next key, with those keys as
+    /// `StrataError.writtenKeys`: a backend that refused the batch part-way.
+    ///
+    /// ```swift
+    /// faulty.failWrites(afterKeys: 2)
+    /// try await faulty.setEntries(batch)   // throws; error.writtenKeys holds the first 2 keys
+    /// ```
+    public func failWrites(afterKeys count: Int) {
+        state.withLock { $0.keysBeforeFailure = max(0, count) }
     }
 
     /// Lets every paused call through, and ends the `pause` fault.
@@ -144,6 +162,11 @@ public final class FaultInjectingStore: KeyValueStore {
     /// Runs `call` behind the fault for `operation`.
     private func gated<Output>(_ operation: Operations, _ call: () async throws -> Output) async throws -> Output {
         try await gate(operation)
+        return try await delayed(operation, call)
+    }
+
+    /// Runs `call`, then waits as long again as a `delay` fault for `operation` says.
+    private func delayed<Output>(_ operation: Operations, _ call: () async throws -> Output) async throws -> Output {
         let result = try await call()
         if case .delay(let duration) = state.withLock({ operation == .reads ? $0.readFault : $0.writeFault }) {
             try await Task.sleep(for: duration)
@@ -151,14 +174,24 @@ public final class FaultInjectingStore: KeyValueStore {
         return result
     }
 
-    private func gate(_ operation: Operations) async throws {
-        let fault = state.withLock { state in
+    /// Applies the fault for `operation` to a call of `keys` keys; how many of them may
+    /// pass (all but with ``failWrites(afterKeys:)``; a call none of which may pass throws).
+    @discardableResult
+    private func gate(_ operation: Operations, keys: Int = 1) async throws -> Int {
+        let (fault, allowed) = state.withLock { state in
             state.calls += 1
-            return operation == .reads ? state.readFault : state.writeFault
+            var allowed = keys
+            if operation == .writes, let left = state.keysBeforeFailure {
+                allowed = min(left, keys)
+                state.keysBeforeFailure = left - allowed
+                if allowed == 0 { state.failures += 1 }
+            }
+            return (operation == .reads ? state.readFault : state.writeFault, allowed)
         }
+        if allowed == 0, keys > 0 { throw unavailable("injected failure: the writes allowed were used up") }
         switch fault {
         case .none:
-            return
+            break
         case .fail:
             state.withLock { $0.failures += 1 }
             throw unavailable("injected failure")
@@ -169,6 +202,7 @@ public final class FaultInjectingStore: KeyValueStore {
         case .hang:
             try await suspend(.hanging)
         }
+        return allowed
     }
 
     /// Suspends the call in `calls` (the paused or the hanging ones) until `resume()` or
@@ -265,6 +299,39 @@ public final class FaultInjectingStore: KeyValueStore {
     /// Passes through, or fails as injected.
     public func raiseRecord(named name: String, to value: Int64) async throws {
         try await gated(.writes) { try await base.raiseRecord(named: name, to: value) }
+    }
+    /// Passes through as one batch of the base store, or fails as injected.
+    public func entries(forKeys keys: [String]) async throws -> [String: StoredEntry] {
+        try await gated(.reads) { try await base.entries(forKeys: keys) }
+    }
+    /// Passes through as one batch of the base store, or fails as injected: wholly (empty
+    /// `writtenKeys`), or part-way with ``failWrites(afterKeys:)``.
+    public func setEntries(_ entries: [String: StoredEntry]) async throws {
+        let keys = BulkKeys.byteOrdered(entries.keys)
+        let allowed: Int
+        do {
+            allowed = try await gate(.writes, keys: keys.count)
+        } catch {
+            throw BulkKeys.partialWrite(error, written: [], key: keys.first ?? "", backend: backendName)
+        }
+        let passing = Array(keys.prefix(allowed))
+        try await delayed(.writes) {
+            try await base.setEntries(
+                allowed == keys.count ? entries : Dictionary(uniqueKeysWithValues: passing.map { ($0, entries[$0]!) }))
+        }
+        guard allowed < keys.count else { return }
+        throw BulkKeys.partialWrite(
+            unavailable("injected failure after \(allowed) keys"), written: passing, key: keys[allowed], backend: backendName)
+    }
+    /// Passes through as one batch of the base store, or fails as injected (with
+    /// ``failWrites(afterKeys:)``, after removing the keys allowed, in the order given).
+    @discardableResult
+    public func removeEntries(forKeys keys: [String]) async throws -> Int {
+        let allowed = try await gate(.writes, keys: keys.count)
+        let removed = try await delayed(.writes) { try await base.removeEntries(forKeys: Array(keys.prefix(allowed))) }
+        guard allowed < keys.count else { return removed }
+        throw StrataError(
+            code: .backendUnavailable, message: "injected failure after \(allowed) keys", key: keys[allowed], backend: backendName)
     }
     /// Closes the base store (never faulty).
     public func close() async throws {

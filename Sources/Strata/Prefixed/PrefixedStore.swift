@@ -71,6 +71,49 @@ public final class PrefixedStore: KeyValueStore {
         try await base.incrementEntry(forKey: prefix + key, by: delta, expiresAt: expiresAt)
     }
 
+    /// The base store's entries for `prefix + key` of each key, from one batch of the base
+    /// (its native one: one query on SQLite, one round trip on Redis), keyed by the view's keys.
+    public func entries(forKeys keys: [String]) async throws -> [String: StoredEntry] {
+        let fullKeys = keys.map { prefix + $0 }
+        let found = try await viewing { try await base.entries(forKeys: fullKeys) }
+        var entries: [String: StoredEntry] = [:]
+        entries.reserveCapacity(found.count)
+        for (index, key) in keys.enumerated() { if let entry = found[fullKeys[index]] { entries[key] = entry } }
+        return entries
+    }
+
+    /// Writes each entry at `prefix + key` in one batch of the base store; a failure names
+    /// the view's key, and its ``StrataError/writtenKeys`` are the view's keys.
+    public func setEntries(_ entries: [String: StoredEntry]) async throws {
+        var full: [String: StoredEntry] = [:]
+        full.reserveCapacity(entries.count)
+        for (key, entry) in entries { full[prefix + key] = entry }
+        try await viewing { try await base.setEntries(full) }
+    }
+
+    /// Removes `prefix + key` of each key in one batch of the base store.
+    @discardableResult
+    public func removeEntries(forKeys keys: [String]) async throws -> Int {
+        try await viewing { try await base.removeEntries(forKeys: keys.map { prefix + $0 }) }
+    }
+
+    /// Runs a batch call of the base store, its error's key and written keys made the view's.
+    private func viewing<Output>(_ call: () async throws -> Output) async throws -> Output {
+        do {
+            return try await call()
+        } catch var error as StrataError {
+            error.key = error.key.map(viewKey)
+            error.writtenKeys = error.writtenKeys.map { $0.map(viewKey) }
+            throw error
+        }
+    }
+
+    /// The view's key for a key of the base store (unchanged when it lacks the prefix).
+    private func viewKey(_ key: String) -> String {
+        guard KeyRules.key(key, hasPrefix: prefix) else { return key }
+        return String(decoding: key.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
+    }
+
     /// The view's keys that start with `prefix`, without the view's prefix.
     public func storedKeys(prefix subprefix: String) async throws -> [String] {
         let dropped = prefix.utf8.count
