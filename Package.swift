@@ -62,7 +62,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.0.0"),
     ],
     targets: [
-        .target(name: "Strata", dependencies: [logging, metrics, serviceLifecycle]),
+        .target(name: "Strata", dependencies: ["CZlib", logging, metrics, serviceLifecycle]),
+        // Compression of stored values: the system zlib (on Linux a prerequisite of the Swift
+        // toolchain, zlib1g-dev; in macOS's SDK), found on the default include path.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "StrataSQLite", dependencies: ["Strata", "CSQLite", serviceLifecycle]),
         .systemLibrary(name: "CHiredis", pkgConfig: hiredisPkgConfig, providers: [.apt(["libhiredis-dev"]), .brew(["hiredis"])]),

@@ -77,6 +77,29 @@ extension RedisStore {
         /// On a cluster, how long a call may keep following redirections and waiting out a
         /// failover or a slot migration before it fails with `backendUnavailable`.
         public var clusterRetryTime: Duration = .seconds(3)
+        /// The coder of the values this store writes: ``JSONValueCoder`` by default (as every
+        /// release before coders could be chosen), or ``BinaryValueCoder`` (`.binary`), or
+        /// yours. Entries stay readable whichever coder wrote them (see ``ValueFormat``);
+        /// `String`, `Data` and `[UInt8]` are stored as raw bytes whatever the coder.
+        ///
+        /// ```swift
+        /// configuration.valueCoder = .binary
+        /// ```
+        public var valueCoder: any ValueCoder = JSONValueCoder()
+        /// Whether the coded values this store writes are compressed: ``ValueCompression/none``
+        /// by default.
+        ///
+        /// ```swift
+        /// configuration.compression = .zlib(above: 1024)
+        /// ```
+        public var compression: ValueCompression = .none
+        /// Coders of your own whose entries this store still reads, though it no longer
+        /// writes with them (JSON and ``BinaryValueCoder`` are always read).
+        ///
+        /// ```swift
+        /// configuration.previousValueCoders = [OldMessageCoder()]
+        /// ```
+        public var previousValueCoders: [any ValueCoder] = []
 
         #if Logging
         /// Where the store and its invalidation bus log (with the `Logging` trait): a
@@ -107,5 +130,13 @@ extension RedisStore {
             self.defaultExpiry = defaultExpiry
             self.scanBatchSize = scanBatchSize
         }
+    }
+}
+
+extension RedisStore {
+    /// The configuration's coder, compression and previous coders.
+    public var valueFormat: ValueFormat {
+        ValueFormat(
+            coder: configuration.valueCoder, compression: configuration.compression, previousCoders: configuration.previousValueCoders)
     }
 }

@@ -53,6 +53,29 @@ extension SQLiteStore {
         /// let sqlite = try SQLiteStore(configuration: .init(path: "/var/cache/app.sqlite", recoversFromDamage: true))
         /// ```
         public var recoversFromDamage: Bool
+        /// The coder of the values this store writes: ``JSONValueCoder`` by default (as every
+        /// release before coders could be chosen), or ``BinaryValueCoder`` (`.binary`), or
+        /// yours. Entries stay readable whichever coder wrote them (see ``ValueFormat``);
+        /// `String`, `Data` and `[UInt8]` are stored as raw bytes whatever the coder.
+        ///
+        /// ```swift
+        /// configuration.valueCoder = .binary
+        /// ```
+        public var valueCoder: any ValueCoder = JSONValueCoder()
+        /// Whether the coded values this store writes are compressed: ``ValueCompression/none``
+        /// by default.
+        ///
+        /// ```swift
+        /// configuration.compression = .zlib(above: 1024)
+        /// ```
+        public var compression: ValueCompression = .none
+        /// Coders of your own whose entries this store still reads, though it no longer
+        /// writes with them (JSON and ``BinaryValueCoder`` are always read).
+        ///
+        /// ```swift
+        /// configuration.previousValueCoders = [OldMessageCoder()]
+        /// ```
+        public var previousValueCoders: [any ValueCoder] = []
 
         /// A configuration for the database at `path`.
         public init(
@@ -114,5 +137,13 @@ extension SQLiteStore {
         public static let normal = Synchronous(rawValue: "NORMAL")
         /// Waits at every commit: durable against power loss.
         public static let full = Synchronous(rawValue: "FULL")
+    }
+}
+
+extension SQLiteStore {
+    /// The configuration's coder, compression and previous coders.
+    public var valueFormat: ValueFormat {
+        ValueFormat(
+            coder: configuration.valueCoder, compression: configuration.compression, previousCoders: configuration.previousValueCoders)
     }
 }

@@ -89,6 +89,9 @@ public final class FaultInjectingStore: KeyValueStore {
         return inner.replacingSource(FaultInjectingStore(sharing: self, wrapping: inner.source))
     }
 
+    /// The base store's value format: values are written and read as the base's would be.
+    public var valueFormat: ValueFormat { base.valueFormat }
+
     /// Makes `operations` behave as `fault` from now on.
     ///
     /// ```swift

@@ -49,7 +49,7 @@ public struct StrataCache: Cache, Sendable {
             // As a plain read sees it: an entry written with options is read through its
             // envelope, within its lifetime (never in its grace), while its tags are valid.
             try await store.readableEntry(forKey: key)?.bytes
-        }.decoded(by: ValueDecoder<T>(key: key, backend: store.backendName))
+        }.decoded(by: ValueDecoder<T>(key: key, backend: store.backendName, format: store.valueFormat))
     }
 
     /// Stores `value` with the store's default lifetime; `nil` removes the key.
@@ -67,7 +67,7 @@ public struct StrataCache: Cache, Sendable {
             guard let value else {
                 return complete { _ = try await store.removeEntry(forKey: key) }
             }
-            let bytes = try ValueCoding.encode(value, key: key, backend: store.backendName)
+            let bytes = try ValueCoding.encode(value, key: key, backend: store.backendName, format: store.valueFormat)
             let expiresAt: Timestamp?
             if let seconds = expirationTime?.seconds {
                 guard seconds > 0 else { return complete { _ = try await store.removeEntry(forKey: key) } }
@@ -94,14 +94,21 @@ public struct StrataCache: Cache, Sendable {
 }
 
 /// Decodes a stored value as `Value` where a cache's future completes. Vapor's `Cache`
-/// does not require `Value` to be `Sendable`; this carries only the key and backend name
-/// (both `Sendable`) and the type, which it never shares.
+/// does not require `Value` to be `Sendable`; this carries only the key, backend name and value
+/// format (all `Sendable`) and the type, which it never shares.
 struct ValueDecoder<Value: Decodable>: @unchecked Sendable {
     let key: String
     let backend: String
+    /// The store's coders, which read the bytes whichever of them wrote them.
+    let format: ValueFormat
 
     func decode(_ bytes: [UInt8]?) throws -> Value? {
-        try bytes.map { try ValueCoding.decode($0, as: Value.self, key: key, backend: backend) }
+        guard let bytes else { return nil }
+        do {
+            return try ValueCoding.decode(bytes, as: Value.self, key: key, backend: backend, format: format)
+        } catch let error as StrataError where error.code == .corruptEntry {
+            return nil  // a compressed value that does not expand: a miss, as in the store's own reads
+        }
     }
 }
 

@@ -25,6 +25,29 @@ extension FolderStore {
         public var fileThreads: Int
         /// How often ``FolderStore/run()`` sweeps expired entries.
         public var sweepInterval: Duration
+        /// The coder of the values this store writes: ``JSONValueCoder`` by default (as every
+        /// release before coders could be chosen), or ``BinaryValueCoder`` (`.binary`), or
+        /// yours. Entries stay readable whichever coder wrote them (see ``ValueFormat``);
+        /// `String`, `Data` and `[UInt8]` are stored as raw bytes whatever the coder.
+        ///
+        /// ```swift
+        /// configuration.valueCoder = .binary
+        /// ```
+        public var valueCoder: any ValueCoder = JSONValueCoder()
+        /// Whether the coded values this store writes are compressed: ``ValueCompression/none``
+        /// by default.
+        ///
+        /// ```swift
+        /// configuration.compression = .zlib(above: 1024)
+        /// ```
+        public var compression: ValueCompression = .none
+        /// Coders of your own whose entries this store still reads, though it no longer
+        /// writes with them (JSON and ``BinaryValueCoder`` are always read).
+        ///
+        /// ```swift
+        /// configuration.previousValueCoders = [OldMessageCoder()]
+        /// ```
+        public var previousValueCoders: [any ValueCoder] = []
 
         /// A configuration for `directory`.
         public init(
@@ -44,5 +67,13 @@ extension FolderStore {
             self.fileThreads = fileThreads
             self.sweepInterval = sweepInterval
         }
+    }
+}
+
+extension FolderStore {
+    /// The configuration's coder, compression and previous coders.
+    public var valueFormat: ValueFormat {
+        ValueFormat(
+            coder: configuration.valueCoder, compression: configuration.compression, previousCoders: configuration.previousValueCoders)
     }
 }

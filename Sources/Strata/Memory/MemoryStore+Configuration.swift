@@ -34,6 +34,29 @@ extension MemoryStore {
         /// configuration.shardCount = 1    // exact LRU or W-TinyLFU over all 100,000
         /// ```
         public var shardCount: Int?
+        /// The coder of the values this store writes: ``JSONValueCoder`` by default (as every
+        /// release before coders could be chosen), or ``BinaryValueCoder`` (`.binary`), or
+        /// yours. Entries stay readable whichever coder wrote them (see ``ValueFormat``);
+        /// `String`, `Data` and `[UInt8]` are stored as raw bytes whatever the coder.
+        ///
+        /// ```swift
+        /// configuration.valueCoder = .binary
+        /// ```
+        public var valueCoder: any ValueCoder = JSONValueCoder()
+        /// Whether the coded values this store writes are compressed: ``ValueCompression/none``
+        /// by default.
+        ///
+        /// ```swift
+        /// configuration.compression = .zlib(above: 1024)
+        /// ```
+        public var compression: ValueCompression = .none
+        /// Coders of your own whose entries this store still reads, though it no longer
+        /// writes with them (JSON and ``BinaryValueCoder`` are always read).
+        ///
+        /// ```swift
+        /// configuration.previousValueCoders = [OldMessageCoder()]
+        /// ```
+        public var previousValueCoders: [any ValueCoder] = []
 
         /// A configuration with the given bounds (none by default).
         public init(
@@ -66,5 +89,15 @@ extension MemoryStore {
         public var evictions: Int
         /// Expired entries removed since the store was made.
         public var expirations: Int
+    }
+}
+
+extension MemoryStore {
+    /// The configuration's coder, compression and previous coders. A memory store keeps the
+    /// Swift values written, so its format shapes only the bytes beside them (what
+    /// `maxBytes` counts, and what a read as another type decodes).
+    public var valueFormat: ValueFormat {
+        ValueFormat(
+            coder: configuration.valueCoder, compression: configuration.compression, previousCoders: configuration.previousValueCoders)
     }
 }

@@ -126,8 +126,14 @@ extension Pipeline {
         _ entry: StoredEntry, key: String, as type: Value.Type, for purpose: ReadPurpose
     ) throws -> StoredValue<Value>? {
         do {
-            return try StoredValue.decode(entry.bytes, keptUntil: entry.expiresAt, as: type, key: callerKey(key), backend: backendName)
+            return try StoredValue.decode(
+                entry.bytes, keptUntil: entry.expiresAt, as: type, key: callerKey(key), backend: backendName, format: valueFormat)
         } catch let error as StrataError where error.code == .decodingFailed && purpose == .compute {
+            return nil
+        } catch let error as StrataError where error.code == .corruptEntry {
+            // A compressed value that does not expand: a miss, counted (a computation's
+            // miss is counted where it decides to compute).
+            if purpose == .plain { tiered?.countUndecodable(key) }
             return nil
         }
     }
@@ -171,7 +177,11 @@ extension Pipeline {
     ) async throws -> Value? {
         guard let offset = try await readableOffset(bytes, tagInstants: &tagInstants) else { return nil }
         let payload = offset == 0 ? bytes : Array(bytes[offset...])
-        return try ValueCoding.decode(payload, as: type, key: key, backend: backendName)
+        do {
+            return try ValueCoding.decode(payload, as: type, key: key, backend: backendName, format: valueFormat)
+        } catch let error as StrataError where error.code == .corruptEntry {
+            return nil  // a compressed value that does not expand: left out, as a miss
+        }
     }
 
     /// `key` as the caller named it: without the view's prefix, for messages.

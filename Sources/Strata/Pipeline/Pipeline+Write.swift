@@ -10,7 +10,7 @@ extension Pipeline {
     ) throws -> (StoredEntry, EntryEnvelope?) {
         // The options a computation chose (ComputeContext) are checked here, as the call's were.
         try options.validate(key: key, backend: backendName)
-        let payload = try ValueCoding.encode(value, key: key, backend: backendName)
+        let payload = try encode(value, key: key)
         let expiresAt = store.deadline(for: options.expires)
         return Self.entry(payload: payload, expiresAt: expiresAt, options: options, writtenAt: writtenAt)
     }
@@ -42,7 +42,7 @@ extension Pipeline {
     /// `set(_:_:expires:)`: the plain format, unless the value's bytes look like an envelope.
     func write<Value: Codable & Sendable>(_ key: String, _ value: Value, expiresAt: Timestamp?) async throws {
         let key = keyPrefix + key
-        let payload = try ValueCoding.encode(value, key: key, backend: backendName)
+        let payload = try encode(value, key: key)
         let writtenAt = EntryEnvelope.hasMagic(payload) ? hybridClock.writeStamp(now: clock.now().millisecondsSince1970) : 0
         let (entry, envelope) = Self.entry(payload: payload, expiresAt: expiresAt, options: EntryOptions(), writtenAt: writtenAt)
         try await store(value, entry, envelope, forKey: key)

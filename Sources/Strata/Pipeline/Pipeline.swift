@@ -77,6 +77,14 @@ public struct Pipeline: Sendable {
 
     /// The entry options a call's options are merged with.
     var defaultOptions: EntryOptions { store.entryOptions }
+
+    /// How values become bytes on this path: the tiered store's format, or the source's.
+    var valueFormat: ValueFormat { store.valueFormat }
+
+    /// `value`'s bytes in this path's format.
+    func encode<Value: Encodable>(_ value: Value, key: String) throws -> [UInt8] {
+        try ValueCoding.encode(value, key: callerKey(key), backend: backendName, format: valueFormat)
+    }
 }
 
 extension KeyValueStore {

@@ -34,6 +34,9 @@ public final class PrefixedStore: KeyValueStore {
     /// The base store's name and the prefix, for example `MemoryStore prefixed "user:"`.
     public var backendName: String { "\(base.backendName) prefixed \(StrataError.quoted(prefix))" }
 
+    /// The base store's value format: a view writes and reads values as its base does.
+    public var valueFormat: ValueFormat { base.valueFormat }
+
     /// The base store's default lifetime.
     public var defaultExpiry: Expiry? { base.defaultExpiry }
 

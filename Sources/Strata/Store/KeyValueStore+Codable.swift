@@ -3,7 +3,8 @@
 extension KeyValueStore {
     /// Stores `value` at `key`, replacing what was there.
     ///
-    /// `Data`, `[UInt8]` and `String` are stored as their raw bytes; other values as JSON.
+    /// `Data`, `[UInt8]` and `String` are stored as their raw bytes; other values by the
+    /// store's value coder (JSON by default; see ``ValueFormat``).
     /// `expires: nil` uses the store's default lifetime; `.never` overrides it.
     ///
     /// ```swift
@@ -171,7 +172,7 @@ extension KeyValueStore {
     ///   `.accessDenied` when it refuses the write, `.closed` after ``close()``.
     public func setIfAbsent<Value: Codable & Sendable>(_ key: String, _ value: Value, expires: Expiry? = nil) async throws -> Bool {
         try KeyRules.validate(key, backend: backendName)
-        let bytes = try ValueCoding.encode(value, key: key, backend: backendName)
+        let bytes = try ValueCoding.encode(value, key: key, backend: backendName, format: pipeline.valueFormat)
         // Like a plain read, an entry past its lifetime (kept for its grace) is no value.
         return try await pipeline.setIfAbsent(key, StoredEntry(bytes: bytes, expiresAt: deadline(for: expires)))
     }
@@ -217,7 +218,7 @@ extension KeyValueStore {
     ///   the backend cannot be reached, `.storageFull` or `.accessDenied` when it refuses the
     ///   write, `.closed` after ``close()``.
     public func add<Value: Codable & Sendable>(_ value: Value, expires: Expiry? = nil) async throws -> String {
-        let bytes = try ValueCoding.encode(value, key: "(new key)", backend: backendName)
+        let bytes = try ValueCoding.encode(value, key: "(new key)", backend: backendName, format: pipeline.valueFormat)
         let expiresAt = deadline(for: expires)
         while true {
             let key = Self.randomKey()

@@ -9,6 +9,9 @@ extension KeyValueStore {
     /// No entry options: the store's ``defaultExpiry`` applies.
     public var entryOptions: EntryOptions { EntryOptions() }
 
+    /// JSON, uncompressed: what every store wrote before formats could be chosen.
+    public var valueFormat: ValueFormat { .json }
+
     /// A plain read through ``pipeline``: the entry decoded as `type`, returned within its
     /// lifetime only (grace never counts) and only while its tags are valid.
     public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {

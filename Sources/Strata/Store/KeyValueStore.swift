@@ -70,6 +70,16 @@ public protocol KeyValueStore: AnyObject, Sendable {
     /// configuration's.
     var entryOptions: EntryOptions { get }
 
+    /// How the typed API turns this store's values into bytes: the coder and compression of
+    /// what it writes, and the coders it reads besides (see ``ValueFormat``). The default:
+    /// JSON, uncompressed; each store takes its configuration's `valueCoder`, `compression`
+    /// and `previousValueCoders`, a ``TieredStore`` its L2's unless its configuration says.
+    ///
+    /// ```swift
+    /// var valueFormat: ValueFormat { base.valueFormat }   // a wrapper that writes as its base does
+    /// ```
+    var valueFormat: ValueFormat { get }
+
     /// The path the typed API takes through this store (see ``Pipeline``): the store alone
     /// by default; a ``TieredStore``'s L1 over its L2; a view's or wrapper's base's. This is
     /// how tiered behaviour (L1, its coherence, the compute lock, tags) reaches a store
@@ -343,7 +353,8 @@ public protocol KeyValueStore: AnyObject, Sendable {
 /// let entry = StoredEntry(bytes: Array("hello".utf8), expiresAt: clock.now().adding(milliseconds: 60_000))
 /// ```
 public struct StoredEntry: Sendable, Hashable {
-    /// The value's bytes: raw for `Data`, `[UInt8]` and `String`, JSON for other values.
+    /// The value's bytes: raw for `Data`, `[UInt8]` and `String`; other values as the
+    /// store's ``ValueFormat`` codes them (plain JSON by default).
     public var bytes: [UInt8]
     /// When the entry expires; `nil` never.
     public var expiresAt: Timestamp?

@@ -6,24 +6,42 @@ import Foundation
 
 /// How values become bytes: `Data`, `[UInt8]` and `String` as their raw bytes (UTF-8
 /// for `String`), so other clients of a backend read them as they are; every other
-/// `Codable` value as JSON.
+/// `Codable` value by the store's coder (JSON unmarked, any other coder behind a marker),
+/// compressed when the store's ``ValueFormat`` says so (see ``ValueMarker``).
 @usableFromInline
 package enum ValueCoding {
-    package static func encode<Value: Encodable>(_ value: Value, key: String, backend: String) throws -> [UInt8] {
+    package static func encode<Value: Encodable>(
+        _ value: Value, key: String, backend: String, format: ValueFormat = .json
+    ) throws -> [UInt8] {
         if Value.self == [UInt8].self { return unsafeBitCast(value, to: [UInt8].self) }
         if Value.self == Data.self { return [UInt8](unsafeBitCast(value, to: Data.self)) }
         if Value.self == String.self { return Array(unsafeBitCast(value, to: String.self).utf8) }
+        let coder = format.coder
+        var bytes: [UInt8]
         do {
-            return [UInt8](try JSONEncoder().encode(value))
+            bytes = try coder.encode(value)
         } catch {
             throw StrataError(
-                code: .encodingFailed, message: "cannot encode a \(Value.self) as JSON",
+                code: .encodingFailed, message: "cannot encode a \(Value.self) with the \(StrataError.quoted(coder.identifier)) coder",
                 key: key, backend: backend, underlying: error)
         }
+        if !(coder is JSONValueCoder) {
+            // Only Strata's own coders may use its identifiers: a marker names one reader.
+            let reserved = ["json", "binary"].contains(coder.identifier) && !(coder is BinaryValueCoder)
+            guard !reserved else {
+                throw StrataError(
+                    code: .encodingFailed, message: "the identifier \(StrataError.quoted(coder.identifier)) is Strata's own",
+                    key: key, backend: backend)
+            }
+            bytes = try ValueMarker.code(bytes, identifier: coder.identifier, key: key, backend: backend)
+        }
+        return ValueMarker.compress(bytes, with: format.compression)
     }
 
     @usableFromInline
-    package static func decode<Value: Decodable>(_ bytes: [UInt8], as type: Value.Type, key: String, backend: String) throws -> Value {
+    package static func decode<Value: Decodable>(
+        _ bytes: [UInt8], as type: Value.Type, key: String, backend: String, format: ValueFormat = .json
+    ) throws -> Value {
         // After the type check the cast cannot fail; unsafeBitCast skips the runtime's
         // dynamic cast, which costs more than a whole memory hit.
         if Value.self == [UInt8].self { return unsafeBitCast(bytes, to: Value.self) }
@@ -36,11 +54,41 @@ package enum ValueCoding {
             }
             return unsafeBitCast(text, to: Value.self)
         }
+        var bytes = bytes
+        // JSON never begins with a zero byte: only a marked value does.
+        if bytes.first == 0 {
+            if ValueMarker.begins(bytes, with: ValueMarker.compressed) { bytes = try ValueMarker.expand(bytes, key: key, backend: backend) }
+            if ValueMarker.begins(bytes, with: ValueMarker.coded) {
+                return try decodeMarked(bytes, as: type, key: key, backend: backend, format: format)
+            }
+        }
         do {
             return try JSONDecoder().decode(Value.self, from: Data(bytes))
         } catch {
             throw StrataError(
-                code: .decodingFailed, message: "the stored value does not decode as \(Value.self)",
+                code: .decodingFailed, message: "the stored value does not decode as \(Value.self) with the \"json\" coder",
+                key: key, backend: backend, underlying: error)
+        }
+    }
+
+    /// A value behind a coder's marker, read by the coder it names.
+    private static func decodeMarked<Value: Decodable>(
+        _ bytes: [UInt8], as type: Value.Type, key: String, backend: String, format: ValueFormat
+    ) throws -> Value {
+        guard let (identifier, start) = ValueMarker.identifier(of: bytes) else {
+            throw StrataError(code: .decodingFailed, message: "the stored value's coder marker is cut short", key: key, backend: backend)
+        }
+        let name = StrataError.quoted(identifier)
+        guard let coder = format.reader(named: identifier) else {
+            throw StrataError(
+                code: .decodingFailed, message: "the stored value was written by the \(name) coder, which this store does not know",
+                key: key, backend: backend)
+        }
+        do {
+            return try coder.decode(type, from: Array(bytes[start...]))
+        } catch {
+            throw StrataError(
+                code: .decodingFailed, message: "the stored value does not decode as \(Value.self) with the \(name) coder",
                 key: key, backend: backend, underlying: error)
         }
     }

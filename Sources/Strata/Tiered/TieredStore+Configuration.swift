@@ -70,6 +70,27 @@ extension TieredStore {
         /// configuration.undeliveredL1Expiry = "2s"
         /// ```
         public var undeliveredL1Expiry: Expiry = 5
+        /// The coder of the values this store writes (to L2, and as L1's bytes); `nil` (the
+        /// default): L2's (its configuration's `valueCoder`). L1's own coder plays no part:
+        /// L1 keeps the Swift values written and read, beside the bytes L2 holds.
+        ///
+        /// ```swift
+        /// configuration.valueCoder = .binary
+        /// ```
+        public var valueCoder: (any ValueCoder)? = nil
+        /// Whether the coded values this store writes are compressed; `nil` (the default): as
+        /// L2's configuration says.
+        ///
+        /// ```swift
+        /// configuration.compression = .zlib(above: 1024)
+        /// ```
+        public var compression: ValueCompression? = nil
+        /// Coders of your own whose entries this store still reads, besides L2's.
+        ///
+        /// ```swift
+        /// configuration.previousValueCoders = [OldMessageCoder()]
+        /// ```
+        public var previousValueCoders: [any ValueCoder] = []
 
         #if Logging
         /// Where the store logs (with the `Logging` trait): L2 failures and timeouts and
@@ -145,5 +166,16 @@ extension TieredStore {
         public static let treatAsMiss = ReadFailurePolicy(treatsAsMiss: true)
 
         var isMiss: Bool { treatsAsMiss }
+    }
+}
+
+extension TieredStore {
+    /// What this store writes with: its configuration's coder and compression where set,
+    /// else L2's; it reads L2's coders and its configuration's previous coders.
+    public var valueFormat: ValueFormat {
+        let l2 = self.l2.valueFormat
+        return ValueFormat(
+            coder: configuration.valueCoder ?? l2.coder, compression: configuration.compression ?? l2.compression,
+            previousCoders: configuration.previousValueCoders + l2.previousCoders + [l2.coder])
     }
 }

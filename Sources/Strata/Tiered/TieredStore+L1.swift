@@ -70,10 +70,14 @@ extension TieredStore {
             // The hit left the bytes out of an entry holding a Swift value (of another type here).
             guard let bytes = cached.value == nil ? cached.bytes : try l1.peekEntry(key)?.bytes else { return .missing }
             do {
-                guard let decoded = try StoredValue.decode(bytes, keptUntil: keptUntil, as: type, key: key.string, backend: backendName)
+                guard
+                    let decoded = try StoredValue.decode(
+                        bytes, keptUntil: keptUntil, as: type, key: key.string, backend: backendName, format: valueFormat)
                 else { return .missing }
                 found = decoded
             } catch let error as StrataError where error.code == .decodingFailed && purpose == .compute {
+                return .missing  // L2 decides, and counts it
+            } catch let error as StrataError where error.code == .corruptEntry {
                 return .missing  // L2 decides, and counts it
             }
             if let envelope = found.envelope, !envelope.tags.isEmpty, !(try await tagsAreValid(envelope)) { return .missing }

@@ -92,6 +92,7 @@ public enum KeyValueStoreConformance {
     public static let checks: [Check] =
         valueChecks + lifetimeChecks + keyChecks + prefixChecks
         + atomicChecks + leaseChecks + computeChecks + resilienceChecks + consistencyChecks + lifecycleChecks + bulkChecks
+        + coderChecks
 
     /// Runs every check and throws the failures together.
     ///

@@ -1,0 +1,123 @@
+import Foundation
+import Strata
+import StrataTestSupport
+import Testing
+
+/// Value coders and compression on the core module's stores: the shared scenario (a store's
+/// coder and compression changed over the same data) on a folder and on tiered stores, and
+/// what only a memory or a tiered store does.
+@Suite("Value formats")
+struct ValueFormatTests {
+    struct Profile: Codable, Sendable, Equatable {
+        var id: Int
+        var name: String
+        var score: Double
+    }
+
+    @Test("FolderStore: switching coder and compression keeps every entry readable")
+    func folder() async throws {
+        let directory = temporaryDirectory("formats")
+        try await ValueFormatScenario.run { coder, compression, previous in
+            var configuration = FolderStore.Configuration(directory: directory)
+            configuration.valueCoder = coder
+            configuration.compression = compression
+            configuration.previousValueCoders = previous
+            return try FolderStore(configuration: configuration)
+        }
+    }
+
+    @Test("TieredStore: its configuration's coder and compression, over one L2")
+    func tieredOverMemory() async throws {
+        let l2 = MemoryStore()
+        try await ValueFormatScenario.run { coder, compression, previous in
+            var configuration = TieredStore.Configuration()
+            configuration.valueCoder = coder
+            configuration.compression = compression
+            configuration.previousValueCoders = previous
+            return TieredStore(l1: MemoryStore(), l2: NotClosing(l2), configuration: configuration)
+        }
+    }
+
+    @Test("TieredStore: L2's coder and compression when its own are not set")
+    func tieredOverFolder() async throws {
+        let directory = temporaryDirectory("tiered-formats")
+        try await ValueFormatScenario.run { coder, compression, previous in
+            var configuration = FolderStore.Configuration(directory: directory)
+            configuration.valueCoder = coder
+            configuration.compression = compression
+            configuration.previousValueCoders = previous
+            return TieredStore(l1: MemoryStore(), l2: try FolderStore(configuration: configuration))
+        }
+    }
+
+    @Test("MemoryStore: its coder shapes the bytes beside the Swift value it keeps")
+    func memory() async throws {
+        var configuration = MemoryStore.Configuration()
+        configuration.valueCoder = .binary
+        let memory = MemoryStore(configuration: configuration)
+        let profile = Profile(id: 1, name: "Ada", score: 0.5)
+        try await memory.set("p", profile)
+        let bytes = try #require(try await memory.entry(forKey: "p")?.bytes)
+        #expect(bytes.starts(with: [0x00, 0x53, 0x54, 0x52, 0x43, 6] + Array("binary".utf8)))
+        #expect(try await memory.get("p", as: Profile.self) == profile)
+        #expect(try BinaryValueCoder().decode(Profile.self, from: Array(bytes.dropFirst(12))) == profile)
+    }
+
+    @Test("TieredStore: a compressed value that does not expand is a miss counted as undecodable")
+    func corruptCounted() async throws {
+        let cache = TieredStore(l1: MemoryStore(), l2: MemoryStore())
+        let damaged: [UInt8] = [0x00, 0x53, 0x54, 0x52, 0x5A, 1, 0, 0, 0, 40] + Array(repeating: 0xEE, count: 20)
+        try await cache.l2.setEntry(StoredEntry(bytes: damaged), forKey: "bad")
+        #expect(try await cache.get("bad", as: Profile.self) == nil)
+        #expect(cache.statistics.undecodable == 1)
+        let computed = try await cache.getOrSet("bad", as: Profile.self) { Profile(id: 2, name: "new", score: 1) }
+        #expect(computed.id == 2)
+        #expect(cache.statistics.undecodable == 2)
+        #expect(try await cache.get("bad", as: Profile.self)?.id == 2)
+    }
+
+    @Test("the binary coder round-trips nested, optional, keyed and unkeyed values, and refuses damaged bytes")
+    func binaryCoder() throws {
+        struct Nested: Codable, Equatable {
+            enum Kind: String, Codable { case a, b }
+            var profiles: [Profile]
+            var tags: Set<String>
+            var when: Date
+            var blob: Data
+            var maybe: Int?
+            var none: String?
+            var counts: [String: Int]
+            var kind: Kind
+            var small: Int8
+            var big: UInt64
+            var ratio: Float
+        }
+        let value = Nested(
+            profiles: [Profile(id: -7, name: "é ✓", score: -0.25)], tags: ["x", "y"], when: Date(timeIntervalSince1970: 1_000),
+            blob: Data([0, 1, 255]), maybe: 5, none: nil, counts: ["a": 1, "b": -2], kind: .b, small: -128, big: .max, ratio: 1.5)
+        let coder = BinaryValueCoder()
+        let bytes = try coder.encode(value)
+        #expect(try coder.decode(Nested.self, from: bytes) == value)
+        #expect(throws: DecodingError.self) { try coder.decode(Profile.self, from: bytes) }
+        #expect(throws: DecodingError.self) { try coder.decode(Int8.self, from: try coder.encode(300)) }
+        // Every prefix and many single-byte changes: an error or a value, never a trap.
+        for length in 0..<bytes.count { _ = try? coder.decode(Nested.self, from: Array(bytes.prefix(length))) }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            var damaged = bytes
+            damaged[Int.random(in: 0..<damaged.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+            _ = try? coder.decode(Nested.self, from: damaged)
+        }
+        // Nesting deeper than 512 containers is refused, not followed down the stack.
+        var deep: [UInt8] = []
+        for _ in 0..<10_000 { deep += [0x09, 0x01] }
+        deep += [0x00, 0x00]
+        #expect(throws: DecodingError.self) { try coder.decode([Int].self, from: [0x09, 0x02] + deep) }
+    }
+}
+
+/// A store that passes every call to `base` but `close()`: several tiered stores over one L2.
+final class NotClosing: ForwardingStore, @unchecked Sendable {  // immutable after init
+    init(_ base: MemoryStore) { super.init(base: base) }
+    override func close() async throws {}
+}
