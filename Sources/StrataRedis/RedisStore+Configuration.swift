@@ -77,16 +77,16 @@ extension RedisStore {
         /// On a cluster, how long a call may keep following redirections and waiting out a
         /// failover or a slot migration before it fails with `backendUnavailable`.
         public var clusterRetryTime: Duration = .seconds(3)
-        /// The coder of the values this store writes: ``JSONValueCoder`` by default (as every
-        /// release before coders could be chosen), or ``BinaryValueCoder`` (`.binary`), or
-        /// yours. Entries stay readable whichever coder wrote them (see ``ValueFormat``);
+        /// The coder of the values this store writes: `JSONValueCoder` by default (as every
+        /// release before coders could be chosen), or `BinaryValueCoder` (`.binary`), or
+        /// yours. Entries stay readable whichever coder wrote them (see `ValueFormat`);
         /// `String`, `Data` and `[UInt8]` are stored as raw bytes whatever the coder.
         ///
         /// ```swift
         /// configuration.valueCoder = .binary
         /// ```
         public var valueCoder: any ValueCoder = JSONValueCoder()
-        /// Whether the coded values this store writes are compressed: ``ValueCompression/none``
+        /// Whether the coded values this store writes are compressed: `ValueCompression.none`
         /// by default.
         ///
         /// ```swift
@@ -94,7 +94,7 @@ extension RedisStore {
         /// ```
         public var compression: ValueCompression = .none
         /// Coders of your own whose entries this store still reads, though it no longer
-        /// writes with them (JSON and ``BinaryValueCoder`` are always read).
+        /// writes with them (JSON and `BinaryValueCoder` are always read).
         ///
         /// ```swift
         /// configuration.previousValueCoders = [OldMessageCoder()]

@@ -53,16 +53,16 @@ extension SQLiteStore {
         /// let sqlite = try SQLiteStore(configuration: .init(path: "/var/cache/app.sqlite", recoversFromDamage: true))
         /// ```
         public var recoversFromDamage: Bool
-        /// The coder of the values this store writes: ``JSONValueCoder`` by default (as every
-        /// release before coders could be chosen), or ``BinaryValueCoder`` (`.binary`), or
-        /// yours. Entries stay readable whichever coder wrote them (see ``ValueFormat``);
+        /// The coder of the values this store writes: `JSONValueCoder` by default (as every
+        /// release before coders could be chosen), or `BinaryValueCoder` (`.binary`), or
+        /// yours. Entries stay readable whichever coder wrote them (see `ValueFormat`);
         /// `String`, `Data` and `[UInt8]` are stored as raw bytes whatever the coder.
         ///
         /// ```swift
         /// configuration.valueCoder = .binary
         /// ```
         public var valueCoder: any ValueCoder = JSONValueCoder()
-        /// Whether the coded values this store writes are compressed: ``ValueCompression/none``
+        /// Whether the coded values this store writes are compressed: `ValueCompression.none`
         /// by default.
         ///
         /// ```swift
@@ -70,7 +70,7 @@ extension SQLiteStore {
         /// ```
         public var compression: ValueCompression = .none
         /// Coders of your own whose entries this store still reads, though it no longer
-        /// writes with them (JSON and ``BinaryValueCoder`` are always read).
+        /// writes with them (JSON and `BinaryValueCoder` are always read).
         ///
         /// ```swift
         /// configuration.previousValueCoders = [OldMessageCoder()]
