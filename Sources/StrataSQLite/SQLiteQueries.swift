@@ -166,9 +166,10 @@ struct SQLiteQueries: Sendable {
                 """)
         // The keys as a table of (index, key), joined to the entries by primary key: one
         // search per key, each row naming the key's index in the batch (no key read back
-        // or hashed). CROSS JOIN keeps the keys the outer loop. Measured against a key
-        // list (`key IN (?, …)`, which sorts the keys first) and a point read per key in
-        // one transaction: 0.8, 1.2 and 1.0 µs a key for 100 keys (Benchmarks/, bulk).
+        // or hashed). CROSS JOIN keeps the keys the outer loop. Measured in raw sqlite3
+        // against a key list (`key IN (?, …)`, which sorts the keys and reads each key back)
+        // and a point read per key in one transaction: 1.09, 1.54 and 1.36 µs a key, 100
+        // random keys of 100,000 (strata-bench bulk, 2026-12-03, a loaded 2-core machine).
         bulkReads = Self.bulkReadSizes.enumerated().map { offset, size in
             let keys = (1...size).map { "(\($0 - 1), ?\($0))" }.joined(separator: ", ")
             return Query(
