@@ -7,6 +7,9 @@ struct BulkParticipant: Sendable {
     /// The key as the compute path names it (the view's prefix applied).
     let key: String
     let batch: any BulkSettling
+    /// When the bulk call began, as its store's hybrid clock stamps writes, less the clock
+    /// skew it allows: the start of every computation of the batch, for its tags.
+    let startedAt: Int64
 
     /// The key's path waits for another caller's flight or another instance's lock: the
     /// batch need not wait for it before it computes the keys that did reach it.

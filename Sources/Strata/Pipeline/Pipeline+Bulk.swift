@@ -100,7 +100,7 @@ extension Pipeline {
             if let merged {
                 made = try makeEntry(value, options: merged, writtenAt: writtenAt, key: full)
             } else {
-                let payload = try ValueCoding.encode(value, key: key, backend: backendName)
+                let payload = try encode(value, key: full)
                 made = Self.entry(payload: payload, expiresAt: expiresAt, options: EntryOptions(), writtenAt: writtenAt)
             }
             let (entry, envelope) = made

@@ -12,6 +12,7 @@ extension Pipeline {
         compute: @escaping BulkComputation<Value>.Compute
     ) async throws -> [String: Value] {
         guard !keys.isEmpty else { return [:] }
+        let startedAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970) - skewAllowance
         let fullKeys = keys.map { keyPrefix + $0 }
         var unavailable = false
         let found = try await readStored(fullKeys, as: type, for: .compute, sourceUnavailable: &unavailable)
@@ -40,7 +41,7 @@ extension Pipeline {
             for key in order {
                 let kept = found[key]
                 group.addTask {
-                    let result = await BulkParticipant.$current.withValue(BulkParticipant(key: key, batch: batch)) {
+                    let result = await BulkParticipant.$current.withValue(BulkParticipant(key: key, batch: batch, startedAt: startedAt)) {
                         do {
                             let computation = Computation<Value>(
                                 body: { _ in try await batch.value(for: key) }, mayOutliveCall: mayOutliveCall)

@@ -44,12 +44,19 @@ extension Pipeline {
         var attempt = 0
         while true {
             var led = false
-            let shared = try await SingleFlight.shared.run(scope: flightScope, key: key) {
-                led = true
-                return try await computeOnce(
-                    key, as: type, options: options, computation: computation, found: kept, sourceUnavailable: sourceIsUnavailable)
+            let shared: Shared<Value>?
+            do {
+                shared = try await SingleFlight.shared.run(scope: flightScope, key: key) {
+                    led = true
+                    return try await computeOnce(
+                        key, as: type, options: options, computation: computation, found: kept, sourceUnavailable: sourceIsUnavailable)
+                }
+            } catch let error as StrataError where error.code == .notComputed && !led {
+                // The flight was a bulk computation's that did not return this key: the
+                // caller's own computation may (it looks again, as after a refused value).
+                shared = nil
             }
-            if led || shared.holdsForWaiters { return shared.value }
+            if let shared, led || shared.holdsForWaiters { return shared.value }
             if attempt >= 8 {
                 // Changes keep racing this caller's lookups: rather than take a value that
                 // may predate one, it computes under a lease of its own, outside the flight.
@@ -186,7 +193,10 @@ extension Pipeline {
         let byteKey = ByteKey(key)
         let tracking = LeaseTracking(tiered?.tracker.snapshot(byteKey))
         let tagEpoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
-        let startedAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970) - skewAllowance
+        var startedAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970) - skewAllowance
+        // A key of a bulk computation starts with the bulk call: its computation may begin
+        // well after this lease, and a tag invalidated since the call began may concern it.
+        if let bulk = BulkParticipant.current, bulk.key.utf8.elementsEqual(key.utf8) { startedAt = min(startedAt, bulk.startedAt) }
         let (held, entry) = sourceTimedOut ? (false, nil) : try await take(lease, on: key)
         var fallback = kept
         if let entry {

@@ -28,7 +28,7 @@ extension Pipeline {
         let freshUntil = clock.now().adding(milliseconds: throttle)
         var envelope = keptEnvelope
         envelope.expiresAt = freshUntil.millisecondsSince1970
-        if let payload = try? ValueCoding.encode(kept.value, key: key, backend: backendName) {
+        if let payload = try? encode(kept.value, key: key) {
             let entry = StoredEntry(bytes: envelope.encode(payload: payload), expiresAt: kept.keptUntil.map { max($0, freshUntil) })
             // Under the lease: a value written meanwhile is fresher than the one kept.
             _ = try? await storeUnderLease(kept.value, entry, envelope, leased, keepingLease: computationGoesOn)

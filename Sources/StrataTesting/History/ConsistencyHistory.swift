@@ -15,7 +15,8 @@ import Darwin
 ///
 /// Many tasks issue random `get`, `set` (plain and tagged), `delete`, `getOrSet` (slow,
 /// failing and tagged computations included), `invalidate(tags:)` and `clear(prefix:)` on a
-/// few keys, every written value unique. The checker then asks of every read (a `get`, or a
+/// few keys, every written value unique; a fifth of them as bulk calls of two or three keys,
+/// recorded as one operation per key over the bulk call's time. The checker then asks of every read (a `get`, or a
 /// `getOrSet` that did not compute) whether some write could explain it:
 ///
 /// - a value comes from a write of it that began before the read ended (R1: the read
@@ -61,13 +62,17 @@ package final class ConsistencyHistory: Sendable {
         package let result: String??
         /// For a getOrSet whose own computation ran and returned: when it began and ended.
         package let computed: (start: Int64, end: Int64)?
+        /// For a key of a bulk getOrSet, the earliest its miss (its lease) may be: the bulk
+        /// call's start. Its computation runs later, once the batch is settled.
+        package let missedAfter: Int64?
         /// The operation threw (a failing computation, say).
         package let failed: Bool
 
         /// An operation as a test writes it by hand (to check the checker).
         package init(
             id: Int, instance: Int = 0, kind: Kind, target: String, written: String? = nil, tags: [String] = [],
-            start: Int64, end: Int64, result: String?? = nil, computed: (start: Int64, end: Int64)? = nil, failed: Bool = false
+            start: Int64, end: Int64, result: String?? = nil, computed: (start: Int64, end: Int64)? = nil, failed: Bool = false,
+            missedAfter: Int64? = nil
         ) {
             self.id = id
             self.instance = instance
@@ -80,6 +85,7 @@ package final class ConsistencyHistory: Sendable {
             self.result = result
             self.computed = computed
             self.failed = failed
+            self.missedAfter = missedAfter
         }
 
         package var description: String {
@@ -101,8 +107,8 @@ package final class ConsistencyHistory: Sendable {
 
     package let seed: UInt64
     private let origin = ContinuousClock.now
-    private let recorded = Lock([Operation]())
-    private let nextID = Atomic<Int>(0)
+    let recorded = Lock([Operation]())
+    let nextID = Atomic<Int>(0)
     private let nextValue = Atomic<Int>(0)
 
     package init(seed: UInt64) {
@@ -112,12 +118,12 @@ package final class ConsistencyHistory: Sendable {
     /// The operations recorded so far, in the order they ended.
     package var operations: [Operation] { recorded.withLock { $0 } }
 
-    private func now() -> Int64 {
+    func now() -> Int64 {
         let elapsed = ContinuousClock.now - origin
         return elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
     }
 
-    private func uniqueValue(_ instance: Int) -> String {
+    func uniqueValue(_ instance: Int) -> String {
         "v\(nextValue.add(1, ordering: .relaxed).newValue)-i\(instance)"
     }
 
@@ -138,6 +144,7 @@ package final class ConsistencyHistory: Sendable {
     }
 
     private func randomOperation(on store: any KeyValueStore, instance: Int, random: inout SplitMix64) async throws {
+        if random.next() % 5 == 0 { return try await randomBulkOperation(on: store, instance: instance, random: &random) }
         let key = Self.keys[Int(random.next() % UInt64(Self.keys.count))]
         let tag = Self.tags[Int(random.next() % UInt64(Self.tags.count))]
         let tagged = random.next() % 2 == 0

@@ -80,11 +80,12 @@ struct HistoryChecker {
             case .getOrSet where operation.target == key && operation.computed != nil:
                 guard case .some(.some(let value)) = operation.result else { continue }
                 let computation = operation.computed!
+                // A bulk key's miss is somewhere between the call's start and its computation's.
                 writes.append(
                     Write(
                         operation: operation, value: value, tags: operation.tags, instance: operation.instance,
-                        begins: computation.start, orderedAfter: computation.start, certain: false, end: operation.end,
-                        invalidatedTag: nil))
+                        begins: operation.missedAfter ?? computation.start, orderedAfter: computation.start, certain: false,
+                        end: operation.end, invalidatedTag: nil))
             case .invalidate:
                 writes.append(
                     Write(
