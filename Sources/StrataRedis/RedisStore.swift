@@ -97,6 +97,7 @@ public final class RedisStore: KeyValueStore {
             throw StrataError(code: .invalidConfiguration, message: "TLS needs a TCP endpoint, not a unix socket", backend: backend)
         }
         self.configuration = configuration
+        self.backendName = Self.backendName(configuration)
         if let settings = configuration.tls {
             do {
                 tls = try RedisTLSContext(settings)
@@ -184,8 +185,9 @@ public final class RedisStore: KeyValueStore {
     }
 
     /// `RedisStore(redis://host:port/db)` (no password); on a cluster,
-    /// `RedisStore(cluster redis://seed:7000/0, …)`.
-    public var backendName: String { Self.backendName(configuration) }
+    /// `RedisStore(cluster redis://seed:7000/0, …)`, made once: every error and decoded read
+    /// names it.
+    public let backendName: String
 
     static func backendName(_ configuration: Configuration) -> String {
         if let sentinel = configuration.sentinel {

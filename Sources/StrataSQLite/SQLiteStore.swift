@@ -67,6 +67,7 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
     /// opened or created (a missing or read-only directory).
     public init(configuration: Configuration) throws {
         self.configuration = configuration
+        self.backendName = "SQLiteStore(\(configuration.path))"
         let backend = "SQLiteStore(\(configuration.path))"
         guard SQLiteQueries.isValidTableName(configuration.tableName) else {
             throw StrataError(
@@ -153,8 +154,8 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
         }
     }
 
-    /// `SQLiteStore(<path>)`.
-    public var backendName: String { "SQLiteStore(\(configuration.path))" }
+    /// `SQLiteStore(<path>)`, made once: every error and decoded read names it.
+    public let backendName: String
 
     /// The configured default lifetime.
     public var defaultExpiry: Expiry? { configuration.defaultExpiry }

@@ -1,15 +1,19 @@
 /// The rules every bulk call applies to its keys before it touches a backend.
+@usableFromInline
 package enum BulkKeys {
     /// `keys` checked as one and without repeats, in the order given: every key valid (the
     /// error names the first bad one), and no two keys that Swift compares equal while their
     /// bytes differ (`"é"` precomposed and decomposed are two keys to a store, but one key of
     /// the `[String: Value]` a bulk call returns, so the call could not answer for both).
+    @usableFromInline
     package static func validated(_ keys: some Sequence<String>, backend: String) throws -> [String] {
         var unique: [String] = []
-        var seen: [String: String] = [:]
+        var seen = Set<String>(minimumCapacity: keys.underestimatedCount)
+        unique.reserveCapacity(keys.underestimatedCount)
         for key in keys {
             try KeyRules.validate(key, backend: backend)
-            if let earlier = seen[key] {
+            let (inserted, earlier) = seen.insert(key)  // one hash per key
+            if !inserted {
                 guard earlier.utf8.elementsEqual(key.utf8) else {
                     throw StrataError(
                         code: .invalidKey,
@@ -20,7 +24,6 @@ package enum BulkKeys {
                 }
                 continue
             }
-            seen[key] = key
             unique.append(key)
         }
         return unique

@@ -16,10 +16,15 @@ extension KeyValueStore {
     ///   keys that Swift compares equal whose bytes differ); `.decodingFailed` naming a key
     ///   whose value does not decode as `type`; else a `StrataError` naming the backend:
     ///   `.backendUnavailable` when it cannot be reached, `.closed` after ``close()``.
+    @inlinable  // L1's hits specialize in the caller's module, as a single get's do
     public func get<Value: Codable & Sendable>(_ keys: [String], as type: Value.Type = Value.self) async throws -> [String: Value] {
         let keys = try BulkKeys.validated(keys, backend: backendName)
         guard !keys.isEmpty else { return [:] }
-        return try await pipeline.readValues(keys, as: type)
+        let pipeline = self.pipeline
+        var (values, rest) = try pipeline.l1Hits(keys, as: type)
+        guard !rest.isEmpty else { return values }
+        for (key, value) in try await pipeline.readValues(rest, as: type) { values[key] = value }
+        return values
     }
 
     /// Stores every value of `values` with one lifetime (`nil`: the store's default).

@@ -80,6 +80,7 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
     /// writers older than ``Configuration/abandonedFileAge``.
     public init(configuration: Configuration) throws {
         self.configuration = configuration
+        self.backendName = "FolderStore(\(configuration.directory))"
         let name = "FolderStore(\(configuration.directory))"
         func unavailable(_ message: String, _ error: (any Error)? = nil) -> StrataError {
             StrataError(code: (error as? SystemCallError)?.code ?? .backendUnavailable, message: message, backend: name, underlying: error)
@@ -144,8 +145,8 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
         Int(configuration.clock.now().millisecondsSince1970 / 1_000) - Int(configuration.abandonedFileAge.components.seconds)
     }
 
-    /// `FolderStore(<directory>)`.
-    public var backendName: String { "FolderStore(\(configuration.directory))" }
+    /// `FolderStore(<directory>)`, made once: every error and decoded read names it.
+    public let backendName: String
 
     /// The configured default lifetime.
     public var defaultExpiry: Expiry? { configuration.defaultExpiry }

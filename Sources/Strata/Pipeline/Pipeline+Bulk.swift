@@ -1,10 +1,29 @@
 /// The bulk read and write paths: the same checks as one key's (L1 first, tags, lifetimes,
 /// the write tracker), with one call to the source for all the keys L1 did not answer.
 extension Pipeline {
+    /// The values of `keys` (caller keys) that L1 holds as Swift values ready to serve, and
+    /// the keys it does not answer, in order (all of them for a store of one tier).
+    @inlinable
+    func l1Hits<Value: Sendable>(_ keys: [String], as type: Value.Type) throws -> (values: [String: Value], rest: [String]) {
+        guard let tiered else { return ([:], keys) }
+        var values: [String: Value] = [:]
+        values.reserveCapacity(keys.count)
+        var rest: [String] = []
+        for key in keys {
+            if let value = try tiered.l1Hit(keyPrefix.isEmpty ? key : keyPrefix + key, as: type) {
+                values[key] = value
+            } else {
+                rest.append(key)
+            }
+        }
+        return (values, rest)
+    }
+
     /// A plain read of `keys` (caller keys, validated and without repeats): L1 first, then one
     /// ``KeyValueStore/entries(forKeys:)`` batch for the rest, each hit checked and copied into
     /// L1 as a single read's is. A key missing, expired, past its lifetime or invalidated by a
     /// tag is absent.
+    @usableFromInline
     func readValues<Value: Codable & Sendable>(_ keys: [String], as type: Value.Type) async throws -> [String: Value] {
         var unavailable = false
         let found = try await readStored(keys.map { keyPrefix + $0 }, as: type, for: .plain, sourceUnavailable: &unavailable)

@@ -79,6 +79,7 @@ public final class TieredStore: KeyValueStore {
         self.l1 = l1
         self.l2 = l2
         self.configuration = configuration
+        self.backendName = "TieredStore(\(l1.backendName), \(l2.backendName))"
         self.timeSource = l2.clock
         self.refreshesAheadByDefault = configuration.entryOptions.refreshAhead != nil
         self.observers = configuration.observers(storeName: "TieredStore(\(l1.backendName), \(l2.backendName))")
@@ -86,8 +87,8 @@ public final class TieredStore: KeyValueStore {
         self.delivery = InvalidationDeliveryState(expectsSource: configuration.invalidationPublisher is any InvalidationSource)
     }
 
-    /// `TieredStore(MemoryStore, <L2>)`.
-    public var backendName: String { "TieredStore(\(l1.backendName), \(l2.backendName))" }
+    /// `TieredStore(MemoryStore, <L2>)`, made once: every error and decoded read names it.
+    public let backendName: String
 
     /// The configured default lifetime.
     public var defaultExpiry: Expiry? { configuration.defaultExpiry }
