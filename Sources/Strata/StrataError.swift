@@ -78,9 +78,9 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
         /// ```
         public static let timeout = Code("timeout")
 
-        /// A key that a bulk `getOrSet`'s computation was asked for and did not return: the
-        /// bulk call leaves the key out of its result; a single-key `getOrSet` that waited for
-        /// that computation throws it.
+        /// A key that a bulk `getOrSet`'s computation was asked for and did not return. The
+        /// bulk call leaves the key out of its result (a single-key `getOrSet` that waited for
+        /// that computation computes the key itself); an eager refresh of such a key reports it.
         ///
         /// ```swift
         /// catch let error as StrataError where error.code == .notComputed { ... }

@@ -78,6 +78,18 @@ struct BulkConsistencyTests {
         try await cache.close()
     }
 
+    @Test("A typed bulk set on a bounded MemoryStore that cannot hold one of its values writes none of them")
+    func boundedMemoryRefusesWholeBatch() async throws {
+        let store = MemoryStore(configuration: .init(maxBytes: 4_096))
+        let error = try await #require(throws: StrataError.self) {
+            try await store.set(["a": "small", "b": "small", "z": String(repeating: "x", count: 10_000)])
+        }
+        #expect(error.code == .valueTooLarge)
+        #expect(error.key == "z", "the error names the value too large")
+        #expect(error.writtenKeys == [], "nothing was written")
+        #expect(try await store.get(["a", "b", "z"], as: String.self) == [:])
+    }
+
     @Test("A bulk write L2 refuses leaves no L1 copy of any of its keys, old or new")
     func refusedBulkWrite() async throws {
         let fixture = ConsistencyRuleTests.TwoInstances()

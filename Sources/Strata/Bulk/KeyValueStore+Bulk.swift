@@ -82,7 +82,8 @@ extension KeyValueStore {
     ///
     /// A key `compute` does not return is absent from the result and nothing is stored for
     /// it; keys it returns that were not asked for are ignored. When `compute` throws, the
-    /// call throws its error and nothing is stored.
+    /// call throws its error and stores nothing of that call (keys answered meanwhile by
+    /// another call, or computed in a call of their own, are stored all the same).
     ///
     /// ```swift
     /// let products = try await cache.getOrSet(["p:1", "p:2", "p:3"], as: Product.self, expires: "10min") { missing in

@@ -26,8 +26,14 @@ extension MemoryStore {
     /// reports the keys it wrote.
     public func setEntries(_ entries: [String: StoredEntry]) async throws {
         let keys = BulkKeys.byteOrdered(entries.keys)
+        try insert(keys, keys.map { MemoryEntry(bytes: entries[$0]!.bytes, value: nil, expiresAt: entries[$0]!.expiresAt) })
+    }
+
+    /// Inserts `made[i]` at `keys[i]` (sorted by their bytes) as ``setEntries(_:)`` does: every
+    /// size checked before anything is written, then one pass per shard; the typed bulk `set`
+    /// uses it with the Swift values beside the bytes.
+    func insert(_ keys: [String], _ made: [MemoryEntry]) throws {
         let batch = keys.map(ByteKey.init)
-        let made = keys.map { MemoryEntry(bytes: entries[$0]!.bytes, value: nil, expiresAt: entries[$0]!.expiresAt) }
         for (index, key) in batch.enumerated() {
             do {
                 try checkSize(key, made[index], maxBytes: shareOfMaxBytes(hash: key.hashValue))

@@ -133,10 +133,8 @@ extension Pipeline {
             if let tiered {
                 try await tiered.writeThrough(batch, to: source)
             } else if let memory {
-                for write in batch {
-                    try memory.insert(
-                        ByteKey(write.key), MemoryEntry(bytes: write.entry.bytes, value: write.value, expiresAt: write.entry.expiresAt))
-                }
+                try memory.insert(
+                    batch.map(\.key), batch.map { MemoryEntry(bytes: $0.entry.bytes, value: $0.value, expiresAt: $0.entry.expiresAt) })
             } else {
                 try await source.setEntries(Dictionary(uniqueKeysWithValues: batch.map { ($0.key, $0.entry) }))
             }
@@ -153,7 +151,13 @@ extension Pipeline {
         guard !keys.isEmpty else { return 0 }
         let fullKeys = keys.map { keyPrefix + $0 }
         for key in fullKeys { LocalLeases.shared.breakLease(store: ObjectIdentifier(source), key: key) }
-        return try await store.removeEntries(forKeys: fullKeys)
+        do {
+            if let tiered { return try await tiered.removeThrough(fullKeys, from: source) }
+            return try await source.removeEntries(forKeys: fullKeys)
+        } catch var error as StrataError {
+            error.key = error.key.map(callerKey)  // the caller's key, not the view's
+            throw error
+        }
     }
 }
 

@@ -58,11 +58,12 @@ extension Pipeline {
                 }
             }
             // With timeouts, a computation may outlive the call: the store owns it.
-            if mayOutliveCall, options.hardTimeout != nil || options.softTimeout != nil {
-                own { await batch.computeWhenReady() }
-            } else {
-                await batch.computeWhenReady()
-            }
+            // With timeouts, a computation may outlive the call: the store owns it (or, once the
+            // store has begun to close and owns nothing new, the call runs it, so no key waits
+            // for a computation that never runs).
+            let owned =
+                mayOutliveCall && (options.hardTimeout != nil || options.softTimeout != nil) && own { await batch.computeWhenReady() }
+            if !owned { await batch.computeWhenReady() }
             for try await (key, result) in group {
                 switch result {
                 case .success(let value): values[missing[key]!] = value

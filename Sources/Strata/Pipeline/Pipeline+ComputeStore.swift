@@ -152,12 +152,15 @@ extension Pipeline {
     }
 
     /// Runs `work` in the background, owned by the tiered store (cancelled and awaited by
-    /// its `close()`), or on its own for a store of one tier.
-    func own(_ work: @escaping @Sendable () async -> Void) {
+    /// its `close()`), or on its own for a store of one tier; `false` when the tiered store
+    /// has begun to close and `work` did not run.
+    @discardableResult
+    func own(_ work: @escaping @Sendable () async -> Void) -> Bool {
         if let tiered {
-            tiered.own(work)
+            return tiered.own(work)
         } else {
             Task { await work() }
+            return true
         }
     }
 }

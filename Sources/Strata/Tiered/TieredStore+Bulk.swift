@@ -51,12 +51,18 @@ extension TieredStore {
     /// Removes `keys` from L2 in one batch and drops their L1 copies; announced as one batch.
     @discardableResult
     public func removeEntries(forKeys keys: [String]) async throws -> Int {
+        try await removeThrough(keys, from: l2)
+    }
+
+    /// Removes `keys` from `source` (L2, or a view of it) in one batch and drops their L1
+    /// copies; announced as one batch, whether or not L2 answered.
+    func removeThrough(_ keys: [String], from source: any KeyValueStore) async throws -> Int {
         guard !keys.isEmpty else { return 0 }
         let started = observing ? ContinuousClock.now : nil
         let tickets = keys.map { tracker.beginWrite(ByteKey($0)) }
         let removed: Int
         do {
-            removed = try await l2.removeEntries(forKeys: keys)
+            removed = try await source.removeEntries(forKeys: keys)
         } catch {
             for (index, key) in keys.enumerated() { finishDroppingL1Copy(tickets[index], ByteKey(key)) }
             // Some may be gone from L2: other instances must not keep them.
@@ -73,8 +79,8 @@ extension TieredStore {
 
     /// Writes `batch` to `source` (L2, or a view of it) in one call, then keeps each value (or
     /// its bytes) in L1 if no other write of its key in this process raced it; announces the
-    /// batch as one. A batch that fails drops every key's L1 copy (L2 may hold the new value
-    /// or the old one) and announces the keys L2 says it wrote.
+    /// batch as one. A batch that fails drops every key's L1 copy and announces every key:
+    /// L2 may hold the new value or the old one of any key it did not answer for.
     func writeThrough(_ batch: [BulkWrite], to source: any KeyValueStore) async throws {
         guard !batch.isEmpty else { return }
         let started = observing ? ContinuousClock.now : nil
@@ -83,7 +89,7 @@ extension TieredStore {
             try await source.setEntries(Dictionary(uniqueKeysWithValues: batch.map { ($0.key, $0.entry) }))
         } catch {
             for (index, write) in batch.enumerated() { finishDroppingL1Copy(tickets[index], ByteKey(write.key)) }
-            await announce((error as? StrataError)?.writtenKeys ?? [])
+            await announce(batch.map(\.key))
             throw l2Failure(error, key: (error as? StrataError)?.key ?? batch[0].key, since: started)
         }
         let deadline = l1Deadline()

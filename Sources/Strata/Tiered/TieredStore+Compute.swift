@@ -122,7 +122,9 @@ extension TieredStore {
     }
 
     /// Runs `work` in the background, owned by the store: `close()` cancels and awaits it.
-    func own(_ work: @escaping @Sendable () async -> Void) {
+    /// Once `close()` has begun it does not run; `false` then.
+    @discardableResult
+    func own(_ work: @escaping @Sendable () async -> Void) -> Bool {
         background.spawn(work)
     }
 
@@ -151,16 +153,18 @@ final class OwnedTasks: Sendable {
 
     private let state = Lock(State())
 
-    /// Starts `work` unless the owner closed (then it does not run).
-    func spawn(_ work: @escaping @Sendable () async -> Void) {
+    /// Starts `work` unless the owner closed (then it does not run); whether it started.
+    @discardableResult
+    func spawn(_ work: @escaping @Sendable () async -> Void) -> Bool {
         state.withLock { state in
-            guard !state.closed else { return }
+            guard !state.closed else { return false }
             state.nextID += 1
             let id = state.nextID
             state.tasks[id] = Task { [weak self] in
                 await work()
                 self?.finished(id)
             }
+            return true
         }
     }
 
