@@ -113,28 +113,6 @@ extension Pipeline {
         }
     }
 
-    /// The compute path's read: a store that fails counts as a miss (it was reported), and
-    /// says so through `sourceUnavailable`.
-    func readForComputation<Value: Codable & Sendable>(
-        _ key: String, as type: Value.Type, sourceUnavailable: inout Bool
-    ) async throws -> StoredValue<Value>? {
-        do {
-            return try await read(key, as: type, for: .compute, sourceUnavailable: &sourceUnavailable)
-        } catch let error as StrataError where error.code == .closed {
-            throw error
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            return nil  // a store of one tier that failed: compute, as getOrSet always has
-        }
-    }
-
-    /// `readForComputation` when whether the source answered does not matter.
-    func readForComputation<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> StoredValue<Value>? {
-        var unavailable = false
-        return try await readForComputation(key, as: type, sourceUnavailable: &unavailable)
-    }
-
     /// Steps 3 to 7, as the flight's leader.
     private func computeOnce<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type, options: EntryOptions, computation: Computation<Value>, found: StoredValue<Value>?,

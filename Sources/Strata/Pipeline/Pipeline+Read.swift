@@ -189,4 +189,26 @@ extension Pipeline {
         guard !keyPrefix.isEmpty, KeyRules.key(key, hasPrefix: keyPrefix) else { return key }
         return String(decoding: key.utf8.dropFirst(keyPrefix.utf8.count), as: UTF8.self)
     }
+
+    /// The compute path's read: a store that fails counts as a miss (it was reported), and
+    /// says so through `sourceUnavailable`.
+    func readForComputation<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, sourceUnavailable: inout Bool
+    ) async throws -> StoredValue<Value>? {
+        do {
+            return try await read(key, as: type, for: .compute, sourceUnavailable: &sourceUnavailable)
+        } catch let error as StrataError where error.code == .closed {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            return nil  // a store of one tier that failed: compute, as getOrSet always has
+        }
+    }
+
+    /// `readForComputation` when whether the source answered does not matter.
+    func readForComputation<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> StoredValue<Value>? {
+        var unavailable = false
+        return try await readForComputation(key, as: type, sourceUnavailable: &unavailable)
+    }
 }
