@@ -11,7 +11,7 @@ import Testing
 struct BulkConsistencyTests {
     /// Records what a tiered store announces, call by call.
     final class Announcements: InvalidationPublisher {
-        private let calls = Mutex<[[Invalidation]]>([])
+        private let calls = Lock<[[Invalidation]]>([])
         var all: [[Invalidation]] { calls.withLock { $0 } }
         func publish(_ invalidation: Invalidation) async { calls.withLock { $0.append([invalidation]) } }
         func publish(_ invalidations: [Invalidation]) async { calls.withLock { $0.append(invalidations) } }

@@ -1,8 +1,8 @@
 /// Many keys in one call: read, write, delete, and read-or-compute. Each call validates its
 /// keys as one before it touches the store (the error names the first bad key, and nothing
-/// is read or written), ignores repeated keys, and reaches the backend in one batch where
-/// the backend can: one query on SQLite, one pipelined round trip on Redis, L1 first and
-/// one L2 batch on a ``TieredStore``.
+/// is read or written), ignores repeated keys, and reaches the backend in batches where the
+/// backend can: a query per 512 keys on SQLite, a pipelined round trip per 256 keys (and per
+/// node of a cluster) on Redis, L1 first and one L2 batch on a ``TieredStore``.
 extension KeyValueStore {
     /// The values of `keys` that a plain read returns, by key: a missing, expired or
     /// invalidated key is absent from the result.
@@ -49,7 +49,8 @@ extension KeyValueStore {
     /// try await cache.set(["p:1": a, "p:2": b], options: EntryOptions(expires: "10min", tags: ["catalog"]))
     /// ```
     ///
-    /// - Throws: as ``set(_:expires:)``, and `.invalidExpiry` for options outside the limits.
+    /// - Throws: as ``set(_:expires:)``, and `.invalidConfiguration` for options outside the limits
+    ///   (`.invalidKey` for a bad tag).
     public func set<Value: Codable & Sendable>(_ values: [String: Value], options: EntryOptions) async throws {
         _ = try BulkKeys.validated(BulkKeys.byteOrdered(values.keys), backend: backendName)
         try await pipeline.writeValues(values, options: options, expiresAt: nil)
@@ -92,7 +93,7 @@ extension KeyValueStore {
     /// ```
     ///
     /// - Throws: `.invalidKey` naming the first bad key; what `compute` throws; else a
-    ///   `StrataError` naming a key and the backend, as ``getOrSet(_:as:expires:compute:)``.
+    ///   `StrataError` naming a key and the backend, as ``getOrSet(_:as:expires:compute:)->Value``.
     public func getOrSet<Value: Codable & Sendable>(
         _ keys: [String], as type: Value.Type = Value.self, expires: Expiry? = nil,
         compute: @escaping @Sendable (_ missing: [String]) async throws -> [String: Value]
@@ -107,7 +108,7 @@ extension KeyValueStore {
     /// its grace is served from it (and kept for `failSafeThrottle`); the call throws the
     /// failure when any key has none. `softTimeout` serves the kept values and lets the
     /// computation finish in the background. Single flight and the compute lock hold per key
-    /// as for ``getOrSet(_:as:expires:compute:)``.
+    /// as for ``getOrSet(_:as:expires:compute:)->Value``.
     ///
     /// ```swift
     /// let options = EntryOptions(expires: "10min", grace: "1h", hardTimeout: .seconds(2))
@@ -116,8 +117,8 @@ extension KeyValueStore {
     /// }
     /// ```
     ///
-    /// - Throws: `.invalidKey` naming the first bad key, `.invalidExpiry` for options outside
-    ///   the limits; what `compute` throws, or `.timeout`, for a key with no kept value; else
+    /// - Throws: `.invalidKey` naming the first bad key (or a bad tag), `.invalidConfiguration`
+    ///   for options outside the limits; what `compute` throws, or `.timeout`, for a key with no kept value; else
     ///   a `StrataError` naming a key and the backend.
     public func getOrSet<Value: Codable & Sendable>(
         _ keys: [String], as type: Value.Type = Value.self, options: EntryOptions,

@@ -115,7 +115,7 @@ extension KeyValueStore {
     /// ```
     ///
     /// - Throws: `.invalidKey`; `.corruptEntry` for an entry the backend cannot read; else a
-    ///   `StrataError` naming the key and the backend, as ``get(_:as:)``.
+    ///   `StrataError` naming the key and the backend, as ``get(_:as:)->Value?``.
     public func readableEntry(forKey key: String) async throws -> StoredEntry? {
         try KeyRules.validate(key, backend: backendName)
         return try await pipeline.readableEntry(key)

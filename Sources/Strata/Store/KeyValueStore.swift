@@ -3,7 +3,7 @@
 /// `MemoryStore`, `FolderStore`, `SQLiteStore`, `RedisStore`, `TieredStore` and the view
 /// made by ``prefixed(_:)`` all conform, so any one of them can replace another without
 /// changing the calling code. Callers use the typed layer (``set(_:_:expires:)``,
-/// ``get(_:as:)``, ``getOrSet(_:as:expires:compute:)`` and the rest, in extensions);
+/// ``get(_:as:)->Value?``, ``getOrSet(_:as:expires:compute:)->Value`` and the rest, in extensions);
 /// a backend implements the small set of requirements below, in terms of raw entries.
 ///
 /// ```swift

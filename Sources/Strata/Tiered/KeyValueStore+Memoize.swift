@@ -8,7 +8,7 @@ extension KeyValueStore {
     /// A function that computes `compute(argument)` once per argument and then serves it
     /// from this store, for `expires`.
     ///
-    /// Concurrent callers with one argument share one computation (``getOrSet(_:as:expires:compute:)``).
+    /// Concurrent callers with one argument share one computation (``getOrSet(_:as:expires:compute:)->Value``).
     /// The key is `prefix` followed by the argument's JSON with sorted keys, so equal
     /// arguments give equal keys in every process: `price:"A-42"` for the argument
     /// `"A-42"`. An argument whose key would pass 1024 bytes is keyed by the SHA-256 of

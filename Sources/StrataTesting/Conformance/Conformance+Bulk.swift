@@ -1,5 +1,3 @@
-import Synchronization
-
 extension KeyValueStoreConformance {
     static let bulkChecks: [Check] = bulkAccessChecks + bulkComputeChecks
 
@@ -71,7 +69,7 @@ extension KeyValueStoreConformance {
 /// The keys a bulk computation was called with, call by call (for the checks and Strata's
 /// own tests).
 package final class BulkCallLog: Sendable {
-    private let calls = Mutex<[[String]]>([])
+    private let calls = Lock<[[String]]>([])
 
     package init() {}
     /// Records one call's keys (sorted).
