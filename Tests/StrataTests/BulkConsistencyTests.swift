@@ -54,6 +54,25 @@ struct BulkConsistencyTests {
         #expect(cache.statistics.staleWritesRefused == 1)
     }
 
+    @Test("T1: a tag invalidated after a bulk call began, before a key's lease, invalidates that key's computed value")
+    func tagInvalidatedDuringBulkCall() async throws {
+        let fixture = ConsistencyRuleTests.TwoInstances()
+        let cache = fixture.first
+        let gate = PipelineGates.shared.arm(.beforeLease, key: "k", in: cache)
+        defer { PipelineGates.shared.disarm(gate) }
+        let options = EntryOptions(expires: "1h", tags: ["catalog"])
+        let computing = Task {
+            try await cache.getOrSet(["k"], as: String.self, options: options) { missing in
+                Dictionary(uniqueKeysWithValues: missing.map { ($0, "computed") })
+            }
+        }
+        try await gate.reached()  // the bulk call began and missed; k's lease is not taken yet
+        try await cache.invalidate(tags: ["catalog"])
+        gate.open()
+        #expect(try await computing.value == ["k": "computed"], "the caller gets what was computed")
+        #expect(try await cache.get("k", as: String.self) == nil, "the value's computation began before the invalidation")
+    }
+
     @Test("A bulk read answered by L1 does not reach L2; the rest reach it in one batch")
     func bulkReadL1First() async throws {
         let fixture = ConsistencyRuleTests.TwoInstances()

@@ -10,6 +10,8 @@ struct BulkParticipant: Sendable {
     /// When the bulk call began, as its store's hybrid clock stamps writes, less the clock
     /// skew it allows: the start of every computation of the batch, for its tags.
     let startedAt: Int64
+    /// The tiered store's tag epoch when the bulk call began (0 for a store of one tier).
+    let tagEpoch: Int
 
     /// The key's path waits for another caller's flight or another instance's lock: the
     /// batch need not wait for it before it computes the keys that did reach it.

@@ -12,6 +12,7 @@ extension Pipeline {
         compute: @escaping BulkComputation<Value>.Compute
     ) async throws -> [String: Value] {
         guard !keys.isEmpty else { return [:] }
+        let tagEpoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
         let startedAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970) - skewAllowance
         let fullKeys = keys.map { keyPrefix + $0 }
         var unavailable = false
@@ -41,7 +42,9 @@ extension Pipeline {
             for key in order {
                 let kept = found[key]
                 group.addTask {
-                    let result = await BulkParticipant.$current.withValue(BulkParticipant(key: key, batch: batch, startedAt: startedAt)) {
+                    let result = await BulkParticipant.$current.withValue(
+                        BulkParticipant(key: key, batch: batch, startedAt: startedAt, tagEpoch: tagEpoch)
+                    ) {
                         do {
                             let computation = Computation<Value>(
                                 body: { _ in try await batch.value(for: key) }, mayOutliveCall: mayOutliveCall)

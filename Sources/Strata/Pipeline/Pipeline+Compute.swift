@@ -170,11 +170,15 @@ extension Pipeline {
         let lease = EntryLease.random()
         let byteKey = ByteKey(key)
         let tracking = LeaseTracking(tiered?.tracker.snapshot(byteKey))
-        let tagEpoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
+        var tagEpoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
         var startedAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970) - skewAllowance
         // A key of a bulk computation starts with the bulk call: its computation may begin
-        // well after this lease, and a tag invalidated since the call began may concern it.
-        if let bulk = BulkParticipant.current, bulk.key.utf8.elementsEqual(key.utf8) { startedAt = min(startedAt, bulk.startedAt) }
+        // well after this lease, and a tag invalidated since the call began may concern it
+        // (its L1 copy is stamped with the tag epoch of then, so L1 checks its tags again).
+        if let bulk = BulkParticipant.current, bulk.key.utf8.elementsEqual(key.utf8) {
+            startedAt = min(startedAt, bulk.startedAt)
+            tagEpoch = min(tagEpoch, bulk.tagEpoch)
+        }
         let (held, entry) = sourceTimedOut ? (false, nil) : try await take(lease, on: key)
         var fallback = kept
         if let entry {
