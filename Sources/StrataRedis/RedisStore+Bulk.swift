@@ -40,7 +40,7 @@ extension RedisStore {
     /// every entry, in the keys' byte order, pipelined as ``entries(forKeys:)`` is. Every
     /// reply is checked: a refusal part-way (`OOM`, `NOPERM`, `READONLY`…) throws the error
     /// ``setEntry(_:forKey:)`` throws for it, for the first key refused in byte order,
-    /// with ``StrataError/writtenKeys`` listing the keys whose write the server answered
+    /// with `StrataError.writtenKeys` listing the keys whose write the server answered
     /// `OK`. A connection lost with a pipeline out leaves its keys out of `writtenKeys`
     /// (they may or may not have been written).
     public func setEntries(_ entries: [String: StoredEntry]) async throws {

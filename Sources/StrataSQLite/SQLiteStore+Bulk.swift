@@ -41,7 +41,7 @@ extension SQLiteStore {
 
     /// Upserts every entry in one immediate transaction, in the keys' byte order (each
     /// upsert's trigger deletes its key's lease). A failure rolls the whole batch back: the
-    /// error has empty ``StrataError/writtenKeys`` and names the key whose statement failed
+    /// error has empty `StrataError.writtenKeys` and names the key whose statement failed
     /// (the first key when the commit failed).
     public func setEntries(_ entries: [String: StoredEntry]) async throws {
         let ordered = BulkKeys.byteOrdered(entries.keys)

@@ -36,6 +36,9 @@ struct BusBatchTests {
         let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .init(invalidationPublisher: bus))
         let entries = Dictionary(uniqueKeysWithValues: (0..<100).map { ("k\($0)", StoredEntry(bytes: [UInt8($0)], expiresAt: nil)) })
         try await cache.setEntries(entries)
+        // The bus coalesces what is queued together: the removal waits until the write's
+        // announcement has gone out, so each batch is its own message.
+        #expect(try await eventually { bus.messagesPublished == 1 }, "the write's batch went out as one message")
         #expect(try await cache.removeEntries(forKeys: Array(entries.keys)) == 100)
         await bus.close()
         #expect(bus.messagesPublished == 2)
