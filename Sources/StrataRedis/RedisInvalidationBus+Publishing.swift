@@ -34,10 +34,10 @@ extension RedisInvalidationBus {
     }
 
     /// Queues a batch of announcements (a bulk write's keys) together, under one lock, as
-    /// ``publish(_:)`` queues one: nothing another task queues comes between them, so
+    /// `publish(_:)` queues one: nothing another task queues comes between them, so
     /// their keys go out in as few messages as ``Configuration/coalescesKeys`` allows
     /// (256 keys a message), in one pipelined batch. In ``Mode/tracking`` mode the keys are
-    /// left out as ``publish(_:)`` leaves one out.
+    /// left out as `publish(_:)` leaves one out.
     ///
     /// ```swift
     /// await bus.publish([.key("user:1"), .key("user:2")])   // one message

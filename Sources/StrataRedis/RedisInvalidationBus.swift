@@ -139,7 +139,7 @@ public final class RedisInvalidationBus: InvalidationSource {
 
     /// Publishes `invalidation` and waits for Redis's answer: the number of instances
     /// subscribed that received it. A refusal (`NOPERM`…) or an unreachable server throws.
-    /// It does not wait for, or keep its place among, the announcements ``publish(_:)`` queued.
+    /// It does not wait for, or keep its place among, the announcements `publish(_:)` queued.
     ///
     /// ```swift
     /// try await bus.announce(.prefix("user:"))   // after changing L2 behind the tiered stores' backs
