@@ -17,7 +17,7 @@ struct SQLiteValueFormatTests {
         }
         let tieredPath = temporaryPath("tiered-formats")
         try await ValueFormatScenario.run { coder, compression, previous in
-            var configuration = TieredStore.Configuration()
+            var configuration = TieredStore.Configuration(l2Timeout: .seconds(60))  // see RedisValueFormatTests
             configuration.valueCoder = coder
             configuration.compression = compression
             configuration.previousValueCoders = previous

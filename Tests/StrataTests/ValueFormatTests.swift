@@ -30,7 +30,7 @@ struct ValueFormatTests {
     func tieredOverMemory() async throws {
         let l2 = MemoryStore()
         try await ValueFormatScenario.run { coder, compression, previous in
-            var configuration = TieredStore.Configuration()
+            var configuration = TieredStore.Configuration(l2Timeout: .seconds(60))  // see RedisValueFormatTests
             configuration.valueCoder = coder
             configuration.compression = compression
             configuration.previousValueCoders = previous
@@ -46,7 +46,8 @@ struct ValueFormatTests {
             configuration.valueCoder = coder
             configuration.compression = compression
             configuration.previousValueCoders = previous
-            return TieredStore(l1: MemoryStore(), l2: try FolderStore(configuration: configuration))
+            return TieredStore(
+                l1: MemoryStore(), l2: try FolderStore(configuration: configuration), configuration: .init(l2Timeout: .seconds(60)))
         }
     }
 
