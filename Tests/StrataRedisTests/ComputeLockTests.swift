@@ -10,7 +10,10 @@ import Testing
 struct ComputeLockTests {
     func instance(_ url: String) throws -> TieredStore {
         let redis = try RedisStore(url: url)
-        return TieredStore(l1: MemoryStore(), l2: redis, configuration: .init(computeLock: RedisComputeLock(redis: redis)))
+        // An L2 read past l2Timeout skips the lock (the key is computed without it, by design);
+        // CI's loaded machine stalled reads past the default 2 s, so L2 gets all the time it needs.
+        return TieredStore(
+            l1: MemoryStore(), l2: redis, configuration: .init(l2Timeout: .seconds(60), computeLock: RedisComputeLock(redis: redis)))
     }
 
     @Test("instances with separate L1s missing one key compute it once between them", .timeLimit(.minutes(1)))
@@ -42,7 +45,7 @@ struct ComputeLockTests {
     func deadHolder() async throws {
         let server = try await RedisTestServer()
         let redis = try RedisStore(url: server.unixURL)
-        var configuration = TieredStore.Configuration(computeLock: RedisComputeLock(redis: redis))
+        var configuration = TieredStore.Configuration(l2Timeout: .seconds(60), computeLock: RedisComputeLock(redis: redis))  // see above
         configuration.computeLockWait = .seconds(60)  // so only the lease ending lets it compute
         let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: configuration)
         // A holder that took the lock for 300 ms and died.
