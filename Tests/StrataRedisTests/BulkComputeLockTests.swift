@@ -16,9 +16,9 @@ struct BulkComputeLockTests {
             var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: url))
             configuration.keyNamespace = namespace
             let redis = try RedisStore(configuration: configuration)
-            // l2Timeout: a read stalled past it skips the lock by design (see ComputeLockTests).
+            // See TieredStore.Configuration.lockTest in ComputeLockTests.
             return TieredStore(
-                l1: MemoryStore(), l2: redis, configuration: .init(l2Timeout: .seconds(60), computeLock: RedisComputeLock(redis: redis)))
+                l1: MemoryStore(), l2: redis, configuration: .lockTest(redis))
         }
     }
 

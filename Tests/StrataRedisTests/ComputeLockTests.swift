@@ -10,10 +10,9 @@ import Testing
 struct ComputeLockTests {
     func instance(_ url: String) throws -> TieredStore {
         let redis = try RedisStore(url: url)
-        // An L2 read past l2Timeout skips the lock (the key is computed without it, by design);
-        // CI's loaded machine stalled reads past the default 2 s, so L2 gets all the time it needs.
+        // See TieredStore.Configuration.lockTest below: a loaded machine must not expire the lock.
         return TieredStore(
-            l1: MemoryStore(), l2: redis, configuration: .init(l2Timeout: .seconds(60), computeLock: RedisComputeLock(redis: redis)))
+            l1: MemoryStore(), l2: redis, configuration: .lockTest(redis))
     }
 
     @Test("instances with separate L1s missing one key compute it once between them", .timeLimit(.minutes(1)))
@@ -77,5 +76,18 @@ struct ComputeLockTests {
         #expect(try await lock.acquire("k", lease: .seconds(10)) == nil, "still held after a stranger's release")
         try await lock.release("k", token: token)
         #expect(try await lock.acquire("k", lease: .seconds(10)) != nil, "free after the owner's release")
+    }
+}
+
+extension TieredStore.Configuration {
+    /// A tiered store with the Redis compute lock, for tests of C3 on a loaded machine. L2
+    /// gets a minute of `l2Timeout` (a read past it skips the lock, by design), and the lock a
+    /// lease of two minutes: the lease runs from the lock's acquisition, through a holder
+    /// held at a gate, and CI's all-traits run stalled past the default 10 s, letting a
+    /// waiter take the lock and compute again.
+    static func lockTest(_ redis: RedisStore) -> TieredStore.Configuration {
+        var configuration = TieredStore.Configuration(l2Timeout: .seconds(60), computeLock: RedisComputeLock(redis: redis))
+        configuration.computeLockLease = .seconds(120)
+        return configuration
     }
 }

@@ -18,6 +18,7 @@ struct WrappedTieredComputeTests {
         var configuration = TieredStore.Configuration(
             l2Timeout: .seconds(60), computeLock: computeLock ? RedisComputeLock(redis: redis) : nil)
         configuration.computeLockWait = computeLockWait
+        configuration.computeLockLease = .seconds(120)  // see TieredStore.Configuration.lockTest
         return TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: redis, configuration: configuration)
     }
 
