@@ -80,13 +80,15 @@ struct ComputeLockTests {
 }
 
 extension TieredStore.Configuration {
-    /// A tiered store with the Redis compute lock, for tests of C3 on a loaded machine. L2
-    /// gets a minute of `l2Timeout` (a read past it skips the lock, by design), and the lock a
-    /// lease of two minutes: the lease runs from the lock's acquisition, through a holder
-    /// held at a gate, and CI's all-traits run stalled past the default 10 s, letting a
-    /// waiter take the lock and compute again.
+    /// A tiered store with the Redis compute lock, for tests of C3 on a loaded machine, where
+    /// every bound C3 documents is far away: CI's all-traits run stalled for seconds and every
+    /// lock test failed at once. L2 gets a minute of `l2Timeout` (a read past it skips the
+    /// lock, by design); a waiter waits 45 s for the holder's value (`computeLockWait`, 5 s by
+    /// default, after which it computes); the lock's lease, which runs from its acquisition
+    /// through a holder held at a gate, lasts two minutes.
     static func lockTest(_ redis: RedisStore) -> TieredStore.Configuration {
         var configuration = TieredStore.Configuration(l2Timeout: .seconds(60), computeLock: RedisComputeLock(redis: redis))
+        configuration.computeLockWait = .seconds(45)
         configuration.computeLockLease = .seconds(120)
         return configuration
     }
