@@ -98,6 +98,42 @@ struct ConsistencyHistoryCheckerTests {
         #expect(ConsistencyHistory.violations(in: history, deliveryBound: .nanoseconds(5)).count == 1)
     }
 
+    @Test(
+        "the delivery bound does not run while the process stalls: a late read after a stall is explained, one after the bound plus the stall is not"
+    )
+    func deliveryBoundThroughAStall() {
+        let written = [
+            Operation(id: 1, instance: 0, kind: .set, target: "a:1", written: "old", start: 0, end: 10),
+            Operation(id: 2, instance: 1, kind: .set, target: "a:1", written: "new", start: 20, end: 30),
+        ]
+        let readAt = { (start: Int64) in
+            written + [Operation(id: 3, instance: 0, kind: .get, target: "a:1", start: start, end: start + 10, result: .some("old"))]
+        }
+        // A stall of 50 ns after the write ended (another stall, before it, does not count).
+        let stalls = HistoryStalls([(start: 0, end: 25), (start: 35, end: 85)])
+        #expect(stalls.overlap(from: 30, to: 100) == 50)
+        #expect(ConsistencyHistory.violations(in: readAt(60), deliveryBound: .nanoseconds(10)).count == 1)
+        #expect(ConsistencyHistory.violations(in: readAt(60), deliveryBound: .nanoseconds(10), stalls: stalls).isEmpty)
+        #expect(ConsistencyHistory.violations(in: readAt(85), deliveryBound: .nanoseconds(10), stalls: stalls).isEmpty)
+        #expect(ConsistencyHistory.violations(in: readAt(95), deliveryBound: .nanoseconds(10), stalls: stalls).count == 1)
+        // Within one instance a change is seen at once, stall or not.
+        let sameInstance = [
+            Operation(id: 1, instance: 0, kind: .set, target: "a:1", written: "old", start: 0, end: 10),
+            Operation(id: 2, instance: 0, kind: .set, target: "a:1", written: "new", start: 20, end: 30),
+            Operation(id: 3, instance: 0, kind: .get, target: "a:1", start: 60, end: 70, result: .some("old")),
+        ]
+        #expect(ConsistencyHistory.violations(in: sameInstance, deliveryBound: .nanoseconds(10), stalls: stalls).count == 1)
+    }
+
+    @Test("the stall watch records a span in which its heartbeat thread did not run")
+    func stallWatch() async throws {
+        let watch = StallWatch(origin: ContinuousClock.now, threshold: .milliseconds(100))
+        watch.holdHeartbeat(for: .milliseconds(400))
+        try await Task.sleep(for: .milliseconds(600))
+        let stalls = watch.stop()
+        #expect(stalls.longest >= 400_000_000, "\(stalls)")
+    }
+
     @Test("a store that loses deletes is caught by a random history")
     func brokenStoreIsCaught() async throws {
         let broken = BrokenStore(base: MemoryStore(), dropsDeletes: true)

@@ -1,3 +1,4 @@
+import Foundation
 import Strata
 import Synchronization
 
@@ -106,7 +107,7 @@ package final class ConsistencyHistory: Sendable {
     static let tags = ["t1", "t2"]
 
     package let seed: UInt64
-    private let origin = ContinuousClock.now
+    let origin = ContinuousClock.now
     let recorded = Lock([Operation]())
     let nextID = Atomic<Int>(0)
     private let nextValue = Atomic<Int>(0)
@@ -212,14 +213,17 @@ package final class ConsistencyHistory: Sendable {
     }
 
     /// The reads the model cannot explain, each with the history of its key; `deliveryBound`
-    /// is how late another instance may see a change (the bus's delivery, X1).
-    package func violations(deliveryBound: Duration = .zero) -> [String] {
-        Self.violations(in: operations, deliveryBound: deliveryBound)
+    /// is how late another instance may see a change (the bus's delivery, X1), in running
+    /// time: the `stalls` of the process do not count.
+    package func violations(deliveryBound: Duration = .zero, stalls: HistoryStalls = .none) -> [String] {
+        Self.violations(in: operations, deliveryBound: deliveryBound, stalls: stalls)
     }
 
     /// The violations in a list of operations (a test's own, to check the checker).
-    package static func violations(in operations: [Operation], deliveryBound: Duration = .zero) -> [String] {
-        HistoryChecker(operations: operations, deliveryBound: deliveryBound).violations()
+    package static func violations(
+        in operations: [Operation], deliveryBound: Duration = .zero, stalls: HistoryStalls = .none
+    ) -> [String] {
+        HistoryChecker(operations: operations, deliveryBound: deliveryBound, stalls: stalls).violations()
     }
 }
 
@@ -254,9 +258,11 @@ extension ConsistencyHistory {
         package let seed: UInt64
         package let operations: Int
         package let violations: [String]
+        /// When the process stalled while the history ran.
+        package let stalls: HistoryStalls
 
         package var description: String {
-            "\(operations) operations checked (seed \(seed), replay with STRATA_HISTORY_SEED=\(seed)): "
+            "\(operations) operations checked (seed \(seed), replay with STRATA_HISTORY_SEED=\(seed); \(stalls)): "
                 + (violations.isEmpty
                     ? "no violation" : "\(violations.count) violations, the first:\n" + violations.prefix(3).joined(separator: "\n"))
         }
@@ -284,9 +290,23 @@ extension ConsistencyHistory {
         _ instances: [any KeyValueStore], tasks: Int = 6, deliveryBound: Duration = .zero
     ) async throws -> Outcome {
         let history = ConsistencyHistory(seed: seed)
-        try await history.run(on: instances, tasks: tasks, operationsPerTask: operationsPerTask)
-        let outcome = Outcome(
-            seed: history.seed, operations: history.operations.count, violations: history.violations(deliveryBound: deliveryBound))
+        let watch = StallWatch(origin: history.origin, threshold: .milliseconds(100))
+        let stalls: HistoryStalls
+        do {
+            try await history.run(on: instances, tasks: tasks, operationsPerTask: operationsPerTask)
+            stalls = watch.stop()
+        } catch {
+            _ = watch.stop()
+            throw error
+        }
+        // The check takes seconds of CPU: on a thread of its own, so it does not hold one of
+        // the cooperative pool's two threads from the tests running beside it.
+        let violations = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(returning: history.violations(deliveryBound: deliveryBound, stalls: stalls))
+            }
+        }
+        let outcome = Outcome(seed: history.seed, operations: history.operations.count, violations: violations, stalls: stalls)
         print("consistency history: \(outcome)")
         if !outcome.violations.isEmpty, let path = environment("STRATA_HISTORY_DUMP") {
             let text = history.operations.sorted { $0.start < $1.start }.map(\.description).joined(separator: "\n") + "\n"

@@ -24,9 +24,12 @@ struct HistoryChecker {
 
     let operations: [Operation]
     let deliveryBound: Int64
+    /// When the process stalled: the delivery bound does not run then.
+    let stalls: HistoryStalls
 
-    init(operations: [Operation], deliveryBound: Duration) {
+    init(operations: [Operation], deliveryBound: Duration, stalls: HistoryStalls = .none) {
         self.operations = operations.sorted { $0.start < $1.start }
+        self.stalls = stalls
         self.deliveryBound = deliveryBound.components.seconds * 1_000_000_000 + deliveryBound.components.attoseconds / 1_000_000_000
     }
 
@@ -144,7 +147,12 @@ struct HistoryChecker {
     /// Whether a change that certainly happened after `write` was visible to `read` before it began.
     func isSuperseded(_ write: Write, before read: Operation, in writes: [Write]) -> Bool {
         writes.contains { later in
-            let delivered = later.end + (later.instance == read.instance ? 0 : deliveryBound) < read.start
+            // Another instance's change is seen within the bound of running time after it
+            // (X1): a stall of the process in between does not count.
+            let delivered =
+                later.instance == read.instance
+                ? later.end < read.start
+                : later.end + deliveryBound + stalls.overlap(from: later.end, to: read.start) < read.start
             var after = write.orderedAfter
             if write.invalidatedTag != nil, later.instance != write.instance { after = after &+ Self.instantResolution }
             guard delivered, later.operation?.start ?? .min > after else { return false }
