@@ -14,18 +14,15 @@ struct BusBatchTests {
     func batchInFewMessages() async throws {
         let server = try await RedisTestServer()
         let publisher = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
-        let listener = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
-        let recorder = DeliveryRecorder()
-        let subscription = Task { try await listener.run(delivering: recorder) }
-        defer { subscription.cancel() }
-        #expect(try await eventually(within: .seconds(10)) { listener.isSubscribed })
+        let listener = try await RecordingListener.subscribed(to: server)
+        defer { listener.stop() }
 
         let keys = (0..<600).map { "key:\($0)" }
         await publisher.publish(keys.map(Invalidation.key))
         await publisher.close()
         #expect(publisher.messagesPublished == 3)
         #expect(publisher.failedPublishes == 0)
-        #expect(try await eventually { recorder.keys == keys }, "every key, in order")
+        #expect(try await eventually { listener.keys == keys }, "every key, in order")
     }
 
     @Test("a TieredStore's bulk write and removal are each announced as one message", .timeLimit(.minutes(1)))

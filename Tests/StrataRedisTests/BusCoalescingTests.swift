@@ -16,11 +16,8 @@ struct BusCoalescingTests {
     func coalesced() async throws {
         let server = try await RedisTestServer()
         let publisher = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
-        let listener = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
-        let recorder = DeliveryRecorder()
-        let subscription = Task { try await listener.run(delivering: recorder) }
-        defer { subscription.cancel() }
-        #expect(try await eventually(within: .seconds(10)) { listener.isSubscribed })
+        let listener = try await RecordingListener.subscribed(to: server)
+        defer { listener.stop() }
 
         let before = (0..<1_000).map { "key:\($0)" }
         let after = (1_000..<2_000).map { "key:\($0)" }
@@ -28,8 +25,8 @@ struct BusCoalescingTests {
         await publisher.publish(.prefix("user:"))
         for key in after { await publisher.publish(.key(key)) }
         let expected = before.map(Invalidation.key) + [.prefix("user:")] + after.map(Invalidation.key)
-        #expect(try await eventually(within: .seconds(20)) { received(recorder).count == expected.count })
-        #expect(received(recorder) == expected, "every announcement, in the order queued")
+        #expect(try await eventually(within: .seconds(20)) { received(listener.recorder).count == expected.count })
+        #expect(received(listener.recorder) == expected, "every announcement, in the order queued")
         let messages = publisher.messagesPublished
         print("coalesced announcements: \(expected.count) announcements went out in \(messages) messages")
         #expect(messages < expected.count / 2, "\(messages) messages for \(expected.count) announcements")

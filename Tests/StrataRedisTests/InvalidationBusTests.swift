@@ -6,23 +6,6 @@ import Testing
 
 @testable import StrataRedis
 
-/// Records what a bus delivers, in order.
-final class DeliveryRecorder: InvalidationSubscriber {
-    enum Call: Equatable {
-        case invalidation(Invalidation)
-        case live(Bool)
-    }
-
-    private let recorded = Lock<[Call]>([])
-    var calls: [Call] { recorded.withLock { $0 } }
-    var keys: [String] {
-        calls.compactMap { if case .invalidation(.key(let key)) = $0 { key } else { nil } }
-    }
-
-    func applyRemoteInvalidation(_ invalidation: Invalidation) { recorded.withLock { $0.append(.invalidation(invalidation)) } }
-    func invalidationDeliveryChanged(isLive: Bool) { recorded.withLock { $0.append(.live(isLive)) } }
-}
-
 @Suite("RedisInvalidationBus: delivery, health check, owned publication")
 struct InvalidationBusTests {
     @Test(
@@ -53,16 +36,13 @@ struct InvalidationBusTests {
     func publicationOrder() async throws {
         let server = try await RedisTestServer()
         let publisher = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
-        let listener = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
-        let recorder = DeliveryRecorder()
-        let subscription = Task { try await listener.run(delivering: recorder) }
-        defer { subscription.cancel() }
-        #expect(try await eventually(within: .seconds(10)) { listener.isSubscribed })
+        let listener = try await RecordingListener.subscribed(to: server)
+        defer { listener.stop() }
 
         let sent = (0..<2_000).map { "key:\($0)" }
         for key in sent { await publisher.publish(.key(key)) }
-        #expect(try await eventually(within: .seconds(20)) { recorder.keys.count == sent.count })
-        let received = recorder.keys
+        #expect(try await eventually(within: .seconds(20)) { listener.keys.count == sent.count })
+        let received = listener.keys
         let firstOutOfOrder = zip(received, sent).enumerated().first { $0.element.0 != $0.element.1 }?.offset
         #expect(firstOutOfOrder == nil, "received in order; the first out of place: \(firstOutOfOrder.map { received[$0] } ?? "none")")
         #expect(publisher.failedPublishes == 0)
@@ -75,11 +55,8 @@ struct InvalidationBusTests {
         let server = try await RedisTestServer()
         let bus = try RedisInvalidationBus(
             redis: try RedisStore(url: server.unixURL), configuration: .init(coalescesKeys: coalescesKeys))
-        let listener = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
-        let recorder = DeliveryRecorder()
-        let subscription = Task { try await listener.run(delivering: recorder) }
-        defer { subscription.cancel() }
-        #expect(try await eventually(within: .seconds(10)) { listener.isSubscribed })
+        let listener = try await RecordingListener.subscribed(to: server)
+        defer { listener.stop() }
         let sent = (0..<1_000).map { "key:\($0)" }
         for key in sent { await bus.publish(.key(key)) }
         await bus.close()
@@ -87,8 +64,8 @@ struct InvalidationBusTests {
         let statistics = try await server.cli("INFO", "commandstats")
         #expect(statistics.contains("cmdstat_publish:calls=\(messages),"), "every PUBLISH ran before close() returned")
         #expect(coalescesKeys ? messages < 1_000 : messages == 1_000)
-        #expect(try await eventually(within: .seconds(10)) { recorder.keys.count == sent.count })
-        #expect(recorder.keys == sent, "the messages published before close() held every key, in order")
+        #expect(try await eventually(within: .seconds(10)) { listener.keys.count == sent.count })
+        #expect(listener.keys == sent, "the messages published before close() held every key, in order")
         #expect(bus.failedPublishes == 0)
 
         await bus.publish(.key("late"))

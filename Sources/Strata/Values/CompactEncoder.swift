@@ -178,29 +178,14 @@ struct CompactKeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 }
 
-struct CompactUnkeyedEncoding: UnkeyedEncodingContainer {
+struct CompactUnkeyedEncoding: UnkeyedEncodingContainer, CompactPrimitiveEncoding {
     let node: CompactUnkeyedNode
     let codingPath: [any CodingKey]
     var count: Int { node.values.count }
 
-    private func put(_ value: CompactNode) { node.values.append(value) }
+    func put(_ value: CompactNode) { node.values.append(value) }
     private var nextKey: CompactKey { CompactKey(intValue: node.values.count) }
 
-    mutating func encodeNil() throws { put(.null) }
-    mutating func encode(_ value: Bool) throws { put(.bool(value)) }
-    mutating func encode(_ value: String) throws { put(.string(value)) }
-    mutating func encode(_ value: Double) throws { put(.double(value)) }
-    mutating func encode(_ value: Float) throws { put(.float(value)) }
-    mutating func encode(_ value: Int) throws { put(.signed(Int64(value))) }
-    mutating func encode(_ value: Int8) throws { put(.signed(Int64(value))) }
-    mutating func encode(_ value: Int16) throws { put(.signed(Int64(value))) }
-    mutating func encode(_ value: Int32) throws { put(.signed(Int64(value))) }
-    mutating func encode(_ value: Int64) throws { put(.signed(value)) }
-    mutating func encode(_ value: UInt) throws { put(.unsigned(UInt64(value))) }
-    mutating func encode(_ value: UInt8) throws { put(.unsigned(UInt64(value))) }
-    mutating func encode(_ value: UInt16) throws { put(.unsigned(UInt64(value))) }
-    mutating func encode(_ value: UInt32) throws { put(.unsigned(UInt64(value))) }
-    mutating func encode(_ value: UInt64) throws { put(.unsigned(value)) }
     mutating func encode<T: Encodable>(_ value: T) throws { put(try CompactEncoder.node(of: value, codingPath: codingPath + [nextKey])) }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
@@ -224,12 +209,22 @@ struct CompactUnkeyedEncoding: UnkeyedEncodingContainer {
     }
 }
 
-struct CompactSingleValueEncoding: SingleValueEncodingContainer {
+struct CompactSingleValueEncoding: SingleValueEncodingContainer, CompactPrimitiveEncoding {
     let encoder: CompactEncoder
     var codingPath: [any CodingKey] { encoder.codingPath }
 
-    private func put(_ value: CompactNode) { encoder.node = value }
+    func put(_ value: CompactNode) { encoder.node = value }
 
+    mutating func encode<T: Encodable>(_ value: T) throws { put(try CompactEncoder.node(of: value, codingPath: codingPath)) }
+}
+
+/// The primitive values of an unkeyed and a single-value container, one list for both:
+/// each becomes its node, put where the container keeps it.
+protocol CompactPrimitiveEncoding {
+    func put(_ value: CompactNode)
+}
+
+extension CompactPrimitiveEncoding {
     mutating func encodeNil() throws { put(.null) }
     mutating func encode(_ value: Bool) throws { put(.bool(value)) }
     mutating func encode(_ value: String) throws { put(.string(value)) }
@@ -245,7 +240,6 @@ struct CompactSingleValueEncoding: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt16) throws { put(.unsigned(UInt64(value))) }
     mutating func encode(_ value: UInt32) throws { put(.unsigned(UInt64(value))) }
     mutating func encode(_ value: UInt64) throws { put(.unsigned(value)) }
-    mutating func encode<T: Encodable>(_ value: T) throws { put(try CompactEncoder.node(of: value, codingPath: codingPath)) }
 }
 
 /// A coding key made up for a position, a super encoder, or a key read back.
