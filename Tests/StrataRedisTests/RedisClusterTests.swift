@@ -16,7 +16,7 @@ enum RedisClusterContexts {
                 var configuration = try cluster.configuration()
                 configuration.keyNamespace = "test:\(UUID().uuidString):"
                 configuration.defaultExpiry = defaultExpiry
-                return try RedisStore(configuration: configuration)
+                return try await makeStoreOffPool(configuration)  // it reads the slot map before it returns
             }, shortLifetimeSeconds: 3)
     }
 

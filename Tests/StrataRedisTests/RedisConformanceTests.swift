@@ -13,7 +13,7 @@ enum RedisContexts {
                 var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: await RedisTestServer.shared))
                 configuration.keyNamespace = "test:\(UUID().uuidString):"
                 configuration.defaultExpiry = defaultExpiry
-                return try RedisStore(configuration: configuration)
+                return try await makeStoreOffPool(configuration)
             }, shortLifetimeSeconds: 3)
     }
 

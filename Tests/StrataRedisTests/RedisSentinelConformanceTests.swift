@@ -1,5 +1,6 @@
 import Foundation
 import StrataRedis
+import StrataTestSupport
 import StrataTesting
 import Testing
 

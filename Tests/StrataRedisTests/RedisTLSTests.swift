@@ -22,7 +22,9 @@ struct RedisTLSTests {
                     // lifetime then never pays for the handshakes of connections made lazily, which
                     // on a loaded machine ran it out (every test shares the one TLS server).
                     configuration.poolSize = 1
-                    return try RedisStore(configuration: configuration)
+                    // Off the cooperative pool: under load a handshake took seconds, and two of
+                    // them at once held both of its threads (a stack dump of a stalled run).
+                    return try await makeStoreOffPool(configuration)
                 }, shortLifetimeSeconds: 3))
     }
 
@@ -197,7 +199,10 @@ struct RedisTLSTests {
         let server = try await RedisTestTLSServer.shared
         var configuration = server.configuration()
         configuration.poolSize = 1  // every batch on one connection: the socket's buffer fills
-        let store = try RedisStore(configuration: configuration)
+        // 16 MiB through one TLS connection: on a loaded machine more than the default 5 s
+        // (what is tested is that every part goes out, not how fast).
+        configuration.commandTimeout = .seconds(60)
+        let store = try await makeStoreOffPool(configuration)
         let values = (0..<8).map { index in [UInt8](repeating: UInt8(index), count: 2 << 20) }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, value) in values.enumerated() { group.addTask { try await store.set("big:\(index)", value) } }

@@ -69,12 +69,11 @@ struct RedisTestCertificates: Sendable {
 }
 
 /// `RedisStore(configuration:)` on a Dispatch thread: the initializer waits for its first
-/// connection (a refused TLS hello waits out the connect timeout), and a test must not hold
-/// one of the two cooperative threads of a CI machine that long while the others run.
+/// connection (a TLS handshake; a refused TLS hello waits out the connect timeout), and a
+/// test must not hold one of the two cooperative threads of a CI machine that long while
+/// the others run.
 func makeStoreOffPool(_ configuration: RedisStore.Configuration) async throws -> RedisStore {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try RedisStore(configuration: configuration) }) }
-    }
+    try await offPool { try RedisStore(configuration: configuration) }
 }
 
 /// A `redis-server` that also listens for TLS (and on its plain port and unix socket).

@@ -162,20 +162,6 @@ final class RawClient: Sendable {
     func close() { Glibc.close(descriptor) }
 }
 
-/// Runs blocking work on a dispatch thread and waits for it, suspending.
-func offPool<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Swift.Result { try work() }) }
-    }
-}
-
-/// `offPool` for work that cannot fail.
-func offPool<Value: Sendable>(_ work: @escaping @Sendable () -> Value) async -> Value {
-    await withCheckedContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(returning: work()) }
-    }
-}
-
 #if os(Linux)
 /// How many of this process's descriptors are TCP sockets on `localPort` or to `remotePort`
 /// (the kernel's socket table joined with /proc/self/fd by inode).

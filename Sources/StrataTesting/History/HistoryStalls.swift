@@ -10,11 +10,17 @@ package struct HistoryStalls: Sendable, CustomStringConvertible {
     /// The spans, in nanoseconds of the history's clock, sorted and merged.
     package let spans: [(start: Int64, end: Int64)]
 
+    /// How much of the stalled time the watch's own thread was not scheduled either (the
+    /// process or the machine stalled, not only the cooperative pool).
+    package let ofTheProcess: Int64
+
     /// No stall.
     package static let none = HistoryStalls([])
 
-    /// The spans given, sorted and merged where they overlap.
-    package init(_ spans: [(start: Int64, end: Int64)]) {
+    /// The spans given, sorted and merged where they overlap; `ofTheProcess` of them were
+    /// stalls of the whole process.
+    package init(_ spans: [(start: Int64, end: Int64)], ofTheProcess: Int64 = 0) {
+        self.ofTheProcess = ofTheProcess
         var merged: [(start: Int64, end: Int64)] = []
         for span in spans.sorted(by: { $0.start < $1.start }) where span.end > span.start {
             if let last = merged.last, span.start <= last.end {
@@ -38,6 +44,6 @@ package struct HistoryStalls: Sendable, CustomStringConvertible {
     package var longest: Int64 { spans.map { $0.end - $0.start }.max() ?? 0 }
 
     package var description: String {
-        "\(spans.count) stalls, \(total / 1_000_000) ms in all, the longest \(longest / 1_000_000) ms"
+        "\(spans.count) stalls, \(total / 1_000_000) ms in all (\(ofTheProcess / 1_000_000) ms of the whole process), the longest \(longest / 1_000_000) ms"
     }
 }

@@ -2,10 +2,10 @@ import Foundation
 import Strata
 import Synchronization
 
-/// Watches for stalls of the process while a history runs: a thread of its own and a task
-/// on Swift's cooperative pool each tick every millisecond, and a tick later than
-/// `threshold` marks a stall (the thread: the process or the machine was not scheduled; the
-/// task: the cooperative pool was held, where a bus publishes its announcements).
+/// Watches for stalls while a history runs, with a thread of its own that wakes every
+/// millisecond: a wake later than `threshold` marks a stall of the process (or the
+/// machine); a job it gives Swift's cooperative pool that starts later than `threshold`
+/// marks a stall of the pool (its threads held), which delays a bus's publishing task.
 ///
 /// ```swift
 /// let watch = StallWatch(origin: ContinuousClock.now, threshold: .milliseconds(100))
@@ -16,10 +16,12 @@ package final class StallWatch: Sendable {
     private let origin: ContinuousClock.Instant
     private let threshold: Int64
     private let spans = Lock<[(start: Int64, end: Int64)]>([])
+    private let processStalled = Atomic<Int64>(0)
     private let stopped = Atomic<Bool>(false)
-    /// Nanoseconds the heartbeat thread sleeps once, at its next tick (a test's stall).
+    /// When the job given to the pool that has not started yet was given; 0 when none waits.
+    private let probeGiven = Atomic<Int64>(0)
+    /// Nanoseconds the thread sleeps once, at its next wake (a test's stall).
     private let hold = Atomic<Int64>(0)
-    private let task = Lock<Task<Void, Never>?>(nil)
 
     /// Starts watching; times are nanoseconds since `origin` (the history's clock).
     package init(origin: ContinuousClock.Instant, threshold: Duration) {
@@ -30,21 +32,24 @@ package final class StallWatch: Sendable {
             while !stopped.load(ordering: .relaxed) {
                 let held = hold.exchange(0, ordering: .relaxed)
                 usleep(useconds_t(max(1_000, held / 1_000)))
-                last = tick(after: last)
-            }
-        }
-        task.withLock {
-            $0 = Task { [self] in
-                var last = now()
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(1))
-                    last = tick(after: last)
+                let current = now()
+                if current - last > self.threshold {
+                    record(from: last, to: current)
+                    processStalled.add(current - last, ordering: .relaxed)
+                }
+                last = current
+                if probeGiven.compareExchange(expected: 0, desired: current, ordering: .relaxed).exchanged {
+                    Task.detached { [self] in
+                        let given = probeGiven.exchange(0, ordering: .relaxed)
+                        let started = now()
+                        if given != 0, started - given > self.threshold { record(from: given, to: started) }
+                    }
                 }
             }
         }
     }
 
-    /// Makes the heartbeat thread sleep `duration` once: a stall, for a test of the watch.
+    /// Makes the thread sleep `duration` once: a stall, for a test of the watch.
     package func holdHeartbeat(for duration: Duration) {
         hold.store(Self.nanoseconds(duration), ordering: .relaxed)
     }
@@ -52,17 +57,12 @@ package final class StallWatch: Sendable {
     /// Stops watching and returns the stalls seen.
     package func stop() -> HistoryStalls {
         stopped.store(true, ordering: .relaxed)
-        task.withLock { $0?.cancel() }
-        return HistoryStalls(spans.withLock { $0 })
+        return HistoryStalls(spans.withLock { $0 }, ofTheProcess: processStalled.load(ordering: .relaxed))
     }
 
-    /// Records the span since `last` when it is longer than the threshold; returns now.
-    private func tick(after last: Int64) -> Int64 {
-        let current = now()
-        if current - last > threshold, !stopped.load(ordering: .relaxed) {
-            spans.withLock { $0.append((start: last, end: current)) }
-        }
-        return current
+    private func record(from start: Int64, to end: Int64) {
+        guard !stopped.load(ordering: .relaxed) else { return }
+        spans.withLock { $0.append((start: start, end: end)) }
     }
 
     private func now() -> Int64 { Self.nanoseconds(ContinuousClock.now - origin) }
