@@ -29,6 +29,17 @@ package enum BulkKeys {
         return unique
     }
 
+    /// Whether `key` is ASCII, so that no other key equals it as a Swift string unless their
+    /// bytes are equal too (checked in place; `false` for a string not stored contiguously).
+    @inlinable
+    package static func isASCII(_ key: String) -> Bool {
+        key.utf8.withContiguousStorageIfAvailable { bytes in
+            var bits: UInt8 = 0
+            for byte in bytes { bits |= byte }
+            return bits < 0x80
+        } ?? false
+    }
+
     /// `keys` sorted by their UTF-8 bytes, the order every store lists keys in.
     package static func byteOrdered(_ keys: some Sequence<String>) -> [String] {
         keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }

@@ -18,12 +18,19 @@ extension KeyValueStore {
     ///   `.backendUnavailable` when it cannot be reached, `.closed` after ``close()``.
     @inlinable  // L1's hits specialize in the caller's module, as a single get's do
     public func get<Value: Codable & Sendable>(_ keys: [String], as type: Value.Type = Value.self) async throws -> [String: Value] {
-        let keys = try BulkKeys.validated(keys, backend: backendName)
-        guard !keys.isEmpty else { return [:] }
         let pipeline = self.pipeline
-        var (values, rest) = try pipeline.l1Hits(keys, as: type)
+        var values: [String: Value]
+        var rest: [String]
+        if let answered = try pipeline.l1HitsOfASCIIKeys(keys, as: type, backend: backendName) {
+            (values, rest) = answered  // the keys checked on the way
+        } else {
+            let keys = try BulkKeys.validated(keys, backend: backendName)
+            (values, rest) = try pipeline.l1Hits(keys, as: type)
+        }
         guard !rest.isEmpty else { return values }
-        for (key, value) in try await pipeline.readValues(rest, as: type) { values[key] = value }
+        let read = try await pipeline.readValues(rest, as: type)
+        guard !values.isEmpty else { return read }  // a store of one tier: nothing to merge
+        values.merge(read) { _, read in read }
         return values
     }
 

@@ -45,6 +45,18 @@ package final class StripedCounter: @unchecked Sendable {  // cells are only tou
         cell(stripe).pointee.add(1, ordering: .relaxed)
     }
 
+    /// Adds `count`, to the calling thread's stripe.
+    @inline(__always)
+    package func add(_ count: Int) {
+        #if canImport(Darwin)
+        let thread = UInt(bitPattern: pthread_self())
+        #else
+        let thread = UInt(pthread_self())
+        #endif
+        let stripe = Int(truncatingIfNeeded: (thread >> 12) ^ (thread >> 20)) & (Self.stripes - 1)
+        cell(stripe).pointee.add(count, ordering: .relaxed)
+    }
+
     /// The sum of every stripe.
     package var value: Int {
         (0..<Self.stripes).reduce(0) { $0 + cell($1).pointee.load(ordering: .relaxed) }

@@ -19,6 +19,54 @@ extension Pipeline {
         return (values, rest)
     }
 
+    /// ``l1Hits(_:as:)`` of `keys` as given (unchecked, maybe repeated), in one pass, when
+    /// they are all ASCII and the store is tiered with no observers; `nil` otherwise (the
+    /// caller checks the keys with ``BulkKeys/validated(_:backend:)`` then). Every key is
+    /// checked before L1 is read (the error names the first bad one). ASCII keys equal as
+    /// Swift strings are equal byte for byte, so a repeat is only a repeat: the result
+    /// dictionary drops it, with no set of the keys seen, and L1's hits are counted once,
+    /// by key, at the end. `rest` holds the keys L1 did not answer, without repeats.
+    @inlinable
+    func l1HitsOfASCIIKeys<Value: Sendable>(_ keys: [String], as type: Value.Type, backend: String) throws -> (
+        values: [String: Value], rest: [String]
+    )? {
+        guard let tiered, !tiered.observing else { return nil }
+        for key in keys {
+            guard BulkKeys.isASCII(key) else { return nil }
+            try KeyRules.validate(key, backend: backend)
+        }
+        var values: [String: Value] = [:]
+        values.reserveCapacity(keys.count)
+        var rest: [String] = []
+        var hits = 0
+        if keyPrefix.isEmpty {
+            for key in keys {
+                if let value = try tiered.l1Value(key, as: type) {
+                    values[key] = value
+                    hits += 1
+                } else {
+                    rest.append(key)
+                }
+            }
+        } else {
+            for key in keys {
+                if let value = try tiered.l1Value(keyPrefix + key, as: type) {
+                    values[key] = value
+                    hits += 1
+                } else {
+                    rest.append(key)
+                }
+            }
+        }
+        if values.count > 0 { tiered.recordL1Hits(values.count) }
+        if rest.count > 1 || (!rest.isEmpty && hits != values.count) {
+            // Repeats, or a key answered on one look and not on another: each key once.
+            var seen = Set<String>(minimumCapacity: rest.count)
+            rest = rest.filter { values[$0] == nil && seen.insert($0).inserted }
+        }
+        return (values, rest)
+    }
+
     /// A plain read of `keys` (caller keys, validated and without repeats): L1 first, then one
     /// ``KeyValueStore/entries(forKeys:)`` batch for the rest, each hit checked and copied into
     /// L1 as a single read's is. A key missing, expired, past its lifetime or invalidated by a
@@ -30,6 +78,10 @@ extension Pipeline {
         var values: [String: Value] = [:]
         values.reserveCapacity(found.count)
         let now = clock.now().millisecondsSince1970
+        if keyPrefix.isEmpty {
+            for (key, hit) in found where hit.isFresh(nowMilliseconds: now) { values[key] = hit.value }
+            return values
+        }
         for key in keys {
             if let hit = found[keyPrefix + key], hit.isFresh(nowMilliseconds: now) { values[key] = hit.value }
         }

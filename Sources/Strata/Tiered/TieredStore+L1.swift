@@ -19,12 +19,18 @@ extension TieredStore {
     @inlinable
     func l1Hit<Value: Sendable>(_ key: String, as type: Value.Type) throws -> Value? {
         let started = observing ? ContinuousClock.now : nil
-        var now: Int64 = 0
-        guard let cached = try l1.lookUp(ByteKey(key), now: &now, bytesBesideValue: false),
-            let value = Kept<Value>.read(cached.value) ?? servableEnvelopeValue(cached, as: type, now: now)
-        else { return nil }
+        guard let value = try l1Value(key, as: type) else { return nil }
         recordL1Hit(key, since: started)
         return value
+    }
+
+    /// ``l1Hit(_:as:)`` without counting it: the caller counts its hits
+    /// (``recordL1Hits(_:)``), as a bulk read of a store with no observers does.
+    @inlinable
+    func l1Value<Value: Sendable>(_ key: String, as type: Value.Type) throws -> Value? {
+        var now: Int64 = 0
+        guard let cached = try l1.lookUp(ByteKey(key), now: &now, bytesBesideValue: false) else { return nil }
+        return Kept<Value>.read(cached.value) ?? servableEnvelopeValue(cached, as: type, now: now)
     }
 
     /// The value of an L1 copy with an envelope when it may be served without another
@@ -179,6 +185,12 @@ extension TieredStore {
     func recordL1Hit(_ key: String, since started: ContinuousClock.Instant?) {
         counters.l1Hits.increment()
         if observing { report(.hit, .l1, key, since: started) }
+    }
+
+    /// Counts `count` L1 hits at once (of a store with no observers: nothing to report).
+    @usableFromInline
+    func recordL1Hits(_ count: Int) {
+        counters.l1Hits.add(count)
     }
 
     func countL2Hit(_ key: String, since started: ContinuousClock.Instant?) {
