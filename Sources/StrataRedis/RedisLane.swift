@@ -152,10 +152,15 @@ final class RedisLane: Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(commands.reduce(16) { $0 + $1.reduce(16) { $0 + $1.count + 16 } })
         RedisProtocol.encode(commands, into: &bytes)
+        return try await send(encoded: bytes, commands: commands.count)
+    }
+
+    /// ``send(_:)`` of `commands` commands already encoded (``RedisProtocol``) in `bytes`.
+    func send(encoded bytes: [UInt8], commands: Int) async throws -> [RedisReply] {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                let request = Machine.Request(caller: .task(continuation), expected: commands.count, id: id)
+                let request = Machine.Request(caller: .task(continuation), expected: commands, id: id)
                 perform(event { $0.enqueue(request, bytes: bytes, now: .now, isCancelled: Task.isCancelled) })
             }
         } onCancel: {

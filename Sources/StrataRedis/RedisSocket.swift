@@ -231,17 +231,39 @@ final class RedisSocket: @unchecked Sendable {
 enum RedisProtocol {
     static func encode(_ commands: [[[UInt8]]], into bytes: inout [UInt8]) {
         for command in commands {
-            bytes.append(UInt8(ascii: "*"))
-            bytes.append(contentsOf: String(command.count).utf8)
-            bytes.append(contentsOf: [13, 10])
-            for argument in command {
-                bytes.append(UInt8(ascii: "$"))
-                bytes.append(contentsOf: String(argument.count).utf8)
-                bytes.append(contentsOf: [13, 10])
-                bytes.append(contentsOf: argument)
-                bytes.append(contentsOf: [13, 10])
-            }
+            appendHeader(UInt8(ascii: "*"), command.count, into: &bytes)
+            for argument in command { appendArgument(argument, into: &bytes) }
         }
+    }
+
+    /// `$<count>\r\n<bytes>\r\n`: one argument of a command.
+    @inline(__always)
+    static func appendArgument(_ argument: some Collection<UInt8>, into bytes: inout [UInt8]) {
+        appendHeader(UInt8(ascii: "$"), argument.count, into: &bytes)
+        bytes.append(contentsOf: argument)
+        bytes.append(13)
+        bytes.append(10)
+    }
+
+    /// `<mark><count>\r\n` (`*` before a command's argument count, `$` before an
+    /// argument's length), the count in decimal.
+    static func appendHeader(_ mark: UInt8, _ count: Int, into bytes: inout [UInt8]) {
+        bytes.append(mark)
+        var digits = 1
+        var probe = count
+        while probe >= 10 {
+            probe /= 10
+            digits += 1
+        }
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits))
+        var rest = count
+        for index in stride(from: start + digits - 1, through: start, by: -1) {
+            bytes[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+            rest /= 10
+        }
+        bytes.append(13)
+        bytes.append(10)
     }
 }
 

@@ -99,6 +99,24 @@ extension RedisStore {
         }
     }
 
+    /// ``sendUnchecked(_:routing:key:)`` of `commands` commands already encoded
+    /// (``RedisProtocol``) in `bytes`, on one server (or behind Sentinel): not on a cluster.
+    func sendUnchecked(encoded bytes: [UInt8], commands: Int, key: String?) async throws -> [RedisReply] {
+        try checkOpen()
+        do {
+            let lane = lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count]
+            let replies = try await lane.send(encoded: bytes, commands: commands)
+            guard let sentinelMonitor, replies.contains(where: { $0.errorMessage?.hasPrefix("READONLY") == true }) else { return replies }
+            // As sendUnchecked: a demoted primary ran none of them; sent once more, to the primary.
+            guard (try? await sentinelMonitor.lookUp(before: .now + configuration.commandTimeout)) != nil else { return replies }
+            return try await lane.send(encoded: bytes, commands: commands)
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw mapped(error, key: key)
+        }
+    }
+
     /// Throws the refusal of the first error reply among `replies`.
     func check(_ replies: [RedisReply], to commands: [[[UInt8]]], keyOfCommand: (Int) -> String?) throws {
         for (index, reply) in replies.enumerated() {

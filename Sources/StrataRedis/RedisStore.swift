@@ -57,6 +57,12 @@ public final class RedisStore: KeyValueStore {
     let largestScanSet = Atomic<Int>(0)
     /// Passes of cluster scans made again because slots moved during one (for the tests).
     let rescans = Atomic<Int>(0)
+    /// Whether the server refused the bulk read's script (an ACL without `EVALSHA`, a proxy
+    /// without scripting): bulk reads then send `GET` and `PTTL` per key.
+    let scriptedReadsRefused = Atomic<Bool>(false)
+    /// Whether a bulk read's script ran on the server: until then a read sends it whole
+    /// (`EVAL`), so the first read is one round trip too; then by its SHA1 (`EVALSHA`).
+    let readScriptSent = Atomic<Bool>(false)
     /// The Redis names of keys, and of Strata's own leases, records and locks.
     let names: RedisKeyNames
     /// The TLS every connection speaks, when the server does (``Configuration/tls``).

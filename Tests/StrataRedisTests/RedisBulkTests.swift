@@ -23,7 +23,9 @@ struct RedisBulkTests {
         return try RedisStore(configuration: configuration)
     }
 
-    @Test("100 keys read in one round trip (GET and PTTL each), missing keys absent; the entries equal the single-key reads")
+    @Test(
+        "100 keys read in one round trip (one script: MGET, then PTTL of each key found), missing keys absent; the entries equal the single-key reads"
+    )
     func readOneRoundTrip() async throws {
         let store = try await Self.store()
         let now = SystemClock().now()
@@ -35,15 +37,55 @@ struct RedisBulkTests {
         let before = store.statistics
         let found = try await store.entries(forKeys: keys + ["absent"])
         #expect(store.statistics.roundTrips - before.roundTrips == 1)
-        #expect(store.statistics.commands - before.commands == 2 * 101)
+        #expect(store.statistics.commands - before.commands == 1, "the first read sends the script whole (EVAL)")
         #expect(found.count == 75)
+        try await Self.expectSingleReads(found, store: store, keys: keys, now: now)
+        let again = store.statistics
+        #expect(try await store.entries(forKeys: keys + ["absent"]).mapValues(\.bytes) == found.mapValues(\.bytes))
+        #expect(store.statistics.roundTrips - again.roundTrips == 1, "then by its SHA1 (EVALSHA)")
+        #expect(try await store.entries(forKeys: []).isEmpty)
+    }
+
+    /// `found` (a bulk read of `keys`, every fourth key missing) is what single reads answer,
+    /// lifetimes included.
+    static func expectSingleReads(_ found: [String: StoredEntry], store: RedisStore, keys: [String], now: Timestamp) async throws {
         for (index, key) in keys.enumerated() {
             let single = try await store.entry(forKey: key)
             #expect(found[key]?.bytes == single?.bytes, "\(key)")
             #expect((found[key]?.expiresAt == nil) == (single?.expiresAt == nil), "\(key)")
             #expect((found[key] == nil) == (index % 4 == 0), "\(key)")
+            if let expiresAt = found[key]?.expiresAt {
+                let remaining = expiresAt.millisecondsSince1970 - now.millisecondsSince1970
+                #expect(remaining > 3_000_000 && remaining < 3_700_000, "\(key): \(remaining) ms left, about an hour")
+            }
         }
-        #expect(try await store.entries(forKeys: []).isEmpty)
+    }
+
+    @Test("a server that refuses scripts (an ACL without EVAL and EVALSHA): the bulk read sends GET and PTTL per key, the same entries")
+    func readWithoutScripts() async throws {
+        let server = try await RedisTestServer()
+        try await server.cli("ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-@scripting")
+        let store = try RedisStore(url: "redis://app:pw@127.0.0.1:\(server.port)")
+        let now = SystemClock().now()
+        let keys = (0..<100).map { "k\($0) é" }
+        for (index, key) in keys.enumerated() where index % 4 != 0 {
+            try await store.setEntry(
+                Self.entry("v\(index)", expiresAt: index % 2 == 0 ? now.adding(milliseconds: 3_600_000) : nil), forKey: key)
+        }
+        let found = try await store.entries(forKeys: keys)
+        #expect(found.count == 75)
+        try await Self.expectSingleReads(found, store: store, keys: keys, now: now)
+        let refused = store.scriptedReadsRefused.load(ordering: .relaxed)
+        #expect(refused, "the store remembers the refusal")
+        let before = store.statistics
+        #expect(try await store.entries(forKeys: keys).mapValues(\.bytes) == found.mapValues(\.bytes))
+        #expect(store.statistics.roundTrips - before.roundTrips == 1, "no script tried again")
+        #expect(store.statistics.commands - before.commands == 200)
+        _ = try await server.cli("LPUSH", "list", "x")
+        let error = await #expect(throws: StrataError(code: .corruptEntry, message: "")) {
+            try await store.entries(forKeys: ["k1 é", "list"])
+        }
+        #expect(error?.key == "list")
     }
 
     @Test("setEntries writes what setEntry writes, byte for byte (SET, SET PX, DEL for one already expired), in one round trip")
@@ -127,7 +169,7 @@ struct RedisBulkTests {
         before = store.statistics
         let found = try await store.entries(forKeys: Array(entries.keys))
         #expect(found == entries)
-        #expect(store.statistics.commands - before.commands == 2_000)
+        #expect(store.statistics.commands - before.commands == 32, "a script per 32 keys")
         #expect(try await store.removeEntries(forKeys: Array(entries.keys)) == 1_000)
         #expect(store.chunked(Array(repeating: [[[1]], [[2]]], count: 100)).count == 4, "32 keys of 2 commands each")
     }
