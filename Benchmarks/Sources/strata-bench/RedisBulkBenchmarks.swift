@@ -3,8 +3,8 @@ import Foundation
 import Strata
 import StrataRedis
 
-/// 100 keys read at once from a private redis-server: RedisStore's bulk read (one pipelined
-/// batch of GET and PTTL per key) beside one raw hiredis pipeline of the same 100 GETs, and
+/// 100 keys read at once from a private redis-server: RedisStore's bulk read (one script:
+/// MGET, then PTTL of each key found) beside one raw hiredis pipeline of the same 100 GETs, and
 /// beside 100 sequential single-key gets; interleaved rounds, the same batches of keys.
 nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
     heading("Redis bulk: 100 keys in one call beside one raw pipelined hiredis batch and 100 single gets (loopback)")
@@ -22,7 +22,7 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
         return picked.map { keys[$0] }
     }
     let pipelined = RawPipeline(raw, batches.map { batch in batch.map { ["GET", $0] } })
-    // The same commands as the store's read sends (the remaining lifetime comes with the value).
+    // What a read without a script sends (a single read's commands, the remaining lifetime beside the value).
     let pipelinedWithLifetimes = RawPipeline(raw, batches.map { batch in batch.flatMap { [["GET", $0], ["PTTL", $0]] } })
 
     var rounds = InterleavedRounds(rounds: quick ? 2 : 7, operationsPerRound: quick ? 20 : 200)
@@ -43,9 +43,10 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
         group, "raw hiredis: 100 × (GET + PTTL), one pipelined batch", rounds.median("raw with lifetimes"), to: rawName,
         rounds.median("raw"))
     report.compare(
-        group, "RedisStore entries(forKeys:), 100 keys (GET + PTTL each)", rounds.median("entries"), to: rawName, rounds.median("raw"))
+        group, "RedisStore entries(forKeys:), 100 keys (value and lifetime each)", rounds.median("entries"), to: rawName,
+        rounds.median("raw"))
     report.compare(
-        group, "RedisStore entries(forKeys:), 100 keys, against the same commands raw", rounds.median("entries"),
+        group, "RedisStore entries(forKeys:), 100 keys, against GET + PTTL raw", rounds.median("entries"),
         to: "raw hiredis: 100 × (GET + PTTL), one pipelined batch", rounds.median("raw with lifetimes"))
     report.compare(group, "RedisStore get([100 keys], as: String.self)", rounds.median("typed"), to: rawName, rounds.median("raw"))
     report.compare(
