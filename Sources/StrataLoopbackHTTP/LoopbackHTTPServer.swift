@@ -105,7 +105,13 @@ public final class LoopbackHTTPServer: Sendable {
     /// ```swift
     /// let origin = try LoopbackHTTPServer { _ in .init(body: Array("ok".utf8)) }
     /// ```
-    public init(clock: any StrataClock = SystemClock(), handler: @escaping Handler) throws {
+    public convenience init(clock: any StrataClock = SystemClock(), handler: @escaping Handler) throws {
+        try self.init(clock: clock, handler: handler, beforeAccept: nil)
+    }
+
+    /// A server whose accept thread runs `beforeAccept` before each `accept()`: a test's
+    /// gate, to hold the thread where a race with ``stop()`` would bite.
+    package init(clock: any StrataClock, handler: @escaping Handler, beforeAccept: (@Sendable () -> Void)?) throws {
         let socketKind: Int32
         #if canImport(Glibc)
         socketKind = Int32(SOCK_STREAM.rawValue)
@@ -134,12 +140,15 @@ public final class LoopbackHTTPServer: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
         }
         port = Int(UInt16(bigEndian: address.sin_port))
-        core = Core(listener: descriptor, handler: handler, clock: clock)
+        core = Core(listener: descriptor, handler: handler, clock: clock, beforeAccept: beforeAccept)
         let core = core
         DispatchQueue(label: "strata.loopback-http.accept").async { core.acceptLoop() }
     }
 
     deinit { core.stop() }
+
+    /// The listening socket's descriptor (for a test of its lifetime).
+    package var listeningDescriptor: Int32 { core.listener }
 
     /// `http://127.0.0.1:<port>`, to which a test appends a path.
     public var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -200,7 +209,8 @@ public final class LoopbackHTTPServer: Sendable {
 /// The listening socket, the handler and the record of requests, shared by the accept
 /// thread and the connection threads.
 private final class Core: Sendable {
-    private let listener: Int32
+    let listener: Int32
+    private let beforeAccept: (@Sendable () -> Void)?
     private let handler: LoopbackHTTPServer.Handler
     private let clock: any StrataClock
     private let state = Lock(State())
@@ -208,29 +218,41 @@ private final class Core: Sendable {
     private struct State {
         var requests: [LoopbackHTTPServer.Request] = []
         var stopped = false
+        /// The accept thread closed the listening socket (as it left): nothing may use its number.
+        var listenerClosed = false
     }
 
-    init(listener: Int32, handler: @escaping LoopbackHTTPServer.Handler, clock: any StrataClock) {
+    init(listener: Int32, handler: @escaping LoopbackHTTPServer.Handler, clock: any StrataClock, beforeAccept: (@Sendable () -> Void)?) {
         self.listener = listener
+        self.beforeAccept = beforeAccept
         self.handler = handler
         self.clock = clock
     }
 
     var requests: [LoopbackHTTPServer.Request] { state.withLock { $0.requests } }
 
+    /// Stops accepting. shutdown() wakes the thread blocked in accept() (close() alone would
+    /// not on Linux) and makes its next accept() fail; the thread closes the descriptor as
+    /// it leaves. Closed here, its number could go to another server's socket before the
+    /// thread's next accept(), which would then take, and drop, that server's connections.
     func stop() {
-        let wasRunning = state.withLock { state in
-            defer { state.stopped = true }
-            return !state.stopped
+        state.withLock { state in
+            guard !state.stopped else { return }
+            state.stopped = true
+            // Under the lock, so the accept thread cannot close the socket meanwhile.
+            if !state.listenerClosed { shutdown(listener, Int32(SHUT_RDWR)) }
         }
-        guard wasRunning else { return }
-        // shutdown() wakes the thread blocked in accept(); close() alone would not on Linux.
-        shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
     }
 
     func acceptLoop() {
+        defer {
+            state.withLock { state in
+                state.listenerClosed = true
+                close(listener)
+            }
+        }
         while true {
+            beforeAccept?()
             let connection = accept(listener, nil, nil)
             if connection < 0 {
                 if errno == EINTR { continue }

@@ -1,4 +1,6 @@
 import Foundation
+import StrataLoopbackHTTP
+import StrataTesting
 import Testing
 
 @testable import StrataHTTP
@@ -48,5 +50,43 @@ struct HTTPParsingTests {
         #expect(
             HTTPCache.variantKey(hashed, index: VaryIndex(generation: 1, fieldNames: ["a"]), values: [nil])
                 != HTTPCache.variantKey(hashed, index: VaryIndex(generation: 1, fieldNames: ["a"]), values: [""]))
+    }
+}
+
+@Suite("LoopbackHTTPServer")
+struct LoopbackHTTPServerTests {
+    /// The inode behind `descriptor`, or nil when it is closed.
+    static func inode(_ descriptor: Int32) -> UInt? {
+        var status = stat()
+        return fstat(descriptor, &status) == 0 ? UInt(status.st_ino) : nil
+    }
+
+    @Test(
+        "stop() while the accept thread is between two accept() calls keeps the listening socket open until the thread is done with it",
+        .timeLimit(.minutes(1)))
+    func stopKeepsTheListenerForTheAcceptThread() async throws {
+        let reached = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let server = try LoopbackHTTPServer(
+            clock: SystemClock(), handler: { _ in .init(body: Array("ok".utf8)) },
+            beforeAccept: {
+                reached.signal()
+                release.wait()
+            })
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                reached.wait()
+                continuation.resume()
+            }
+        }
+        let descriptor = server.listeningDescriptor
+        let listening = try #require(Self.inode(descriptor))
+        server.stop()
+        // Closed now, the number could go to another server's socket, and the thread's
+        // accept() would take that server's connections (CI: "Empty reply from server").
+        #expect(Self.inode(descriptor) == listening, "the listening socket is still open while the thread may accept on it")
+        release.signal()
+        let closed = try await eventually(within: .seconds(10)) { Self.inode(descriptor) != listening }
+        #expect(closed, "the accept thread closed it as it left")
     }
 }
