@@ -19,6 +19,9 @@ struct SentinelLoad: Sendable {
     let recovered: Duration
     let acknowledged: Int
     let lost: Int
+    /// How long after the event the last write that was then lost was acknowledged: how
+    /// long the old primary kept taking the store's writes (zero when none was lost).
+    let lastLostAfter: Duration
     let newPrimary: Int?
 
     /// Runs the load, makes `event` happen after a second of it, and stops once the
@@ -33,7 +36,7 @@ struct SentinelLoad: Sendable {
         let store = try await makeStoreOffPool(configuration)
         let bound = configuration.commandTimeout * 2 + .milliseconds(500)
         let seen = Lock((successes: 0, failures: 0, wrong: [String](), slowest: Duration.zero, lastFailure: ContinuousClock.Instant?.none))
-        let acknowledged = Lock([String: Int]())
+        let acknowledged = Lock([String: (value: Int, at: ContinuousClock.Instant)]())
         let running = Lock(true)
         let load = Task {
             await withTaskGroup(of: Void.self) { group in
@@ -46,7 +49,8 @@ struct SentinelLoad: Sendable {
                             let started = ContinuousClock.now
                             do {
                                 try await store.set(key, index)
-                                acknowledged.withLock { $0[key] = index }
+                                let at = ContinuousClock.now
+                                acknowledged.withLock { $0[key] = (index, at) }
                                 seen.withLock { $0.successes += 1 }
                             } catch {
                                 let ended = ContinuousClock.now
@@ -80,26 +84,28 @@ struct SentinelLoad: Sendable {
         await load.value
         let written = acknowledged.withLock { $0 }
         let keys = Array(written.keys)
-        let lost = await withTaskGroup(of: Int.self) { group in
+        let lostAt = await withTaskGroup(of: [ContinuousClock.Instant].self) { group in
             for part in 0..<16 {
                 group.addTask {
-                    var lost = 0
+                    var lost: [ContinuousClock.Instant] = []
                     for index in stride(from: part, to: keys.count, by: 16) {
                         let key = keys[index]
-                        if (try? await store.get(key, as: Int.self)) != written[key] { lost += 1 }
+                        if let write = written[key], (try? await store.get(key, as: Int.self)) != write.value { lost.append(write.at) }
                     }
                     return lost
                 }
             }
-            return await group.reduce(0, +)
+            return await group.reduce([], +)
         }
+        let lost = lostAt.count
         try await store.close()
         let outcome = seen.withLock { $0 }
         return SentinelLoad(
             name: name, successes: outcome.successes, failures: outcome.failures, wrongErrors: outcome.wrong,
             slowestFailure: outcome.slowest, bound: bound,
             recovered: outcome.lastFailure.map { max(.zero, $0 - happened) } ?? .zero,
-            acknowledged: written.count, lost: lost, newPrimary: newPrimary)
+            acknowledged: written.count, lost: lost, lastLostAfter: lostAt.max().map { max(.zero, $0 - happened) } ?? .zero,
+            newPrimary: newPrimary)
     }
 
     /// Every failure was `backendUnavailable` within its bound, and calls worked again.
@@ -107,7 +113,7 @@ struct SentinelLoad: Sendable {
         print(
             """
             \(name) under 16 tasks: \(successes) calls succeeded, \(failures) failed (slowest \(slowestFailure), bound \(bound)); \
-            every call succeeded again \(recovered) after it; acknowledged writes lost: \(lost) of \(acknowledged)
+            every call succeeded again \(recovered) after it; acknowledged writes lost: \(lost) of \(acknowledged), the last acknowledged \(lastLostAfter) after the event
             """)
         #expect(wrongErrors.isEmpty, "errors other than backendUnavailable: \(wrongErrors.prefix(5))")
         #expect(slowestFailure <= bound, "a failed call took \(slowestFailure)")

@@ -81,9 +81,13 @@ struct RedisSentinelTests {
         #expect(report.newPrimary == set.replica.port, "the replica was promoted")
         report.check()
         // The old primary acknowledges writes until the store sees the replica promoted
-        // (then they are lost, when it is demoted): asked every 10 ms, not a second later
-        // at +switch-master, when about a quarter of these writes were lost.
-        #expect(report.lost * 20 < report.acknowledged, "\(report.lost) of \(report.acknowledged) acknowledged writes lost")
+        // (then they are lost, when it is demoted): asked every 10 ms, not at +switch-master
+        // a second or more later. Bounded in time, not as a share of the writes: the share
+        // grows as a loaded machine writes slower while the switch takes as long (CI: 26 of
+        // 384, all acknowledged within about 0.3 s of the failover).
+        #expect(
+            report.lastLostAfter < .seconds(1),
+            "\(report.lost) of \(report.acknowledged) acknowledged writes lost, the last \(report.lastLostAfter) after the failover")
     }
 
     @Test(
