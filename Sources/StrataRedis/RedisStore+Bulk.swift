@@ -106,9 +106,14 @@ extension RedisStore {
                     if !sent { readScriptSent.store(true, ordering: .relaxed) }
                     return .success(replies)
                 }
-                // Refused as a whole (`NOPERM` for scripts or for one of the keys, scripting
-                // turned off): the commands of a single read, whose replies say which key.
-                if case .error(let message) = reply, message.hasPrefix("NOPERM") || message.contains("unknown command") {
+                // Refused as a whole: this chunk is read with the commands of a single read,
+                // whose replies say which key. Only a refusal of the command itself (an ACL
+                // without scripts: "NOPERM … run the 'evalsha' command"; scripting turned
+                // off) stops scripted reads for good; one of a key (NOPERM "… access one of
+                // the keys"), or a busy server, concerns this chunk only.
+                if case .error(let message) = reply,
+                    (message.hasPrefix("NOPERM") && message.contains("command")) || message.contains("unknown command")
+                {
                     scriptedReadsRefused.store(true, ordering: .relaxed)
                 }
             } catch {

@@ -32,7 +32,7 @@ struct RedisBulkTests {
         let keys = (0..<100).map { "k\($0) é \u{1F600}" }
         for (index, key) in keys.enumerated() where index % 4 != 0 {
             try await store.setEntry(
-                Self.entry("v\(index)", expiresAt: index % 2 == 0 ? now.adding(milliseconds: 3_600_000) : nil), forKey: key)
+                Self.entry("v\(index)", expiresAt: index % 2 == 0 ? now.adding(milliseconds: Self.lifetime(index)) : nil), forKey: key)
         }
         let before = store.statistics
         let found = try await store.entries(forKeys: keys + ["absent"])
@@ -46,6 +46,9 @@ struct RedisBulkTests {
         #expect(try await store.entries(forKeys: []).isEmpty)
     }
 
+    /// The lifetime the tests give key `index`: an hour and `index` minutes.
+    static func lifetime(_ index: Int) -> Int64 { 3_600_000 + Int64(index) * 60_000 }
+
     /// `found` (a bulk read of `keys`, every fourth key missing) is what single reads answer,
     /// lifetimes included.
     static func expectSingleReads(_ found: [String: StoredEntry], store: RedisStore, keys: [String], now: Timestamp) async throws {
@@ -55,10 +58,28 @@ struct RedisBulkTests {
             #expect((found[key]?.expiresAt == nil) == (single?.expiresAt == nil), "\(key)")
             #expect((found[key] == nil) == (index % 4 == 0), "\(key)")
             if let expiresAt = found[key]?.expiresAt {
+                // Each key its own lifetime, a minute apart: a lifetime read for the wrong key fails.
                 let remaining = expiresAt.millisecondsSince1970 - now.millisecondsSince1970
-                #expect(remaining > 3_000_000 && remaining < 3_700_000, "\(key): \(remaining) ms left, about an hour")
+                let expected = Self.lifetime(index)
+                #expect(remaining > expected - 20_000 && remaining <= expected + 1_000, "\(key): \(remaining) ms left, \(expected) set")
             }
         }
+    }
+
+    @Test("a script refused for one of its keys (an ACL's key patterns) is read key by key, the refused key named; scripts stay in use")
+    func readWithARefusedKey() async throws {
+        let server = try await RedisTestServer()
+        try await server.cli("ACL", "SETUSER", "app", "on", ">pw", "~k*", "&*", "+@all")
+        let store = try RedisStore(url: "redis://app:pw@127.0.0.1:\(server.port)")
+        try await server.cli("SET", "k1", "one")  // (a store's set also touches its lease's name, outside ~k*)
+        let refused = try await #require(throws: StrataError.self) { try await store.entries(forKeys: ["k1", "z1"]) }
+        #expect(refused.key == "z1" && refused.code == .accessDenied, "\(refused)")
+        let scriptsOff = store.scriptedReadsRefused.load(ordering: .relaxed)
+        #expect(!scriptsOff, "a key's refusal does not turn scripts off")
+        let before = store.statistics
+        #expect(try await store.entries(forKeys: ["k1", "k2"]).keys.sorted() == ["k1"])
+        #expect(store.statistics.commands - before.commands == 1, "one script, not GET and PTTL per key")
+        try await store.close()
     }
 
     @Test("a server that refuses scripts (an ACL without EVAL and EVALSHA): the bulk read sends GET and PTTL per key, the same entries")
@@ -70,7 +91,7 @@ struct RedisBulkTests {
         let keys = (0..<100).map { "k\($0) é" }
         for (index, key) in keys.enumerated() where index % 4 != 0 {
             try await store.setEntry(
-                Self.entry("v\(index)", expiresAt: index % 2 == 0 ? now.adding(milliseconds: 3_600_000) : nil), forKey: key)
+                Self.entry("v\(index)", expiresAt: index % 2 == 0 ? now.adding(milliseconds: Self.lifetime(index)) : nil), forKey: key)
         }
         let found = try await store.entries(forKeys: keys)
         #expect(found.count == 75)

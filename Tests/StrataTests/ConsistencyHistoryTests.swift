@@ -116,6 +116,8 @@ struct ConsistencyHistoryCheckerTests {
         #expect(ConsistencyHistory.violations(in: readAt(60), deliveryBound: .nanoseconds(10), stalls: stalls).isEmpty)
         #expect(ConsistencyHistory.violations(in: readAt(85), deliveryBound: .nanoseconds(10), stalls: stalls).isEmpty)
         #expect(ConsistencyHistory.violations(in: readAt(95), deliveryBound: .nanoseconds(10), stalls: stalls).count == 1)
+        // With no bound (changes seen at once), a stall excuses nothing.
+        #expect(ConsistencyHistory.violations(in: readAt(60), deliveryBound: .zero, stalls: stalls).count == 1)
         // Within one instance a change is seen at once, stall or not.
         let sameInstance = [
             Operation(id: 1, instance: 0, kind: .set, target: "a:1", written: "old", start: 0, end: 10),

@@ -152,7 +152,7 @@ struct HistoryChecker {
             let delivered =
                 later.instance == read.instance
                 ? later.end < read.start
-                : later.end + deliveryBound + stalls.overlap(from: later.end, to: read.start) < read.start
+                : later.end + deliveryBound + (deliveryBound > 0 ? stalls.overlap(from: later.end, to: read.start) : 0) < read.start
             var after = write.orderedAfter
             if write.invalidatedTag != nil, later.instance != write.instance { after = after &+ Self.instantResolution }
             guard delivered, later.operation?.start ?? .min > after else { return false }

@@ -1,6 +1,6 @@
-/// The spans of a history in which the process was not scheduled (as a ``StallWatch``
-/// saw them): X1's delivery bound is a bound on a running process, so the checker does
-/// not count them against it.
+/// The spans of a history in which the process, or its cooperative pool, stalled (as a
+/// ``StallWatch`` saw them): X1's delivery bound is a bound on a running process, so the
+/// checker does not count them against a bound above zero.
 ///
 /// ```swift
 /// let stalls = HistoryStalls([(start: 35, end: 85)])
@@ -10,7 +10,7 @@ package struct HistoryStalls: Sendable, CustomStringConvertible {
     /// The spans, in nanoseconds of the history's clock, sorted and merged.
     package let spans: [(start: Int64, end: Int64)]
 
-    /// How much of the stalled time the watch's own thread was not scheduled either (the
+    /// How much of the stalled time the watch's own thread woke late (a sign that the
     /// process or the machine stalled, not only the cooperative pool).
     package let ofTheProcess: Int64
 
@@ -44,6 +44,6 @@ package struct HistoryStalls: Sendable, CustomStringConvertible {
     package var longest: Int64 { spans.map { $0.end - $0.start }.max() ?? 0 }
 
     package var description: String {
-        "\(spans.count) stalls, \(total / 1_000_000) ms in all (\(ofTheProcess / 1_000_000) ms of the whole process), the longest \(longest / 1_000_000) ms"
+        "\(spans.count) stalls, \(total / 1_000_000) ms in all (\(ofTheProcess / 1_000_000) ms of the watch's own thread), the longest \(longest / 1_000_000) ms"
     }
 }
