@@ -82,12 +82,13 @@ struct RedisSentinelTests {
         report.check()
         // The old primary acknowledges writes until the store sees the replica promoted
         // (then they are lost, when it is demoted): asked every 10 ms, not at +switch-master
-        // a second or more later. Bounded in time, not as a share of the writes: the share
-        // grows as a loaded machine writes slower while the switch takes as long (CI: 26 of
-        // 384, all acknowledged within about 0.3 s of the failover).
+        // a second or more later. Bounded in time, not as a share of the writes (the share
+        // grows as a loaded machine writes slower while the switch takes as long: CI lost 26
+        // of 384), and on the lost writes themselves, not from the FAILOVER command (CI: the
+        // last lost 1.04 s after it, Sentinel taking most of that to promote).
         #expect(
-            report.lastLostAfter < .seconds(1),
-            "\(report.lost) of \(report.acknowledged) acknowledged writes lost, the last \(report.lastLostAfter) after the failover")
+            report.lostWindow < .seconds(1),
+            "\(report.lost) of \(report.acknowledged) acknowledged writes lost, within \(report.lostWindow)")
     }
 
     @Test(
