@@ -17,7 +17,7 @@ extension RedisStore {
     static let bulkPipelineCommands = 512
 
     /// Every key's value and remaining lifetime, one round trip for up to 256 keys: on one
-    /// server (or behind Sentinel) one script per 256 keys (``readScript``: `MGET`, then
+    /// server (or behind Sentinel) one script per 256 keys (`readScript`: `MGET`, then
     /// `PTTL` of each key found, atomically), `GET` and `PTTL` per key pipelined when the
     /// server refuses the script; on a cluster, `GET` and `PTTL` per key, one pipeline per
     /// node, in parallel. A key missing or expired is absent; one holding another Redis
