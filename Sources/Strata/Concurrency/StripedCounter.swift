@@ -34,20 +34,12 @@ package final class StripedCounter: @unchecked Sendable {  // cells are only tou
 
     /// Adds one, to the calling thread's stripe.
     @inline(__always)
-    package func increment() {
-        // Threads' control blocks are page-aligned and apart: bits above the page size differ.
-        #if canImport(Darwin)
-        let thread = UInt(bitPattern: pthread_self())
-        #else
-        let thread = UInt(pthread_self())
-        #endif
-        let stripe = Int(truncatingIfNeeded: (thread >> 12) ^ (thread >> 20)) & (Self.stripes - 1)
-        cell(stripe).pointee.add(1, ordering: .relaxed)
-    }
+    package func increment() { add(1) }
 
     /// Adds `count`, to the calling thread's stripe.
     @inline(__always)
     package func add(_ count: Int) {
+        // Threads' control blocks are page-aligned and apart: bits above the page size differ.
         #if canImport(Darwin)
         let thread = UInt(bitPattern: pthread_self())
         #else

@@ -1,0 +1,187 @@
+import Strata
+
+/// A bulk read: on one server (or behind Sentinel) one script per chunk of keys (`MGET`,
+/// then `PTTL` of each key found), `GET` and `PTTL` per key when the server refuses it; on
+/// a cluster, `GET` and `PTTL` per key, one pipeline per node (see `RedisStore+Bulk.swift`).
+extension RedisStore {
+    /// Every key's value and remaining lifetime, one round trip for up to 256 keys: on one
+    /// server (or behind Sentinel) one script per 256 keys (`readScript`: `MGET`, then
+    /// `PTTL` of each key found, atomically), `GET` and `PTTL` per key pipelined when the
+    /// server refuses the script; on a cluster, `GET` and `PTTL` per key, one pipeline per
+    /// node, in parallel. A key missing or expired is absent; one holding another Redis
+    /// type, or an answer that is not an entry's, throws `corruptEntry` naming it, as
+    /// ``entry(forKey:)`` does.
+    public func entries(forKeys keys: [String]) async throws -> [String: StoredEntry] {
+        guard cluster == nil else { return try await pipelinedEntries(Self.distinct(keys)) }
+        try checkOpen()
+        // Repeats are read again: the answer is the same, and the result holds each key once.
+        guard !keys.isEmpty else { return [:] }
+        let chunks = readChunks(keys)
+        var outcomes: [Result<[RedisReply], any Error>]
+        if chunks.count == 1 {
+            // One chunk (the usual case): sent from this task, with no child task to wait for.
+            outcomes = [await readChunk(keys[...])]
+        } else {
+            var answered = [Result<[RedisReply], any Error>?](repeating: nil, count: chunks.count)
+            await withTaskGroup(of: (Int, Result<[RedisReply], any Error>).self) { group in
+                var waiting = chunks.indices.makeIterator()
+                for _ in 0..<max(1, configuration.poolSize) {
+                    guard let index = waiting.next() else { break }
+                    let range = chunks[index]
+                    group.addTask { (index, await self.readChunk(keys[range])) }
+                }
+                for await (index, outcome) in group {
+                    answered[index] = outcome
+                    if let next = waiting.next() {
+                        let range = chunks[next]
+                        group.addTask { (next, await self.readChunk(keys[range])) }
+                    }
+                }
+            }
+            outcomes = answered.map { $0! }
+        }
+        let now = clock.now()
+        var found: [String: StoredEntry] = [:]
+        found.reserveCapacity(keys.count)
+        for (chunk, range) in chunks.enumerated() {
+            let replies = try outcomes[chunk].get()
+            var offset = 0
+            for key in keys[range] {
+                let (value, lifetime) = (replies[offset], replies[offset + 1])
+                offset += 2
+                if case .error(let message) = value { throw refusal(message, to: command("GET", names.key(key)), key: key) }
+                if case .error(let message) = lifetime { throw refusal(message, to: command("PTTL", names.key(key)), key: key) }
+                if let entry = try entry(key, value: value, lifetime: lifetime, now: now) { found[key] = entry }
+            }
+        }
+        return found
+    }
+
+    /// KEYS: the keys read. Answers each key's value and remaining lifetime, in turn (nil
+    /// and -2 for a missing key), read at one instant: `MGET` of all, then `PTTL` of each
+    /// key found. `MGET` answers nil for a key holding another Redis type: `GET` of each key
+    /// it did not find tells the two apart, its error reply (`WRONGTYPE`) in the value's place.
+    /// It only reads, so it runs when the server is out of memory as `GET` does.
+    static let readScript = RedisScript(
+        """
+        local values = redis.call('MGET', unpack(KEYS))
+        local answer = {}
+        for i, key in ipairs(KEYS) do
+          local value = values[i]
+          if value then
+            answer[2 * i - 1] = value
+            answer[2 * i] = redis.call('PTTL', key)
+          else
+            answer[2 * i - 1] = redis.pcall('GET', key)
+            answer[2 * i] = -2
+          end
+        end
+        return answer
+        """)
+
+    /// One chunk of a bulk read on one server: its keys' value and lifetime replies, in
+    /// turn, from ``readScript`` or, when the server refuses the script, from `GET` and
+    /// `PTTL` per key pipelined; or the failure that lost them.
+    private func readChunk(_ keys: ArraySlice<String>) async -> Result<[RedisReply], any Error> {
+        if !scriptedReadsRefused.load(ordering: .relaxed) {
+            let sent = readScriptSent.load(ordering: .relaxed)
+            do {
+                var reply = try await sendUnchecked(encoded: readCommand(keys, whole: !sent), commands: 1, key: keys.first)[0]
+                if sent, RedisScript.isMissing(reply) {
+                    reply = try await sendUnchecked(encoded: readCommand(keys, whole: true), commands: 1, key: keys.first)[0]
+                }
+                if case .array(let replies) = reply, replies.count == 2 * keys.count {
+                    if !sent { readScriptSent.store(true, ordering: .relaxed) }
+                    return .success(replies)
+                }
+                // Refused as a whole: this chunk is read with the commands of a single read,
+                // whose replies say which key. Only a refusal of the command itself (an ACL
+                // without scripts: "NOPERM … run the 'evalsha' command"; scripting turned
+                // off) stops scripted reads for good; one of a key (NOPERM "… access one of
+                // the keys"), or a busy server, concerns this chunk only.
+                if case .error(let message) = reply,
+                    (message.hasPrefix("NOPERM") && message.contains("command")) || message.contains("unknown command")
+                {
+                    scriptedReadsRefused.store(true, ordering: .relaxed)
+                }
+            } catch {
+                return .failure(error)
+            }
+        }
+        var commands: [[[UInt8]]] = []
+        commands.reserveCapacity(2 * keys.count)
+        for key in keys {
+            let name = names.key(key)
+            commands.append(command("GET", name))
+            commands.append(command("PTTL", name))
+        }
+        return await Result.of { try await sendUnchecked(commands, routing: nil, key: keys.first) }
+    }
+
+    /// ``readScript`` on `keys`, encoded: `EVALSHA` (`EVAL` with the source when `whole`),
+    /// each key's name written straight from its bytes.
+    func readCommand(_ keys: ArraySlice<String>, whole: Bool) -> [UInt8] {
+        let script = Self.readScript
+        let namespace = names.namespace
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(
+            64 + (whole ? script.source.count : script.sha.count) + keys.reduce(0) { $0 + 16 + namespace.count + $1.utf8.count })
+        RedisProtocol.appendHeader(UInt8(ascii: "*"), 3 + keys.count, into: &bytes)
+        if whole {
+            RedisProtocol.appendArgument("EVAL".utf8, into: &bytes)
+            RedisProtocol.appendArgument(script.source, into: &bytes)
+        } else {
+            RedisProtocol.appendArgument("EVALSHA".utf8, into: &bytes)
+            RedisProtocol.appendArgument(script.sha, into: &bytes)
+        }
+        RedisProtocol.appendArgument(String(keys.count).utf8, into: &bytes)
+        for key in keys {
+            RedisProtocol.appendHeader(UInt8(ascii: "$"), namespace.count + key.utf8.count, into: &bytes)
+            bytes.append(contentsOf: namespace)
+            bytes.append(contentsOf: key.utf8)
+            bytes.append(13)
+            bytes.append(10)
+        }
+        return bytes
+    }
+
+    /// ``entries(forKeys:)`` on a cluster: `GET` and `PTTL` of every key, one pipeline per
+    /// node (a script's keys must share a slot).
+    private func pipelinedEntries(_ keys: [String]) async throws -> [String: StoredEntry] {
+        let commands = keys.map { key in
+            let name = names.key(key)
+            return [command("GET", name), command("PTTL", name)]
+        }
+        let outcomes = try await sendBulk(keys, commands)
+        let now = clock.now()
+        var found: [String: StoredEntry] = [:]
+        found.reserveCapacity(keys.count)
+        for (index, key) in keys.enumerated() {
+            let replies = try outcomes[index].get()
+            try check(replies, to: commands[index]) { _ in key }
+            if let entry = try entry(key, value: replies[0], lifetime: replies[1], now: now) { found[key] = entry }
+        }
+        return found
+    }
+
+    /// The ranges of `keys` that make the chunks of a bulk read: those ``chunked(_:)``
+    /// makes of each key's `GET` and `PTTL`, so the pipeline a chunk falls back on fits too.
+    func readChunks(_ keys: [String]) -> [Range<Int>] {
+        let maxKeys = max(1, min(Self.bulkPipelineCommands, configuration.maxQueuedCommands) / 2)
+        let maxBytes = max(1, configuration.maxQueuedBytes / 4)
+        let namespace = names.namespace.count
+        var chunks: [Range<Int>] = []
+        var start = 0
+        var bytes = 0
+        for (index, key) in keys.enumerated() {
+            let size = 103 + 2 * (namespace + key.utf8.count)  // as chunked(_:) counts `GET name` and `PTTL name`
+            if index > start && (index - start + 1 > maxKeys || bytes + size > maxBytes) {
+                chunks.append(start..<index)
+                (start, bytes) = (index, 0)
+            }
+            bytes += size
+        }
+        if start < keys.count { chunks.append(start..<keys.count) }
+        return chunks
+    }
+}
