@@ -5,7 +5,9 @@ import StrataRedis
 
 /// 100 keys read at once from a private redis-server: RedisStore's bulk read (one script:
 /// MGET, then PTTL of each key found) beside one raw hiredis pipeline of the same 100 GETs, and
-/// beside 100 sequential single-key gets; interleaved rounds, the same batches of keys.
+/// beside 100 sequential single-key gets; interleaved rounds, the same batches of keys. Two
+/// floors beside them, for what is left to RedisStore: the same GETs through the least an
+/// asynchronous client does (``AsyncRawPipeline``), and the same script through it.
 nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
     heading("Redis bulk: 100 keys in one call beside one raw pipelined hiredis batch and 100 single gets (loopback)")
     let (redis, raw, store, keys, _) = try await redisBenchmarkSetup(quick: quick)
@@ -24,12 +26,28 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
     let pipelined = RawPipeline(raw, batches.map { batch in batch.map { ["GET", $0] } })
     // What a read without a script sends (a single read's commands, the remaining lifetime beside the value).
     let pipelinedWithLifetimes = RawPipeline(raw, batches.map { batch in batch.flatMap { [["GET", $0], ["PTTL", $0]] } })
+    // The same GETs through the least an asynchronous client does: the floor of any event loop.
+    let handedOff = AsyncRawPipeline(port: redis.port, batches.map { batch in batch.map { ["GET", $0] } })
+    defer { handedOff.stop() }
+    // The server's work of a bulk read with lifetimes (a script: MGET, then PTTL of each key
+    // found), through the same raw client: what is left beside it is RedisStore's own.
+    let script =
+        "local v = redis.call('MGET', unpack(KEYS)) local a = {} for i, k in ipairs(KEYS) do a[2 * i - 1] = v[i] or false a[2 * i] = v[i] and redis.call('PTTL', k) or -2 end return a"
+    let scriptHash = raw.run(["SCRIPT", "LOAD", script]).map { reply in
+        defer { freeReplyObject(reply) }
+        return String(cString: reply.pointee.str)
+    }!
+    let scripted = AsyncRawPipeline(
+        port: redis.port, batches.map { batch in [["EVALSHA", scriptHash, String(batch.count)] + batch] }, countingArrayItems: true)
+    defer { scripted.stop() }
 
     var rounds = InterleavedRounds(rounds: quick ? 2 : 7, operationsPerRound: quick ? 20 : 200)
     var found = 0
     for _ in 0..<rounds.rounds {
         await rounds.measure("raw", keyCount: batches.count) { found &+= pipelined.run($0) }
         await rounds.measure("raw with lifetimes", keyCount: batches.count) { found &+= pipelinedWithLifetimes.run($0) }
+        await rounds.measure("raw, handed off", keyCount: batches.count) { found &+= await handedOff.run($0) }
+        await rounds.measure("raw script, handed off", keyCount: batches.count) { found &+= await scripted.run($0) }
         try await rounds.measure("entries", keyCount: batches.count) { found &+= try await store.entries(forKeys: batches[$0]).count }
         try await rounds.measure("typed", keyCount: batches.count) { found &+= try await store.get(batches[$0], as: String.self).count }
         try await rounds.measure("sequential", keyCount: batches.count) { index in
@@ -42,12 +60,22 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
     report.compare(
         group, "raw hiredis: 100 × (GET + PTTL), one pipelined batch", rounds.median("raw with lifetimes"), to: rawName,
         rounds.median("raw"))
+    let handedOffName = "raw hiredis: 100 GETs, one batch, replies read on a polling thread that resumes the task"
+    report.compare(group, handedOffName, rounds.median("raw, handed off"), to: rawName, rounds.median("raw"))
     report.compare(
         group, "RedisStore entries(forKeys:), 100 keys (value and lifetime each)", rounds.median("entries"), to: rawName,
         rounds.median("raw"))
     report.compare(
         group, "RedisStore entries(forKeys:), 100 keys, against GET + PTTL raw", rounds.median("entries"),
         to: "raw hiredis: 100 × (GET + PTTL), one pipelined batch", rounds.median("raw with lifetimes"))
+    report.compare(
+        group, "RedisStore entries(forKeys:), 100 keys, against the handed-off raw batch", rounds.median("entries"),
+        to: handedOffName, rounds.median("raw, handed off"))
+    let scriptedName = "raw hiredis: the bulk read's script (MGET, then PTTL of each), handed off as above"
+    report.compare(group, scriptedName, rounds.median("raw script, handed off"), to: rawName, rounds.median("raw"))
+    report.compare(
+        group, "RedisStore entries(forKeys:), 100 keys, against the raw script handed off", rounds.median("entries"),
+        to: scriptedName, rounds.median("raw script, handed off"))
     report.compare(group, "RedisStore get([100 keys], as: String.self)", rounds.median("typed"), to: rawName, rounds.median("raw"))
     report.compare(
         group, "RedisStore get([100 keys], as: String.self), against 100 sequential gets", rounds.median("typed"),
