@@ -2,7 +2,7 @@
 //
 //   swift run -c release strata-bench [--quick] [group ...] > results.jsonl
 //
-// Groups: hits, hit-ratio, scaling, memory, clear, entries, resilience, redis, redis-bulk, redis-tls, fanout, tracking, redis-pinned, cluster, http, bulk, values (all by default). Figures go to
+// Groups: hits, hit-ratio, scaling, memory, clear, entries, resilience, redis, redis-bulk, redis-tls, fanout, tracking, redis-pinned, cluster, http, bulk, values, traces (all by default). Figures go to
 // standard output as JSON lines (see Report.swift) and, readably, to standard error.
 // `Benchmarks/run` runs them all and turns the result into Docs/Benchmarks.md's table and
 // charts with report.py. `--quick` runs tiny sizes, to check the benchmarks still work.
@@ -10,12 +10,17 @@ import Foundation
 
 let allGroups = [
     "hits", "misses", "hit-ratio", "scaling", "memory", "clear", "entries", "resilience", "redis", "redis-bulk", "redis-tls", "fanout",
-    "tracking", "redis-pinned", "cluster", "http", "bulk", "values",
+    "tracking", "redis-pinned", "cluster", "http", "bulk", "values", "traces",
 ]
 var arguments = Array(CommandLine.arguments.dropFirst())
 
 if arguments.first == "footprint-child", arguments.count == 3, let count = Int(arguments[2]) {
     try await footprintChild(arguments[1], count: count)
+    exit(0)
+}
+
+if arguments.first == "trace-child" {
+    try await TraceChild.run(Array(arguments.dropFirst()))
     exit(0)
 }
 
@@ -43,6 +48,7 @@ for group in groups {
     case "http": try await httpBenchmarks(quick: quick)
     case "values": try await valueBenchmarks(quick: quick)
     case "bulk": try await bulkBenchmarks(quick: quick)
+    case "traces": try await traceBenchmarks(quick: quick)
     default:
         FileHandle.standardError.write(Data("unknown group \(group); the groups are \(allGroups.joined(separator: ", "))\n".utf8))
         exit(64)
