@@ -138,12 +138,13 @@ struct LRUTable {
 
     func key(at slot: Int32) -> ByteKey { nodes[Int(slot)].key }
 
-    /// The slot of `key`, counting the request (hit or miss) for W-TinyLFU.
+    /// The slot of `key`, counting the request for W-TinyLFU: a hit in the sketch (a miss is
+    /// counted by the write that follows it, as Caffeine counts) and both for hill climbing.
     @inline(__always)
     mutating func slotCountingRequest(of key: ByteKey, hash: UInt32) -> Int32? {
         let slot = bucket(of: key, hash: hash).map { Int32(truncatingIfNeeded: buckets[$0] & 0xFFFF_FFFF) - 1 }
         if sketch != nil {
-            sketch!.increment(hash)
+            if slot != nil { sketch!.increment(hash) }
             count(hit: slot != nil)
         }
         return slot
@@ -230,7 +231,7 @@ struct LRUTable {
 
     /// `set`, given the key's hash: one hash per call, for a new key and a replaced one alike.
     mutating func set(_ key: ByteKey, _ entry: MemoryEntry, hash: UInt32) {
-        if sketch != nil { sketch!.increment(hash) }  // a write is a request too (not a hit or miss)
+        if sketch != nil { sketch!.increment(hash) }  // a write counts a request, a read's miss among them
         if let found = bucket(of: key, hash: hash) {
             let existing = Int32(truncatingIfNeeded: buckets[found] & 0xFFFF_FFFF) - 1
             replace(at: existing, with: entry)
