@@ -417,7 +417,7 @@ def traces_table(figures):
         for column in columns:
             figure = cells.get(column)
             text = "" if figure is None else f"{figure['value']:.2f}"
-            if figure is not None and figure.get("note", "").endswith("processes"):
+            if figure is not None and " over " in figure.get("note", ""):
                 text += f" ({figure['note'].split(' over ')[0]})"
             values.append(text)
         margins = trace_margins(cells)
@@ -641,7 +641,7 @@ def page(runs):
     else:
         for run in runs:
             hardware, tools = machine_text(run["machine"])
-            out.append(f"- {run_detail(run)}. Machine: {hardware}. Toolchain and libraries: {tools}.")
+            out.append(f"- {run_detail(run).rstrip('.')}. Machine: {hardware}. Toolchain and libraries: {tools}.")
     out.append("")
 
     out += ["## Charts", "",

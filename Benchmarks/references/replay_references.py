@@ -44,7 +44,8 @@ def main():
     with open(os.path.join(here, "traces.json")) as file:
         traces = json.load(file)["traces"]
     os.makedirs(work, exist_ok=True)
-    subprocess.run(["javac", "-cp", caffeine_jar, "-d", work, os.path.join(here, "CaffeineReplay.java")], check=True)
+    subprocess.run(["javac", "-cp", caffeine_jar, "-d", work, os.path.join(here, "CaffeineReplay.java")], check=True,
+                   stdout=sys.stderr)  # standard output is the run's figures
     for trace in traces:
         source = os.path.join(traces_directory, trace["file"])
         if not os.path.exists(source):

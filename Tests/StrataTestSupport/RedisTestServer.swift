@@ -73,9 +73,12 @@ package final class RedisTestServer: Sendable {
         let deadline = ContinuousClock.now + .seconds(30)  // a loaded CI machine can be slow to start a process
         while ContinuousClock.now < deadline {
             if Self.accepts(socket) { return }
+            if !process.isRunning {
+                throw TestServerError(message: "redis-server on port \(port) exited as it started (the port taken?)")
+            }
             try await Task.sleep(for: .milliseconds(10))
         }
-        throw TestServerError(message: "redis-server did not start in 30 s")
+        throw TestServerError(message: "redis-server on port \(port) did not start in 30 s")
     }
 
     /// Kills the server at once (SIGKILL), as a crash would.
@@ -171,22 +174,16 @@ package final class RedisTestServer: Sendable {
         }
     }
 
-    /// A port nobody listens on now.
+    /// A port nobody listens on now, below the kernel's range for outgoing connections'
+    /// ports (32768–60999 on Linux): a port the kernel chose by `bind(0)` comes from that
+    /// range, and the local end of any test's new connection could take it before the
+    /// server binds it (CI saw a Sentinel fixture's server fail to start, all its checks
+    /// with it). Cluster nodes take theirs from 20,000–30,000 (`freeClusterPort()`).
     package static func freePort() -> Int {
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                _ = bind(fd, $0, length)
-                _ = getsockname(fd, $0, &length)
-            }
+        while true {
+            let port = Int.random(in: 10_000..<20_000)
+            if isFree(port) { return port }
         }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 

@@ -19,6 +19,7 @@ final class AsyncRawPipeline: @unchecked Sendable {  // `waiting` under `lock`; 
     init(port: Int, _ batches: [[[String]]], countingArrayItems: Bool = false) {
         self.countingArrayItems = countingArrayItems
         context = redisConnect("127.0.0.1", Int32(port))!
+        if context.pointee.err != 0 { fatalError("the async raw pipeline could not connect to port \(port)") }
         self.batches = batches.map { commands in
             var bytes: [UInt8] = []
             for arguments in commands {
@@ -53,6 +54,7 @@ final class AsyncRawPipeline: @unchecked Sendable {  // `waiting` under `lock`; 
                 var offset = 0
                 while offset < bytes.count {
                     let written = write(context.pointee.fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    if written < 0 && errno == EINTR { continue }
                     guard written > 0 else { fatalError("the async raw pipeline's write failed: errno \(errno)") }
                     offset += written
                 }
@@ -63,7 +65,14 @@ final class AsyncRawPipeline: @unchecked Sendable {  // `waiting` under `lock`; 
     /// The reading thread: replies parsed as they arrive; a batch's last resumes its caller.
     private func readReplies(_ descriptor: Int32) {
         let reader = redisReaderCreate()!
-        defer { redisReaderFree(reader) }
+        defer {
+            redisReaderFree(reader)
+            // A batch still waiting would wait for ever: the benchmark stops here instead.
+            lock.lock()
+            let stranded = waiting != nil
+            lock.unlock()
+            if stranded { fatalError("the async raw pipeline's connection ended before a batch's replies") }
+        }
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
         var received = 0
         var found = 0
@@ -75,7 +84,8 @@ final class AsyncRawPipeline: @unchecked Sendable {  // `waiting` under `lock`; 
             buffer.withUnsafeBytes { _ = redisReaderFeed(reader, $0.baseAddress!.assumingMemoryBound(to: CChar.self), count) }
             while true {
                 var reply: UnsafeMutableRawPointer?
-                guard redisReaderGetReply(reader, &reply) == REDIS_OK, let reply else { break }
+                guard redisReaderGetReply(reader, &reply) == REDIS_OK else { fatalError("a reply the async raw pipeline cannot parse") }
+                guard let reply else { break }
                 let answer = reply.assumingMemoryBound(to: redisReply.self).pointee
                 if answer.type == REDIS_REPLY_STRING { found += 1 }
                 if countingArrayItems, answer.type == REDIS_REPLY_ARRAY {

@@ -83,7 +83,7 @@ struct TraceChild {
     private let output = Pipe()
 
     init(path: String, size: Int, policy: TracePolicy, limit: Int) throws {
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        process.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
         process.arguments = ["trace-child", path, String(size), policy.rawValue, String(limit)]
         process.standardOutput = output
         try process.run()
@@ -162,7 +162,7 @@ enum TraceFiles {
         var fields = [0, 0]
         var field = 0
         var inNumber = false
-        for byte in text {
+        for byte in text + [UInt8(ascii: "\n")] {  // a last line without its newline too
             if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
                 if field < 2 { fields[field] = fields[field] * 10 + Int(byte - UInt8(ascii: "0")) }
                 inNumber = true

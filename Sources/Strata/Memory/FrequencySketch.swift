@@ -3,14 +3,15 @@
 /// fades (TinyLFU's "reset"). A key's estimate is the least of its four counters, so it is
 /// never below the truth (up to 15) and rarely far above it.
 ///
-/// A key's four counters sit in one 64-byte block of eight words, chosen by the hash, each
-/// counter in a word of its own (one of a pair, and one of that word's sixteen 4-bit
-/// counters): counting a request touches one block, not four places in memory (with four
-/// separate rows a hit over 100,000 entries cost 1.26x an LRU hit, from the sketch's cache
-/// misses). The counters were first all in one word, which kept them to one cache line but
-/// made two keys of the same word share counters so often that the estimates inflated: on
-/// the ARC paper's P6 trace at 32,768 pages the default policy hit 21.5% of requests with
-/// one word and 24–26% with the block (Caffeine's W-TinyLFU: 29.4%; see Benchmarks.md).
+/// A key's four counters sit in one block of eight consecutive words (64 bytes: one cache
+/// line, or two, as the array's storage is not aligned to 64), chosen by the hash, each
+/// counter in a word of its own: counting a request touches one block, not four places in
+/// memory (with four separate rows a hit over 100,000 entries cost 1.26x an LRU hit, from
+/// the sketch's cache misses). The counters were first all in one word, which made two
+/// keys of the same word share counters so often that the estimates inflated (see the
+/// overestimate test). With this layout, and a read counting only a hit (see
+/// `LRUTable.slotCountingRequest`), the default policy on the ARC paper's P6 trace at
+/// 32,768 pages went from 21.5% of requests to 24.8% (BenchmarkHistory.md).
 struct FrequencySketch {
     private var words: [UInt64]
     /// The number of words: a power of two, at least the expected number of keys.
