@@ -1,0 +1,52 @@
+import Foundation
+
+/// The command line: `strata-e2e --framework hummingbird|vapor --cache none|framework|strata
+/// --port N [--redis URL] [--lock on|off] [--latency-ms 2]`.
+struct Options: Sendable {
+    enum Framework: String, Sendable { case hummingbird, vapor }
+    /// What serves the route: no cache (every request queries), the framework's own
+    /// in-memory store (get, then query and set on a miss), or Strata's TieredStore over
+    /// Redis (`getOrSet`: computed once per key, with the bus and the compute lock).
+    enum Cache: String, Sendable { case none, framework, strata }
+
+    var framework: Framework = .hummingbird
+    var cache: Cache = .none
+    var port = 8080
+    var redis = "redis://127.0.0.1:6379"
+    var computeLock = true
+    var latency: Duration = .milliseconds(2)
+
+    static func parse(_ arguments: [String]) throws -> Options {
+        var options = Options()
+        var iterator = arguments.makeIterator()
+        while let name = iterator.next() {
+            guard let value = iterator.next() else { throw UsageError(text: "\(name) needs a value") }
+            switch name {
+            case "--framework":
+                guard let framework = Framework(rawValue: value) else { throw UsageError(text: "unknown framework \(value)") }
+                options.framework = framework
+            case "--cache":
+                guard let cache = Cache(rawValue: value) else { throw UsageError(text: "unknown cache \(value)") }
+                options.cache = cache
+            case "--port":
+                guard let port = Int(value) else { throw UsageError(text: "bad port \(value)") }
+                options.port = port
+            case "--redis":
+                options.redis = value
+            case "--lock":
+                options.computeLock = value == "on"
+            case "--latency-ms":
+                guard let milliseconds = Double(value) else { throw UsageError(text: "bad latency \(value)") }
+                options.latency = .microseconds(Int(milliseconds * 1000))
+            default:
+                throw UsageError(text: "unknown option \(name)")
+            }
+        }
+        return options
+    }
+}
+
+struct UsageError: Error, CustomStringConvertible {
+    var text: String
+    var description: String { text }
+}

@@ -1,0 +1,30 @@
+import Strata
+import StrataRedis
+
+/// What the `strata` mode serves through: a TieredStore with a memory L1 over Redis, the
+/// invalidation bus and the compute lock, as a deployment of several instances runs it.
+struct StrataRows: Sendable {
+    let cache: TieredStore
+    let origin: Origin
+
+    init(redisURL: String, computeLock: Bool, origin: Origin) throws {
+        let redis = try RedisStore(url: redisURL)
+        let bus = RedisInvalidationBus(redis: redis)
+        let configuration = TieredStore.Configuration(
+            defaultExpiry: "10min",
+            invalidationPublisher: bus,
+            computeLock: computeLock ? RedisComputeLock(redis: redis) : nil
+        )
+        self.cache = TieredStore(l1: MemoryStore(maxEntries: 100_000), l2: redis, configuration: configuration)
+        self.origin = origin
+    }
+
+    /// The row of `id`: from L1, else from Redis, else queried once for every caller in
+    /// every instance.
+    func row(_ id: Int) async throws -> Row {
+        let origin = self.origin
+        return try await cache.getOrSet("item:\(id)", as: Row.self, expires: "10min") {
+            try await origin.row(id)
+        }
+    }
+}
