@@ -20,6 +20,7 @@ let package = Package(
             name: "strata-e2e",
             dependencies: [
                 .product(name: "StrataRedis", package: "Strata"),
+                .product(name: "StrataVapor", package: "Strata"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Vapor", package: "vapor"),
                 .product(name: "Logging", package: "swift-log"),

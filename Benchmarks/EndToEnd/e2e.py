@@ -13,18 +13,24 @@ Measured for each framework (JSON lines on stdout, group "e2e", read by report.p
   - full hits: ids from the 1,000 warmed ones;
   - 90% hits: nine requests in ten ask for a warmed id, the tenth for an id never asked
     for before, so each of them misses whatever the cache;
-  - cold start of (d): Redis empty, both processes new, 32 connections over the 1,000 ids:
-    queries per distinct id, with the compute lock and without, beside (b) started cold;
+  - cold start: Redis empty, new processes, 32 connections over 100 ids (so that they ask
+    for the same ids at once): queries per id, for (d) with the compute lock and without,
+    and for (b);
   - restart: a new process of (c) (Redis still warm) and of (b) (nothing to warm it), its
     first seconds' throughput against the warm process's.
 
-Usage: e2e.py SERVER_BINARY [--seconds 10] [--frameworks hummingbird,vapor] [--quick]
+Each set-up's full-hit and 90%-hit figures are the medians of interleaved rounds (3 of 5
+seconds each by default), the set-ups taking turns, so that a drift of the machine's
+speed touches all of them alike; a restart is loaded for twice a round's length.
+
+Usage: e2e.py SERVER_BINARY [--seconds 5] [--rounds 3] [--frameworks hummingbird,vapor] [--quick]
 """
 import argparse
 import json
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +39,9 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WARM_IDS = 1000
+# The cold start's ids: few, so that the 32 connections ask for the same ones at once, as
+# when every instance of a service restarts into the same popular keys.
+COLD_IDS = 100
 CONNECTIONS = 32
 
 
@@ -124,10 +133,10 @@ class Server:
             raise RuntimeError(f"the server exited with status {self.process.returncode}")
 
 
-def wrk_start(server, seconds, connections, threads, hit, base):
+def wrk_start(server, seconds, connections, threads, hit, base, ids):
     return subprocess.Popen(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s",
-         os.path.join(HERE, "request.lua"), server.url("/"), "--", str(WARM_IDS), str(hit), str(base)],
+         os.path.join(HERE, "request.lua"), server.url("/"), "--", str(ids), str(hit), str(base)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -144,13 +153,13 @@ def wrk_result(process):
 BASES = iter(range(1_000_000_000, 10**15, 1_000_000_000))
 
 
-def load(servers, seconds, hit):
+def load(servers, seconds, hit, ids=WARM_IDS):
     """wrk against the servers at once (32 connections shared among them); the totals."""
     base = next(BASES)
     before = sum(server.queries() for server in servers)
     share = CONNECTIONS // len(servers)
     threads = 2 if len(servers) == 1 else 1
-    runs = [wrk_start(server, seconds, share, threads, hit, base + index * 100_000_000_000)
+    runs = [wrk_start(server, seconds, share, threads, hit, base + index * 100_000_000_000, ids)
             for index, server in enumerate(servers)]
     results = [wrk_result(run) for run in runs]
     queries = sum(server.queries() for server in servers) - before
@@ -164,7 +173,7 @@ def load(servers, seconds, hit):
         "p99_ms": max(result["p99_us"] for result in results) / 1000,
         "errors": sum(result["socket_errors"] + result["non2xx"] for result in results),
         "queries": queries,
-        "hits": 1 - queries / requests if requests else 0,
+        "hits": max(0.0, 1 - queries / requests) if requests else 0.0,
         "seconds": seconds,
     }
 
@@ -179,61 +188,93 @@ def figure(framework, scenario, setup, result, **extra):
     print(json.dumps(record), flush=True)
 
 
-def measure(binary, framework, redis, seconds, warm_seconds, cold_seconds):
-    restarts = {}
+def median_of(results):
+    """The rounds of one set-up as one result: the median throughput and percentiles (each
+    on its own), the sums of requests, errors and queries, and the throughput's range."""
+    rps = sorted(result["rps"] for result in results)
+    return {
+        "rps": statistics.median(rps),
+        "p50_ms": statistics.median(result["p50_ms"] for result in results),
+        "p99_ms": statistics.median(result["p99_ms"] for result in results),
+        "requests": sum(result["requests"] for result in results),
+        "errors": sum(result["errors"] for result in results),
+        "queries": sum(result["queries"] for result in results),
+        "hits": max(0.0, 1 - sum(result["queries"] for result in results)
+                    / max(1, sum(result["requests"] for result in results))),
+        "seconds": results[0]["seconds"],
+        "range": [rps[0], rps[-1]],
+        "rounds": len(results),
+    }
 
-    # (a), (b), (c): one process each; warmed over the 1,000 ids, then full hits and 90% hits.
-    for setup, cache in [("(a) no cache", "none"), ("(b) framework's store", "framework"),
-                         ("(c) TieredStore over Redis", "strata")]:
-        redis.flush()
-        server = Server(binary, framework, cache, redis)
-        try:
-            load([server], warm_seconds, 1.0)
-            full = load([server], seconds, 1.0)
-            figure(framework, "full hits", setup, full)
-            figure(framework, "90% hits", setup, load([server], seconds, 0.9))
-            if cache != "none":
-                # A new process in place of the warm one: L2 (Redis) warms (c); nothing warms (b).
-                server.stop()
-                server = Server(binary, framework, cache, redis)
-                first = load([server], seconds, 1.0)
-                figure(framework, "restart", setup, first, warm=full["rps"])
-                restarts[setup] = first
-        finally:
-            server.stop()
 
-    # (d): two processes sharing Redis and the bus, started cold at once, with the lock.
-    for lock in (True, False):
-        redis.flush()
-        servers = [Server(binary, framework, "strata", redis, lock=lock) for _ in range(2)]
-        try:
-            cold = load(servers, cold_seconds, 1.0)
-            setup = "(d) two processes" + ("" if lock else ", no compute lock")
-            figure(framework, "cold start", setup, cold, ids=WARM_IDS)
-            if lock:
-                figure(framework, "full hits", setup, load(servers, seconds, 1.0))
-                figure(framework, "90% hits", setup, load(servers, seconds, 0.9))
-        finally:
+def measure(binary, framework, seconds, warm_seconds, cold_seconds, rounds):
+    # Each set-up with a Redis of its own, so that one's writes and announcements cost the
+    # others nothing. All set-ups run at once, idle but for the one loaded: the rounds
+    # interleave them, so a drift of the machine's speed touches every set-up alike.
+    redises = {"(c) TieredStore over Redis": Redis(), "(d) two processes": Redis(), "cold": Redis()}
+    setups = {}
+    try:
+        setups["(a) no cache"] = [Server(binary, framework, "none", redises["cold"])]
+        setups["(b) framework's store"] = [Server(binary, framework, "framework", redises["cold"])]
+        setups["(c) TieredStore over Redis"] = [Server(binary, framework, "strata", redises["(c) TieredStore over Redis"])]
+        setups["(d) two processes"] = [Server(binary, framework, "strata", redises["(d) two processes"])
+                                       for _ in range(2)]
+        for servers in setups.values():
+            load(servers, warm_seconds, 1.0)
+        results = {}
+        for _ in range(rounds):
+            for scenario, hit in [("full hits", 1.0), ("90% hits", 0.9)]:
+                for setup, servers in setups.items():
+                    results.setdefault((scenario, setup), []).append(load(servers, seconds, hit))
+        for (scenario, setup), rounds_ in results.items():
+            figure(framework, scenario, setup, median_of(rounds_))
+
+        # A new process in place of the warm one, loaded at once: L2 (Redis) warms (c);
+        # nothing warms (b). Against the warm process's median full-hit throughput.
+        for setup in ["(b) framework's store", "(c) TieredStore over Redis"]:
+            warm = statistics.median(result["rps"] for result in results[("full hits", setup)])
+            old = setups[setup][0]
+            cache = "framework" if setup.startswith("(b)") else "strata"
+            redis = redises["cold"] if setup.startswith("(b)") else redises[setup]
+            old.stop()
+            setups[setup] = [Server(binary, framework, cache, redis)]
+            figure(framework, "restart", setup, load(setups[setup], 2 * seconds, 1.0), warm=warm)
+    finally:
+        for servers in setups.values():
             for server in servers:
                 server.stop()
-    # (b)'s restart was a cold start too: its queries per id, beside (d)'s.
-    figure(framework, "cold start", "(b) framework's store", restarts["(b) framework's store"], ids=WARM_IDS)
+
+    # Cold start: Redis empty, new processes, 32 connections over 100 ids at once. How many
+    # queries per id: (d) with the compute lock, without it, and (b) (no single flight).
+    redis = redises["cold"]
+    try:
+        for setup, cache, count, lock in [("(d) two processes", "strata", 2, True),
+                                          ("(d) two processes, no compute lock", "strata", 2, False),
+                                          ("(b) framework's store", "framework", 1, True)]:
+            redis.flush()
+            servers = [Server(binary, framework, cache, redis, lock=lock) for _ in range(count)]
+            try:
+                figure(framework, "cold start", setup, load(servers, cold_seconds, 1.0, COLD_IDS), ids=COLD_IDS)
+            finally:
+                for server in servers:
+                    server.stop()
+    finally:
+        for redis_ in redises.values():
+            redis_.stop()
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=5, help="each load of each round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--frameworks", default="hummingbird,vapor")
     parser.add_argument("--quick", action="store_true", help="a second per load: checks it works, no figures")
     options = parser.parse_args()
-    seconds, warm_seconds, cold_seconds = (1, 1, 1) if options.quick else (options.seconds, 3, 3)
-    redis = Redis()
-    try:
-        for framework in options.frameworks.split(","):
-            measure(os.path.abspath(options.binary), framework, redis, seconds, warm_seconds, cold_seconds)
-    finally:
-        redis.stop()
+    seconds, warm_seconds, cold_seconds, rounds = (1, 1, 1, 1) if options.quick else (
+        options.seconds, 3, 3, options.rounds)
+    for framework in options.frameworks.split(","):
+        measure(os.path.abspath(options.binary), framework, seconds, warm_seconds, cold_seconds, rounds)
 
 
 if __name__ == "__main__":

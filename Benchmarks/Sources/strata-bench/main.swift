@@ -28,6 +28,12 @@ let quick = arguments.contains("--quick")
 arguments.removeAll { $0 == "--quick" }
 let groups = arguments.isEmpty ? allGroups : arguments
 for group in groups {
+    let started = ContinuousClock.now
+    defer {
+        // How long each group takes, on stderr (the figures are stdout's): what sizes a run.
+        let seconds = Double((ContinuousClock.now - started).components.seconds)
+        FileHandle.standardError.write(Data("strata-bench: \(group) took \(Int(seconds)) s\n".utf8))
+    }
     switch group {
     case "hits": try await hitBenchmarks(quick: quick)
     case "misses": try await missBenchmarks(quick: quick)

@@ -31,6 +31,8 @@ enum HummingbirdServer {
             }
         case .strata:
             let rows = try StrataRows(redisURL: options.redis, computeLock: options.computeLock, origin: origin)
+            // The store's background work: the bus's subscription among it.
+            services.append(rows.cache)
             router.get("item/{id}") { _, context in
                 try respond(try await rows.row(try context.parameters.require("id", as: Int.self)))
             }

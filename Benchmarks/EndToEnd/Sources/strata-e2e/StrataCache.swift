@@ -2,7 +2,9 @@ import Strata
 import StrataRedis
 
 /// What the `strata` mode serves through: a TieredStore with a memory L1 over Redis, the
-/// invalidation bus and the compute lock, as a deployment of several instances runs it.
+/// invalidation bus and the compute lock, as a deployment of several instances runs it. The
+/// framework runs the store as a service: its background work holds the bus's subscription,
+/// without which L1 copies are kept for `undeliveredL1Expiry` only.
 struct StrataRows: Sendable {
     let cache: TieredStore
     let origin: Origin

@@ -1,4 +1,5 @@
 import Strata
+import StrataVapor
 import Vapor
 
 /// The application on Vapor: `GET /item/:id` answers the row of `id`, `GET /stats` the
@@ -34,6 +35,8 @@ enum VaporServer {
             }
         case .strata:
             let rows = try StrataRows(redisURL: options.redis, computeLock: options.computeLock, origin: origin)
+            // The store's background work (the bus's subscription among it), and its closing.
+            app.lifecycle.use(StoreLifecycle(rows.cache))
             app.get("item", ":id") { request async throws -> Response in
                 try respond(try await rows.row(try id(of: request)))
             }
