@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -38,6 +39,23 @@ import time
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Every process the run starts, so that none outlives it, whatever fails.
+PROCESSES = []
+# The first seconds of a restarted process, and the warm process's last, compared.
+RESTART_SECONDS = 10
+
+
+def spawn(arguments, **options):
+    process = subprocess.Popen(arguments, **options)
+    PROCESSES.append(process)
+    return process
+
+
+def stop_all():
+    for process in PROCESSES:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 WARM_IDS = 1000
 # The cold start's ids: few, so that the 32 connections ask for the same ones at once, as
 # when every instance of a service restarts into the same popular keys.
@@ -75,7 +93,7 @@ class Redis:
     def __init__(self):
         self.port = free_port()
         self.directory = tempfile.mkdtemp(prefix="strata-e2e-redis-")
-        self.process = subprocess.Popen(
+        self.process = spawn(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", self.directory], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
@@ -83,6 +101,10 @@ class Redis:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.05)
+        # Ours, not another server that held the port (this one would have exited): its
+        # folder is the one given.
+        if self.process.poll() is not None or self.command("CONFIG", "GET", "dir").splitlines()[-1] != self.directory:
+            raise RuntimeError(f"port {self.port} is another Redis's")
 
     @property
     def url(self):
@@ -104,6 +126,7 @@ class Redis:
     def stop(self):
         self.process.terminate()
         self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 class Server:
@@ -113,7 +136,7 @@ class Server:
         self.port = free_port()
         arguments = [binary, "--framework", framework, "--cache", cache, "--port", str(self.port),
                      "--redis", redis.url, "--lock", "on" if lock else "off"]
-        self.process = subprocess.Popen(arguments, stdout=subprocess.DEVNULL)
+        self.process = spawn(arguments, stdout=subprocess.DEVNULL)
         wait_for(self.url("/stats"), self.process)
 
     def url(self, path):
@@ -134,7 +157,7 @@ class Server:
 
 
 def wrk_start(server, seconds, connections, threads, hit, base, ids):
-    return subprocess.Popen(
+    return spawn(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s",
          os.path.join(HERE, "request.lua"), server.url("/"), "--", str(ids), str(hit), str(base)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -150,7 +173,9 @@ def wrk_result(process):
     return json.loads(line)
 
 
-BASES = iter(range(1_000_000_000, 10**15, 1_000_000_000))
+# Each load's ids never asked for before start at a base of its own, the second process's
+# half-way to the next base (request.lua adds 10^8 per wrk thread and counts from there).
+BASES = iter(range(10**12, 10**16, 10**12))
 
 
 def load(servers, seconds, hit, ids=WARM_IDS):
@@ -159,7 +184,7 @@ def load(servers, seconds, hit, ids=WARM_IDS):
     before = sum(server.queries() for server in servers)
     share = CONNECTIONS // len(servers)
     threads = 2 if len(servers) == 1 else 1
-    runs = [wrk_start(server, seconds, share, threads, hit, base + index * 100_000_000_000, ids)
+    runs = [wrk_start(server, seconds, share, threads, hit, base + index * 5 * 10**11, ids)
             for index, server in enumerate(servers)]
     results = [wrk_result(run) for run in runs]
     queries = sum(server.queries() for server in servers) - before
@@ -178,12 +203,31 @@ def load(servers, seconds, hit, ids=WARM_IDS):
     }
 
 
+def resolved_versions():
+    """The frameworks' versions the application was built with (its Package.resolved)."""
+    try:
+        with open(os.path.join(HERE, "Package.resolved")) as handle:
+            pins = json.load(handle)["pins"]
+    except (OSError, KeyError, ValueError):
+        return {}
+    names = {"hummingbird": "Hummingbird", "vapor": "Vapor"}
+    return {names[pin["identity"]]: pin["state"].get("version") for pin in pins if pin["identity"] in names}
+
+
+VERSIONS = resolved_versions()
+
+
 def figure(framework, scenario, setup, result, **extra):
     record = {"group": "e2e", "name": f"{framework}, {scenario}, {setup}", "framework": framework,
               "scenario": scenario, "setup": setup, "unit": "req/s", "value": result["rps"],
               "p50": result["p50_ms"], "p99": result["p99_ms"], "requests": result["requests"],
               "errors": result["errors"], "queries": result["queries"], "hits": result["hits"],
               "seconds": result["seconds"]}
+    for name in ("range", "rounds"):
+        if name in result:
+            record[name] = result[name]
+    if VERSIONS:
+        record["versions"] = VERSIONS
     record.update(extra)
     print(json.dumps(record), flush=True)
 
@@ -207,7 +251,7 @@ def median_of(results):
     }
 
 
-def measure(binary, framework, seconds, warm_seconds, cold_seconds, rounds):
+def measure(binary, framework, seconds, warm_seconds, cold_seconds, rounds, restart_seconds):
     # Each set-up with a Redis of its own, so that one's writes and announcements cost the
     # others nothing. All set-ups run at once, idle but for the one loaded: the rounds
     # interleave them, so a drift of the machine's speed touches every set-up alike.
@@ -230,15 +274,14 @@ def measure(binary, framework, seconds, warm_seconds, cold_seconds, rounds):
             figure(framework, scenario, setup, median_of(rounds_))
 
         # A new process in place of the warm one, loaded at once: L2 (Redis) warms (c);
-        # nothing warms (b). Against the warm process's median full-hit throughput.
+        # nothing warms (b). Against the warm process's last seconds, measured just before.
         for setup in ["(b) framework's store", "(c) TieredStore over Redis"]:
-            warm = statistics.median(result["rps"] for result in results[("full hits", setup)])
-            old = setups[setup][0]
+            warm = load(setups[setup], restart_seconds, 1.0)
             cache = "framework" if setup.startswith("(b)") else "strata"
             redis = redises["cold"] if setup.startswith("(b)") else redises[setup]
-            old.stop()
+            setups[setup][0].stop()
             setups[setup] = [Server(binary, framework, cache, redis)]
-            figure(framework, "restart", setup, load(setups[setup], 2 * seconds, 1.0), warm=warm)
+            figure(framework, "restart", setup, load(setups[setup], restart_seconds, 1.0), warm=warm["rps"])
     finally:
         for servers in setups.values():
             for server in servers:
@@ -271,10 +314,14 @@ def main():
     parser.add_argument("--frameworks", default="hummingbird,vapor")
     parser.add_argument("--quick", action="store_true", help="a second per load: checks it works, no figures")
     options = parser.parse_args()
-    seconds, warm_seconds, cold_seconds, rounds = (1, 1, 1, 1) if options.quick else (
-        options.seconds, 3, 3, options.rounds)
-    for framework in options.frameworks.split(","):
-        measure(os.path.abspath(options.binary), framework, seconds, warm_seconds, cold_seconds, rounds)
+    seconds, warm_seconds, cold_seconds, rounds, restart_seconds = (1, 1, 1, 1, 1) if options.quick else (
+        options.seconds, 3, 3, options.rounds, RESTART_SECONDS)
+    try:
+        for framework in options.frameworks.split(","):
+            measure(os.path.abspath(options.binary), framework, seconds, warm_seconds, cold_seconds, rounds,
+                    restart_seconds)
+    finally:
+        stop_all()
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ function request()
         fresh = fresh + 1
         id = base + (tid or 0) * 100000000 + fresh
     end
-    return wrk.format("GET", "/item/" .. id)
+    return wrk.format("GET", string.format("/item/%d", id))
 end
 
 function done(summary, latency, requests)

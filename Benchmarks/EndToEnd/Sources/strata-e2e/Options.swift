@@ -34,6 +34,7 @@ struct Options: Sendable {
             case "--redis":
                 options.redis = value
             case "--lock":
+                guard value == "on" || value == "off" else { throw UsageError(text: "--lock takes on or off, not \(value)") }
                 options.computeLock = value == "on"
             case "--latency-ms":
                 guard let milliseconds = Double(value) else { throw UsageError(text: "bad latency \(value)") }
