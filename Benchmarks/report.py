@@ -590,14 +590,16 @@ def traces_table(figures):
         for column in columns:
             figure = cells.get(column)
             text = "" if figure is None else f"{figure['value']:.2f}"
-            if figure is not None and " over " in figure.get("note", ""):
+            # A range over several processes; a figure from one process (exact LRU) has none.
+            if figure is not None and " over " in figure.get("note", "") and " over 1 process" not in figure["note"]:
                 text += f" ({figure['note'].split(' over ')[0]})"
             values.append(text)
         margins = trace_margins(cells)
         margin = "" if margins is None else f"{margins[0]:+.2f}"
         out.append(f"| {trace}, {size:,} | " + " | ".join(values) + f" | {margin} |")
-    out += ["", "Strata's figures are the median over processes, the range in brackets: Swift seeds its hashes per "
-            "process, and the policy's sketch and the shards follow them. " + TRACE_CITATION]
+    out += ["", "Strata's W-TinyLFU figures are the median over three processes, the range in brackets: Swift seeds "
+            "its hashes per process, and the policy's sketch and the shards follow them. Exact LRU, which the seed "
+            "does not move, is replayed once. " + TRACE_CITATION]
     return "\n".join(out)
 
 
@@ -737,8 +739,8 @@ def reading(f):
         f"that one time), `SQLiteStore` {r('clear', 'SQLiteStore clear(prefix:)')} a raw range `DELETE`, `TieredStore` "
         f"{r('clear', 'TieredStore clear(prefix:) (memory over SQLite)')} the two raw clears, `RedisStore` "
         f"{r('clear', 'RedisStore clear(prefix:)')} raw `SCAN`/`UNLINK`, `FolderStore` "
-        f"{r('clear', 'FolderStore clear(prefix:)')} raw `readdir`/`unlink` (it reads each file's header first, to "
-        f"count only unexpired entries)."))
+        f"{r('clear', 'FolderStore clear(prefix:)')} raw `readdir`/`unlink` among 100,000 files (it reads each file's "
+        f"header first, to count only unexpired entries)."))
 
     def entries():
         rows = [figure for figure in f.figures if figure["group"] == "entries" and figure.get("ratio") is not None]
