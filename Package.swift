@@ -62,7 +62,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.0.0"),
     ],
     targets: [
-        .target(name: "Strata", dependencies: ["CZlib", logging, metrics, serviceLifecycle]),
+        .target(name: "Strata", dependencies: ["CZlib", "CNonBlockingFiles", logging, metrics, serviceLifecycle]),
+        // Linux's openat2 (RESOLVE_CACHED) and preadv2 (RWF_NOWAIT), header only: FolderStore
+        // reads a cached file on the calling thread, and hands only the rest to its threads.
+        .systemLibrary(name: "CNonBlockingFiles"),
         // Compression of stored values: the system zlib (on Linux a prerequisite of the Swift
         // toolchain, zlib1g-dev; in macOS's SDK), found on the default include path.
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),

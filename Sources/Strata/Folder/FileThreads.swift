@@ -11,6 +11,9 @@ final class FileThreads: Sendable {
     /// How many threads there are.
     var count: Int { queues.count }
 
+    /// How many calls have been handed to the threads so far.
+    var handOffs: Int { next.load(ordering: .relaxed) }
+
     init(count: Int, label: String) {
         queues = (0..<count).map { DispatchQueue(label: "\(label).\($0)") }
     }

@@ -36,7 +36,10 @@ import Darwin
 ///   holds one is ``StrataError/Code/corruptEntry``; writing or deleting the key replaces
 ///   or removes it.
 /// - File work runs on threads of the store's own (``Configuration/fileThreads``), never
-///   on Swift's cooperative threads.
+///   on Swift's cooperative threads, except a read that cannot wait: on Linux, a read
+///   whose path and bytes are in the kernel's caches (`openat2` with `RESOLVE_CACHED`,
+///   `preadv2` with `RWF_NOWAIT`) is served on the calling thread, without two thread
+///   switches.
 ///
 /// Expired files are not served, and are removed, with ended leases, by ``sweepExpired()``.
 ///
@@ -63,6 +66,8 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
     let processLock = Lock(false)
     private let closed = Atomic<Bool>(false)
     let threads: FileThreads
+    /// Whether reads are tried on the calling thread first (see `FolderStore+CachedReads.swift`).
+    let cachedReads = CachedReadSupport()
 
     /// A store over `directory`, creating it when missing.
     ///
@@ -159,7 +164,14 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
     /// The unexpired entry for `key`; throws ``StrataError/Code/corruptEntry`` for an
     /// invalid file or a foreign thing in the key's slot.
     public func entry(forKey key: String) async throws -> StoredEntry? {
-        try await onFileThread { [self] in try readUnexpiredEntry(key) }
+        try checkOpen()
+        switch readSlotIfCached(of: key) {
+        case .missing: return nil
+        case .bytes(let bytes):
+            let entry = try decode(bytes, key: key)
+            return entry.isExpired(at: clock.now()) ? nil : entry
+        case .foreign, nil: return try await onFileThread { [self] in try readUnexpiredEntry(key) }
+        }
     }
 
     /// Writes the entry to a temporary file, then, under the lock, breaks the key's lease
@@ -336,9 +348,14 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
 
     /// Runs `work` on one of the store's file threads, after checking the store is open.
     func onFileThread<Output: Sendable>(_ work: @escaping @Sendable () throws -> Output) async throws -> Output {
+        try checkOpen()
+        return try await threads.run(work)
+    }
+
+    /// Throws ``StrataError/Code/closed`` once the store is closed.
+    func checkOpen() throws {
         if closed.load(ordering: .acquiring) {
             throw StrataError(code: .closed, message: "the store is closed", backend: backendName)
         }
-        return try await threads.run(work)
     }
 }

@@ -1,0 +1,84 @@
+import Foundation
+import StrataTesting
+import Testing
+
+@testable import Strata
+
+#if os(Linux)
+/// A read whose path and bytes are in the kernel's caches is served on the calling thread;
+/// everything else still goes to the store's threads, with the same answers.
+@Suite("FolderStore reads that cannot wait")
+struct FolderStoreCachedReadTests {
+    @Test("a cached file, a long key's file in its directories, and a missing key are read without a hand-off to the threads")
+    func cachedReadsStayOnTheCallingThread() async throws {
+        let folder = try FolderStore(directory: temporaryDirectory("cached-reads"))
+        let longKey = String(repeating: "k", count: 1_024)
+        try await folder.set("user:1", "Ada")
+        try await folder.set(longKey, "long")
+        // The first look-up of a missing name reads the directory; later ones hit the
+        // kernel's cached "no such file".
+        #expect(try await folder.get("absent", as: String.self) == nil)
+        let before = folder.threads.handOffs
+        for _ in 0..<20 {
+            #expect(try await folder.get("user:1", as: String.self) == "Ada")
+            #expect(try await folder.get(longKey, as: String.self) == "long")
+            #expect(try await folder.get("absent", as: String.self) == nil)
+        }
+        #expect(folder.threads.handOffs == before)
+    }
+
+    @Test("a file whose bytes left the page cache is read by the store's threads, with the same value")
+    func uncachedBytesGoToTheThreads() async throws {
+        let directory = temporaryDirectory("uncached-reads")
+        let folder = try FolderStore(directory: directory)
+        try await folder.set("user:1", "Ada")
+        // Written back to disk, then dropped from the page cache.
+        let fd = open(directory + "/" + FolderLayout(key: "user:1").file, O_RDONLY)
+        try #require(fd >= 0)
+        #expect(fsync(fd) == 0)
+        #expect(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0)
+        close(fd)
+
+        let before = folder.threads.handOffs
+        #expect(try await folder.get("user:1", as: String.self) == "Ada")
+        #expect(folder.threads.handOffs == before + 1)
+    }
+
+    @Test("an expired entry, a corrupt file and a symbolic link read as they do on the threads")
+    func sameAnswersAsTheThreads() async throws {
+        let directory = temporaryDirectory("cached-answers")
+        let clock = ManualClock()
+        let folder = try FolderStore(configuration: .init(directory: directory, clock: clock))
+        try await folder.set("short", "lived", expires: "10s")
+        clock.advance(by: .seconds(11))
+        #expect(try await folder.get("short", as: String.self) == nil)
+
+        try Data("not an entry".utf8).write(to: URL(fileURLWithPath: directory + "/" + FolderLayout(key: "corrupt").file))
+        _ = try? await folder.get("corrupt", as: String.self)  // warms the look-up
+        do {
+            _ = try await folder.get("corrupt", as: String.self)
+        } catch let error as StrataError {
+            #expect(error.code == .corruptEntry)
+            #expect(error.key == "corrupt")
+        }
+
+        try FileManager.default.createSymbolicLink(
+            atPath: directory + "/" + FolderLayout(key: "link").file, withDestinationPath: "/etc/hostname")
+        do {
+            _ = try await folder.get("link", as: String.self)
+            Issue.record("a symbolic link in a key's slot was read")
+        } catch let error as StrataError {
+            #expect(error.code == .corruptEntry)
+        }
+    }
+
+    @Test("a closed store refuses a read it could serve from the caches")
+    func closedStoreRefusesCachedReads() async throws {
+        let folder = try FolderStore(directory: temporaryDirectory("cached-closed"))
+        try await folder.set("user:1", "Ada")
+        #expect(try await folder.get("user:1", as: String.self) == "Ada")
+        await folder.close()
+        await #expect(throws: StrataError.self) { try await folder.get("user:1", as: String.self) }
+    }
+}
+#endif
