@@ -54,7 +54,10 @@ package final class RedisTestServer: Sendable {
         try await start()
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
 
     /// Starts the server and waits (suspending, never blocking a thread) until its socket appears.
     package func start() async throws {

@@ -2,12 +2,20 @@ import Foundation
 import StrataTestSupport
 import StrataTesting
 
-/// A fresh temporary directory, removed when the process ends.
+/// A fresh temporary directory (not yet created), inside this process's own folder, which is
+/// removed when the process exits (each test's folder used to stay in the system's
+/// temporary directory for good).
 func temporaryDirectory(_ label: String = "strata") -> String {
-    let path = FileManager.default.temporaryDirectory
-        .appendingPathComponent("\(label)-\(UUID().uuidString)").path
-    return path
+    testFolder + "/\(label)-\(UUID().uuidString)"
 }
+
+/// The folder every test of this process makes its directories in; removed at exit.
+private let testFolder: String = {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("strata-tests-\(UUID().uuidString)").path
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    atexit { try? FileManager.default.removeItem(atPath: testFolder) }
+    return path
+}()
 
 enum Contexts {
     /// The short lifetime of contexts on a manual clock. Time only moves when a check
