@@ -706,8 +706,8 @@ def reading(f):
         f"- **Durable tiers** ({f.run('hits')}). `SQLiteStore` get and set: {r('hits', 'SQLiteStore get')} and "
         f"{r('hits', 'SQLiteStore set')} hand-written sqlite3 calls. `FolderStore` get and set: "
         f"{r('hits', 'FolderStore get')} and {r('hits', 'FolderStore set')} raw POSIX calls (a read also checks a "
-        f"CRC-32 and the key in the file's header, and runs on the store's own threads, never on Swift's cooperative "
-        f"pool). A `TieredStore` L2 hit with its L1 fill: {r('hits', 'TieredStore L2 hit + L1 fill (SQLite L2)')} "
+        f"CRC-32 and the key in the file's header; a file the kernel's caches hold is read on the calling thread, any "
+        f"other read on the store's own threads, never blocking Swift's cooperative pool). A `TieredStore` L2 hit with its L1 fill: {r('hits', 'TieredStore L2 hit + L1 fill (SQLite L2)')} "
         f"the L2's own get; a `getOrSet` miss: {r('hits', 'TieredStore getOrSet miss (SQLite L2)')} a raw failed read "
         f"plus a raw write."))
 
