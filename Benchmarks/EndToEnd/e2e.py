@@ -309,7 +309,7 @@ def measure(binary, framework, seconds, warm_seconds, cold_seconds, rounds, rest
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
-    parser.add_argument("--seconds", type=int, default=5, help="each load of each round")
+    parser.add_argument("--seconds", type=int, default=4, help="each load of each round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--frameworks", default="hummingbird,vapor")
     parser.add_argument("--quick", action="store_true", help="a second per load: checks it works, no figures")

@@ -1,6 +1,7 @@
 // strata-bench: every Strata benchmark beside its raw baseline, measured in the same run.
 //
 //   swift run -c release strata-bench [--quick] [group ...] > results.jsonl
+//   swift run -c release strata-bench --list      # the groups, one a line
 //
 // Groups: hits, hit-ratio, scaling, memory, clear, entries, resilience, redis, redis-bulk, redis-tls, fanout, tracking, redis-pinned, cluster, http, bulk, values, traces (all by default). Figures go to
 // standard output as JSON lines (see Report.swift) and, readably, to standard error.
@@ -21,6 +22,11 @@ if arguments.first == "footprint-child", arguments.count == 3, let count = Int(a
 
 if arguments.first == "trace-child" {
     try await TraceChild.run(Array(arguments.dropFirst()))
+    exit(0)
+}
+
+if arguments == ["--list"] {
+    print(allGroups.joined(separator: "\n"))
     exit(0)
 }
 
