@@ -104,11 +104,14 @@ struct InterleavedRounds {
         return (0..<(1 << 20)).map { _ in Int(truncatingIfNeeded: generator.next() >> 1) }
     }()
 
-    /// Runs `body` `operationsPerRound` times with indexes in a random order over the key set.
-    mutating func measure(_ name: String, keyCount: Int, _ body: (Int) async throws -> Void) async rethrows {
+    /// Runs `body` `operationsPerRound` times (or `operations`, for an operation slow enough
+    /// that fewer make a steady figure) with indexes in a random order over the key set.
+    mutating func measure(
+        _ name: String, keyCount: Int, operations: Int? = nil, _ body: (Int) async throws -> Void
+    ) async rethrows {
+        let count = min(operations ?? operationsPerRound, operationsPerRound)
         let start = cursor
-        cursor += operationsPerRound
-        let count = operationsPerRound
+        cursor += count
         let indexes = Self.randomIndexes
         let elapsed = try await ContinuousClock().measure {
             for index in 0..<count { try await body(indexes[(start + index) & (indexes.count - 1)] % keyCount) }
