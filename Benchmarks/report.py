@@ -248,7 +248,7 @@ def summary_rows(f):
     ratio_row("`TieredStore` L2 hit + L1 fill / the `SQLiteStore` get", "hits", "TieredStore L2 hit + L1 fill (SQLite L2)", 1.2)
     ratio_row("`SQLiteStore` get / raw sqlite3 calls", "hits", "SQLiteStore get", 1.25)
     ratio_row("`SQLiteStore` set / raw sqlite3 calls", "hits", "SQLiteStore set", 1.25)
-    ratio_row("`FolderStore` get / raw `open`/`read`/`close`", "hits", "FolderStore get")
+    ratio_row("`FolderStore` get / raw `open`/`read`/`close`", "hits", "FolderStore get", 1.5)
     ratio_row("`RedisStore` sequential get / blocking hiredis, client and server on one core",
               "redis-pinned", "RedisStore get, sequential (same core)", 1.2)
     ratio_row("`RedisStore` sequential get / blocking hiredis, on two cores",
