@@ -15,9 +15,8 @@
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 
-// glibc declares preadv2 only under _GNU_SOURCE; this is the same declaration.
-extern ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags);
-
+// Called through syscall(2), as openat2 is: libc declares preadv2 only under _GNU_SOURCE
+// (glibc) or not in every version (musl).
 #ifndef RWF_NOWAIT
 #define RWF_NOWAIT 0x00000008
 #endif
@@ -40,9 +39,11 @@ static inline int strata_open_cached(int directory, const char *path, int flags)
 
 /// pread of what is already in the page cache; -1 with errno EAGAIN where it would wait.
 static inline ssize_t strata_pread_cached(int fd, void *buffer, size_t count, off_t offset) {
-#if defined(__linux__)
+#if defined(__linux__) && defined(SYS_preadv2) && (defined(__LP64__) || defined(_LP64))
     struct iovec vector = {buffer, count};
-    return preadv2(fd, &vector, 1, offset, RWF_NOWAIT);
+    // The kernel takes the offset as two halves (low, high); on a 64-bit system the low
+    // half is the whole offset and the high half is not used.
+    return (ssize_t)syscall(SYS_preadv2, fd, &vector, 1, (long)offset, 0L, RWF_NOWAIT);
 #else
     (void)fd; (void)buffer; (void)count; (void)offset;
     errno = ENOSYS;
