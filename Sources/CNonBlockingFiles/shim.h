@@ -12,8 +12,14 @@
 #include <unistd.h>
 
 #if defined(__linux__)
-#include <linux/openat2.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
+#if __has_include(<linux/openat2.h>)  // kernel headers 5.6 and later
+#include <linux/openat2.h>
+#endif
+#ifndef O_NOATIME
+#define O_NOATIME 01000000
+#endif
 
 // Called through syscall(2), as openat2 is: libc declares preadv2 only under _GNU_SOURCE
 // (glibc) or not in every version (musl).
@@ -24,15 +30,29 @@
 
 /// `path` (relative, no symbolic links, never above `directory`) opened with `flags` only
 /// if every component is in the kernel's lookup cache; otherwise -1 with errno EAGAIN.
+/// `O_NOATIME` too, so that the read does not start a journal transaction to update the
+/// access time (-1 with EPERM for a file this process does not own).
 static inline int strata_open_cached(int directory, const char *path, int flags) {
 #if defined(__linux__) && defined(SYS_openat2) && defined(RESOLVE_CACHED)
     struct open_how how = {0};
-    how.flags = (unsigned long long)flags;
+    how.flags = (unsigned long long)(flags | O_NOATIME);
     how.resolve = RESOLVE_CACHED | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH;
     return (int)syscall(SYS_openat2, directory, path, &how, sizeof how);
 #else
     (void)directory; (void)path; (void)flags;
     errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/// The type of the file system `fd` is on (`statfs`'s `f_type`), or -1.
+static inline long long strata_file_system_type(int fd) {
+#if defined(__linux__)
+    struct statfs info;
+    if (fstatfs(fd, &info) != 0) return -1;
+    return (long long)info.f_type;
+#else
+    (void)fd;
     return -1;
 #endif
 }

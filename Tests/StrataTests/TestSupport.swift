@@ -9,9 +9,10 @@ func temporaryDirectory(_ label: String = "strata") -> String {
     testFolder + "/\(label)-\(UUID().uuidString)"
 }
 
-/// The folder every test of this process makes its directories in; removed at exit.
+/// The folder every test of this process makes its directories in; removed at exit. Named
+/// short: a socket's path in it (the foreign-slot tests) must fit `sun_path`'s 108 bytes.
 private let testFolder: String = {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("strata-tests-\(UUID().uuidString)").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("strata-\(getpid())").path
     try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     atexit { try? FileManager.default.removeItem(atPath: testFolder) }
     return path

@@ -154,9 +154,9 @@ nonisolated func hitBenchmarks(quick: Bool) async throws {
         try await tiered.set(key, profile)
         rawFiles.write(key, value)
     }
-    // The bytes stores filled in bulk (one SQLite transaction, the folder's writes in
-    // parallel) as a bytes `set` stores them: untimed, and a third of the group's time
-    // when written one by one.
+    // The bytes stores filled in bulk (one SQLite transaction a batch, the folder's writes
+    // on one of its threads) as a bytes `set` stores them: untimed, and a third of the
+    // group's time when written one by one.
     for start in stride(from: 0, to: keys.count, by: 10_000) {
         let batch = Dictionary(uniqueKeysWithValues: keys[start..<min(start + 10_000, keys.count)].map { ($0, StoredEntry(bytes: value)) })
         try await sqlite.setEntries(batch)

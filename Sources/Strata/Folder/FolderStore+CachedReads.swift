@@ -17,9 +17,13 @@ import Darwin
 /// cache's files find them in the kernel's caches, and Linux can say so without waiting:
 /// `openat2` with `RESOLVE_CACHED` fails with `EAGAIN` when a path component is not in its
 /// lookup cache, and `preadv2` with `RWF_NOWAIT` when the bytes are not in the page cache.
-/// A read tries that first; anything else (a lookup or bytes not cached, a file system
-/// without the flags, such as NFS, a foreign thing in the slot, any error) goes to the
-/// store's threads, which read it the blocking way and report what they find.
+/// A read tries that first; anything else (a lookup or bytes not cached, a foreign thing in
+/// the slot, any error) goes to the store's threads, which read it the blocking way and
+/// report what they find. Only on a local file system the store knows (ext4, XFS, Btrfs,
+/// tmpfs, F2FS, overlayfs, ZFS, bcachefs): on NFS or FUSE a lookup the kernel has cached
+/// can still be followed by an open that waits on a server or a daemon, so there every
+/// read goes to the threads. The open asks for `O_NOATIME`, so that a read does not start a
+/// journal transaction to update the file's access time.
 extension FolderStore {
     /// The key's slot read without waiting, or `nil` when the read must go to the file
     /// threads: only a regular entry file (or no file at all) is answered here.
@@ -31,8 +35,8 @@ extension FolderStore {
         if fd < 0 {
             switch errno {
             case ENOENT: return .missing  // a cached negative lookup: no file, no directory
-            case ENOSYS, EPERM, EINVAL: cachedReads.markUnsupported()  // an old kernel, or a sandbox that refuses openat2
-            default: break  // EAGAIN (not in the lookup cache), ELOOP, ENOTDIR, ...: the threads say what it is
+            case ENOSYS, EINVAL: cachedReads.markUnsupported()  // no openat2 or no RESOLVE_CACHED (before Linux 5.12)
+            default: break  // EAGAIN (not in the lookup cache), EPERM (O_NOATIME on another user's file), ELOOP, ...
             }
             return nil
         }
@@ -48,7 +52,7 @@ extension FolderStore {
             }
             if count < 0 {
                 if errno == EINTR { continue }
-                if errno == EOPNOTSUPP || errno == ENOSYS { cachedReads.markUnsupported() }
+                if errno == EOPNOTSUPP || errno == ENOSYS || errno == EPERM { cachedReads.markUnsupported() }
                 return nil  // EAGAIN: not all in the page cache
             }
             if count == 0 { break }  // the file shrank: the caller sees a short read, as on the threads
@@ -62,7 +66,21 @@ extension FolderStore {
 /// Whether this store's file system (and kernel) answers reads that cannot wait; once one
 /// says it does not, every read goes to the threads.
 final class CachedReadSupport: Sendable {
-    private let unsupported = Atomic<Bool>(false)
+    private let unsupported: Atomic<Bool>
+
+    /// `statfs` types of the local file systems whose opens and reads never wait on another
+    /// process or machine: ext2/3/4, XFS, Btrfs, tmpfs, F2FS, overlayfs, ZFS, bcachefs.
+    static let localFileSystems: Set<Int64> = [
+        0xEF53, 0x5846_5342, 0x9123_683E, 0x0102_1994, 0xF2F5_2010, 0x794C_7630, 0x2FC1_2FC1, 0xCA45_1A4E,
+    ]
+
+    /// Supported when the directory `fd` is on one of ``localFileSystems``.
+    init(directory fd: Int32) {
+        unsupported = Atomic(!Self.localFileSystems.contains(Self.fileSystemType(of: fd)))
+    }
+
+    /// The `statfs` type of the file system `fd` is on, or -1.
+    static func fileSystemType(of fd: Int32) -> Int64 { Int64(strata_file_system_type(fd)) }
 
     var isSupported: Bool { !unsupported.load(ordering: .relaxed) }
 

@@ -21,8 +21,8 @@ extension FolderStore {
         public var abandonedFileAge: Duration
         /// Threads the store's file work runs on (never Swift's cooperative threads, which
         /// a slow disk, a lock held by another process or a network file system would
-        /// stall). Four by default. A read that cannot wait (on Linux, path and bytes in
-        /// the kernel's caches) is served on the calling thread instead.
+        /// stall). Four by default. A read that cannot wait (on Linux, on a local file
+        /// system, path and bytes in the kernel's caches) is served on the calling thread.
         public var fileThreads: Int
         /// How often ``FolderStore/run()`` sweeps expired entries.
         public var sweepInterval: Duration

@@ -36,10 +36,10 @@ import Darwin
 ///   holds one is ``StrataError/Code/corruptEntry``; writing or deleting the key replaces
 ///   or removes it.
 /// - File work runs on threads of the store's own (``Configuration/fileThreads``), never
-///   on Swift's cooperative threads, except a read that cannot wait: on Linux, a read
-///   whose path and bytes are in the kernel's caches (`openat2` with `RESOLVE_CACHED`,
-///   `preadv2` with `RWF_NOWAIT`) is served on the calling thread, without two thread
-///   switches.
+///   on Swift's cooperative threads, except a read that cannot wait: on Linux, on a local
+///   file system, a read whose path and bytes are in the kernel's caches (`openat2` with
+///   `RESOLVE_CACHED`, `preadv2` with `RWF_NOWAIT`) is served on the calling thread,
+///   without two thread switches.
 ///
 /// Expired files are not served, and are removed, with ended leases, by ``sweepExpired()``.
 ///
@@ -67,7 +67,7 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
     private let closed = Atomic<Bool>(false)
     let threads: FileThreads
     /// Whether reads are tried on the calling thread first (see `FolderStore+CachedReads.swift`).
-    let cachedReads = CachedReadSupport()
+    let cachedReads: CachedReadSupport
 
     /// A store over `directory`, creating it when missing.
     ///
@@ -117,6 +117,7 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
         }
         (temporaryDirectory, leaseDirectory, recordDirectory) = (own[0], own[1], own[2])
         threads = FileThreads(count: configuration.fileThreads, label: "strata.folder")
+        cachedReads = CachedReadSupport(directory: root)
     }
 
     deinit {
