@@ -14,6 +14,17 @@ nonisolated func redisPinnedBenchmarks(quick: Bool) async throws {
     defer { redis.stop() }
     let report = Report.shared
     let clientCore = 1
+    // The floor of an asynchronous client: the task writes the same commands as the
+    // store (GET and PTTL; the DEL of the key's lease and SET) and suspends, and a thread of its own
+    // waiting in poll() reads the replies and resumes it. No client that keeps the
+    // cooperative pool free of blocking reads can do less. Made before the pinning, so that
+    // their reading threads are pinned with the process.
+    let floorGet = AsyncRawPipeline(port: redis.port, keys.map { [["GET", $0], ["PTTL", $0]] })
+    let floorSet = AsyncRawPipeline(port: redis.port, keys.map { [["DEL", "strata:lease:" + $0], ["SET", $0, value]] })
+    defer {
+        floorGet.stop()
+        floorSet.stop()
+    }
     for (layout, serverCore) in [("same core", 1), ("two cores", 0)] {
         pin(process: getpid(), toCore: clientCore)
         pin(process: redis.processIdentifier, toCore: serverCore)
@@ -23,8 +34,10 @@ nonisolated func redisPinnedBenchmarks(quick: Bool) async throws {
         for _ in 0..<rounds.rounds {
             await rounds.measure("raw GET", keyCount: keys.count) { raw.command(["GET", keys[$0]]) }
             try await rounds.measure("store get", keyCount: keys.count) { _ = try await store.get(keys[$0], as: String.self) }
+            await rounds.measure("async GET", keyCount: keys.count) { _ = await floorGet.run($0) }
             await rounds.measure("raw SET", keyCount: keys.count) { raw.command(["SET", keys[$0], value]) }
             try await rounds.measure("store set", keyCount: keys.count) { try await store.set(keys[$0], value) }
+            await rounds.measure("async SET", keyCount: keys.count) { _ = await floorSet.run($0) }
         }
         report.compare(
             group, "RedisStore get, sequential (\(layout))", rounds.median("store get"),
@@ -32,6 +45,18 @@ nonisolated func redisPinnedBenchmarks(quick: Bool) async throws {
         report.compare(
             group, "RedisStore set, sequential (\(layout))", rounds.median("store set"),
             to: "blocking hiredis SET (\(layout))", rounds.median("raw SET"))
+        report.compare(
+            group, "asynchronous floor: GET + PTTL written by the task, replies read by a polling thread (\(layout))",
+            rounds.median("async GET"), to: "blocking hiredis GET (\(layout))", rounds.median("raw GET"))
+        report.compare(
+            group, "asynchronous floor: DEL of the lease + SET written by the task, replies read by a polling thread (\(layout))",
+            rounds.median("async SET"), to: "blocking hiredis SET (\(layout))", rounds.median("raw SET"))
+        report.compare(
+            group, "RedisStore get, sequential, against the asynchronous floor (\(layout))", rounds.median("store get"),
+            to: "asynchronous floor, GET + PTTL (\(layout))", rounds.median("async GET"))
+        report.compare(
+            group, "RedisStore set, sequential, against the asynchronous floor (\(layout))", rounds.median("store set"),
+            to: "asynchronous floor, DEL + SET (\(layout))", rounds.median("async SET"))
 
         // The floor under any call that suspends: a task resumed by another thread, beside
         // two threads that block in turn (no Redis in either), on the same layout.
