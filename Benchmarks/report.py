@@ -249,6 +249,8 @@ def summary_rows(f):
     ratio_row("`SQLiteStore` get / raw sqlite3 calls", "hits", "SQLiteStore get", 1.25)
     ratio_row("`SQLiteStore` set / raw sqlite3 calls", "hits", "SQLiteStore set", 1.25)
     ratio_row("`FolderStore` get / raw `open`/`read`/`close`", "hits", "FolderStore get", 1.5)
+    ratio_row("`HTTPCache` fresh hit / the `MemoryStore` read inside it", "http",
+              "HTTPCache fresh hit (vs the store read inside it)", 5.0)
     # Issue 27's goals for the Redis path, in both layouts of redis-pinned; beside each
     # sequential one, the floor that any client keeping the cooperative pool free pays.
     for layout, where in (("same core", "client and server on one core"), ("two cores", "on two cores")):

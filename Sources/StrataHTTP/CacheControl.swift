@@ -16,13 +16,24 @@ struct CacheControl: Sendable, Equatable {
     var maxStale: Int64?
     var minFresh: Int64?
 
+    /// The directives this type acts on.
+    private static let known = [
+        "max-age", "no-store", "no-cache", "must-revalidate", "public", "immutable", "stale-while-revalidate", "stale-if-error",
+        "max-stale", "min-fresh",
+    ]
+
     /// The largest delta-seconds a cache must understand (RFC 9111 §1.2.2).
     static let deltaSecondsLimit: Int64 = 2_147_483_648
 
     init(_ header: String?) {
         guard let header else { return }
-        var seen: Set<String> = []
-        for (name, value) in Self.directives(header) where seen.insert(name).inserted {
+        // The directives acted on that were seen, one bit each (no set of strings: a
+        // stored response's field is parsed on every hit); an unknown one is skipped.
+        var seen: UInt16 = 0
+        for (name, value) in Self.directives(header) {
+            guard let bit = Self.known.firstIndex(of: name) else { continue }
+            guard seen & (1 << bit) == 0 else { continue }
+            seen |= 1 << bit
             switch name {
             case "max-age": maxAge = Self.deltaSeconds(value) ?? 0
             case "no-store": noStore = true
@@ -42,38 +53,42 @@ struct CacheControl: Sendable, Equatable {
     }
 
     /// Splits `a, b=1, c="x, y"` into lowercased names and unquoted values.
+    ///
+    /// Over UTF-8 bytes: a stored response's field is parsed on every hit. The separators
+    /// are ASCII, so a multi-byte character is copied through whole.
     static func directives(_ header: String) -> [(String, String?)] {
+        let comma = UInt8(ascii: ","), equals = UInt8(ascii: "="), quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
         var result: [(String, String?)] = []
-        var characters = Substring(header)
-        while !characters.isEmpty {
-            characters = characters.drop { $0 == " " || $0 == "\t" || $0 == "," }
-            let name = characters.prefix { $0 != "=" && $0 != "," }
-            characters = characters.dropFirst(name.count)
+        var bytes = Array(header.utf8)[...]
+        while !bytes.isEmpty {
+            bytes = bytes.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == comma }
+            let name = bytes.prefix { $0 != equals && $0 != comma }
+            bytes = bytes[name.endIndex...]
             var value: String?
-            if characters.first == "=" {
-                characters = characters.dropFirst()
-                if characters.first == "\"" {
-                    characters = characters.dropFirst()
-                    var quoted = ""
-                    while let next = characters.first, next != "\"" {
-                        characters = characters.dropFirst()
-                        if next == "\\", let escaped = characters.first {
+            if bytes.first == equals {
+                bytes = bytes.dropFirst()
+                if bytes.first == quote {
+                    bytes = bytes.dropFirst()
+                    var quoted: [UInt8] = []
+                    while let next = bytes.first, next != quote {
+                        bytes = bytes.dropFirst()
+                        if next == backslash, let escaped = bytes.first {
                             quoted.append(escaped)
-                            characters = characters.dropFirst()
+                            bytes = bytes.dropFirst()
                         } else {
                             quoted.append(next)
                         }
                     }
-                    characters = characters.dropFirst()
-                    value = quoted
-                    characters = characters.drop { $0 != "," }
+                    bytes = bytes.dropFirst()
+                    value = String(decoding: quoted, as: UTF8.self)
+                    bytes = bytes.drop { $0 != comma }
                 } else {
-                    let token = characters.prefix { $0 != "," }
-                    characters = characters.dropFirst(token.count)
-                    value = token.trimmingWhitespace
+                    let token = bytes.prefix { $0 != comma }
+                    bytes = bytes[token.endIndex...]
+                    value = String(decoding: token, as: UTF8.self).trimmingWhitespace
                 }
             }
-            let trimmed = name.trimmingWhitespace.lowercased()
+            let trimmed = String(decoding: name, as: UTF8.self).trimmingWhitespace.lowercasedToken
             if !trimmed.isEmpty { result.append((trimmed, value)) }
         }
         return result

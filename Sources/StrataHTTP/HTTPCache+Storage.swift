@@ -182,8 +182,11 @@ extension HTTPCache {
         else { return false }
         let head = bytes[0..<authorityEnd]
         if head.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) { return false }
-        let authority = String(decoding: bytes[authorityStart..<authorityEnd], as: UTF8.self)
-        return !authority.hasSuffix(":80") && !authority.hasSuffix(":443") && !authority.contains("@")
+        // Bytes, not String: with Foundation imported, `String.contains(_:)` is a CFString
+        // search, a tenth of a fresh hit's time when it was used here.
+        let authority = bytes[authorityStart..<authorityEnd]
+        func endsWith(_ suffix: String) -> Bool { authority.reversed().starts(with: suffix.utf8.reversed()) }
+        return !authority.contains(UInt8(ascii: "@")) && !endsWith(":80") && !endsWith(":443")
     }
 
     static func variantKey(_ urlKey: String, index: VaryIndex, values: [String?]) -> String {

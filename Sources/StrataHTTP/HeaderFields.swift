@@ -3,14 +3,26 @@ struct HeaderFields: Sendable, Equatable {
     struct Field: Sendable, Equatable {
         var name: String
         var value: String
-        /// `name` lowercased, once, since every lookup compares it.
-        let lowercasedName: String
 
         init(name: String, value: String) {
             self.name = name
             self.value = value
-            lowercasedName = name.lowercased()
         }
+
+        /// `name` lowercased. Lookups compare names without it (``HeaderFields/named(_:_:)``):
+        /// a stored response's fields are decoded on every hit, and lowering each name
+        /// there cost more than the rest of the decoding.
+        var lowercasedName: String { name.lowercasedToken }
+    }
+
+    /// Whether two field names are the same, ASCII letters in either case (field names are
+    /// tokens, RFC 9110 §5.1: ASCII only).
+    @inline(__always)
+    static func named(_ name: String, _ other: String) -> Bool {
+        name.utf8.count == other.utf8.count
+            && name.utf8.elementsEqual(other.utf8) { left, right in
+                left == right || (left ^ right == 0x20 && (left | 0x20) >= UInt8(ascii: "a") && (left | 0x20) <= UInt8(ascii: "z"))
+            }
     }
 
     private(set) var fields: [Field]
@@ -26,9 +38,8 @@ struct HeaderFields: Sendable, Equatable {
 
     /// The field's value, repeated fields joined by `, ` (RFC 9110 §5.3).
     subscript(name: String) -> String? {
-        let wanted = name.lowercased()
         var found: String?
-        for field in fields where field.lowercasedName == wanted {
+        for field in fields where Self.named(field.name, name) {
             found = found.map { $0 + ", " + field.value } ?? field.value
         }
         return found
@@ -40,8 +51,8 @@ struct HeaderFields: Sendable, Equatable {
     }
 
     mutating func remove(_ name: String) {
-        let wanted = name.lowercased()
-        fields.removeAll { $0.lowercasedName == wanted }
+        guard fields.contains(where: { Self.named($0.name, name) }) else { return }  // no copy of the array when absent
+        fields.removeAll { Self.named($0.name, name) }
     }
 
     /// One dictionary entry per name, for `HTTPURLResponse`.
@@ -62,17 +73,48 @@ struct HeaderFields: Sendable, Equatable {
 
     /// The comma-separated members of a list-valued field, trimmed, empty members dropped.
     func list(_ name: String) -> [String] {
-        guard let value = self[name] else { return [] }
+        Self.members(of: self[name])
+    }
+
+    /// The comma-separated members of a list-valued field's `value`, trimmed, empty members
+    /// dropped.
+    static func members(of value: String?) -> [String] {
+        guard let value else { return [] }
         return value.split(separator: ",").map { $0.trimmingWhitespace }.filter { !$0.isEmpty }
     }
 }
 
 extension StringProtocol {
     /// The text without leading and trailing spaces and tabs.
+    ///
+    /// Over UTF-8, not `Character`s: header values are parsed on every hit, and breaking
+    /// text into grapheme clusters cost more than the rest of the parsing.
     var trimmingWhitespace: String {
-        var slice = Substring(self)
-        while let first = slice.first, first == " " || first == "\t" { slice.removeFirst() }
-        while let last = slice.last, last == " " || last == "\t" { slice.removeLast() }
-        return String(slice)
+        let text = Substring(self)
+        let bytes = text.utf8
+        var start = bytes.startIndex
+        var end = bytes.endIndex
+        while start < end, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start = bytes.index(after: start) }
+        while start < end {
+            let last = bytes.index(before: end)
+            guard bytes[last] == UInt8(ascii: " ") || bytes[last] == UInt8(ascii: "\t") else { break }
+            end = last
+        }
+        return String(text[start..<end])
+    }
+}
+
+extension String {
+    /// `lowercased()` for the names of fields and directives, which are ASCII tokens: the
+    /// string itself when it has no uppercase letter (no copy), ASCII letters lowered when
+    /// it has; `lowercased()` when it is not ASCII.
+    var lowercasedToken: String {
+        var hasUppercase = false
+        for byte in utf8 {
+            if byte >= 0x80 { return lowercased() }
+            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { hasUppercase = true }
+        }
+        guard hasUppercase else { return self }
+        return String(decoding: utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 + 32 : $0 }, as: UTF8.self)
     }
 }

@@ -125,14 +125,35 @@ struct StoredHTTPResponse: Sendable {
         var varyFieldNames: [String]
 
         init(_ headers: HeaderFields) {
-            cacheControl = CacheControl(headers["cache-control"])
-            date = headers["date"].flatMap(HTTPDate.milliseconds)
-            ageSeconds = headers["age"].flatMap { CacheControl.deltaSeconds($0.trimmingWhitespace) }
-            expires = headers["expires"].map { HTTPDate.milliseconds($0) }
-            lastModifiedText = headers["last-modified"]
+            // One pass over the fields for all of them (a decoded response's facts are
+            // computed on every hit), repeated fields joined as `headers[name]` joins them.
+            var values:
+                (
+                    cacheControl: String?, date: String?, age: String?, expires: String?, lastModified: String?,
+                    etag: String?, vary: String?
+                )
+            values = (nil, nil, nil, nil, nil, nil, nil)
+            func add(_ value: String, to found: inout String?) { found = found.map { $0 + ", " + value } ?? value }
+            for field in headers.fields {
+                switch field.name.utf8.count {  // most fields are none of these, told by length alone
+                case 3 where HeaderFields.named(field.name, "age"): add(field.value, to: &values.age)
+                case 4 where HeaderFields.named(field.name, "date"): add(field.value, to: &values.date)
+                case 4 where HeaderFields.named(field.name, "etag"): add(field.value, to: &values.etag)
+                case 4 where HeaderFields.named(field.name, "vary"): add(field.value, to: &values.vary)
+                case 7 where HeaderFields.named(field.name, "expires"): add(field.value, to: &values.expires)
+                case 13 where HeaderFields.named(field.name, "cache-control"): add(field.value, to: &values.cacheControl)
+                case 13 where HeaderFields.named(field.name, "last-modified"): add(field.value, to: &values.lastModified)
+                default: break
+                }
+            }
+            cacheControl = CacheControl(values.cacheControl)
+            date = values.date.flatMap(HTTPDate.milliseconds)
+            ageSeconds = values.age.flatMap { CacheControl.deltaSeconds($0.trimmingWhitespace) }
+            expires = values.expires.map { HTTPDate.milliseconds($0) }
+            lastModifiedText = values.lastModified
             lastModified = lastModifiedText.flatMap(HTTPDate.milliseconds)
-            etag = headers["etag"]
-            varyFieldNames = headers.list("vary").map { $0.lowercased() }
+            etag = values.etag
+            varyFieldNames = HeaderFields.members(of: values.vary).map { $0.lowercased() }
         }
     }
 }
@@ -199,14 +220,22 @@ private struct ByteReader {
     }
 
     mutating func string() throws(StoredHTTPEntry.MalformedEntry) -> String {
-        let raw = try blob()
-        guard let text = String(validating: raw, as: UTF8.self) else { throw .init() }
+        // From the slice's own buffer: no array in between, and a short text needs no
+        // allocation. ASCII (header fields nearly always are) is valid UTF-8 as it stands;
+        // only other text goes through `String(validating:)`, which is generic in the
+        // standard library and looks its types up at run time, once per field of a hit.
+        let text = try take(count()).withUnsafeBufferPointer { buffer in
+            buffer.allSatisfy { $0 < 0x80 } ? String(decoding: buffer, as: UTF8.self) : String(validating: buffer, as: UTF8.self)
+        }
+        guard let text else { throw .init() }
         return text
     }
 
     mutating func fields() throws(StoredHTTPEntry.MalformedEntry) -> [HeaderFields.Field] {
+        let count = try count()
         var result: [HeaderFields.Field] = []
-        for _ in 0..<(try count()) { result.append(.init(name: try string(), value: try string())) }
+        result.reserveCapacity(min(count, 256))
+        for _ in 0..<count { result.append(.init(name: try string(), value: try string())) }
         return result
     }
 }

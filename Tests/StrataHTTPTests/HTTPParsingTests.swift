@@ -37,11 +37,51 @@ struct HTTPParsingTests {
         #expect(CacheControl(nil) == CacheControl(""))
     }
 
+    @Test("header fields: names match in any case, repeated fields join, non-ASCII text decodes, and stored responses round-trip")
+    func headerFields() throws {
+        var headers = HeaderFields([
+            .init(name: "CACHE-Control", value: "max-age=60"), .init(name: "X-Note", value: "naïve “quoted”"),
+            .init(name: "cache-control", value: #"no-cache="Set-Cookie, \"A\"", must-revalidate"#),
+            .init(name: "ETag", value: "\"v1\""), .init(name: "Vary", value: "Accept , , X-Lang"),
+        ])
+        #expect(headers["Cache-Control"] == #"max-age=60, no-cache="Set-Cookie, \"A\"", must-revalidate"#)
+        #expect(headers["x-note"] == "naïve “quoted”" && headers["x-not"] == nil && headers["X-NOTE"] != nil)
+        #expect(HeaderFields.named("Content-Type", "content-type") && !HeaderFields.named("content-typf", "content-type"))
+        #expect(!HeaderFields.named("a-b", "a\rb"))  // 0x2D and 0x0D differ by 0x20 but are not letters
+        // The facts read every field of a name, in one pass.
+        let response = StoredHTTPResponse(
+            url: "https://example.com/", statusCode: 200, headers: headers, body: Array("é".utf8),
+            requestTime: Timestamp(millisecondsSince1970: 1), responseTime: Timestamp(millisecondsSince1970: 2),
+            varyValues: [("accept", "text/html"), ("x-lang", nil)], fixedLifetime: nil)
+        #expect(response.facts.cacheControl.maxAge == 60 && response.facts.cacheControl.noCache)
+        #expect(response.facts.cacheControl.mustRevalidate && response.facts.etag == "\"v1\"")
+        #expect(response.facts.varyFieldNames == ["accept", "x-lang"])
+        #expect(CacheControl.directives(#"a="x\"ü", B=ö "#).map { "\($0.0)=\($0.1 ?? "-")" } == [#"a=x"ü"#, "b=ö"])
+        // Encoded and decoded again: the same fields, non-ASCII ones included.
+        guard case .response(let decoded) = try StoredHTTPEntry(decoding: StoredHTTPEntry.response(response).encoded()) else {
+            Issue.record("a stored response decoded as something else")
+            return
+        }
+        #expect(decoded.headers == headers && decoded.body == response.body && decoded.url == response.url)
+        #expect(decoded.facts.cacheControl == response.facts.cacheControl)
+        // A field whose bytes are not UTF-8 makes the entry malformed (a miss), never a crash.
+        var bytes = StoredHTTPEntry.response(response).encoded()
+        let note = bytes.firstRange(of: Array("naïve".utf8))!
+        bytes[note.lowerBound + 2] = 0xFF
+        #expect(throws: StoredHTTPEntry.MalformedEntry.self) { try StoredHTTPEntry(decoding: bytes) }
+        headers.remove("CACHE-CONTROL")
+        #expect(headers["cache-control"] == nil && headers.fields.count == 3)
+    }
+
     @Test("keys: URLs are normalized, and URLs too long to be keys are hashed within the key limit")
     func keys() {
         let key = HTTPCache.key(for: URL(string: "HTTP://Example.COM:80/a?b=1#frag")!, prefix: "http:")
         #expect(key == "http:http://example.com/a?b=1")
         #expect(HTTPCache.key(for: URL(string: "https://example.com")!, prefix: "p:") == "p:https://example.com/")
+        #expect(HTTPCache.key(for: URL(string: "https://example.com:443/a")!, prefix: "p:") == "p:https://example.com/a")
+        #expect(HTTPCache.key(for: URL(string: "https://example.com:8443/a")!, prefix: "p:") == "p:https://example.com:8443/a")
+        #expect(HTTPCache.isNormalized("https://example.com:8443/a") && !HTTPCache.isNormalized("https://u@example.com/a"))
+        #expect(!HTTPCache.isNormalized("http://example.com:80/a") && !HTTPCache.isNormalized("https://Example.com/a"))
         let long = URL(string: "https://example.com/" + String(repeating: "x", count: 2000))!
         let hashed = HTTPCache.key(for: long, prefix: "http:")
         #expect(hashed.hasPrefix("http:sha256 ") && hashed.utf8.count < 100)
