@@ -16,7 +16,7 @@ struct CacheControl: Sendable, Equatable {
     var maxStale: Int64?
     var minFresh: Int64?
 
-    /// The directives this type acts on.
+    /// The directives this type acts on, in the order of `init`'s bits.
     private static let known = [
         "max-age", "no-store", "no-cache", "must-revalidate", "public", "immutable", "stale-while-revalidate", "stale-if-error",
         "max-stale", "min-fresh",
@@ -30,24 +30,22 @@ struct CacheControl: Sendable, Equatable {
         // The directives acted on that were seen, one bit each (no set of strings: a
         // stored response's field is parsed on every hit); an unknown one is skipped.
         var seen: UInt16 = 0
-        for (name, value) in Self.directives(header) {
-            guard let bit = Self.known.firstIndex(of: name) else { continue }
-            guard seen & (1 << bit) == 0 else { continue }
+        Self.forEachDirective(header) { name, value in
+            guard let bit = Self.known.firstIndex(of: name), seen & (1 << bit) == 0 else { return }
             seen |= 1 << bit
-            switch name {
-            case "max-age": maxAge = Self.deltaSeconds(value) ?? 0
-            case "no-store": noStore = true
+            switch bit {
+            case 0: maxAge = Self.deltaSeconds(value) ?? 0
+            case 1: noStore = true
             // `no-cache="field"` is treated as plain no-cache: revalidating the whole
             // response is always allowed, and simpler than storing it without the field.
-            case "no-cache": noCache = true
-            case "must-revalidate": mustRevalidate = true
-            case "public": isPublic = true
-            case "immutable": immutable = true
-            case "stale-while-revalidate": staleWhileRevalidate = Self.deltaSeconds(value)
-            case "stale-if-error": staleIfError = Self.deltaSeconds(value)
-            case "max-stale": maxStale = value == nil ? Int64.max / 4 : Self.deltaSeconds(value)
-            case "min-fresh": minFresh = Self.deltaSeconds(value)
-            default: break
+            case 2: noCache = true
+            case 3: mustRevalidate = true
+            case 4: isPublic = true
+            case 5: immutable = true
+            case 6: staleWhileRevalidate = Self.deltaSeconds(value)
+            case 7: staleIfError = Self.deltaSeconds(value)
+            case 8: maxStale = value == nil ? Int64.max / 4 : Self.deltaSeconds(value)
+            default: minFresh = Self.deltaSeconds(value)
             }
         }
     }
@@ -57,41 +55,50 @@ struct CacheControl: Sendable, Equatable {
     /// Over UTF-8 bytes: a stored response's field is parsed on every hit. The separators
     /// are ASCII, so a multi-byte character is copied through whole.
     static func directives(_ header: String) -> [(String, String?)] {
-        let comma = UInt8(ascii: ","), equals = UInt8(ascii: "="), quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
         var result: [(String, String?)] = []
-        var bytes = Array(header.utf8)[...]
-        while !bytes.isEmpty {
-            bytes = bytes.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == comma }
-            let name = bytes.prefix { $0 != equals && $0 != comma }
-            bytes = bytes[name.endIndex...]
-            var value: String?
-            if bytes.first == equals {
-                bytes = bytes.dropFirst()
-                if bytes.first == quote {
-                    bytes = bytes.dropFirst()
-                    var quoted: [UInt8] = []
-                    while let next = bytes.first, next != quote {
-                        bytes = bytes.dropFirst()
-                        if next == backslash, let escaped = bytes.first {
-                            quoted.append(escaped)
-                            bytes = bytes.dropFirst()
-                        } else {
-                            quoted.append(next)
-                        }
-                    }
-                    bytes = bytes.dropFirst()
-                    value = String(decoding: quoted, as: UTF8.self)
-                    bytes = bytes.drop { $0 != comma }
-                } else {
-                    let token = bytes.prefix { $0 != comma }
-                    bytes = bytes[token.endIndex...]
-                    value = String(decoding: token, as: UTF8.self).trimmingWhitespace
-                }
-            }
-            let trimmed = String(decoding: name, as: UTF8.self).trimmingWhitespace.lowercasedToken
-            if !trimmed.isEmpty { result.append((trimmed, value)) }
-        }
+        forEachDirective(header) { result.append(($0, $1)) }
         return result
+    }
+
+    /// Calls `body` with each directive's lowercased name and unquoted value, in order,
+    /// without collecting them.
+    static func forEachDirective(_ header: String, _ body: (String, String?) -> Void) {
+        let comma = UInt8(ascii: ","), equals = UInt8(ascii: "="), quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        var header = header
+        header.withUTF8 { buffer in
+            var bytes = buffer[...]
+            while !bytes.isEmpty {
+                bytes = bytes.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == comma }
+                let name = bytes.prefix { $0 != equals && $0 != comma }
+                bytes = bytes[name.endIndex...]
+                var value: String?
+                if bytes.first == equals {
+                    bytes = bytes.dropFirst()
+                    if bytes.first == quote {
+                        bytes = bytes.dropFirst()
+                        var quoted: [UInt8] = []
+                        while let next = bytes.first, next != quote {
+                            bytes = bytes.dropFirst()
+                            if next == backslash, let escaped = bytes.first {
+                                quoted.append(escaped)
+                                bytes = bytes.dropFirst()
+                            } else {
+                                quoted.append(next)
+                            }
+                        }
+                        bytes = bytes.dropFirst()
+                        value = String(decoding: quoted, as: UTF8.self)
+                        bytes = bytes.drop { $0 != comma }
+                    } else {
+                        let token = bytes.prefix { $0 != comma }
+                        bytes = bytes[token.endIndex...]
+                        value = String(decoding: token, as: UTF8.self).trimmingWhitespace
+                    }
+                }
+                let trimmed = String(decoding: name, as: UTF8.self).trimmingWhitespace.lowercasedToken
+                if !trimmed.isEmpty { body(trimmed, value) }
+            }
+        }
     }
 
     /// A delta-seconds value (RFC 9111 §1.2.2): digits only, capped at 2^31.
