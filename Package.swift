@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(
             name: "StrataHTTPTests",
             dependencies: [
-                "StrataHTTP", "StrataSQLite", "StrataTesting",
+                "StrataHTTP", "StrataSQLite", "StrataTesting", "StrataTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(traits: ["AsyncHTTPClient"])),
             ]
         ),

@@ -1,6 +1,7 @@
 import Foundation
 import StrataHTTP
 import StrataSQLite
+import StrataTestSupport
 import StrataTesting
 import Testing
 
@@ -440,7 +441,7 @@ struct HTTPCacheTests {
     @Test("the cache survives a restart over a tiered store with SQLite behind it")
     func survivesRestart() async throws {
         let origin = try LoopbackHTTPServer { _ in .init(headers: [("Cache-Control", "max-age=600")], body: body("durable")) }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("strata-http-\(UUID().uuidString).sqlite").path
+        let path = temporaryDirectory("http") + ".sqlite"
         defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
         let url = URL(string: origin.baseURL + "/a")!
         do {

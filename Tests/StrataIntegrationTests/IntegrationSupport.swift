@@ -9,7 +9,7 @@ import StrataTesting
 /// the backend allows it.
 struct IntegrationStores {
     let clock = ManualClock()
-    let sqlitePath = FileManager.default.temporaryDirectory.appendingPathComponent("integration-\(UUID().uuidString).sqlite").path
+    let sqlitePath = temporaryDirectory("integration") + ".sqlite"
     /// A namespace of its own on the shared Redis, so tests never see each other's keys.
     let redisNamespace = "integration:\(UUID().uuidString):"
 

@@ -25,8 +25,7 @@ struct RedisTestCertificates: Sendable {
     private static let made = Task { try await RedisTestCertificates() }
 
     private init() async throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("strata-tls-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try createdTemporaryDirectory("tls")
         let script = """
             set -e
             cd '\(directory)'

@@ -40,8 +40,7 @@ final class RedisTestSentinels: Sendable {
         replica = try await RedisTestServer(
             extraArguments: replication + ["--replicaof", "127.0.0.1", String(primary.port)], argumentsForPort: tlsOnly)
         cliTLS = certificates.map { ["--tls", "--cacert", $0.ca] } ?? []
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sentinels-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try createdTemporaryDirectory("sentinels")
         var ports: [Int] = []
         var processes: [ChildProcess] = []
         for index in 0..<3 {

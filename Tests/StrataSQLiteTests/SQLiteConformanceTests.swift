@@ -1,12 +1,12 @@
 import Foundation
 import StrataSQLite
+import StrataTestSupport
 import StrataTesting
 import Testing
 
+/// A database's path in a fresh folder of the test process's own (removed at exit).
 func temporaryPath(_ label: String) -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    return directory.appendingPathComponent("cache.sqlite").path
+    try! createdTemporaryDirectory(label) + "/cache.sqlite"
 }
 
 enum SQLiteContexts {

@@ -46,8 +46,7 @@ package final class RedisTestServer: Sendable {
     /// A server with `extraArguments`, and those `argumentsForPort` gives for its port
     /// (a TLS-only node listens for TLS there: `--port 0 --tls-port <port>`).
     package init(extraArguments: [String] = [], argumentsForPort: (Int) -> [String] = { _ in [] }) async throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        directory = try createdTemporaryDirectory("redis")
         // A cluster node also listens on its port + 10,000 (the cluster bus).
         port = extraArguments.contains("--cluster-enabled") ? Self.freeClusterPort() : Self.freePort()
         self.extraArguments = extraArguments + argumentsForPort(port)

@@ -1,5 +1,6 @@
 import Foundation
 import Strata
+import StrataTestSupport
 import Testing
 
 /// The README's example (over a folder L2 here; the SQLite module has its own tests),

@@ -2,22 +2,6 @@ import Foundation
 import StrataTestSupport
 import StrataTesting
 
-/// A fresh temporary directory (not yet created), inside this process's own folder, which is
-/// removed when the process exits (each test's folder used to stay in the system's
-/// temporary directory for good).
-func temporaryDirectory(_ label: String = "strata") -> String {
-    testFolder + "/\(label)-\(UUID().uuidString)"
-}
-
-/// The folder every test of this process makes its directories in; removed at exit. Named
-/// short: a socket's path in it (the foreign-slot tests) must fit `sun_path`'s 108 bytes.
-private let testFolder: String = {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("strata-\(getpid())").path
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    atexit { try? FileManager.default.removeItem(atPath: testFolder) }
-    return path
-}()
-
 enum Contexts {
     /// The short lifetime of contexts on a manual clock. Time only moves when a check
     /// moves it, so the lifetime can be long; the checks still give up after it in real
