@@ -45,7 +45,8 @@ struct CacheControl: Sendable, Equatable {
             case 6: staleWhileRevalidate = Self.deltaSeconds(value)
             case 7: staleIfError = Self.deltaSeconds(value)
             case 8: maxStale = value == nil ? Int64.max / 4 : Self.deltaSeconds(value)
-            default: minFresh = Self.deltaSeconds(value)
+            case 9: minFresh = Self.deltaSeconds(value)
+            default: break
             }
         }
     }

@@ -78,7 +78,8 @@ extension HTTPCache {
             HTTPURLResponse(url: url, statusCode: statusCode, httpVersion: "HTTP/1.1", headerFields: headerFields)!
         }
 
-        /// The value of a header field, compared case-insensitively.
+        /// The value of a header field, its name compared with ASCII letters in either case
+        /// (field names are ASCII tokens).
         ///
         /// ```swift
         /// response.value(forHeader: "etag")

@@ -1,4 +1,5 @@
-/// Header fields in arrival order, looked up case-insensitively (RFC 9110 §5.1).
+/// Header fields in arrival order, looked up with ASCII letters in either case (RFC 9110 §5.1:
+/// field names are ASCII tokens).
 struct HeaderFields: Sendable, Equatable {
     struct Field: Sendable, Equatable {
         var name: String
@@ -105,16 +106,11 @@ extension StringProtocol {
 }
 
 extension String {
-    /// `lowercased()` for the names of fields and directives, which are ASCII tokens: the
-    /// string itself when it has no uppercase letter (no copy), ASCII letters lowered when
-    /// it has; `lowercased()` when it is not ASCII.
+    /// The names of fields and directives lowered, ASCII letters only (they are ASCII tokens,
+    /// and lookups compare them so: ``HeaderFields/named(_:_:)``): the string itself when it
+    /// has no uppercase ASCII letter, with no copy.
     var lowercasedToken: String {
-        var hasUppercase = false
-        for byte in utf8 {
-            if byte >= 0x80 { return lowercased() }
-            if byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") { hasUppercase = true }
-        }
-        guard hasUppercase else { return self }
+        guard utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) else { return self }
         return String(decoding: utf8.map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 + 32 : $0 }, as: UTF8.self)
     }
 }

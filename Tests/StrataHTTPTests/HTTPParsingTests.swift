@@ -35,6 +35,12 @@ struct HTTPParsingTests {
         #expect(CacheControl("max-stale").maxStale! > 1_000_000_000)
         #expect(CacheControl("private, public").isPublic)
         #expect(CacheControl(nil) == CacheControl(""))
+        // Each directive sets its own field, and only it.
+        let each = CacheControl("no-store, public, immutable, max-stale=7, min-fresh=9, stale-if-error=11")
+        #expect(each.noStore && each.isPublic && each.immutable && each.maxStale == 7 && each.minFresh == 9)
+        #expect(each.staleIfError == 11 && each.maxAge == nil && !each.noCache && !each.mustRevalidate)
+        #expect(each.staleWhileRevalidate == nil)
+        #expect(CacheControl("min-fresh=1, MIN-FRESH=2, unknown=3").minFresh == 1)
     }
 
     @Test("header fields: names match in any case, repeated fields join, non-ASCII text decodes, and stored responses round-trip")
@@ -48,6 +54,7 @@ struct HTTPParsingTests {
         #expect(headers["x-note"] == "naïve “quoted”" && headers["x-not"] == nil && headers["X-NOTE"] != nil)
         #expect(HeaderFields.named("Content-Type", "content-type") && !HeaderFields.named("content-typf", "content-type"))
         #expect(!HeaderFields.named("a-b", "a\rb"))  // 0x2D and 0x0D differ by 0x20 but are not letters
+        #expect(!HeaderFields.named("Ä-x", "ä-x") && "Ä-X".lowercasedToken == "Ä-x")  // ASCII letters only, everywhere
         // The facts read every field of a name, in one pass.
         let response = StoredHTTPResponse(
             url: "https://example.com/", statusCode: 200, headers: headers, body: Array("é".utf8),

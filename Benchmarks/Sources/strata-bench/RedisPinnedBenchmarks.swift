@@ -14,8 +14,8 @@ nonisolated func redisPinnedBenchmarks(quick: Bool) async throws {
     defer { redis.stop() }
     let report = Report.shared
     let clientCore = 1
-    // The floor of an asynchronous client: the task writes the same commands as the
-    // store (GET and PTTL; the DEL of the key's lease and SET) and suspends, and a thread of its own
+    // The floor of an asynchronous client: the task writes the commands the store sends
+    // (GET and PTTL; a DEL standing for the lease's, and SET) and suspends, and a thread of its own
     // waiting in poll() reads the replies and resumes it. No client that keeps the
     // cooperative pool free of blocking reads can do less. Made before the pinning, so that
     // their reading threads are pinned with the process.
