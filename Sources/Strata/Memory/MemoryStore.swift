@@ -119,7 +119,19 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     @usableFromInline
     func decodedValue<Value: Codable & Sendable>(_ key: ByteKey, _ entry: MemoryEntry, as type: Value.Type) async throws -> Value? {
         guard let bytes = entry.value == nil ? entry.bytes : try peek(key) else { return nil }
-        return try await pipeline.plainValue(of: StoredEntry(bytes: bytes, expiresAt: entry.expiresAtTimestamp), key: key.string, as: type)
+        let stored = StoredEntry(bytes: bytes, expiresAt: entry.expiresAtTimestamp)
+        // Bytes and text, the commonest reads of a plain key-value store (stored raw, so no
+        // Swift value is kept for them), through copies of the pipeline specialized for
+        // them: this function is called unspecialized from the caller's module, and the
+        // generic pipeline looked its types up at run time on every hit. The types are the
+        // same, so each cast is none.
+        if Value.self == [UInt8].self {
+            return unsafeBitCast(try await pipeline.plainValue(of: stored, key: key.string, as: [UInt8].self), to: Value?.self)
+        }
+        if Value.self == String.self {
+            return unsafeBitCast(try await pipeline.plainValue(of: stored, key: key.string, as: String.self), to: Value?.self)
+        }
+        return try await pipeline.plainValue(of: stored, key: key.string, as: type)
     }
 
     /// Whether `key` has an entry a plain read returns (one written with options: within
