@@ -32,17 +32,27 @@ public struct RedisComputeLock: ComputeLock {
     /// `SET NX PX`: a random token when taken, `nil` when another holder has the lock.
     /// A refusal (`OOM`, `READONLY`, `NOPERM`…) throws: it never passes for a lock taken.
     public func acquire(_ key: String, lease: Duration) async throws -> String? {
-        var generator = SystemRandomNumberGenerator()
-        let token = String(generator.next() as UInt64, radix: 16) + String(generator.next() as UInt64, radix: 16)
-        let milliseconds = max(1, lease.wholeMilliseconds(roundingUp: true))
+        let token = Self.newToken()
         let name = redis.names.lock(key)
-        let reply = try await redis.send([redis.command("SET", name, token, "NX", "PX", String(milliseconds))], routing: name) { _ in key }[
-            0]
+        let reply = try await redis.send(
+            [redis.command("SET", name, token, "NX", "PX", String(Self.milliseconds(lease)))], routing: name
+        ) { _ in key }[0]
         switch reply {
         case .status("OK"): return token
         case .null: return nil
         default: throw redis.unexpected(key, "SET NX answered \(reply.typeName)")
         }
+    }
+
+    /// A random token of 128 bits, in hex.
+    static func newToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(generator.next() as UInt64, radix: 16) + String(generator.next() as UInt64, radix: 16)
+    }
+
+    /// A lock's lease in whole milliseconds, at least one.
+    static func milliseconds(_ lease: Duration) -> Int64 {
+        max(1, lease.wholeMilliseconds(roundingUp: true))
     }
 
     /// Deletes the lock only if `token` still holds it (a lease that ran out and was

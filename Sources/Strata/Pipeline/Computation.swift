@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A computation as the pipeline runs it: the caller's closure, and whether it may outlive
 /// the call.
 ///
@@ -34,8 +36,47 @@ struct ComputationLease<Value: Codable & Sendable>: Sendable {
     let startedAt: Int64
     /// The value kept past its lifetime, if any.
     let kept: StoredValue<Value>?
-    /// The cross-instance compute lock's token, released when the computation ends.
-    let lockToken: String?
+    /// The cross-instance compute lock, when held: released when the computation ends (or
+    /// with its value's write, in one step, where the lock can).
+    let lock: HeldComputeLock?
+}
+
+/// A compute lock this process holds: its token, and whether it was released already (by
+/// the leased write that released it in the same step), so the computation's end does not
+/// release it again.
+final class HeldComputeLock: Sendable {
+    let token: String
+    private let released = Atomic<Bool>(false)
+
+    init(token: String) {
+        self.token = token
+    }
+
+    /// The write that released the lock with it answered.
+    func markReleased() {
+        released.store(true, ordering: .releasing)
+    }
+
+    /// `true` the first time, when no write released the lock: the caller releases it.
+    func claimRelease() -> Bool {
+        !released.exchange(true, ordering: .acquiringAndReleasing)
+    }
+}
+
+/// What a lease's read is judged against, taken just before the lease: the lease, the write
+/// tracker's state, the tag epoch, and the computation's start for its tags.
+struct LeaseStart: Sendable {
+    let lease: EntryLease
+    let tracking: LeaseTracking
+    let tagEpoch: Int
+    let startedAt: Int64
+}
+
+/// A lease taken with the compute lock, in one step: where it started, and the key as
+/// read under it.
+struct LeasedRead: Sendable {
+    let start: LeaseStart
+    let entry: StoredEntry?
 }
 
 /// The tracker snapshot a computation's writes are judged against: L1 keeps its value only

@@ -128,26 +128,31 @@ extension Pipeline {
             case .missing: break
             }
         }
-        var lockToken: String?
+        var heldLock: HeldComputeLock?
+        var leasedRead: LeasedRead?
         if let tiered, let lock = tiered.configuration.computeLock, !sourceUnavailable {
             switch try await tiered.awaitComputeLock(lock, key: key, as: type, pipeline: self) {
             case .value(let value): return Shared(value: value, holdsForWaiters: false)
-            case .token(let token): lockToken = token
+            case .token(let token, let read):
+                heldLock = HeldComputeLock(token: token)
+                leasedRead = read
             case .computeWithoutLock: break
             }
         }
         let leased: ComputationLease<Value>
-        await PipelineGates.shared.pass(.beforeLease, key: key, scope: flightScope)
+        // A lease taken with the lock passed this point before the lock (`awaitComputeLock`).
+        if leasedRead == nil { await PipelineGates.shared.pass(.beforeLease, key: key, scope: flightScope) }
         do {
-            switch try await takeLease(key, as: type, kept: kept, lockToken: lockToken, sourceTimedOut: sourceUnavailable) {
+            switch try await takeLease(key, as: type, kept: kept, lock: heldLock, leasedRead: leasedRead, sourceTimedOut: sourceUnavailable)
+            {
             case .value(let value):
-                await releaseComputeLock(key, token: lockToken)
+                await releaseComputeLock(key, heldLock)
                 return Shared(value: value, holdsForWaiters: false)
             case .lease(let lease):
                 leased = lease
             }
         } catch {
-            await releaseComputeLock(key, token: lockToken)
+            await releaseComputeLock(key, heldLock)
             throw error
         }
         await PipelineGates.shared.pass(.afterMiss, key: key, scope: flightScope)
@@ -160,16 +165,9 @@ extension Pipeline {
         case lease(ComputationLease<Value>)
     }
 
-    /// Step 4: takes a lease and reads the key under it, within `l2Timeout`. A source that
-    /// failed the first read is asked once more (a transient failure should not keep the
-    /// value out of L2); one that passed `l2Timeout` is not waited for twice. Without the
-    /// lease, the value is computed and kept in L1 only.
-    private func takeLease<Value: Codable & Sendable>(
-        _ key: String, as type: Value.Type, kept: StoredValue<Value>?, lockToken: String?, sourceTimedOut: Bool
-    ) async throws -> LeaseOutcome<Value> {
-        let lease = EntryLease.random()
-        let byteKey = ByteKey(key)
-        let tracking = LeaseTracking(tiered?.tracker.snapshot(byteKey))
+    /// What a lease on `key` is judged against, taken just before the lease is: the write
+    /// tracker's state, the tag epoch and the computation's start for its tags.
+    func startLease(_ key: String) -> LeaseStart {
         var tagEpoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
         var startedAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970) - skewAllowance
         // A key of a bulk computation starts with the bulk call: its computation may begin
@@ -179,7 +177,29 @@ extension Pipeline {
             startedAt = min(startedAt, bulk.startedAt)
             tagEpoch = min(tagEpoch, bulk.tagEpoch)
         }
-        let (held, entry) = sourceTimedOut ? (false, nil) : try await take(lease, on: key)
+        return LeaseStart(
+            lease: EntryLease.random(), tracking: LeaseTracking(tiered?.tracker.snapshot(ByteKey(key))), tagEpoch: tagEpoch,
+            startedAt: startedAt)
+    }
+
+    /// Step 4: takes a lease and reads the key under it, within `l2Timeout`, unless the
+    /// compute lock took it with the lock (`leasedRead`). A source that failed the first
+    /// read is asked once more (a transient failure should not keep the value out of L2);
+    /// one that passed `l2Timeout` is not waited for twice. Without the lease, the value is
+    /// computed and kept in L1 only.
+    private func takeLease<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, kept: StoredValue<Value>?, lock: HeldComputeLock?, leasedRead: LeasedRead?,
+        sourceTimedOut: Bool
+    ) async throws -> LeaseOutcome<Value> {
+        let start = leasedRead?.start ?? startLease(key)
+        let (lease, tracking, tagEpoch, startedAt) = (start.lease, start.tracking, start.tagEpoch, start.startedAt)
+        let byteKey = ByteKey(key)
+        let (held, entry): (Bool, StoredEntry?)
+        if let leasedRead {
+            (held, entry) = (true, leasedRead.entry)
+        } else {
+            (held, entry) = sourceTimedOut ? (false, nil) : try await take(lease, on: key)
+        }
         var fallback = kept
         if let entry {
             if let found = try decode(entry, key: key, as: type, for: .compute) {
@@ -204,7 +224,7 @@ extension Pipeline {
         return .lease(
             ComputationLease(
                 key: key, lease: lease, held: held, tracking: tracking, tagEpoch: tagEpoch, startedAt: startedAt,
-                kept: fallback, lockToken: lockToken))
+                kept: fallback, lock: lock))
     }
 
     /// Makes `lease` the key's lease in the source and reads the key under it: whether the
@@ -252,11 +272,11 @@ extension Pipeline {
                 tiered?.reportResilience(.compute, key, error: nil)
                 stored = try await storeComputed(value, options: context.options, leased)
             } catch {
-                await releaseComputeLock(key, token: leased.lockToken)
+                await releaseComputeLock(key, leased.lock)
                 return Shared(
                     value: try await fallBack(from: error, leased, options: options, computationGoesOn: false), holdsForWaiters: true)
             }
-            await releaseComputeLock(key, token: leased.lockToken)
+            await releaseComputeLock(key, leased.lock)
             return Shared(value: value, holdsForWaiters: stored != .refused)
         }
         // In a task of its own, so that a caller who stops waiting does not stop the value from landing.
@@ -269,11 +289,11 @@ extension Pipeline {
                 let value = try await computation.body(context)
                 tiered?.reportResilience(.compute, key, error: nil)
                 let stored = try await storeComputed(value, options: context.options, leased)
-                await releaseComputeLock(key, token: leased.lockToken)
+                await releaseComputeLock(key, leased.lock)
                 _ = ownership.settle(as: Ownership.finished)
                 return Shared(value: value, holdsForWaiters: stored != .refused)
             } catch {
-                await releaseComputeLock(key, token: leased.lockToken)
+                await releaseComputeLock(key, leased.lock)
                 let finishedFirst = ownership.settle(as: Ownership.finished)
                 // Nobody waits for it any more: end the lease it will not use.
                 if !finishedFirst { try? await source.releaseLease(leased.lease, forKey: key) }

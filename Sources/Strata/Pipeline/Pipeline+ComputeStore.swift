@@ -48,7 +48,8 @@ extension Pipeline {
         await PipelineGates.shared.pass(.beforeWrite, key: leased.key, scope: flightScope)
         // An entry with an envelope marks the store first, in the same owned L2 call as the
         // write: a slow mark goes on past l2Timeout with it, a failed one fails the write.
-        return try await storeUnderLease(value, entry, envelope, leased, keepingLease: false, marking: envelope != nil)
+        return try await storeUnderLease(
+            value, entry, envelope, leased, keepingLease: false, marking: envelope != nil, releasingLock: true)
     }
 
     /// How a write under a lease ended.
@@ -64,11 +65,12 @@ extension Pipeline {
     /// Writes under the lease: L2 only while it holds; L1 keeps the value only if no change
     /// of the key began in this process since the miss (and, when L2 failed or the lease
     /// could not be taken, keeps it anyway on that condition: the value is right, and an
-    /// outage should not make every call compute).
+    /// outage should not make every call compute). With `releasingLock`, a compute lock
+    /// that can release itself with the write (one step on the lock's own Redis) does.
     @discardableResult
     func storeUnderLease<Value: Codable & Sendable>(
         _ value: Value, _ entry: StoredEntry, _ envelope: EntryEnvelope?, _ leased: ComputationLease<Value>, keepingLease: Bool,
-        marking: Bool = false
+        marking: Bool = false, releasingLock: Bool = false
     ) async throws -> StoreOutcome {
         let key = leased.key
         let byteKey = ByteKey(key)
@@ -93,8 +95,15 @@ extension Pipeline {
             leased.tracking.advance(to: tiered.finishLeasedWrite(ticket, since: since, result: .failed, key: key, copy: copy))
             return .unknown
         }
-        let outcome = await tiered.ownedL2Call(key) { [source, lease = leased.lease] in
+        let computeLock = releasingLock && !keepingLease ? tiered.configuration.computeLock : nil
+        let outcome = await tiered.ownedL2Call(key) { [source, lease = leased.lease, held = leased.lock] in
             if marking { try await EnvelopeMarker.mark(source) }
+            if let computeLock, let held,
+                let written = try await computeLock.setEntry(entry, forKey: key, ifLeased: lease, releasing: held.token, in: source)
+            {
+                held.markReleased()
+                return written
+            }
             return try await source.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease)
         }
         switch outcome {
@@ -129,11 +138,12 @@ extension Pipeline {
         }
     }
 
-    /// Releases the cross-instance compute lock (awaited: `close()` never leaves one held).
-    func releaseComputeLock(_ key: String, token: String?) async {
-        guard let token, let tiered, let lock = tiered.configuration.computeLock else { return }
+    /// Releases the cross-instance compute lock (awaited: `close()` never leaves one held),
+    /// unless the value's write released it already.
+    func releaseComputeLock(_ key: String, _ held: HeldComputeLock?) async {
+        guard let held, held.claimRelease(), let tiered, let lock = tiered.configuration.computeLock else { return }
         do {
-            try await lock.release(key, token: token)
+            try await lock.release(key, token: held.token)
         } catch {
             _ = tiered.recordFailure(error, key: key, since: nil)
         }

@@ -21,11 +21,11 @@ extension Pipeline {
         _ key: String, found: StoredValue<Value>, options: EntryOptions, computation: Computation<Value>
     ) async {
         // One refresh across instances: another holding the lock is refreshing the key.
-        var lockToken: String?
+        var heldLock: HeldComputeLock?
         if let tiered, let lock = tiered.configuration.computeLock {
             do {
                 guard let token = try await lock.acquire(key, lease: tiered.configuration.computeLockLease) else { return }
-                lockToken = token
+                heldLock = HeldComputeLock(token: token)
             } catch {
                 _ = tiered.recordFailure(error, key: key, since: nil)
             }
@@ -43,12 +43,12 @@ extension Pipeline {
                 stored.envelope?.writtenAt ?? Int64.max > found.envelope!.writtenAt
             {
                 try? await source.releaseLease(lease, forKey: key)
-                await releaseComputeLock(key, token: lockToken)
+                await releaseComputeLock(key, heldLock)
                 return
             }
             let leased = ComputationLease(
                 key: key, lease: lease, held: true, tracking: tracking, tagEpoch: tagEpoch, startedAt: startedAt, kept: found,
-                lockToken: lockToken)
+                lock: heldLock)
             let context = ComputeContext(
                 staleValue: found.value, staleWrittenAt: Timestamp(millisecondsSince1970: found.envelope!.writtenAt), options: options)
             let value = try await computation.body(context)
@@ -63,7 +63,7 @@ extension Pipeline {
                         code: .backendUnavailable, message: "the eager refresh failed: \(error)", key: key,
                         backend: backendName, underlying: error))
         }
-        await releaseComputeLock(key, token: lockToken)
+        await releaseComputeLock(key, heldLock)
     }
 }
 

@@ -1,0 +1,106 @@
+import Strata
+
+/// The lock with the key's lease, and the leased write with the lock's release, each as one
+/// script, when the tiered store's L2 is the lock's own store on one server: a miss then
+/// makes three round trips instead of five (the read; the lock, the lease and the read
+/// under it; the write and the release). On a cluster the lock's name and the key's need
+/// not share a slot, so the two steps stay apart there.
+extension RedisComputeLock {
+    /// One script: `SET <lock> <token> NX PX <lease>`; when that took it, `SET <lease>
+    /// <entry lease> PX <duration>`, then `GET` and `PTTL` of the key. `nil` when `store` is
+    /// not this lock's store, or is a cluster.
+    ///
+    /// ```swift
+    /// let taken = try await lock.acquire("report", lease: .seconds(10), leasing: .random(), for: .seconds(600), in: redis)
+    /// ```
+    public func acquire(
+        _ key: String, lease: Duration, leasing entryLease: EntryLease, for duration: Duration, in store: any KeyValueStore
+    ) async throws -> LeasedLock? {
+        guard sharesServer(with: store) else { return nil }
+        let token = Self.newToken()
+        let name = redis.names.key(key)
+        let leaseMilliseconds = min(max(1, duration.wholeMilliseconds(roundingUp: true)), RedisStore.longestLifetime)
+        let reply = try await redis.evaluate(
+            Self.lockAndLeaseScript, keys: [redis.names.lock(key), name, redis.names.lease(ofKeyNamed: name)],
+            arguments: [
+                Array(token.utf8), Array(String(Self.milliseconds(lease)).utf8), Array(entryLease.description.utf8),
+                Array(String(leaseMilliseconds).utf8),
+            ], key: key)
+        switch reply {
+        case .null:
+            return .heldByAnother
+        case .array(let replies) where replies.count == 2:
+            do {
+                // A key of another Redis type: the read's refusal, as `leaseEntry` gives it.
+                for (index, read) in replies.enumerated() {
+                    if case .error(let message) = read {
+                        throw redis.refusal(message, to: redis.command(index == 0 ? "GET" : "PTTL", name), key: key)
+                    }
+                }
+                return .taken(token: token, entry: try redis.entry(key, value: replies[0], lifetime: replies[1], now: redis.clock.now()))
+            } catch {
+                // The caller computes without the lock: nobody should wait on it.
+                try? await release(key, token: token)
+                throw error
+            }
+        default:
+            throw redis.unexpected(key, "the lock-and-lease script answered \(reply.typeName)")
+        }
+    }
+
+    /// One script: the leased write (`RedisStore.setEntry(_:forKey:ifLeased:keepingLease:)`,
+    /// ending the lease), then `DEL` of the lock if `token` still holds it, written or
+    /// refused. `nil` when `store` is not this lock's store, or is a cluster.
+    ///
+    /// ```swift
+    /// let wrote = try await lock.setEntry(entry, forKey: "report", ifLeased: lease, releasing: token, in: redis)
+    /// ```
+    public func setEntry(
+        _ entry: StoredEntry, forKey key: String, ifLeased entryLease: EntryLease, releasing token: String, in store: any KeyValueStore
+    ) async throws -> Bool? {
+        guard sharesServer(with: store) else { return nil }
+        let name = redis.names.key(key)
+        let lifetime = try redis.lifetime(entry.expiresAt).map { String(max(0, $0)) } ?? ""
+        let reply = try await redis.evaluate(
+            Self.writeAndReleaseScript, keys: [name, redis.names.lease(ofKeyNamed: name), redis.names.lock(key)],
+            arguments: [Array(entryLease.description.utf8), entry.bytes, Array(lifetime.utf8), Array(token.utf8)], key: key)
+        guard case .integer(let wrote) = reply else {
+            throw redis.unexpected(key, "the write-and-release script answered \(reply.typeName)")
+        }
+        return wrote == 1
+    }
+
+    /// Whether one script can touch both the lock and `store`'s key: `store` is this lock's
+    /// own store, on one server.
+    func sharesServer(with store: any KeyValueStore) -> Bool {
+        (store as? RedisStore) === redis && redis.cluster == nil
+    }
+
+    /// KEYS: the lock, the key, its lease. ARGV: the lock's token, its lease in
+    /// milliseconds, the entry lease's token, its duration in milliseconds. Nil when another
+    /// holds the lock (nothing else done); else the key's `GET` and `PTTL` (as errors, not
+    /// raised, for a key of another type).
+    static let lockAndLeaseScript = RedisScript(
+        """
+        if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+        redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
+        return {redis.pcall('GET', KEYS[2]), redis.pcall('PTTL', KEYS[2])}
+        """)
+
+    /// KEYS: the key, its lease, the lock. ARGV: the lease's token, the value, the lifetime
+    /// in milliseconds (empty: none; 0: already expired), the lock's token. The leased write
+    /// of `RedisStore.leasedWriteScript`, then the lock's release whatever the write did.
+    static let writeAndReleaseScript = RedisScript(
+        """
+        local wrote = 0
+        if redis.call('GET', KEYS[2]) == ARGV[1] then
+          if ARGV[3] == '' then redis.call('SET', KEYS[1], ARGV[2])
+          elseif ARGV[3] == '0' then redis.call('DEL', KEYS[1])
+          else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
+          redis.call('DEL', KEYS[2])
+          wrote = 1
+        end
+        if redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
+        return wrote
+        """)
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Strata
+import StrataRedis
+import StrataTestSupport
+import Testing
+
+/// The compute lock on the store it guards: the lock goes with the key's lease, and the
+/// release with the leased write, each in one script, so a miss waits for three round trips
+/// instead of five.
+@Suite("Compute lock: the lease with the lock, the release with the write")
+struct ComputeLockRoundTripTests {
+    /// `\xFFstrata:lock:<key>`, the lock's name in a store without a namespace, as
+    /// `redis-cli --quoted-input` reads it.
+    static func lockName(_ key: String) -> String { #""\xffstrata:lock:"# + key + #"""# }
+
+    /// Whether `server` holds the lock of `key`.
+    static func lockExists(_ key: String, on server: RedisTestServer) async throws -> Bool {
+        try await server.cli("--quoted-input", "EXISTS", lockName(key)).trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+    }
+
+    @Test(
+        "a miss with the compute lock makes three round trips: the read, the lock with the lease and its read, the write with the release")
+    func threeRoundTrips() async throws {
+        let server = try await RedisTestServer()
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL))
+        configuration.poolSize = 1
+        let redis = try RedisStore(configuration: configuration)
+        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .lockTest(redis))
+        // The connection, and the scripts cached by the server (a script's first call is
+        // EVALSHA, answered NOSCRIPT, then EVAL: one round trip more, once per server).
+        _ = try await cache.getOrSet("warm-up", as: String.self) { "first" }
+        let before = redis.statistics.roundTrips
+        #expect(try await cache.getOrSet("report", as: String.self) { "computed" } == "computed")
+        #expect(redis.statistics.roundTrips - before == 3, "\(redis.statistics.roundTrips - before) round trips for a miss")
+        #expect(try await redis.get("report", as: String.self) == "computed", "the value is in Redis")
+        #expect(!(try await Self.lockExists("report", on: server)), "and the lock is released")
+        #expect(
+            try await server.cli("KEYS", "*").split(separator: "\n").sorted() == ["report", "warm-up"],
+            "no lease or lock is left behind")
+    }
+
+    @Test("a computed value refused because the key changed after the miss still releases the lock")
+    func refusedWriteReleases() async throws {
+        let server = try await RedisTestServer()
+        let redis = try RedisStore(url: server.unixURL)
+        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .lockTest(redis))
+        let gate = PipelineGates.shared.arm(.beforeWrite, key: "report", in: cache)
+        defer { PipelineGates.shared.disarm(gate) }
+        let computing = Task { try await cache.getOrSet("report", as: String.self) { "computed" } }
+        try await gate.reached()  // computed, holding the lock and the lease, about to write
+        #expect(try await Self.lockExists("report", on: server), "the lock is held")
+        try await RedisStore(url: server.unixURL).set("report", "written meanwhile")  // another instance's write
+        gate.open()
+        #expect(try await computing.value == "computed", "the caller gets its value")
+        #expect(try await redis.get("report", as: String.self) == "written meanwhile", "the newer write stays")
+        #expect(cache.statistics.staleWritesRefused == 1)
+        #expect(!(try await Self.lockExists("report", on: server)), "the lock is released")
+    }
+
+    @Test("taking the lock with the lease: the read under the lease, no lease when another holds the lock, two steps for another store")
+    func lockWithLease() async throws {
+        let server = try await RedisTestServer()
+        let redis = try RedisStore(url: server.unixURL)
+        let lock = RedisComputeLock(redis: redis)
+        try await redis.set("k", "v", expires: "1h")
+        let first = EntryLease.random()
+        guard
+            case .taken(let token, let entry)? = try await lock.acquire(
+                "k", lease: .seconds(60), leasing: first, for: .seconds(60), in: redis)
+        else {
+            Issue.record("the lock was free")
+            return
+        }
+        #expect(entry.map { String(decoding: $0.bytes, as: UTF8.self) } == "v", "the key as read under the lease")
+        let remaining = try #require(entry?.expiresAt).millisecondsSince1970 - SystemClock().now().millisecondsSince1970
+        #expect(remaining > 3_590_000 && remaining <= 3_600_000, "with its remaining lifetime: \(remaining) ms")
+        let second = EntryLease.random()
+        guard case .heldByAnother? = try await lock.acquire("k", lease: .seconds(60), leasing: second, for: .seconds(60), in: redis)
+        else {
+            Issue.record("a held lock was taken again")
+            return
+        }
+        #expect(try await lock.acquire("k", lease: .seconds(60)) == nil, "the lock is held")
+        #expect(
+            try await redis.setEntry(StoredEntry(bytes: Array("w".utf8), expiresAt: nil), forKey: "k", ifLeased: second, keepingLease: true)
+                == false, "the refused acquisition took no lease")
+        #expect(
+            try await lock.setEntry(
+                StoredEntry(bytes: Array("w".utf8), expiresAt: nil), forKey: "k", ifLeased: first, releasing: token, in: redis)
+                == true, "the first lease held: the write with the release wrote")
+        #expect(try await redis.get("k", as: String.self) == "w")
+        #expect(try await lock.acquire("k", lease: .seconds(60)) != nil, "and released the lock")
+
+        // Another store, even on the same server: the two steps are the caller's.
+        let other = try RedisStore(url: server.unixURL)
+        #expect(try await lock.acquire("j", lease: .seconds(60), leasing: .random(), for: .seconds(60), in: other) == nil)
+        #expect(try await lock.acquire("j", lease: .seconds(60), leasing: .random(), for: .seconds(60), in: MemoryStore()) == nil)
+        #expect(
+            try await lock.setEntry(StoredEntry(bytes: [], expiresAt: nil), forKey: "j", ifLeased: .random(), releasing: "t", in: other)
+                == nil)
+        #expect(!(try await Self.lockExists("j", on: server)), "nothing was taken")
+    }
+
+    @Test("a write whose lease was broken is refused and still releases the lock; another holder's lock is left alone")
+    func writeAndRelease() async throws {
+        let server = try await RedisTestServer()
+        let redis = try RedisStore(url: server.unixURL)
+        let lock = RedisComputeLock(redis: redis)
+        let lease = EntryLease.random()
+        guard case .taken(let token, nil)? = try await lock.acquire("k", lease: .seconds(60), leasing: lease, for: .seconds(60), in: redis)
+        else {
+            Issue.record("the lock was free and the key missing")
+            return
+        }
+        try await redis.set("k", "newer")  // breaks the lease
+        let entry = StoredEntry(bytes: Array("\"computed\"".utf8), expiresAt: nil)
+        #expect(try await lock.setEntry(entry, forKey: "k", ifLeased: lease, releasing: token, in: redis) == false)
+        #expect(try await redis.get("k", as: String.self) == "newer")
+        let next = try #require(try await lock.acquire("k", lease: .seconds(60)), "the lock was released")
+        #expect(try await lock.setEntry(entry, forKey: "k", ifLeased: lease, releasing: token, in: redis) == false)
+        #expect(try await lock.acquire("k", lease: .seconds(60)) == nil, "a stale token did not release the next holder's lock")
+        try await lock.release("k", token: next)
+    }
+
+    @Test("a key of another Redis type: the lock with the lease fails naming the key, and leaves the lock free")
+    func foreignType() async throws {
+        let server = try await RedisTestServer()
+        let redis = try RedisStore(url: server.unixURL)
+        let lock = RedisComputeLock(redis: redis)
+        _ = try await server.cli("RPUSH", "list", "x")
+        let error = try await #require(throws: StrataError.self) {
+            _ = try await lock.acquire("list", lease: .seconds(60), leasing: .random(), for: .seconds(60), in: redis)
+        }
+        #expect(error.key == "list", "\(error)")
+        #expect(try await lock.acquire("list", lease: .seconds(60)) != nil, "the lock is free")
+        // The tiered store computes without the lock and keeps the value in L1.
+        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .lockTest(redis))
+        #expect(try await cache.getOrSet("other", as: String.self) { "fine" } == "fine")
+    }
+}
