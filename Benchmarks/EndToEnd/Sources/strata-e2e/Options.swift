@@ -1,7 +1,7 @@
 import Foundation
 
 /// The command line: `strata-e2e --framework hummingbird|vapor --cache none|framework|strata
-/// --port N [--redis URL] [--lock on|off] [--latency-ms 2]`.
+/// --port N [--redis URL] [--lock on|off|two-step] [--latency-ms 2]`.
 struct Options: Sendable {
     enum Framework: String, Sendable { case hummingbird, vapor }
     /// What serves the route: no cache (every request queries), the framework's own
@@ -13,7 +13,12 @@ struct Options: Sendable {
     var cache: Cache = .none
     var port = 8080
     var redis = "redis://127.0.0.1:6379"
-    var computeLock = true
+    /// The compute lock: on (`RedisComputeLock`), off, or two-step (the same lock taken and
+    /// released apart from the key's lease and write, as on a cluster: two round trips more a
+    /// miss, for comparisons by hand).
+    enum ComputeLockMode: String, Sendable { case on, off, twoStep = "two-step" }
+
+    var computeLock = ComputeLockMode.on
     var latency: Duration = .milliseconds(2)
 
     static func parse(_ arguments: [String]) throws -> Options {
@@ -34,8 +39,10 @@ struct Options: Sendable {
             case "--redis":
                 options.redis = value
             case "--lock":
-                guard value == "on" || value == "off" else { throw UsageError(text: "--lock takes on or off, not \(value)") }
-                options.computeLock = value == "on"
+                guard let mode = ComputeLockMode(rawValue: value) else {
+                    throw UsageError(text: "--lock takes on, off or two-step, not \(value)")
+                }
+                options.computeLock = mode
             case "--latency-ms":
                 guard let milliseconds = Double(value) else { throw UsageError(text: "bad latency \(value)") }
                 options.latency = .microseconds(Int(milliseconds * 1000))

@@ -9,14 +9,16 @@ struct StrataRows: Sendable {
     let cache: TieredStore
     let origin: Origin
 
-    init(redisURL: String, computeLock: Bool, origin: Origin) throws {
+    init(redisURL: String, computeLock: Options.ComputeLockMode, origin: Origin) throws {
         let redis = try RedisStore(url: redisURL)
         let bus = RedisInvalidationBus(redis: redis)
-        let configuration = TieredStore.Configuration(
-            defaultExpiry: "10min",
-            invalidationPublisher: bus,
-            computeLock: computeLock ? RedisComputeLock(redis: redis) : nil
-        )
+        let lock: (any ComputeLock)? =
+            switch computeLock {
+            case .on: RedisComputeLock(redis: redis)
+            case .off: nil
+            case .twoStep: TwoStepLock(lock: RedisComputeLock(redis: redis))
+            }
+        let configuration = TieredStore.Configuration(defaultExpiry: "10min", invalidationPublisher: bus, computeLock: lock)
         self.cache = TieredStore(l1: MemoryStore(maxEntries: 100_000), l2: redis, configuration: configuration)
         self.origin = origin
     }
@@ -28,5 +30,19 @@ struct StrataRows: Sendable {
         return try await cache.getOrSet("item:\(id)", as: Row.self, expires: "10min") {
             try await origin.row(id)
         }
+    }
+}
+
+/// `RedisComputeLock` without its one-step forms: the lock and the key's lease taken apart,
+/// the write and the release sent apart, as on a Redis Cluster (`--lock two-step`).
+struct TwoStepLock: ComputeLock {
+    let lock: RedisComputeLock
+
+    func acquire(_ key: String, lease: Duration) async throws -> String? {
+        try await lock.acquire(key, lease: lease)
+    }
+
+    func release(_ key: String, token: String) async throws {
+        try await lock.release(key, token: token)
     }
 }
