@@ -1,14 +1,15 @@
 import Strata
 
 /// The lock with the key's lease, and the leased write with the lock's release, each as one
-/// script, when the tiered store's L2 is the lock's own store on one server: a miss then
-/// makes three round trips instead of five (the read; the lock, the lease and the read
-/// under it; the write and the release). On a cluster the lock's name and the key's need
-/// not share a slot, so the two steps stay apart there.
+/// script, when the tiered store's L2 is the lock's own store (the same instance) on one
+/// server: a miss then makes three round trips instead of five (the read; the lock, the
+/// lease and the read under it; the write and the release). On a cluster the lock's name
+/// and the key's need not share a slot, so the two steps stay apart there.
 extension RedisComputeLock {
     /// One script: `SET <lock> <token> NX PX <lease>`; when that took it, `SET <lease>
     /// <entry lease> PX <duration>`, then `GET` and `PTTL` of the key. `nil` when `store` is
-    /// not this lock's store, or is a cluster.
+    /// not this lock's store, or is a cluster. A key that cannot be read (another Redis type)
+    /// is `.takenUnread`; a lease the server refuses throws, the lock deleted with it.
     ///
     /// ```swift
     /// let taken = try await lock.acquire("report", lease: .seconds(10), leasing: .random(), for: .seconds(600), in: redis)
@@ -16,7 +17,7 @@ extension RedisComputeLock {
     public func acquire(
         _ key: String, lease: Duration, leasing entryLease: EntryLease, for duration: Duration, in store: any KeyValueStore
     ) async throws -> LeasedLock? {
-        guard sharesServer(with: store) else { return nil }
+        guard leasesWithLock(in: store) else { return nil }
         let token = Self.newToken()
         let name = redis.names.key(key)
         let leaseMilliseconds = min(max(1, duration.wholeMilliseconds(roundingUp: true)), RedisStore.longestLifetime)
@@ -39,11 +40,12 @@ extension RedisComputeLock {
                 }
                 return .taken(token: token, entry: try redis.entry(key, value: replies[0], lifetime: replies[1], now: redis.clock.now()))
             } catch {
-                // The caller computes without the lock: nobody should wait on it.
-                try? await release(key, token: token)
-                throw error
+                return .takenUnread(token: token, error: error)
             }
         default:
+            // Nothing says whether the lock was taken: the caller computes without it, so
+            // nobody should wait on it.
+            try? await release(key, token: token)
             throw redis.unexpected(key, "the lock-and-lease script answered \(reply.typeName)")
         }
     }
@@ -58,7 +60,7 @@ extension RedisComputeLock {
     public func setEntry(
         _ entry: StoredEntry, forKey key: String, ifLeased entryLease: EntryLease, releasing token: String, in store: any KeyValueStore
     ) async throws -> Bool? {
-        guard sharesServer(with: store) else { return nil }
+        guard leasesWithLock(in: store) else { return nil }
         let name = redis.names.key(key)
         let lifetime = try redis.lifetime(entry.expiresAt).map { String(max(0, $0)) } ?? ""
         let reply = try await redis.evaluate(
@@ -70,20 +72,30 @@ extension RedisComputeLock {
         return wrote == 1
     }
 
-    /// Whether one script can touch both the lock and `store`'s key: `store` is this lock's
-    /// own store, on one server.
-    func sharesServer(with store: any KeyValueStore) -> Bool {
+    /// `true` when one script can touch both the lock and `store`'s keys: `store` is this
+    /// lock's own store (the same instance), on one server (or behind Sentinel), not a
+    /// cluster.
+    ///
+    /// ```swift
+    /// RedisComputeLock(redis: redis).leasesWithLock(in: redis)   // true
+    /// ```
+    public func leasesWithLock(in store: any KeyValueStore) -> Bool {
         (store as? RedisStore) === redis && redis.cluster == nil
     }
 
     /// KEYS: the lock, the key, its lease. ARGV: the lock's token, its lease in
     /// milliseconds, the entry lease's token, its duration in milliseconds. Nil when another
-    /// holds the lock (nothing else done); else the key's `GET` and `PTTL` (as errors, not
-    /// raised, for a key of another type).
+    /// holds the lock (nothing else done); the lease's refusal (an ACL that forbids its name,
+    /// say) when it cannot be set, after deleting the lock just taken; else the key's `GET`
+    /// and `PTTL` (as errors, not raised, for a key of another type).
     static let lockAndLeaseScript = RedisScript(
         """
         if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
-        redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
+        local leased = redis.pcall('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
+        if type(leased) == 'table' and leased.err then
+          redis.call('DEL', KEYS[1])
+          return leased
+        end
         return {redis.pcall('GET', KEYS[2]), redis.pcall('PTTL', KEYS[2])}
         """)
 

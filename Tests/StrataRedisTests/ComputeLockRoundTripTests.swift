@@ -2,6 +2,7 @@ import Foundation
 import Strata
 import StrataRedis
 import StrataTestSupport
+import StrataTesting
 import Testing
 
 /// The compute lock on the store it guards: the lock goes with the key's lease, and the
@@ -55,6 +56,32 @@ struct ComputeLockRoundTripTests {
         #expect(try await redis.get("report", as: String.self) == "written meanwhile", "the newer write stays")
         #expect(cache.statistics.staleWritesRefused == 1)
         #expect(!(try await Self.lockExists("report", on: server)), "the lock is released")
+    }
+
+    @Test(
+        "a write that lands while a miss waits before its lock and lease is what the read under the lease finds: nothing is computed, the lock is released"
+    )
+    func writeBeforeTheLease() async throws {
+        let server = try await RedisTestServer()
+        let redis = try RedisStore(url: server.unixURL)
+        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .lockTest(redis))
+        let gate = PipelineGates.shared.arm(.beforeLease, key: "report", in: cache)
+        defer { PipelineGates.shared.disarm(gate) }
+        let computations = Counter()
+        let reading = Task {
+            try await cache.getOrSet("report", as: String.self) {
+                computations.increment()
+                return "computed"
+            }
+        }
+        try await gate.reached()  // missed, and about to take the lock with the lease
+        #expect(!(try await Self.lockExists("report", on: server)), "the lock is not taken yet")
+        try await cache.set("report", "written meanwhile")
+        gate.open()
+        #expect(try await reading.value == "written meanwhile")
+        #expect(computations.count == 0)
+        #expect(!(try await Self.lockExists("report", on: server)), "the lock is released")
+        #expect(try await redis.get("report", as: String.self) == "written meanwhile")
     }
 
     @Test("taking the lock with the lease: the read under the lease, no lease when another holds the lock, two steps for another store")
@@ -122,19 +149,52 @@ struct ComputeLockRoundTripTests {
         try await lock.release("k", token: next)
     }
 
-    @Test("a key of another Redis type: the lock with the lease fails naming the key, and leaves the lock free")
+    @Test(
+        "a key of another Redis type: the lock is taken and the read's failure names the key; the value is computed holding the lock and kept out of Redis"
+    )
     func foreignType() async throws {
         let server = try await RedisTestServer()
         let redis = try RedisStore(url: server.unixURL)
         let lock = RedisComputeLock(redis: redis)
         _ = try await server.cli("RPUSH", "list", "x")
-        let error = try await #require(throws: StrataError.self) {
-            _ = try await lock.acquire("list", lease: .seconds(60), leasing: .random(), for: .seconds(60), in: redis)
+        guard
+            case .takenUnread(let token, let error)? = try await lock.acquire(
+                "list", lease: .seconds(60), leasing: .random(), for: .seconds(60), in: redis)
+        else {
+            Issue.record("the lock was free: it is taken, and the read fails")
+            return
         }
-        #expect(error.key == "list", "\(error)")
-        #expect(try await lock.acquire("list", lease: .seconds(60)) != nil, "the lock is free")
-        // The tiered store computes without the lock and keeps the value in L1.
+        #expect((error as? StrataError)?.key == "list", "\(error)")
+        #expect(try await lock.acquire("list", lease: .seconds(60)) == nil, "the lock is the caller's")
+        try await lock.release("list", token: token)
+
         let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .lockTest(redis))
-        #expect(try await cache.getOrSet("other", as: String.self) { "fine" } == "fine")
+        #expect(try await cache.getOrSet("list", as: String.self) { "fine" } == "fine")
+        #expect(cache.statistics.l2Errors == 2, "the first read and the read under the lease, each reported once")
+        #expect(
+            try await server.cli("LRANGE", "list", "0", "-1").trimmingCharacters(in: .whitespacesAndNewlines) == "x",
+            "the list was not written over")
+        #expect(try await cache.get("list", as: String.self) == "fine", "L1 keeps the value")
+        #expect(!(try await Self.lockExists("list", on: server)), "the lock is released")
+    }
+
+    @Test("a lock on another store, even on the same server, takes its two steps: five round trips, the lock released")
+    func twoStepsForAnotherStore() async throws {
+        let server = try await RedisTestServer()
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL))
+        configuration.poolSize = 1
+        let redis = try RedisStore(configuration: configuration)
+        let lockStore = try RedisStore(configuration: configuration)
+        var tiered = TieredStore.Configuration.lockTest(redis)
+        tiered.computeLock = RedisComputeLock(redis: lockStore)
+        #expect(tiered.computeLock?.leasesWithLock(in: redis) == false)
+        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: tiered)
+        _ = try await cache.getOrSet("warm-up", as: String.self) { "first" }  // the connections and the scripts
+        let before = (redis.statistics.roundTrips, lockStore.statistics.roundTrips)
+        #expect(try await cache.getOrSet("report", as: String.self) { "computed" } == "computed")
+        #expect(redis.statistics.roundTrips - before.0 == 3, "the read, the lease with its read, the leased write")
+        #expect(lockStore.statistics.roundTrips - before.1 == 2, "the lock's SET NX, its release")
+        #expect(try await redis.get("report", as: String.self) == "computed")
+        #expect(!(try await Self.lockExists("report", on: server)), "the lock is released")
     }
 }

@@ -73,9 +73,11 @@ struct LeaseStart: Sendable {
 }
 
 /// A lease taken with the compute lock, in one step: where it started, and the key as
-/// read under it.
+/// read under it (`held` false: the read failed, and was reported; the value stays out of
+/// the store).
 struct LeasedRead: Sendable {
     let start: LeaseStart
+    let held: Bool
     let entry: StoredEntry?
 }
 

@@ -196,7 +196,7 @@ extension Pipeline {
         let byteKey = ByteKey(key)
         let (held, entry): (Bool, StoredEntry?)
         if let leasedRead {
-            (held, entry) = (true, leasedRead.entry)
+            (held, entry) = (leasedRead.held, leasedRead.entry)
         } else {
             (held, entry) = sourceTimedOut ? (false, nil) : try await take(lease, on: key)
         }

@@ -3,11 +3,13 @@
 ///
 /// A lock is held for a lease, so a holder that dies does not block the others for long.
 ///
-/// A lock that shares a server with the store it guards can also take the key's entry
-/// lease with the lock, and release the lock with the leased write, each in one step
-/// (``acquire(_:lease:leasing:for:in:)`` and ``setEntry(_:forKey:ifLeased:releasing:in:)``):
-/// a miss then waits for two round trips fewer. Their defaults answer `nil` ("not for this
-/// store"), and the tiered store takes the two steps one after the other.
+/// A lock kept by the very store it guards (``RedisComputeLock`` on the tiered store's L2)
+/// can also take the key's entry lease with the lock, and release the lock with the leased
+/// write, each in one step (``acquire(_:lease:leasing:for:in:)`` and
+/// ``setEntry(_:forKey:ifLeased:releasing:in:)``, where ``leasesWithLock(in:)`` is `true`):
+/// a miss then waits for two round trips fewer. By default a lock does not, and the tiered
+/// store takes the two steps one after the other. Like ``acquire(_:lease:)``, the one-step
+/// forms are not bounded by the tiered store's `l2Timeout`.
 ///
 /// ```swift
 /// let cache = TieredStore(l1: MemoryStore(), l2: redis,
@@ -21,6 +23,14 @@ public protocol ComputeLock: Sendable {
     /// Releases the lock for `key` if `token` still holds it (never another holder's).
     func release(_ key: String, token: String) async throws
 
+    /// Whether this lock takes the key's entry lease with the lock, and releases the lock
+    /// with the leased write, in `store` (one step each). `false` by default.
+    ///
+    /// ```swift
+    /// let oneStep = RedisComputeLock(redis: redis).leasesWithLock(in: redis)   // true on one server
+    /// ```
+    func leasesWithLock(in store: any KeyValueStore) -> Bool
+
     /// Takes the lock for `key` for at most `lease` and, once it is taken, `entryLease` on
     /// `key` in `store` for `duration`, reading the key under that lease, as one step (what
     /// ``acquire(_:lease:)`` and then ``KeyValueStore/leaseEntry(forKey:lease:duration:)``
@@ -31,6 +41,7 @@ public protocol ComputeLock: Sendable {
     /// ```swift
     /// switch try await lock.acquire("report", lease: .seconds(10), leasing: .random(), for: .seconds(60), in: redis) {
     /// case .taken(let token, let entry)?: print("computing; the key was", entry == nil ? "missing" : "there")
+    /// case .takenUnread(let token, let error)?: print("computing, but the key could not be read:", error)
     /// case .heldByAnother?: print("another instance computes it")
     /// case nil: print("two steps for this store")
     /// }
@@ -41,9 +52,10 @@ public protocol ComputeLock: Sendable {
 
     /// Writes `entry` at `key` in `store` only while `entryLease` holds the key (ending the
     /// lease, as ``KeyValueStore/setEntry(_:forKey:ifLeased:keepingLease:)`` does) and
-    /// releases the lock for `key` if `token` still holds it, whether or not the write was
-    /// refused, as one step. Whether it wrote; `nil` when this lock cannot do it for
-    /// `store` (the default): the caller writes, then releases.
+    /// releases the lock for `key` if `token` still holds it, whether the lease held or not,
+    /// as one step. Whether it wrote; `nil` when this lock cannot do it for `store` (the
+    /// default): the caller writes, then releases. A server that refuses the write throws,
+    /// and the lock may still be held: the caller releases it.
     ///
     /// ```swift
     /// let wrote = try await lock.setEntry(entry, forKey: "report", ifLeased: lease, releasing: token, in: redis)
@@ -54,6 +66,11 @@ public protocol ComputeLock: Sendable {
 }
 
 extension ComputeLock {
+    /// `false`: this lock takes the lock and the entry lease in two steps.
+    public func leasesWithLock(in store: any KeyValueStore) -> Bool {
+        false
+    }
+
     /// `nil`: this lock takes the lock and the entry lease in two steps.
     public func acquire(
         _ key: String, lease: Duration, leasing entryLease: EntryLease, for duration: Duration, in store: any KeyValueStore

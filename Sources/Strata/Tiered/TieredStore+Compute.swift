@@ -33,7 +33,7 @@ extension TieredStore {
         _ lock: any ComputeLock, key: String, as type: Value.Type, pipeline: Pipeline
     ) async throws -> LockOutcome<Value> {
         let giveUp = ContinuousClock.now + configuration.computeLockWait
-        var leasesWithLock = true
+        var leasesWithLock = lock.leasesWithLock(in: pipeline.source)
         while true {
             var token: String?
             do {
@@ -45,7 +45,12 @@ extension TieredStore {
                         key, lease: configuration.computeLockLease, leasing: start.lease, for: EntryLease.defaultDuration,
                         in: pipeline.source)
                     {
-                    case .taken(let taken, let entry)?: return .token(taken, leasedRead: LeasedRead(start: start, entry: entry))
+                    case .taken(let taken, let entry)?:
+                        return .token(taken, leasedRead: LeasedRead(start: start, held: true, entry: entry))
+                    case .takenUnread(let taken, let error)?:
+                        // As a failed read under the lease: computed holding the lock, kept in L1 only.
+                        _ = recordFailure(error, key: key, since: nil)
+                        return .token(taken, leasedRead: LeasedRead(start: start, held: false, entry: nil))
                     case .heldByAnother?: token = nil
                     case nil:
                         leasesWithLock = false
