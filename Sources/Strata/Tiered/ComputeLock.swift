@@ -3,7 +3,7 @@
 ///
 /// A lock is held for a lease, so a holder that dies does not block the others for long.
 ///
-/// A lock kept by the very store it guards (``RedisComputeLock`` on the tiered store's L2)
+/// A lock kept by the very store it guards (`RedisComputeLock` on the tiered store's L2)
 /// can also take the key's entry lease with the lock, and release the lock with the leased
 /// write, each in one step (``acquire(_:lease:leasing:for:in:)`` and
 /// ``setEntry(_:forKey:ifLeased:releasing:in:)``, where ``leasesWithLock(in:)`` is `true`):

@@ -22,6 +22,24 @@ extension KeyValueStoreConformance {
                 try Expect.equal(try await store.get([String](), as: String.self), [:], "no keys, no values")
             }
         },
+        Check("a bulk get of bytes and of text reads what single gets read: raw values, values written with options, a tag's invalidation")
+        {
+            context in
+            try await withStore(context) { store in
+                try await store.set(["b:1": [UInt8]([1, 2, 0, 255]), "b:2": [UInt8]()])
+                try Expect.equal(
+                    try await store.get(["b:1", "b:2", "b:3"], as: [UInt8].self), ["b:1": [1, 2, 0, 255], "b:2": []], "bytes, one missing")
+                try await store.set("t:1", "plain")
+                try await store.set("t:2", "with options", options: EntryOptions(expires: "1h", tags: ["bulk-text"]))
+                try Expect.equal(
+                    try await store.get(["t:1", "t:2", "t:3"], as: String.self), ["t:1": "plain", "t:2": "with options"], "text")
+                try Expect.equal(
+                    try await store.get(["t:2"], as: [UInt8].self), ["t:2": Array("with options".utf8)], "an enveloped value's bytes")
+                try await store.invalidate(tags: ["bulk-text"])
+                try Expect.equal(try await store.get(["t:1", "t:2"], as: String.self), ["t:1": "plain"], "after its tag's invalidation")
+                try Expect.equal(try await store.get("t:2", as: String.self), nil, "as a single get")
+            }
+        },
         Check("a bulk get leaves out expired keys, and a bulk set gives every key its lifetime") { context in
             try await withStore(context) { store in
                 let start = ContinuousClock.now
