@@ -45,6 +45,9 @@ import Synchronization
 /// try await redis.set("session:1", session, expires: "30min")
 /// ```
 public final class RedisStore: KeyValueStore {
+    /// Its hybrid clock and envelope mark, kept here rather than in a registry that would
+    /// hold the store weakly (see `StoreProcessState`).
+    package let processState = StoreProcessState()
     /// The endpoint, pool, timeouts and namespace this store was made with.
     public let configuration: Configuration
     /// The pooled connections to one server; empty on a cluster.
@@ -332,3 +335,5 @@ public final class RedisStore: KeyValueStore {
         cluster?.close()  // and a map refresh under way, which would open lanes to new nodes
     }
 }
+
+extension RedisStore: KeepsProcessState {}

@@ -33,6 +33,9 @@ import Synchronization
 /// try await sqlite.set("user:1", user, expires: "1h")
 /// ```
 public final class SQLiteStore: KeyValueStore, BackgroundWork {
+    /// Its hybrid clock and envelope mark, kept here rather than in a registry that would
+    /// hold the store weakly (see `StoreProcessState`).
+    package let processState = StoreProcessState()
     /// The path, table, pragmas and pool this store was opened with.
     public let configuration: Configuration
     let queries: SQLiteQueries
@@ -229,3 +232,5 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
         }
     }
 }
+
+extension SQLiteStore: KeepsProcessState {}

@@ -49,6 +49,9 @@ import Darwin
 /// let page = try await folder.get("page:/home", as: String.self)
 /// ```
 public final class FolderStore: KeyValueStore, BackgroundWork {
+    /// Its hybrid clock and envelope mark, kept here rather than in a registry that would
+    /// hold the store weakly (see `StoreProcessState`).
+    package let processState = StoreProcessState()
     /// The directory, default lifetime and clock this store was made with.
     public let configuration: Configuration
     /// The store's directory, open for the store's lifetime.
@@ -261,3 +264,5 @@ public final class FolderStore: KeyValueStore, BackgroundWork {
         }
     }
 }
+
+extension FolderStore: KeepsProcessState {}

@@ -24,6 +24,9 @@ import Synchronization
 /// let cached = try await memory.get("user:1", as: User.self)
 /// ```
 public final class MemoryStore: KeyValueStore, BackgroundWork {
+    /// Its hybrid clock and envelope mark, kept here rather than in a registry that would
+    /// hold the store weakly (see `StoreProcessState`).
+    package let processState = StoreProcessState()
     /// One shard: its table, its share of the bounds, and its counters.
     struct State {
         var table = LRUTable()
@@ -301,3 +304,5 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
         }
     }
 }
+
+extension MemoryStore: KeepsProcessState {}

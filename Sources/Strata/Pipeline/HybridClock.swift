@@ -45,19 +45,6 @@ package final class HybridClock: Sendable {
 
     /// The clock of `store`: a store's own, kept for as long as the store lives.
     package static func of(_ store: some KeyValueStore) -> HybridClock {
-        clocks.withLock { clocks in
-            let id = ObjectIdentifier(store)
-            if let known = clocks[id], known.store === store { return known.clock }
-            if clocks.count >= 1_024 { clocks = clocks.filter { $0.value.store != nil } }
-            let clock = HybridClock()
-            clocks[id] = Registered(store: store, clock: clock)
-            return clock
-        }
+        StoreProcessState.of(store).hybridClock
     }
-
-    private struct Registered: @unchecked Sendable {  // only read and written under `clocks`' lock
-        weak var store: AnyObject?
-        let clock: HybridClock
-    }
-    private static let clocks = Lock([ObjectIdentifier: Registered]())
 }

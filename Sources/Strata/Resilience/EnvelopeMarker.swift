@@ -7,14 +7,6 @@ import Synchronization
 package enum EnvelopeMarker {
     package static let record = "envelopes"
 
-    /// Stores this process marked, or found marked, weakly (a new store at a freed store's
-    /// address is not taken for it), and when it marked them.
-    private struct Marked: @unchecked Sendable {  // only read and written under `marked`'s lock
-        weak var store: AnyObject?
-        var at: ContinuousClock.Instant
-    }
-    private static let marked = Lock([ObjectIdentifier: Marked]())
-
     /// Raises the record in `store` unless this process did within the last second. (A
     /// store keeping records under reserved keys loses it to a `clear()`: it is raised
     /// again a second later at the latest.)
@@ -35,13 +27,11 @@ package enum EnvelopeMarker {
     }
 
     private static func isMarked(_ store: some KeyValueStore, since: ContinuousClock.Instant?) -> Bool {
-        marked.withLock { marked in
-            guard let entry = marked[ObjectIdentifier(store)], entry.store === store else { return false }
-            return since.map { entry.at >= $0 } ?? true
-        }
+        guard let at = StoreProcessState.of(store).envelopesMarkedAt.withLock({ $0 }) else { return false }
+        return since.map { at >= $0 } ?? true
     }
 
     private static func remember(_ store: some KeyValueStore, at instant: ContinuousClock.Instant) {
-        marked.withLock { $0[ObjectIdentifier(store)] = Marked(store: store, at: instant) }
+        StoreProcessState.of(store).envelopesMarkedAt.withLock { $0 = instant }
     }
 }
