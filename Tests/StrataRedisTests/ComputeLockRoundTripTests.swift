@@ -169,13 +169,39 @@ struct ComputeLockRoundTripTests {
         try await lock.release("list", token: token)
 
         let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .lockTest(redis))
-        #expect(try await cache.getOrSet("list", as: String.self) { "fine" } == "fine")
+        let heldWhileComputing = Lock(false)
+        #expect(
+            try await cache.getOrSet("list", as: String.self) {
+                let held = try await Self.lockExists("list", on: server)
+                heldWhileComputing.withLock { $0 = held }
+                return "fine"
+            } == "fine")
+        #expect(heldWhileComputing.withLock { $0 }, "computed holding the lock")
         #expect(cache.statistics.l2Errors == 2, "the first read and the read under the lease, each reported once")
         #expect(
             try await server.cli("LRANGE", "list", "0", "-1").trimmingCharacters(in: .whitespacesAndNewlines) == "x",
             "the list was not written over")
         #expect(try await cache.get("list", as: String.self) == "fine", "L1 keeps the value")
         #expect(!(try await Self.lockExists("list", on: server)), "the lock is released")
+    }
+
+    @Test(
+        "a lease the server refuses (an ACL without the lease names): the lock is not left held, and the value is computed and kept in L1")
+    func leaseRefused() async throws {
+        let server = try await RedisTestServer()
+        try await server.cli("--quoted-input", "ACL", "SETUSER", "app", "on", ">pw", "~k*", #""~\xffstrata:lock:*""#, "&*", "+@all")
+        let redis = try RedisStore(url: "redis://app:pw@127.0.0.1:\(server.port)")
+        let lock = RedisComputeLock(redis: redis)
+        let refused = try await #require(throws: StrataError.self) {
+            _ = try await lock.acquire("k1", lease: .seconds(60), leasing: .random(), for: .seconds(60), in: redis)
+        }
+        #expect(refused.code == .accessDenied, "\(refused)")
+        #expect(!(try await Self.lockExists("k1", on: server)), "the lock is not held")
+        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .lockTest(redis))
+        #expect(try await cache.getOrSet("k1", as: String.self) { "computed" } == "computed")
+        #expect(try await cache.get("k1", as: String.self) == "computed", "L1 keeps it")
+        #expect(!(try await Self.lockExists("k1", on: server)), "and no lock is left")
+        #expect(try await server.cli("EXISTS", "k1").trimmingCharacters(in: .whitespacesAndNewlines) == "0", "no write without a lease")
     }
 
     @Test("a lock on another store, even on the same server, takes its two steps: five round trips, the lock released")

@@ -95,7 +95,8 @@ extension Pipeline {
             leased.tracking.advance(to: tiered.finishLeasedWrite(ticket, since: since, result: .failed, key: key, copy: copy))
             return .unknown
         }
-        let computeLock = releasingLock && !keepingLease ? tiered.configuration.computeLock : nil
+        let computeLock =
+            releasingLock && !keepingLease ? tiered.configuration.computeLock.flatMap { $0.leasesWithLock(in: source) ? $0 : nil } : nil
         let outcome = await tiered.ownedL2Call(key) { [source, lease = leased.lease, held = leased.lock] in
             if marking { try await EnvelopeMarker.mark(source) }
             if let computeLock, let held,

@@ -4,7 +4,8 @@ import Synchronization
 /// its tag invalidations against its writes, and when this process last marked it (or found
 /// it marked) as holding envelopes.
 ///
-/// Strata's stores keep theirs as a property (``KeepsProcessState``). Another store's is
+/// Strata's stores (memory, folder, SQLite, Redis, tiered, prefixed) keep theirs as a
+/// property (``KeepsProcessState``). Another store's is
 /// found in a registry that holds the store weakly, so that a new store at a freed store's
 /// address is not taken for it. A weak reference moves an object's reference count to a
 /// side table for the rest of its life, which makes every retain and release of it slower

@@ -12,6 +12,9 @@
 /// try await sessions.clear()                                  // only "session:…" keys
 /// ```
 public final class PrefixedStore: KeyValueStore {
+    /// Its envelope mark (and a hybrid clock its pipeline does not use: its base's orders
+    /// its writes), kept here rather than in a registry that would hold it weakly.
+    package let processState = StoreProcessState()
     /// The store that holds the entries.
     public let base: any KeyValueStore
     /// The prefix added to every key, counting the prefixes of enclosing views.
@@ -202,3 +205,5 @@ public final class PrefixedStore: KeyValueStore {
         try await base.getOrSetValue(forKey: prefix + key, as: type, expires: expires, compute: compute)
     }
 }
+
+extension PrefixedStore: KeepsProcessState {}

@@ -8,8 +8,9 @@
 /// write, each in one step (``acquire(_:lease:leasing:for:in:)`` and
 /// ``setEntry(_:forKey:ifLeased:releasing:in:)``, where ``leasesWithLock(in:)`` is `true`):
 /// a miss then waits for two round trips fewer. By default a lock does not, and the tiered
-/// store takes the two steps one after the other. Like ``acquire(_:lease:)``, the one-step
-/// forms are not bounded by the tiered store's `l2Timeout`.
+/// store takes the two steps one after the other. Like ``acquire(_:lease:)``, taking the
+/// lock with the lease is not bounded by the tiered store's `l2Timeout`; the write with the
+/// release is, as any leased write (past it, the write goes on and is awaited later).
 ///
 /// ```swift
 /// let cache = TieredStore(l1: MemoryStore(), l2: redis,

@@ -47,8 +47,11 @@ public final class TieredStore: KeyValueStore {
     /// Tag invalidation instants known in this process.
     @usableFromInline
     let tagTable = TagTable()
+    /// Its hybrid clock and envelope mark, kept here rather than in a registry that would
+    /// hold the store weakly (see `StoreProcessState`).
+    package let processState = StoreProcessState()
     /// Orders this store's tag invalidations against its writes.
-    let hybridClock = HybridClock()
+    var hybridClock: HybridClock { processState.hybridClock }
     /// Whether the configured entry options refresh ahead (an L1 hit must then look at
     /// the entry's age).
     @usableFromInline
@@ -316,3 +319,5 @@ public final class TieredStore: KeyValueStore {
         await l1.close()
     }
 }
+
+extension TieredStore: KeepsProcessState {}
