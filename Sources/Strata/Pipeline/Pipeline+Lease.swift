@@ -1,0 +1,97 @@
+/// Step 4 of the compute path (see `Pipeline+Compute.swift`): the lease on the key, and
+/// the read under it that is the computation's miss.
+extension Pipeline {
+    enum LeaseOutcome<Value: Codable & Sendable> {
+        /// The read under the lease found a fresh value (written meanwhile).
+        case value(Value)
+        case lease(ComputationLease<Value>)
+    }
+
+    /// What a lease on `key` is judged against, taken just before the lease is: the write
+    /// tracker's state, the tag epoch and the computation's start for its tags.
+    func startLease(_ key: String) -> LeaseStart {
+        var tagEpoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
+        var startedAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970) - skewAllowance
+        // A key of a bulk computation starts with the bulk call: its computation may begin
+        // well after this lease, and a tag invalidated since the call began may concern it
+        // (its L1 copy is stamped with the tag epoch of then, so L1 checks its tags again).
+        if let bulk = BulkParticipant.current, bulk.key.utf8.elementsEqual(key.utf8) {
+            startedAt = min(startedAt, bulk.startedAt)
+            tagEpoch = min(tagEpoch, bulk.tagEpoch)
+        }
+        return LeaseStart(
+            lease: EntryLease.random(), tracking: LeaseTracking(tiered?.tracker.snapshot(ByteKey(key))), tagEpoch: tagEpoch,
+            startedAt: startedAt)
+    }
+
+    /// Step 4: takes a lease and reads the key under it, within `l2Timeout`, unless the
+    /// compute lock took it with the lock (`leasedRead`). A source that failed the first
+    /// read is asked once more (a transient failure should not keep the value out of L2);
+    /// one that passed `l2Timeout` is not waited for twice. Without the lease, the value is
+    /// computed and kept in L1 only.
+    func takeLease<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, kept: StoredValue<Value>?, lock: HeldComputeLock?, leasedRead: LeasedRead?,
+        sourceTimedOut: Bool
+    ) async throws -> LeaseOutcome<Value> {
+        let start = leasedRead?.start ?? startLease(key)
+        let (lease, tracking, tagEpoch, startedAt) = (start.lease, start.tracking, start.tagEpoch, start.startedAt)
+        let byteKey = ByteKey(key)
+        let (held, entry): (Bool, StoredEntry?)
+        if let leasedRead {
+            (held, entry) = (leasedRead.held, leasedRead.entry)
+        } else {
+            (held, entry) = sourceTimedOut ? (false, nil) : try await take(lease, on: key)
+        }
+        var fallback = kept
+        if let entry {
+            if let found = try decode(entry, key: key, as: type, for: .compute) {
+                if try await tagsAreValid(found.envelope) {
+                    if found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
+                        try? await source.releaseLease(lease, forKey: key)
+                        await PipelineGates.shared.pass(.beforeFill, key: key, scope: flightScope)
+                        if let tiered, let snapshot = tracking.current {
+                            let copy = tiered.kept(found.value, found.envelope, checkedEpoch: tagEpoch)
+                            tiered.fill(byteKey, entry, value: copy, snapshot: snapshot)
+                        }
+                        return .value(found.value)
+                    }
+                    fallback = found
+                }
+            } else if case .unreadable = EntryEnvelope.parse(entry.bytes) {
+                // An envelope of a later version: a miss, not a value of another type.
+            } else {
+                tiered?.countUndecodable(key)  // a value of another type: computed again and replaced
+            }
+        }
+        return .lease(
+            ComputationLease(
+                key: key, lease: lease, held: held, tracking: tracking, tagEpoch: tagEpoch, startedAt: startedAt,
+                kept: fallback, lock: lock))
+    }
+
+    /// Makes `lease` the key's lease in the source and reads the key under it: whether the
+    /// source took it (within `l2Timeout`, for a tiered store; a failure is reported) and
+    /// the entry read.
+    func take(_ lease: EntryLease, on key: String) async throws -> (held: Bool, entry: StoredEntry?) {
+        let duration = EntryLease.defaultDuration
+        guard let tiered else { return (true, try await source.leaseEntry(forKey: key, lease: lease, duration: duration)) }
+        do {
+            guard
+                let read = try await tiered.timedL2(
+                    key, since: nil,
+                    { [source] in
+                        try await source.leaseEntry(forKey: key, lease: lease, duration: duration)
+                    })
+            else { return (false, nil) }  // failed or timed out, and reported
+            return (true, read)
+        } catch let error as StrataError where error.code == .closed {
+            throw error
+        }
+    }
+
+    /// How far a computation's start is moved back for its tags: the clock skew the tiered
+    /// store allows between instances (see `TieredStore.Configuration.clockSkewTolerance`).
+    var skewAllowance: Int64 {
+        tiered?.configuration.clockSkewTolerance.wholeMilliseconds(roundingUp: true) ?? 0
+    }
+}
