@@ -19,6 +19,22 @@ extension Pipeline {
     /// A plain read of the value at `key` (the view's prefix is added here).
     @usableFromInline
     func readValue<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
+        // Bytes and text, through copies of the read path specialized for them: this is
+        // called unspecialized (from a store's default `value(forKey:as:)`, or from the
+        // caller's module), and the generic path looked its types up at run time and
+        // decoded through the generic coder on every read (0.6 µs of a 3.4 µs SQLite get of
+        // bytes). The types are the same, so each cast is none.
+        if Value.self == [UInt8].self {
+            return unsafeBitCast(try await readValueOf(key, as: [UInt8].self), to: Value?.self)
+        }
+        if Value.self == String.self {
+            return unsafeBitCast(try await readValueOf(key, as: String.self), to: Value?.self)
+        }
+        return try await readValueOf(key, as: type)
+    }
+
+    /// `readValue`, to be specialized.
+    private func readValueOf<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
         try await read(keyPrefix + key, as: type, for: .plain)?.value
     }
 
