@@ -121,6 +121,16 @@ struct RedisLeaseTests {
             ("leaseEntry", lease), ("set", set), ("delete", delete), ("setIfAbsent", setIfAbsent), ("expire", expire),
             ("increment", increment), ("records", records),
         ]
+        // A script's first call on a server that has not cached it is EVALSHA, NOSCRIPT,
+        // then EVAL: two round trips, once. This suite shares one server, and whether
+        // another test ran a script first depends on the order the tests run in, so every
+        // call runs once before the counted pass, which starts again from an empty store.
+        for (name, call) in calls {
+            let first = store.statistics.roundTrips
+            try await call(store)
+            #expect((1...2).contains(store.statistics.roundTrips - first), "\(name), the first call")
+        }
+        try await store.clear()
         for (name, call) in calls {
             let before = store.statistics.roundTrips
             try await call(store)
