@@ -35,7 +35,15 @@ extension Pipeline {
 
     /// `readValue`, to be specialized.
     private func readValueOf<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
-        try await read(keyPrefix + key, as: type, for: .plain)?.value
+        let key = keyPrefix + key
+        if tiered == nil, memory == nil {
+            // A store of one tier that keeps no decoded values (SQLite, Redis, a folder):
+            // there is no L1 to look in or fill, no miss to count, and the source's errors
+            // go to the caller as they are, so the read is the entry and its checks.
+            guard let entry = try await source.entry(forKey: key) else { return nil }
+            return try await plainValue(of: entry, key: key, as: type)
+        }
+        return try await read(key, as: type, for: .plain)?.value
     }
 
     /// The value at `key` (prefix applied) as `type`, with its envelope: fresh, or for a
