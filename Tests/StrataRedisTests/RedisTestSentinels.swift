@@ -43,34 +43,13 @@ final class RedisTestSentinels: Sendable {
         directory = try createdTemporaryDirectory("sentinels")
         var ports: [Int] = []
         var processes: [ChildProcess] = []
+        let primaryPort = primary.port
+        let directory = directory
         for index in 0..<3 {
-            let port = RedisTestServer.freePort()
-            let file = "\(directory)/sentinel-\(index).conf"  // a sentinel rewrites its file: one each
-            let listening =
-                certificates.map { certificates in
-                    """
-                    port 0
-                    tls-port \(port)
-                    tls-cert-file \(certificates.serverCertificate)
-                    tls-key-file \(certificates.serverKey)
-                    tls-ca-cert-file \(certificates.ca)
-                    tls-auth-clients no
-                    tls-replication yes
-                    """
-                } ?? "port \(port)"
-            try """
-            \(listening)
-            bind 127.0.0.1
-            dir \(directory)
-            sentinel monitor \(Self.primaryName) 127.0.0.1 \(primary.port) 2
-            sentinel down-after-milliseconds \(Self.primaryName) 1000
-            sentinel failover-timeout \(Self.primaryName) 10000
-            sentinel parallel-syncs \(Self.primaryName) 1
-
-            """.write(toFile: file, atomically: true, encoding: .utf8)
-            processes.append(
-                try ChildProcess(
-                    try RedisTestServer.executable("redis-sentinel"), [file], output: .discarded, errors: .discarded))
+            let (port, process) = try await Self.startSentinel(index, directory: directory) { port in
+                Self.configuration(port: port, primaryPort: primaryPort, directory: directory, certificates: certificates)
+            }
+            processes.append(process)
             ports.append(port)
         }
         sentinelPorts = ports
@@ -86,7 +65,64 @@ final class RedisTestSentinels: Sendable {
             return ready && link.contains("master_link_status:up")
         }
         if ready { return }
-        throw TestServerError(message: "the sentinels did not see the primary, the replica and each other in 60 s")
+        let dead = zip(ports, processes).filter { !$0.1.isRunning }.map { String($0.0) }
+        throw TestServerError(
+            message: "the sentinels did not see the primary, the replica and each other in 60 s"
+                + (dead.isEmpty ? "" : " (the sentinels on ports \(dead.joined(separator: ", ")) exited)"))
+    }
+
+    /// Starts sentinel `index` on a free port and waits until it listens there. A sentinel
+    /// that exits as it starts (its port taken meanwhile by another test's server) is
+    /// started again on another port, twice at most: the fixture waited 60 s for a sentinel
+    /// that was not running before, and failed a Sentinel test under ThreadSanitizer.
+    private static func startSentinel(
+        _ index: Int, directory: String, configuration: (Int) -> String
+    ) async throws -> (Int, ChildProcess) {
+        for _ in 0..<3 {
+            let port = RedisTestServer.freePort()
+            let file = "\(directory)/sentinel-\(index).conf"  // a sentinel rewrites its file: one each
+            try configuration(port).write(toFile: file, atomically: true, encoding: .utf8)
+            let process = try ChildProcess(
+                try RedisTestServer.executable("redis-sentinel"), [file], output: .discarded, errors: .discarded)
+            // A connect, not a probe bind: a bind of the port could make the sentinel's own fail.
+            let deadline = ContinuousClock.now + .seconds(30)
+            while ContinuousClock.now < deadline, process.isRunning, !RedisTestServer.accepts(port: port) {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            if process.isRunning && RedisTestServer.accepts(port: port) { return (port, process) }
+            if process.isRunning {
+                process.send(SIGKILL)
+                while process.isRunning { try await Task.sleep(for: .milliseconds(1)) }
+            }
+        }
+        throw TestServerError(message: "sentinel \(index) exited as it started, on three ports")
+    }
+
+    /// Sentinel's configuration file: listening on `port` (TLS only, with `certificates`),
+    /// watching the primary on `primaryPort`.
+    private static func configuration(port: Int, primaryPort: Int, directory: String, certificates: RedisTestCertificates?) -> String {
+        let listening =
+            certificates.map { certificates in
+                """
+                port 0
+                tls-port \(port)
+                tls-cert-file \(certificates.serverCertificate)
+                tls-key-file \(certificates.serverKey)
+                tls-ca-cert-file \(certificates.ca)
+                tls-auth-clients no
+                tls-replication yes
+                """
+            } ?? "port \(port)"
+        return """
+            \(listening)
+            bind 127.0.0.1
+            dir \(directory)
+            sentinel monitor \(Self.primaryName) 127.0.0.1 \(primaryPort) 2
+            sentinel down-after-milliseconds \(Self.primaryName) 1000
+            sentinel failover-timeout \(Self.primaryName) 10000
+            sentinel parallel-syncs \(Self.primaryName) 1
+
+            """
     }
 
     deinit {

@@ -153,11 +153,48 @@ package final class RedisTestServer: Sendable {
         }
     }
 
-    /// A port below 55,536 that is free, and free 10,000 above it (a cluster node's bus).
+    /// Whether something listens on `port` on 127.0.0.1 (a TCP connect succeeds).
+    package static func accepts(port: Int) -> Bool {
+        let descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    /// A port that is free, and free 10,000 above it (a cluster node's bus), both below the
+    /// kernel's range for outgoing connections' ports (from 32,768 on Linux). The bus port
+    /// was taken from 30,000–40,000 before: above 32,768, a test's new connection could take
+    /// it as its local port between this check and the node's bind, and the node exited as
+    /// it started (a cluster test failed so, run with the whole suite).
     package static func freeClusterPort() -> Int {
         while true {
-            let port = Int.random(in: 20_000..<30_000)
-            if isFree(port) && isFree(port + 10_000) { return port }
+            let port = Int.random(in: 20_000..<22_768)
+            if isFree(port) && isFree(port + 10_000) && handOut(port) { return port }
+        }
+    }
+
+    /// The last ports `freePort()` and `freeClusterPort()` gave in this process. A port
+    /// handed out is free until its server binds it, a moment later (longer on a loaded
+    /// machine): another test's pick meanwhile could take the same one, and one of the two
+    /// servers (or sentinels) would exit as it started. None of the last 512 is given again;
+    /// older ones may be, once their tests are done with them, so the ranges never run out.
+    private static let handedOut = Lock<[Int]>([])
+
+    /// Records `port` as handed out; false when it is among the last handed out.
+    private static func handOut(_ port: Int) -> Bool {
+        handedOut.withLock { ports in
+            if ports.contains(port) { return false }
+            if ports.count == 512 { ports.removeFirst() }
+            ports.append(port)
+            return true
         }
     }
 
@@ -184,7 +221,7 @@ package final class RedisTestServer: Sendable {
     package static func freePort() -> Int {
         while true {
             let port = Int.random(in: 10_000..<20_000)
-            if isFree(port) { return port }
+            if isFree(port) && handOut(port) { return port }
         }
     }
 }
