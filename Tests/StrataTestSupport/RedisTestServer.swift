@@ -155,6 +155,11 @@ package final class RedisTestServer: Sendable {
 
     /// Whether something listens on `port` on 127.0.0.1 (a TCP connect succeeds).
     package static func accepts(port: Int) -> Bool {
+        onLoopback(port) { descriptor, address, length in connect(descriptor, address, length) == 0 }
+    }
+
+    /// `body` given a new TCP socket (closed after) and the address of `port` on 127.0.0.1.
+    private static func onLoopback(_ port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Bool) -> Bool {
         let descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
@@ -163,9 +168,7 @@ package final class RedisTestServer: Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = UInt16(port).bigEndian
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
     }
 
@@ -200,17 +203,7 @@ package final class RedisTestServer: Sendable {
 
     /// Whether `port` on 127.0.0.1 can be bound now.
     package static func isFree(_ port: Int) -> Bool {
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
+        onLoopback(port) { descriptor, address, length in bind(descriptor, address, length) == 0 }
     }
 
     /// A port nobody listens on now, below the kernel's range for outgoing connections'
