@@ -1,0 +1,46 @@
+import Foundation
+import StrataTestSupport
+import StrataTesting
+import Testing
+
+@testable import Strata
+
+/// A decorator of a store of one tier whose pipeline is its base's with a prefix (what
+/// ``Pipeline/prefixed(_:)`` documents): its typed reads go through the one-tier read with
+/// the prefix applied once, and name the caller's key.
+@Suite("A prefixed pipeline over a store of one tier")
+struct PrefixedPipelineTests {
+    /// Tenant 7's keys of a shared folder: typed calls under `tenant:7:`.
+    final class TenantView: ForwardingStore, @unchecked Sendable {  // immutable after init
+        override var pipeline: Pipeline { base.pipeline.prefixed("tenant:7:") }
+    }
+
+    @Test("typed reads of bytes, text and a Codable value read under the prefix, check lifetimes and tags, and name the caller's key")
+    func typedReads() async throws {
+        let clock = ManualClock()
+        let folder = try FolderStore(configuration: .init(directory: temporaryDirectory("prefixed-pipeline"), clock: clock))
+        let view = TenantView(base: folder)
+        try await folder.set("tenant:7:text", "seven")
+        try await folder.set("k", "not tenant 7's")
+        try await folder.set("tenant:7:count", 42)
+        try await folder.set("tenant:7:short", "brief", options: EntryOptions(expires: "1min"))
+        try await folder.set("tenant:7:tagged", "catalog", options: EntryOptions(expires: "1h", tags: ["catalog"]))
+
+        #expect(try await view.get("text", as: String.self) == "seven")
+        #expect(try await view.get("text", as: [UInt8].self) == Array("seven".utf8))
+        #expect(try await view.get("count", as: Int.self) == 42)
+        #expect(try await view.get("k", as: String.self) == nil, "the base's own key is not under the prefix")
+        #expect(try await view.get("short", as: String.self) == "brief")
+        #expect(try await view.get("tagged", as: String.self) == "catalog")
+
+        let error = await #expect(throws: StrataError.self) { try await view.get("text", as: Int.self) }
+        #expect(error?.code == .decodingFailed)
+        #expect(error?.key == "text", "the caller's key, without the view's prefix")
+
+        clock.advance(by: .seconds(61))
+        #expect(try await view.get("short", as: String.self) == nil, "past its lifetime")
+        try await folder.invalidate(tags: ["catalog"])
+        #expect(try await view.get("tagged", as: String.self) == nil, "its tag was invalidated after it was written")
+        #expect(try await view.get("text", as: String.self) == "seven")
+    }
+}
