@@ -46,7 +46,7 @@ final class RedisTestSentinels: Sendable {
         let primaryPort = primary.port
         let directory = directory
         for index in 0..<3 {
-            let (port, process) = try await Self.startSentinel(index, directory: directory) { port in
+            let (port, process) = try await Self.startSentinel(index, directory: directory, cliTLS: cliTLS) { port in
                 Self.configuration(port: port, primaryPort: primaryPort, directory: directory, certificates: certificates)
             }
             processes.append(process)
@@ -71,31 +71,39 @@ final class RedisTestSentinels: Sendable {
                 + (dead.isEmpty ? "" : " (the sentinels on ports \(dead.joined(separator: ", ")) exited)"))
     }
 
-    /// Starts sentinel `index` on a free port and waits until it listens there. A sentinel
-    /// that exits as it starts (its port taken meanwhile by another test's server) is
-    /// started again on another port, twice at most: the fixture waited 60 s for a sentinel
-    /// that was not running before, and failed a Sentinel test under ThreadSanitizer.
+    /// Starts sentinel `index` on a free port and waits until it answers there: the server
+    /// on the port must name this sentinel's process (`INFO server`), since a port taken
+    /// meanwhile by another test's server would answer too. A sentinel that exits as it
+    /// starts is started again on another port, twice at most: the fixture waited 60 s for
+    /// a sentinel that was not running before, and failed a Sentinel test under
+    /// ThreadSanitizer.
     private static func startSentinel(
-        _ index: Int, directory: String, configuration: (Int) -> String
+        _ index: Int, directory: String, cliTLS: [String], configuration: (Int) -> String
     ) async throws -> (Int, ChildProcess) {
+        var exits = 0
         for _ in 0..<3 {
             let port = RedisTestServer.freePort()
             let file = "\(directory)/sentinel-\(index).conf"  // a sentinel rewrites its file: one each
             try configuration(port).write(toFile: file, atomically: true, encoding: .utf8)
             let process = try ChildProcess(
                 try RedisTestServer.executable("redis-sentinel"), [file], output: .discarded, errors: .discarded)
-            // A connect, not a probe bind: a bind of the port could make the sentinel's own fail.
             let deadline = ContinuousClock.now + .seconds(30)
-            while ContinuousClock.now < deadline, process.isRunning, !RedisTestServer.accepts(port: port) {
-                try await Task.sleep(for: .milliseconds(10))
+            while ContinuousClock.now < deadline, process.isRunning {
+                let info =
+                    (try? await RedisTestServer.cli(arguments: cliTLS + ["-h", "127.0.0.1", "-p", String(port), "INFO", "server"])) ?? ""
+                if info.contains("process_id:\(process.pid)\r") || info.contains("process_id:\(process.pid)\n") {
+                    return (port, process)
+                }
+                try await Task.sleep(for: .milliseconds(20))
             }
-            if process.isRunning && RedisTestServer.accepts(port: port) { return (port, process) }
             if process.isRunning {
                 process.send(SIGKILL)
                 while process.isRunning { try await Task.sleep(for: .milliseconds(1)) }
+                throw TestServerError(message: "sentinel \(index) did not answer on port \(port) in 30 s")
             }
+            exits += 1
         }
-        throw TestServerError(message: "sentinel \(index) exited as it started, on three ports")
+        throw TestServerError(message: "sentinel \(index) exited as it started, on \(exits) ports")
     }
 
     /// Sentinel's configuration file: listening on `port` (TLS only, with `certificates`),

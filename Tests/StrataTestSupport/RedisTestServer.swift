@@ -153,11 +153,6 @@ package final class RedisTestServer: Sendable {
         }
     }
 
-    /// Whether something listens on `port` on 127.0.0.1 (a TCP connect succeeds).
-    package static func accepts(port: Int) -> Bool {
-        onLoopback(port) { descriptor, address, length in connect(descriptor, address, length) == 0 }
-    }
-
     /// `body` given a new TCP socket (closed after) and the address of `port` on 127.0.0.1.
     private static func onLoopback(_ port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Bool) -> Bool {
         let descriptor = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -178,10 +173,13 @@ package final class RedisTestServer: Sendable {
     /// it as its local port between this check and the node's bind, and the node exited as
     /// it started (a cluster test failed so, run with the whole suite).
     package static func freeClusterPort() -> Int {
-        while true {
+        for _ in 0..<100_000 {
+            // Reserved before the probe: a probe bind of a port another test just handed out
+            // could make that server's own bind fail.
             let port = Int.random(in: 20_000..<22_768)
-            if isFree(port) && isFree(port + 10_000) && handOut(port) { return port }
+            if handOut(port) && isFree(port) && isFree(port + 10_000) { return port }
         }
+        preconditionFailure("no free pair of ports in 20,000–22,767 and 30,000–32,767 on 127.0.0.1")
     }
 
     /// The last ports `freePort()` and `freeClusterPort()` gave in this process. A port
@@ -210,12 +208,14 @@ package final class RedisTestServer: Sendable {
     /// ports (32768–60999 on Linux): a port the kernel chose by `bind(0)` comes from that
     /// range, and the local end of any test's new connection could take it before the
     /// server binds it (CI saw a Sentinel fixture's server fail to start, all its checks
-    /// with it). Cluster nodes take theirs from 20,000–30,000 (`freeClusterPort()`).
+    /// with it). Cluster nodes take theirs from 20,000–22,767, their buses 30,000–32,767
+    /// (`freeClusterPort()`).
     package static func freePort() -> Int {
-        while true {
+        for _ in 0..<100_000 {
             let port = Int.random(in: 10_000..<20_000)
-            if isFree(port) && handOut(port) { return port }
+            if handOut(port) && isFree(port) { return port }  // reserved before the probe, as above
         }
+        preconditionFailure("no free port in 10,000–19,999 on 127.0.0.1")
     }
 }
 

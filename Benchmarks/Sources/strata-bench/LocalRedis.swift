@@ -12,8 +12,10 @@ final class LocalRedis {
     init(extraArguments: [String] = []) async throws {
         directory = try temporaryDirectory("redis")
         for _ in 0..<5 {
-            var candidate = Int.random(in: 20_000..<30_000)
-            while !Self.isFree(candidate) || !Self.isFree(candidate + 10_000) { candidate = Int.random(in: 20_000..<30_000) }
+            // The port and the one a cluster node's bus takes (+10,000) both below the
+            // kernel's range for outgoing connections' ports (from 32,768 on Linux).
+            var candidate = Int.random(in: 20_000..<22_768)
+            while !Self.isFree(candidate) || !Self.isFree(candidate + 10_000) { candidate = Int.random(in: 20_000..<22_768) }
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
             process.arguments =
