@@ -67,8 +67,8 @@ nonisolated func bulkBenchmarks(quick: Bool) async throws {
         }
         // Each tiered figure is taken with L1's entries in the CPU's caches, as a hot L1's
         // are: measured straight after the SQLite figures, whichever came first paid for
-        // bringing them back (the bulk read, first, measured 1.69x the single hits after it,
-        // and 0.70x them when it came second).
+        // bringing them back (by hand, the bulk read, first, measured 1.69x the single hits
+        // after it, and 0.70x them when it came second).
         try await warmL1()
         try await rounds.measure("TieredStore get([keys]) of 100 L1 hits, typed", keyCount: batchCount) {
             found += try await tiered.get(hotBatches[$0], as: Profile.self).count
