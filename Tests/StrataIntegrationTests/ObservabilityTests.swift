@@ -187,7 +187,7 @@ struct ObservabilityTests {
             metrics.counterTotal(label: "strata_http_events_total", dimensions: [("cache", "api"), ("event", event)])
         }
         #expect(count("originRequests") == 1 && count("stores") == 1 && count("hits") == 1)
-        let down = URL(string: "http://127.0.0.1:\(RedisTestServer.freePort())/gone")!
+        let down = URL(string: "http://127.0.0.1:\(try RedisTestServer.freePort())/gone")!
         await #expect(throws: StrataError.self) { try await cache.response(for: URLRequest(url: down)) }
         #expect(logs.contains(.warning, "origin unavailable"))
     }

@@ -85,7 +85,7 @@ struct RedisClusterTests {
 
     @Test("a seed list with no reachable node, or a server that is no cluster, is a clear error")
     func badSeeds() async throws {
-        let port = RedisTestServer.freePort()
+        let port = try RedisTestServer.freePort()
         let unreachable = #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
             try RedisStore(cluster: ["redis://127.0.0.1:\(port)"])
         }

@@ -133,7 +133,7 @@ struct RedisConnectionTests {
     func dialling() async throws {
         let server = try await RedisTestServer(extraArguments: ["--requirepass", "s3cret"])
         // A name whose first address refuses (a port nobody listens on): the next is dialled.
-        let refusing = try RedisDialer.addresses(of: try RedisEndpoint(url: "redis://127.0.0.1:\(RedisTestServer.freePort())"))
+        let refusing = try RedisDialer.addresses(of: try RedisEndpoint(url: "redis://127.0.0.1:\(try RedisTestServer.freePort())"))
         let listening = try RedisDialer.addresses(of: try RedisEndpoint(url: "redis://127.0.0.1:\(server.port)"))
         let lane = RedisLane(
             endpoint: try RedisEndpoint(url: "redis://:s3cret@127.0.0.1:\(server.port)"),

@@ -164,7 +164,7 @@ struct RedisRefusalTests {
         let server = try await RedisTestServer()
         let fixture = try await Fixture(server)
         // A replica of a primary that does not exist: it keeps its data and refuses writes.
-        try await server.cli("REPLICAOF", "127.0.0.1", String(RedisTestServer.freePort()))
+        try await server.cli("REPLICAOF", "127.0.0.1", String(try RedisTestServer.freePort()))
         let outcomes = await fixture.attemptWrites()
         Self.expectRefused(outcomes, code: .backendUnavailable, word: "READONLY", allowed: ["bus publish"])
         try await fixture.expectNothingWritten()

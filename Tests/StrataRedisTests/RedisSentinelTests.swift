@@ -44,7 +44,7 @@ struct RedisSentinelTests {
         .timeLimit(.minutes(2)))
     func discovery() async throws {
         let set = try await RedisTestSentinels()
-        let dead = RedisTestServer.freePort()
+        let dead = try RedisTestServer.freePort()
         let ports = [dead] + set.sentinelPorts
         let store = try await offPool {
             try RedisStore(url: "redis-sentinel://" + ports.map { "127.0.0.1:\($0)" }.joined(separator: ",") + "/mymaster?db=2")
@@ -62,7 +62,9 @@ struct RedisSentinelTests {
         #expect(unknown.message.contains("nosuch"))
 
         let nobody = try await #require(throws: StrataError.self) {
-            try await offPool { try RedisStore(url: "redis-sentinel://127.0.0.1:\(dead),127.0.0.1:\(RedisTestServer.freePort())/mymaster") }
+            try await offPool {
+                try RedisStore(url: "redis-sentinel://127.0.0.1:\(dead),127.0.0.1:\(try RedisTestServer.freePort())/mymaster")
+            }
         }
         #expect(nobody.code == .backendUnavailable)
         #expect(nobody.message.contains("127.0.0.1:\(dead)"))

@@ -31,7 +31,7 @@ struct RedisStoreTests {
 
     @Test("an unreachable server is backendUnavailable naming host and port, within the connect timeout")
     func unreachable() throws {
-        let port = RedisTestServer.freePort()
+        let port = try RedisTestServer.freePort()
         let error = #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
             try RedisStore(url: "redis://127.0.0.1:\(port)")
         }

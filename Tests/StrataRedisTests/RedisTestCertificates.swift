@@ -83,7 +83,7 @@ struct RedisTestTLSServer: Sendable {
 
     init(certificate: String? = nil, requireClientCertificates: Bool = false) async throws {
         certificates = try await RedisTestCertificates.shared
-        tlsPort = RedisTestServer.freePort()
+        tlsPort = try RedisTestServer.freePort()
         server = try await RedisTestServer(
             extraArguments: certificates.serverArguments(
                 port: tlsPort, certificate: certificate, requireClientCertificates: requireClientCertificates))

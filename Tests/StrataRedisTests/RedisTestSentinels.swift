@@ -45,12 +45,22 @@ final class RedisTestSentinels: Sendable {
         var processes: [ChildProcess] = []
         let primaryPort = primary.port
         let directory = directory
-        for index in 0..<3 {
-            let (port, process) = try await Self.startSentinel(index, directory: directory, cliTLS: cliTLS) { port in
-                Self.configuration(port: port, primaryPort: primaryPort, directory: directory, certificates: certificates)
+        do {
+            for index in 0..<3 {
+                let (port, process) = try await Self.startSentinel(index, directory: directory) { port, socket in
+                    Self.configuration(
+                        port: port, socket: socket, primaryPort: primaryPort, directory: directory, certificates: certificates)
+                }
+                processes.append(process)
+                ports.append(port)
             }
-            processes.append(process)
-            ports.append(port)
+        } catch {
+            // The fixture never finishes its init, so its deinit will not kill these.
+            for process in processes where process.isRunning {
+                process.send(SIGKILL)
+                while process.isRunning { try await Task.sleep(for: .milliseconds(1)) }
+            }
+            throw error
         }
         sentinelPorts = ports
         sentinels = processes
@@ -71,44 +81,44 @@ final class RedisTestSentinels: Sendable {
                 + (dead.isEmpty ? "" : " (the sentinels on ports \(dead.joined(separator: ", ")) exited)"))
     }
 
-    /// Starts sentinel `index` on a free port and waits until it answers there: the server
-    /// on the port must name this sentinel's process (`INFO server`), since a port taken
-    /// meanwhile by another test's server would answer too. A sentinel that exits as it
-    /// starts is started again on another port, twice at most: the fixture waited 60 s for
-    /// a sentinel that was not running before, and failed a Sentinel test under
-    /// ThreadSanitizer.
+    /// Starts sentinel `index` on a free port and waits until it listens there, known by a
+    /// unix socket of its own: Redis binds its TCP port first and exits when it cannot, so
+    /// a connect to the socket means this sentinel holds the port (a connect to the port
+    /// could reach another test's server on it, and a command could hang on a frozen one).
+    /// A sentinel that exits as it starts is started again on another port, twice at most:
+    /// the fixture waited 60 s for a sentinel that was not running before, and failed a
+    /// Sentinel test under ThreadSanitizer.
     private static func startSentinel(
-        _ index: Int, directory: String, cliTLS: [String], configuration: (Int) -> String
+        _ index: Int, directory: String, configuration: (_ port: Int, _ socket: String) -> String
     ) async throws -> (Int, ChildProcess) {
         var exits = 0
-        for _ in 0..<3 {
-            let port = RedisTestServer.freePort()
+        for attempt in 0..<3 {
+            let port = try RedisTestServer.freePort()
+            let socket = "\(directory)/sentinel-\(index)-\(attempt).sock"
             let file = "\(directory)/sentinel-\(index).conf"  // a sentinel rewrites its file: one each
-            try configuration(port).write(toFile: file, atomically: true, encoding: .utf8)
+            try configuration(port, socket).write(toFile: file, atomically: true, encoding: .utf8)
             let process = try ChildProcess(
                 try RedisTestServer.executable("redis-sentinel"), [file], output: .discarded, errors: .discarded)
             let deadline = ContinuousClock.now + .seconds(30)
-            while ContinuousClock.now < deadline, process.isRunning {
-                let info =
-                    (try? await RedisTestServer.cli(arguments: cliTLS + ["-h", "127.0.0.1", "-p", String(port), "INFO", "server"])) ?? ""
-                if info.contains("process_id:\(process.pid)\r") || info.contains("process_id:\(process.pid)\n") {
-                    return (port, process)
-                }
-                try await Task.sleep(for: .milliseconds(20))
+            while ContinuousClock.now < deadline, process.isRunning, !RedisTestServer.accepts(socket) {
+                try await Task.sleep(for: .milliseconds(10))
             }
+            if process.isRunning && RedisTestServer.accepts(socket) { return (port, process) }
             if process.isRunning {
                 process.send(SIGKILL)
                 while process.isRunning { try await Task.sleep(for: .milliseconds(1)) }
-                throw TestServerError(message: "sentinel \(index) did not answer on port \(port) in 30 s")
+                throw TestServerError(message: "sentinel \(index) did not listen on port \(port) in 30 s")
             }
             exits += 1
         }
         throw TestServerError(message: "sentinel \(index) exited as it started, on \(exits) ports")
     }
 
-    /// Sentinel's configuration file: listening on `port` (TLS only, with `certificates`),
-    /// watching the primary on `primaryPort`.
-    private static func configuration(port: Int, primaryPort: Int, directory: String, certificates: RedisTestCertificates?) -> String {
+    /// Sentinel's configuration file: listening on `port` (TLS only, with `certificates`)
+    /// and on the unix socket `socket`, watching the primary on `primaryPort`.
+    private static func configuration(
+        port: Int, socket: String, primaryPort: Int, directory: String, certificates: RedisTestCertificates?
+    ) -> String {
         let listening =
             certificates.map { certificates in
                 """
@@ -124,6 +134,8 @@ final class RedisTestSentinels: Sendable {
         return """
             \(listening)
             bind 127.0.0.1
+            unixsocket \(socket)
+            unixsocketperm 700
             dir \(directory)
             sentinel monitor \(Self.primaryName) 127.0.0.1 \(primaryPort) 2
             sentinel down-after-milliseconds \(Self.primaryName) 1000

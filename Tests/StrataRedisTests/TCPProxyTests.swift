@@ -65,7 +65,7 @@ struct TCPProxyTests {
 
     @Test("an upstream that refuses: the accepted connection is reset", .timeLimit(.minutes(1)))
     func refusedUpstream() async throws {
-        let proxy = try TCPProxy(upstream: .tcp(host: "127.0.0.1", port: RedisTestServer.freePort()))
+        let proxy = try TCPProxy(upstream: .tcp(host: "127.0.0.1", port: try RedisTestServer.freePort()))
         defer { proxy.close() }
         let client = try await RawClient(port: proxy.port)
         defer { client.close() }

@@ -48,7 +48,7 @@ package final class RedisTestServer: Sendable {
     package init(extraArguments: [String] = [], argumentsForPort: (Int) -> [String] = { _ in [] }) async throws {
         directory = try createdTemporaryDirectory("redis")
         // A cluster node also listens on its port + 10,000 (the cluster bus).
-        port = extraArguments.contains("--cluster-enabled") ? Self.freeClusterPort() : Self.freePort()
+        port = extraArguments.contains("--cluster-enabled") ? try Self.freeClusterPort() : try Self.freePort()
         self.extraArguments = extraArguments + argumentsForPort(port)
         try await start()
     }
@@ -172,14 +172,14 @@ package final class RedisTestServer: Sendable {
     /// was taken from 30,000–40,000 before: above 32,768, a test's new connection could take
     /// it as its local port between this check and the node's bind, and the node exited as
     /// it started (a cluster test failed so, run with the whole suite).
-    package static func freeClusterPort() -> Int {
+    package static func freeClusterPort() throws -> Int {
         for _ in 0..<100_000 {
             // Reserved before the probe: a probe bind of a port another test just handed out
             // could make that server's own bind fail.
             let port = Int.random(in: 20_000..<22_768)
             if handOut(port) && isFree(port) && isFree(port + 10_000) { return port }
         }
-        preconditionFailure("no free pair of ports in 20,000–22,767 and 30,000–32,767 on 127.0.0.1")
+        throw TestServerError(message: "no free pair of ports in 20,000–22,767 and 30,000–32,767 on 127.0.0.1")
     }
 
     /// The last ports `freePort()` and `freeClusterPort()` gave in this process. A port
@@ -210,12 +210,12 @@ package final class RedisTestServer: Sendable {
     /// server binds it (CI saw a Sentinel fixture's server fail to start, all its checks
     /// with it). Cluster nodes take theirs from 20,000–22,767, their buses 30,000–32,767
     /// (`freeClusterPort()`).
-    package static func freePort() -> Int {
+    package static func freePort() throws -> Int {
         for _ in 0..<100_000 {
             let port = Int.random(in: 10_000..<20_000)
             if handOut(port) && isFree(port) { return port }  // reserved before the probe, as above
         }
-        preconditionFailure("no free port in 10,000–19,999 on 127.0.0.1")
+        throw TestServerError(message: "no free port in 10,000–19,999 on 127.0.0.1")
     }
 }
 

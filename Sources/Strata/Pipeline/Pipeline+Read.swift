@@ -41,7 +41,8 @@ extension Pipeline {
             // A store of one tier that keeps no decoded values (SQLite, Redis, a folder):
             // there is no L1 to look in or fill, no miss to count, and the source's errors
             // go to the caller as they are, so the read is the entry and the general path's
-            // checks in its order (decoded, its tags, then its lifetime, as the bulk read's).
+            // checks in its order (decoded, its tags, then its lifetime, as the bulk read's
+            // one-tier path in Pipeline+Bulk).
             guard let entry = try await source.entry(forKey: key),
                 let found = try decode(entry, key: key, as: type, for: .plain),
                 try await tagsAreValid(found.envelope),

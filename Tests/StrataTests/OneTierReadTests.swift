@@ -5,11 +5,11 @@ import Testing
 
 @testable import Strata
 
-/// A decorator of a store of one tier whose pipeline is its base's with a prefix (what
-/// ``Pipeline/prefixed(_:)`` documents): its typed reads go through the one-tier read with
-/// the prefix applied once, and name the caller's key.
-@Suite("A prefixed pipeline over a store of one tier")
-struct PrefixedPipelineTests {
+/// The plain read of a store of one tier that keeps no decoded values (a folder, SQLite,
+/// Redis, a decorator of one): the entry and the checks of the general read path, in its
+/// order; here through decorators, which reach the branches no store of the package does.
+@Suite("Plain reads on a store of one tier")
+struct OneTierReadTests {
     /// Tenant 7's keys of a shared folder: typed calls under `tenant:7:`.
     final class TenantView: ForwardingStore, @unchecked Sendable {  // immutable after init
         override var pipeline: Pipeline { base.pipeline.prefixed("tenant:7:") }
@@ -42,5 +42,30 @@ struct PrefixedPipelineTests {
         try await folder.invalidate(tags: ["catalog"])
         #expect(try await view.get("tagged", as: String.self) == nil, "its tag was invalidated after it was written")
         #expect(try await view.get("text", as: String.self) == "seven")
+    }
+
+    /// A decorator whose tag records cannot be read (its server refuses the call).
+    final class RecordsRefused: ForwardingStore, @unchecked Sendable {  // immutable after init
+        override func records(named names: [String]) async throws -> [Int64] {
+            throw StrataError(code: .backendUnavailable, message: "records refused", key: names.first, backend: backendName)
+        }
+    }
+
+    @Test(
+        "a tagged entry whose tag records cannot be read fails the read, past its lifetime too (tags are checked first, as on the general path)"
+    )
+    func tagRecordsRefused() async throws {
+        let clock = ManualClock()
+        let folder = try FolderStore(configuration: .init(directory: temporaryDirectory("one-tier-tags"), clock: clock))
+        let view = RecordsRefused(base: folder, forwardsPipeline: false)
+        try await folder.set("plain", "no tags")
+        try await folder.set("tagged", "catalog", options: EntryOptions(expires: "1min", grace: "1h", tags: ["catalog"]))
+
+        #expect(try await view.get("plain", as: String.self) == "no tags", "no tags, no records read")
+        let fresh = await #expect(throws: StrataError.self) { try await view.get("tagged", as: String.self) }
+        #expect(fresh?.code == .backendUnavailable, "never served unchecked, never a silent miss")
+        clock.advance(by: .seconds(61))  // past its lifetime, within its grace: still stored
+        let stale = await #expect(throws: StrataError.self) { try await view.get("tagged", as: String.self) }
+        #expect(stale?.code == .backendUnavailable)
     }
 }
