@@ -90,18 +90,17 @@ extension Pipeline {
     private func readValuesOf<Value: Codable & Sendable>(_ keys: [String], as type: Value.Type) async throws -> [String: Value] {
         if tiered == nil, memory == nil {
             // A store of one tier that keeps no decoded values (SQLite, Redis, a folder): its
-            // batch decoded straight into the result, each entry checked as `readStored` and
-            // the loop below check it (its tags, then its lifetime).
+            // batch decoded straight into the result, each entry checked as a single read's.
             let entries = try await source.entries(forKeys: keyPrefix.isEmpty ? keys : keys.map { keyPrefix + $0 })
             var values: [String: Value] = [:]
             values.reserveCapacity(entries.count)
             let now = clock.now().millisecondsSince1970
             for key in keys {
                 let full = keyPrefix.isEmpty ? key : keyPrefix + key
-                guard let entry = entries[full], let found = try decode(entry, key: full, as: type, for: .plain),
-                    try await tagsAreValid(found.envelope), found.isFresh(nowMilliseconds: now)
-                else { continue }
-                values[key] = found.value
+                guard let entry = entries[full], let value = try await plainValue(of: entry, key: full, as: type, now: now) else {
+                    continue
+                }
+                values[key] = value
             }
             return values
         }

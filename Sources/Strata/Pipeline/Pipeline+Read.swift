@@ -40,15 +40,9 @@ extension Pipeline {
         if tiered == nil, memory == nil {
             // A store of one tier that keeps no decoded values (SQLite, Redis, a folder):
             // there is no L1 to look in or fill, no miss to count, and the source's errors
-            // go to the caller as they are, so the read is the entry and the general path's
-            // checks in its order (decoded, its tags, then its lifetime, as the bulk read's
-            // one-tier path in Pipeline+Bulk).
-            guard let entry = try await source.entry(forKey: key),
-                let found = try decode(entry, key: key, as: type, for: .plain),
-                try await tagsAreValid(found.envelope),
-                found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970)
-            else { return nil }
-            return found.value
+            // go to the caller as they are, so the read is the entry and its checks.
+            guard let entry = try await source.entry(forKey: key) else { return nil }
+            return try await plainValue(of: entry, key: key, as: type)
         }
         return try await read(key, as: type, for: .plain)?.value
     }
@@ -142,11 +136,15 @@ extension Pipeline {
         return found
     }
 
-    /// A plain read's value of an entry already read: fresh, tags valid; `nil` otherwise.
-    func plainValue<Value: Codable & Sendable>(of entry: StoredEntry, key: String, as type: Value.Type) async throws -> Value? {
+    /// A plain read's value of an entry already read, checked in the read path's order:
+    /// decoded, its tags valid, then within its lifetime at `now` (read after the tags when
+    /// `nil`; a batch passes one for all its entries); `nil` otherwise.
+    func plainValue<Value: Codable & Sendable>(
+        of entry: StoredEntry, key: String, as type: Value.Type, now: Int64? = nil
+    ) async throws -> Value? {
         guard let found = try decode(entry, key: key, as: type, for: .plain),
-            found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970),
-            try await tagsAreValid(found.envelope)
+            try await tagsAreValid(found.envelope),
+            found.isFresh(nowMilliseconds: now ?? clock.now().millisecondsSince1970)
         else { return nil }
         return found.value
     }
