@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import Strata
@@ -185,4 +186,75 @@ func frequencySketchOverestimates() {
     }
     #expect(twoOrMore < 200, "unseen keys estimated at two or more: \(twoOrMore) of 20,000")
     #expect(Double(total) / 20_000 < 0.21, "mean estimate of an unseen key: \(Double(total) / 20_000)")
+}
+
+/// A read-through request, as `MemoryStore` makes it: a hit touches the entry; a miss writes
+/// it and evicts what the policy chooses until the table is within its bound. Returns
+/// whether it hit.
+@discardableResult
+private func request(_ key: String, in table: inout LRUTable, bound: Int) -> Bool {
+    let byteKey = ByteKey(key)
+    if let slot = table.slotCountingRequest(of: byteKey, hash: LRUTable.hash(byteKey)) {
+        table.touch(slot)
+        return true
+    }
+    table.set(byteKey, MemoryEntry(bytes: [1], value: nil, expiresAt: nil))
+    while table.count > bound { table.remove(at: table.victim()) }
+    return false
+}
+
+/// The window follows where the hits are. Two phases of traffic, each replayed through
+/// W-TinyLFU and through exact LRU, over 1,000 entries:
+/// - each new key, then the key that was new 40 keys ago (and never again): every second
+///   request hits under LRU, and under W-TinyLFU only if the window grows from its 1% (10
+///   entries) past 40, since a returning key ties with probation's oldest at admission and
+///   loses. Sizing the window by hit density alone never saw this: neither part earns hits.
+/// - then a hot set of 500 keys, asked for uniformly, with two new one-off keys after each:
+///   a third of the requests can hit, if the hot keys stay in the main space; LRU loses most
+///   of them to the one-off keys, and so does a window left at its largest.
+@Test("W-TinyLFU table: the window grows where recency earns the hits and shrinks back where frequency does")
+func tinyLFUWindowFollowsTheHits() async {
+    let bound = 1_000
+    var adaptive = LRUTable(policy: .windowTinyLFU, entryBound: bound)
+    var lru = LRUTable(policy: .lru, entryBound: bound)
+    #expect(adaptive.windowShare == 10)
+    /// The hit ratios of the last `measured` requests of a phase.
+    func replay(_ keys: [String], measured: Int) async -> (adaptive: Double, lru: Double) {
+        var hits = (adaptive: 0, lru: 0)
+        for (index, key) in keys.enumerated() {
+            if index % 1_000 == 0 { await Task.yield() }
+            let counted = index >= keys.count - measured
+            if request(key, in: &adaptive, bound: bound) && counted { hits.adaptive += 1 }
+            if request(key, in: &lru, bound: bound) && counted { hits.lru += 1 }
+        }
+        return (Double(hits.adaptive) / Double(measured), Double(hits.lru) / Double(measured))
+    }
+    var recency: [String] = []
+    for index in 0..<100_000 {
+        recency.append("new\(index)")
+        if index >= 40 { recency.append("new\(index - 40)") }
+    }
+    let first = await replay(recency, measured: 50_000)
+    let grown = adaptive.windowShare
+    #expect(first.lru > 0.49)
+    #expect(first.adaptive > 0.45, "hit ratio \(first.adaptive) (LRU \(first.lru)), window \(grown) entries")
+    var generator = SplitMix(seed: 5)
+    var frequency: [String] = []
+    for index in 0..<200_000 {
+        frequency.append("hot\(generator.next() % 500)")
+        frequency.append("once\(2 * index)")
+        frequency.append("once\(2 * index + 1)")
+    }
+    let second = await replay(frequency, measured: 150_000)
+    #expect(
+        second.adaptive > 0.3 && second.adaptive > second.lru + 0.1,
+        "hit ratio \(second.adaptive) (LRU \(second.lru)), window \(adaptive.windowShare) entries, from \(grown)")
+}
+
+@Test("the logarithm the window's sizing uses agrees with the C library's")
+func windowSizingLogarithm() {
+    for x in [1e-9, 0.001, 0.37, 0.5, 0.999, 1, 1.0001, 1.5, 2, 2.718_281_828, 10, 123.456, 1e6, 3e12] {
+        let expected = Foundation.log(x)
+        #expect(abs(WindowSizer.naturalLogarithm(x) - expected) <= 1e-7 * max(1, abs(expected)), "ln \(x)")
+    }
 }

@@ -5,7 +5,8 @@
 /// allocation of its own beyond its key and value; freed slots are reused.
 ///
 /// W-TinyLFU (as Caffeine does it): new entries enter a small LRU *window* (1% of the
-/// entries); an entry leaving the window becomes a *candidate* in the *probation* part of
+/// entries at first, then sized by where the hits are, see ``WindowSizer``); an
+/// entry leaving the window becomes a *candidate* in the *probation* part of
 /// the main space, where it must be asked for more often (by a ``FrequencySketch`` of
 /// recent requests, misses included) than the entry probation would evict, or it is the
 /// one evicted. An entry hit in probation moves to *protected* (80% of the main space),
@@ -86,21 +87,8 @@ struct LRUTable {
     private var sketch: FrequencySketch?
     /// The last entry moved from the window into probation: the candidate for admission.
     private var candidate: Int32 = -1
-    /// The window's size, adapted by hill climbing (see `climb()`).
-    private var windowTarget: Int
-    private var climber = Climber()
-
-    /// Hill climbing of the window's size, as Caffeine does: every sample period (ten times
-    /// the bound in requests) the hit ratio is compared with the last period's; the window
-    /// keeps moving the same way while it improves and turns back when it worsens, in steps
-    /// that shrink. Traffic whose popular keys keep changing wants a larger window (more
-    /// LRU); stable skewed traffic a small one (more frequency).
-    private struct Climber {
-        var hits = 0
-        var requests = 0
-        var previousHitRatio: Double?
-        var step: Double = 0
-    }
+    /// The window's size, set by hit density (see ``WindowSizer``).
+    private var windowSizer: WindowSizer
     /// Keys' and values' bytes, as counted against `maxBytes`.
     private(set) var byteCount = 0
     /// Entries with a lifetime: while there are none, writes skip the sweep.
@@ -110,7 +98,7 @@ struct LRUTable {
     init(policy: Policy = .lru, entryBound: Int? = nil) {
         self.policy = policy
         self.entryBound = entryBound
-        windowTarget = max(1, (entryBound ?? 0) / 100)
+        windowSizer = WindowSizer(bound: entryBound)
         if policy == .windowTinyLFU, let entryBound { sketch = FrequencySketch(expectedKeys: entryBound) }
     }
 
@@ -139,39 +127,16 @@ struct LRUTable {
     func key(at slot: Int32) -> ByteKey { nodes[Int(slot)].key }
 
     /// The slot of `key`, counting the request for W-TinyLFU: a hit in the sketch (a miss is
-    /// counted by the write that follows it, as Caffeine counts) and both for hill climbing.
+    /// counted by the write that follows it, as Caffeine counts), and the request and where it
+    /// hit for sizing the window.
     @inline(__always)
     mutating func slotCountingRequest(of key: ByteKey, hash: UInt32) -> Int32? {
         let slot = bucket(of: key, hash: hash).map { Int32(truncatingIfNeeded: buckets[$0] & 0xFFFF_FFFF) - 1 }
         if sketch != nil {
             if slot != nil { sketch!.increment(hash) }
-            count(hit: slot != nil)
+            windowSizer.count(hit: slot.map { nodes[Int($0)].segment == .window }, bound: entryBound ?? count)
         }
         return slot
-    }
-
-    /// Counts a request for hill climbing, and climbs at the end of each sample period.
-    private mutating func count(hit: Bool) {
-        climber.requests += 1
-        if hit { climber.hits += 1 }
-        let bound = entryBound ?? count
-        if climber.requests >= max(bound, 1_000) { climb(bound: bound) }
-    }
-
-    private mutating func climb(bound: Int) {
-        let ratio = Double(climber.hits) / Double(climber.requests)
-        if let previous = climber.previousHitRatio {
-            // Worse than last period: turn back; better: keep going; steps shrink.
-            if ratio < previous { climber.step = -climber.step }
-            climber.step *= 0.98
-        } else {
-            climber.step = 0.0625 * Double(bound)
-        }
-        if abs(climber.step) < 1 { climber.step = climber.step < 0 ? -1 : 1 }
-        windowTarget = min(max(1, windowTarget + Int(climber.step)), max(1, bound * 8 / 10))
-        climber.previousHitRatio = ratio
-        climber.hits = 0
-        climber.requests = 0
     }
 
     /// Makes `slot` the most recently used (under W-TinyLFU: within its list; a hit in
@@ -202,8 +167,8 @@ struct LRUTable {
     /// The sketch's estimate of recent requests for `key` (0 without a sketch).
     func frequency(of key: ByteKey) -> Int { sketch?.frequency(Self.hash(key)) ?? 0 }
 
-    /// The window's share of the entries: 1% at first, then as hill climbing sets it.
-    var windowShare: Int { entryBound == nil && climber.previousHitRatio == nil ? max(1, count / 100) : windowTarget }
+    /// The window's share of the entries: 1% at first, then as ``WindowSizer`` sets it.
+    var windowShare: Int { entryBound == nil && !windowSizer.wasSized ? max(1, count / 100) : windowSizer.target }
     /// Protected's share: 80% of the main space.
     var protectedShare: Int { max(1, ((entryBound ?? count) - windowShare) * 8 / 10) }
 
