@@ -208,7 +208,8 @@ private func request(_ key: String, in table: inout LRUTable, bound: Int) -> Boo
 /// - each new key, then the key that was new 40 keys ago (and never again): every second
 ///   request hits under LRU, and under W-TinyLFU only if the window grows from its 1% (10
 ///   entries) past 40, since a returning key ties with probation's oldest at admission and
-///   loses. Sizing the window by hit density alone never saw this: neither part earns hits.
+///   loses. Sizing the window by hit density alone never saw this: the window earns no hits
+///   and the main space a few (the returning keys that were admitted), so it looks denser.
 /// - then a hot set of 500 keys, asked for uniformly, with two new one-off keys after each:
 ///   a third of the requests can hit, if the hot keys stay in the main space; LRU loses most
 ///   of them to the one-off keys, and so does a window left at its largest.
@@ -238,6 +239,7 @@ func tinyLFUWindowFollowsTheHits() async {
     let grown = adaptive.windowShare
     #expect(first.lru > 0.49)
     #expect(first.adaptive > 0.45, "hit ratio \(first.adaptive) (LRU \(first.lru)), window \(grown) entries")
+    #expect(grown > 40)
     var generator = SplitMix(seed: 5)
     var frequency: [String] = []
     for index in 0..<200_000 {
@@ -249,12 +251,5 @@ func tinyLFUWindowFollowsTheHits() async {
     #expect(
         second.adaptive > 0.3 && second.adaptive > second.lru + 0.1,
         "hit ratio \(second.adaptive) (LRU \(second.lru)), window \(adaptive.windowShare) entries, from \(grown)")
-}
-
-@Test("the logarithm the window's sizing uses agrees with the C library's")
-func windowSizingLogarithm() {
-    for x in [1e-9, 0.001, 0.37, 0.5, 0.999, 1, 1.0001, 1.5, 2, 2.718_281_828, 10, 123.456, 1e6, 3e12] {
-        let expected = Foundation.log(x)
-        #expect(abs(WindowSizer.naturalLogarithm(x) - expected) <= 1e-7 * max(1, abs(expected)), "ln \(x)")
-    }
+    #expect(adaptive.windowShare < grown / 2)
 }

@@ -88,7 +88,9 @@ struct LRUTable {
     /// The last entry moved from the window into probation: the candidate for admission.
     private var candidate: Int32 = -1
     /// The window's size, set by hit density (see ``WindowSizer``).
-    private var windowSizer: WindowSizer
+    private(set) var windowSizer: WindowSizer
+    /// The most entries one write moves from the window into probation.
+    static let windowEntriesMovedPerWrite = 1_000
     /// Keys' and values' bytes, as counted against `maxBytes`.
     private(set) var byteCount = 0
     /// Entries with a lifetime: while there are none, writes skip the sweep.
@@ -134,7 +136,10 @@ struct LRUTable {
         let slot = bucket(of: key, hash: hash).map { Int32(truncatingIfNeeded: buckets[$0] & 0xFFFF_FFFF) - 1 }
         if sketch != nil {
             if slot != nil { sketch!.increment(hash) }
-            windowSizer.count(hit: slot.map { nodes[Int($0)].segment == .window }, bound: entryBound ?? count)
+            let request: WindowSizer.Request = slot.map { nodes[Int($0)].segment == .window ? .windowHit : .mainHit } ?? .miss
+            if windowSizer.count(request, bound: entryBound ?? count) {
+                windowSizer.endSample(windowEntries: lists[0].count, mainEntries: count - lists[0].count, bound: entryBound ?? count)
+            }
         }
         return slot
     }
@@ -211,12 +216,17 @@ struct LRUTable {
         byteCount += Self.cost(key, entry)
         if entry.expiresAt != MemoryEntry.never { expiringEntries += 1 }
         link(slot, as: .window)
-        // W-TinyLFU: the window's overflow becomes the candidate for the main space.
-        while policy == .windowTinyLFU, lists[0].count > windowShare, count > windowShare {
+        // W-TinyLFU: the window's overflow becomes the candidate for the main space. After the
+        // window shrank, at most `windowEntriesMovedPerWrite` go at a time, so that no write
+        // does the work of a whole shrink (a tenth of the bound, or a probe's seven eighths)
+        // under the lock.
+        var moved = 0
+        while policy == .windowTinyLFU, lists[0].count > windowShare, count > windowShare, moved < Self.windowEntriesMovedPerWrite {
             let leaving = lists[0].oldest
             unlink(leaving)
             link(leaving, as: .probation)
             candidate = leaving
+            moved += 1
         }
     }
 
