@@ -253,3 +253,40 @@ func tinyLFUWindowFollowsTheHits() async {
         "hit ratio \(second.adaptive) (LRU \(second.lru)), window \(adaptive.windowShare) entries, from \(grown)")
     #expect(adaptive.windowShare < grown / 2)
 }
+
+/// A change of the window's size moves entries between lists a thousand at a time, so that no
+/// single call under a shard's lock does a whole shrink's or growth's work. A table of 20,000
+/// entries is driven to a large window (each new key, and the key that was new 500 keys ago),
+/// then to a hot set with one-off keys, where the main space, starved, is probed at an eighth
+/// of the window: thousands of entries to move into probation, a thousand a write (the write's
+/// own new entry joins the window, so the window loses 999).
+@Test("W-TinyLFU table: a change of the window's size moves at most 1,000 entries a call")
+func tinyLFUWindowMovesAreCapped() async {
+    let bound = 20_000
+    var table = LRUTable(policy: .windowTinyLFU, entryBound: bound)
+    var largestWindowDrop = 0
+    var largestProtectedDrop = 0
+    func replay(_ key: String) {
+        let before = table.listCounts
+        request(key, in: &table, bound: bound)
+        let after = table.listCounts
+        largestWindowDrop = max(largestWindowDrop, before.window - after.window)
+        largestProtectedDrop = max(largestProtectedDrop, before.protected - after.protected)
+    }
+    for index in 0..<400_000 {
+        if index % 1_000 == 0 { await Task.yield() }
+        replay("new\(index)")
+        if index >= 500 { replay("new\(index - 500)") }
+    }
+    let grown = table.windowShare
+    #expect(grown >= 8_000, "the window after recency-only traffic: \(grown) entries")
+    var generator = SplitMix(seed: 9)
+    for index in 0..<300_000 {
+        if index % 1_000 == 0 { await Task.yield() }
+        replay("hot\(generator.next() % 10_000)")
+        replay("once\(index)")
+    }
+    #expect(table.windowShare < grown / 2, "the window after frequency traffic: \(table.windowShare), from \(grown)")
+    #expect(largestWindowDrop == LRUTable.entriesMovedPerOperation - 1)
+    #expect(largestProtectedDrop <= LRUTable.entriesMovedPerOperation)
+}

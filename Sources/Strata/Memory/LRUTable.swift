@@ -83,14 +83,22 @@ struct LRUTable {
     let policy: Policy
     /// The bound the segment sizes are shares of (`maxEntries`); `nil`: the current count.
     let entryBound: Int?
-    /// Recent requests per key, for W-TinyLFU's admission; made on the first eviction.
+    /// Recent requests per key, for W-TinyLFU's admission: made with the table when it has an
+    /// entry bound, otherwise on the first eviction (until then nothing sizes the window).
     private var sketch: FrequencySketch?
     /// The last entry moved from the window into probation: the candidate for admission.
     private var candidate: Int32 = -1
     /// The window's size, set by hit density (see ``WindowSizer``).
     private(set) var windowSizer: WindowSizer
-    /// The most entries one write moves from the window into probation.
-    static let windowEntriesMovedPerWrite = 1_000
+    /// The most entries one operation moves between lists after the window's size changed:
+    /// from the window into probation after it shrank (a write), from protected into
+    /// probation after it grew (a hit in probation). A change of size can be a tenth of the
+    /// bound, or a probe's seven eighths; no single call under the shard's lock does all of
+    /// that work, and the lists reach their shares over the next calls.
+    static let entriesMovedPerOperation = 1_000
+
+    /// The number of entries in the window, probation and protected (for tests).
+    var listCounts: (window: Int, probation: Int, protected: Int) { (lists[0].count, lists[1].count, lists[2].count) }
     /// Keys' and values' bytes, as counted against `maxBytes`.
     private(set) var byteCount = 0
     /// Entries with a lifetime: while there are none, writes skip the sweep.
@@ -161,10 +169,14 @@ struct LRUTable {
         case .probation:
             unlink(slot)
             link(slot, as: .protected)
-            while lists[2].count > protectedShare {
+            // After the window grew, protected's share shrank: at most
+            // `entriesMovedPerOperation` go back to probation at a time.
+            var moved = 0
+            while lists[2].count > protectedShare, moved < Self.entriesMovedPerOperation {
                 let demoted = lists[2].oldest
                 unlink(demoted)
                 link(demoted, as: .probation)
+                moved += 1
             }
         }
     }
@@ -217,11 +229,9 @@ struct LRUTable {
         if entry.expiresAt != MemoryEntry.never { expiringEntries += 1 }
         link(slot, as: .window)
         // W-TinyLFU: the window's overflow becomes the candidate for the main space. After the
-        // window shrank, at most `windowEntriesMovedPerWrite` go at a time, so that no write
-        // does the work of a whole shrink (a tenth of the bound, or a probe's seven eighths)
-        // under the lock.
+        // window shrank, at most `entriesMovedPerOperation` go at a time.
         var moved = 0
-        while policy == .windowTinyLFU, lists[0].count > windowShare, count > windowShare, moved < Self.windowEntriesMovedPerWrite {
+        while policy == .windowTinyLFU, lists[0].count > windowShare, moved < Self.entriesMovedPerOperation {
             let leaving = lists[0].oldest
             unlink(leaving)
             link(leaving, as: .probation)

@@ -25,12 +25,13 @@ import Darwin
 /// 1% and 42% hits a sample as the window's doing and walked the window at random: 23.6% of
 /// requests hit, where a fixed 1% window gives 29.1% (BenchmarkHistory.md).
 ///
-/// **Probes where a part is blind.** A part that earns almost no hits (under `blindShare` of a
-/// sample's, in a sample of `hitsToJudgeBlindness` hits at least) has no density to compare: a
-/// window too small to hold any returning key, or a main space that nothing reaches because the
-/// window, grown large, keeps the hot keys itself. There the window is tried at eight times its
-/// size (the window blind) or an eighth (the main space blind) for one sample, and kept if that
-/// sample's hit ratio beats the one before by a tenth and half a point; otherwise it goes back.
+/// **Probes where a part is blind.** A part that earns almost no hits (under a quarter of what
+/// its share of the entries would earn, in a sample of `hitsToJudgeBlindness` hits at least)
+/// has no density to compare: a window too small to hold any returning key, or a main space
+/// that nothing reaches because the window, grown large, keeps the hot keys itself. There the
+/// window is tried at eight times its size (the window blind) or an eighth (the main space
+/// blind) for one sample, and kept if that sample removed a tenth of the misses of the one
+/// before, and half a point of hit ratio at least; otherwise it goes back.
 /// Consecutive samples are what the steering stopped comparing, as a phase of the traffic moves
 /// them too: probes are for the blind corners only, `samplesBetweenProbes` apart at least, and a
 /// probe kept by a phase is steered back by the densities.
@@ -53,13 +54,14 @@ struct WindowSizer {
     private var probe = Probe()
 
     /// Hits a sample needs before it sizes the window: with fewer, the two densities are
-    /// mostly noise (at 8,000 pages of the ARC paper's P3 and P6 traces, a sample of one bound
-    /// in requests holds a few dozen hits).
+    /// mostly noise (on the ARC paper's P3 and P6 traces at 8,000 pages in four shards, a
+    /// sample of one shard's bound in requests holds 70 to 100 hits).
     static let hitsPerSample = 400
     /// Hits a sample needs before a part of it can be judged blind.
     static let hitsToJudgeBlindness = 50
-    /// A part is blind when it earns less than this share of a sample's hits.
-    static let blindShare = 0.02
+    /// A part is blind when it earns less than this share of the hits its share of the entries
+    /// would earn at the other part's density.
+    static let blindness = 0.25
     /// Samples between two probes, at least.
     static let samplesBetweenProbes = 8
     /// How much larger (or smaller) a probe tries the window.
@@ -124,7 +126,9 @@ struct WindowSizer {
         let hitRatio = Double(ended.hits) / Double(ended.requests)
         if let windowBefore = probe.windowBefore {
             probe.windowBefore = nil
-            guard hitRatio > probe.hitRatioBefore * 1.1 + 0.005 else {
+            // Kept if it removed a tenth of the misses, and half a point at least: judged on the
+            // misses, so that a probe can be kept at a hit ratio of 95% too.
+            guard hitRatio > probe.hitRatioBefore + max(0.005, 0.1 * (1 - probe.hitRatioBefore)) else {
                 target = min(max(smallest, windowBefore), largest)
                 return
             }
@@ -141,8 +145,11 @@ struct WindowSizer {
 
         probe.samplesUntilNext -= 1
         guard probe.samplesUntilNext <= 0, ended.hits >= Self.hitsToJudgeBlindness else { return }
-        let windowBlind = Double(ended.windowHits) < Self.blindShare * Double(ended.hits)
-        let mainBlind = Double(ended.hits - ended.windowHits) < Self.blindShare * Double(ended.hits)
+        // Blind: earning under a quarter of the hits the part's share of the entries would
+        // earn at the same density (at the 1% floor, a window under 0.25% of the hits).
+        let windowShareOfEntries = window / (window + main)
+        let windowBlind = Double(ended.windowHits) < Self.blindness * windowShareOfEntries * Double(ended.hits)
+        let mainBlind = Double(ended.hits - ended.windowHits) < Self.blindness * (1 - windowShareOfEntries) * Double(ended.hits)
         guard windowBlind || mainBlind else { return }
         let tried = windowBlind ? min(largest, target * Self.probeFactor) : max(smallest, target / Self.probeFactor)
         guard tried != target else { return }
