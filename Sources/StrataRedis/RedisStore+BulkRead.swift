@@ -17,29 +17,7 @@ extension RedisStore {
         // Repeats are read again: the answer is the same, and the result holds each key once.
         guard !keys.isEmpty else { return [:] }
         let chunks = readChunks(keys)
-        var outcomes: [Result<[RedisReply], any Error>]
-        if chunks.count == 1 {
-            // One chunk (the usual case): sent from this task, with no child task to wait for.
-            outcomes = [await readChunk(keys[...])]
-        } else {
-            var answered = [Result<[RedisReply], any Error>?](repeating: nil, count: chunks.count)
-            await withTaskGroup(of: (Int, Result<[RedisReply], any Error>).self) { group in
-                var waiting = chunks.indices.makeIterator()
-                for _ in 0..<max(1, configuration.poolSize) {
-                    guard let index = waiting.next() else { break }
-                    let range = chunks[index]
-                    group.addTask { (index, await self.readChunk(keys[range])) }
-                }
-                for await (index, outcome) in group {
-                    answered[index] = outcome
-                    if let next = waiting.next() {
-                        let range = chunks[next]
-                        group.addTask { (next, await self.readChunk(keys[range])) }
-                    }
-                }
-            }
-            outcomes = answered.map { $0! }
-        }
+        let outcomes = await answers(of: chunks) { range in await self.readChunk(keys[range]) }
         let now = clock.now()
         var found: [String: StoredEntry] = [:]
         found.reserveCapacity(keys.count)
@@ -55,6 +33,32 @@ extension RedisStore {
             }
         }
         return found
+    }
+
+    /// Each chunk's replies, or the failure that lost them: the first chunk (the usual case,
+    /// the only one) sent from this task, with no child task to wait for; more in parallel, on
+    /// up to ``Configuration/poolSize`` connections.
+    func answers(
+        of chunks: [Range<Int>], _ read: @escaping @Sendable (Range<Int>) async -> Result<[RedisReply], any Error>
+    ) async -> [Result<[RedisReply], any Error>] {
+        if chunks.count == 1 { return [await read(chunks[0])] }
+        var answered = [Result<[RedisReply], any Error>?](repeating: nil, count: chunks.count)
+        await withTaskGroup(of: (Int, Result<[RedisReply], any Error>).self) { group in
+            var waiting = chunks.indices.makeIterator()
+            for _ in 0..<max(1, configuration.poolSize) {
+                guard let index = waiting.next() else { break }
+                let range = chunks[index]
+                group.addTask { (index, await read(range)) }
+            }
+            for await (index, outcome) in group {
+                answered[index] = outcome
+                if let next = waiting.next() {
+                    let range = chunks[next]
+                    group.addTask { (next, await read(range)) }
+                }
+            }
+        }
+        return answered.map { $0! }
     }
 
     /// KEYS: the keys read. Answers each key's value and remaining lifetime, in turn (nil
@@ -122,10 +126,8 @@ extension RedisStore {
     /// each key's name written straight from its bytes.
     func readCommand(_ keys: ArraySlice<String>, whole: Bool) -> [UInt8] {
         let script = Self.readScript
-        let namespace = names.namespace
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(
-            64 + (whole ? script.source.count : script.sha.count) + keys.reduce(0) { $0 + 16 + namespace.count + $1.utf8.count })
+        bytes.reserveCapacity(64 + (whole ? script.source.count : script.sha.count) + encodedSize(of: keys))
         RedisProtocol.appendHeader(UInt8(ascii: "*"), 3 + keys.count, into: &bytes)
         if whole {
             RedisProtocol.appendArgument("EVAL".utf8, into: &bytes)
@@ -135,6 +137,28 @@ extension RedisStore {
             RedisProtocol.appendArgument(script.sha, into: &bytes)
         }
         RedisProtocol.appendArgument(String(keys.count).utf8, into: &bytes)
+        appendNames(of: keys, into: &bytes)
+        return bytes
+    }
+
+    /// `MGET` of `keys`' names, encoded.
+    func multiGetCommand(_ keys: ArraySlice<String>) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32 + encodedSize(of: keys))
+        RedisProtocol.appendHeader(UInt8(ascii: "*"), 1 + keys.count, into: &bytes)
+        RedisProtocol.appendArgument("MGET".utf8, into: &bytes)
+        appendNames(of: keys, into: &bytes)
+        return bytes
+    }
+
+    /// The bytes `keys`' names take as arguments, about.
+    private func encodedSize(of keys: ArraySlice<String>) -> Int {
+        keys.reduce(0) { $0 + 16 + names.namespace.count + $1.utf8.count }
+    }
+
+    /// Each key's name as an argument, written straight from its bytes.
+    private func appendNames(of keys: ArraySlice<String>, into bytes: inout [UInt8]) {
+        let namespace = names.namespace
         for key in keys {
             RedisProtocol.appendHeader(UInt8(ascii: "$"), namespace.count + key.utf8.count, into: &bytes)
             bytes.append(contentsOf: namespace)
@@ -142,7 +166,6 @@ extension RedisStore {
             bytes.append(13)
             bytes.append(10)
         }
-        return bytes
     }
 
     /// ``entries(forKeys:)`` on a cluster: `GET` and `PTTL` of every key, one pipeline per

@@ -66,6 +66,69 @@ struct RedisBulkTests {
         }
     }
 
+    @Test(
+        "a typed bulk get reads values alone (MGET, then GET of the keys it did not find; no PTTL on the server); the values single gets answer, an envelope past its expiry, an invalidated tag and missing keys absent, a list corruptEntry"
+    )
+    func typedReadLeavesOutLifetimes() async throws {
+        let server = try await RedisTestServer()
+        let store = try RedisStore(url: "redis://127.0.0.1:\(server.port)")
+        let now = SystemClock().now()
+        let keys = (0..<100).map { "k\($0) é" }
+        for (index, key) in keys.enumerated() where index % 4 != 0 {
+            try await store.set(key, "v\(index)", expires: index % 2 == 0 ? Expiry(.milliseconds(Self.lifetime(index))) : nil)
+        }
+        // Kept by Redis for an hour (its grace), past its own expiry: a plain read misses it.
+        let ended = EntryEnvelope(expiresAt: now.millisecondsSince1970 - 1_000, writtenAt: now.millisecondsSince1970 - 2_000, tags: [])
+        try await store.setEntry(
+            StoredEntry(bytes: ended.encode(payload: Array("\"old\"".utf8)), expiresAt: now.adding(milliseconds: 3_600_000)),
+            forKey: "ended")
+        try await store.set("tagged", "t", options: EntryOptions(expires: "1h", tags: ["catalog"]))
+        try await store.set("kept", "k", options: EntryOptions(expires: "1h", grace: "1h"))
+        try await store.invalidate(tags: ["catalog"])
+        _ = try await server.cli("CONFIG", "RESETSTAT")
+
+        let before = store.statistics
+        let values = try await store.get(keys + ["ended", "tagged", "kept", "absent"], as: String.self)
+        #expect(store.statistics.roundTrips - before.roundTrips == 3, "MGET, GET of the 26 keys it did not find, the tag's record")
+        #expect(store.statistics.commands - before.commands == 1 + 26 + 1)
+        var expected: [String: String] = ["kept": "k"]
+        for (index, key) in keys.enumerated() where index % 4 != 0 { expected[key] = "v\(index)" }
+        #expect(values == expected)
+        for key in keys + ["ended", "tagged", "kept"] { #expect(try await store.get(key, as: String.self) == values[key], "\(key)") }
+        // The single gets above read lifetimes; the counts are taken before them.
+        let statistics = try await Self.commandCounts(server)
+        let present = keys.enumerated().filter { $0.offset % 4 != 0 }.map(\.element)
+        let again = store.statistics
+        #expect(try await store.get(present, as: String.self) == expected.filter { $0.key != "kept" })
+        #expect(store.statistics.roundTrips - again.roundTrips == 1, "every key found: MGET alone")
+        let after = try await Self.commandCounts(server)
+        #expect(after["pttl", default: 0] == statistics["pttl", default: 0], "no PTTL: \(after)")
+        #expect(after["mget", default: 0] == statistics["mget", default: 0] + 1, "one MGET: \(after)")
+        #expect(after["get", default: 0] == statistics["get", default: 0], "no GET: \(after)")
+
+        _ = try await server.cli("LPUSH", "list", "x")
+        let error = await #expect(throws: StrataError(code: .corruptEntry, message: "")) {
+            try await store.get(["k1 é", "list"], as: String.self)
+        }
+        #expect(error?.key == "list")
+        #expect(try await store.entries(forKeys: ["k1 é"])["k1 é"]?.expiresAt == nil, "entries(forKeys:) still reads lifetimes")
+        #expect(try await store.entries(forKeys: ["k2 é"])["k2 é"]?.expiresAt != nil)
+        try await store.close()
+    }
+
+    /// The server's count of calls per command (lower-cased), from `INFO commandstats`.
+    static func commandCounts(_ server: RedisTestServer) async throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for line in try await server.cli("INFO", "commandstats").split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_") {
+            let name = line.dropFirst("cmdstat_".count).prefix { $0 != ":" }
+            guard let start = line.range(of: ":calls=")?.upperBound, let count = Int(line[start...].prefix(while: \.isNumber)) else {
+                continue
+            }
+            counts[String(name)] = count
+        }
+        return counts
+    }
+
     @Test("a script refused for one of its keys (an ACL's key patterns) is read key by key, the refused key named; scripts stay in use")
     func readWithARefusedKey() async throws {
         let server = try await RedisTestServer()
@@ -79,6 +142,10 @@ struct RedisBulkTests {
         let before = store.statistics
         #expect(try await store.entries(forKeys: ["k1", "k2"]).keys.sorted() == ["k1"])
         #expect(store.statistics.commands - before.commands == 1, "one script, not GET and PTTL per key")
+        // MGET, refused as a whole for the key outside the pattern: GET per key names it.
+        let typed = try await #require(throws: StrataError.self) { try await store.get(["k1", "z1"], as: String.self) }
+        #expect(typed.key == "z1" && typed.code == .accessDenied, "\(typed)")
+        #expect(try await store.get(["k1", "k2"], as: String.self) == ["k1": "one"])
         try await store.close()
     }
 
@@ -107,6 +174,10 @@ struct RedisBulkTests {
             try await store.entries(forKeys: ["k1 é", "list"])
         }
         #expect(error?.key == "list")
+        // A typed bulk get reads values alone, without a script: the same values.
+        let values = try await store.get(keys, as: String.self)
+        #expect(values == found.mapValues { String(decoding: $0.bytes, as: UTF8.self) })
+        #expect(store.statistics.commands - before.commands == 200 + 4 + 1 + 25, "MGET, then GET of the 25 missing keys; no PTTL")
     }
 
     @Test("setEntries writes what setEntry writes, byte for byte (SET, SET PX, DEL for one already expired), in one round trip")

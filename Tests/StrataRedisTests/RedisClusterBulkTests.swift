@@ -36,6 +36,12 @@ struct RedisClusterBulkTests {
         #expect(store.statistics.roundTrips - before.roundTrips <= 2 * nodes)
         #expect(found == entries)
         for key in ["k0", "k17", "k299"] { #expect(try await store.entry(forKey: key) == entries[key]) }
+        // A typed bulk get reads values alone: GET per key, no PTTL.
+        before = store.statistics
+        let values = try await store.get(Array(entries.keys) + ["absent"], as: String.self)
+        #expect(values == entries.mapValues { String(decoding: $0.bytes, as: UTF8.self) })
+        #expect(store.statistics.commands - before.commands == 301)
+        #expect(store.statistics.roundTrips - before.roundTrips <= 2 * nodes)
 
         before = store.statistics
         #expect(try await store.removeEntries(forKeys: Array(entries.keys) + ["absent"]) == 300)

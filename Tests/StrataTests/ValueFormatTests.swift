@@ -1,6 +1,7 @@
 import Foundation
 import Strata
 import StrataTestSupport
+import StrataTesting
 import Testing
 
 /// Value coders and compression on the core module's stores: the shared scenario (a store's
@@ -75,6 +76,38 @@ struct ValueFormatTests {
         #expect(computed.id == 2)
         #expect(cache.statistics.undecodable == 2)
         #expect(try await cache.get("bad", as: Profile.self)?.id == 2)
+    }
+
+    @Test("text is read as UTF-8: ASCII as it stands, other scripts validated, bytes that are not UTF-8 refused naming the key")
+    func textDecoding() throws {
+        #expect(ValueCoding.text(of: Array("plain ascii 0123".utf8)) == "plain ascii 0123")
+        #expect(ValueCoding.text(of: []) == "")
+        #expect(ValueCoding.text(of: Array("é ✓ \u{1F600}".utf8)) == "é ✓ \u{1F600}")
+        #expect(ValueCoding.text(of: [0x61, 0xFF]) == nil, "a byte UTF-8 never uses")
+        #expect(ValueCoding.text(of: [0x61, 0xC3]) == nil, "a sequence cut short")
+        #expect(ValueCoding.text(of: [0xED, 0xA0, 0x80]) == nil, "a surrogate")
+        let error = #expect(throws: StrataError.self) {
+            try ValueCoding.decode([0x80], as: String.self, key: "k", backend: "memory")
+        }
+        #expect(error?.code == .decodingFailed && error?.key == "k")
+    }
+
+    @Test("the store's format is asked for only by a value another coder marked, not by text, bytes or JSON")
+    func formatAskedForMarkedValuesOnly() throws {
+        let asked = Counter()
+        func format() -> ValueFormat {
+            asked.increment()
+            return ValueFormat(coder: .binary)
+        }
+        _ = try ValueCoding.decode(Array("text".utf8), as: String.self, key: "k", backend: "memory", format: format())
+        _ = try ValueCoding.decode([1, 2], as: [UInt8].self, key: "k", backend: "memory", format: format())
+        let json = try ValueCoding.encode(Profile(id: 1, name: "a", score: 1), key: "k", backend: "memory")
+        #expect(try ValueCoding.decode(json, as: Profile.self, key: "k", backend: "memory", format: format()).id == 1)
+        #expect(asked.count == 0)
+        let marked = try ValueCoding.encode(
+            Profile(id: 2, name: "b", score: 2), key: "k", backend: "memory", format: ValueFormat(coder: .binary))
+        #expect(try ValueCoding.decode(marked, as: Profile.self, key: "k", backend: "memory", format: format()).id == 2)
+        #expect(asked.count == 1)
     }
 
     @Test("the binary coder round-trips nested, optional, keyed and unkeyed values, and refuses damaged bytes")

@@ -7,7 +7,9 @@ import StrataRedis
 /// MGET, then PTTL of each key found) beside one raw hiredis pipeline of the same 100 GETs, and
 /// beside 100 sequential single-key gets; interleaved rounds, the same batches of keys. Two
 /// floors beside them, for what is left to RedisStore: the same GETs through the least an
-/// asynchronous client does (``AsyncRawPipeline``), and the same script through it.
+/// asynchronous client does (``AsyncRawPipeline``), and the same script through it. The typed
+/// bulk get reads values alone (one `MGET`): beside it, one raw `MGET` of the batch, blocking and
+/// handed off.
 nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
     heading("Redis bulk: 100 keys in one call beside one raw pipelined hiredis batch and 100 single gets (loopback)")
     let (redis, raw, store, keys, _) = try await redisBenchmarkSetup(quick: quick)
@@ -24,6 +26,8 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
         return picked.map { keys[$0] }
     }
     let pipelined = RawPipeline(raw, batches.map { batch in batch.map { ["GET", $0] } })
+    // What the typed bulk get asks of the server (values alone), in one raw command.
+    let multiGet = RawPipeline(raw, batches.map { batch in [["MGET"] + batch] })
     // What a read without a script sends (a single read's commands, the remaining lifetime beside the value).
     let pipelinedWithLifetimes = RawPipeline(raw, batches.map { batch in batch.flatMap { [["GET", $0], ["PTTL", $0]] } })
     // The same GETs through the least an asynchronous client does: the floor of any event loop.
@@ -41,6 +45,9 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
             return reply.pointee.type == REDIS_REPLY_STRING ? String(cString: reply.pointee.str) : nil
         })
     else { throw BenchmarkError(message: "SCRIPT LOAD of the floor's script failed") }
+    // What the typed bulk get asks of the server (values alone: one MGET), through the same client.
+    let multiGetHandedOff = AsyncRawPipeline(port: redis.port, batches.map { batch in [["MGET"] + batch] }, countingArrayItems: true)
+    defer { multiGetHandedOff.stop() }
     let scripted = AsyncRawPipeline(
         port: redis.port, batches.map { batch in [["EVALSHA", scriptHash, String(batch.count)] + batch] }, countingArrayItems: true)
     defer { scripted.stop() }
@@ -50,8 +57,10 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
     for _ in 0..<rounds.rounds {
         await rounds.measure("raw", keyCount: batches.count) { found &+= pipelined.run($0) }
         await rounds.measure("raw with lifetimes", keyCount: batches.count) { found &+= pipelinedWithLifetimes.run($0) }
+        await rounds.measure("raw mget", keyCount: batches.count) { found &+= multiGet.run($0) }
         await rounds.measure("raw, handed off", keyCount: batches.count) { found &+= await handedOff.run($0) }
         await rounds.measure("raw script, handed off", keyCount: batches.count) { found &+= await scripted.run($0) }
+        await rounds.measure("raw mget, handed off", keyCount: batches.count) { found &+= await multiGetHandedOff.run($0) }
         try await rounds.measure("entries", keyCount: batches.count) { found &+= try await store.entries(forKeys: batches[$0]).count }
         try await rounds.measure("typed", keyCount: batches.count) { found &+= try await store.get(batches[$0], as: String.self).count }
         try await rounds.measure("sequential", keyCount: batches.count) { index in
@@ -81,6 +90,13 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
         group, "RedisStore entries(forKeys:), 100 keys, against the raw script handed off", rounds.median("entries"),
         to: scriptedName, rounds.median("raw script, handed off"))
     report.compare(group, "RedisStore get([100 keys], as: String.self)", rounds.median("typed"), to: rawName, rounds.median("raw"))
+    let multiGetName = "raw hiredis: one MGET of the 100 keys"
+    report.compare(group, multiGetName, rounds.median("raw mget"), to: rawName, rounds.median("raw"))
+    let multiGetHandedOffName = "raw hiredis: one MGET of the 100 keys, handed off as above"
+    report.compare(group, multiGetHandedOffName, rounds.median("raw mget, handed off"), to: rawName, rounds.median("raw"))
+    report.compare(
+        group, "RedisStore get([100 keys], as: String.self), against one raw MGET handed off", rounds.median("typed"),
+        to: multiGetHandedOffName, rounds.median("raw mget, handed off"))
     report.compare(
         group, "RedisStore get([100 keys], as: String.self), against 100 sequential gets", rounds.median("typed"),
         to: "RedisStore get, 100 sequential", rounds.median("sequential"))

@@ -91,18 +91,15 @@ extension Pipeline {
         if tiered == nil, memory == nil {
             // A store of one tier that keeps no decoded values (SQLite, Redis, a folder): its
             // batch decoded straight into the result, each entry checked as a single read's.
-            let entries = try await source.entries(forKeys: keyPrefix.isEmpty ? keys : keys.map { keyPrefix + $0 })
-            var values: [String: Value] = [:]
-            values.reserveCapacity(entries.count)
-            let now = clock.now().millisecondsSince1970
-            for key in keys {
-                let full = keyPrefix.isEmpty ? key : keyPrefix + key
-                guard let entry = entries[full], let value = try await plainValue(of: entry, key: full, as: type, now: now) else {
-                    continue
-                }
-                values[key] = value
+            // No value returned here carries a lifetime, so a store that reads lifetimes apart
+            // (Redis: `PTTL` beside each value) is spared them.
+            let sourceKeys = keyPrefix.isEmpty ? keys : keys.map { keyPrefix + $0 }
+            if let reader = source as? any BulkValueSource {
+                let entries = try await reader.entriesWithoutLifetimes(forKeys: sourceKeys)
+                return try await plainValues(keys, sourceKeys, as: type) { entries[$0] }
             }
-            return values
+            let entries = try await source.entries(forKeys: sourceKeys)
+            return try await plainValues(keys, sourceKeys, as: type) { entries[sourceKeys[$0]] }
         }
         var unavailable = false
         let found = try await readStored(keys.map { keyPrefix + $0 }, as: type, for: .plain, sourceUnavailable: &unavailable)
@@ -115,6 +112,26 @@ extension Pipeline {
         }
         for key in keys {
             if let hit = found[keyPrefix + key], hit.isFresh(nowMilliseconds: now) { values[key] = hit.value }
+        }
+        return values
+    }
+
+    /// What a plain read returns of each key's entry (`entry(index)` for `keys[index]`, read
+    /// from the source as `sourceKeys[index]`), by key: an entry whose envelope has expired or
+    /// whose tags were invalidated since is absent. A plain entry, which has neither, is
+    /// decoded without a suspension.
+    private func plainValues<Value: Codable & Sendable>(
+        _ keys: [String], _ sourceKeys: [String], as type: Value.Type, entry: (Int) -> StoredEntry?
+    ) async throws -> [String: Value] {
+        var values: [String: Value] = [:]
+        values.reserveCapacity(keys.count)
+        let now = clock.now().millisecondsSince1970
+        for index in keys.indices {
+            guard let entry = entry(index), let found = try decode(entry, key: sourceKeys[index], as: type, for: .plain) else { continue }
+            if let envelope = found.envelope {
+                guard found.isFresh(nowMilliseconds: now), try await tagsAreValid(envelope) else { continue }
+            }
+            values[keys[index]] = found.value
         }
         return values
     }

@@ -19,17 +19,18 @@ package struct StoredValue<Value: Sendable>: Sendable {
     /// `format`'s coders. `nil` for an envelope this version cannot read (a miss, never a
     /// crash); `.corruptEntry` for a compressed value that does not expand.
     package static func decode(
-        _ bytes: [UInt8], keptUntil: Timestamp?, as type: Value.Type, key: String, backend: String, format: ValueFormat
+        _ bytes: [UInt8], keptUntil: Timestamp?, as type: Value.Type, key: String, backend: String,
+        format: @autoclosure () -> ValueFormat
     ) throws -> StoredValue<Value>? where Value: Decodable {
         switch EntryEnvelope.parse(bytes) {
         case .plain:
             return StoredValue(
-                value: try ValueCoding.decode(bytes, as: type, key: key, backend: backend, format: format), envelope: nil,
+                value: try ValueCoding.decode(bytes, as: type, key: key, backend: backend, format: format()), envelope: nil,
                 keptUntil: keptUntil)
         case .envelope(let envelope, let offset):
             let payload = Array(bytes[offset...])
             return StoredValue(
-                value: try ValueCoding.decode(payload, as: type, key: key, backend: backend, format: format), envelope: envelope,
+                value: try ValueCoding.decode(payload, as: type, key: key, backend: backend, format: format()), envelope: envelope,
                 keptUntil: keptUntil)
         case .unreadable:
             return nil

@@ -38,16 +38,19 @@ package enum ValueCoding {
         return ValueMarker.compress(bytes, with: format.compression)
     }
 
+    /// `bytes` as a `Value`. `format` is asked for only by a marked value (another coder's):
+    /// a store builds it from its configuration on each call, which cost a read of text a
+    /// sixth of its decoding when it was asked for every value.
     @usableFromInline
     package static func decode<Value: Decodable>(
-        _ bytes: [UInt8], as type: Value.Type, key: String, backend: String, format: ValueFormat = .json
+        _ bytes: [UInt8], as type: Value.Type, key: String, backend: String, format: @autoclosure () -> ValueFormat = .json
     ) throws -> Value {
         // After the type check the cast cannot fail; unsafeBitCast skips the runtime's
         // dynamic cast, which costs more than a whole memory hit.
         if Value.self == [UInt8].self { return unsafeBitCast(bytes, to: Value.self) }
         if Value.self == Data.self { return unsafeBitCast(Data(bytes), to: Value.self) }
         if Value.self == String.self {
-            guard let text = String(validating: bytes, as: UTF8.self) else {
+            guard let text = text(of: bytes) else {
                 throw StrataError(
                     code: .decodingFailed, message: "the stored bytes are not valid UTF-8 text",
                     key: key, backend: backend)
@@ -59,7 +62,7 @@ package enum ValueCoding {
         if bytes.first == 0 {
             if ValueMarker.begins(bytes, with: ValueMarker.compressed) { bytes = try ValueMarker.expand(bytes, key: key, backend: backend) }
             if ValueMarker.begins(bytes, with: ValueMarker.coded) {
-                return try decodeMarked(bytes, as: type, key: key, backend: backend, format: format)
+                return try decodeMarked(bytes, as: type, key: key, backend: backend, format: format())
             }
         }
         do {
@@ -91,6 +94,18 @@ package enum ValueCoding {
                 code: .decodingFailed, message: "the stored value does not decode as \(Value.self) with the \(name) coder",
                 key: key, backend: backend, underlying: error)
         }
+    }
+
+    /// `bytes` as text, `nil` when they are not valid UTF-8. ASCII (most stored text) is
+    /// valid as it stands and copied without a validation: `String(validating:as:)` looks the
+    /// encoding's type up at run time on every call, about a third of a short text's decoding.
+    package static func text(of bytes: [UInt8]) -> String? {
+        let isASCII = bytes.withUnsafeBufferPointer { buffer in
+            var bits: UInt8 = 0
+            for byte in buffer { bits |= byte }
+            return bits < 0x80
+        }
+        return isASCII ? String(decoding: bytes, as: UTF8.self) : String(validating: bytes, as: UTF8.self)
     }
 
     /// Whether values of this type are stored as raw bytes rather than JSON.
