@@ -45,6 +45,37 @@ struct BulkNativeTests {
         #expect(try await store.entries(forKeys: ["a", "b", "c"]) == ["a": StoredEntry(bytes: [1]), "c": StoredEntry(bytes: [9])])
     }
 
+    @Test(
+        "a batch is read at one instant: L1's bulk read and MemoryStore.entries(forKeys:) read the clock once for 100 keys with lifetimes, and still drop the expired"
+    )
+    func oneInstantPerBatch() async throws {
+        let clock = CountingClock()
+        let l1 = MemoryStore(configuration: .init(clock: clock))
+        let cache = TieredStore(l1: l1, l2: MemoryStore(configuration: .init(clock: clock)))
+        let keys = (0..<100).map { "k\($0)" }
+        for key in keys { try await cache.set(key, key, expires: "1h") }
+        try await l1.setEntry(StoredEntry(bytes: Array("old".utf8), expiresAt: clock.now().adding(milliseconds: -1)), forKey: "expired")
+        var before = clock.reads
+        let values = try await cache.get(keys + ["expired"], as: String.self)
+        #expect(values.count == 100 && values["k7"] == "k7" && values["expired"] == nil)
+        // L1's batch once; then the source is asked for the key L1 did not answer.
+        #expect(clock.reads - before <= 3, "\(clock.reads - before) clock reads for 101 keys")
+        before = clock.reads
+        let entries = try await l1.entries(forKeys: keys)
+        #expect(entries.count == 100)
+        #expect(clock.reads - before == 1, "\(clock.reads - before) clock reads for 100 keys in one shard")
+    }
+
+    /// The system's clock, counting its readings.
+    final class CountingClock: StrataClock {
+        let counter = Counter()
+        var reads: Int { counter.count }
+        func now() -> Timestamp {
+            counter.increment()
+            return SystemClock().now()
+        }
+    }
+
     @Test("after close, every bulk call throws closed", arguments: Kind.allCases)
     func closed(kind: Kind) async throws {
         let store = try kind.make()

@@ -6,8 +6,8 @@ extension MemoryStore {
     public func entries(forKeys keys: [String]) async throws -> [String: StoredEntry] {
         var found = [StoredEntry?](repeating: nil, count: keys.count)
         let batch = keys.map(ByteKey.init)
+        var now: Int64 = 0  // the batch is read at one instant
         try forEachShard(of: batch) { state, indices, hashes in
-            var now: Int64 = 0
             for (index, hash) in zip(indices, hashes) {
                 guard let slot = state.table.slotCountingRequest(of: batch[index], hash: UInt32(truncatingIfNeeded: hash)),
                     !expireIfNeeded(slot, in: &state, now: &now)

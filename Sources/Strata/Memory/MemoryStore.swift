@@ -182,10 +182,12 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
         return expireIfNeeded(slot, in: &state, now: &now)
     }
 
+    /// Removes the entry at `slot` if it has expired at `now`, reading the clock into `now`
+    /// when it is 0 (a batch shares its first reading); `true` when it did.
     func expireIfNeeded(_ slot: Int32, in state: inout State, now: inout Int64) -> Bool {
         let expiresAt = state.table.entry(at: slot).expiresAt
         guard expiresAt != MemoryEntry.never else { return false }
-        now = clock.now().millisecondsSince1970
+        if now == 0 { now = clock.now().millisecondsSince1970 }
         guard expiresAt <= now else { return false }
         state.table.remove(at: slot)
         state.expirations += 1

@@ -39,9 +39,10 @@ extension Pipeline {
         values.reserveCapacity(keys.count)
         var rest: [String] = []
         var hits = 0
+        var now: Int64 = 0  // the batch is read at one instant
         if keyPrefix.isEmpty {
             for key in keys {
-                if let value = try tiered.l1Value(key, as: type) {
+                if let value = try tiered.l1Value(key, as: type, now: &now) {
                     values[key] = value
                     hits += 1
                 } else {
@@ -50,7 +51,7 @@ extension Pipeline {
             }
         } else {
             for key in keys {
-                if let value = try tiered.l1Value(keyPrefix + key, as: type) {
+                if let value = try tiered.l1Value(keyPrefix + key, as: type, now: &now) {
                     values[key] = value
                     hits += 1
                 } else {
@@ -145,13 +146,14 @@ extension Pipeline {
         var found: [String: StoredValue<Value>] = [:]
         found.reserveCapacity(keys.count)
         var rest: [String] = []
+        var now: Int64 = 0  // L1's copies are read at one instant
         for key in keys {
             if let memory {
                 if let hit = try await memory.storedValue(ByteKey(key), as: type, for: purpose, in: self) { found[key] = hit }
                 continue
             }
             if let tiered {
-                switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose) {
+                switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose, now: &now) {
                 case .fresh(let hit):
                     found[key] = hit
                     continue

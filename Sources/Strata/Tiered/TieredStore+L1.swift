@@ -29,6 +29,14 @@ extension TieredStore {
     @inlinable
     func l1Value<Value: Sendable>(_ key: String, as type: Value.Type) throws -> Value? {
         var now: Int64 = 0
+        return try l1Value(key, as: type, now: &now)
+    }
+
+    /// ``l1Value(_:as:)`` for one key of a batch read at one instant: `now` (0 until a copy
+    /// with a lifetime needs the time) is the batch's, so the clock is read once for all its
+    /// keys, not once a key (a clock read is about a fifth of an L1 hit).
+    @inlinable
+    func l1Value<Value: Sendable>(_ key: String, as type: Value.Type, now: inout Int64) throws -> Value? {
         guard let cached = try l1.lookUp(ByteKey(key), now: &now, bytesBesideValue: false) else { return nil }
         return Kept<Value>.read(cached.value) ?? servableEnvelopeValue(cached, as: type, now: now)
     }
@@ -54,8 +62,16 @@ extension TieredStore {
     func l1Read<Value: Codable & Sendable>(_ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose) async throws -> L1Read<
         Value
     > {
-        let started = observing ? ContinuousClock.now : nil
         var now: Int64 = 0
+        return try await l1Read(key, as: type, for: purpose, now: &now)
+    }
+
+    /// ``l1Read(_:as:for:)`` for one key of a batch read at one instant: `now` (0 until a
+    /// copy needs the time) is the batch's, as in ``l1Value(_:as:now:)``.
+    func l1Read<Value: Codable & Sendable>(
+        _ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose, now: inout Int64
+    ) async throws -> L1Read<Value> {
+        let started = observing ? ContinuousClock.now : nil
         guard let cached = try l1.lookUp(key, now: &now, bytesBesideValue: false) else { return .missing }
         let keptUntil = cached.expiresAtTimestamp
         if let value = Kept<Value>.read(cached.value) {
