@@ -228,7 +228,7 @@ def summary_rows(f):
     def add(build):
         try:
             row = build()
-        except (KeyError, ZeroDivisionError):
+        except (KeyError, ZeroDivisionError, StopIteration):
             return  # not in these runs
         if row is not None:
             rows.append(row)
@@ -251,6 +251,22 @@ def summary_rows(f):
     ratio_row("`FolderStore` get / raw `open`/`read`/`close`", "hits", "FolderStore get", 1.5)
     ratio_row("`HTTPCache` fresh hit / the `MemoryStore` read inside it (`entry(forKey:)`)", "http",
               "HTTPCache fresh hit (vs the store read inside it)", 5.0)
+    # Issue 26's goals for reads of many keys (100 a batch).
+    ratio_row("`RedisStore` typed bulk get of 100 keys / 100 raw hiredis `GET`s in one pipeline", "redis-bulk",
+              "RedisStore get([100 keys], as: String.self)", 1.3)
+    ratio_row("`RedisStore` typed bulk get of 100 keys / 100 sequential gets (20x faster: ≤ 0.05x)", "redis-bulk",
+              "RedisStore get([100 keys], as: String.self), against 100 sequential gets", 0.05)
+    ratio_row("`SQLiteStore.entries(forKeys:)`, 100 keys / one raw prepared query", "bulk", "SQLiteStore entries(forKeys:)", 1.3)
+
+    def tiered_bulk():
+        # Its name has two baselines (the single hits, and the same gathered in a dictionary).
+        single = "TieredStore 100 single L1 hits, typed"
+        figure = next(figure for figure in f.figures if figure["group"] == "bulk"
+                      and figure["name"] == "TieredStore get([keys]) of 100 L1 hits, typed"
+                      and figure.get("baseline") == single)
+        return ("`TieredStore` bulk get of 100 L1 hits / 100 single L1 hits", format_ratio(figure["ratio"]), "≤ 1x",
+                figure["ratio"] <= 1.0, f.run("bulk"))
+    add(tiered_bulk)
     # Issue 27's goals for the Redis path, in both layouts of redis-pinned; beside each
     # sequential one, the floor that any client keeping the cooperative pool free pays.
     for layout, where in (("same core", "client and server on one core"), ("two cores", "on two cores")):
