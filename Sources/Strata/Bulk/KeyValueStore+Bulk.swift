@@ -5,7 +5,9 @@
 /// node of a cluster) on Redis, L1 first and one L2 batch on a ``TieredStore``.
 extension KeyValueStore {
     /// The values of `keys` that a plain read returns, by key: a missing, expired or
-    /// invalidated key is absent from the result.
+    /// invalidated key is absent from the result. A store of one tier is asked for the
+    /// values alone where it reads lifetimes apart: a `RedisStore` sends one `MGET` per 256
+    /// keys, and `GET` of the keys it did not find.
     ///
     /// ```swift
     /// let users = try await store.get(["user:1", "user:2", "user:3"], as: User.self)
