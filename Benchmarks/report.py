@@ -254,6 +254,10 @@ def summary_rows(f):
     # Issue 26's goals for reads of many keys (100 a batch).
     ratio_row("`RedisStore` typed bulk get of 100 keys / 100 raw hiredis `GET`s in one pipeline", "redis-bulk",
               "RedisStore get([100 keys], as: String.self)", 1.3)
+    ratio_row("`RedisStore` typed bulk get of 100 keys, 10 missing / the same 100 raw `GET`s", "redis-bulk",
+              "RedisStore get([100 keys], as: String.self), 10 of the keys missing", 1.3)
+    ratio_row("`RedisStore.entries(forKeys:)` of 100 keys, with lifetimes (a tiered store's L2 batch) / 100 raw `GET`s",
+              "redis-bulk", "RedisStore entries(forKeys:), 100 keys (value and lifetime each)", 1.3)
     ratio_row("`RedisStore` typed bulk get of 100 keys / 100 sequential gets (20x faster: ≤ 0.05x)", "redis-bulk",
               "RedisStore get([100 keys], as: String.self), against 100 sequential gets", 0.05)
     ratio_row("`SQLiteStore.entries(forKeys:)`, 100 keys / one raw prepared query", "bulk", "SQLiteStore entries(forKeys:)", 1.3)

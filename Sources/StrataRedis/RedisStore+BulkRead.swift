@@ -141,13 +141,21 @@ extension RedisStore {
         return bytes
     }
 
-    /// `MGET` of `keys`' names, encoded.
-    func multiGetCommand(_ keys: ArraySlice<String>) -> [UInt8] {
+    /// `MULTI`, `MGET` of `keys`' names, `EXISTS` of the same, `EXEC`, encoded as one
+    /// request: the lane writes a request's bytes whole, so no other caller's command falls
+    /// inside the transaction.
+    func multiGetTransaction(_ keys: ArraySlice<String>) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(32 + encodedSize(of: keys))
-        RedisProtocol.appendHeader(UInt8(ascii: "*"), 1 + keys.count, into: &bytes)
-        RedisProtocol.appendArgument("MGET".utf8, into: &bytes)
-        appendNames(of: keys, into: &bytes)
+        bytes.reserveCapacity(64 + 2 * encodedSize(of: keys))
+        RedisProtocol.appendHeader(UInt8(ascii: "*"), 1, into: &bytes)
+        RedisProtocol.appendArgument("MULTI".utf8, into: &bytes)
+        for verb in ["MGET", "EXISTS"] {
+            RedisProtocol.appendHeader(UInt8(ascii: "*"), 1 + keys.count, into: &bytes)
+            RedisProtocol.appendArgument(verb.utf8, into: &bytes)
+            appendNames(of: keys, into: &bytes)
+        }
+        RedisProtocol.appendHeader(UInt8(ascii: "*"), 1, into: &bytes)
+        RedisProtocol.appendArgument("EXEC".utf8, into: &bytes)
         return bytes
     }
 

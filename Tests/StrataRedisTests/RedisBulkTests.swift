@@ -67,7 +67,7 @@ struct RedisBulkTests {
     }
 
     @Test(
-        "a typed bulk get reads values alone (MGET, then GET of the keys it did not find; no PTTL on the server); the values single gets answer, an envelope past its expiry, an invalidated tag and missing keys absent, a list corruptEntry"
+        "a typed bulk get reads values alone in one round trip (MULTI, MGET, EXISTS, EXEC; no PTTL on the server); the values single gets answer, an envelope past its expiry, an invalidated tag and missing keys absent, a list corruptEntry"
     )
     func typedReadLeavesOutLifetimes() async throws {
         let server = try await RedisTestServer()
@@ -85,32 +85,47 @@ struct RedisBulkTests {
         try await store.set("tagged", "t", options: EntryOptions(expires: "1h", tags: ["catalog"]))
         try await store.set("kept", "k", options: EntryOptions(expires: "1h", grace: "1h"))
         try await store.invalidate(tags: ["catalog"])
-        _ = try await server.cli("CONFIG", "RESETSTAT")
 
         let before = store.statistics
         let values = try await store.get(keys + ["ended", "tagged", "kept", "absent"], as: String.self)
-        #expect(store.statistics.roundTrips - before.roundTrips == 3, "MGET, GET of the 26 keys it did not find, the tag's record")
-        #expect(store.statistics.commands - before.commands == 1 + 26 + 1)
+        #expect(store.statistics.roundTrips - before.roundTrips == 2, "the transaction (26 keys missing), then the tag's record")
+        #expect(store.statistics.commands - before.commands == 4 + 1)
         var expected: [String: String] = ["kept": "k"]
         for (index, key) in keys.enumerated() where index % 4 != 0 { expected[key] = "v\(index)" }
         #expect(values == expected)
         for key in keys + ["ended", "tagged", "kept"] { #expect(try await store.get(key, as: String.self) == values[key], "\(key)") }
         // The single gets above read lifetimes; the counts are taken before them.
         let statistics = try await Self.commandCounts(server)
-        let present = keys.enumerated().filter { $0.offset % 4 != 0 }.map(\.element)
         let again = store.statistics
-        #expect(try await store.get(present, as: String.self) == expected.filter { $0.key != "kept" })
-        #expect(store.statistics.roundTrips - again.roundTrips == 1, "every key found: MGET alone")
+        #expect(try await store.get(keys, as: String.self) == expected.filter { $0.key != "kept" })
+        #expect(store.statistics.roundTrips - again.roundTrips == 1, "missing keys cost no round trip more")
         let after = try await Self.commandCounts(server)
-        #expect(after["pttl", default: 0] == statistics["pttl", default: 0], "no PTTL: \(after)")
-        #expect(after["mget", default: 0] == statistics["mget", default: 0] + 1, "one MGET: \(after)")
-        #expect(after["get", default: 0] == statistics["get", default: 0], "no GET: \(after)")
+        for (command, calls) in [("pttl", 0), ("get", 0), ("mget", 1), ("exists", 1), ("multi", 1), ("exec", 1)] {
+            #expect(after[command, default: 0] - statistics[command, default: 0] == calls, "\(command): \(after)")
+        }
 
         _ = try await server.cli("LPUSH", "list", "x")
         let error = await #expect(throws: StrataError(code: .corruptEntry, message: "")) {
-            try await store.get(["k1 é", "list"], as: String.self)
+            try await store.get(["k1 é", "absent", "list"], as: String.self)
         }
-        #expect(error?.key == "list")
+        #expect(error?.key == "list", "EXISTS counted a key MGET did not find: GET names it")
+        // Through a prefixed view, many chunks (32 keys each), misses spread over them.
+        let small = try RedisStore(
+            configuration: {
+                var configuration = store.configuration
+                configuration.maxQueuedCommands = 64
+                configuration.poolSize = 2
+                return configuration
+            }())
+        let view = small.prefixed("view:")
+        let many = (0..<200).map { "m\($0)" }
+        for (index, key) in many.enumerated() where index % 3 != 0 { try await view.set(key, "w\(index)") }
+        let chunked = small.statistics
+        let read = try await view.get(many, as: String.self)
+        #expect(
+            read == Dictionary(uniqueKeysWithValues: many.enumerated().filter { $0.offset % 3 != 0 }.map { ($0.element, "w\($0.offset)") }))
+        #expect(small.statistics.roundTrips - chunked.roundTrips == 7, "a transaction per 32 keys")
+        try await small.close()
         #expect(try await store.entries(forKeys: ["k1 é"])["k1 é"]?.expiresAt == nil, "entries(forKeys:) still reads lifetimes")
         #expect(try await store.entries(forKeys: ["k2 é"])["k2 é"]?.expiresAt != nil)
         try await store.close()
@@ -142,7 +157,7 @@ struct RedisBulkTests {
         let before = store.statistics
         #expect(try await store.entries(forKeys: ["k1", "k2"]).keys.sorted() == ["k1"])
         #expect(store.statistics.commands - before.commands == 1, "one script, not GET and PTTL per key")
-        // MGET, refused as a whole for the key outside the pattern: GET per key names it.
+        // A transaction aborted for the key outside the pattern (EXECABORT): GET per key names it.
         let typed = try await #require(throws: StrataError.self) { try await store.get(["k1", "z1"], as: String.self) }
         #expect(typed.key == "z1" && typed.code == .accessDenied, "\(typed)")
         #expect(try await store.get(["k1", "k2"], as: String.self) == ["k1": "one"])
@@ -177,7 +192,31 @@ struct RedisBulkTests {
         // A typed bulk get reads values alone, without a script: the same values.
         let values = try await store.get(keys, as: String.self)
         #expect(values == found.mapValues { String(decoding: $0.bytes, as: UTF8.self) })
-        #expect(store.statistics.commands - before.commands == 200 + 4 + 1 + 25, "MGET, then GET of the 25 missing keys; no PTTL")
+        #expect(store.statistics.commands - before.commands == 200 + 4 + 4, "MULTI, MGET, EXISTS, EXEC; no PTTL")
+    }
+
+    @Test("a server that refuses MULTI (an ACL without it): the typed bulk get sends GET per key, the same values, and remembers")
+    func readWithoutTransactions() async throws {
+        let server = try await RedisTestServer()
+        try await server.cli("ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-multi")
+        let store = try RedisStore(url: "redis://app:pw@127.0.0.1:\(server.port)")
+        let keys = (0..<50).map { "k\($0)" }
+        for (index, key) in keys.enumerated() where index % 5 != 0 { try await store.set(key, "v\(index)") }
+        let expected = Dictionary(
+            uniqueKeysWithValues: keys.enumerated().filter { $0.offset % 5 != 0 }.map { ($0.element, "v\($0.offset)") })
+        #expect(try await store.get(keys, as: String.self) == expected)
+        let refused = store.transactionsRefused.load(ordering: .relaxed)
+        #expect(refused, "the store remembers the refusal")
+        let before = store.statistics
+        #expect(try await store.get(keys, as: String.self) == expected)
+        #expect(store.statistics.roundTrips - before.roundTrips == 1)
+        #expect(store.statistics.commands - before.commands == 50, "GET per key, no MULTI tried again")
+        _ = try await server.cli("LPUSH", "list", "x")
+        let error = await #expect(throws: StrataError(code: .corruptEntry, message: "")) {
+            try await store.get(["k1", "list"], as: String.self)
+        }
+        #expect(error?.key == "list")
+        try await store.close()
     }
 
     @Test("setEntries writes what setEntry writes, byte for byte (SET, SET PX, DEL for one already expired), in one round trip")

@@ -63,7 +63,7 @@ struct BulkNativeTests {
         before = clock.reads
         let entries = try await l1.entries(forKeys: keys)
         #expect(entries.count == 100)
-        #expect(clock.reads - before == 1, "\(clock.reads - before) clock reads for 100 keys in one shard")
+        #expect(clock.reads - before == 1, "\(clock.reads - before) clock reads for 100 keys over the shards")
     }
 
     /// The system's clock, counting its readings.

@@ -52,7 +52,7 @@ struct OneTierReadTests {
     }
 
     @Test(
-        "a tagged entry whose tag records cannot be read fails the read, past its lifetime too (tags are checked first, as on the general path)"
+        "a tagged entry whose tag records cannot be read fails the read, single or bulk, past its lifetime too (tags are checked first, as on the general path)"
     )
     func tagRecordsRefused() async throws {
         let clock = ManualClock()
@@ -64,8 +64,13 @@ struct OneTierReadTests {
         #expect(try await view.get("plain", as: String.self) == "no tags", "no tags, no records read")
         let fresh = await #expect(throws: StrataError.self) { try await view.get("tagged", as: String.self) }
         #expect(fresh?.code == .backendUnavailable, "never served unchecked, never a silent miss")
+        #expect(try await view.get(["plain"], as: String.self) == ["plain": "no tags"])
+        let freshBatch = await #expect(throws: StrataError.self) { try await view.get(["plain", "tagged"], as: String.self) }
+        #expect(freshBatch?.code == .backendUnavailable, "a bulk read fails as the single read does")
         clock.advance(by: .seconds(61))  // past its lifetime, within its grace: still stored
         let stale = await #expect(throws: StrataError.self) { try await view.get("tagged", as: String.self) }
         #expect(stale?.code == .backendUnavailable)
+        let staleBatch = await #expect(throws: StrataError.self) { try await view.get(["plain", "tagged"], as: String.self) }
+        #expect(staleBatch?.code == .backendUnavailable, "tags first in a batch too, past its lifetime")
     }
 }

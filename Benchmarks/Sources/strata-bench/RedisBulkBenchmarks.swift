@@ -8,8 +8,9 @@ import StrataRedis
 /// beside 100 sequential single-key gets; interleaved rounds, the same batches of keys. Two
 /// floors beside them, for what is left to RedisStore: the same GETs through the least an
 /// asynchronous client does (``AsyncRawPipeline``), and the same script through it. The typed
-/// bulk get reads values alone (one `MGET`): beside it, one raw `MGET` of the batch, blocking and
-/// handed off.
+/// bulk get reads values alone (`MULTI`, `MGET`, `EXISTS`, `EXEC`): beside it, one raw `MGET`
+/// of the batch and the same transaction handed off; and the same read of batches with 10 of
+/// their 100 keys missing, beside the raw `GET`s of those batches.
 nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
     heading("Redis bulk: 100 keys in one call beside one raw pipelined hiredis batch and 100 single gets (loopback)")
     let (redis, raw, store, keys, _) = try await redisBenchmarkSetup(quick: quick)
@@ -45,9 +46,15 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
             return reply.pointee.type == REDIS_REPLY_STRING ? String(cString: reply.pointee.str) : nil
         })
     else { throw BenchmarkError(message: "SCRIPT LOAD of the floor's script failed") }
-    // What the typed bulk get asks of the server (values alone: one MGET), through the same client.
-    let multiGetHandedOff = AsyncRawPipeline(port: redis.port, batches.map { batch in [["MGET"] + batch] }, countingArrayItems: true)
-    defer { multiGetHandedOff.stop() }
+    // What the typed bulk get asks of the server (values alone), through the same client.
+    let transaction = AsyncRawPipeline(
+        port: redis.port, batches.map { batch in [["MULTI"], ["MGET"] + batch, ["EXISTS"] + batch, ["EXEC"]] }, countingArrayItems: true)
+    defer { transaction.stop() }
+    // Batches with 10 keys missing of 100: a bulk read of a cache that misses some.
+    let partial = batches.enumerated().map { index, batch in
+        batch.enumerated().map { $0.offset < 10 ? "absent:\(index):\($0.offset)" : $0.element }
+    }
+    let pipelinedPartial = RawPipeline(raw, partial.map { batch in batch.map { ["GET", $0] } })
     let scripted = AsyncRawPipeline(
         port: redis.port, batches.map { batch in [["EVALSHA", scriptHash, String(batch.count)] + batch] }, countingArrayItems: true)
     defer { scripted.stop() }
@@ -60,7 +67,11 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
         await rounds.measure("raw mget", keyCount: batches.count) { found &+= multiGet.run($0) }
         await rounds.measure("raw, handed off", keyCount: batches.count) { found &+= await handedOff.run($0) }
         await rounds.measure("raw script, handed off", keyCount: batches.count) { found &+= await scripted.run($0) }
-        await rounds.measure("raw mget, handed off", keyCount: batches.count) { found &+= await multiGetHandedOff.run($0) }
+        await rounds.measure("raw transaction, handed off", keyCount: batches.count) { found &+= await transaction.run($0) }
+        await rounds.measure("raw, 10 missing", keyCount: batches.count) { found &+= pipelinedPartial.run($0) }
+        try await rounds.measure("typed, 10 missing", keyCount: batches.count) {
+            found &+= try await store.get(partial[$0], as: String.self).count
+        }
         try await rounds.measure("entries", keyCount: batches.count) { found &+= try await store.entries(forKeys: batches[$0]).count }
         try await rounds.measure("typed", keyCount: batches.count) { found &+= try await store.get(batches[$0], as: String.self).count }
         try await rounds.measure("sequential", keyCount: batches.count) { index in
@@ -92,11 +103,16 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
     report.compare(group, "RedisStore get([100 keys], as: String.self)", rounds.median("typed"), to: rawName, rounds.median("raw"))
     let multiGetName = "raw hiredis: one MGET of the 100 keys"
     report.compare(group, multiGetName, rounds.median("raw mget"), to: rawName, rounds.median("raw"))
-    let multiGetHandedOffName = "raw hiredis: one MGET of the 100 keys, handed off as above"
-    report.compare(group, multiGetHandedOffName, rounds.median("raw mget, handed off"), to: rawName, rounds.median("raw"))
+    let transactionName = "raw hiredis: MULTI, MGET and EXISTS of the 100 keys, EXEC, handed off as above"
+    report.compare(group, transactionName, rounds.median("raw transaction, handed off"), to: rawName, rounds.median("raw"))
     report.compare(
-        group, "RedisStore get([100 keys], as: String.self), against one raw MGET handed off", rounds.median("typed"),
-        to: multiGetHandedOffName, rounds.median("raw mget, handed off"))
+        group, "RedisStore get([100 keys], as: String.self), against the raw transaction handed off", rounds.median("typed"),
+        to: transactionName, rounds.median("raw transaction, handed off"))
+    let partialName = "raw hiredis: 100 GETs, 10 of the keys missing, one pipelined batch"
+    report.record(group, partialName, rounds.median("raw, 10 missing"))
+    report.compare(
+        group, "RedisStore get([100 keys], as: String.self), 10 of the keys missing", rounds.median("typed, 10 missing"), to: partialName,
+        rounds.median("raw, 10 missing"))
     report.compare(
         group, "RedisStore get([100 keys], as: String.self), against 100 sequential gets", rounds.median("typed"),
         to: "RedisStore get, 100 sequential", rounds.median("sequential"))

@@ -4,7 +4,8 @@
 /// has expired).
 ///
 /// `RedisStore` is one: ``KeyValueStore/entries(forKeys:)`` reads each key's `PTTL` beside
-/// its value, in a script, where this read is one `MGET`.
+/// its value, in a script, where this read is one `MGET` (and one `EXISTS`, which tells a key
+/// of another Redis type from a missing one) in a transaction.
 ///
 /// ```swift
 /// if let reader = source as? any BulkValueSource {

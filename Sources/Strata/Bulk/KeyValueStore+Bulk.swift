@@ -6,8 +6,8 @@
 extension KeyValueStore {
     /// The values of `keys` that a plain read returns, by key: a missing, expired or
     /// invalidated key is absent from the result. A store of one tier is asked for the
-    /// values alone where it reads lifetimes apart: a `RedisStore` sends one `MGET` per 256
-    /// keys, and `GET` of the keys it did not find.
+    /// values alone where it reads lifetimes apart: a `RedisStore` sends, per chunk of up to
+    /// 256 keys, one transaction of `MGET` and `EXISTS` (on a cluster, `GET` per key).
     ///
     /// ```swift
     /// let users = try await store.get(["user:1", "user:2", "user:3"], as: User.self)

@@ -156,6 +156,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
 
     /// `lookUp`, also giving the time it read to check the expiry (0 when the entry never
     /// expires and it read none), so a caller with another deadline to check reads no clock.
+    /// A `now` that is not 0 is used as it is: a batch shares its first reading.
     @usableFromInline
     func lookUp(_ key: ByteKey, now: inout Int64) throws -> MemoryEntry? {
         try lookUp(key, now: &now, bytesBesideValue: true)

@@ -9,8 +9,9 @@ extension Pipeline {
         var values: [String: Value] = [:]
         values.reserveCapacity(keys.count)
         var rest: [String] = []
+        var now: Int64 = 0  // the batch is read at one instant
         for key in keys {
-            if let value = try tiered.l1Hit(keyPrefix.isEmpty ? key : keyPrefix + key, as: type) {
+            if let value = try tiered.l1Hit(keyPrefix.isEmpty ? key : keyPrefix + key, as: type, now: &now) {
                 values[key] = value
             } else {
                 rest.append(key)
@@ -118,8 +119,8 @@ extension Pipeline {
     }
 
     /// What a plain read returns of each key's entry (`entry(index)` for `keys[index]`, read
-    /// from the source as `sourceKeys[index]`), by key: an entry whose envelope has expired or
-    /// whose tags were invalidated since is absent. A plain entry, which has neither, is
+    /// from the source as `sourceKeys[index]`), by key: an entry whose tags were invalidated
+    /// since or whose envelope has expired is absent. A plain entry, which has neither, is
     /// decoded without a suspension.
     private func plainValues<Value: Codable & Sendable>(
         _ keys: [String], _ sourceKeys: [String], as type: Value.Type, entry: (Int) -> StoredEntry?
@@ -129,8 +130,10 @@ extension Pipeline {
         let now = clock.now().millisecondsSince1970
         for index in keys.indices {
             guard let entry = entry(index), let found = try decode(entry, key: sourceKeys[index], as: type, for: .plain) else { continue }
+            // In a single read's order (decoded, its tags, then its lifetime), so a bulk read
+            // fails where a single read of the same key fails (tag records unreadable).
             if let envelope = found.envelope {
-                guard found.isFresh(nowMilliseconds: now), try await tagsAreValid(envelope) else { continue }
+                guard try await tagsAreValid(envelope), found.isFresh(nowMilliseconds: now) else { continue }
             }
             values[keys[index]] = found.value
         }
@@ -146,7 +149,7 @@ extension Pipeline {
         var found: [String: StoredValue<Value>] = [:]
         found.reserveCapacity(keys.count)
         var rest: [String] = []
-        var now: Int64 = 0  // L1's copies are read at one instant
+        var now: Int64 = 0  // L1's copies are read at one instant, but across no suspension
         for key in keys {
             if let memory {
                 if let hit = try await memory.storedValue(ByteKey(key), as: type, for: purpose, in: self) { found[key] = hit }

@@ -6,8 +6,9 @@ extension TieredStore {
     public func entries(forKeys keys: [String]) async throws -> [String: StoredEntry] {
         var found: [String: StoredEntry] = [:]
         var rest: [String] = []
+        var now: Int64 = 0  // L1's copies are read at one instant
         for key in keys {
-            if let cached = try l1.lookUp(ByteKey(key)) {
+            if let cached = try l1.lookUp(ByteKey(key), now: &now) {
                 counters.l1Hits.increment()
                 report(.hit, .l1, key, since: nil)
                 found[key] = StoredEntry(bytes: cached.bytes, expiresAt: cached.expiresAtTimestamp)
