@@ -125,6 +125,11 @@ struct RedisBulkTests {
         #expect(
             read == Dictionary(uniqueKeysWithValues: many.enumerated().filter { $0.offset % 3 != 0 }.map { ($0.element, "w\($0.offset)") }))
         #expect(small.statistics.roundTrips - chunked.roundTrips == 7, "a transaction per 32 keys")
+        _ = try await server.cli("LPUSH", "view:list", "x")
+        let viewError = await #expect(throws: StrataError(code: .corruptEntry, message: "")) {
+            try await view.get(["m1", "list"], as: String.self)
+        }
+        #expect(viewError?.key == "list", "the caller's key, not the view's")
         try await small.close()
         #expect(try await store.entries(forKeys: ["k1 é"])["k1 é"]?.expiresAt == nil, "entries(forKeys:) still reads lifetimes")
         #expect(try await store.entries(forKeys: ["k2 é"])["k2 é"]?.expiresAt != nil)

@@ -97,10 +97,10 @@ extension Pipeline {
             // (Redis: `PTTL` beside each value) is spared them.
             let sourceKeys = keyPrefix.isEmpty ? keys : keys.map { keyPrefix + $0 }
             if let reader = source as? any BulkValueSource {
-                let entries = try await reader.entriesWithoutLifetimes(forKeys: sourceKeys)
+                let entries = try await namingCallerKeys { try await reader.entriesWithoutLifetimes(forKeys: sourceKeys) }
                 return try await plainValues(keys, sourceKeys, as: type) { entries[$0] }
             }
-            let entries = try await source.entries(forKeys: sourceKeys)
+            let entries = try await namingCallerKeys { try await source.entries(forKeys: sourceKeys) }
             return try await plainValues(keys, sourceKeys, as: type) { entries[sourceKeys[$0]] }
         }
         var unavailable = false
@@ -116,6 +116,16 @@ extension Pipeline {
             if let hit = found[keyPrefix + key], hit.isFresh(nowMilliseconds: now) { values[key] = hit.value }
         }
         return values
+    }
+
+    /// `read` of the source, its failure naming the caller's key, not the view's.
+    private func namingCallerKeys<Result>(_ read: () async throws -> Result) async throws -> Result {
+        do {
+            return try await read()
+        } catch var error as StrataError {
+            error.key = error.key.map(callerKey)
+            throw error
+        }
     }
 
     /// What a plain read returns of each key's entry (`entry(index)` for `keys[index]`, read
