@@ -141,9 +141,9 @@ extension RedisStore {
         return bytes
     }
 
-    /// `MULTI`, `MGET` of `keys`' names, `EXISTS` of the same, `EXEC`, encoded as one
-    /// request: the lane writes a request's bytes whole, so no other caller's command falls
-    /// inside the transaction.
+    /// `MULTI`, `MGET` of `keys`' names, `EXISTS` of the same, `EXEC`, `DISCARD`, encoded as
+    /// one request: the lane writes a request's bytes whole and in order, so no other caller's
+    /// command falls inside the transaction.
     func multiGetTransaction(_ keys: ArraySlice<String>) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(64 + 2 * encodedSize(of: keys))
@@ -154,8 +154,10 @@ extension RedisStore {
             RedisProtocol.appendArgument(verb.utf8, into: &bytes)
             appendNames(of: keys, into: &bytes)
         }
-        RedisProtocol.appendHeader(UInt8(ascii: "*"), 1, into: &bytes)
-        RedisProtocol.appendArgument("EXEC".utf8, into: &bytes)
+        for verb in ["EXEC", "DISCARD"] {
+            RedisProtocol.appendHeader(UInt8(ascii: "*"), 1, into: &bytes)
+            RedisProtocol.appendArgument(verb.utf8, into: &bytes)
+        }
         return bytes
     }
 

@@ -6,7 +6,8 @@ import Strata
 extension RedisStore: BulkValueSource {
     /// Every key's value without its lifetime, in `keys`' order (`nil` for a key missing or
     /// expired): on one server (or behind Sentinel) one round trip per chunk of up to 256 keys
-    /// (`MULTI`, `MGET`, `EXISTS`, `EXEC`); on a cluster, `GET` per key, one pipeline per node.
+    /// (`MULTI`, `MGET`, `EXISTS`, `EXEC`, `DISCARD`); on a cluster, `GET` per key, one pipeline
+    /// per node.
     /// A key holding another Redis type throws `corruptEntry` naming it, as
     /// ``entry(forKey:)`` does.
     package func entriesWithoutLifetimes(forKeys keys: [String]) async throws -> [StoredEntry?] {
@@ -27,23 +28,40 @@ extension RedisStore: BulkValueSource {
     }
 
     /// One chunk's `GET` replies, in its keys' order, in one round trip: `MULTI`, `MGET` of
-    /// the keys, `EXISTS` of the same keys, `EXEC`. `MGET` answers nil for a key missing and
-    /// for one holding another Redis type alike; `EXISTS` counts the keys present, so when it
-    /// counts more than `MGET` found, the keys it answered nil for are read again with `GET`,
-    /// whose `WRONGTYPE` names the key (a round trip more, only then). A transaction refused
-    /// (an ACL's key patterns: `EXECABORT`; a server or proxy without `MULTI`) reads the chunk
-    /// with `GET` per key, whose replies say which key.
+    /// the keys, `EXISTS` of the same keys, `EXEC`, `DISCARD`. `MGET` answers nil for a key
+    /// missing and for one holding another Redis type alike; `EXISTS` counts the keys
+    /// present, so when it counts more than `MGET` found, the keys it answered nil for are
+    /// read again with `GET`, whose `WRONGTYPE` names the key (a round trip more, only then).
+    ///
+    /// `DISCARD` answers an error after an `EXEC` that ran or aborted. It is there for a
+    /// server that answers an `EXEC` it refuses (an ACL that allows `MULTI` and not `EXEC`)
+    /// without ending the transaction, which would queue every later command sent on the
+    /// connection: it ends that transaction, and the connection is dropped if it is refused
+    /// too. (Redis 7 ends it: `EXECABORT … no permissions to run the 'exec' command`.) A
+    /// transaction aborted for one of its keys (`EXECABORT`: an ACL's key patterns) reads the
+    /// chunk with `GET` per key, whose replies say which key; `MULTI` refused other than in a
+    /// passing state of the server, or a command of the transaction refused as a command,
+    /// sends `GET` per key from then on.
     private func valuesChunk(_ keys: ArraySlice<String>) async -> Result<[RedisReply], any Error> {
         await Result.of {
             guard !transactionsRefused.load(ordering: .relaxed) else { return try await gets(keys, at: Array(keys.indices)) }
-            let answer = try await sendUnchecked(encoded: multiGetTransaction(keys), commands: 4, key: keys.first)
+            let lane = nextLaneInTurn()
+            let answer = try await sendUnchecked(encoded: multiGetTransaction(keys), commands: 5, key: keys.first, on: lane)
             guard case .array(let results) = answer[3] else {
-                // Refused: EXECABORT (a queued command refused, its own error in its place), or
-                // MULTI itself refused, for good (an ACL without it, a proxy without transactions).
-                if case .error(let message) = answer[0],
-                    (message.hasPrefix("NOPERM") && message.contains("command")) || message.contains("unknown command")
-                {
+                // MULTI refused but in a passing state of the server, or a command of the
+                // transaction refused as a command (not for one of its keys): for good.
+                if let refusal = answer[0].errorMessage, !Self.isPassing(refusal) {
                     transactionsRefused.store(true, ordering: .relaxed)
+                } else if answer[1...3].contains(where: { $0.errorMessage.map(Self.refusesACommand) == true }) {
+                    transactionsRefused.store(true, ordering: .relaxed)
+                }
+                if answer[0] == .status("OK"), let refusal = answer[3].errorMessage, !refusal.hasPrefix("EXECABORT"),
+                    answer[4] != .status("OK")
+                {
+                    // EXEC refused without ending the transaction, and DISCARD refused too: the
+                    // connection would queue every later command sent on it.
+                    transactionsRefused.store(true, ordering: .relaxed)
+                    lane.abandonConnection(unexpected(keys.first, "EXEC and DISCARD were refused after MULTI: \(refusal)"))
                 }
                 return try await gets(keys, at: Array(keys.indices))
             }
@@ -61,6 +79,18 @@ extension RedisStore: BulkValueSource {
             for (index, reply) in zip(missing, again) { values[index] = reply }
             return values
         }
+    }
+
+    /// Whether a refusal is of a state the server passes through (loading its data, a
+    /// script running, a replica without its primary), after which it takes the command.
+    private static func isPassing(_ refusal: String) -> Bool {
+        ["LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"].contains { refusal.hasPrefix($0) }
+    }
+
+    /// Whether a refusal is of a command as such (an ACL without it: "NOPERM … to run the
+    /// 'exec' command"; a server or proxy without it), not of one of its keys.
+    private static func refusesACommand(_ refusal: String) -> Bool {
+        (refusal.contains("NOPERM") && refusal.contains("command")) || refusal.contains("unknown command")
     }
 
     /// `GET` of `keys[indices]`, pipelined; one reply each, in turn.

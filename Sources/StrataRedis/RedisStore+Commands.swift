@@ -84,7 +84,7 @@ extension RedisStore {
             return try await cluster.send(commands, slot: routing.map(RedisClusterSlot.of), key: key, store: self)
         }
         do {
-            let lane = lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count]
+            let lane = nextLaneInTurn()
             let replies = try await lane.send(commands)
             guard let sentinelMonitor, replies.contains(where: { $0.errorMessage?.hasPrefix("READONLY") == true }) else { return replies }
             // A demoted primary, which ran no write of these (a replica refuses them all):
@@ -99,12 +99,18 @@ extension RedisStore {
         }
     }
 
+    /// The next of the pool's connections, in turn.
+    func nextLaneInTurn() -> RedisLane {
+        lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count]
+    }
+
     /// ``sendUnchecked(_:routing:key:)`` of `commands` commands already encoded
-    /// (``RedisProtocol``) in `bytes`, on one server (or behind Sentinel): not on a cluster.
-    func sendUnchecked(encoded bytes: [UInt8], commands: Int, key: String?) async throws -> [RedisReply] {
+    /// (``RedisProtocol``) in `bytes`, on one server (or behind Sentinel): not on a cluster; on
+    /// `chosen` when given, else on the next connection in turn.
+    func sendUnchecked(encoded bytes: [UInt8], commands: Int, key: String?, on chosen: RedisLane? = nil) async throws -> [RedisReply] {
         try checkOpen()
         do {
-            let lane = lanes[nextLane.add(1, ordering: .relaxed).oldValue % lanes.count]
+            let lane = chosen ?? nextLaneInTurn()
             let replies = try await lane.send(encoded: bytes, commands: commands)
             guard let sentinelMonitor, replies.contains(where: { $0.errorMessage?.hasPrefix("READONLY") == true }) else { return replies }
             // As sendUnchecked: a demoted primary ran none of them; sent once more, to the primary.

@@ -66,8 +66,8 @@ public final class RedisStore: KeyValueStore {
     /// Whether a bulk read's script ran on the server: until then a read sends it whole
     /// (`EVAL`), so the first read is one round trip too; then by its SHA1 (`EVALSHA`).
     let readScriptSent = Atomic<Bool>(false)
-    /// Whether the server refused `MULTI` (an ACL without it, a proxy without transactions):
-    /// a bulk read of values then sends `GET` per key.
+    /// Whether the server refused `MULTI` or `EXEC` (an ACL without them, a proxy without
+    /// transactions): a bulk read of values then sends `GET` per key.
     let transactionsRefused = Atomic<Bool>(false)
     /// The Redis names of keys, and of Strata's own leases, records and locks.
     let names: RedisKeyNames

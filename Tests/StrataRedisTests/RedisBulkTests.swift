@@ -67,7 +67,7 @@ struct RedisBulkTests {
     }
 
     @Test(
-        "a typed bulk get reads values alone in one round trip (MULTI, MGET, EXISTS, EXEC; no PTTL on the server); the values single gets answer, an envelope past its expiry, an invalidated tag and missing keys absent, a list corruptEntry"
+        "a typed bulk get reads values alone in one round trip (MULTI, MGET, EXISTS, EXEC, DISCARD; no PTTL on the server); the values single gets answer, an envelope past its expiry, an invalidated tag and missing keys absent, a list corruptEntry"
     )
     func typedReadLeavesOutLifetimes() async throws {
         let server = try await RedisTestServer()
@@ -89,7 +89,7 @@ struct RedisBulkTests {
         let before = store.statistics
         let values = try await store.get(keys + ["ended", "tagged", "kept", "absent"], as: String.self)
         #expect(store.statistics.roundTrips - before.roundTrips == 2, "the transaction (26 keys missing), then the tag's record")
-        #expect(store.statistics.commands - before.commands == 4 + 1)
+        #expect(store.statistics.commands - before.commands == 5 + 1)
         var expected: [String: String] = ["kept": "k"]
         for (index, key) in keys.enumerated() where index % 4 != 0 { expected[key] = "v\(index)" }
         #expect(values == expected)
@@ -100,7 +100,7 @@ struct RedisBulkTests {
         #expect(try await store.get(keys, as: String.self) == expected.filter { $0.key != "kept" })
         #expect(store.statistics.roundTrips - again.roundTrips == 1, "missing keys cost no round trip more")
         let after = try await Self.commandCounts(server)
-        for (command, calls) in [("pttl", 0), ("get", 0), ("mget", 1), ("exists", 1), ("multi", 1), ("exec", 1)] {
+        for (command, calls) in [("pttl", 0), ("get", 0), ("mget", 1), ("exists", 1), ("multi", 1), ("exec", 1), ("discard", 1)] {
             #expect(after[command, default: 0] - statistics[command, default: 0] == calls, "\(command): \(after)")
         }
 
@@ -165,7 +165,11 @@ struct RedisBulkTests {
         // A transaction aborted for the key outside the pattern (EXECABORT): GET per key names it.
         let typed = try await #require(throws: StrataError.self) { try await store.get(["k1", "z1"], as: String.self) }
         #expect(typed.key == "z1" && typed.code == .accessDenied, "\(typed)")
+        let transactionsOff = store.transactionsRefused.load(ordering: .relaxed)
+        #expect(!transactionsOff, "a key's refusal (EXECABORT) does not turn transactions off")
+        let next = store.statistics
         #expect(try await store.get(["k1", "k2"], as: String.self) == ["k1": "one"])
+        #expect(store.statistics.commands - next.commands == 5, "the transaction again")
         try await store.close()
     }
 
@@ -197,14 +201,18 @@ struct RedisBulkTests {
         // A typed bulk get reads values alone, without a script: the same values.
         let values = try await store.get(keys, as: String.self)
         #expect(values == found.mapValues { String(decoding: $0.bytes, as: UTF8.self) })
-        #expect(store.statistics.commands - before.commands == 200 + 4 + 4, "MULTI, MGET, EXISTS, EXEC; no PTTL")
+        #expect(store.statistics.commands - before.commands == 200 + 4 + 5, "MULTI, MGET, EXISTS, EXEC, DISCARD; no PTTL")
     }
 
-    @Test("a server that refuses MULTI (an ACL without it): the typed bulk get sends GET per key, the same values, and remembers")
-    func readWithoutTransactions() async throws {
+    @Test(
+        "a server that refuses MULTI, EXEC (with DISCARD or not) or MGET (ACLs): the typed bulk get sends GET per key, the same values, remembers, and leaves no connection in a transaction",
+        arguments: [["-multi"], ["-exec"], ["-exec", "-discard"], ["-mget"]])
+    func readWithoutTransactions(refused: [String]) async throws {
         let server = try await RedisTestServer()
-        try await server.cli("ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all", "-multi")
-        let store = try RedisStore(url: "redis://app:pw@127.0.0.1:\(server.port)")
+        try await server.cli(arguments: ["ACL", "SETUSER", "app", "on", ">pw", "~*", "&*", "+@all"] + refused)
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: "redis://app:pw@127.0.0.1:\(server.port)"))
+        configuration.poolSize = 1  // every call on the connection the refused transaction used
+        let store = try RedisStore(configuration: configuration)
         let keys = (0..<50).map { "k\($0)" }
         for (index, key) in keys.enumerated() where index % 5 != 0 { try await store.set(key, "v\(index)") }
         let expected = Dictionary(
@@ -221,6 +229,10 @@ struct RedisBulkTests {
             try await store.get(["k1", "list"], as: String.self)
         }
         #expect(error?.key == "list")
+        // The connection answers as before: a write lands, a read reads it.
+        try await store.set("after", "written")
+        #expect(try await store.get("after", as: String.self) == "written")
+        #expect(try await server.cli("GET", "after").trimmingCharacters(in: .whitespacesAndNewlines) == "written")
         try await store.close()
     }
 

@@ -46,7 +46,7 @@ struct BulkNativeTests {
     }
 
     @Test(
-        "a batch is read at one instant: L1's bulk read and MemoryStore.entries(forKeys:) read the clock once for 100 keys with lifetimes, and still drop the expired"
+        "a batch is read at one instant: L1's bulk reads (typed and raw) and MemoryStore.entries(forKeys:) read the clock once for 100 keys with lifetimes, and still drop the expired"
     )
     func oneInstantPerBatch() async throws {
         let clock = CountingClock()
@@ -60,6 +60,9 @@ struct BulkNativeTests {
         #expect(values.count == 100 && values["k7"] == "k7" && values["expired"] == nil)
         // L1's batch once; then the source is asked for the key L1 did not answer.
         #expect(clock.reads - before <= 3, "\(clock.reads - before) clock reads for 101 keys")
+        before = clock.reads
+        #expect(try await cache.entries(forKeys: keys).count == 100)
+        #expect(clock.reads - before == 1, "\(clock.reads - before) clock reads for the tiered store's raw batch of L1 hits")
         before = clock.reads
         let entries = try await l1.entries(forKeys: keys)
         #expect(entries.count == 100)

@@ -62,13 +62,12 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
     // The client on one core and the server on the other, as redis-pinned's "two cores": left
     // to the scheduler, the blocking baseline moved between about 60 and 95 µs from one
     // position in a round to the next (a wake-up on the same core, or on the other).
-    let pinned = ProcessInfo.processInfo.activeProcessorCount >= 2
-    if pinned {
-        pin(process: getpid(), toCore: 1)
-        pin(process: redis.processIdentifier, toCore: 0)
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    defer { if pinned { pin(process: getpid(), toCore: nil) } }  // the groups after this one run unpinned
+    let pinned =
+        ProcessInfo.processInfo.activeProcessorCount >= 2 && pin(process: getpid(), toCore: 1)
+        && pin(process: redis.processIdentifier, toCore: 0)
+    if pinned { try await Task.sleep(for: .milliseconds(50)) }
+    defer { pin(process: getpid(), toCore: nil) }  // the groups after this one run unpinned
+    let layout = pinned ? "client and server pinned to one core each" : "not pinned (one core, or taskset failed)"
     var rounds = InterleavedRounds(rounds: quick ? 2 : 7, operationsPerRound: quick ? 20 : 200)
     var found = 0
     for _ in 0..<rounds.rounds {
@@ -110,7 +109,8 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
     report.compare(
         group, "RedisStore entries(forKeys:), 100 keys, against the raw script handed off", rounds.median("entries"),
         to: scriptedName, rounds.median("raw script, handed off"))
-    report.compare(group, "RedisStore get([100 keys], as: String.self)", rounds.median("typed"), to: rawName, rounds.median("raw"))
+    report.compare(
+        group, "RedisStore get([100 keys], as: String.self)", rounds.median("typed"), to: rawName, rounds.median("raw"), note: layout)
     let multiGetName = "raw hiredis: one MGET of the 100 keys"
     report.compare(group, multiGetName, rounds.median("raw mget"), to: rawName, rounds.median("raw"))
     let transactionName = "raw hiredis: MULTI, MGET and EXISTS of the 100 keys, EXEC, handed off as above"

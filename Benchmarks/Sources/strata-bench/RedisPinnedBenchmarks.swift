@@ -171,13 +171,15 @@ func redisBenchmarkRate(port: Int, requests: Int, core: Int?) -> Double {
 }
 
 /// Pins every thread of `process` to `core` (threads it starts later inherit it), with
-/// `taskset -a -p`.
-func pin(process: pid_t, toCore core: Int?) {
+/// `taskset -a -p`; whether `taskset` said it did.
+@discardableResult
+func pin(process: pid_t, toCore core: Int?) -> Bool {
     let taskset = Process()
     taskset.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
     let cores = core.map(String.init) ?? "0-\(ProcessInfo.processInfo.activeProcessorCount - 1)"
     taskset.arguments = ["-a", "-p", "-c", cores, String(process)]
     taskset.standardOutput = FileHandle.nullDevice
-    guard (try? taskset.run()) != nil else { return }
+    guard (try? taskset.run()) != nil else { return false }
     taskset.waitUntilExit()
+    return taskset.terminationStatus == 0
 }
