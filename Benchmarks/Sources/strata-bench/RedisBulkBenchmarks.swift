@@ -8,7 +8,7 @@ import StrataRedis
 /// beside 100 sequential single-key gets; interleaved rounds, the same batches of keys. Two
 /// floors beside them, for what is left to RedisStore: the same GETs through the least an
 /// asynchronous client does (``AsyncRawPipeline``), and the same script through it. The typed
-/// bulk get reads values alone (`MULTI`, `MGET`, `EXISTS`, `EXEC`): beside it, one raw `MGET`
+/// bulk get reads values alone (`MULTI`, `MGET`, `EXISTS`, `EXEC`, `DISCARD`): beside it, one raw `MGET`
 /// of the batch and the same transaction handed off; and the same read of batches with 10 of
 /// their 100 keys missing, beside the raw `GET`s of those batches.
 nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
@@ -48,7 +48,8 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
     else { throw BenchmarkError(message: "SCRIPT LOAD of the floor's script failed") }
     // What the typed bulk get asks of the server (values alone), through the same client.
     let transaction = AsyncRawPipeline(
-        port: redis.port, batches.map { batch in [["MULTI"], ["MGET"] + batch, ["EXISTS"] + batch, ["EXEC"]] }, countingArrayItems: true)
+        port: redis.port, batches.map { batch in [["MULTI"], ["MGET"] + batch, ["EXISTS"] + batch, ["EXEC"], ["DISCARD"]] },
+        countingArrayItems: true)
     defer { transaction.stop() }
     // Batches with 10 keys missing of 100: a bulk read of a cache that misses some.
     let partial = batches.enumerated().map { index, batch in
@@ -113,7 +114,7 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
         group, "RedisStore get([100 keys], as: String.self)", rounds.median("typed"), to: rawName, rounds.median("raw"), note: layout)
     let multiGetName = "raw hiredis: one MGET of the 100 keys"
     report.compare(group, multiGetName, rounds.median("raw mget"), to: rawName, rounds.median("raw"))
-    let transactionName = "raw hiredis: MULTI, MGET and EXISTS of the 100 keys, EXEC, handed off as above"
+    let transactionName = "raw hiredis: MULTI, MGET and EXISTS of the 100 keys, EXEC, DISCARD, handed off as above"
     report.compare(group, transactionName, rounds.median("raw transaction, handed off"), to: rawName, rounds.median("raw"))
     report.compare(
         group, "RedisStore get([100 keys], as: String.self), against the raw transaction handed off", rounds.median("typed"),
