@@ -48,8 +48,8 @@ extension RedisStore: BulkValueSource {
             let lane = nextLaneInTurn()
             let answer = try await sendUnchecked(encoded: multiGetTransaction(keys), commands: 5, key: keys.first, on: lane)
             guard case .array(let results) = answer[3] else {
-                // MULTI refused but in a passing state of the server, or a command of the
-                // transaction refused as a command (not for one of its keys): for good.
+                // MULTI refused other than in a passing state of the server, or a command of
+                // the transaction refused as a command (not for one of its keys): for good.
                 if let refusal = answer[0].errorMessage, !Self.isPassing(refusal) {
                     transactionsRefused.store(true, ordering: .relaxed)
                 } else if answer[1...3].contains(where: { $0.errorMessage.map(Self.refusesACommand) == true }) {
@@ -58,8 +58,10 @@ extension RedisStore: BulkValueSource {
                 if answer[0] == .status("OK"), let refusal = answer[3].errorMessage, !refusal.hasPrefix("EXECABORT"),
                     answer[4] != .status("OK")
                 {
-                    // EXEC refused without ending the transaction, and DISCARD refused too: the
-                    // connection would queue every later command sent on it.
+                    // EXEC refused without ending the transaction (Redis 6), and DISCARD refused
+                    // too: the connection would queue every later command sent on it. Requests
+                    // already pipelined behind this one were queued in it, not run: they answer
+                    // QUEUED, which no call takes for done, and fail.
                     transactionsRefused.store(true, ordering: .relaxed)
                     lane.abandonConnection(unexpected(keys.first, "EXEC and DISCARD were refused after MULTI: \(refusal)"))
                 }

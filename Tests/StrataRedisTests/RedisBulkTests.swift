@@ -205,7 +205,7 @@ struct RedisBulkTests {
     }
 
     @Test(
-        "a server that refuses MULTI, EXEC (with DISCARD or not) or MGET (ACLs): the typed bulk get sends GET per key, the same values, remembers, and leaves no connection in a transaction",
+        "a server that refuses MULTI, EXEC (with DISCARD or not) or MGET (ACLs): the typed bulk get sends GET per key, the same values, remembers, and the one connection still writes and reads (Redis 7 ends a transaction whose EXEC it refuses)",
         arguments: [["-multi"], ["-exec"], ["-exec", "-discard"], ["-mget"]])
     func readWithoutTransactions(refused: [String]) async throws {
         let server = try await RedisTestServer()

@@ -66,7 +66,7 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
     let pinned =
         ProcessInfo.processInfo.activeProcessorCount >= 2 && pin(process: getpid(), toCore: 1)
         && pin(process: redis.processIdentifier, toCore: 0)
-    if pinned { try await Task.sleep(for: .milliseconds(50)) }
+    if pinned { try await Task.sleep(for: .milliseconds(50)) } else { pin(process: getpid(), toCore: nil) }  // not half pinned
     defer { pin(process: getpid(), toCore: nil) }  // the groups after this one run unpinned
     let layout = pinned ? "client and server pinned to one core each" : "not pinned (one core, or taskset failed)"
     var rounds = InterleavedRounds(rounds: quick ? 2 : 7, operationsPerRound: quick ? 20 : 200)
