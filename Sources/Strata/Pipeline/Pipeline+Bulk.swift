@@ -129,27 +129,16 @@ extension Pipeline {
     }
 
     /// What a plain read returns of each key's entry (`entry(index)` for `keys[index]`, read
-    /// from the source as `sourceKeys[index]`), by key: an entry whose tags were invalidated
-    /// since or whose envelope has expired is absent. A plain entry, which has neither, is
-    /// decoded without a suspension.
+    /// from the source as `sourceKeys[index]`), by key, each checked as a single read checks
+    /// it (``plainValue(of:key:as:)``), so a bulk read fails where a single read fails.
     private func plainValues<Value: Codable & Sendable>(
         _ keys: [String], _ sourceKeys: [String], as type: Value.Type, entry: (Int) -> StoredEntry?
     ) async throws -> [String: Value] {
         var values: [String: Value] = [:]
         values.reserveCapacity(keys.count)
-        var now = clock.now().millisecondsSince1970
         for index in keys.indices {
-            guard let entry = entry(index), let found = try decode(entry, key: sourceKeys[index], as: type, for: .plain) else { continue }
-            // In a single read's order (decoded, its tags, then its lifetime), so a bulk read
-            // fails where a single read of the same key fails (tag records unreadable).
-            if let envelope = found.envelope {
-                if !envelope.tags.isEmpty {
-                    guard try await tagsAreValid(envelope) else { continue }
-                    now = clock.now().millisecondsSince1970  // the tag check read the source: time passed
-                }
-                guard found.isFresh(nowMilliseconds: now) else { continue }
-            }
-            values[keys[index]] = found.value
+            guard let entry = entry(index), let value = try await plainValue(of: entry, key: sourceKeys[index], as: type) else { continue }
+            values[keys[index]] = value
         }
         return values
     }

@@ -137,15 +137,18 @@ extension Pipeline {
     }
 
     /// A plain read's value of an entry already read, checked in the read path's order:
-    /// decoded, its tags valid, then within its lifetime at `now` (read after the tags when
-    /// `nil`; a batch passes one for all its entries); `nil` otherwise.
-    func plainValue<Value: Codable & Sendable>(
-        of entry: StoredEntry, key: String, as type: Value.Type, now: Int64? = nil
-    ) async throws -> Value? {
-        guard let found = try decode(entry, key: key, as: type, for: .plain),
-            try await tagsAreValid(found.envelope),
-            found.isFresh(nowMilliseconds: now ?? clock.now().millisecondsSince1970)
-        else { return nil }
+    /// decoded, then ``servableValue(_:)``; `nil` otherwise.
+    func plainValue<Value: Codable & Sendable>(of entry: StoredEntry, key: String, as type: Value.Type) async throws -> Value? {
+        guard let found = try decode(entry, key: key, as: type, for: .plain) else { return nil }
+        return try await servableValue(found)
+    }
+
+    /// A decoded entry's value when a plain read returns it: its tags valid, then within its
+    /// lifetime at the time read after them. A plain entry has neither tags nor a lifetime of
+    /// its own (the store dropped it when it expired): no suspension, no clock read.
+    func servableValue<Value: Codable & Sendable>(_ found: StoredValue<Value>) async throws -> Value? {
+        guard let envelope = found.envelope else { return found.value }
+        guard try await tagsAreValid(envelope), found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) else { return nil }
         return found.value
     }
 
