@@ -1,4 +1,3 @@
-import Dispatch
 import Strata
 import Synchronization
 
@@ -46,6 +45,15 @@ final class LoopbackHTTPCore: Sendable {
         }
     }
 
+    /// Closes the listening socket when no accept thread could be started to own it.
+    func closeWithoutAccepting() {
+        state.withLock { state in
+            state.stopped = true
+            state.listenerClosed = true
+            close(listener)
+        }
+    }
+
     func acceptLoop() {
         defer {
             state.withLock { state in
@@ -64,7 +72,14 @@ final class LoopbackHTTPCore: Sendable {
                 close(connection)
                 return
             }
-            DispatchQueue.global().async { [self] in serve(connection) }
+            // A thread per connection, not Dispatch's shared pool: a connection is held
+            // for a response's delay or a client's 10 s of silence, and blocked pool
+            // threads hold back every `Task.sleep` of the process (`OwnThread`).
+            do {
+                try OwnThread.start(named: "strata-http") { [self] in serve(connection) }
+            } catch {
+                close(connection)
+            }
         }
     }
 

@@ -1,4 +1,3 @@
-import Dispatch
 import Strata
 import Synchronization
 
@@ -142,7 +141,12 @@ public final class LoopbackHTTPServer: Sendable {
         port = Int(UInt16(bigEndian: address.sin_port))
         core = LoopbackHTTPCore(listener: descriptor, handler: handler, clock: clock, beforeAccept: beforeAccept)
         let core = core
-        DispatchQueue(label: "strata.loopback-http.accept").async { core.acceptLoop() }
+        do {
+            try OwnThread.start(named: "strata-http-accept") { core.acceptLoop() }
+        } catch {
+            core.closeWithoutAccepting()
+            throw error
+        }
     }
 
     deinit { core.stop() }

@@ -1,4 +1,3 @@
-import Dispatch
 import Strata
 
 #if canImport(Glibc)
@@ -79,11 +78,16 @@ enum RedisDialer {
         return inet_pton(AF_INET, host, &v4) != 1 && inet_pton(AF_INET6, host, &v6) != 1
     }
 
-    /// Resolves `endpoint` where it may wait (a Dispatch thread, for a host name; at once
+    /// Resolves `endpoint` where it may wait (a thread of its own, for a host name: a slow
+    /// DNS server must not hold Dispatch's shared pool, see `OwnThread`; at once
     /// otherwise) and hands the outcome to `body`.
     static func resolve(_ endpoint: RedisEndpoint, then body: @escaping @Sendable (Result<[Address], any Error>) -> Void) {
         guard needsResolving(endpoint) else { return body(Result { try addresses(of: endpoint) }) }
-        DispatchQueue.global().async { body(Result { try addresses(of: endpoint) }) }
+        do {
+            try OwnThread.start(named: "strata-dns") { body(Result { try addresses(of: endpoint) }) }
+        } catch {
+            body(.failure(error))
+        }
     }
 
     /// A non-blocking socket whose connection to `address` is under way (or made): the

@@ -146,32 +146,12 @@ final class RedisEventLoop: Sendable {
 }
 
 /// Starts a detached thread of its own (not one of Swift's cooperative threads, nor of
-/// Dispatch's limited pool) running `body`.
+/// Dispatch's limited pool) running `body`: a Redis event loop or the delivery thread,
+/// which the process cannot work without.
 func startThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    do {
+        try OwnThread.start(named: "strata-redis", body)
+    } catch {
+        preconditionFailure("cannot start a Redis thread: \(error)")
     }
-    #if canImport(Darwin)
-    var thread: pthread_t?
-    #else
-    var thread = pthread_t()
-    #endif
-    let argument = Unmanaged.passRetained(Box(body)).toOpaque()
-    let result = pthread_create(
-        &thread, nil,
-        { argument in
-            #if canImport(Darwin)
-            Unmanaged<Box>.fromOpaque(argument).takeRetainedValue().body()
-            #else
-            Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue().body()
-            #endif
-            return nil
-        }, argument)
-    precondition(result == 0, "cannot start a Redis thread: \(RedisSocket.describe(errno: result))")
-    #if canImport(Darwin)
-    if let thread { pthread_detach(thread) }
-    #else
-    pthread_detach(thread)
-    #endif
 }

@@ -1,4 +1,3 @@
-import Dispatch
 import Strata
 import Synchronization
 
@@ -148,10 +147,10 @@ final class RedisSentinelMonitor: Sendable {
             let generation = moves.withLock { $0.generation }
             let task = Task<RedisEndpoint, any Error> { [self] in
                 defer { lookingUp.withLock { $0 = nil } }
-                // The look-up waits on sockets: on a Dispatch thread, never a cooperative one.
-                let found = try await withCheckedThrowingContinuation { continuation in
-                    DispatchQueue.global().async { [self] in continuation.resume(with: Result { try find() }) }
-                }
+                // The look-up waits on sockets (a frozen sentinel, up to the connect timeout
+                // each): on a thread of its own, never a cooperative one, nor Dispatch's
+                // shared pool, through which the process's timers resume (`OwnThread`).
+                let found = try await OwnThread.run(named: "strata-sentinel") { [self] in try find() }
                 moved(to: found, by: .lookUp(generation: generation))
                 return found
             }

@@ -1,5 +1,6 @@
 import Foundation
 import StrataLoopbackHTTP
+import StrataTestSupport
 import StrataTesting
 import Testing
 
@@ -120,12 +121,7 @@ struct LoopbackHTTPServerTests {
                 reached.signal()
                 release.wait()
             })
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                reached.wait()
-                continuation.resume()
-            }
-        }
+        await offPool { reached.wait() }
         let descriptor = server.listeningDescriptor
         let listening = try #require(Self.inode(descriptor))
         server.stop()

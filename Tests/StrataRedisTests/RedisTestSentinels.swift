@@ -64,21 +64,41 @@ final class RedisTestSentinels: Sendable {
         }
         sentinelPorts = ports
         sentinels = processes
+        // What the last poll saw, for the error: which sentinel lacked which peer or the
+        // replica. (This wait failed in CI when the replies of redis-cli were read on
+        // Dispatch's shared pool: behind blocked work there, a poll's replies, written
+        // in the first second, were read after the 60 s, and said "not yet".)
+        var seen: [String] = []
         let ready = try await eventually(within: .seconds(60), poll: .milliseconds(200)) {
             var ready = true
+            seen = []
             for port in ports {
                 let quorum = (try? await sentinel(port, "SENTINEL", "CKQUORUM", Self.primaryName)) ?? ""
                 let replicas = (try? await sentinel(port, "SENTINEL", "REPLICAS", Self.primaryName)) ?? ""
-                ready = ready && quorum.hasPrefix("OK 3 usable") && replicas.contains(String(replica.port))
+                let knowsReplica = replicas.contains(String(replica.port))
+                ready = ready && quorum.hasPrefix("OK 3 usable") && knowsReplica
+                seen.append(
+                    "\(port): \(quorum.trimmingCharacters(in: .whitespacesAndNewlines)), replica \(knowsReplica ? "known" : "unknown")")
             }
             let link = (try? await replica.cli("INFO", "replication")) ?? ""
+            seen.append("replica link " + (link.contains("master_link_status:up") ? "up" : "not up"))
             return ready && link.contains("master_link_status:up")
         }
         if ready { return }
         let dead = zip(ports, processes).filter { !$0.1.isRunning }.map { String($0.0) }
+        var states: [String] = []
+        for port in ports {
+            let info = (try? await sentinel(port, "INFO", "sentinel")) ?? ""
+            let tilt = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("sentinel_tilt:") } ?? "no INFO"
+            let peers = (try? await sentinel(port, "SENTINEL", "SENTINELS", Self.primaryName)) ?? ""
+            let lines = peers.split(whereSeparator: \.isNewline)
+            let flags = zip(lines, lines.dropFirst()).filter { $0.0 == "flags" }.map { String($0.1) }
+            states.append("\(port): \(tilt), peers' flags \(flags)")
+        }
         throw TestServerError(
             message: "the sentinels did not see the primary, the replica and each other in 60 s"
-                + (dead.isEmpty ? "" : " (the sentinels on ports \(dead.joined(separator: ", ")) exited)"))
+                + (dead.isEmpty ? "" : " (the sentinels on ports \(dead.joined(separator: ", ")) exited)")
+                + "; last seen: \(seen.joined(separator: "; ")); then \(states.joined(separator: "; "))")
     }
 
     /// Starts sentinel `index` on a free port and waits until it listens there, known by a

@@ -24,7 +24,8 @@ extension ChildProcess {
     }
 
     /// Everything the child writes to its standard output (`.piped`) until it closes it,
-    /// read on a dispatch thread: a blocking read must not hold a cooperative thread.
+    /// read on a thread of its own: a blocking read must not hold a cooperative thread, nor
+    /// one of Dispatch's shared pool (see `offPool`).
     ///
     /// ```swift
     /// let child = try ChildProcess("/bin/echo", ["hello"], output: .piped)
@@ -32,13 +33,11 @@ extension ChildProcess {
     /// ```
     package func readToEnd() async -> Data {
         guard let output else { return Data() }
-        return await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: output.readDataToEndOfFile()) }
-        }
+        return await offPool { output.readDataToEndOfFile() }
     }
 
     /// What the child has written to its standard output (`.piped`) and not yet been read,
-    /// waiting until there is something (empty at its end), on a dispatch thread.
+    /// waiting until there is something (empty at its end), on a thread of its own.
     ///
     /// ```swift
     /// let writer = try ChildProcess(builtExecutable("strata-fixture"), ["write-forever", directory, "big", "1024"], output: .piped)
@@ -46,9 +45,7 @@ extension ChildProcess {
     /// ```
     package func readAvailable() async -> Data {
         guard let output else { return Data() }
-        return await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: output.availableData) }
-        }
+        return await offPool { output.availableData }
     }
 }
 

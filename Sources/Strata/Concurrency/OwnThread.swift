@@ -1,0 +1,102 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Threads started for one piece of blocking work each: a look-up that waits on a slow
+/// DNS server or a frozen sentinel, a connection served until its client leaves, a read of
+/// a child process's output.
+///
+/// Such work must not run on `DispatchQueue.global()`. On Linux that queue has as many
+/// threads as cores and adds one a second while they are all blocked, and Swift's
+/// `Task.sleep` resumes its tasks through it: with 40 blocked items queued there, a
+/// `Task.sleep(for: .milliseconds(10))` took 38 s (measured on this package's 2-core CI
+/// machine), so every timeout, back-off and poll of the process waited with it. Serial
+/// queues (`DispatchQueue(label:)`) get threads at once but share a limit of 255: the
+/// 256th blocked item waits for one of the others to finish. A thread of its own has
+/// neither limit.
+///
+/// ```swift
+/// let addresses = try await OwnThread.run(named: "strata-dns") { try resolve(host) }
+/// ```
+package enum OwnThread {
+    /// Starts a detached thread named `name` (the first 15 bytes, as Linux keeps them)
+    /// running `body`.
+    ///
+    /// Throws `backendUnavailable` naming `name` and the system's reason when the system
+    /// refuses a thread (a process or memory limit).
+    ///
+    /// ```swift
+    /// try OwnThread.start(named: "strata-http") { serve(connection) }
+    /// ```
+    package static func start(named name: String, _ body: @escaping @Sendable () -> Void) throws {
+        final class Work {
+            let name: String
+            let body: @Sendable () -> Void
+            init(name: String, body: @escaping @Sendable () -> Void) {
+                self.name = name
+                self.body = body
+            }
+        }
+        #if canImport(Darwin)
+        var thread: pthread_t?
+        #else
+        var thread = pthread_t()
+        #endif
+        let argument = Unmanaged.passRetained(Work(name: name, body: body)).toOpaque()
+        let result = pthread_create(
+            &thread, nil,
+            { argument in
+                #if canImport(Darwin)
+                let work = Unmanaged<Work>.fromOpaque(argument).takeRetainedValue()
+                _ = pthread_setname_np(String(decoding: work.name.utf8.prefix(15), as: UTF8.self))
+                #else
+                let work = Unmanaged<Work>.fromOpaque(argument!).takeRetainedValue()
+                _ = OwnThread.setName?(pthread_self(), String(decoding: work.name.utf8.prefix(15), as: UTF8.self))
+                #endif
+                work.body()
+                return nil
+            }, argument)
+        guard result == 0 else {
+            Unmanaged<Work>.fromOpaque(argument).release()
+            throw StrataError(
+                code: .backendUnavailable,
+                message: "cannot start a thread for \(name): \(String(cString: strerror(result)))")
+        }
+        #if canImport(Darwin)
+        if let thread { pthread_detach(thread) }
+        #else
+        pthread_detach(thread)
+        #endif
+    }
+
+    #if !canImport(Darwin)
+    /// glibc's `pthread_setname_np`, looked up at run time: Swift does not import it (it
+    /// needs `_GNU_SOURCE`). The name shows in `top -H`, `perf` and a debugger.
+    private static let setName: (@convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pthread_setname_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32).self)
+    }()
+    #endif
+
+    /// Runs `work` on a thread of its own named `name`, suspending the caller (no
+    /// cooperative thread waits), and returns what it returned or throws what it threw.
+    ///
+    /// ```swift
+    /// let primary = try await OwnThread.run(named: "strata-sentinel") { try find() }
+    /// ```
+    package static func run<Output: Sendable>(
+        named name: String, _ work: @escaping @Sendable () throws -> Output
+    ) async throws -> Output {
+        try await withCheckedThrowingContinuation { continuation in
+            do {
+                try start(named: name) { continuation.resume(with: Result(catching: work)) }
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+}
