@@ -65,8 +65,17 @@ final class LoopbackHTTPCore: Sendable {
             beforeAccept?()
             let connection = accept(listener, nil, nil)
             if connection < 0 {
-                if errno == EINTR { continue }
-                return
+                switch errno {
+                case EINTR, ECONNABORTED: continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // Out of descriptors or memory for now: the connection waits in the
+                    // backlog. Stop only when stopped (shutdown() makes accept fail with
+                    // EINVAL), not for good at the first shortage.
+                    if state.withLock({ $0.stopped }) { return }
+                    usleep(10_000)
+                    continue
+                default: return
+                }
             }
             if state.withLock({ $0.stopped }) {
                 close(connection)

@@ -10,7 +10,8 @@ import Darwin
 /// sees complete (the socket turns writable), so no thread waits for a server to answer.
 ///
 /// Only a host *name* needs a thread: `getaddrinfo` has no non-blocking form, so a name is
-/// resolved on a Dispatch thread (never on Swift's cooperative pool) at each connection
+/// resolved on a thread started for it (never on Swift's cooperative pool, nor Dispatch's
+/// shared one: see `OwnThread`) at each connection
 /// (a failover that moves the name is followed). Addresses (`127.0.0.1`, `::1`) and unix
 /// sockets are dialled at once. A name with several addresses is dialled in order (IPv4
 /// first) until one answers, each within the connect timeout.

@@ -62,7 +62,7 @@ extension RedisLane {
 
     // MARK: Connecting (dialled by whoever asks, completed on the event loop)
 
-    /// Makes a connection for the queue: resolves the server's name (on a Dispatch thread,
+    /// Makes a connection for the queue: resolves the server's name (on a thread of its own,
     /// only for a host name), dials its first address without waiting, and leaves the rest
     /// to the event loop (``finishConnecting(_:_:)``).
     func reconnect() {

@@ -47,16 +47,16 @@ struct RedisSentinelTests {
         let dead = try RedisTestServer.freePort()
         let ports = [dead] + set.sentinelPorts
         let store = try await offPool {
-            try RedisStore(url: "redis-sentinel://" + ports.map { "127.0.0.1:\($0)" }.joined(separator: ",") + "/mymaster?db=2")
+            try RedisStore(url: "redis-sentinel://" + ports.map { "127.0.0.1:\($0)" }.joined(separator: ",") + "/\(set.primaryName)?db=2")
         }
         try await store.set("greeting", "hello")
         #expect(try await set.primary.cli("-n", "2", "GET", "greeting") == "hello\n", "written to the primary's database 2")
         #expect(try await store.get("greeting", as: String.self) == "hello")
-        #expect(store.backendName.contains("sentinel mymaster via 127.0.0.1:\(dead)"))
+        #expect(store.backendName.contains("sentinel \(set.primaryName) via 127.0.0.1:\(dead)"))
         try await store.close()
 
         let unknown = try await #require(throws: StrataError.self) {
-            try await offPool { try RedisStore(url: set.url().replacing("/mymaster", with: "/nosuch")) }
+            try await offPool { try RedisStore(url: set.url().replacing("/\(set.primaryName)", with: "/nosuch")) }
         }
         #expect(unknown.code == .invalidConfiguration)
         #expect(unknown.message.contains("nosuch"))
@@ -78,7 +78,7 @@ struct RedisSentinelTests {
         // Sent to the last sentinel: the one that leads the failover is the only one that
         // tells of the promotion, and the store must hear it from whichever it is.
         let report = try await SentinelLoad.run(on: set, name: "SENTINEL FAILOVER") {
-            try await set.sentinel(set.sentinelPorts[2], "SENTINEL", "FAILOVER", RedisTestSentinels.primaryName)
+            try await set.sentinel(set.sentinelPorts[2], "SENTINEL", "FAILOVER", set.primaryName)
         }
         #expect(report.newPrimary == set.replica.port, "the replica was promoted")
         report.check()
@@ -115,7 +115,7 @@ struct RedisSentinelTests {
         let store = try await makeStoreOffPool(configuration)
         try await store.set("before", "1")
         #expect(try await set.primary.cli("GET", "before") == "1\n")
-        try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", RedisTestSentinels.primaryName)
+        try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", set.primaryName)
         let moved = try await eventually(within: .seconds(30)) {
             guard (try? await store.set("after", "2")) != nil else { return false }
             return (try? await set.replica.cli("GET", "after")) == "2\n"
@@ -138,7 +138,7 @@ struct RedisSentinelTests {
         configuration.sentinel = try RedisSentinel.parse(url: set.url()).sentinel
         configuration.keyNamespace = "app:"
         let instance = try await TrackingInstance(configuration: configuration)
-        try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", RedisTestSentinels.primaryName)
+        try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", set.primaryName)
         let promoted = try await eventually(within: .seconds(30)) { (try? await set.primaryPort()) == set.replica.port }
         try #require(promoted)
         let tracked = try await eventually(within: .seconds(30)) {
@@ -163,7 +163,7 @@ struct RedisSentinelTests {
         let monitor = try #require(store.sentinelMonitor)
         try await store.set("before", "1")
         monitor.subscription.withLock { $0 }?.cancel()  // no sentinel event reaches this store (look-ups still move it)
-        try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", RedisTestSentinels.primaryName)
+        try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", set.primaryName)
         let demoted = try await eventually(within: .seconds(30)) {
             guard (try? await set.primaryPort()) == set.replica.port else { return false }
             return (try? await set.primary.cli("ROLE"))?.hasPrefix("slave") == true
@@ -215,7 +215,7 @@ struct RedisSentinelTests {
         defer { runs.forEach { $0.cancel() } }
         #expect(try await eventually(within: .seconds(20)) { writerBus.isSubscribed && readerBus.isSubscribed })
 
-        try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", RedisTestSentinels.primaryName)
+        try await set.sentinel(set.sentinelPorts[0], "SENTINEL", "FAILOVER", set.primaryName)
         let promoted = try await eventually(within: .seconds(30)) { (try? await set.primaryPort()) == set.replica.port }
         #expect(promoted)
         // Writes work again, and both subscriptions are on the new primary.
@@ -256,5 +256,30 @@ struct RedisSentinelTests {
         #expect(computations.count == 1, "computed \(computations.count) times by 2 instances after the failover")
         try await writer.close()
         try await reader.close()
+    }
+
+    @Test(
+        "two sets stay apart: a hello from one set's sentinel, sent straight to another set's (as a sentinel sends to every address it ever met), is dropped",
+        .timeLimit(.minutes(2)))
+    func setsStayApart() async throws {
+        let first = try await RedisTestSentinels()
+        let second = try await RedisTestSentinels()
+        let sender = first.sentinelPorts[0]
+        let senderID = try await first.sentinel(sender, "SENTINEL", "MYID").trimmingCharacters(in: .whitespacesAndNewlines)
+        /// A sentinel's hello: its address, its id and epoch, then its primary's name, address and configuration epoch.
+        func hello(naming name: String) -> String { "127.0.0.1,\(sender),\(senderID),0,\(name),127.0.0.1,\(first.primary.port),0" }
+        func peers() async throws -> Int {
+            try await second.sentinel(second.sentinelPorts[0], "SENTINEL", "SENTINELS", second.primaryName)
+                .split(whereSeparator: \.isNewline).filter { $0 == "runid" }.count
+        }
+        // The hello of the first set's sentinel, about its own primary: a sentinel handles a
+        // PUBLISH to the hello channel at once, so it is taken or dropped by the reply.
+        try await second.sentinel(second.sentinelPorts[0], "PUBLISH", "__sentinel__:hello", hello(naming: first.primaryName))
+        #expect(try await peers() == 2, "the second set's sentinel adopted the first set's")
+        #expect(try await second.sentinel(second.sentinelPorts[0], "SENTINEL", "CKQUORUM", second.primaryName).hasPrefix("OK 3 usable"))
+        // The same hello naming the second set's primary is taken (what made the sets one when
+        // both named theirs `mymaster`): the check above can see an adoption.
+        try await second.sentinel(second.sentinelPorts[0], "PUBLISH", "__sentinel__:hello", hello(naming: second.primaryName))
+        #expect(try await peers() == 3)
     }
 }

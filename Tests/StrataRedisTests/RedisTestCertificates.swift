@@ -67,7 +67,7 @@ struct RedisTestCertificates: Sendable {
     }
 }
 
-/// `RedisStore(configuration:)` on a Dispatch thread: the initializer waits for its first
+/// `RedisStore(configuration:)` on a thread of its own: the initializer waits for its first
 /// connection (a TLS handshake; a refused TLS hello waits out the connect timeout), and a
 /// test must not hold one of the two cooperative threads of a CI machine that long while
 /// the others run.

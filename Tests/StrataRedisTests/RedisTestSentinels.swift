@@ -5,11 +5,18 @@ import StrataTesting
 import Synchronization
 
 /// A primary, a replica and three sentinels (Debian's `redis-sentinel`) watching it as
-/// `mymaster`, each a process of its own on loopback, killed with the fixture. Sentinels
+/// `mymaster-…` (a name of the set's own), each a process of its own on loopback, killed with the fixture. Sentinels
 /// take a primary as down after 1 s without an answer (`down-after-milliseconds`), so a
 /// failover after a crash takes a few seconds.
 final class RedisTestSentinels: Sendable {
-    static let primaryName = "mymaster"
+    /// The name the sentinels know the primary by: `mymaster-` and 8 random hex digits, a
+    /// name of this set's own. Sentinels send their hellos to every sentinel they ever
+    /// met, at its address, forever; a dead set's sentinel's port taken by a sentinel of a
+    /// new set got the hellos of a live set, which it took (the same name) as three more
+    /// peers of its primary: "OK 6 usable Sentinels", and the fixture's 60 s wait failed in
+    /// the all-traits suite (2 runs of 2 here). A hello for a name a sentinel does not
+    /// watch is dropped, so no set can adopt another's sentinels, nor its primary.
+    let primaryName: String
 
     let primary: RedisTestServer
     let replica: RedisTestServer
@@ -19,9 +26,9 @@ final class RedisTestSentinels: Sendable {
     /// redis-cli's TLS options for the sentinels.
     private let cliTLS: [String]
 
-    /// `redis-sentinel://127.0.0.1:p1,…/mymaster` (with `query`, when given).
+    /// `redis-sentinel://127.0.0.1:p1,…/mymaster-…` (with `query`, when given).
     func url(query: String = "") -> String {
-        "redis-sentinel://" + sentinelPorts.map { "127.0.0.1:\($0)" }.joined(separator: ",") + "/\(Self.primaryName)" + query
+        "redis-sentinel://" + sentinelPorts.map { "127.0.0.1:\($0)" }.joined(separator: ",") + "/\(primaryName)" + query
     }
 
     /// Starts the servers and the sentinels, and waits until the replica is in sync and the
@@ -31,6 +38,8 @@ final class RedisTestSentinels: Sendable {
     /// With `certificates`, every server and sentinel listens for TLS only on its port (and
     /// replicates and watches over TLS); the servers' unix sockets stay plain.
     init(certificates: RedisTestCertificates? = nil) async throws {
+        let primaryName = "mymaster-" + String(UInt32.random(in: .min ... .max), radix: 16)
+        self.primaryName = primaryName
         // A replica's first sync waits 5 s by default (for more replicas to share it): not here.
         let replication = ["--repl-diskless-sync-delay", "0"]
         let tlsOnly: (Int) -> [String] = { port in
@@ -49,7 +58,8 @@ final class RedisTestSentinels: Sendable {
             for index in 0..<3 {
                 let (port, process) = try await Self.startSentinel(index, directory: directory) { port, socket in
                     Self.configuration(
-                        port: port, socket: socket, primaryPort: primaryPort, directory: directory, certificates: certificates)
+                        port: port, socket: socket, primaryName: primaryName, primaryPort: primaryPort, directory: directory,
+                        certificates: certificates)
                 }
                 processes.append(process)
                 ports.append(port)
@@ -73,8 +83,8 @@ final class RedisTestSentinels: Sendable {
             var ready = true
             seen = []
             for port in ports {
-                let quorum = (try? await sentinel(port, "SENTINEL", "CKQUORUM", Self.primaryName)) ?? ""
-                let replicas = (try? await sentinel(port, "SENTINEL", "REPLICAS", Self.primaryName)) ?? ""
+                let quorum = (try? await sentinel(port, "SENTINEL", "CKQUORUM", primaryName)) ?? ""
+                let replicas = (try? await sentinel(port, "SENTINEL", "REPLICAS", primaryName)) ?? ""
                 let knowsReplica = replicas.contains(String(replica.port))
                 ready = ready && quorum.hasPrefix("OK 3 usable") && knowsReplica
                 seen.append(
@@ -90,15 +100,19 @@ final class RedisTestSentinels: Sendable {
         for port in ports {
             let info = (try? await sentinel(port, "INFO", "sentinel")) ?? ""
             let tilt = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("sentinel_tilt:") } ?? "no INFO"
-            let peers = (try? await sentinel(port, "SENTINEL", "SENTINELS", Self.primaryName)) ?? ""
+            let peers = (try? await sentinel(port, "SENTINEL", "SENTINELS", primaryName)) ?? ""
             let lines = peers.split(whereSeparator: \.isNewline)
-            let flags = zip(lines, lines.dropFirst()).filter { $0.0 == "flags" }.map { String($0.1) }
-            states.append("\(port): \(tilt), peers' flags \(flags)")
+            let field = { (name: String) in zip(lines, lines.dropFirst()).filter { $0.0 == name }.map { String($0.1) } }
+            let primary = (try? await sentinel(port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", primaryName)) ?? ""
+            states.append(
+                "\(port): \(tilt), primary \(primary.split(whereSeparator: \.isNewline).joined(separator: ":")), peers on ports \(field("port")) flagged \(field("flags"))"
+            )
         }
         throw TestServerError(
             message: "the sentinels did not see the primary, the replica and each other in 60 s"
                 + (dead.isEmpty ? "" : " (the sentinels on ports \(dead.joined(separator: ", ")) exited)")
-                + "; last seen: \(seen.joined(separator: "; ")); then \(states.joined(separator: "; "))")
+                + "; last seen: \(seen.joined(separator: "; ")); then \(states.joined(separator: "; "))"
+                + "; this set's primary \(primary.port), replica \(replica.port), sentinels \(ports)")
     }
 
     /// Starts sentinel `index` on a free port and waits until it listens there, known by a
@@ -135,9 +149,9 @@ final class RedisTestSentinels: Sendable {
     }
 
     /// Sentinel's configuration file: listening on `port` (TLS only, with `certificates`)
-    /// and on the unix socket `socket`, watching the primary on `primaryPort`.
+    /// and on the unix socket `socket`, watching the primary on `primaryPort` as `primaryName`.
     private static func configuration(
-        port: Int, socket: String, primaryPort: Int, directory: String, certificates: RedisTestCertificates?
+        port: Int, socket: String, primaryName: String, primaryPort: Int, directory: String, certificates: RedisTestCertificates?
     ) -> String {
         let listening =
             certificates.map { certificates in
@@ -157,10 +171,10 @@ final class RedisTestSentinels: Sendable {
             unixsocket \(socket)
             unixsocketperm 700
             dir \(directory)
-            sentinel monitor \(Self.primaryName) 127.0.0.1 \(primaryPort) 2
-            sentinel down-after-milliseconds \(Self.primaryName) 1000
-            sentinel failover-timeout \(Self.primaryName) 10000
-            sentinel parallel-syncs \(Self.primaryName) 1
+            sentinel monitor \(primaryName) 127.0.0.1 \(primaryPort) 2
+            sentinel down-after-milliseconds \(primaryName) 1000
+            sentinel failover-timeout \(primaryName) 10000
+            sentinel parallel-syncs \(primaryName) 1
 
             """
     }
@@ -204,7 +218,7 @@ final class RedisTestSentinels: Sendable {
 
     /// The port the sentinels give for the primary now.
     func primaryPort() async throws -> Int? {
-        let reply = try await sentinel(sentinelPorts[0], "SENTINEL", "GET-MASTER-ADDR-BY-NAME", Self.primaryName)
+        let reply = try await sentinel(sentinelPorts[0], "SENTINEL", "GET-MASTER-ADDR-BY-NAME", primaryName)
         return reply.split(separator: "\n").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
     }
 }

@@ -29,6 +29,7 @@ package final class RawClient: Sendable {
 
     package static func connectNow(port: Int) throws -> Int32 {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw TestServerError(message: "socket() failed: errno \(errno)") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -46,10 +47,11 @@ package final class RawClient: Sendable {
 
     package func send(_ text: String) async throws {
         let descriptor = descriptor
-        let sent = await offPool {
-            Array(text.utf8).withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let (sent, code) = await offPool {
+            let sent = Array(text.utf8).withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            return (sent, errno)  // on the thread that sent
         }
-        guard sent == text.utf8.count else { throw TestServerError(message: "send failed: errno \(errno)") }
+        guard sent == text.utf8.count else { throw TestServerError(message: "send failed: errno \(code)") }
     }
 
     /// A whole line (up to CR LF), or what else happened within `limit`.

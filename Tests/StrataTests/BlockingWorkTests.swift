@@ -14,41 +14,39 @@ import Testing
 /// long after they were written.
 @Suite("Blocking work on threads of its own")
 struct BlockingWorkTests {
-    @Test(
-        "300 blocked offPool calls and 300 reads of silent children hold back no timer: a sleep ends while they wait",
-        .timeLimit(.minutes(1)))
+    @Test("64 blocked offPool calls and 64 reads of silent children hold back no timer: a sleep ends while they still wait")
     func blockedWorkLeavesTimersAlone() async throws {
-        let blocked = 300
-        let release = DispatchSemaphore(value: 0)
-        let started = Lock(0)
-        let children = try (0..<blocked).map { _ in
-            try ChildProcess("/bin/sleep", ["60"], output: .piped, errors: .discarded)
+        let blocked = 64
+        let children = Lock<[ChildProcess]>([])
+        let held = HeldWork(holders: blocked, releasingAfter: .seconds(20)) {
+            for child in children.withLock({ $0 }) { child.send(SIGKILL) }
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        defer { held.release() }
+        for _ in 0..<blocked {
+            let child = try ChildProcess("/bin/sleep", ["60"], output: .piped, errors: .discarded)
+            children.withLock { $0.append(child) }
+        }
+        let sleptWhileHeld = try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<blocked {
-                group.addTask {
-                    await offPool {
-                        started.withLock { $0 += 1 }
-                        release.wait()
-                    }
-                }
+                group.addTask { await offPool { held.hold() } }
             }
-            for child in children {
+            for child in children.withLock({ $0 }) {
                 group.addTask {
-                    let output = await child.readToEnd()  // the child writes nothing, then is killed
+                    let output = await child.readToEnd()  // the child writes nothing, and is killed at the release
                     #expect(output.isEmpty)
                 }
             }
-            // Every offPool call is blocked on its own thread.
-            #expect(try await eventually(within: .seconds(30)) { started.withLock { $0 } == blocked })
-            // Fails where the blocked work sits on Dispatch's shared pool: the wake-up of
-            // this sleep waits behind 600 blocked items, and the test hangs past its limit.
+            _ = try await eventually(within: .seconds(30)) { held.holding == blocked }
+            // Where the blocked work sits on Dispatch's shared pool, this sleep ends only
+            // after the watchdog released the work, 20 s on.
             try await Task.sleep(for: .milliseconds(1))
-            for _ in 0..<blocked { release.signal() }
-            for child in children { child.send(SIGKILL) }
+            let sleptWhileHeld = !held.isReleased
+            held.release()
             try await group.waitForAll()
+            return sleptWhileHeld
         }
-        for child in children { #expect(try await child.exited() == 128 + SIGKILL) }
+        #expect(sleptWhileHeld, "a 1 ms sleep ended only after the blocked work was released")
+        for child in children.withLock({ $0 }) { #expect(try await child.exited() == 128 + SIGKILL) }
     }
 
     @Test("OwnThread.run returns the work's value, throws its error, and runs it off the caller's thread")

@@ -41,10 +41,11 @@ package enum OwnThread {
                 self.body = body
             }
         }
-        #if canImport(Darwin)
-        var thread: pthread_t?
-        #else
+        // glibc's pthread_t is an integer; Darwin's and musl's are pointers.
+        #if canImport(Glibc)
         var thread = pthread_t()
+        #else
+        var thread: pthread_t? = nil
         #endif
         let argument = Unmanaged.passRetained(Work(name: name, body: body)).toOpaque()
         let result = pthread_create(
@@ -66,10 +67,10 @@ package enum OwnThread {
                 code: .backendUnavailable,
                 message: "cannot start a thread for \(name): \(String(cString: strerror(result)))")
         }
-        #if canImport(Darwin)
-        if let thread { pthread_detach(thread) }
-        #else
+        #if canImport(Glibc)
         pthread_detach(thread)
+        #else
+        if let thread { pthread_detach(thread) }
         #endif
     }
 
