@@ -82,8 +82,8 @@ final class LoopbackHTTPCore: Sendable {
                 return
             }
             // A thread per connection, not Dispatch's shared pool: a connection is held
-            // for a response's delay or a client's 10 s of silence, and blocked pool
-            // threads hold back every `Task.sleep` of the process (`OwnThread`).
+            // for a response's delay or a client's 10 s of silence, and on Linux blocked
+            // pool threads hold back every task of the process (`OwnThread`).
             do {
                 try OwnThread.start(named: "strata-http") { [self] in serve(connection) }
             } catch {

@@ -149,7 +149,7 @@ final class RedisSentinelMonitor: Sendable {
                 defer { lookingUp.withLock { $0 = nil } }
                 // The look-up waits on sockets (a frozen sentinel, up to the connect timeout
                 // each): on a thread of its own, never a cooperative one, nor Dispatch's
-                // shared pool, through which the process's timers resume (`OwnThread`).
+                // shared pool, whose threads run the process's tasks on Linux (`OwnThread`).
                 let found = try await OwnThread.run(named: "strata-sentinel") { [self] in try find() }
                 moved(to: found, by: .lookUp(generation: generation))
                 return found

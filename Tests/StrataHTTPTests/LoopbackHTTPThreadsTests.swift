@@ -6,11 +6,13 @@ import Testing
 
 /// Work that blocks for as long as someone else decides (a handler, a client's silence)
 /// runs on threads of its own, never on `DispatchQueue.global()`: on Linux that pool adds
-/// a thread a second while its threads are blocked, and every `Task.sleep` of the process
-/// resumes through it, so each blocked item there held back every timer of the process.
+/// a thread a second while its threads are blocked, and Swift's tasks run on its threads,
+/// so each blocked item there held back every task of the process.
 @Suite("LoopbackHTTPServer's threads")
 struct LoopbackHTTPThreadsTests {
-    @Test("64 requests held by their handler hold back no timer of the process: a sleep ends while they wait, then all are answered")
+    @Test(
+        "64 requests held by their handler hold back no task of the process: new tasks run and a sleep ends while they wait, then all are answered"
+    )
     func heldRequests() async throws {
         let count = 64
         let held = HeldWork(holders: count, releasingAfter: .seconds(20))
@@ -28,11 +30,13 @@ struct LoopbackHTTPThreadsTests {
             clients.append(client)
             try await client.send("GET /\(index) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         }
-        _ = try await eventually(within: .seconds(30)) { held.holding == count }
-        // Where each connection is served on Dispatch's shared pool, this sleep ends only
-        // after the watchdog released the handlers, 20 s on.
+        // Within the watchdog's 20 s: work merely slow to start must not pass for a late sleep.
+        try #require(try await eventually(within: .seconds(15)) { held.holding == count })
+        // Where each connection is served on Dispatch's shared pool, these tasks run and
+        // this sleep ends only after the watchdog released the handlers, 20 s on.
+        await withTaskGroup(of: Void.self) { tasks in for _ in 0..<8 { tasks.addTask {} } }
         try await Task.sleep(for: .milliseconds(1))
-        #expect(!held.isReleased, "a 1 ms sleep ended only after the held requests were released")
+        #expect(!held.isReleased, "eight new tasks and a 1 ms sleep ended only after the held requests were released")
         held.release()
         for (index, client) in clients.enumerated() {
             #expect(await client.read(waitingAtMost: .seconds(10)) == .bytes("HTTP/1.1 200 OK\r\n"), "request \(index)")

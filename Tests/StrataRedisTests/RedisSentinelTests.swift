@@ -262,8 +262,9 @@ struct RedisSentinelTests {
         "two sets stay apart: a hello from one set's sentinel, sent straight to another set's (as a sentinel sends to every address it ever met), is dropped",
         .timeLimit(.minutes(2)))
     func setsStayApart() async throws {
-        let first = try await RedisTestSentinels()
+        async let starting = RedisTestSentinels()
         let second = try await RedisTestSentinels()
+        let first = try await starting
         let sender = first.sentinelPorts[0]
         let senderID = try await first.sentinel(sender, "SENTINEL", "MYID").trimmingCharacters(in: .whitespacesAndNewlines)
         /// A sentinel's hello: its address, its id and epoch, then its primary's name, address and configuration epoch.
@@ -276,7 +277,6 @@ struct RedisSentinelTests {
         // PUBLISH to the hello channel at once, so it is taken or dropped by the reply.
         try await second.sentinel(second.sentinelPorts[0], "PUBLISH", "__sentinel__:hello", hello(naming: first.primaryName))
         #expect(try await peers() == 2, "the second set's sentinel adopted the first set's")
-        #expect(try await second.sentinel(second.sentinelPorts[0], "SENTINEL", "CKQUORUM", second.primaryName).hasPrefix("OK 3 usable"))
         // The same hello naming the second set's primary is taken (what made the sets one when
         // both named theirs `mymaster`): the check above can see an adoption.
         try await second.sentinel(second.sentinelPorts[0], "PUBLISH", "__sentinel__:hello", hello(naming: second.primaryName))

@@ -14,8 +14,10 @@ final class RedisTestSentinels: Sendable {
     /// met, at its address, forever; a dead set's sentinel's port taken by a sentinel of a
     /// new set got the hellos of a live set, which it took (the same name) as three more
     /// peers of its primary: "OK 6 usable Sentinels", and the fixture's 60 s wait failed in
-    /// the all-traits suite (2 runs of 2 here). A hello for a name a sentinel does not
-    /// watch is dropped, so no set can adopt another's sentinels, nor its primary.
+    /// the all-traits suite (2 runs of 2 here). How the first two sets met is not known (a
+    /// live set hellos only sentinels it once adopted); a hello for a name a sentinel does
+    /// not watch is dropped, so with names of their own no set can adopt another's
+    /// sentinels, nor its primary, and no such link can form.
     let primaryName: String
 
     let primary: RedisTestServer
@@ -38,7 +40,7 @@ final class RedisTestSentinels: Sendable {
     /// With `certificates`, every server and sentinel listens for TLS only on its port (and
     /// replicates and watches over TLS); the servers' unix sockets stay plain.
     init(certificates: RedisTestCertificates? = nil) async throws {
-        let primaryName = "mymaster-" + String(UInt32.random(in: .min ... .max), radix: 16)
+        let primaryName = "mymaster-" + String(format: "%08x", UInt32.random(in: .min ... .max))
         self.primaryName = primaryName
         // A replica's first sync waits 5 s by default (for more replicas to share it): not here.
         let replication = ["--repl-diskless-sync-delay", "0"]

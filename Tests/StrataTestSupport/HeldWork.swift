@@ -34,8 +34,11 @@ package final class HeldWork: Sendable {
 
     /// Blocks the calling thread until the release.
     package func hold() {
-        state.withLock { $0.holding += 1 }
-        semaphore.wait()
+        let released = state.withLock { state in
+            state.holding += 1
+            return state.released
+        }
+        if !released { semaphore.wait() }  // one signal per holder: a late one must not wait for another
     }
 
     /// How many holders are blocked or were.

@@ -7,14 +7,14 @@ import Testing
 
 /// The test kit's blocking work (`offPool`: a store's initializer, a child's output) and
 /// the package's (`OwnThread`: a DNS or Sentinel look-up, a loopback HTTP connection) run
-/// on threads of their own. On `DispatchQueue.global()` they held back every timer of the
-/// process on Linux: its `Task.sleep`s resume through that pool, which grows by a thread a
-/// second while its threads are blocked (40 blocked items held a 10 ms sleep for 38 s),
-/// and the Sentinel fixture's 60 s wait for its sentinels failed in CI, its replies read
-/// long after they were written.
+/// on threads of their own. On `DispatchQueue.global()` they held back every task of the
+/// process on Linux: Swift's tasks run on that pool's threads, and it grows by a thread a
+/// second while they are blocked (20 blocked items held eight trivial child tasks for
+/// 18 s, 40 held a 10 ms sleep for 38 s).
 @Suite("Blocking work on threads of its own")
 struct BlockingWorkTests {
-    @Test("64 blocked offPool calls and 64 reads of silent children hold back no timer: a sleep ends while they still wait")
+    @Test(
+        "64 blocked offPool calls and 64 reads of silent children hold back no task: new tasks run and a sleep ends while they still wait")
     func blockedWorkLeavesTimersAlone() async throws {
         let blocked = 64
         let children = Lock<[ChildProcess]>([])
@@ -36,16 +36,18 @@ struct BlockingWorkTests {
                     #expect(output.isEmpty)
                 }
             }
-            _ = try await eventually(within: .seconds(30)) { held.holding == blocked }
-            // Where the blocked work sits on Dispatch's shared pool, this sleep ends only
-            // after the watchdog released the work, 20 s on.
+            // Within the watchdog's 20 s: work merely slow to start must not pass for a late sleep.
+            try #require(try await eventually(within: .seconds(15)) { held.holding == blocked })
+            // Where the blocked work sits on Dispatch's shared pool, these tasks run and
+            // this sleep ends only after the watchdog released the work, 20 s on.
+            await withTaskGroup(of: Void.self) { tasks in for _ in 0..<8 { tasks.addTask {} } }
             try await Task.sleep(for: .milliseconds(1))
             let sleptWhileHeld = !held.isReleased
             held.release()
             try await group.waitForAll()
             return sleptWhileHeld
         }
-        #expect(sleptWhileHeld, "a 1 ms sleep ended only after the blocked work was released")
+        #expect(sleptWhileHeld, "eight new tasks and a 1 ms sleep ended only after the blocked work was released")
         for child in children.withLock({ $0 }) { #expect(try await child.exited() == 128 + SIGKILL) }
     }
 
