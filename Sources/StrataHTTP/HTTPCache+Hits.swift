@@ -21,11 +21,13 @@ extension HTTPCache {
         from cached: StoredHTTPResponse, for exchange: Exchange, age: Int64, source: Source, status: String, isStored: Bool = true
     ) -> Response {
         var headers = cached.headers
+        headers.reserveCapacity(headers.fields.count + 2)  // one copy of the stored fields, not one per field added
         headers.set("Age", String(max(0, age / 1000)))
+        addStatus(status, to: &headers)
         return Response(
-            data: Data(cached.body),
+            data: cached.body,
             statusCode: cached.statusCode,
-            fields: withStatus(headers, status),
+            fields: headers,
             url: exchange.url,
             source: source,
             isStored: isStored
@@ -35,9 +37,14 @@ extension HTTPCache {
     /// Adds this cache's member to the response's `Cache-Status` list (RFC 9211 §2).
     func withStatus(_ headers: HeaderFields, _ status: String) -> HeaderFields {
         var headers = headers
+        addStatus(status, to: &headers)
+        return headers
+    }
+
+    /// ``withStatus(_:_:)`` in place.
+    func addStatus(_ status: String, to headers: inout HeaderFields) {
         let member = "\(Self.cacheName); \(status)"
         headers.set("Cache-Status", headers["cache-status"].map { $0 + ", " + member } ?? member)
-        return headers
     }
 
     /// Counts one more of `field` in the statistics (and in metrics, when reported); a

@@ -76,7 +76,7 @@ extension HTTPCache {
             url: exchange.url.absoluteString,
             statusCode: answer.statusCode,
             headers: answer.headers,
-            body: answer.body,
+            body: Data(answer.body),
             requestTime: answer.requestTime,
             responseTime: answer.responseTime,
             varyValues: answer.headers.list("vary").map { name in (name.lowercased(), Self.normalized(exchange.headers[name])) },
@@ -86,7 +86,7 @@ extension HTTPCache {
         if !stored { await release(lease, exchange.urlKey) }
         let reason = stale != nil ? "stale" : (exchange.requiresValidation ? "request" : (lookup.varyMiss ? "vary-miss" : "uri-miss"))
         return Response(
-            data: Data(fetched.body),
+            data: fetched.body,
             statusCode: fetched.statusCode,
             fields: withStatus(fetched.headers, "fwd=\(reason); fwd-status=\(answer.statusCode)\(stored ? "; stored" : "")"),
             url: exchange.url,

@@ -55,7 +55,7 @@ extension HTTPCache {
         }
         guard let stored else { return nil }
         do {
-            return (try StoredHTTPEntry(decoding: stored.bytes), stored.expiresAt)
+            return (try decoded.entry(forKey: key, decoding: stored.bytes), stored.expiresAt)
         } catch {
             count(\.corruptEntries, key: key, error: error)
             _ = try? await store.removeEntry(forKey: key)
@@ -171,7 +171,11 @@ extension HTTPCache {
     /// Whether a URL's text is already in key form (lowercase scheme and host, no default
     /// port, no fragment, a path): the usual case, checked without URLComponents.
     static func isNormalized(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
+        var text = text
+        return text.withUTF8 { isNormalized(bytes: $0) }  // the string's own bytes: no array per hit
+    }
+
+    private static func isNormalized(bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon + 2 < bytes.count,
             bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/"),
             !bytes.contains(UInt8(ascii: "#"))

@@ -49,6 +49,8 @@ public final class HTTPCache: Sendable {
     let heuristicLimit: Int64
     /// ``Configuration/staleRetention`` in milliseconds.
     let staleRetention: Int64
+    /// The entries read from the store lately, decoded, by key and bytes.
+    let decoded = DecodedEntries()
 
     struct BackgroundWork {
         var tasks: [UInt64: Task<Void, Never>] = [:]

@@ -46,6 +46,9 @@ struct HeaderFields: Sendable, Equatable {
         return found
     }
 
+    /// Makes room for `count` fields in all.
+    mutating func reserveCapacity(_ count: Int) { fields.reserveCapacity(count) }
+
     mutating func set(_ name: String, _ value: String) {
         remove(name)
         fields.append(Field(name: name, value: value))

@@ -1,3 +1,4 @@
+import Foundation
 import Strata
 
 /// What the cache keeps under a URL's key: a response, or, for responses that carry `Vary`,
@@ -56,7 +57,8 @@ enum StoredHTTPEntry: Sendable {
                 let value = try reader.string()
                 varyValues.append((name, present == 1 ? value : nil))
             }
-            let body = try reader.blob()
+            // A `Data` of its own: every hit hands it to its response without a copy.
+            let body = try reader.data()
             guard reader.isAtEnd else { throw MalformedEntry() }
             self = .response(
                 StoredHTTPResponse(
@@ -81,34 +83,99 @@ enum StoredHTTPEntry: Sendable {
 /// A stored response: status, header fields and raw body, with the times of the exchange
 /// that produced it (RFC 9111 §4.2.3 needs them to compute the response's age).
 struct StoredHTTPResponse: Sendable {
-    var url: String
-    var statusCode: Int
+    /// The fields, behind one reference, copied on write: a hit copies its response a few
+    /// times (out of the decoded entries, into the lookup, into the freshness check), and
+    /// each copy of nine fields retained each of their buffers, where a copy of this
+    /// retains one.
+    private final class Storage: @unchecked Sendable {  // changed only while uniquely referenced (`unique()`)
+        var url: String
+        var statusCode: Int
+        var headers: HeaderFields
+        var facts: Facts
+        var body: Data
+        var requestTime: Timestamp
+        var responseTime: Timestamp
+        var varyValues: [(String, String?)]
+        var fixedLifetime: Int64?
+
+        init(
+            url: String, statusCode: Int, headers: HeaderFields, facts: Facts, body: Data, requestTime: Timestamp,
+            responseTime: Timestamp, varyValues: [(String, String?)], fixedLifetime: Int64?
+        ) {
+            self.url = url
+            self.statusCode = statusCode
+            self.headers = headers
+            self.facts = facts
+            self.body = body
+            self.requestTime = requestTime
+            self.responseTime = responseTime
+            self.varyValues = varyValues
+            self.fixedLifetime = fixedLifetime
+        }
+
+        func copy() -> Storage {
+            Storage(
+                url: url, statusCode: statusCode, headers: headers, facts: facts, body: body, requestTime: requestTime,
+                responseTime: responseTime, varyValues: varyValues, fixedLifetime: fixedLifetime)
+        }
+    }
+
+    private var storage: Storage
+
+    /// The storage, copied first when another response shares it.
+    private mutating func unique() -> Storage {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        return storage
+    }
+
+    var url: String {
+        get { storage.url }
+        set { unique().url = newValue }
+    }
+    var statusCode: Int {
+        get { storage.statusCode }
+        set { unique().statusCode = newValue }
+    }
     /// The header fields; what caching needs from them is parsed once, into `facts`.
     var headers: HeaderFields {
-        didSet { facts = Facts(headers) }
+        get { storage.headers }
+        set {
+            let storage = unique()
+            storage.headers = newValue
+            storage.facts = Facts(newValue)
+        }
     }
-    private(set) var facts: Facts
-    var body: [UInt8]
-    var requestTime: Timestamp
-    var responseTime: Timestamp
+    var facts: Facts { storage.facts }
+    var body: Data {
+        get { storage.body }
+        set { unique().body = newValue }
+    }
+    var requestTime: Timestamp {
+        get { storage.requestTime }
+        set { unique().requestTime = newValue }
+    }
+    var responseTime: Timestamp {
+        get { storage.responseTime }
+        set { unique().responseTime = newValue }
+    }
     /// The request's values of the fields the response's `Vary` names (nil: absent).
-    var varyValues: [(String, String?)]
+    var varyValues: [(String, String?)] {
+        get { storage.varyValues }
+        set { unique().varyValues = newValue }
+    }
     /// A lifetime in milliseconds given with `expires:`, which replaces the headers' own.
-    var fixedLifetime: Int64?
+    var fixedLifetime: Int64? {
+        get { storage.fixedLifetime }
+        set { unique().fixedLifetime = newValue }
+    }
 
     init(
-        url: String, statusCode: Int, headers: HeaderFields, body: [UInt8], requestTime: Timestamp,
+        url: String, statusCode: Int, headers: HeaderFields, body: Data, requestTime: Timestamp,
         responseTime: Timestamp, varyValues: [(String, String?)], fixedLifetime: Int64?
     ) {
-        self.url = url
-        self.statusCode = statusCode
-        self.headers = headers
-        self.facts = Facts(headers)
-        self.body = body
-        self.requestTime = requestTime
-        self.responseTime = responseTime
-        self.varyValues = varyValues
-        self.fixedLifetime = fixedLifetime
+        storage = Storage(
+            url: url, statusCode: statusCode, headers: headers, facts: Facts(headers), body: body, requestTime: requestTime,
+            responseTime: responseTime, varyValues: varyValues, fixedLifetime: fixedLifetime)
     }
 
     /// The header values caching decisions read, parsed once per decoded response rather
@@ -173,7 +240,7 @@ private struct ByteWriter {
         withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
     }
 
-    mutating func blob(_ value: [UInt8]) {
+    mutating func blob(_ value: some Collection<UInt8>) {
         integer(Int64(value.count))
         bytes += value
     }
@@ -215,8 +282,8 @@ private struct ByteReader {
         return Int(value)
     }
 
-    mutating func blob() throws(StoredHTTPEntry.MalformedEntry) -> [UInt8] {
-        Array(try take(count()))
+    mutating func data() throws(StoredHTTPEntry.MalformedEntry) -> Data {
+        Data(try take(count()))
     }
 
     mutating func string() throws(StoredHTTPEntry.MalformedEntry) -> String {

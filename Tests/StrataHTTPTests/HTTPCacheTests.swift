@@ -413,6 +413,36 @@ struct HTTPCacheTests {
         #expect(try await h.get("/a").source == .cache)
     }
 
+    @Test(
+        "a hit reuses what it decoded only for the same bytes: a response replaced under its key behind the cache's back is served as the new bytes say",
+        arguments: Transport.all)
+    func decodedOnlyForTheSameBytes(transport: Transport) async throws {
+        let text = Shared("one")
+        let h = try Harness(transport: transport) { _ in .init(headers: [("Cache-Control", "max-age=60")], body: body(text.value)) }
+        let key = "http:" + h.url("/a").absoluteString
+        #expect(try await h.get("/a").text == "one")
+        let one = try #require(try await h.store.entry(forKey: key))
+        try await h.cache.invalidate(h.url("/a"))
+        text.value = "two"
+        #expect(try await h.get("/a").text == "two")
+        let two = try #require(try await h.store.entry(forKey: key))
+        #expect(one.bytes.count == two.bytes.count && one.bytes != two.bytes)  // same length, other bytes
+        // Written as another instance would: a new buffer each time, the cache's own copy
+        // of the entry it decoded last left behind.
+        for (bytes, expected) in [(one.bytes, "one"), (two.bytes, "two"), (one.bytes, "one")] {
+            try await h.store.setEntry(StoredEntry(bytes: bytes, expiresAt: one.expiresAt), forKey: key)
+            let hit = try await h.get("/a")
+            #expect(hit.source == .cache && hit.text == expected)
+        }
+        // Damaged after a hit decoded it: a miss counted as corrupt, never the decoded copy.
+        var damaged = one.bytes
+        damaged[4] ^= 0xFF
+        try await h.store.setEntry(StoredEntry(bytes: damaged, expiresAt: one.expiresAt), forKey: key)
+        #expect(try await h.get("/a").source == .network)
+        #expect(h.cache.statistics.corruptEntries == 1)
+        #expect(h.hits("/a") == 3)
+    }
+
     @Test("expires: stores a response for a fixed lifetime whatever its headers say, but never a 5xx", arguments: Transport.all)
     func fixedLifetime(transport: Transport) async throws {
         let h = try Harness(transport: transport) { request in

@@ -58,7 +58,7 @@ struct HTTPParsingTests {
         #expect(!HeaderFields.named("Ä-x", "ä-x") && "Ä-X".lowercasedToken == "Ä-x")  // ASCII letters only, everywhere
         // The facts read every field of a name, in one pass.
         let response = StoredHTTPResponse(
-            url: "https://example.com/", statusCode: 200, headers: headers, body: Array("é".utf8),
+            url: "https://example.com/", statusCode: 200, headers: headers, body: Data("é".utf8),
             requestTime: Timestamp(millisecondsSince1970: 1), responseTime: Timestamp(millisecondsSince1970: 2),
             varyValues: [("accept", "text/html"), ("x-lang", nil)], fixedLifetime: nil)
         #expect(response.facts.cacheControl.maxAge == 60 && response.facts.cacheControl.noCache)
@@ -72,6 +72,14 @@ struct HTTPParsingTests {
         }
         #expect(decoded.headers == headers && decoded.body == response.body && decoded.url == response.url)
         #expect(decoded.facts.cacheControl == response.facts.cacheControl)
+        // A copy shares the response's storage until it changes (a revalidation merges new
+        // fields into a copy of a decoded response others hold): then it has its own.
+        var merged = decoded
+        merged.headers = HeaderFields([.init(name: "Cache-Control", value: "max-age=5")])
+        merged.responseTime = Timestamp(millisecondsSince1970: 9)
+        #expect(merged.facts.cacheControl.maxAge == 5 && merged.responseTime.millisecondsSince1970 == 9)
+        #expect(decoded.headers == headers && decoded.facts.cacheControl.maxAge == 60)
+        #expect(decoded.responseTime.millisecondsSince1970 == 2)
         // A field whose bytes are not UTF-8 makes the entry malformed (a miss), never a crash.
         var bytes = StoredHTTPEntry.response(response).encoded()
         let note = bytes.firstRange(of: Array("naïve".utf8))!
@@ -79,6 +87,31 @@ struct HTTPParsingTests {
         #expect(throws: StoredHTTPEntry.MalformedEntry.self) { try StoredHTTPEntry(decoding: bytes) }
         headers.remove("CACHE-CONTROL")
         #expect(headers["cache-control"] == nil && headers.fields.count == 3)
+    }
+
+    @Test("decoded entries are kept within their bounds: a count and bytes at most, no entry of more than a sixteenth of the bytes")
+    func decodedEntriesBounds() throws {
+        let decoded = DecodedEntries(maximumCount: 3, maximumBytes: 16 * 1_024)
+        func encoded(_ size: Int) -> [UInt8] {
+            StoredHTTPEntry.response(
+                StoredHTTPResponse(
+                    url: "https://example.com/", statusCode: 200, headers: HeaderFields(), body: Data(count: size),
+                    requestTime: Timestamp(millisecondsSince1970: 1), responseTime: Timestamp(millisecondsSince1970: 1),
+                    varyValues: [], fixedLifetime: nil)
+            ).encoded()
+        }
+        for index in 0..<10 { _ = try decoded.entry(forKey: "k\(index)", decoding: encoded(100)) }
+        #expect(decoded.kept.count <= 3 && decoded.kept.count >= 1)
+        _ = try decoded.entry(forKey: "big", decoding: encoded(2_000))  // over 16 KiB / 16: decoded, not kept
+        let afterBig = decoded.kept
+        #expect(afterBig.bytes <= 16 * 1_024 && afterBig.count <= 3)
+        for index in 0..<20 { _ = try decoded.entry(forKey: "m\(index)", decoding: encoded(900)) }
+        #expect(decoded.kept.bytes <= 16 * 1_024 && decoded.kept.count <= 3)
+        // The same key read again with other bytes replaces its entry, and counts its bytes once.
+        _ = try decoded.entry(forKey: "m19", decoding: encoded(10))
+        _ = try decoded.entry(forKey: "m19", decoding: encoded(20))
+        #expect(decoded.kept.bytes == encoded(20).count + (decoded.kept.count - 1) * encoded(900).count)
+        #expect(throws: StoredHTTPEntry.MalformedEntry.self) { try decoded.entry(forKey: "m19", decoding: Array("junk".utf8)) }
     }
 
     @Test("keys: URLs are normalized, and URLs too long to be keys are hashed within the key limit")
