@@ -185,7 +185,9 @@ public final class HTTPCache: Sendable {
     /// try await cache.invalidate(URL(string: "https://api.example.com/items/42")!)
     /// ```
     public func invalidate(_ url: URL) async throws {
-        try await store.removeEntry(forKey: Self.key(for: url, prefix: configuration.keyPrefix))
+        let key = Self.key(for: url, prefix: configuration.keyPrefix)
+        decoded.forget(key)  // memory only: a kept entry is served only for the bytes it came from
+        try await store.removeEntry(forKey: key)
     }
 
     /// Waits until every background refresh started by `stale-while-revalidate` has

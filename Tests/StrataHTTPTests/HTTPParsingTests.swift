@@ -105,13 +105,30 @@ struct HTTPParsingTests {
         _ = try decoded.entry(forKey: "big", decoding: encoded(2_000))  // over 16 KiB / 16: decoded, not kept
         let afterBig = decoded.kept
         #expect(afterBig.bytes <= 16 * 1_024 && afterBig.count <= 3)
-        for index in 0..<20 { _ = try decoded.entry(forKey: "m\(index)", decoding: encoded(900)) }
-        #expect(decoded.kept.bytes <= 16 * 1_024 && decoded.kept.count <= 3)
-        // The same key read again with other bytes replaces its entry, and counts its bytes once.
-        _ = try decoded.entry(forKey: "m19", decoding: encoded(10))
-        _ = try decoded.entry(forKey: "m19", decoding: encoded(20))
-        #expect(decoded.kept.bytes == encoded(20).count + (decoded.kept.count - 1) * encoded(900).count)
-        #expect(throws: StoredHTTPEntry.MalformedEntry.self) { try decoded.entry(forKey: "m19", decoding: Array("junk".utf8)) }
+        // The byte budget: 100 entries allowed, 16 KiB of bytes, entries of about 950 bytes.
+        let budget = DecodedEntries(maximumCount: 100, maximumBytes: 16 * 1_024)
+        for index in 0..<40 {
+            _ = try budget.entry(forKey: "m\(index)", decoding: encoded(900))
+            #expect(budget.kept.bytes <= 16 * 1_024, "after \(index + 1) entries")
+        }
+        #expect(budget.kept.count >= 1 && budget.kept.count < 40)
+        // The same key read again with other bytes replaces its entry and counts its bytes
+        // once; in a full memo it empties nothing.
+        let full = DecodedEntries(maximumCount: 2, maximumBytes: 16 * 1_024)
+        _ = try full.entry(forKey: "a", decoding: encoded(10))
+        _ = try full.entry(forKey: "b", decoding: encoded(10))
+        _ = try full.entry(forKey: "b", decoding: encoded(20))
+        #expect(full.kept.count == 2 && full.kept.bytes == encoded(10).count + encoded(20).count)
+        // Bytes that do not decode, or too many to keep, drop what was kept for the key.
+        #expect(throws: StoredHTTPEntry.MalformedEntry.self) { try full.entry(forKey: "b", decoding: Array("junk".utf8)) }
+        #expect(full.kept.count == 1 && full.kept.bytes == encoded(10).count)
+        _ = try full.entry(forKey: "a", decoding: encoded(2_000))
+        #expect(full.kept.count == 0 && full.kept.bytes == 0)
+        // Equal bytes in another buffer are the same; one byte apart, not.
+        var other = encoded(10)
+        #expect(DecodedEntries.same(encoded(10), other))
+        other[other.count - 1] ^= 1
+        #expect(!DecodedEntries.same(encoded(10), other) && DecodedEntries.same([], []))
     }
 
     @Test("keys: URLs are normalized, and URLs too long to be keys are hashed within the key limit")
