@@ -828,8 +828,9 @@ def reading(f):
         f"{r('http', 'HTTPCache fresh hit, data(for:) (2 KiB; builds an HTTPURLResponse)')} through `data(for:)`, "
         f"where Foundation builds an `HTTPURLResponse`. Against the bare store read inside it, the stored entry's "
         f"bytes: {r('http', 'HTTPCache fresh hit (vs the store read inside it)')}, and against a typed get of a body "
-        f"of the same size {r('http', 'HTTPCache fresh hit (vs a typed MemoryStore get of a 2 KiB body)')} (decoding the stored response, and "
-        f"RFC 9111's age and freshness arithmetic)."))
+        f"of the same size {r('http', 'HTTPCache fresh hit (vs a typed MemoryStore get of a 2 KiB body)')} (a hit decodes nothing when the stored "
+        f"bytes are those it decoded last; the rest is the key from the `URL`, RFC 9111's age and freshness arithmetic, "
+        f"and the response's `Age` and `Cache-Status` fields)."))
     return "\n".join(out)
 
 

@@ -14,8 +14,9 @@ import Darwin
 /// threads of that same pool (the global executor enqueues its jobs there), which has as
 /// many threads as cores and adds one a second while they are all blocked: with 20 items
 /// blocked there, a task group of eight trivial child tasks took 18 s, and with 40 a
-/// `Task.sleep(for: .milliseconds(10))` took 38 s (measured on this package's 2-core CI
-/// machine). Every task of the process waits with them. Serial
+/// `Task.sleep(for: .milliseconds(10))` took 38 s (scratch programs on this package's
+/// 2-core CI machine, 2026-12-05 08:05 and 08:58 UTC). Every task of the process waits
+/// with them. Serial
 /// queues (`DispatchQueue(label:)`) get threads at once but share a limit of 255: the
 /// 256th blocked item waits for one of the others to finish. A thread of its own has
 /// neither limit.
@@ -76,7 +77,7 @@ package enum OwnThread {
     }
 
     #if !canImport(Darwin)
-    /// glibc's `pthread_setname_np`, looked up at run time: Swift does not import it (it
+    /// The C library's `pthread_setname_np` (glibc, musl), looked up at run time: Swift does not import it (it
     /// needs `_GNU_SOURCE`). The name shows in `top -H`, `perf` and a debugger.
     private static let setName: (@convention(c) (pthread_t, UnsafePointer<CChar>) -> Int32)? = {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pthread_setname_np") else { return nil }
