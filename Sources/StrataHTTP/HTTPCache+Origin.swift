@@ -73,15 +73,16 @@ extension HTTPCache {
             return response
         }
         let fetched = StoredHTTPResponse(
-            url: exchange.url.absoluteString,
-            statusCode: answer.statusCode,
-            headers: answer.headers,
-            body: Data(answer.body),
-            requestTime: answer.requestTime,
-            responseTime: answer.responseTime,
-            varyValues: answer.headers.list("vary").map { name in (name.lowercased(), Self.normalized(exchange.headers[name])) },
-            fixedLifetime: exchange.fixedLifetime
-        )
+            .init(
+                url: exchange.url.absoluteString,
+                statusCode: answer.statusCode,
+                headers: answer.headers,
+                body: Data(answer.body),
+                requestTime: answer.requestTime,
+                responseTime: answer.responseTime,
+                varyValues: answer.headers.list("vary").map { name in (name.lowercased(), Self.normalized(exchange.headers[name])) },
+                fixedLifetime: exchange.fixedLifetime
+            ))
         let stored = isStorable(fetched, for: exchange) ? await save(fetched, for: exchange, lookup: lookup, at: now, lease: lease) : false
         if !stored { await release(lease, exchange.urlKey) }
         let reason = stale != nil ? "stale" : (exchange.requiresValidation ? "request" : (lookup.varyMiss ? "vary-miss" : "uri-miss"))

@@ -62,10 +62,11 @@ enum StoredHTTPEntry: Sendable {
             guard reader.isAtEnd else { throw MalformedEntry() }
             self = .response(
                 StoredHTTPResponse(
-                    url: url, statusCode: Int(status), headers: headers, body: body,
-                    requestTime: requestTime, responseTime: responseTime,
-                    varyValues: varyValues, fixedLifetime: fixed < 0 ? nil : fixed
-                ))
+                    .init(
+                        url: url, statusCode: Int(status), headers: headers, body: body,
+                        requestTime: requestTime, responseTime: responseTime,
+                        varyValues: varyValues, fixedLifetime: fixed < 0 ? nil : fixed
+                    )))
         } else if magic.elementsEqual(Self.indexMagic) {
             let generation = UInt64(bitPattern: try reader.integer())
             var names: [String] = []
@@ -82,102 +83,66 @@ enum StoredHTTPEntry: Sendable {
 
 /// A stored response: status, header fields and raw body, with the times of the exchange
 /// that produced it (RFC 9111 §4.2.3 needs them to compute the response's age).
+@dynamicMemberLookup
 struct StoredHTTPResponse: Sendable {
-    /// The fields, behind one reference, copied on write: a hit copies its response a few
-    /// times (out of the decoded entries, into the lookup, into the freshness check), and
-    /// each copy of nine fields retained each of their buffers, where a copy of this
-    /// retains one.
-    private final class Storage: @unchecked Sendable {  // changed only while uniquely referenced (`unique()`)
+    /// A response's fields, as values.
+    struct Fields: Sendable {
         var url: String
         var statusCode: Int
-        var headers: HeaderFields
-        var facts: Facts
+        /// The header fields; what caching needs from them is parsed once, into `facts`.
+        var headers: HeaderFields {
+            didSet { facts = Facts(headers) }
+        }
+        private(set) var facts: Facts
         var body: Data
         var requestTime: Timestamp
         var responseTime: Timestamp
+        /// The request's values of the fields the response's `Vary` names (nil: absent).
         var varyValues: [(String, String?)]
+        /// A lifetime in milliseconds given with `expires:`, which replaces the headers' own.
         var fixedLifetime: Int64?
 
         init(
-            url: String, statusCode: Int, headers: HeaderFields, facts: Facts, body: Data, requestTime: Timestamp,
+            url: String, statusCode: Int, headers: HeaderFields, body: Data, requestTime: Timestamp,
             responseTime: Timestamp, varyValues: [(String, String?)], fixedLifetime: Int64?
         ) {
             self.url = url
             self.statusCode = statusCode
             self.headers = headers
-            self.facts = facts
+            self.facts = Facts(headers)
             self.body = body
             self.requestTime = requestTime
             self.responseTime = responseTime
             self.varyValues = varyValues
             self.fixedLifetime = fixedLifetime
         }
-
-        func copy() -> Storage {
-            Storage(
-                url: url, statusCode: statusCode, headers: headers, facts: facts, body: body, requestTime: requestTime,
-                responseTime: responseTime, varyValues: varyValues, fixedLifetime: fixedLifetime)
-        }
     }
 
-    private var storage: Storage
-
-    /// The storage, copied first when another response shares it.
-    private mutating func unique() -> Storage {
-        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
-        return storage
+    /// The fields behind one reference, copied on write: a hit copies its response a few
+    /// times (out of the decoded entries, into the lookup, into the freshness check), and
+    /// each copy of nine fields retained each of their buffers, where a copy of this
+    /// retains one.
+    private final class Box: @unchecked Sendable {  // changed only while uniquely referenced
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
     }
 
-    var url: String {
-        get { storage.url }
-        set { unique().url = newValue }
-    }
-    var statusCode: Int {
-        get { storage.statusCode }
-        set { unique().statusCode = newValue }
-    }
-    /// The header fields; what caching needs from them is parsed once, into `facts`.
-    var headers: HeaderFields {
-        get { storage.headers }
+    private var box: Box
+
+    init(_ fields: Fields) { box = Box(fields) }
+
+    subscript<Value>(dynamicMember field: KeyPath<Fields, Value>) -> Value { box.fields[keyPath: field] }
+
+    subscript<Value>(dynamicMember field: WritableKeyPath<Fields, Value>) -> Value {
+        get { box.fields[keyPath: field] }
         set {
-            let storage = unique()
-            storage.headers = newValue
-            storage.facts = Facts(newValue)
+            if !isKnownUniquelyReferenced(&box) { box = Box(box.fields) }
+            box.fields[keyPath: field] = newValue
         }
     }
-    var facts: Facts { storage.facts }
-    var body: Data {
-        get { storage.body }
-        set { unique().body = newValue }
-    }
-    var requestTime: Timestamp {
-        get { storage.requestTime }
-        set { unique().requestTime = newValue }
-    }
-    var responseTime: Timestamp {
-        get { storage.responseTime }
-        set { unique().responseTime = newValue }
-    }
-    /// The request's values of the fields the response's `Vary` names (nil: absent).
-    var varyValues: [(String, String?)] {
-        get { storage.varyValues }
-        set { unique().varyValues = newValue }
-    }
-    /// A lifetime in milliseconds given with `expires:`, which replaces the headers' own.
-    var fixedLifetime: Int64? {
-        get { storage.fixedLifetime }
-        set { unique().fixedLifetime = newValue }
-    }
+}
 
-    init(
-        url: String, statusCode: Int, headers: HeaderFields, body: Data, requestTime: Timestamp,
-        responseTime: Timestamp, varyValues: [(String, String?)], fixedLifetime: Int64?
-    ) {
-        storage = Storage(
-            url: url, statusCode: statusCode, headers: headers, facts: Facts(headers), body: body, requestTime: requestTime,
-            responseTime: responseTime, varyValues: varyValues, fixedLifetime: fixedLifetime)
-    }
-
+extension StoredHTTPResponse.Fields {
     /// The header values caching decisions read, parsed once per decoded response rather
     /// than at every use.
     struct Facts: Sendable {

@@ -58,9 +58,10 @@ struct HTTPParsingTests {
         #expect(!HeaderFields.named("Ä-x", "ä-x") && "Ä-X".lowercasedToken == "Ä-x")  // ASCII letters only, everywhere
         // The facts read every field of a name, in one pass.
         let response = StoredHTTPResponse(
-            url: "https://example.com/", statusCode: 200, headers: headers, body: Data("é".utf8),
-            requestTime: Timestamp(millisecondsSince1970: 1), responseTime: Timestamp(millisecondsSince1970: 2),
-            varyValues: [("accept", "text/html"), ("x-lang", nil)], fixedLifetime: nil)
+            .init(
+                url: "https://example.com/", statusCode: 200, headers: headers, body: Data("é".utf8),
+                requestTime: Timestamp(millisecondsSince1970: 1), responseTime: Timestamp(millisecondsSince1970: 2),
+                varyValues: [("accept", "text/html"), ("x-lang", nil)], fixedLifetime: nil))
         #expect(response.facts.cacheControl.maxAge == 60 && response.facts.cacheControl.noCache)
         #expect(response.facts.cacheControl.mustRevalidate && response.facts.etag == "\"v1\"")
         #expect(response.facts.varyFieldNames == ["accept", "x-lang"])
@@ -95,9 +96,10 @@ struct HTTPParsingTests {
         func encoded(_ size: Int) -> [UInt8] {
             StoredHTTPEntry.response(
                 StoredHTTPResponse(
-                    url: "https://example.com/", statusCode: 200, headers: HeaderFields(), body: Data(count: size),
-                    requestTime: Timestamp(millisecondsSince1970: 1), responseTime: Timestamp(millisecondsSince1970: 1),
-                    varyValues: [], fixedLifetime: nil)
+                    .init(
+                        url: "https://example.com/", statusCode: 200, headers: HeaderFields(), body: Data(count: size),
+                        requestTime: Timestamp(millisecondsSince1970: 1), responseTime: Timestamp(millisecondsSince1970: 1),
+                        varyValues: [], fixedLifetime: nil))
             ).encoded()
         }
         for index in 0..<10 { _ = try decoded.entry(forKey: "k\(index)", decoding: encoded(100)) }
