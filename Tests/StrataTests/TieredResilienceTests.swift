@@ -111,6 +111,31 @@ struct TieredResilienceTests {
         #expect(fixture.cache.statistics.refreshesAhead == 1)
     }
 
+    @Test(
+        "a store's default refresh-ahead is honoured by an L1 hit of a call with options of its own, directly and through a prefix",
+        arguments: [false, true])
+    func storeDefaultRefreshAheadOnAnL1Hit(throughAPrefix: Bool) async throws {
+        let clock = ManualClock()
+        var configuration = TieredStore.Configuration()
+        configuration.entryOptions = EntryOptions(refreshAhead: 0.5)
+        let tiered = TieredStore(
+            l1: MemoryStore(configuration: .init(clock: clock)), l2: MemoryStore(configuration: .init(clock: clock)),
+            configuration: configuration)
+        let cache: any KeyValueStore = throughAPrefix ? tiered.prefixed("app:") : tiered
+        let options = EntryOptions(expires: "10min")
+        _ = try await cache.getOrSet("feed", as: Int.self, options: options) { 1 }
+        clock.advance(by: .seconds(360))
+        let calls = Counter()
+        let served = try await cache.getOrSet("feed", as: Int.self, options: options) {
+            calls.increment()
+            return 2
+        }
+        #expect(served == 1, "the hit is served at once")
+        #expect(try await eventually { try await cache.get("feed", as: Int.self) == 2 }, "and refreshed in the background")
+        #expect(calls.count == 1)
+        #expect(tiered.statistics.refreshesAhead == 1)
+    }
+
     @Test("adaptive lifetime is honoured in both tiers")
     func adaptiveLifetime() async throws {
         let fixture = TieredFixture()

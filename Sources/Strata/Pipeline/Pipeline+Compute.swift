@@ -96,8 +96,7 @@ extension Pipeline {
     /// consider (the call's or the store's); `nil` takes the compute path.
     @inlinable
     func l1HitWithOptions<Value: Sendable>(_ key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
-        guard let tiered, options.refreshAhead == nil, !tiered.refreshesAheadByDefault else { return nil }
-        return try tiered.l1Hit(keyPrefix.isEmpty ? key : keyPrefix + key, as: type)
+        try tiered?.l1HitWithOptions(keyPrefix.isEmpty ? key : keyPrefix + key, as: type, options: options)
     }
 
     /// `getOrSet(_:as:expires:compute:)`: the same path, the computation run inline in the

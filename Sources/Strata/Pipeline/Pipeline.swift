@@ -25,6 +25,7 @@ public struct Pipeline: Sendable {
     @usableFromInline
     package let source: any KeyValueStore
     /// The source when it is a memory store, whose entries keep their Swift values.
+    @usableFromInline
     let memory: MemoryStore?
     /// Prepended to every key (a prefixed view's prefix).
     @usableFromInline
@@ -39,6 +40,7 @@ public struct Pipeline: Sendable {
         self.init(tiered: nil, source: store, memory: nil, keyPrefix: "")
     }
 
+    @inlinable  // so that a hit, which reads `tiered` alone, builds nothing else (see TieredStore.pipeline)
     init(tiered: TieredStore?, source: any KeyValueStore, memory: MemoryStore?, keyPrefix: String) {
         self.tiered = tiered
         self.source = source

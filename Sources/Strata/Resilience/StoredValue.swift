@@ -44,17 +44,20 @@ package struct StoredValue<Value: Sendable>: Sendable {
 /// since, and the check is one atomic load.
 @usableFromInline
 final class KeptEnvelope<Value: Sendable>: Sendable {
-    @usableFromInline
-    let value: Value
-    @usableFromInline
-    let envelope: EntryEnvelope
-    @usableFromInline
-    let checkedEpoch: Atomic<Int>
+    // What a hit reads comes first, on the object's first cache line beside its header (a
+    // class keeps its stored properties in the order declared): the value, when it is
+    // large, and the envelope, which a hit does not read, come after.
     /// The envelope's expiry and whether it has tags, kept flat for the hit path.
     @usableFromInline
     let expiresAt: Int64
     @usableFromInline
+    let checkedEpoch: Atomic<Int>
+    @usableFromInline
     let isTagged: Bool
+    @usableFromInline
+    let value: Value
+    @usableFromInline
+    let envelope: EntryEnvelope
 
     init(_ value: Value, _ envelope: EntryEnvelope, epoch: Int) {
         self.value = value

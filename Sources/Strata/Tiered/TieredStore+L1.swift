@@ -31,6 +31,14 @@ extension TieredStore {
         return value
     }
 
+    /// The L1 hit of a `getOrSet` with options: none when an eager refresh (the call's or
+    /// the store's) may be due, which the compute path decides.
+    @inlinable
+    func l1HitWithOptions<Value: Sendable>(_ key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
+        guard options.refreshAhead == nil, !refreshesAheadByDefault else { return nil }
+        return try l1Hit(key, as: type)
+    }
+
     /// ``l1Hit(_:as:)`` without counting it: the caller counts its hits
     /// (``recordL1Hits(_:)``), as a bulk read of a store with no observers does.
     @inlinable
