@@ -33,7 +33,9 @@ nonisolated func bulkBenchmarks(quick: Bool) async throws {
         let indexes = InterleavedRounds.randomIndexes
         return (0..<batchSize).map { keys[indexes[(index * batchSize + $0) & (indexes.count - 1)] % count] }
     }
-    let batchCount = 512
+    // Batches are drawn at random (with repeats): 1,000 draws a round from 2,048 read about two
+    // in five of them, nearly all once, as 300 from 512 did in runs before 2026-12-05 11:37 UTC.
+    let batchCount = 2_048
     let batches = (0..<batchCount).map { batch($0, of: keyCount) }
     let byteBatches = batches.map { $0.map { Array($0.utf8) } }
     let hotBatches = (0..<batchCount).map { batch($0 + batchCount, of: hotCount) }
@@ -45,7 +47,8 @@ nonisolated func bulkBenchmarks(quick: Bool) async throws {
         }
     }
     // 15 rounds of 1,000 batches: with 9 of 300 (2 s in all), one run in four put a ratio 0.15x
-    // off the others (SQLite 1.34x where three runs by hand gave 1.15x–1.19x, 2026-12-05).
+    // off the others (SQLite 1.34x where three runs by hand gave 1.15x–1.19x, 2026-12-05). The
+    // run of 11:37 UTC drew them from 512 batches, which warmed SQLite's pages.
     var rounds = InterleavedRounds(rounds: quick ? 2 : 15, operationsPerRound: quick ? 20 : 1_000)
     var found = 0
     for _ in 0..<rounds.rounds {
