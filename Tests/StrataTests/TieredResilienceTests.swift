@@ -112,26 +112,38 @@ struct TieredResilienceTests {
     }
 
     @Test(
-        "a store's default refresh-ahead is honoured by an L1 hit of a call with options of its own, directly and through a prefix",
-        arguments: [false, true])
-    func storeDefaultRefreshAheadOnAnL1Hit(throughAPrefix: Bool) async throws {
+        "a store's default refresh-ahead is honoured by an L1 hit of a call with options of its own: on the tiered store's own type, as any store, through a prefix",
+        arguments: ["TieredStore", "any KeyValueStore", "prefixed"])
+    func storeDefaultRefreshAheadOnAnL1Hit(calledAs: String) async throws {
         let clock = ManualClock()
         var configuration = TieredStore.Configuration()
         configuration.entryOptions = EntryOptions(refreshAhead: 0.5)
         let tiered = TieredStore(
             l1: MemoryStore(configuration: .init(clock: clock)), l2: MemoryStore(configuration: .init(clock: clock)),
             configuration: configuration)
-        let cache: any KeyValueStore = throughAPrefix ? tiered.prefixed("app:") : tiered
         let options = EntryOptions(expires: "10min")
-        _ = try await cache.getOrSet("feed", as: Int.self, options: options) { 1 }
+        // The type the call is made on decides which copy of the hit path runs: specialized
+        // for `TieredStore` in this module, or through the protocol.
+        func getOrSet(_ compute: @escaping @Sendable () async throws -> Int) async throws -> Int {
+            switch calledAs {
+            case "TieredStore": try await tiered.getOrSet("feed", as: Int.self, options: options, compute: compute)
+            case "any KeyValueStore":
+                try await (tiered as any KeyValueStore).getOrSet("feed", as: Int.self, options: options, compute: compute)
+            default: try await tiered.prefixed("app:").getOrSet("feed", as: Int.self, options: options, compute: compute)
+            }
+        }
+        _ = try await getOrSet { 1 }
         clock.advance(by: .seconds(360))
         let calls = Counter()
-        let served = try await cache.getOrSet("feed", as: Int.self, options: options) {
+        let l1HitsBefore = tiered.statistics.l1Hits
+        let served = try await getOrSet {
             calls.increment()
             return 2
         }
         #expect(served == 1, "the hit is served at once")
-        #expect(try await eventually { try await cache.get("feed", as: Int.self) == 2 }, "and refreshed in the background")
+        #expect(tiered.statistics.l1Hits == l1HitsBefore + 1, "from L1")
+        let key = calledAs == "prefixed" ? "app:feed" : "feed"
+        #expect(try await eventually { try await tiered.get(key, as: Int.self) == 2 }, "and refreshed in the background")
         #expect(calls.count == 1)
         #expect(tiered.statistics.refreshesAhead == 1)
     }

@@ -39,19 +39,21 @@ package struct StoredValue<Value: Sendable>: Sendable {
 }
 
 /// A value kept in memory with its envelope, so an L1 hit of an entry written with
-/// options decides freshness without parsing bytes. `tagEpoch` is the tiered store's tag
-/// epoch when the tags were last checked: an unchanged epoch means no tag was invalidated
-/// since, and the check is one atomic load.
+/// options decides freshness without parsing bytes. `checkedEpoch` is the tiered store's
+/// tag epoch when the tags were last checked: an unchanged epoch means no tag was
+/// invalidated since, and the check is one atomic load.
 @usableFromInline
 final class KeptEnvelope<Value: Sendable>: Sendable {
-    // What a hit reads comes first, on the object's first cache line beside its header (a
-    // class keeps its stored properties in the order declared): the value, when it is
-    // large, and the envelope, which a hit does not read, come after.
-    /// The envelope's expiry and whether it has tags, kept flat for the hit path.
+    // What a hit reads comes first, beside the object's header (a class keeps its stored
+    // properties in the order declared): the value, when it is large, and the envelope,
+    // which a hit does not read, come after.
+    /// The envelope's expiry, kept flat for the hit path.
     @usableFromInline
     let expiresAt: Int64
+    /// The tag epoch the tags were last checked at.
     @usableFromInline
     let checkedEpoch: Atomic<Int>
+    /// Whether the envelope has tags, kept flat for the hit path.
     @usableFromInline
     let isTagged: Bool
     @usableFromInline
