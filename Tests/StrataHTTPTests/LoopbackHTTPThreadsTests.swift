@@ -15,7 +15,10 @@ struct LoopbackHTTPThreadsTests {
     )
     func heldRequests() async throws {
         let count = 64
-        let held = HeldWork(holders: count, releasingAfter: .seconds(20))
+        // A watchdog far beyond the setup's bound: in the full parallel suite, connecting 64
+        // clients took long enough once that the 20 s it had left too little after them.
+        let held = HeldWork(holders: count, releasingAfter: .seconds(60))
+        let started = ContinuousClock.now
         defer { held.release() }
         let server = try LoopbackHTTPServer(
             clock: SystemClock(),
@@ -30,13 +33,16 @@ struct LoopbackHTTPThreadsTests {
             clients.append(client)
             try await client.send("GET /\(index) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         }
-        // Within the watchdog's 20 s: work merely slow to start must not pass for a late sleep.
-        try #require(try await eventually(within: .seconds(15)) { held.holding == count })
+        // Within the watchdog's 60 s: work merely slow to start must not pass for a late sleep.
+        try #require(try await eventually(within: .seconds(30)) { held.holding == count })
+        let setUp = ContinuousClock.now - started
         // Where each connection is served on Dispatch's shared pool, these tasks run and
-        // this sleep ends only after the watchdog released the handlers, 20 s on.
+        // this sleep ends only after the watchdog released the handlers, 60 s on.
         await withTaskGroup(of: Void.self) { tasks in for _ in 0..<8 { tasks.addTask {} } }
         try await Task.sleep(for: .milliseconds(1))
-        #expect(!held.isReleased, "eight new tasks and a 1 ms sleep ended only after the held requests were released")
+        #expect(
+            !held.isReleased,
+            "eight new tasks and a 1 ms sleep ended only after the held requests were released (all held after \(setUp))")
         held.release()
         for (index, client) in clients.enumerated() {
             #expect(await client.read(waitingAtMost: .seconds(10)) == .bytes("HTTP/1.1 200 OK\r\n"), "request \(index)")

@@ -76,10 +76,20 @@ extension KeyValueStoreConformance {
             try await withStore(context) { store in
                 try await store.set("t1", "one", options: EntryOptions(expires: "1h", tags: ["t"]))
                 try Expect.equal(try await store.get("t1", as: String.self), "one", "before the invalidation")
+                // A getOrSet with options answers a hit by a path of its own (a tiered store's
+                // L1 without its pipeline): it honours the tag as a plain read does.
+                let withOptions = EntryOptions(expires: "1h", tags: ["t"])
+                try await store.set("t2", "two", options: withOptions)
+                try Expect.equal(
+                    try await store.getOrSet("t2", as: String.self, options: withOptions) { "computed too early" }, "two",
+                    "getOrSet with options, before the invalidation")
                 try await store.invalidate(tags: ["t"])
                 for attempt in 1...3 {
                     try Expect.equal(try await store.get("t1", as: String.self), nil, "get number \(attempt) after the invalidation")
                 }
+                try Expect.equal(
+                    try await store.getOrSet("t2", as: String.self, options: EntryOptions(expires: "1h")) { "recomputed two" },
+                    "recomputed two", "getOrSet with options computes after the invalidation")
                 try Expect.equal(try await store.getOrSet("t1", as: String.self) { "recomputed" }, "recomputed", "getOrSet computes")
             }
         },
