@@ -43,8 +43,14 @@ extension HTTPCache {
 
     /// ``withStatus(_:_:)`` in place.
     func addStatus(_ status: String, to headers: inout HeaderFields) {
-        let member = "\(Self.cacheName); \(status)"
-        headers.set("Cache-Status", headers["cache-status"].map { $0 + ", " + member } ?? member)
+        var member = Self.cacheName
+        member += "; "
+        member += status
+        if let earlier = headers["cache-status"] {
+            headers.set("Cache-Status", earlier + ", " + member)
+        } else {
+            headers.append("Cache-Status", member)  // none to replace: no search to remove one
+        }
     }
 
     /// Counts one more of `field` in the statistics (and in metrics, when reported); a

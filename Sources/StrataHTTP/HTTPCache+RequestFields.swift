@@ -9,8 +9,9 @@ extension HTTPCache {
     /// The request's fields as the origin will see them: the session's additional fields
     /// overlaid by the request's own (they decide which `Vary` variant a request selects).
     func requestHeaders(_ request: URLRequest) -> HeaderFields {
-        var fields = HeaderFields(origin.additionalHeaders)
-        for (name, value) in request.allHTTPHeaderFields ?? [:] { fields.set(name, value) }
+        var fields = additionalFields
+        guard let own = request.allHTTPHeaderFields, !own.isEmpty else { return fields }
+        for (name, value) in own { fields.set(name, value) }
         return fields
     }
 

@@ -41,6 +41,8 @@ public final class HTTPCache: Sendable {
 
     /// How requests reach origins.
     let origin: any OriginTransport
+    /// The fields the origin's client adds to every request, read once.
+    let additionalFields: HeaderFields
     /// Logs and metrics, when the traits and the configuration ask for them.
     let reporter: HTTPCacheReporter
     let counters = Lock(Statistics())
@@ -101,6 +103,7 @@ public final class HTTPCache: Sendable {
         self.store = store
         self.configuration = configuration
         self.origin = origin
+        additionalFields = HeaderFields(origin.additionalHeaders)
         self.session = session
         self.reporter = HTTPCacheReporter(configuration)
         heuristicLimit = configuration.maximumHeuristicLifetime.milliseconds ?? Int64.max / 4
@@ -156,7 +159,8 @@ public final class HTTPCache: Sendable {
     ///
     /// - Throws: as ``data(for:expires:)``.
     public func response(for request: URLRequest, expires: Expiry? = nil) async throws -> Response {
-        guard let url = request.url, let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+        guard let url = request.url, let scheme = url.scheme, HeaderFields.named(scheme, "http") || HeaderFields.named(scheme, "https")
+        else {
             throw StrataError(
                 code: .invalidKey,
                 message: "only http and https URLs can be cached",
@@ -170,7 +174,8 @@ public final class HTTPCache: Sendable {
             headers: requestHeaders(request),
             fixedLifetime: expires.map { $0.milliseconds ?? Self.forever }
         )
-        switch (request.httpMethod ?? "GET").uppercased() {
+        let method = request.httpMethod ?? "GET"
+        switch method == "GET" ? method : method.uppercased() {
         case "GET": return try await get(exchange)
         case "HEAD": return try await head(exchange)
         case "OPTIONS", "TRACE": return try await passThrough(exchange, reason: "method")
@@ -233,9 +238,11 @@ public final class HTTPCache: Sendable {
         /// Conditional and range requests are the caller's own business: they go to the
         /// origin as they are, and their answers (`304`, `206`) aren't stored.
         var bypassesCache: Bool {
-            ["range", "if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"]
-                .contains { headers[$0] != nil }
+            headers.fields.contains { field in Self.bypassingFields.contains { HeaderFields.named(field.name, $0) } }
         }
+
+        /// The fields that make a request ``bypassesCache``.
+        static let bypassingFields = ["range", "if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"]
     }
 
     /// A stored response's age and freshness lifetime at one instant, in milliseconds.

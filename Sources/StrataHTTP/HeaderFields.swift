@@ -54,6 +54,11 @@ struct HeaderFields: Sendable, Equatable {
         fields.append(Field(name: name, value: value))
     }
 
+    /// Adds a field after the others, without looking for one of the same name.
+    mutating func append(_ name: String, _ value: String) {
+        fields.append(Field(name: name, value: value))
+    }
+
     mutating func remove(_ name: String) {
         guard fields.contains(where: { Self.named($0.name, name) }) else { return }  // no copy of the array when absent
         fields.removeAll { Self.named($0.name, name) }

@@ -26,6 +26,19 @@ protocol OriginTransport: Sendable {
 /// `URLSession`, with Foundation's own cache out of the way.
 struct URLSessionTransport: OriginTransport {
     let session: URLSession
+    /// Read once: a session's configuration is fixed when the session is made (changing the
+    /// configuration object afterwards changes nothing), and reading it per request copied
+    /// the configuration and bridged its dictionary on every hit.
+    let additionalHeaders: [String: String]
+
+    init(session: URLSession) {
+        self.session = session
+        var headers: [String: String] = [:]
+        for (name, value) in session.configuration.httpAdditionalHeaders ?? [:] {
+            if let name = name as? String, let value = value as? String { headers[name] = value }
+        }
+        additionalHeaders = headers
+    }
 
     func send(_ request: URLRequest) async throws -> TransportAnswer {
         var outgoing = request
@@ -43,14 +56,6 @@ struct URLSessionTransport: OriginTransport {
             if let name = name as? String, let value = value as? String { headers[name] = value }
         }
         return TransportAnswer(statusCode: http.statusCode, headers: headers, body: [UInt8](data))
-    }
-
-    var additionalHeaders: [String: String] {
-        var headers: [String: String] = [:]
-        for (name, value) in session.configuration.httpAdditionalHeaders ?? [:] {
-            if let name = name as? String, let value = value as? String { headers[name] = value }
-        }
-        return headers
     }
 
     /// An answer that is not an HTTP response (a `file:` URL's, say).

@@ -144,6 +144,35 @@ struct HTTPCacheTests {
         #expect(try await h.get("/star").source == .network)
     }
 
+    @Test("the session's additional header fields select the Vary variant as the request's own do, and a request's own field wins")
+    func sessionFieldsSelectVariants() async throws {
+        let sessionConfiguration = URLSessionConfiguration.ephemeral
+        sessionConfiguration.urlCache = nil
+        sessionConfiguration.httpAdditionalHeaders = ["X-Language": "fr"]
+        let h = try Harness(session: URLSession(configuration: sessionConfiguration)) { request in
+            .init(
+                headers: [("Cache-Control", "max-age=60"), ("Vary", "X-Language")],
+                body: body("hello in " + (request.header("x-language") ?? "default"))
+            )
+        }
+        let french = try await h.get("/greeting")
+        #expect(french.source == .network && french.text == "hello in fr")
+        let english = try await h.get("/greeting", headers: ["X-Language": "en"])
+        #expect(english.source == .network && english.text == "hello in en")
+        // Each is served from its own variant: the session's field counts for the one sent
+        // without a field of its own, which would otherwise be the "default" variant.
+        let frenchAgain = try await h.get("/greeting")
+        let englishAgain = try await h.get("/greeting", headers: ["X-Language": "en"])
+        #expect(frenchAgain.source == .cache && frenchAgain.text == "hello in fr")
+        #expect(englishAgain.source == .cache && englishAgain.text == "hello in en")
+        #expect(h.hits("/greeting") == 2)
+        // A cache over the same store whose session adds no field asks for another variant.
+        let plain = try HTTPCache(store: h.store)
+        let none = try await plain.response(for: h.request("/greeting"))
+        #expect(none.source == .network && none.text == "hello in default")
+        #expect(try await h.get("/greeting").text == "hello in fr")
+    }
+
     // MARK: - Methods
 
     @Test("unsafe methods are never served from the store, and a successful one invalidates the URL", arguments: Transport.all)

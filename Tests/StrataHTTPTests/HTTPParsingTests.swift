@@ -142,6 +142,13 @@ struct HTTPParsingTests {
         #expect(HTTPCache.key(for: URL(string: "https://example.com:8443/a")!, prefix: "p:") == "p:https://example.com:8443/a")
         #expect(HTTPCache.isNormalized("https://example.com:8443/a") && !HTTPCache.isNormalized("https://u@example.com/a"))
         #expect(!HTTPCache.isNormalized("http://example.com:80/a") && !HTTPCache.isNormalized("https://Example.com/a"))
+        #expect(HTTPCache.isNormalized("http://example.com:8080/A?Q=1") && HTTPCache.isNormalized("https://[::1]:8443/"))
+        for text in [
+            "HTTPS://example.com/a", "https://example.com", "https://example.com?q", "https://example.com/a#f",
+            "https://example.com:443/", "https:example.com/a", "https://example.com#f",
+        ] {
+            #expect(!HTTPCache.isNormalized(text), "\(text)")
+        }
         let long = URL(string: "https://example.com/" + String(repeating: "x", count: 2000))!
         let hashed = HTTPCache.key(for: long, prefix: "http:")
         #expect(hashed.hasPrefix("http:sha256 ") && hashed.utf8.count < 100)

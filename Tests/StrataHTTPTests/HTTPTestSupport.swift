@@ -35,10 +35,10 @@ enum Transport: String, CustomStringConvertible, Sendable, CaseIterable {
     }()
     #endif
 
-    func cache(over store: any KeyValueStore, configuration: HTTPCache.Configuration) throws -> HTTPCache {
+    func cache(over store: any KeyValueStore, configuration: HTTPCache.Configuration, session: URLSession? = nil) throws -> HTTPCache {
         switch self {
         case .urlSession:
-            return try HTTPCache(store: store, configuration: configuration)
+            return try HTTPCache(store: store, session: session, configuration: configuration)
         case .httpClient:
             #if AsyncHTTPClient
             return try HTTPCache(store: store, httpClient: Self.client, configuration: configuration)
@@ -72,12 +72,13 @@ struct Harness {
     init(
         transport: Transport = .urlSession,
         configuration: HTTPCache.Configuration = .init(),
+        session: URLSession? = nil,
         handler: @escaping LoopbackHTTPServer.Handler
     ) throws {
         clock = ManualClock()
         origin = try LoopbackHTTPServer(clock: clock, handler: handler)
         store = MemoryStore(configuration: .init(clock: clock))
-        cache = try transport.cache(over: store, configuration: configuration)
+        cache = try transport.cache(over: store, configuration: configuration, session: session)
     }
 
     func url(_ path: String) -> URL { URL(string: origin.baseURL + path)! }
