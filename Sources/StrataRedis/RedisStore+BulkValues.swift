@@ -1,9 +1,18 @@
 import Strata
 
-/// A bulk read of values alone, what a typed bulk `get` of this store asks: `MGET` in a
-/// transaction, with no lifetimes (an envelope carries its own expiry, and the server drops
-/// a key whose lifetime ended), so the server does about the least a batch of reads costs it.
-extension RedisStore: BulkValueSource {
+/// Reads of values alone, what a typed `get` of this store asks: `GET` for one key, `MGET` in
+/// a transaction for many, with no lifetimes (an envelope carries its own expiry, and the
+/// server drops a key whose lifetime ended), so the server does about the least a read
+/// costs it.
+extension RedisStore: ValueOnlySource {
+    /// The key's value without its lifetime: `GET` alone, where ``entry(forKey:)`` sends
+    /// `GET` and `PTTL`. A key holding another Redis type throws `corruptEntry` naming it, as
+    /// ``entry(forKey:)`` does.
+    package func entryWithoutLifetime(forKey key: String) async throws -> StoredEntry? {
+        let name = redisKey(key)
+        return try valueEntry(key, try await send(key, [command("GET", name)])[0])
+    }
+
     /// Every key's value without its lifetime, in `keys`' order (`nil` for a key missing or
     /// expired): on one server (or behind Sentinel) one round trip per chunk of up to 256 keys
     /// (`MULTI`, `MGET`, `EXISTS`, `EXEC`, `DISCARD`); on a cluster, `GET` per key, one pipeline

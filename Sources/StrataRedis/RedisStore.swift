@@ -6,9 +6,10 @@ import Synchronization
 ///
 /// - Every command is built from arguments (binary-safe): keys and values with spaces,
 ///   CR/LF, NUL or any Unicode cannot change a command.
-/// - Lifetimes are in milliseconds (`SET key value PX n`); a read is `GET` and `PTTL` in
-///   one round trip, so the entry's remaining lifetime comes with it (a `TieredStore`
-///   copies it into L1).
+/// - Lifetimes are in milliseconds (`SET key value PX n`); an entry's read is `GET` and
+///   `PTTL` in one round trip, so the entry's remaining lifetime comes with it (a
+///   `TieredStore` copies it into L1); a typed `get` of the store alone is `GET` only,
+///   since nothing it returns keeps a lifetime.
 /// - `setIfAbsent` is `SET NX PX`; `expire` is `PEXPIRE`; `increment` is one script that
 ///   sets the lifetime only when it creates the key.
 /// - `keys(prefix:)` and `clear(prefix:)` use `SCAN MATCH` with every glob character of

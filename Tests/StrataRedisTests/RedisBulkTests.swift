@@ -72,19 +72,11 @@ struct RedisBulkTests {
     func typedReadLeavesOutLifetimes() async throws {
         let server = try await RedisTestServer()
         let store = try RedisStore(url: "redis://127.0.0.1:\(server.port)")
-        let now = SystemClock().now()
         let keys = (0..<100).map { "k\($0) é" }
         for (index, key) in keys.enumerated() where index % 4 != 0 {
             try await store.set(key, "v\(index)", expires: index % 2 == 0 ? Expiry(.milliseconds(Self.lifetime(index))) : nil)
         }
-        // Kept by Redis for an hour (its grace), past its own expiry: a plain read misses it.
-        let ended = EntryEnvelope(expiresAt: now.millisecondsSince1970 - 1_000, writtenAt: now.millisecondsSince1970 - 2_000, tags: [])
-        try await store.setEntry(
-            StoredEntry(bytes: ended.encode(payload: Array("\"old\"".utf8)), expiresAt: now.adding(milliseconds: 3_600_000)),
-            forKey: "ended")
-        try await store.set("tagged", "t", options: EntryOptions(expires: "1h", tags: ["catalog"]))
-        try await store.set("kept", "k", options: EntryOptions(expires: "1h", grace: "1h"))
-        try await store.invalidate(tags: ["catalog"])
+        try await Self.writeEnvelopes(store)
 
         let before = store.statistics
         let values = try await store.get(keys + ["ended", "tagged", "kept", "absent"], as: String.self)
@@ -94,7 +86,7 @@ struct RedisBulkTests {
         for (index, key) in keys.enumerated() where index % 4 != 0 { expected[key] = "v\(index)" }
         #expect(values == expected)
         for key in keys + ["ended", "tagged", "kept"] { #expect(try await store.get(key, as: String.self) == values[key], "\(key)") }
-        // The single gets above read lifetimes; the counts are taken before them.
+        // The single gets above read values alone too (GET); the counts are taken after them.
         let statistics = try await Self.commandCounts(server)
         let again = store.statistics
         #expect(try await store.get(keys, as: String.self) == expected.filter { $0.key != "kept" })
@@ -134,6 +126,20 @@ struct RedisBulkTests {
         #expect(try await store.entries(forKeys: ["k1 é"])["k1 é"]?.expiresAt == nil, "entries(forKeys:) still reads lifetimes")
         #expect(try await store.entries(forKeys: ["k2 é"])["k2 é"]?.expiresAt != nil)
         try await store.close()
+    }
+
+    /// Entries whose envelopes decide a plain read: "ended", kept by Redis for an hour (its
+    /// grace) past its own expiry, which a plain read misses; "tagged" ("t"), whose tag is
+    /// invalidated, which it misses too; "kept" ("k"), within its lifetime, which it returns.
+    static func writeEnvelopes(_ store: RedisStore) async throws {
+        let now = SystemClock().now()
+        let ended = EntryEnvelope(expiresAt: now.millisecondsSince1970 - 1_000, writtenAt: now.millisecondsSince1970 - 2_000, tags: [])
+        try await store.setEntry(
+            StoredEntry(bytes: ended.encode(payload: Array("\"old\"".utf8)), expiresAt: now.adding(milliseconds: 3_600_000)),
+            forKey: "ended")
+        try await store.set("tagged", "t", options: EntryOptions(expires: "1h", tags: ["catalog"]))
+        try await store.set("kept", "k", options: EntryOptions(expires: "1h", grace: "1h"))
+        try await store.invalidate(tags: ["catalog"])
     }
 
     /// The server's count of calls per command (lower-cased), from `INFO commandstats`.

@@ -141,8 +141,47 @@ struct RedisStoreTests {
         }
         let after = store.statistics
         #expect(values.count == 64 && values.allSatisfy { $0.key == $0.value }, "each caller got its own reply")
-        #expect(after.commands - before.commands == 128, "GET and PTTL for each of 64 reads")
+        #expect(after.commands - before.commands == 64, "GET for each of 64 reads (a typed get reads no lifetime)")
         #expect(after.roundTrips - before.roundTrips <= 8, "\(after.roundTrips - before.roundTrips) round trips for 64 reads")
+    }
+
+    @Test(
+        "a typed get of the store alone, or of a prefixed view, is GET alone (no PTTL on the server) and answers as before: an envelope past its expiry and an invalidated tag miss, a list is corruptEntry naming the key; entry(forKey:) and a tiered store's L2 read still read the lifetime"
+    )
+    func typedGetReadsNoLifetime() async throws {
+        let server = try await RedisTestServer()
+        let store = try RedisStore(url: "redis://127.0.0.1:\(server.port)")
+        try await store.set("plain", "p", expires: "1h")
+        try await store.set("forever", "f")
+        try await RedisBulkTests.writeEnvelopes(store)
+        let view = store.prefixed("view:")
+        try await view.set("inside", "i", expires: "1h")
+        _ = try await server.cli("LPUSH", "list", "x")
+
+        let before = try await RedisBulkTests.commandCounts(server)
+        #expect(try await store.get("plain", as: String.self) == "p")
+        #expect(try await store.get("forever", as: String.self) == "f")
+        #expect(try await store.get("ended", as: String.self) == nil, "past its envelope's expiry, kept by Redis for its grace")
+        #expect(try await store.get("tagged", as: String.self) == nil, "its tag was invalidated")
+        #expect(try await store.get("kept", as: String.self) == "k")
+        #expect(try await store.get("absent", as: String.self) == nil)
+        #expect(try await view.get("inside", as: String.self) == "i")
+        let error = await #expect(throws: StrataError(code: .corruptEntry, message: "")) { try await store.get("list", as: String.self) }
+        #expect(error?.key == "list")
+        let after = try await RedisBulkTests.commandCounts(server)
+        #expect(after["get", default: 0] - before["get", default: 0] == 9, "one per read, and the tag's record: \(after)")
+        #expect(after["pttl", default: 0] == before["pttl", default: 0], "no PTTL: \(after)")
+
+        // Reads that keep the lifetime still ask for it.
+        let entry = try #require(try await store.entry(forKey: "plain"))
+        let remaining = try #require(entry.expiresAt).millisecondsSince1970 - SystemClock().now().millisecondsSince1970
+        #expect((3_590_000...3_600_000).contains(remaining), "\(remaining) ms left")
+        let tiered = TieredStore(l1: MemoryStore(), l2: store)
+        #expect(try await tiered.get("plain", as: String.self) == "p")
+        let copy = try #require(try await tiered.l1.entry(forKey: "plain"))
+        #expect(copy.expiresAt != nil, "the L1 copy keeps L2's lifetime")
+        #expect(try await RedisBulkTests.commandCounts(server)["pttl", default: 0] - after["pttl", default: 0] == 2)
+        try await store.close()
     }
 
     @Test("an expiry far in the future (a saturated timestamp) is stored, not refused by Redis as an invalid expire time")

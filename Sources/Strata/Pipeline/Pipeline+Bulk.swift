@@ -96,7 +96,7 @@ extension Pipeline {
             // No value returned here carries a lifetime, so a store that reads lifetimes apart
             // (Redis: `PTTL` beside each value) is spared them.
             let sourceKeys = keyPrefix.isEmpty ? keys : keys.map { keyPrefix + $0 }
-            if let reader = source as? any BulkValueSource {
+            if let reader = source as? any ValueOnlySource {
                 let entries = try await namingCallerKeys { try await reader.entriesWithoutLifetimes(forKeys: sourceKeys) }
                 return try await plainValues(keys, sourceKeys, as: type) { entries[$0] }
             }

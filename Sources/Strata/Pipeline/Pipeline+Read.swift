@@ -40,8 +40,16 @@ extension Pipeline {
         if tiered == nil, memory == nil {
             // A store of one tier that keeps no decoded values (SQLite, Redis, a folder):
             // there is no L1 to look in or fill, no miss to count, and the source's errors
-            // go to the caller as they are, so the read is the entry and its checks.
-            guard let entry = try await source.entry(forKey: key) else { return nil }
+            // go to the caller as they are, so the read is the entry and its checks. Nothing
+            // returned here carries a lifetime, so a store that reads lifetimes apart (Redis:
+            // `PTTL` beside `GET`) is spared it.
+            let entry: StoredEntry?
+            if let reader = source as? any ValueOnlySource {
+                entry = try await reader.entryWithoutLifetime(forKey: key)
+            } else {
+                entry = try await source.entry(forKey: key)
+            }
+            guard let entry else { return nil }
             return try await plainValue(of: entry, key: key, as: type)
         }
         return try await read(key, as: type, for: .plain)?.value
