@@ -26,9 +26,10 @@ protocol OriginTransport: Sendable {
 /// `URLSession`, with Foundation's own cache out of the way.
 struct URLSessionTransport: OriginTransport {
     let session: URLSession
-    /// Read once: a session's configuration is fixed when the session is made (changing the
-    /// configuration object afterwards changes nothing), and reading it per request copied
-    /// the configuration and bridged its dictionary on every hit.
+    /// Read once: a session sends the fields of the configuration it was made with (changing
+    /// a configuration object afterwards changes nothing it sends), and turning them into
+    /// fields on every request (a dictionary of `Any` cast field by field, then sorted) was
+    /// about a twentieth of a fresh hit.
     let additionalHeaders: [String: String]
 
     init(session: URLSession) {

@@ -222,7 +222,8 @@ public final class RedisStore: KeyValueStore {
     public struct Statistics: Sendable, Hashable {
         /// Batches written to the server, each one round trip.
         public var roundTrips: Int
-        /// Commands sent in those batches (a read is two: GET and PTTL).
+        /// Commands sent in those batches (a typed `get` is one, `GET`; an entry's read with its
+        /// lifetime is two, `GET` and `PTTL`).
         public var commands: Int
     }
 

@@ -145,7 +145,7 @@ struct HTTPParsingTests {
         #expect(HTTPCache.isNormalized("http://example.com:8080/A?Q=1") && HTTPCache.isNormalized("https://[::1]:8443/"))
         for text in [
             "HTTPS://example.com/a", "https://example.com", "https://example.com?q", "https://example.com/a#f",
-            "https://example.com:443/", "https:example.com/a", "https://example.com#f",
+            "https://example.com:443/", "https:example.com/a", "https://example.com#f", "ht#tp://example.com/a",
         ] {
             #expect(!HTTPCache.isNormalized(text), "\(text)")
         }

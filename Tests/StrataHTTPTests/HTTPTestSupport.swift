@@ -40,6 +40,7 @@ enum Transport: String, CustomStringConvertible, Sendable, CaseIterable {
         case .urlSession:
             return try HTTPCache(store: store, session: session, configuration: configuration)
         case .httpClient:
+            precondition(session == nil, "a URLSession is the urlSession transport's")
             #if AsyncHTTPClient
             return try HTTPCache(store: store, httpClient: Self.client, configuration: configuration)
             #else
