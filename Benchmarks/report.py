@@ -278,9 +278,9 @@ def summary_rows(f):
                   "redis-pinned", f"RedisStore get, sequential ({layout})", 1.3)
         ratio_row(f"`RedisStore` sequential set / blocking hiredis, {where}",
                   "redis-pinned", f"RedisStore set, sequential ({layout})", 1.3)
-        ratio_row(f"the asynchronous floor (GET + PTTL, replies read by a polling thread) / blocking hiredis, {where}",
+        ratio_row(f"the asynchronous floor (GET, replies read by a polling thread) / blocking hiredis, {where}",
                   "redis-pinned",
-                  f"asynchronous floor: GET + PTTL written by the task, replies read by a polling thread ({layout})")
+                  f"asynchronous floor: GET written by the task, replies read by a polling thread ({layout})")
         ratio_row(f"`RedisStore` get with 64 tasks / `redis-benchmark -c 50`, time per get, {where}",
                   "redis-pinned", f"RedisStore get, 64 tasks, ns per get ({layout})", 0.4)
     ratio_row("`RedisStore` get with 64 tasks / `redis-benchmark -c 50`, time per get (unpinned)",
@@ -745,7 +745,7 @@ def reading(f):
 
     add(lambda: (
         f"- **Redis** ({f.run('redis')}). A sequential get and set cost "
-        f"{r('redis', 'RedisStore get, sequential (GET + PTTL)')} and {r('redis', 'RedisStore set, sequential')} "
+        f"{r('redis', 'RedisStore get, sequential (GET)')} and {r('redis', 'RedisStore set, sequential')} "
         f"blocking hiredis calls: each call that suspends pays a wake-up of the waiting task, where a blocking call "
         f"has one thread. With 64 tasks, calls are pipelined: "
         f"{r('redis', 'RedisStore get, 64 tasks (wall-clock ns per get)')} the time per GET of `redis-benchmark -c 50`."))
@@ -756,8 +756,8 @@ def reading(f):
         f"{r('redis-pinned', 'RedisStore get, sequential (two cores)')}. A call that suspends pays one more thread "
         f"than a blocking one: the reply wakes the thread that polls the sockets, which wakes the task's. The least "
         f"any such client pays, raw hiredis commands written by the task and read by a polling thread, costs "
-        f"{r('redis-pinned', 'asynchronous floor: GET + PTTL written by the task, replies read by a polling thread (same core)')} "
-        f"and {r('redis-pinned', 'asynchronous floor: GET + PTTL written by the task, replies read by a polling thread (two cores)')} "
+        f"{r('redis-pinned', 'asynchronous floor: GET written by the task, replies read by a polling thread (same core)')} "
+        f"and {r('redis-pinned', 'asynchronous floor: GET written by the task, replies read by a polling thread (two cores)')} "
         f"a blocking GET; the store's get costs "
         f"{r('redis-pinned', 'RedisStore get, sequential, against the asynchronous floor (same core)')} and "
         f"{r('redis-pinned', 'RedisStore get, sequential, against the asynchronous floor (two cores)')} that floor."))

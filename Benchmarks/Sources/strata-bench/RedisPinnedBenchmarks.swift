@@ -15,11 +15,11 @@ nonisolated func redisPinnedBenchmarks(quick: Bool) async throws {
     let report = Report.shared
     let clientCore = 1
     // The floor of an asynchronous client: the task writes the commands the store sends
-    // (GET and PTTL; a DEL standing for the lease's, and SET) and suspends, and a thread of its own
+    // (GET; a DEL standing for the lease's, and SET) and suspends, and a thread of its own
     // waiting in poll() reads the replies and resumes it. No client that keeps the
     // cooperative pool free of blocking reads can do less. Made before the pinning, so that
     // their reading threads are pinned with the process.
-    let floorGet = AsyncRawPipeline(port: redis.port, keys.map { [["GET", $0], ["PTTL", $0]] })
+    let floorGet = AsyncRawPipeline(port: redis.port, keys.map { [["GET", $0]] })
     let floorSet = AsyncRawPipeline(port: redis.port, keys.map { [["DEL", "strata:lease:" + $0], ["SET", $0, value]] })
     defer {
         floorGet.stop()
@@ -46,14 +46,14 @@ nonisolated func redisPinnedBenchmarks(quick: Bool) async throws {
             group, "RedisStore set, sequential (\(layout))", rounds.median("store set"),
             to: "blocking hiredis SET (\(layout))", rounds.median("raw SET"))
         report.compare(
-            group, "asynchronous floor: GET + PTTL written by the task, replies read by a polling thread (\(layout))",
+            group, "asynchronous floor: GET written by the task, replies read by a polling thread (\(layout))",
             rounds.median("async GET"), to: "blocking hiredis GET (\(layout))", rounds.median("raw GET"))
         report.compare(
             group, "asynchronous floor: DEL of the lease + SET written by the task, replies read by a polling thread (\(layout))",
             rounds.median("async SET"), to: "blocking hiredis SET (\(layout))", rounds.median("raw SET"))
         report.compare(
             group, "RedisStore get, sequential, against the asynchronous floor (\(layout))", rounds.median("store get"),
-            to: "asynchronous floor, GET + PTTL (\(layout))", rounds.median("async GET"))
+            to: "asynchronous floor, GET (\(layout))", rounds.median("async GET"))
         report.compare(
             group, "RedisStore set, sequential, against the asynchronous floor (\(layout))", rounds.median("store set"),
             to: "asynchronous floor, DEL + SET (\(layout))", rounds.median("async SET"))
