@@ -4,7 +4,7 @@ import Strata
 /// call's, byte for byte (`DEL <lease>` and `SET [PX]`, or `DEL` for an entry already
 /// expired; `DEL <lease>` and `DEL`), so a key's lease breaks as it does for one key: its
 /// `DEL` goes first, in the same pipeline as the change. A read on one server asks for what
-/// a single read's `GET` and `PTTL` answer with one script per chunk (see
+/// `entry(forKey:)`'s `GET` and `PTTL` answer with one script per chunk (see
 /// `RedisStore+BulkRead.swift`); on a cluster it sends them per key. All the keys' commands go in one
 /// pipelined round trip (on a cluster, one per node, the nodes in parallel; see
 /// `RedisCluster+Bulk.swift`), cut into pipelines of at most ``bulkPipelineCommands``
