@@ -87,7 +87,10 @@ public struct StrataPersistDriver: PersistDriver {
 
     /// The value at `key`, or `nil`; `PersistError.invalidConversion` when it is not an `Object`.
     public func get<Object: Codable & Sendable>(key: String, as type: Object.Type) async throws -> Object? {
-        try await getWithTTL(key: key, as: type)?.object
+        // A plain read of the bytes, as `getWithTTL` reads, but without the lifetime it does
+        // not return (Redis: `GET` without `PTTL`).
+        guard let bytes = try await store.get(key, as: [UInt8].self) else { return nil }
+        return try decode(bytes, as: type)
     }
 
     /// The value at `key` and the time it has left (`nil`: no expiry).
@@ -95,12 +98,7 @@ public struct StrataPersistDriver: PersistDriver {
     {
         // As a plain read sees it: through an envelope, within the lifetime, tags valid.
         guard let entry = try await store.readableEntry(forKey: key) else { return nil }
-        let object: Object
-        do {
-            object = try JSONDecoder().decode(Object.self, from: Data(entry.bytes))
-        } catch {
-            throw PersistError.invalidConversion
-        }
+        let object = try decode(entry.bytes, as: type)
         let ttl = entry.expiresAt.map { Duration.milliseconds(max(0, store.clock.now().milliseconds(until: $0))) }
         return (object, ttl)
     }
@@ -134,6 +132,15 @@ public struct StrataPersistDriver: PersistDriver {
             throw StrataError(
                 code: .encodingFailed, message: "cannot encode a \(Object.self) as JSON", key: key,
                 backend: store.backendName, underlying: error)
+        }
+    }
+
+    /// `bytes` decoded from JSON as `type`; `PersistError.invalidConversion` when they are not one.
+    private func decode<Object: Decodable>(_ bytes: [UInt8], as type: Object.Type) throws -> Object {
+        do {
+            return try JSONDecoder().decode(Object.self, from: Data(bytes))
+        } catch {
+            throw PersistError.invalidConversion
         }
     }
 

@@ -260,8 +260,9 @@ public final class RedisStore: KeyValueStore {
         }
     }
 
-    /// Reads the entry (an entry written with options counts within its lifetime only,
-    /// which `EXISTS` cannot tell); a key holding another Redis type counts as present.
+    /// Reads the entry as a plain `get` does, its value without its lifetime (`GET`: an
+    /// entry written with options counts within its lifetime only, which `EXISTS` cannot
+    /// tell); a key holding another Redis type counts as present.
     public func containsEntry(forKey key: String) async throws -> Bool {
         try await containsReadableEntry(forKey: key)
     }

@@ -163,7 +163,7 @@ public final class FaultInjectingStore: KeyValueStore {
     }
 
     /// Runs `call` behind the fault for `operation`.
-    private func gated<Output>(_ operation: Operations, _ call: () async throws -> Output) async throws -> Output {
+    func gated<Output>(_ operation: Operations, _ call: () async throws -> Output) async throws -> Output {
         try await gate(operation)
         return try await delayed(operation, call)
     }

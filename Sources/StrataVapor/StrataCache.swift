@@ -46,9 +46,10 @@ public struct StrataCache: Cache, Sendable {
         // The store is read in a task; the bytes are decoded where the future completes,
         // since Vapor does not require `T` to be `Sendable`.
         return complete { () async throws -> [UInt8]? in
-            // As a plain read sees it: an entry written with options is read through its
+            // A plain read of the bytes: an entry written with options is read through its
             // envelope, within its lifetime (never in its grace), while its tags are valid.
-            try await store.readableEntry(forKey: key)?.bytes
+            // It reads no lifetime, which is not needed here (Redis: `GET` without `PTTL`).
+            try await store.get(key, as: [UInt8].self)
         }.decoded(by: ValueDecoder<T>(key: key, backend: store.backendName, format: store.valueFormat))
     }
 

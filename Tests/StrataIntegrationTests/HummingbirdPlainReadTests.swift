@@ -47,5 +47,23 @@ struct HummingbirdPlainReadTests {
             #expect(try await persist.get(key: "tagged", as: Profile.self) == created, "create over an invalidated entry")
         }
     }
+
+    @Test(
+        "over a RedisStore alone, StrataPersistDriver.get is one GET (no PTTL, since it returns no lifetime) and getWithTTL two (GET and PTTL)",
+        .timeLimit(.minutes(1)))
+    func persistDriverGetReadsNoLifetime() async throws {
+        let redis = try await IntegrationStores().redis()
+        let persist = StrataPersistDriver(store: redis)
+        try await persist.set(key: "profile", value: OptionsScene.ada, expires: .seconds(60))
+        let before = redis.statistics.commands
+        #expect(try await persist.get(key: "profile", as: Profile.self) == OptionsScene.ada)
+        #expect(try await persist.get(key: "absent", as: Profile.self) == nil)
+        #expect(redis.statistics.commands - before == 2, "GET per get, without PTTL")
+        let ttl = try await persist.getWithTTL(key: "profile", as: Profile.self)?.ttl
+        #expect(ttl.map { $0 > .zero && $0 <= .seconds(60) } == true, "\(String(describing: ttl))")
+        #expect(redis.statistics.commands - before == 4, "getWithTTL reads the lifetime: GET and PTTL")
+        _ = try await redis.clear()
+        try await redis.close()
+    }
 }
 #endif

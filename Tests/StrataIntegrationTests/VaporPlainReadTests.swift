@@ -58,5 +58,21 @@ struct VaporPlainReadTests {
             }
         }
     }
+
+    @Test("over a RedisStore alone, req.cache.get is one GET (no PTTL: it keeps only the value)", .timeLimit(.minutes(1)))
+    func vaporGetReadsNoLifetime() async throws {
+        let redis = try await IntegrationStores().redis()
+        try await withApp { app in
+            app.caches.use(.strata(redis))
+            Self.routes(app)
+            try await app.testing().test(.PUT, "profile/written") { #expect($0.status == .ok) }
+            let before = redis.statistics.commands
+            #expect(try await Self.profile(app, "written") == "200 Grace 1")
+            #expect(try await Self.profile(app, "absent") == "200 (none)")
+            #expect(redis.statistics.commands - before == 2, "GET per get, without PTTL")
+        }
+        _ = try await redis.clear()
+        try await redis.close()
+    }
 }
 #endif

@@ -146,7 +146,7 @@ struct RedisStoreTests {
     }
 
     @Test(
-        "a typed get of the store alone, or of a prefixed view, is GET alone (no PTTL on the server) and answers as before: an envelope past its expiry and an invalidated tag miss, a list is corruptEntry naming the key; entry(forKey:) and a tiered store's L2 read still read the lifetime"
+        "a typed get or has of the store alone, of a prefixed view or through a FaultInjectingStore, is GET alone (no PTTL on the server) and answers as before: an envelope past its expiry and an invalidated tag miss, a list is corruptEntry naming the key (present for has); entry(forKey:) and a tiered store's L2 read still read the lifetime"
     )
     func typedGetReadsNoLifetime() async throws {
         let server = try await RedisTestServer()
@@ -173,6 +173,19 @@ struct RedisStoreTests {
         #expect(after["get", default: 0] - before["get", default: 0] == 9, "one per read, and the tag's record: \(after)")
         #expect(after["pttl", default: 0] == before["pttl", default: 0], "no PTTL: \(after)")
 
+        // `has` answers as the get does (a list is present: something is there), through a
+        // fault-injecting wrapper as in production.
+        let faulty = FaultInjectingStore(wrapping: store)
+        for reader in [store, faulty] as [any KeyValueStore] {
+            for key in ["plain", "forever", "kept", "list"] { #expect(try await reader.has(key), "\(key) is there") }
+            for key in ["ended", "tagged", "absent"] { #expect(try await !reader.has(key), "\(key) is not") }
+        }
+        #expect(try await view.has("inside"))
+        #expect(try await faulty.get("plain", as: String.self) == "p")
+        let afterHas = try await RedisBulkTests.commandCounts(server)
+        #expect(afterHas["get", default: 0] - after["get", default: 0] == 18, "one per has and get, and the tag's record: \(afterHas)")
+        #expect(afterHas["pttl", default: 0] == before["pttl", default: 0], "no PTTL for has: \(afterHas)")
+
         // Reads that keep the lifetime still ask for it.
         let entry = try #require(try await store.entry(forKey: "plain"))
         // The hour set at `written`, read back through PTTL: however long the test took since
@@ -184,7 +197,7 @@ struct RedisStoreTests {
         #expect(try await tiered.get("plain", as: String.self) == "p")
         let copy = try #require(try await tiered.l1.entry(forKey: "plain"))
         #expect(copy.expiresAt != nil, "the L1 copy keeps L2's lifetime")
-        #expect(try await RedisBulkTests.commandCounts(server)["pttl", default: 0] - after["pttl", default: 0] == 2)
+        #expect(try await RedisBulkTests.commandCounts(server)["pttl", default: 0] - afterHas["pttl", default: 0] == 2)
         try await store.close()
     }
 

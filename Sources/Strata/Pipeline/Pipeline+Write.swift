@@ -92,10 +92,11 @@ extension Pipeline {
     }
 
     /// Whether `key` holds an entry a plain read returns. An entry the backend cannot read
-    /// (foreign data) counts as present.
+    /// (foreign data) counts as present. Read as a plain `get` of bytes reads it, which asks
+    /// a store of one tier for no lifetime (Redis: `GET` without `PTTL`), since none is kept.
     func contains(_ key: String) async throws -> Bool {
         do {
-            return try await readableEntry(key) != nil
+            return try await readValue(key, as: [UInt8].self) != nil
         } catch let error as StrataError where error.code == .corruptEntry {
             return true
         }

@@ -1,6 +1,6 @@
 /// A store whose reads cost less when they need not answer each entry's remaining lifetime:
-/// a plain typed read of a store of one tier (a single `get`, or a bulk one) asks this of
-/// it, since nothing such a read returns carries a lifetime (an envelope carries its own
+/// a plain typed read of a store of one tier (a single `get`, a bulk one, or `has`) asks this
+/// of it, since nothing such a read returns carries a lifetime (an envelope carries its own
 /// expiry; the store drops what has expired).
 ///
 /// `RedisStore` is one: ``KeyValueStore/entry(forKey:)`` reads the key's `PTTL` beside its
