@@ -97,6 +97,28 @@ struct BulkConsistencyTests {
         try await cache.close()
     }
 
+    @Test(
+        "X1: a single write, delete, increment or clear that fails is announced, as a bulk write that fails is, since L2 may have made the change"
+    )
+    func failedWriteAnnounced() async throws {
+        let announcements = Announcements()
+        let faulty = FaultInjectingStore(wrapping: MemoryStore())
+        let cache = TieredStore(l1: MemoryStore(), l2: faulty, configuration: .init(invalidationPublisher: announcements))
+        try await cache.set("a", 1)
+        faulty.inject(.fail, into: .writes)
+        let error = try await #require(throws: StrataError.self) { try await cache.set("a", 2) }
+        #expect(error.code == .backendUnavailable)
+        #expect(announcements.all == [[.key("a")], [.key("a")]], "the write, then the failed one")
+        #expect(try await cache.l1.get("a", as: Int.self) == nil, "L1 holds neither value")
+        // A delete, an increment and a clear that fail are announced too.
+        _ = try await #require(throws: StrataError.self) { try await cache.delete("a") }
+        _ = try await #require(throws: StrataError.self) { try await cache.increment("n") }
+        _ = try await #require(throws: StrataError.self) { try await cache.clear(prefix: "user:") }
+        #expect(announcements.all.dropFirst(2) == [[.key("a")], [.key("n")], [.prefix("user:")]], "\(announcements.all)")
+        faulty.heal()
+        try await cache.close()
+    }
+
     @Test("A typed bulk set on a bounded MemoryStore that cannot hold one of its values writes none of them")
     func boundedMemoryRefusesWholeBatch() async throws {
         let store = MemoryStore(configuration: .init(maxBytes: 4_096))

@@ -199,7 +199,8 @@ public final class TieredStore: KeyValueStore {
     }
 
     /// Writes `entry` to `source` (L2, or a view of it), then keeps `value` (or the bytes) in
-    /// L1 if no other write of the key in this process raced it; announces the change.
+    /// L1 if no other write of the key in this process raced it; announces the change. A
+    /// write that fails is announced too, since L2 may hold it.
     func writeThrough(_ key: String, _ entry: StoredEntry, value: (any AnyObject & Sendable)?, to source: any KeyValueStore) async throws {
         let byteKey = ByteKey(key)
         let started = observing ? ContinuousClock.now : nil
@@ -207,8 +208,10 @@ public final class TieredStore: KeyValueStore {
         do {
             try await source.setEntry(entry, forKey: key)
         } catch {
-            // L2 may or may not hold the new value: L1 must hold neither it nor the old one.
+            // L2 may or may not hold the new value: L1 must hold neither it nor the old one,
+            // and other instances' L1s neither (a bulk write that fails is announced so too).
             finishDroppingL1Copy(ticket, byteKey)
+            await announce(.key(key))
             throw l2Failure(error, key: key, since: started)
         }
         let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
@@ -223,7 +226,8 @@ public final class TieredStore: KeyValueStore {
         tracker.finishWrite(ticket, keep: { try? l1.remove(key) }, drop: { try? l1.remove(key) })
     }
 
-    /// Runs an L2 call that changes `key`, then drops the L1 copy.
+    /// Runs an L2 call that changes `key`, then drops the L1 copy; announces the change,
+    /// whether or not L2 answered (it may have made it).
     func changeInL2<Output>(_ key: String, _ change: () async throws -> Output) async throws -> Output {
         let byteKey = ByteKey(key)
         let started = observing ? ContinuousClock.now : nil
@@ -233,6 +237,7 @@ public final class TieredStore: KeyValueStore {
             result = try await change()
         } catch {
             finishDroppingL1Copy(ticket, byteKey)
+            await announce(.key(key))
             throw l2Failure(error, key: key, since: started)
         }
         finishDroppingL1Copy(ticket, byteKey)
@@ -263,7 +268,8 @@ public final class TieredStore: KeyValueStore {
     }
 
     /// Removes every key that starts with `prefix` from L2, then from L1 (without a scan
-    /// of L1); returns how many unexpired entries L2 held.
+    /// of L1), and announces it, whether or not L2 answered; returns how many unexpired
+    /// entries L2 held.
     @discardableResult
     public func clear(prefix: String) async throws -> Int {
         let started = observing ? ContinuousClock.now : nil
@@ -276,6 +282,7 @@ public final class TieredStore: KeyValueStore {
             await announce(prefix.isEmpty ? .everything : .prefix(prefix))
             return removed
         } catch {
+            await announce(prefix.isEmpty ? .everything : .prefix(prefix))  // partly cleared, maybe
             throw l2Failure(error, key: prefix, since: started)
         }
     }
