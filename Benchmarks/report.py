@@ -820,7 +820,11 @@ def reading(f):
         f"copy for {v('coherence', 'stale window after a write, median (invalidation bus)')} (median) and "
         f"{v('coherence', 'stale window after a write, p99 (invalidation bus)')} (p99) with the invalidation bus; "
         f"a `TieredStore.set` with the bus costs {r('coherence', 'TieredStore.set with the invalidation bus')} one "
-        f"without."))
+        f"without, with both instances' subscriptions on this machine's 2 cores; "
+        f"{r('coherence', 'TieredStore.set with the invalidation bus, the writer' + chr(39) + 's own subscription only')} "
+        f"with only the writer's own (which receives its announcements and ignores them), and "
+        f"{r('coherence', 'TieredStore.set with the invalidation bus, no subscription in the process')} with none "
+        f"(the announcing alone)."))
 
     add(lambda: (
         f"- **HTTPCache** ({f.run('http')}). A fresh hit costs {r('http', 'HTTPCache fresh hit, response(for:) (2 KiB)')} "
