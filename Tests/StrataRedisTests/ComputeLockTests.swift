@@ -1,10 +1,11 @@
 import Foundation
-import Strata
 import StrataRedis
 import StrataTestSupport
 import StrataTesting
 import Synchronization
 import Testing
+
+@testable import Strata
 
 @Suite("Cross-process single flight")
 struct ComputeLockTests {
@@ -91,5 +92,49 @@ extension TieredStore.Configuration {
         configuration.computeLockWait = .seconds(45)
         configuration.computeLockLease = .seconds(120)
         return configuration
+    }
+}
+
+/// A waiter for the compute lock wakes on the holder's announced write (Docs/Coherence.md).
+@Suite("Cross-process single flight: the holder's write wakes the waiters")
+struct ComputeLockWakeTests {
+    @Test(
+        "with the invalidation bus, an instance waiting for another's computation returns its value when the write is announced, without polling (the poll set to an hour)",
+        .timeLimit(.minutes(1)))
+    func announcedWriteWakesWaiter() async throws {
+        let server = try await RedisTestServer()
+        func instance() throws -> (TieredStore, RedisInvalidationBus) {
+            let redis = try RedisStore(url: server.unixURL)
+            let bus = RedisInvalidationBus(redis: redis)
+            var configuration = TieredStore.Configuration.lockTest(redis)
+            configuration.invalidationPublisher = bus
+            configuration.computeLockPollInterval = .seconds(3_600)
+            return (TieredStore(l1: MemoryStore(), l2: redis, configuration: configuration), bus)
+        }
+        let (holder, holderBus) = try instance()
+        let (waiter, waiterBus) = try instance()
+        let subscription = Task { try await waiterBus.run(delivering: waiter) }
+        defer { subscription.cancel() }
+        try #require(try await eventually(within: .seconds(10)) { waiterBus.isSubscribed })
+
+        let (computing, finish) = AsyncStream<Void>.makeStream()
+        let computations = Counter()
+        async let held = holder.getOrSet("report", as: String.self) {
+            computations.increment()
+            for await _ in computing { break }
+            return "the holder's"
+        }
+        try #require(try await eventually { computations.count == 1 }, "the holder computes, holding the lock")
+        async let waited = waiter.getOrSet("report", as: String.self) {
+            computations.increment()
+            return "the waiter's"
+        }
+        try #require(try await eventually { waiter.changeSignals.parked == 1 }, "the waiter waits for the holder")
+        finish.yield()
+        #expect(try await held == "the holder's")
+        #expect(try await waited == "the holder's", "woken by the announcement, it read the holder's value")
+        #expect(computations.count == 1)
+        #expect(waiter.changeSignals.count == 0)
+        await holderBus.close()
     }
 }

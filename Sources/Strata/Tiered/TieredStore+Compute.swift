@@ -66,15 +66,29 @@ extension TieredStore {
             // The holder's value, if one just finished, is read under the lease that follows.
             if let token { return .token(token, leasedRead: nil) }
             // Another instance computes: its value appears in L2. A bulk computation this
-            // caller belongs to need not wait for it.
+            // caller belongs to need not wait for it. The holder's write, announced to this
+            // instance, ends the wait at once (the signal is armed before the read, so an
+            // announcement landing between the two is not missed); without one, L2 is read
+            // again every `computeLockPollInterval`.
             BulkParticipant.current?.isWaiting(forKey: key)
-            if let found = try await pipeline.readForComputation(key, as: type),
-                found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970)
-            {
+            let signal = changeSignals.arm(ByteKey(key))
+            let found: StoredValue<Value>?
+            do {
+                found = try await pipeline.readForComputation(key, as: type)
+            } catch {
+                changeSignals.disarm(signal)
+                throw error
+            }
+            if let found, found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
+                changeSignals.disarm(signal)
                 return .value(found.value)
             }
-            if ContinuousClock.now > giveUp { return .computeWithoutLock }
-            try await Task.sleep(for: .milliseconds(10))
+            if ContinuousClock.now > giveUp {
+                changeSignals.disarm(signal)
+                return .computeWithoutLock
+            }
+            await changeSignals.wait(signal, atMost: max(configuration.computeLockPollInterval, .milliseconds(1)))
+            try Task.checkCancellation()
         }
     }
 

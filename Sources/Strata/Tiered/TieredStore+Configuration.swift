@@ -44,6 +44,14 @@ extension TieredStore {
         /// How long a process without the lock waits for the holder's value in L2 before
         /// computing it itself.
         public var computeLockWait: Duration = .seconds(5)
+        /// How often a process waiting for the compute lock's holder reads L2 again, and
+        /// tries the lock, when nothing wakes it sooner: with an invalidation bus (or
+        /// tracking), the holder's write, announced to this instance, does. At least 1 ms.
+        ///
+        /// ```swift
+        /// configuration.computeLockPollInterval = .milliseconds(50)   // fewer reads while waiting
+        /// ```
+        public var computeLockPollInterval: Duration = .milliseconds(10)
         /// How far apart the clocks of the instances sharing L2 may be. A computation's
         /// start, which its tags are checked against, is moved back by this much, so an
         /// invalidation made by an instance whose clock is behind still reaches a value

@@ -21,13 +21,16 @@ extension TieredStore {
             let byteKey = ByteKey(key)
             let ticket = tracker.beginWrite(byteKey)
             finishDroppingL1Copy(ticket, byteKey)
+            changeSignals.signal(byteKey)  // after the drop: a woken waiter reads L2, not a stale copy
             report(.remoteInvalidation, .l1, key, since: nil)
         case .prefix(let prefix):
             tracker.beginPrefixWrite()
             tracker.finishPrefixWrite { try? l1.removeAll(prefix: prefix) }
+            changeSignals.signalAll()
             report(.remoteInvalidation, .l1, prefix, since: nil)
         case .everything:
             dropEverything()
+            changeSignals.signalAll()
             notify(Event(kind: .remoteInvalidation, tier: .l1, key: nil, duration: .zero, error: nil))
         }
     }

@@ -40,6 +40,8 @@ public final class TieredStore: KeyValueStore {
     public let configuration: Configuration
 
     let tracker = WriteTracker()
+    /// Wakes a `getOrSet` waiting for another instance's computation when its write is announced.
+    let changeSignals = ChangeSignals()
     /// Whether anyone observes events: a hit reads the clock only then.
     @usableFromInline
     let observing: Bool
