@@ -34,8 +34,10 @@ public final class FaultInjectingStore: KeyValueStore {
         public let rawValue: Int
         /// Creates a set of operations.
         public init(rawValue: Int) { self.rawValue = rawValue }
-        /// `entry`, `containsEntry`, `storedKeys`, `storedEntries`, `leaseEntry` (a lease is
-        /// taken with a read) and `records`, and so the typed reads built on them (`get`, `keys`…).
+        /// `entry`, `containsEntry`, `storedKeys`, `storedEntries`, `entries(forKeys:)`,
+        /// `leaseEntry` (a lease is taken with a read), `records`, and the reads of values
+        /// without their lifetimes that a `RedisStore` offers, and so the typed reads built on
+        /// them (`get`, `keys`…).
         public static let reads = Operations(rawValue: 1)
         /// Every call that changes the store.
         public static let writes = Operations(rawValue: 2)

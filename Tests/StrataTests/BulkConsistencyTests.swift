@@ -98,7 +98,7 @@ struct BulkConsistencyTests {
     }
 
     @Test(
-        "X1: a single write, delete, increment or clear that fails is announced, as a bulk write that fails is, since L2 may have made the change"
+        "X1: a single write, delete, increment, clear or computed value whose write fails is announced, as a bulk write that fails is, since L2 may have made the change; not when L2 is closed"
     )
     func failedWriteAnnounced() async throws {
         let announcements = Announcements()
@@ -115,7 +115,15 @@ struct BulkConsistencyTests {
         _ = try await #require(throws: StrataError.self) { try await cache.increment("n") }
         _ = try await #require(throws: StrataError.self) { try await cache.clear(prefix: "user:") }
         #expect(announcements.all.dropFirst(2) == [[.key("a")], [.key("n")], [.prefix("user:")]], "\(announcements.all)")
+        // A computed value whose write fails is served, and announced.
+        #expect(try await cache.getOrSet("c", as: Int.self) { 7 } == 7)
+        #expect(announcements.all.dropFirst(5) == [[.key("c")]], "\(announcements.all)")
         faulty.heal()
+        // A write L2 refuses as closed (it sent nothing) is not announced.
+        try await faulty.close()
+        let closed = try await #require(throws: StrataError.self) { try await cache.set("a", 3) }
+        #expect(closed.code == .closed)
+        #expect(announcements.all.count == 6, "\(announcements.all)")
         try await cache.close()
     }
 

@@ -114,8 +114,10 @@ extension Pipeline {
             if written { await tiered.announce(.key(key)) }
             return written ? .written : .refused
         case .failed:
-            // L2 may or may not hold it: the value is still right for this process.
+            // L2 may or may not hold it: the value is still right for this process, and
+            // other instances must not keep the old one (X1).
             leased.tracking.advance(to: tiered.finishLeasedWrite(ticket, since: since, result: .failed, key: key, copy: copy))
+            await tiered.announce(.key(key))
             return .unknown
         case .pending(let call):
             // Past l2Timeout: keep the value in L1 now, and the key as written-to until L2
@@ -133,7 +135,7 @@ extension Pipeline {
                 }
                 leased.tracking.advance(
                     to: tiered.finishLeasedWrite(ticket, since: since, result: result, key: key, copy: result == .failed ? copy : nil))
-                if result == .written { await tiered.announce(.key(key)) }
+                if result != .refused { await tiered.announce(.key(key)) }  // written, or maybe (X1)
             }
             return .unknown
         }

@@ -106,7 +106,9 @@ extension KeyValueStore {
     /// The entry at `key` as a plain read sees it: the value's bytes as a plain entry holds
     /// them (an envelope removed) and the end of its lifetime (its grace not counted); `nil`
     /// when the key is missing, past its lifetime, or invalidated by a tag. What an adapter
-    /// that decodes values itself reads (Vapor's `Cache`, Hummingbird's `PersistDriver`).
+    /// that decodes values itself and reports lifetimes reads (Hummingbird's
+    /// `PersistDriver.getWithTTL`); one that needs the bytes alone reads them with
+    /// `get(key, as: [UInt8].self)`, which asks a store of one tier for no lifetime.
     ///
     /// ```swift
     /// if let entry = try await store.readableEntry(forKey: "user:1") {

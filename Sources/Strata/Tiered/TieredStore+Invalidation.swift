@@ -7,6 +7,14 @@ extension TieredStore {
         await configuration.invalidationPublisher?.publish(invalidation)
     }
 
+    /// Announces `invalidation` after an L2 call that failed with `error`, since L2 may have
+    /// made the change (a reply lost, a timeout after the request was sent); not after
+    /// `closed`, which a call of a closed store throws before it sends anything.
+    func announce(_ invalidation: Invalidation, afterFailure error: any Error) async {
+        if let error = error as? StrataError, error.code == .closed { return }
+        await announce(invalidation)
+    }
+
     /// Drops the L1 copies another instance's change made stale, called by an invalidation
     /// subscriber (such as `RedisInvalidationBus.run(delivering:)`). A read filling L1 at
     /// the same moment does not put a stale copy back.

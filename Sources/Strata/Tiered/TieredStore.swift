@@ -213,7 +213,7 @@ public final class TieredStore: KeyValueStore {
             // L2 may or may not hold the new value: L1 must hold neither it nor the old one,
             // and other instances' L1s neither (a bulk write that fails is announced so too).
             finishDroppingL1Copy(ticket, byteKey)
-            await announce(.key(key))
+            await announce(.key(key), afterFailure: error)
             throw l2Failure(error, key: key, since: started)
         }
         let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
@@ -239,7 +239,7 @@ public final class TieredStore: KeyValueStore {
             result = try await change()
         } catch {
             finishDroppingL1Copy(ticket, byteKey)
-            await announce(.key(key))
+            await announce(.key(key), afterFailure: error)
             throw l2Failure(error, key: key, since: started)
         }
         finishDroppingL1Copy(ticket, byteKey)
@@ -284,7 +284,7 @@ public final class TieredStore: KeyValueStore {
             await announce(prefix.isEmpty ? .everything : .prefix(prefix))
             return removed
         } catch {
-            await announce(prefix.isEmpty ? .everything : .prefix(prefix))  // partly cleared, maybe
+            await announce(prefix.isEmpty ? .everything : .prefix(prefix), afterFailure: error)  // partly cleared, maybe
             throw l2Failure(error, key: prefix, since: started)
         }
     }
