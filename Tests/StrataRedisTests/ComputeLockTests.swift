@@ -109,9 +109,10 @@ struct ComputeLockWakeTests {
             var configuration = TieredStore.Configuration.lockTest(redis)
             configuration.invalidationPublisher = bus
             configuration.computeLockPollInterval = .seconds(3_600)
+            configuration.computeLockWait = .seconds(600)  // so only the wake ends the wait within the test's limit
             return (TieredStore(l1: MemoryStore(), l2: redis, configuration: configuration), bus)
         }
-        let (holder, holderBus) = try instance()
+        let (holder, _) = try instance()
         let (waiter, waiterBus) = try instance()
         let subscription = Task { try await waiterBus.run(delivering: waiter) }
         defer { subscription.cancel() }
@@ -124,17 +125,34 @@ struct ComputeLockWakeTests {
             for await _ in computing { break }
             return "the holder's"
         }
-        try #require(try await eventually { computations.count == 1 }, "the holder computes, holding the lock")
+        try #require(try await eventually(within: .seconds(30)) { computations.count == 1 }, "the holder computes, holding the lock")
         async let waited = waiter.getOrSet("report", as: String.self) {
             computations.increment()
             return "the waiter's"
         }
-        try #require(try await eventually { waiter.changeSignals.parked == 1 }, "the waiter waits for the holder")
+        try #require(try await eventually(within: .seconds(30)) { waiter.changeSignals.parked == 1 }, "the waiter waits for the holder")
         finish.yield()
         #expect(try await held == "the holder's")
         #expect(try await waited == "the holder's", "woken by the announcement, it read the holder's value")
         #expect(computations.count == 1)
         #expect(waiter.changeSignals.count == 0)
-        await holderBus.close()
+        subscription.cancel()
+        _ = await subscription.result
+        try await holder.close()
+        try await waiter.close()
+    }
+
+    @Test("a waiter never waits past computeLockWait, whatever the poll: it then computes without the lock", .timeLimit(.minutes(1)))
+    func waitBoundedByComputeLockWait() async throws {
+        let server = try await RedisTestServer()
+        let redis = try RedisStore(url: server.unixURL)
+        var configuration = TieredStore.Configuration.lockTest(redis)
+        configuration.computeLockPollInterval = .seconds(3_600)
+        configuration.computeLockWait = .milliseconds(300)
+        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: configuration)
+        // Another holder's lock, held for a minute; no bus announces anything.
+        try await server.cli("--quoted-input", "SET", #""\xffstrata:lock:held""#, "another-holder", "NX", "PX", "60000")
+        #expect(try await cache.getOrSet("held", as: Int.self) { 7 } == 7, "computed without the lock after 300 ms")
+        try await cache.close()
     }
 }

@@ -14,8 +14,9 @@ struct ChangeSignalsTests {
         let waiting = signals.arm(ByteKey("k"))
         let other = signals.arm(ByteKey("other"))
         signals.signal(ByteKey("k"))
+        #expect(signals.armed == 1, "the other key's signal is still armed, k's is signalled")
         await signals.wait(waiting, atMost: .seconds(3_600))  // returns: the test's limit is a minute
-        #expect(signals.count == 1, "the other key's signal is still armed")
+        #expect(signals.count == 1 && signals.armed == 1, "the other key's signal is still armed")
         signals.disarm(other)
         #expect(signals.count == 0)
     }
@@ -43,5 +44,29 @@ struct ChangeSignalsTests {
         await waiter.value
         await signals.wait(signals.arm(ByteKey("k")), atMost: .milliseconds(1))
         #expect(signals.count == 0)
+    }
+
+    @Test(
+        "a TieredStore wakes its waiters on another instance's change of their key, of a prefix or of everything, and when it closes; not on another key's",
+        .timeLimit(.minutes(1)))
+    func tieredStoreSignals() async throws {
+        let cache = TieredStore(l1: MemoryStore(), l2: MemoryStore())
+        let signals = cache.changeSignals
+        let key = signals.arm(ByteKey("user:1"))
+        cache.applyRemoteInvalidation(.key("user:2"))
+        #expect(signals.armed == 1, "another key's change")
+        cache.applyRemoteInvalidation(.key("user:1"))
+        #expect(signals.armed == 0, "its key's change")
+        signals.disarm(key)
+        for invalidation in [Invalidation.prefix("team:"), .everything] {
+            let armed = signals.arm(ByteKey("user:1"))
+            cache.applyRemoteInvalidation(invalidation)
+            #expect(signals.armed == 0, "\(invalidation) wakes every waiter")
+            signals.disarm(armed)
+        }
+        let open = signals.arm(ByteKey("user:1"))
+        try await cache.close()
+        #expect(signals.armed == 0, "close wakes every waiter")
+        signals.disarm(open)
     }
 }

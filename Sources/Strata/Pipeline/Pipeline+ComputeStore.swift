@@ -113,11 +113,11 @@ extension Pipeline {
                 to: tiered.finishLeasedWrite(ticket, since: since, result: written ? .written : .refused, key: key, copy: copy))
             if written { await tiered.announce(.key(key)) }
             return written ? .written : .refused
-        case .failed:
+        case .failed(let error):
             // L2 may or may not hold it: the value is still right for this process, and
             // other instances must not keep the old one (X1).
             leased.tracking.advance(to: tiered.finishLeasedWrite(ticket, since: since, result: .failed, key: key, copy: copy))
-            await tiered.announce(.key(key))
+            await tiered.announce(.key(key), afterFailure: error)
             return .unknown
         case .pending(let call):
             // Past l2Timeout: keep the value in L1 now, and the key as written-to until L2
@@ -127,15 +127,21 @@ extension Pipeline {
                 // A write that fails now is a failure (reported), not a refusal: L1 keeps
                 // the value it holds, for undeliveredL1Expiry at most.
                 let result: TieredStore.LeasedWriteResult
+                var failure: (any Error)?
                 do {
                     result = try await call.value ? .written : .refused
                 } catch {
                     _ = tiered.recordFailure(error, key: key, since: nil)
                     result = .failed
+                    failure = error
                 }
                 leased.tracking.advance(
                     to: tiered.finishLeasedWrite(ticket, since: since, result: result, key: key, copy: result == .failed ? copy : nil))
-                if result != .refused { await tiered.announce(.key(key)) }  // written, or maybe (X1)
+                if let failure {
+                    await tiered.announce(.key(key), afterFailure: failure)  // L2 may hold it (X1)
+                } else if result == .written {
+                    await tiered.announce(.key(key))
+                }
             }
             return .unknown
         }

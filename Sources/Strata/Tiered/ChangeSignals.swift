@@ -56,6 +56,13 @@ final class ChangeSignals: Sendable {
     /// Signals armed or waiting (for tests).
     var count: Int { state.withLock { $0.slots.count } }
 
+    /// Signals armed and neither signalled nor waiting (for tests).
+    var armed: Int {
+        state.withLock { state in
+            state.slots.values.count { if case .armed = $0 { true } else { false } }
+        }
+    }
+
     /// Signals waiting (for tests).
     var parked: Int {
         state.withLock { state in

@@ -83,11 +83,13 @@ extension TieredStore {
                 changeSignals.disarm(signal)
                 return .value(found.value)
             }
-            if ContinuousClock.now > giveUp {
+            let left = giveUp - ContinuousClock.now
+            if left < .zero {
                 changeSignals.disarm(signal)
                 return .computeWithoutLock
             }
-            await changeSignals.wait(signal, atMost: max(configuration.computeLockPollInterval, .milliseconds(1)))
+            // Never past `computeLockWait`, whatever the poll.
+            await changeSignals.wait(signal, atMost: max(min(configuration.computeLockPollInterval, left), .milliseconds(1)))
             try Task.checkCancellation()
         }
     }
@@ -125,8 +127,8 @@ extension TieredStore {
     /// How an L2 write given `l2Timeout` ended.
     enum OwnedCall<Output: Sendable> {
         case answered(Output)
-        /// It failed (reported).
-        case failed
+        /// It failed (reported) with this error.
+        case failed(any Error)
         /// It did not answer in time, or the caller was cancelled: it goes on, and whoever
         /// owns it awaits it.
         case pending(Task<Output, any Error>)
@@ -149,7 +151,7 @@ extension TieredStore {
             return .pending(work)
         } catch {
             _ = recordFailure(error, key: key, since: started)
-            return .failed
+            return .failed(error)
         }
     }
 

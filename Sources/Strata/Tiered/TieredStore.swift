@@ -317,12 +317,14 @@ public final class TieredStore: KeyValueStore {
     /// writes past `l2Timeout` (not cancelled: a write already sent may land); lets the
     /// invalidation publisher send what it still holds and closes it
     /// (``InvalidationPublisher/close()``; a `RedisInvalidationBus` refuses announcements
-    /// after it, so give each store a bus of its own), then closes L2, then L1.
+    /// after it, so give each store a bus of its own), then closes L2, then L1. A `getOrSet`
+    /// waiting for another instance's computation is woken then, and finds L2 closed.
     ///
     /// ```swift
     /// try await cache.close()
     /// ```
     public func close() async throws {
+        defer { changeSignals.signalAll() }
         await background.cancelAndWait()
         await configuration.invalidationPublisher?.close()
         try await l2.close()
