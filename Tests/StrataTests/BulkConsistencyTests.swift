@@ -98,7 +98,7 @@ struct BulkConsistencyTests {
     }
 
     @Test(
-        "X1: a single write, delete, increment, clear or computed value whose write fails is announced, as a bulk write that fails is, since L2 may have made the change; not when L2 is closed"
+        "X1: a single write, delete, increment, clear or computed value whose write fails is announced, as a bulk write that fails is, since L2 may have made the change; not when L2 is closed, single or bulk"
     )
     func failedWriteAnnounced() async throws {
         let announcements = Announcements()
@@ -123,6 +123,10 @@ struct BulkConsistencyTests {
         try await faulty.close()
         let closed = try await #require(throws: StrataError.self) { try await cache.set("a", 3) }
         #expect(closed.code == .closed)
+        #expect(announcements.all.count == 6, "\(announcements.all)")
+        // Nor is a bulk write or delete that a closed L2 refuses.
+        _ = try await #require(throws: StrataError.self) { try await cache.set(["a": 4, "b": 5]) }
+        _ = try await #require(throws: StrataError.self) { try await cache.delete(["a", "b"]) }
         #expect(announcements.all.count == 6, "\(announcements.all)")
         try await cache.close()
     }

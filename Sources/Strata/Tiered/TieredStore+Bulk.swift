@@ -67,7 +67,7 @@ extension TieredStore {
         } catch {
             for (index, key) in keys.enumerated() { finishDroppingL1Copy(tickets[index], ByteKey(key)) }
             // Some may be gone from L2: other instances must not keep them.
-            await announce(keys)
+            await announce(keys, afterFailure: error)
             throw l2Failure(error, key: (error as? StrataError)?.key ?? keys[0], since: started)
         }
         for (index, key) in keys.enumerated() {
@@ -90,7 +90,7 @@ extension TieredStore {
             try await source.setEntries(Dictionary(uniqueKeysWithValues: batch.map { ($0.key, $0.entry) }))
         } catch {
             for (index, write) in batch.enumerated() { finishDroppingL1Copy(tickets[index], ByteKey(write.key)) }
-            await announce(batch.map(\.key))
+            await announce(batch.map(\.key), afterFailure: error)
             throw l2Failure(error, key: (error as? StrataError)?.key ?? batch[0].key, since: started)
         }
         let deadline = l1Deadline()
@@ -108,5 +108,13 @@ extension TieredStore {
     func announce(_ keys: [String]) async {
         guard !keys.isEmpty, let publisher = configuration.invalidationPublisher else { return }
         await publisher.publish(keys.map(Invalidation.key))
+    }
+
+    /// Announces `keys` after a bulk L2 call that failed with `error`, since L2 may have made
+    /// some of the changes; not after `closed`, which a closed store throws before it sends
+    /// anything (as for one key: `announce(_:afterFailure:)`).
+    func announce(_ keys: [String], afterFailure error: any Error) async {
+        if Self.sentNothing(error) { return }
+        await announce(keys)
     }
 }

@@ -11,8 +11,14 @@ extension TieredStore {
     /// made the change (a reply lost, a timeout after the request was sent); not after
     /// `closed`, which a call of a closed store throws before it sends anything.
     func announce(_ invalidation: Invalidation, afterFailure error: any Error) async {
-        if let error = error as? StrataError, error.code == .closed { return }
+        if Self.sentNothing(error) { return }
         await announce(invalidation)
+    }
+
+    /// Whether a failed L2 call surely made no change: a closed store throws `closed` before
+    /// it sends anything.
+    static func sentNothing(_ error: any Error) -> Bool {
+        (error as? StrataError)?.code == .closed
     }
 
     /// Drops the L1 copies another instance's change made stale, called by an invalidation
