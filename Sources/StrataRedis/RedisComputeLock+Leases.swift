@@ -1,10 +1,10 @@
 import Strata
 
-/// The lock with the key's lease, and the leased write with the lock's release, each as one
-/// script, when the tiered store's L2 is the lock's own store (the same instance) on one
-/// server: a miss then makes three round trips instead of five (the read; the lock, the
-/// lease and the read under it; the write and the release). On a cluster the lock's name
-/// and the key's need not share a slot, so the two steps stay apart there.
+/// The read with the lock and the key's lease, the lock with the lease, and the leased write
+/// with the lock's release, each as one script, when the tiered store's L2 is the lock's own
+/// store (the same instance) on one server: a miss then makes two round trips instead of
+/// five (the read, the lock and the lease; the write and the release). On a cluster the
+/// lock's name and the key's need not share a slot, so the steps stay apart there.
 extension RedisComputeLock {
     /// One script: `SET <lock> <token> NX PX <lease>`; when that took it, `SET <lease>
     /// <entry lease> PX <duration>`, then `GET` and `PTTL` of the key. `nil` when `store` is
@@ -19,26 +19,14 @@ extension RedisComputeLock {
     ) async throws -> LeasedLock? {
         guard leasesWithLock(in: store) else { return nil }
         let token = Self.newToken()
-        let name = redis.names.key(key)
-        let leaseMilliseconds = min(max(1, duration.wholeMilliseconds(roundingUp: true)), RedisStore.longestLifetime)
-        let reply = try await redis.evaluate(
-            Self.lockAndLeaseScript, keys: [redis.names.lock(key), name, redis.names.lease(ofKeyNamed: name)],
-            arguments: [
-                Array(token.utf8), Array(String(Self.milliseconds(lease)).utf8), Array(entryLease.description.utf8),
-                Array(String(leaseMilliseconds).utf8),
-            ], key: key)
+        let reply = try await evaluate(Self.lockAndLeaseScript, key, token: token, lease: lease, leasing: entryLease, for: duration)
         switch reply {
         case .null:
             return .heldByAnother
         case .array(let replies) where replies.count == 2:
             do {
                 // A key of another Redis type: the read's refusal, as `leaseEntry` gives it.
-                for (index, read) in replies.enumerated() {
-                    if case .error(let message) = read {
-                        throw redis.refusal(message, to: redis.command(index == 0 ? "GET" : "PTTL", name), key: key)
-                    }
-                }
-                return .taken(token: token, entry: try redis.entry(key, value: replies[0], lifetime: replies[1], now: redis.clock.now()))
+                return .taken(token: token, entry: try entry(key, read: replies))
             } catch {
                 return .takenUnread(token: token, error: error)
             }
@@ -47,6 +35,39 @@ extension RedisComputeLock {
             // nobody should wait on it.
             try? await release(key, token: token)
             throw redis.unexpected(key, "the lock-and-lease script answered \(reply.typeName)")
+        }
+    }
+
+    /// One script: `GET` and `PTTL` of the key; only when it is missing, the lock and the
+    /// entry lease as ``acquire(_:lease:leasing:for:in:)`` takes them. `nil` when `store` is
+    /// not this lock's store, or is a cluster. A key of another Redis type throws its read's
+    /// refusal, and takes nothing.
+    ///
+    /// ```swift
+    /// let read = try await lock.readOrAcquire("report", lease: .seconds(10), leasing: .random(), for: .seconds(600), in: redis)
+    /// ```
+    public func readOrAcquire(
+        _ key: String, lease: Duration, leasing entryLease: EntryLease, for duration: Duration, in store: any KeyValueStore
+    ) async throws -> LockedRead? {
+        guard leasesWithLock(in: store) else { return nil }
+        let token = Self.newToken()
+        let reply = try await evaluate(Self.readOrLockScript, key, token: token, lease: lease, leasing: entryLease, for: duration)
+        switch reply {
+        case .null:
+            return .heldByAnother
+        case .integer(1):
+            return .taken(token: token)
+        case .array(let replies) where replies.count == 2:
+            // A key of another Redis type: the read's refusal, as `entry(forKey:)` gives it.
+            guard let entry = try entry(key, read: replies) else {
+                throw redis.unexpected(key, "the read-or-lock script found the key and then no value")
+            }
+            return .found(entry)
+        default:
+            // Nothing says whether the lock was taken: the caller computes without it, so
+            // nobody should wait on it.
+            try? await release(key, token: token)
+            throw redis.unexpected(key, "the read-or-lock script answered \(reply.typeName)")
         }
     }
 
@@ -70,6 +91,32 @@ extension RedisComputeLock {
             throw redis.unexpected(key, "the write-and-release script answered \(reply.typeName)")
         }
         return wrote == 1
+    }
+
+    /// Runs `script` with the lock, the key and its lease as KEYS, and the lock's token and
+    /// lease, the entry lease's token and duration as ARGV (the two lock scripts' shape).
+    private func evaluate(
+        _ script: RedisScript, _ key: String, token: String, lease: Duration, leasing entryLease: EntryLease, for duration: Duration
+    ) async throws -> RedisReply {
+        let name = redis.names.key(key)
+        let leaseMilliseconds = min(max(1, duration.wholeMilliseconds(roundingUp: true)), RedisStore.longestLifetime)
+        return try await redis.evaluate(
+            script, keys: [redis.names.lock(key), name, redis.names.lease(ofKeyNamed: name)],
+            arguments: [
+                Array(token.utf8), Array(String(Self.milliseconds(lease)).utf8), Array(entryLease.description.utf8),
+                Array(String(leaseMilliseconds).utf8),
+            ], key: key)
+    }
+
+    /// The key's entry from a script's `GET` and `PTTL` replies; a key of another Redis
+    /// type throws the read's refusal.
+    private func entry(_ key: String, read replies: [RedisReply]) throws -> StoredEntry? {
+        for (index, read) in replies.enumerated() {
+            if case .error(let message) = read {
+                throw redis.refusal(message, to: redis.command(index == 0 ? "GET" : "PTTL", redis.names.key(key)), key: key)
+            }
+        }
+        return try redis.entry(key, value: replies[0], lifetime: replies[1], now: redis.clock.now())
     }
 
     /// `true` when one script can touch both the lock and `store`'s keys: `store` is this
@@ -97,6 +144,23 @@ extension RedisComputeLock {
           return leased
         end
         return {redis.pcall('GET', KEYS[2]), redis.pcall('PTTL', KEYS[2])}
+        """)
+
+    /// KEYS: the lock, the key, its lease. ARGV: as ``lockAndLeaseScript``. The key's `GET`
+    /// and `PTTL` when it is there (as errors, not raised, for a key of another type),
+    /// nothing taken; else nil when another holds the lock; the lease's refusal when it
+    /// cannot be set, after deleting the lock just taken; else 1 (both taken).
+    static let readOrLockScript = RedisScript(
+        """
+        local value = redis.pcall('GET', KEYS[2])
+        if value then return {value, redis.pcall('PTTL', KEYS[2])} end
+        if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+        local leased = redis.pcall('SET', KEYS[3], ARGV[3], 'PX', ARGV[4])
+        if type(leased) == 'table' and leased.err then
+          redis.call('DEL', KEYS[1])
+          return leased
+        end
+        return 1
         """)
 
     /// KEYS: the key, its lease, the lock. ARGV: the lease's token, the value, the lifetime

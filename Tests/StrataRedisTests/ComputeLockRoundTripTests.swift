@@ -5,10 +5,10 @@ import StrataTestSupport
 import StrataTesting
 import Testing
 
-/// The compute lock on the store it guards: the lock goes with the key's lease, and the
-/// release with the leased write, each in one script, so a miss waits for three round trips
-/// instead of five.
-@Suite("Compute lock: the lease with the lock, the release with the write")
+/// The compute lock on the store it guards: the read goes with the lock and the key's lease,
+/// and the release with the leased write, each in one script, so a miss waits for two round
+/// trips instead of five.
+@Suite("Compute lock: the read and the lease with the lock, the release with the write")
 struct ComputeLockRoundTripTests {
     /// `\xFFstrata:lock:<key>`, the lock's name in a store without a namespace, as
     /// `redis-cli --quoted-input` reads it.
@@ -20,8 +20,8 @@ struct ComputeLockRoundTripTests {
     }
 
     @Test(
-        "a miss with the compute lock makes three round trips: the read, the lock with the lease and its read, the write with the release")
-    func threeRoundTrips() async throws {
+        "a miss with the compute lock makes two round trips: the read with the lock and the lease, the write with the release")
+    func twoRoundTrips() async throws {
         let server = try await RedisTestServer()
         var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL))
         configuration.poolSize = 1
@@ -32,12 +32,145 @@ struct ComputeLockRoundTripTests {
         _ = try await cache.getOrSet("warm-up", as: String.self) { "first" }
         let before = redis.statistics.roundTrips
         #expect(try await cache.getOrSet("report", as: String.self) { "computed" } == "computed")
-        #expect(redis.statistics.roundTrips - before == 3, "\(redis.statistics.roundTrips - before) round trips for a miss")
+        #expect(redis.statistics.roundTrips - before == 2, "\(redis.statistics.roundTrips - before) round trips for a miss")
         #expect(try await redis.get("report", as: String.self) == "computed", "the value is in Redis")
         #expect(!(try await Self.lockExists("report", on: server)), "and the lock is released")
         #expect(
             try await server.cli("KEYS", "*").split(separator: "\n").sorted() == ["report", "warm-up"],
             "no lease or lock is left behind")
+        #expect(cache.statistics.misses == 2 && cache.statistics.computations == 2, "\(cache.statistics)")
+    }
+
+    @Test("an L2 hit of a getOrSet with the compute lock is one round trip that takes nothing, copied into L1 with its lifetime")
+    func hitTakesNothing() async throws {
+        let server = try await RedisTestServer()
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL))
+        configuration.poolSize = 1
+        let redis = try RedisStore(configuration: configuration)
+        let writer = TieredStore(l1: MemoryStore(), l2: redis, configuration: .lockTest(redis))
+        _ = try await writer.getOrSet("warm-up", as: String.self) { "first" }  // the connection and the scripts
+        try await writer.set("report", "cached", expires: "1h")
+        let reader = TieredStore(l1: MemoryStore(), l2: redis, configuration: .lockTest(redis))  // another instance: L1 empty
+        let computations = Counter()
+        let before = redis.statistics.roundTrips
+        let value = try await reader.getOrSet("report", as: String.self, expires: "1h") {
+            computations.increment()
+            return "computed"
+        }
+        #expect(value == "cached")
+        #expect(computations.count == 0)
+        #expect(redis.statistics.roundTrips - before == 1, "\(redis.statistics.roundTrips - before) round trips for an L2 hit")
+        #expect(reader.statistics.l2Hits == 1)
+        let copy = try #require(try await reader.l1.entry(forKey: "report"), "copied into L1")
+        let left = try #require(copy.expiresAt).millisecondsSince1970 - SystemClock().now().millisecondsSince1970
+        #expect(left > 3_500_000 && left <= 3_600_000, "with the lifetime it has left: \(left) ms")
+        #expect(
+            try await server.cli("KEYS", "*").split(separator: "\n").sorted() == ["report", "warm-up"],
+            "no lease or lock was taken")
+    }
+
+    @Test(
+        "read or lock: a key that is there takes nothing; a missing one takes the lock and the lease once; another type throws naming the key"
+    )
+    func readOrAcquire() async throws {
+        let server = try await RedisTestServer()
+        let redis = try RedisStore(url: server.unixURL)
+        let lock = RedisComputeLock(redis: redis)
+        try await redis.set("k", "v", expires: "1h")
+        guard
+            case .found(let entry)? = try await lock.readOrAcquire(
+                "k", lease: .seconds(60), leasing: .random(), for: .seconds(60), in: redis)
+        else {
+            Issue.record("the key is there")
+            return
+        }
+        #expect(String(decoding: entry.bytes, as: UTF8.self) == "v")
+        let remaining = try #require(entry.expiresAt).millisecondsSince1970 - SystemClock().now().millisecondsSince1970
+        #expect(remaining > 3_590_000 && remaining <= 3_600_000, "with its remaining lifetime: \(remaining) ms")
+        #expect(!(try await Self.lockExists("k", on: server)), "nothing taken")
+
+        let lease = EntryLease.random()
+        guard case .taken(let token)? = try await lock.readOrAcquire("m", lease: .seconds(60), leasing: lease, for: .seconds(60), in: redis)
+        else {
+            Issue.record("the key is missing and the lock free")
+            return
+        }
+        #expect(try await Self.lockExists("m", on: server), "the lock is taken")
+        let second = EntryLease.random()
+        guard case .heldByAnother? = try await lock.readOrAcquire("m", lease: .seconds(60), leasing: second, for: .seconds(60), in: redis)
+        else {
+            Issue.record("a held lock was taken again")
+            return
+        }
+        let written = StoredEntry(bytes: Array("w".utf8), expiresAt: nil)
+        #expect(
+            try await redis.setEntry(written, forKey: "m", ifLeased: second, keepingLease: true) == false, "the refused one took no lease")
+        #expect(
+            try await lock.setEntry(written, forKey: "m", ifLeased: lease, releasing: token, in: redis) == true, "the first lease holds")
+        #expect(!(try await Self.lockExists("m", on: server)), "and the write released the lock")
+
+        _ = try await server.cli("RPUSH", "list", "x")
+        let refused = try await #require(throws: StrataError.self) {
+            _ = try await lock.readOrAcquire("list", lease: .seconds(60), leasing: .random(), for: .seconds(60), in: redis)
+        }
+        #expect(refused.key == "list", "\(refused)")
+        #expect(!(try await Self.lockExists("list", on: server)), "nothing taken")
+        // Another store, even on the same server: the caller reads, then locks.
+        let other = try RedisStore(url: server.unixURL)
+        #expect(try await lock.readOrAcquire("j", lease: .seconds(60), leasing: .random(), for: .seconds(60), in: other) == nil)
+        #expect(try await lock.readOrAcquire("j", lease: .seconds(60), leasing: .random(), for: .seconds(60), in: MemoryStore()) == nil)
+        #expect(!(try await Self.lockExists("j", on: server)), "nothing was taken")
+    }
+
+    @Test(
+        "a value in its grace found by the read is the fallback: the computation runs holding the lock, and when it fails the kept value is served"
+    )
+    func graceFoundByTheRead() async throws {
+        let server = try await RedisTestServer()
+        let redis = try RedisStore(url: server.unixURL)
+        let writer = TieredStore(l1: MemoryStore(), l2: redis, configuration: .lockTest(redis))
+        try await writer.set("report", "old", options: EntryOptions(expires: "1s", grace: "1h"))
+        try await Task.sleep(for: .milliseconds(1_100))  // past its lifetime (Redis's clock is the wall's), in its grace
+        let reader = TieredStore(l1: MemoryStore(), l2: redis, configuration: .lockTest(redis))
+        let heldWhileComputing = Lock(false)
+        let value = try await reader.getOrSet("report", as: String.self, options: EntryOptions(expires: "1s", grace: "1h")) { _ in
+            let held = try await Self.lockExists("report", on: server)
+            heldWhileComputing.withLock { $0 = held }
+            throw StrataError(code: .backendUnavailable, message: "the database is down")
+        }
+        #expect(value == "old", "the kept value")
+        #expect(heldWhileComputing.withLock { $0 }, "computed holding the lock")
+        #expect(reader.statistics.failSafes == 1)
+        #expect(!(try await Self.lockExists("report", on: server)), "the lock is released")
+    }
+
+    @Test(
+        "a read with the lock that passes l2Timeout computes without the lock, and the lock it took when the server answers is released",
+        .timeLimit(.minutes(1)))
+    func readPastTimeout() async throws {
+        let server = try await RedisTestServer()
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL))
+        configuration.commandTimeout = .seconds(30)
+        let redis = try RedisStore(configuration: configuration)
+        // The connection and the scripts, through an instance that waits for a loaded machine.
+        let warm = TieredStore(l1: MemoryStore(), l2: redis, configuration: .lockTest(redis))
+        _ = try await warm.getOrSet("warm-up", as: String.self) { "first" }
+        var tiered = TieredStore.Configuration.lockTest(redis)
+        tiered.l2Timeout = .milliseconds(200)
+        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: tiered)
+        server.send(SIGSTOP)  // keeps the connection, answers nothing
+        #expect(try await cache.getOrSet("report", as: String.self) { "computed" } == "computed")
+        #expect(cache.statistics.l2Errors == 1, "the timeout, reported: \(cache.statistics)")
+        server.send(SIGCONT)
+        // The read arrives, finds the key missing and takes the lock and the lease; its
+        // owner releases the lock (the lease ends by itself).
+        #expect(
+            try await eventually {
+                let keys = try await server.cli("--no-raw", "KEYS", "*")
+                return keys.contains("lease:report") && !keys.contains("lock:report")
+            }, "the lock is released once the read answers")
+        #expect(try await redis.get("report", as: String.self) == nil, "nothing was written without the lease")
+        #expect(try await cache.get("report", as: String.self) == "computed", "L1 keeps the value")
     }
 
     @Test("a computed value refused because the key changed after the miss still releases the lock")

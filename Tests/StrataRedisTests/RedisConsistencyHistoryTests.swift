@@ -27,8 +27,10 @@ struct RedisConsistencyHistoryTests {
         try await cache.close()
     }
 
-    @Test("three tiered instances sharing Redis, each with its bus: a random history breaks no rule (changes seen within 2 s)")
-    func threeInstancesWithBus() async throws {
+    @Test(
+        "three tiered instances sharing Redis, each with its bus, and with or without the compute lock (its read with the lock): a random history breaks no rule (changes seen within 2 s)",
+        arguments: [false, true])
+    func threeInstancesWithBus(computeLock: Bool) async throws {
         let namespace = "history:\(UUID().uuidString):"
         var instances: [TieredStore] = []
         var buses: [RedisInvalidationBus] = []
@@ -36,10 +38,9 @@ struct RedisConsistencyHistoryTests {
             let redis = try await Self.redis(namespace)
             let bus = RedisInvalidationBus(redis: redis)
             buses.append(bus)
-            instances.append(
-                TieredStore(
-                    l1: MemoryStore(maxEntries: 1_000), l2: redis,
-                    configuration: ConsistencyHistory.tieredConfiguration(invalidationPublisher: bus)))
+            var configuration = ConsistencyHistory.tieredConfiguration(invalidationPublisher: bus)
+            if computeLock { configuration.computeLock = RedisComputeLock(redis: redis) }
+            instances.append(TieredStore(l1: MemoryStore(maxEntries: 1_000), l2: redis, configuration: configuration))
         }
         let running = instances.map { cache in Task { try await cache.run() } }
         let subscribed = try await eventually(within: .seconds(30), poll: .milliseconds(5)) { buses.allSatisfy(\.isSubscribed) }

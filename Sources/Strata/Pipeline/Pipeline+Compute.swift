@@ -18,6 +18,20 @@ extension Pipeline {
         _ key: String, as type: Value.Type, options: EntryOptions, computation: Computation<Value>
     ) async throws -> Value {
         let key = keyPrefix + key
+        if let tiered, let lock = tiered.configuration.computeLock, lock.leasesWithLock(in: source) {
+            // L1, then L2 read with the lock in one step, by the flight's leader: a miss
+            // takes the lock and the lease as it reads (see `awaitComputeLock`).
+            var kept: StoredValue<Value>?
+            switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute) {
+            case .fresh(let found):
+                if computation.mayOutliveCall { refreshAheadIfDue(key, found: found, options: options, computation: computation) }
+                return found.value
+            case .stale(let found): kept = found
+            case .missing: break
+            }
+            return try await computeMissing(
+                key, as: type, options: options, computation: computation, found: kept, sourceUnavailable: false, storeRead: false)
+        }
         var unavailable = false
         let found = try await readForComputation(key, as: type, sourceUnavailable: &unavailable)
         if let found, found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
@@ -30,11 +44,13 @@ extension Pipeline {
 
     /// Steps 2 to 7 for `key` (prefix applied), after a read that found no fresh value:
     /// `found` is what it kept (in grace), `sourceUnavailable` whether the source passed
-    /// `l2Timeout`.
+    /// `l2Timeout`. With `storeRead` false only L1 was read: the flight's leader reads the
+    /// source with the compute lock (`awaitComputeLock`).
     func computeMissing<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type, options: EntryOptions, computation: Computation<Value>, found: StoredValue<Value>?,
-        sourceUnavailable: Bool
+        sourceUnavailable: Bool, storeRead: Bool = true
     ) async throws -> Value {
+        var storeRead = storeRead
         var unavailable = sourceUnavailable
         var kept = found
         var sourceIsUnavailable = unavailable
@@ -49,7 +65,8 @@ extension Pipeline {
                 shared = try await SingleFlight.shared.run(scope: flightScope, key: key) {
                     led = true
                     return try await computeOnce(
-                        key, as: type, options: options, computation: computation, found: kept, sourceUnavailable: sourceIsUnavailable)
+                        key, as: type, options: options, computation: computation, found: kept, sourceUnavailable: sourceIsUnavailable,
+                        storeRead: storeRead)
                 }
             } catch let error as StrataError where error.code == .notComputed && !led {
                 // The flight was a bulk computation's that did not return this key: the
@@ -66,6 +83,7 @@ extension Pipeline {
             }
             attempt += 1
             unavailable = false
+            storeRead = true
             kept = try await readForComputation(key, as: type, sourceUnavailable: &unavailable)
             if let kept, kept.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) { return kept.value }
             sourceIsUnavailable = unavailable
@@ -115,9 +133,10 @@ extension Pipeline {
     /// Steps 3 to 7, as the flight's leader.
     private func computeOnce<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type, options: EntryOptions, computation: Computation<Value>, found: StoredValue<Value>?,
-        sourceUnavailable: Bool
+        sourceUnavailable: Bool, storeRead: Bool = true
     ) async throws -> Shared<Value> {
         var kept = found
+        var sourceUnavailable = sourceUnavailable
         // A flight that finished just before this one began has filled L1; L2 is read again
         // under the lease below, so a store of one tier is not read twice.
         if let tiered {
@@ -130,8 +149,13 @@ extension Pipeline {
         var heldLock: HeldComputeLock?
         var leasedRead: LeasedRead?
         if let tiered, let lock = tiered.configuration.computeLock, !sourceUnavailable {
-            switch try await tiered.awaitComputeLock(lock, key: key, as: type, pipeline: self) {
+            switch try await tiered.awaitComputeLock(
+                lock, key: key, as: type, pipeline: self, readsStore: !storeRead, kept: &kept, sourceUnavailable: &sourceUnavailable)
+            {
             case .value(let value): return Shared(value: value, holdsForWaiters: false)
+            case .found(let found):
+                if computation.mayOutliveCall { refreshAheadIfDue(key, found: found, options: options, computation: computation) }
+                return Shared(value: found.value, holdsForWaiters: false)
             case .token(let token, let read):
                 heldLock = HeldComputeLock(token: token)
                 leasedRead = read

@@ -4,13 +4,16 @@
 /// A lock is held for a lease, so a holder that dies does not block the others for long.
 ///
 /// A lock kept by the very store it guards (`RedisComputeLock` on the tiered store's L2)
-/// can also take the key's entry lease with the lock, and release the lock with the leased
-/// write, each in one step (``acquire(_:lease:leasing:for:in:)`` and
-/// ``setEntry(_:forKey:ifLeased:releasing:in:)``, where ``leasesWithLock(in:)`` is `true`):
-/// a miss then waits for two round trips fewer. By default a lock does not, and the tiered
-/// store takes the two steps one after the other. Like ``acquire(_:lease:)``, taking the
-/// lock with the lease is not bounded by the tiered store's `l2Timeout`; the write with the
-/// release is, as any leased write (past it, the write goes on and is awaited later).
+/// can also read the key and take the lock with the key's entry lease when it is missing,
+/// take the lock with the lease, and release the lock with the leased write, each in one
+/// step (``readOrAcquire(_:lease:leasing:for:in:)``, ``acquire(_:lease:leasing:for:in:)``
+/// and ``setEntry(_:forKey:ifLeased:releasing:in:)``, where ``leasesWithLock(in:)`` is
+/// `true`): a miss then waits for two round trips where the separate steps take five. By
+/// default a lock does not, and the tiered store takes the steps one after the other. The
+/// read with the lock is bounded by the tiered store's `l2Timeout`, as the read it replaces
+/// (a lock it takes past the timeout is released when it answers); like
+/// ``acquire(_:lease:)``, taking the lock with the lease is not; the write with the release
+/// is, as any leased write (past it, the write goes on and is awaited later).
 ///
 /// ```swift
 /// let cache = TieredStore(l1: MemoryStore(), l2: redis,
@@ -51,6 +54,24 @@ public protocol ComputeLock: Sendable {
         _ key: String, lease: Duration, leasing entryLease: EntryLease, for duration: Duration, in store: any KeyValueStore
     ) async throws -> LeasedLock?
 
+    /// Reads `key` in `store` and, only when it is missing, takes the lock for `key` for at
+    /// most `lease` and then `entryLease` on `key` for `duration`, as one step: what a read
+    /// that misses and then ``acquire(_:lease:leasing:for:in:)`` do in two, with no change of
+    /// the key possible between them. A key that is there takes nothing. `nil` when this
+    /// lock cannot do it for `store` (the default): the caller reads, then locks.
+    ///
+    /// A tiered store's `getOrSet` that misses L1 starts with it, so a miss waits for two
+    /// round trips (this one, then the write with the release) and an L2 hit for one.
+    ///
+    /// ```swift
+    /// if case .taken(let token)? = try await lock.readOrAcquire(
+    ///     "report", lease: .seconds(10), leasing: lease, for: .seconds(60), in: redis) {
+    ///     // compute, then write under `lease` and release with `token`
+    /// }
+    /// ```
+    func readOrAcquire(
+        _ key: String, lease: Duration, leasing entryLease: EntryLease, for duration: Duration, in store: any KeyValueStore
+    ) async throws -> LockedRead?
     /// Writes `entry` at `key` in `store` only while `entryLease` holds the key (ending the
     /// lease, as ``KeyValueStore/setEntry(_:forKey:ifLeased:keepingLease:)`` does) and
     /// releases the lock for `key` if `token` still holds it, whether the lease held or not,
@@ -79,6 +100,12 @@ extension ComputeLock {
         nil
     }
 
+    /// `nil`: this lock reads, then takes the lock and the entry lease, in separate steps.
+    public func readOrAcquire(
+        _ key: String, lease: Duration, leasing entryLease: EntryLease, for duration: Duration, in store: any KeyValueStore
+    ) async throws -> LockedRead? {
+        nil
+    }
     /// `nil`: this lock writes and releases in two steps.
     public func setEntry(
         _ entry: StoredEntry, forKey key: String, ifLeased entryLease: EntryLease, releasing token: String, in store: any KeyValueStore

@@ -18,6 +18,8 @@ extension TieredStore {
 
     enum LockOutcome<Value> {
         case value(Value)
+        /// The key's fresh entry, read with the lock not taken (``ComputeLock/readOrAcquire(_:lease:leasing:for:in:)``).
+        case found(StoredValue<Value>)
         /// The lock is this process's; `leasedRead` is the key's lease and the read under it
         /// when the lock took them in the same step (`nil`: the lease is still to take).
         case token(String, leasedRead: LeasedRead?)
@@ -29,11 +31,34 @@ extension TieredStore {
     /// died loses the lock when its lease ends, and then this process takes it. A lock that
     /// can take the key's lease with it (``ComputeLock/acquire(_:lease:leasing:for:in:)``)
     /// does, and the read under the lease comes back with the token: one round trip fewer.
+    ///
+    /// With `readsStore` (the call has not read L2 yet), a lock that leases with the lock
+    /// reads the key first in the same step, taking the lock and the lease only when it is
+    /// missing (``ComputeLock/readOrAcquire(_:lease:leasing:for:in:)``): a value found is
+    /// `.found`, one in its grace becomes `kept`, and a read past `l2Timeout` sets
+    /// `sourceUnavailable` (computed without the lock, as after a first read that timed out).
     func awaitComputeLock<Value: Codable & Sendable>(
-        _ lock: any ComputeLock, key: String, as type: Value.Type, pipeline: Pipeline
+        _ lock: any ComputeLock, key: String, as type: Value.Type, pipeline: Pipeline, readsStore: Bool,
+        kept: inout StoredValue<Value>?, sourceUnavailable: inout Bool
     ) async throws -> LockOutcome<Value> {
         let giveUp = ContinuousClock.now + configuration.computeLockWait
         var leasesWithLock = lock.leasesWithLock(in: pipeline.source)
+        if readsStore, leasesWithLock {
+            switch try await readOrAcquire(lock, key: key, as: type, pipeline: pipeline) {
+            case .found(let found):
+                if found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) { return .found(found) }
+                kept = found  // in its grace: the fallback; the lock is taken below
+            case .taken(let token, let leasedRead):
+                return .token(token, leasedRead: leasedRead)
+            case .heldByAnother:
+                if let outcome = try await awaitHolder(key, as: type, pipeline: pipeline, giveUp: giveUp) { return outcome }
+            case .unavailable:
+                sourceUnavailable = true
+                return .computeWithoutLock
+            case .missed:
+                break  // failed (reported) or unreadable: the lock is taken below, as after a read that missed
+            }
+        }
         while true {
             var token: String?
             do {
@@ -65,32 +90,104 @@ extension TieredStore {
             }
             // The holder's value, if one just finished, is read under the lease that follows.
             if let token { return .token(token, leasedRead: nil) }
-            // Another instance computes: its value appears in L2. A bulk computation this
-            // caller belongs to need not wait for it. The holder's write, announced to this
-            // instance, ends the wait at once (the signal is armed before the read, so an
-            // announcement landing between the two is not missed); without one, L2 is read
-            // again every `computeLockPollInterval`.
-            BulkParticipant.current?.isWaiting(forKey: key)
-            let signal = changeSignals.arm(ByteKey(key))
-            let found: StoredValue<Value>?
-            do {
-                found = try await pipeline.readForComputation(key, as: type)
-            } catch {
-                changeSignals.disarm(signal)
-                throw error
+            if let outcome = try await awaitHolder(key, as: type, pipeline: pipeline, giveUp: giveUp) { return outcome }
+        }
+    }
+
+    /// Another instance holds the lock and computes: its value appears in L2. A bulk
+    /// computation this caller belongs to need not wait for it. The holder's write,
+    /// announced to this instance, ends the wait at once (the signal is armed before the
+    /// read, so an announcement landing between the two is not missed); without one, L2 is
+    /// read again every `computeLockPollInterval`. The holder's fresh value, or
+    /// `.computeWithoutLock` once `computeLockWait` has run out; `nil`: try the lock again.
+    private func awaitHolder<Value: Codable & Sendable>(
+        _ key: String, as type: Value.Type, pipeline: Pipeline, giveUp: ContinuousClock.Instant
+    ) async throws -> LockOutcome<Value>? {
+        BulkParticipant.current?.isWaiting(forKey: key)
+        let signal = changeSignals.arm(ByteKey(key))
+        let found: StoredValue<Value>?
+        do {
+            found = try await pipeline.readForComputation(key, as: type)
+        } catch {
+            changeSignals.disarm(signal)
+            throw error
+        }
+        if let found, found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
+            changeSignals.disarm(signal)
+            return .value(found.value)
+        }
+        let left = giveUp - ContinuousClock.now
+        if left < .zero {
+            changeSignals.disarm(signal)
+            return .computeWithoutLock
+        }
+        // Never past `computeLockWait`, whatever the poll.
+        await changeSignals.wait(signal, atMost: max(min(configuration.computeLockPollInterval, left), .milliseconds(1)))
+        try Task.checkCancellation()
+        return nil
+    }
+
+    /// What ``readOrAcquire(_:key:as:pipeline:)`` found.
+    enum ReadOrLock<Value> {
+        /// The key was there: decoded, its tags valid, copied into L1 (fresh or in its grace).
+        case found(StoredValue<Value>)
+        case taken(String, LeasedRead)
+        case heldByAnother
+        /// The read passed `l2Timeout` (reported); a lock it may still take is released when
+        /// it answers.
+        case unavailable
+        /// Missing for this caller: the read failed (reported), or found a value that does
+        /// not decode, an envelope of a later version, or tags invalidated since.
+        case missed
+    }
+
+    /// The first L2 read of a `getOrSet` that missed L1, with the lock and the key's lease
+    /// taken in the same step when the key is missing (``ComputeLock/readOrAcquire(_:lease:leasing:for:in:)``),
+    /// within `l2Timeout`. Counted, reported and copied into L1 as the read it replaces.
+    private func readOrAcquire<Value: Codable & Sendable>(
+        _ lock: any ComputeLock, key: String, as type: Value.Type, pipeline: Pipeline
+    ) async throws -> ReadOrLock<Value> {
+        // The lease may be taken here, with the lock: this is the point before it.
+        await PipelineGates.shared.pass(.beforeLease, key: key, scope: pipeline.flightScope)
+        let start = pipeline.startLease(key)  // its tracker snapshot is the read's, taken before it
+        let started = observing ? ContinuousClock.now : nil
+        let lease = configuration.computeLockLease
+        let source = pipeline.source
+        // In a task of its own, so that a read abandoned (past `l2Timeout`, or its caller
+        // cancelled) still releases the lock it takes; it runs at once on this thread.
+        let work = Task.immediate { () async throws -> LockedRead? in
+            try await lock.readOrAcquire(key, lease: lease, leasing: start.lease, for: EntryLease.defaultDuration, in: source)
+        }
+        let read: LockedRead?
+        do {
+            read = try await withTimeout(configuration.l2Timeout) { try await work.value }
+        } catch let error as StrataError where error.code == .closed {
+            throw error
+        } catch let error where error is TimeoutRace<LockedRead?>.TimedOut || (error is CancellationError && Task.isCancelled) {
+            // No other instance should wait on a computation nobody runs.
+            own {
+                if case .taken(let token)? = try? await work.value { try? await lock.release(key, token: token) }
             }
-            if let found, found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
-                changeSignals.disarm(signal)
-                return .value(found.value)
-            }
-            let left = giveUp - ContinuousClock.now
-            if left < .zero {
-                changeSignals.disarm(signal)
-                return .computeWithoutLock
-            }
-            // Never past `computeLockWait`, whatever the poll.
-            await changeSignals.wait(signal, atMost: max(min(configuration.computeLockPollInterval, left), .milliseconds(1)))
             try Task.checkCancellation()
+            reportTimeout(key, since: started)
+            return .unavailable
+        } catch {
+            _ = recordFailure(error, key: key, since: started)
+            return .missed  // the lock is tried below, as after a first read that failed
+        }
+        switch read {
+        case .found(let entry)?:
+            let found = try await pipeline.accept(
+                entry, key: key, as: type, for: .compute, snapshot: start.tracking.current, since: started)
+            return found.map(ReadOrLock.found) ?? .missed
+        case .taken(let token)?:
+            countMiss(key, since: started)
+            return .taken(token, LeasedRead(start: start, held: true, entry: nil))
+        case .heldByAnother?:
+            countMiss(key, since: started)
+            return .heldByAnother
+        case nil:
+            return .missed  // not for this store after all: read and lock in separate steps
         }
     }
 
