@@ -66,8 +66,9 @@ extension TieredStore {
             removed = try await source.removeEntries(forKeys: keys)
         } catch {
             for (index, key) in keys.enumerated() { finishDroppingL1Copy(tickets[index], ByteKey(key)) }
-            // Some may be gone from L2: other instances must not keep them.
-            await announce(keys, afterFailure: error)
+            // Some may be gone from L2: other instances must not keep them. Even when it
+            // throws `closed`: a batch sent in chunks may have sent some before the store closed.
+            await announce(keys)
             throw l2Failure(error, key: (error as? StrataError)?.key ?? keys[0], since: started)
         }
         for (index, key) in keys.enumerated() {
@@ -90,7 +91,7 @@ extension TieredStore {
             try await source.setEntries(Dictionary(uniqueKeysWithValues: batch.map { ($0.key, $0.entry) }))
         } catch {
             for (index, write) in batch.enumerated() { finishDroppingL1Copy(tickets[index], ByteKey(write.key)) }
-            await announce(batch.map(\.key), afterFailure: error)
+            await announce(batch.map(\.key))  // even when `closed`: as for a delete, above
             throw l2Failure(error, key: (error as? StrataError)?.key ?? batch[0].key, since: started)
         }
         let deadline = l1Deadline()
@@ -110,11 +111,4 @@ extension TieredStore {
         await publisher.publish(keys.map(Invalidation.key))
     }
 
-    /// Announces `keys` after a bulk L2 call that failed with `error`, since L2 may have made
-    /// some of the changes; not after `closed`, which a closed store throws before it sends
-    /// anything (as for one key: `announce(_:afterFailure:)`).
-    func announce(_ keys: [String], afterFailure error: any Error) async {
-        if Self.sentNothing(error) { return }
-        await announce(keys)
-    }
 }

@@ -7,18 +7,13 @@ extension TieredStore {
         await configuration.invalidationPublisher?.publish(invalidation)
     }
 
-    /// Announces `invalidation` after an L2 call that failed with `error`, since L2 may have
-    /// made the change (a reply lost, a timeout after the request was sent); not after
-    /// `closed`, which a call of a closed store throws before it sends anything.
+    /// Announces `invalidation` after an L2 call of one key that failed with `error`, since
+    /// L2 may have made the change (a reply lost, a timeout after the request was sent); not
+    /// after `closed`, which a closed store throws for a request it did not send. (A bulk
+    /// call or a `clear(prefix:)` sends in several steps, and is announced even then.)
     func announce(_ invalidation: Invalidation, afterFailure error: any Error) async {
-        if Self.sentNothing(error) { return }
+        if (error as? StrataError)?.code == .closed { return }
         await announce(invalidation)
-    }
-
-    /// Whether a failed L2 call surely made no change: a closed store throws `closed` before
-    /// it sends anything.
-    static func sentNothing(_ error: any Error) -> Bool {
-        (error as? StrataError)?.code == .closed
     }
 
     /// Drops the L1 copies another instance's change made stale, called by an invalidation

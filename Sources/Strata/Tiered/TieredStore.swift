@@ -284,7 +284,8 @@ public final class TieredStore: KeyValueStore {
             await announce(prefix.isEmpty ? .everything : .prefix(prefix))
             return removed
         } catch {
-            await announce(prefix.isEmpty ? .everything : .prefix(prefix), afterFailure: error)  // partly cleared, maybe
+            // Partly cleared, maybe, even when `closed`: a clear sends its removals in batches.
+            await announce(prefix.isEmpty ? .everything : .prefix(prefix))
             throw l2Failure(error, key: prefix, since: started)
         }
     }
