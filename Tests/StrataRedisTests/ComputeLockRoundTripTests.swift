@@ -70,6 +70,48 @@ struct ComputeLockRoundTripTests {
     }
 
     @Test(
+        "a lock that leases with the lock but cannot read with it: getOrSet reads L2 on its own first, and an L2 hit takes no lock"
+    )
+    func lockThatCannotRead() async throws {
+        /// `RedisComputeLock`'s steps but the read with the lock (the protocol's default, `nil`).
+        struct LeasingOnly: ComputeLock {
+            let lock: RedisComputeLock
+            func acquire(_ key: String, lease: Duration) async throws -> String? { try await lock.acquire(key, lease: lease) }
+            func release(_ key: String, token: String) async throws { try await lock.release(key, token: token) }
+            func leasesWithLock(in store: any KeyValueStore) -> Bool { lock.leasesWithLock(in: store) }
+            func acquire(
+                _ key: String, lease: Duration, leasing entryLease: EntryLease, for duration: Duration, in store: any KeyValueStore
+            ) async throws -> LeasedLock? {
+                try await lock.acquire(key, lease: lease, leasing: entryLease, for: duration, in: store)
+            }
+            func setEntry(
+                _ entry: StoredEntry, forKey key: String, ifLeased entryLease: EntryLease, releasing token: String,
+                in store: any KeyValueStore
+            ) async throws -> Bool? {
+                try await lock.setEntry(entry, forKey: key, ifLeased: entryLease, releasing: token, in: store)
+            }
+        }
+        let server = try await RedisTestServer()
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: server.unixURL))
+        configuration.poolSize = 1
+        let redis = try RedisStore(configuration: configuration)
+        var tiered = TieredStore.Configuration.lockTest(redis)
+        tiered.computeLock = LeasingOnly(lock: RedisComputeLock(redis: redis))
+        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: tiered)
+        _ = try await cache.getOrSet("warm-up", as: String.self) { "first" }  // the connection and the scripts
+        try await redis.set("report", "cached", expires: "1h")
+        let before = redis.statistics.roundTrips
+        #expect(try await cache.getOrSet("report", as: String.self) { "computed" } == "cached")
+        #expect(redis.statistics.roundTrips - before == 1, "the read alone: \(redis.statistics.roundTrips - before) round trips")
+        #expect(cache.statistics.l2Hits == 1, "\(cache.statistics)")
+        // A miss: the read, the lock with the lease and its read, the write with the release.
+        let beforeMiss = redis.statistics.roundTrips
+        #expect(try await cache.getOrSet("other", as: String.self) { "computed" } == "computed")
+        #expect(redis.statistics.roundTrips - beforeMiss == 3, "\(redis.statistics.roundTrips - beforeMiss) round trips for a miss")
+        #expect(!(try await Self.lockExists("other", on: server)), "the lock is released")
+    }
+
+    @Test(
         "read or lock: a key that is there takes nothing; a missing one takes the lock and the lease once; another type throws naming the key"
     )
     func readOrAcquire() async throws {
@@ -192,7 +234,7 @@ struct ComputeLockRoundTripTests {
     }
 
     @Test(
-        "a write that lands while a miss waits before its lock and lease is what the read under the lease finds: nothing is computed, the lock is released"
+        "a write that lands while a miss waits before its read with the lock and the lease is what that read finds: nothing is computed, no lock is taken"
     )
     func writeBeforeTheLease() async throws {
         let server = try await RedisTestServer()
@@ -207,13 +249,13 @@ struct ComputeLockRoundTripTests {
                 return "computed"
             }
         }
-        try await gate.reached()  // missed, and about to take the lock with the lease
+        try await gate.reached()  // missed L1, and about to read L2 with the lock and the lease
         #expect(!(try await Self.lockExists("report", on: server)), "the lock is not taken yet")
         try await cache.set("report", "written meanwhile")
         gate.open()
         #expect(try await reading.value == "written meanwhile")
         #expect(computations.count == 0)
-        #expect(!(try await Self.lockExists("report", on: server)), "the lock is released")
+        #expect(!(try await Self.lockExists("report", on: server)), "no lock is held")
         #expect(try await redis.get("report", as: String.self) == "written meanwhile")
     }
 

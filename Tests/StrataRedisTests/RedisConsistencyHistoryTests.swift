@@ -9,7 +9,7 @@ import Testing
 /// Random histories on tiered stores over Redis, one instance and three sharing a server
 /// with an invalidation bus each, checked against the model of Docs/Consistency.md (see
 /// ConsistencyHistory).
-@Suite("Consistency history over Redis")
+@Suite("Consistency history over Redis", .serialized)  // one history at a time: each loads the shared server
 struct RedisConsistencyHistoryTests {
     static func redis(_ namespace: String) async throws -> RedisStore {
         var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: await RedisTestServer.shared))

@@ -28,7 +28,9 @@ public protocol ComputeLock: Sendable {
     func release(_ key: String, token: String) async throws
 
     /// Whether this lock takes the key's entry lease with the lock, and releases the lock
-    /// with the leased write, in `store` (one step each). `false` by default.
+    /// with the leased write, in `store` (one step each). `false` by default. When `true`, a
+    /// tiered store's `getOrSet` that misses L1 also asks ``readOrAcquire(_:lease:leasing:for:in:)``
+    /// for its first read of L2 (reading on its own when that answers `nil`).
     ///
     /// ```swift
     /// let oneStep = RedisComputeLock(redis: redis).leasesWithLock(in: redis)   // true on one server

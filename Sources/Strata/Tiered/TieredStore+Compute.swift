@@ -57,6 +57,12 @@ extension TieredStore {
                 return .computeWithoutLock
             case .missed:
                 break  // failed (reported) or unreadable: the lock is taken below, as after a read that missed
+            case .unsupported:
+                // The read the lock could not make, as the compute path makes it without one.
+                let found = try await pipeline.readForComputation(key, as: type, sourceUnavailable: &sourceUnavailable)
+                if sourceUnavailable { return .computeWithoutLock }
+                if let found, found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) { return .found(found) }
+                kept = found ?? kept
             }
         }
         while true {
@@ -137,8 +143,12 @@ extension TieredStore {
         /// it answers.
         case unavailable
         /// Missing for this caller: the read failed (reported), or found a value that does
-        /// not decode, an envelope of a later version, or tags invalidated since.
+        /// not decode, an envelope of a later version, or tags invalidated since (or that
+        /// could not be checked).
         case missed
+        /// The lock cannot read with the lock in this store (``ComputeLock/readOrAcquire(_:lease:leasing:for:in:)``
+        /// answered `nil`): nothing was read.
+        case unsupported
     }
 
     /// The first L2 read of a `getOrSet` that missed L1, with the lock and the key's lease
@@ -164,22 +174,30 @@ extension TieredStore {
         } catch let error as StrataError where error.code == .closed {
             throw error
         } catch let error where error is TimeoutRace<LockedRead?>.TimedOut || (error is CancellationError && Task.isCancelled) {
-            // No other instance should wait on a computation nobody runs.
-            own {
-                if case .taken(let token)? = try? await work.value { try? await lock.release(key, token: token) }
-            }
+            // Withdrawn while it is still queued; once sent, the lock it takes is released
+            // when it answers: no other instance should wait on a computation nobody runs.
+            work.cancel()
+            releaseWhenAnswered(work, lock: lock, key: key)
             try Task.checkCancellation()
             reportTimeout(key, since: started)
             return .unavailable
         } catch {
-            _ = recordFailure(error, key: key, since: started)
+            _ = recordFailure(error, key: key, since: started)  // the lock, if it took it, released it
             return .missed  // the lock is tried below, as after a first read that failed
         }
         switch read {
         case .found(let entry)?:
-            let found = try await pipeline.accept(
-                entry, key: key, as: type, for: .compute, snapshot: start.tracking.current, since: started)
-            return found.map(ReadOrLock.found) ?? .missed
+            do {
+                let found = try await pipeline.accept(
+                    entry, key: key, as: type, for: .compute, snapshot: start.tracking.current, since: started)
+                return found.map(ReadOrLock.found) ?? .missed
+            } catch let error as StrataError where error.code == .closed {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                return .missed  // its tags could not be checked: a miss, as the read it replaces counts it
+            }
         case .taken(let token)?:
             countMiss(key, since: started)
             return .taken(token, LeasedRead(start: start, held: true, entry: nil))
@@ -187,7 +205,18 @@ extension TieredStore {
             countMiss(key, since: started)
             return .heldByAnother
         case nil:
-            return .missed  // not for this store after all: read and lock in separate steps
+            return .unsupported
+        }
+    }
+
+    /// Releases the lock `work` takes, if it takes it, once it answers: in work this store
+    /// owns (`close()` awaits it), the release itself in a task of its own so that the
+    /// cancellation `close()` sends does not withdraw it. Once `close()` has begun, nothing
+    /// is started: such a lock ends with its lease (`computeLockLease`).
+    private func releaseWhenAnswered(_ work: Task<LockedRead?, any Error>, lock: any ComputeLock, key: String) {
+        own {
+            guard case .taken(let token)? = try? await work.value else { return }
+            await Task { try? await lock.release(key, token: token) }.value
         }
     }
 
