@@ -33,7 +33,7 @@ extension RedisComputeLock {
         default:
             // Nothing says whether the lock was taken: the caller computes without it, so
             // nobody should wait on it.
-            try? await release(key, token: token)
+            await releaseShielded(key, token: token)
             throw redis.unexpected(key, "the lock-and-lease script answered \(reply.typeName)")
         }
     }
@@ -65,7 +65,7 @@ extension RedisComputeLock {
             return .found(entry)
         default:
             // Nothing says whether the lock was taken: it is released, so that nobody waits on it.
-            try? await release(key, token: token)
+            await releaseShielded(key, token: token)
             throw redis.unexpected(key, "the read-or-lock script answered \(reply.typeName)")
         }
     }
@@ -95,23 +95,19 @@ extension RedisComputeLock {
     /// Runs `script` with the lock, the key and its lease as KEYS, and the lock's token and
     /// lease, the entry lease's token and duration as ARGV (the two lock scripts' shape). A
     /// call that fails may have run (the connection lost with the reply out): the lock is
-    /// released by its token, so that nobody, this instance included, waits on a lock whose
-    /// holder does not know it holds it.
+    /// released by its token (``releasingOnFailure(_:token:_:)``).
     private func evaluate(
         _ script: RedisScript, _ key: String, token: String, lease: Duration, leasing entryLease: EntryLease, for duration: Duration
     ) async throws -> RedisReply {
         let name = redis.names.key(key)
         let leaseMilliseconds = min(max(1, duration.wholeMilliseconds(roundingUp: true)), RedisStore.longestLifetime)
-        do {
-            return try await redis.evaluate(
+        return try await releasingOnFailure(key, token: token) {
+            try await redis.evaluate(
                 script, keys: [redis.names.lock(key), name, redis.names.lease(ofKeyNamed: name)],
                 arguments: [
                     Array(token.utf8), Array(String(Self.milliseconds(lease)).utf8), Array(entryLease.description.utf8),
                     Array(String(leaseMilliseconds).utf8),
                 ], key: key)
-        } catch {
-            try? await release(key, token: token)
-            throw error
         }
     }
 

@@ -31,17 +31,42 @@ public struct RedisComputeLock: ComputeLock {
 
     /// `SET NX PX`: a random token when taken, `nil` when another holder has the lock.
     /// A refusal (`OOM`, `READONLY`, `NOPERM`…) throws: it never passes for a lock taken.
+    /// A call that fails after it was sent (its reply lost) releases the lock it may have
+    /// taken, by its token.
     public func acquire(_ key: String, lease: Duration) async throws -> String? {
         let token = Self.newToken()
         let name = redis.names.lock(key)
-        let reply = try await redis.send(
-            [redis.command("SET", name, token, "NX", "PX", String(Self.milliseconds(lease)))], routing: name
-        ) { _ in key }[0]
+        let reply = try await releasingOnFailure(key, token: token) {
+            try await redis.send(
+                [redis.command("SET", name, token, "NX", "PX", String(Self.milliseconds(lease)))], routing: name
+            ) { _ in key }[0]
+        }
         switch reply {
         case .status("OK"): return token
         case .null: return nil
         default: throw redis.unexpected(key, "SET NX answered \(reply.typeName)")
         }
+    }
+
+    /// `call`, which may take the lock for `key` with `token`; when it fails other than by
+    /// its caller's cancellation (a request withdrawn unsent), it may have run with its reply
+    /// lost, so the lock is released by `token` before the error is thrown: nobody, this
+    /// instance included, should wait on a lock whose holder does not know it holds it.
+    func releasingOnFailure<Output>(_ key: String, token: String, _ call: () async throws -> Output) async throws -> Output {
+        do {
+            return try await call()
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            await releaseShielded(key, token: token)
+            throw error
+        }
+    }
+
+    /// Releases the lock for `key` held by `token`, whatever it answers, in a task of its
+    /// own: a caller cancelled (a read abandoned past `l2Timeout`, say) does not withdraw it.
+    func releaseShielded(_ key: String, token: String) async {
+        await Task { try? await release(key, token: token) }.value
     }
 
     /// A random token of 128 bits, in hex.

@@ -126,9 +126,12 @@ struct BulkConsistencyTests {
         #expect(announcements.all.count == 6, "\(announcements.all)")
         // A bulk write or delete, or a clear, that L2 refuses as closed is: each sends in
         // steps (chunks, batches), and a store closed part-way may have sent some of them.
-        _ = try await #require(throws: StrataError.self) { try await cache.set(["a": 4, "b": 5]) }
-        _ = try await #require(throws: StrataError.self) { try await cache.delete(["a", "b"]) }
-        _ = try await #require(throws: StrataError.self) { try await cache.clear(prefix: "user:") }
+        let refusals = [
+            try await #require(throws: StrataError.self) { try await cache.set(["a": 4, "b": 5]) },
+            try await #require(throws: StrataError.self) { try await cache.delete(["a", "b"]) },
+            try await #require(throws: StrataError.self) { try await cache.clear(prefix: "user:") },
+        ]
+        #expect(refusals.map(\.code) == [.closed, .closed, .closed])
         #expect(
             announcements.all.dropFirst(6) == [[.key("a"), .key("b")], [.key("a"), .key("b")], [.prefix("user:")]], "\(announcements.all)")
         try await cache.close()

@@ -4,9 +4,10 @@ import Synchronization
 /// fail-safe all run here.
 ///
 /// 1. Read (L1, then the store): a fresh value is returned (and may start an eager refresh).
-///    With a compute lock that reads with the lock in the store (`RedisComputeLock` on the
-///    tiered store's own L2), only L1 is read here: the flight's leader reads the store in
-///    step 3, taking the lock and the lease (step 4) in the same step when the key is missing.
+///    With a compute lock that leases with the lock in the store (`leasesWithLock(in:)`:
+///    `RedisComputeLock` on the tiered store's own L2, on one server), only L1 is read here:
+///    the flight's leader reads the store in step 3, with the lock when the lock can
+///    (`readOrAcquire`), taking the lock and the lease (step 4) there when the key is missing.
 /// 2. Single flight: one computation per key in this process; the others wait for it.
 /// 3. Across instances, the compute lock (when configured): take it, or wait for its holder's value.
 /// 4. The lease: the key is read again under a lease. That read is the computation's miss.

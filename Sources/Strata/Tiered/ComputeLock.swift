@@ -11,7 +11,8 @@
 /// `true`): a miss then waits for two round trips where the separate steps take five. By
 /// default a lock does not, and the tiered store takes the steps one after the other. The
 /// read with the lock is bounded by the tiered store's `l2Timeout`, as the read it replaces
-/// (a lock it takes past the timeout is released when it answers); like
+/// (a lock it takes past the timeout is released when it answers, or, once the store's
+/// `close()` has begun, ends with its lease); like
 /// ``acquire(_:lease:)``, taking the lock with the lease is not; the write with the release
 /// is, as any leased write (past it, the write goes on and is awaited later).
 ///

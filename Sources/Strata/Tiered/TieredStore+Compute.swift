@@ -140,7 +140,7 @@ extension TieredStore {
         case taken(String, LeasedRead)
         case heldByAnother
         /// The read passed `l2Timeout` (reported); a lock it may still take is released when
-        /// it answers.
+        /// it answers (see `releaseWhenAnswered`).
         case unavailable
         /// Missing for this caller: the read failed (reported), or found a value that does
         /// not decode, an envelope of a later version, or tags invalidated since (or that
@@ -196,7 +196,7 @@ extension TieredStore {
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                return .missed  // its tags could not be checked: a miss, as the read it replaces counts it
+                return .missed  // its tags could not be checked: treated as a miss, as the read it replaces treats it
             }
         case .taken(let token)?:
             countMiss(key, since: started)
