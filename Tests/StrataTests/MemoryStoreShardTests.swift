@@ -89,4 +89,31 @@ extension MemoryStoreTests {
         #expect(try await memory.keys() == ["counter"])
         #expect(memory.statistics.entries == 1)
     }
+
+    @Test(
+        "shards: keys(prefix:) and entries(prefix:) merge the shards' sorted runs into one list in UTF-8 byte order, composed and precomposed accents, a prefix before its extensions, and emoji included"
+    )
+    func shardedListingsInByteOrder() async throws {
+        let memory = MemoryStore()
+        #expect(memory.shardCount > 1)
+        var random = SplitMix(seed: 11)
+        let pieces = ["", "a", "b", "e\u{301}", "\u{e9}", "Z", "~", "\u{1F600}", "0", "ab", ":"]
+        var written: [[UInt8]: String] = [:]  // by bytes: a Set of String would merge "é" and "e\u{301}"
+        for _ in 0..<3_000 {
+            var key = "k:"
+            for _ in 0..<(1 + random.next() % 5) { key += pieces[Int(random.next() % UInt64(pieces.count))] }
+            written[Array(key.utf8)] = key
+            try await memory.set(key, key)
+        }
+        // The order a byte-by-byte comparison gives, computed apart from the store's own.
+        let expected = written.values.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        #expect(try await memory.keys(prefix: "k:").map { Array($0.utf8) } == expected.map { Array($0.utf8) })
+        let entries = try await memory.entries(prefix: "k:", as: String.self)
+        #expect(entries.map { Array($0.key.utf8) } == expected.map { Array($0.utf8) })
+        #expect(entries.allSatisfy { $0.key.utf8.elementsEqual($0.value.utf8) })
+        for (a, b) in zip(expected, expected.dropFirst()) {
+            #expect(KeyRules.byteOrder(a, b) && !KeyRules.byteOrder(b, a))
+        }
+        #expect(!KeyRules.byteOrder("k:", "k:") && KeyRules.byteOrder("k:", "k:a") && !KeyRules.byteOrder("k:a", "k:"))
+    }
 }

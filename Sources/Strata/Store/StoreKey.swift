@@ -53,7 +53,25 @@ public enum KeyRules {
     /// ```
     @inlinable
     public static func byteOrder(_ a: String, _ b: String) -> Bool {
-        a.utf8.lexicographicallyPrecedes(b.utf8)
+        // Over the two strings' bytes in place (native strings, small ones included, are
+        // contiguous): the UTF-8 view's iterators cost most of a sort of keys.
+        let compared = a.utf8.withContiguousStorageIfAvailable { a in
+            b.utf8.withContiguousStorageIfAvailable { b in bytes(a, precede: b) }
+        }
+        if case .some(.some(let precedes)) = compared { return precedes }
+        return a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+
+    /// Whether `a` sorts before `b`, byte by byte, a prefix first.
+    @inlinable
+    static func bytes(_ a: UnsafeBufferPointer<UInt8>, precede b: UnsafeBufferPointer<UInt8>) -> Bool {
+        let common = Swift.min(a.count, b.count)
+        var index = 0
+        while index < common {
+            if a[index] != b[index] { return a[index] < b[index] }
+            index += 1
+        }
+        return a.count < b.count
     }
 }
 
