@@ -2,6 +2,8 @@ import Foundation
 import StrataTesting
 import Testing
 
+@testable import Strata
+
 extension MemoryStoreTests {
     @Test("shards: a bounded store's entry bound holds exactly in total, and every shard's hot keys survive a one-off scan")
     func shardedEntryBound() async throws {
@@ -115,5 +117,45 @@ extension MemoryStoreTests {
             #expect(KeyRules.byteOrder(a, b) && !KeyRules.byteOrder(b, a))
         }
         #expect(!KeyRules.byteOrder("k:", "k:") && KeyRules.byteOrder("k:", "k:a") && !KeyRules.byteOrder("k:a", "k:"))
+    }
+
+    @Test(
+        "shards: the merge of sorted runs keeps every entry once, in byte order, for no run, one, and odd counts of runs of unequal lengths"
+    )
+    func mergeOfSortedRuns() {
+        var random = SplitMix(seed: 5)
+        for runCount in [0, 1, 2, 3, 5, 8] {
+            var runs: [[(key: String, entry: Int)]] = []
+            var all: [(key: String, entry: Int)] = []
+            for run in 0..<runCount {
+                let length = run == 1 ? 0 : Int(random.next() % 40)  // one run empty
+                let keys = Set((0..<length).map { _ in "k\(random.next() % 1_000)-\(run)" })  // distinct across runs
+                let sorted = keys.sorted(by: KeyRules.byteOrder).map { (key: $0, entry: run) }
+                runs.append(sorted)
+                all += sorted
+            }
+            let merged = MemoryStore.merged(runs)
+            #expect(merged.map(\.key) == all.map(\.key).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }, "\(runCount) runs")
+            #expect(merged.count == all.count)
+        }
+    }
+
+    @Test("shards: a listing that matches keys in some shards only, or none, comes back whole and in byte order")
+    func listingsOfFewShards() async throws {
+        var configuration = MemoryStore.Configuration()
+        configuration.shardCount = 8
+        let memory = MemoryStore(configuration: configuration)
+        for index in 0..<200 { try await memory.set("wide:\(index)", index) }
+        for count in [1, 2, 3, 5] {
+            let prefix = "narrow\(count):"
+            let keys = (0..<count).map { "\(prefix)\($0)" }
+            for key in keys { try await memory.set(key, key) }
+            #expect(try await memory.keys(prefix: prefix) == keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+            #expect(
+                try await memory.entries(prefix: prefix, as: String.self).map(\.value)
+                    == keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+        }
+        #expect(try await memory.keys(prefix: "absent:").isEmpty)
+        #expect(try await memory.keys(prefix: "wide:").count == 200)
     }
 }

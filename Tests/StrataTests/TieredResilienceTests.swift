@@ -148,6 +148,35 @@ struct TieredResilienceTests {
         #expect(tiered.statistics.refreshesAhead == 1)
     }
 
+    @Test(
+        "a getOrSet hit with options is L1's copy, counted once and computed never: on the tiered store's own type, as any store, through a prefix; cachedValue answers it, and nothing for a store of one tier or an eager refresh to decide",
+        arguments: ["TieredStore", "any KeyValueStore", "prefixed"])
+    func optionsHitFromL1(calledAs: String) async throws {
+        let tiered = TieredStore(l1: MemoryStore(), l2: MemoryStore())
+        let options = EntryOptions(expires: "10min", grace: "1h", softTimeout: .milliseconds(100))
+        let store: any KeyValueStore = calledAs == "prefixed" ? tiered.prefixed("app:") : tiered
+        func getOrSet(_ compute: @escaping @Sendable () async throws -> Int) async throws -> Int {
+            calledAs == "TieredStore"
+                ? try await tiered.getOrSet("feed", as: Int.self, options: options, compute: compute)
+                : try await store.getOrSet("feed", as: Int.self, options: options, compute: compute)
+        }
+        #expect(try await getOrSet { 1 } == 1)
+        let (hits, misses) = (tiered.statistics.l1Hits, tiered.statistics.misses)
+        let calls = Counter()
+        #expect(
+            try await getOrSet {
+                calls.increment(); return 2
+            } == 1)
+        #expect(calls.count == 0)
+        #expect(tiered.statistics.l1Hits == hits + 1 && tiered.statistics.misses == misses)
+        #expect(try store.cachedValue(forKey: "feed", as: Int.self, options: options) == 1)
+        #expect(try store.cachedValue(forKey: "feed", as: Int.self, options: EntryOptions(refreshAhead: 0.5)) == nil)
+        #expect(try store.cachedValue(forKey: "absent", as: Int.self, options: options) == nil)
+        let memory = MemoryStore()
+        try await memory.set("feed", 1)
+        #expect(try memory.cachedValue(forKey: "feed", as: Int.self, options: options) == nil, "one tier: the compute path reads it")
+    }
+
     @Test("adaptive lifetime is honoured in both tiers")
     func adaptiveLifetime() async throws {
         let fixture = TieredFixture()

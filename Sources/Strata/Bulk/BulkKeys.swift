@@ -42,7 +42,7 @@ package enum BulkKeys {
 
     /// `keys` sorted by their UTF-8 bytes, the order every store lists keys in.
     package static func byteOrdered(_ keys: some Sequence<String>) -> [String] {
-        keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        keys.sorted(by: KeyRules.byteOrder)
     }
 
     /// The error of a bulk write that failed at `key` after writing `written`: the backend's

@@ -40,7 +40,7 @@ public struct Pipeline: Sendable {
         self.init(tiered: nil, source: store, memory: nil, keyPrefix: "")
     }
 
-    @inlinable  // so that a hit, which reads `tiered` alone, builds nothing else (see TieredStore.pipeline)
+    @inlinable  // built in place in a caller specialized for the store (see TieredStore.pipeline)
     init(tiered: TieredStore?, source: any KeyValueStore, memory: MemoryStore?, keyPrefix: String) {
         self.tiered = tiered
         self.source = source

@@ -38,7 +38,9 @@ extension KeyValueStore {
         compute: @escaping @Sendable () async throws -> Value
     ) async throws -> Value {
         try KeyRules.validate(key, backend: backendName)
-        if let value = try l1HitForGetOrSet(key, as: type, options: options) { return value }
+        // A `TieredStore` answers its L1 hit without building its pipeline (a value holding
+        // the store and its L2, each retained and released around the hit).
+        if let value = try cachedValue(forKey: key, as: type, options: options) { return value }
         return try await pipeline.getOrSet(key, as: type, options: options) { (_: ComputeContext<Value>) in try await compute() }
     }
 
@@ -63,7 +65,7 @@ extension KeyValueStore {
         compute: @escaping @Sendable (ComputeContext<Value>) async throws -> Value
     ) async throws -> Value {
         try KeyRules.validate(key, backend: backendName)
-        if let value = try l1HitForGetOrSet(key, as: type, options: options) { return value }
+        if let value = try cachedValue(forKey: key, as: type, options: options) { return value }
         return try await pipeline.getOrSet(key, as: type, options: options, compute: compute)
     }
 
@@ -124,16 +126,5 @@ extension KeyValueStore {
     /// Whether `key` holds an entry a plain read returns (see ``Pipeline``).
     package func containsReadableEntry(forKey key: String) async throws -> Bool {
         try await pipeline.contains(key)
-    }
-}
-
-extension KeyValueStore {
-    /// The L1 hit of a `getOrSet` with options. A `TieredStore` answers it without building
-    /// its ``pipeline`` (a value holding the store and its L2, each retained and released
-    /// around the hit): in the caller's specialized code the cast is decided at compile time.
-    @inlinable
-    func l1HitForGetOrSet<Value: Sendable>(_ key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
-        if let tiered = self as? TieredStore { return try tiered.l1HitWithOptions(key, as: type, options: options) }
-        return try pipeline.l1HitWithOptions(key, as: type, options: options)
     }
 }

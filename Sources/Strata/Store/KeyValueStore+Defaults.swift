@@ -56,6 +56,13 @@ extension KeyValueStore {
         try await pipeline.getOrSet(key, as: type, expires: expires, compute: compute)
     }
 
+    /// The hit of a `getOrSet` with options through ``pipeline``: a tiered store's L1 (with a
+    /// view's prefix), `nil` for a store of one tier.
+    @inlinable
+    public func cachedValue<Value: Codable & Sendable>(forKey key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
+        try pipeline.l1HitWithOptions(key, as: type, options: options)
+    }
+
     /// The instant an entry written now with `expires` expires: `expires`, or the
     /// store's default lifetime when it is `nil`; `nil` when it never expires.
     ///

@@ -302,6 +302,20 @@ public protocol KeyValueStore: AnyObject, Sendable {
         compute: () async throws -> Value
     ) async throws -> Value
 
+    /// The value a `getOrSet` with `options` returns without computing or reading a shared
+    /// tier: a fresh copy in this process's memory tier, when the options leave nothing to
+    /// decide (no eager refresh); `nil` takes the compute path, which reads every tier. The
+    /// default asks ``pipeline``; a ``TieredStore`` answers from its L1 without building one.
+    ///
+    /// ```swift
+    /// let hit = try cache.cachedValue(forKey: "rates", as: Rates.self, options: EntryOptions(grace: "1h"))
+    /// ```
+    ///
+    /// `getOrSet` calls it with a key it has validated.
+    ///
+    /// - Throws: what a read of the memory tier throws (a value stored as another type).
+    func cachedValue<Value: Codable & Sendable>(forKey key: String, as type: Value.Type, options: EntryOptions) throws -> Value?
+
     /// The unexpired entries of `keys`, read in one batch where the backend can: one query on
     /// SQLite, one pipelined round trip on Redis (one per node on a cluster), parallel reads
     /// on a folder, one pass over memory. A missing or expired key is absent from the

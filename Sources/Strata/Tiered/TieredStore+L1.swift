@@ -39,6 +39,17 @@ extension TieredStore {
         return try l1Hit(key, as: type)
     }
 
+    /// The L1 hit of a `getOrSet` with options, without building the ``pipeline``: a fresh
+    /// copy in L1, when no eager refresh (the call's or the store's) may be due.
+    ///
+    /// ```swift
+    /// let hit = try cache.cachedValue(forKey: "rates", as: Rates.self, options: EntryOptions(grace: "1h"))
+    /// ```
+    @inlinable
+    public func cachedValue<Value: Codable & Sendable>(forKey key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
+        try l1HitWithOptions(key, as: type, options: options)
+    }
+
     /// ``l1Hit(_:as:)`` without counting it: the caller counts its hits
     /// (``recordL1Hits(_:)``), as a bulk read of a store with no observers does.
     @inlinable

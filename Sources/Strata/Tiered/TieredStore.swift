@@ -110,7 +110,7 @@ public final class TieredStore: KeyValueStore {
     public var clock: any StrataClock { l2.clock }
 
     /// L1 over L2: every typed call, through any view or wrapper, takes this path.
-    @inlinable  // a `getOrSet` hit with options reads `tiered` alone: the copy of L2 folds away
+    @inlinable  // built in place in a caller specialized for `TieredStore`
     public var pipeline: Pipeline { Pipeline(tiered: self, source: l2, memory: nil, keyPrefix: "") }
 
     /// What the store has done since it was made.
