@@ -28,6 +28,21 @@ extension KeyValueStoreConformance {
                 try Expect.equal(try await store.entries(as: String.self).map(\.key), ["plain"], "entries past the lifetime")
             }
         },
+        Check(
+            "a getOrSet with options of a fresh value returns it without computing; cachedValue answers nothing or that value, and nothing for a missing key"
+        ) { context in
+            try await withStore(context) { store in
+                struct NotToBeComputed: Error {}
+                let options = EntryOptions(expires: "1h", grace: "1h")
+                try await store.set("cached", 41, options: options)
+                let cached = try store.cachedValue(forKey: "cached", as: Int.self, options: options)
+                try Expect.that(cached == nil || cached == 41, "cachedValue answered \(String(describing: cached)), not nothing or 41")
+                try Expect.equal(
+                    try store.cachedValue(forKey: "absent", as: Int.self, options: options), nil, "cachedValue of a missing key")
+                let served = try await store.getOrSet("cached", as: Int.self, options: options) { throw NotToBeComputed() }
+                try Expect.equal(served, 41, "getOrSet with options of a fresh value, not computed")
+            }
+        },
         Check("a value written without grace or tags stays in the plain format; one that looks like an envelope round-trips") { context in
             try await withStore(context) { store in
                 try await store.set("text", "hello", options: EntryOptions(expires: "1h"))
