@@ -204,6 +204,15 @@ public final class PrefixedStore: KeyValueStore {
     ) async throws -> Value {
         try await base.getOrSetValue(forKey: prefix + key, as: type, expires: expires, compute: compute)
     }
+
+    /// The base store's hit of `prefix + key` (see ``KeyValueStore/cachedValue(forKey:as:options:)``).
+    ///
+    /// ```swift
+    /// let hit = try cache.prefixed("app:").cachedValue(forKey: "rates", as: Rates.self, options: EntryOptions(grace: "1h"))
+    /// ```
+    public func cachedValue<Value: Codable & Sendable>(forKey key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
+        try base.cachedValue(forKey: prefix + key, as: type, options: options)
+    }
 }
 
 extension PrefixedStore: KeepsProcessState {}

@@ -303,17 +303,23 @@ public protocol KeyValueStore: AnyObject, Sendable {
     ) async throws -> Value
 
     /// The value a `getOrSet` with `options` returns without computing or reading a shared
-    /// tier: a fresh copy in this process's memory tier, when the options leave nothing to
-    /// decide (no eager refresh); `nil` takes the compute path, which reads every tier. The
-    /// default asks ``pipeline``; a ``TieredStore`` answers from its L1 without building one.
+    /// tier: a fresh copy in this process's memory tier, counted as its hit; `nil` for a
+    /// store of one tier, and whenever the compute path must decide (an eager refresh may be
+    /// due, by the options or the store's defaults), which then reads every tier. The
+    /// default asks ``pipeline``; a ``TieredStore`` answers from its L1 without building
+    /// one, and a view or wrapper forwards it as it forwards `pipeline`.
+    ///
+    /// An implementation must answer only what the compute path would return at once: a
+    /// copy within its lifetime whose tags were not invalidated since it was written, never
+    /// one an eager refresh should renew. `nil` is always a correct answer. `getOrSet` calls
+    /// it with a key it has validated; it does not validate keys itself (an invalid key has
+    /// no copy: `nil`).
     ///
     /// ```swift
     /// let hit = try cache.cachedValue(forKey: "rates", as: Rates.self, options: EntryOptions(grace: "1h"))
     /// ```
     ///
-    /// `getOrSet` calls it with a key it has validated.
-    ///
-    /// - Throws: what a read of the memory tier throws (a value stored as another type).
+    /// - Throws: ``StrataError/Code/closed`` after ``close()``.
     func cachedValue<Value: Codable & Sendable>(forKey key: String, as type: Value.Type, options: EntryOptions) throws -> Value?
 
     /// The unexpired entries of `keys`, read in one batch where the backend can: one query on

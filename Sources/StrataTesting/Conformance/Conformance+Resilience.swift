@@ -41,6 +41,18 @@ extension KeyValueStoreConformance {
                     try store.cachedValue(forKey: "absent", as: Int.self, options: options), nil, "cachedValue of a missing key")
                 let served = try await store.getOrSet("cached", as: Int.self, options: options) { throw NotToBeComputed() }
                 try Expect.equal(served, 41, "getOrSet with options of a fresh value, not computed")
+                let refreshing = EntryOptions(expires: "1h", refreshAhead: 0.5)
+                try Expect.equal(
+                    try store.cachedValue(forKey: "cached", as: Int.self, options: refreshing), nil,
+                    "cachedValue when an eager refresh is the compute path's to decide")
+                try await store.delete("cached")
+                try Expect.equal(try store.cachedValue(forKey: "cached", as: Int.self, options: options), nil, "cachedValue after delete")
+                try await store.set("tagged", 42, options: EntryOptions(expires: "1h", tags: ["cached-tag"]))
+                _ = try await store.get("tagged", as: Int.self)
+                try await store.invalidate(tags: ["cached-tag"])
+                try Expect.equal(
+                    try store.cachedValue(forKey: "tagged", as: Int.self, options: options), nil, "cachedValue after its tag's invalidation"
+                )
             }
         },
         Check("a value written without grace or tags stays in the plain format; one that looks like an envelope round-trips") { context in
