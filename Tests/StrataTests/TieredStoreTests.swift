@@ -47,6 +47,30 @@ struct TieredStoreTests {
         #expect((stats.l1Hits, stats.l2Hits, stats.misses) == (1, 1, 1))
     }
 
+    @Test("a read L1 cannot answer counts one request in L1's W-TinyLFU sample, a miss and an L2 hit alike")
+    func l1LookedAtOncePerRead() async throws {
+        let fixture = TieredFixture()  // L1: W-TinyLFU, 1,000 entries
+        try await fixture.l2.set("k", [UInt8]([1, 2, 3]))
+        let before = fixture.l1.requestsCountedForWindow
+        #expect(try await fixture.cache.get("k", as: [UInt8].self) == [1, 2, 3])  // L2 hit, copied into L1
+        #expect(fixture.l1.requestsCountedForWindow == before + 1, "the L2 hit's look at L1, once")
+        #expect(try await fixture.cache.get("missing", as: String.self) == nil)
+        #expect(fixture.l1.requestsCountedForWindow == before + 2, "the miss's look at L1, once")
+        #expect(try await fixture.cache.get("k", as: [UInt8].self) == [1, 2, 3])  // L1 hit
+        #expect(fixture.l1.requestsCountedForWindow == before + 3, "an L1 hit of bytes, one look")
+        // Text, plain and with a lifetime (an envelope: its lifetime checked on the read path).
+        try await fixture.cache.set("text", "plain")
+        try await fixture.cache.set("timed", "for a minute", expires: "1min")
+        let beforeText = fixture.l1.requestsCountedForWindow
+        #expect(try await fixture.cache.get("text", as: String.self) == "plain")
+        #expect(fixture.l1.requestsCountedForWindow == beforeText + 1, "an L1 hit of text, one look")
+        #expect(try await fixture.cache.get("timed", as: String.self) == "for a minute")
+        fixture.clock.advance(by: .seconds(61))
+        #expect(try await fixture.cache.get("timed", as: String.self) == nil)
+        let stats = fixture.cache.statistics
+        #expect((stats.l1Hits, stats.l2Hits, stats.misses) == (3, 1, 2))
+    }
+
     @Test("TTL propagation: the L1 copy expires exactly when the L2 entry does")
     func ttlPropagation() async throws {
         let fixture = TieredFixture()

@@ -44,6 +44,11 @@ extension MemoryStore {
     /// ```
     public var shardCount: Int { shards.count }
 
+    /// The requests W-TinyLFU's window sizers have counted, over every shard (0 under LRU).
+    package var requestsCountedForWindow: Int {
+        (0..<shards.count).reduce(0) { total, shard in total + shards.withLock(shard) { $0.table.windowSizer.requestsCounted } }
+    }
+
     /// Shard `index`'s share of `bound`: the shares of all `count` shards add up to `bound`.
     static func share(of bound: Int, shard index: Int, count: Int) -> Int {
         bound / count + (index < bound % count ? 1 : 0)

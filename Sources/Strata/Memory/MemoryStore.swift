@@ -208,7 +208,11 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     }
 
     func insert(_ key: ByteKey, _ entry: MemoryEntry) throws {
-        let hash = key.hashValue
+        try insert(key, entry, hash: key.hashValue)
+    }
+
+    /// ``insert(_:_:)`` of a key whose `hashValue` the caller has already computed.
+    func insert(_ key: ByteKey, _ entry: MemoryEntry, hash: Int) throws {
         try withOpenTable(hash: hash) { state in
             try checkSize(key, entry, in: state)
             state.breakLease(key)

@@ -50,6 +50,9 @@ struct WindowSizer {
     private(set) var wasSized = false
     /// The counts of the sample running.
     private var sample = Sample()
+    /// Every request counted since the table was made: one per lookup of a key, which a
+    /// test checks (a request counted twice skews the sampled hit ratio the window is sized by).
+    private(set) var requestsCounted = 0
     /// The probe running or the wait for the next.
     private var probe = Probe()
 
@@ -103,6 +106,7 @@ struct WindowSizer {
     /// `endSample`. `bound` is the table's entry bound, or its count without one.
     @inline(__always)
     mutating func count(_ request: Request, bound: Int) -> Bool {
+        requestsCounted &+= 1
         sample.requests += 1
         switch request {
         case .miss: break

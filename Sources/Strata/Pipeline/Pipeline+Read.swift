@@ -16,9 +16,10 @@ extension Pipeline {
         case compute
     }
 
-    /// A plain read of the value at `key` (the view's prefix is added here).
+    /// A plain read of the value at `key` (the view's prefix is added here). `l1Absent`: the
+    /// caller (a tiered store's own read, whose view has no prefix) has just found no copy in L1.
     @usableFromInline
-    func readValue<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
+    func readValue<Value: Codable & Sendable>(_ key: String, as type: Value.Type, l1Absent: Bool = false) async throws -> Value? {
         // Bytes and text, through copies of the read path specialized for them: this is
         // called unspecialized (from a store's default `value(forKey:as:)`, or from the
         // caller's module), and the generic path looked its types up at run time and
@@ -26,16 +27,16 @@ extension Pipeline {
         // layer added to a 3.4 µs SQLite get of bytes). The types are the same, so each
         // cast is none.
         if Value.self == [UInt8].self {
-            return unsafeBitCast(try await readValueOf(key, as: [UInt8].self), to: Value?.self)
+            return unsafeBitCast(try await readValueOf(key, as: [UInt8].self, l1Absent: l1Absent), to: Value?.self)
         }
         if Value.self == String.self {
-            return unsafeBitCast(try await readValueOf(key, as: String.self), to: Value?.self)
+            return unsafeBitCast(try await readValueOf(key, as: String.self, l1Absent: l1Absent), to: Value?.self)
         }
-        return try await readValueOf(key, as: type)
+        return try await readValueOf(key, as: type, l1Absent: l1Absent)
     }
 
     /// `readValue`, to be specialized.
-    private func readValueOf<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> Value? {
+    private func readValueOf<Value: Codable & Sendable>(_ key: String, as type: Value.Type, l1Absent: Bool) async throws -> Value? {
         let key = keyPrefix + key
         if tiered == nil, memory == nil {
             // A store of one tier that keeps no decoded values (SQLite, Redis, a folder):
@@ -52,7 +53,8 @@ extension Pipeline {
             guard let entry else { return nil }
             return try await plainValue(of: entry, key: key, as: type)
         }
-        return try await read(key, as: type, for: .plain)?.value
+        var unavailable = false
+        return try await read(key, as: type, for: .plain, sourceUnavailable: &unavailable, l1Absent: l1Absent)?.value
     }
 
     /// The value at `key` (prefix applied) as `type`, with its envelope: fresh, or for a
@@ -64,11 +66,14 @@ extension Pipeline {
 
     /// `read`, telling whether the source passed `l2Timeout` (the computation then does not
     /// wait on it again; after a failure, which costs no wait, it asks once more).
+    ///
+    /// `l1Absent`: the caller has just found no copy of the key in L1 at all, so L1 is not
+    /// looked at again (the key's lookup, and its count in L1's frequency sketch, once).
     func read<Value: Codable & Sendable>(
-        _ key: String, as type: Value.Type, for purpose: ReadPurpose, sourceUnavailable: inout Bool
+        _ key: String, as type: Value.Type, for purpose: ReadPurpose, sourceUnavailable: inout Bool, l1Absent: Bool = false
     ) async throws -> StoredValue<Value>? {
         var staleInL1: StoredValue<Value>?
-        if let tiered {
+        if let tiered, !l1Absent {
             switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose) {
             case .fresh(let found): return found
             case .stale(let found): staleInL1 = found

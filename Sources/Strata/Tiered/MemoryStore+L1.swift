@@ -5,8 +5,13 @@ extension MemoryStore {
     /// Stores `entry`, or, when it is larger than the store will hold, removes what the
     /// key held: an L1 must never keep an older value than the one just written to L2.
     func store(_ key: ByteKey, _ entry: MemoryEntry) throws {
+        try store(key, entry, hash: key.hashValue)
+    }
+
+    /// ``store(_:_:)`` of a key whose `hashValue` the caller has already computed.
+    func store(_ key: ByteKey, _ entry: MemoryEntry, hash: Int) throws {
         do {
-            try insert(key, entry)
+            try insert(key, entry, hash: hash)
         } catch let error as StrataError where error.code == .valueTooLarge {
             try remove(key)
         }

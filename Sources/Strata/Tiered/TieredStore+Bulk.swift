@@ -98,7 +98,8 @@ extension TieredStore {
         for (index, write) in batch.enumerated() {
             let key = ByteKey(write.key)
             let copy = MemoryEntry(bytes: write.entry.bytes, value: write.value, expiresAt: write.entry.expiresAt, keptUntil: deadline)
-            tracker.finishWrite(tickets[index], keep: { try? l1.store(key, copy) }, drop: { try? l1.remove(key) })
+            tracker.finishWrite(
+                tickets[index], keep: { try? l1.store(key, copy, hash: tickets[index].keyHash) }, drop: { try? l1.remove(key) })
             TieredCounters.bump(counters.writes)
             report(.write, .l2, write.key, since: started)
         }

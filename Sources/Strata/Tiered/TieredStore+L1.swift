@@ -25,8 +25,16 @@ extension TieredStore {
     /// ``l1Hit(_:as:)`` for one key of a batch read at one instant (see ``l1Value(_:as:now:)``).
     @inlinable
     func l1Hit<Value: Sendable>(_ key: String, as type: Value.Type, now: inout Int64) throws -> Value? {
+        var absent = false
+        return try l1Hit(key, as: type, now: &now, absent: &absent)
+    }
+
+    /// ``l1Hit(_:as:now:)``, setting `absent` when L1 holds no copy of `key` at all (not
+    /// one the read path may still serve): the read path then need not look at L1 again.
+    @inlinable
+    func l1Hit<Value: Sendable>(_ key: String, as type: Value.Type, now: inout Int64, absent: inout Bool) throws -> Value? {
         let started = observing ? ContinuousClock.now : nil
-        guard let value = try l1Value(key, as: type, now: &now) else { return nil }
+        guard let value = try l1Value(key, as: type, now: &now, absent: &absent) else { return nil }
         recordL1Hit(key, since: started)
         return value
     }
@@ -64,8 +72,36 @@ extension TieredStore {
     /// without: the readings are about a quarter of such a hit).
     @inlinable
     func l1Value<Value: Sendable>(_ key: String, as type: Value.Type, now: inout Int64) throws -> Value? {
-        guard let cached = try l1.lookUp(ByteKey(key), now: &now, bytesBesideValue: false) else { return nil }
-        return Kept<Value>.read(cached.value) ?? servableEnvelopeValue(cached, as: type, now: now)
+        var absent = false
+        return try l1Value(key, as: type, now: &now, absent: &absent)
+    }
+
+    /// ``l1Value(_:as:now:)``, setting `absent` when L1 holds no copy of `key`.
+    @inlinable
+    func l1Value<Value: Sendable>(_ key: String, as type: Value.Type, now: inout Int64, absent: inout Bool) throws -> Value? {
+        guard let cached = try l1.lookUp(ByteKey(key), now: &now, bytesBesideValue: false) else {
+            absent = true
+            return nil
+        }
+        if let value = Kept<Value>.read(cached.value) { return value }
+        if cached.value == nil, Value.self == [UInt8].self || Value.self == String.self,
+            let value = plainRawValue(cached.bytes, as: type)
+        {
+            return value
+        }
+        return servableEnvelopeValue(cached, as: type, now: now)
+    }
+
+    /// The bytes or text an L1 copy of raw bytes holds, when the copy is plain (no envelope:
+    /// no lifetime or tags of its own to check): what the read path would decode from it,
+    /// without a second look at L1. `nil` sends the read down that path (an envelope, text
+    /// that is not UTF-8).
+    @usableFromInline
+    func plainRawValue<Value: Sendable>(_ bytes: [UInt8], as type: Value.Type) -> Value? {
+        guard !EntryEnvelope.hasMagic(bytes) else { return nil }
+        if Value.self == [UInt8].self { return unsafeBitCast(bytes, to: Value.self) }
+        if Value.self == String.self, let text = ValueCoding.text(of: bytes) { return unsafeBitCast(text, to: Value.self) }
+        return nil
     }
 
     /// The value of an L1 copy with an envelope when it may be served without another
@@ -156,8 +192,9 @@ extension TieredStore {
     /// Copies an L2 hit into L1, with L2's expiry capped by `l1Expiry`, unless a write
     /// in this process may have changed the key since L2 was read.
     func fill(_ key: ByteKey, _ entry: StoredEntry, value: (any AnyObject & Sendable)?, snapshot: WriteTracker.ReadSnapshot) {
+        assert(snapshot.keyHash == key.hashValue, "a fill judged by the snapshot of another key")
         let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
-        if tracker.fillIfUnchanged(since: snapshot, { try? l1.store(key, copy) }, drop: { try? l1.remove(key) }) {
+        if tracker.fillIfUnchanged(since: snapshot, { try? l1.store(key, copy, hash: snapshot.keyHash) }, drop: { try? l1.remove(key) }) {
             report(.fill, .l1, key.string, since: nil)
         }
     }
@@ -167,9 +204,12 @@ extension TieredStore {
     /// ``Configuration/undeliveredL1Expiry`` at most, so a change another instance makes
     /// meanwhile is seen within that bound.
     func l1Deadline() -> Timestamp? {
+        let live = delivery.isLive
+        // Most stores set neither bound while their source delivers: no clock to read.
+        guard configuration.l1Expiry != nil || !live else { return nil }
         let now = clock.now()
         var deadline = configuration.l1Expiry?.deadline(from: now)
-        if !delivery.isLive, let cap = configuration.undeliveredL1Expiry.deadline(from: now) {
+        if !live, let cap = configuration.undeliveredL1Expiry.deadline(from: now) {
             deadline = min(deadline ?? cap, cap)
         }
         return deadline
@@ -208,8 +248,8 @@ extension TieredStore {
             ticket, since: snapshot,
             keep: {
                 switch result {
-                case .written: if let copy { try? l1.store(byteKey, copy) }
-                case .failed: if let copy { try? l1.store(byteKey, unconfirmed(copy)) }
+                case .written: if let copy { try? l1.store(byteKey, copy, hash: ticket.keyHash) }
+                case .failed: if let copy { try? l1.store(byteKey, unconfirmed(copy), hash: ticket.keyHash) }
                 case .refused: try? l1.remove(byteKey)
                 }
             }, drop: { try? l1.remove(byteKey) })
@@ -230,7 +270,7 @@ extension TieredStore {
     /// of the key began in this process since `snapshot`.
     func keepInL1IfUnchanged(_ ticket: WriteTracker.Ticket, _ key: ByteKey, _ copy: MemoryEntry, since snapshot: WriteTracker.ReadSnapshot?)
     {
-        tracker.keepIfAlone(ticket, since: snapshot) { try? l1.store(key, copy) }
+        tracker.keepIfAlone(ticket, since: snapshot) { try? l1.store(key, copy, hash: ticket.keyHash) }
     }
 
     @usableFromInline

@@ -138,8 +138,12 @@ public final class TieredStore: KeyValueStore {
     /// read path (L2, decoded once, then kept in L1 as a Swift value).
     @inlinable  // the L1 hit specializes in the caller's module; the rest does not need to
     public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {
-        if let value = try l1Hit(key, as: type) { return value }
-        return try await pipeline.readValue(key, as: type)
+        var now: Int64 = 0
+        var absent = false
+        if let value = try l1Hit(key, as: type, now: &now, absent: &absent) { return value }
+        // L1 holds nothing for the key: the read path goes to L2 without a second look (which
+        // would also count the key twice in L1's frequency sketch).
+        return try await pipeline.readValue(key, as: type, l1Absent: absent)
     }
 
     /// The unexpired entry for `key` as stored (an envelope included), with the expiry L2
@@ -217,7 +221,7 @@ public final class TieredStore: KeyValueStore {
             throw l2Failure(error, key: key, since: started)
         }
         let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
-        tracker.finishWrite(ticket, keep: { try? l1.store(byteKey, copy) }, drop: { try? l1.remove(byteKey) })
+        tracker.finishWrite(ticket, keep: { try? l1.store(byteKey, copy, hash: ticket.keyHash) }, drop: { try? l1.remove(byteKey) })
         TieredCounters.bump(counters.writes)
         report(.write, .l2, key, since: started)
         await announce(.key(key))

@@ -27,12 +27,17 @@ final class WriteTracker: Sendable {
     }
 
     struct Ticket {
+        /// The key's `hashValue` (see ``ReadSnapshot/keyHash``).
+        let keyHash: Int
         let stripe: Int
         let begun: UInt64
         let prefixWritesBegun: UInt64
     }
 
     struct ReadSnapshot {
+        /// The key's `hashValue`: the fill that ends the read places the key in L1 with it
+        /// rather than hashing the key again.
+        let keyHash: Int
         let stripe: Int
         let begun: UInt64
         let prefixWritesBegun: UInt64
@@ -43,16 +48,17 @@ final class WriteTracker: Sendable {
     static let stripeCount = 1_024
     private let state = Lock(State())
 
-    private static func stripe(of key: ByteKey) -> Int {
-        Int(UInt(bitPattern: key.hashValue) % UInt(stripeCount))
+    private static func stripe(ofHash hash: Int) -> Int {
+        Int(UInt(bitPattern: hash) % UInt(stripeCount))
     }
 
     func beginWrite(_ key: ByteKey) -> Ticket {
-        let stripe = Self.stripe(of: key)
+        let hash = key.hashValue
+        let stripe = Self.stripe(ofHash: hash)
         return state.withLock { state in
             state.stripes[stripe].inFlight += 1
             state.stripes[stripe].begun &+= 1
-            return Ticket(stripe: stripe, begun: state.stripes[stripe].begun, prefixWritesBegun: state.prefixWritesBegun)
+            return Ticket(keyHash: hash, stripe: stripe, begun: state.stripes[stripe].begun, prefixWritesBegun: state.prefixWritesBegun)
         }
     }
 
@@ -77,7 +83,7 @@ final class WriteTracker: Sendable {
             state.stripes[ticket.stripe].inFlight -= 1
             let stripe = state.stripes[ticket.stripe]
             return ReadSnapshot(
-                stripe: ticket.stripe, begun: stripe.begun, prefixWritesBegun: state.prefixWritesBegun,
+                keyHash: ticket.keyHash, stripe: ticket.stripe, begun: stripe.begun, prefixWritesBegun: state.prefixWritesBegun,
                 wasQuiet: stripe.inFlight == 0 && state.prefixWritesInFlight == 0)
         }
     }
@@ -101,10 +107,11 @@ final class WriteTracker: Sendable {
     }
 
     func snapshot(_ key: ByteKey) -> ReadSnapshot {
-        let stripe = Self.stripe(of: key)
+        let hash = key.hashValue
+        let stripe = Self.stripe(ofHash: hash)
         return state.withLock { state in
             ReadSnapshot(
-                stripe: stripe, begun: state.stripes[stripe].begun, prefixWritesBegun: state.prefixWritesBegun,
+                keyHash: hash, stripe: stripe, begun: state.stripes[stripe].begun, prefixWritesBegun: state.prefixWritesBegun,
                 wasQuiet: state.stripes[stripe].inFlight == 0 && state.prefixWritesInFlight == 0,
                 fills: state.stripes[stripe].fills)
         }
