@@ -213,6 +213,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
 
     /// ``insert(_:_:)`` of a key whose `hashValue` the caller has already computed.
     func insert(_ key: ByteKey, _ entry: MemoryEntry, hash: Int) throws {
+        assert(hash == key.hashValue, "a key placed with another key's hash")
         try withOpenTable(hash: hash) { state in
             try checkSize(key, entry, in: state)
             state.breakLease(key)

@@ -68,7 +68,7 @@ extension Pipeline {
     /// wait on it again; after a failure, which costs no wait, it asks once more).
     ///
     /// `l1Absent`: the caller has just found no copy of the key in L1 at all, so L1 is not
-    /// looked at again (the key's lookup, and its count in L1's frequency sketch, once).
+    /// looked at again (one lookup, and one request in the sample W-TinyLFU sizes its window by).
     func read<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type, for purpose: ReadPurpose, sourceUnavailable: inout Bool, l1Absent: Bool = false
     ) async throws -> StoredValue<Value>? {
@@ -142,7 +142,13 @@ extension Pipeline {
             return nil
         }
         if let tiered, let snapshot {
-            tiered.countL2Hit(key, since: started)
+            // A value past its lifetime (in its grace) is copied for computations' fallback,
+            // but a plain read returns nothing: for its caller, and in the counts, a miss.
+            if purpose == .plain, found.envelope != nil, !found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
+                tiered.countMiss(key, since: started)
+            } else {
+                tiered.countL2Hit(key, since: started)
+            }
             await PipelineGates.shared.pass(.beforeFill, key: key, scope: flightScope)
             tiered.fill(ByteKey(key), entry, value: tiered.kept(found.value, found.envelope, checkedEpoch: epoch), snapshot: snapshot)
         }

@@ -103,7 +103,8 @@ extension TieredStore {
         public var l1Hits = 0
         /// Reads answered by L2 (and copied into L1).
         public var l2Hits = 0
-        /// Reads that found the key in neither tier.
+        /// Reads that found the key in neither tier, and plain reads (`get`) that found only
+        /// a value past its lifetime, kept for its grace (which a `getOrSet` falls back on).
         public var misses = 0
         /// Values written through both tiers.
         public var writes = 0

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// L1 as the pipeline uses it: one read of a copy (a Swift value, a value with its envelope,
@@ -13,9 +14,10 @@ extension TieredStore {
         case missing
     }
 
-    /// The L1 hit of a plain read or a `getOrSet`: a Swift value of the type asked for, or
-    /// one with an envelope that is fresh and, when tagged, checked since the last change of
-    /// the tag table (one atomic load). `nil` sends the call down the read path.
+    /// The L1 hit of a plain read or a `getOrSet`: a Swift value of the type asked for, bytes
+    /// or text held plain (no envelope), or a value with an envelope that is fresh and, when
+    /// tagged, checked since the last change of the tag table (one atomic load). `nil` sends
+    /// the call down the read path.
     @inlinable
     func l1Hit<Value: Sendable>(_ key: String, as type: Value.Type) throws -> Value? {
         var now: Int64 = 0
@@ -84,7 +86,7 @@ extension TieredStore {
             return nil
         }
         if let value = Kept<Value>.read(cached.value) { return value }
-        if cached.value == nil, Value.self == [UInt8].self || Value.self == String.self,
+        if cached.value == nil, Value.self == [UInt8].self || Value.self == String.self || Value.self == Data.self,
             let value = plainRawValue(cached.bytes, as: type)
         {
             return value
@@ -92,15 +94,16 @@ extension TieredStore {
         return servableEnvelopeValue(cached, as: type, now: now)
     }
 
-    /// The bytes or text an L1 copy of raw bytes holds, when the copy is plain (no envelope:
-    /// no lifetime or tags of its own to check): what the read path would decode from it,
-    /// without a second look at L1. `nil` sends the read down that path (an envelope, text
-    /// that is not UTF-8).
+    /// The bytes, text or data an L1 copy of raw bytes holds, when the copy is plain (no
+    /// envelope: no lifetime or tags of its own to check): what the read path would decode
+    /// from it (``ValueCoding/decode(_:as:key:backend:format:)``), without a second look at
+    /// L1. `nil` sends the read down that path (an envelope, text that is not UTF-8).
     @usableFromInline
     func plainRawValue<Value: Sendable>(_ bytes: [UInt8], as type: Value.Type) -> Value? {
         guard !EntryEnvelope.hasMagic(bytes) else { return nil }
         if Value.self == [UInt8].self { return unsafeBitCast(bytes, to: Value.self) }
         if Value.self == String.self, let text = ValueCoding.text(of: bytes) { return unsafeBitCast(text, to: Value.self) }
+        if Value.self == Data.self { return unsafeBitCast(Data(bytes), to: Value.self) }
         return nil
     }
 

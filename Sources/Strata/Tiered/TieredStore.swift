@@ -134,15 +134,16 @@ public final class TieredStore: KeyValueStore {
 
     // MARK: Reads
 
-    /// The value at `key`: from L1 as the Swift value it was stored as, or through the
-    /// read path (L2, decoded once, then kept in L1 as a Swift value).
+    /// The value at `key`: from L1 as the Swift value it was stored as (bytes and text as
+    /// their bytes), or through the read path (L2, decoded once, then kept in L1 as a Swift
+    /// value).
     @inlinable  // the L1 hit specializes in the caller's module; the rest does not need to
     public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {
         var now: Int64 = 0
         var absent = false
         if let value = try l1Hit(key, as: type, now: &now, absent: &absent) { return value }
         // L1 holds nothing for the key: the read path goes to L2 without a second look (which
-        // would also count the key twice in L1's frequency sketch).
+        // would also count the request twice in the sample W-TinyLFU sizes its window by).
         return try await pipeline.readValue(key, as: type, l1Absent: absent)
     }
 
