@@ -11,6 +11,23 @@ struct Unavailable: Error {}
 struct TieredResilienceTests {
     static let graced = EntryOptions(expires: "1min", grace: "1h", failSafeThrottle: "30s")
 
+    @Test("a plain read, of one key or many, that finds in L2 only a value in its grace returns nothing and counts a miss")
+    func graceOnlyInL2IsAPlainMiss() async throws {
+        let fixture = TieredFixture()
+        _ = try await fixture.cache.getOrSet("rates", as: Int.self, options: Self.graced) { 7 }
+        fixture.clock.advance(by: .seconds(61))
+        // Another instance over the same L2: nothing in its L1.
+        let other = TieredStore(l1: MemoryStore(configuration: .init(clock: fixture.clock)), l2: fixture.l2)
+        #expect(try await other.get("rates", as: Int.self) == nil)
+        #expect(try await other.get(["rates"], as: Int.self) == [:])
+        let stats = other.statistics
+        #expect((stats.l1Hits, stats.l2Hits, stats.misses) == (0, 0, 2), "counted an L2 hit before 2026-12-06")
+        // The copy kept for the grace still serves a computation that fails.
+        let value = try await other.getOrSet("rates", as: Int.self, options: Self.graced) { throw Unavailable() }
+        #expect(value == 7)
+        #expect(other.statistics.failSafes == 1)
+    }
+
     @Test("fail-safe over both tiers: L2 down and the computation failing serve the L1 copy in grace, counted and reported")
     func failSafeWithL2Down() async throws {
         let fixture = TieredFixture()

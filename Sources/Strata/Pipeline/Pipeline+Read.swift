@@ -83,7 +83,8 @@ extension Pipeline {
         guard let found = try await readSource(key, as: type, for: purpose, unavailable: &sourceUnavailable) else {
             return purpose == .compute ? staleInL1 : nil
         }
-        if found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) { return found }
+        // An entry without an envelope has no lifetime of its own to check: no clock to read.
+        if found.envelope == nil || found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) { return found }
         return purpose == .compute ? found : nil
     }
 

@@ -24,9 +24,11 @@ extension TieredStore {
             public let name: String
             /// A read found the key (in ``tier``).
             public static let hit = Kind(name: "hit")
-            /// A read found the key in neither tier.
+            /// A read found the key in neither tier, or a plain read (`get`, `has`, a bulk
+            /// `get`) found in L2 only a value past its lifetime, kept for its grace.
             public static let miss = Kind(name: "miss")
-            /// An L2 hit was copied into L1.
+            /// An entry read from L2 was copied into L1 (a value in its grace too: a
+            /// computation's fallback).
             public static let fill = Kind(name: "fill")
             /// A value was written (to ``tier``).
             public static let write = Kind(name: "write")
@@ -103,8 +105,9 @@ extension TieredStore {
         public var l1Hits = 0
         /// Reads answered by L2 (and copied into L1).
         public var l2Hits = 0
-        /// Reads that found the key in neither tier, and plain reads (`get`) that found only
-        /// a value past its lifetime, kept for its grace (which a `getOrSet` falls back on).
+        /// Reads that found the key in neither tier, and plain reads (`get`, `has`, a bulk
+        /// `get`) that found in L2 only a value past its lifetime, kept for its grace (which
+        /// a `getOrSet` falls back on).
         public var misses = 0
         /// Values written through both tiers.
         public var writes = 0

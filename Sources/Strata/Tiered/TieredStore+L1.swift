@@ -1,5 +1,10 @@
-import Foundation
 import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// L1 as the pipeline uses it: one read of a copy (a Swift value, a value with its envelope,
 /// or bytes), copies made from L2 hits and from writes, and the counters of each.
@@ -14,8 +19,8 @@ extension TieredStore {
         case missing
     }
 
-    /// The L1 hit of a plain read or a `getOrSet`: a Swift value of the type asked for, bytes
-    /// or text held plain (no envelope), or a value with an envelope that is fresh and, when
+    /// The L1 hit of a plain read or a `getOrSet`: a Swift value of the type asked for, bytes,
+    /// text or `Data` held plain (no envelope), or a value with an envelope that is fresh and, when
     /// tagged, checked since the last change of the tag table (one atomic load). `nil` sends
     /// the call down the read path.
     @inlinable

@@ -134,8 +134,8 @@ public final class TieredStore: KeyValueStore {
 
     // MARK: Reads
 
-    /// The value at `key`: from L1 as the Swift value it was stored as (bytes and text as
-    /// their bytes), or through the read path (L2, decoded once, then kept in L1 as a Swift
+    /// The value at `key`: from L1 as the Swift value it was stored as (plain bytes, text
+    /// and `Data` as their bytes), or through the read path (L2, decoded once, then kept in L1 as a Swift
     /// value).
     @inlinable  // the L1 hit specializes in the caller's module; the rest does not need to
     public func value<Value: Codable & Sendable>(forKey key: String, as type: Value.Type) async throws -> Value? {
