@@ -47,39 +47,6 @@ struct TieredStoreTests {
         #expect((stats.l1Hits, stats.l2Hits, stats.misses) == (1, 1, 1))
     }
 
-    @Test("a read L1 cannot answer counts one request in L1's W-TinyLFU sample, a miss and an L2 hit alike")
-    func l1LookedAtOncePerRead() async throws {
-        let fixture = TieredFixture()  // L1: W-TinyLFU, 1,000 entries
-        try await fixture.l2.set("k", [UInt8]([1, 2, 3]))
-        let before = fixture.l1.requestsCountedForWindow
-        #expect(try await fixture.cache.get("k", as: [UInt8].self) == [1, 2, 3])  // L2 hit, copied into L1
-        #expect(fixture.l1.requestsCountedForWindow == before + 1, "the L2 hit's look at L1, once")
-        #expect(try await fixture.cache.get("missing", as: String.self) == nil)
-        #expect(fixture.l1.requestsCountedForWindow == before + 2, "the miss's look at L1, once")
-        #expect(try await fixture.cache.get("k", as: [UInt8].self) == [1, 2, 3])  // L1 hit
-        #expect(fixture.l1.requestsCountedForWindow == before + 3, "an L1 hit of bytes, one look")
-        // Text and data held plain, text in an envelope (grace: its lifetime is checked on the hit).
-        try await fixture.cache.set("text", "plain")
-        try await fixture.cache.set("data", Data([4, 5]))
-        try await fixture.cache.set("timed", "for a minute", options: EntryOptions(expires: "1min", grace: "1h"))
-        var counted = fixture.l1.requestsCountedForWindow
-        for (key, expected) in [("text", "plain"), ("timed", "for a minute")] {
-            #expect(try await fixture.cache.get(key, as: String.self) == expected)
-            #expect(fixture.l1.requestsCountedForWindow == counted + 1, "an L1 hit of \(key), one look")
-            counted += 1
-        }
-        #expect(try await fixture.cache.get("data", as: Data.self) == Data([4, 5]))
-        #expect(fixture.l1.requestsCountedForWindow == counted + 1, "an L1 hit of data, one look")
-        fixture.clock.advance(by: .seconds(61))
-        #expect(try await fixture.cache.get("timed", as: String.self) == nil, "past its lifetime (in its grace): no plain read")
-        // Bytes that are not text: the hit declines them, and the read path says why.
-        try await fixture.cache.set("binary", [UInt8]([0xFF, 0xFE]))
-        await #expect(throws: StrataError.self) { try await fixture.cache.get("binary", as: String.self) }
-        #expect(try await fixture.cache.get("binary", as: [UInt8].self) == [0xFF, 0xFE])
-        let stats = fixture.cache.statistics
-        #expect((stats.l1Hits, stats.l2Hits, stats.misses) == (5, 1, 2))
-    }
-
     @Test("TTL propagation: the L1 copy expires exactly when the L2 entry does")
     func ttlPropagation() async throws {
         let fixture = TieredFixture()

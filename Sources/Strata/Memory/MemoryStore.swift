@@ -177,6 +177,20 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
         }
     }
 
+    /// ``lookUp(_:now:bytesBesideValue:)`` (bytes left out beside a Swift value) for a look
+    /// that is not a new request: the same call looking again (a tiered read after its hit
+    /// found a copy it could not serve at once, a computation's leader after its flight
+    /// began). W-TinyLFU counted the request at the first look, so this one counts nothing
+    /// (sketch, window sample) and leaves recency as the first look left it.
+    func lookUpAgain(_ key: ByteKey, now: inout Int64) throws -> MemoryEntry? {
+        let hash = key.hashValue
+        return try withOpenTable(hash: hash) { state in
+            guard let slot = state.table.slot(of: key, hash: UInt32(truncatingIfNeeded: hash)) else { return nil }
+            if expireIfNeeded(slot, in: &state, now: &now) { return nil }
+            return state.table.entryPreferringValue(at: slot)
+        }
+    }
+
     /// Removes the entry at `slot` if it has expired; `true` when it did.
     func expireIfNeeded(_ slot: Int32, in state: inout State) -> Bool {
         var now: Int64 = 0

@@ -104,7 +104,8 @@ extension Pipeline {
             return try await plainValues(keys, sourceKeys, as: type) { entries[sourceKeys[$0]] }
         }
         var unavailable = false
-        let found = try await readStored(keys.map { keyPrefix + $0 }, as: type, for: .plain, sourceUnavailable: &unavailable)
+        // The caller's hits looked at L1 for every key (`l1Hits`): the read looks again, uncounted.
+        let found = try await readStored(keys.map { keyPrefix + $0 }, as: type, for: .plain, sourceUnavailable: &unavailable, l1: .again)
         var values: [String: Value] = [:]
         values.reserveCapacity(found.count)
         let now = clock.now().millisecondsSince1970
@@ -146,8 +147,9 @@ extension Pipeline {
     /// `read(_:as:for:sourceUnavailable:)` for many keys (prefix applied): the values found,
     /// fresh or, for a computation, in grace, by key. L1 answers first; the source is asked
     /// once for the rest (within `l2Timeout` for a computation, whose failing source is a miss).
+    /// `l1`: `.again` when the caller has looked at L1 for every key (its looks counted them).
     func readStored<Value: Codable & Sendable>(
-        _ keys: [String], as type: Value.Type, for purpose: ReadPurpose, sourceUnavailable: inout Bool
+        _ keys: [String], as type: Value.Type, for purpose: ReadPurpose, sourceUnavailable: inout Bool, l1: L1Look = .first
     ) async throws -> [String: StoredValue<Value>] {
         var found: [String: StoredValue<Value>] = [:]
         found.reserveCapacity(keys.count)
@@ -159,7 +161,7 @@ extension Pipeline {
                 continue
             }
             if let tiered {
-                switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose, now: &now) {
+                switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose, again: l1 == .again, now: &now) {
                 case .fresh(let hit):
                     found[key] = hit
                     continue

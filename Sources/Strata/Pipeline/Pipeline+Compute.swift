@@ -18,26 +18,29 @@ import Synchronization
 /// 7. On failure or timeout, the kept value (grace) is served and re-armed under the lease.
 extension Pipeline {
     /// The value at `key`, or the computation's, stored with `options` (merged and checked).
+    /// `l1`: what the caller has seen of L1 for this call (its hit's look).
     func getOrSet<Value: Codable & Sendable>(
-        _ key: String, as type: Value.Type, options: EntryOptions, computation: Computation<Value>
+        _ key: String, as type: Value.Type, options: EntryOptions, computation: Computation<Value>, l1: L1Look
     ) async throws -> Value {
         let key = keyPrefix + key
         if let tiered, let lock = tiered.configuration.computeLock, lock.leasesWithLock(in: source) {
             // L1, then L2 read with the lock in one step, by the flight's leader: a miss
             // takes the lock and the lease as it reads (see `awaitComputeLock`).
             var kept: StoredValue<Value>?
-            switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute) {
-            case .fresh(let found):
-                if computation.mayOutliveCall { refreshAheadIfDue(key, found: found, options: options, computation: computation) }
-                return found.value
-            case .stale(let found): kept = found
-            case .missing: break
+            if l1 != .foundNothing {
+                switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute, again: l1 == .again) {
+                case .fresh(let found):
+                    if computation.mayOutliveCall { refreshAheadIfDue(key, found: found, options: options, computation: computation) }
+                    return found.value
+                case .stale(let found): kept = found
+                case .missing: break
+                }
             }
             return try await computeMissing(
                 key, as: type, options: options, computation: computation, found: kept, sourceUnavailable: false, storeRead: false)
         }
         var unavailable = false
-        let found = try await readForComputation(key, as: type, sourceUnavailable: &unavailable)
+        let found = try await readForComputation(key, as: type, sourceUnavailable: &unavailable, l1: l1)
         if let found, found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
             if computation.mayOutliveCall { refreshAheadIfDue(key, found: found, options: options, computation: computation) }
             return found.value
@@ -104,14 +107,24 @@ extension Pipeline {
     }
 
     /// `getOrSet(_:as:options:compute:)`: `options` merged with the store's and checked.
+    /// `l1`: what the caller has seen of L1 (see ``l1LookOfCachedValue(options:)``).
     @usableFromInline
     func getOrSet<Value: Codable & Sendable>(
-        _ key: String, as type: Value.Type, options: EntryOptions,
+        _ key: String, as type: Value.Type, options: EntryOptions, l1: L1Look = .first,
         compute: @escaping @Sendable (ComputeContext<Value>) async throws -> Value
     ) async throws -> Value {
         let merged = options.overriding(defaultOptions)
         try merged.validate(key: key, backend: backendName)
-        return try await getOrSet(key, as: type, options: merged, computation: .detachable(compute))
+        return try await getOrSet(key, as: type, options: merged, computation: .detachable(compute), l1: l1)
+    }
+
+    /// What ``KeyValueStore/cachedValue(forKey:as:options:)`` saw of L1 before a `getOrSet`
+    /// with `options` took the compute path: a tiered store's looked (`.again`), unless an
+    /// eager refresh may be due (the call's or the store's), when it declines without a look.
+    @usableFromInline
+    func l1LookOfCachedValue(options: EntryOptions) -> L1Look {
+        guard let tiered, options.refreshAhead == nil, !tiered.refreshesAheadByDefault else { return .first }
+        return .again
     }
 
     /// A `getOrSet` with options answered by L1 alone: a fresh copy, and no eager refresh to
@@ -123,14 +136,15 @@ extension Pipeline {
 
     /// `getOrSet(_:as:expires:compute:)`: the same path, the computation run inline in the
     /// caller's task (its closure does not escape), with only a lifetime as options.
+    /// `l1`: what the caller has seen of L1 for this call (a tiered store's hit).
     @usableFromInline
     func getOrSet<Value: Codable & Sendable>(
-        _ key: String, as type: Value.Type, expires: Expiry?, compute: () async throws -> Value
+        _ key: String, as type: Value.Type, expires: Expiry?, l1: L1Look = .first, compute: () async throws -> Value
     ) async throws -> Value {
         try await withoutActuallyEscaping(compute) { compute in
             try await getOrSet(
                 key, as: type, options: EntryOptions(expires: expires),
-                computation: Computation(body: { _ in try await compute() }, mayOutliveCall: false))
+                computation: Computation(body: { _ in try await compute() }, mayOutliveCall: false), l1: l1)
         }
     }
 
@@ -142,9 +156,10 @@ extension Pipeline {
         var kept = found
         var sourceUnavailable = sourceUnavailable
         // A flight that finished just before this one began has filled L1; L2 is read again
-        // under the lease below, so a store of one tier is not read twice.
+        // under the lease below, so a store of one tier is not read twice. The call looked at
+        // L1 before (its read): this look counts no new request.
         if let tiered {
-            switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute) {
+            switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute, again: true) {
             case .fresh(let again): return Shared(value: again.value, holdsForWaiters: false)
             case .stale(let again): kept = kept ?? again
             case .missing: break

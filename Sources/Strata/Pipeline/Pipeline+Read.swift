@@ -16,10 +16,25 @@ extension Pipeline {
         case compute
     }
 
-    /// A plain read of the value at `key` (the view's prefix is added here). `l1Absent`: the
-    /// caller (a tiered store's own read, whose view has no prefix) has just found no copy in L1.
+    /// Where a read stands with L1 when the read path takes it: W-TinyLFU counts one request
+    /// per call (a hit in its sketch, and the request in the sample that sizes its window),
+    /// however many times the call's path looks at L1.
     @usableFromInline
-    func readValue<Value: Codable & Sendable>(_ key: String, as type: Value.Type, l1Absent: Bool = false) async throws -> Value? {
+    enum L1Look: Sendable {
+        /// The read path's look is the call's first: it counts the request.
+        case first
+        /// The caller looked and L1 holds no copy at all: the read goes to the store without
+        /// another look.
+        case foundNothing
+        /// The call looked at L1 before (a hit that found a copy it could not serve at once,
+        /// a computation's earlier read): the read path looks again, counting nothing.
+        case again
+    }
+
+    /// A plain read of the value at `key` (the view's prefix is added here). `l1`: what the
+    /// caller (a tiered store's own read, whose view has no prefix) has seen of L1.
+    @usableFromInline
+    func readValue<Value: Codable & Sendable>(_ key: String, as type: Value.Type, l1: L1Look = .first) async throws -> Value? {
         // Bytes and text, through copies of the read path specialized for them: this is
         // called unspecialized (from a store's default `value(forKey:as:)`, or from the
         // caller's module), and the generic path looked its types up at run time and
@@ -27,16 +42,16 @@ extension Pipeline {
         // layer added to a 3.4 µs SQLite get of bytes). The types are the same, so each
         // cast is none.
         if Value.self == [UInt8].self {
-            return unsafeBitCast(try await readValueOf(key, as: [UInt8].self, l1Absent: l1Absent), to: Value?.self)
+            return unsafeBitCast(try await readValueOf(key, as: [UInt8].self, l1: l1), to: Value?.self)
         }
         if Value.self == String.self {
-            return unsafeBitCast(try await readValueOf(key, as: String.self, l1Absent: l1Absent), to: Value?.self)
+            return unsafeBitCast(try await readValueOf(key, as: String.self, l1: l1), to: Value?.self)
         }
-        return try await readValueOf(key, as: type, l1Absent: l1Absent)
+        return try await readValueOf(key, as: type, l1: l1)
     }
 
     /// `readValue`, to be specialized.
-    private func readValueOf<Value: Codable & Sendable>(_ key: String, as type: Value.Type, l1Absent: Bool) async throws -> Value? {
+    private func readValueOf<Value: Codable & Sendable>(_ key: String, as type: Value.Type, l1: L1Look) async throws -> Value? {
         let key = keyPrefix + key
         if tiered == nil, memory == nil {
             // A store of one tier that keeps no decoded values (SQLite, Redis, a folder):
@@ -54,7 +69,7 @@ extension Pipeline {
             return try await plainValue(of: entry, key: key, as: type)
         }
         var unavailable = false
-        return try await read(key, as: type, for: .plain, sourceUnavailable: &unavailable, l1Absent: l1Absent)?.value
+        return try await read(key, as: type, for: .plain, sourceUnavailable: &unavailable, l1: l1)?.value
     }
 
     /// The value at `key` (prefix applied) as `type`, with its envelope: fresh, or for a
@@ -67,14 +82,14 @@ extension Pipeline {
     /// `read`, telling whether the source passed `l2Timeout` (the computation then does not
     /// wait on it again; after a failure, which costs no wait, it asks once more).
     ///
-    /// `l1Absent`: the caller has just found no copy of the key in L1 at all, so L1 is not
-    /// looked at again (one lookup, and one request in the sample W-TinyLFU sizes its window by).
+    /// `l1`: what the call has seen of L1 before (see ``L1Look``): with `.foundNothing`, L1
+    /// is not looked at again; with `.again`, the look counts no new request.
     func read<Value: Codable & Sendable>(
-        _ key: String, as type: Value.Type, for purpose: ReadPurpose, sourceUnavailable: inout Bool, l1Absent: Bool = false
+        _ key: String, as type: Value.Type, for purpose: ReadPurpose, sourceUnavailable: inout Bool, l1: L1Look = .first
     ) async throws -> StoredValue<Value>? {
         var staleInL1: StoredValue<Value>?
-        if let tiered, !l1Absent {
-            switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose) {
+        if let tiered, l1 != .foundNothing {
+            switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose, again: l1 == .again) {
             case .fresh(let found): return found
             case .stale(let found): staleInL1 = found
             case .missing: break
@@ -243,12 +258,13 @@ extension Pipeline {
     }
 
     /// The compute path's read: a store that fails counts as a miss (it was reported), and
-    /// says so through `sourceUnavailable`.
+    /// says so through `sourceUnavailable`. Its look at L1 is `.again` unless told: only
+    /// the call's first read counts its request (a waiter's looks, a lock holder's polls).
     func readForComputation<Value: Codable & Sendable>(
-        _ key: String, as type: Value.Type, sourceUnavailable: inout Bool
+        _ key: String, as type: Value.Type, sourceUnavailable: inout Bool, l1: L1Look = .again
     ) async throws -> StoredValue<Value>? {
         do {
-            return try await read(key, as: type, for: .compute, sourceUnavailable: &sourceUnavailable)
+            return try await read(key, as: type, for: .compute, sourceUnavailable: &sourceUnavailable, l1: l1)
         } catch let error as StrataError where error.code == .closed {
             throw error
         } catch is CancellationError {

@@ -41,7 +41,10 @@ extension KeyValueStore {
         // A `TieredStore` answers its L1 hit without building its pipeline (a value holding
         // the store and its L2, each retained and released around the hit).
         if let value = try cachedValue(forKey: key, as: type, options: options) { return value }
-        return try await pipeline.getOrSet(key, as: type, options: options) { (_: ComputeContext<Value>) in try await compute() }
+        let pipeline = self.pipeline
+        return try await pipeline.getOrSet(key, as: type, options: options, l1: pipeline.l1LookOfCachedValue(options: options)) {
+            (_: ComputeContext<Value>) in try await compute()
+        }
     }
 
     /// The value at `key`, or the value `compute` returns given a ``ComputeContext``: the
@@ -66,7 +69,9 @@ extension KeyValueStore {
     ) async throws -> Value {
         try KeyRules.validate(key, backend: backendName)
         if let value = try cachedValue(forKey: key, as: type, options: options) { return value }
-        return try await pipeline.getOrSet(key, as: type, options: options, compute: compute)
+        let pipeline = self.pipeline
+        return try await pipeline.getOrSet(
+            key, as: type, options: options, l1: pipeline.l1LookOfCachedValue(options: options), compute: compute)
     }
 
     /// A function that computes `compute(argument)` once per argument and serves it from

@@ -12,8 +12,10 @@ extension TieredStore {
         expires: Expiry?,
         compute: () async throws -> Value
     ) async throws -> Value {
-        if let value = try l1Hit(key, as: type) { return value }
-        return try await pipeline.getOrSet(key, as: type, expires: expires, compute: compute)
+        var now: Int64 = 0
+        var absent = false
+        if let value = try l1Hit(key, as: type, now: &now, absent: &absent) { return value }
+        return try await pipeline.getOrSet(key, as: type, expires: expires, l1: absent ? .foundNothing : .again, compute: compute)
     }
 
     enum LockOutcome<Value> {

@@ -130,21 +130,25 @@ extension TieredStore {
 
     /// The read path's look at L1: the copy decoded as `type` when it must be, its tags
     /// checked (and its stamp renewed) when the tag table changed since.
-    func l1Read<Value: Codable & Sendable>(_ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose) async throws -> L1Read<
-        Value
-    > {
+    ///
+    /// With `again`, the call has looked at L1 for `key` before: this look counts no new
+    /// request in W-TinyLFU's sketch and window sample (``MemoryStore/lookUpAgain(_:now:)``).
+    func l1Read<Value: Codable & Sendable>(
+        _ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose, again: Bool
+    ) async throws -> L1Read<Value> {
         var now: Int64 = 0
-        return try await l1Read(key, as: type, for: purpose, now: &now)
+        return try await l1Read(key, as: type, for: purpose, again: again, now: &now)
     }
 
-    /// ``l1Read(_:as:for:)`` for one key of a batch: `now` is L1's reading shared by the
+    /// ``l1Read(_:as:for:again:)`` for one key of a batch: `now` is L1's reading shared by the
     /// batch (see ``l1Value(_:as:now:)``), and is set back to 0 when this read suspends (a
     /// tag check), so no key is judged by a reading older than its own look.
     func l1Read<Value: Codable & Sendable>(
-        _ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose, now: inout Int64
+        _ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose, again: Bool, now: inout Int64
     ) async throws -> L1Read<Value> {
         let started = observing ? ContinuousClock.now : nil
-        guard let cached = try l1.lookUp(key, now: &now, bytesBesideValue: false) else { return .missing }
+        let look = again ? try l1.lookUpAgain(key, now: &now) : try l1.lookUp(key, now: &now, bytesBesideValue: false)
+        guard let cached = look else { return .missing }
         let keptUntil = cached.expiresAtTimestamp
         if let value = Kept<Value>.read(cached.value) {
             recordL1Hit(key.string, since: started)

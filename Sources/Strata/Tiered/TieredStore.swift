@@ -142,9 +142,9 @@ public final class TieredStore: KeyValueStore {
         var now: Int64 = 0
         var absent = false
         if let value = try l1Hit(key, as: type, now: &now, absent: &absent) { return value }
-        // L1 holds nothing for the key: the read path goes to L2 without a second look (which
-        // would also count the request twice in the sample W-TinyLFU sizes its window by).
-        return try await pipeline.readValue(key, as: type, l1Absent: absent)
+        // L1 holds nothing for the key: the read path goes to L2 without a second look. A copy
+        // the hit could not serve is looked at again, uncounted (W-TinyLFU counted the request).
+        return try await pipeline.readValue(key, as: type, l1: absent ? .foundNothing : .again)
     }
 
     /// The unexpired entry for `key` as stored (an envelope included), with the expiry L2
