@@ -12,49 +12,9 @@
 /// }
 /// ```
 ///
-/// ## The contract a backend must keep
-///
-/// Each sentence below is checked by `KeyValueStoreConformance` in StrataTesting; a
-/// backend's tests run those checks (see the conformance guide in `Docs/`).
-///
-/// - A key is any non-empty `String`, compared byte for byte as UTF-8: `"é"` written
-///   precomposed and `"e\u{301}"` are two keys. A backend accepts every such key,
-///   including `/`, `..`, NUL, newlines, `*`, `%`, `_`, `[`, `\` and keys longer than
-///   1024 bytes (a prefixed view adds its prefix to a key of up to 1024 bytes).
-///   No key can reach data outside the store.
-/// - ``entry(forKey:)`` returns the bytes last written for the key and the instant they
-///   expire, or `nil` when there are none or they have expired; an expired entry is
-///   never returned, even before it is physically removed.
-/// - ``setEntry(_:forKey:)`` replaces the entry whole: a concurrent reader sees the old
-///   entry or the new one, never a mix. A `nil` ``StoredEntry/expiresAt`` never expires.
-/// - ``setEntryIfAbsent(_:forKey:)`` writes only when there is no unexpired entry, and
-///   of many racing callers exactly one gets `true`.
-/// - ``removeEntry(forKey:)`` returns whether an unexpired entry existed.
-/// - ``setExpiration(_:forKey:)`` changes only the expiry of an unexpired entry and
-///   returns `false` (writing nothing) when there is none.
-/// - ``incrementEntry(forKey:by:expiresAt:)`` adds to a decimal integer value atomically
-///   (no update is lost among concurrent callers), creates a missing key at 0 with the
-///   given expiry, keeps an existing key's expiry, and throws
-///   ``StrataError/Code/notAnInteger`` for a value that is not an integer or would overflow.
-/// - ``storedKeys(prefix:)`` returns the unexpired keys that start with `prefix` byte for
-///   byte, sorted by their UTF-8 bytes. No character of a prefix is a pattern.
-/// - ``clear(prefix:)`` removes exactly the keys that start with `prefix` byte for byte,
-///   and returns how many unexpired entries it removed.
-/// - ``leaseEntry(forKey:lease:duration:)`` makes `lease` the key's lease and then reads
-///   the key. ``setEntry(_:forKey:ifLeased:keepingLease:)`` writes only while that lease
-///   holds, atomically with the check; every change of the key breaks it: a write, a
-///   removal (of a missing key too), an increment, a new lifetime, a `setEntryIfAbsent`
-///   that wrote, a `clear` of a prefix of the key, another lease, in any process sharing
-///   the backend. A lease ends after its duration. (The default leases do not keep this:
-///   they live in this process and only the typed API's changes break them, not
-///   `clear(prefix:)`; see `KeyValueStore+Leases.swift`.)
-/// - ``raiseRecord(named:to:)`` keeps the greatest value recorded under a name (a lower
-///   one never replaces it); records are not keys: no listing shows them, no `clear`
-///   removes them. (The default records do not keep this: they are reserved keys of the
-///   store, which its `clear(prefix:)` removes, raised by a read then a write; see
-///   `KeyValueStore+Records.swift`.)
-/// - After ``close()``, every call throws ``StrataError/Code/closed``.
-/// - Every failure is a ``StrataError`` naming the key and the backend.
+/// The contract a backend must keep, sentence by sentence, is in this protocol's
+/// documentation (`Strata.docc/KeyValueStore.md`); `KeyValueStoreConformance` in
+/// StrataTesting checks each sentence.
 public protocol KeyValueStore: AnyObject, Sendable {
     /// A short name for messages, for example `FolderStore(/var/cache/app)`.
     var backendName: String { get }

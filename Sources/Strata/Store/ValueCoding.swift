@@ -47,15 +47,13 @@ package enum ValueCoding {
     ) throws -> Value {
         // After the type check the cast cannot fail; unsafeBitCast skips the runtime's
         // dynamic cast, which costs more than a whole memory hit.
-        if Value.self == [UInt8].self { return unsafeBitCast(bytes, to: Value.self) }
-        if Value.self == Data.self { return unsafeBitCast(Data(bytes), to: Value.self) }
-        if Value.self == String.self {
-            guard let text = text(of: bytes) else {
+        if isRaw(Value.self) {
+            guard let value = raw(bytes, as: type) else {
                 throw StrataError(
                     code: .decodingFailed, message: "the stored bytes are not valid UTF-8 text",
                     key: key, backend: backend)
             }
-            return unsafeBitCast(text, to: Value.self)
+            return value
         }
         var bytes = bytes
         // JSON never begins with a zero byte: only a marked value does.
@@ -94,6 +92,17 @@ package enum ValueCoding {
                 code: .decodingFailed, message: "the stored value does not decode as \(Value.self) with the \(name) coder",
                 key: key, backend: backend, underlying: error)
         }
+    }
+
+    /// `bytes` as a value of a type stored raw (`[UInt8]`, `Data`, `String`): `nil` for another
+    /// type, and for text that is not valid UTF-8. What ``decode(_:as:key:backend:format:)``
+    /// returns for them, and what a tiered store's L1 hit serves of a plain copy.
+    @inline(__always)
+    package static func raw<Value>(_ bytes: [UInt8], as type: Value.Type) -> Value? {
+        if Value.self == [UInt8].self { return unsafeBitCast(bytes, to: Value.self) }
+        if Value.self == Data.self { return unsafeBitCast(Data(bytes), to: Value.self) }
+        if Value.self == String.self, let text = text(of: bytes) { return unsafeBitCast(text, to: Value.self) }
+        return nil
     }
 
     /// `bytes` as text, `nil` when they are not valid UTF-8. ASCII (most stored text) is

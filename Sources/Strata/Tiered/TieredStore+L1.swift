@@ -106,10 +106,7 @@ extension TieredStore {
     @usableFromInline
     func plainRawValue<Value: Sendable>(_ bytes: [UInt8], as type: Value.Type) -> Value? {
         guard !EntryEnvelope.hasMagic(bytes) else { return nil }
-        if Value.self == [UInt8].self { return unsafeBitCast(bytes, to: Value.self) }
-        if Value.self == String.self, let text = ValueCoding.text(of: bytes) { return unsafeBitCast(text, to: Value.self) }
-        if Value.self == Data.self { return unsafeBitCast(Data(bytes), to: Value.self) }
-        return nil
+        return ValueCoding.raw(bytes, as: type)
     }
 
     /// The value of an L1 copy with an envelope when it may be served without another
