@@ -107,4 +107,54 @@ struct L1RequestCountTests {
         #expect(computed == ["l1": "one", "l2b": "two", "new": "computed"])
         #expect(fixture.l1.requestsCountedForWindow == counted + 3, "three keys computed or read, three requests")
     }
+
+    @Test("concurrent getOrSets of one missing key (a flight's leader and its waiters) count one request each")
+    func flightCountsOncePerCaller() async throws {
+        let fixture = TieredFixture()
+        let before = fixture.l1.requestsCountedForWindow
+        let values = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    try await fixture.cache.getOrSet("shared", as: String.self, options: EntryOptions(expires: "1min")) {
+                        await Task.yield()
+                        return "computed"
+                    }
+                }
+            }
+            return try await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(values == Array(repeating: "computed", count: 6))
+        #expect(fixture.l1.requestsCountedForWindow == before + 6, "six calls, six requests, whoever led")
+    }
+
+    @Test("through a prefixed view, and on a store that refreshes ahead by default, a call counts one request")
+    func viewsAndEagerRefreshCountOnce() async throws {
+        let fixture = TieredFixture()
+        let view = fixture.cache.prefixed("app:")
+        var counted = fixture.l1.requestsCountedForWindow
+        func expectOneMore(_ what: Comment) {
+            #expect(fixture.l1.requestsCountedForWindow == counted + 1, what)
+            counted = fixture.l1.requestsCountedForWindow
+        }
+        #expect(try await view.getOrSet("a", as: String.self) { "one" } == "one")
+        expectOneMore("a view's getOrSet, a miss")
+        #expect(try await view.getOrSet("b", as: String.self, options: EntryOptions(grace: "1h")) { "two" } == "two")
+        expectOneMore("a view's getOrSet with options, a miss")
+        #expect(try await view.get("b", as: String.self) == "two")
+        expectOneMore("a view's get, a hit")
+        #expect(try await view.get("c", as: String.self) == nil)
+        expectOneMore("a view's get, a miss")
+
+        // The store's own options refresh ahead: `cachedValue` declines without a look, and the
+        // compute path's look is the one that counts.
+        let l1 = MemoryStore(configuration: .init(maxEntries: 1_000))
+        var configuration = TieredStore.Configuration()
+        configuration.entryOptions = EntryOptions(expires: "1h", refreshAhead: 0.8)
+        let eager = TieredStore(l1: l1, l2: MemoryStore(), configuration: configuration)
+        let before = l1.requestsCountedForWindow
+        #expect(try await eager.getOrSet("k", as: String.self, options: EntryOptions()) { "v" } == "v")
+        #expect(l1.requestsCountedForWindow == before + 1, "a miss of a store that refreshes ahead")
+        #expect(try await eager.getOrSet("k", as: String.self, options: EntryOptions()) { "w" } == "v")
+        #expect(l1.requestsCountedForWindow == before + 2, "its hit, found by the compute path")
+    }
 }

@@ -91,7 +91,7 @@ extension Pipeline {
             attempt += 1
             unavailable = false
             storeRead = true
-            kept = try await readForComputation(key, as: type, sourceUnavailable: &unavailable)
+            kept = try await readForComputation(key, as: type, sourceUnavailable: &unavailable, l1: .again)  // the call looked before
             if let kept, kept.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) { return kept.value }
             sourceIsUnavailable = unavailable
         }
@@ -118,12 +118,18 @@ extension Pipeline {
         return try await getOrSet(key, as: type, options: merged, computation: .detachable(compute), l1: l1)
     }
 
-    /// What ``KeyValueStore/cachedValue(forKey:as:options:)`` saw of L1 before a `getOrSet`
-    /// with `options` took the compute path: a tiered store's looked (`.again`), unless an
-    /// eager refresh may be due (the call's or the store's), when it declines without a look.
+    /// What `store`'s ``KeyValueStore/cachedValue(forKey:as:options:)`` saw of L1 before a
+    /// `getOrSet` with `options` took the compute path: `.again` when it is known to have
+    /// looked (a ``TieredStore``'s, or a view's that forwards to one: ``LooksAtL1ForCachedValue``)
+    /// and no eager refresh may be due (the call's or the store's), when it declines without
+    /// a look. Any other store's answer is its own: `nil` is a correct one that need not
+    /// look, so the compute path's look counts the call (a store whose `cachedValue` did
+    /// look, through the default, counts it twice, as every call did before).
     @usableFromInline
-    func l1LookOfCachedValue(options: EntryOptions) -> L1Look {
-        guard let tiered, options.refreshAhead == nil, !tiered.refreshesAheadByDefault else { return .first }
+    func l1LookOfCachedValue(of store: any KeyValueStore, options: EntryOptions) -> L1Look {
+        guard let tiered, options.refreshAhead == nil, !tiered.refreshesAheadByDefault,
+            (store as? any LooksAtL1ForCachedValue)?.cachedValueLooksAtL1 == true
+        else { return .first }
         return .again
     }
 

@@ -16,9 +16,9 @@ extension Pipeline {
         case compute
     }
 
-    /// Where a read stands with L1 when the read path takes it: W-TinyLFU counts one request
-    /// per call (a hit in its sketch, and the request in the sample that sizes its window),
-    /// however many times the call's path looks at L1.
+    /// Where a read stands with L1 when the read path takes it: a call's looks count one
+    /// request in the sample that sizes W-TinyLFU's window, and at most one hit in its
+    /// sketch, however many times the call's path looks at L1.
     @usableFromInline
     enum L1Look: Sendable {
         /// The read path's look is the call's first: it counts the request.
@@ -258,10 +258,10 @@ extension Pipeline {
     }
 
     /// The compute path's read: a store that fails counts as a miss (it was reported), and
-    /// says so through `sourceUnavailable`. Its look at L1 is `.again` unless told: only
-    /// the call's first read counts its request (a waiter's looks, a lock holder's polls).
+    /// says so through `sourceUnavailable`. `l1` says whether this is the call's first look
+    /// at L1: only that one counts its request (not a waiter's looks, nor a lock holder's polls).
     func readForComputation<Value: Codable & Sendable>(
-        _ key: String, as type: Value.Type, sourceUnavailable: inout Bool, l1: L1Look = .again
+        _ key: String, as type: Value.Type, sourceUnavailable: inout Bool, l1: L1Look
     ) async throws -> StoredValue<Value>? {
         do {
             return try await read(key, as: type, for: .compute, sourceUnavailable: &sourceUnavailable, l1: l1)
@@ -275,8 +275,8 @@ extension Pipeline {
     }
 
     /// `readForComputation` when whether the source answered does not matter.
-    func readForComputation<Value: Codable & Sendable>(_ key: String, as type: Value.Type) async throws -> StoredValue<Value>? {
+    func readForComputation<Value: Codable & Sendable>(_ key: String, as type: Value.Type, l1: L1Look) async throws -> StoredValue<Value>? {
         var unavailable = false
-        return try await readForComputation(key, as: type, sourceUnavailable: &unavailable)
+        return try await readForComputation(key, as: type, sourceUnavailable: &unavailable, l1: l1)
     }
 }

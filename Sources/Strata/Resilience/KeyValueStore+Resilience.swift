@@ -42,7 +42,7 @@ extension KeyValueStore {
         // the store and its L2, each retained and released around the hit).
         if let value = try cachedValue(forKey: key, as: type, options: options) { return value }
         let pipeline = self.pipeline
-        return try await pipeline.getOrSet(key, as: type, options: options, l1: pipeline.l1LookOfCachedValue(options: options)) {
+        return try await pipeline.getOrSet(key, as: type, options: options, l1: pipeline.l1LookOfCachedValue(of: self, options: options)) {
             (_: ComputeContext<Value>) in try await compute()
         }
     }
@@ -71,7 +71,7 @@ extension KeyValueStore {
         if let value = try cachedValue(forKey: key, as: type, options: options) { return value }
         let pipeline = self.pipeline
         return try await pipeline.getOrSet(
-            key, as: type, options: options, l1: pipeline.l1LookOfCachedValue(options: options), compute: compute)
+            key, as: type, options: options, l1: pipeline.l1LookOfCachedValue(of: self, options: options), compute: compute)
     }
 
     /// A function that computes `compute(argument)` once per argument and serves it from

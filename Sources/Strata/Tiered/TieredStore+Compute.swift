@@ -61,7 +61,9 @@ extension TieredStore {
                 break  // failed (reported) or unreadable: the lock is taken below, as after a read that missed
             case .unsupported:
                 // The read the lock could not make, as the compute path makes it without one.
-                let found = try await pipeline.readForComputation(key, as: type, sourceUnavailable: &sourceUnavailable)
+                // The call looked at L1 before the lock (its hit, or the read with the lock's
+                // first step): this look counts nothing.
+                let found = try await pipeline.readForComputation(key, as: type, sourceUnavailable: &sourceUnavailable, l1: .again)
                 if sourceUnavailable { return .computeWithoutLock }
                 if let found, found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) { return .found(found) }
                 kept = found ?? kept
@@ -115,7 +117,7 @@ extension TieredStore {
         let signal = changeSignals.arm(ByteKey(key))
         let found: StoredValue<Value>?
         do {
-            found = try await pipeline.readForComputation(key, as: type)
+            found = try await pipeline.readForComputation(key, as: type, l1: .again)  // each poll: the call looked before
         } catch {
             changeSignals.disarm(signal)
             throw error
