@@ -219,11 +219,19 @@ struct OffsetClock: StrataClock {
 class ForwardingStore: KeyValueStore, @unchecked Sendable {  // immutable after init
     let base: any KeyValueStore
     let forwardsPipeline: Bool
-    init(base: any KeyValueStore, forwardsPipeline: Bool = true) {
+    /// Whether `cachedValue` is forwarded with the pipeline (a look at a tiered base's L1),
+    /// or answered `nil` without a look (a correct answer too).
+    let forwardsCachedValue: Bool
+    init(base: any KeyValueStore, forwardsPipeline: Bool = true, forwardsCachedValue: Bool = true) {
         self.base = base
         self.forwardsPipeline = forwardsPipeline
+        self.forwardsCachedValue = forwardsCachedValue
     }
     var pipeline: Pipeline { forwardsPipeline ? base.pipeline : Pipeline(store: self) }
+    func cachedValue<Value: Codable & Sendable>(forKey key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
+        // Without the base's pipeline, this store's own has one tier: no copy to answer from.
+        forwardsPipeline && forwardsCachedValue ? try base.cachedValue(forKey: key, as: type, options: options) : nil
+    }
     var backendName: String { "Forwarding(\(base.backendName))" }
     var clock: any StrataClock { base.clock }
     func entry(forKey key: String) async throws -> StoredEntry? { try await base.entry(forKey: key) }

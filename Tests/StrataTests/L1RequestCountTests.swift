@@ -157,4 +157,29 @@ struct L1RequestCountTests {
         #expect(try await eager.getOrSet("k", as: String.self, options: EntryOptions()) { "w" } == "v")
         #expect(l1.requestsCountedForWindow == before + 2, "its hit, found by the compute path")
     }
+
+    @Test(
+        "behind a store of one's own over a tiered pipeline, a getOrSet with options counts a hit once whether its cachedValue looks at L1 or not, and a miss once if it looks"
+    )
+    func ownWrapperCountsOnce() async throws {
+        for looks in [true, false] {
+            let fixture = TieredFixture()
+            let wrapper = ForwardingStore(base: fixture.cache, forwardsCachedValue: looks)
+            var counted = fixture.l1.requestsCountedForWindow
+            func expectOneMore(_ what: String) {
+                #expect(fixture.l1.requestsCountedForWindow == counted + 1, "\(what), cachedValue looking: \(looks)")
+                counted = fixture.l1.requestsCountedForWindow
+            }
+            let options = EntryOptions(expires: "1min", grace: "1h")
+            #expect(try await wrapper.getOrSet("k", as: String.self, options: options) { "computed" } == "computed")
+            if looks { expectOneMore("a miss") }  // without a look, nothing counts a miss (see Tiering.md)
+            #expect(try await wrapper.getOrSet("k", as: String.self, options: options) { "again" } == "computed")
+            expectOneMore("a hit")
+            try await fixture.l2.set("inL2", "from L2")
+            #expect(try await wrapper.getOrSet("inL2", as: String.self, options: options) { "again" } == "from L2")
+            if looks { expectOneMore("an L2 hit") }
+            #expect(try await wrapper.getOrSet("inL2", as: String.self, options: options) { "again" } == "from L2")
+            expectOneMore("its copy's hit")
+        }
+    }
 }

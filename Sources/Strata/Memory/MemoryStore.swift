@@ -191,6 +191,17 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
         }
     }
 
+    /// Counts a request for `key` as ``lookUp(_:now:bytesBesideValue:)`` does (the sketch's
+    /// hit, the window's sample, recency), for a look made with ``lookUpAgain(_:now:)`` that
+    /// turned out to be the call's only counted one.
+    func countRequest(_ key: ByteKey) throws {
+        let hash = key.hashValue
+        try withOpenTable(hash: hash) { state in
+            guard let slot = state.table.slotCountingRequest(of: key, hash: UInt32(truncatingIfNeeded: hash)) else { return }
+            state.table.touch(slot)
+        }
+    }
+
     /// Removes the entry at `slot` if it has expired; `true` when it did.
     func expireIfNeeded(_ slot: Int32, in state: inout State) -> Bool {
         var now: Int64 = 0

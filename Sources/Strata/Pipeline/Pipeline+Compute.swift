@@ -28,7 +28,7 @@ extension Pipeline {
             // takes the lock and the lease as it reads (see `awaitComputeLock`).
             var kept: StoredValue<Value>?
             if l1 != .foundNothing {
-                switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute, again: l1 == .again) {
+                switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute, counting: l1.counting) {
                 case .fresh(let found):
                     if computation.mayOutliveCall { refreshAheadIfDue(key, found: found, options: options, computation: computation) }
                     return found.value
@@ -107,7 +107,7 @@ extension Pipeline {
     }
 
     /// `getOrSet(_:as:options:compute:)`: `options` merged with the store's and checked.
-    /// `l1`: what the caller has seen of L1 (see ``l1LookOfCachedValue(options:)``).
+    /// `l1`: what the caller has seen of L1 (see ``l1LookOfCachedValue(of:options:)``).
     @usableFromInline
     func getOrSet<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type, options: EntryOptions, l1: L1Look = .first,
@@ -119,18 +119,15 @@ extension Pipeline {
     }
 
     /// What `store`'s ``KeyValueStore/cachedValue(forKey:as:options:)`` saw of L1 before a
-    /// `getOrSet` with `options` took the compute path: `.again` when it is known to have
-    /// looked (a ``TieredStore``'s, or a view's that forwards to one: ``LooksAtL1ForCachedValue``)
-    /// and no eager refresh may be due (the call's or the store's), when it declines without
-    /// a look. Any other store's answer is its own: `nil` is a correct one that need not
-    /// look, so the compute path's look counts the call (a store whose `cachedValue` did
-    /// look, through the default, counts it twice, as every call did before).
+    /// `getOrSet` with `options` took the compute path. None when an eager refresh may be due
+    /// (the call's or the store's): every `cachedValue` declines then without a look
+    /// (`.first`). Otherwise `.again` for a store known to have looked (a ``TieredStore``, a
+    /// view of one: ``LooksAtL1ForCachedValue``), and `.afterCachedValue` for any other store
+    /// over a tiered pipeline, whose `cachedValue` is its own or the default.
     @usableFromInline
     func l1LookOfCachedValue(of store: any KeyValueStore, options: EntryOptions) -> L1Look {
-        guard let tiered, options.refreshAhead == nil, !tiered.refreshesAheadByDefault,
-            (store as? any LooksAtL1ForCachedValue)?.cachedValueLooksAtL1 == true
-        else { return .first }
-        return .again
+        guard let tiered, options.refreshAhead == nil, !tiered.refreshesAheadByDefault else { return .first }
+        return (store as? any LooksAtL1ForCachedValue)?.cachedValueLooksAtL1 == true ? .again : .afterCachedValue
     }
 
     /// A `getOrSet` with options answered by L1 alone: a fresh copy, and no eager refresh to
@@ -165,7 +162,7 @@ extension Pipeline {
         // under the lease below, so a store of one tier is not read twice. The call looked at
         // L1 before (its read): this look counts no new request.
         if let tiered {
-            switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute, again: true) {
+            switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute, counting: .never) {
             case .fresh(let again): return Shared(value: again.value, holdsForWaiters: false)
             case .stale(let again): kept = kept ?? again
             case .missing: break

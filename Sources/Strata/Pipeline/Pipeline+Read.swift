@@ -29,6 +29,21 @@ extension Pipeline {
         /// The call looked at L1 before (a hit that found a copy it could not serve at once,
         /// a computation's earlier read): the read path looks again, counting nothing.
         case again
+        /// A `getOrSet` with options after the `cachedValue` of a store that is neither a
+        /// tiered store nor a view of one: its own answer, which may or may not have looked
+        /// (the default looks; `nil` without a look is a correct answer too). The read path's
+        /// look counts the call only when it serves it: a hit is never left uncounted, and a
+        /// miss the default counted is not counted again.
+        case afterCachedValue
+
+        /// How the read path's look counts the call.
+        var counting: TieredStore.L1Counting {
+            switch self {
+            case .first: .always
+            case .foundNothing, .again: .never
+            case .afterCachedValue: .whenServed
+            }
+        }
     }
 
     /// A plain read of the value at `key` (the view's prefix is added here). `l1`: what the
@@ -89,7 +104,7 @@ extension Pipeline {
     ) async throws -> StoredValue<Value>? {
         var staleInL1: StoredValue<Value>?
         if let tiered, l1 != .foundNothing {
-            switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose, again: l1 == .again) {
+            switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose, counting: l1.counting) {
             case .fresh(let found): return found
             case .stale(let found): staleInL1 = found
             case .missing: break

@@ -128,27 +128,40 @@ extension TieredStore {
     /// The read path's look at L1: the copy decoded as `type` when it must be, its tags
     /// checked (and its stamp renewed) when the tag table changed since.
     ///
-    /// With `again`, the call has looked at L1 for `key` before: this look counts no new
-    /// request in W-TinyLFU's sketch and window sample (``MemoryStore/lookUpAgain(_:now:)``).
+    /// `counting`: whether this look counts the call in W-TinyLFU's sketch and window sample
+    /// (see ``L1Counting``).
     func l1Read<Value: Codable & Sendable>(
-        _ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose, again: Bool
+        _ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose, counting: L1Counting
     ) async throws -> L1Read<Value> {
         var now: Int64 = 0
-        return try await l1Read(key, as: type, for: purpose, again: again, now: &now)
+        return try await l1Read(key, as: type, for: purpose, counting: counting, now: &now)
     }
 
-    /// ``l1Read(_:as:for:again:)`` for one key of a batch: `now` is L1's reading shared by the
+    /// Whether a look at L1 counts the call it is made for in W-TinyLFU (a request in the
+    /// window's sample, a hit in the sketch, the copy's recency).
+    enum L1Counting {
+        /// The call's first look.
+        case always
+        /// The call looked before and was counted (``MemoryStore/lookUpAgain(_:now:)``).
+        case never
+        /// Not known whether the call looked before: counted if this look serves a fresh
+        /// copy, so that no hit goes uncounted.
+        case whenServed
+    }
+
+    /// ``l1Read(_:as:for:counting:)`` for one key of a batch: `now` is L1's reading shared by the
     /// batch (see ``l1Value(_:as:now:)``), and is set back to 0 when this read suspends (a
     /// tag check), so no key is judged by a reading older than its own look.
     func l1Read<Value: Codable & Sendable>(
-        _ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose, again: Bool, now: inout Int64
+        _ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose, counting: L1Counting, now: inout Int64
     ) async throws -> L1Read<Value> {
         let started = observing ? ContinuousClock.now : nil
-        let look = again ? try l1.lookUpAgain(key, now: &now) : try l1.lookUp(key, now: &now, bytesBesideValue: false)
+        let look = counting == .always ? try l1.lookUp(key, now: &now, bytesBesideValue: false) : try l1.lookUpAgain(key, now: &now)
         guard let cached = look else { return .missing }
         let keptUntil = cached.expiresAtTimestamp
         if let value = Kept<Value>.read(cached.value) {
             recordL1Hit(key.string, since: started)
+            if counting == .whenServed { try l1.countRequest(key) }
             return .fresh(StoredValue(value: value, envelope: nil, keptUntil: keptUntil))
         }
         let found: StoredValue<Value>
@@ -188,6 +201,7 @@ extension TieredStore {
         let instant = now != 0 ? now : timeSource.now().millisecondsSince1970
         guard found.isFresh(nowMilliseconds: instant) else { return .stale(found) }
         recordL1Hit(key.string, since: started)
+        if counting == .whenServed { try l1.countRequest(key) }
         return .fresh(found)
     }
 
