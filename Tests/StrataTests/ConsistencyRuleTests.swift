@@ -219,8 +219,8 @@ struct OffsetClock: StrataClock {
 class ForwardingStore: KeyValueStore, @unchecked Sendable {  // immutable after init
     let base: any KeyValueStore
     let forwardsPipeline: Bool
-    /// Whether `cachedValue` is forwarded with the pipeline (a look at a tiered base's L1),
-    /// or answered `nil` without a look (a correct answer too).
+    /// Whether `cachedValue` answers as the default does (a look at the pipeline's L1, when
+    /// it is tiered), or `nil` without a look (a correct answer too).
     let forwardsCachedValue: Bool
     init(base: any KeyValueStore, forwardsPipeline: Bool = true, forwardsCachedValue: Bool = true) {
         self.base = base
@@ -229,8 +229,9 @@ class ForwardingStore: KeyValueStore, @unchecked Sendable {  // immutable after 
     }
     var pipeline: Pipeline { forwardsPipeline ? base.pipeline : Pipeline(store: self) }
     func cachedValue<Value: Codable & Sendable>(forKey key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
-        // Without the base's pipeline, this store's own has one tier: no copy to answer from.
-        forwardsPipeline && forwardsCachedValue ? try base.cachedValue(forKey: key, as: type, options: options) : nil
+        // What the default answers (this store's pipeline's L1, a subclass's prefix included),
+        // or `nil` without a look.
+        forwardsCachedValue ? try pipeline.l1HitWithOptions(key, as: type, options: options) : nil
     }
     var backendName: String { "Forwarding(\(base.backendName))" }
     var clock: any StrataClock { base.clock }

@@ -159,7 +159,7 @@ struct L1RequestCountTests {
     }
 
     @Test(
-        "behind a store of one's own over a tiered pipeline, a getOrSet with options counts a hit once whether its cachedValue looks at L1 or not, and a miss once if it looks"
+        "behind a store of one's own over a tiered pipeline, a getOrSet with options counts a hit of a Swift value once whether its cachedValue looks at L1 or not, and a miss or a copy to check once if it looks"
     )
     func ownWrapperCountsOnce() async throws {
         for looks in [true, false] {
@@ -180,6 +180,15 @@ struct L1RequestCountTests {
             if looks { expectOneMore("an L2 hit") }
             #expect(try await wrapper.getOrSet("inL2", as: String.self, options: options) { "again" } == "from L2")
             expectOneMore("its copy's hit")
+            // A tagged copy to check again (the default looks, counts and declines it; the
+            // compute path serves it uncounted): once with the default, none without a look.
+            try await fixture.cache.set("tagged", "t", options: EntryOptions(expires: "1min", tags: ["x"]))
+            try await fixture.cache.invalidate(tags: ["other"])
+            counted = fixture.l1.requestsCountedForWindow
+            #expect(try await wrapper.getOrSet("tagged", as: String.self, options: options) { "again" } == "t")
+            #expect(
+                fixture.l1.requestsCountedForWindow == counted + (looks ? 1 : 0),
+                "a tagged copy checked again, cachedValue looking: \(looks)")
         }
     }
 }

@@ -193,7 +193,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
 
     /// Counts a request for `key` as ``lookUp(_:now:bytesBesideValue:)`` does (the sketch's
     /// hit, the window's sample, recency), for a look made with ``lookUpAgain(_:now:)`` that
-    /// turned out to be the call's only counted one.
+    /// served a copy no earlier look of the call had counted.
     func countRequest(_ key: ByteKey) throws {
         let hash = key.hashValue
         try withOpenTable(hash: hash) { state in

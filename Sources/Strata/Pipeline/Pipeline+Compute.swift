@@ -120,8 +120,8 @@ extension Pipeline {
 
     /// What `store`'s ``KeyValueStore/cachedValue(forKey:as:options:)`` saw of L1 before a
     /// `getOrSet` with `options` took the compute path. None when an eager refresh may be due
-    /// (the call's or the store's): every `cachedValue` declines then without a look
-    /// (`.first`). Otherwise `.again` for a store known to have looked (a ``TieredStore``, a
+    /// (the call's or the store's): the default and a ``TieredStore``'s decline then without
+    /// a look (`.first`; a store's own that looked anyway is counted twice). Otherwise `.again` for a store known to have looked (a ``TieredStore``, a
     /// view of one: ``LooksAtL1ForCachedValue``), and `.afterCachedValue` for any other store
     /// over a tiered pipeline, whose `cachedValue` is its own or the default.
     @usableFromInline

@@ -18,7 +18,9 @@ extension Pipeline {
 
     /// Where a read stands with L1 when the read path takes it: a call's looks count one
     /// request in the sample that sizes W-TinyLFU's window, and at most one hit in its
-    /// sketch, however many times the call's path looks at L1.
+    /// sketch, however many times the call's path looks at L1. (Behind a store's own
+    /// `cachedValue` that declines without a look, a miss, and a hit of a copy that needed
+    /// checking, count none: see ``afterCachedValue``.)
     @usableFromInline
     enum L1Look: Sendable {
         /// The read path's look is the call's first: it counts the request.
@@ -32,8 +34,9 @@ extension Pipeline {
         /// A `getOrSet` with options after the `cachedValue` of a store that is neither a
         /// tiered store nor a view of one: its own answer, which may or may not have looked
         /// (the default looks; `nil` without a look is a correct answer too). The read path's
-        /// look counts the call only when it serves it: a hit is never left uncounted, and a
-        /// miss the default counted is not counted again.
+        /// look counts the call only when it serves a copy the default would have served at
+        /// once: such a hit is never left uncounted, and what the default looked at and
+        /// declined is not counted again.
         case afterCachedValue
 
         /// How the read path's look counts the call.
@@ -98,7 +101,8 @@ extension Pipeline {
     /// wait on it again; after a failure, which costs no wait, it asks once more).
     ///
     /// `l1`: what the call has seen of L1 before (see ``L1Look``): with `.foundNothing`, L1
-    /// is not looked at again; with `.again`, the look counts no new request.
+    /// is not looked at again; with `.again`, the look counts no new request; with
+    /// `.afterCachedValue`, it counts one only when it serves a copy the hit would have served.
     func read<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type, for purpose: ReadPurpose, sourceUnavailable: inout Bool, l1: L1Look = .first
     ) async throws -> StoredValue<Value>? {
@@ -273,8 +277,9 @@ extension Pipeline {
     }
 
     /// The compute path's read: a store that fails counts as a miss (it was reported), and
-    /// says so through `sourceUnavailable`. `l1` says whether this is the call's first look
-    /// at L1: only that one counts its request (not a waiter's looks, nor a lock holder's polls).
+    /// says so through `sourceUnavailable`. `l1` says what the call has seen of L1 (see
+    /// ``L1Look``): only its first look counts its request (not a waiter's looks, nor a lock
+    /// holder's polls).
     func readForComputation<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type, sourceUnavailable: inout Bool, l1: L1Look
     ) async throws -> StoredValue<Value>? {

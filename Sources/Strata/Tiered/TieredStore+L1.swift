@@ -142,10 +142,14 @@ extension TieredStore {
     enum L1Counting {
         /// The call's first look.
         case always
-        /// The call looked before and was counted (``MemoryStore/lookUpAgain(_:now:)``).
+        /// The call looked before (``MemoryStore/lookUpAgain(_:now:)``): counted then, or,
+        /// after a `cachedValue` of a store's own that declined without a look, not at all.
         case never
-        /// Not known whether the call looked before: counted if this look serves a fresh
-        /// copy, so that no hit goes uncounted.
+        /// Not known whether the call looked before (after a `cachedValue` of a store's own):
+        /// counted if this look serves a copy the hit would have served at once (a Swift value
+        /// of the type asked for, a fresh envelope whose tags need no check, plain bytes or
+        /// text), which the default `cachedValue` would have served itself; a copy that needed
+        /// checking is one the default looked at and declined, and is not counted again.
         case whenServed
     }
 
@@ -161,15 +165,24 @@ extension TieredStore {
         let keptUntil = cached.expiresAtTimestamp
         if let value = Kept<Value>.read(cached.value) {
             recordL1Hit(key.string, since: started)
-            if counting == .whenServed { try l1.countRequest(key) }
+            // A Swift value of the type asked for: the default `cachedValue` would have served
+            // it, so no look of its counted this call. (`try?`: the value is decided; a store
+            // closing meanwhile only misses the count.)
+            if counting == .whenServed { try? l1.countRequest(key) }
             return .fresh(StoredValue(value: value, envelope: nil, keptUntil: keptUntil))
         }
         let found: StoredValue<Value>
+        // Whether the hit (``l1Value(_:as:now:absent:)``, which the default `cachedValue`
+        // uses) would have served this copy without the read path, if it is fresh: with
+        // `.whenServed`, only such a copy is counted here (see ``L1Counting``).
+        var servableByTheHit = false
         if let kept = KeptEnvelope<Value>.read(cached.value) {
             found = StoredValue(value: kept.value, envelope: kept.envelope, keptUntil: keptUntil)
+            servableByTheHit = true
             if kept.isTagged {
                 let epoch = tagTable.epoch.load(ordering: .acquiring)
                 if kept.checkedEpoch.load(ordering: .relaxed) != epoch {
+                    servableByTheHit = false
                     let valid = try await tagsAreValid(kept.envelope)
                     now = 0
                     guard valid else { return .missing }
@@ -185,6 +198,7 @@ extension TieredStore {
                         bytes, keptUntil: keptUntil, as: type, key: key.string, backend: backendName, format: valueFormat)
                 else { return .missing }
                 found = decoded
+                servableByTheHit = cached.value == nil && decoded.envelope == nil && ValueCoding.isRaw(Value.self)
             } catch let error as StrataError where error.code == .decodingFailed && purpose == .compute {
                 return .missing  // L2 decides, and counts it
             } catch let error as StrataError where error.code == .corruptEntry {
@@ -201,7 +215,9 @@ extension TieredStore {
         let instant = now != 0 ? now : timeSource.now().millisecondsSince1970
         guard found.isFresh(nowMilliseconds: instant) else { return .stale(found) }
         recordL1Hit(key.string, since: started)
-        if counting == .whenServed { try l1.countRequest(key) }
+        // With `.whenServed`, a copy that needed checking (its tags again, a decoding) is one
+        // the default `cachedValue` looked at, counted and declined: not counted again.
+        if counting == .whenServed, servableByTheHit { try? l1.countRequest(key) }
         return .fresh(found)
     }
 
