@@ -158,6 +158,7 @@ final class RedisLane: Sendable {
     /// ``send(_:)`` of `commands` commands already encoded (``RedisProtocol``) in `bytes`.
     func send(encoded bytes: [UInt8], commands: Int) async throws -> [RedisReply] {
         let id = nextID.add(1, ordering: .relaxed).oldValue
+        defer { SanitizerHandOff.receive(through: self) }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let request = Machine.Request(caller: .task(continuation), expected: commands, id: id)
@@ -229,6 +230,7 @@ final class RedisLane: Sendable {
             if let error = actions.lost { onChange?(.lost(error)) }  // logged before any caller learns of it
             if actions.regained { onChange?(.regained) }
             for message in actions.pushed { onPush?(message) }
+            SanitizerHandOff.handOff(through: self)  // the replies, also to a caller not suspended yet
             for request in actions.completed { request.caller?.resume(returning: request.replies) }
             for (requests, error) in actions.failed {
                 for request in requests { request.caller?.resume(throwing: error) }

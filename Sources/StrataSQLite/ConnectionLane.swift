@@ -51,18 +51,21 @@ final class ConnectionLane: Sendable {
 
     /// Runs `operation` on the lane's own thread, always (for long work such as sweeps).
     func runOnLaneThread<Output: Sendable>(_ operation: @escaping @Sendable (SQLiteConnection) throws -> Output) async throws -> Output {
-        try await withCheckedThrowingContinuation { continuation in
+        let output = try await withCheckedThrowingContinuation { continuation in
             queue.async { [self] in
-                continuation.resume(
-                    with: Swift.Result {
-                        try self.connection.withLock { connection in
-                            guard !connection.isClosed else { throw ConnectionClosed() }
-                            connection.setBusyTimeout(milliseconds: busyTimeoutMilliseconds)
-                            return try operation(connection)
-                        }
-                    })
+                let result = Swift.Result {
+                    try self.connection.withLock { connection in
+                        guard !connection.isClosed else { throw ConnectionClosed() }
+                        connection.setBusyTimeout(milliseconds: busyTimeoutMilliseconds)
+                        return try operation(connection)
+                    }
+                }
+                SanitizerHandOff.handOff(through: self)  // also when it resumes before the caller suspended
+                continuation.resume(with: result)
             }
         }
+        SanitizerHandOff.receive(through: self)
+        return output
     }
 
     /// Closes the connection now, on the caller's thread, once no call is using it (for a

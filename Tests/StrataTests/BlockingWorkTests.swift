@@ -62,4 +62,23 @@ struct BlockingWorkTests {
         }
         #expect(error?.message == "from the work")
     }
+
+    /// Made on `OwnThread.run`'s thread, read by its caller with no lock between.
+    private final class MadeOnThread: @unchecked Sendable {  // written before the hand-off only
+        var values: [Int]
+        init() { values = Array(1...64) }
+    }
+
+    @Test(
+        "what OwnThread.run's thread made reaches the caller in an order ThreadSanitizer sees, also when the thread resumed the caller before it suspended"
+    )
+    func ownThreadRunResumingFirst() async throws {
+        // Under TSan (.ci/tsan), this read was reported as a race before SanitizerHandOff: CI
+        // saw it on 2026-12-06, a RedisStore made off the pool and read by its bus.
+        for _ in 0..<8 {
+            let made = try await OwnThread.run(named: "strata-test", resumingBeforeSuspending: true) { MadeOnThread() }
+            #expect(made.values == Array(1...64))
+            made.values.append(65)  // a write too, after the thread's
+        }
+    }
 }

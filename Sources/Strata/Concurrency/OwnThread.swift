@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -94,12 +96,38 @@ package enum OwnThread {
     package static func run<Output: Sendable>(
         named name: String, _ work: @escaping @Sendable () throws -> Output
     ) async throws -> Output {
-        try await withCheckedThrowingContinuation { continuation in
+        try await run(named: name, resumingBeforeSuspending: false, work)
+    }
+
+    /// ``run(named:_:)``; with `resumingBeforeSuspending`, the caller waits (blocking its
+    /// thread: for tests only) until the thread has resumed it, and only then suspends. That
+    /// forces the order in which Swift's runtime tells ThreadSanitizer nothing (see
+    /// ``SanitizerHandOff``), which otherwise happens only when the caller's thread is
+    /// descheduled at the wrong moment.
+    package static func run<Output: Sendable>(
+        named name: String, resumingBeforeSuspending: Bool, _ work: @escaping @Sendable () throws -> Output
+    ) async throws -> Output {
+        let handOff = SanitizerHandOff.Token()
+        // A relaxed flag, spun on: a semaphore or a lock would itself tell TSan the order.
+        let resumed = resumingBeforeSuspending ? ResumedFlag() : nil
+        let output = try await withCheckedThrowingContinuation { continuation in
             do {
-                try start(named: name) { continuation.resume(with: Result(catching: work)) }
+                try start(named: name) {
+                    let result = Result(catching: work)
+                    SanitizerHandOff.handOff(through: handOff)
+                    continuation.resume(with: result)
+                    resumed?.value.store(true, ordering: .relaxed)
+                }
+                while let resumed, !resumed.value.load(ordering: .relaxed) { sched_yield() }
             } catch {
                 continuation.resume(throwing: error)
             }
         }
+        SanitizerHandOff.receive(through: handOff)
+        return output
+    }
+
+    private final class ResumedFlag: Sendable {
+        let value = Atomic(false)
     }
 }

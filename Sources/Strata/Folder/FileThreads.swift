@@ -21,8 +21,14 @@ final class FileThreads: Sendable {
     /// Runs `work` on one of the threads and returns what it returned (or throws what it threw).
     func run<Output: Sendable>(_ work: @escaping @Sendable () throws -> Output) async throws -> Output {
         let queue = queues[next.add(1, ordering: .relaxed).oldValue % queues.count]
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result(catching: work)) }
+        let output = try await withCheckedThrowingContinuation { continuation in
+            queue.async { [self] in
+                let result = Result(catching: work)
+                SanitizerHandOff.handOff(through: self)  // also when it resumes before the caller suspended
+                continuation.resume(with: result)
+            }
         }
+        SanitizerHandOff.receive(through: self)
+        return output
     }
 }
