@@ -161,7 +161,7 @@ extension Pipeline {
                 continue
             }
             if let tiered {
-                switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose, counting: l1.counting, now: &now) {
+                switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose, look: l1, now: &now) {
                 case .fresh(let hit):
                     found[key] = hit
                     continue

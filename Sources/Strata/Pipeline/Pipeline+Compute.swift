@@ -28,7 +28,7 @@ extension Pipeline {
             // takes the lock and the lease as it reads (see `awaitComputeLock`).
             var kept: StoredValue<Value>?
             if l1 != .foundNothing {
-                switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute, counting: l1.counting) {
+                switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute, look: l1) {
                 case .fresh(let found):
                     if computation.mayOutliveCall { refreshAheadIfDue(key, found: found, options: options, computation: computation) }
                     return found.value
@@ -162,7 +162,7 @@ extension Pipeline {
         // under the lease below, so a store of one tier is not read twice. The call looked at
         // L1 before (its read): this look counts no new request.
         if let tiered {
-            switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute, counting: .never) {
+            switch try await tiered.l1Read(ByteKey(key), as: type, for: .compute, look: .again) {
             case .fresh(let again): return Shared(value: again.value, holdsForWaiters: false)
             case .stale(let again): kept = kept ?? again
             case .missing: break

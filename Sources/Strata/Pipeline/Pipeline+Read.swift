@@ -38,15 +38,6 @@ extension Pipeline {
         /// once: such a hit is never left uncounted, and what the default looked at and
         /// declined is not counted again.
         case afterCachedValue
-
-        /// How the read path's look counts the call.
-        var counting: TieredStore.L1Counting {
-            switch self {
-            case .first: .always
-            case .foundNothing, .again: .never
-            case .afterCachedValue: .whenServed
-            }
-        }
     }
 
     /// A plain read of the value at `key` (the view's prefix is added here). `l1`: what the
@@ -108,7 +99,7 @@ extension Pipeline {
     ) async throws -> StoredValue<Value>? {
         var staleInL1: StoredValue<Value>?
         if let tiered, l1 != .foundNothing {
-            switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose, counting: l1.counting) {
+            switch try await tiered.l1Read(ByteKey(key), as: type, for: purpose, look: l1) {
             case .fresh(let found): return found
             case .stale(let found): staleInL1 = found
             case .missing: break

@@ -128,53 +128,37 @@ extension TieredStore {
     /// The read path's look at L1: the copy decoded as `type` when it must be, its tags
     /// checked (and its stamp renewed) when the tag table changed since.
     ///
-    /// `counting`: whether this look counts the call in W-TinyLFU's sketch and window sample
-    /// (see ``L1Counting``).
+    /// `look`: what the call saw of L1 before, which says whether this look counts the call
+    /// in W-TinyLFU's sketch and window sample (see ``Pipeline/L1Look``).
     func l1Read<Value: Codable & Sendable>(
-        _ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose, counting: L1Counting
+        _ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose, look: Pipeline.L1Look
     ) async throws -> L1Read<Value> {
         var now: Int64 = 0
-        return try await l1Read(key, as: type, for: purpose, counting: counting, now: &now)
+        return try await l1Read(key, as: type, for: purpose, look: look, now: &now)
     }
 
-    /// Whether a look at L1 counts the call it is made for in W-TinyLFU (a request in the
-    /// window's sample, a hit in the sketch, the copy's recency).
-    enum L1Counting {
-        /// The call's first look.
-        case always
-        /// The call looked before (``MemoryStore/lookUpAgain(_:now:)``): counted then, or,
-        /// after a `cachedValue` of a store's own that declined without a look, not at all.
-        case never
-        /// Not known whether the call looked before (after a `cachedValue` of a store's own):
-        /// counted if this look serves a copy the hit would have served at once (a Swift value
-        /// of the type asked for, a fresh envelope whose tags need no check, plain bytes or
-        /// text), which the default `cachedValue` would have served itself; a copy that needed
-        /// checking is one the default looked at and declined, and is not counted again.
-        case whenServed
-    }
-
-    /// ``l1Read(_:as:for:counting:)`` for one key of a batch: `now` is L1's reading shared by the
+    /// ``l1Read(_:as:for:look:)`` for one key of a batch: `now` is L1's reading shared by the
     /// batch (see ``l1Value(_:as:now:)``), and is set back to 0 when this read suspends (a
     /// tag check), so no key is judged by a reading older than its own look.
     func l1Read<Value: Codable & Sendable>(
-        _ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose, counting: L1Counting, now: inout Int64
+        _ key: ByteKey, as type: Value.Type, for purpose: Pipeline.ReadPurpose, look: Pipeline.L1Look, now: inout Int64
     ) async throws -> L1Read<Value> {
         let started = observing ? ContinuousClock.now : nil
-        let look = counting == .always ? try l1.lookUp(key, now: &now, bytesBesideValue: false) : try l1.lookUpAgain(key, now: &now)
-        guard let cached = look else { return .missing }
+        let copy = look == .first ? try l1.lookUp(key, now: &now, bytesBesideValue: false) : try l1.lookUpAgain(key, now: &now)
+        guard let cached = copy else { return .missing }
         let keptUntil = cached.expiresAtTimestamp
         if let value = Kept<Value>.read(cached.value) {
             recordL1Hit(key.string, since: started)
             // A Swift value of the type asked for: the default `cachedValue` would have served
             // it, so no look of its counted this call. (`try?`: the value is decided; a store
             // closing meanwhile only misses the count.)
-            if counting == .whenServed { try? l1.countRequest(key) }
+            if look == .afterCachedValue { try? l1.countRequest(key) }
             return .fresh(StoredValue(value: value, envelope: nil, keptUntil: keptUntil))
         }
         let found: StoredValue<Value>
         // Whether the hit (``l1Value(_:as:now:absent:)``, which the default `cachedValue`
         // uses) would have served this copy without the read path, if it is fresh: with
-        // `.whenServed`, only such a copy is counted here (see ``L1Counting``).
+        // `.afterCachedValue`, only such a copy is counted here (see ``Pipeline/L1Look``).
         var servableByTheHit = false
         if let kept = KeptEnvelope<Value>.read(cached.value) {
             found = StoredValue(value: kept.value, envelope: kept.envelope, keptUntil: keptUntil)
@@ -215,9 +199,9 @@ extension TieredStore {
         let instant = now != 0 ? now : timeSource.now().millisecondsSince1970
         guard found.isFresh(nowMilliseconds: instant) else { return .stale(found) }
         recordL1Hit(key.string, since: started)
-        // With `.whenServed`, a copy that needed checking (its tags again, a decoding) is one
+        // With `.afterCachedValue`, a copy that needed checking (its tags again, a decoding) is one
         // the default `cachedValue` looked at, counted and declined: not counted again.
-        if counting == .whenServed, servableByTheHit { try? l1.countRequest(key) }
+        if look == .afterCachedValue, servableByTheHit { try? l1.countRequest(key) }
         return .fresh(found)
     }
 
