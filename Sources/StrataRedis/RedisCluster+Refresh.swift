@@ -86,6 +86,7 @@ enum RedisDeadline {
                     return nil
                 }
             }
+            SanitizerHandOff.handOff(through: state)  // the reply, also to a caller not suspended yet
             continuation?.resume(with: result)
         }
         let timer = Task {
@@ -96,6 +97,7 @@ enum RedisDeadline {
         Task {
             do { finish(.success(try await task.value)) } catch { finish(.failure(error)) }
         }
+        defer { SanitizerHandOff.receive(through: state) }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 let early = state.withLock { state -> Result<Value, any Error>? in

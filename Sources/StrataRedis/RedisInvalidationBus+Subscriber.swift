@@ -89,9 +89,11 @@ extension RedisInvalidationBus {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     deliveries.async { [self] in
                         delivery.end { endDelivery(reason) }
+                        SanitizerHandOff.handOff(through: delivery)  // L1 dropped, also before this task suspended
                         continuation.resume()
                     }
                 }
+                SanitizerHandOff.receive(through: delivery)
                 if !started, let reason {  // lost before it delivered: nothing to drop, but said
                     bus.lastFailures.withLock { $0.subscribe = reason }
                     bus.redis.log(.subscriptionFailed(reason))
@@ -279,12 +281,14 @@ extension RedisInvalidationBus {
                 defer { state.waiter = nil }
                 return state.waiter
             }
+            SanitizerHandOff.handOff(through: self)  // the error, also to a waiter not suspended yet
             waiter?.resume(returning: error)
         }
 
         /// The loss, as soon as there is one; `nil` when the task is cancelled.
         func wait() async -> (any Error)? {
-            await withTaskCancellationHandler {
+            defer { SanitizerHandOff.receive(through: self) }  // see lost(_:)
+            return await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<(any Error)?, Never>) in
                     let now = state.withLock { state -> (resume: Bool, loss: (any Error)?) in
                         if let loss = state.loss { return (true, loss) }

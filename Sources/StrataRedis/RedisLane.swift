@@ -230,7 +230,9 @@ final class RedisLane: Sendable {
             if let error = actions.lost { onChange?(.lost(error)) }  // logged before any caller learns of it
             if actions.regained { onChange?(.regained) }
             for message in actions.pushed { onPush?(message) }
-            SanitizerHandOff.handOff(through: self)  // the replies, also to a caller not suspended yet
+            if !actions.completed.isEmpty || !actions.failed.isEmpty {
+                SanitizerHandOff.handOff(through: self)  // the replies, also to a caller not suspended yet
+            }
             for request in actions.completed { request.caller?.resume(returning: request.replies) }
             for (requests, error) in actions.failed {
                 for request in requests { request.caller?.resume(throwing: error) }

@@ -51,7 +51,8 @@ final class ConnectionLane: Sendable {
 
     /// Runs `operation` on the lane's own thread, always (for long work such as sweeps).
     func runOnLaneThread<Output: Sendable>(_ operation: @escaping @Sendable (SQLiteConnection) throws -> Output) async throws -> Output {
-        let output = try await withCheckedThrowingContinuation { continuation in
+        defer { SanitizerHandOff.receive(through: self) }  // the output or the error
+        return try await withCheckedThrowingContinuation { continuation in
             queue.async { [self] in
                 let result = Swift.Result {
                     try self.connection.withLock { connection in
@@ -64,8 +65,6 @@ final class ConnectionLane: Sendable {
                 continuation.resume(with: result)
             }
         }
-        SanitizerHandOff.receive(through: self)
-        return output
     }
 
     /// Closes the connection now, on the caller's thread, once no call is using it (for a
@@ -80,11 +79,13 @@ final class ConnectionLane: Sendable {
     func close() async {
         let connection = self.connection
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            queue.async {
+            queue.async { [self] in
                 connection.withLock { $0.close() }
+                SanitizerHandOff.handOff(through: self)
                 done.resume()
             }
         }
+        SanitizerHandOff.receive(through: self)
     }
 
     /// A lane released without ``close()`` (its store was released without `close()`)

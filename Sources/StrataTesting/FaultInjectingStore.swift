@@ -115,6 +115,7 @@ public final class FaultInjectingStore: KeyValueStore {
             defer { state.hanging = [:] }
             return state.hanging
         }
+        SanitizerHandOff.handOff(through: self)  // also to a call not suspended yet
         for continuation in hanging.values {
             continuation.resume(throwing: unavailable("the call hung until the store was healed"))
         }
@@ -149,6 +150,7 @@ public final class FaultInjectingStore: KeyValueStore {
             defer { state.paused = [:] }
             return state.paused
         }
+        SanitizerHandOff.handOff(through: self)  // also to a call not suspended yet
         for continuation in paused.values { continuation.resume() }
     }
 
@@ -217,6 +219,7 @@ public final class FaultInjectingStore: KeyValueStore {
             state.nextHang += 1
             return state.nextHang
         }
+        defer { SanitizerHandOff.receive(through: self) }  // see resume() and heal()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let cancelled = state.withLock { state in

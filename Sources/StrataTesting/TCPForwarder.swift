@@ -61,6 +61,7 @@ final class TCPForwarder: @unchecked Sendable {  // loop state touched by the lo
             }
             if queued { wake() } else { continuation.resume() }
         }
+        SanitizerHandOff.receive(through: self)
     }
 
     func requestStop() {
@@ -95,6 +96,7 @@ final class TCPForwarder: @unchecked Sendable {  // loop state touched by the lo
             for (command, continuation) in commands {
                 apply(command)
                 publishStatus()
+                SanitizerHandOff.handOff(through: self)  // also to a caller not suspended yet
                 continuation.resume()
             }
             if stopping { break }
@@ -137,6 +139,7 @@ final class TCPForwarder: @unchecked Sendable {  // loop state touched by the lo
             defer { shared.commands = [] }
             return shared.commands
         }
+        SanitizerHandOff.handOff(through: self)
         late.forEach { $0.1.resume() }
     }
 

@@ -79,6 +79,13 @@ struct BlockingWorkTests {
             let made = try await OwnThread.run(named: "strata-test", resumingBeforeSuspending: true) { MadeOnThread() }
             #expect(made.values == Array(1...64))
             made.values.append(65)  // a write too, after the thread's
+            // And an error the thread made, its message a string of its own.
+            let error = await #expect(throws: StrataError.self) {
+                try await OwnThread.run(named: "strata-test", resumingBeforeSuspending: true) { () throws -> Int in
+                    throw StrataError(code: .timeout, message: "made on the thread, \(made.values.count) values")
+                }
+            }
+            #expect(error?.message == "made on the thread, 65 values")
         }
     }
 }

@@ -49,6 +49,7 @@ final class BulkComputation<Value: Sendable>: BulkSettling, Sendable {
     /// a call of its own once the batch was computed.
     func value(for key: String) async throws -> Value {
         do {
+            defer { SanitizerHandOff.receive(through: self) }  // see computeWhenReady
             return try await withCheckedThrowingContinuation { continuation in
                 let outcome = state.withLock { state -> (late: Bool, ready: CheckedContinuation<Void, Never>?) in
                     guard !state.computed else { return (true, nil) }
@@ -86,6 +87,8 @@ final class BulkComputation<Value: Sendable>: BulkSettling, Sendable {
         guard !keys.isEmpty else { return }
         do {
             let values = try await compute(keys.map { callerKeys[$0] ?? $0 })
+            // The values (and below, the error), also to a key's call not suspended yet.
+            SanitizerHandOff.handOff(through: self)
             for key in keys {
                 do {
                     waiting[key]?.resume(returning: try value(of: key, in: values))
@@ -94,6 +97,7 @@ final class BulkComputation<Value: Sendable>: BulkSettling, Sendable {
                 }
             }
         } catch {
+            SanitizerHandOff.handOff(through: self)
             for key in keys { waiting[key]?.resume(throwing: error) }
         }
     }

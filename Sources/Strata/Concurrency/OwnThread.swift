@@ -110,7 +110,8 @@ package enum OwnThread {
         let handOff = SanitizerHandOff.Token()
         // A relaxed flag, spun on: a semaphore or a lock would itself tell TSan the order.
         let resumed = resumingBeforeSuspending ? ResumedFlag() : nil
-        let output = try await withCheckedThrowingContinuation { continuation in
+        defer { SanitizerHandOff.receive(through: handOff) }  // the output or the error
+        return try await withCheckedThrowingContinuation { continuation in
             do {
                 try start(named: name) {
                     let result = Result(catching: work)
@@ -123,8 +124,6 @@ package enum OwnThread {
                 continuation.resume(throwing: error)
             }
         }
-        SanitizerHandOff.receive(through: handOff)
-        return output
     }
 
     private final class ResumedFlag: Sendable {

@@ -21,14 +21,13 @@ final class FileThreads: Sendable {
     /// Runs `work` on one of the threads and returns what it returned (or throws what it threw).
     func run<Output: Sendable>(_ work: @escaping @Sendable () throws -> Output) async throws -> Output {
         let queue = queues[next.add(1, ordering: .relaxed).oldValue % queues.count]
-        let output = try await withCheckedThrowingContinuation { continuation in
+        defer { SanitizerHandOff.receive(through: self) }  // the output or the error
+        return try await withCheckedThrowingContinuation { continuation in
             queue.async { [self] in
                 let result = Result(catching: work)
                 SanitizerHandOff.handOff(through: self)  // also when it resumes before the caller suspended
                 continuation.resume(with: result)
             }
         }
-        SanitizerHandOff.receive(through: self)
-        return output
     }
 }

@@ -24,6 +24,7 @@ enum ComputationWait {
                 defer { race.continuation = nil }
                 return race.continuation
             }
+            SanitizerHandOff.handOff(through: race)  // the value, also to a waiter not suspended yet
             continuation?.resume(returning: outcome)
         }
         var deadlines: [UInt64] = []
@@ -46,6 +47,7 @@ enum ComputationWait {
         } onCancel: {
             finish(.cancelled)
         }
+        SanitizerHandOff.receive(through: race)
         for deadline in deadlines { TimeoutWatchdog.shared.cancel(deadline) }
         return outcome
     }

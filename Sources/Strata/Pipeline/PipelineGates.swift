@@ -71,6 +71,7 @@ package final class PipelineGates: Sendable {
                 defer { state.passer = nil }
                 return state.passer
             }
+            SanitizerHandOff.handOff(through: self)  // also to a call not suspended yet
             passer?.resume()
         }
 
@@ -85,6 +86,7 @@ package final class PipelineGates: Sendable {
                 }
                 if goOn { continuation.resume() }
             }
+            SanitizerHandOff.receive(through: self)
         }
     }
 

@@ -25,6 +25,9 @@ package final class SingleFlight: Sendable {
 
     private struct Flight {
         var waiters: [UInt64: CheckedContinuation<Outcome, Never>] = [:]
+        /// What the leader's outcome reaches its waiters through for ThreadSanitizer (see
+        /// ``SanitizerHandOff``), made by the first waiter: a flight nobody joined makes none.
+        var handOff: SanitizerHandOff.Token?
     }
 
     private struct State {
@@ -80,8 +83,9 @@ package final class SingleFlight: Sendable {
     }
 
     private func finish(_ flightKey: FlightKey, with outcome: Outcome) {
-        let waiters = state.withLock { $0.flights.removeValue(forKey: flightKey)?.waiters ?? [:] }
-        for waiter in waiters.values { waiter.resume(returning: outcome) }
+        guard let flight = state.withLock({ $0.flights.removeValue(forKey: flightKey) }) else { return }
+        if let handOff = flight.handOff { SanitizerHandOff.handOff(through: handOff) }  // also to a waiter not suspended yet
+        for waiter in flight.waiters.values { waiter.resume(returning: outcome) }
     }
 
     private func wait(for flightKey: FlightKey) async -> Outcome {
@@ -89,12 +93,16 @@ package final class SingleFlight: Sendable {
             state.nextWaiterID += 1
             return state.nextWaiterID
         }
+        var handOff: SanitizerHandOff.Token?
+        defer { handOff.map { SanitizerHandOff.receive(through: $0) } }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
                 let outcome: Outcome? = state.withLock { state in
                     if Task.isCancelled { return .cancelled }
                     guard state.flights[flightKey] != nil else { return .retry }
                     state.flights[flightKey]!.waiters[id] = continuation
+                    if state.flights[flightKey]!.handOff == nil { state.flights[flightKey]!.handOff = SanitizerHandOff.Token() }
+                    handOff = state.flights[flightKey]!.handOff
                     return nil
                 }
                 if let outcome { continuation.resume(returning: outcome) }

@@ -14,6 +14,7 @@ func withTimeout<Output: Sendable>(
 ) async throws -> Output {
     guard let timeout else { return try await operation() }
     let race = TimeoutRace<Output>()
+    defer { SanitizerHandOff.receive(through: race) }  // see TimeoutRace.finish(with:)
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { continuation in
             race.start(continuation)
@@ -69,6 +70,7 @@ final class TimeoutRace<Output: Sendable>: Sendable {
             defer { state.continuation = nil }
             return (true, state.continuation)
         }
+        SanitizerHandOff.handOff(through: self)  // the output, also to a caller not suspended yet
         outcome.continuation?.resume(with: result)
         return outcome.won
     }

@@ -303,9 +303,12 @@ extension ConsistencyHistory {
         // the cooperative pool's two threads from the tests running beside it.
         let violations = await withCheckedContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(returning: history.violations(deliveryBound: deliveryBound, stalls: stalls))
+                let violations = history.violations(deliveryBound: deliveryBound, stalls: stalls)
+                SanitizerHandOff.handOff(through: history)  // also to a task not suspended yet
+                continuation.resume(returning: violations)
             }
         }
+        SanitizerHandOff.receive(through: history)
         let outcome = Outcome(seed: history.seed, operations: history.operations.count, violations: violations, stalls: stalls)
         print("consistency history: \(outcome)")
         if !outcome.violations.isEmpty, let path = environment("STRATA_HISTORY_DUMP") {
