@@ -115,10 +115,9 @@ public final class FaultInjectingStore: KeyValueStore {
             defer { state.hanging = [:] }
             return state.hanging
         }
-        SanitizerHandOff.handOff(through: self)  // also to a call not suspended yet
-        for continuation in hanging.values {
-            continuation.resume(throwing: unavailable("the call hung until the store was healed"))
-        }
+        let error = unavailable("the call hung until the store was healed")
+        SanitizerHandOff.handOff(through: self)  // the error, also to a call not suspended yet
+        for continuation in hanging.values { continuation.resume(throwing: error) }
     }
 
     /// Lets the next `count` keys written pass, then fails every write as ``Fault/fail``

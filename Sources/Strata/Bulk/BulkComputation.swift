@@ -87,15 +87,10 @@ final class BulkComputation<Value: Sendable>: BulkSettling, Sendable {
         guard !keys.isEmpty else { return }
         do {
             let values = try await compute(keys.map { callerKeys[$0] ?? $0 })
-            // The values (and below, the error), also to a key's call not suspended yet.
+            let answers = keys.map { key in Result { try value(of: key, in: values) } }
+            // The answers (and below, the error), also to a key's call not suspended yet.
             SanitizerHandOff.handOff(through: self)
-            for key in keys {
-                do {
-                    waiting[key]?.resume(returning: try value(of: key, in: values))
-                } catch {
-                    waiting[key]?.resume(throwing: error)
-                }
-            }
+            for (key, answer) in zip(keys, answers) { waiting[key]?.resume(with: answer) }
         } catch {
             SanitizerHandOff.handOff(through: self)
             for key in keys { waiting[key]?.resume(throwing: error) }
