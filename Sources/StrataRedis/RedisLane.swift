@@ -136,9 +136,7 @@ final class RedisLane: Sendable {
         self.target = target
         self.tls = tls
         let login = RedisDialer.login(target.endpoint)
-        var bytes: [UInt8] = []
-        RedisProtocol.encode(login, into: &bytes)
-        self.login = bytes
+        self.login = RedisProtocol.encode(login)
         loginCommands = login.map { String(decoding: $0[0], as: UTF8.self) }
         self.onChange = onChange
         loop.register(lane: self)
@@ -149,10 +147,7 @@ final class RedisLane: Sendable {
     /// Throws `CancellationError` when the task is cancelled before any of the commands is
     /// written (they never will be); once written, the call waits for the replies.
     func send(_ commands: [[[UInt8]]]) async throws -> [RedisReply] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(commands.reduce(16) { $0 + $1.reduce(16) { $0 + $1.count + 16 } })
-        RedisProtocol.encode(commands, into: &bytes)
-        return try await send(encoded: bytes, commands: commands.count)
+        try await send(encoded: RedisProtocol.encode(commands), commands: commands.count)
     }
 
     /// ``send(_:)`` of `commands` commands already encoded (``RedisProtocol``) in `bytes`.
@@ -175,8 +170,7 @@ final class RedisLane: Sendable {
     /// made, its TLS handshake and login included), then the command timeout for its reply.
     /// Never on the event loop's thread, which answers it.
     func sendWaiting(_ commands: [[[UInt8]]]) throws -> [RedisReply] {
-        var bytes: [UInt8] = []
-        RedisProtocol.encode(commands, into: &bytes)
+        let bytes = RedisProtocol.encode(commands)
         let outcome = Lock<Result<[RedisReply], any Error>?>(nil)
         let answered = DispatchSemaphore(value: 0)
         let request = Machine.Request(

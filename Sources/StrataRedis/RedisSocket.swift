@@ -226,47 +226,6 @@ final class RedisSocket: @unchecked Sendable {
     }
 }
 
-/// RESP, the protocol's request form: each command an array of bulk strings, so any bytes
-/// in a key or value (spaces, CR/LF, NUL) stay arguments and cannot change the command.
-enum RedisProtocol {
-    static func encode(_ commands: [[[UInt8]]], into bytes: inout [UInt8]) {
-        for command in commands {
-            appendHeader(UInt8(ascii: "*"), command.count, into: &bytes)
-            for argument in command { appendArgument(argument, into: &bytes) }
-        }
-    }
-
-    /// `$<count>\r\n<bytes>\r\n`: one argument of a command.
-    @inline(__always)
-    static func appendArgument(_ argument: some Collection<UInt8>, into bytes: inout [UInt8]) {
-        appendHeader(UInt8(ascii: "$"), argument.count, into: &bytes)
-        bytes.append(contentsOf: argument)
-        bytes.append(13)
-        bytes.append(10)
-    }
-
-    /// `<mark><count>\r\n` (`*` before a command's argument count, `$` before an
-    /// argument's length), the count in decimal.
-    static func appendHeader(_ mark: UInt8, _ count: Int, into bytes: inout [UInt8]) {
-        bytes.append(mark)
-        var digits = 1
-        var probe = count
-        while probe >= 10 {
-            probe /= 10
-            digits += 1
-        }
-        let start = bytes.count
-        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits))
-        var rest = count
-        for index in stride(from: start + digits - 1, through: start, by: -1) {
-            bytes[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
-            rest /= 10
-        }
-        bytes.append(13)
-        bytes.append(10)
-    }
-}
-
 /// `close(2)`, by a name no method hides.
 func closeDescriptor(_ descriptor: Int32) {
     _ = close(descriptor)

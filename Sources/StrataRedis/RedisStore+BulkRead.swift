@@ -126,56 +126,53 @@ extension RedisStore {
     /// each key's name written straight from its bytes.
     func readCommand(_ keys: ArraySlice<String>, whole: Bool) -> [UInt8] {
         let script = Self.readScript
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(64 + (whole ? script.source.count : script.sha.count) + encodedSize(of: keys))
-        RedisProtocol.appendHeader(UInt8(ascii: "*"), 3 + keys.count, into: &bytes)
-        if whole {
-            RedisProtocol.appendArgument("EVAL".utf8, into: &bytes)
-            RedisProtocol.appendArgument(script.source, into: &bytes)
-        } else {
-            RedisProtocol.appendArgument("EVALSHA".utf8, into: &bytes)
-            RedisProtocol.appendArgument(script.sha, into: &bytes)
+        let (verb, body) = whole ? ("EVAL".utf8, script.source) : ("EVALSHA".utf8, script.sha)
+        let count = String(keys.count).utf8
+        let size =
+            RedisProtocol.headerSize(3 + keys.count) + RedisProtocol.argumentSize(verb.count)
+            + RedisProtocol.argumentSize(body.count) + RedisProtocol.argumentSize(count.count) + namesSize(of: keys)
+        return RedisProtocol.write(size: size) { writer in
+            writer.header(RedisProtocol.arrayMark, 3 + keys.count)
+            writer.argument(verb)
+            writer.argument(body)
+            writer.argument(count)
+            writeNames(of: keys, into: &writer)
         }
-        RedisProtocol.appendArgument(String(keys.count).utf8, into: &bytes)
-        appendNames(of: keys, into: &bytes)
-        return bytes
     }
 
     /// `MULTI`, `MGET` of `keys`' names, `EXISTS` of the same, `EXEC`, `DISCARD`, encoded as
     /// one request: the lane writes a request's bytes whole and in order, so no other caller's
     /// command falls inside the transaction.
     func multiGetTransaction(_ keys: ArraySlice<String>) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(64 + 2 * encodedSize(of: keys))
-        RedisProtocol.appendHeader(UInt8(ascii: "*"), 1, into: &bytes)
-        RedisProtocol.appendArgument("MULTI".utf8, into: &bytes)
-        for verb in ["MGET", "EXISTS"] {
-            RedisProtocol.appendHeader(UInt8(ascii: "*"), 1 + keys.count, into: &bytes)
-            RedisProtocol.appendArgument(verb.utf8, into: &bytes)
-            appendNames(of: keys, into: &bytes)
+        let names = namesSize(of: keys)
+        var size = 2 * RedisProtocol.headerSize(1 + keys.count) + 2 * names
+        for verb in ["MGET", "EXISTS"] { size += RedisProtocol.argumentSize(verb.utf8.count) }
+        for verb in ["MULTI", "EXEC", "DISCARD"] { size += RedisProtocol.headerSize(1) + RedisProtocol.argumentSize(verb.utf8.count) }
+        return RedisProtocol.write(size: size) { writer in
+            writer.header(RedisProtocol.arrayMark, 1)
+            writer.argument("MULTI".utf8)
+            for verb in ["MGET", "EXISTS"] {
+                writer.header(RedisProtocol.arrayMark, 1 + keys.count)
+                writer.argument(verb.utf8)
+                writeNames(of: keys, into: &writer)
+            }
+            for verb in ["EXEC", "DISCARD"] {
+                writer.header(RedisProtocol.arrayMark, 1)
+                writer.argument(verb.utf8)
+            }
         }
-        for verb in ["EXEC", "DISCARD"] {
-            RedisProtocol.appendHeader(UInt8(ascii: "*"), 1, into: &bytes)
-            RedisProtocol.appendArgument(verb.utf8, into: &bytes)
-        }
-        return bytes
     }
 
-    /// The bytes `keys`' names take as arguments, about.
-    private func encodedSize(of keys: ArraySlice<String>) -> Int {
-        keys.reduce(0) { $0 + 16 + names.namespace.count + $1.utf8.count }
+    /// The bytes `keys`' names take as arguments.
+    private func namesSize(of keys: ArraySlice<String>) -> Int {
+        let namespace = names.namespace.count
+        return keys.reduce(0) { $0 + RedisProtocol.argumentSize(namespace + $1.utf8.count) }
     }
 
     /// Each key's name as an argument, written straight from its bytes.
-    private func appendNames(of keys: ArraySlice<String>, into bytes: inout [UInt8]) {
+    private func writeNames(of keys: ArraySlice<String>, into writer: inout RedisProtocol.Writer) {
         let namespace = names.namespace
-        for key in keys {
-            RedisProtocol.appendHeader(UInt8(ascii: "$"), namespace.count + key.utf8.count, into: &bytes)
-            bytes.append(contentsOf: namespace)
-            bytes.append(contentsOf: key.utf8)
-            bytes.append(13)
-            bytes.append(10)
-        }
+        for key in keys { writer.argument(namespace, key) }
     }
 
     /// ``entries(forKeys:)`` on a cluster: `GET` and `PTTL` of every key, one pipeline per
