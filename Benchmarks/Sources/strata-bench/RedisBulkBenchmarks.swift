@@ -69,7 +69,11 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
     if pinned { try await Task.sleep(for: .milliseconds(50)) } else { pin(process: getpid(), toCore: nil) }  // not half pinned
     defer { pin(process: getpid(), toCore: nil) }  // the groups after this one run unpinned
     let layout = pinned ? "client and server pinned to one core each" : "not pinned (one core, or taskset failed)"
-    var rounds = InterleavedRounds(rounds: quick ? 2 : 7, operationsPerRound: quick ? 20 : 200)
+    // 21 rounds of 100 batches: with 7 of 200, one round's figure moved between about 120 and
+    // 200 µs for the same raw batch (the machine, from one 30 ms stretch to the next), and the
+    // median of seven put the typed bulk read anywhere from 1.2x to 1.7x the raw batch from
+    // one run to the next (2026-12-06); with 21, four runs gave 1.11x–1.20x.
+    var rounds = InterleavedRounds(rounds: quick ? 2 : 21, operationsPerRound: quick ? 20 : 100)
     var found = 0
     for _ in 0..<rounds.rounds {
         await rounds.measure("raw", keyCount: batches.count) { found &+= pipelined.run($0) }
