@@ -28,6 +28,15 @@ package final class SingleFlight: Sendable {
         /// What the leader's outcome reaches its waiters through for ThreadSanitizer (see
         /// ``SanitizerHandOff``), made by the first waiter: a flight nobody joined makes none.
         var handOff: SanitizerHandOff.Token?
+
+        /// Adds a waiter; returns the flight's hand-off token, made by its first waiter.
+        mutating func join(_ id: UInt64, _ continuation: CheckedContinuation<Outcome, Never>) -> SanitizerHandOff.Token {
+            waiters[id] = continuation
+            if let handOff { return handOff }
+            let token = SanitizerHandOff.Token()
+            handOff = token
+            return token
+        }
     }
 
     private struct State {
@@ -99,10 +108,9 @@ package final class SingleFlight: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Outcome, Never>) in
                 let outcome: Outcome? = state.withLock { state in
                     if Task.isCancelled { return .cancelled }
-                    guard state.flights[flightKey] != nil else { return .retry }
-                    state.flights[flightKey]!.waiters[id] = continuation
-                    if state.flights[flightKey]!.handOff == nil { state.flights[flightKey]!.handOff = SanitizerHandOff.Token() }
-                    handOff = state.flights[flightKey]!.handOff
+                    // One look-up of the flight, changed in place (no copy of its waiters).
+                    guard let token = state.flights[flightKey]?.join(id, continuation) else { return .retry }
+                    handOff = token
                     return nil
                 }
                 if let outcome { continuation.resume(returning: outcome) }
