@@ -136,8 +136,8 @@ struct SQLiteStoreTests {
     func cooperativePoolStaysFree() async throws {
         let path = temporaryPath("starve")
         // A long busy timeout: a write that waited on a cooperative thread would hold it
-        // for longer than the barrier below tries.
-        let store = try SQLiteStore(configuration: .init(path: path, busyTimeout: .seconds(10)))
+        // for longer than the barrier below tries (60 s against 30 s).
+        let store = try SQLiteStore(configuration: .init(path: path, busyTimeout: .seconds(60)))
         try await store.set("warm", 1)
         let other = try RawConnection(path)
         try other.execute("BEGIN IMMEDIATE")
@@ -162,9 +162,10 @@ struct SQLiteStoreTests {
         let threads = ProcessInfo.processInfo.activeProcessorCount
         // Short attempts: while the barrier spins, other tests cannot run, and another test may
         // hold a thread for a moment. A write blocking a thread would hold it for the whole
-        // 10 s busy timeout, longer than all the attempts together (8 s: the whole suite on 2
-        // cores can leave this test few turns).
-        let barrierMet = try await eventually(within: .seconds(8)) {
+        // 60 s busy timeout, longer than all the attempts together (30 s: the whole suite on 2
+        // cores can leave this test few turns: with 8 s, a run of the whole suite here found no
+        // moment with both threads free, 2026-12-06).
+        let barrierMet = try await eventually(within: .seconds(30)) {
             let arrived = Counter()
             return await withTaskGroup(of: Bool.self) { group in
                 for _ in 0..<threads {
