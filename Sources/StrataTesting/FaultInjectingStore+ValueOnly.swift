@@ -13,13 +13,11 @@ extension FaultInjectingStore: ValueOnlySource {
         }
     }
 
-    /// Passes through as one batch of the base store, or fails as injected. A base store that
-    /// reads lifetimes with its values is given each key once.
+    /// Passes through as one batch of the base store, or fails as injected.
     package func entriesWithoutLifetimes(forKeys keys: [String]) async throws -> [StoredEntry?] {
         try await gated(.reads) {
             if let reader = base as? any ValueOnlySource { return try await reader.entriesWithoutLifetimes(forKeys: keys) }
-            var seen = Set<String>()
-            let found = try await base.entries(forKeys: keys.filter { seen.insert($0).inserted })
+            let found = try await base.entries(forKeys: keys)
             return keys.map { found[$0] }
         }
     }

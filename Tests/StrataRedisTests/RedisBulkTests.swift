@@ -155,35 +155,6 @@ struct RedisBulkTests {
         return counts
     }
 
-    @Test(
-        "a typed bulk get of ASCII keys given more than once reads them as given, in one round trip, and answers each key once; a repeated key of another Redis type is corruptEntry naming it"
-    )
-    func typedReadOfRepeatedKeys() async throws {
-        let server = try await RedisTestServer()
-        let store = try RedisStore(url: "redis://127.0.0.1:\(server.port)")
-        try await store.set("a", "one")
-        try await store.set("b", "two")
-        let before = store.statistics
-        let values = try await store.get(["a", "b", "a", "absent", "absent", "a"], as: String.self)
-        #expect(values == ["a": "one", "b": "two"])
-        #expect(store.statistics.roundTrips - before.roundTrips == 1)
-        let view = store.prefixed("v:")
-        try await view.set("a", "view's")
-        #expect(try await view.get(["a", "a", "b"], as: String.self) == ["a": "view's"])
-
-        _ = try await server.cli("LPUSH", "list", "x")
-        let error = await #expect(throws: StrataError(code: .corruptEntry, message: "")) {
-            try await store.get(["list", "a", "list"], as: String.self)
-        }
-        #expect(error?.key == "list")
-        // A key that is not ASCII is checked for repeats: one equal as a Swift string with
-        // other bytes cannot share a call.
-        await #expect(throws: StrataError(code: .invalidKey, message: "")) {
-            try await store.get(["\u{E9}", "e\u{301}"], as: String.self)
-        }
-        #expect(try await store.get(["\u{E9}", "a", "\u{E9}"], as: String.self) == ["a": "one"])
-    }
-
     @Test("a script refused for one of its keys (an ACL's key patterns) is read key by key, the refused key named; scripts stay in use")
     func readWithARefusedKey() async throws {
         let server = try await RedisTestServer()

@@ -27,23 +27,11 @@ extension Pipeline {
     /// Swift strings are equal byte for byte, so a repeat is only a repeat: the result
     /// dictionary drops it, with no set of the keys seen, and L1's hits are counted once,
     /// by key, at the end. `rest` holds the keys L1 did not answer, without repeats.
-    ///
-    /// A store of one tier that reads values alone (``readsRepeatedKeysAsOne``) answers
-    /// no hits and every key checked in `rest`, repeats kept: its batch reads a repeat twice
-    /// and the result keeps it once, so no set of the keys is built (about 5% of a bulk read
-    /// of 100 keys from Redis, 2026-12-06).
     @inlinable
     func l1HitsOfASCIIKeys<Value: Sendable>(_ keys: [String], as type: Value.Type, backend: String) throws -> (
         values: [String: Value], rest: [String]
     )? {
-        guard let tiered, !tiered.observing else {
-            guard readsRepeatedKeysAsOne else { return nil }
-            for key in keys {
-                guard BulkKeys.isASCII(key) else { return nil }
-                try KeyRules.validate(key, backend: backend)
-            }
-            return ([:], keys)
-        }
+        guard let tiered, !tiered.observing else { return nil }
         for key in keys {
             guard BulkKeys.isASCII(key) else { return nil }
             try KeyRules.validate(key, backend: backend)
@@ -81,16 +69,7 @@ extension Pipeline {
         return (values, rest)
     }
 
-    /// Whether a plain bulk read may be given a key more than once: a store of one tier that
-    /// reads values alone (``ValueOnlySource``), whose batch answers each place of a key and
-    /// whose result keeps the key once. Other sources are given each key once.
-    @usableFromInline
-    var readsRepeatedKeysAsOne: Bool {
-        tiered == nil && memory == nil && source is any ValueOnlySource
-    }
-
-    /// A plain read of `keys` (caller keys, validated and without repeats, but for a store
-    /// that ``readsRepeatedKeysAsOne``): L1 first, then one
+    /// A plain read of `keys` (caller keys, validated and without repeats): L1 first, then one
     /// ``KeyValueStore/entries(forKeys:)`` batch for the rest, each hit checked and copied into
     /// L1 as a single read's is. A key missing, expired, past its lifetime or invalidated by a
     /// tag is absent.

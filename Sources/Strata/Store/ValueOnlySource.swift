@@ -25,7 +25,6 @@ package protocol ValueOnlySource: KeyValueStore {
     /// The entries of `keys`, in their order (`nil` for a key missing or expired), with the
     /// bytes ``KeyValueStore/entries(forKeys:)`` would return but `expiresAt` left `nil` where
     /// the backend keeps the lifetime apart from the value. A key that holds something other
-    /// than an entry throws as a read of it does. `keys` may repeat a key (a bulk `get` of
-    /// ASCII keys is not checked for repeats): each place answers it.
+    /// than an entry throws as a read of it does.
     func entriesWithoutLifetimes(forKeys keys: [String]) async throws -> [StoredEntry?]
 }
