@@ -25,10 +25,11 @@ enum RedisProtocol {
     }
 
     /// The bytes `body` writes, which must be exactly `size`: a request measured wrong
-    /// stops the process (a precondition) before a byte is written outside the array.
+    /// stops the process (a precondition, checked in every build but `-Ounchecked`) before
+    /// a byte is written outside the array, or one is left unwritten.
     static func write(size: Int, _ body: (inout Writer) -> Void) -> [UInt8] {
-        guard size > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+        // At least one byte of room, so that the buffer has an address even for nothing.
+        [UInt8](unsafeUninitializedCapacity: max(size, 1)) { buffer, initialized in
             var writer = Writer(buffer.baseAddress!, size: size)
             body(&writer)
             precondition(writer.remaining == 0, "a RESP request was measured at \(size) bytes and written at \(size - writer.remaining)")
@@ -109,15 +110,18 @@ enum RedisProtocol {
             reserve(count)
             let destination = position
             let copied: Bool? = bytes.withContiguousStorageIfAvailable { source in
+                precondition(source.count == count, "a collection of \(count) bytes gave \(source.count)")
                 if let base = source.baseAddress { destination.initialize(from: base, count: count) }
                 return true
             }
             if copied == nil {
+                // Each byte within the count measured, and as many as it says.
                 var index = 0
-                for byte in bytes {
+                for byte in bytes.prefix(count) {
                     destination[index] = byte
                     index += 1
                 }
+                precondition(index == count, "a collection of \(count) bytes gave \(index)")
             }
             advance(count)
         }

@@ -155,6 +155,44 @@ struct RedisBulkTests {
         return counts
     }
 
+    @Test(
+        "a typed bulk get of repeated keys reads each key once (the server counts as many key look-ups as for the keys without repeats), in one round trip, and answers each key once; a repeated key of another Redis type is corruptEntry naming it"
+    )
+    func typedReadOfRepeatedKeys() async throws {
+        let server = try await RedisTestServer()
+        let store = try RedisStore(url: "redis://127.0.0.1:\(server.port)")
+        try await store.set("a", "one")
+        try await store.set("b", "two")
+        /// The server's count of key look-ups that found their key.
+        func hits() async throws -> Int {
+            let line = try await server.cli("INFO", "stats").split(whereSeparator: \.isNewline).first { $0.hasPrefix("keyspace_hits:") }
+            return try #require(line.flatMap { Int($0.dropFirst("keyspace_hits:".count)) })
+        }
+        var before = try await hits()
+        #expect(try await store.get(["a", "b", "absent"], as: String.self) == ["a": "one", "b": "two"])
+        let distinct = try await hits() - before
+        before = try await hits()
+        let rounds = store.statistics.roundTrips
+        let values = try await store.get(["a", "b", "a", "absent", "absent", "a"], as: String.self)
+        #expect(values == ["a": "one", "b": "two"])
+        #expect(store.statistics.roundTrips - rounds == 1)
+        #expect(try await hits() - before == distinct, "each key looked up once, as without repeats")
+        let view = store.prefixed("v:")
+        try await view.set("a", "view's")
+        #expect(try await view.get(["a", "a", "b"], as: String.self) == ["a": "view's"])
+
+        _ = try await server.cli("LPUSH", "list", "x")
+        let error = await #expect(throws: StrataError(code: .corruptEntry, message: "")) {
+            try await store.get(["list", "a", "list"], as: String.self)
+        }
+        #expect(error?.key == "list")
+        // One key equal to another as a Swift string but not byte for byte cannot share a call.
+        await #expect(throws: StrataError(code: .invalidKey, message: "")) {
+            try await store.get(["\u{E9}", "e\u{301}"], as: String.self)
+        }
+        #expect(try await store.get(["\u{E9}", "a", "\u{E9}"], as: String.self) == ["a": "one"])
+    }
+
     @Test("a script refused for one of its keys (an ACL's key patterns) is read key by key, the refused key named; scripts stay in use")
     func readWithARefusedKey() async throws {
         let server = try await RedisTestServer()

@@ -22,14 +22,13 @@ struct RedisProtocolTests {
         #expect(Self.text(RedisProtocol.encode([[[]]])) == "*1\r\n$0\r\n\r\n", "an empty argument is a bulk string of length 0")
     }
 
-    @Test("lengths where the count gains a digit (9, 10, 99, 100, 1,024 bytes) are measured and written alike")
+    @Test("lengths on both sides of where the count gains a digit (9 and 10 bytes, 99 and 100, … 9,999 and 10,000) are written whole")
     func digitBoundaries() {
-        for length in [0, 9, 10, 99, 100, 999, 1_000, 1_024, 10_000] {
+        for length in [0, 9, 10, 99, 100, 999, 1_000, 9_999, 10_000] {
             let argument = [UInt8](repeating: UInt8(ascii: "x"), count: length)
             let encoded = RedisProtocol.encode([[argument]])
             let expected = "*1\r\n$\(length)\r\n" + String(repeating: "x", count: length) + "\r\n"
             #expect(Self.text(encoded) == expected, "length \(length)")
-            #expect(encoded.count == RedisProtocol.headerSize(1) + RedisProtocol.argumentSize(length))
         }
         #expect(RedisProtocol.digits(0) == 1)
         #expect(RedisProtocol.digits(9) == 1)
@@ -54,18 +53,48 @@ struct RedisProtocolTests {
         #expect(Self.text(encoded) == "*3\r\n$3\r\nGET\r\n$12\r\nabcdefghijkl\r\n$\(3 + key.utf8.count)\r\nns:\(key)\r\n")
     }
 
-    @Test("a bulk read's transaction and script, as encoded, are answered by a real server for keys with CR/LF, NUL and 1 KiB")
+    @Test("a bulk read's script (EVAL, then EVALSHA) and transaction are the commands they name, byte for byte")
+    func bulkRequestBytes() async throws {
+        var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: try await RedisTestServer.shared))
+        configuration.keyNamespace = "ns:"
+        let store = try RedisStore(configuration: configuration)
+        let keys: ArraySlice = ["a", "b\r\n", "é"]
+        let names = keys.map { Array("ns:\($0)".utf8) }
+        let script = RedisStore.readScript
+        func words(_ words: String...) -> [[UInt8]] { words.map { Array($0.utf8) } }
+        #expect(store.readCommand(keys, whole: true) == RedisProtocol.encode([words("EVAL") + [script.source] + words("3") + names]))
+        #expect(store.readCommand(keys, whole: false) == RedisProtocol.encode([words("EVALSHA") + [script.sha] + words("3") + names]))
+        #expect(
+            store.multiGetTransaction(keys)
+                == RedisProtocol.encode([words("MULTI"), words("MGET") + names, words("EXISTS") + names, words("EXEC"), words("DISCARD")]))
+        #expect(Self.text(store.multiGetTransaction(["k"])).hasPrefix("*1\r\n$5\r\nMULTI\r\n*2\r\n$4\r\nMGET\r\n$4\r\nns:k\r\n"))
+        try await store.close()
+    }
+
+    @Test(
+        "a bulk read's transaction and script, as encoded, are run by a real server (one command each, none refused) for keys with CR/LF, NUL and 1 KiB"
+    )
     func bulkRequestsOnAServer() async throws {
         var configuration = RedisStore.Configuration(endpoint: try RedisEndpoint(url: try await RedisTestServer.shared))
         configuration.keyNamespace = "resp:\(UUID().uuidString):"
         let store = try RedisStore(configuration: configuration)
         let keys = ["plain", "line\r\nbreak", "nul\0byte", String(repeating: "k", count: 1_000) + "é", "missing"]
         for key in keys.dropLast() { try await store.setEntry(StoredEntry(bytes: Array("v:\(key)".utf8)), forKey: key) }
+        var before = store.statistics
         let values = try await store.entriesWithoutLifetimes(forKeys: keys)
         #expect(values.map { $0.map { String(decoding: $0.bytes, as: UTF8.self) } } == keys.dropLast().map { "v:\($0)" } + [nil])
-        let entries = try await store.entries(forKeys: keys)
-        #expect(Set(entries.keys) == Set(keys.dropLast()))
-        for key in keys.dropLast() { #expect(entries[key]?.bytes == Array("v:\(key)".utf8)) }
+        #expect(store.statistics.commands - before.commands == 5, "MULTI, MGET, EXISTS, EXEC, DISCARD: no GET per key after a refusal")
+        for round in ["EVAL", "EVALSHA"] {
+            before = store.statistics
+            let entries = try await store.entries(forKeys: keys)
+            #expect(Set(entries.keys) == Set(keys.dropLast()), "\(round)")
+            for key in keys.dropLast() { #expect(entries[key]?.bytes == Array("v:\(key)".utf8), "\(round)") }
+            #expect(store.statistics.commands - before.commands == 1, "\(round) alone: no GET and PTTL per key after a refusal")
+        }
+        let refused = (
+            transactions: store.transactionsRefused.load(ordering: .relaxed), scripts: store.scriptedReadsRefused.load(ordering: .relaxed)
+        )
+        #expect(!refused.transactions && !refused.scripts)
         try await store.close()
     }
 }
