@@ -72,7 +72,8 @@ nonisolated func redisBulkBenchmarks(quick: Bool) async throws {
     // 21 rounds of 100 batches: with 7 of 200, one round's figure moved between about 120 and
     // 200 µs for the same raw batch (the machine, from one 30 ms stretch to the next), and the
     // median of seven put the typed bulk read anywhere from 1.2x to 1.7x the raw batch from
-    // one run to the next (2026-12-06); with 21, four runs gave 1.11x–1.20x.
+    // one run to the next (2026-12-06). With 21: four runs by hand of a build since taken
+    // back gave 1.11x–1.20x, and the recorded runs of 13:00 and 13:11 UTC 1.23x and 1.22x.
     var rounds = InterleavedRounds(rounds: quick ? 2 : 21, operationsPerRound: quick ? 20 : 100)
     var found = 0
     for _ in 0..<rounds.rounds {
