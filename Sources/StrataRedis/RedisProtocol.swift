@@ -59,7 +59,8 @@ enum RedisProtocol {
         private var position: UnsafeMutablePointer<UInt8>
         private(set) var remaining: Int
 
-        init(_ start: UnsafeMutablePointer<UInt8>, size: Int) {
+        /// Only ``RedisProtocol/write(size:_:)`` makes one, over the array it measured.
+        fileprivate init(_ start: UnsafeMutablePointer<UInt8>, size: Int) {
             position = start
             remaining = size
         }

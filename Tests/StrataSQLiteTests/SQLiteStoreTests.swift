@@ -132,7 +132,7 @@ struct SQLiteStoreTests {
         try await store.close()
     }
 
-    @Test("writes waiting for another program's lock do not hold Swift's cooperative threads")
+    @Test("writes waiting for another program's lock do not hold Swift's cooperative threads", .timeLimit(.minutes(2)))
     func cooperativePoolStaysFree() async throws {
         let path = temporaryPath("starve")
         // A long busy timeout: a write that waited on a cooperative thread would hold it
