@@ -4,6 +4,10 @@ import StrataTestSupport
 import StrataTesting
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Value coders and compression on the core module's stores: the shared scenario (a store's
 /// coder and compression changed over the same data) on a folder and on tiered stores, and
 /// what only a memory or a tiered store does.
@@ -147,6 +151,139 @@ struct ValueFormatTests {
         for _ in 0..<10_000 { deep += [0x09, 0x01] }
         deep += [0x00, 0x00]
         #expect(throws: DecodingError.self) { try coder.decode([Int].self, from: [0x09, 0x02] + deep) }
+    }
+}
+
+/// Damaged, hostile and unusual values: what each coder and compression must refuse, bound
+/// or keep readable.
+@Suite("Value formats: damage and edge cases")
+struct ValueDamageTests {
+    /// A class that encodes its superclass through a super encoder, as Apple's guidance has
+    /// subclasses do: its own `CodingKeys` have no case for "super".
+    class Base: Codable {
+        var id: Int
+        init(id: Int) { self.id = id }
+    }
+
+    final class Child: Base {
+        var name: String
+        enum CodingKeys: String, CodingKey { case name }
+
+        init(id: Int, name: String) {
+            self.name = name
+            super.init(id: id)
+        }
+
+        required init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decode(String.self, forKey: .name)
+            try super.init(from: container.superDecoder())
+        }
+
+        override func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try super.encode(to: container.superEncoder())
+        }
+    }
+
+    @Test("the binary coder reads a subclass's superclass from its super decoder, as JSON does")
+    func binarySuperDecoder() throws {
+        let child = Child(id: 7, name: "Ada")
+        let json = try JSONValueCoder().decode(Child.self, from: try JSONValueCoder().encode(child))
+        #expect(json.id == 7 && json.name == "Ada")
+        let binary = try BinaryValueCoder().decode(Child.self, from: try BinaryValueCoder().encode(child))
+        #expect(binary.id == 7 && binary.name == "Ada")
+    }
+
+    @Test("the binary coder refuses bytes after the value and a number longer than 64 bits")
+    func binaryRefusesExtraBytes() throws {
+        let coder = BinaryValueCoder()
+        #expect(try coder.decode(Int.self, from: [0x03, 0x02]) == 1)
+        #expect(throws: DecodingError.self) { try coder.decode(Int.self, from: [0x03, 0x02, 0xFF, 0xFF]) }
+        let profile = try coder.encode(ValueFormatTests.Profile(id: 1, name: "a", score: 1))
+        #expect(throws: DecodingError.self) { try coder.decode(ValueFormatTests.Profile.self, from: profile + [0x00]) }
+        let largest: [UInt8] = [0x04] + [UInt8](repeating: 0xFF, count: 9) + [0x01]
+        #expect(try coder.decode(UInt64.self, from: largest) == .max)
+        #expect(throws: DecodingError.self) { try coder.decode(UInt64.self, from: [0x04] + [UInt8](repeating: 0xFF, count: 9) + [0x7F]) }
+    }
+
+    @Test("a compressed value with bytes after its stream is damaged: refused, naming the key")
+    func compressedTrailingBytes() throws {
+        let value = [String](repeating: "the same words again and again", count: 40)
+        let format = ValueFormat(compression: .zlib(above: 1))
+        let compressed = try ValueCoding.encode(value, key: "k", backend: "memory", format: format)
+        #expect(compressed.starts(with: [0x00, 0x53, 0x54, 0x52, 0x5A]), "the value is compressed")
+        #expect(try ValueCoding.decode(compressed, as: [String].self, key: "k", backend: "memory") == value)
+        let error = #expect(throws: StrataError.self) {
+            try ValueCoding.decode(compressed + [1, 2, 3], as: [String].self, key: "k", backend: "memory")
+        }
+        #expect(error?.code == .corruptEntry && error?.key == "k")
+    }
+
+    @Test("a damaged compressed value claiming 64 MiB is refused having filled about what it expanded to, not the claim")
+    func compressedClaimNotAllocated() throws {
+        let claimed = ValueMarker.maximumExpandedBytes
+        let header: [UInt8] = [0x00, 0x53, 0x54, 0x52, 0x5A, 1] + (0..<4).map { UInt8(truncatingIfNeeded: claimed >> (24 - 8 * $0)) }
+        // Long enough that deflate's largest ratio (1,032) could reach the claim.
+        let damaged = header + [UInt8](repeating: 0xEE, count: claimed / 1_032 + 1)
+        let before = PageFaults.ofThisThread()
+        let error = #expect(throws: StrataError.self) {
+            try ValueCoding.decode(damaged, as: [String].self, key: "bomb", backend: "memory")
+        }
+        let faults = PageFaults.ofThisThread() - before
+        #expect(error?.code == .corruptEntry && error?.key == "bomb")
+        // Filling the claim touches 16,384 pages of 4 KiB; the stream fails at its first byte.
+        #expect(faults < 2_048, "\(faults) pages touched to refuse a value of \(damaged.count) bytes")
+    }
+
+    @Test("an integer set through any coder or compression is decimal text, which increment and other clients read")
+    func integersStayDecimal() async throws {
+        let directory = temporaryDirectory("integers")
+        let formats: [(any ValueCoder, ValueCompression)] = [
+            (JSONValueCoder(), .none), (BinaryValueCoder(), .none), (BinaryValueCoder(), .zlib(above: 1)),
+        ]
+        for (index, (coder, compression)) in formats.enumerated() {
+            var memoryConfiguration = MemoryStore.Configuration()
+            memoryConfiguration.valueCoder = coder
+            memoryConfiguration.compression = compression
+            var folderConfiguration = FolderStore.Configuration(directory: directory + "/\(index)")
+            folderConfiguration.valueCoder = coder
+            folderConfiguration.compression = compression
+            let stores: [any KeyValueStore] = [
+                MemoryStore(configuration: memoryConfiguration), try FolderStore(configuration: folderConfiguration),
+            ]
+            for store in stores {
+                try await store.set("n", 41)
+                #expect(
+                    try await store.entry(forKey: "n")?.bytes == Array("41".utf8),
+                    "\(store.backendName), \(coder.identifier), \(compression)")
+                #expect(try await store.increment("n") == 42)
+                #expect(try await store.get("n", as: Int.self) == 42)
+                try await store.set("largest", UInt64.max)
+                #expect(try await store.entry(forKey: "largest")?.bytes == Array("18446744073709551615".utf8))
+                #expect(try await store.get("largest", as: UInt64.self) == .max)
+                try await store.set("small", Int8(-5))
+                #expect(try await store.get("small", as: Int8.self) == -5)
+                try await store.close()
+            }
+        }
+    }
+}
+
+/// Page faults counted by the kernel, for tests that check what a call touched.
+enum PageFaults {
+    /// The minor page faults of the calling thread so far (0 where the system counts none
+    /// per thread): a synchronous call's own, whatever other tests do meanwhile.
+    static func ofThisThread() -> Int {
+        #if os(Linux)
+        var usage = rusage()
+        // RUSAGE_THREAD (1), which Glibc's module leaves out (it is a GNU extension).
+        guard getrusage(__rusage_who_t(1), &usage) == 0 else { return 0 }
+        return usage.ru_minflt
+        #else
+        return 0
+        #endif
     }
 }
 

@@ -16,6 +16,7 @@ package enum ValueCoding {
         if Value.self == [UInt8].self { return unsafeBitCast(value, to: [UInt8].self) }
         if Value.self == Data.self { return [UInt8](unsafeBitCast(value, to: Data.self)) }
         if Value.self == String.self { return Array(unsafeBitCast(value, to: String.self).utf8) }
+        if let text = decimalText(value) { return text }
         let coder = format.coder
         var bytes: [UInt8]
         do {
@@ -115,6 +116,28 @@ package enum ValueCoding {
             return bits < 0x80
         }
         return isASCII ? String(decoding: bytes, as: UTF8.self) : String(validating: bytes, as: UTF8.self)
+    }
+
+    /// An integer's decimal text, whatever the store's coder and compression: what JSON
+    /// writes for it, what ``KeyValueStore/increment(_:by:expires:)`` counts on, and what other
+    /// clients of a backend read (Redis's `INCRBY`). `nil` for any other type. The text reads
+    /// back through the JSON path, as an unmarked value does under every coder.
+    @inline(__always)
+    static func decimalText<Value>(_ value: Value) -> [UInt8]? {
+        func text<Integer: FixedWidthInteger>(_ type: Integer.Type) -> [UInt8] {
+            Array(String(unsafeBitCast(value, to: Integer.self)).utf8)
+        }
+        if Value.self == Int.self { return text(Int.self) }
+        if Value.self == Int64.self { return text(Int64.self) }
+        if Value.self == Int32.self { return text(Int32.self) }
+        if Value.self == Int16.self { return text(Int16.self) }
+        if Value.self == Int8.self { return text(Int8.self) }
+        if Value.self == UInt.self { return text(UInt.self) }
+        if Value.self == UInt64.self { return text(UInt64.self) }
+        if Value.self == UInt32.self { return text(UInt32.self) }
+        if Value.self == UInt16.self { return text(UInt16.self) }
+        if Value.self == UInt8.self { return text(UInt8.self) }
+        return nil
     }
 
     /// Whether values of this type are stored as raw bytes rather than JSON.

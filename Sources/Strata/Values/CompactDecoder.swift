@@ -18,9 +18,15 @@ final class CompactDecoder: Decoder {
         self.codingPath = codingPath
     }
 
-    /// `type` decoded from `bytes`.
+    /// `type` decoded from `bytes`, which must hold one value and nothing after it: bytes
+    /// past its end are damage (a value cut and joined to another, say), refused as JSON
+    /// refuses them.
     static func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) throws -> Value {
-        try value(type, reader: CompactReader(bytes: bytes), at: 0, codingPath: [])
+        let reader = CompactReader(bytes: bytes)
+        guard try reader.skip(at: 0, []) == bytes.count else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "bytes follow the value"))
+        }
+        return try value(type, reader: reader, at: 0, codingPath: [])
     }
 
     /// The value at `offset` as `type`: `Data` from bytes, anything else through its own `init(from:)`.
@@ -80,8 +86,10 @@ struct CompactKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     /// The offset of `key`'s value, or `nil` when the container has no such key.
-    private func find(_ key: Key) throws -> Int? {
-        let name = key.stringValue
+    private func find(_ key: Key) throws -> Int? { try find(named: key.stringValue) }
+
+    /// The offset of the value whose key is `name`, or `nil` when the container has none.
+    private func find(named name: String) throws -> Int? {
         for _ in 0..<cursor.count {
             if cursor.index == cursor.count {
                 cursor.index = 0
@@ -139,12 +147,14 @@ struct CompactKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
         try CompactDecoder(reader: reader, offset: try offset(of: key), codingPath: codingPath + [key]).unkeyedContainer()
     }
 
+    /// The decoder of what `superEncoder()` wrote, under the key "super", which the type's
+    /// own `CodingKeys` need not have (a subclass's usually does not).
     func superDecoder() throws -> any Decoder {
-        let key = Key(stringValue: "super")
-        guard let key else {
-            throw DecodingError.keyNotFound(CompactKey(stringValue: "super"), .init(codingPath: codingPath, debugDescription: ""))
+        let key = CompactKey(stringValue: "super")
+        guard let offset = try find(named: key.stringValue) else {
+            throw DecodingError.keyNotFound(key, .init(codingPath: codingPath, debugDescription: "no value for super"))
         }
-        return try superDecoder(forKey: key)
+        return CompactDecoder(reader: reader, offset: offset, codingPath: codingPath + [key])
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder {

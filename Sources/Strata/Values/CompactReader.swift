@@ -23,6 +23,8 @@ struct CompactReader {
             guard offset < bytes.count, shift < 64 else { throw corrupt("a number is truncated or too long", codingPath()) }
             let byte = bytes[offset]
             offset += 1
+            // The tenth byte holds the 64th bit alone: more would be bits the number cannot have.
+            guard shift < 63 || byte <= 1 else { throw corrupt("a number is longer than 64 bits", codingPath()) }
             value |= UInt64(byte & 0x7F) << shift
             if byte < 0x80 { return value }
             shift += 7
