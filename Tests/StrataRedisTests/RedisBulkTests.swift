@@ -201,6 +201,26 @@ struct RedisBulkTests {
         try await store.close()
     }
 
+    @Test("a typed bulk get of entries sharing a tag reads the tag's invalidation record once for the batch, not once an entry")
+    func taggedBulkReadReadsEachTagOnce() async throws {
+        let server = try await RedisTestServer()
+        let store = try RedisStore(url: "redis://127.0.0.1:\(server.port)")
+        let plain = (0..<100).map { "plain:\($0)" }
+        let tagged = (0..<100).map { "tagged:\($0)" }
+        try await store.set(Dictionary(uniqueKeysWithValues: plain.map { ($0, 1) }))
+        try await store.set(
+            Dictionary(uniqueKeysWithValues: tagged.map { ($0, 2) }), options: EntryOptions(expires: "1h", tags: ["catalog"]))
+        var before = store.statistics
+        #expect(try await store.get(plain, as: Int.self).count == 100)
+        let plainCommands = store.statistics.commands - before.commands
+        before = store.statistics
+        #expect(try await store.get(tagged, as: Int.self).count == 100)
+        #expect(store.statistics.commands - before.commands == plainCommands + 1, "the batch, and one read of the tag's record")
+        try await store.invalidate(tags: ["catalog"])
+        #expect(try await store.get(tagged, as: Int.self).isEmpty, "after the tag's invalidation: nothing")
+        try await store.close()
+    }
+
     @Test("a script refused for one of its keys (an ACL's key patterns) is read key by key, the refused key named; scripts stay in use")
     func readWithARefusedKey() async throws {
         let server = try await RedisTestServer()

@@ -33,6 +33,23 @@ struct BulkConsistencyTests {
         #expect(try await cache.l1.get("other", as: String.self) == "x", "the other key was copied into L1")
     }
 
+    @Test("R4: a raw bulk read of two keys Swift compares equal whose bytes differ copies neither into L1, so each reads its own value")
+    func bulkReadOfKeysEqualAsStrings() async throws {
+        let l2 = MemoryStore()
+        let cache = TieredStore(l1: MemoryStore(), l2: l2)
+        try await l2.set("\u{e9}", "precomposed")
+        try await l2.set("e\u{301}", "decomposed")
+        let found = try await cache.entries(forKeys: ["\u{e9}", "e\u{301}", "plain"])
+        #expect(found.count == 1, "one key of the result for both")
+        #expect(try await cache.l1.entry(forKey: "\u{e9}") == nil, "neither copied")
+        #expect(try await cache.l1.entry(forKey: "e\u{301}") == nil, "neither copied")
+        #expect(try await cache.get("\u{e9}", as: String.self) == "precomposed")
+        #expect(try await cache.get("e\u{301}", as: String.self) == "decomposed")
+        // Typed reads now copy each key under its own bytes.
+        #expect(try await cache.l1.get("\u{e9}", as: String.self) == "precomposed")
+        try await cache.close()
+    }
+
     @Test("C2: a bulk computation's value never replaces a write that began after its miss")
     func bulkComputationAfterWrite() async throws {
         let fixture = ConsistencyRuleTests.TwoInstances()

@@ -40,6 +40,23 @@ package enum BulkKeys {
         } ?? false
     }
 
+    /// The keys of `keys` that another key of them equals as a Swift string while their bytes
+    /// differ (`"é"` precomposed and decomposed): one key of a `[String: Value]`, two to a
+    /// store. Empty, without a set, when every key is ASCII.
+    package static func equalAsStringsOnly(_ keys: [String]) -> Set<String> {
+        guard !keys.allSatisfy(isASCII) else { return [] }
+        var firstBytes: [String: String] = [:]
+        var ambiguous = Set<String>()
+        for key in keys {
+            if let earlier = firstBytes[key] {
+                if !earlier.utf8.elementsEqual(key.utf8) { ambiguous.insert(key) }
+            } else {
+                firstBytes[key] = key
+            }
+        }
+        return ambiguous
+    }
+
     /// `keys` sorted by their UTF-8 bytes, the order every store lists keys in.
     package static func byteOrdered(_ keys: some Sequence<String>) -> [String] {
         keys.sorted(by: KeyRules.byteOrder)

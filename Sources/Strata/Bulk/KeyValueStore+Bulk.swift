@@ -65,7 +65,8 @@ extension KeyValueStore {
         try await pipeline.writeValues(values, options: options, expiresAt: nil)
     }
 
-    /// Removes `keys`; returns how many of them held an unexpired value.
+    /// Removes `keys`; returns how many of them the store held unexpired (an entry kept past
+    /// its lifetime for its grace, or whose tag was invalidated, is still held, and counts).
     ///
     /// ```swift
     /// let removed = try await store.delete(["user:1", "user:2"])

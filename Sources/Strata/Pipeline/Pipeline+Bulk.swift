@@ -131,14 +131,18 @@ extension Pipeline {
 
     /// What a plain read returns of each key's entry (`entry(index)` for `keys[index]`, read
     /// from the source as `sourceKeys[index]`), by key, each checked as a single read checks
-    /// it (``plainValue(of:key:as:)``), so a bulk read fails where a single read fails.
+    /// it (``plainValue(of:key:as:)``), so a bulk read fails where a single read fails. A tag
+    /// that several entries carry is read from the source once for the batch.
     private func plainValues<Value: Codable & Sendable>(
         _ keys: [String], _ sourceKeys: [String], as type: Value.Type, entry: (Int) -> StoredEntry?
     ) async throws -> [String: Value] {
         var values: [String: Value] = [:]
         values.reserveCapacity(keys.count)
+        var tagInstants: [String: Int64] = [:]
         for index in keys.indices {
-            guard let entry = entry(index), let value = try await plainValue(of: entry, key: sourceKeys[index], as: type) else { continue }
+            guard let entry = entry(index),
+                let value = try await plainValue(of: entry, key: sourceKeys[index], as: type, tagInstants: &tagInstants)
+            else { continue }
             values[keys[index]] = value
         }
         return values

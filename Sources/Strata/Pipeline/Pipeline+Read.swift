@@ -188,6 +188,19 @@ extension Pipeline {
         return try await servableValue(found)
     }
 
+    /// ``plainValue(of:key:as:)`` for one entry of a batch read: `tagInstants` remembers the
+    /// tags' instants read from the source, so a batch of entries sharing a tag reads it once
+    /// (as ``readableOffset(_:tagInstants:)`` does for a listing), not once an entry.
+    func plainValue<Value: Codable & Sendable>(
+        of entry: StoredEntry, key: String, as type: Value.Type, tagInstants: inout [String: Int64]
+    ) async throws -> Value? {
+        guard let found = try decode(entry, key: key, as: type, for: .plain) else { return nil }
+        guard let envelope = found.envelope else { return found.value }
+        guard try await tagsAreValid(envelope, tagInstants: &tagInstants), found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970)
+        else { return nil }
+        return found.value
+    }
+
     /// A decoded entry's value when a plain read returns it: its tags valid, then within its
     /// lifetime at the time read after them. A plain entry has neither tags nor a lifetime of
     /// its own (the store dropped it when it expired): no suspension, no clock read.
@@ -223,6 +236,19 @@ extension Pipeline {
         if let tiered { return try await tiered.tagsAreValid(envelope) }
         let instants = try await source.records(named: envelope.tags.map(ReservedRecords.tagRecord))
         return instants.allSatisfy { $0 < envelope.writtenAt }
+    }
+
+    /// ``tagsAreValid(_:)`` for one entry of a batch: the instants of tags not in
+    /// `tagInstants` are read from the source in one call and remembered there.
+    func tagsAreValid(_ envelope: EntryEnvelope, tagInstants: inout [String: Int64]) async throws -> Bool {
+        guard !envelope.tags.isEmpty else { return true }
+        if let tiered { return try await tiered.tagsAreValid(envelope) }
+        let unknown = envelope.tags.filter { tagInstants[$0] == nil }
+        if !unknown.isEmpty {
+            let instants = try await source.records(named: unknown.map(ReservedRecords.tagRecord))
+            for (tag, instant) in zip(unknown, instants) { tagInstants[tag] = instant }
+        }
+        return envelope.tags.allSatisfy { (tagInstants[$0] ?? .max) < envelope.writtenAt }
     }
 
     /// Where a plain read's value starts in stored `bytes` (0 for a plain entry, past the

@@ -29,13 +29,16 @@ extension TieredStore {
             if configuration.l2ReadFailures.isMiss { return found }
             throw failure
         }
+        // Two keys Swift compares equal whose bytes differ are one key of `read`: which of them
+        // its entry is, is unknown, so neither is copied into L1 (a read of either asks L2).
+        let ambiguous = BulkKeys.equalAsStringsOnly(rest)
         for (index, key) in rest.enumerated() {
             guard let entry = read[key] else {
                 countMiss(key, since: started)
                 continue
             }
             countL2Hit(key, since: started)
-            fill(ByteKey(key), entry, value: nil, snapshot: snapshots[index])
+            if !ambiguous.contains(key) { fill(ByteKey(key), entry, value: nil, snapshot: snapshots[index]) }
             found[key] = entry
         }
         return found
