@@ -13,8 +13,11 @@ public import Strata
 ///   `expires: nil` gets the store's default lifetime (none unless the store has one). A
 ///   `Duration` of zero or less stores an entry that is already expired, that is
 ///   nothing, and removes the key (never a trap).
-/// - Every value is stored as JSON, `String` included, so reading a value as the wrong
-///   type throws `PersistError.invalidConversion`.
+/// - A `String`, `Data` or `[UInt8]` is stored as JSON (a string in quotes), as this driver
+///   always stored it; any other value by the store's coder and compression, as `store.set`
+///   writes it (JSON unless the store says otherwise), so an entry the application wrote
+///   through the store reads here too. Reading a value as a type it does not decode to throws
+///   `PersistError.invalidConversion`; a compressed value that does not expand is a miss.
 /// - `getWithTTL` reports the real time left.
 /// - Reads see what a plain `get` sees: a value written with `EntryOptions` is read through
 ///   its envelope, within its lifetime (never in its grace), while its tags are valid; an
@@ -90,15 +93,16 @@ public struct StrataPersistDriver: PersistDriver {
         // A plain read of the bytes, as `getWithTTL` reads, but without the lifetime it does
         // not return (Redis: `GET` without `PTTL`).
         guard let bytes = try await store.get(key, as: [UInt8].self) else { return nil }
-        return try decode(bytes, as: type)
+        return try decode(bytes, as: type, key: key)
     }
 
     /// The value at `key` and the time it has left (`nil`: no expiry).
     public func getWithTTL<Object: Codable & Sendable>(key: String, as type: Object.Type) async throws -> (object: Object, ttl: Duration?)?
     {
         // As a plain read sees it: through an envelope, within the lifetime, tags valid.
-        guard let entry = try await store.readableEntry(forKey: key) else { return nil }
-        let object = try decode(entry.bytes, as: type)
+        guard let entry = try await store.readableEntry(forKey: key), let object = try decode(entry.bytes, as: type, key: key) else {
+            return nil
+        }
         let ttl = entry.expiresAt.map { Duration.milliseconds(max(0, store.clock.now().milliseconds(until: $0))) }
         return (object, ttl)
     }
@@ -125,7 +129,13 @@ public struct StrataPersistDriver: PersistDriver {
         if configuration.closesStoreOnShutdown { try await store.close() }
     }
 
-    private func encode<Object: Encodable>(_ value: Object, key: String) throws -> [UInt8] {
+    /// `value`'s bytes: text, bytes and `Data` as JSON (as this driver has always stored
+    /// them, so what it wrote stays readable), any other value by the store's coder and
+    /// compression, as `store.set` writes it.
+    private func encode<Object: Codable & Sendable>(_ value: Object, key: String) throws -> [UInt8] {
+        guard Object.self == String.self || Object.self == Data.self || Object.self == [UInt8].self else {
+            return try ValueCoding.encode(value, key: key, backend: store.backendName, format: store.valueFormat)
+        }
         do {
             return [UInt8](try JSONEncoder().encode(value))
         } catch {
@@ -135,10 +145,18 @@ public struct StrataPersistDriver: PersistDriver {
         }
     }
 
-    /// `bytes` decoded from JSON as `type`; `PersistError.invalidConversion` when they are not one.
-    private func decode<Object: Decodable>(_ bytes: [UInt8], as type: Object.Type) throws -> Object {
+    /// `bytes` decoded as `type` by whichever of the store's coders wrote them (JSON for
+    /// text, bytes and `Data`, as ``encode(_:key:)`` writes them); `PersistError.invalidConversion`
+    /// when they do not decode, `nil` for a compressed value that does not expand (a miss, as
+    /// in the store's own reads).
+    private func decode<Object: Codable & Sendable>(_ bytes: [UInt8], as type: Object.Type, key: String) throws -> Object? {
         do {
-            return try JSONDecoder().decode(Object.self, from: Data(bytes))
+            if Object.self == String.self || Object.self == Data.self || Object.self == [UInt8].self {
+                return try JSONDecoder().decode(Object.self, from: Data(bytes))
+            }
+            return try ValueCoding.decode(bytes, as: type, key: key, backend: store.backendName, format: store.valueFormat)
+        } catch let error as StrataError where error.code == .corruptEntry {
+            return nil
         } catch {
             throw PersistError.invalidConversion
         }

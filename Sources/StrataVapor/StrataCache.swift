@@ -5,10 +5,12 @@ public import Vapor
 /// Vapor's `Cache` over any Strata store: `app.cache` and `req.cache` become a
 /// `TieredStore` (or a folder, SQLite, Redis…) with Vapor's semantics.
 ///
-/// - Values go through Strata's value coding: a `String`, `Data` or `[UInt8]` is stored
-///   as its raw bytes (so other clients of the backend read it as it is), anything else
-///   as JSON; reading a value as a type it does not decode to fails with
-///   `StrataError` `.decodingFailed`, naming the key.
+/// - Values go through Strata's value coding, as `store.set` writes them: a `String`,
+///   `Data` or `[UInt8]` is stored as its raw bytes (so other clients of the backend read
+///   it as it is; bytes that begin as Strata's envelope does go inside one, as a plain
+///   `set` stores them), an integer as decimal text, anything else by the store's coder
+///   and compression (JSON unless the store says otherwise); reading a value as a type it
+///   does not decode to fails with `StrataError` `.decodingFailed`, naming the key.
 /// - `set(key, to: nil)` removes the key; `expiresIn` becomes the entry's lifetime, and
 ///   without it the store's default lifetime applies (a zero or negative lifetime
 ///   removes the key: the entry would already be expired).
@@ -76,7 +78,10 @@ public struct StrataCache: Cache, Sendable {
             } else {
                 expiresAt = store.deadline(for: nil)
             }
-            return complete { try await store.setEntry(StoredEntry(bytes: bytes, expiresAt: expiresAt), forKey: key) }
+            return complete {
+                // As a plain `set` stores a value: bytes that begin as an envelope does go inside one.
+                try await store.setEntry(try await store.pipeline.plainEntry(bytes, expiresAt: expiresAt), forKey: key)
+            }
         } catch {
             return eventLoop.makeFailedFuture(error)
         }

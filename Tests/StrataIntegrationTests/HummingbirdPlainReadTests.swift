@@ -1,4 +1,6 @@
 #if Hummingbird
+import Foundation
+import Strata
 import Hummingbird
 import StrataHummingbird
 import StrataTesting
@@ -64,6 +66,33 @@ struct HummingbirdPlainReadTests {
         #expect(redis.statistics.commands - before == 4, "getWithTTL reads the lifetime: GET and PTTL")
         _ = try await redis.clear()
         try await redis.close()
+    }
+
+    @Test("StrataPersistDriver reads and writes values with the store's coder and compression, and reads a value the store wrote")
+    func persistDriverUsesTheStoresFormat() async throws {
+        var configuration = MemoryStore.Configuration()
+        configuration.valueCoder = .binary
+        configuration.compression = .zlib(above: 1)
+        let store = MemoryStore(configuration: configuration)
+        let persist = StrataPersistDriver(store: store)
+        let long = Profile(name: String(repeating: "a long name that compresses ", count: 20), visits: 3)
+        try await store.set("written-by-the-store", long)
+        #expect(try await persist.get(key: "written-by-the-store", as: Profile.self) == long, "a compressed binary value")
+        #expect(try await persist.getWithTTL(key: "written-by-the-store", as: Profile.self)?.object == long)
+        try await persist.set(key: "session", value: long, expires: .seconds(60))
+        let bytes = try #require(try await store.entry(forKey: "session")?.bytes)
+        #expect(bytes.starts(with: [0x00, 0x53, 0x54, 0x52, 0x5A]), "compressed, as the store's own writes are")
+        #expect(try await store.get("session", as: Profile.self) == long)
+        #expect(try await persist.get(key: "session", as: Profile.self) == long)
+        // Text stays JSON, as the driver always wrote it.
+        try await persist.set(key: "token", value: "abc", expires: nil)
+        #expect(try await store.entry(forKey: "token")?.bytes == Array("\"abc\"".utf8))
+        #expect(try await persist.get(key: "token", as: String.self) == "abc")
+        // A compressed value that does not expand is a miss, not an error.
+        let damaged: [UInt8] = [0x00, 0x53, 0x54, 0x52, 0x5A, 1, 0, 0, 0, 40] + [UInt8](repeating: 0xEE, count: 20)
+        try await store.setEntry(StoredEntry(bytes: damaged), forKey: "damaged")
+        #expect(try await persist.get(key: "damaged", as: Profile.self) == nil)
+        try await store.close()
     }
 }
 #endif

@@ -1,4 +1,6 @@
 #if Vapor
+import Foundation
+import Strata
 import StrataTesting
 import StrataVapor
 import Testing
@@ -73,6 +75,22 @@ struct VaporPlainReadTests {
         }
         _ = try await redis.clear()
         try await redis.close()
+    }
+
+    @Test("req.cache.set of bytes that begin as Strata's envelope does reads them back whole, through the cache and through store.get")
+    func vaporBytesLikeAnEnvelope() async throws {
+        let store = TieredStore(l1: MemoryStore(), l2: MemoryStore())
+        // The envelope's magic, its version, an expiry and a time, no tags: what a read would parse.
+        let header = EntryEnvelope.magic + [1, 0x7F] + [UInt8](repeating: 0xFF, count: 7) + [UInt8](repeating: 0, count: 10)
+        let upload = Data(header + Array("tail".utf8))
+        try await withApp { app in
+            app.caches.use(.strata(store))
+            try await app.cache.set("upload", to: upload)
+            #expect(try await app.cache.get("upload", as: Data.self) == upload, "the whole bytes, not the tail")
+        }
+        #expect(try await store.get("upload", as: Data.self) == upload)
+        #expect(try await store.l2.get("upload", as: [UInt8].self) == Array(upload), "as a plain set stores them")
+        try await store.close()
     }
 }
 #endif

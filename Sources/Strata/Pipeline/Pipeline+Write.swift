@@ -48,6 +48,17 @@ extension Pipeline {
         try await store(value, entry, envelope, forKey: key)
     }
 
+    /// The entry a plain write stores for bytes an adapter encoded itself (Vapor's and
+    /// Hummingbird's stores): the bytes as they are, or inside an envelope when they begin as
+    /// one does, as ``write(_:_:expiresAt:)`` stores a value's, so that no read takes a value's
+    /// own bytes for Strata's metadata. The store is marked as holding envelopes then.
+    package func plainEntry(_ payload: [UInt8], expiresAt: Timestamp?) async throws -> StoredEntry {
+        guard EntryEnvelope.hasMagic(payload) else { return StoredEntry(bytes: payload, expiresAt: expiresAt) }
+        let writtenAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970)
+        try await EnvelopeMarker.mark(source)
+        return Self.entry(payload: payload, expiresAt: expiresAt, options: EntryOptions(), writtenAt: writtenAt).0
+    }
+
     /// Writes through the tiers: L2, then L1 (the Swift value beside its bytes), announced.
     private func store<Value: Codable & Sendable>(_ value: Value, _ entry: StoredEntry, _ envelope: EntryEnvelope?, forKey key: String)
         async throws
