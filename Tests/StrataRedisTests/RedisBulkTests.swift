@@ -221,6 +221,24 @@ struct RedisBulkTests {
         try await store.close()
     }
 
+    @Test(
+        "l2ReadFailures = .treatAsMiss: a bulk read through a tiered store with one key that cannot be read (a list) answers every other key, as single reads would"
+    )
+    func treatAsMissSparesTheOtherKeys() async throws {
+        let server = try await RedisTestServer()
+        let redis = try RedisStore(url: "redis://127.0.0.1:\(server.port)")
+        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .init(l2ReadFailures: .treatAsMiss))
+        try await redis.set(["a": "one", "b": "two"])
+        _ = try await server.cli("LPUSH", "list", "x")
+        #expect(try await cache.get("list", as: String.self) == nil, "a single read: a miss")
+        #expect(try await cache.get(["a", "list", "b"], as: String.self) == ["a": "one", "b": "two"])
+        #expect(try await cache.l1.get(["a", "b"], as: String.self).count == 2, "the others were copied into L1")
+        let entries = try await cache.entries(forKeys: ["list", "c", "a"])
+        #expect(entries.keys.sorted() == ["a"], "the raw bulk read too")
+        #expect(cache.statistics.l2Errors == 3, "each unreadable read counted: \(cache.statistics.l2Errors)")
+        try await cache.close()
+    }
+
     @Test("a script refused for one of its keys (an ACL's key patterns) is read key by key, the refused key named; scripts stay in use")
     func readWithARefusedKey() async throws {
         let server = try await RedisTestServer()

@@ -57,6 +57,15 @@ package enum BulkKeys {
         return ambiguous
     }
 
+    /// The position in `keys` of the key a batch read's `error` names when the error is that
+    /// key's alone (its entry damaged or of another type, or access to it refused), so the
+    /// batch can be read again without it; `nil` for an error of the whole batch.
+    package static func unreadableKey(named error: any Error, in keys: [String]) -> Int? {
+        guard let error = error as? StrataError, error.code == .corruptEntry || error.code == .accessDenied, let key = error.key
+        else { return nil }
+        return keys.firstIndex { $0.utf8.elementsEqual(key.utf8) }
+    }
+
     /// `keys` sorted by their UTF-8 bytes, the order every store lists keys in.
     package static func byteOrdered(_ keys: some Sequence<String>) -> [String] {
         keys.sorted(by: KeyRules.byteOrder)

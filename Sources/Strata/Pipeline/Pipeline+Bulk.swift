@@ -150,7 +150,9 @@ extension Pipeline {
 
     /// `read(_:as:for:sourceUnavailable:)` for many keys (prefix applied): the values found,
     /// fresh or, for a computation, in grace, by key. L1 answers first; the source is asked
-    /// once for the rest (within `l2Timeout` for a computation, whose failing source is a miss).
+    /// once for the rest (within `l2Timeout` for a computation, whose failing source is a miss;
+    /// with `l2ReadFailures = .treatAsMiss`, a key whose own entry cannot be read is a miss and
+    /// the rest are asked again without it).
     /// `l1`: `.again` when the caller has looked at L1 for every key (its looks counted them).
     func readStored<Value: Codable & Sendable>(
         _ keys: [String], as type: Value.Type, for purpose: ReadPurpose, sourceUnavailable: inout Bool, l1: L1Look = .first
@@ -177,32 +179,40 @@ extension Pipeline {
         }
         guard !rest.isEmpty else { return found }
         // Taken before the source is read: a write that begins after it keeps its copy out of L1.
-        let snapshots = rest.map { tiered?.tracker.snapshot(ByteKey($0)) }
+        var snapshots = rest.map { tiered?.tracker.snapshot(ByteKey($0)) }
         let started = tiered?.observing == true ? ContinuousClock.now : nil
-        let entries: [String: StoredEntry]
-        do {
-            if let tiered, purpose == .compute {
-                guard
-                    let read = try await tiered.timedL2(
-                        rest[0], since: started, timedOut: &sourceUnavailable,
-                        { [source, rest] in
-                            try await source.entries(forKeys: rest)
-                        })
-                else { return found }  // failed or timed out: reported
-                entries = read
-            } else {
-                entries = try await source.entries(forKeys: rest)
+        var entries: [String: StoredEntry] = [:]
+        while true {
+            do {
+                if let tiered, purpose == .compute {
+                    guard
+                        let read = try await tiered.timedL2(
+                            rest[0], since: started, timedOut: &sourceUnavailable,
+                            { [source, rest] in
+                                try await source.entries(forKeys: rest)
+                            })
+                    else { return found }  // failed or timed out: reported
+                    entries = read
+                } else {
+                    entries = try await source.entries(forKeys: rest)
+                }
+                break
+            } catch let error as StrataError where error.code == .closed {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                if purpose == .compute, tiered == nil { return found }  // a computation's failing source is a miss
+                guard let tiered else { throw error }
+                let failure = tiered.recordFailure(error, key: (error as? StrataError)?.key ?? rest[0], since: started)
+                guard tiered.configuration.l2ReadFailures.isMiss else { throw failure }
+                // One key that cannot be read is a miss for that key alone, as its own read
+                // would be: the batch is asked again for the others.
+                guard let position = BulkKeys.unreadableKey(named: error, in: rest) else { return found }
+                rest.remove(at: position)
+                snapshots.remove(at: position)
+                if rest.isEmpty { return found }
             }
-        } catch let error as StrataError where error.code == .closed {
-            throw error
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            if purpose == .compute, tiered == nil { return found }  // a computation's failing source is a miss
-            guard let tiered else { throw error }
-            let failure = tiered.recordFailure(error, key: (error as? StrataError)?.key ?? rest[0], since: started)
-            if tiered.configuration.l2ReadFailures.isMiss { return found }
-            throw failure
         }
         for (index, key) in rest.enumerated() {
             if let hit = try await accept(entries[key], key: key, as: type, for: purpose, snapshot: snapshots[index], since: started) {

@@ -17,17 +17,24 @@ extension TieredStore {
             }
         }
         guard !rest.isEmpty else { return found }
-        let snapshots = rest.map { tracker.snapshot(ByteKey($0)) }
+        var snapshots = rest.map { tracker.snapshot(ByteKey($0)) }
         let started = observing ? ContinuousClock.now : nil
-        let read: [String: StoredEntry]
-        do {
-            read = try await l2.entries(forKeys: rest)
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch {
-            let failure = recordFailure(error, key: (error as? StrataError)?.key ?? rest[0], since: started)
-            if configuration.l2ReadFailures.isMiss { return found }
-            throw failure
+        var read: [String: StoredEntry] = [:]
+        while true {
+            do {
+                read = try await l2.entries(forKeys: rest)
+                break
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                let failure = recordFailure(error, key: (error as? StrataError)?.key ?? rest[0], since: started)
+                guard configuration.l2ReadFailures.isMiss else { throw failure }
+                // One key that cannot be read is a miss for that key alone; the others are asked again.
+                guard let position = BulkKeys.unreadableKey(named: error, in: rest) else { return found }
+                rest.remove(at: position)
+                snapshots.remove(at: position)
+                if rest.isEmpty { return found }
+            }
         }
         // Two keys Swift compares equal whose bytes differ are one key of `read`: which of them
         // its entry is, is unknown, so neither is copied into L1 (a read of either asks L2).
