@@ -92,7 +92,7 @@ struct HummingbirdPlainReadTests {
         let damaged: [UInt8] = [0x00, 0x53, 0x54, 0x52, 0x5A, 1, 0, 0, 0, 40] + [UInt8](repeating: 0xEE, count: 20)
         try await store.setEntry(StoredEntry(bytes: damaged), forKey: "damaged")
         #expect(try await persist.get(key: "damaged", as: Profile.self) == nil)
-        try await store.close()
+        await store.close()
     }
 }
 #endif
