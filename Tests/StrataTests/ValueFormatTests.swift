@@ -196,6 +196,46 @@ struct ValueDamageTests {
         #expect(binary.id == 7 && binary.name == "Ada")
     }
 
+    indirect enum Tree: Codable, Equatable {
+        case leaf(Int)
+        case node([Tree])
+        case named(String, Tree?)
+    }
+
+    /// Decodes its fields out of the order they were written, and asks for its optional
+    /// field as `decodeIfPresent` does (`contains`, `decodeNil`, then `decode`), twice.
+    struct Reordered: Codable, Equatable {
+        var a: Int
+        var b: String?
+        var c: [Int]
+        var d: Bool?
+
+        init(a: Int, b: String?, c: [Int], d: Bool?) {
+            (self.a, self.b, self.c, self.d) = (a, b, c, d)
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            c = try container.decode([Int].self, forKey: .c)
+            b = try container.decodeIfPresent(String.self, forKey: .b)
+            b = try container.decodeIfPresent(String.self, forKey: .b)
+            d = try container.decodeIfPresent(Bool.self, forKey: .d)
+            a = try container.decode(Int.self, forKey: .a)
+            #expect(container.contains(.a) && container.contains(.c) && !container.contains(.d))
+        }
+    }
+
+    @Test("the binary coder round-trips a recursive enum 100 levels deep, and fields decoded out of order or asked for twice")
+    func binaryDeepAndReordered() throws {
+        let coder = BinaryValueCoder()
+        var tree = Tree.leaf(1)
+        for depth in 0..<100 { tree = depth % 2 == 0 ? .node([tree, .leaf(depth), .named("none", nil)]) : .named("n\(depth)", tree) }
+        #expect(try coder.decode(Tree.self, from: try coder.encode(tree)) == tree)
+        for value in [Reordered(a: 1, b: "x", c: [1, 2], d: nil), Reordered(a: -5, b: nil, c: [], d: nil)] {
+            #expect(try coder.decode(Reordered.self, from: try coder.encode(value)) == value)
+        }
+    }
+
     @Test("the binary coder refuses bytes after the value and a number longer than 64 bits")
     func binaryRefusesExtraBytes() throws {
         let coder = BinaryValueCoder()

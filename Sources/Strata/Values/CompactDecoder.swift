@@ -53,12 +53,18 @@ final class CompactDecoder: Decoder {
 
 /// Where a keyed container's next look starts: at the entry after the last one found, so
 /// fields decoded in the order they were encoded (what synthesized `Codable` does) are each
-/// found at the first look; a key elsewhere is found by going round once.
+/// found at the first look; a key elsewhere is found by going round once. The value of the
+/// entry found is walked past only when a later look needs to go on from it: the last
+/// field's value (an enum's one case, a wrapper's one field) is never walked by its
+/// container, so a value nested d deep is not walked d times.
 final class CompactCursor {
     let count: Int
     let start: Int
     var index = 0
     var offset: Int
+    /// The offset of the value of the entry last found, not yet walked past (`offset` is
+    /// that entry's own then).
+    var foundValue: Int?
 
     init(count: Int, start: Int) {
         self.count = count
@@ -75,10 +81,11 @@ struct CompactKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
     var allKeys: [Key] {
         var keys: [Key] = []
         var offset = cursor.start
-        for _ in 0..<cursor.count {
+        for index in 0..<cursor.count {
             guard let keyLength = try? reader.length(at: &offset, codingPath) else { break }
             let name = String(decoding: reader.bytes[offset..<(offset + keyLength)], as: UTF8.self)
             if let key = Key(stringValue: name) { keys.append(key) }
+            guard index + 1 < cursor.count else { break }  // no key after the last value: not walked
             guard let next = try? reader.skip(at: offset + keyLength, codingPath) else { break }
             offset = next
         }
@@ -90,7 +97,18 @@ struct CompactKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     /// The offset of the value whose key is `name`, or `nil` when the container has none.
     private func find(named name: String) throws -> Int? {
+        if let found = cursor.foundValue {
+            // The entry found last, asked for again (`decodeIfPresent` asks `contains`, then
+            // `decodeNil`, then `decode`): found where it is, not by going round.
+            var offset = cursor.offset
+            let keyLength = try reader.length(at: &offset, codingPath)
+            if name.utf8.elementsEqual(reader.bytes[offset..<(offset + keyLength)]) { return found }
+        }
         for _ in 0..<cursor.count {
+            if let found = cursor.foundValue {  // go on from the entry found last: past its value
+                cursor.foundValue = nil
+                cursor.offset = try reader.skip(at: found, codingPath)
+            }
             if cursor.index == cursor.count {
                 cursor.index = 0
                 cursor.offset = cursor.start
@@ -98,11 +116,12 @@ struct CompactKeyedDecoding<Key: CodingKey>: KeyedDecodingContainerProtocol {
             var offset = cursor.offset
             let keyLength = try reader.length(at: &offset, codingPath)
             let valueOffset = offset + keyLength
-            let next = try reader.skip(at: valueOffset, codingPath)
-            let matches = name.utf8.elementsEqual(reader.bytes[offset..<valueOffset])
             cursor.index += 1
-            cursor.offset = next
-            if matches { return valueOffset }
+            if name.utf8.elementsEqual(reader.bytes[offset..<valueOffset]) {
+                cursor.foundValue = valueOffset
+                return valueOffset
+            }
+            cursor.offset = try reader.skip(at: valueOffset, codingPath)
         }
         return nil
     }
