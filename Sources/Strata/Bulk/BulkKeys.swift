@@ -57,14 +57,20 @@ package enum BulkKeys {
         return ambiguous
     }
 
-    /// The position in `keys` of the key a batch read's `error` names when the error is that
-    /// key's alone (its entry damaged or of another type, or access to it refused), so the
-    /// batch can be read again without it; `nil` for an error of the whole batch.
-    package static func unreadableKey(named error: any Error, in keys: [String]) -> Int? {
-        guard let error = error as? StrataError, error.code == .corruptEntry || error.code == .accessDenied, let key = error.key
+    /// The position in `keys` of the key a batch read's `error` names when the error is
+    /// that key's entry (damaged, or of another type: `corruptEntry`), so the batch can be
+    /// read again without it; `nil` for any other error (a refusal, an unreachable backend:
+    /// the whole batch's, though a backend names a key), and after `retries` keys dropped
+    /// already (`maximumUnreadableKeys`): a backend that names a key of every failure (the
+    /// first, say) costs a batch a few calls, not one a key.
+    package static func unreadableKey(named error: any Error, in keys: [String], retries: Int) -> Int? {
+        guard retries < maximumUnreadableKeys, let error = error as? StrataError, error.code == .corruptEntry, let key = error.key
         else { return nil }
         return keys.firstIndex { $0.utf8.elementsEqual(key.utf8) }
     }
+
+    /// The most keys a bulk read drops, one call each, before it takes the rest as misses.
+    package static let maximumUnreadableKeys = 8
 
     /// `keys` sorted by their UTF-8 bytes, the order every store lists keys in.
     package static func byteOrdered(_ keys: some Sequence<String>) -> [String] {

@@ -150,9 +150,10 @@ extension Pipeline {
 
     /// `read(_:as:for:sourceUnavailable:)` for many keys (prefix applied): the values found,
     /// fresh or, for a computation, in grace, by key. L1 answers first; the source is asked
-    /// once for the rest (within `l2Timeout` for a computation, whose failing source is a miss;
-    /// with `l2ReadFailures = .treatAsMiss`, a key whose own entry cannot be read is a miss and
-    /// the rest are asked again without it).
+    /// once for the rest (within `l2Timeout` for a computation, whose failing source is a miss
+    /// for every key it was asked for). For a plain read with `l2ReadFailures = .treatAsMiss`,
+    /// a key whose own entry is damaged is a miss and the rest are asked again without it (up
+    /// to ``BulkKeys/maximumUnreadableKeys`` keys).
     /// `l1`: `.again` when the caller has looked at L1 for every key (its looks counted them).
     func readStored<Value: Codable & Sendable>(
         _ keys: [String], as type: Value.Type, for purpose: ReadPurpose, sourceUnavailable: inout Bool, l1: L1Look = .first
@@ -182,6 +183,7 @@ extension Pipeline {
         var snapshots = rest.map { tiered?.tracker.snapshot(ByteKey($0)) }
         let started = tiered?.observing == true ? ContinuousClock.now : nil
         var entries: [String: StoredEntry] = [:]
+        var dropped = 0  // keys whose own entry could not be read, each a miss
         while true {
             do {
                 if let tiered, purpose == .compute {
@@ -208,7 +210,8 @@ extension Pipeline {
                 guard tiered.configuration.l2ReadFailures.isMiss else { throw failure }
                 // One key that cannot be read is a miss for that key alone, as its own read
                 // would be: the batch is asked again for the others.
-                guard let position = BulkKeys.unreadableKey(named: error, in: rest) else { return found }
+                guard let position = BulkKeys.unreadableKey(named: error, in: rest, retries: dropped) else { return found }
+                dropped += 1
                 rest.remove(at: position)
                 snapshots.remove(at: position)
                 if rest.isEmpty { return found }

@@ -20,6 +20,7 @@ extension TieredStore {
         var snapshots = rest.map { tracker.snapshot(ByteKey($0)) }
         let started = observing ? ContinuousClock.now : nil
         var read: [String: StoredEntry] = [:]
+        var dropped = 0  // keys whose own entry could not be read, each a miss
         while true {
             do {
                 read = try await l2.entries(forKeys: rest)
@@ -30,7 +31,8 @@ extension TieredStore {
                 let failure = recordFailure(error, key: (error as? StrataError)?.key ?? rest[0], since: started)
                 guard configuration.l2ReadFailures.isMiss else { throw failure }
                 // One key that cannot be read is a miss for that key alone; the others are asked again.
-                guard let position = BulkKeys.unreadableKey(named: error, in: rest) else { return found }
+                guard let position = BulkKeys.unreadableKey(named: error, in: rest, retries: dropped) else { return found }
+                dropped += 1
                 rest.remove(at: position)
                 snapshots.remove(at: position)
                 if rest.isEmpty { return found }
