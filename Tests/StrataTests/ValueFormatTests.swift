@@ -236,6 +236,37 @@ struct ValueDamageTests {
         }
     }
 
+    /// Arrays of one array each, down to an empty one: how many levels deep.
+    struct Depth: Decodable {
+        let levels: Int
+        init(from decoder: any Decoder) throws {
+            var container = try decoder.unkeyedContainer()
+            levels = container.count == 0 ? 1 : try container.decode(Depth.self).levels + 1
+        }
+    }
+
+    @Test("the binary coder reads containers nested 513 deep (512 below the top value) and refuses one more")
+    func binaryDepthLimit() throws {
+        func nested(_ levels: Int) -> [UInt8] { Array([[UInt8]](repeating: [0x09, 0x01], count: levels - 1).joined()) + [0x09, 0x00] }
+        #expect(try BinaryValueCoder().decode(Depth.self, from: nested(513)).levels == 513)
+        #expect(throws: DecodingError.self) { try BinaryValueCoder().decode(Depth.self, from: nested(514)) }
+    }
+
+    @Test("an integer through a coder of one's own goes through the coder, as any other value")
+    func integersThroughACustomCoder() throws {
+        struct Reversing: ValueCoder {
+            var identifier: String { "reversing" }
+            func encode<Value: Encodable>(_ value: Value) throws -> [UInt8] { Array(try JSONValueCoder().encode(value).reversed()) }
+            func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) throws -> Value {
+                try JSONValueCoder().decode(type, from: Array(bytes.reversed()))
+            }
+        }
+        let format = ValueFormat(coder: Reversing())
+        let bytes = try ValueCoding.encode(1234, key: "n", backend: "memory", format: format)
+        #expect(bytes.starts(with: [0x00, 0x53, 0x54, 0x52, 0x43]) && bytes.suffix(4) == Array("4321".utf8), "marked, the coder's bytes")
+        #expect(try ValueCoding.decode(bytes, as: Int.self, key: "n", backend: "memory", format: format) == 1234)
+    }
+
     @Test("the binary coder refuses bytes after the value and a number longer than 64 bits")
     func binaryRefusesExtraBytes() throws {
         let coder = BinaryValueCoder()

@@ -16,8 +16,8 @@ package enum ValueCoding {
         if Value.self == [UInt8].self { return unsafeBitCast(value, to: [UInt8].self) }
         if Value.self == Data.self { return [UInt8](unsafeBitCast(value, to: Data.self)) }
         if Value.self == String.self { return Array(unsafeBitCast(value, to: String.self).utf8) }
-        if let text = decimalText(value) { return text }
         let coder = format.coder
+        if let text = decimalText(value), coder is JSONValueCoder || coder is BinaryValueCoder { return text }
         var bytes: [UInt8]
         do {
             bytes = try coder.encode(value)
@@ -118,7 +118,8 @@ package enum ValueCoding {
         return isASCII ? String(decoding: bytes, as: UTF8.self) : String(validating: bytes, as: UTF8.self)
     }
 
-    /// An integer's decimal text, whatever the store's coder and compression: what JSON
+    /// An integer's decimal text, whatever the compression, under Strata's own coders (JSON
+    /// and binary; a coder of yours, which may encrypt or sign, sees every value): what JSON
     /// writes for it, what ``KeyValueStore/increment(_:by:expires:)`` counts on, and what other
     /// clients of a backend read (Redis's `INCRBY`). `nil` for any other type. The text reads
     /// back through the JSON path, as an unmarked value does under every coder.

@@ -9,7 +9,8 @@
 /// another order, or skips some, still reads), an unkeyed one as its count and its values.
 /// Bytes that do not parse (truncated, overlong, nested deeper than 512) are a decoding
 /// error, never a trap. Its entries begin with a marker naming `binary`, so a store reads
-/// them whichever coder it is configured with.
+/// them whichever coder it is configured with (an integer is stored as its decimal text
+/// instead, which `increment` and other clients read).
 ///
 /// ```swift
 /// var configuration = SQLiteStore.Configuration(path: "./cache.sqlite")

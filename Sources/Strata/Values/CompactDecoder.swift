@@ -23,7 +23,8 @@ final class CompactDecoder: Decoder {
     /// refuses them.
     static func decode<Value: Decodable>(_ type: Value.Type, from bytes: [UInt8]) throws -> Value {
         let reader = CompactReader(bytes: bytes)
-        guard try reader.skip(at: 0, []) == bytes.count else {
+        // From depth -1: the top value's children are at depth 0, as its own container reads them.
+        guard try reader.skip(at: 0, depth: -1, []) == bytes.count else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "bytes follow the value"))
         }
         return try value(type, reader: reader, at: 0, codingPath: [])

@@ -2,7 +2,8 @@
 /// configuration (`configuration.valueCoder`), ``JSONValueCoder`` by default.
 ///
 /// `String`, `Data` and `[UInt8]` never go through a coder: they are stored as their raw
-/// bytes, so other clients of the backend read them as they are. Entries written by a coder
+/// bytes, so other clients of the backend read them as they are. Under the built-in coders
+/// (JSON and binary) integers are stored as their decimal text; a coder of yours sees them. Entries written by a coder
 /// other than JSON begin with a marker naming its ``identifier``, and a store reads an entry
 /// with the coder its marker names, not with the coder it writes with: a store that changes
 /// coder still reads what it wrote before (see ``ValueFormat``).
