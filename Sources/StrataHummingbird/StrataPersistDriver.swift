@@ -14,8 +14,9 @@ public import Strata
 ///   `Duration` of zero or less stores an entry that is already expired, that is
 ///   nothing, and removes the key (never a trap).
 /// - A `String`, `Data` or `[UInt8]` is stored as JSON (a string in quotes), as this driver
-///   always stored it; any other value by the store's coder and compression, as `store.set`
-///   writes it (JSON unless the store says otherwise), so an entry the application wrote
+///   always stored it; any other value as `store.set` writes it (an integer as decimal text
+///   under the built-in coders, anything else by the store's coder and compression: JSON
+///   unless the store says otherwise), so an entry the application wrote
 ///   through the store reads here too. Reading a value as a type it does not decode to throws
 ///   `PersistError.invalidConversion`; a compressed value that does not expand is a miss.
 /// - `getWithTTL` reports the real time left.

@@ -8,8 +8,8 @@ public import Vapor
 /// - Values go through Strata's value coding, as `store.set` writes them: a `String`,
 ///   `Data` or `[UInt8]` is stored as its raw bytes (so other clients of the backend read
 ///   it as it is; bytes that begin as Strata's envelope does go inside one, as a plain
-///   `set` stores them), an integer as decimal text, anything else by the store's coder
-///   and compression (JSON unless the store says otherwise); reading a value as a type it
+///   `set` stores them), an integer as decimal text under the built-in coders, anything
+///   else by the store's coder and compression (JSON unless the store says otherwise); reading a value as a type it
 ///   does not decode to fails with `StrataError` `.decodingFailed`, naming the key.
 /// - `set(key, to: nil)` removes the key; `expiresIn` becomes the entry's lifetime, and
 ///   without it the store's default lifetime applies (a zero or negative lifetime

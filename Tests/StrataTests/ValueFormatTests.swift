@@ -308,7 +308,7 @@ struct ValueDamageTests {
         #expect(faults < 2_048, "\(faults) pages touched to refuse a value of \(damaged.count) bytes")
     }
 
-    @Test("an integer set through any coder or compression is decimal text, which increment and other clients read")
+    @Test("an integer set through the built-in coders, compressed or not, is decimal text, which increment and other clients read")
     func integersStayDecimal() async throws {
         let directory = temporaryDirectory("integers")
         let formats: [(any ValueCoder, ValueCompression)] = [
