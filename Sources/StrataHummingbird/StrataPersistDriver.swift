@@ -134,7 +134,7 @@ public struct StrataPersistDriver: PersistDriver {
     /// them, so what it wrote stays readable), any other value by the store's coder and
     /// compression, as `store.set` writes it.
     private func encode<Object: Codable & Sendable>(_ value: Object, key: String) throws -> [UInt8] {
-        guard Object.self == String.self || Object.self == Data.self || Object.self == [UInt8].self else {
+        guard ValueCoding.isRaw(Object.self) else {
             return try ValueCoding.encode(value, key: key, backend: store.backendName, format: store.valueFormat)
         }
         do {
@@ -152,7 +152,7 @@ public struct StrataPersistDriver: PersistDriver {
     /// in the store's own reads).
     private func decode<Object: Codable & Sendable>(_ bytes: [UInt8], as type: Object.Type, key: String) throws -> Object? {
         do {
-            if Object.self == String.self || Object.self == Data.self || Object.self == [UInt8].self {
+            if ValueCoding.isRaw(Object.self) {
                 return try JSONDecoder().decode(Object.self, from: Data(bytes))
             }
             return try ValueCoding.decode(bytes, as: type, key: key, backend: store.backendName, format: store.valueFormat)

@@ -182,10 +182,11 @@ extension Pipeline {
     }
 
     /// A plain read's value of an entry already read, checked in the read path's order:
-    /// decoded, then ``servableValue(_:)``; `nil` otherwise.
+    /// decoded, then its tags valid, then within its lifetime at the time read after them
+    /// (a plain entry has neither: no suspension, no clock read); `nil` otherwise.
     func plainValue<Value: Codable & Sendable>(of entry: StoredEntry, key: String, as type: Value.Type) async throws -> Value? {
-        guard let found = try decode(entry, key: key, as: type, for: .plain) else { return nil }
-        return try await servableValue(found)
+        var tagInstants: [String: Int64] = [:]  // empty: no allocation unless the entry has tags
+        return try await plainValue(of: entry, key: key, as: type, tagInstants: &tagInstants)
     }
 
     /// ``plainValue(of:key:as:)`` for one entry of a batch read: `tagInstants` remembers the
@@ -198,15 +199,6 @@ extension Pipeline {
         guard let envelope = found.envelope else { return found.value }
         guard try await tagsAreValid(envelope, tagInstants: &tagInstants), found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970)
         else { return nil }
-        return found.value
-    }
-
-    /// A decoded entry's value when a plain read returns it: its tags valid, then within its
-    /// lifetime at the time read after them. A plain entry has neither tags nor a lifetime of
-    /// its own (the store dropped it when it expired): no suspension, no clock read.
-    func servableValue<Value: Codable & Sendable>(_ found: StoredValue<Value>) async throws -> Value? {
-        guard let envelope = found.envelope else { return found.value }
-        guard try await tagsAreValid(envelope), found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) else { return nil }
         return found.value
     }
 
@@ -232,10 +224,9 @@ extension Pipeline {
     /// (an entry without tags is valid): from the tiered store's tag table, loading what it
     /// does not know, or from the source's records.
     func tagsAreValid(_ envelope: EntryEnvelope?) async throws -> Bool {
-        guard let envelope, !envelope.tags.isEmpty else { return true }
-        if let tiered { return try await tiered.tagsAreValid(envelope) }
-        let instants = try await source.records(named: envelope.tags.map(ReservedRecords.tagRecord))
-        return instants.allSatisfy { $0 < envelope.writtenAt }
+        guard let envelope else { return true }
+        var tagInstants: [String: Int64] = [:]
+        return try await tagsAreValid(envelope, tagInstants: &tagInstants)
     }
 
     /// ``tagsAreValid(_:)`` for one entry of a batch: the instants of tags not in
@@ -259,19 +250,7 @@ extension Pipeline {
         guard case .envelope(let envelope, let offset) = EntryEnvelope.parse(bytes),
             !envelope.isExpired(nowMilliseconds: clock.now().millisecondsSince1970)
         else { return nil }
-        if envelope.tags.isEmpty { return offset }
-        if let tiered { return try await tiered.tagsAreValid(envelope) ? offset : nil }
-        for tag in envelope.tags {
-            let instant: Int64
-            if let known = tagInstants[tag] {
-                instant = known
-            } else {
-                instant = try await source.records(named: [ReservedRecords.tagRecord(tag)])[0]
-                tagInstants[tag] = instant
-            }
-            if instant >= envelope.writtenAt { return nil }
-        }
-        return offset
+        return try await tagsAreValid(envelope, tagInstants: &tagInstants) ? offset : nil
     }
 
     /// A plain read's value of stored `bytes` (see ``readableOffset(_:tagInstants:)``).

@@ -142,7 +142,7 @@ package enum ValueCoding {
     }
 
     /// Whether values of this type are stored as raw bytes rather than JSON.
-    static func isRaw<Value>(_ type: Value.Type) -> Bool {
+    package static func isRaw<Value>(_ type: Value.Type) -> Bool {
         type == [UInt8].self || type == Data.self || type == String.self
     }
 
