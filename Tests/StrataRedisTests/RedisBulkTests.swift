@@ -221,15 +221,21 @@ struct RedisBulkTests {
         try await store.close()
     }
 
+    /// A tiered store over a server of its own, `l2ReadFailures = .treatAsMiss`, holding
+    /// `values` in L2 and, under "list", a key no read can take (a list).
+    static func treatingFailuresAsMisses(_ values: [String: String]) async throws -> (RedisTestServer, TieredStore) {
+        let server = try await RedisTestServer()
+        let redis = try RedisStore(url: "redis://127.0.0.1:\(server.port)")
+        try await redis.set(values)
+        _ = try await server.cli("LPUSH", "list", "x")
+        return (server, TieredStore(l1: MemoryStore(), l2: redis, configuration: .init(l2ReadFailures: .treatAsMiss)))
+    }
+
     @Test(
         "l2ReadFailures = .treatAsMiss: a bulk read through a tiered store with one key that cannot be read (a list) answers every other key, as single reads would"
     )
     func treatAsMissSparesTheOtherKeys() async throws {
-        let server = try await RedisTestServer()
-        let redis = try RedisStore(url: "redis://127.0.0.1:\(server.port)")
-        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .init(l2ReadFailures: .treatAsMiss))
-        try await redis.set(["a": "one", "b": "two"])
-        _ = try await server.cli("LPUSH", "list", "x")
+        let (server, cache) = try await Self.treatingFailuresAsMisses(["a": "one", "b": "two"])
         #expect(try await cache.get("list", as: String.self) == nil, "a single read: a miss")
         #expect(try await cache.get(["a", "list", "b"], as: String.self) == ["a": "one", "b": "two"])
         #expect(try await cache.l1.get(["a", "b"], as: String.self).count == 2, "the others were copied into L1")
@@ -237,6 +243,25 @@ struct RedisBulkTests {
         #expect(entries.keys.sorted() == ["a"], "the raw bulk read too")
         #expect(cache.statistics.l2Errors == 3, "each unreadable read counted: \(cache.statistics.l2Errors)")
         try await cache.close()
+        withExtendedLifetime(server) {}  // the server runs until the test ends
+    }
+
+    @Test(
+        "R2 under treatAsMiss: a batch asked again without an unreadable key keeps its snapshots, so a write that lands before the fill keeps the older value out of L1"
+    )
+    func treatAsMissRetryKeepsSnapshots() async throws {
+        let (server, cache) = try await Self.treatingFailuresAsMisses(["a": "old", "b": "x"])
+        let gate = PipelineGates.shared.arm(.beforeFill, key: "a", in: cache)
+        defer { PipelineGates.shared.disarm(gate) }
+        let reading = Task { try await cache.get(["a", "list", "b"], as: String.self) }
+        try await gate.reached()  // the batch was asked again without "list", and read "old"
+        try await cache.set("a", "new")
+        gate.open()
+        #expect(try await reading.value == ["a": "old", "b": "x"], "the read began before the write")
+        #expect(try await cache.get("a", as: String.self) == "new", "read your writes: L1 did not keep the older value")
+        #expect(try await cache.l1.get("b", as: String.self) == "x", "the other key was copied into L1")
+        try await cache.close()
+        withExtendedLifetime(server) {}  // the server runs until the test ends
     }
 
     @Test("a script refused for one of its keys (an ACL's key patterns) is read key by key, the refused key named; scripts stay in use")
