@@ -237,8 +237,11 @@ extension Pipeline {
             merged = options.overriding(defaultOptions)
             try merged!.validate(key: keyPrefix + values.first!.key, backend: backendName)
         }
-        let writtenAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970)
+        // The tag epoch before the write instant, as a lease takes them: an invalidation that
+        // lands between the two (its instant at or after the write's) then changes the epoch
+        // the L1 copies are stamped with, so L1 checks their tags again.
         let epoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
+        let writtenAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970)
         for key in BulkKeys.byteOrdered(values.keys) {
             let value = values[key]!
             let full = keyPrefix + key

@@ -34,18 +34,21 @@ extension Pipeline {
         let key = keyPrefix + key
         let merged = options.overriding(defaultOptions)
         try merged.validate(key: key, backend: backendName)
+        // The tag epoch before the write instant (see `store`).
+        let epoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
         let writtenAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970)
         let (entry, envelope) = try makeEntry(value, options: merged, writtenAt: writtenAt, key: key)
-        try await store(value, entry, envelope, forKey: key)
+        try await store(value, entry, envelope, forKey: key, checkedEpoch: epoch)
     }
 
     /// `set(_:_:expires:)`: the plain format, unless the value's bytes look like an envelope.
     func write<Value: Codable & Sendable>(_ key: String, _ value: Value, expiresAt: Timestamp?) async throws {
         let key = keyPrefix + key
         let payload = try encode(value, key: key)
+        let epoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
         let writtenAt = EntryEnvelope.hasMagic(payload) ? hybridClock.writeStamp(now: clock.now().millisecondsSince1970) : 0
         let (entry, envelope) = Self.entry(payload: payload, expiresAt: expiresAt, options: EntryOptions(), writtenAt: writtenAt)
-        try await store(value, entry, envelope, forKey: key)
+        try await store(value, entry, envelope, forKey: key, checkedEpoch: epoch)
     }
 
     /// The entry a plain write stores for bytes an adapter encoded itself (Vapor's and
@@ -60,13 +63,17 @@ extension Pipeline {
     }
 
     /// Writes through the tiers: L2, then L1 (the Swift value beside its bytes), announced.
-    private func store<Value: Codable & Sendable>(_ value: Value, _ entry: StoredEntry, _ envelope: EntryEnvelope?, forKey key: String)
-        async throws
-    {
+    /// `checkedEpoch`: the tag epoch loaded before the entry's write instant was taken, which
+    /// its L1 copy is stamped with. Loaded after (past the envelope mark's await), it could
+    /// count an invalidation whose instant is at or after the write's as checked, and L1
+    /// would serve an entry L2 holds as invalidated (T1, R4).
+    private func store<Value: Codable & Sendable>(
+        _ value: Value, _ entry: StoredEntry, _ envelope: EntryEnvelope?, forKey key: String, checkedEpoch epoch: Int
+    ) async throws {
+        await PipelineGates.shared.pass(.beforeSet, key: key, scope: flightScope)
         if envelope != nil { try await EnvelopeMarker.mark(source) }
         LocalLeases.shared.breakLease(store: ObjectIdentifier(source), key: key)
         if let tiered {
-            let epoch = tiered.tagTable.epoch.load(ordering: .acquiring)
             try await tiered.writeThrough(key, entry, value: tiered.kept(value, envelope, checkedEpoch: epoch), to: source)
         } else if let memory {
             try memory.insert(

@@ -23,6 +23,11 @@ package final class PipelineGates: Sendable {
         case afterMiss
         /// A computed value is about to be written to the store.
         case beforeWrite
+        /// A computed value's write under its lease has answered (or was not made): the
+        /// flight is about to end and hand its value to the callers that waited.
+        case afterWrite
+        /// A `set` made its entry (its write instant is taken) and is about to write it.
+        case beforeSet
         /// An L2 hit is about to be copied into L1.
         case beforeFill
         /// A tag's invalidation instant was read from the store and is about to be
@@ -112,6 +117,12 @@ package final class PipelineGates: Sendable {
         gates.withLock { $0.append(gate) }
         armed.add(1, ordering: .releasing)
         return gate
+    }
+
+    /// How many callers wait for the flight of `key` in `store` (its single flight's scope).
+    package func flightWaiters(_ key: String, in store: some KeyValueStore) -> Int {
+        let pipeline = store.pipeline
+        return SingleFlight.shared.waiters(scope: pipeline.flightScope, key: pipeline.keyPrefix + key)
     }
 
     /// Removes `gate` (opening it, so nothing stays held).

@@ -124,6 +124,21 @@ extension KeyValueStoreConformance {
                 try Expect.equal(try await store.keys(prefix: ""), [], "keys(prefix:) after a sweep lists no record of Strata's")
             }
         },
+        Check("a set racing an invalidation of its tag: once both end, the entry is unreadable, L1 included") { context in
+            try await withStore(context) { store in
+                let options = EntryOptions(expires: "1h", tags: ["team:4"])
+                // The set took its write instant; the invalidation runs before it writes.
+                let gate = PipelineGates.shared.arm(.beforeSet, key: "k", in: store)
+                defer { PipelineGates.shared.disarm(gate) }
+                let setting = Task { try await store.set("k", "written", options: options) }
+                try await gate.reached()
+                try await store.invalidate(tags: ["team:4"])
+                gate.open()
+                try await setting.value
+                try Expect.equal(try await store.get("k", as: String.self), nil, "a write that began before the invalidation")
+                try Expect.equal(try await store.get("k", as: String.self), nil, "read again")
+            }
+        },
         Check("a kept value is re-armed only under its computation's lease: fail-safe never writes over a fresher value") { context in
             try await withStore(context) { store in
                 let options = graceful(context, throttle: "1h")
