@@ -42,7 +42,13 @@ extension Pipeline {
         } else {
             (held, entry) = sourceTimedOut ? (false, nil) : try await take(lease, on: key)
         }
-        var fallback = kept
+        // The fallback (fail-safe) is what the read under the lease kept, not what an earlier
+        // read did: a delete, clear or tag invalidation that landed between the two must not
+        // bring the old value back (R1, T1). Only when the source gave no answer here (it
+        // failed or passed l2Timeout) does the earlier read's value stand, its tags checked
+        // again now, after the tag epoch the lease recorded.
+        var fallback: StoredValue<Value>? = nil
+        if !held, let kept, (try? await tagsAreValid(kept.envelope)) == true { fallback = kept }
         if let entry {
             if let found = try decode(entry, key: key, as: type, for: .compute) {
                 if try await tagsAreValid(found.envelope) {

@@ -124,6 +124,32 @@ extension KeyValueStoreConformance {
                 try Expect.equal(try await store.keys(prefix: ""), [], "keys(prefix:) after a sweep lists no record of Strata's")
             }
         },
+        Check("fail-safe never serves or re-arms a kept value deleted before the computation's lease") { context in
+            try await withStore(context) { store in
+                let options = graceful(context, throttle: "1h")
+                _ = try await store.getOrSet("rates", as: Int.self, options: options) { 1 }
+                try await context.passShortLifetime()
+                // The call's first read keeps 1 (in its grace); the delete lands before its lease.
+                let gate = PipelineGates.shared.arm(.beforeLease, key: "rates", in: store)
+                defer { PipelineGates.shared.disarm(gate) }
+                let failing = Task {
+                    try await store.getOrSet("rates", as: Int.self, options: options) { () async throws -> Int in throw ComputeFailure() }
+                }
+                try await gate.reached()
+                try await store.delete("rates")
+                gate.open()
+                do {
+                    let value = try await failing.value
+                    throw ConformanceFailure(
+                        message:
+                            "a failing computation whose key was deleted before its lease: expected its failure, got the kept \(value)",
+                        location: "\(#fileID):\(#line)")
+                } catch is ComputeFailure {}
+                try Expect.equal(try await store.get("rates", as: Int.self), nil, "the deleted value stays deleted")
+                try Expect.equal(
+                    try await store.getOrSet("rates", as: Int.self, options: options) { 3 }, 3, "a later getOrSet computes")
+            }
+        },
         Check("a set racing an invalidation of its tag: once both end, the entry is unreadable, L1 included") { context in
             try await withStore(context) { store in
                 let options = EntryOptions(expires: "1h", tags: ["team:4"])
