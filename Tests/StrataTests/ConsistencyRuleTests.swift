@@ -339,6 +339,25 @@ struct ConsistencyHistoryFindingsTests {
         #expect(try await leader.value == "found")
         #expect(try await follower.value == "computed by the follower", "the follower began after the delete: it computes")
     }
+
+    @Test("C1/R1: a caller that joins a flight after a delete that followed the flight's write does not take the deleted value")
+    func followerAfterDeleteOfWrittenValue() async throws {
+        let fixture = ConsistencyRuleTests.TwoInstances()
+        let cache = fixture.first
+        let afterWrite = PipelineGates.shared.arm(.afterWrite, key: "k", in: cache)
+        defer { PipelineGates.shared.disarm(afterWrite) }
+        let leader = Task { try await cache.getOrSet("k", as: String.self) { "computed by the leader" } }
+        try await afterWrite.reached()  // its value is stored; the flight has not ended
+        try await cache.delete("k")
+        let follower = Task { try await cache.getOrSet("k", as: String.self) { "computed by the follower" } }
+        #expect(
+            try await eventually(poll: .milliseconds(1)) { PipelineGates.shared.flightWaiters("k", in: cache) == 1 },
+            "the follower joined the flight")
+        afterWrite.open()
+        #expect(try await leader.value == "computed by the leader")
+        #expect(try await follower.value == "computed by the follower", "the follower began after the delete: it computes")
+        #expect(try await cache.get("k", as: String.self) == "computed by the follower")
+    }
 }
 
 extension ConsistencyHistoryFindingsTests {

@@ -80,7 +80,8 @@ extension Pipeline {
                 // caller's own computation may (it looks again, as after a refused value).
                 shared = nil
             }
-            if let shared, led || shared.holdsForWaiters { return shared.value }
+            if let shared, led { return shared.value }
+            if let shared, await holdsForWaiter(shared) { return shared.value }
             if attempt >= 8 {
                 // Changes keep racing this caller's lookups: rather than take a value that
                 // may predate one, it computes under a lease of its own, outside the flight.
@@ -102,8 +103,30 @@ extension Pipeline {
         let value: Value
         /// The value was stored (nothing changed the key since the miss), or the store could
         /// not be reached (waiters would meet the same outage), or it is the fallback of a
-        /// failed computation. `false`: found in the store, or refused because the key changed.
+        /// failed computation whose re-arm was not refused. `false`: found in the store, or
+        /// refused because the key changed.
         let holdsForWaiters: Bool
+        /// The value's envelope (its tags and the start they are judged from), checked again
+        /// for each caller that waited: a tag invalidated during the flight concerns them.
+        var envelope: EntryEnvelope? = nil
+        /// A tiered store's write tracker right after the flight's write (or at its lease):
+        /// a change of the key since then, a delete after the write say, sends the callers
+        /// that waited to look again.
+        var since: WriteTracker.ReadSnapshot? = nil
+    }
+
+    /// Whether a caller that waited for a flight may take its value: the flight says it
+    /// holds, nothing changed the key in this process since (a tiered store's write tracker:
+    /// a change after the flight's write, before the flight ended, would be hidden), and the
+    /// value's tags are still valid (an invalidation during the flight, T1). Otherwise the
+    /// caller looks again (C1, R1). A store of one tier keeps no tracker: there a change
+    /// between the flight's write and its end is not seen (see Consistency.md).
+    func holdsForWaiter<Value: Sendable>(_ shared: Shared<Value>) async -> Bool {
+        guard shared.holdsForWaiters else { return false }
+        if let tiered {
+            guard let since = shared.since, tiered.tracker.isUnchanged(since: since) else { return false }
+        }
+        return (try? await tagsAreValid(shared.envelope)) == true
     }
 
     /// `getOrSet(_:as:options:compute:)`: `options` merged with the store's and checked.
@@ -217,18 +240,19 @@ extension Pipeline {
         guard timed, computation.mayOutliveCall else {
             // Inline, in the caller's task.
             let value: Value
-            let stored: StoreOutcome
+            let stored: (outcome: StoreOutcome, envelope: EntryEnvelope?)
             do {
                 value = try await computation.body(context)
                 tiered?.reportResilience(.compute, key, error: nil)
                 stored = try await storeComputed(value, options: context.options, leased)
             } catch {
                 await releaseComputeLock(key, leased.lock)
-                return Shared(
-                    value: try await fallBack(from: error, leased, options: options, computationGoesOn: false), holdsForWaiters: true)
+                return try await fallBack(from: error, leased, options: options, computationGoesOn: false)
             }
             await releaseComputeLock(key, leased.lock)
-            return Shared(value: value, holdsForWaiters: stored != .refused)
+            await PipelineGates.shared.pass(.afterWrite, key: key, scope: flightScope)
+            return Shared(
+                value: value, holdsForWaiters: stored.outcome != .refused, envelope: stored.envelope, since: leased.tracking.current)
         }
         // In a task of its own, so that a caller who stops waiting does not stop the value from landing.
         // Who ends the lease if the computation fails is settled once: `running` becomes
@@ -241,8 +265,11 @@ extension Pipeline {
                 tiered?.reportResilience(.compute, key, error: nil)
                 let stored = try await storeComputed(value, options: context.options, leased)
                 await releaseComputeLock(key, leased.lock)
+                await PipelineGates.shared.pass(.afterWrite, key: key, scope: flightScope)
                 _ = ownership.settle(as: Ownership.finished)
-                return Shared(value: value, holdsForWaiters: stored != .refused)
+                return Shared(
+                    value: value, holdsForWaiters: stored.outcome != .refused, envelope: stored.envelope,
+                    since: leased.tracking.current)
             } catch {
                 await releaseComputeLock(key, leased.lock)
                 let finishedFirst = ownership.settle(as: Ownership.finished)
@@ -269,19 +296,19 @@ extension Pipeline {
         case .finished(.success(let shared)):
             return shared
         case .finished(.failure(let error)):
-            return Shared(value: try await fallBack(from: error, leased, options: options, computationGoesOn: false), holdsForWaiters: true)
+            return try await fallBack(from: error, leased, options: options, computationGoesOn: false)
         case .softTimeout:
             if !abandon() { releaseUnusedLease() }
             tiered?.reportResilience(.softTimeout, key, error: nil)
-            return Shared(value: leased.kept!.value, holdsForWaiters: true)  // a soft timeout is only armed with a kept value
+            // A soft timeout is only armed with a kept value.
+            return Shared(value: leased.kept!.value, holdsForWaiters: true, envelope: leased.kept!.envelope, since: leased.tracking.current)
         case .hardTimeout:
             let goesOn = abandon()
             let error = StrataError(
                 code: .timeout, message: "the computation did not finish within \(options.hardTimeout!)",
                 key: callerKey(key), backend: backendName)
             tiered?.reportResilience(.computeTimeout, key, error: error)
-            return Shared(
-                value: try await fallBack(from: error, leased, options: options, computationGoesOn: goesOn), holdsForWaiters: true)
+            return try await fallBack(from: error, leased, options: options, computationGoesOn: goesOn)
         case .cancelled:
             if !abandon() { releaseUnusedLease() }
             throw CancellationError()

@@ -9,7 +9,7 @@ extension Pipeline {
     /// the failure. A computation that goes on keeps its lease, so its late value still lands.
     func fallBack<Value: Codable & Sendable>(
         from error: any Error, _ leased: ComputationLease<Value>, options: EntryOptions, computationGoesOn: Bool
-    ) async throws -> Value {
+    ) async throws -> Shared<Value> {
         let key = leased.key
         // A key a bulk computation did not return is no failure: nothing is served in its place.
         guard !(error is CancellationError), (error as? StrataError)?.code != .notComputed, let kept = leased.kept,
@@ -28,14 +28,18 @@ extension Pipeline {
         let freshUntil = clock.now().adding(milliseconds: throttle)
         var envelope = keptEnvelope
         envelope.expiresAt = freshUntil.millisecondsSince1970
+        // Callers that waited take the kept value too, unless the key changed since the miss
+        // (the re-arm was refused): then it may predate a change they must see (C1, R1).
+        var holdsForWaiters = true
         if let payload = try? encode(kept.value, key: key) {
             let entry = StoredEntry(bytes: envelope.encode(payload: payload), expiresAt: kept.keptUntil.map { max($0, freshUntil) })
             // Under the lease: a value written meanwhile is fresher than the one kept.
-            _ = try? await storeUnderLease(kept.value, entry, envelope, leased, keepingLease: computationGoesOn)
+            let outcome = try? await storeUnderLease(kept.value, entry, envelope, leased, keepingLease: computationGoesOn)
+            holdsForWaiters = outcome != nil && outcome != .refused
         } else if !computationGoesOn {
             try? await source.releaseLease(leased.lease, forKey: key)
         }
-        return kept.value
+        return Shared(value: kept.value, holdsForWaiters: holdsForWaiters, envelope: envelope, since: leased.tracking.current)
     }
 
     /// Step 6: the computed value, written under the lease with its chosen options; its
@@ -43,13 +47,14 @@ extension Pipeline {
     @discardableResult
     func storeComputed<Value: Codable & Sendable>(
         _ value: Value, options: EntryOptions, _ leased: ComputationLease<Value>
-    ) async throws -> StoreOutcome {
+    ) async throws -> (outcome: StoreOutcome, envelope: EntryEnvelope?) {
         let (entry, envelope) = try makeEntry(value, options: options, writtenAt: leased.startedAt, key: leased.key)
         await PipelineGates.shared.pass(.beforeWrite, key: leased.key, scope: flightScope)
         // An entry with an envelope marks the store first, in the same owned L2 call as the
         // write: a slow mark goes on past l2Timeout with it, a failed one fails the write.
-        return try await storeUnderLease(
+        let outcome = try await storeUnderLease(
             value, entry, envelope, leased, keepingLease: false, marking: envelope != nil, releasingLock: true)
+        return (outcome, envelope)
     }
 
     /// How a write under a lease ended.

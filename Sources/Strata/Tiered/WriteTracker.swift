@@ -106,6 +106,17 @@ final class WriteTracker: Sendable {
         return snapshot.wasQuiet && snapshot.begun &+ 1 == ticket.begun && snapshot.prefixWritesBegun == ticket.prefixWritesBegun
     }
 
+    /// Whether nothing could have changed the key since `snapshot`: no write of its stripe in
+    /// flight then or begun since, and no prefix write either. A flight's value is handed to
+    /// the callers that waited for it only then (a collision only sends them to look again).
+    func isUnchanged(since snapshot: ReadSnapshot) -> Bool {
+        state.withLock { state in
+            let stripe = state.stripes[snapshot.stripe]
+            return snapshot.wasQuiet && stripe.inFlight == 0 && stripe.begun == snapshot.begun
+                && state.prefixWritesInFlight == 0 && state.prefixWritesBegun == snapshot.prefixWritesBegun
+        }
+    }
+
     func snapshot(_ key: ByteKey) -> ReadSnapshot {
         let hash = key.hashValue
         let stripe = Self.stripe(ofHash: hash)

@@ -165,6 +165,43 @@ extension KeyValueStoreConformance {
                 try Expect.equal(try await store.get("k", as: String.self), nil, "read again")
             }
         },
+        Check("a caller that joins a flight after an invalidation of the value's tag does not take the value") { context in
+            try await withStore(context) { store in
+                let options = EntryOptions(expires: "1h", tags: ["team:5"])
+                let gate = PipelineGates.shared.arm(.beforeWrite, key: "k", in: store)
+                defer { PipelineGates.shared.disarm(gate) }
+                let leader = Task { try await store.getOrSet("k", as: String.self, options: options) { "before" } }
+                try await gate.reached()  // computed before the invalidation, not yet written
+                try await store.invalidate(tags: ["team:5"])
+                let follower = Task { try await store.getOrSet("k", as: String.self, options: options) { "after" } }
+                let joined = try await eventually(poll: .milliseconds(1)) { PipelineGates.shared.flightWaiters("k", in: store) == 1 }
+                try Expect.that(joined, "the follower joined the leader's flight")
+                gate.open()
+                try Expect.equal(try await leader.value, "before", "the leader's caller gets its value")
+                try Expect.equal(try await follower.value, "after", "the follower began after the invalidation: it computes")
+            }
+        },
+        Check("a caller that joins a failing flight after a delete does not take the fallback whose re-arm the delete refused") { context in
+            try await withStore(context) { store in
+                let options = graceful(context, throttle: "1h")
+                _ = try await store.getOrSet("rates", as: Int.self, options: options) { 1 }
+                try await context.passShortLifetime()
+                let gate = PipelineGates.shared.arm(.afterMiss, key: "rates", in: store)
+                defer { PipelineGates.shared.disarm(gate) }
+                let failing = Task {
+                    try await store.getOrSet("rates", as: Int.self, options: options) { () async throws -> Int in throw ComputeFailure() }
+                }
+                try await gate.reached()  // its miss kept 1: its caller may be served it
+                try await store.delete("rates")
+                let follower = Task { try await store.getOrSet("rates", as: Int.self, options: options) { 2 } }
+                let joined = try await eventually(poll: .milliseconds(1)) { PipelineGates.shared.flightWaiters("rates", in: store) == 1 }
+                try Expect.that(joined, "the follower joined the failing flight")
+                gate.open()
+                try Expect.equal(try await failing.value, 1, "the failing computation's caller gets the value kept at its miss")
+                try Expect.equal(try await follower.value, 2, "the follower began after the delete: it computes")
+                try Expect.equal(try await store.get("rates", as: Int.self), 2, "and stores its value")
+            }
+        },
         Check("a kept value is re-armed only under its computation's lease: fail-safe never writes over a fresher value") { context in
             try await withStore(context) { store in
                 let options = graceful(context, throttle: "1h")
