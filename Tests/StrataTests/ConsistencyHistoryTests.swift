@@ -72,6 +72,38 @@ struct ConsistencyHistoryCheckerTests {
         #expect(ConsistencyHistory.violations(in: setBeforeMiss).isEmpty, "a set that ended before the miss may be replaced")
     }
 
+    @Test("a caller that waited for a computation, begun after a delete or a tag invalidation that overtook it, is a violation")
+    func waiterAfterChange() {
+        let computation = Operation(
+            id: 1, kind: .getOrSet, target: "a:1", tags: ["t1"], start: 0, end: 100, result: .some("c"), computed: (5, 95))
+        let deleted = [
+            computation,
+            Operation(id: 2, kind: .delete, target: "a:1", start: 20, end: 30),
+            Operation(id: 3, kind: .getOrSet, target: "a:1", start: 40, end: 100, result: .some("c")),
+        ]
+        #expect(ConsistencyHistory.violations(in: deleted).count == 1, "it began after the delete ended")
+        #expect(ConsistencyHistory.violations(in: deleted, checksWaiters: false).isEmpty, "a store of one tier's window (not promised)")
+        let invalidated = [
+            computation,
+            Operation(id: 2, kind: .invalidate, target: "t1", start: 20, end: 30),
+            Operation(id: 3, kind: .getOrSet, target: "a:1", start: 40, end: 100, result: .some("c")),
+        ]
+        #expect(ConsistencyHistory.violations(in: invalidated).count == 1, "it began after the invalidation ended")
+        let overlapping = [
+            computation,
+            Operation(id: 2, kind: .delete, target: "a:1", start: 20, end: 50),
+            Operation(id: 3, kind: .getOrSet, target: "a:1", start: 40, end: 100, result: .some("c")),
+        ]
+        #expect(ConsistencyHistory.violations(in: overlapping).isEmpty, "a delete that had not ended when the caller began")
+        let otherInstance = [
+            computation,
+            Operation(id: 2, instance: 1, kind: .delete, target: "a:1", start: 20, end: 30),
+            Operation(id: 3, kind: .getOrSet, target: "a:1", start: 40, end: 100, result: .some("c")),
+        ]
+        #expect(
+            ConsistencyHistory.violations(in: otherInstance, deliveryBound: .seconds(1)).isEmpty, "another instance's delete, within X1")
+    }
+
     @Test("a tagged value read after its tag's invalidation is a violation; a value set after it is not")
     func tags() {
         let history = [

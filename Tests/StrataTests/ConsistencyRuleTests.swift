@@ -340,20 +340,33 @@ struct ConsistencyHistoryFindingsTests {
         #expect(try await follower.value == "computed by the follower", "the follower began after the delete: it computes")
     }
 
+    @Test(
+        "C1/R1: a delete that races a flight's write (L2 took the write, then the delete) hides the value from a caller that joins after it"
+    )
+    func followerAfterDeleteRacingTheWrite() async throws {
+        try await followerJoinsAfterDelete(at: .writeAnswered)  // L2 holds the value; the write is still in flight
+    }
+
     @Test("C1/R1: a caller that joins a flight after a delete that followed the flight's write does not take the deleted value")
     func followerAfterDeleteOfWrittenValue() async throws {
+        try await followerJoinsAfterDelete(at: .afterWrite)  // the value is stored; the flight has not ended
+    }
+
+    /// Holds a flight's leader at `point` (after L2 took its value), deletes the key, then
+    /// lets a caller join the flight: it began after the delete, so it must compute.
+    private func followerJoinsAfterDelete(at point: PipelineGates.Point) async throws {
         let fixture = ConsistencyRuleTests.TwoInstances()
         let cache = fixture.first
-        let afterWrite = PipelineGates.shared.arm(.afterWrite, key: "k", in: cache)
-        defer { PipelineGates.shared.disarm(afterWrite) }
+        let gate = PipelineGates.shared.arm(point, key: "k", in: cache)
+        defer { PipelineGates.shared.disarm(gate) }
         let leader = Task { try await cache.getOrSet("k", as: String.self) { "computed by the leader" } }
-        try await afterWrite.reached()  // its value is stored; the flight has not ended
+        try await gate.reached()
         try await cache.delete("k")
         let follower = Task { try await cache.getOrSet("k", as: String.self) { "computed by the follower" } }
         #expect(
             try await eventually(poll: .milliseconds(1)) { PipelineGates.shared.flightWaiters("k", in: cache) == 1 },
             "the follower joined the flight")
-        afterWrite.open()
+        gate.open()
         #expect(try await leader.value == "computed by the leader")
         #expect(try await follower.value == "computed by the follower", "the follower began after the delete: it computes")
         #expect(try await cache.get("k", as: String.self) == "computed by the follower")

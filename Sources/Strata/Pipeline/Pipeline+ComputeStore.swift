@@ -114,6 +114,7 @@ extension Pipeline {
         }
         switch outcome {
         case .answered(let written):
+            await PipelineGates.shared.pass(.writeAnswered, key: key, scope: flightScope)
             leased.tracking.advance(
                 to: tiered.finishLeasedWrite(ticket, since: since, result: written ? .written : .refused, key: key, copy: copy))
             if written { await tiered.announce(.key(key)) }

@@ -23,6 +23,9 @@ package final class PipelineGates: Sendable {
         case afterMiss
         /// A computed value is about to be written to the store.
         case beforeWrite
+        /// A tiered store's L2 answered a computed value's write under its lease; the write
+        /// is still in flight for the write tracker (its L1 copy not yet kept or dropped).
+        case writeAnswered
         /// A computed value's write under its lease has answered (or was not made): the
         /// flight is about to end and hand its value to the callers that waited.
         case afterWrite

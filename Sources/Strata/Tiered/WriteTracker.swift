@@ -73,18 +73,22 @@ final class WriteTracker: Sendable {
     ///
     /// Returns the tracker's state right after this write, as a snapshot: a later write by
     /// the same computation (its lease kept) is then judged against it, not against its own
-    /// earlier write.
+    /// earlier write, and so are the callers that waited for the computation's flight. A
+    /// write that was not alone gives a snapshot that is not quiet.
     @discardableResult
     func finishWrite(
         _ ticket: Ticket, since snapshot: ReadSnapshot?, keep: () throws -> Void, drop: () throws -> Void
     ) rethrows -> ReadSnapshot {
         try state.withLock { state in
-            if Self.isAlone(ticket, since: snapshot, in: state) { try keep() } else { try drop() }
+            let alone = Self.isAlone(ticket, since: snapshot, in: state)
+            if alone { try keep() } else { try drop() }
             state.stripes[ticket.stripe].inFlight -= 1
             let stripe = state.stripes[ticket.stripe]
+            // Not quiet when another change raced this write: what the key holds after it is
+            // unknown, so nothing judged against this snapshot takes it for this write's value.
             return ReadSnapshot(
                 keyHash: ticket.keyHash, stripe: ticket.stripe, begun: stripe.begun, prefixWritesBegun: state.prefixWritesBegun,
-                wasQuiet: stripe.inFlight == 0 && state.prefixWritesInFlight == 0)
+                wasQuiet: alone && stripe.inFlight == 0 && state.prefixWritesInFlight == 0)
         }
     }
 

@@ -27,7 +27,12 @@ struct HistoryChecker {
     /// When the process stalled: the delivery bound does not run then.
     let stalls: HistoryStalls
 
-    init(operations: [Operation], deliveryBound: Duration, stalls: HistoryStalls = .none) {
+    /// Whether callers that waited for another's computation are held to R1 (see
+    /// ``ConsistencyHistory/violations(in:deliveryBound:stalls:checksWaiters:)``).
+    let checksWaiters: Bool
+
+    init(operations: [Operation], deliveryBound: Duration, stalls: HistoryStalls = .none, checksWaiters: Bool = true) {
+        self.checksWaiters = checksWaiters
         self.operations = operations.sorted { $0.start < $1.start }
         self.stalls = stalls
         self.deliveryBound = deliveryBound.components.seconds * 1_000_000_000 + deliveryBound.components.attoseconds / 1_000_000_000
@@ -45,10 +50,20 @@ struct HistoryChecker {
             var explainedReads: [(read: Operation, write: Write)] = []
             for read in operations where read.target == key && (read.kind == .get || read.kind == .getOrSet) {
                 guard case .some(let result) = read.result, read.computed == nil else { continue }
-                // A caller that waited for another's computation (single flight) gets its value.
+                // A caller that waited for another's computation (single flight) gets its value,
+                // unless a change of the key in its instance overtook that value before the
+                // caller began (R1, C1).
                 if let value = result, let computation = computedValues[value], computation.id != read.id,
                     computation.computed!.start < read.end, computation.end > read.start
                 {
+                    if checksWaiters, computation.instance == read.instance,
+                        let change = overtakingChange(of: computation, before: read, key: key)
+                    {
+                        found.append(
+                            report(
+                                "\(read) took the value of \(computation), which \(change) overtook before it began", key: key,
+                                writes: writes))
+                    }
                     continue
                 }
                 if let write = explanation(of: result, read: read, writes: writes) {
@@ -60,6 +75,25 @@ struct HistoryChecker {
             found += monotonicReadViolations(explainedReads, key: key, writes: writes)
         }
         return found
+    }
+
+    /// A change of `key` in `read`'s instance that ended before `read` began and began after
+    /// `computation` did (so after its miss): the computed value predates it, and `read`,
+    /// which began after it, must not answer with that value (R1). An invalidation of one of
+    /// the value's tags counts (T1).
+    func overtakingChange(of computation: Operation, before read: Operation, key: String) -> Operation? {
+        guard let computed = computation.computed else { return nil }
+        return operations.first { change in
+            guard change.instance == read.instance, !change.failed, change.end < read.start, change.start > computed.start else {
+                return false
+            }
+            switch change.kind {
+            case .set, .delete: return change.target == key
+            case .clear: return KeyRules.key(key, hasPrefix: change.target)
+            case .invalidate: return computation.tags.contains(change.target)
+            default: return false
+            }
+        }
     }
 
     /// Everything that set what `key` holds.
