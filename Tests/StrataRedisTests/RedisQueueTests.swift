@@ -102,7 +102,14 @@ struct RedisQueueTests {
         let error = try await refused.value
         #expect(error?.code == .backendUnavailable && error?.key == "one too many", "\(String(describing: error))")
         #expect(error?.message.contains("queue") == true, "\(String(describing: error))")
-        for task in out + queued { try await task.value }
+        do {
+            for task in out + queued { try await task.value }
+        } catch {
+            // Failed once in CI with "connection reset by peer" on out0 (not reproduced): what
+            // the server says of it tells a killed or crashed server from a dropped client.
+            Issue.record("\(error)\n\(server.logTail())")
+            throw error
+        }
         await watcher.value
         #expect(try await store.get("q3", as: Int.self) == 3, "the queued calls ran")
         #expect(try await store.get("one too many", as: Int.self) == nil, "the refused one did not")

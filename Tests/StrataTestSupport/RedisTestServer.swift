@@ -66,6 +66,8 @@ package final class RedisTestServer: Sendable {
             [
                 "--port", String(port), "--bind", "127.0.0.1", "--unixsocket", socket, "--unixsocketperm", "700",
                 "--save", "", "--appendonly", "no", "--dir", directory, "--daemonize", "no",
+                // Its log, for a test that must tell why a connection ended (see `logTail`).
+                "--logfile", directory + "/redis.log", "--loglevel", "verbose",
             ] + extraArguments,
             output: .discarded, errors: .discarded)
         liveServers.withLock { _ = $0.insert(process.pid) }
@@ -97,6 +99,14 @@ package final class RedisTestServer: Sendable {
     }
 
     package func stop() { kill() }
+
+    /// The last `lines` lines of the server's log (verbose: connections accepted and
+    /// closed, signals, crashes), and whether it still runs: for a test's failure message.
+    package func logTail(lines: Int = 20) -> String {
+        let log = (try? String(contentsOfFile: directory + "/redis.log", encoding: .utf8)) ?? "(no log)"
+        let tail = log.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines).joined(separator: "\n")
+        return "redis-server \(isRunning ? "running" : "not running"); its log ends:\n\(tail)"
+    }
 
     /// Whether the server's process runs (it was not killed).
     package var isRunning: Bool {

@@ -352,6 +352,30 @@ struct ConsistencyHistoryFindingsTests {
         try await followerJoinsAfterDelete(at: .afterWrite)  // the value is stored; the flight has not ended
     }
 
+    @Test("C4/R1: when L2 does not answer the lease, a value an earlier read kept is no fallback once this instance deleted the key")
+    func fallbackAfterDeleteWhileL2Fails() async throws {
+        let fixture = ConsistencyRuleTests.TwoInstances()
+        let cache = fixture.first
+        let options = EntryOptions(expires: "1s", grace: "1h", failSafeThrottle: "1h")
+        _ = try await cache.getOrSet("rates", as: Int.self, options: options) { 1 }
+        fixture.clock.advance(by: .seconds(2))  // past its lifetime, in its grace (in L1 and L2)
+        let gate = PipelineGates.shared.arm(.beforeLease, key: "rates", in: cache)
+        defer { PipelineGates.shared.disarm(gate) }
+        let failing = Task {
+            try await cache.getOrSet("rates", as: Int.self, options: options) { () async throws -> Int in
+                throw ComputeFailure()
+            }
+        }
+        try await gate.reached()  // its first read kept 1
+        try await cache.delete("rates")
+        fixture.faulty.inject(.fail, into: .reads)  // the lease's read gets no answer
+        gate.open()
+        await #expect(throws: ComputeFailure.self, "the deleted value is no fallback") { try await failing.value }
+        fixture.faulty.inject(.none, into: .reads)
+        #expect(try await cache.get("rates", as: Int.self) == nil, "nor is it back in L1")
+        #expect(try await cache.l1.get("rates", as: Int.self) == nil)
+    }
+
     /// Holds a flight's leader at `point` (after L2 took its value), deletes the key, then
     /// lets a caller join the flight: it began after the delete, so it must compute.
     private func followerJoinsAfterDelete(at point: PipelineGates.Point) async throws {
@@ -397,3 +421,5 @@ extension ConsistencyHistoryFindingsTests {
         _ = try await deleting.value
     }
 }
+
+private struct ComputeFailure: Error {}

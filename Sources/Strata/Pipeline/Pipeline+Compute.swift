@@ -113,18 +113,24 @@ extension Pipeline {
         /// a change of the key since then, a delete after the write say, sends the callers
         /// that waited to look again.
         var since: WriteTracker.ReadSnapshot? = nil
+        /// A tiered store's tag epoch at the flight's lease, as its L1 copy is stamped: an
+        /// invalidation known here since then sends the callers that waited to look again.
+        var tagEpoch: Int? = nil
     }
 
     /// Whether a caller that waited for a flight may take its value: the flight says it
     /// holds, nothing changed the key in this process since (a tiered store's write tracker:
     /// a change after the flight's write, before the flight ended, would be hidden), and the
-    /// value's tags are still valid (an invalidation during the flight, T1). Otherwise the
-    /// caller looks again (C1, R1). A store of one tier keeps no tracker: there a change
-    /// between the flight's write and its end is not seen (see Consistency.md).
+    /// value's tags are still valid (an invalidation during the flight, T1: on a tiered store,
+    /// no invalidation known since the flight's lease, which costs no L2 call). Otherwise the
+    /// caller looks again (C1, R1), and finds the flight's L1 copy when it still holds. A
+    /// store of one tier keeps no tracker: there a change between the flight's lease and its
+    /// end is not seen (see Consistency.md).
     func holdsForWaiter<Value: Sendable>(_ shared: Shared<Value>) async -> Bool {
         guard shared.holdsForWaiters else { return false }
         if let tiered {
             guard let since = shared.since, tiered.tracker.isUnchanged(since: since) else { return false }
+            return (shared.envelope?.tags.isEmpty ?? true) || tiered.tagTable.epoch.load(ordering: .acquiring) == shared.tagEpoch
         }
         return (try? await tagsAreValid(shared.envelope)) == true
     }
@@ -252,7 +258,8 @@ extension Pipeline {
             await releaseComputeLock(key, leased.lock)
             await PipelineGates.shared.pass(.afterWrite, key: key, scope: flightScope)
             return Shared(
-                value: value, holdsForWaiters: stored.outcome != .refused, envelope: stored.envelope, since: leased.tracking.current)
+                value: value, holdsForWaiters: stored.outcome != .refused, envelope: stored.envelope, since: leased.tracking.current,
+                tagEpoch: leased.tagEpoch)
         }
         // In a task of its own, so that a caller who stops waiting does not stop the value from landing.
         // Who ends the lease if the computation fails is settled once: `running` becomes
@@ -269,7 +276,7 @@ extension Pipeline {
                 _ = ownership.settle(as: Ownership.finished)
                 return Shared(
                     value: value, holdsForWaiters: stored.outcome != .refused, envelope: stored.envelope,
-                    since: leased.tracking.current)
+                    since: leased.tracking.current, tagEpoch: leased.tagEpoch)
             } catch {
                 await releaseComputeLock(key, leased.lock)
                 let finishedFirst = ownership.settle(as: Ownership.finished)
@@ -301,7 +308,9 @@ extension Pipeline {
             if !abandon() { releaseUnusedLease() }
             tiered?.reportResilience(.softTimeout, key, error: nil)
             // A soft timeout is only armed with a kept value.
-            return Shared(value: leased.kept!.value, holdsForWaiters: true, envelope: leased.kept!.envelope, since: leased.tracking.current)
+            return Shared(
+                value: leased.kept!.value, holdsForWaiters: true, envelope: leased.kept!.envelope, since: leased.tracking.current,
+                tagEpoch: leased.tagEpoch)
         case .hardTimeout:
             let goesOn = abandon()
             let error = StrataError(

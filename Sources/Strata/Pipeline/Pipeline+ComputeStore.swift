@@ -35,11 +35,13 @@ extension Pipeline {
             let entry = StoredEntry(bytes: envelope.encode(payload: payload), expiresAt: kept.keptUntil.map { max($0, freshUntil) })
             // Under the lease: a value written meanwhile is fresher than the one kept.
             let outcome = try? await storeUnderLease(kept.value, entry, envelope, leased, keepingLease: computationGoesOn)
-            holdsForWaiters = outcome != nil && outcome != .refused
+            holdsForWaiters = outcome != .refused  // a re-arm that threw: the store could not be reached
         } else if !computationGoesOn {
             try? await source.releaseLease(leased.lease, forKey: key)
         }
-        return Shared(value: kept.value, holdsForWaiters: holdsForWaiters, envelope: envelope, since: leased.tracking.current)
+        return Shared(
+            value: kept.value, holdsForWaiters: holdsForWaiters, envelope: envelope, since: leased.tracking.current,
+            tagEpoch: leased.tagEpoch)
     }
 
     /// Step 6: the computed value, written under the lease with its chosen options; its

@@ -44,11 +44,17 @@ extension Pipeline {
         }
         // The fallback (fail-safe) is what the read under the lease kept, not what an earlier
         // read did: a delete, clear or tag invalidation that landed between the two must not
-        // bring the old value back (R1, T1). Only when the source gave no answer here (it
-        // failed or passed l2Timeout) does the earlier read's value stand, its tags checked
-        // again now, after the tag epoch the lease recorded.
+        // bring the old value back (R1, T1). Only when L2 gave no answer here (it failed or
+        // passed l2Timeout: a tiered store) does the earlier read's value stand, and only
+        // while L1 still holds that write's copy, its tags valid (L1's own check, after the
+        // tag epoch the lease recorded): a change in this process removed or replaced it.
         var fallback: StoredValue<Value>? = nil
-        if !held, let kept, (try? await tagsAreValid(kept.envelope)) == true { fallback = kept }
+        if !held, let tiered, let kept, let keptEnvelope = kept.envelope,
+            case .stale(let again) = try await tiered.l1Read(byteKey, as: type, for: .compute, look: .again),
+            again.envelope?.writtenAt == keptEnvelope.writtenAt
+        {
+            fallback = again
+        }
         if let entry {
             if let found = try decode(entry, key: key, as: type, for: .compute) {
                 if try await tagsAreValid(found.envelope) {
