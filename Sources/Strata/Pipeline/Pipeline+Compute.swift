@@ -122,7 +122,8 @@ extension Pipeline {
     /// holds, nothing changed the key in this process since (a tiered store's write tracker:
     /// a change after the flight's write, before the flight ended, would be hidden), and the
     /// value's tags are still valid (an invalidation during the flight, T1: on a tiered store,
-    /// no invalidation known since the flight's lease, which costs no L2 call). Otherwise the
+    /// by the tag table alone, with no L2 call; a tag it does not know sends the caller to
+    /// look again). Otherwise the
     /// caller looks again (C1, R1), and finds the flight's L1 copy when it still holds. A
     /// store of one tier keeps no tracker: there a change between the flight's lease and its
     /// end is not seen (see Consistency.md).
@@ -130,7 +131,10 @@ extension Pipeline {
         guard shared.holdsForWaiters else { return false }
         if let tiered {
             guard let since = shared.since, tiered.tracker.isUnchanged(since: since) else { return false }
-            return (shared.envelope?.tags.isEmpty ?? true) || tiered.tagTable.epoch.load(ordering: .acquiring) == shared.tagEpoch
+            guard let envelope = shared.envelope, !envelope.tags.isEmpty,
+                tiered.tagTable.epoch.load(ordering: .acquiring) != shared.tagEpoch
+            else { return true }
+            return tiered.tagsAreKnownValid(envelope)  // the table changed: each tag by what it knows
         }
         return (try? await tagsAreValid(shared.envelope)) == true
     }

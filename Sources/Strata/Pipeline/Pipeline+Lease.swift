@@ -49,8 +49,8 @@ extension Pipeline {
         // while L1 still holds that write's copy, its tags valid (L1's own check, after the
         // tag epoch the lease recorded): a change in this process removed or replaced it.
         var fallback: StoredValue<Value>? = nil
-        if !held, let tiered, let kept, let keptEnvelope = kept.envelope,
-            case .stale(let again) = try await tiered.l1Read(byteKey, as: type, for: .compute, look: .again),
+        if !held, let tiered, let keptEnvelope = kept?.envelope,
+            case .stale(let again) = try await l1ReadWithoutL2Failure(tiered, byteKey, as: type),
             again.envelope?.writtenAt == keptEnvelope.writtenAt
         {
             fallback = again
@@ -79,6 +79,23 @@ extension Pipeline {
             ComputationLease(
                 key: key, lease: lease, held: held, tracking: tracking, tagEpoch: tagEpoch, startedAt: startedAt,
                 kept: fallback, lock: lock))
+    }
+
+    /// L1's copy of `key` as the compute path sees it, looked at again (no request counted);
+    /// `.missing` when checking its tags needed L2 and L2 failed: L2 has just failed the
+    /// lease, and the fallback is then dropped rather than the call failed with L2's error.
+    private func l1ReadWithoutL2Failure<Value: Codable & Sendable>(
+        _ tiered: TieredStore, _ key: ByteKey, as type: Value.Type
+    ) async throws -> TieredStore.L1Read<Value> {
+        do {
+            return try await tiered.l1Read(key, as: type, for: .compute, look: .again)
+        } catch let error as StrataError where error.code == .closed {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            return .missing
+        }
     }
 
     /// Makes `lease` the key's lease in the source and reads the key under it: whether the

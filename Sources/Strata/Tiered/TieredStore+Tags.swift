@@ -26,6 +26,13 @@ extension TieredStore {
         return instants.allSatisfy { $0 < envelope.writtenAt }
     }
 
+    /// Whether an envelope's tags are all valid as far as the tag table knows, with no L2
+    /// call: `false` when one of them is unknown here (or invalidated at or after the write).
+    func tagsAreKnownValid(_ envelope: EntryEnvelope) -> Bool {
+        let now = clock.now().millisecondsSince1970
+        return envelope.tags.allSatisfy { tag in tagTable.invalidatedAt(tag, now: now).map { $0 < envelope.writtenAt } ?? false }
+    }
+
     /// Until when a tag's instant read now is known (milliseconds since 1970): as an L1
     /// copy (``l1Deadline()``), and on a store without an invalidation source
     /// `undeliveredL1Expiry` at most, since nothing would tell it of another instance's
