@@ -23,6 +23,32 @@ extension KeyValueStoreConformance {
         return try await computation.value
     }
 
+    /// Writes `rates` (1) with a grace, lets its lifetime pass, and holds a `getOrSet` of it
+    /// whose computation fails at `point`, where its first read has kept 1 as its fallback.
+    /// Runs `change` there, lets the call go on, and returns the call with what `change` gave.
+    static func holdingAFailingComputation<Outcome>(
+        at point: PipelineGates.Point, in store: any KeyValueStore, _ context: Context,
+        while change: (_ options: EntryOptions) async throws -> Outcome
+    ) async throws -> (call: Task<Int, any Error>, outcome: Outcome) {
+        let options = graceful(context, throttle: "1h")
+        _ = try await store.getOrSet("rates", as: Int.self, options: options) { 1 }
+        try await context.passShortLifetime()
+        let gate = PipelineGates.shared.arm(point, key: "rates", in: store)
+        defer { PipelineGates.shared.disarm(gate) }
+        let call = Task {
+            try await store.getOrSet("rates", as: Int.self, options: options) { () async throws -> Int in throw ComputeFailure() }
+        }
+        do {
+            try await gate.reached()
+        } catch {
+            call.cancel()
+            throw error
+        }
+        let outcome = try await change(options)
+        gate.open()
+        return (call, outcome)
+    }
+
     static let consistencyChecks: [Check] = [
         Check("stale-set: a computed value never replaces a set that began after its computation's miss") { context in
             try await withStore(context) { store in
@@ -126,18 +152,11 @@ extension KeyValueStoreConformance {
         },
         Check("fail-safe never serves or re-arms a kept value deleted before the computation's lease") { context in
             try await withStore(context) { store in
-                let options = graceful(context, throttle: "1h")
-                _ = try await store.getOrSet("rates", as: Int.self, options: options) { 1 }
-                try await context.passShortLifetime()
                 // The call's first read keeps 1 (in its grace); the delete lands before its lease.
-                let gate = PipelineGates.shared.arm(.beforeLease, key: "rates", in: store)
-                defer { PipelineGates.shared.disarm(gate) }
-                let failing = Task {
-                    try await store.getOrSet("rates", as: Int.self, options: options) { () async throws -> Int in throw ComputeFailure() }
+                let (failing, options) = try await holdingAFailingComputation(at: .beforeLease, in: store, context) { options in
+                    try await store.delete("rates")
+                    return options
                 }
-                try await gate.reached()
-                try await store.delete("rates")
-                gate.open()
                 do {
                     let value = try await failing.value
                     throw ConformanceFailure(
@@ -183,37 +202,25 @@ extension KeyValueStoreConformance {
         },
         Check("a caller that joins a failing flight after a delete does not take the fallback whose re-arm the delete refused") { context in
             try await withStore(context) { store in
-                let options = graceful(context, throttle: "1h")
-                _ = try await store.getOrSet("rates", as: Int.self, options: options) { 1 }
-                try await context.passShortLifetime()
-                let gate = PipelineGates.shared.arm(.afterMiss, key: "rates", in: store)
-                defer { PipelineGates.shared.disarm(gate) }
-                let failing = Task {
-                    try await store.getOrSet("rates", as: Int.self, options: options) { () async throws -> Int in throw ComputeFailure() }
+                // Its miss kept 1: its caller may be served it.
+                let (failing, follower) = try await holdingAFailingComputation(at: .afterMiss, in: store, context) { options in
+                    try await store.delete("rates")
+                    let follower = Task { try await store.getOrSet("rates", as: Int.self, options: options) { 2 } }
+                    let joined = try await eventually(poll: .milliseconds(1)) {
+                        PipelineGates.shared.flightWaiters("rates", in: store) == 1
+                    }
+                    try Expect.that(joined, "the follower joined the failing flight")
+                    return follower
                 }
-                try await gate.reached()  // its miss kept 1: its caller may be served it
-                try await store.delete("rates")
-                let follower = Task { try await store.getOrSet("rates", as: Int.self, options: options) { 2 } }
-                let joined = try await eventually(poll: .milliseconds(1)) { PipelineGates.shared.flightWaiters("rates", in: store) == 1 }
-                try Expect.that(joined, "the follower joined the failing flight")
-                gate.open()
                 try Expect.equal(try await failing.value, 1, "the failing computation's caller gets the value kept at its miss")
                 try Expect.equal(try await follower.value, 2, "the follower began after the delete: it computes")
             }
         },
         Check("a kept value is re-armed only under its computation's lease: fail-safe never writes over a fresher value") { context in
             try await withStore(context) { store in
-                let options = graceful(context, throttle: "1h")
-                _ = try await store.getOrSet("rates", as: Int.self, options: options) { 1 }
-                try await context.passShortLifetime()
-                let gate = PipelineGates.shared.arm(.afterMiss, key: "rates", in: store)
-                defer { PipelineGates.shared.disarm(gate) }
-                let failing = Task {
-                    try await store.getOrSet("rates", as: Int.self, options: options) { () async throws -> Int in throw ComputeFailure() }
+                let (failing, _) = try await holdingAFailingComputation(at: .afterMiss, in: store, context) { _ in
+                    try await store.set("rates", 2, expires: "1h")
                 }
-                try await gate.reached()
-                try await store.set("rates", 2, expires: "1h")
-                gate.open()
                 try Expect.equal(try await failing.value, 1, "the failing computation's caller gets the kept value")
                 try Expect.equal(try await store.get("rates", as: Int.self), 2, "the value written meanwhile stays")
             }
