@@ -100,8 +100,17 @@ final class RedisEventLoop: Sendable {
                 for (index, (socket, lane)) in watched.enumerated() {
                     let events = Int32(descriptors[index + 1].revents)
                     if events == 0 { continue }
-                    var keep = events & POLLNVAL == 0
-                    if keep && events & (POLLIN | POLLHUP | POLLERR) != 0 {
+                    if events & POLLNVAL != 0 {
+                        // Something else in the process closed the descriptor: its number
+                        // may name another file already, so it is given up, not closed, and
+                        // the lane fails its batches out (no reply or timeout would come).
+                        socket.forget()
+                        registry.withLock { _ = $0.removeValue(forKey: socket.token) }
+                        lane.lost(socket)
+                        continue
+                    }
+                    var keep = true
+                    if events & (POLLIN | POLLHUP | POLLERR) != 0 {
                         keep = lane.readable(socket, buffer: buffer)
                     }
                     if keep && events & POLLOUT != 0 {

@@ -35,6 +35,14 @@ extension RedisLane {
         return keep
     }
 
+    /// `socket`'s descriptor was closed by something else in the process (the event loop's
+    /// `poll` said `POLLNVAL`): the connection is lost as if the server had closed it, its
+    /// batches out fail at once, and the lane connects again for its queue.
+    func lost(_ socket: RedisSocket) {
+        let error = RedisConnectionError(description: "the connection's descriptor was closed by something else in the process")
+        perform(event { $0.read(socket, replies: [], failure: error, now: .now) })
+    }
+
     /// Fails the batch out when it waited for its replies longer than the command timeout.
     func checkTimeout(_ socket: RedisSocket, now: ContinuousClock.Instant) -> TimeoutCheck {
         var check = TimeoutCheck.close

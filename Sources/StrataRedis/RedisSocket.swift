@@ -88,6 +88,13 @@ final class RedisSocket: @unchecked Sendable {
         if now { closeDescriptor(descriptor) }
     }
 
+    /// Gives the descriptor up without closing it: something else in the process closed it
+    /// (the event loop's `poll` said `POLLNVAL`), and its number may already name another
+    /// file, which a close here would take from its owner.
+    func forget() {
+        use.withLock { $0.closed = true }
+    }
+
     /// Starts a call on the descriptor; `false` once it is closed (or about to be).
     private func enter() -> Bool {
         use.withLock { use in

@@ -185,4 +185,37 @@ struct RedisConnectionTests {
         #expect(try await store.get("k", as: Int.self) == 3)
         try await store.close()
     }
+
+    @Test(
+        "a connection whose descriptor something else closed fails its batch out at once (poll's POLLNVAL), never leaves it waiting, and the lane connects again",
+        .timeLimit(.minutes(1)))
+    func descriptorClosedBehindTheLanesBack() async throws {
+        let server = try await RedisTestServer()
+        let store = try oneConnection(to: server, commandTimeout: .seconds(30))
+        try await store.set("k", "v")
+        server.send(SIGSTOP)  // the get's batch goes out and stays unanswered
+        let finished = Counter()
+        let get = Task {
+            defer { finished.increment() }
+            return try await store.get("k", as: String.self)
+        }
+        let out = try await eventually { store.lanes[0].state.withLock { !$0.isIdle } }
+        #expect(out, "the get's batch is out")
+        let descriptor = try #require(store.lanes[0].state.withLock { $0.socket?.descriptor })
+        close(descriptor)  // what a bug elsewhere in the process could do
+        // A `poll` under way keeps the file open; the next one says POLLNVAL. It comes with
+        // the loop's next event or deadline (the batch's, 30 s here): woken now.
+        RedisEventLoop.shared.wake()
+        // Before, the socket left the event loop's watch with its batch out, so neither a
+        // reply nor the command timeout ever came: the call waited for ever.
+        let ended = try await eventually { finished.count == 1 }
+        server.send(SIGCONT)
+        #expect(ended, "the call ended well within its 30 s command timeout")
+        guard ended else { return }
+        let error = await #expect(throws: StrataError.self) { try await get.value }
+        #expect(error?.backend?.contains("Redis") == true, "names the backend: \(String(describing: error))")
+        #expect("\(String(describing: error))".contains("descriptor was closed"), "says why: \(String(describing: error))")
+        #expect(try await store.get("k", as: String.self) == "v", "the lane connects again")
+        try await store.close()
+    }
 }
