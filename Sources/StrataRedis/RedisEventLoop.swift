@@ -69,6 +69,16 @@ final class RedisEventLoop: Sendable {
         _ = write(wakeUp.write, &byte, 1)  // a full pipe already wakes the loop
     }
 
+    /// `poll` found `socket`'s descriptor not open (`POLLNVAL`): something else in the
+    /// process closed it. Its number may name another file already, so it is given up, not
+    /// closed, and `lane` fails its batches out (no reply or timeout would come for them
+    /// once the socket is not watched) and connects again.
+    func dropClosedBehindItsBack(_ socket: RedisSocket, of lane: RedisLane) {
+        socket.forget()
+        registry.withLock { _ = $0.removeValue(forKey: socket.token) }
+        lane.lost(socket)
+    }
+
     private func unregister(_ socket: RedisSocket) {
         registry.withLock { _ = $0.removeValue(forKey: socket.token) }
         socket.close()
@@ -101,12 +111,7 @@ final class RedisEventLoop: Sendable {
                     let events = Int32(descriptors[index + 1].revents)
                     if events == 0 { continue }
                     if events & POLLNVAL != 0 {
-                        // Something else in the process closed the descriptor: its number
-                        // may name another file already, so it is given up, not closed, and
-                        // the lane fails its batches out (no reply or timeout would come).
-                        socket.forget()
-                        registry.withLock { _ = $0.removeValue(forKey: socket.token) }
-                        lane.lost(socket)
+                        dropClosedBehindItsBack(socket, of: lane)
                         continue
                     }
                     var keep = true

@@ -88,6 +88,7 @@ extension RedisStore {
     /// and `UNLINK` counts only the names it removed, so the count stays exact.
     @discardableResult
     public func clear(prefix: String) async throws -> Int {
+        defer { noteChange(under: prefix) }  // once cleared: flights of its keys are overtaken (C1, R1)
         _ = try await unlinkAll(scanning: names.leasePattern(prefix), of: prefix) { name in
             guard let keyName = self.names.keyName(ofLease: name) else { return false }
             return keyName.starts(with: self.names.namespace + Array(prefix.utf8))

@@ -123,6 +123,7 @@ extension SQLiteStore {
     /// the leases of that range, in one immediate transaction on the writer's own thread.
     @discardableResult
     public func clear(prefix: String) async throws -> Int {
+        defer { noteChange(under: prefix) }  // once cleared: flights of its keys are overtaken (C1, R1)
         let now = clock.now().millisecondsSince1970
         let upper = SQLiteQueries.upperBound(ofPrefix: prefix)
         let (count, delete, breakLeases) =

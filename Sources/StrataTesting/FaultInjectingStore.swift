@@ -280,7 +280,8 @@ public final class FaultInjectingStore: KeyValueStore {
     /// Passes through, or fails as injected.
     @discardableResult
     public func clear(prefix: String) async throws -> Int {
-        try await gated(.writes) { try await base.clear(prefix: prefix) }
+        defer { noteChange(under: prefix) }  // once cleared: flights of its keys are overtaken (C1, R1)
+        return try await gated(.writes) { try await base.clear(prefix: prefix) }
     }
     /// Passes through, or fails as injected.
     @discardableResult

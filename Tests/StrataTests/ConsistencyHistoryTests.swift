@@ -82,7 +82,6 @@ struct ConsistencyHistoryCheckerTests {
             Operation(id: 3, kind: .getOrSet, target: "a:1", start: 40, end: 100, result: .some("c")),
         ]
         #expect(ConsistencyHistory.violations(in: deleted).count == 1, "it began after the delete ended")
-        #expect(ConsistencyHistory.violations(in: deleted, checksWaiters: false).isEmpty, "a store of one tier's window (not promised)")
         let invalidated = [
             computation,
             Operation(id: 2, kind: .invalidate, target: "t1", start: 20, end: 30),

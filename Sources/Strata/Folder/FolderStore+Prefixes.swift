@@ -57,7 +57,8 @@ extension FolderStore {
     /// many unexpired entries it removed.
     @discardableResult
     public func clear(prefix: String) async throws -> Int {
-        try await onFileThread { [self] in
+        defer { noteChange(under: prefix) }  // once cleared: flights of its keys are overtaken (C1, R1)
+        return try await onFileThread { [self] in
             let now = clock.now()
             var removed = 0
             try failing(nil) {

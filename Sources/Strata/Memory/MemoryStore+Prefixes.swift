@@ -83,6 +83,7 @@ extension MemoryStore {
     /// Removes the keys that start with `prefix`. O(log entries + matches) per shard.
     @discardableResult
     public func clear(prefix: String) async throws -> Int {
+        defer { noteChange(under: prefix) }  // once cleared: flights of its keys are overtaken (C1, R1)
         let now = clock.now().millisecondsSince1970
         var removed = 0
         try withEveryOpenTable { state in

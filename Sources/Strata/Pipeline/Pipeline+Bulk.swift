@@ -259,6 +259,7 @@ extension Pipeline {
         }
         if batch.contains(where: \.hasEnvelope) { try await EnvelopeMarker.mark(source) }
         for write in batch { LocalLeases.shared.breakLease(store: ObjectIdentifier(source), key: write.key) }
+        defer { noteChanges(of: batch.map(\.key)) }  // once written (C1, R1)
         do {
             if let tiered {
                 try await tiered.writeThrough(batch, to: source)
@@ -281,6 +282,7 @@ extension Pipeline {
         guard !keys.isEmpty else { return 0 }
         let fullKeys = keys.map { keyPrefix + $0 }
         for key in fullKeys { LocalLeases.shared.breakLease(store: ObjectIdentifier(source), key: key) }
+        defer { noteChanges(of: fullKeys) }  // once removed (C1, R1)
         do {
             if let tiered { return try await tiered.removeThrough(fullKeys, from: source) }
             return try await source.removeEntries(forKeys: fullKeys)
@@ -288,6 +290,14 @@ extension Pipeline {
             error.key = error.key.map(callerKey)  // the caller's key, not the view's
             throw error
         }
+    }
+}
+
+extension Pipeline {
+    /// Notes a change of each of `keys` (prefix applied) for the flights of this store.
+    func noteChanges(of keys: [String]) {
+        guard SingleFlight.shared.isRunningAny else { return }
+        for key in keys { SingleFlight.shared.noteChange(scope: flightScope, key: key) }
     }
 }
 

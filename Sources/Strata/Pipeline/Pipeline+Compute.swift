@@ -67,9 +67,10 @@ extension Pipeline {
         var attempt = 0
         while true {
             var led = false
+            var overtaken = false
             let shared: Shared<Value>?
             do {
-                shared = try await SingleFlight.shared.run(scope: flightScope, key: key) {
+                shared = try await SingleFlight.shared.run(scope: flightScope, key: key, overtaken: &overtaken) {
                     led = true
                     return try await computeOnce(
                         key, as: type, options: options, computation: computation, found: kept, sourceUnavailable: sourceIsUnavailable,
@@ -81,7 +82,7 @@ extension Pipeline {
                 shared = nil
             }
             if let shared, led { return shared.value }
-            if let shared, await holdsForWaiter(shared) { return shared.value }
+            if let shared, !overtaken, await holdsForWaiter(shared) { return shared.value }
             if attempt >= 8 {
                 // Changes keep racing this caller's lookups: rather than take a value that
                 // may predate one, it computes under a lease of its own, outside the flight.
@@ -125,8 +126,9 @@ extension Pipeline {
     /// by the tag table alone, with no L2 call; a tag it does not know sends the caller to
     /// look again). Otherwise the
     /// caller looks again (C1, R1), and finds the flight's L1 copy when it still holds. A
-    /// store of one tier keeps no tracker: there a change between the flight's lease and its
-    /// end is not seen (see Consistency.md).
+    /// store of one tier keeps no tracker: a change through its typed API is noted to the
+    /// key's flight instead (`SingleFlight.noteChange`), and a caller that joined after
+    /// one is told so by the flight (`overtaken`) and looks again too.
     func holdsForWaiter<Value: Sendable>(_ shared: Shared<Value>) async -> Bool {
         guard shared.holdsForWaiters else { return false }
         if let tiered {

@@ -71,11 +71,6 @@ public struct Pipeline: Sendable {
     /// The clock lifetimes are measured with (L2's, for a tiered store).
     var clock: any StrataClock { source.clock }
 
-    /// Whether this store keeps a record of its own changes (a tiered store's write tracker),
-    /// by which a caller that waited for a flight sees a change made after the flight's
-    /// write (see `holdsForWaiter`).
-    package var tracksChanges: Bool { tiered != nil }
-
     /// Single flight is per store and key: every view of one store shares it.
     var flightScope: ObjectIdentifier { tiered.map(ObjectIdentifier.init) ?? ObjectIdentifier(source) }
 

@@ -70,6 +70,7 @@ extension KeyValueStore {
     public func delete(_ key: String) async throws -> Bool {
         try KeyRules.validate(key, backend: backendName)
         breakLocalLease(of: key)
+        defer { noteChange(of: key) }
         return try await removeEntry(forKey: key)
     }
 
@@ -112,6 +113,7 @@ extension KeyValueStore {
     @discardableResult
     public func clear() async throws -> Int {
         breakLocalLeases(under: "")
+        defer { noteChange(under: "") }
         return try await clear(prefix: "")
     }
 
@@ -128,6 +130,7 @@ extension KeyValueStore {
     public func expire(_ key: String, _ expiry: Expiry) async throws -> Bool {
         try KeyRules.validate(key, backend: backendName)
         breakLocalLease(of: key)
+        defer { noteChange(of: key) }
         return try await setExpiration(expiry.deadline(from: clock.now()), forKey: key)
     }
 
@@ -150,6 +153,7 @@ extension KeyValueStore {
     public func increment(_ key: String, by delta: Int = 1, expires: Expiry? = nil) async throws -> Int {
         try KeyRules.validate(key, backend: backendName)
         breakLocalLease(of: key)
+        defer { noteChange(of: key) }
         return try await incrementEntry(forKey: key, by: delta, expiresAt: deadline(for: expires))
     }
 
@@ -174,6 +178,7 @@ extension KeyValueStore {
         try KeyRules.validate(key, backend: backendName)
         let bytes = try ValueCoding.encode(value, key: key, backend: backendName, format: pipeline.valueFormat)
         // Like a plain read, an entry past its lifetime (kept for its grace) is no value.
+        defer { noteChange(of: key) }
         return try await pipeline.setIfAbsent(key, StoredEntry(bytes: bytes, expiresAt: deadline(for: expires)))
     }
 
@@ -301,5 +306,23 @@ extension KeyValueStore {
     @usableFromInline
     func breakLocalLeases(under prefix: String) {
         LocalLeases.shared.breakLeases(under: prefix, in: self)
+    }
+
+    /// Tells the flights of this store that `key` changed (called once the change is made):
+    /// a caller that joins one from now on may have begun after the change, and looks again
+    /// rather than take a value the flight may have found or stored before it (C1, R1).
+    @usableFromInline
+    package func noteChange(of key: String) {
+        guard SingleFlight.shared.isRunningAny else { return }
+        let pipeline = self.pipeline
+        SingleFlight.shared.noteChange(scope: pipeline.flightScope, key: pipeline.keyPrefix + key)
+    }
+
+    /// ``noteChange(of:)`` for every key under `prefix`: a `clear(prefix:)`.
+    @usableFromInline
+    package func noteChange(under prefix: String) {
+        guard SingleFlight.shared.isRunningAny else { return }
+        let pipeline = self.pipeline
+        SingleFlight.shared.noteChange(scope: pipeline.flightScope, prefix: pipeline.keyPrefix + prefix)
     }
 }

@@ -21,10 +21,18 @@ package final class SingleFlight: Sendable {
         /// The leader gave up (it was cancelled); try again, perhaps as the new leader.
         case retry
         case cancelled
+        /// The outcome for a waiter that joined after a change of the key was noted.
+        indirect case late(Outcome)
     }
 
     private struct Flight {
         var waiters: [UInt64: CheckedContinuation<Outcome, Never>] = [:]
+        /// A change of the key was noted during the flight (``noteChange(scope:key:)``):
+        /// callers that join from then on may have begun after it.
+        var changed = false
+        /// The waiters that joined after a change was noted: the flight's value may predate
+        /// a change they must see (R1), so they are told (``run(scope:key:overtaken:operation:)``).
+        var lateWaiters: Set<UInt64> = []
         /// What the leader's outcome reaches its waiters through for ThreadSanitizer (see
         /// ``SanitizerHandOff``), made by the first waiter: a flight nobody joined makes none.
         var handOff: SanitizerHandOff.Token?
@@ -32,6 +40,7 @@ package final class SingleFlight: Sendable {
         /// Adds a waiter; returns the flight's hand-off token, made by its first waiter.
         mutating func join(_ id: UInt64, _ continuation: CheckedContinuation<Outcome, Never>) -> SanitizerHandOff.Token {
             waiters[id] = continuation
+            if changed { lateWaiters.insert(id) }
             if let handOff { return handOff }
             let token = SanitizerHandOff.Token()
             handOff = token
@@ -45,10 +54,25 @@ package final class SingleFlight: Sendable {
     }
 
     private let state = Lock(State())
+    /// How many flights run, so that noting a change costs one load while none does.
+    private let flightCount = Atomic<Int>(0)
 
     package func run<Value: Sendable>(
         scope: ObjectIdentifier,
         key: String,
+        operation: () async throws -> Value
+    ) async throws -> Value {
+        var overtaken = false
+        return try await run(scope: scope, key: key, overtaken: &overtaken, operation: operation)
+    }
+
+    /// ``run(scope:key:operation:)``, and whether this caller waited for a flight that a
+    /// change of the key noted before the caller joined may have overtaken: its value may
+    /// then predate a change that returned before the caller began.
+    package func run<Value: Sendable>(
+        scope: ObjectIdentifier,
+        key: String,
+        overtaken: inout Bool,
         operation: () async throws -> Value
     ) async throws -> Value {
         let flightKey = FlightKey(scope: scope, key: ByteKey(key))
@@ -56,6 +80,9 @@ package final class SingleFlight: Sendable {
             let isLeader = state.withLock { state in
                 guard state.flights[flightKey] == nil else { return false }
                 state.flights[flightKey] = Flight()
+                // Sequentially consistent with the load in `noteChange`: a change that ends
+                // after this flight began (and after its reads or writes) sees it.
+                flightCount.add(1, ordering: .sequentiallyConsistent)
                 return true
             }
             if isLeader {
@@ -71,16 +98,22 @@ package final class SingleFlight: Sendable {
             }
             // A bulk computation this caller belongs to need not wait for it: it has no key to compute.
             BulkParticipant.current?.isWaiting(forKey: key)
-            switch await wait(for: flightKey) {
+            let (outcome, late) = await wait(for: flightKey)
+            switch outcome {
             case .value(let value):
                 // A caller asking for another type than the leader's computes its own.
-                if let value = value as? Value { return value }
+                if let value = value as? Value {
+                    overtaken = late
+                    return value
+                }
             case .failure(let error):
                 throw error
             case .retry:
                 try Task.checkCancellation()
             case .cancelled:
                 throw CancellationError()
+            case .late:
+                break  // unwrapped by `wait`
             }
         }
     }
@@ -91,10 +124,44 @@ package final class SingleFlight: Sendable {
         state.withLock { $0.flights[FlightKey(scope: scope, key: ByteKey(key))]?.waiters.count ?? 0 }
     }
 
+    /// Whether any flight runs: when none does, a change has nothing to note.
+    package var isRunningAny: Bool { flightCount.load(ordering: .sequentiallyConsistent) > 0 }
+
+    /// Notes a change of `key` in `scope` (made through the typed API of a store, once the
+    /// store has made it): callers that join a flight of the key from now on are told the
+    /// flight may be overtaken.
+    package func noteChange(scope: ObjectIdentifier, key: String) {
+        guard flightCount.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        state.withLock { $0.flights[FlightKey(scope: scope, key: ByteKey(key))]?.changed = true }
+    }
+
+    /// ``noteChange(scope:key:)`` for every key of `scope` that starts with `prefix`.
+    package func noteChange(scope: ObjectIdentifier, prefix: String) {
+        guard flightCount.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        state.withLock { state in
+            let overtaken = state.flights.keys.filter { $0.scope == scope && KeyRules.key($0.key.string, hasPrefix: prefix) }
+            for flightKey in overtaken { state.flights[flightKey]?.changed = true }
+        }
+    }
+
     private func finish(_ flightKey: FlightKey, with outcome: Outcome) {
-        guard let flight = state.withLock({ $0.flights.removeValue(forKey: flightKey) }) else { return }
+        guard
+            let flight = state.withLock({ state -> Flight? in
+                guard let flight = state.flights.removeValue(forKey: flightKey) else { return nil }
+                flightCount.subtract(1, ordering: .sequentiallyConsistent)
+                return flight
+            })
+        else { return }
         if let handOff = flight.handOff { SanitizerHandOff.handOff(through: handOff) }  // also to a waiter not suspended yet
-        for waiter in flight.waiters.values { waiter.resume(returning: outcome) }
+        for (id, waiter) in flight.waiters {
+            waiter.resume(returning: flight.lateWaiters.contains(id) ? .late(outcome) : outcome)
+        }
+    }
+
+    private func wait(for flightKey: FlightKey) async -> (outcome: Outcome, late: Bool) {
+        let outcome: Outcome = await wait(for: flightKey)
+        if case .late(let outcome) = outcome { return (outcome, true) }
+        return (outcome, false)
     }
 
     private func wait(for flightKey: FlightKey) async -> Outcome {

@@ -49,6 +49,24 @@ extension KeyValueStoreConformance {
         return (call, outcome)
     }
 
+    /// Holds a flight's leader once its value is stored (`afterWrite`), runs `change`, lets a
+    /// caller join the flight, and lets the flight end; returns what the leader's caller and
+    /// the follower got. The follower began after the change returned (R1).
+    static func joiningAfterAChange(
+        in store: any KeyValueStore, change: () async throws -> Void
+    ) async throws -> (leader: String, follower: String) {
+        let gate = PipelineGates.shared.arm(.afterWrite, key: "k", in: store)
+        defer { PipelineGates.shared.disarm(gate) }
+        let leader = Task { try await store.getOrSet("k", as: String.self, expires: "1h") { "computed by the leader" } }
+        try await gate.reached()
+        try await change()
+        let follower = Task { try await store.getOrSet("k", as: String.self, expires: "1h") { "computed by the follower" } }
+        let joined = try await eventually(poll: .milliseconds(1)) { PipelineGates.shared.flightWaiters("k", in: store) == 1 }
+        try Expect.that(joined, "the follower joined the leader's flight")
+        gate.open()
+        return (try await leader.value, try await follower.value)
+    }
+
     static let consistencyChecks: [Check] = [
         Check("stale-set: a computed value never replaces a set that began after its computation's miss") { context in
             try await withStore(context) { store in
@@ -214,6 +232,23 @@ extension KeyValueStoreConformance {
                 }
                 try Expect.equal(try await failing.value, 1, "the failing computation's caller gets the value kept at its miss")
                 try Expect.equal(try await follower.value, 2, "the follower began after the delete: it computes")
+            }
+        },
+        Check("C1/R1: a caller that joins a flight after a delete that followed the flight's write does not take the deleted value") {
+            context in
+            try await withStore(context) { store in
+                let got = try await joiningAfterAChange(in: store) { try await store.delete("k") }
+                try Expect.equal(got.leader, "computed by the leader", "the leader's caller gets its value")
+                try Expect.equal(got.follower, "computed by the follower", "the follower began after the delete: it computes")
+                try Expect.equal(try await store.get("k", as: String.self), "computed by the follower", "the follower's value is stored")
+            }
+        },
+        Check("C1/R1: a caller that joins a flight after a clear(prefix:) that followed the flight's write does not take the cleared value")
+        {
+            context in
+            try await withStore(context) { store in
+                let got = try await joiningAfterAChange(in: store) { _ = try await store.clear(prefix: "k") }
+                try Expect.equal(got.follower, "computed by the follower", "the follower began after the clear: it computes")
             }
         },
         Check("a kept value is re-armed only under its computation's lease: fail-safe never writes over a fresher value") { context in

@@ -215,20 +215,18 @@ package final class ConsistencyHistory: Sendable {
     /// The reads the model cannot explain, each with the history of its key; `deliveryBound`
     /// is how late another instance may see a change (the bus's delivery, X1), in running
     /// time: the `stalls` of the process do not count.
-    package func violations(deliveryBound: Duration = .zero, stalls: HistoryStalls = .none, checksWaiters: Bool = true) -> [String] {
-        Self.violations(in: operations, deliveryBound: deliveryBound, stalls: stalls, checksWaiters: checksWaiters)
+    package func violations(deliveryBound: Duration = .zero, stalls: HistoryStalls = .none) -> [String] {
+        Self.violations(in: operations, deliveryBound: deliveryBound, stalls: stalls)
     }
 
     /// The violations in a list of operations (a test's own, to check the checker).
-    /// `checksWaiters`: whether a caller that waited for another's computation is held to
-    /// R1 (a change of the key in its instance that ended before it began, and began after
-    /// the computation, hides the computed value from it). Every store keeps it but for a
-    /// change between a flight's write and its end, which only a tiered store sees
-    /// (`Docs/Consistency.md`, "What is not promised").
+    /// A caller that waited for another's computation is held to R1: a change of the key in
+    /// its instance that ended before it began, and began after the computation, hides the
+    /// computed value from it.
     package static func violations(
-        in operations: [Operation], deliveryBound: Duration = .zero, stalls: HistoryStalls = .none, checksWaiters: Bool = true
+        in operations: [Operation], deliveryBound: Duration = .zero, stalls: HistoryStalls = .none
     ) -> [String] {
-        HistoryChecker(operations: operations, deliveryBound: deliveryBound, stalls: stalls, checksWaiters: checksWaiters).violations()
+        HistoryChecker(operations: operations, deliveryBound: deliveryBound, stalls: stalls).violations()
     }
 }
 
@@ -295,7 +293,6 @@ extension ConsistencyHistory {
         _ instances: [any KeyValueStore], tasks: Int = 6, deliveryBound: Duration = .zero
     ) async throws -> Outcome {
         let history = ConsistencyHistory(seed: seed)
-        let checksWaiters = instances.allSatisfy { $0.pipeline.tracksChanges }
         let watch = StallWatch(origin: history.origin, threshold: .milliseconds(100))
         let stalls: HistoryStalls
         do {
@@ -309,7 +306,7 @@ extension ConsistencyHistory {
         // the cooperative pool's two threads from the tests running beside it.
         let violations = await withCheckedContinuation { continuation in
             Thread.detachNewThread {
-                let violations = history.violations(deliveryBound: deliveryBound, stalls: stalls, checksWaiters: checksWaiters)
+                let violations = history.violations(deliveryBound: deliveryBound, stalls: stalls)
                 SanitizerHandOff.handOff(through: history)  // also to a task not suspended yet
                 continuation.resume(returning: violations)
             }

@@ -27,12 +27,7 @@ struct HistoryChecker {
     /// When the process stalled: the delivery bound does not run then.
     let stalls: HistoryStalls
 
-    /// Whether callers that waited for another's computation are held to R1 (see
-    /// ``ConsistencyHistory/violations(in:deliveryBound:stalls:checksWaiters:)``).
-    let checksWaiters: Bool
-
-    init(operations: [Operation], deliveryBound: Duration, stalls: HistoryStalls = .none, checksWaiters: Bool = true) {
-        self.checksWaiters = checksWaiters
+    init(operations: [Operation], deliveryBound: Duration, stalls: HistoryStalls = .none) {
         self.operations = operations.sorted { $0.start < $1.start }
         self.stalls = stalls
         self.deliveryBound = deliveryBound.components.seconds * 1_000_000_000 + deliveryBound.components.attoseconds / 1_000_000_000
@@ -56,7 +51,7 @@ struct HistoryChecker {
                 if let value = result, let computation = computedValues[value], computation.id != read.id,
                     computation.computed!.start < read.end, computation.end > read.start
                 {
-                    if checksWaiters, computation.instance == read.instance,
+                    if computation.instance == read.instance,
                         let change = overtakingChange(of: computation, before: read, key: key)
                     {
                         found.append(
