@@ -25,7 +25,7 @@ extension HTTPCache {
             exchange.urlKey + "\n"
             + exchange.headers.fields
             .map { $0.name.lowercased() + ":" + $0.value }.sorted().joined(separator: "\n")
-        let shared = try await SingleFlight.shared.run(scope: ObjectIdentifier(self), key: flightKey) {
+        let shared = try await fetches.run(scope: ObjectIdentifier(self), key: flightKey) {
             SharedResult(response: try await fetchAndStore(exchange, lookup: lookup), leader: token)
         }
         if shared.leader == token || shared.response.isStored || shared.response.source != .network {

@@ -53,6 +53,9 @@ public final class HTTPCache: Sendable {
     let staleRetention: Int64
     /// The entries read from the store lately, decoded, by key and bytes.
     let decoded = DecodedEntries()
+    /// The origin fetches under way, one per URL and request fields: the cache's own, so
+    /// that they never make the stores' changes note themselves to flights (`SingleFlight`).
+    let fetches = SingleFlight()
 
     struct BackgroundWork {
         var tasks: [UInt64: Task<Void, Never>] = [:]

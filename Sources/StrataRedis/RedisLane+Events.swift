@@ -36,8 +36,10 @@ extension RedisLane {
     }
 
     /// `socket`'s descriptor was closed by something else in the process (the event loop's
-    /// `poll` said `POLLNVAL`): the connection is lost as if the server had closed it, its
-    /// batches out fail at once, and the lane connects again for its queue.
+    /// `poll` said `POLLNVAL`): the connection is lost as if the server had closed it and its
+    /// batches out fail at once. A ready lane connects again for its queue; one still
+    /// connecting, in its TLS handshake or logging in fails its queue, and the next request
+    /// connects again.
     func lost(_ socket: RedisSocket) {
         let error = RedisConnectionError(description: "the connection's descriptor was closed by something else in the process")
         perform(event { $0.read(socket, replies: [], failure: error, now: .now) })

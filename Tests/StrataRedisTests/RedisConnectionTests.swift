@@ -219,6 +219,10 @@ struct RedisConnectionTests {
         #expect(error?.backend?.contains("Redis") == true, "names the backend: \(String(describing: error))")
         #expect("\(String(describing: error))".contains("descriptor was closed"), "says why: \(String(describing: error))")
         #expect(try await store.get("k", as: String.self) == "v", "the lane connects again")
+        // Given up, never closed: its number may name another file of the process by now.
+        #expect(fcntl(socket.descriptor, F_GETFD) != -1, "the descriptor given up was not closed by the store")
         try await store.close()
+        #expect(fcntl(socket.descriptor, F_GETFD) != -1, "nor by its close")
+        close(socket.descriptor)  // the test's own, now that nothing polls it
     }
 }

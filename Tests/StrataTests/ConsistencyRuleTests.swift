@@ -248,7 +248,10 @@ class ForwardingStore: KeyValueStore, @unchecked Sendable {  // immutable after 
         try await base.incrementEntry(forKey: key, by: delta, expiresAt: expiresAt)
     }
     func storedKeys(prefix: String) async throws -> [String] { try await base.storedKeys(prefix: prefix) }
-    func clear(prefix: String) async throws -> Int { try await base.clear(prefix: prefix) }
+    func clear(prefix: String) async throws -> Int {
+        defer { noteChange(under: prefix) }  // for this wrapper's flights, when it keeps its own pipeline
+        return try await base.clear(prefix: prefix)
+    }
     func sweepExpired() async throws -> Int { try await base.sweepExpired() }
     func close() async throws { try await base.close() }
     func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {

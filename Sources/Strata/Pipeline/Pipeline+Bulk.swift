@@ -294,10 +294,12 @@ extension Pipeline {
 }
 
 extension Pipeline {
-    /// Notes a change of each of `keys` (prefix applied) for the flights of this store.
+    /// Notes a change of each of `keys` (prefix applied) to this store's flights (on a
+    /// tiered store as well as its write tracker: a caller that joins a failing flight after
+    /// the change looks again rather than take the failure).
     func noteChanges(of keys: [String]) {
         guard SingleFlight.shared.isRunningAny else { return }
-        for key in keys { SingleFlight.shared.noteChange(scope: flightScope, key: key) }
+        SingleFlight.shared.noteChanges(scope: flightScope, keys: keys)
     }
 }
 

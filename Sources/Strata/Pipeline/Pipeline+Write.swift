@@ -72,7 +72,7 @@ extension Pipeline {
     ) async throws {
         await PipelineGates.shared.pass(.beforeSet, key: key, scope: flightScope)
         if envelope != nil { try await EnvelopeMarker.mark(source) }
-        defer { SingleFlight.shared.noteChange(scope: flightScope, key: key) }  // once written (C1, R1)
+        defer { noteChanges(of: [key]) }  // once written (C1, R1)
         LocalLeases.shared.breakLease(store: ObjectIdentifier(source), key: key)
         if let tiered {
             try await tiered.writeThrough(key, entry, value: tiered.kept(value, envelope, checkedEpoch: epoch), to: source)

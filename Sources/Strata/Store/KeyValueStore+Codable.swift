@@ -318,9 +318,19 @@ extension KeyValueStore {
         SingleFlight.shared.noteChange(scope: pipeline.flightScope, key: pipeline.keyPrefix + key)
     }
 
-    /// ``noteChange(of:)`` for every key under `prefix`: a `clear(prefix:)`.
-    @usableFromInline
-    package func noteChange(under prefix: String) {
+    /// Tells this store's `getOrSet` calls that every key under `prefix` changed: call it
+    /// at the end of your store's `clear(prefix:)`, once the entries are gone, as every
+    /// Strata store does. A caller that joins a computation of such a key from then on
+    /// looks again rather than take a value computed before the clear (C1, R1 in
+    /// `Docs/Consistency.md`). It costs one atomic load while no computation runs.
+    ///
+    /// ```swift
+    /// public func clear(prefix: String) async throws -> Int {
+    ///     defer { noteChange(under: prefix) }
+    ///     return try await backend.removeAll(prefix: prefix)
+    /// }
+    /// ```
+    public func noteChange(under prefix: String) {
         guard SingleFlight.shared.isRunningAny else { return }
         let pipeline = self.pipeline
         SingleFlight.shared.noteChange(scope: pipeline.flightScope, prefix: pipeline.keyPrefix + prefix)

@@ -8,7 +8,12 @@ import Synchronization
 /// leader itself is cancelled, the waiters are not failed with its cancellation: one of
 /// them takes over as the new leader.
 package final class SingleFlight: Sendable {
+    /// The stores' flights (`Pipeline`): the changes a store's typed API makes are noted
+    /// to them.
     package static let shared = SingleFlight()
+
+    /// A table of flights of its own (`HTTPCache`'s fetches).
+    package init() {}
 
     struct FlightKey: Hashable, Sendable {
         let scope: ObjectIdentifier
@@ -107,6 +112,9 @@ package final class SingleFlight: Sendable {
                     return value
                 }
             case .failure(let error):
+                // A caller that joined after a change of the key looks again: the change
+                // may have made the failed computation needless (a value set meanwhile).
+                if late { continue }
                 throw error
             case .retry:
                 try Task.checkCancellation()
@@ -133,6 +141,14 @@ package final class SingleFlight: Sendable {
     package func noteChange(scope: ObjectIdentifier, key: String) {
         guard flightCount.load(ordering: .sequentiallyConsistent) > 0 else { return }
         state.withLock { $0.flights[FlightKey(scope: scope, key: ByteKey(key))]?.changed = true }
+    }
+
+    /// ``noteChange(scope:key:)`` for each of `keys`, under one lock.
+    package func noteChanges(scope: ObjectIdentifier, keys: [String]) {
+        guard flightCount.load(ordering: .sequentiallyConsistent) > 0 else { return }
+        state.withLock { state in
+            for key in keys { state.flights[FlightKey(scope: scope, key: ByteKey(key))]?.changed = true }
+        }
     }
 
     /// ``noteChange(scope:key:)`` for every key of `scope` that starts with `prefix`.

@@ -279,6 +279,7 @@ public final class TieredStore: KeyValueStore {
     /// entries L2 held.
     @discardableResult
     public func clear(prefix: String) async throws -> Int {
+        defer { noteChange(under: prefix) }  // once cleared: flights of its keys are overtaken (C1, R1)
         let started = observing ? ContinuousClock.now : nil
         tracker.beginPrefixWrite()
         // Clear L1 whatever L2 did: after a failure L2 may be partly cleared.

@@ -251,6 +251,26 @@ extension KeyValueStoreConformance {
                 try Expect.equal(got.follower, "computed by the follower", "the follower began after the clear: it computes")
             }
         },
+        Check("C1/R1: a caller that joins a failing flight after a delete computes its own value rather than take the failure") { context in
+            try await withStore(context) { store in
+                let gate = PipelineGates.shared.arm(.afterMiss, key: "k", in: store)
+                defer { PipelineGates.shared.disarm(gate) }
+                let failing = Task {
+                    try await store.getOrSet("k", as: String.self, expires: "1h") { () async throws -> String in throw ComputeFailure() }
+                }
+                try await gate.reached()
+                try await store.delete("k")
+                let follower = Task { try await store.getOrSet("k", as: String.self, expires: "1h") { "computed by the follower" } }
+                let joined = try await eventually(poll: .milliseconds(1)) { PipelineGates.shared.flightWaiters("k", in: store) == 1 }
+                try Expect.that(joined, "the follower joined the failing flight")
+                gate.open()
+                do {
+                    _ = try await failing.value
+                    throw ConformanceFailure(message: "the failing computation's caller got a value", location: "\(#fileID):\(#line)")
+                } catch is ComputeFailure {}
+                try Expect.equal(try await follower.value, "computed by the follower", "the follower began after the delete: it computes")
+            }
+        },
         Check("a kept value is re-armed only under its computation's lease: fail-safe never writes over a fresher value") { context in
             try await withStore(context) { store in
                 let (failing, _) = try await holdingAFailingComputation(at: .afterMiss, in: store, context) { _ in
