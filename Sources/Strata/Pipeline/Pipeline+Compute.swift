@@ -80,6 +80,10 @@ extension Pipeline {
                 // The flight was a bulk computation's that did not return this key: the
                 // caller's own computation may (it looks again, as after a refused value).
                 shared = nil
+            } catch is SingleFlight.OvertakenFailure {
+                // The flight failed, and the caller joined it after a change of the key: it
+                // looks again (the change may have set a value), as after a refused value.
+                shared = nil
             }
             if let shared, led { return shared.value }
             if let shared, !overtaken, await holdsForWaiter(shared) { return shared.value }

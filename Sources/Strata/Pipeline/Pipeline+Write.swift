@@ -130,6 +130,7 @@ extension Pipeline {
     package func setIfAbsent(_ key: String, _ entry: StoredEntry) async throws -> Bool {
         let key = keyPrefix + key
         let store = self.store
+        defer { noteChanges(of: [key]) }  // it may have written or removed (C1, R1)
         for _ in 0..<8 {
             LocalLeases.shared.breakLease(store: ObjectIdentifier(source), key: key)
             if try await store.setEntryIfAbsent(entry, forKey: key) { return true }

@@ -178,7 +178,6 @@ extension KeyValueStore {
         try KeyRules.validate(key, backend: backendName)
         let bytes = try ValueCoding.encode(value, key: key, backend: backendName, format: pipeline.valueFormat)
         // Like a plain read, an entry past its lifetime (kept for its grace) is no value.
-        defer { noteChange(of: key) }
         return try await pipeline.setIfAbsent(key, StoredEntry(bytes: bytes, expiresAt: deadline(for: expires)))
     }
 

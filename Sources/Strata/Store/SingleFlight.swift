@@ -1,7 +1,9 @@
 import Synchronization
 
 /// Runs one computation per key at a time in this process; callers that arrive while it
-/// runs wait for it and share its outcome.
+/// runs wait for it and share its outcome, but for those that joined after a change of the
+/// key was noted (``noteChange(scope:key:)``): they are told (`overtaken`, or
+/// ``OvertakenFailure`` for a failure), and look again.
 ///
 /// The first caller (the leader) runs the operation inline, so it keeps its task-locals,
 /// priority and cancellation. A waiter that is cancelled stops waiting at once. When the
@@ -11,6 +13,14 @@ package final class SingleFlight: Sendable {
     /// The stores' flights (`Pipeline`): the changes a store's typed API makes are noted
     /// to them.
     package static let shared = SingleFlight()
+
+    /// Thrown to a caller that joined a flight after a change of its key was noted, when the
+    /// flight failed: the caller looks again rather than take the failure
+    /// (``run(scope:key:overtaken:operation:)``).
+    package struct OvertakenFailure: Error {
+        /// What the flight threw.
+        package let error: any Error
+    }
 
     /// A table of flights of its own (`HTTPCache`'s fetches).
     package init() {}
@@ -68,12 +78,17 @@ package final class SingleFlight: Sendable {
         operation: () async throws -> Value
     ) async throws -> Value {
         var overtaken = false
-        return try await run(scope: scope, key: key, overtaken: &overtaken, operation: operation)
+        do {
+            return try await run(scope: scope, key: key, overtaken: &overtaken, operation: operation)
+        } catch let overtaken as OvertakenFailure {
+            throw overtaken.error  // a caller that does not look again takes the failure
+        }
     }
 
     /// ``run(scope:key:operation:)``, and whether this caller waited for a flight that a
     /// change of the key noted before the caller joined may have overtaken: its value may
-    /// then predate a change that returned before the caller began.
+    /// then predate a change that returned before the caller began. Such a flight's failure
+    /// is thrown as ``OvertakenFailure``.
     package func run<Value: Sendable>(
         scope: ObjectIdentifier,
         key: String,
@@ -112,9 +127,13 @@ package final class SingleFlight: Sendable {
                     return value
                 }
             case .failure(let error):
-                // A caller that joined after a change of the key looks again: the change
-                // may have made the failed computation needless (a value set meanwhile).
-                if late { continue }
+                // A caller that joined after a change of the key looks again (its caller
+                // decides how, and how many times): the change may have made the failed
+                // computation needless (a value set meanwhile).
+                if late {
+                    overtaken = true
+                    throw OvertakenFailure(error: error)
+                }
                 throw error
             case .retry:
                 try Task.checkCancellation()
