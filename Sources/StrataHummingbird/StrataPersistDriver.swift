@@ -83,10 +83,12 @@ public struct StrataPersistDriver: PersistDriver {
         } else if let deadline = deadline(expires) {
             expiresAt = deadline.timestamp
         } else {
-            try await store.removeEntry(forKey: key)
+            _ = try await store.changingEntry(forKey: key) { try await store.removeEntry(forKey: key) }
             return
         }
-        try await store.setEntry(StoredEntry(bytes: bytes, expiresAt: expiresAt), forKey: key)
+        try await store.changingEntry(forKey: key) {
+            try await store.setEntry(StoredEntry(bytes: bytes, expiresAt: expiresAt), forKey: key)
+        }
     }
 
     /// The value at `key`, or `nil`; `PersistError.invalidConversion` when it is not an `Object`.
@@ -111,7 +113,7 @@ public struct StrataPersistDriver: PersistDriver {
     /// Removes `key`.
     public func remove(key: String) async throws {
         try KeyRules.validate(key, backend: store.backendName)
-        try await store.removeEntry(forKey: key)
+        _ = try await store.changingEntry(forKey: key) { try await store.removeEntry(forKey: key) }
     }
 
     /// Runs the store's background work (sweeping expired entries) until graceful

@@ -68,19 +68,22 @@ public struct StrataCache: Cache, Sendable {
         do {
             try KeyRules.validate(key, backend: store.backendName)
             guard let value else {
-                return complete { _ = try await store.removeEntry(forKey: key) }
+                return complete { _ = try await store.changingEntry(forKey: key) { try await store.removeEntry(forKey: key) } }
             }
             let bytes = try ValueCoding.encode(value, key: key, backend: store.backendName, format: store.valueFormat)
             let expiresAt: Timestamp?
             if let seconds = expirationTime?.seconds {
-                guard seconds > 0 else { return complete { _ = try await store.removeEntry(forKey: key) } }
+                guard seconds > 0 else {
+                    return complete { _ = try await store.changingEntry(forKey: key) { try await store.removeEntry(forKey: key) } }
+                }
                 expiresAt = store.deadline(for: Expiry(.seconds(seconds)))
             } else {
                 expiresAt = store.deadline(for: nil)
             }
             return complete {
                 // As a plain `set` stores a value: bytes that begin as an envelope does go inside one.
-                try await store.setEntry(try await store.pipeline.plainEntry(bytes, expiresAt: expiresAt), forKey: key)
+                let entry = try await store.pipeline.plainEntry(bytes, expiresAt: expiresAt)
+                try await store.changingEntry(forKey: key) { try await store.setEntry(entry, forKey: key) }
             }
         } catch {
             return eventLoop.makeFailedFuture(error)

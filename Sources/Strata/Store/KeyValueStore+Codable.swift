@@ -317,6 +317,18 @@ extension KeyValueStore {
         SingleFlight.shared.noteChange(scope: pipeline.flightScope, key: pipeline.keyPrefix + key)
     }
 
+    /// Runs a change of `key` that an adapter makes through the requirements (`removeEntry`,
+    /// `setEntry`) as the typed API runs its own: this process's default lease on the key is
+    /// broken first, and the key's flights are told once the change is made (C1, R1), so a
+    /// `getOrSet` that begins after it never takes a value a flight stored before it.
+    package func changingEntry<Result: Sendable>(
+        forKey key: String, _ change: () async throws -> Result
+    ) async throws -> Result {
+        breakLocalLease(of: key)
+        defer { noteChange(of: key) }
+        return try await change()
+    }
+
     /// Tells this store's `getOrSet` calls that every key under `prefix` changed: call it
     /// at the end of your store's `clear(prefix:)`, once the entries are gone, as every
     /// Strata store does. A caller that joins a computation of such a key from then on

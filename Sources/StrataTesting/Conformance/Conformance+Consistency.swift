@@ -52,7 +52,7 @@ extension KeyValueStoreConformance {
     /// Holds a flight's leader once its value is stored (`afterWrite`), runs `change`, lets a
     /// caller join the flight, and lets the flight end; returns what the leader's caller and
     /// the follower got. The follower began after the change returned (R1).
-    static func joiningAfterAChange(
+    package static func joiningAfterAChange(
         in store: any KeyValueStore, change: () async throws -> Void
     ) async throws -> (leader: String, follower: String) {
         let gate = PipelineGates.shared.arm(.afterWrite, key: "k", in: store)

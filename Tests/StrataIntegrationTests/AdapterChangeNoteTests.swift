@@ -1,0 +1,74 @@
+#if Vapor && Hummingbird
+import Foundation
+import Hummingbird
+import Strata
+import StrataHummingbird
+import StrataTesting
+import StrataVapor
+import Testing
+import VaporTesting
+
+/// A key the Vapor or Hummingbird adapter removes is noted to its flight, as a change
+/// through the typed API is (Docs/Consistency.md, R1 and C1): a `getOrSet` that begins after
+/// the removal returned never takes the value the flight stored before it. (After an
+/// adapter's write, such a `getOrSet` reads that value and joins no flight.)
+@Suite("The adapters note their changes to a key's flight")
+struct AdapterChangeNoteTests {
+    static let backends = ["memory", "sqlite", "redis", "tiered over SQLite"]
+
+    static func withStore(_ backend: String, _ body: (any KeyValueStore) async throws -> Void) async throws {
+        let stores = IntegrationStores()
+        let store: any KeyValueStore =
+            switch backend {
+            case "memory": MemoryStore(maxEntries: 1_000)
+            case "sqlite": try stores.sqlite()
+            case "redis": try await stores.redis()
+            default: try stores.tieredOverSQLite()
+            }
+        do {
+            try await body(store)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
+    }
+
+    @Test(
+        "C1/R1 through Hummingbird: a getOrSet that joins a flight after StrataPersistDriver.remove, or a set with expires: .zero, that followed the flight's write computes its own value",
+        .timeLimit(.minutes(1)), arguments: backends)
+    func hummingbirdRemoveIsNoted(backend: String) async throws {
+        try await Self.withStore(backend) { store in
+            let persist = StrataPersistDriver(store: store)
+            let removed = try await KeyValueStoreConformance.joiningAfterAChange(in: store) { try await persist.remove(key: "k") }
+            #expect(removed.leader == "computed by the leader", "the leader's caller gets its value")
+            #expect(removed.follower == "computed by the follower", "the follower began after remove: it computes")
+            _ = try await store.delete("k")
+            let expired = try await KeyValueStoreConformance.joiningAfterAChange(in: store) {
+                try await persist.set(key: "k", value: "gone", expires: .zero)
+            }
+            #expect(expired.follower == "computed by the follower", "the follower began after a set that removes: it computes")
+        }
+    }
+
+    @Test(
+        "C1/R1 through Vapor: a getOrSet that joins a flight after req.cache.set(key, to: nil), or with a lifetime of 0 s, that followed the flight's write computes its own value",
+        .timeLimit(.minutes(1)), arguments: backends)
+    func vaporChangesAreNoted(backend: String) async throws {
+        try await Self.withStore(backend) { store in
+            try await withApp { app in
+                let cache = StrataCache(store: store, eventLoop: app.eventLoopGroup.any())
+                let removed = try await KeyValueStoreConformance.joiningAfterAChange(in: store) {
+                    try await cache.set("k", to: String?.none).get()
+                }
+                #expect(removed.follower == "computed by the follower", "the follower began after the removal: it computes")
+                _ = try await store.delete("k")
+                let expired = try await KeyValueStoreConformance.joiningAfterAChange(in: store) {
+                    try await cache.set("k", to: "gone", expiresIn: .seconds(0)).get()
+                }
+                #expect(expired.follower == "computed by the follower", "the follower began after a set that removes: it computes")
+            }
+        }
+    }
+}
+#endif
