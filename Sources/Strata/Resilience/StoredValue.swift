@@ -45,19 +45,21 @@ package struct StoredValue<Value: Sendable>: Sendable {
 @usableFromInline
 final class KeptEnvelope<Value: Sendable>: Sendable {
     // What a hit reads comes first, beside the object's header (a class keeps its stored
-    // properties in the order declared): the value, when it is large, and the envelope,
-    // which a hit does not read, come after.
+    // properties in the order declared): the expiry, whether there are tags, then the value;
+    // the tag epoch (read only for a tagged copy) and the envelope (never read by a hit) come
+    // after, so that an untagged hit of a small value reads the object's first 64 bytes
+    // (the epoch between the flags and the value pushed a 32-byte value to bytes 40-72).
     /// The envelope's expiry, kept flat for the hit path.
     @usableFromInline
     let expiresAt: Int64
-    /// The tag epoch the tags were last checked at.
-    @usableFromInline
-    let checkedEpoch: Atomic<Int>
     /// Whether the envelope has tags, kept flat for the hit path.
     @usableFromInline
     let isTagged: Bool
     @usableFromInline
     let value: Value
+    /// The tag epoch the tags were last checked at.
+    @usableFromInline
+    let checkedEpoch: Atomic<Int>
     @usableFromInline
     let envelope: EntryEnvelope
 
