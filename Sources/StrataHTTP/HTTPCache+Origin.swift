@@ -15,7 +15,8 @@ extension HTTPCache {
 
     /// Fetches (or revalidates) once for all concurrent callers with the same URL and
     /// request fields. Callers that waited get the leader's response if it was stored or
-    /// came from the store; otherwise (a `no-store` answer, say) each asks on its own.
+    /// came from the store; otherwise (a `no-store` answer, say) each asks on its own, as
+    /// does a caller that joined after an `invalidate(_:)` of the URL, whatever the answer.
     func fetchOnce(_ exchange: Exchange, lookup: Lookup) async throws -> Response {
         let token = background.withLock { work in
             work.nextID += 1
@@ -25,10 +26,25 @@ extension HTTPCache {
             exchange.urlKey + "\n"
             + exchange.headers.fields
             .map { $0.name.lowercased() + ":" + $0.value }.sorted().joined(separator: "\n")
-        let shared = try await fetches.run(scope: ObjectIdentifier(self), key: flightKey) {
-            SharedResult(response: try await fetchAndStore(exchange, lookup: lookup), leader: token)
+        // A request that joins after an `invalidate(_:)` of the URL (noted to the flight) began
+        // after it: the flight's response, stored or failed before it, is not its answer (R1).
+        var overtaken = false
+        let shared: SharedResult
+        do {
+            shared = try await fetches.run(scope: ObjectIdentifier(self), key: flightKey, overtaken: &overtaken) {
+                do {
+                    let response = try await fetchAndStore(exchange, lookup: lookup)
+                    await PipelineGates.shared.pass(.afterFetch, key: exchange.urlKey, scope: ObjectIdentifier(self))
+                    return SharedResult(response: response, leader: token)
+                } catch {
+                    await PipelineGates.shared.pass(.afterFetch, key: exchange.urlKey, scope: ObjectIdentifier(self))
+                    throw error
+                }
+            }
+        } catch is SingleFlight.OvertakenFailure {
+            return try await fetchAndStore(exchange, lookup: lookup)
         }
-        if shared.leader == token || shared.response.isStored || shared.response.source != .network {
+        if shared.leader == token || (!overtaken && (shared.response.isStored || shared.response.source != .network)) {
             return shared.response
         }
         return try await fetchAndStore(exchange, lookup: lookup)

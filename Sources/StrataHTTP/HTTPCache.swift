@@ -195,7 +195,16 @@ public final class HTTPCache: Sendable {
     public func invalidate(_ url: URL) async throws {
         let key = Self.key(for: url, prefix: configuration.keyPrefix)
         decoded.forget(key)  // memory only: a kept entry is served only for the bytes it came from
+        // Once removed, the URL's fetches under way are told: a request that joins one from
+        // then on began after this call, and asks the origin itself (R1).
+        defer { fetches.noteChange(scope: ObjectIdentifier(self), prefix: key + "\n") }
         try await store.removeEntry(forKey: key)
+    }
+
+    /// How many requests wait for a fetch of `url` under way (any request fields), for
+    /// tests that must know a request joined one.
+    package func fetchWaiters(for url: URL) -> Int {
+        fetches.waiters(scope: ObjectIdentifier(self), prefix: Self.key(for: url, prefix: configuration.keyPrefix) + "\n")
     }
 
     /// Waits until every background refresh started by `stale-while-revalidate` has

@@ -472,6 +472,53 @@ struct HTTPCacheTests {
         #expect(h.hits("/a") == 3)
     }
 
+    @Test(
+        "R1 through HTTPCache: a request that joins a fetch after invalidate(_:) of its URL returned, the fetch's answer already stored, asks the origin itself",
+        .timeLimit(.minutes(1)), arguments: Transport.all)
+    func requestJoiningAfterAnInvalidationFetchesItself(transport: Transport) async throws {
+        let text = Shared("before")
+        let h = try Harness(transport: transport) { _ in .init(headers: [("Cache-Control", "max-age=60")], body: body(text.value)) }
+        let gate = PipelineGates.shared.arm(.afterFetch, key: "http:" + h.url("/a").absoluteString, scope: nil)
+        defer { PipelineGates.shared.disarm(gate) }
+        let leader = Task { try await h.get("/a") }
+        try await gate.reached()  // "before" is stored; the fetch's flight has not ended
+        try await h.cache.invalidate(h.url("/a"))
+        text.value = "after"
+        let follower = Task { try await h.get("/a") }
+        let joined = try await eventually(poll: .milliseconds(1)) { h.cache.fetchWaiters(for: h.url("/a")) == 1 }
+        #expect(joined, "the request that began after the invalidation joined the fetch under way")
+        gate.open()
+        #expect(try await leader.value.text == "before", "the leader's request gets its fetch")
+        let late = try await follower.value
+        #expect(late.text == "after", "the request that began after the invalidation never gets the answer stored before it")
+        #expect(late.source == .network)
+        #expect(h.hits("/a") == 2)
+        #expect(try await h.get("/a").text == "after", "and its answer is what is stored")
+    }
+
+    @Test(
+        "R1 through HTTPCache: a request that joins a failing fetch after invalidate(_:) of its URL asks the origin itself rather than take the failure",
+        .timeLimit(.minutes(1)), arguments: Transport.all)
+    func requestJoiningAFailingFetchAfterAnInvalidationFetchesItself(transport: Transport) async throws {
+        let failing = Shared(true)
+        let h = try Harness(transport: transport) { _ in
+            failing.value ? .dropped : .init(headers: [("Cache-Control", "max-age=60")], body: body("up"))
+        }
+        let gate = PipelineGates.shared.arm(.afterFetch, key: "http:" + h.url("/a").absoluteString, scope: nil)
+        defer { PipelineGates.shared.disarm(gate) }
+        let leader = Task { try await h.get("/a") }
+        try await gate.reached()
+        try await h.cache.invalidate(h.url("/a"))
+        failing.value = false
+        let follower = Task { try await h.get("/a") }
+        let joined = try await eventually(poll: .milliseconds(1)) { h.cache.fetchWaiters(for: h.url("/a")) == 1 }
+        #expect(joined, "the request that began after the invalidation joined the fetch under way")
+        gate.open()
+        await #expect(throws: (any Error).self, "the leader's request fails: the origin dropped it") { try await leader.value }
+        let late = try await follower.value
+        #expect(late.statusCode == 200 && late.text == "up", "the later request asked the origin itself, not taken the failure")
+    }
+
     @Test("expires: stores a response for a fixed lifetime whatever its headers say, but never a 5xx", arguments: Transport.all)
     func fixedLifetime(transport: Transport) async throws {
         let h = try Harness(transport: transport) { request in

@@ -36,6 +36,10 @@ package final class PipelineGates: Sendable {
         /// A tag's invalidation instant was read from the store and is about to be
         /// remembered (the key is the tag).
         case loadingTag
+        /// An `HTTPCache` fetch has stored the origin's answer (or not): its flight is about to
+        /// end and hand the response to the requests that waited (the key is the URL's
+        /// storage key, the scope the cache).
+        case afterFetch
     }
 
     package static let shared = PipelineGates()

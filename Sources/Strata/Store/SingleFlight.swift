@@ -151,6 +151,16 @@ package final class SingleFlight: Sendable {
         state.withLock { $0.flights[FlightKey(scope: scope, key: ByteKey(key))]?.waiters.count ?? 0 }
     }
 
+    /// How many callers wait for the flights of `scope` whose keys start with `prefix`.
+    package func waiters(scope: ObjectIdentifier, prefix: String) -> Int {
+        state.withLock { state in
+            state.flights.reduce(0) { count, flight in
+                flight.key.scope == scope && KeyRules.key(flight.key.key.string, hasPrefix: prefix)
+                    ? count + flight.value.waiters.count : count
+            }
+        }
+    }
+
     /// Whether any flight runs: when none does, a change has nothing to note.
     package var isRunningAny: Bool { flightCount.load(ordering: .sequentiallyConsistent) > 0 }
 
