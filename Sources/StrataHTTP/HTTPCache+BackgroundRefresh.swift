@@ -14,7 +14,9 @@ extension HTTPCache {
             work.nextID += 1
             let id = work.nextID
             work.tasks[id] = Task { [self] in
-                _ = try? await fetchOnce(exchange, lookup: lookup)
+                // Overtaken by an invalidation, it fetches on its own: it serves no caller, so
+                // it has no hit to look for (and none to count).
+                _ = try? await fetchOnce(exchange, lookup: lookup, looksAgain: Self.maximumLooksAgain)
                 background.withLock { work in
                     work.refreshing.remove(key)
                     work.tasks[id] = nil

@@ -15,9 +15,10 @@ extension HTTPCache {
 
     /// Fetches (or revalidates) once for all concurrent callers with the same URL and
     /// request fields. Callers that waited get the leader's response if it was stored or
-    /// came from the store; otherwise (a `no-store` answer, say) each asks on its own, as
-    /// does a caller that joined after an `invalidate(_:)` of the URL, whatever the answer.
-    func fetchOnce(_ exchange: Exchange, lookup: Lookup) async throws -> Response {
+    /// came from the store; otherwise (a `no-store` answer, say) each asks on its own. A
+    /// caller that joined after an `invalidate(_:)` of the URL, whatever the answer, looks
+    /// again (``lookAgain(_:after:)``); `looksAgain` counts how often it already has.
+    func fetchOnce(_ exchange: Exchange, lookup: Lookup, looksAgain: Int = 0) async throws -> Response {
         let token = background.withLock { work in
             work.nextID += 1
             return work.nextID
@@ -42,12 +43,27 @@ extension HTTPCache {
                 }
             }
         } catch is SingleFlight.OvertakenFailure {
-            return try await fetchAndStore(exchange, lookup: lookup)
+            return try await lookAgain(exchange, after: looksAgain)
         }
-        if shared.leader == token || (!overtaken && (shared.response.isStored || shared.response.source != .network)) {
-            return shared.response
-        }
+        if shared.leader == token { return shared.response }
+        if overtaken { return try await lookAgain(exchange, after: looksAgain) }
+        if shared.response.isStored || shared.response.source != .network { return shared.response }
         return try await fetchAndStore(exchange, lookup: lookup)
+    }
+
+    /// How often a request that joined fetches overtaken by an invalidation looks at the
+    /// store again before it asks the origin on its own.
+    static let maximumLooksAgain = 3
+
+    /// A request that joined a fetch an `invalidate(_:)` of the URL overtook: it reads the
+    /// store again (what it read before may be the removed response, whose validators it
+    /// must not send) and, on a miss, shares a new fetch, so that the requests that joined
+    /// the old one ask the origin once between them, not once each. After
+    /// ``maximumLooksAgain`` such looks (the URL invalidated again and again), it asks on its own.
+    func lookAgain(_ exchange: Exchange, after looks: Int) async throws -> Response {
+        try Task.checkCancellation()
+        guard looks < Self.maximumLooksAgain else { return try await fetchAndStore(exchange, lookup: await lookUp(exchange)) }
+        return try await get(exchange, looksAgain: looks + 1)
     }
 
     func fetchAndStore(_ exchange: Exchange, lookup: Lookup) async throws -> Response {

@@ -276,7 +276,7 @@ public final class HTTPCache: Sendable {
         case revalidate
     }
 
-    func get(_ exchange: Exchange) async throws -> Response {
+    func get(_ exchange: Exchange, looksAgain: Int = 0) async throws -> Response {
         if exchange.bypassesCache { return try await passThrough(exchange, reason: "bypass") }
         let lookup = await lookUp(exchange)
         let now = store.clock.now()
@@ -297,7 +297,7 @@ public final class HTTPCache: Sendable {
                 break
             }
         }
-        return try await fetchOnce(exchange, lookup: lookup)
+        return try await fetchOnce(exchange, lookup: lookup, looksAgain: looksAgain)
     }
 
     func decide(_ cached: StoredHTTPResponse, _ freshness: Freshness, for exchange: Exchange) -> Decision {

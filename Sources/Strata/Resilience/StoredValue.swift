@@ -47,8 +47,10 @@ final class KeptEnvelope<Value: Sendable>: Sendable {
     // What a hit reads comes first, beside the object's header (a class keeps its stored
     // properties in the order declared): the expiry, whether there are tags, then the value;
     // the tag epoch (read only for a tagged copy) and the envelope (never read by a hit) come
-    // after, so that an untagged hit of a small value reads the object's first 64 bytes
-    // (the epoch between the flags and the value pushed a 32-byte value to bytes 40-72).
+    // after, so that an untagged hit of a 32-byte value reads the object's first 64 bytes
+    // (with the epoch between the expiry and the flag, bytes 0-72: two cache lines wherever
+    // the object starts; now one when it starts on a line, which 16-byte alignment gives one
+    // object in four).
     /// The envelope's expiry, kept flat for the hit path.
     @usableFromInline
     let expiresAt: Int64
