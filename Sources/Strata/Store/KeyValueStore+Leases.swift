@@ -4,10 +4,10 @@ import Synchronization
 ///
 /// They hold against the changes this process makes through the typed API (`set`,
 /// `delete`, `increment`, `expire`, `setIfAbsent` and `clear()` break them, see
-/// ``LocalLeases/breakLease(of:in:)``), not against `clear(prefix:)` (the requirement
-/// itself, which the typed API calls directly), other raw calls (the adapters' writes
-/// among them) or other processes sharing the backend, and the check and the write are
-/// two steps. Every store of this package
+/// ``LocalLeases/breakLease(of:in:)``), and the Vapor and Hummingbird adapters' writes and
+/// removals, not against `clear(prefix:)` (the requirement itself, which the typed API
+/// calls directly), other raw calls or other processes sharing the backend, and the check
+/// and the write are two steps. Every store of this package
 /// implements leases in its backend instead (one script on Redis, one transaction on
 /// SQLite, one locked rename on a folder, one locked table update in memory); a store of
 /// your own that other processes share should too (the conformance suite checks it).
