@@ -52,6 +52,29 @@ struct AdapterChangeNoteTests {
     }
 
     @Test(
+        "C2 through the adapters, on a store of your own with the default leases: a computed value never replaces a StrataPersistDriver.set or req.cache.set that began after its miss",
+        .timeLimit(.minutes(1)))
+    func adapterWritesBreakTheDefaultLeases() async throws {
+        let store = DefaultLeasesStore()
+        let persist = StrataPersistDriver(store: store)
+        let returned = try await KeyValueStoreConformance.computing("h", in: store, value: "computed") {
+            try await persist.set(key: "h", value: "set by Hummingbird", expires: .seconds(3_600))
+        }
+        #expect(returned == "computed", "the computation's caller gets its value")
+        // (The computed value, had it won, would not even decode as the driver's JSON: nil.)
+        let read = try? await persist.get(key: "h", as: String.self)
+        #expect(read == "set by Hummingbird", "the driver's set that began after the miss wins")
+        try await withApp { app in
+            let cache = StrataCache(store: store, eventLoop: app.eventLoopGroup.any())
+            _ = try await KeyValueStoreConformance.computing("v", in: store, value: "computed") {
+                try await cache.set("v", to: "set by Vapor").get()
+            }
+            #expect(try await cache.get("v", as: String.self).get() == "set by Vapor", "Vapor's set that began after the miss wins")
+        }
+        try await store.close()
+    }
+
+    @Test(
         "C1/R1 through Vapor: a getOrSet that joins a flight after req.cache.set(key, to: nil), or with a lifetime of 0 s, that followed the flight's write computes its own value",
         .timeLimit(.minutes(1)), arguments: backends)
     func vaporChangesAreNoted(backend: String) async throws {
@@ -70,5 +93,32 @@ struct AdapterChangeNoteTests {
             }
         }
     }
+}
+
+/// A store of your own on the default leases and records (kept in this process): every
+/// other requirement forwarded to a `MemoryStore`.
+final class DefaultLeasesStore: KeyValueStore {
+    let base = MemoryStore()
+    var backendName: String { "DefaultLeases" }
+    var clock: any StrataClock { base.clock }
+    func entry(forKey key: String) async throws -> StoredEntry? { try await base.entry(forKey: key) }
+    func setEntry(_ entry: StoredEntry, forKey key: String) async throws { try await base.setEntry(entry, forKey: key) }
+    func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
+        try await base.setEntryIfAbsent(entry, forKey: key)
+    }
+    func removeEntry(forKey key: String) async throws -> Bool { try await base.removeEntry(forKey: key) }
+    func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
+        try await base.setExpiration(expiresAt, forKey: key)
+    }
+    func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
+        try await base.incrementEntry(forKey: key, by: delta, expiresAt: expiresAt)
+    }
+    func storedKeys(prefix: String) async throws -> [String] { try await base.storedKeys(prefix: prefix) }
+    func clear(prefix: String) async throws -> Int {
+        defer { noteChange(under: prefix) }
+        return try await base.clear(prefix: prefix)
+    }
+    func sweepExpired() async throws -> Int { try await base.sweepExpired() }
+    func close() async throws { await base.close() }
 }
 #endif

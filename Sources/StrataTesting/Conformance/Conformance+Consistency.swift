@@ -5,7 +5,7 @@ import Strata
 extension KeyValueStoreConformance {
     /// Runs `getOrSet(key)` until its computation's miss, runs `change` there, lets the
     /// computation finish, and returns what the computation's caller got.
-    static func computing<Value: Codable & Sendable & Equatable>(
+    package static func computing<Value: Codable & Sendable & Equatable>(
         _ key: String, in store: any KeyValueStore, value: Value, options: EntryOptions = EntryOptions(expires: "1h"),
         whileComputing change: () async throws -> Void
     ) async throws -> Value {
