@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Strata
 import StrataHummingbird
+import StrataTestSupport
 import StrataTesting
 import StrataVapor
 import Testing
@@ -55,7 +56,8 @@ struct AdapterChangeNoteTests {
         "C2 through the adapters, on a store of your own with the default leases: a computed value never replaces a StrataPersistDriver.set or req.cache.set that began after its miss",
         .timeLimit(.minutes(1)))
     func adapterWritesBreakTheDefaultLeases() async throws {
-        let store = DefaultLeasesStore()
+        // A store of your own on the default leases: kept in this process.
+        let store = ForwardingStore(base: MemoryStore(), forwardsPipeline: false, keepsLeasesInProcess: true)
         let persist = StrataPersistDriver(store: store)
         let returned = try await KeyValueStoreConformance.computing("h", in: store, value: "computed") {
             try await persist.set(key: "h", value: "set by Hummingbird", expires: .seconds(3_600))
@@ -95,30 +97,4 @@ struct AdapterChangeNoteTests {
     }
 }
 
-/// A store of your own on the default leases and records (kept in this process): every
-/// other requirement forwarded to a `MemoryStore`.
-final class DefaultLeasesStore: KeyValueStore {
-    let base = MemoryStore()
-    var backendName: String { "DefaultLeases" }
-    var clock: any StrataClock { base.clock }
-    func entry(forKey key: String) async throws -> StoredEntry? { try await base.entry(forKey: key) }
-    func setEntry(_ entry: StoredEntry, forKey key: String) async throws { try await base.setEntry(entry, forKey: key) }
-    func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
-        try await base.setEntryIfAbsent(entry, forKey: key)
-    }
-    func removeEntry(forKey key: String) async throws -> Bool { try await base.removeEntry(forKey: key) }
-    func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
-        try await base.setExpiration(expiresAt, forKey: key)
-    }
-    func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
-        try await base.incrementEntry(forKey: key, by: delta, expiresAt: expiresAt)
-    }
-    func storedKeys(prefix: String) async throws -> [String] { try await base.storedKeys(prefix: prefix) }
-    func clear(prefix: String) async throws -> Int {
-        defer { noteChange(under: prefix) }
-        return try await base.clear(prefix: prefix)
-    }
-    func sweepExpired() async throws -> Int { try await base.sweepExpired() }
-    func close() async throws { await base.close() }
-}
 #endif

@@ -1,4 +1,5 @@
 import Foundation
+import StrataTestSupport
 import StrataTesting
 import Synchronization
 import Testing
@@ -212,57 +213,6 @@ struct OffsetClock: StrataClock {
     let base: any StrataClock
     let offset: Duration
     func now() -> Timestamp { base.now().adding(milliseconds: offset.wholeMilliseconds()) }
-}
-
-/// A user's decorator: forwards every raw call, the leases, the records and (unless told
-/// otherwise) the pipeline to its base. Subclasses change what a test needs changed.
-class ForwardingStore: KeyValueStore, @unchecked Sendable {  // immutable after init
-    let base: any KeyValueStore
-    let forwardsPipeline: Bool
-    /// Whether `cachedValue` answers as the default does (a look at the pipeline's L1, when
-    /// it is tiered), or `nil` without a look (a correct answer too).
-    let forwardsCachedValue: Bool
-    init(base: any KeyValueStore, forwardsPipeline: Bool = true, forwardsCachedValue: Bool = true) {
-        self.base = base
-        self.forwardsPipeline = forwardsPipeline
-        self.forwardsCachedValue = forwardsCachedValue
-    }
-    var pipeline: Pipeline { forwardsPipeline ? base.pipeline : Pipeline(store: self) }
-    func cachedValue<Value: Codable & Sendable>(forKey key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
-        // What the default answers (this store's pipeline's L1, a subclass's prefix included),
-        // or `nil` without a look.
-        forwardsCachedValue ? try pipeline.l1HitWithOptions(key, as: type, options: options) : nil
-    }
-    var backendName: String { "Forwarding(\(base.backendName))" }
-    var clock: any StrataClock { base.clock }
-    func entry(forKey key: String) async throws -> StoredEntry? { try await base.entry(forKey: key) }
-    func setEntry(_ entry: StoredEntry, forKey key: String) async throws { try await base.setEntry(entry, forKey: key) }
-    func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
-        try await base.setEntryIfAbsent(entry, forKey: key)
-    }
-    func removeEntry(forKey key: String) async throws -> Bool { try await base.removeEntry(forKey: key) }
-    func setExpiration(_ expiresAt: Timestamp?, forKey key: String) async throws -> Bool {
-        try await base.setExpiration(expiresAt, forKey: key)
-    }
-    func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
-        try await base.incrementEntry(forKey: key, by: delta, expiresAt: expiresAt)
-    }
-    func storedKeys(prefix: String) async throws -> [String] { try await base.storedKeys(prefix: prefix) }
-    func clear(prefix: String) async throws -> Int {
-        defer { noteChange(under: prefix) }  // for this wrapper's flights, when it keeps its own pipeline
-        return try await base.clear(prefix: prefix)
-    }
-    func sweepExpired() async throws -> Int { try await base.sweepExpired() }
-    func close() async throws { try await base.close() }
-    func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
-        try await base.leaseEntry(forKey: key, lease: lease, duration: duration)
-    }
-    func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
-        try await base.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease)
-    }
-    func releaseLease(_ lease: EntryLease, forKey key: String) async throws { try await base.releaseLease(lease, forKey: key) }
-    func records(named names: [String]) async throws -> [Int64] { try await base.records(named: names) }
-    func raiseRecord(named name: String, to value: Int64) async throws { try await base.raiseRecord(named: name, to: value) }
 }
 
 /// One store seen with another clock: the same entries, leases and records, as a second

@@ -172,7 +172,7 @@ extension Pipeline {
     /// A `getOrSet` with options answered by L1 alone: a fresh copy, and no eager refresh to
     /// consider (the call's or the store's); `nil` takes the compute path.
     @inlinable
-    func l1HitWithOptions<Value: Sendable>(_ key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
+    package func l1HitWithOptions<Value: Sendable>(_ key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
         try tiered?.l1HitWithOptions(keyPrefix.isEmpty ? key : keyPrefix + key, as: type, options: options)
     }
 

@@ -14,14 +14,34 @@ import Synchronization
 extension KeyValueStore {
     /// Keeps `lease` in this process, then reads the entry.
     public func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
+        try await leaseEntryInProcess(forKey: key, lease: lease, duration: duration)
+    }
+
+    /// Writes when this process's lease for `key` is `lease`.
+    public func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
+        try await setEntryInProcess(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease)
+    }
+
+    /// Forgets this process's lease for `key` if it is `lease`.
+    public func releaseLease(_ lease: EntryLease, forKey key: String) async throws {
+        releaseLeaseInProcess(lease, forKey: key)
+    }
+
+    // The defaults by name, for a wrapper that implements the requirements and keeps its
+    // leases in this process all the same (a test's store of your own).
+
+    /// ``leaseEntry(forKey:lease:duration:)`` as the default keeps it: in this process.
+    package func leaseEntryInProcess(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
         LocalLeases.shared.take(
             lease, store: ObjectIdentifier(self), key: key,
             until: clock.now().adding(milliseconds: duration.wholeMilliseconds(roundingUp: true)))
         return try await entry(forKey: key)
     }
 
-    /// Writes when this process's lease for `key` is `lease`.
-    public func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
+    /// ``setEntry(_:forKey:ifLeased:keepingLease:)`` against the lease kept in this process.
+    package func setEntryInProcess(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws
+        -> Bool
+    {
         guard LocalLeases.shared.holds(lease, store: ObjectIdentifier(self), key: key, now: clock.now(), ending: !keepingLease) else {
             return false
         }
@@ -29,8 +49,8 @@ extension KeyValueStore {
         return true
     }
 
-    /// Forgets this process's lease for `key` if it is `lease`.
-    public func releaseLease(_ lease: EntryLease, forKey key: String) async throws {
+    /// ``releaseLease(_:forKey:)`` of the lease kept in this process.
+    package func releaseLeaseInProcess(_ lease: EntryLease, forKey key: String) {
         _ = LocalLeases.shared.holds(lease, store: ObjectIdentifier(self), key: key, now: clock.now(), ending: true)
     }
 }
