@@ -487,16 +487,53 @@ struct HTTPCacheTests {
         let followers = [Task { try await h.get("/a") }, Task { try await h.get("/a") }]
         let joined = try await eventually(poll: .milliseconds(1)) { h.cache.fetchWaiters(for: h.url("/a")) == 2 }
         #expect(joined, "the requests that began after the invalidation joined the fetch under way")
+        // The first of them to look again leads a new fetch, held once it stored its answer:
+        // the other joins it, or reads that answer from the store, never a third fetch.
+        let second = PipelineGates.shared.arm(.afterFetch, key: "http:" + h.url("/a").absoluteString, scope: nil)
+        defer { PipelineGates.shared.disarm(second) }
         gate.open()
         #expect(try await leader.value.text == "before", "the leader's request gets its fetch")
+        try await second.reached()
+        let sharing = try await eventually(within: .seconds(2), poll: .milliseconds(1)) { h.cache.fetchWaiters(for: h.url("/a")) == 1 }
+        second.open()
+        var sources: [String] = []
         for follower in followers {
-            #expect(
-                try await follower.value.text == "after",
-                "a request that began after the invalidation never gets the answer stored before it")
+            let answer = try await follower.value
+            #expect(answer.text == "after", "a request that began after the invalidation never gets the answer stored before it")
+            sources.append(answer.source.rawValue)
         }
         #expect(h.hits("/a") == 2, "the two late requests asked the origin once between them")
+        #expect(sources.sorted() == (sharing ? ["network", "network"] : ["cache", "network"]), "\(sources), sharing: \(sharing)")
         let stored = try await h.get("/a")
         #expect(stored.text == "after" && stored.source == .cache, "and its answer is what is stored")
+    }
+
+    @Test(
+        "C2 through HTTPCache: an invalidate(_:) while the origin answers wins over the answer, on a store with leases of its own and on one on the default leases (kept in this process)",
+        .timeLimit(.minutes(1)), arguments: ["memory", "default leases"])
+    func invalidationWhileTheOriginAnswersWins(store kind: String) async throws {
+        let answering = DispatchSemaphore(value: 0)
+        let asked = Shared(false)
+        let origin = try LoopbackHTTPServer { _ in
+            asked.value = true
+            answering.wait()  // the origin's own thread, until the test has invalidated
+            return .init(headers: [("Cache-Control", "max-age=60")], body: body("before"))
+        }
+        defer { origin.stop() }
+        let memory = MemoryStore()
+        let store: any KeyValueStore =
+            kind == "memory" ? memory : ForwardingStore(base: memory, forwardsPipeline: false, keepsLeasesInProcess: true)
+        let cache = try HTTPCache(store: store)
+        let url = URL(string: origin.baseURL + "/a")!
+        let fetch = Task { try await cache.response(for: URLRequest(url: url)) }
+        let reached = try await eventually(poll: .milliseconds(1)) { asked.value }
+        try await cache.invalidate(url)
+        answering.signal()
+        #expect(reached, "the origin was asked before the invalidation")
+        let answer = try await fetch.value
+        #expect(answer.text == "before" && !answer.isStored, "the caller gets the answer, which is not stored")
+        #expect(cache.statistics.staleStoresRefused == 1)
+        #expect(try await store.entry(forKey: "http:" + url.absoluteString) == nil, "nothing stored over the invalidation")
     }
 
     @Test(

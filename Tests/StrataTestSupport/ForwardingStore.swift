@@ -20,6 +20,9 @@ open class ForwardingStore: KeyValueStore, @unchecked Sendable {  // immutable a
         self.forwardsPipeline = forwardsPipeline
         self.forwardsCachedValue = forwardsCachedValue
         self.keepsLeasesInProcess = keepsLeasesInProcess
+        // Leases kept under this wrapper's name while its pipeline writes through the base
+        // would never be broken by the base's changes.
+        precondition(!keepsLeasesInProcess || !forwardsPipeline, "a wrapper that keeps its leases in this process keeps its own pipeline")
     }
     open var pipeline: Pipeline { forwardsPipeline ? base.pipeline : Pipeline(store: self) }
     open func cachedValue<Value: Codable & Sendable>(forKey key: String, as type: Value.Type, options: EntryOptions) throws -> Value? {
