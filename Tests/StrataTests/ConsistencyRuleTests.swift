@@ -269,6 +269,42 @@ struct ConsistencyHistoryFindingsTests {
         #expect(try await fixture.first.get("k", as: String.self) == "v2", "L1 did not go back to v1")
     }
 
+    @Test(
+        "C1/R1: a caller that joined a flight after a change, whose leader is then cancelled, looks again rather than lead with what it read before joining; one that does not look again leads"
+    )
+    func lateCallerOfACancelledLeaderLooksAgain() async throws {
+        let flights = SingleFlight()
+        let scope = ObjectIdentifier(flights)
+        let held = AsyncGate()
+        let leader = Task {
+            try await flights.run(scope: scope, key: "k") { () async throws -> String in
+                await held.wait()
+                try Task.checkCancellation()
+                return "the leader's"
+            }
+        }
+        #expect(try await eventually(poll: .milliseconds(1)) { flights.isRunningAny }, "the leader's flight runs")
+        flights.noteChange(scope: scope, key: "k")  // a change once the flight began
+        let lookingAgain = Task { () async throws -> (String?, Bool) in
+            var overtaken = false
+            do {
+                let value = try await flights.run(scope: scope, key: "k", overtaken: &overtaken) { "led by a late caller" }
+                return (value, overtaken)
+            } catch let failure as SingleFlight.OvertakenFailure where failure.error is SingleFlight.LeaderGaveUp {
+                return (nil, overtaken)
+            }
+        }
+        let retrying = Task { try await flights.run(scope: scope, key: "k") { "led again" } }
+        #expect(
+            try await eventually(poll: .milliseconds(1)) { flights.waiters(scope: scope, key: "k") == 2 }, "both late callers joined")
+        leader.cancel()
+        held.open()
+        await #expect(throws: CancellationError.self) { try await leader.value }
+        let (value, overtaken) = try await lookingAgain.value
+        #expect(value == nil && overtaken, "the caller that looks again is told to, not made the leader: \(String(describing: value))")
+        #expect(try await retrying.value == "led again", "a caller that does not look again leads, as before")
+    }
+
     @Test("C1/R1: a caller that joins a flight after a delete does not take the value the flight found before it")
     func followerAfterDelete() async throws {
         let fixture = ConsistencyRuleTests.TwoInstances()

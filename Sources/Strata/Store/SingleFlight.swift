@@ -18,9 +18,14 @@ package final class SingleFlight: Sendable {
     /// flight failed: the caller looks again rather than take the failure
     /// (``run(scope:key:overtaken:operation:)``).
     package struct OvertakenFailure: Error {
-        /// What the flight threw.
+        /// What the flight threw (``LeaderGaveUp`` when its leader was cancelled).
         package let error: any Error
     }
+
+    /// The leader of a flight a late caller joined was cancelled: the caller looks again
+    /// rather than lead a new flight with what it read before joining, which may predate
+    /// the change (``OvertakenFailure/error``).
+    package struct LeaderGaveUp: Error {}
 
     /// A table of flights of its own (`HTTPCache`'s fetches).
     package init() {}
@@ -77,11 +82,16 @@ package final class SingleFlight: Sendable {
         key: String,
         operation: () async throws -> Value
     ) async throws -> Value {
-        var overtaken = false
-        do {
-            return try await run(scope: scope, key: key, overtaken: &overtaken, operation: operation)
-        } catch let overtaken as OvertakenFailure {
-            throw overtaken.error  // a caller that does not look again takes the failure
+        while true {
+            var overtaken = false
+            do {
+                return try await run(scope: scope, key: key, overtaken: &overtaken, operation: operation)
+            } catch let overtaken as OvertakenFailure {
+                // A caller that does not look again takes the failure, or, when the leader gave
+                // up, tries again (perhaps as the new leader), as a caller that joined in time does.
+                if overtaken.error is LeaderGaveUp { continue }
+                throw overtaken.error
+            }
         }
     }
 
@@ -137,6 +147,10 @@ package final class SingleFlight: Sendable {
                 throw error
             case .retry:
                 try Task.checkCancellation()
+                if late {
+                    overtaken = true
+                    throw OvertakenFailure(error: LeaderGaveUp())
+                }
             case .cancelled:
                 throw CancellationError()
             case .late:
