@@ -196,9 +196,10 @@ public final class HTTPCache: Sendable {
         let key = Self.key(for: url, prefix: configuration.keyPrefix)
         decoded.forget(key)  // memory only: a kept entry is served only for the bytes it came from
         // A fetch's lease on a store without leases of its own is kept in this process
-        // (`takeLease`, the default `leaseEntry`): broken here, as the typed API breaks it,
+        // (`takeLease`, the default `leaseEntry`): broken here as the typed API breaks it,
+        // under the store that holds the lease (a tiered store's L2, a prefixed view's base),
         // so that the fetch under way does not store its answer over this removal (C2).
-        LocalLeases.shared.breakLease(store: ObjectIdentifier(store), key: key)
+        LocalLeases.shared.breakLease(of: key, in: store)
         // Once removed, the URL's fetches under way are told: a request that joins one from
         // then on began after this call, and asks the origin itself (R1).
         defer { fetches.noteChange(scope: ObjectIdentifier(self), prefix: key + "\n") }

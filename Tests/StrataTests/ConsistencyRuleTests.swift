@@ -290,7 +290,7 @@ struct ConsistencyHistoryFindingsTests {
             do {
                 let value = try await flights.run(scope: scope, key: "k", overtaken: &overtaken) { "led by a late caller" }
                 return (value, overtaken)
-            } catch let failure as SingleFlight.OvertakenFailure where failure.error is SingleFlight.LeaderGaveUp {
+            } catch let failure as SingleFlight.OvertakenFailure where failure.error is SingleFlight.NothingForALateCaller {
                 return (nil, overtaken)
             }
         }
@@ -303,6 +303,35 @@ struct ConsistencyHistoryFindingsTests {
         let (value, overtaken) = try await lookingAgain.value
         #expect(value == nil && overtaken, "the caller that looks again is told to, not made the leader: \(String(describing: value))")
         #expect(try await retrying.value == "led again", "a caller that does not look again leads, as before")
+    }
+
+    @Test(
+        "C1/R1: a caller that joined a flight after a change, whose leader computes another type, looks again rather than lead with what it read before joining"
+    )
+    func lateCallerOfAnotherTypeLooksAgain() async throws {
+        let flights = SingleFlight()
+        let scope = ObjectIdentifier(flights)
+        let held = AsyncGate()
+        let leader = Task {
+            try await flights.run(scope: scope, key: "k") { () async throws -> Int in
+                await held.wait(); return 1
+            }
+        }
+        #expect(try await eventually(poll: .milliseconds(1)) { flights.isRunningAny }, "the leader's flight runs")
+        flights.noteChange(scope: scope, key: "k")
+        let late = Task { () async throws -> Bool in
+            var overtaken = false
+            do {
+                _ = try await flights.run(scope: scope, key: "k", overtaken: &overtaken) { "led by the late caller" }
+                return false
+            } catch let failure as SingleFlight.OvertakenFailure where failure.error is SingleFlight.NothingForALateCaller {
+                return overtaken
+            }
+        }
+        #expect(try await eventually(poll: .milliseconds(1)) { flights.waiters(scope: scope, key: "k") == 1 }, "the late caller joined")
+        held.open()
+        #expect(try await leader.value == 1)
+        #expect(try await late.value, "the late caller is told to look again")
     }
 
     @Test("C1/R1: a caller that joins a flight after a delete does not take the value the flight found before it")

@@ -81,8 +81,9 @@ extension Pipeline {
                 // caller's own computation may (it looks again, as after a refused value).
                 shared = nil
             } catch is SingleFlight.OvertakenFailure {
-                // The flight failed, and the caller joined it after a change of the key: it
-                // looks again (the change may have set a value), as after a refused value.
+                // The flight had nothing for the caller (it failed, its leader was cancelled),
+                // and the caller joined it after a change of the key: it looks again (the change
+                // may have set a value), as after a refused value.
                 shared = nil
             }
             if let shared, led { return shared.value }

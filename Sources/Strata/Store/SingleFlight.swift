@@ -3,29 +3,32 @@ import Synchronization
 /// Runs one computation per key at a time in this process; callers that arrive while it
 /// runs wait for it and share its outcome, but for those that joined after a change of the
 /// key was noted (``noteChange(scope:key:)``): they are told (`overtaken`, or
-/// ``OvertakenFailure`` for a failure), and look again.
+/// ``OvertakenFailure`` when the flight has no value for them), and look again.
 ///
 /// The first caller (the leader) runs the operation inline, so it keeps its task-locals,
 /// priority and cancellation. A waiter that is cancelled stops waiting at once. When the
 /// leader itself is cancelled, the waiters are not failed with its cancellation: one of
-/// them takes over as the new leader.
+/// them takes over as the new leader, but for a late waiter of the form that looks again,
+/// which is told to (``NothingForALateCaller``).
 package final class SingleFlight: Sendable {
     /// The stores' flights (`Pipeline`): the changes a store's typed API makes are noted
     /// to them.
     package static let shared = SingleFlight()
 
     /// Thrown to a caller that joined a flight after a change of its key was noted, when the
-    /// flight failed: the caller looks again rather than take the failure
-    /// (``run(scope:key:overtaken:operation:)``).
+    /// flight has no value for it (it failed, its leader was cancelled, or its value is of
+    /// another type): the caller looks again rather than take the failure or lead a new
+    /// flight with what it read before joining (``run(scope:key:overtaken:operation:)``).
     package struct OvertakenFailure: Error {
-        /// What the flight threw (``LeaderGaveUp`` when its leader was cancelled).
+        /// What the flight threw, or ``NothingForALateCaller``.
         package let error: any Error
     }
 
-    /// The leader of a flight a late caller joined was cancelled: the caller looks again
-    /// rather than lead a new flight with what it read before joining, which may predate
-    /// the change (``OvertakenFailure/error``).
-    package struct LeaderGaveUp: Error {}
+    /// The flight a late caller joined ended with nothing it may take: its leader was
+    /// cancelled, or it computed a value of another type (``OvertakenFailure/error``). What the
+    /// caller read before joining may predate the change, so it looks again rather than lead
+    /// a new flight with it.
+    package struct NothingForALateCaller: Error {}
 
     /// A table of flights of its own (`HTTPCache`'s fetches).
     package init() {}
@@ -87,9 +90,10 @@ package final class SingleFlight: Sendable {
             do {
                 return try await run(scope: scope, key: key, overtaken: &overtaken, operation: operation)
             } catch let overtaken as OvertakenFailure {
-                // A caller that does not look again takes the failure, or, when the leader gave
-                // up, tries again (perhaps as the new leader), as a caller that joined in time does.
-                if overtaken.error is LeaderGaveUp { continue }
+                // A caller that does not look again takes the failure, or, when the flight had
+                // nothing for it, tries again (perhaps as the new leader), as a caller that
+                // joined in time does.
+                if overtaken.error is NothingForALateCaller { continue }
                 throw overtaken.error
             }
         }
@@ -97,8 +101,9 @@ package final class SingleFlight: Sendable {
 
     /// ``run(scope:key:operation:)``, and whether this caller waited for a flight that a
     /// change of the key noted before the caller joined may have overtaken: its value may
-    /// then predate a change that returned before the caller began. Such a flight's failure
-    /// is thrown as ``OvertakenFailure``.
+    /// then predate a change that returned before the caller began. When such a flight has
+    /// no value for it (a failure, a cancelled leader, a value of another type), that is
+    /// thrown as ``OvertakenFailure``.
     package func run<Value: Sendable>(
         scope: ObjectIdentifier,
         key: String,
@@ -136,6 +141,10 @@ package final class SingleFlight: Sendable {
                     overtaken = late
                     return value
                 }
+                if late {
+                    overtaken = true
+                    throw OvertakenFailure(error: NothingForALateCaller())
+                }
             case .failure(let error):
                 // A caller that joined after a change of the key looks again (its caller
                 // decides how, and how many times): the change may have made the failed
@@ -149,7 +158,7 @@ package final class SingleFlight: Sendable {
                 try Task.checkCancellation()
                 if late {
                     overtaken = true
-                    throw OvertakenFailure(error: LeaderGaveUp())
+                    throw OvertakenFailure(error: NothingForALateCaller())
                 }
             case .cancelled:
                 throw CancellationError()
