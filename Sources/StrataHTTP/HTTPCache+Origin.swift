@@ -57,8 +57,8 @@ extension HTTPCache {
 
     /// A request that joined a fetch an `invalidate(_:)` of the URL overtook: it reads the
     /// store again (what it read before may be the removed response, whose validators it
-    /// must not send) and, on a miss, shares a new fetch, so that the requests that joined
-    /// the old one ask the origin once between them, not once each. After
+    /// must not send) and, on a miss, may share a new fetch with the others that joined the
+    /// old one, rather than each asking the origin on its own. After
     /// ``maximumLooksAgain`` such looks (the URL invalidated again and again), it asks on its own.
     func lookAgain(_ exchange: Exchange, after looks: Int) async throws -> Response {
         try Task.checkCancellation()

@@ -201,7 +201,7 @@ public final class HTTPCache: Sendable {
         // so that the fetch under way does not store its answer over this removal (C2).
         LocalLeases.shared.breakLease(of: key, in: store)
         // Once removed, the URL's fetches under way are told: a request that joins one from
-        // then on began after this call, and asks the origin itself (R1).
+        // then on began after this call, and looks again rather than take its answer (R1).
         defer { fetches.noteChange(scope: ObjectIdentifier(self), prefix: key + "\n") }
         try await store.removeEntry(forKey: key)
     }
