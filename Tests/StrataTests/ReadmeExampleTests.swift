@@ -25,9 +25,12 @@ func readmeExample() async throws {
     #expect(report.total == 42)
     #expect(cache.statistics.l1Hits == 1)
     // The prefix clear removed "user:1" from both tiers; "report" is served (from L1, and
-    // from L2 once its write landed: on a machine too loaded to answer a folder read within
-    // l2Timeout, the value stays in L1 only, as Docs/Tiering.md says).
+    // from L2 once its write landed). On a machine too loaded for the folder to answer
+    // within l2Timeout (an L2 error counted), the computed value is kept in L1 only, for
+    // undeliveredL1Expiry (5 s), as Docs/Consistency.md says: it may be gone by now (seen
+    // once in CI's all-traits run, where this test took 11.7 s).
     #expect(try await cache.keys().allSatisfy { $0 == "report" })
     #expect(try await cache.get("user:1", as: String.self) == nil)
-    #expect(try await cache.get("report", as: Report.self)?.total == 42)
+    let reportAgain = try await cache.get("report", as: Report.self)
+    #expect(reportAgain?.total == 42 || (reportAgain == nil && cache.statistics.l2Errors > 0), "\(cache.statistics)")
 }
