@@ -66,8 +66,8 @@ struct AdapterChangeNoteTests {
         // (The computed value, had it won, would not even decode as the driver's JSON: nil.)
         let read = try? await persist.get(key: "h", as: String.self)
         #expect(read == "set by Hummingbird", "the driver's set that began after the miss wins")
-        try await withApp { app in
-            let cache = StrataCache(store: store, eventLoop: app.eventLoopGroup.any())
+        do {  // the adapter alone, on the shared event loops: no application to start
+            let cache = StrataCache(store: store, eventLoop: MultiThreadedEventLoopGroup.singleton.any())
             _ = try await KeyValueStoreConformance.computing("v", in: store, value: "computed") {
                 try await cache.set("v", to: "set by Vapor").get()
             }
@@ -81,8 +81,8 @@ struct AdapterChangeNoteTests {
         .timeLimit(.minutes(1)), arguments: backends)
     func vaporChangesAreNoted(backend: String) async throws {
         try await Self.withStore(backend) { store in
-            try await withApp { app in
-                let cache = StrataCache(store: store, eventLoop: app.eventLoopGroup.any())
+            do {  // the adapter alone, on the shared event loops: no application to start
+                let cache = StrataCache(store: store, eventLoop: MultiThreadedEventLoopGroup.singleton.any())
                 let removed = try await KeyValueStoreConformance.joiningAfterAChange(in: store) {
                     try await cache.set("k", to: String?.none).get()
                 }

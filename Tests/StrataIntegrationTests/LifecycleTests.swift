@@ -29,7 +29,9 @@ struct LifecycleTests {
             gracefulShutdownSignals: [], cancellationSignals: [], logger: Logger(label: "test"))
         let running = Task { try await group.run() }
 
-        #expect(try await eventually { bus.isSubscribed }, "the tiered store's service runs its bus")
+        // Within the test's limit, not eventually's 10 s: at the start of the all-traits run,
+        // with every suite starting at once, the subscription once took longer than that.
+        #expect(try await eventually(within: .seconds(60)) { bus.isSubscribed }, "the tiered store's service runs its bus")
         #expect(try await eventually { memory.statistics.expirations == 1 }, "the memory store's sweeper ran")
 
         await group.triggerGracefulShutdown()
