@@ -35,20 +35,28 @@ struct AdapterChangeNoteTests {
         try await store.close()
     }
 
+    /// An adapter's `removal` of "k", then its `setThatRemoves`, each made after a flight
+    /// of "k" wrote its value: a `getOrSet` that joins the flight afterwards computes its own.
+    static func expectNoted(
+        in store: any KeyValueStore, removal: () async throws -> Void, setThatRemoves: () async throws -> Void
+    ) async throws {
+        let removed = try await KeyValueStoreConformance.joiningAfterAChange(in: store, change: removal)
+        #expect(removed.leader == "computed by the leader", "the leader's caller gets its value")
+        #expect(removed.follower == "computed by the follower", "the follower began after the removal: it computes")
+        _ = try await store.delete("k")
+        let expired = try await KeyValueStoreConformance.joiningAfterAChange(in: store, change: setThatRemoves)
+        #expect(expired.follower == "computed by the follower", "the follower began after a set that removes: it computes")
+    }
+
     @Test(
         "C1/R1 through Hummingbird: a getOrSet that joins a flight after StrataPersistDriver.remove, or a set with expires: .zero, that followed the flight's write computes its own value",
         .timeLimit(.minutes(1)), arguments: backends)
     func hummingbirdRemoveIsNoted(backend: String) async throws {
         try await Self.withStore(backend) { store in
             let persist = StrataPersistDriver(store: store)
-            let removed = try await KeyValueStoreConformance.joiningAfterAChange(in: store) { try await persist.remove(key: "k") }
-            #expect(removed.leader == "computed by the leader", "the leader's caller gets its value")
-            #expect(removed.follower == "computed by the follower", "the follower began after remove: it computes")
-            _ = try await store.delete("k")
-            let expired = try await KeyValueStoreConformance.joiningAfterAChange(in: store) {
-                try await persist.set(key: "k", value: "gone", expires: .zero)
-            }
-            #expect(expired.follower == "computed by the follower", "the follower began after a set that removes: it computes")
+            try await Self.expectNoted(
+                in: store, removal: { try await persist.remove(key: "k") },
+                setThatRemoves: { try await persist.set(key: "k", value: "gone", expires: .zero) })
         }
     }
 
@@ -83,15 +91,9 @@ struct AdapterChangeNoteTests {
         try await Self.withStore(backend) { store in
             do {  // the adapter alone, on the shared event loops: no application to start
                 let cache = StrataCache(store: store, eventLoop: MultiThreadedEventLoopGroup.singleton.any())
-                let removed = try await KeyValueStoreConformance.joiningAfterAChange(in: store) {
-                    try await cache.set("k", to: String?.none).get()
-                }
-                #expect(removed.follower == "computed by the follower", "the follower began after the removal: it computes")
-                _ = try await store.delete("k")
-                let expired = try await KeyValueStoreConformance.joiningAfterAChange(in: store) {
-                    try await cache.set("k", to: "gone", expiresIn: .seconds(0)).get()
-                }
-                #expect(expired.follower == "computed by the follower", "the follower began after a set that removes: it computes")
+                try await Self.expectNoted(
+                    in: store, removal: { try await cache.set("k", to: String?.none).get() },
+                    setThatRemoves: { try await cache.set("k", to: "gone", expiresIn: .seconds(0)).get() })
             }
         }
     }

@@ -283,22 +283,31 @@ struct ConsistencyHistoryFindingsTests {
         }
     }
 
+    /// A flight of "k" whose leader is held until `held` opens, then answers `value` (or
+    /// throws, when cancelled by then), with a change noted once the flight runs.
+    static func flightChangedWhileHeld<Value: Sendable>(
+        in flights: SingleFlight, scope: ObjectIdentifier, answering value: Value
+    ) async throws -> (leader: Task<Value, any Error>, held: AsyncGate) {
+        let held = AsyncGate()
+        let leader = Task {
+            try await flights.run(scope: scope, key: "k") { () async throws -> Value in
+                await held.wait()
+                try Task.checkCancellation()
+                return value
+            }
+        }
+        #expect(try await eventually(poll: .milliseconds(1)) { flights.isRunningAny }, "the leader's flight runs")
+        flights.noteChange(scope: scope, key: "k")  // a change once the flight began
+        return (leader, held)
+    }
+
     @Test(
         "C1/R1: a caller that joined a flight after a change, whose leader is then cancelled, looks again rather than lead with what it read before joining; one that does not look again leads"
     )
     func lateCallerOfACancelledLeaderLooksAgain() async throws {
         let flights = SingleFlight()
         let scope = ObjectIdentifier(flights)
-        let held = AsyncGate()
-        let leader = Task {
-            try await flights.run(scope: scope, key: "k") { () async throws -> String in
-                await held.wait()
-                try Task.checkCancellation()
-                return "the leader's"
-            }
-        }
-        #expect(try await eventually(poll: .milliseconds(1)) { flights.isRunningAny }, "the leader's flight runs")
-        flights.noteChange(scope: scope, key: "k")  // a change once the flight began
+        let (leader, held) = try await Self.flightChangedWhileHeld(in: flights, scope: scope, answering: "the leader's")
         let lookingAgain = Self.lateCallThatLooksAgain(in: flights, scope: scope)
         let retrying = Task { try await flights.run(scope: scope, key: "k") { "led again" } }
         #expect(
@@ -316,14 +325,7 @@ struct ConsistencyHistoryFindingsTests {
     func lateCallerOfAnotherTypeLooksAgain() async throws {
         let flights = SingleFlight()
         let scope = ObjectIdentifier(flights)
-        let held = AsyncGate()
-        let leader = Task {
-            try await flights.run(scope: scope, key: "k") { () async throws -> Int in
-                await held.wait(); return 1
-            }
-        }
-        #expect(try await eventually(poll: .milliseconds(1)) { flights.isRunningAny }, "the leader's flight runs")
-        flights.noteChange(scope: scope, key: "k")
+        let (leader, held) = try await Self.flightChangedWhileHeld(in: flights, scope: scope, answering: 1)
         let late = Self.lateCallThatLooksAgain(in: flights, scope: scope)
         #expect(try await eventually(poll: .milliseconds(1)) { flights.waiters(scope: scope, key: "k") == 1 }, "the late caller joined")
         held.open()
