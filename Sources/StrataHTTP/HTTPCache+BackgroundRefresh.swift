@@ -16,7 +16,7 @@ extension HTTPCache {
             work.tasks[id] = Task { [self] in
                 // Overtaken by an invalidation, it fetches on its own: it serves no caller, so
                 // it has no hit to look for (and none to count).
-                _ = try? await fetchOnce(exchange, lookup: lookup, looksAgain: Self.maximumLooksAgain)
+                _ = try? await fetchOnce(exchange, lookup: lookup, servesNoRequest: true)
                 background.withLock { work in
                     work.refreshing.remove(key)
                     work.tasks[id] = nil

@@ -17,8 +17,10 @@ extension HTTPCache {
     /// request fields. Callers that waited get the leader's response if it was stored or
     /// came from the store; otherwise (a `no-store` answer, say) each asks on its own. A
     /// caller that joined after an `invalidate(_:)` of the URL, whatever the answer, looks
-    /// again (``lookAgain(_:after:)``); `looksAgain` counts how often it already has.
-    func fetchOnce(_ exchange: Exchange, lookup: Lookup, looksAgain: Int = 0) async throws -> Response {
+    /// again (``lookAgain(_:after:servesNoRequest:)``); `looksAgain` counts how often it already has. A
+    /// fetch that `servesNoRequest` (a background refresh) has no hit to look for, and
+    /// none to count: overtaken, it fetches on its own.
+    func fetchOnce(_ exchange: Exchange, lookup: Lookup, looksAgain: Int = 0, servesNoRequest: Bool = false) async throws -> Response {
         let token = background.withLock { work in
             work.nextID += 1
             return work.nextID
@@ -43,26 +45,27 @@ extension HTTPCache {
                 }
             }
         } catch is SingleFlight.OvertakenFailure {
-            return try await lookAgain(exchange, after: looksAgain)
+            return try await lookAgain(exchange, after: looksAgain, servesNoRequest: servesNoRequest)
         }
         if shared.leader == token { return shared.response }
-        if overtaken { return try await lookAgain(exchange, after: looksAgain) }
+        if overtaken { return try await lookAgain(exchange, after: looksAgain, servesNoRequest: servesNoRequest) }
         if shared.response.isStored || shared.response.source != .network { return shared.response }
         return try await fetchAndStore(exchange, lookup: lookup)
     }
 
     /// How often a request that joined fetches overtaken by an invalidation looks at the
     /// store again before it asks the origin on its own.
-    static let maximumLooksAgain = 3
+    package static let maximumLooksAgain = 3
 
     /// A request that joined a fetch an `invalidate(_:)` of the URL overtook: it reads the
     /// store again (what it read before may be the removed response, whose validators it
-    /// must not send) and, on a miss, may share a new fetch with the others that joined the
-    /// old one, rather than each asking the origin on its own. After
-    /// ``maximumLooksAgain`` such looks (the URL invalidated again and again), it asks on its own.
-    func lookAgain(_ exchange: Exchange, after looks: Int) async throws -> Response {
+    /// must not send), answers from it as a request beginning then would and, on a miss,
+    /// may share a new fetch with the others that joined the old one, rather than each
+    /// asking the origin on its own. After ``maximumLooksAgain`` such looks (the URL
+    /// invalidated again and again), a miss asks on its own.
+    func lookAgain(_ exchange: Exchange, after looks: Int, servesNoRequest: Bool) async throws -> Response {
         try Task.checkCancellation()
-        guard looks < Self.maximumLooksAgain else { return try await fetchAndStore(exchange, lookup: await lookUp(exchange)) }
+        guard !servesNoRequest else { return try await fetchAndStore(exchange, lookup: await lookUp(exchange)) }
         return try await get(exchange, looksAgain: looks + 1)
     }
 

@@ -281,28 +281,35 @@ public final class HTTPCache: Sendable {
         case revalidate
     }
 
+    /// `looksAgain`: how often this request already looked again after a fetch it joined
+    /// was overtaken by an invalidation (``lookAgain(_:after:servesNoRequest:)``); past
+    /// ``maximumLooksAgain``, a miss fetches on its own rather than join another fetch.
     func get(_ exchange: Exchange, looksAgain: Int = 0) async throws -> Response {
         if exchange.bypassesCache { return try await passThrough(exchange, reason: "bypass") }
         let lookup = await lookUp(exchange)
-        let now = store.clock.now()
-        if let cached = lookup.response {
-            let freshness = freshness(of: cached, at: now)
-            switch decide(cached, freshness, for: exchange) {
-            case .fresh:
-                count(\.hits)
-                return hit(cached, freshness, for: exchange)
-            case .stale(let detail):
-                count(\.staleHits)
-                return hit(cached, freshness, for: exchange, staleBecause: detail)
-            case .staleWhileRevalidate:
-                count(\.staleHits)
-                refreshInBackground(exchange, lookup: lookup)
-                return hit(cached, freshness, for: exchange, staleBecause: "stale-while-revalidate")
-            case .revalidate:
-                break
-            }
-        }
+        if let cached = lookup.response, let answer = answer(from: cached, lookup, for: exchange) { return answer }
+        guard looksAgain <= Self.maximumLooksAgain else { return try await fetchAndStore(exchange, lookup: lookup) }
         return try await fetchOnce(exchange, lookup: lookup, looksAgain: looksAgain)
+    }
+
+    /// The answer from `cached` when it may serve the request (a fresh or a stale hit);
+    /// `nil` when the origin must be asked.
+    private func answer(from cached: StoredHTTPResponse, _ lookup: Lookup, for exchange: Exchange) -> Response? {
+        let freshness = freshness(of: cached, at: store.clock.now())
+        switch decide(cached, freshness, for: exchange) {
+        case .fresh:
+            count(\.hits)
+            return hit(cached, freshness, for: exchange)
+        case .stale(let detail):
+            count(\.staleHits)
+            return hit(cached, freshness, for: exchange, staleBecause: detail)
+        case .staleWhileRevalidate:
+            count(\.staleHits)
+            refreshInBackground(exchange, lookup: lookup)
+            return hit(cached, freshness, for: exchange, staleBecause: "stale-while-revalidate")
+        case .revalidate:
+            return nil
+        }
     }
 
     func decide(_ cached: StoredHTTPResponse, _ freshness: Freshness, for exchange: Exchange) -> Decision {

@@ -516,6 +516,59 @@ struct HTTPCacheTests {
     }
 
     @Test(
+        "R1 through HTTPCache: a request overtaken by an invalidate(_:) at every look, as often as it looks again, still answers from a fresh response stored before its last look rather than ask the origin",
+        .timeLimit(.minutes(1)), arguments: Transport.all)
+    func requestOvertakenAtEveryLookStillDecides(transport: Transport) async throws {
+        let storable = Shared(false)
+        let origin = try LoopbackHTTPServer { _ in
+            storable.value
+                ? .init(headers: [("Cache-Control", "max-age=60")], body: body("fresh"))
+                : .init(headers: [("Cache-Control", "no-store")], body: body("not stored"))
+        }
+        defer { origin.stop() }
+        let store = ReadHoldingStore(base: MemoryStore())
+        let cache = try transport.cache(over: store, configuration: .init())
+        let url = URL(string: origin.baseURL + "/a")!
+        let key = "http:" + url.absoluteString
+        var gates = [PipelineGates.shared.arm(.afterFetch, key: key, scope: nil)]
+        defer { for gate in gates { PipelineGates.shared.disarm(gate) } }
+        var leaders = [Task { try await cache.response(for: URLRequest(url: url)) }]
+        try await gates[0].reached()
+        try await cache.invalidate(url)
+        let late = Task { try await cache.response(for: URLRequest(url: url)) }
+        for round in 1...HTTPCache.maximumLooksAgain + 1 {
+            let joined = try await eventually(poll: .milliseconds(1)) { cache.fetchWaiters(for: url) == 1 }
+            #expect(joined, "round \(round): the late request joined a fetch after the URL's invalidation")
+            guard round <= HTTPCache.maximumLooksAgain else { break }
+            // It looks again: its store read is held until a new fetch runs, the URL is
+            // invalidated again, and then it joins that fetch.
+            let read = store.holdNextRead()
+            gates.last!.open()
+            #expect(try await eventually(poll: .milliseconds(1)) { read.held == 1 }, "round \(round): the late request looks again")
+            gates.append(PipelineGates.shared.arm(.afterFetch, key: key, scope: nil))
+            leaders.append(Task { try await cache.response(for: URLRequest(url: url)) })
+            try await gates.last!.reached()
+            try await cache.invalidate(url)
+            read.open()
+        }
+        // Its last look: a fresh response is stored by then (by a request of other fields,
+        // which shares no fetch with it).
+        storable.value = true
+        var other = URLRequest(url: url)
+        other.setValue("1", forHTTPHeaderField: "X-Other")
+        #expect(try await cache.response(for: other).isStored)
+        gates.last!.open()
+        for leader in leaders { #expect(try await leader.value.text == "not stored") }
+        let answer = try await late.value
+        #expect(
+            answer.text == "fresh" && answer.source == .cache,
+            "overtaken at every look, it answers from the fresh response: \(answer.text), \(answer.source)")
+        #expect(
+            origin.requests(path: "/a").count == leaders.count + 1,
+            "a fetch per leader and the other fields' request: the late request's last look asks no origin")
+    }
+
+    @Test(
         "C2 through HTTPCache: an invalidate(_:) while the origin answers wins over the answer, on a store with leases of its own and on one on the default leases (kept in this process)",
         .timeLimit(.minutes(1)), arguments: ["memory", "default leases"])
     func invalidationWhileTheOriginAnswersWins(store kind: String) async throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Strata
 import StrataHTTP
+import StrataTestSupport
 import StrataTesting
 import Synchronization
 
@@ -105,3 +106,25 @@ extension HTTPCache.Response {
 }
 
 func body(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+/// A store whose next read (``holdNextRead()``), whatever its key, waits until the test
+/// opens the gate it returns.
+final class ReadHoldingStore: ForwardingStore, @unchecked Sendable {  // `next` is locked
+    private let next = Lock<AsyncGate?>(nil)
+
+    func holdNextRead() -> AsyncGate {
+        let gate = AsyncGate()
+        next.withLock { $0 = gate }
+        return gate
+    }
+
+    override func entry(forKey key: String) async throws -> StoredEntry? {
+        if let gate = next.withLock({ held -> AsyncGate? in
+            defer { held = nil }
+            return held
+        }) {
+            await gate.wait()
+        }
+        return try await base.entry(forKey: key)
+    }
+}

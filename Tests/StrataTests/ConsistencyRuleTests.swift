@@ -228,29 +228,6 @@ final class ClockedView: ForwardingStore, @unchecked Sendable {
     override func close() async throws {}
 }
 
-/// A gate a test opens: `wait()` suspends until `open()`.
-final class AsyncGate: Sendable {
-    private let state = Lock<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let goOn = state.withLock { state -> Bool in
-                if state.open { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if goOn { continuation.resume() }
-        }
-    }
-    func open() {
-        let waiters = state.withLock { state in
-            state.open = true
-            defer { state.waiters = [] }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-}
-
 /// Two defects the randomized history found, each forced here with gates.
 @Suite("Consistency rules: what the history test found")
 struct ConsistencyHistoryFindingsTests {
