@@ -76,6 +76,45 @@ struct ConsistencyRuleTests {
         #expect(fixture.first.background.count == 0)
     }
 
+    /// Records what a store announces, and whether it was closed before.
+    final class ClosingAnnouncements: InvalidationPublisher {
+        private let state = Lock<(announced: [Invalidation], afterClose: [Invalidation], closed: Bool)>(([], [], false))
+        var announced: [Invalidation] { state.withLock { $0.announced } }
+        var announcedAfterClose: [Invalidation] { state.withLock { $0.afterClose } }
+        func publish(_ invalidation: Invalidation) async {
+            state.withLock { state in
+                if state.closed { state.afterClose.append(invalidation) } else { state.announced.append(invalidation) }
+            }
+        }
+        func publish(_ invalidations: [Invalidation]) async { for invalidation in invalidations { await publish(invalidation) } }
+        func close() async { state.withLock { $0.closed = true } }
+    }
+
+    @Test(
+        "C5: work the store takes on while close() waits for its background work is owned too: a computed write past l2Timeout then is awaited and announced before the publisher closes",
+        .timeLimit(.minutes(1)))
+    func closeOwnsWorkTakenOnWhileItDrains() async throws {
+        let announcements = ClosingAnnouncements()
+        let l2 = FaultInjectingStore(wrapping: MemoryStore())
+        let cache = TieredStore(
+            l1: MemoryStore(), l2: l2, configuration: .init(l2Timeout: .milliseconds(50), invalidationPublisher: announcements))
+        l2.inject(.pause, into: .writes)
+        _ = try await cache.getOrSet("a", as: String.self) { "first" }
+        #expect(cache.background.count == 1, "the first write, past l2Timeout, is owned")
+        let closing = Task { try await cache.close() }
+        #expect(try await eventually(poll: .milliseconds(1)) { cache.background.isClosing }, "close() waits for it")
+        // A computation that was under way when close() began writes past l2Timeout now.
+        #expect(try await cache.getOrSet("b", as: String.self) { "second" } == "second")
+        #expect(l2.pausedCalls == 2, "both writes are in flight")
+        l2.resume()
+        try await closing.value
+        #expect(cache.background.count == 0, "nothing the store took on outlives close()")
+        #expect(
+            Set(announcements.announced) == [.key("a"), .key("b")] && announcements.announcedAfterClose.isEmpty,
+            "both writes landed and were announced before the publisher closed: \(announcements.announced), after: \(announcements.announcedAfterClose)"
+        )
+    }
+
     @Test(
         "C5: close() cancels a computation its caller stopped waiting for (past its hard timeout), and awaits it",
         .timeLimit(.minutes(1)))

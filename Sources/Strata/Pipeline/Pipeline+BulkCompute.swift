@@ -60,10 +60,9 @@ extension Pipeline {
                     return (key, result)
                 }
             }
-            // With timeouts, a computation may outlive the call: the store owns it.
             // With timeouts, a computation may outlive the call: the store owns it (or, once the
-            // store has begun to close and owns nothing new, the call runs it, so no key waits
-            // for a computation that never runs).
+            // store has closed and owns nothing new, the call runs it, so no key waits for a
+            // computation that never runs).
             let owned =
                 mayOutliveCall && (options.hardTimeout != nil || options.softTimeout != nil) && own { await batch.computeWhenReady() }
             if !owned { await batch.computeWhenReady() }

@@ -131,7 +131,7 @@ extension Pipeline {
             // Past l2Timeout: keep the value in L1 now, and the key as written-to until L2
             // answers (no L2 read fills L1 meanwhile); then settle and announce.
             tiered.keepInL1IfUnchanged(ticket, byteKey, copy, since: since)
-            tiered.own {
+            let settle: @Sendable () async -> Void = {
                 // A write that fails now is a failure (reported), not a refusal: L1 keeps
                 // the value it holds, for undeliveredL1Expiry at most.
                 let result: TieredStore.LeasedWriteResult
@@ -151,6 +151,9 @@ extension Pipeline {
                     await tiered.announce(.key(key))
                 }
             }
+            // Owned, so `close()` awaits it before its publisher closes; once the store has
+            // closed (it owns nothing new), awaited here.
+            if !tiered.own(settle) { await settle() }
             return .unknown
         }
     }
@@ -169,18 +172,19 @@ extension Pipeline {
     /// Owns a computation nobody waits for any more: the store awaits it, and `close()`
     /// cancels it (the owning task's cancellation reaches the computation's own task).
     func ownUntilClose<Success: Sendable>(_ work: Task<Success, any Error>) {
-        own {
+        let owned = own {
             await withTaskCancellationHandler {
                 _ = await work.result
             } onCancel: {
                 work.cancel()
             }
         }
+        if !owned { work.cancel() }  // the store has closed: cancelled, as close() would have
     }
 
     /// Runs `work` in the background, owned by the tiered store (cancelled and awaited by
-    /// its `close()`), or on its own for a store of one tier; `false` when the tiered store
-    /// has begun to close and `work` did not run.
+    /// its `close()`, started cancelled while `close()` waits), or on its own for a store
+    /// of one tier; `false` when the tiered store has closed and `work` did not run.
     @discardableResult
     func own(_ work: @escaping @Sendable () async -> Void) -> Bool {
         if let tiered {

@@ -11,10 +11,11 @@ extension Pipeline {
         guard clock.now().millisecondsSince1970 >= due else { return }
         let flight = RefreshFlights.Key(store: flightScope, key: key)
         guard RefreshFlights.shared.begin(flight) else { return }
-        own {
+        let owned = own {
             defer { RefreshFlights.shared.end(flight) }
             await refresh(key, found: found, options: options, computation: computation)
         }
+        if !owned { RefreshFlights.shared.end(flight) }  // the store has closed: no refresh
     }
 
     private func refresh<Value: Codable & Sendable>(

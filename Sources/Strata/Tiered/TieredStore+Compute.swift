@@ -206,8 +206,9 @@ extension TieredStore {
         report(.timeout, .l2, key, since: started, error: error)
     }
 
-    /// Runs `work` in the background, owned by the store: `close()` cancels and awaits it.
-    /// Once `close()` has begun it does not run; `false` then.
+    /// Runs `work` in the background, owned by the store: `close()` cancels and awaits it
+    /// (started while `close()` waits, it starts cancelled and is awaited too). Once
+    /// `close()` has returned it does not run; `false` then.
     @discardableResult
     func own(_ work: @escaping @Sendable () async -> Void) -> Bool {
         background.spawn(work)
@@ -228,27 +229,35 @@ extension TieredStore {
 }
 
 /// Tasks a store owns: each removes itself when done, and `cancelAndWait` cancels the rest
-/// and waits for them, after which nothing new starts.
+/// and waits for them. Work taken on while it waits (a write that passes `l2Timeout` then, a
+/// computation its caller leaves) is owned too, started cancelled, and waited for; once
+/// nothing is left, nothing new starts.
 final class OwnedTasks: Sendable {
     private struct State {
         var tasks: [UInt64: Task<Void, Never>] = [:]
         var nextID: UInt64 = 0
+        /// `cancelAndWait` has begun: new work starts cancelled.
+        var closing = false
+        /// `cancelAndWait` has returned: new work does not start.
         var closed = false
     }
 
     private let state = Lock(State())
 
-    /// Starts `work` unless the owner closed (then it does not run); whether it started.
+    /// Starts `work` (cancelled, once the owner is closing) unless the owner closed (then
+    /// it does not run); whether it started.
     @discardableResult
     func spawn(_ work: @escaping @Sendable () async -> Void) -> Bool {
         state.withLock { state in
             guard !state.closed else { return false }
             state.nextID += 1
             let id = state.nextID
-            state.tasks[id] = Task { [weak self] in
+            let task = Task { [weak self] in
                 await work()
                 self?.finished(id)
             }
+            if state.closing { task.cancel() }
+            state.tasks[id] = task
             return true
         }
     }
@@ -260,13 +269,24 @@ final class OwnedTasks: Sendable {
     /// How many tasks run now.
     var count: Int { state.withLock { $0.tasks.count } }
 
-    /// Cancels every task, waits for them all, and refuses new ones.
+    /// Whether `cancelAndWait` has begun.
+    var isClosing: Bool { state.withLock { $0.closing } }
+
+    /// Cancels every task and waits for them all, and for those started meanwhile; then
+    /// refuses new ones.
     func cancelAndWait() async {
-        let tasks = state.withLock { state in
-            state.closed = true
-            return Array(state.tasks.values)
+        while true {
+            let tasks = state.withLock { state -> [Task<Void, Never>]? in
+                state.closing = true
+                if state.tasks.isEmpty {
+                    state.closed = true
+                    return nil
+                }
+                return Array(state.tasks.values)
+            }
+            guard let tasks else { return }
+            for task in tasks { task.cancel() }
+            for task in tasks { await task.value }
         }
-        for task in tasks { task.cancel() }
-        for task in tasks { await task.value }
     }
 }

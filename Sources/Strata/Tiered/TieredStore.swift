@@ -321,7 +321,8 @@ public final class TieredStore: KeyValueStore {
     /// Cancels the computations that outlived their callers (past a soft or hard timeout,
     /// or whose caller was cancelled) and the eager refreshes, and awaits them (a
     /// computation that ignores cancellation is awaited until it returns); awaits the L2
-    /// writes past `l2Timeout` (not cancelled: a write already sent may land); lets the
+    /// writes past `l2Timeout` (not cancelled: a write already sent may land), and the work
+    /// taken on while it waits (started cancelled, and awaited); lets the
     /// invalidation publisher send what it still holds and closes it
     /// (``InvalidationPublisher/close()``; a `RedisInvalidationBus` refuses announcements
     /// after it, so give each store a bus of its own), then closes L2, then L1. A `getOrSet`
