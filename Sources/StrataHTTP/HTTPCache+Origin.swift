@@ -16,8 +16,9 @@ extension HTTPCache {
     /// Fetches (or revalidates) once for all concurrent callers with the same URL and
     /// request fields. Callers that waited get the leader's response if it was stored or
     /// came from the store; otherwise (a `no-store` answer, say) each asks on its own. A
-    /// caller that joined after an `invalidate(_:)` of the URL, whatever the answer, looks
-    /// again (``lookAgain(_:after:servesNoRequest:)``); `looksAgain` counts how often it already has. A
+    /// caller that joined after an `invalidate(_:)` of the URL (or a `clear(prefix:)` or
+    /// `clear()` of the store that covers it), whatever the answer, looks again
+    /// (``lookAgain(_:after:servesNoRequest:)``); `looksAgain` counts how often it already has. A
     /// fetch that `servesNoRequest` (a background refresh) has no hit to look for, and
     /// none to count: overtaken, it fetches on its own.
     func fetchOnce(_ exchange: Exchange, lookup: Lookup, looksAgain: Int = 0, servesNoRequest: Bool = false) async throws -> Response {
@@ -25,16 +26,19 @@ extension HTTPCache {
             work.nextID += 1
             return work.nextID
         }
+        // The URL's storage key first, so that a change of the store under a prefix of it
+        // is noted to the fetch; then this cache (caches over one store fetch apart: each
+        // stores by its own configuration), then the request's fields.
         let flightKey =
-            exchange.urlKey + "\n"
+            fetchKeyPrefix + exchange.urlKey + "\n" + String(UInt(bitPattern: ObjectIdentifier(self))) + "\n"
             + exchange.headers.fields
             .map { $0.name.lowercased() + ":" + $0.value }.sorted().joined(separator: "\n")
-        // A request that joins after an `invalidate(_:)` of the URL (noted to the flight) began
+        // A request that joins after an `invalidate(_:)` of the URL or a clear of the store (noted to the flight) began
         // after it: the flight's response, stored or failed before it, is not its answer (R1).
         var overtaken = false
         let shared: SharedResult
         do {
-            shared = try await fetches.run(scope: ObjectIdentifier(self), key: flightKey, overtaken: &overtaken) {
+            shared = try await SingleFlight.shared.run(scope: fetchScope, key: flightKey, overtaken: &overtaken) {
                 do {
                     let response = try await fetchAndStore(exchange, lookup: lookup)
                     await PipelineGates.shared.pass(.afterFetch, key: exchange.urlKey, scope: ObjectIdentifier(self))

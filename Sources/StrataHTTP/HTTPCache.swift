@@ -53,9 +53,12 @@ public final class HTTPCache: Sendable {
     let staleRetention: Int64
     /// The entries read from the store lately, decoded, by key and bytes.
     let decoded = DecodedEntries()
-    /// The origin fetches under way, one per URL and request fields: the cache's own, so
-    /// that they never make the stores' changes note themselves to flights (`SingleFlight`).
-    let fetches = SingleFlight()
+    /// Where the origin fetches under way run, one per URL, cache and request fields: the
+    /// store's single flight (its scope, keys under its key prefix), so that the store's own
+    /// `clear(prefix:)` and `clear()` are noted to them as ``invalidate(_:)`` is.
+    let fetchScope: ObjectIdentifier
+    /// The store's key prefix in its single flight (a prefixed view's).
+    let fetchKeyPrefix: String
 
     struct BackgroundWork {
         var tasks: [UInt64: Task<Void, Never>] = [:]
@@ -104,6 +107,9 @@ public final class HTTPCache: Sendable {
             )
         }
         self.store = store
+        let pipeline = store.pipeline
+        fetchScope = pipeline.flightScope
+        fetchKeyPrefix = pipeline.keyPrefix
         self.configuration = configuration
         self.origin = origin
         additionalFields = HeaderFields(origin.additionalHeaders)
@@ -202,14 +208,14 @@ public final class HTTPCache: Sendable {
         LocalLeases.shared.breakLease(of: key, in: store)
         // Once removed, the URL's fetches under way are told: a request that joins one from
         // then on began after this call, and looks again rather than take its answer (R1).
-        defer { fetches.noteChange(scope: ObjectIdentifier(self), prefix: key + "\n") }
+        defer { SingleFlight.shared.noteChange(scope: fetchScope, prefix: fetchKeyPrefix + key + "\n") }
         try await store.removeEntry(forKey: key)
     }
 
     /// How many requests wait for a fetch of `url` under way (any request fields), for
     /// tests that must know a request joined one.
     package func fetchWaiters(for url: URL) -> Int {
-        fetches.waiters(scope: ObjectIdentifier(self), prefix: Self.key(for: url, prefix: configuration.keyPrefix) + "\n")
+        SingleFlight.shared.waiters(scope: fetchScope, prefix: fetchKeyPrefix + Self.key(for: url, prefix: configuration.keyPrefix) + "\n")
     }
 
     /// Waits until every background refresh started by `stale-while-revalidate` has

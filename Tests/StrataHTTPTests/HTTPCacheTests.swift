@@ -473,16 +473,20 @@ struct HTTPCacheTests {
     }
 
     @Test(
-        "R1 through HTTPCache: requests that join a fetch after invalidate(_:) of its URL returned, the fetch's answer already stored, ask the origin again, once between them",
-        .timeLimit(.minutes(1)), arguments: Transport.all)
-    func requestJoiningAfterAnInvalidationFetchesItself(transport: Transport) async throws {
+        "R1 through HTTPCache: requests that join a fetch after invalidate(_:) of its URL (or a clear(prefix:) or clear() of the store) returned, the fetch's answer already stored, ask the origin again, once between them",
+        .timeLimit(.minutes(1)), arguments: Transport.all, ["invalidate(_:)", "clear(prefix:)", "clear()"])
+    func requestJoiningAfterAnInvalidationFetchesItself(transport: Transport, change: String) async throws {
         let text = Shared("before")
         let h = try Harness(transport: transport) { _ in .init(headers: [("Cache-Control", "max-age=60")], body: body(text.value)) }
         let gate = PipelineGates.shared.arm(.afterFetch, key: "http:" + h.url("/a").absoluteString, scope: nil)
         defer { PipelineGates.shared.disarm(gate) }
         let leader = Task { try await h.get("/a") }
         try await gate.reached()  // "before" is stored; the fetch's flight has not ended
-        try await h.cache.invalidate(h.url("/a"))
+        switch change {
+        case "invalidate(_:)": try await h.cache.invalidate(h.url("/a"))
+        case "clear(prefix:)": _ = try await h.store.clear(prefix: "http:")
+        default: _ = try await h.store.clear()
+        }
         text.value = "after"
         let followers = [Task { try await h.get("/a") }, Task { try await h.get("/a") }]
         let joined = try await eventually(poll: .milliseconds(1)) { h.cache.fetchWaiters(for: h.url("/a")) == 2 }

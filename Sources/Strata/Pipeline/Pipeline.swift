@@ -72,7 +72,7 @@ public struct Pipeline: Sendable {
     var clock: any StrataClock { source.clock }
 
     /// Single flight is per store and key: every view of one store shares it.
-    var flightScope: ObjectIdentifier { tiered.map(ObjectIdentifier.init) ?? ObjectIdentifier(source) }
+    package var flightScope: ObjectIdentifier { tiered.map(ObjectIdentifier.init) ?? ObjectIdentifier(source) }
 
     /// The clock that orders this store's tag invalidations against its writes.
     var hybridClock: HybridClock { tiered?.hybridClock ?? HybridClock.of(source) }

@@ -11,8 +11,8 @@ import Synchronization
 /// them takes over as the new leader, but for a late waiter of the form that looks again,
 /// which is told to (``NothingForALateCaller``).
 package final class SingleFlight: Sendable {
-    /// The stores' flights (`Pipeline`): the changes a store's typed API makes are noted
-    /// to them.
+    /// The stores' flights (`Pipeline`, and `HTTPCache`'s fetches under its store's scope):
+    /// the changes a store's typed API makes are noted to them.
     package static let shared = SingleFlight()
 
     /// Thrown to a caller that joined a flight after a change of its key was noted, when the
@@ -30,7 +30,7 @@ package final class SingleFlight: Sendable {
     /// a new flight with it.
     package struct NothingForALateCaller: Error {}
 
-    /// A table of flights of its own (`HTTPCache`'s fetches).
+    /// A table of flights of its own, which no store's change reaches (for tests).
     package init() {}
 
     struct FlightKey: Hashable, Sendable {
