@@ -47,9 +47,12 @@ struct FolderStoreCachedReadTests {
         try await folder.set("user:1", "Ada")
         // Written back to disk, then dropped from the page cache. The kernel may keep a page
         // (CI's machine did, under load): each try checks with mincore that the bytes left the
-        // cache before it reads, and a read of bytes that left it must go to the threads.
+        // cache before it reads. The page may come back between that check and the read (it
+        // did once on a loaded machine), and the store then rightly reads it inline: so of
+        // the tries whose bytes had left, at least one must go to the threads.
         let path = directory + "/" + FolderLayout(key: "user:1").file
         var evicted = 0
+        var handedOff = 0
         for _ in 0..<5 {
             let fd = open(path, O_RDONLY)
             try #require(fd >= 0)
@@ -61,8 +64,9 @@ struct FolderStoreCachedReadTests {
             #expect(try await folder.get("user:1", as: String.self) == "Ada")
             guard !resident else { continue }
             evicted += 1
-            #expect(folder.threads.handOffs == before + 1, "a read of bytes that left the page cache went to the store's threads")
+            if folder.threads.handOffs == before + 1 { handedOff += 1 }
         }
+        #expect(evicted == 0 || handedOff > 0, "of \(evicted) reads of bytes that left the page cache, none went to the store's threads")
         if evicted == 0 { print("FolderStoreCachedReadTests: the kernel kept the page in all five tries; nothing to check") }
     }
 
