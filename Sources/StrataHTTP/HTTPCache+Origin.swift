@@ -57,8 +57,9 @@ extension HTTPCache {
         return try await fetchAndStore(exchange, lookup: lookup)
     }
 
-    /// How often a request that joined fetches overtaken by an invalidation looks at the
-    /// store again before it asks the origin on its own.
+    /// How many looks again (after fetches it joined were overtaken by an invalidation) a
+    /// request makes that may share a new fetch: the look after them still answers from
+    /// the store when it may, but asks the origin on its own when it must.
     package static let maximumLooksAgain = 3
 
     /// A request that joined a fetch an `invalidate(_:)` of the URL overtook: it reads the
@@ -66,7 +67,7 @@ extension HTTPCache {
     /// must not send), answers from it as a request beginning then would and, on a miss,
     /// may share a new fetch with the others that joined the old one, rather than each
     /// asking the origin on its own. After ``maximumLooksAgain`` such looks (the URL
-    /// invalidated again and again), a miss asks on its own.
+    /// invalidated again and again), it asks on its own when it must ask.
     func lookAgain(_ exchange: Exchange, after looks: Int, servesNoRequest: Bool) async throws -> Response {
         try Task.checkCancellation()
         guard !servesNoRequest else { return try await fetchAndStore(exchange, lookup: await lookUp(exchange)) }

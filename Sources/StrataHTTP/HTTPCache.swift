@@ -289,7 +289,8 @@ public final class HTTPCache: Sendable {
 
     /// `looksAgain`: how often this request already looked again after a fetch it joined
     /// was overtaken by an invalidation (``lookAgain(_:after:servesNoRequest:)``); past
-    /// ``maximumLooksAgain``, a miss fetches on its own rather than join another fetch.
+    /// ``maximumLooksAgain``, a request that must ask the origin asks on its own rather than
+    /// join another fetch.
     func get(_ exchange: Exchange, looksAgain: Int = 0) async throws -> Response {
         if exchange.bypassesCache { return try await passThrough(exchange, reason: "bypass") }
         let lookup = await lookUp(exchange)

@@ -67,6 +67,30 @@ struct ComputeLockTests {
             "it computed holding the lock it took over: \(lockHolder)")
     }
 
+    @Test(
+        "close() releases the compute lock of a computation it cancels (one its caller left past its hard timeout): the lock is not left held for its lease",
+        .timeLimit(.minutes(1)))
+    func closeReleasesTheLockOfACancelledComputation() async throws {
+        let server = try await RedisTestServer()
+        let cache = try instance(server.unixURL)
+        var options = EntryOptions(expires: "1h")
+        options.hardTimeout = .milliseconds(50)
+        await #expect(throws: StrataError.self) {
+            _ = try await cache.getOrSet("left", as: String.self, options: options) {
+                try await Task.sleep(for: .seconds(3_600))  // until close() cancels it
+                return "late"
+            }
+        }
+        #expect(cache.background.count == 1, "the store owns the computation its caller left")
+        // Locks are named with a first byte of 0xFF (no key can start with it).
+        let lock = #""\xffstrata:lock:left""#
+        #expect(try await server.cli("--quoted-input", "EXISTS", lock).contains("1"), "it holds the lock")
+        try await cache.close()
+        #expect(
+            try await server.cli("--quoted-input", "EXISTS", lock).contains("0"),
+            "close() cancelled the computation, and its lock was released, not withdrawn with it")
+    }
+
     @Test("a lock is released only by the token that holds it")
     func ownerOnlyRelease() async throws {
         let server = try await RedisTestServer()

@@ -61,10 +61,11 @@ extension Pipeline {
                 }
             }
             // With timeouts, a computation may outlive the call: the store owns it (or, once the
-            // store has closed and owns nothing new, the call runs it, so no key waits for a
-            // computation that never runs).
+            // store is closing and owns nothing optional, the call runs it, so no key waits for
+            // a computation that never runs, or runs cancelled while its callers wait).
             let owned =
-                mayOutliveCall && (options.hardTimeout != nil || options.softTimeout != nil) && own { await batch.computeWhenReady() }
+                mayOutliveCall && (options.hardTimeout != nil || options.softTimeout != nil)
+                && own(optional: true) { await batch.computeWhenReady() }
             if !owned { await batch.computeWhenReady() }
             for try await (key, result) in group {
                 switch result {

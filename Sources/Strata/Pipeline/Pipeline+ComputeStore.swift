@@ -151,22 +151,28 @@ extension Pipeline {
                     await tiered.announce(.key(key))
                 }
             }
-            // Owned, so `close()` awaits it before its publisher closes; once the store has
-            // closed (it owns nothing new), awaited here.
+            // Owned, so `close()` awaits it before its publisher closes; once `close()` takes
+            // on nothing more, awaited here.
             if !tiered.own(settle) { await settle() }
             return .unknown
         }
     }
 
     /// Releases the cross-instance compute lock (awaited: `close()` never leaves one held),
-    /// unless the value's write released it already.
+    /// unless the value's write released it already. In a cancelled task (a computation
+    /// `close()` cancelled, a caller that left) the release is made from a task of its own:
+    /// a cancelled task's request to Redis is withdrawn, and the lock would stay held for
+    /// its lease.
     func releaseComputeLock(_ key: String, _ held: HeldComputeLock?) async {
         guard let held, held.claimRelease(), let tiered, let lock = tiered.configuration.computeLock else { return }
-        do {
-            try await lock.release(key, token: held.token)
-        } catch {
-            _ = tiered.recordFailure(error, key: key, since: nil)
+        let release: @Sendable () async -> Void = {
+            do {
+                try await lock.release(key, token: held.token)
+            } catch {
+                _ = tiered.recordFailure(error, key: key, since: nil)
+            }
         }
+        if Task.isCancelled { await Task { await release() }.value } else { await release() }
     }
 
     /// Owns a computation nobody waits for any more: the store awaits it, and `close()`
@@ -179,16 +185,16 @@ extension Pipeline {
                 work.cancel()
             }
         }
-        if !owned { work.cancel() }  // the store has closed: cancelled, as close() would have
+        if !owned { work.cancel() }  // close() takes on nothing more: cancelled, as it would have
     }
 
     /// Runs `work` in the background, owned by the tiered store (cancelled and awaited by
-    /// its `close()`, started cancelled while `close()` waits), or on its own for a store
-    /// of one tier; `false` when the tiered store has closed and `work` did not run.
+    /// its `close()`; see ``TieredStore/own(optional:_:)``), or on its own for a store of one
+    /// tier; `false` when the tiered store is closing and `work` did not run.
     @discardableResult
-    func own(_ work: @escaping @Sendable () async -> Void) -> Bool {
+    func own(optional: Bool = false, _ work: @escaping @Sendable () async -> Void) -> Bool {
         if let tiered {
-            return tiered.own(work)
+            return tiered.own(optional: optional, work)
         } else {
             Task { await work() }
             return true

@@ -11,11 +11,11 @@ extension Pipeline {
         guard clock.now().millisecondsSince1970 >= due else { return }
         let flight = RefreshFlights.Key(store: flightScope, key: key)
         guard RefreshFlights.shared.begin(flight) else { return }
-        let owned = own {
+        let owned = own(optional: true) {
             defer { RefreshFlights.shared.end(flight) }
             await refresh(key, found: found, options: options, computation: computation)
         }
-        if !owned { RefreshFlights.shared.end(flight) }  // the store has closed: no refresh
+        if !owned { RefreshFlights.shared.end(flight) }  // the store is closing: no refresh
     }
 
     private func refresh<Value: Codable & Sendable>(

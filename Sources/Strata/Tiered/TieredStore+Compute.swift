@@ -206,12 +206,15 @@ extension TieredStore {
         report(.timeout, .l2, key, since: started, error: error)
     }
 
-    /// Runs `work` in the background, owned by the store: `close()` cancels and awaits it
-    /// (started while `close()` waits, it starts cancelled and is awaited too). Once
-    /// `close()` has returned it does not run; `false` then.
+    /// Runs `work` in the background, owned by the store: `close()` cancels and awaits it.
+    /// While `close()` waits for what the store owns, work it must own (a write past
+    /// `l2Timeout` to settle, a computation its caller left) starts cancelled and is awaited
+    /// too, and `optional` work (an eager refresh, a bulk computation that can run in its
+    /// caller) does not run. Once `close()` takes on nothing more, nothing runs. `false` when
+    /// `work` did not run.
     @discardableResult
-    func own(_ work: @escaping @Sendable () async -> Void) -> Bool {
-        background.spawn(work)
+    func own(optional: Bool = false, _ work: @escaping @Sendable () async -> Void) -> Bool {
+        background.spawn(optional: optional, work)
     }
 
     /// Counts and reports a resilience event.
@@ -229,27 +232,32 @@ extension TieredStore {
 }
 
 /// Tasks a store owns: each removes itself when done, and `cancelAndWait` cancels the rest
-/// and waits for them. Work taken on while it waits (a write that passes `l2Timeout` then, a
-/// computation its caller leaves) is owned too, started cancelled, and waited for; once
-/// nothing is left, nothing new starts.
+/// and waits for them. Work a store must own that it takes on while `cancelAndWait` waits (a
+/// write that passes `l2Timeout` then, a computation its caller leaves) starts cancelled and
+/// is waited for too, for a few rounds: then nothing new starts, so calls that keep coming
+/// cannot hold `close()` off.
 final class OwnedTasks: Sendable {
     private struct State {
         var tasks: [UInt64: Task<Void, Never>] = [:]
         var nextID: UInt64 = 0
-        /// `cancelAndWait` has begun: new work starts cancelled.
+        /// `cancelAndWait` has begun: new work starts cancelled, optional work not at all.
         var closing = false
-        /// `cancelAndWait` has returned: new work does not start.
+        /// `cancelAndWait` takes on nothing more: new work does not start.
         var closed = false
     }
 
+    /// How many times `cancelAndWait` waits for the work taken on while it waited before it
+    /// takes on nothing more.
+    static let closingRounds = 3
+
     private let state = Lock(State())
 
-    /// Starts `work` (cancelled, once the owner is closing) unless the owner closed (then
-    /// it does not run); whether it started.
+    /// Starts `work` (cancelled, while the owner is closing) unless the owner closed, or is
+    /// closing and the work is `optional`; whether it started.
     @discardableResult
-    func spawn(_ work: @escaping @Sendable () async -> Void) -> Bool {
+    func spawn(optional: Bool = false, _ work: @escaping @Sendable () async -> Void) -> Bool {
         state.withLock { state in
-            guard !state.closed else { return false }
+            guard !state.closed, !(optional && state.closing) else { return false }
             state.nextID += 1
             let id = state.nextID
             let task = Task { [weak self] in
@@ -272,21 +280,20 @@ final class OwnedTasks: Sendable {
     /// Whether `cancelAndWait` has begun.
     var isClosing: Bool { state.withLock { $0.closing } }
 
-    /// Cancels every task and waits for them all, and for those started meanwhile; then
-    /// refuses new ones.
+    /// Cancels every task and waits for them all, and for those started meanwhile (for
+    /// ``closingRounds`` rounds); then refuses new ones.
     func cancelAndWait() async {
+        var round = 0
         while true {
-            let tasks = state.withLock { state -> [Task<Void, Never>]? in
+            round += 1
+            let tasks = state.withLock { state -> [Task<Void, Never>] in
                 state.closing = true
-                if state.tasks.isEmpty {
-                    state.closed = true
-                    return nil
-                }
+                if state.tasks.isEmpty || round > Self.closingRounds { state.closed = true }
                 return Array(state.tasks.values)
             }
-            guard let tasks else { return }
             for task in tasks { task.cancel() }
             for task in tasks { await task.value }
+            if tasks.isEmpty || round > Self.closingRounds { return }
         }
     }
 }

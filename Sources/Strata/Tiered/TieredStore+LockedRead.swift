@@ -80,8 +80,8 @@ extension TieredStore {
 
     /// Releases the lock `work` takes, if it takes it, once it answers: in work this store
     /// owns (`close()` awaits it), the release itself in a task of its own so that the
-    /// cancellation `close()` sends does not withdraw it. Once `close()` has returned,
-    /// nothing is started: such a lock ends with its lease (`computeLockLease`).
+    /// cancellation `close()` sends does not withdraw it. Once `close()` takes on nothing
+    /// more, nothing is started: such a lock ends with its lease (`computeLockLease`).
     private func releaseWhenAnswered(_ work: Task<LockedRead?, any Error>, lock: any ComputeLock, key: String) {
         own {
             guard case .taken(let token)? = try? await work.value else { return }

@@ -322,7 +322,8 @@ public final class TieredStore: KeyValueStore {
     /// or whose caller was cancelled) and the eager refreshes, and awaits them (a
     /// computation that ignores cancellation is awaited until it returns); awaits the L2
     /// writes past `l2Timeout` (not cancelled: a write already sent may land), and the work
-    /// taken on while it waits (started cancelled, and awaited); lets the
+    /// it must own taken on while it waits (started cancelled, and awaited, for three rounds
+    /// at most; no eager refresh starts then); lets the
     /// invalidation publisher send what it still holds and closes it
     /// (``InvalidationPublisher/close()``; a `RedisInvalidationBus` refuses announcements
     /// after it, so give each store a bus of its own), then closes L2, then L1. A `getOrSet`
