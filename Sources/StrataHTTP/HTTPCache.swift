@@ -212,8 +212,8 @@ public final class HTTPCache: Sendable {
         try await store.removeEntry(forKey: key)
     }
 
-    /// How many requests wait for a fetch of `url` under way (any request fields), for
-    /// tests that must know a request joined one.
+    /// How many requests wait for a fetch of `url` under way (any request fields, any cache
+    /// over this store with this key prefix), for tests that must know a request joined one.
     package func fetchWaiters(for url: URL) -> Int {
         SingleFlight.shared.waiters(scope: fetchScope, prefix: fetchKeyPrefix + Self.key(for: url, prefix: configuration.keyPrefix) + "\n")
     }

@@ -61,8 +61,9 @@ extension Pipeline {
                 }
             }
             // With timeouts, a computation may outlive the call: the store owns it (or, once the
-            // store is closing and owns nothing optional, the call runs it, so no key waits for
-            // a computation that never runs, or runs cancelled while its callers wait).
+            // store is closing and owns nothing optional, the call runs it, unbounded by its
+            // timeouts, so no key waits for a computation that never runs, or runs cancelled
+            // while its callers wait).
             let owned =
                 mayOutliveCall && (options.hardTimeout != nil || options.softTimeout != nil)
                 && own(optional: true) { await batch.computeWhenReady() }

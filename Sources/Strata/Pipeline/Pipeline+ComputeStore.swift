@@ -158,21 +158,20 @@ extension Pipeline {
         }
     }
 
-    /// Releases the cross-instance compute lock (awaited: `close()` never leaves one held),
-    /// unless the value's write released it already. In a cancelled task (a computation
-    /// `close()` cancelled, a caller that left) the release is made from a task of its own:
-    /// a cancelled task's request to Redis is withdrawn, and the lock would stay held for
-    /// its lease.
+    /// Releases the cross-instance compute lock (awaited, so `close()` awaits it for the
+    /// computations it owns), unless the value's write released it already. The release is
+    /// made from a task of its own: a request to Redis from a task cancelled before it is
+    /// written (a computation `close()` cancels, a caller that leaves) is withdrawn, and the
+    /// lock would stay held for its lease.
     func releaseComputeLock(_ key: String, _ held: HeldComputeLock?) async {
         guard let held, held.claimRelease(), let tiered, let lock = tiered.configuration.computeLock else { return }
-        let release: @Sendable () async -> Void = {
+        await Task {
             do {
                 try await lock.release(key, token: held.token)
             } catch {
                 _ = tiered.recordFailure(error, key: key, since: nil)
             }
-        }
-        if Task.isCancelled { await Task { await release() }.value } else { await release() }
+        }.value
     }
 
     /// Owns a computation nobody waits for any more: the store awaits it, and `close()`

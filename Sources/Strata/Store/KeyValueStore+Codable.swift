@@ -333,7 +333,8 @@ extension KeyValueStore {
     /// at the end of your store's `clear(prefix:)`, once the entries are gone, as every
     /// Strata store does. A caller that joins a computation of such a key from then on
     /// looks again rather than take a value computed before the clear (C1, R1 in
-    /// `Docs/Consistency.md`). It costs one atomic load while no computation runs.
+    /// `Docs/Consistency.md`). It costs one atomic load while no computation (nor an
+    /// `HTTPCache` fetch) runs in the process.
     ///
     /// ```swift
     /// public func clear(prefix: String) async throws -> Int {
