@@ -51,6 +51,8 @@ public final class RedisInvalidationBus: InvalidationSource {
     let publishFailures = FailureCount()
     let lastFailures = Lock<(publish: StrataError?, subscribe: StrataError?)>((nil, nil))
     let subscribed = Atomic<Bool>(false)
+    /// The store the bus delivers to while a ``run(delivering:)`` runs, and how many run.
+    let delivery = Lock<(store: ObjectIdentifier?, runs: Int)>((nil, 0))
     let outbox = Lock(Outbox())
     let publishedMessages = Atomic<Int>(0)
     let receivedMessages = Atomic<Int>(0)
@@ -171,9 +173,12 @@ public final class RedisInvalidationBus: InvalidationSource {
     /// every loss (this call's end included), all of L1 is dropped and `store` is told
     /// whether delivery is live. A `TieredStore`'s own `run()` runs this for its publisher.
     ///
-    /// In ``Mode/tracking`` mode it throws `invalidConfiguration` at once for a `TieredStore`
-    /// whose L2 names keys otherwise than this bus's ``redis`` (a prefixed view, a
-    /// `RedisStore` of another namespace): Redis reports them by those names.
+    /// A bus delivers to one store: while it runs for one, it throws `invalidConfiguration`
+    /// at once for another (both would publish under this bus's ``instanceID``, and each
+    /// would drop the other's announcements as its own). Give each tiered store a bus of its
+    /// own. In ``Mode/tracking`` mode it throws `invalidConfiguration` at once for a
+    /// `TieredStore` whose L2 names keys otherwise than this bus's ``redis`` (a prefixed
+    /// view, a `RedisStore` of another namespace): Redis reports them by those names.
     ///
     /// ```swift
     /// let subscription = Task { try await bus.run(delivering: cache) }
@@ -195,6 +200,24 @@ public final class RedisInvalidationBus: InvalidationSource {
                     message: "a bus in .tracking mode reports keys as its RedisStore names them: the tiered store's L2 "
                         + "(\(l2.backendName)) names them otherwise; make it the bus's RedisStore (or one of its namespace)",
                     backend: redis.backendName)
+            }
+        }
+        let claimed = delivery.withLock { delivery -> Bool in
+            guard delivery.store == nil || delivery.store == ObjectIdentifier(store) else { return false }
+            delivery = (ObjectIdentifier(store), delivery.runs + 1)
+            return true
+        }
+        guard claimed else {
+            throw StrataError(
+                code: .invalidConfiguration,
+                message: "this bus already delivers to another store: both would publish under its instance id, and each "
+                    + "would drop the other's announcements as its own; give each tiered store a bus of its own",
+                backend: redis.backendName)
+        }
+        defer {
+            delivery.withLock { delivery in
+                delivery.runs -= 1
+                if delivery.runs == 0 { delivery.store = nil }
             }
         }
         try await Background.untilShutdown { [self] in

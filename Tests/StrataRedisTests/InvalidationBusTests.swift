@@ -32,6 +32,31 @@ struct InvalidationBusTests {
         #expect(recorder.calls == subscribed + lost + subscribed + lost, "stopping is a loss too")
     }
 
+    @Test(
+        "a bus delivers to one store: a second run(delivering:) for another store while the first runs throws invalidConfiguration (each would drop the other's announcements as its own); the same store again, or another once the first stopped, runs",
+        .timeLimit(.minutes(1)))
+    func oneStorePerBus() async throws {
+        let server = try await RedisTestServer()
+        let bus = RedisInvalidationBus(redis: try RedisStore(url: server.unixURL))
+        let first = DeliveryRecorder()
+        let subscription = Task { try await bus.run(delivering: first) }
+        #expect(try await eventually(within: .seconds(10)) { bus.isSubscribed })
+        let second = DeliveryRecorder()
+        let refusal = await #expect(throws: StrataError.self) { try await bus.run(delivering: second) }
+        #expect(refusal?.code == .invalidConfiguration && refusal?.backend == bus.redis.backendName, "\(String(describing: refusal))")
+        #expect(second.calls.isEmpty, "nothing was delivered to the second store")
+        let again = Task { try await bus.run(delivering: first) }  // a user's run beside the store's own
+        subscription.cancel()
+        try await subscription.value
+        again.cancel()
+        try await again.value
+        let later = Task { try await bus.run(delivering: second) }
+        #expect(
+            try await eventually(within: .seconds(10)) { second.calls.contains(.live(true)) }, "once the first stopped, another may run")
+        later.cancel()
+        try await later.value
+    }
+
     @Test("a bus's announcements reach other instances in the order they were queued", .timeLimit(.minutes(1)))
     func publicationOrder() async throws {
         let server = try await RedisTestServer()
