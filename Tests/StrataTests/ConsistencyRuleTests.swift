@@ -143,6 +143,24 @@ struct ConsistencyRuleTests {
         #expect(fixture.first.background.count == 0)
     }
 
+    @Test(
+        "X1/R4: another instance's change announced while this one's L2 read of the key is in flight keeps the read's older value out of L1"
+    )
+    func remoteInvalidationDuringRead() async throws {
+        let fixture = TwoInstances()
+        try await fixture.shared.set("k", "v1")
+        let gate = PipelineGates.shared.arm(.beforeFill, key: "k", in: fixture.first)
+        defer { PipelineGates.shared.disarm(gate) }
+        let reading = Task { try await fixture.first.get("k", as: String.self) }
+        try await gate.reached()  // it read v1 from L2 and is about to copy it into L1
+        try await fixture.second.set("k", "v2")
+        fixture.first.applyRemoteInvalidation(.key("k"))  // the bus delivers the second's announcement
+        gate.open()
+        #expect(try await reading.value == "v1", "the read began before the change")
+        #expect(try await fixture.first.l1.entry(forKey: "k") == nil, "its older value was not copied into L1")
+        #expect(try await fixture.first.get("k", as: String.self) == "v2", "the next read sees the change")
+    }
+
     @Test("T5: a remote tag invalidation that arrives while the tag's instant loads is not lost")
     func remoteInvalidationDuringLoad() async throws {
         let fixture = TwoInstances()
