@@ -234,16 +234,19 @@ struct RedisTrackingTests {
     }
 
     @Test(
-        "the tracking connection killed (CLIENT KILL): L1 is dropped at once, tracking is turned on again, and later changes are seen",
-        .timeLimit(.minutes(1)))
-    func trackingConnectionLost() async throws {
+        "the tracking connection, or the one its invalidations are redirected to, killed (CLIENT KILL): L1 is dropped at once, tracking is turned on again, and later changes are seen",
+        .timeLimit(.minutes(1)), arguments: ["tracking", "redirect target"])
+    func trackingConnectionLost(killed: String) async throws {
         let server = try await RedisTestServer()
         let instance = try await TrackingInstance(server.unixURL)
         try await server.cli("SET", "app:k", "held")
         try await instance.holdInL1("k", "held")
         let clients = try await server.cli("CLIENT", "LIST")
-        let tracker = try #require(clients.split(separator: "\n").first { $0.contains("flags=t") }, "a tracking connection: \(clients)")
-        let id = try #require(tracker.split(separator: " ").first { $0.hasPrefix("id=") }).dropFirst(3)
+        // The tracking connection has the flag t; the one its invalidations go to is the
+        // one subscribed (flag P) to __redis__:invalidate.
+        let flag = killed == "tracking" ? "flags=t" : "flags=P"
+        let victim = try #require(clients.split(separator: "\n").first { $0.contains(flag) }, "a connection with \(flag): \(clients)")
+        let id = try #require(victim.split(separator: " ").first { $0.hasPrefix("id=") }).dropFirst(3)
         try await server.cli("CLIENT", "KILL", "ID", String(id))
         let dropped = try await eventually(within: .seconds(5)) { try await instance.l1.get("k", as: String.self) == nil }
         #expect(dropped, "L1 dropped when the tracking connection was lost")
