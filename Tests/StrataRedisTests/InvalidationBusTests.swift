@@ -46,6 +46,7 @@ struct InvalidationBusTests {
         #expect(refusal?.code == .invalidConfiguration && refusal?.backend == bus.redis.backendName, "\(String(describing: refusal))")
         #expect(second.calls.isEmpty, "nothing was delivered to the second store")
         let again = Task { try await bus.run(delivering: first) }  // a user's run beside the store's own
+        #expect(try await eventually { bus.delivery.withLock { $0.runs } == 2 }, "the same store's second run runs")
         subscription.cancel()
         try await subscription.value
         again.cancel()

@@ -242,11 +242,12 @@ struct RedisTrackingTests {
         try await server.cli("SET", "app:k", "held")
         try await instance.holdInL1("k", "held")
         let clients = try await server.cli("CLIENT", "LIST")
-        // The tracking connection has the flag t; the one its invalidations go to is the
-        // one subscribed (flag P) to __redis__:invalidate.
-        let flag = killed == "tracking" ? "flags=t" : "flags=P"
-        let victim = try #require(clients.split(separator: "\n").first { $0.contains(flag) }, "a connection with \(flag): \(clients)")
-        let id = try #require(victim.split(separator: " ").first { $0.hasPrefix("id=") }).dropFirst(3)
+        // The tracking connection has the flag t, and names the connection its invalidations
+        // are redirected to (redir=; the bus's own channel is subscribed too, on another).
+        let tracker = try #require(clients.split(separator: "\n").first { $0.contains("flags=t") }, "a tracking connection: \(clients)")
+        let field = killed == "tracking" ? "id=" : "redir="
+        let id = try #require(tracker.split(separator: " ").first { $0.hasPrefix(field) }).dropFirst(field.count)
+        #expect(Int(id).map { $0 > 0 } == true, "\(field)\(id)")
         try await server.cli("CLIENT", "KILL", "ID", String(id))
         let dropped = try await eventually(within: .seconds(5)) { try await instance.l1.get("k", as: String.self) == nil }
         #expect(dropped, "L1 dropped when the tracking connection was lost")
