@@ -149,20 +149,33 @@ extension RedisInvalidationBus {
         /// A subscription the server confirmed: messages sent before it never reached this
         /// instance (its first subscription and a restarted `run()` included), so nothing in
         /// L1 can be trusted. `isSubscribed` turns true only once L1 was dropped.
+        ///
+        /// Counted among the bus's ``RedisInvalidationBus/liveDeliveries``, under whose lock
+        /// the store is told: with two runs for the store, the end of one cannot land after
+        /// the start of another and leave the store told "not live" while one delivers.
         private func deliveryStarted() {
-            store.applyRemoteInvalidation(.everything)
-            store.invalidationDeliveryChanged(isLive: true)
-            bus.subscribed.store(true, ordering: .releasing)
+            bus.liveDeliveries.withLock { live in
+                live += 1
+                store.applyRemoteInvalidation(.everything)
+                store.invalidationDeliveryChanged(isLive: true)
+                bus.subscribed.store(true, ordering: .releasing)
+            }
         }
 
         /// A subscription lost (with its reason) or stopped (`nil`): from now on messages are
         /// missed, and some may have been already (a dead path is noticed late), so L1 is
-        /// dropped at once.
+        /// dropped at once. Delivery stops, and the bus is no longer subscribed, only when no
+        /// other run for the store still delivers (a restart overlapping the run that ends).
         private func endDelivery(_ reason: StrataError?) {
             if let reason { bus.lastFailures.withLock { $0.subscribe = reason } }
-            bus.subscribed.store(false, ordering: .releasing)
-            store.invalidationDeliveryChanged(isLive: false)
-            store.applyRemoteInvalidation(.everything)
+            bus.liveDeliveries.withLock { live in
+                live -= 1
+                if live == 0 {
+                    bus.subscribed.store(false, ordering: .releasing)
+                    store.invalidationDeliveryChanged(isLive: false)
+                }
+                store.applyRemoteInvalidation(.everything)
+            }
             if let reason { bus.redis.log(.subscriptionFailed(reason)) }
         }
 

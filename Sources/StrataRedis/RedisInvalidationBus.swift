@@ -51,6 +51,9 @@ public final class RedisInvalidationBus: InvalidationSource {
     let publishFailures = FailureCount()
     let lastFailures = Lock<(publish: StrataError?, subscribe: StrataError?)>((nil, nil))
     let subscribed = Atomic<Bool>(false)
+    /// How many subscriptions deliver to the store now: more than one only while runs of
+    /// ``run(delivering:)`` for the same store overlap.
+    let liveDeliveries = Lock(0)
     /// The store the bus delivers to while a ``run(delivering:)`` runs, and how many run.
     let delivery = Lock<(store: ObjectIdentifier?, runs: Int)>((nil, 0))
     let outbox = Lock(Outbox())
@@ -176,7 +179,9 @@ public final class RedisInvalidationBus: InvalidationSource {
     /// A bus delivers to one store: while it runs for one, it throws `invalidConfiguration`
     /// at once for another (both would publish under this bus's ``instanceID``, and each
     /// would drop the other's announcements as its own). Give each tiered store a bus of its
-    /// own. In ``Mode/tracking`` mode it throws `invalidConfiguration` at once for a
+    /// own. Runs for the same store may overlap (a restart beside the run still ending): the
+    /// store is told delivery stopped, and ``isSubscribed`` turns false, only once the last of
+    /// them stops delivering. In ``Mode/tracking`` mode it throws `invalidConfiguration` at once for a
     /// `TieredStore` whose L2 names keys otherwise than this bus's ``redis`` (a prefixed
     /// view, a `RedisStore` of another namespace): Redis reports them by those names.
     ///

@@ -33,7 +33,7 @@ struct InvalidationBusTests {
     }
 
     @Test(
-        "a bus delivers to one store: a second run(delivering:) for another store while the first runs throws invalidConfiguration (each would drop the other's announcements as its own); the same store again, or another once the first stopped, runs",
+        "a bus delivers to one store: a second run(delivering:) for another store while the first runs throws invalidConfiguration (each would drop the other's announcements as its own); the same store again, or another once the first stopped, runs; while two runs for the same store overlap, the end of one leaves delivery live",
         .timeLimit(.minutes(1)))
     func oneStorePerBus() async throws {
         let server = try await RedisTestServer()
@@ -46,11 +46,19 @@ struct InvalidationBusTests {
         #expect(refusal?.code == .invalidConfiguration && refusal?.backend == bus.redis.backendName, "\(String(describing: refusal))")
         #expect(second.calls.isEmpty, "nothing was delivered to the second store")
         let again = Task { try await bus.run(delivering: first) }  // a user's run beside the store's own
-        #expect(try await eventually { bus.delivery.withLock { $0.runs } == 2 }, "the same store's second run runs")
+        #expect(
+            try await eventually(within: .seconds(10)) { first.calls.filter { $0 == .live(true) }.count == 2 },
+            "the same store's second run subscribes too")
         subscription.cancel()
         try await subscription.value
+        // The second run still delivers: the store is not told delivery stopped, and the bus
+        // still says it is subscribed.
+        #expect(!first.calls.contains(.live(false)), "one run of two ended: delivery is still live")
+        #expect(bus.isSubscribed)
         again.cancel()
         try await again.value
+        #expect(first.calls.suffix(2) == [.live(false), .invalidation(.everything)], "the last run's end: \(first.calls.suffix(3))")
+        #expect(!bus.isSubscribed)
         let later = Task { try await bus.run(delivering: second) }
         #expect(
             try await eventually(within: .seconds(10)) { second.calls.contains(.live(true)) }, "once the first stopped, another may run")
