@@ -232,6 +232,8 @@ struct FolderStoreForeignFileTests {
     /// What can stand in an entry's slot instead of an entry file.
     enum Foreign: String, CaseIterable, Sendable {
         case symlink, directory, fifo, socket, hardLink, truncated
+        /// A sparse file of 1 TiB that begins as an entry does: more than any read can hold.
+        case huge
 
         /// Puts one at `path`; `outside` is a file outside the store a link may point at.
         func make(at path: String, outside: String) throws {
@@ -259,8 +261,14 @@ struct FolderStoreForeignFileTests {
                 try FileManager.default.linkItem(atPath: outside, toPath: path)
             case .truncated:
                 _ = FileManager.default.createFile(atPath: path, contents: Data("STRATA".utf8))
+            case .huge:
+                _ = FileManager.default.createFile(atPath: path, contents: Data("STRATA".utf8))
+                guard truncate(path, 1 << 40) == 0 else { throw StrataError(code: .backendUnavailable, message: "truncate") }
             }
         }
+
+        /// Whether the store lists it as a (corrupt) entry: it is a regular file.
+        var isListed: Bool { self == .truncated || self == .huge }
     }
 
     @Test(
@@ -276,11 +284,11 @@ struct FolderStoreForeignFileTests {
         try kind.make(at: slot, outside: outside)
 
         let listed = try await folder.keys()
-        #expect(listed == (kind == .truncated ? ["k", "other"] : ["other"]), "\(kind): a corrupt file is listed, a foreign thing is not")
+        #expect(listed == (kind.isListed ? ["k", "other"] : ["other"]), "\(kind): a corrupt file is listed, a foreign thing is not")
         await #expect(throws: StrataError.corruptEntry) { try await folder.get("k", as: String.self) }
         #expect(try await folder.sweepExpired() == 0)
         #expect(try await folder.clear(prefix: "o") == 1)
-        #expect(try await folder.keys() == (kind == .truncated ? ["k"] : []))
+        #expect(try await folder.keys() == (kind.isListed ? ["k"] : []))
 
         try await folder.set("k", "mine")
         #expect(try await folder.get("k", as: String.self) == "mine", "\(kind) was replaced")
@@ -293,6 +301,30 @@ struct FolderStoreForeignFileTests {
         #expect(!FileManager.default.fileExists(atPath: slot), "delete removed the \(kind)")
         #expect(FileManager.default.fileExists(atPath: outside), "and nothing it pointed at")
         #expect(try await folder.setIfAbsent("k", "again"), "a foreign thing is no entry")
+    }
+
+    @Test(
+        "a file too large to read (a sparse 1 TiB) in an entry's slot or in .leases: corruptEntry, or skipped by a listing, a clear and a sweep; never a crash",
+        .timeLimit(.minutes(1)))
+    func hugeFiles() async throws {
+        let directory = temporaryDirectory("huge")
+        let folder = try FolderStore(directory: directory)
+        try await folder.set("k", "value")
+        try Foreign.huge.make(at: directory + "/.leases/foreign", outside: "")
+        // Every lease file is read by a clear (its leases are broken first) and by a sweep.
+        #expect(try await folder.clear(prefix: "k") == 1)
+        _ = try await folder.sweepExpired()
+        try await folder.set("k", "value")
+        let lease = EntryLease(token: 7)
+        _ = try await folder.leaseEntry(forKey: "k", lease: lease, duration: .seconds(10))
+        #expect(try await folder.setEntry(StoredEntry(bytes: Array("new".utf8)), forKey: "k", ifLeased: lease, keepingLease: false))
+        #expect(try await folder.entry(forKey: "k")?.bytes == Array("new".utf8))
+        // A listing of every entry reads each file whole: one it cannot read is left out.
+        try Foreign.huge.make(at: directory + "/6c.e", outside: "")  // the slot of key "l"
+        await #expect(throws: StrataError.corruptEntry) { try await folder.get("l", as: String.self) }
+        #expect(try await folder.storedEntries(prefix: "").map(\.key) == ["k"])
+        try await folder.set("l", "replaced")
+        #expect(try await folder.get("l", as: String.self) == "replaced")
     }
 
     @Test("a foreign thing where a long key's directory goes, and foreign names: skipped, and replaced by a write")

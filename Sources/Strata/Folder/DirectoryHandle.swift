@@ -58,12 +58,27 @@ enum POSIX {
         }
     }
 
+    /// The most bytes a read takes in whole: half the machine's memory. A file larger than
+    /// that (a foreign one, a sparse one) is not an entry this process could have written
+    /// and read back, and allocating its size would end the process.
+    static let largestWholeRead: Int = {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, pageSize > 0 else { return 1 << 32 }
+        return pages.multipliedReportingOverflow(by: pageSize).partialValue / 2
+    }()
+
+    /// How a file too large to read is described.
+    static func tooLarge(_ size: off_t) -> String {
+        "a file of \(size) bytes, more than a read takes in whole (\(largestWholeRead))"
+    }
+
     /// What an entry's name holds.
     enum FileContents {
         /// Nothing.
         case missing
         /// Something that is not an entry file of the store's: a symbolic link, a
-        /// directory, a FIFO, a socket, a device, or a file with other hard links.
+        /// directory, a FIFO, a socket, a device, a file with other hard links, or one
+        /// too large to read whole (``largestWholeRead``).
         case foreign(String)
         /// A regular file's bytes (up to the limit asked for).
         case bytes([UInt8])
@@ -97,6 +112,7 @@ enum POSIX {
         }
         guard info.st_nlink <= 1 else { return .foreign("a file with \(info.st_nlink) hard links") }
         let wanted = min(Int(info.st_size), limit)
+        guard wanted <= largestWholeRead else { return .foreign(tooLarge(info.st_size)) }
         var bytes = [UInt8](repeating: 0, count: wanted)
         var filled = 0
         while filled < wanted {

@@ -42,7 +42,9 @@ extension FolderStore {
         }
         defer { POSIX.closeDescriptor(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_nlink <= 1 else { return nil }
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_nlink <= 1,
+            info.st_size <= POSIX.largestWholeRead  // the threads say why it is not read
+        else { return nil }
         let wanted = Int(info.st_size)
         var bytes = [UInt8](repeating: 0, count: wanted)
         var filled = 0

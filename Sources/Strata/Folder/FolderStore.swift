@@ -31,8 +31,9 @@ import Darwin
 /// - A file that is not a valid entry throws ``StrataError/Code/corruptEntry`` naming
 ///   the key. Files are created with mode 0600 and directories with 0700.
 /// - Foreign things in the directory (symbolic links, directories, FIFOs, sockets, files
-///   with other hard links or other names) are never followed, opened for long or
-///   written through: listing, clearing and sweeping skip them; reading a key whose slot
+///   with other hard links or other names, files larger than half the machine's memory)
+///   are never followed, opened for long, read whole or written through: listing,
+///   clearing and sweeping skip them; reading a key whose slot
 ///   holds one is ``StrataError/Code/corruptEntry``; writing or deleting the key replaces
 ///   or removes it.
 /// - File work runs on threads of the store's own (``Configuration/fileThreads``), never
