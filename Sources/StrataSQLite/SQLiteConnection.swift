@@ -134,9 +134,9 @@ struct Statement {
     func bind(_ index: Int32, text: String) throws(SQLiteFailure) {
         var text = text
         let result = text.withUTF8 { bytes in
-            sqlite3_bind_text(
+            sqlite3_bind_text64(
                 handle, index, bytes.baseAddress.map { UnsafeRawPointer($0) }?.assumingMemoryBound(to: CChar.self) ?? Self.emptyText,
-                Int32(bytes.count), strata_sqlite_transient())
+                sqlite3_uint64(bytes.count), strata_sqlite_transient(), UInt8(SQLITE_UTF8))
         }
         if result != SQLITE_OK { throw connection.failure(result, sql: sql) }
     }
@@ -144,9 +144,9 @@ struct Statement {
     /// Binds raw bytes as text without checking they are UTF-8 (a prefix's upper bound may not be).
     func bind(_ index: Int32, textBytes bytes: [UInt8]) throws(SQLiteFailure) {
         let result = bytes.withUnsafeBytes { buffer in
-            sqlite3_bind_text(
-                handle, index, buffer.baseAddress?.assumingMemoryBound(to: CChar.self) ?? Self.emptyText, Int32(buffer.count),
-                strata_sqlite_transient())
+            sqlite3_bind_text64(
+                handle, index, buffer.baseAddress?.assumingMemoryBound(to: CChar.self) ?? Self.emptyText, sqlite3_uint64(buffer.count),
+                strata_sqlite_transient(), UInt8(SQLITE_UTF8))
         }
         if result != SQLITE_OK { throw connection.failure(result, sql: sql) }
     }
@@ -155,7 +155,7 @@ struct Statement {
     /// resets the statement.
     func bind(_ index: Int32, borrowedText bytes: UnsafeBufferPointer<UInt8>) throws(SQLiteFailure) {
         let pointer = bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) } ?? Self.emptyText
-        let result = sqlite3_bind_text(handle, index, pointer, Int32(bytes.count), nil)
+        let result = sqlite3_bind_text64(handle, index, pointer, sqlite3_uint64(bytes.count), nil, UInt8(SQLITE_UTF8))
         if result != SQLITE_OK { throw connection.failure(result, sql: sql) }
     }
 
@@ -163,15 +163,16 @@ struct Statement {
     /// resets the statement.
     func bind(_ index: Int32, borrowedBlob bytes: UnsafeRawBufferPointer) throws(SQLiteFailure) {
         let pointer = bytes.baseAddress ?? UnsafeRawPointer(Self.emptyText)  // non-null: an empty blob, not NULL
-        let result = sqlite3_bind_blob(handle, index, pointer, Int32(bytes.count), nil)
+        let result = sqlite3_bind_blob64(handle, index, pointer, sqlite3_uint64(bytes.count), nil)
         if result != SQLITE_OK { throw connection.failure(result, sql: sql) }
     }
 
     func bind(_ index: Int32, blob bytes: [UInt8]) throws(SQLiteFailure) {
         let result = bytes.withUnsafeBytes { buffer in
             // A zero-length blob needs a non-null pointer, or SQLite stores NULL.
-            sqlite3_bind_blob(
-                handle, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(buffer.count), strata_sqlite_transient())
+            sqlite3_bind_blob64(
+                handle, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), sqlite3_uint64(buffer.count),
+                strata_sqlite_transient())
         }
         if result != SQLITE_OK { throw connection.failure(result, sql: sql) }
     }

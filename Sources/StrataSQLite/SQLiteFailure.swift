@@ -20,11 +20,13 @@ public struct SQLiteFailure: Error, Sendable, CustomStringConvertible {
 
     /// What a caller can do about it: no room (`SQLITE_FULL`: the disk or
     /// `max_page_count`), no permission (`SQLITE_READONLY`, `SQLITE_PERM`, `SQLITE_AUTH`),
-    /// a damaged file (`SQLITE_CORRUPT`, `SQLITE_NOTADB`: retrying does not help), or
-    /// anything else.
+    /// a damaged file (`SQLITE_CORRUPT`, `SQLITE_NOTADB`: retrying does not help), a value
+    /// longer than SQLite takes (`SQLITE_TOOBIG`: its length limit, 1,000,000,000 bytes by
+    /// default), or anything else.
     var strataCode: StrataError.Code {
         switch primaryCode {
         case SQLITE_FULL: .storageFull
+        case SQLITE_TOOBIG: .valueTooLarge
         case SQLITE_READONLY, SQLITE_PERM, SQLITE_AUTH: .accessDenied
         case SQLITE_CORRUPT, SQLITE_NOTADB: .damagedDatabase
         default: .backendUnavailable

@@ -287,6 +287,35 @@ struct SQLiteRefusalTests {
         try await shell("umount -l '\(directory)'")
     }
 
+    @Test(
+        "a value longer than SQLite takes (SQLITE_TOOBIG; 2 GiB, past a 32-bit length too): valueTooLarge naming the key, from every write, and the old value stays"
+    )
+    func valueTooLarge() async throws {
+        let store = try SQLiteStore(path: temporaryPath("toobig") + ".sqlite")
+        try await store.set("k", "old")
+        // Never touched, so never in memory: SQLite refuses it by its length before reading it.
+        let huge = StoredEntry(bytes: [UInt8](unsafeUninitializedCapacity: (1 << 31) + 1) { $1 = (1 << 31) + 1 })
+        let writes: [(String, @Sendable () async throws -> Void)] = [
+            ("setEntry", { try await store.setEntry(huge, forKey: "k") }),
+            ("setEntryIfAbsent", { _ = try await store.setEntryIfAbsent(huge, forKey: "k") }),
+            ("setEntries", { try await store.setEntries(["k": huge]) }),
+            (
+                "a leased write",
+                {
+                    let lease = EntryLease(token: 1)
+                    _ = try await store.leaseEntry(forKey: "k", lease: lease, duration: .seconds(10))
+                    _ = try await store.setEntry(huge, forKey: "k", ifLeased: lease, keepingLease: false)
+                }
+            ),
+        ]
+        for (name, write) in writes {
+            let error = await #expect(throws: StrataError.self, "\(name)") { try await write() }
+            #expect(error?.code == .valueTooLarge && error?.key == "k", "\(name): \(String(describing: error))")
+            #expect(try await store.get("k", as: String.self) == "old", "\(name)")
+        }
+        try await store.close()
+    }
+
     func shell(_ command: String) async throws {
         try await ChildProcess.run("/bin/sh", ["-c", command])
     }
