@@ -154,6 +154,33 @@ struct BulkConsistencyTests {
         try await cache.close()
     }
 
+    @Test(
+        "X1: an invalidate(tags:) whose raise fails is applied here and announced, as any failed change (L2 may have made it): this instance serves no copy carrying the tag"
+    )
+    func failedTagInvalidationApplied() async throws {
+        let announcements = Announcements()
+        let faulty = FaultInjectingStore(wrapping: MemoryStore())
+        let cache = TieredStore(l1: MemoryStore(), l2: faulty, configuration: .init(invalidationPublisher: announcements))
+        try await cache.set("k", 1, options: EntryOptions(expires: "1h", tags: ["t"]))
+        #expect(try await cache.get("k", as: Int.self) == 1, "L1's copy, its tag checked")
+        faulty.inject(.fail, into: .writes)
+        let error = try await #require(throws: StrataError.self) { try await cache.invalidate(tags: ["t"]) }
+        #expect(error.code == .backendUnavailable)
+        #expect(announcements.all.last == [.key(TagInvalidations.key(for: "t"))], "\(announcements.all)")
+        #expect(try await cache.get("k", as: Int.self) == nil, "the copy carrying the tag is not served")
+        faulty.heal()
+        // Closed, L2 sent nothing: nothing is applied or announced.
+        let other = TieredStore(l1: MemoryStore(), l2: faulty, configuration: .init(invalidationPublisher: announcements))
+        try await other.set("j", 2, options: EntryOptions(expires: "1h", tags: ["u"]))
+        let count = announcements.all.count
+        try await faulty.close()
+        let closed = try await #require(throws: StrataError.self) { try await other.invalidate(tags: ["u"]) }
+        #expect(closed.code == .closed)
+        #expect(announcements.all.count == count, "\(announcements.all)")
+        #expect(try await other.get("j", as: Int.self) == 2, "its copy is still served")
+        try await cache.close()
+    }
+
     @Test("A typed bulk set on a bounded MemoryStore that cannot hold one of its values writes none of them")
     func boundedMemoryRefusesWholeBatch() async throws {
         let store = MemoryStore(configuration: .init(maxBytes: 4_096))

@@ -57,15 +57,26 @@ extension TieredStore {
     }
 
     /// `raiseRecord` through `source` (L2, or a wrapper of it).
+    ///
+    /// A tag's raise that fails may still have been made (a reply lost, a timeout after the
+    /// request was sent): as for any failed change (X1), it is applied to the tag table
+    /// all the same (this instance's copies carrying the tag are refused until the
+    /// instant's deadline: misses, never a value the raise invalidated) and announced
+    /// (other instances load the tag's instant from L2 again). Not when L2 refused it as
+    /// `closed`: it sent nothing.
     func raiseRecord(named name: String, to value: Int64, in source: any KeyValueStore) async throws {
         let started = observing ? ContinuousClock.now : nil
+        let tag = name.hasPrefix("tag:") ? String(name.dropFirst(4)) : nil
         do {
             try await source.raiseRecord(named: name, to: value)
         } catch {
+            if let tag, (error as? StrataError)?.code != .closed {
+                tagTable.raise(tag, to: value, until: tagInstantDeadline())
+                await announce(.key(TagInvalidations.key(for: tag)))
+            }
             throw l2Failure(error, key: name, since: started)
         }
-        guard name.hasPrefix("tag:") else { return }
-        let tag = String(name.dropFirst(4))
+        guard let tag else { return }
         tagTable.raise(tag, to: value, until: tagInstantDeadline())
         TieredCounters.bump(counters.tagInvalidations)
         report(.tagInvalidation, .l2, tag, since: started)
