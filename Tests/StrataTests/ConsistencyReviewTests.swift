@@ -1,5 +1,6 @@
 import Foundation
 import Strata
+import StrataTestSupport
 import StrataTesting
 import Testing
 
@@ -25,6 +26,39 @@ struct ConsistencyReviewTests {
         #expect(
             try await fixture.first.getOrSet("k", as: String.self, options: Self.enveloped) { _ in "again" } == "computed",
             "kept in L1")
+    }
+
+    /// A store of one tier, in memory or in a folder.
+    enum OneTier: String, CaseIterable, Sendable {
+        case memory, folder
+
+        func make(clock: ManualClock) throws -> any KeyValueStore {
+            switch self {
+            case .memory: MemoryStore(configuration: .init(clock: clock))
+            case .folder: try FolderStore(configuration: .init(directory: temporaryDirectory("one-tier"), clock: clock))
+            }
+        }
+    }
+
+    @Test(
+        "C4 on a store of one tier: a computed value whose write fails is the answer, never the value kept in its grace (nor re-armed), nor the store's error",
+        arguments: OneTier.allCases)
+    func computedValueSurvivesAFailedWriteOnOneTier(_ tier: OneTier) async throws {
+        let clock = ManualClock()
+        let faulty = FaultInjectingStore(wrapping: try tier.make(clock: clock))
+        let options = EntryOptions(expires: "1s", grace: "1h", failSafeThrottle: "1h")
+        #expect(try await faulty.getOrSet("k", as: Int.self, options: options) { 1 } == 1)
+        clock.advance(by: .seconds(2))  // past its lifetime, in its grace: the kept value
+        faulty.inject(.fail, into: .writes)
+        #expect(try await faulty.getOrSet("k", as: Int.self, options: options) { 2 } == 2, "the computation succeeded")
+        faulty.heal()
+        #expect(
+            try await faulty.getOrSet("k", as: Int.self, options: options) { 3 } == 3,
+            "the kept value was not re-armed as fresh: the next call computes")
+        #expect(try await faulty.getOrSet("fresh", as: Int.self, options: options) { 4 } == 4)
+        faulty.inject(.fail, into: .writes)
+        #expect(try await faulty.getOrSet("none kept", as: Int.self) { 5 } == 5, "with no kept value: the value, not the store's error")
+        faulty.heal()
     }
 
     @Test(

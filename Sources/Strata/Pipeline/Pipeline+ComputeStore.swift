@@ -82,16 +82,26 @@ extension Pipeline {
         let key = leased.key
         let byteKey = ByteKey(key)
         guard let tiered else {
-            if marking { try await EnvelopeMarker.mark(source) }
-            let written: Bool
-            if let memory {
-                written = try memory.setEntry(
-                    MemoryEntry(bytes: entry.bytes, value: envelope == nil ? Kept.wrap(value) : nil, expiresAt: entry.expiresAt),
-                    forKey: byteKey, ifLeased: leased.lease, keepingLease: keepingLease)
-            } else {
-                written = try await source.setEntry(entry, forKey: key, ifLeased: leased.lease, keepingLease: keepingLease)
+            // A store of one tier that fails the write: the value is still the answer (C4),
+            // unstored, as a tiered store's is when L2 fails; never the kept one instead.
+            do {
+                if marking { try await EnvelopeMarker.mark(source) }
+                let written: Bool
+                if let memory {
+                    written = try memory.setEntry(
+                        MemoryEntry(bytes: entry.bytes, value: envelope == nil ? Kept.wrap(value) : nil, expiresAt: entry.expiresAt),
+                        forKey: byteKey, ifLeased: leased.lease, keepingLease: keepingLease)
+                } else {
+                    written = try await source.setEntry(entry, forKey: key, ifLeased: leased.lease, keepingLease: keepingLease)
+                }
+                return written ? .written : .refused
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch let error as StrataError where error.code == .closed {
+                throw error
+            } catch {
+                return .unknown
             }
-            return written ? .written : .refused
         }
         let copy = MemoryEntry(
             bytes: entry.bytes, value: tiered.kept(value, envelope, checkedEpoch: leased.tagEpoch), expiresAt: entry.expiresAt,
