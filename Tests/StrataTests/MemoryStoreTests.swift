@@ -241,4 +241,25 @@ extension MemoryStoreTests {
             #expect(bytes.statistics.bytes <= 1_000)
         }
     }
+
+    @Test(
+        "a bounded store never evicts its records: a tag's invalidation holds however many entries come after it (T1), and so does the envelope record"
+    )
+    func recordsAreNotEvicted() async throws {
+        var configuration = MemoryStore.Configuration(maxEntries: 8)
+        configuration.evictionPolicy = .lru
+        configuration.shardCount = 1
+        let store = MemoryStore(configuration: configuration)
+        try await store.set("k", 1, options: EntryOptions(expires: "1h", tags: ["t"]))
+        try await store.invalidate(tags: ["t"])
+        let instant = try await store.records(named: ["tag:t"])[0]
+        #expect(instant > 0)
+        for index in 0..<32 {
+            try await store.set("other:\(index)", index)
+            _ = try await store.entry(forKey: "k")  // k stays recent; nothing reads the record
+        }
+        #expect(try await store.records(named: ["tag:t", "envelopes"]) == [instant, 1], "the records outlived the churn")
+        #expect(try await store.get("k", as: Int.self) == nil, "k is still invalidated")
+        #expect(store.statistics.entries <= 8, "the bound holds for entries")
+    }
 }
