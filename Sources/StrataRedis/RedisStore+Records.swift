@@ -3,8 +3,16 @@ import Strata
 /// Records, under names of Strata's own (`\xFFstrata:record:<namespace><name>`, see
 /// ``RedisKeyNames``): apart from the keys, so no listing shows them and no `clear`
 /// removes them. Each is its value as decimal text, with no lifetime.
+///
+/// Under an `allkeys-*` eviction policy Redis may evict a record like any key. A tag's
+/// record that is missing may therefore have held an invalidation: it is read as
+/// invalidated when it was found missing (and recorded so), never as never invalidated,
+/// so the entries it invalidated stay unreadable. What is written after that is readable;
+/// entries of the tag written before it are computed again.
 extension RedisStore {
     /// One pipelined round trip of `GET`s; on a cluster, one batch per node, sent at once.
+    /// A tag's record that is missing is set, if it still is, to the current instant, which
+    /// is its value (one more script for each).
     public func records(named names: [String]) async throws -> [Int64] {
         try checkOpen()
         guard !names.isEmpty else { return [] }
@@ -16,22 +24,51 @@ extension RedisStore {
         } else {
             replies = try await send(commands, routing: nil) { names[$0] }
         }
-        return try zip(names, replies).map { name, reply in
-            switch reply {
-            case .null:
-                return 0
-            case .bulk(let bytes):
-                guard let text = String(validating: bytes, as: UTF8.self), let value = Int64(text) else {
-                    throw StrataError(
-                        code: .corruptEntry, message: "the record \"\(name)\" is not a decimal number",
-                        backend: backendName)
-                }
-                return value
-            default:
-                throw unexpected(nil, "GET of the record \"\(name)\" answered \(reply.typeName)")
+        var values: [Int64] = []
+        values.reserveCapacity(names.count)
+        for (name, reply) in zip(names, replies) {
+            if reply == .null, name.hasPrefix("tag:") {
+                values.append(try await recordFoundMissing(name))
+            } else {
+                values.append(try recordValue(reply, of: name))
             }
         }
+        return values
     }
+
+    /// The value of a tag's record that a read found missing: the current instant, set
+    /// unless another process set or raised the record meanwhile (then that value).
+    private func recordFoundMissing(_ name: String) async throws -> Int64 {
+        let now = clock.now().millisecondsSince1970
+        let reply = try await evaluate(
+            Self.setIfMissingScript, keys: [names.record(name)], arguments: [Array(String(now).utf8)], key: nil)
+        return try recordValue(reply, of: name)
+    }
+
+    private func recordValue(_ reply: RedisReply, of name: String) throws -> Int64 {
+        switch reply {
+        case .null:
+            return 0
+        case .bulk(let bytes):
+            guard let text = String(validating: bytes, as: UTF8.self), let value = Int64(text) else {
+                throw StrataError(
+                    code: .corruptEntry, message: "the record \"\(name)\" is not a decimal number",
+                    backend: backendName)
+            }
+            return value
+        default:
+            throw unexpected(nil, "reading the record \"\(name)\" answered \(reply.typeName)")
+        }
+    }
+
+    /// KEYS: the record. ARGV: the value to set when it is missing. The record's value.
+    static let setIfMissingScript = RedisScript(
+        """
+        local current = redis.call('GET', KEYS[1])
+        if current then return current end
+        redis.call('SET', KEYS[1], ARGV[1])
+        return ARGV[1]
+        """)
 
     /// One script: `SET` of the record unless it holds a greater value already.
     public func raiseRecord(named name: String, to value: Int64) async throws {

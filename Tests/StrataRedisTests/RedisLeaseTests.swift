@@ -160,6 +160,61 @@ struct RedisLeaseTests {
         try await stores[0].raiseRecord(named: "max", to: .max - 1)
         #expect(try await stores[1].records(named: ["max"]) == [.max])
     }
+
+    @Test(
+        "T1 under eviction: a tag record Redis evicted (allkeys-*) is read as invalidated now, never as never invalidated: the entries it invalidated stay unreadable, through a store of one tier and a fresh tiered one"
+    )
+    func evictedTagRecord() async throws {
+        let server = try await RedisTestServer()
+        let redis = try RedisStore(url: server.unixURL)
+        let options = EntryOptions(expires: "1h", tags: ["team"])
+        try await redis.set("k", 1, options: options)
+        try await redis.invalidate(tags: ["team"])
+        #expect(try await redis.get("k", as: Int.self) == nil)
+        // What an eviction does; the record's name starts with the byte 0xFF.
+        #expect(try await server.cli("--quoted-input", "DEL", #""\xffstrata:record:tag:team""#).contains("1"))
+        #expect(try await redis.get("k", as: Int.self) == nil, "a store of one tier")
+        let fresh = TieredStore(l1: MemoryStore(), l2: try RedisStore(url: server.unixURL))
+        #expect(try await fresh.get("k", as: Int.self) == nil, "a tiered store that loads the tag now")
+        let instant = try await redis.records(named: ["tag:team"])[0]
+        #expect(instant >= redis.clock.now().millisecondsSince1970 - 60_000, "the record is back, at the instant it was found missing")
+        // A tag no invalidation ever recorded reads as invalidated when first loaded; what is
+        // written after that is readable.
+        let loaded = try await redis.records(named: ["tag:new", "plain record"])
+        #expect(loaded[0] > 0 && loaded[1] == 0, "not a tag's record: 0 when missing")
+        while redis.clock.now().millisecondsSince1970 <= loaded[0] { await Task.yield() }  // at most a millisecond
+        try await redis.set("n", 2, options: EntryOptions(expires: "1h", tags: ["new"]))
+        #expect(try await redis.get("n", as: Int.self) == 2)
+        #expect(try await fresh.get("n", as: Int.self) == 2)
+        try await fresh.close()
+    }
+
+    @Test(
+        "a new tag's first entry, computed or written by one instance, is read by another: the tag's record is read (so set) before the entry's start"
+    )
+    func newTagFirstEntry() async throws {
+        let server = try await RedisTestServer()
+        let first = TieredStore(l1: MemoryStore(), l2: try RedisStore(url: server.unixURL))
+        let second = TieredStore(l1: MemoryStore(), l2: try RedisStore(url: server.unixURL))
+        func options(_ tag: String) -> EntryOptions { EntryOptions(expires: "1h", tags: [tag]) }
+        #expect(try await first.getOrSet("computed", as: Int.self, options: options("one")) { 1 } == 1)
+        #expect(try await second.getOrSet("computed", as: Int.self, options: options("one")) { 2 } == 1, "computed once")
+        try await first.set("written", 3, options: options("two"))
+        #expect(try await second.get("written", as: Int.self) == 3)
+        try await first.set(["bulk written": 4], options: options("three"))
+        #expect(try await second.get("bulk written", as: Int.self) == 4)
+        let computed = try await first.getOrSet(["bulk computed"], as: Int.self, options: options("four")) { missing in
+            Dictionary(uniqueKeysWithValues: missing.map { ($0, 5) })
+        }
+        #expect(computed == ["bulk computed": 5])
+        #expect(try await second.get("bulk computed", as: Int.self) == 5)
+        // Stores of one tier, as two processes.
+        let redis = try RedisStore(url: server.unixURL)
+        #expect(try await redis.getOrSet("alone", as: Int.self, options: options("five")) { 6 } == 6)
+        #expect(try await RedisStore(url: server.unixURL).get("alone", as: Int.self) == 6)
+        try await first.close()
+        try await second.close()
+    }
 }
 
 @Suite("RedisStore leases on a Redis Cluster")

@@ -33,6 +33,16 @@ package final class HybridClock: Sendable {
         }
     }
 
+    /// Takes in the instants of invalidations read from the store: a stamp taken after
+    /// reading one that is not ahead of `now` is later than it (a record a store sets to the
+    /// instant it found it missing, read in the same millisecond as the write that follows).
+    /// An instant ahead of `now` (another instance's clock ahead of this one's) is left
+    /// out, so this clock never runs ahead by more than a millisecond.
+    package func observe(_ instants: [Int64], now: Int64) {
+        guard let latest = instants.filter({ $0 <= now }).max() else { return }
+        state.withLock { state in state.lastInvalidation = max(state.lastInvalidation, latest) }
+    }
+
     /// The instant of an invalidation: at or after every stamp taken before it.
     package func invalidationStamp(now: Int64) -> Int64 {
         state.withLock { state in

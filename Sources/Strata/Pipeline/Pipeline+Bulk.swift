@@ -236,6 +236,7 @@ extension Pipeline {
         if let options {
             merged = options.overriding(defaultOptions)
             try merged!.validate(key: keyPrefix + values.first!.key, backend: backendName)
+            await prepareTags(merged!.tags)
         }
         // The tag epoch before the write instant, as a lease takes them: an invalidation that
         // lands between the two (its instant at or after the write's) then changes the epoch

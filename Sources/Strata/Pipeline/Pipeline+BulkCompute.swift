@@ -12,6 +12,7 @@ extension Pipeline {
         compute: @escaping BulkComputation<Value>.Compute
     ) async throws -> [String: Value] {
         guard !keys.isEmpty else { return [:] }
+        await prepareTags(options.tags)
         let tagEpoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
         let startedAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970) - skewAllowance
         let fullKeys = keys.map { keyPrefix + $0 }

@@ -32,6 +32,7 @@ extension Pipeline {
             }
         }
         tiered?.reportResilience(.refreshAhead, key, error: nil)
+        await prepareTags(options.tags)  // before its start
         let lease = EntryLease.random()
         let byteKey = ByteKey(key)
         let tracking = LeaseTracking(tiered?.tracker.snapshot(byteKey))

@@ -34,6 +34,7 @@ extension Pipeline {
         let key = keyPrefix + key
         let merged = options.overriding(defaultOptions)
         try merged.validate(key: key, backend: backendName)
+        await prepareTags(merged.tags)
         // The tag epoch before the write instant (see `store`).
         let epoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
         let writtenAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970)

@@ -14,6 +14,9 @@ import Synchronization
 package final class StoreProcessState: Sendable {
     package let hybridClock = HybridClock()
     let envelopesMarkedAt = Lock<ContinuousClock.Instant?>(nil)
+    /// The tags whose record a store of one tier read before a write carrying them
+    /// (``Pipeline/prepareTags(_:)``).
+    let preparedTags = Lock(Set<String>())
 
     package init() {}
 

@@ -26,6 +26,24 @@ extension TieredStore {
         return instants.allSatisfy { $0 < envelope.writtenAt }
     }
 
+    /// The instants of `tags`: the tag table's, and those it does not know loaded from L2
+    /// in one call (and remembered).
+    func tagInstants(_ tags: [String]) async throws -> [Int64] {
+        let now = clock.now().millisecondsSince1970
+        var instants = tags.map { tagTable.invalidatedAt($0, now: now) }
+        let unknown = zip(tags, instants).compactMap { $1 == nil ? $0 : nil }
+        guard !unknown.isEmpty else { return instants.map { $0! } }
+        let generation = tagTable.generation
+        let loaded = try await l2.records(named: unknown.map(ReservedRecords.tagRecord))
+        let until = tagInstantDeadline()
+        for (tag, instant) in zip(unknown, loaded) {
+            tagTable.remember(tag, invalidatedAt: instant, until: until, ifGeneration: generation)
+        }
+        var next = loaded.makeIterator()
+        for index in instants.indices where instants[index] == nil { instants[index] = next.next() }
+        return instants.map { $0! }
+    }
+
     /// Whether an envelope's tags are all valid as far as the tag table knows, with no L2
     /// call: `false` when one of them is unknown here (or invalidated at or after the write).
     func tagsAreKnownValid(_ envelope: EntryEnvelope) -> Bool {

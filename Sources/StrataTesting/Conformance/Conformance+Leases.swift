@@ -84,17 +84,32 @@ extension KeyValueStoreConformance {
         },
         Check("raiseRecord keeps the greatest value, and records are neither keys nor cleared") { context in
             try await withStore(context) { store in
-                try Expect.equal(try await store.records(named: ["tag:a", "tag:b"]), [0, 0], "records never raised")
-                try await store.raiseRecord(named: "tag:a", to: 1_000)
-                try await store.raiseRecord(named: "tag:a", to: 400)
-                try await store.raiseRecord(named: "tag:b", to: 7)
-                try Expect.equal(try await store.records(named: ["tag:a", "tag:b"]), [1_000, 7], "the greatest value of each")
+                // Records of no tag: a store may read a tag's missing record as an instant (see the next check).
+                try Expect.equal(try await store.records(named: ["a", "b"]), [0, 0], "records never raised")
+                try await store.raiseRecord(named: "a", to: 1_000)
+                try await store.raiseRecord(named: "a", to: 400)
+                try await store.raiseRecord(named: "b", to: 7)
+                try Expect.equal(try await store.records(named: ["a", "b"]), [1_000, 7], "the greatest value of each")
                 try await store.set("plain", "value")
                 try Expect.equal(try await store.keys(), ["plain"], "records are not listed")
                 try await store.clear()
                 try Expect.equal(try await store.keys(), [], "clear empties the keys")
-                try await store.raiseRecord(named: "tag:a", to: 999)
-                try Expect.equal(try await store.records(named: ["tag:a"]), [1_000], "a record outlives clear and stays the greatest")
+                try await store.raiseRecord(named: "a", to: 999)
+                try Expect.equal(try await store.records(named: ["a"]), [1_000], "a record outlives clear and stays the greatest")
+            }
+        },
+        Check(
+            "a tag's record never raised reads 0, or (a store that may evict records) the instant it was found missing; an entry of the tag written after is readable"
+        ) { context in
+            try await withStore(context) { store in
+                let now = store.clock.now().millisecondsSince1970
+                let first = try await store.records(named: ["tag:fresh"])[0]
+                try Expect.that(first == 0 || (first >= now - 60_000 && first <= now + 60_000), "0 or about now: \(first)")
+                try Expect.equal(try await store.records(named: ["tag:fresh"]), [first], "read again, the same")
+                try await store.raiseRecord(named: "tag:fresh", to: first + 1)
+                try Expect.equal(try await store.records(named: ["tag:fresh"]), [first + 1], "raised past it")
+                try await store.set("tagged", "value", options: EntryOptions(tags: ["new tag"]))
+                try Expect.equal(try await store.get("tagged", as: String.self), "value", "a new tag's first entry")
             }
         },
     ]

@@ -1,0 +1,33 @@
+/// Tag records before the writes that carry the tags.
+extension Pipeline {
+    /// Reads the records of `tags` before the write instant (a `set`'s) or the start (a
+    /// computation's) of an entry carrying them is taken, unless this process knows them.
+    ///
+    /// A store that may evict its records (Redis under an `allkeys-*` policy) sets a tag's
+    /// missing record to the instant it found it missing, so an invalidation it held is
+    /// never lost; the entries of the tag written before that instant are then invalid.
+    /// Read first, the record exists before the entry is written, and the entry is later
+    /// than it (``HybridClock/observe(_:now:)``): a new tag's first entry stays readable.
+    /// A failed read is no failure of the write: the entry is written, and is at worst
+    /// computed again once the record is read.
+    func prepareTags(_ tags: [String]?) async {
+        guard let tags, !tags.isEmpty else { return }
+        let instants: [Int64]
+        if let tiered {
+            guard let known = try? await tiered.tagInstants(tags) else { return }
+            instants = known
+        } else {
+            let prepared = StoreProcessState.of(source).preparedTags
+            let unknown = prepared.withLock { known in tags.filter { !known.contains($0) } }
+            guard !unknown.isEmpty, let read = try? await source.records(named: unknown.map(ReservedRecords.tagRecord)) else {
+                return
+            }
+            prepared.withLock { known in
+                if known.count >= 10_000 { known.removeAll() }  // bounded: a tag read again costs one read
+                known.formUnion(unknown)
+            }
+            instants = read
+        }
+        hybridClock.observe(instants, now: clock.now().millisecondsSince1970)
+    }
+}
