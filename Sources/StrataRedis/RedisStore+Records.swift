@@ -6,9 +6,12 @@ import Strata
 ///
 /// Under an `allkeys-*` eviction policy Redis may evict a record like any key. A tag's
 /// record that is missing may therefore have held an invalidation: it is read as
-/// invalidated when it was found missing (and recorded so), never as never invalidated,
-/// so the entries it invalidated stay unreadable. What is written after that is readable;
-/// entries of the tag written before it are computed again.
+/// invalidated when it was found missing (and recorded so, for ``missingTagRecordLifetime``,
+/// after which a read sets it again), never as never invalidated, so the entries it
+/// invalidated stay unreadable. What is written after that is readable; entries of the tag
+/// written before it are computed again. A server that refuses to record it (at
+/// `maxmemory` with `noeviction`, a replica, an ACL without `EVALSHA`) still gets it read
+/// so: the read does not fail.
 extension RedisStore {
     /// One pipelined round trip of `GET`s; on a cluster, one batch per node, sent at once.
     /// A tag's record that is missing is set, if it still is, to the current instant, which
@@ -36,12 +39,31 @@ extension RedisStore {
         return values
     }
 
+    /// How long a tag's record set because a read found it missing is kept: a tag no longer
+    /// used leaves no key behind for ever. (A record an invalidation raised has no lifetime.)
+    static let missingTagRecordLifetime: Duration = .seconds(7 * 24 * 3_600)
+
     /// The value of a tag's record that a read found missing: the current instant, set
-    /// unless another process set or raised the record meanwhile (then that value).
+    /// unless another process set or raised the record meanwhile (then that value). When
+    /// the script fails (the server refuses writes, the connection is lost), the current
+    /// instant, unrecorded: taking the tag as invalidated now is always safe.
     private func recordFoundMissing(_ name: String) async throws -> Int64 {
         let now = clock.now().millisecondsSince1970
-        let reply = try await evaluate(
-            Self.setIfMissingScript, keys: [names.record(name)], arguments: [Array(String(now).utf8)], key: nil)
+        let reply: RedisReply
+        do {
+            reply = try await evaluate(
+                Self.setIfMissingScript, keys: [names.record(name)],
+                arguments: [
+                    Array(String(now).utf8), Array(String(Self.missingTagRecordLifetime.wholeMilliseconds(roundingUp: true)).utf8),
+                ],
+                key: nil)
+        } catch let error as StrataError where error.code == .closed {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            return now
+        }
         return try recordValue(reply, of: name)
     }
 
@@ -61,12 +83,13 @@ extension RedisStore {
         }
     }
 
-    /// KEYS: the record. ARGV: the value to set when it is missing. The record's value.
+    /// KEYS: the record. ARGV: the value to set when it is missing, its lifetime in
+    /// milliseconds. The record's value.
     static let setIfMissingScript = RedisScript(
         """
         local current = redis.call('GET', KEYS[1])
         if current then return current end
-        redis.call('SET', KEYS[1], ARGV[1])
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
         return ARGV[1]
         """)
 

@@ -178,6 +178,17 @@ struct RedisLeaseTests {
         #expect(try await fresh.get("k", as: Int.self) == nil, "a tiered store that loads the tag now")
         let instant = try await redis.records(named: ["tag:team"])[0]
         #expect(instant >= redis.clock.now().millisecondsSince1970 - 60_000, "the record is back, at the instant it was found missing")
+        let lifetime = Int(
+            try await server.cli("--quoted-input", "PTTL", #""\xffstrata:record:tag:team""#).trimmingCharacters(in: .whitespacesAndNewlines)
+        )
+        #expect(lifetime.map { $0 > 0 && $0 <= 7 * 24 * 3_600_000 } == true, "set for a week: \(String(describing: lifetime))")
+        // A server that refuses the write (maxmemory reached, noeviction): the read does not fail.
+        _ = try await server.cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+        _ = try await server.cli("CONFIG", "SET", "maxmemory", "1")
+        let refused = try await redis.records(named: ["tag:refused"])[0]
+        _ = try await server.cli("CONFIG", "SET", "maxmemory", "0")
+        #expect(refused >= instant, "taken as invalidated now, unrecorded")
+        #expect(try await server.cli("--quoted-input", "EXISTS", #""\xffstrata:record:tag:refused""#).contains("0"))
         // A tag no invalidation ever recorded reads as invalidated when first loaded; what is
         // written after that is readable.
         let loaded = try await redis.records(named: ["tag:new", "plain record"])

@@ -61,6 +61,20 @@ struct ConsistencyReviewTests {
         faulty.heal()
     }
 
+    @Test("C4 on a store of one tier: a computed value the store will never hold throws valueTooLarge, as set does")
+    func computedValueTooLargeOnOneTier() async throws {
+        var configuration = MemoryStore.Configuration(maxBytes: 1_024)
+        configuration.shardCount = 1
+        let store = MemoryStore(configuration: configuration)
+        let error = await #expect(throws: StrataError.self) {
+            _ = try await store.getOrSet("big", as: String.self, options: EntryOptions(expires: "1h")) {
+                String(repeating: "x", count: 4_096)
+            }
+        }
+        #expect(error?.code == .valueTooLarge, "\(String(describing: error))")
+        #expect(try await store.getOrSet("small", as: String.self) { "fits" } == "fits")
+    }
+
     @Test(
         "C4: marking L2 as holding envelopes is bounded by l2Timeout: a hanging L2 does not hold the computed value back",
         .timeLimit(.minutes(1)))

@@ -184,6 +184,22 @@ struct TieredStoreTests {
         fixture.l2.heal()
     }
 
+    @Test(
+        "a tagged getOrSet, one key or many, does not wait out a hanging L2 beyond l2Timeout to read its tags' records either",
+        .timeLimit(.minutes(1)))
+    func hangingL2WithTags() async throws {
+        let fixture = TieredFixture(l2Timeout: .milliseconds(100))
+        fixture.l2.inject(.hang)
+        let options = EntryOptions(expires: "1h", tags: ["t"])
+        #expect(try await fixture.cache.getOrSet("k", as: String.self, options: options) { "computed" } == "computed")
+        let computed = try await fixture.cache.getOrSet(["a", "b"], as: String.self, options: options) { missing in
+            Dictionary(uniqueKeysWithValues: missing.map { ($0, "bulk") })
+        }
+        #expect(computed == ["a": "bulk", "b": "bulk"])
+        fixture.l2.heal()
+        try await fixture.cache.close()
+    }
+
     @Test("the observer receives every event with its tier and duration")
     func observer() async throws {
         let fixture = TieredFixture()

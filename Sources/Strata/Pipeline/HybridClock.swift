@@ -9,7 +9,8 @@
 /// happened in this process: a stamp taken after an invalidation is later than it (by a
 /// millisecond when the clock has not moved), and an invalidation after a stamp is at or
 /// after it. It moves ahead of the clock only when invalidations and writes alternate within
-/// one millisecond, by one millisecond each time.
+/// one millisecond, or a write follows the reading of an instant in the same millisecond
+/// (``observe(_:now:)``), by one millisecond each time.
 ///
 /// One clock per store (the store that keeps the records: a tiered store, or a store
 /// itself); stores on different clocks (a test's manual clock, the system's) never share one.

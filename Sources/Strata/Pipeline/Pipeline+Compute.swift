@@ -208,7 +208,7 @@ extension Pipeline {
             case .missing: break
             }
         }
-        await prepareTags(options.tags)  // before the lease's start
+        await prepareTags(options.tags, skipsL2: sourceUnavailable)  // before the lease's start
         var heldLock: HeldComputeLock?
         var leasedRead: LeasedRead?
         if let tiered, let lock = tiered.configuration.computeLock, !sourceUnavailable {

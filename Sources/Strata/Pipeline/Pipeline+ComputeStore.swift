@@ -83,7 +83,8 @@ extension Pipeline {
         let byteKey = ByteKey(key)
         guard let tiered else {
             // A store of one tier that fails the write: the value is still the answer (C4),
-            // unstored, as a tiered store's is when L2 fails; never the kept one instead.
+            // unstored, as a tiered store's is when L2 fails; never the kept one instead. A
+            // value the store will never hold throws, as `set` does: every call would compute.
             do {
                 if marking { try await EnvelopeMarker.mark(source) }
                 let written: Bool
@@ -97,7 +98,7 @@ extension Pipeline {
                 return written ? .written : .refused
             } catch is CancellationError {
                 throw CancellationError()
-            } catch let error as StrataError where error.code == .closed {
+            } catch let error as StrataError where error.code == .closed || error.code == .valueTooLarge {
                 throw error
             } catch {
                 return .unknown

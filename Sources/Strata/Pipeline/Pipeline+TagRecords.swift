@@ -9,13 +9,20 @@ extension Pipeline {
     /// Read first, the record exists before the entry is written, and the entry is later
     /// than it (``HybridClock/observe(_:now:)``): a new tag's first entry stays readable.
     /// A failed read is no failure of the write: the entry is written, and is at worst
-    /// computed again once the record is read.
-    func prepareTags(_ tags: [String]?) async {
+    /// computed again once the record is read. In a tiered store the read is bounded by
+    /// `l2Timeout` (and reported when it fails or passes it); `skipsL2` (L2 just passed it)
+    /// skips the read of tags the table does not know.
+    func prepareTags(_ tags: [String]?, skipsL2: Bool = false) async {
         guard let tags, !tags.isEmpty else { return }
         let instants: [Int64]
         if let tiered {
-            guard let known = try? await tiered.tagInstants(tags) else { return }
-            instants = known
+            if let known = tiered.knownTagInstants(tags) {
+                instants = known
+            } else {
+                guard !skipsL2, let loaded = try? await tiered.timedL2(tags[0], since: nil, { try await tiered.tagInstants(tags) })
+                else { return }
+                instants = loaded
+            }
         } else {
             let prepared = StoreProcessState.of(source).preparedTags
             let unknown = prepared.withLock { known in tags.filter { !known.contains($0) } }

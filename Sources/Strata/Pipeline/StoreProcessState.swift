@@ -1,8 +1,8 @@
 import Synchronization
 
 /// What this process keeps about one store for the store's pipeline: the clock that orders
-/// its tag invalidations against its writes, and when this process last marked it (or found
-/// it marked) as holding envelopes.
+/// its tag invalidations against its writes, when this process last marked it (or found
+/// it marked) as holding envelopes, and the tags whose records it read before a write.
 ///
 /// Strata's stores (memory, folder, SQLite, Redis, tiered, prefixed) keep theirs as a
 /// property (``KeepsProcessState``). Another store's is

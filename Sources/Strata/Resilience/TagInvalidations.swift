@@ -18,7 +18,8 @@ package enum TagInvalidations {
         key.hasPrefix(reservedPrefix) ? String(key.dropFirst(reservedPrefix.count)) : nil
     }
 
-    /// When `tag` was last invalidated in `store`, in milliseconds since 1970; 0 never.
+    /// When `tag` was last invalidated in `store`, in milliseconds since 1970; 0 never (a
+    /// store that may lose its records reads a missing one as the instant it found it so).
     package static func invalidatedAt(_ tag: String, in store: some KeyValueStore) async throws -> Int64 {
         try await store.records(named: [ReservedRecords.tagRecord(tag)])[0]
     }

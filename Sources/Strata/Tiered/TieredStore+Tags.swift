@@ -26,6 +26,18 @@ extension TieredStore {
         return instants.allSatisfy { $0 < envelope.writtenAt }
     }
 
+    /// The instants of `tags` when the tag table knows them all; `nil` when one is unknown.
+    func knownTagInstants(_ tags: [String]) -> [Int64]? {
+        let now = clock.now().millisecondsSince1970
+        var instants: [Int64] = []
+        instants.reserveCapacity(tags.count)
+        for tag in tags {
+            guard let instant = tagTable.invalidatedAt(tag, now: now) else { return nil }
+            instants.append(instant)
+        }
+        return instants
+    }
+
     /// The instants of `tags`: the tag table's, and those it does not know loaded from L2
     /// in one call (and remembered).
     func tagInstants(_ tags: [String]) async throws -> [Int64] {
