@@ -12,29 +12,25 @@ extension Pipeline {
     /// computed again once the record is read. In a tiered store the read is bounded by
     /// `l2Timeout` (and reported when it fails or passes it); `skipsL2` (L2 just passed it)
     /// skips the read of tags the table does not know.
+    ///
+    /// Tags this process knows cost one look-up under one lock: their instants were taken
+    /// into the hybrid clock when they were read.
     func prepareTags(_ tags: [String]?, skipsL2: Bool = false) async {
         guard let tags, !tags.isEmpty else { return }
-        let instants: [Int64]
         if let tiered {
-            if let known = tiered.knownTagInstants(tags) {
-                instants = known
-            } else {
-                guard !skipsL2, let loaded = try? await tiered.timedL2(tags[0], since: nil, { try await tiered.tagInstants(tags) })
-                else { return }
-                instants = loaded
-            }
-        } else {
-            let prepared = StoreProcessState.of(source).preparedTags
-            let unknown = prepared.withLock { known in tags.filter { !known.contains($0) } }
-            guard !unknown.isEmpty, let read = try? await source.records(named: unknown.map(ReservedRecords.tagRecord)) else {
-                return
-            }
-            prepared.withLock { known in
-                if known.count >= 10_000 { known.removeAll() }  // bounded: a tag read again costs one read
-                known.formUnion(unknown)
-            }
-            instants = read
+            guard !tiered.tagTable.knowsAll(tags, now: clock.now().millisecondsSince1970), !skipsL2 else { return }
+            // Loaded, remembered, and taken into the hybrid clock (`tagInstants`).
+            _ = try? await tiered.timedL2(tags[0], since: nil) { try await tiered.tagInstants(tags) }
+            return
         }
-        hybridClock.observe(instants, now: clock.now().millisecondsSince1970)
+        let prepared = StoreProcessState.of(source).preparedTags
+        guard !prepared.withLock({ known in tags.allSatisfy(known.contains) }) else { return }
+        let unknown = prepared.withLock { known in tags.filter { !known.contains($0) } }
+        guard !unknown.isEmpty, let read = try? await source.records(named: unknown.map(ReservedRecords.tagRecord)) else { return }
+        prepared.withLock { known in
+            if known.count >= 10_000 { known.removeAll() }  // bounded: a tag read again costs one read
+            known.formUnion(unknown)
+        }
+        hybridClock.observe(read, now: clock.now().millisecondsSince1970)
     }
 }

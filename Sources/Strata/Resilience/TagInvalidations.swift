@@ -72,6 +72,11 @@ final class TagTable: Sendable {
         }
     }
 
+    /// Whether the table knows every one of `tags` (one lock, no allocation).
+    func knowsAll(_ tags: [String], now: Int64) -> Bool {
+        state.withLock { state in tags.allSatisfy { tag in state.known[tag].map { $0.knownUntil > now } ?? false } }
+    }
+
     /// The generation now, to pass to ``remember(_:invalidatedAt:until:ifGeneration:)``.
     var generation: Int { state.withLock { $0.generation } }
 

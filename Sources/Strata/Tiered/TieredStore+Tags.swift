@@ -23,19 +23,8 @@ extension TieredStore {
         for (tag, instant) in zip(unknown, instants) {
             tagTable.remember(tag, invalidatedAt: instant, until: until, ifGeneration: generation)
         }
+        hybridClock.observe(instants, now: clock.now().millisecondsSince1970)  // a write of the tag comes after them
         return instants.allSatisfy { $0 < envelope.writtenAt }
-    }
-
-    /// The instants of `tags` when the tag table knows them all; `nil` when one is unknown.
-    func knownTagInstants(_ tags: [String]) -> [Int64]? {
-        let now = clock.now().millisecondsSince1970
-        var instants: [Int64] = []
-        instants.reserveCapacity(tags.count)
-        for tag in tags {
-            guard let instant = tagTable.invalidatedAt(tag, now: now) else { return nil }
-            instants.append(instant)
-        }
-        return instants
     }
 
     /// The instants of `tags`: the tag table's, and those it does not know loaded from L2
@@ -51,6 +40,7 @@ extension TieredStore {
         for (tag, instant) in zip(unknown, loaded) {
             tagTable.remember(tag, invalidatedAt: instant, until: until, ifGeneration: generation)
         }
+        hybridClock.observe(loaded, now: clock.now().millisecondsSince1970)
         var next = loaded.makeIterator()
         for index in instants.indices where instants[index] == nil { instants[index] = next.next() }
         return instants.map { $0! }
