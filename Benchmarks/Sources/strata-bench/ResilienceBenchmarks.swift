@@ -4,7 +4,8 @@ import StrataRedis
 import StrataSQLite
 
 /// What the resilience options cost: a getOrSet hit with options beside one without, a
-/// tagged L1 hit beside an untagged one (interleaved rounds, one run), and
+/// tagged L1 hit beside an untagged one, a tagged write beside an untagged one (a
+/// `MemoryStore`, a tiered store over two; interleaved rounds, one run), and
 /// `invalidate(tags:)` of 10,000 tagged entries beside `clear(prefix:)` of 10,000 keys on
 /// each store (median of 3).
 nonisolated func resilienceBenchmarks(quick: Bool, hitsOnly: Bool = false) async throws {
@@ -45,8 +46,27 @@ nonisolated func resilienceBenchmarks(quick: Bool, hitsOnly: Bool = false) async
         }
         try await tiered.set(taggedKeys[index], profile, options: EntryOptions(expires: "1h", tags: ["team:\(index % 100)"]))
     }
+    // Writes with options, with and without a tag (one of 100, each known to the process
+    // after its first write): a tagged write reads the records of tags it does not know
+    // before its start (T3), and looks up those it does.
+    let memory = MemoryStore()
+    let writeTiered = TieredStore(l1: MemoryStore(), l2: MemoryStore())
+    let untaggedOptions = EntryOptions(expires: "1h")
+    let taggedOptions = (0..<100).map { EntryOptions(expires: "1h", tags: ["team:\($0)"]) }
     var rounds = InterleavedRounds(rounds: quick ? 2 : 15, operationsPerRound: quick ? 1_000 : 20_000)
     for _ in 0..<rounds.rounds {
+        try await rounds.measure("MemoryStore set with options, untagged", keyCount: keyCount) { index in
+            try await memory.set(plainKeys[index], profile, options: untaggedOptions)
+        }
+        try await rounds.measure("MemoryStore set with options, one tag", keyCount: keyCount) { index in
+            try await memory.set(taggedKeys[index], profile, options: taggedOptions[index % 100])
+        }
+        try await rounds.measure("TieredStore set with options, untagged (memory tiers)", keyCount: keyCount) { index in
+            try await writeTiered.set(plainKeys[index], profile, options: untaggedOptions)
+        }
+        try await rounds.measure("TieredStore set with options, one tag (memory tiers)", keyCount: keyCount) { index in
+            try await writeTiered.set(taggedKeys[index], profile, options: taggedOptions[index % 100])
+        }
         try await rounds.measure("getOrSet hit, no options", keyCount: keyCount) { index in
             _ = try await tiered.getOrSet(plainComputeKeys[index], as: Profile.self) { profile }
         }
@@ -94,7 +114,19 @@ nonisolated func resilienceBenchmarks(quick: Bool, hitsOnly: Bool = false) async
     report.compare(group, "TieredStore L1 hit, tagged", rounds.median("L1 hit, tagged"), to: "TieredStore L1 hit, untagged", untagged)
     report.compare(
         group, "TieredStore L1 hit, with a grace", rounds.median("L1 hit, grace"), to: "TieredStore L1 hit, untagged", untagged)
+    let untaggedWrite = rounds.median("MemoryStore set with options, untagged")
+    report.record(group, "MemoryStore set with options, untagged", untaggedWrite)
+    report.compare(
+        group, "MemoryStore set with options, one tag", rounds.median("MemoryStore set with options, one tag"),
+        to: "MemoryStore set with options, untagged", untaggedWrite)
+    let untaggedTieredWrite = rounds.median("TieredStore set with options, untagged (memory tiers)")
+    report.record(group, "TieredStore set with options, untagged (memory tiers)", untaggedTieredWrite)
+    report.compare(
+        group, "TieredStore set with options, one tag (memory tiers)",
+        rounds.median("TieredStore set with options, one tag (memory tiers)"),
+        to: "TieredStore set with options, untagged (memory tiers)", untaggedTieredWrite)
     try await tiered.close()
+    try await writeTiered.close()
     if hitsOnly { return }
 
     // invalidate(tags:) of 10,000 entries vs clear(prefix:) of 10,000 keys, per store.
