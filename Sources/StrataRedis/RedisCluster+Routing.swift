@@ -21,7 +21,9 @@ extension RedisCluster {
             let words = message.split(separator: " ")
             switch words.first {
             case "MOVED" where words.count >= 3:
-                guard let slot = Int(words[1]) else { return nil }
+                // A slot no cluster has (from a proxy, or a server that is no Redis) is no
+                // redirection: the command fails with the reply, and no table is indexed by it.
+                guard let slot = Int(words[1]), (0..<RedisClusterSlot.count).contains(slot) else { return nil }
                 self = .moved(slot: slot, node: String(words[2]))
             case "ASK" where words.count >= 3:
                 self = .ask(node: String(words[2]))

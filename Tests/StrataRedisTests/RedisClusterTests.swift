@@ -57,6 +57,20 @@ struct RedisClusterTests {
         #expect(RedisClusterSlot.of(Array("{user1000}.following".utf8)) == RedisClusterSlot.of(Array("{user1000}.followers".utf8)))
     }
 
+    @Test(
+        "a redirection naming a slot outside 0..<16384 (a proxy's, a server's that is no Redis) is no redirection, never a crash: the command fails with the reply"
+    )
+    func redirectionOutOfRange() {
+        for message in ["MOVED 16384 127.0.0.1:7000", "MOVED 70000 127.0.0.1:7000", "MOVED -1 127.0.0.1:7000", "MOVED x 127.0.0.1:7000"] {
+            #expect(RedisCluster.Redirection(.error(message)) == nil, "\(message)")
+        }
+        guard case .moved(let slot, let node)? = RedisCluster.Redirection(.error("MOVED 16383 127.0.0.1:7000")) else {
+            Issue.record("the last slot is a redirection")
+            return
+        }
+        #expect(slot == 16_383 && node == "127.0.0.1:7000")
+    }
+
     @Test("keys spread over all three primaries, each sent straight to its owner; a prefix clear spans them")
     func spread() async throws {
         let cluster = try await RedisTestCluster.shared
