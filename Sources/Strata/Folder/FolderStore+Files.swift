@@ -137,7 +137,8 @@ extension FolderStore {
                 do {
                     renamed = try withDirectory(of: layout, create: true) { directory in
                         let placed = try holdingLock ? place(directory!) : withExclusiveLock { try place(directory!) }
-                        if placed, configuration.synchronizesWrites { fsync(directory!) }
+                        // The rename is durable once its directory is: a failure fails the write.
+                        if placed, configuration.synchronizesWrites { _ = try POSIX.check(fsync(directory!), "fsync(directory)") }
                         return placed
                     }
                     return renamed
@@ -166,7 +167,7 @@ extension FolderStore {
             unlinkat(temporaryDirectory, temporary, 0)
             throw error
         }
-        if synchronize { fsync(directory) }
+        if synchronize { _ = try POSIX.check(fsync(directory), "fsync(directory)") }
     }
 
     /// Renames the temporary file over `name`; a directory standing there (a foreign
