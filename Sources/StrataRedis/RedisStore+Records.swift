@@ -2,13 +2,16 @@ import Strata
 
 /// Records, under names of Strata's own (`\xFFstrata:record:<namespace><name>`, see
 /// ``RedisKeyNames``): apart from the keys, so no listing shows them and no `clear`
-/// removes them. Each is its value as decimal text, with no lifetime.
+/// removes them. Each is its value as decimal text, with no lifetime (but a tag's record set
+/// because a read found it missing, see below).
 ///
 /// Under an `allkeys-*` eviction policy Redis may evict a record like any key. A tag's
 /// record that is missing may therefore have held an invalidation: it is read as
-/// invalidated when it was found missing (and recorded so, for ``missingTagRecordLifetime``,
-/// after which a read sets it again), never as never invalidated, so the entries it
-/// invalidated stay unreadable. What is written after that is readable; entries of the tag
+/// invalidated in the millisecond before the one it was found missing in (and recorded so,
+/// for ``missingTagRecordLifetime``, after which a read sets it again), never as never
+/// invalidated, so the entries it invalidated stay unreadable. (The millisecond before: an
+/// entry written in the same millisecond as the read that set it stays readable, and an
+/// invalidation in that millisecond still ties with it, T4.) What is written after that is readable; entries of the tag
 /// written before it are computed again. A server that refuses to record it (at
 /// `maxmemory` with `noeviction`, a replica, an ACL without `EVALSHA`) still gets it read
 /// so: the read does not fail.
@@ -41,14 +44,16 @@ extension RedisStore {
 
     /// How long a tag's record set because a read found it missing is kept: a tag no longer
     /// used leaves no key behind for ever. (A record an invalidation raised has no lifetime.)
-    static let missingTagRecordLifetime: Duration = .seconds(7 * 24 * 3_600)
+    /// When it ends, the next read sets it again, and the entries of the tag written before
+    /// that are computed again.
+    static let missingTagRecordLifetime: Duration = .seconds(30 * 24 * 3_600)
 
-    /// The value of a tag's record that a read found missing: the current instant, set
-    /// unless another process set or raised the record meanwhile (then that value). When
-    /// the script fails (the server refuses writes, the connection is lost), the current
-    /// instant, unrecorded: taking the tag as invalidated now is always safe.
+    /// The value of a tag's record that a read found missing: the millisecond before the
+    /// current one, set unless another process set or raised the record meanwhile (then
+    /// that value). When the script fails (the server refuses writes, the connection is
+    /// lost), the same instant, unrecorded: taking the tag as invalidated then is always safe.
     private func recordFoundMissing(_ name: String) async throws -> Int64 {
-        let now = clock.now().millisecondsSince1970
+        let now = clock.now().millisecondsSince1970 - 1
         let reply: RedisReply
         do {
             reply = try await evaluate(

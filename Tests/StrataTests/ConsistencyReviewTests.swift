@@ -61,18 +61,23 @@ struct ConsistencyReviewTests {
         faulty.heal()
     }
 
-    @Test("C4 on a store of one tier: a computed value the store will never hold throws valueTooLarge, as set does")
-    func computedValueTooLargeOnOneTier() async throws {
-        var configuration = MemoryStore.Configuration(maxBytes: 1_024)
+    @Test(
+        "C4 on a store of one tier: a computed value the store will never hold throws valueTooLarge, as set does, and no value kept in its grace stands in for it",
+        arguments: [false, true])
+    func computedValueTooLargeOnOneTier(hardTimeout: Bool) async throws {
+        let clock = ManualClock()
+        var configuration = MemoryStore.Configuration(maxBytes: 1_024, clock: clock)
         configuration.shardCount = 1
         let store = MemoryStore(configuration: configuration)
+        // With a hard timeout, the computation runs in a task of its own.
+        let options = EntryOptions(expires: "1s", grace: "1h", hardTimeout: hardTimeout ? .seconds(60) : nil)
+        #expect(try await store.getOrSet("k", as: String.self, options: options) { "small" } == "small")
+        clock.advance(by: .seconds(2))  // past its lifetime, in its grace
         let error = await #expect(throws: StrataError.self) {
-            _ = try await store.getOrSet("big", as: String.self, options: EntryOptions(expires: "1h")) {
-                String(repeating: "x", count: 4_096)
-            }
+            _ = try await store.getOrSet("k", as: String.self, options: options) { String(repeating: "x", count: 4_096) }
         }
         #expect(error?.code == .valueTooLarge, "\(String(describing: error))")
-        #expect(try await store.getOrSet("small", as: String.self) { "fits" } == "fits")
+        #expect(try await store.getOrSet("k", as: String.self, options: options) { "fits" } == "fits", "the lease was released")
     }
 
     @Test(

@@ -190,6 +190,16 @@ enum POSIX {
         throw SystemCallError(call: "unlinkat", errno: errno)
     }
 
+    /// Makes the renames in `directory` durable: a failure fails the write that asked for it.
+    /// A file system that cannot synchronize a directory (`EINVAL`, `ENOTSUP`: some FUSE and
+    /// network ones) has nothing more to make durable, as SQLite also takes it.
+    static func synchronizeDirectory(_ directory: Int32) throws(SystemCallError) {
+        if fsync(directory) == 0 { return }
+        let error = errno
+        if error == EINVAL || error == ENOTSUP { return }
+        throw SystemCallError(call: "fsync(directory)", errno: error)
+    }
+
     /// The names in `directory`, without `.` and `..`.
     static func names(in directory: Int32) throws(SystemCallError) -> [String] {
         // A fresh descriptor, so concurrent listings do not share a read position.

@@ -137,8 +137,7 @@ extension FolderStore {
                 do {
                     renamed = try withDirectory(of: layout, create: true) { directory in
                         let placed = try holdingLock ? place(directory!) : withExclusiveLock { try place(directory!) }
-                        // The rename is durable once its directory is: a failure fails the write.
-                        if placed, configuration.synchronizesWrites { _ = try POSIX.check(fsync(directory!), "fsync(directory)") }
+                        if placed, configuration.synchronizesWrites { try POSIX.synchronizeDirectory(directory!) }
                         return placed
                     }
                     return renamed
@@ -167,7 +166,7 @@ extension FolderStore {
             unlinkat(temporaryDirectory, temporary, 0)
             throw error
         }
-        if synchronize { _ = try POSIX.check(fsync(directory), "fsync(directory)") }
+        if synchronize { try POSIX.synchronizeDirectory(directory) }
     }
 
     /// Renames the temporary file over `name`; a directory standing there (a foreign

@@ -9,8 +9,7 @@
 /// happened in this process: a stamp taken after an invalidation is later than it (by a
 /// millisecond when the clock has not moved), and an invalidation after a stamp is at or
 /// after it. It moves ahead of the clock only when invalidations and writes alternate within
-/// one millisecond, or a write follows the reading of an instant in the same millisecond
-/// (``observe(_:now:)``), by one millisecond each time.
+/// one millisecond, by one millisecond each time.
 ///
 /// One clock per store (the store that keeps the records: a tiered store, or a store
 /// itself); stores on different clocks (a test's manual clock, the system's) never share one.
@@ -32,16 +31,6 @@ package final class HybridClock: Sendable {
             state.lastStamp = max(state.lastStamp, stamp)
             return stamp
         }
-    }
-
-    /// Takes in the instants of invalidations read from the store: a stamp taken after
-    /// reading one that is not ahead of `now` is later than it (a record a store sets to the
-    /// instant it found it missing, read in the same millisecond as the write that follows).
-    /// An instant ahead of `now` (another instance's clock ahead of this one's) is left
-    /// out, so this clock never runs ahead by more than a millisecond.
-    package func observe(_ instants: [Int64], now: Int64) {
-        guard let latest = instants.filter({ $0 <= now }).max() else { return }
-        state.withLock { state in state.lastInvalidation = max(state.lastInvalidation, latest) }
     }
 
     /// The instant of an invalidation: at or after every stamp taken before it.

@@ -21,7 +21,11 @@ extension Pipeline {
             do {
                 value = try await computation.body(context)
                 tiered?.reportResilience(.compute, key, error: nil)
-                stored = try await storeComputed(value, options: context.options, leased)
+                stored = try await storeComputedValue(value, options: context.options, leased)
+            } catch let notStored as ComputedValueNotStored {
+                await releaseComputeLock(key, leased.lock)
+                try? await source.releaseLease(leased.lease, forKey: key)
+                throw notStored.error
             } catch {
                 await releaseComputeLock(key, leased.lock)
                 return try await fallBack(from: error, leased, options: options, computationGoesOn: false)
@@ -41,7 +45,7 @@ extension Pipeline {
             do {
                 let value = try await computation.body(context)
                 tiered?.reportResilience(.compute, key, error: nil)
-                let stored = try await storeComputed(value, options: context.options, leased)
+                let stored = try await storeComputedValue(value, options: context.options, leased)
                 await releaseComputeLock(key, leased.lock)
                 await PipelineGates.shared.pass(.afterWrite, key: key, scope: flightScope)
                 _ = ownership.settle(as: Ownership.finished)
@@ -73,6 +77,9 @@ extension Pipeline {
         switch outcome {
         case .finished(.success(let shared)):
             return shared
+        case .finished(.failure(let notStored as ComputedValueNotStored)):
+            try? await source.releaseLease(leased.lease, forKey: key)
+            throw notStored.error
         case .finished(.failure(let error)):
             return try await fallBack(from: error, leased, options: options, computationGoesOn: false)
         case .softTimeout:
@@ -92,6 +99,24 @@ extension Pipeline {
         case .cancelled:
             if !abandon() { releaseUnusedLease() }
             throw CancellationError()
+        }
+    }
+
+    /// A computed value its store refused (a value it will never hold, a closed store): the
+    /// computation succeeded, so no kept value stands in for it (C4); the caller gets the
+    /// store's error, as `set` would.
+    private struct ComputedValueNotStored: Error {
+        let error: any Error
+    }
+
+    /// ``storeComputed(_:options:_:)``, its failure wrapped as ``ComputedValueNotStored``.
+    private func storeComputedValue<Value: Codable & Sendable>(
+        _ value: Value, options: EntryOptions, _ leased: ComputationLease<Value>
+    ) async throws -> (outcome: StoreOutcome, envelope: EntryEnvelope?) {
+        do {
+            return try await storeComputed(value, options: options, leased)
+        } catch {
+            throw ComputedValueNotStored(error: error)
         }
     }
 

@@ -194,8 +194,8 @@ public protocol KeyValueStore: AnyObject, Sendable {
     /// entry with an envelope (`envelopes`). Records are kept apart from the store's keys.
     /// The default keeps them under reserved keys of the store itself (see
     /// `KeyValueStore+Records.swift`). A store that may lose a record (`RedisStore`, whose
-    /// server may evict it) reads a tag's missing record as invalidated at the instant it
-    /// found it missing, never as 0.
+    /// server may evict it) reads a tag's missing record as invalidated just before it found
+    /// it missing, never as 0.
     ///
     /// ```swift
     /// let instants = try await store.records(named: ["tag:team:3"])

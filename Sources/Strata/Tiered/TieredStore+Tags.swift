@@ -23,7 +23,6 @@ extension TieredStore {
         for (tag, instant) in zip(unknown, instants) {
             tagTable.remember(tag, invalidatedAt: instant, until: until, ifGeneration: generation)
         }
-        hybridClock.observe(instants, now: clock.now().millisecondsSince1970)  // a write of the tag comes after them
         return instants.allSatisfy { $0 < envelope.writtenAt }
     }
 
@@ -40,7 +39,6 @@ extension TieredStore {
         for (tag, instant) in zip(unknown, loaded) {
             tagTable.remember(tag, invalidatedAt: instant, until: until, ifGeneration: generation)
         }
-        hybridClock.observe(loaded, now: clock.now().millisecondsSince1970)
         var next = loaded.makeIterator()
         for index in instants.indices where instants[index] == nil { instants[index] = next.next() }
         return instants.map { $0! }
