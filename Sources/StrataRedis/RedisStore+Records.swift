@@ -17,8 +17,8 @@ import Strata
 /// so: the read does not fail.
 extension RedisStore {
     /// One pipelined round trip of `GET`s; on a cluster, one batch per node, sent at once.
-    /// A tag's record that is missing is set, if it still is, to the current instant, which
-    /// is its value (one more script for each).
+    /// A tag's record that is missing is set, if it still is, to the millisecond before the
+    /// current one, which is its value (one more script for each).
     public func records(named names: [String]) async throws -> [Int64] {
         try checkOpen()
         guard !names.isEmpty else { return [] }

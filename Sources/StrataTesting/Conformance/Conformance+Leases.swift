@@ -99,7 +99,7 @@ extension KeyValueStoreConformance {
             }
         },
         Check(
-            "a tag's record never raised reads 0, or (a store that may evict records) the instant it was found missing; an entry of the tag written after is readable"
+            "a tag's record never raised reads 0, or (a store that may evict records) an instant just before it was found missing; an entry of the tag written after is readable"
         ) { context in
             try await withStore(context) { store in
                 let now = store.clock.now().millisecondsSince1970
