@@ -174,7 +174,8 @@ struct RedisLeaseTests {
         // What an eviction does; the record's name starts with the byte 0xFF.
         #expect(try await server.cli("--quoted-input", "DEL", #""\xffstrata:record:tag:team""#).contains("1"))
         #expect(try await redis.get("k", as: Int.self) == nil, "a store of one tier")
-        let fresh = TieredStore(l1: MemoryStore(), l2: try RedisStore(url: server.unixURL))
+        let fresh = TieredStore(
+            l1: MemoryStore(), l2: try RedisStore(url: server.unixURL), configuration: .init(l2Timeout: .seconds(60)))
         #expect(try await fresh.get("k", as: Int.self) == nil, "a tiered store that loads the tag now")
         let instant = try await redis.records(named: ["tag:team"])[0]
         #expect(instant >= redis.clock.now().millisecondsSince1970 - 60_000, "the record is back, at the instant it was found missing")
@@ -205,8 +206,10 @@ struct RedisLeaseTests {
     )
     func newTagFirstEntry() async throws {
         let server = try await RedisTestServer()
-        let first = TieredStore(l1: MemoryStore(), l2: try RedisStore(url: server.unixURL))
-        let second = TieredStore(l1: MemoryStore(), l2: try RedisStore(url: server.unixURL))
+        // No L2 call is given up on a loaded machine: the test is about the order of the reads.
+        let configuration = TieredStore.Configuration(l2Timeout: .seconds(60))
+        let first = TieredStore(l1: MemoryStore(), l2: try RedisStore(url: server.unixURL), configuration: configuration)
+        let second = TieredStore(l1: MemoryStore(), l2: try RedisStore(url: server.unixURL), configuration: configuration)
         func options(_ tag: String) -> EntryOptions { EntryOptions(expires: "1h", tags: [tag]) }
         #expect(try await first.getOrSet("computed", as: Int.self, options: options("one")) { 1 } == 1)
         #expect(try await second.getOrSet("computed", as: Int.self, options: options("one")) { 2 } == 1, "computed once")
