@@ -39,14 +39,21 @@ extension SQLiteStore {
         }
     }
 
-    /// Creates `table` when it is missing; throws when it exists with other columns.
+    /// Creates `table` when it is missing; throws when it exists with other columns, or
+    /// without its first column as its only primary key (someone else's table with the same
+    /// column names: every upsert would then fail, as `ON CONFLICT` needs that key).
     private static func createOrCheck(
         _ table: String, columns expected: [String], creating: [String],
         in connection: SQLiteConnection, configuration: Configuration, backend: String
     ) throws {
         var columns: [String] = []
+        var primaryKey: [String] = []
         try connection.statement("PRAGMA table_info(\(table))").run { statement in
-            while try statement.step() { columns.append(String(decoding: statement.bytes(1), as: UTF8.self)) }
+            while try statement.step() {
+                let name = String(decoding: statement.bytes(1), as: UTF8.self)
+                columns.append(name)
+                if statement.integer(5) != 0 { primaryKey.append(name) }
+            }
         }
         if columns.isEmpty {
             for sql in creating { try connection.execute(sql) }
@@ -55,6 +62,12 @@ extension SQLiteStore {
                 code: .invalidConfiguration,
                 message:
                     "the table \(table) has the columns \(columns), not \(expected); choose another tableName (currently \(configuration.tableName))",
+                backend: backend)
+        } else if primaryKey != [expected[0]] {
+            throw StrataError(
+                code: .invalidConfiguration,
+                message:
+                    "the table \(table) has the primary key \(primaryKey), not [\"\(expected[0])\"]: it is not Strata's; choose another tableName (currently \(configuration.tableName))",
                 backend: backend)
         }
     }

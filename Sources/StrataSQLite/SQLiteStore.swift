@@ -66,7 +66,7 @@ public final class SQLiteStore: KeyValueStore, BackgroundWork {
     /// Throws a `StrataError` naming the path: `damagedDatabase` when the file is not a
     /// SQLite database or is malformed (unless ``Configuration/recoversFromDamage`` moves it
     /// aside), `invalidConfiguration` when it holds a table of one of the store's names with
-    /// other columns or has a newer schema version, `backendUnavailable` when it cannot be
+    /// other columns or another primary key, or has a newer schema version, `backendUnavailable` when it cannot be
     /// opened or created (a missing or read-only directory).
     public init(configuration: Configuration) throws {
         self.configuration = configuration

@@ -232,6 +232,20 @@ struct SQLiteStoreTests {
         #expect(columns?.description.contains("columns") == true)
         #expect(throws: Never.self) { try SQLiteStore(configuration: .init(path: foreign, tableName: "other_table")) }
 
+        // Someone else's tables with Strata's column names but not its primary key: every
+        // upsert (ON CONFLICT on the key) would fail, so the store refuses them at open.
+        for (index, schema) in [
+            "CREATE TABLE strata_cache (key TEXT, value BLOB, expires INTEGER)",
+            "CREATE TABLE strata_cache (key TEXT, value BLOB, expires INTEGER, PRIMARY KEY (key, expires))",
+            "CREATE TABLE strata_cache_records (name TEXT, value INTEGER)",
+        ].enumerated() {
+            let path = temporaryPath("foreign-key-\(index)")
+            try RawConnection(path).execute(schema)
+            let refused = #expect(throws: StrataError(code: .invalidConfiguration, message: "")) { try SQLiteStore(path: path) }
+            #expect(refused?.description.contains("primary key") == true, "\(schema)")
+            #expect(refused?.description.contains(path) == true)
+        }
+
         let newer = temporaryPath("newer")
         try RawConnection(newer).execute("PRAGMA user_version = 7")
         #expect(throws: StrataError(code: .invalidConfiguration, message: "")) { try SQLiteStore(path: newer) }
