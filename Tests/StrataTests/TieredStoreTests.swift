@@ -200,6 +200,23 @@ struct TieredStoreTests {
         try await fixture.cache.close()
     }
 
+    @Test("a tagged bulk getOrSet on a hanging L2 waits out l2Timeout once: the read passes it, and the tags' records are not read after")
+    func hangingL2BulkWaitsOnce() async throws {
+        let fixture = TieredFixture(l2Timeout: .milliseconds(100))
+        fixture.l2.inject(.hang)
+        let options = EntryOptions(expires: "1h", tags: ["t"])
+        let computed = try await fixture.cache.getOrSet(["a", "b"], as: String.self, options: options) { missing in
+            Dictionary(uniqueKeysWithValues: missing.map { ($0, "bulk") })
+        }
+        #expect(computed == ["a": "bulk", "b": "bulk"])
+        // One wait of l2Timeout (the batch read), as a single getOrSet makes: the tags' records
+        // are read once L2 answered the read, and skipped when it passed l2Timeout.
+        let timeouts = fixture.events.all.filter { $0.kind == .timeout }
+        #expect(timeouts.count == 1, "\(timeouts)")
+        fixture.l2.heal()
+        try await fixture.cache.close()
+    }
+
     @Test("the observer receives every event with its tier and duration")
     func observer() async throws {
         let fixture = TieredFixture()

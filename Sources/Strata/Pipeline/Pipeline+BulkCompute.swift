@@ -12,12 +12,15 @@ extension Pipeline {
         compute: @escaping BulkComputation<Value>.Compute
     ) async throws -> [String: Value] {
         guard !keys.isEmpty else { return [:] }
-        await prepareTags(options.tags)
-        let tagEpoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
-        let startedAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970) - skewAllowance
         let fullKeys = keys.map { keyPrefix + $0 }
         var unavailable = false
         let found = try await readStored(fullKeys, as: type, for: .compute, sourceUnavailable: &unavailable)
+        // As a single getOrSet: the tags' records are read after the read (skipped when it
+        // passed l2Timeout, so a hanging L2 is waited out once), and before the start every
+        // key's computation shares is taken, so that a record found missing is earlier.
+        await prepareTags(options.tags, skipsL2: unavailable)
+        let tagEpoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
+        let startedAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970) - skewAllowance
         var values: [String: Value] = [:]
         var missing: [String: String] = [:]  // path key → caller key
         var order: [String] = []
