@@ -11,19 +11,10 @@ extension TieredStore {
                 unknown.append(tag)
                 continue
             }
-            if instant >= envelope.writtenAt { return false }
+            if instant >= envelope.writtenAt { return false }  // invalid whatever the others hold
         }
         guard !unknown.isEmpty else { return true }
-        // A remote invalidation that arrives while the instants load makes the table refuse
-        // them (they may be older than it); this check still uses them: it is concurrent.
-        let generation = tagTable.generation
-        let instants = try await l2.records(named: unknown.map(ReservedRecords.tagRecord))
-        for tag in unknown { await PipelineGates.shared.pass(.loadingTag, key: tag, scope: ObjectIdentifier(self)) }
-        let until = tagInstantDeadline()
-        for (tag, instant) in zip(unknown, instants) {
-            tagTable.remember(tag, invalidatedAt: instant, until: until, ifGeneration: generation)
-        }
-        return instants.allSatisfy { $0 < envelope.writtenAt }
+        return try await loadTagInstants(unknown).allSatisfy { $0 < envelope.writtenAt }
     }
 
     /// The instants of `tags`: the tag table's, and those it does not know loaded from L2
@@ -33,15 +24,24 @@ extension TieredStore {
         var instants = tags.map { tagTable.invalidatedAt($0, now: now) }
         let unknown = zip(tags, instants).compactMap { $1 == nil ? $0 : nil }
         guard !unknown.isEmpty else { return instants.map { $0! } }
+        var loaded = try await loadTagInstants(unknown).makeIterator()
+        for index in instants.indices where instants[index] == nil { instants[index] = loaded.next() }
+        return instants.map { $0! }
+    }
+
+    /// Loads the instants of `tags`, which the table does not know, from L2 in one call, and
+    /// remembers them. A remote invalidation that arrives while they load makes the table
+    /// refuse them (they may be older than it, T5); the caller still uses them: it is
+    /// concurrent with that invalidation.
+    private func loadTagInstants(_ tags: [String]) async throws -> [Int64] {
         let generation = tagTable.generation
-        let loaded = try await l2.records(named: unknown.map(ReservedRecords.tagRecord))
+        let instants = try await l2.records(named: tags.map(ReservedRecords.tagRecord))
+        for tag in tags { await PipelineGates.shared.pass(.loadingTag, key: tag, scope: ObjectIdentifier(self)) }
         let until = tagInstantDeadline()
-        for (tag, instant) in zip(unknown, loaded) {
+        for (tag, instant) in zip(tags, instants) {
             tagTable.remember(tag, invalidatedAt: instant, until: until, ifGeneration: generation)
         }
-        var next = loaded.makeIterator()
-        for index in instants.indices where instants[index] == nil { instants[index] = next.next() }
-        return instants.map { $0! }
+        return instants
     }
 
     /// Whether an envelope's tags are all valid as far as the tag table knows, with no L2
