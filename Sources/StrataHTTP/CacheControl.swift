@@ -44,7 +44,9 @@ struct CacheControl: Sendable, Equatable {
             case 5: immutable = true
             case 6: staleWhileRevalidate = Self.deltaSeconds(value)
             case 7: staleIfError = Self.deltaSeconds(value)
-            case 8: maxStale = value == nil ? Int64.max / 4 : Self.deltaSeconds(value)
+            // A bare max-stale accepts any staleness: the largest delta-seconds (RFC 9111
+            // §1.2.2), so that it counts in milliseconds without overflow as every other does.
+            case 8: maxStale = value == nil ? Self.deltaSecondsLimit : Self.deltaSeconds(value)
             case 9: minFresh = Self.deltaSeconds(value)
             default: break
             }

@@ -108,7 +108,14 @@ extension HTTPCache {
         guard cached.mayServeStale else { return .revalidate }
         let staleness = age - lifetime
         if let maxStale = control.maxStale, staleness <= maxStale * 1000 { return .stale(detail: "max-stale") }
-        if let window = cached.cacheControl.staleWhileRevalidate, staleness <= window * 1000 { return .staleWhileRevalidate }
+        // stale-while-revalidate serves a response past its lifetime to a request that asks
+        // for no fresher one: a request's max-age or min-fresh says the client does not want
+        // a response that fails them (RFC 9111 §5.2.1.1, §5.2.1.3), so it waits for the origin.
+        if staleness >= 0, control.maxAge == nil, control.minFresh == nil,
+            let window = cached.cacheControl.staleWhileRevalidate, staleness <= window * 1000
+        {
+            return .staleWhileRevalidate
+        }
         return .revalidate
     }
 

@@ -78,7 +78,13 @@ extension HTTPCache {
         let stale = lookup.response
         // The response is stored under a lease on the URL's key: an `invalidate(_:)` (or any
         // change of the key) while the origin answers wins over the answer (the stale-set rule).
-        let lease = await takeLease(exchange.urlKey)
+        let leased = await takeLease(exchange.urlKey)
+        let lease = leased?.lease
+        // What the URL's key held once the lease was taken is what a save builds on: the
+        // Vary index the lookup read may be gone since (an `invalidate(_:)` between the two),
+        // and writing it back would make its invalidated variants reachable again.
+        var lookup = lookup
+        if let leased { lookup.adoptIndex(leased.current, of: exchange.urlKey, decoded: decoded) }
         let answer: OriginAnswer
         do {
             answer = try await send(exchange.request, validatingWith: stale)
@@ -102,7 +108,17 @@ extension HTTPCache {
             refreshed.requestTime = answer.requestTime
             refreshed.responseTime = answer.responseTime
             if let fixed = exchange.fixedLifetime { refreshed.fixedLifetime = fixed }
-            let stored = await save(refreshed, for: exchange, lookup: lookup, at: now, lease: lease)
+            // Stored only if the merged response may be (a 304's `no-store`, or the request's,
+            // forbids it, RFC 9111 §3); one that now says `no-store` is removed, so that its
+            // stored copy serves no request again, stale or not.
+            let storable = isStorable(refreshed, for: exchange)
+            let stored = storable ? await save(refreshed, for: exchange, lookup: lookup, at: now, lease: lease) : false
+            if !storable {
+                await release(lease, exchange.urlKey)
+                if refreshed.cacheControl.noStore, let storageKey = lookup.storageKey {
+                    _ = try? await store.removeEntry(forKey: storageKey)
+                }
+            }
             count(\.revalidations)
             return response(
                 from: refreshed, for: exchange, age: refreshed.age(at: now), source: .revalidated,
@@ -136,13 +152,13 @@ extension HTTPCache {
         )
     }
 
-    /// A lease on the URL's key, or `nil` when the store cannot give one (it is failing: the
-    /// response is then not stored).
-    func takeLease(_ key: String) async -> EntryLease? {
+    /// A lease on the URL's key and what the key held once it was taken, or `nil` when the
+    /// store cannot give one (it is failing: the response is then not stored).
+    func takeLease(_ key: String) async -> (lease: EntryLease, current: StoredEntry?)? {
         let lease = EntryLease.random()
         do {
-            _ = try await store.leaseEntry(forKey: key, lease: lease, duration: EntryLease.defaultDuration)
-            return lease
+            let current = try await store.leaseEntry(forKey: key, lease: lease, duration: EntryLease.defaultDuration)
+            return (lease, current)
         } catch {
             count(\.storeFailures, key: key, error: error)
             return nil

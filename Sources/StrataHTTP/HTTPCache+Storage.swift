@@ -16,6 +16,20 @@ extension HTTPCache {
         var storageKey: String?
         /// The URL had variants, none for this request's fields.
         var varyMiss = false
+
+        /// Takes the Vary index from `current`, what the URL's key held when a lease on it
+        /// was taken: no index when it holds none (or what it holds cannot be read), so that
+        /// a save under the lease starts a new generation rather than write back an index
+        /// removed since the lookup (with it, the variants it reached).
+        mutating func adoptIndex(_ current: StoredEntry?, of key: String, decoded: DecodedEntries) {
+            guard let current, case .varyIndex(let held)? = try? decoded.entry(forKey: key, decoding: current.bytes) else {
+                index = nil
+                indexExpiresAt = nil
+                return
+            }
+            index = held
+            indexExpiresAt = current.expiresAt
+        }
     }
 
     /// Reads the stored response for a request. Unreadable entries are misses: a store
