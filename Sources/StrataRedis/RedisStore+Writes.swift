@@ -15,11 +15,19 @@ extension RedisStore {
     }
 
     /// `DEL <lease>` and `SET key value NX [PX ms]` (the lease breaks whether or not the
-    /// key was absent).
+    /// key was absent); for an entry already expired, `EXISTS` instead: nothing is written
+    /// that could be read, and it "writes" when the key is absent.
     public func setEntryIfAbsent(_ entry: StoredEntry, forKey key: String) async throws -> Bool {
         let name = names.key(key)
         var arguments = command("SET", name, entry.bytes, "NX")
-        if let milliseconds = try lifetime(entry.expiresAt) { arguments += [Array("PX".utf8), Array(String(max(1, milliseconds)).utf8)] }
+        if let milliseconds = try lifetime(entry.expiresAt) {
+            guard milliseconds > 0 else {
+                let reply = try await send(key, [command("DEL", names.lease(ofKeyNamed: name)), command("EXISTS", name)])[1]
+                guard case .integer(let exists) = reply else { throw unexpected(key, "EXISTS answered \(reply.typeName)") }
+                return exists == 0
+            }
+            arguments += [Array("PX".utf8), Array(String(milliseconds).utf8)]
+        }
         let reply = try await send(key, [command("DEL", names.lease(ofKeyNamed: name)), arguments])[1]
         switch reply {
         case .status("OK"): return true
@@ -48,7 +56,8 @@ extension RedisStore {
             }
             return exists == 1
         }
-        let reply = try await send(key, [breakLease, command("PEXPIRE", name, String(max(1, milliseconds)))])[1]
+        // A lifetime already over (0 or less) makes Redis delete the key, as an expired one.
+        let reply = try await send(key, [breakLease, command("PEXPIRE", name, String(max(0, milliseconds)))])[1]
         guard case .integer(let changed) = reply else { throw unexpected(key, "PEXPIRE answered \(reply.typeName)") }
         return changed == 1
     }
@@ -56,7 +65,7 @@ extension RedisStore {
     /// One script, atomic in Redis: `INCRBY`, `PEXPIRE` only if the key did not exist, and
     /// `DEL` of the key's lease.
     public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
-        let milliseconds = try lifetime(expiresAt).map { String(max(1, $0)) } ?? ""
+        let milliseconds = try lifetime(expiresAt).map { String(max(0, $0)) } ?? ""  // 0: PEXPIRE deletes it
         let name = names.key(key)
         let reply = try await evaluate(
             Self.incrementScript, keys: [name, names.lease(ofKeyNamed: name)],

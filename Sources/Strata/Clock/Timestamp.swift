@@ -39,13 +39,17 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         return Timestamp(millisecondsSince1970: overflow ? (milliseconds > 0 ? .max : .min) : sum)
     }
 
-    /// Milliseconds from `self` until `later` (negative when `later` is earlier).
+    /// Milliseconds from `self` until `later` (negative when `later` is earlier; saturated at
+    /// `Int64.min` and `Int64.max`).
     ///
     /// ```swift
     /// let remaining = now.milliseconds(until: deadline)
     /// ```
     public func milliseconds(until later: Timestamp) -> Int64 {
-        later.millisecondsSince1970 &- millisecondsSince1970
+        // Saturating: between the earliest and the latest instants the difference overflows,
+        // and a wrapped one turned an instant long past into a lifetime of millennia.
+        let (difference, overflow) = later.millisecondsSince1970.subtractingReportingOverflow(millisecondsSince1970)
+        return overflow ? (later.millisecondsSince1970 > millisecondsSince1970 ? .max : .min) : difference
     }
 
     /// Compares instants.

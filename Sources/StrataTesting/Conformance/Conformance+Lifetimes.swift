@@ -78,6 +78,28 @@ extension KeyValueStoreConformance {
                 try Expect.equal(try await store.get("gone", as: String.self), nil, "the expired entry")
             }
         },
+        Check(
+            "an instant already past, the earliest a Timestamp holds among them, leaves nothing readable: set, setIfAbsent, expire, increment"
+        ) {
+            context in
+            try await withStore(context) { store in
+                let now = store.clock.now()
+                let earliest = Timestamp(millisecondsSince1970: .min)
+                let pastInstants = [earliest, now.adding(milliseconds: -86_400_000), now.adding(milliseconds: -1)]
+                for (index, past) in pastInstants.enumerated() {
+                    let entry = StoredEntry(bytes: Array("v".utf8), expiresAt: past)
+                    try await store.setEntry(entry, forKey: "set:\(index)")
+                    _ = try await store.setEntryIfAbsent(entry, forKey: "absent:\(index)")
+                    try await store.set("expired:\(index)", "v", expires: "1h")
+                    _ = try await store.setExpiration(past, forKey: "expired:\(index)")
+                    _ = try await store.incrementEntry(forKey: "counter:\(index)", by: 1, expiresAt: past)
+                    for key in ["set:\(index)", "absent:\(index)", "expired:\(index)", "counter:\(index)"] {
+                        try Expect.equal(try await store.entry(forKey: key), nil, "\(key), given \(past.millisecondsSince1970)")
+                    }
+                }
+                try Expect.equal(try await store.keys(), [], "nothing listed")
+            }
+        },
     ]
 
     static func entryExpiry(_ entry: StoredEntry?, _ key: String) throws -> Timestamp {
