@@ -30,7 +30,7 @@ extension KeyValueStore {
 package enum ReservedRecords {
     /// The prefix every reserved key starts with. It begins with NUL; the typed API leaves
     /// such keys out of every listing.
-    package static let prefix = "\u{0}strata-"
+    package static let prefix = KeyRules.reservedPrefix
     /// A tag's record, as earlier releases named it.
     package static let tagRecordPrefix = "\u{0}strata-tag:"
     /// The record of a store that holds entries in an envelope.

@@ -15,8 +15,8 @@ public enum KeyRules {
     /// ```
     public static let maximumKeyBytes = 1024
 
-    /// Throws ``StrataError/Code/invalidKey`` for an empty key or one longer than
-    /// ``maximumKeyBytes``.
+    /// Throws ``StrataError/Code/invalidKey`` for an empty key, one longer than
+    /// ``maximumKeyBytes``, or one that begins with ``reservedPrefix``.
     ///
     /// ```swift
     /// try KeyRules.validate(key, backend: backendName)
@@ -24,15 +24,31 @@ public enum KeyRules {
     @inlinable
     public static func validate(_ key: String, backend: @autoclosure () -> String) throws {
         let count = key.utf8.count
-        if count == 0 || count > maximumKeyBytes { try reject(key, backend: backend()) }
+        if count == 0 || count > maximumKeyBytes || (key.utf8.first == 0 && isReserved(key)) { try reject(key, backend: backend()) }
     }
+
+    /// The prefix of the keys Strata keeps its own records under in a store that does not keep
+    /// them apart (a store of your own on the default records, and files of earlier
+    /// releases): `"\0strata-"`. Listings leave such keys out, so a caller's key may not begin
+    /// with it; any other key, NUL included, is a key.
+    ///
+    /// ```swift
+    /// KeyRules.key("\u{0}strata-x", hasPrefix: KeyRules.reservedPrefix)   // true: refused
+    /// ```
+    public static let reservedPrefix = "\u{0}strata-"
+
+    /// Whether `key` begins with ``reservedPrefix``.
+    @usableFromInline
+    static func isReserved(_ key: String) -> Bool { KeyRules.key(key, hasPrefix: reservedPrefix) }
 
     @usableFromInline
     static func reject(_ key: String, backend: String) throws -> Never {
         let reason =
             key.isEmpty
             ? "a key must not be empty"
-            : "a key is at most \(maximumKeyBytes) UTF-8 bytes; this one is \(key.utf8.count)"
+            : key.utf8.count > maximumKeyBytes
+                ? "a key is at most \(maximumKeyBytes) UTF-8 bytes; this one is \(key.utf8.count)"
+                : "a key must not begin with \"\\0strata-\", where Strata keeps its own records"
         throw StrataError(code: .invalidKey, message: reason, key: key, backend: backend)
     }
 

@@ -148,9 +148,11 @@ package enum ValueCoding {
 
     /// The decimal integer held in `bytes`, as `increment` reads it.
     static func integer(_ bytes: [UInt8], key: String, backend: String) throws -> Int {
-        guard let text = String(validating: bytes, as: UTF8.self), let number = Int(text) else {
+        // Only the canonical form (no sign but a minus, no leading zero, no "-0"), as Redis's
+        // INCRBY takes it: "+5" or "007" would count on one store and throw on another.
+        guard let text = String(validating: bytes, as: UTF8.self), let number = Int(text), String(number) == text else {
             throw StrataError(
-                code: .notAnInteger, message: "the stored value is not a decimal integer",
+                code: .notAnInteger, message: "the stored value is not a decimal integer in canonical form (no \"+\", no leading zero)",
                 key: key, backend: backend)
         }
         return number

@@ -26,7 +26,9 @@ extension KeyValueStoreConformance {
                 try Expect.equal(try await store.increment("created"), 1, "an expired counter starts again at 0")
             }
         },
-        Check("increment of a value that is not an integer, or that would overflow, throws notAnInteger") { context in
+        Check(
+            "increment of a value that is not an integer in canonical form (\"+5\", \"007\", \"-0\"), or that would overflow, throws notAnInteger"
+        ) { context in
             try await withStore(context) { store in
                 try await store.set("text", "twelve")
                 let error = try await Expect.error(.notAnInteger, "increment of text") { try await store.increment("text") }
@@ -35,6 +37,14 @@ extension KeyValueStoreConformance {
                 try await store.set("max", Int.max)
                 try await Expect.error(.notAnInteger, "increment past Int.max") { try await store.increment("max") }
                 try Expect.equal(try await store.get("max", as: Int.self), Int.max, "the value is unchanged")
+                // Only the canonical decimal form counts, on every store as on Redis (INCRBY).
+                for text in ["+5", "007", "-0", " 5", "5 "] {
+                    try await store.set("form", text)
+                    try await Expect.error(.notAnInteger, "increment of \"\(text)\"") { try await store.increment("form") }
+                    try Expect.equal(try await store.get("form", as: String.self), text, "\"\(text)\" is unchanged")
+                }
+                try await store.set("form", "-12")
+                try Expect.equal(try await store.increment("form", by: 2), -10, "a negative counter counts")
             }
         },
         Check("increment from many tasks at once loses no update") { context in

@@ -8,6 +8,7 @@ extension KeyValueStoreConformance {
         "é", "e\u{301}", "ﬁ", "日本語", "🙂", "\u{FEFF}bom",
         String(repeating: "k", count: 1024), String(repeating: "é", count: 512),
         String(repeating: "k", count: 1023) + "!", String(repeating: "z", count: 121),
+        "\0strat", "\0strata", "\0Strata-x", "\0\0strata-x",  // beside the reserved prefix, not in it
     ]
 
     static let keyChecks: [Check] = [
@@ -28,10 +29,12 @@ extension KeyValueStoreConformance {
                 try Expect.equal(try await store.keys(), [], "keys() after deleting them all")
             }
         },
-        Check("an empty key or one over 1024 UTF-8 bytes throws invalidKey naming it, in every operation") { context in
+        Check(
+            "an empty key, one over 1024 UTF-8 bytes or one under the reserved prefix (\\0strata-) throws invalidKey naming it, in every operation"
+        ) { context in
             try await withStore(context) { store in
                 let tooLong = String(repeating: "é", count: 513)  // 1026 bytes
-                for key in ["", tooLong] {
+                for key in ["", tooLong, "\0strata-x", "\0strata-tag:t", KeyRules.reservedPrefix] {
                     try await Expect.error(.invalidKey, "set") { try await store.set(key, "v") }
                     try await Expect.error(.invalidKey, "get") { try await store.get(key, as: String.self) }
                     try await Expect.error(.invalidKey, "has") { try await store.has(key) }
@@ -43,6 +46,8 @@ extension KeyValueStoreConformance {
                 }
                 let error = try await Expect.error(.invalidKey, "set") { try await store.set(tooLong, "v") }
                 try Expect.that("\(error)".contains("1026 bytes"), "the error says how long the key is: \(error)")
+                let reserved = try await Expect.error(.invalidKey, "set") { try await store.set("\0strata-x", "v") }
+                try Expect.that("\(reserved)".contains("Strata keeps its own records"), "the error says why: \(reserved)")
                 try Expect.equal(try await store.keys(), [], "nothing was written")
             }
         },
