@@ -51,12 +51,13 @@ extension MemoryStore {
     /// The records' values; 0 for a name never recorded.
     public func records(named names: [String]) async throws -> [Int64] {
         try checkOpen()
-        return recordValues.withLock { records in names.map { records[$0] ?? 0 } }
+        return recordValues.withLock { records in names.map { records[ByteKey($0)] ?? 0 } }
     }
 
     /// Keeps the greater of `value` and the recorded value.
     public func raiseRecord(named name: String, to value: Int64) async throws {
         try checkOpen()
+        let name = ByteKey(name)
         recordValues.withLock { records in records[name] = max(records[name] ?? 0, value) }
     }
 

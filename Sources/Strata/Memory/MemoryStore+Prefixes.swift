@@ -17,7 +17,7 @@ extension MemoryStore {
     /// the type matches, decoded bytes elsewhere.
     func valueEntries<Value: Codable & Sendable>(prefix: String, as type: Value.Type) async throws -> [(key: String, value: Value)] {
         var result: [(key: String, value: Value)] = []
-        var tagInstants: [String: Int64] = [:]
+        var tagInstants: [ByteKey: Int64] = [:]
         let pipeline = self.pipeline
         for (key, entry) in try memoryEntries(prefix: prefix) where !ReservedRecords.isReserved(key) {
             if let value = Kept<Value>.read(entry.value) {

@@ -48,7 +48,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     /// The bounds, default lifetime and clock this store was made with.
     public let configuration: Configuration
     /// Strata's records (tag invalidation instants…), apart from the keys.
-    let recordValues = Lock([String: Int64]())
+    let recordValues = Lock([ByteKey: Int64]())  // by the names' bytes, as keys: "é" two ways is two tags
     /// The shards, each under a lock of its own, chosen by bits of the key's hash that the
     /// table does not use for buckets (see `MemoryStore+Shards.swift`).
     let shards: LockArray<State>
@@ -141,7 +141,7 @@ public final class MemoryStore: KeyValueStore, BackgroundWork {
     /// its lifetime, tags valid); does not change its recency.
     public func containsEntry(forKey key: String) async throws -> Bool {
         guard let bytes = try peek(ByteKey(key)) else { return false }
-        var tagInstants: [String: Int64] = [:]
+        var tagInstants: [ByteKey: Int64] = [:]
         return try await pipeline.readableOffset(bytes, tagInstants: &tagInstants) != nil
     }
 

@@ -138,7 +138,7 @@ extension Pipeline {
     ) async throws -> [String: Value] {
         var values: [String: Value] = [:]
         values.reserveCapacity(keys.count)
-        var tagInstants: [String: Int64] = [:]
+        var tagInstants: [ByteKey: Int64] = [:]
         for index in keys.indices {
             guard let entry = entry(index),
                 let value = try await plainValue(of: entry, key: sourceKeys[index], as: type, tagInstants: &tagInstants)

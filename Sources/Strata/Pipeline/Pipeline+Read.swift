@@ -185,7 +185,7 @@ extension Pipeline {
     /// decoded, then its tags valid, then within its lifetime at the time read after them
     /// (a plain entry has neither: no suspension, no clock read); `nil` otherwise.
     func plainValue<Value: Codable & Sendable>(of entry: StoredEntry, key: String, as type: Value.Type) async throws -> Value? {
-        var tagInstants: [String: Int64] = [:]  // empty: no allocation unless the entry has tags
+        var tagInstants: [ByteKey: Int64] = [:]  // empty: no allocation unless the entry has tags
         return try await plainValue(of: entry, key: key, as: type, tagInstants: &tagInstants)
     }
 
@@ -193,7 +193,7 @@ extension Pipeline {
     /// tags' instants read from the source, so a batch of entries sharing a tag reads it once
     /// (as ``readableOffset(_:tagInstants:)`` does for a listing), not once an entry.
     func plainValue<Value: Codable & Sendable>(
-        of entry: StoredEntry, key: String, as type: Value.Type, tagInstants: inout [String: Int64]
+        of entry: StoredEntry, key: String, as type: Value.Type, tagInstants: inout [ByteKey: Int64]
     ) async throws -> Value? {
         guard let found = try decode(entry, key: key, as: type, for: .plain) else { return nil }
         guard let envelope = found.envelope else { return found.value }
@@ -225,27 +225,28 @@ extension Pipeline {
     /// does not know, or from the source's records.
     func tagsAreValid(_ envelope: EntryEnvelope?) async throws -> Bool {
         guard let envelope else { return true }
-        var tagInstants: [String: Int64] = [:]
+        var tagInstants: [ByteKey: Int64] = [:]
         return try await tagsAreValid(envelope, tagInstants: &tagInstants)
     }
 
     /// ``tagsAreValid(_:)`` for one entry of a batch: the instants of tags not in
     /// `tagInstants` are read from the source in one call and remembered there.
-    func tagsAreValid(_ envelope: EntryEnvelope, tagInstants: inout [String: Int64]) async throws -> Bool {
+    func tagsAreValid(_ envelope: EntryEnvelope, tagInstants: inout [ByteKey: Int64]) async throws -> Bool {
         guard !envelope.tags.isEmpty else { return true }
         if let tiered { return try await tiered.tagsAreValid(envelope) }
-        let unknown = envelope.tags.filter { tagInstants[$0] == nil }
+        // By the tags' bytes, as stores record them: "é" precomposed or not are two tags.
+        let unknown = envelope.tags.filter { tagInstants[ByteKey($0)] == nil }
         if !unknown.isEmpty {
             let instants = try await source.records(named: unknown.map(ReservedRecords.tagRecord))
-            for (tag, instant) in zip(unknown, instants) { tagInstants[tag] = instant }
+            for (tag, instant) in zip(unknown, instants) { tagInstants[ByteKey(tag)] = instant }
         }
-        return envelope.tags.allSatisfy { (tagInstants[$0] ?? .max) < envelope.writtenAt }
+        return envelope.tags.allSatisfy { (tagInstants[ByteKey($0)] ?? .max) < envelope.writtenAt }
     }
 
     /// Where a plain read's value starts in stored `bytes` (0 for a plain entry, past the
     /// envelope for one within its lifetime whose tags are valid); `nil` when a plain read
     /// returns nothing. `tagInstants` remembers the instants read, for a batch.
-    func readableOffset(_ bytes: [UInt8], tagInstants: inout [String: Int64]) async throws -> Int? {
+    func readableOffset(_ bytes: [UInt8], tagInstants: inout [ByteKey: Int64]) async throws -> Int? {
         guard EntryEnvelope.hasMagic(bytes) else { return 0 }
         guard case .envelope(let envelope, let offset) = EntryEnvelope.parse(bytes),
             !envelope.isExpired(nowMilliseconds: clock.now().millisecondsSince1970)
@@ -255,7 +256,7 @@ extension Pipeline {
 
     /// A plain read's value of stored `bytes` (see ``readableOffset(_:tagInstants:)``).
     func readableValue<Value: Codable & Sendable>(
-        _ bytes: [UInt8], as type: Value.Type, key: String, tagInstants: inout [String: Int64]
+        _ bytes: [UInt8], as type: Value.Type, key: String, tagInstants: inout [ByteKey: Int64]
     ) async throws -> Value? {
         guard let offset = try await readableOffset(bytes, tagInstants: &tagInstants) else { return nil }
         let payload = offset == 0 ? bytes : Array(bytes[offset...])

@@ -24,12 +24,12 @@ extension Pipeline {
             return
         }
         let prepared = StoreProcessState.of(source).preparedTags
-        guard !prepared.withLock({ known in tags.allSatisfy(known.contains) }) else { return }
-        let unknown = prepared.withLock { known in tags.filter { !known.contains($0) } }
+        guard !prepared.withLock({ known in tags.allSatisfy { known.contains(ByteKey($0)) } }) else { return }
+        let unknown = prepared.withLock { known in tags.filter { !known.contains(ByteKey($0)) } }
         guard !unknown.isEmpty, (try? await source.records(named: unknown.map(ReservedRecords.tagRecord))) != nil else { return }
         prepared.withLock { known in
             if known.count >= 10_000 { known.removeAll() }  // bounded: a tag read again costs one read
-            known.formUnion(unknown)
+            known.formUnion(unknown.map(ByteKey.init))
         }
     }
 }

@@ -145,7 +145,7 @@ extension Pipeline {
             } catch let error as StrataError where error.code == .corruptEntry {
                 return false  // something is there, which the store cannot read: present
             }
-            var tagInstants: [String: Int64] = [:]
+            var tagInstants: [ByteKey: Int64] = [:]
             if let current, try await readableOffset(current.bytes, tagInstants: &tagInstants) != nil {
                 try? await store.releaseLease(lease, forKey: key)
                 return false
@@ -167,7 +167,7 @@ extension Pipeline {
             return true
         }
         guard let current else { return false }
-        var tagInstants: [String: Int64] = [:]
+        var tagInstants: [ByteKey: Int64] = [:]
         return try await readableOffset(current.bytes, tagInstants: &tagInstants) != nil
     }
 }

@@ -16,7 +16,7 @@ package final class StoreProcessState: Sendable {
     let envelopesMarkedAt = Lock<ContinuousClock.Instant?>(nil)
     /// The tags whose record a store of one tier read before a write carrying them
     /// (``Pipeline/prepareTags(_:)``).
-    let preparedTags = Lock(Set<String>())
+    let preparedTags = Lock(Set<ByteKey>())
 
     package init() {}
 

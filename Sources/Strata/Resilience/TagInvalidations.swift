@@ -56,7 +56,9 @@ final class TagTable: Sendable {
     }
 
     private struct State {
-        var known: [String: Known] = [:]
+        /// By the tag's bytes: tags that are equal Swift strings but not the same bytes
+        /// ("é" precomposed or not) are two tags, as keys are, and as stores record them.
+        var known: [ByteKey: Known] = [:]
         var generation = 0
     }
 
@@ -67,14 +69,14 @@ final class TagTable: Sendable {
     /// The recorded instant of `tag`, or `nil` when it must be loaded from L2.
     func invalidatedAt(_ tag: String, now: Int64) -> Int64? {
         state.withLock { state in
-            guard let entry = state.known[tag], entry.knownUntil > now else { return nil }
+            guard let entry = state.known[ByteKey(tag)], entry.knownUntil > now else { return nil }
             return entry.invalidatedAt
         }
     }
 
     /// Whether the table knows every one of `tags` (one lock, no allocation).
     func knowsAll(_ tags: [String], now: Int64) -> Bool {
-        state.withLock { state in tags.allSatisfy { tag in state.known[tag].map { $0.knownUntil > now } ?? false } }
+        state.withLock { state in tags.allSatisfy { tag in state.known[ByteKey(tag)].map { $0.knownUntil > now } ?? false } }
     }
 
     /// The generation now, to pass to ``remember(_:invalidatedAt:until:ifGeneration:)``.
@@ -85,8 +87,8 @@ final class TagTable: Sendable {
     func remember(_ tag: String, invalidatedAt: Int64, until: Int64, ifGeneration generation: Int) {
         let kept = state.withLock { state -> Bool in
             guard state.generation == generation else { return false }
-            let previous = state.known[tag]?.invalidatedAt ?? 0
-            state.known[tag] = Known(invalidatedAt: max(previous, invalidatedAt), knownUntil: until)
+            let previous = state.known[ByteKey(tag)]?.invalidatedAt ?? 0
+            state.known[ByteKey(tag)] = Known(invalidatedAt: max(previous, invalidatedAt), knownUntil: until)
             return true
         }
         if kept { epoch.add(1, ordering: .releasing) }
@@ -96,8 +98,8 @@ final class TagTable: Sendable {
     func raise(_ tag: String, to instant: Int64, until: Int64) {
         state.withLock { state in
             state.generation += 1
-            let previous = state.known[tag]?.invalidatedAt ?? 0
-            state.known[tag] = Known(invalidatedAt: max(previous, instant), knownUntil: until)
+            let previous = state.known[ByteKey(tag)]?.invalidatedAt ?? 0
+            state.known[ByteKey(tag)] = Known(invalidatedAt: max(previous, instant), knownUntil: until)
         }
         epoch.add(1, ordering: .releasing)
     }
@@ -115,7 +117,7 @@ final class TagTable: Sendable {
     func forget(_ tag: String) {
         state.withLock { state in
             state.generation += 1
-            state.known[tag] = nil
+            state.known[ByteKey(tag)] = nil
         }
         epoch.add(1, ordering: .releasing)
     }

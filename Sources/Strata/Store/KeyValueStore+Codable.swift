@@ -91,7 +91,7 @@ extension KeyValueStore {
         // Only a store that ever held an entry with an envelope needs the entries read.
         guard !kept.isEmpty, try await EnvelopeMarker.holdsEnvelopes(self) else { return kept }
         var readable: [String] = []
-        var tagInstants: [String: Int64] = [:]
+        var tagInstants: [ByteKey: Int64] = [:]
         let pipeline = self.pipeline
         // One batch read of the listed range.
         for (key, entry) in try await storedEntries(prefix: prefix) where !ReservedRecords.isReserved(key) {
@@ -251,7 +251,7 @@ extension KeyValueStore {
         if let memory = pipeline.memory, pipeline.keyPrefix.isEmpty { return try await memory.valueEntries(prefix: prefix, as: type) }
         var result: [(key: String, value: Value)] = []
         // One batch read; an entry past its logical lifetime or with an invalidated tag is left out.
-        var tagInstants: [String: Int64] = [:]
+        var tagInstants: [ByteKey: Int64] = [:]
         for (key, entry) in try await storedEntries(prefix: prefix) where !ReservedRecords.isReserved(key) {
             if let value = try await pipeline.readableValue(entry.bytes, as: type, key: key, tagInstants: &tagInstants) {
                 result.append((key, value))

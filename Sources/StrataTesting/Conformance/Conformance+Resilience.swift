@@ -211,6 +211,20 @@ extension KeyValueStoreConformance {
                 try await Expect.error(.invalidKey, "an empty tag") { try await store.invalidate(tags: [""]) }
             }
         },
+        Check("tags compare byte for byte, as keys do: invalidating e + combining accent leaves precomposed é's entries, read or listed") {
+            context in
+            try await withStore(context) { store in
+                try await store.set("composed", "1", options: EntryOptions(expires: "1h", tags: ["caf\u{E9}"]))
+                try await store.set("decomposed", "2", options: EntryOptions(expires: "1h", tags: ["cafe\u{301}"]))
+                try await context.advanceTime(.milliseconds(5))
+                try await store.invalidate(tags: ["cafe\u{301}"])
+                // The listing first, as a new process would: it reads each tag's record once.
+                try Expect.equal(try await store.keys(), ["composed"], "keys after the invalidation")
+                try Expect.equal(try await store.entries(as: String.self).map(\.key), ["composed"], "entries after the invalidation")
+                try Expect.equal(try await store.get("composed", as: String.self), "1", "the precomposed tag's entry")
+                try Expect.equal(try await store.get("decomposed", as: String.self), nil, "the invalidated tag's entry")
+            }
+        },
     ]
 }
 
