@@ -76,7 +76,15 @@ public struct StrataCache: Cache, Sendable {
                 guard seconds > 0 else {
                     return complete { _ = try await store.changingEntry(forKey: key) { try await store.removeEntry(forKey: key) } }
                 }
-                expiresAt = store.deadline(for: Expiry(.seconds(seconds)))
+                // Validated, not trapped on: the lifetime often comes from a request or a
+                // setting, and one past 10,000 years fails this call with invalidExpiry.
+                do {
+                    expiresAt = store.deadline(for: try Expiry(validating: .seconds(seconds)))
+                } catch var error as StrataError {
+                    error.key = key
+                    error.backend = store.backendName
+                    throw error
+                }
             } else {
                 expiresAt = store.deadline(for: nil)
             }

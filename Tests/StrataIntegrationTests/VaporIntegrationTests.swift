@@ -1,5 +1,6 @@
 #if Vapor
 import Foundation
+import Strata
 import StrataRedis
 import StrataSQLite
 import StrataTesting
@@ -64,6 +65,17 @@ struct VaporIntegrationTests {
             #expect(entry.expiresAt == stores.clock.now().adding(milliseconds: 600_000))
 
             try await app.testing().test(.PUT, "text/short?seconds=30", body: .init(string: "brief")) { #expect($0.status == .ok) }
+            // A lifetime past 10,000 years (here from the request) fails the call with
+            // invalidExpiry naming the key, never the process; nothing is stored.
+            try await app.testing().test(.PUT, "text/far?seconds=999999999999", body: .init(string: "far")) {
+                #expect($0.status == .internalServerError)
+            }
+            try await Self.expectText(app, "far", "(none)")
+            let refused = await #expect(throws: StrataError.self) {
+                try await StrataCache(store: store, eventLoop: app.eventLoopGroup.next()).set("far", to: "far", expiresIn: .days(4_000_000))
+                    .get()
+            }
+            #expect(refused?.code == .invalidExpiry && refused?.key == "far", "\(String(describing: refused))")
             try await app.testing().test(.PUT, "profile") { #expect($0.status == .ok) }
             try await app.testing().test(.GET, "profile") { #expect($0.body.string == "Ada 3") }
             stores.clock.advance(by: .seconds(31))
