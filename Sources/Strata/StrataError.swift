@@ -33,7 +33,7 @@ public struct StrataError: Error, Sendable, Equatable, CustomStringConvertible {
 
         /// Expiry text or a duration that is not a valid, positive lifetime.
         public static let invalidExpiry = Code("invalidExpiry")
-        /// A key that is empty or longer than 1024 UTF-8 bytes.
+        /// A key that is empty, longer than 1024 UTF-8 bytes or under ``KeyRules/reservedPrefix``.
         public static let invalidKey = Code("invalidKey")
         /// A stored value that cannot be decoded as the requested type.
         public static let decodingFailed = Code("decodingFailed")

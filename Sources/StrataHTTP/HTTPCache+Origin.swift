@@ -114,10 +114,12 @@ extension HTTPCache {
             let storable = isStorable(refreshed, for: exchange)
             let stored = storable ? await save(refreshed, for: exchange, lookup: lookup, at: now, lease: lease) : false
             if !storable {
-                await release(lease, exchange.urlKey)
+                // Removed before the lease is released: a fetch that stores a new response
+                // once the lease is gone is not removed with it.
                 if refreshed.cacheControl.noStore, let storageKey = lookup.storageKey {
                     _ = try? await store.removeEntry(forKey: storageKey)
                 }
+                await release(lease, exchange.urlKey)
             }
             count(\.revalidations)
             return response(

@@ -33,7 +33,7 @@ extension RedisStore {
         var values: [Int64] = []
         values.reserveCapacity(names.count)
         for (name, reply) in zip(names, replies) {
-            if reply == .null, name.hasPrefix("tag:") {
+            if reply == .null, KeyRules.key(name, hasPrefix: "tag:") {
                 values.append(try await recordFoundMissing(name))
             } else {
                 values.append(try recordValue(reply, of: name))

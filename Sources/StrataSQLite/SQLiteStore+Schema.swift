@@ -110,12 +110,12 @@ extension ReservedRecords {
     /// The record a reserved key of schema version 1 holds, or `nil` for any other key.
     static func recordName(ofKey key: String) -> String? {
         let name: String
-        if key.hasPrefix(tagRecordPrefix) {
-            name = "tag:" + key.dropFirst(tagRecordPrefix.count)
+        if let tag = KeyRules.remainder(of: key, afterPrefix: tagRecordPrefix) {
+            name = "tag:" + tag
         } else if key == envelopesKey {
             name = "envelopes"
-        } else if key.hasPrefix(prefix + "record:") {
-            name = String(key.dropFirst(prefix.count + "record:".count))
+        } else if let rest = KeyRules.remainder(of: key, afterPrefix: prefix + "record:") {
+            name = rest
         } else {
             return nil
         }

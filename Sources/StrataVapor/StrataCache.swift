@@ -13,9 +13,10 @@ public import Vapor
 ///   does not decode to fails with `StrataError` `.decodingFailed`, naming the key.
 /// - `set(key, to: nil)` removes the key; `expiresIn` becomes the entry's lifetime, and
 ///   without it the store's default lifetime applies (a zero or negative lifetime
-///   removes the key: the entry would already be expired).
-/// - Keys are Strata keys: any non-empty text up to 1024 UTF-8 bytes; others fail with
-///   `.invalidKey`.
+///   removes the key: the entry would already be expired; one past 10,000 years fails
+///   with `.invalidExpiry`).
+/// - Keys are Strata keys: any non-empty text up to 1024 UTF-8 bytes, not under
+///   `KeyRules.reservedPrefix`; others fail with `.invalidKey`.
 /// - Reads see what a plain `get` sees: a value written with `EntryOptions` (grace, tags)
 ///   is read through its envelope, within its lifetime only, while its tags are valid.
 ///

@@ -12,8 +12,8 @@ extension Pipeline {
     func startLease(_ key: String) -> LeaseStart {
         var tagEpoch = tiered?.tagTable.epoch.load(ordering: .acquiring) ?? 0
         var startedAt = hybridClock.writeStamp(now: clock.now().millisecondsSince1970) - skewAllowance
-        // A key of a bulk computation starts with the bulk call: its computation may begin
-        // well after this lease, and a tag invalidated since the call began may concern it
+        // A key of a bulk computation starts with the bulk call (once its read answered): its
+        // computation may begin well after this lease, and a tag invalidated since may concern it
         // (its L1 copy is stamped with the tag epoch of then, so L1 checks its tags again).
         if let bulk = BulkParticipant.current, bulk.key.utf8.elementsEqual(key.utf8) {
             startedAt = min(startedAt, bulk.startedAt)

@@ -1,7 +1,8 @@
 /// A view of another store in which every key is relative to a prefix.
 ///
 /// Made by ``KeyValueStore/prefixed(_:)``. Keys passed to the view are validated as
-/// usual (at most 1024 UTF-8 bytes, without the prefix) and stored in the base store as
+/// usual (at most 1024 UTF-8 bytes, without the prefix; choose a prefix that does not begin
+/// with NUL, so that no key of the view falls under ``KeyRules/reservedPrefix``) and stored in the base store as
 /// `prefix + key`. `keys(prefix:)` returns keys without the view's prefix, and `clear()`
 /// removes only the view's own keys. Views nest: `store.prefixed("a:").prefixed("b:")`
 /// is a view with prefix `"a:b:"` over `store`. Closing a view closes the base store.

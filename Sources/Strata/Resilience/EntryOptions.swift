@@ -86,7 +86,9 @@ public struct EntryOptions: Sendable, Hashable {
             tags: tags)
         if let defaultTags = defaults.tags {
             var union = tags ?? []
-            for tag in defaultTags where !union.contains(tag) { union.append(tag) }
+            // By bytes, as tags compare: a default tag equal to a call's as a Swift string
+            // but spelled otherwise ("é" two ways) is another tag, and is kept.
+            for tag in defaultTags where !union.contains(where: { $0.utf8.elementsEqual(tag.utf8) }) { union.append(tag) }
             merged.tags = union
         }
         return merged

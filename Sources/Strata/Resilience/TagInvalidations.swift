@@ -15,7 +15,7 @@ package enum TagInvalidations {
 
     /// The tag an announced name stands for, or `nil` for any other key.
     package static func tag(fromKey key: String) -> String? {
-        key.hasPrefix(reservedPrefix) ? String(key.dropFirst(reservedPrefix.count)) : nil
+        KeyRules.remainder(of: key, afterPrefix: reservedPrefix)
     }
 
     /// When `tag` was last invalidated in `store`, in milliseconds since 1970; 0 never (a

@@ -1,5 +1,5 @@
 /// The typed API that callers use: every method validates its key (non-empty, at most
-/// 1024 UTF-8 bytes) and resolves `expires: nil` to the store's default lifetime.
+/// 1024 UTF-8 bytes, not under ``KeyRules/reservedPrefix``) and resolves `expires: nil` to the store's default lifetime.
 extension KeyValueStore {
     /// Stores `value` at `key`, replacing what was there.
     ///

@@ -41,14 +41,14 @@ package enum ReservedRecords {
 
     /// The reserved key of the record `name`.
     package static func key(for name: String) -> String {
-        if name.hasPrefix("tag:") { return tagRecordPrefix + name.dropFirst(4) }
+        if let tag = KeyRules.remainder(of: name, afterPrefix: "tag:") { return tagRecordPrefix + tag }
         if name == "envelopes" { return envelopesKey }
         return prefix + "record:" + name
     }
 
     /// Whether `key` is one of the reserved keys.
     package static func isReserved(_ key: String) -> Bool {
-        key.utf8.first == 0 && key.hasPrefix(prefix)
+        key.utf8.first == 0 && KeyRules.key(key, hasPrefix: prefix)
     }
 
     /// The value a record's entry holds: decimal text; 0 when there is none.

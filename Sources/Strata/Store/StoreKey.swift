@@ -62,6 +62,15 @@ public enum KeyRules {
         key.utf8.starts(with: prefix.utf8)
     }
 
+    /// What follows `prefix` in `key`, byte for byte, or `nil` when `key` does not start with
+    /// it. `String.hasPrefix` and `dropFirst` work on characters: a tag that begins with a
+    /// combining mark (`"\u{301}x"`) merges with the `:` before it, and `"tag:\u{301}x"`
+    /// would not start with `"tag:"`.
+    package static func remainder(of key: String, afterPrefix prefix: String) -> String? {
+        guard KeyRules.key(key, hasPrefix: prefix) else { return nil }
+        return String(decoding: key.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
+    }
+
     /// Whether `a` sorts before `b` by UTF-8 bytes, the order ``KeyValueStore/keys(prefix:)`` returns.
     ///
     /// ```swift

@@ -84,7 +84,7 @@ extension TieredStore {
     /// `closed`: it sent nothing.
     func raiseRecord(named name: String, to value: Int64, in source: any KeyValueStore) async throws {
         let started = observing ? ContinuousClock.now : nil
-        let tag = name.hasPrefix("tag:") ? String(name.dropFirst(4)) : nil
+        let tag = KeyRules.remainder(of: name, afterPrefix: "tag:")
         do {
             try await source.raiseRecord(named: name, to: value)
         } catch {
