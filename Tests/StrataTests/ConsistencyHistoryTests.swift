@@ -189,6 +189,21 @@ struct ConsistencyHistoryCheckerTests {
         }
         Issue.record("the checker found nothing in \(operations) operations (five histories) on a store that ignores leases")
     }
+
+    @Test("R4 at a history's end: an L1 copy that is not L2's entry is a violation; L2's entry, or no copy, is none")
+    func l1DisagreeingWithL2() async throws {
+        let cache = TieredStore(l1: MemoryStore(), l2: MemoryStore())
+        let view = cache.prefixed("view:")
+        try await view.set("a:1", "landed last")
+        try await view.set("a:2", "agreed")
+        #expect(try await ConsistencyHistory.l1Disagreements(in: [view], waiting: .zero).isEmpty, "the writes' copies are L2's entries")
+        // The copy a write that did not land last would have kept.
+        try await cache.l1.set("view:a:1", "landed first")
+        let found = try await ConsistencyHistory.l1Disagreements(in: [view], waiting: .zero)
+        #expect(found.count == 1 && found[0].contains("view:a:1") && found[0].contains("landed first"), "\(found)")
+        try await cache.l1.delete("view:a:1")
+        #expect(try await ConsistencyHistory.l1Disagreements(in: [view], waiting: .zero).isEmpty, "no copy agrees with anything")
+    }
 }
 
 /// A store that breaks a rule: it says it deleted a key and did not, or it writes a

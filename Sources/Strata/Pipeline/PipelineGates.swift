@@ -31,6 +31,9 @@ package final class PipelineGates: Sendable {
         case afterWrite
         /// A `set` made its entry (its write instant is taken) and is about to write it.
         case beforeSet
+        /// A tiered store's L2 answered a write of one key (`set`, or a typed `set`); the
+        /// write is still in flight for the write tracker (its L1 copy not yet kept or dropped).
+        case setAnswered
         /// An L2 hit is about to be copied into L1.
         case beforeFill
         /// A tag's invalidation instant was read from the store and is about to be

@@ -221,6 +221,7 @@ public final class TieredStore: KeyValueStore {
             await announce(.key(key), afterFailure: error)
             throw l2Failure(error, key: key, since: started)
         }
+        await PipelineGates.shared.pass(.setAnswered, key: key, scope: ObjectIdentifier(self))
         let copy = MemoryEntry(bytes: entry.bytes, value: value, expiresAt: entry.expiresAt, keptUntil: l1Deadline())
         tracker.finishWrite(ticket, keep: { try? l1.store(byteKey, copy, hash: ticket.keyHash) }, drop: { try? l1.remove(byteKey) })
         TieredCounters.bump(counters.writes)

@@ -4,9 +4,12 @@ import Synchronization
 /// process's own calls complete, without holding any lock across an L2 call.
 ///
 /// Keys are spread over stripes; each stripe counts the writes in flight and numbers
-/// the writes begun. A write may leave its value in L1 only if, when it finishes, it
-/// was the only write in flight on its stripe and the last one begun: otherwise two
-/// writes raced in L2 and no one knows which landed last, so the L1 copy is dropped.
+/// the writes begun. A write may leave its value in L1 only if it overlapped no other
+/// write of its stripe: none was in flight when it began, and none began before it
+/// finished. Otherwise two writes raced in L2 and no one knows which landed last, so the
+/// L1 copy is dropped. (Being the last begun and the only one in flight at the finish is
+/// not enough: an earlier write, in flight when this one began, may land in L2 after it
+/// and finish before it; R4.)
 /// A read may copy an L2 hit into L1 only if no write was in flight on the stripe when
 /// it read, and none began since. Prefix operations count as writes on every stripe.
 /// Every check and the L1 change it guards happen under one lock, so a check cannot go
@@ -32,6 +35,8 @@ final class WriteTracker: Sendable {
         let stripe: Int
         let begun: UInt64
         let prefixWritesBegun: UInt64
+        /// No other write of the stripe, and no prefix write, was in flight when this began.
+        let beganQuiet: Bool
     }
 
     struct ReadSnapshot {
@@ -56,9 +61,12 @@ final class WriteTracker: Sendable {
         let hash = key.hashValue
         let stripe = Self.stripe(ofHash: hash)
         return state.withLock { state in
+            let beganQuiet = state.stripes[stripe].inFlight == 0 && state.prefixWritesInFlight == 0
             state.stripes[stripe].inFlight += 1
             state.stripes[stripe].begun &+= 1
-            return Ticket(keyHash: hash, stripe: stripe, begun: state.stripes[stripe].begun, prefixWritesBegun: state.prefixWritesBegun)
+            return Ticket(
+                keyHash: hash, stripe: stripe, begun: state.stripes[stripe].begun, prefixWritesBegun: state.prefixWritesBegun,
+                beganQuiet: beganQuiet)
         }
     }
 
@@ -102,7 +110,7 @@ final class WriteTracker: Sendable {
 
     private static func isAlone(_ ticket: Ticket, since snapshot: ReadSnapshot?, in state: State) -> Bool {
         let stripe = state.stripes[ticket.stripe]
-        guard stripe.inFlight == 1, stripe.begun == ticket.begun,
+        guard ticket.beganQuiet, stripe.inFlight == 1, stripe.begun == ticket.begun,
             state.prefixWritesInFlight == 0, state.prefixWritesBegun == ticket.prefixWritesBegun
         else { return false }
         guard let snapshot else { return true }

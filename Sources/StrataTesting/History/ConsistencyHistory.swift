@@ -30,7 +30,9 @@ import Darwin
 /// - a missing value is explained the same way by the initial state, a delete, a clear or an
 ///   invalidation.
 ///
-/// It also checks monotonic reads within an instance (R2). A computed value returned to the
+/// It also checks monotonic reads within an instance (R2), and, once every call has
+/// completed, that each tiered instance's L1 holds its L2's entry or nothing (R4; see
+/// ``l1Disagreements(in:waiting:)``). A computed value returned to the
 /// caller that computed it, or to a caller that waited for that computation (C1), is the
 /// source's answer and needs no explaining. The checker is sound (every violation it reports
 /// is one) and, by the ways it leaves open, not complete.
@@ -312,7 +314,10 @@ extension ConsistencyHistory {
             }
         }
         SanitizerHandOff.receive(through: history)
-        let outcome = Outcome(seed: history.seed, operations: history.operations.count, violations: violations, stalls: stalls)
+        // R4, which no read's explanation covers: checked once every call has completed.
+        let disagreements = try await l1Disagreements(in: instances, waiting: deliveryBound + .seconds(2))
+        let outcome = Outcome(
+            seed: history.seed, operations: history.operations.count, violations: violations + disagreements, stalls: stalls)
         print("consistency history: \(outcome)")
         if !outcome.violations.isEmpty, let path = environment("STRATA_HISTORY_DUMP") {
             let text = history.operations.sorted { $0.start < $1.start }.map(\.description).joined(separator: "\n") + "\n"
