@@ -25,14 +25,16 @@
 ///
 /// - Parameters:
 ///   - limit: How long to keep checking, in real time (a ``ManualClock`` does not move it).
-///     The default, 10 seconds, is long: a wait that succeeds returns as soon as it can, and
-///     a loaded machine can take seconds for what usually takes milliseconds.
+///     The default, 30 seconds, is long: a wait that succeeds returns as soon as it can, and
+///     a loaded machine can take seconds for what usually takes milliseconds (a suite of
+///     hundreds of tests on two cores has held a job for Swift's cooperative pool 3.7 s at
+///     a time, and a sweeper needs several such jobs: 10 seconds once ran out).
 ///   - interval: How long to wait between checks.
 ///   - isolation: The caller's actor, where `condition` runs: leave it to its default.
 ///   - condition: What to wait for.
 /// - Returns: `true` as soon as `condition` returned `true`; `false` if it did not by the deadline.
 public func eventually(
-    within limit: Duration = .seconds(10),
+    within limit: Duration = .seconds(30),
     poll interval: Duration = .milliseconds(10),
     isolation: isolated (any Actor)? = #isolation,
     _ condition: () async throws -> Bool

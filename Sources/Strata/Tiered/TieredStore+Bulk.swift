@@ -72,7 +72,7 @@ extension TieredStore {
     func removeThrough(_ keys: [String], from source: any KeyValueStore) async throws -> Int {
         guard !keys.isEmpty else { return 0 }
         let started = observing ? ContinuousClock.now : nil
-        let tickets = keys.map { tracker.beginWrite(ByteKey($0)) }
+        let tickets = tracker.beginWrites(keys.map(ByteKey.init))
         let removed: Int
         do {
             removed = try await source.removeEntries(forKeys: keys)
@@ -98,7 +98,7 @@ extension TieredStore {
     func writeThrough(_ batch: [BulkWrite], to source: any KeyValueStore) async throws {
         guard !batch.isEmpty else { return }
         let started = observing ? ContinuousClock.now : nil
-        let tickets = batch.map { tracker.beginWrite(ByteKey($0.key)) }
+        let tickets = tracker.beginWrites(batch.map { ByteKey($0.key) })
         do {
             try await source.setEntries(Dictionary(uniqueKeysWithValues: batch.map { ($0.key, $0.entry) }))
         } catch {

@@ -53,7 +53,7 @@ final class WriteTracker: Sendable {
     static let stripeCount = 1_024
     private let state = Lock(State())
 
-    private static func stripe(ofHash hash: Int) -> Int {
+    static func stripe(ofHash hash: Int) -> Int {
         Int(UInt(bitPattern: hash) % UInt(stripeCount))
     }
 
@@ -67,6 +67,25 @@ final class WriteTracker: Sendable {
             return Ticket(
                 keyHash: hash, stripe: stripe, begun: state.stripes[stripe].begun, prefixWritesBegun: state.prefixWritesBegun,
                 beganQuiet: beganQuiet)
+        }
+    }
+
+    /// Begins the writes of one batch call (distinct keys), under one lock: each key's ticket
+    /// counts as quiet when no change of its stripe was in flight before the batch began, so
+    /// two keys of the batch that share a stripe do not both lose their copies (the first to
+    /// finish drops its copy, as two writes in flight on a stripe do; the last keeps its own).
+    func beginWrites(_ keys: [ByteKey]) -> [Ticket] {
+        let hashes = keys.map(\.hashValue)
+        return state.withLock { state in
+            let quietBefore = hashes.map { state.stripes[Self.stripe(ofHash: $0)].inFlight == 0 && state.prefixWritesInFlight == 0 }
+            return hashes.indices.map { index in
+                let stripe = Self.stripe(ofHash: hashes[index])
+                state.stripes[stripe].inFlight += 1
+                state.stripes[stripe].begun &+= 1
+                return Ticket(
+                    keyHash: hashes[index], stripe: stripe, begun: state.stripes[stripe].begun,
+                    prefixWritesBegun: state.prefixWritesBegun, beganQuiet: quietBefore[index])
+            }
         }
     }
 
