@@ -99,7 +99,7 @@ extension HTTPCacheTests {
                 headers: [("Cache-Control", "max-age=60"), ("Vary", "X-Lang")],
                 body: body("v\(version.value)-\(request.header("x-lang") ?? "none")"))
         }
-        let store = LeaseHoldingStore(base: MemoryStore(configuration: .init(clock: clock)), forwardsPipeline: false)
+        let store = CallHoldingStore(base: MemoryStore(configuration: .init(clock: clock)), forwardsPipeline: false)
         let cache = try HTTPCache(store: store)
         let url = URL(string: origin.baseURL + "/a")!
         func request(_ language: String) -> URLRequest {
@@ -121,27 +121,5 @@ extension HTTPCacheTests {
         let english = try await cache.response(for: request("en"))
         #expect(english.source == .network && english.text == "v2-en", "\(english.source) \(english.text)")
         #expect(try await cache.response(for: request("de")).text == "v2-de")
-    }
-}
-
-/// A store whose next `leaseEntry` (``holdNextLease()``), whatever its key, waits until the
-/// test opens the gate it returns.
-final class LeaseHoldingStore: ForwardingStore, @unchecked Sendable {  // `next` is locked
-    private let next = Lock<AsyncGate?>(nil)
-
-    func holdNextLease() -> AsyncGate {
-        let gate = AsyncGate()
-        next.withLock { $0 = gate }
-        return gate
-    }
-
-    override func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
-        if let gate = next.withLock({ held -> AsyncGate? in
-            defer { held = nil }
-            return held
-        }) {
-            await gate.wait()
-        }
-        return try await base.leaseEntry(forKey: key, lease: lease, duration: duration)
     }
 }

@@ -530,7 +530,7 @@ struct HTTPCacheTests {
                 : .init(headers: [("Cache-Control", "no-store")], body: body("not stored"))
         }
         defer { origin.stop() }
-        let store = ReadHoldingStore(base: MemoryStore())
+        let store = CallHoldingStore(base: MemoryStore())
         let cache = try transport.cache(over: store, configuration: .init())
         let url = URL(string: origin.baseURL + "/a")!
         let key = "http:" + url.absoluteString

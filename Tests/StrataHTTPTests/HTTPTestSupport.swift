@@ -107,24 +107,42 @@ extension HTTPCache.Response {
 
 func body(_ text: String) -> [UInt8] { Array(text.utf8) }
 
-/// A store whose next read (``holdNextRead()``), whatever its key, waits until the test
-/// opens the gate it returns.
-final class ReadHoldingStore: ForwardingStore, @unchecked Sendable {  // `next` is locked
-    private let next = Lock<AsyncGate?>(nil)
+/// A store whose next read (``holdNextRead()``) or next lease (``holdNextLease()``), whatever
+/// its key, waits until the test opens the gate it returns.
+final class CallHoldingStore: ForwardingStore, @unchecked Sendable {  // `held` is locked
+    private struct Held {
+        var read: AsyncGate?
+        var lease: AsyncGate?
+    }
 
-    func holdNextRead() -> AsyncGate {
+    private let held = Lock(Held())
+
+    func holdNextRead() -> AsyncGate { hold(\.read) }
+
+    func holdNextLease() -> AsyncGate { hold(\.lease) }
+
+    private func hold(_ call: WritableKeyPath<Held, AsyncGate?> & Sendable) -> AsyncGate {
         let gate = AsyncGate()
-        next.withLock { $0 = gate }
+        held.withLock { $0[keyPath: call] = gate }
         return gate
     }
 
-    override func entry(forKey key: String) async throws -> StoredEntry? {
-        if let gate = next.withLock({ held -> AsyncGate? in
-            defer { held = nil }
-            return held
-        }) {
-            await gate.wait()
+    /// Waits at the gate set for `call`, if one is, and clears it.
+    private func wait(at call: WritableKeyPath<Held, AsyncGate?> & Sendable) async {
+        let gate = held.withLock { held -> AsyncGate? in
+            defer { held[keyPath: call] = nil }
+            return held[keyPath: call]
         }
+        await gate?.wait()
+    }
+
+    override func entry(forKey key: String) async throws -> StoredEntry? {
+        await wait(at: \.read)
         return try await base.entry(forKey: key)
+    }
+
+    override func leaseEntry(forKey key: String, lease: EntryLease, duration: Duration) async throws -> StoredEntry? {
+        await wait(at: \.lease)
+        return try await base.leaseEntry(forKey: key, lease: lease, duration: duration)
     }
 }

@@ -117,8 +117,7 @@ public final class PrefixedStore: KeyValueStore {
 
     /// The view's key for a key of the base store (unchanged when it lacks the prefix).
     private func viewKey(_ key: String) -> String {
-        guard KeyRules.key(key, hasPrefix: prefix) else { return key }
-        return String(decoding: key.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
+        KeyRules.remainder(of: key, afterPrefix: prefix) ?? key
     }
 
     /// The view's keys that start with `prefix`, without the view's prefix.

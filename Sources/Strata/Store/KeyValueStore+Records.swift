@@ -48,7 +48,7 @@ package enum ReservedRecords {
 
     /// Whether `key` is one of the reserved keys.
     package static func isReserved(_ key: String) -> Bool {
-        key.utf8.first == 0 && KeyRules.key(key, hasPrefix: prefix)
+        key.utf8.first == 0 && KeyRules.isReserved(key)
     }
 
     /// The value a record's entry holds: decimal text; 0 when there is none.
