@@ -57,6 +57,19 @@ struct ExpiryTests {
         }
     }
 
+    @Test("an invalid text's message escapes its control characters and cuts a long text, wherever it quotes it")
+    func controlCharactersEscaped() {
+        for text in ["5min\n\u{1B}[31mred", "5min " + String(repeating: "x", count: 1_000)] {
+            #expect {
+                _ = try Expiry(parsing: text)
+            } throws: { error in
+                guard let error = error as? StrataError, error.code == .invalidExpiry else { return false }
+                let message = error.description
+                return !message.unicodeScalars.contains { $0.properties.generalCategory == .control } && message.utf8.count < 400
+            }
+        }
+    }
+
     /// The lifetime `text` means, computed another way: exact rationals with arbitrary
     /// digit strings (no Int128 shortcuts, no digit limits), or `nil` when it is not a
     /// lifetime by the grammar. Only for the grammar the generator below writes.

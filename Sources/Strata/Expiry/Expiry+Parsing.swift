@@ -130,7 +130,7 @@ struct ExpiryParser {
             throw failure("a lifetime has no sign; it must be positive")
         }
         guard Self.isDigit(first) else {
-            throw failure("expected a number at \"\(rest)\"")
+            throw failure("expected a number at \(StrataError.quoted(rest))")
         }
         let (whole, _) = try digits(allowCommas: true)
         guard index < bytes.count, bytes[index] == UInt8(ascii: ".") else { return (whole, 0, 0) }
