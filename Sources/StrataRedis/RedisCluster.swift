@@ -138,6 +138,13 @@ final class RedisCluster: Sendable {
         guard case .array(let ranges) = reply else {
             throw RedisConnectionError(description: "CLUSTER SLOTS answered \(reply.typeName): is this a cluster node?")
         }
+        // A node not joined to a cluster yet (or reset, or restarted without its nodes.conf)
+        // serves no slots: its map would route nothing, and a bus subscribed by it would hear
+        // nothing yet look live. Not an answer: the next node is asked.
+        guard !ranges.isEmpty else {
+            throw RedisConnectionError(
+                description: "CLUSTER SLOTS answered no slots: the node serves none (not joined to a cluster, or reset)")
+        }
         var owners = [Int32](repeating: -1, count: RedisClusterSlot.count)
         var primaries: [Node] = []
         var indexes: [String: Int32] = [:]

@@ -132,15 +132,19 @@ extension RedisStore {
 
     /// Runs `script` on `keys` (the first chooses the node on a cluster; all share its slot)
     /// by `EVALSHA`, or by `EVAL` when the server does not have it cached; its reply.
-    func evaluate(_ script: RedisScript, keys: [[UInt8]], arguments: [[UInt8]], key: String?) async throws -> RedisReply {
+    /// `preceding`: commands of the same slot sent just before it, in the same batch (sent
+    /// once: they are not sent again with an `EVAL`); a refusal of any of them throws.
+    func evaluate(
+        _ script: RedisScript, keys: [[UInt8]], arguments: [[UInt8]], key: String?, after preceding: [[[UInt8]]] = []
+    ) async throws -> RedisReply {
         var command = script.evalSHA(keys: keys, arguments: arguments)
-        var reply = try await sendUnchecked([command], routing: keys.first, key: key)[0]
-        if RedisScript.isMissing(reply) {
+        var replies = try await sendUnchecked(preceding + [command], routing: keys.first, key: key)
+        if RedisScript.isMissing(replies[preceding.count]) {
             command = script.eval(keys: keys, arguments: arguments)
-            reply = try await sendUnchecked([command], routing: keys.first, key: key)[0]
+            replies[preceding.count] = try await sendUnchecked([command], routing: keys.first, key: key)[0]
         }
-        try check([reply], to: [command]) { _ in key }
-        return reply
+        try check(replies, to: preceding + [command]) { _ in key }
+        return replies[preceding.count]
     }
 
     /// A lane's failure as the error a caller sees; `node` names a cluster's node.

@@ -62,14 +62,17 @@ extension RedisStore {
         return changed == 1
     }
 
-    /// One script, atomic in Redis: `INCRBY`, `PEXPIRE` only if the key did not exist, and
-    /// `DEL` of the key's lease.
+    /// `DEL` of the key's lease, then one script, atomic in Redis: `INCRBY`, and `PEXPIRE`
+    /// only if the key did not exist. Two single-key commands in one batch, as `set` sends
+    /// its own: on a cluster, a script naming the lease too is a command of two keys, which
+    /// a slot in mid-migration answers with `TRYAGAIN` (until the migration ends) whenever
+    /// one of them is missing on the node asked, as a lease nearly always is.
     public func incrementEntry(forKey key: String, by delta: Int, expiresAt: Timestamp?) async throws -> Int {
         let milliseconds = try lifetime(expiresAt).map { String(max(0, $0)) } ?? ""  // 0: PEXPIRE deletes it
         let name = names.key(key)
         let reply = try await evaluate(
-            Self.incrementScript, keys: [name, names.lease(ofKeyNamed: name)],
-            arguments: [Array(String(delta).utf8), Array(milliseconds.utf8)], key: key)
+            Self.incrementScript, keys: [name], arguments: [Array(String(delta).utf8), Array(milliseconds.utf8)], key: key,
+            after: [command("DEL", names.lease(ofKeyNamed: name))])
         guard case .integer(let value) = reply else { throw unexpected(key, "INCRBY answered \(reply.typeName)") }
         return Int(value)
     }
@@ -79,7 +82,6 @@ extension RedisStore {
         local existed = redis.call('EXISTS', KEYS[1])
         local value = redis.call('INCRBY', KEYS[1], ARGV[1])
         if existed == 0 and ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-        redis.call('DEL', KEYS[2])
         return value
         """)
 

@@ -61,6 +61,32 @@ struct RedisClusterMigrationTests {
     }
 
     @Test(
+        "increment in a slot in mid-migration counts each key where it is (still on the source, moved, or new) rather than wait out the migration",
+        .timeLimit(.minutes(2)))
+    func incrementInMidMigration() async throws {
+        let cluster = try await RedisTestCluster()
+        var configuration = try cluster.configuration()
+        // A call that waited for the migration to end (TRYAGAIN) fails when this runs out.
+        configuration.clusterRetryTime = .seconds(2)
+        let store = try RedisStore(configuration: configuration)
+        try await store.set("{inc}source", 5)
+        try await store.set("{inc}moved", 10)
+        let slot = RedisClusterSlot.of(Array("{inc}".utf8))
+        let source = try cluster.owner(of: slot, in: store)
+        let target = try #require(try await cluster.primaries().first { $0 !== source })
+        try await cluster.beginMigration(of: slot, from: source, to: target)
+        try await cluster.migrate(["{inc}moved"], from: source, to: target)
+        #expect(try await store.increment("{inc}source") == 6, "still on the source")
+        #expect(try await store.increment("{inc}moved", by: 2) == 12, "moved to the target")
+        #expect(try await store.increment("{inc}new", expires: "1h") == 1, "a new key: created on the target")
+        try await cluster.finishMigration(of: slot, from: source, to: target)
+        #expect(try await store.get("{inc}source", as: Int.self) == 6)
+        #expect(try await store.get("{inc}moved", as: Int.self) == 12)
+        #expect(try await store.get("{inc}new", as: Int.self) == 1)
+        try await store.close()
+    }
+
+    @Test(
         "a slot-map refresh against a frozen node (SIGSTOP) is bounded: on a cluster that is down, a call fails with backendUnavailable within clusterRetryTime",
         .timeLimit(.minutes(2)))
     func frozenNodeRefresh() async throws {

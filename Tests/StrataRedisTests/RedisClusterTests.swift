@@ -110,6 +110,26 @@ struct RedisClusterTests {
         }
         #expect(notCluster?.description.contains("cluster") == true)
     }
+
+    @Test(
+        "a seed that serves no slots (a cluster node not joined yet, or reset) is passed over: the map comes from the next seed; alone, it is a clear error"
+    )
+    func seedServingNoSlots() async throws {
+        let unjoined = try await RedisTestServer(extraArguments: ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+        let alone = #expect(throws: StrataError(code: .backendUnavailable, message: "")) {
+            try RedisStore(cluster: [unjoined.tcpURL])
+        }
+        #expect(alone?.description.contains("no slots") == true, "\(String(describing: alone))")
+        let cluster = try await RedisTestCluster.shared
+        var configuration = try cluster.configuration()
+        configuration.clusterSeeds = try ([unjoined.tcpURL] + cluster.seeds).map { try RedisEndpoint(url: $0) }
+        configuration.keyNamespace = "unjoined:\(UUID().uuidString):"
+        let store = try RedisStore(configuration: configuration)
+        #expect(store.cluster?.primaries.count == 3, "the map the cluster's seed gave")
+        for index in 0..<30 { try await store.set("k\(index)", index) }
+        #expect(try await store.keys().count == 30)
+        try await store.close()
+    }
 }
 
 /// What a load of many tasks saw while the cluster changed under it.
