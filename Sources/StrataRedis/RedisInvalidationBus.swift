@@ -240,8 +240,11 @@ public final class RedisInvalidationBus: InvalidationSource {
     }
 
     /// Several keys in one message: `[1][16-byte instance id][K]` then, per key, its
-    /// length (2 bytes, big-endian; a key is at most 1,024 bytes) and its bytes.
+    /// length (2 bytes, big-endian; a key is at most 1,024 bytes) and its bytes. A key too
+    /// long for its length (a prefixed view's prefix is not bounded) makes the message
+    /// `.everything`: its length would wrap, and the receiver read other keys than were sent.
     static func encode(keys: [String], from instance: [UInt8]) -> [UInt8] {
+        guard keys.allSatisfy({ $0.utf8.count <= Int(UInt16.max) }) else { return encode(.everything, from: instance) }
         var message = [1] + instance + [UInt8(ascii: "K")]
         message.reserveCapacity(message.count + keys.reduce(0) { $0 + 2 + $1.utf8.count })
         for key in keys {

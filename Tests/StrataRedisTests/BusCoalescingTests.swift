@@ -58,6 +58,11 @@ struct BusCoalescingTests {
         #expect(RedisInvalidationBus.decode([1] + other + Array("?".utf8), ignoring: me) == [.everything], "an unknown kind")
         #expect(RedisInvalidationBus.decode(Array("hello".utf8), ignoring: me) == [.everything], "not a bus message")
         #expect(RedisInvalidationBus.decode(RedisInvalidationBus.encode(.prefix("p"), from: other), ignoring: me) == [.prefix("p")])
+        // A key longer than its 2-byte length holds (behind a prefixed view's long prefix):
+        // everything, never keys read from the wrong bytes. This one's length wraps to 3, and
+        // its bytes after "abc" read as 16,384 frames of the key "xy".
+        let long = ["a", "abc" + String(repeating: "\u{0}\u{2}xy", count: 16_384), "b"]
+        #expect(RedisInvalidationBus.decode(RedisInvalidationBus.encode(keys: long, from: other), ignoring: me) == [.everything])
     }
 
     private func received(_ recorder: DeliveryRecorder) -> [Invalidation] {
