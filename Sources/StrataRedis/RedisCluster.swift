@@ -82,14 +82,26 @@ final class RedisCluster: Sendable {
         refreshAttemptTime = min(commandTimeout, max(retryTime / 4, .milliseconds(50)))
         self.makeLanes = makeLanes
         var failures: [String] = []
+        var emptyAnswer: (reply: RedisReply, seed: RedisEndpoint)?
         for seed in seeds {
             do {
                 let reply = try ask(seed, [[Array("CLUSTER".utf8), Array("SLOTS".utf8)]])[0]
+                if case .array(let ranges) = reply, ranges.isEmpty {
+                    emptyAnswer = emptyAnswer ?? (reply, seed)  // another seed may serve the slots
+                    continue
+                }
                 try apply(reply, from: seed)
                 return
             } catch {
                 failures.append("\(Node.name(seed)): \(error)")
             }
+        }
+        if let emptyAnswer {
+            // No seed serves a slot yet: a cluster still forming. Its calls wait for the slots
+            // and read the map again (a refresh takes no empty map), as they do for a slot
+            // without an owner.
+            try apply(emptyAnswer.reply, from: emptyAnswer.seed, allowingEmpty: true)
+            return
         }
         throw RedisConnectionError(description: "no seed node answered CLUSTER SLOTS (\(failures.joined(separator: "; ")))")
     }
@@ -134,14 +146,16 @@ final class RedisCluster: Sendable {
     }
 
     /// Applies a `CLUSTER SLOTS` reply: `[[start, end, [host, port, id…], replicas…]…]`.
-    func apply(_ reply: RedisReply, from source: RedisEndpoint) throws {
+    /// An empty reply (a node that serves no slots) throws unless `allowingEmpty`.
+    func apply(_ reply: RedisReply, from source: RedisEndpoint, allowingEmpty: Bool = false) throws {
         guard case .array(let ranges) = reply else {
             throw RedisConnectionError(description: "CLUSTER SLOTS answered \(reply.typeName): is this a cluster node?")
         }
         // A node not joined to a cluster yet (or reset, or restarted without its nodes.conf)
         // serves no slots: its map would route nothing, and a bus subscribed by it would hear
-        // nothing yet look live. Not an answer: the next node is asked.
-        guard !ranges.isEmpty else {
+        // nothing yet look live. Not an answer: the next node is asked (only a store opened
+        // while no seed serves any slot starts from it).
+        guard !ranges.isEmpty || allowingEmpty else {
             throw RedisConnectionError(
                 description: "CLUSTER SLOTS answered no slots: the node serves none (not joined to a cluster, or reset)")
         }

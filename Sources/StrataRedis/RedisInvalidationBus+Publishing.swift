@@ -99,8 +99,10 @@ extension RedisInvalidationBus {
     /// A batch that fails because Redis could not be reached is sent again, ahead of what
     /// was queued after it (the order holds), after a pause (50 ms, doubling to 1 s): a
     /// change this bus could not announce would otherwise stay in the other instances' L1
-    /// with nothing to tell them (their subscriptions are healthy). A refusal (`NOPERM`, a
-    /// server that rejects `PUBLISH`) is not sent again: it is counted and logged. After
+    /// with nothing to tell them (their subscriptions are healthy). So is one the server
+    /// refused for a reason a retry or a failover cures (`READONLY`, `LOADING`, `MASTERDOWN`,
+    /// any error ``RedisServerError`` maps to `backendUnavailable`). A refusal that stays
+    /// (`NOPERM`, `NOAUTH`, `OOM`) is not sent again: it is counted and logged. After
     /// ``close()`` a failed batch is tried once more, then counted.
     private func drainOutbox() async {
         var pause = Duration.milliseconds(50)

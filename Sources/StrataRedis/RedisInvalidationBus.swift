@@ -240,7 +240,8 @@ public final class RedisInvalidationBus: InvalidationSource {
     }
 
     /// Several keys in one message: `[1][16-byte instance id][K]` then, per key, its
-    /// length (2 bytes, big-endian; a key is at most 1,024 bytes) and its bytes. A key too
+    /// length (2 bytes, big-endian; a caller's key is at most 1,024 bytes, but a view's
+    /// prefix comes before it) and its bytes. A key too
     /// long for its length (a prefixed view's prefix is not bounded) makes the message
     /// `.everything`: its length would wrap, and the receiver read other keys than were sent.
     static func encode(keys: [String], from instance: [UInt8]) -> [UInt8] {

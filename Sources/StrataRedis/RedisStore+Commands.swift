@@ -140,6 +140,9 @@ extension RedisStore {
         var command = script.evalSHA(keys: keys, arguments: arguments)
         var replies = try await sendUnchecked(preceding + [command], routing: keys.first, key: key)
         if RedisScript.isMissing(replies[preceding.count]) {
+            // A refused preceding command (the lease's DEL, say) fails the call before the
+            // script runs: a caller that tries again must not find it run once already.
+            try check(Array(replies[..<preceding.count]), to: preceding) { _ in key }
             command = script.eval(keys: keys, arguments: arguments)
             replies[preceding.count] = try await sendUnchecked([command], routing: keys.first, key: key)[0]
         }

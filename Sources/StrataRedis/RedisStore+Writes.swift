@@ -2,9 +2,9 @@ import Strata
 
 /// Writes. Every change of a key breaks its lease (see `RedisStore+Leases.swift`): the
 /// `DEL` of the lease goes first in the same pipelined batch (one round trip), so a leased
-/// write that runs between the two commands finds the lease gone; `increment` does it
-/// inside its script. The two commands are not one atomic step: a lease taken between
-/// them survives the change and reads the key as it was before it.
+/// write that runs between the two commands finds the lease gone (`increment` too: the
+/// `DEL`, then its script). The two commands are not one atomic step: a lease taken
+/// between them survives the change and reads the key as it was before it.
 extension RedisStore {
     /// `DEL <lease>` and `SET key value [PX ms]` (an entry already expired: `DEL` instead).
     /// Returns only when the server answered `OK`; a refusal (`OOM`, `READONLY`,

@@ -6,7 +6,8 @@ import Synchronization
 /// Keys are spread over stripes; each stripe counts the writes in flight and numbers
 /// the writes begun. A write may leave its value in L1 only if it overlapped no other
 /// write of its stripe: none was in flight when it began, and none began before it
-/// finished. Otherwise two writes raced in L2 and no one knows which landed last, so the
+/// finished (the keys of one batch, all distinct, are not each other's overlap: see
+/// ``beginWrites(_:)``). Otherwise two writes raced in L2 and no one knows which landed last, so the
 /// L1 copy is dropped. (Being the last begun and the only one in flight at the finish is
 /// not enough: an earlier write, in flight when this one began, may land in L2 after it
 /// and finish before it; R4.)
@@ -35,7 +36,8 @@ final class WriteTracker: Sendable {
         let stripe: Int
         let begun: UInt64
         let prefixWritesBegun: UInt64
-        /// No other write of the stripe, and no prefix write, was in flight when this began.
+        /// No other write of the stripe, and no prefix write, was in flight when this began
+        /// (for a batch's ticket: when the batch began).
         let beganQuiet: Bool
     }
 

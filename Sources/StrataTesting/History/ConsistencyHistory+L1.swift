@@ -22,6 +22,12 @@ extension ConsistencyHistory {
         }
     }
 
+    /// The longest `undeliveredL1Expiry` of the tiered instances: a copy made while a bus
+    /// was not live (or before it first subscribed) may outlive the delivery bound that long.
+    static func longestUndeliveredL1Expiry(of instances: [any KeyValueStore]) -> Duration {
+        instances.compactMap { $0.pipeline.tiered?.configuration.undeliveredL1Expiry.duration }.max() ?? .zero
+    }
+
     private static func currentL1Disagreements(in instances: [any KeyValueStore]) async throws -> [String] {
         var found: [String] = []
         for (index, store) in instances.enumerated() {

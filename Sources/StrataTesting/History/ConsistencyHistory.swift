@@ -315,7 +315,8 @@ extension ConsistencyHistory {
         }
         SanitizerHandOff.receive(through: history)
         // R4, which no read's explanation covers: checked once every call has completed.
-        let disagreements = try await l1Disagreements(in: instances, waiting: deliveryBound + .seconds(2))
+        let disagreements = try await l1Disagreements(
+            in: instances, waiting: max(deliveryBound + .seconds(2), longestUndeliveredL1Expiry(of: instances) + .seconds(1)))
         let outcome = Outcome(
             seed: history.seed, operations: history.operations.count, violations: violations + disagreements, stalls: stalls)
         print("consistency history: \(outcome)")
