@@ -62,14 +62,7 @@ final class WriteTracker: Sendable {
     func beginWrite(_ key: ByteKey) -> Ticket {
         let hash = key.hashValue
         let stripe = Self.stripe(ofHash: hash)
-        return state.withLock { state in
-            let beganQuiet = state.stripes[stripe].inFlight == 0 && state.prefixWritesInFlight == 0
-            state.stripes[stripe].inFlight += 1
-            state.stripes[stripe].begun &+= 1
-            return Ticket(
-                keyHash: hash, stripe: stripe, begun: state.stripes[stripe].begun, prefixWritesBegun: state.prefixWritesBegun,
-                beganQuiet: beganQuiet)
-        }
+        return state.withLock { state in Self.begin(hash, stripe, quiet: Self.isQuiet(stripe, in: state), in: &state) }
     }
 
     /// Begins the writes of one batch call (distinct keys), under one lock: each key's ticket
@@ -78,17 +71,25 @@ final class WriteTracker: Sendable {
     /// finish drops its copy, as two writes in flight on a stripe do; the last keeps its own).
     func beginWrites(_ keys: [ByteKey]) -> [Ticket] {
         let hashes = keys.map(\.hashValue)
+        let stripes = hashes.map(Self.stripe(ofHash:))
         return state.withLock { state in
-            let quietBefore = hashes.map { state.stripes[Self.stripe(ofHash: $0)].inFlight == 0 && state.prefixWritesInFlight == 0 }
-            return hashes.indices.map { index in
-                let stripe = Self.stripe(ofHash: hashes[index])
-                state.stripes[stripe].inFlight += 1
-                state.stripes[stripe].begun &+= 1
-                return Ticket(
-                    keyHash: hashes[index], stripe: stripe, begun: state.stripes[stripe].begun,
-                    prefixWritesBegun: state.prefixWritesBegun, beganQuiet: quietBefore[index])
-            }
+            let quietBefore = stripes.map { Self.isQuiet($0, in: state) }
+            return hashes.indices.map { Self.begin(hashes[$0], stripes[$0], quiet: quietBefore[$0], in: &state) }
         }
+    }
+
+    /// Whether no write of `stripe`, and no prefix write, is in flight.
+    private static func isQuiet(_ stripe: Int, in state: State) -> Bool {
+        state.stripes[stripe].inFlight == 0 && state.prefixWritesInFlight == 0
+    }
+
+    /// Counts a write of the key hashed `hash` as begun and in flight on `stripe`; its ticket.
+    private static func begin(_ hash: Int, _ stripe: Int, quiet: Bool, in state: inout State) -> Ticket {
+        state.stripes[stripe].inFlight += 1
+        state.stripes[stripe].begun &+= 1
+        return Ticket(
+            keyHash: hash, stripe: stripe, begun: state.stripes[stripe].begun, prefixWritesBegun: state.prefixWritesBegun,
+            beganQuiet: quiet)
     }
 
     /// Ends a write: runs `keep` when the write's value may stay in L1, `drop` otherwise.
