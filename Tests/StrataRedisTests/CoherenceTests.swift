@@ -31,14 +31,22 @@ struct Instance {
         subscription = Task { try await bus.run(delivering: cache) }
     }
 
-    /// Waits until this instance's subscription is listening (a message round-trips).
-    func waitUntilSubscribed(via other: Instance) async throws {
+    /// Waits until this instance's subscription is listening: `other` writes a probe key
+    /// until this instance reports the announcement of it. Fails the test when it never does.
+    ///
+    /// It waits for the announcement itself, not for a copy to leave L1: a check made right
+    /// after `other`'s write races the message, and one that re-wrote the copy each round
+    /// lost that race every round on an idle machine.
+    func waitUntilSubscribed(via other: Instance, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let probe = "probe:\(UUID().uuidString)"
-        _ = try await eventually {
-            try await cache.set(probe, 1)
-            try await other.cache.set(probe, 2)
-            return !(try await cache.l1.has(probe))
+        let heard = try await eventually(poll: .milliseconds(100)) {
+            try await other.cache.set(probe, 1)
+            return try await eventually(within: .milliseconds(200)) {
+                events.count(.remoteInvalidation, key: .some(probe)) > 0
+            }
         }
+        try #require(
+            heard, "the subscription never delivered the other instance's announcement of \(probe)", sourceLocation: sourceLocation)
     }
 }
 
