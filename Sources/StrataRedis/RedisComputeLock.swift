@@ -80,6 +80,22 @@ public struct RedisComputeLock: ComputeLock {
         max(1, lease.wholeMilliseconds(roundingUp: true))
     }
 
+    /// Sets the lock's lease to `lease` from now (`PEXPIRE`) only if `token` still holds
+    /// it, in one script: whether it did. A refusal throws.
+    public func renew(_ key: String, token: String, lease: Duration) async throws -> Bool {
+        let reply = try await redis.evaluate(
+            Self.renewScript, keys: [redis.names.lock(key)],
+            arguments: [Array(token.utf8), Array(String(Self.milliseconds(lease)).utf8)], key: key)
+        guard case .integer(let renewed) = reply else { throw redis.unexpected(key, "the renew script answered \(reply.typeName)") }
+        return renewed == 1
+    }
+
+    static let renewScript = RedisScript(
+        """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+        return 0
+        """)
+
     /// Deletes the lock only if `token` still holds it (a lease that ran out and was
     /// taken by another holder is left to it). A refusal to delete throws.
     public func release(_ key: String, token: String) async throws {

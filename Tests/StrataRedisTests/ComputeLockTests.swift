@@ -91,6 +91,123 @@ struct ComputeLockTests {
             "close() cancelled the computation, and its lock was released, not withdrawn with it")
     }
 
+    @Test(
+        "C3: an instance that stops waiting for another's computation (past computeLockWait) computes for its own callers without taking the key's lease: the holder's value is still stored, not refused, and no round of refusals follows",
+        .timeLimit(.minutes(1)))
+    func waiterPastTheWaitLeavesTheHolderItsLease() async throws {
+        let server = try await RedisTestServer()
+        func instance(wait: Duration) throws -> TieredStore {
+            try lockedInstance(server) { $0.computeLockWait = wait }
+        }
+        let holder = try instance(wait: .seconds(45))
+        let waiter = try instance(wait: .milliseconds(200))
+        let computations = Counter()
+        let (held, finish) = try await holdComputation(of: "report", in: holder, counting: computations)
+        // The holder computes longer than the waiter's computeLockWait: the waiter computes too.
+        let fromWaiter = try await waiter.getOrSet("report", as: String.self) {
+            computations.increment()
+            return "the waiter's"
+        }
+        #expect(fromWaiter == "the waiter's")
+        let again = try await waiter.getOrSet("report", as: String.self) {
+            computations.increment()
+            return "computed again"
+        }
+        #expect(again == "the waiter's", "the waiter's later callers take its L1 copy meanwhile, without waiting again")
+        #expect(computations.count == 2)
+        finish.yield()
+        #expect(try await held.value == "the holder's")
+        #expect(holder.statistics.staleWritesRefused == 0, "the waiter did not break the holder's lease")
+        #expect(try await instance(wait: .seconds(45)).get("report", as: String.self) == "the holder's", "L2 holds the holder's value")
+        #expect(computations.count == 2)
+        try await holder.close()
+        try await waiter.close()
+    }
+
+    @Test(
+        "C3: the holder renews its lock while it computes: a computation longer than computeLockLease is still computed once, the other instance waiting for its value; the lock is gone once it is written",
+        .timeLimit(.minutes(1)))
+    func holderRenewsItsLock() async throws {
+        let server = try await RedisTestServer()
+        // A lease of 6 s, renewed every 2 s: a stall of more than 4 s between two renewals
+        // would lose it (the longest a loaded run here has held a job back is 3.7 s).
+        let lease = Duration.seconds(6)
+        let holder = try lockedInstance(server) { $0.computeLockLease = lease }
+        let waiter = try lockedInstance(server) { $0.computeLockLease = lease }
+        let lockName = #""\xffstrata:lock:report""#
+        let computations = Counter()
+        let (held, finish) = try await holdComputation(of: "report", in: holder, counting: computations)
+        async let waited = waiter.getOrSet("report", as: String.self) {
+            computations.increment()
+            return "the waiter's"
+        }
+        // The lock outlives its first lease: each renewal sets its time to live back to 6 s.
+        let taken = ContinuousClock.now
+        var renewals = 0
+        var lastLeft = Int.max
+        while ContinuousClock.now - taken < lease + .seconds(1) {
+            let left = Int(try await server.cli("--quoted-input", "PTTL", lockName).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -2
+            try #require(left > 0, "the lock is held (PTTL \(left))")
+            if left > lastLeft { renewals += 1 }
+            lastLeft = left
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(renewals >= 2, "renewed every third of its lease")
+        #expect(computations.count == 1, "the waiter still waits for the holder's value")
+        finish.yield()
+        #expect(try await held.value == "the holder's")
+        #expect(try await waited == "the holder's")
+        #expect(computations.count == 1)
+        #expect(try await server.cli("--quoted-input", "EXISTS", lockName).contains("0"), "released with the write")
+        try await holder.close()
+        try await waiter.close()
+    }
+
+    @Test("renew extends only the holder's lock, and a lost lock is not renewed")
+    func renewOnlyByItsHolder() async throws {
+        let server = try await RedisTestServer()
+        let lock = RedisComputeLock(redis: try RedisStore(url: server.unixURL))
+        let name = #""\xffstrata:lock:k""#
+        func millisecondsLeft() async throws -> Int {
+            Int(try await server.cli("--quoted-input", "PTTL", name).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -3
+        }
+        let token = try #require(try await lock.acquire("k", lease: .seconds(30)))
+        #expect(try await lock.renew("k", token: "someone else's", lease: .seconds(600)) == false)
+        let untouched = try await millisecondsLeft()
+        #expect((1...30_000).contains(untouched), "a stranger's renew left its lease alone (\(untouched) ms)")
+        #expect(try await lock.renew("k", token: token, lease: .seconds(600)) == true)
+        let left = try await millisecondsLeft()
+        #expect((60_000...600_000).contains(left), "its lease is ten minutes from now (\(left) ms)")
+        try await lock.release("k", token: token)
+        #expect(try await lock.renew("k", token: token, lease: .seconds(600)) == false, "released: nothing to renew")
+        #expect(try await server.cli("--quoted-input", "EXISTS", name).contains("0"), "renew does not bring it back")
+    }
+
+    /// An instance with the Redis compute lock (`lockTest`), adjusted by `adjust`.
+    func lockedInstance(_ server: RedisTestServer, _ adjust: (inout TieredStore.Configuration) -> Void) throws -> TieredStore {
+        let redis = try RedisStore(url: server.unixURL)
+        var configuration = TieredStore.Configuration.lockTest(redis)
+        adjust(&configuration)
+        return TieredStore(l1: MemoryStore(), l2: redis, configuration: configuration)
+    }
+
+    /// `holder` computing `key` ("the holder's"), holding the lock until `finish` is yielded;
+    /// returns once the computation runs.
+    func holdComputation(
+        of key: String, in holder: TieredStore, counting computations: Counter
+    ) async throws -> (computation: Task<String, any Error>, finish: AsyncStream<Void>.Continuation) {
+        let (computing, finish) = AsyncStream<Void>.makeStream()
+        let computation = Task {
+            try await holder.getOrSet(key, as: String.self) {
+                computations.increment()
+                for await _ in computing { break }
+                return "the holder's"
+            }
+        }
+        try #require(try await eventually { computations.count == 1 }, "the holder computes, holding the lock")
+        return (computation, finish)
+    }
+
     @Test("a lock is released only by the token that holds it")
     func ownerOnlyRelease() async throws {
         let server = try await RedisTestServer()

@@ -44,22 +44,67 @@ struct ComputationLease<Value: Codable & Sendable>: Sendable {
 /// A compute lock this process holds: its token, and whether it was released already (by
 /// the leased write that released it in the same step), so the computation's end does not
 /// release it again.
+///
+/// While it is held, it is renewed every third of its lease (``ComputeLock/renew(_:token:lease:)``),
+/// so a computation longer than the lease keeps it; the renewal stops when it is released,
+/// when the lock says it is no longer this holder's, or when the lease has run out without
+/// one renewal answering.
 final class HeldComputeLock: Sendable {
     let token: String
     private let released = Atomic<Bool>(false)
+    private let renewal = Lock<Task<Void, Never>?>(nil)
 
     init(token: String) {
         self.token = token
     }
 
+    /// Holds the lock `token` took for `key` with `lease`, renewing it until it is released.
+    convenience init(
+        token: String, key: String, lock: any ComputeLock, lease: Duration, onFailure: @escaping @Sendable (any Error) -> Void
+    ) {
+        self.init(token: token)
+        let every = max(lease / 3, .milliseconds(1))
+        let task = Task {
+            var renewedAt = ContinuousClock.now
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: every)
+                } catch {
+                    return  // released
+                }
+                do {
+                    guard try await lock.renew(key, token: token, lease: lease) else { return }  // not this holder's any more
+                    renewedAt = .now
+                } catch is CancellationError {
+                    return
+                } catch {
+                    if Task.isCancelled { return }
+                    onFailure(error)
+                    if ContinuousClock.now - renewedAt >= lease { return }  // lost with its lease
+                }
+            }
+        }
+        renewal.withLock { $0 = task }
+    }
+
+    deinit {
+        stopRenewing()  // a holder dropped without a release: never renewed for ever
+    }
+
+    private func stopRenewing() {
+        renewal.withLock { $0 }?.cancel()
+    }
+
     /// The write that released the lock with it answered.
     func markReleased() {
         released.store(true, ordering: .releasing)
+        stopRenewing()
     }
 
     /// `true` the first time, when no write released the lock: the caller releases it.
     func claimRelease() -> Bool {
-        !released.exchange(true, ordering: .acquiringAndReleasing)
+        stopRenewing()
+        return !released.exchange(true, ordering: .acquiringAndReleasing)
     }
 }
 

@@ -211,6 +211,7 @@ extension Pipeline {
         await prepareTags(options.tags, skipsL2: sourceUnavailable)  // before the lease's start
         var heldLock: HeldComputeLock?
         var leasedRead: LeasedRead?
+        var takesNoLease = sourceUnavailable
         if let tiered, let lock = tiered.configuration.computeLock, !sourceUnavailable {
             switch try await tiered.awaitComputeLock(
                 lock, key: key, as: type, pipeline: self, readsStore: !storeRead, kept: &kept, sourceUnavailable: &sourceUnavailable)
@@ -220,16 +221,17 @@ extension Pipeline {
                 if computation.mayOutliveCall { refreshAheadIfDue(key, found: found, options: options, computation: computation) }
                 return Shared(value: found.value, holdsForWaiters: false)
             case .token(let token, let read):
-                heldLock = HeldComputeLock(token: token)
+                heldLock = tiered.holdComputeLock(key, token: token)
                 leasedRead = read
-            case .computeWithoutLock: break
+            case .computeWithoutLock: takesNoLease = sourceUnavailable
+            case .computeWithoutLease: takesNoLease = true
             }
         }
         let leased: ComputationLease<Value>
         // A lease taken with the lock passed this point before the lock (`awaitComputeLock`).
         if leasedRead == nil { await PipelineGates.shared.pass(.beforeLease, key: key, scope: flightScope) }
         do {
-            switch try await takeLease(key, as: type, kept: kept, lock: heldLock, leasedRead: leasedRead, sourceTimedOut: sourceUnavailable)
+            switch try await takeLease(key, as: type, kept: kept, lock: heldLock, leasedRead: leasedRead, takesNoLease: takesNoLease)
             {
             case .value(let value):
                 await releaseComputeLock(key, heldLock)

@@ -27,11 +27,12 @@ extension Pipeline {
     /// Step 4: takes a lease and reads the key under it, within `l2Timeout`, unless the
     /// compute lock took it with the lock (`leasedRead`). A source that failed the first
     /// read is asked once more (a transient failure should not keep the value out of L2);
-    /// one that passed `l2Timeout` is not waited for twice. Without the lease, the value is
-    /// computed and kept in L1 only.
+    /// with `takesNoLease`, none is taken: a source that passed `l2Timeout` is not waited for
+    /// twice, and another instance that still holds the compute lock keeps its lease. Without
+    /// the lease, the value is computed and kept in L1 only.
     func takeLease<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type, kept: StoredValue<Value>?, lock: HeldComputeLock?, leasedRead: LeasedRead?,
-        sourceTimedOut: Bool
+        takesNoLease: Bool
     ) async throws -> LeaseOutcome<Value> {
         let start = leasedRead?.start ?? startLease(key)
         let (lease, tracking, tagEpoch, startedAt) = (start.lease, start.tracking, start.tagEpoch, start.startedAt)
@@ -40,7 +41,7 @@ extension Pipeline {
         if let leasedRead {
             (held, entry) = (leasedRead.held, leasedRead.entry)
         } else {
-            (held, entry) = sourceTimedOut ? (false, nil) : try await take(lease, on: key)
+            (held, entry) = takesNoLease ? (false, nil) : try await take(lease, on: key)
         }
         // The fallback (fail-safe) is what the read under the lease kept, not what an earlier
         // read did: a delete, clear or tag invalidation that landed between the two must not

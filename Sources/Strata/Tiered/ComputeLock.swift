@@ -28,6 +28,20 @@ public protocol ComputeLock: Sendable {
     /// Releases the lock for `key` if `token` still holds it (never another holder's).
     func release(_ key: String, token: String) async throws
 
+    /// Makes the lock for `key` last `lease` from now, if `token` still holds it: whether it
+    /// did. A tiered store renews the lock it holds every third of its lease while it
+    /// computes, so a computation longer than the lease keeps it (and other instances keep
+    /// waiting for its value instead of taking the lock over), while a holder that dies
+    /// loses it within one lease. `false` by default: a lock that cannot renew is held for
+    /// its lease only.
+    ///
+    /// ```swift
+    /// if try await lock.renew("report", token: token, lease: .seconds(10)) == false {
+    ///     print("the lease ran out, and the lock may be another's")
+    /// }
+    /// ```
+    func renew(_ key: String, token: String, lease: Duration) async throws -> Bool
+
     /// Whether this lock takes the key's entry lease with the lock, and releases the lock
     /// with the leased write, in `store` (one step each). `false` by default. When `true`, a
     /// tiered store's `getOrSet` that misses L1 also asks ``readOrAcquire(_:lease:leasing:for:in:)``
@@ -91,6 +105,11 @@ public protocol ComputeLock: Sendable {
 }
 
 extension ComputeLock {
+    /// `false`: this lock cannot renew; it is held for its lease only.
+    public func renew(_ key: String, token: String, lease: Duration) async throws -> Bool {
+        false
+    }
+
     /// `false`: this lock takes the lock and the entry lease in two steps.
     public func leasesWithLock(in store: any KeyValueStore) -> Bool {
         false

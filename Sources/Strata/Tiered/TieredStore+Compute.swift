@@ -25,7 +25,15 @@ extension TieredStore {
         /// The lock is this process's; `leasedRead` is the key's lease and the read under it
         /// when the lock took them in the same step (`nil`: the lease is still to take).
         case token(String, leasedRead: LeasedRead?)
+        /// The lock failed, or L2 passed `l2Timeout`: computed without the lock, under a lease
+        /// of its own (when L2 gives one).
         case computeWithoutLock
+        /// Another instance still held the lock when `computeLockWait` ran out: computed for
+        /// this flight's callers without the lock and without the key's lease, and kept in L1
+        /// only (unconfirmed). Taking the lease would break the holder's, whose value would
+        /// then be refused (C2), and its callers would take the lock and the lease back,
+        /// refusing this value in turn, round after round.
+        case computeWithoutLease
     }
 
     /// Takes the compute lock for `key`, or waits for the holder's value to appear in L2.
@@ -104,12 +112,21 @@ extension TieredStore {
         }
     }
 
+    /// The compute lock `token` took for `key`, renewed every third of `computeLockLease`
+    /// until it is released (a failed renewal is reported as an L2 failure).
+    func holdComputeLock(_ key: String, token: String) -> HeldComputeLock {
+        guard let lock = configuration.computeLock else { return HeldComputeLock(token: token) }
+        return HeldComputeLock(token: token, key: key, lock: lock, lease: configuration.computeLockLease) { [weak self] error in
+            _ = self?.recordFailure(error, key: key, since: nil)
+        }
+    }
+
     /// Another instance holds the lock and computes: its value appears in L2. A bulk
     /// computation this caller belongs to need not wait for it. The holder's write,
     /// announced to this instance, ends the wait at once (the signal is armed before the
     /// read, so an announcement landing between the two is not missed); without one, L2 is
     /// read again every `computeLockPollInterval`. The holder's fresh value, or
-    /// `.computeWithoutLock` once `computeLockWait` has run out; `nil`: try the lock again.
+    /// `.computeWithoutLease` once `computeLockWait` has run out; `nil`: try the lock again.
     private func awaitHolder<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type, pipeline: Pipeline, giveUp: ContinuousClock.Instant
     ) async throws -> LockOutcome<Value>? {
@@ -129,7 +146,7 @@ extension TieredStore {
         let left = giveUp - ContinuousClock.now
         if left < .zero {
             changeSignals.disarm(signal)
-            return .computeWithoutLock
+            return .computeWithoutLease
         }
         // Never past `computeLockWait`, whatever the poll.
         await changeSignals.wait(signal, atMost: max(min(configuration.computeLockPollInterval, left), .milliseconds(1)))

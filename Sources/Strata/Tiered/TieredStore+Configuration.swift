@@ -39,10 +39,23 @@ extension TieredStore {
         /// Makes processes that miss the same key in `getOrSet` compute it once between
         /// them (see `RedisComputeLock`). `nil`: once per process.
         public var computeLock: (any ComputeLock)?
-        /// How long a computation may hold the lock before others may take it over.
+        /// How long the compute lock outlives a holder that stops renewing it: a holder
+        /// renews it every third of this while it computes (where the lock can renew:
+        /// `RedisComputeLock`), so a holder that dies loses it within this time, and one
+        /// that computes longer keeps it.
+        ///
+        /// ```swift
+        /// configuration.computeLockLease = .seconds(30)
+        /// ```
         public var computeLockLease: Duration = .seconds(10)
         /// How long a process without the lock waits for the holder's value in L2 before
-        /// computing it itself.
+        /// computing it itself. A value computed after this wait, while another instance
+        /// still holds the lock, is its callers' answer and is kept in this instance's L1
+        /// (for `undeliveredL1Expiry` at most), but not written to L2: the holder's value is.
+        ///
+        /// ```swift
+        /// configuration.computeLockWait = .seconds(30)   // the computation takes up to 20 s
+        /// ```
         public var computeLockWait: Duration = .seconds(5)
         /// How often a process waiting for the compute lock's holder reads L2 again, and
         /// tries the lock, when nothing wakes it sooner: with an invalidation bus (or
