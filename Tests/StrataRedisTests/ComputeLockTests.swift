@@ -163,6 +163,36 @@ struct ComputeLockTests {
         try await waiter.close()
     }
 
+    @Test(
+        "C5: a caller cancelled as it takes the compute lock throws CancellationError: it does not compute without the lock, and no L2 failure is counted (gate beforeLock)",
+        .timeLimit(.minutes(1)), arguments: [false, true])
+    func cancelledWhileTakingTheLock(lockOnL2: Bool) async throws {
+        let server = try await RedisTestServer()
+        let lockRedis = try RedisStore(url: server.unixURL)
+        // On its own L2 the lock leases with the lock (one script); on another store it does not.
+        let l2: any KeyValueStore = lockOnL2 ? lockRedis : MemoryStore()
+        var configuration = TieredStore.Configuration(l2Timeout: .seconds(60), computeLock: RedisComputeLock(redis: lockRedis))
+        configuration.computeLockWait = .seconds(45)
+        let cache = TieredStore(l1: MemoryStore(), l2: l2, configuration: configuration)
+        // Another instance holds the lock: the caller waits, then asks for the lock again.
+        try await server.cli("--quoted-input", "SET", #""\xffstrata:lock:report""#, "another-holder", "PX", "60000")
+        let computations = Counter()
+        let gate = PipelineGates.shared.arm(.beforeLock, key: "report", in: cache)
+        let caller = Task {
+            try await cache.getOrSet("report", as: String.self) {
+                computations.increment()
+                return "computed"
+            }
+        }
+        try await gate.reached()
+        caller.cancel()
+        gate.open()
+        await #expect(throws: CancellationError.self) { try await caller.value }
+        #expect(computations.count == 0, "a cancelled caller does not compute without the lock")
+        #expect(cache.statistics.l2Errors == 0, "a cancellation is no L2 failure: \(cache.statistics)")
+        try await cache.close()
+    }
+
     @Test("renew extends only the holder's lock, and a lost lock is not renewed")
     func renewOnlyByItsHolder() async throws {
         let server = try await RedisTestServer()

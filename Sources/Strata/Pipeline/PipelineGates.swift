@@ -18,6 +18,9 @@ package final class PipelineGates: Sendable {
     package enum Point: String, Sendable {
         /// A flight's leader is about to take its lease (and read the key under it).
         case beforeLease
+        /// A flight's leader is about to ask the compute lock for the key (after a first
+        /// read, or after waiting for another holder).
+        case beforeLock
         /// A computation's key was read under its lease and found missing (or stale): the
         /// computation is about to run.
         case afterMiss

@@ -79,6 +79,7 @@ extension TieredStore {
         }
         while true {
             var token: String?
+            await PipelineGates.shared.pass(.beforeLock, key: key, scope: pipeline.flightScope)
             do {
                 if leasesWithLock {
                     // The lease is taken here, with the lock: this is the point before it.
@@ -102,6 +103,10 @@ extension TieredStore {
                 } else {
                     token = try await lock.acquire(key, lease: configuration.computeLockLease)
                 }
+            } catch is CancellationError {
+                throw CancellationError()  // the caller left: no failure of the lock (C5), nothing to compute
+            } catch let error as StrataError where error.code == .closed {
+                throw error
             } catch {
                 _ = recordFailure(error, key: key, since: nil)
                 return .computeWithoutLock
