@@ -9,7 +9,9 @@ import Strata
 /// slot that was not stable over the pass are scanned again, until each slot has been
 /// covered by a pass over which it was stable: a key that exists for the whole call is
 /// listed (or removed) whatever moves. Rescans may begin until `clusterRetryTime` after the
-/// first pass; past it the call throws `backendUnavailable` naming the prefix.
+/// first pass; past it the call throws `backendUnavailable` naming the prefix. A primary
+/// whose connection fails (it failed over, or left the cluster) has the map read again and
+/// the pass started over, within the same `clusterRetryTime`.
 extension RedisStore {
     /// `SCAN MATCH` over every key of the store with `prefix` (Strata's own names are not
     /// keys), calling `visit` with each page's Redis names, each name once.
@@ -46,20 +48,26 @@ extension RedisStore {
             // the last node's second reading costs a round trip (see RedisClusterPass).
             var before: [[UInt8]?] = []
             var after: [Task<[UInt8]?, Never>] = []
+            var unreachable: StrataError?
             for node in order {
-                before.append(
-                    try await scan(
-                        pattern, accept: { accept($0) && (everySlot || pending[RedisClusterSlot.of($0)]) },
-                        seen: &seen, readingLayout: true, visit
-                    ) { commands in
-                        do {
-                            return try await node.lane().send(commands)
-                        } catch let error as CancellationError {
-                            throw error
-                        } catch {
-                            throw self.mapped(error, key: nil, node: node.name)
-                        }
-                    })
+                do {
+                    before.append(
+                        try await scan(
+                            pattern, accept: { accept($0) && (everySlot || pending[RedisClusterSlot.of($0)]) },
+                            seen: &seen, readingLayout: true, visit
+                        ) { commands in
+                            do {
+                                return try await node.lane().send(commands)
+                            } catch let error as CancellationError {
+                                throw error
+                            } catch {
+                                throw NodeUnreachable(error: self.mapped(error, key: nil, node: node.name))
+                            }
+                        })
+                } catch let failure as NodeUnreachable {
+                    unreachable = failure.error
+                    break
+                }
                 after.append(
                     Task {
                         guard case .bulk(let text)? = try? await node.lane().send([self.command("CLUSTER", "NODES")]).first else {
@@ -67,6 +75,22 @@ extension RedisStore {
                         }
                         return text
                     })
+            }
+            if let unreachable {
+                // A primary of the map does not answer (it failed over, or left): the map is
+                // read again and the pass starts over from its primaries, within the retry
+                // time. What was visited is not visited again (`seen`), or may be (a clear).
+                for task in after { task.cancel() }
+                if unreachable.code == .closed { throw unreachable }
+                let end = deadline ?? ContinuousClock.now + configuration.clusterRetryTime
+                deadline = end
+                guard ContinuousClock.now + pause < end else { throw unreachable }
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(200))
+                try? await cluster.refresh(store: self, before: end)
+                order = everySlot ? cluster.primaries : Self.scanOrder(of: pending, in: await cluster.layout())
+                rescans.add(1, ordering: .relaxed)
+                continue
             }
             var pass = RedisClusterPass()
             for (index, node) in order.enumerated() {
@@ -102,6 +126,11 @@ extension RedisStore {
             order = Self.scanOrder(of: pending, in: layout)
             rescans.add(1, ordering: .relaxed)
         }
+    }
+
+    /// A node's connection failed during a listing's pass (not a reply of its server).
+    private struct NodeUnreachable: Error {
+        let error: StrataError
     }
 
     /// The primaries to scan for the `pending` slots: each one's claimant, and each one's

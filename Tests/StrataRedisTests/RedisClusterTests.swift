@@ -220,7 +220,7 @@ struct RedisClusterChangeTests {
     }
 
     @Test(
-        "failover under load: a primary killed (SIGKILL), its replica promoted; calls in the window succeed or throw backendUnavailable within the retry time, all succeed after, and acknowledged writes lost are counted",
+        "failover under load: a primary killed (SIGKILL), its replica promoted; calls in the window succeed or throw backendUnavailable within the retry time, all succeed after (a listing too, on a map that still names the dead primary), and acknowledged writes lost are counted",
         .timeLimit(.minutes(3)))
     func failover() async throws {
         let cluster = try await RedisTestCluster()
@@ -228,6 +228,10 @@ struct RedisClusterChangeTests {
         configuration.commandTimeout = .seconds(1)
         configuration.clusterRetryTime = .seconds(3)
         let store = try RedisStore(configuration: configuration)
+        // Another store, opened before the failover, that makes no keyed call after it: only
+        // its listing can find out that the map names a dead primary.
+        let idle = try RedisStore(configuration: configuration)
+        try await idle.set("listed:before", 1)
         let load = ClusterLoad()
         let running = load.run(on: store)
         try await Task.sleep(for: .milliseconds(500))
@@ -256,7 +260,13 @@ struct RedisClusterChangeTests {
         #expect(try await store.get("after", as: String.self) == nil)
         try await store.set("after", "failover")
         #expect(try await store.get("after", as: String.self) == "failover")
+        // A listing on the map of before the failover reads the map again: it lists every key
+        // (its first pass met the dead primary), never throws for as long as the map is stale.
+        let listed = try await idle.keys(prefix: "")
+        #expect(Set(listed) == Set(try await store.keys(prefix: "")), "the idle store lists what the store does")
+        #expect(listed.contains("listed:before") && listed.contains("after"))
         try await store.close()
+        try await idle.close()
     }
 }
 
