@@ -100,7 +100,11 @@ struct ComputeLockTests {
             try lockedInstance(server) { $0.computeLockWait = wait }
         }
         let holder = try instance(wait: .seconds(45))
-        let waiter = try instance(wait: .milliseconds(200))
+        // Its value is kept in L1 for undeliveredL1Expiry: long enough for the second call.
+        let waiter = try lockedInstance(server) {
+            $0.computeLockWait = .milliseconds(200)
+            $0.undeliveredL1Expiry = "1min"
+        }
         let computations = Counter()
         let (held, finish) = try await holdComputation(of: "report", in: holder, counting: computations)
         // The holder computes longer than the waiter's computeLockWait: the waiter computes too.
@@ -118,8 +122,10 @@ struct ComputeLockTests {
         finish.yield()
         #expect(try await held.value == "the holder's")
         #expect(holder.statistics.staleWritesRefused == 0, "the waiter did not break the holder's lease")
-        #expect(try await instance(wait: .seconds(45)).get("report", as: String.self) == "the holder's", "L2 holds the holder's value")
+        let reader = try instance(wait: .seconds(45))
+        #expect(try await reader.get("report", as: String.self) == "the holder's", "L2 holds the holder's value")
         #expect(computations.count == 2)
+        try await reader.close()
         try await holder.close()
         try await waiter.close()
     }
@@ -129,9 +135,9 @@ struct ComputeLockTests {
         .timeLimit(.minutes(1)))
     func holderRenewsItsLock() async throws {
         let server = try await RedisTestServer()
-        // A lease of 6 s, renewed every 2 s: a stall of more than 4 s between two renewals
+        // A lease of 9 s, renewed every 3 s: a stall of more than 6 s between two renewals
         // would lose it (the longest a loaded run here has held a job back is 3.7 s).
-        let lease = Duration.seconds(6)
+        let lease = Duration.seconds(9)
         let holder = try lockedInstance(server) { $0.computeLockLease = lease }
         let waiter = try lockedInstance(server) { $0.computeLockLease = lease }
         let lockName = #""\xffstrata:lock:report""#
@@ -141,7 +147,7 @@ struct ComputeLockTests {
             computations.increment()
             return "the waiter's"
         }
-        // The lock outlives its first lease: each renewal sets its time to live back to 6 s.
+        // The lock outlives its first lease: each renewal sets its time to live back to 9 s.
         let taken = ContinuousClock.now
         var renewals = 0
         var lastLeft = Int.max
@@ -190,6 +196,28 @@ struct ComputeLockTests {
         await #expect(throws: CancellationError.self) { try await caller.value }
         #expect(computations.count == 0, "a cancelled caller does not compute without the lock")
         #expect(cache.statistics.l2Errors == 0, "a cancellation is no L2 failure: \(cache.statistics)")
+        try await cache.close()
+    }
+
+    @Test(
+        "a computation its caller left (past its hard timeout) is no longer renewed: it keeps its lock for one lease at most, however long it hangs",
+        .timeLimit(.minutes(1)))
+    func abandonedComputationStopsRenewing() async throws {
+        let server = try await RedisTestServer()
+        let cache = try lockedInstance(server) { $0.computeLockLease = .seconds(3) }
+        var options = EntryOptions(expires: "1h")
+        options.hardTimeout = .milliseconds(50)
+        await #expect(throws: StrataError.self) {
+            _ = try await cache.getOrSet("hung", as: String.self, options: options) {
+                try await Task.sleep(for: .seconds(3_600))  // hangs until close() cancels it
+                return "late"
+            }
+        }
+        #expect(cache.background.count == 1, "the computation goes on, owned by the store")
+        #expect(
+            try await eventually { try await server.cli("--quoted-input", "EXISTS", #""\xffstrata:lock:hung""#).contains("0") },
+            "its lock ended with its lease")
+        #expect(cache.background.count == 1, "while the computation still runs")
         try await cache.close()
     }
 

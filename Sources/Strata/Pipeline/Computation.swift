@@ -45,8 +45,10 @@ struct ComputationLease<Value: Codable & Sendable>: Sendable {
 /// the leased write that released it in the same step), so the computation's end does not
 /// release it again.
 ///
-/// While it is held, it is renewed every third of its lease (``ComputeLock/renew(_:token:lease:)``),
-/// so a computation longer than the lease keeps it; the renewal stops when it is released,
+/// While a caller waits for its computation, it is renewed every third of its lease
+/// (``ComputeLock/renew(_:token:lease:)``), so a computation longer than the lease keeps it;
+/// the renewal stops when it is released, when its callers stop waiting (a soft or hard
+/// timeout, a cancellation: a computation that hangs then keeps it for one lease at most),
 /// when the lock says it is no longer this holder's, or when the lease has run out without
 /// one renewal answering.
 final class HeldComputeLock: Sendable {
@@ -63,8 +65,9 @@ final class HeldComputeLock: Sendable {
         token: String, key: String, lock: any ComputeLock, lease: Duration, onFailure: @escaping @Sendable (any Error) -> Void
     ) {
         self.init(token: token)
-        let every = max(lease / 3, .milliseconds(1))
-        let task = Task {
+        let every = max(lease / 3, .milliseconds(50))
+        // Detached: it inherits no task-local (a bulk call's batch) and no priority it need not.
+        let task = Task.detached {
             var renewedAt = ContinuousClock.now
             while !Task.isCancelled {
                 do {
@@ -77,6 +80,8 @@ final class HeldComputeLock: Sendable {
                     renewedAt = .now
                 } catch is CancellationError {
                     return
+                } catch let error as StrataError where error.code == .closed {
+                    return  // the lock's store closed: nothing to renew with
                 } catch {
                     if Task.isCancelled { return }
                     onFailure(error)
@@ -91,7 +96,8 @@ final class HeldComputeLock: Sendable {
         stopRenewing()  // a holder dropped without a release: never renewed for ever
     }
 
-    private func stopRenewing() {
+    /// Stops renewing the lock: it is held until its lease ends, or it is released.
+    func stopRenewing() {
         renewal.withLock { $0 }?.cancel()
     }
 

@@ -212,6 +212,7 @@ extension Pipeline {
         var heldLock: HeldComputeLock?
         var leasedRead: LeasedRead?
         var takesNoLease = sourceUnavailable
+        var readsWithoutLease = false
         if let tiered, let lock = tiered.configuration.computeLock, !sourceUnavailable {
             switch try await tiered.awaitComputeLock(
                 lock, key: key, as: type, pipeline: self, readsStore: !storeRead, kept: &kept, sourceUnavailable: &sourceUnavailable)
@@ -224,14 +225,16 @@ extension Pipeline {
                 heldLock = tiered.holdComputeLock(key, token: token)
                 leasedRead = read
             case .computeWithoutLock: takesNoLease = sourceUnavailable
-            case .computeWithoutLease: takesNoLease = true
+            case .computeWithoutLease: (takesNoLease, readsWithoutLease) = (true, true)
             }
         }
         let leased: ComputationLease<Value>
         // A lease taken with the lock passed this point before the lock (`awaitComputeLock`).
         if leasedRead == nil { await PipelineGates.shared.pass(.beforeLease, key: key, scope: flightScope) }
         do {
-            switch try await takeLease(key, as: type, kept: kept, lock: heldLock, leasedRead: leasedRead, takesNoLease: takesNoLease)
+            switch try await takeLease(
+                key, as: type, kept: kept, lock: heldLock, leasedRead: leasedRead, takesNoLease: takesNoLease,
+                readsWithoutLease: readsWithoutLease)
             {
             case .value(let value):
                 await releaseComputeLock(key, heldLock)

@@ -66,6 +66,9 @@ extension Pipeline {
         /// lease), `false` when it had already ended (the caller ends the lease, or uses it
         /// for the fallback).
         func abandon() -> Bool {
+            // Nobody waits for it now: it keeps its lock for the lease at most, so a computation
+            // that hangs does not hold the key's lock for as long as it runs.
+            leased.lock?.stopRenewing()
             let goesOn = ownership.settle(as: Ownership.abandoned)
             ownUntilClose(work)
             return goesOn

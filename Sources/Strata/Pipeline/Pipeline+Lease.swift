@@ -28,11 +28,13 @@ extension Pipeline {
     /// compute lock took it with the lock (`leasedRead`). A source that failed the first
     /// read is asked once more (a transient failure should not keep the value out of L2);
     /// with `takesNoLease`, none is taken: a source that passed `l2Timeout` is not waited for
-    /// twice, and another instance that still holds the compute lock keeps its lease. Without
-    /// the lease, the value is computed and kept in L1 only.
+    /// twice, and another instance that still holds the compute lock keeps its lease (then,
+    /// with `readsWithoutLease`, the key is read once more, plainly, after the tracker's
+    /// state is taken: the holder's value may have landed since the last look). Without the
+    /// lease, the value is computed and kept in L1 only.
     func takeLease<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type, kept: StoredValue<Value>?, lock: HeldComputeLock?, leasedRead: LeasedRead?,
-        takesNoLease: Bool
+        takesNoLease: Bool, readsWithoutLease: Bool = false
     ) async throws -> LeaseOutcome<Value> {
         let start = leasedRead?.start ?? startLease(key)
         let (lease, tracking, tagEpoch, startedAt) = (start.lease, start.tracking, start.tagEpoch, start.startedAt)
@@ -41,7 +43,8 @@ extension Pipeline {
         if let leasedRead {
             (held, entry) = (leasedRead.held, leasedRead.entry)
         } else {
-            (held, entry) = takesNoLease ? (false, nil) : try await take(lease, on: key)
+            (held, entry) =
+                takesNoLease ? (false, readsWithoutLease ? try await readWithoutLease(key) : nil) : try await take(lease, on: key)
         }
         // The fallback (fail-safe) is what the read under the lease kept, not what an earlier
         // read did: a delete, clear or tag invalidation that landed between the two must not
@@ -60,7 +63,7 @@ extension Pipeline {
             if let found = try decode(entry, key: key, as: type, for: .compute) {
                 if try await tagsAreValid(found.envelope) {
                     if found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
-                        try? await source.releaseLease(lease, forKey: key)
+                        if !readsWithoutLease { try? await source.releaseLease(lease, forKey: key) }
                         await PipelineGates.shared.pass(.beforeFill, key: key, scope: flightScope)
                         if let tiered, let snapshot = tracking.current {
                             let copy = tiered.kept(found.value, found.envelope, checkedEpoch: tagEpoch)
@@ -114,6 +117,17 @@ extension Pipeline {
                     })
             else { return (false, nil) }  // failed or timed out, and reported
             return (true, read)
+        } catch let error as StrataError where error.code == .closed {
+            throw error
+        }
+    }
+
+    /// The key read plainly, within `l2Timeout` for a tiered store; `nil` when it is missing,
+    /// or the read failed or timed out (reported).
+    private func readWithoutLease(_ key: String) async throws -> StoredEntry? {
+        guard let tiered else { return try await source.entry(forKey: key) }
+        do {
+            return try await tiered.timedL2(key, since: nil) { [source] in try await source.entry(forKey: key) } ?? nil
         } catch let error as StrataError where error.code == .closed {
             throw error
         }

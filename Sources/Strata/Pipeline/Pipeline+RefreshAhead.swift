@@ -26,7 +26,7 @@ extension Pipeline {
         if let tiered, let lock = tiered.configuration.computeLock {
             do {
                 guard let token = try await lock.acquire(key, lease: tiered.configuration.computeLockLease) else { return }
-                heldLock = tiered.holdComputeLock(key, token: token)
+                heldLock = HeldComputeLock(token: token)  // not renewed: nobody waits for a refresh, and it has no timeout
             } catch {
                 _ = tiered.recordFailure(error, key: key, since: nil)
             }

@@ -37,7 +37,8 @@ extension TieredStore {
     }
 
     /// Takes the compute lock for `key`, or waits for the holder's value to appear in L2.
-    /// Computes without the lock when the lock fails or the wait runs out; a holder that
+    /// Computes without the lock when the lock fails, and without the lock or the key's lease
+    /// (L1 only) when the wait runs out while another holds it; a holder that
     /// died loses the lock when its lease ends, and then this process takes it. A lock that
     /// can take the key's lease with it (``ComputeLock/acquire(_:lease:leasing:for:in:)``)
     /// does, and the read under the lease comes back with the token: one round trip fewer.
@@ -103,7 +104,7 @@ extension TieredStore {
                 } else {
                     token = try await lock.acquire(key, lease: configuration.computeLockLease)
                 }
-            } catch is CancellationError {
+            } catch is CancellationError where Task.isCancelled {
                 throw CancellationError()  // the caller left: no failure of the lock (C5), nothing to compute
             } catch let error as StrataError where error.code == .closed {
                 throw error
@@ -118,7 +119,8 @@ extension TieredStore {
     }
 
     /// The compute lock `token` took for `key`, renewed every third of `computeLockLease`
-    /// until it is released (a failed renewal is reported as an L2 failure).
+    /// until it is released or its callers stop waiting (a failed renewal is reported as an
+    /// L2 failure).
     func holdComputeLock(_ key: String, token: String) -> HeldComputeLock {
         guard let lock = configuration.computeLock else { return HeldComputeLock(token: token) }
         return HeldComputeLock(token: token, key: key, lock: lock, lease: configuration.computeLockLease) { [weak self] error in

@@ -82,8 +82,9 @@ extension TieredStore {
         /// the next. Their changes are then seen within this time; while delivering, within
         /// the bus's delivery, and L1 is dropped whenever delivery starts or stops.
         ///
-        /// Also the longest L1 keeps a computed value L2 may not hold (its write failed, or
-        /// no lease could be taken), and, on a store without an invalidation source, the
+        /// Also the longest L1 keeps a computed value L2 may not hold (its write failed, no
+        /// lease could be taken, or none was because another instance held the compute lock
+        /// past `computeLockWait`), and, on a store without an invalidation source, the
         /// longest a tag's instant read from L2 is known, so another instance's
         /// `invalidate(tags:)` is seen within this time in what this one reads from L2.
         ///
