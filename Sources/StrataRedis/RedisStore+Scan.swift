@@ -48,7 +48,7 @@ extension RedisStore {
             // the last node's second reading costs a round trip (see RedisClusterPass).
             var before: [[UInt8]?] = []
             var after: [Task<[UInt8]?, Never>] = []
-            var unreachable: StrataError?
+            var unreachable: NodeUnreachable?
             for node in order {
                 do {
                     before.append(
@@ -61,11 +61,11 @@ extension RedisStore {
                             } catch let error as CancellationError {
                                 throw error
                             } catch {
-                                throw NodeUnreachable(error: self.mapped(error, key: nil, node: node.name))
+                                throw NodeUnreachable(node: node.name, error: self.mapped(error, key: nil, node: node.name))
                             }
                         })
                 } catch let failure as NodeUnreachable {
-                    unreachable = failure.error
+                    unreachable = failure
                     break
                 }
                 after.append(
@@ -78,16 +78,21 @@ extension RedisStore {
             }
             if let unreachable {
                 // A primary of the map does not answer (it failed over, or left): the map is
-                // read again and the pass starts over from its primaries, within the retry
-                // time. What was visited is not visited again (`seen`), or may be (a clear).
+                // read again until it no longer names that node, and the pass starts over,
+                // within the retry time. A node the map still names (down, frozen, not yet
+                // failed over) is not scanned again meanwhile: that would wait out its command
+                // timeout each time. What was visited is not visited again (`seen`), or may be
+                // (a clear).
                 for task in after { task.cancel() }
-                if unreachable.code == .closed { throw unreachable }
+                if unreachable.error.code == .closed { throw unreachable.error }
                 let end = deadline ?? ContinuousClock.now + configuration.clusterRetryTime
                 deadline = end
-                guard ContinuousClock.now + pause < end else { throw unreachable }
-                try await Task.sleep(for: pause)
-                pause = min(pause * 2, .milliseconds(200))
-                try? await cluster.refresh(store: self, before: end)
+                repeat {
+                    guard ContinuousClock.now + pause < end else { throw unreachable.error }
+                    try await Task.sleep(for: pause)
+                    pause = min(pause * 2, .milliseconds(200))
+                    try? await cluster.refresh(store: self, before: end)
+                } while cluster.primaries.contains(where: { $0.name == unreachable.node })
                 order = everySlot ? cluster.primaries : Self.scanOrder(of: pending, in: await cluster.layout())
                 rescans.add(1, ordering: .relaxed)
                 continue
@@ -130,6 +135,7 @@ extension RedisStore {
 
     /// A node's connection failed during a listing's pass (not a reply of its server).
     private struct NodeUnreachable: Error {
+        let node: String
         let error: StrataError
     }
 

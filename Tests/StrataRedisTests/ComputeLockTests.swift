@@ -131,6 +131,25 @@ struct ComputeLockTests {
     }
 
     @Test(
+        "R1: a waiter past computeLockWait whose computation fails serves no copy of a value L2 no longer holds: its read of the key answered that it is missing",
+        .timeLimit(.minutes(1)))
+    func waiterPastTheWaitServesNoDeletedValue() async throws {
+        let server = try await RedisTestServer()
+        let waiter = try lockedInstance(server) { $0.computeLockWait = .milliseconds(200) }
+        let options = EntryOptions(expires: "1s", grace: "1h")
+        _ = try await waiter.getOrSet("report", as: String.self, options: options) { "old" }
+        try await Task.sleep(for: .milliseconds(1_100))  // past its lifetime, in its grace
+        // Deleted by another instance whose announcement never comes (no bus): L1 keeps its copy.
+        try await RedisStore(url: server.unixURL).delete("report")
+        // Another instance computes the key, past this one's computeLockWait.
+        try await server.cli("--quoted-input", "SET", #""\xffstrata:lock:report""#, "another-holder", "PX", "60000")
+        await #expect(throws: ServiceDown.self, "the delete, read from L2, leaves no value to fall back on") {
+            _ = try await waiter.getOrSet("report", as: String.self, options: options) { throw ServiceDown() }
+        }
+        try await waiter.close()
+    }
+
+    @Test(
         "C3: the holder renews its lock while it computes: a computation longer than computeLockLease is still computed once, the other instance waiting for its value; the lock is gone once it is written",
         .timeLimit(.minutes(1)))
     func holderRenewsItsLock() async throws {

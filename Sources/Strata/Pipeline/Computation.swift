@@ -47,8 +47,10 @@ struct ComputationLease<Value: Codable & Sendable>: Sendable {
 ///
 /// While a caller waits for its computation, it is renewed every third of its lease
 /// (``ComputeLock/renew(_:token:lease:)``), so a computation longer than the lease keeps it;
-/// the renewal stops when it is released, when its callers stop waiting (a soft or hard
-/// timeout, a cancellation: a computation that hangs then keeps it for one lease at most),
+/// the renewal stops when it is released, when its callers stop waiting for a computation
+/// run in a task of its own (one with timeouts: past a soft or hard timeout, or when its
+/// caller is cancelled; a computation that hangs then keeps it for one lease at most; one
+/// run inline, in its caller's task, renews for as long as it runs),
 /// when the lock says it is no longer this holder's, or when the lease has run out without
 /// one renewal answering.
 final class HeldComputeLock: Sendable {

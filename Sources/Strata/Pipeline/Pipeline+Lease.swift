@@ -39,12 +39,16 @@ extension Pipeline {
         let start = leasedRead?.start ?? startLease(key)
         let (lease, tracking, tagEpoch, startedAt) = (start.lease, start.tracking, start.tagEpoch, start.startedAt)
         let byteKey = ByteKey(key)
-        let (held, entry): (Bool, StoredEntry?)
+        // `answered`: L2 answered the read here (under the lease, or, without one, plainly).
+        let (held, entry, answered): (Bool, StoredEntry?, Bool)
         if let leasedRead {
-            (held, entry) = (leasedRead.held, leasedRead.entry)
+            (held, entry, answered) = (leasedRead.held, leasedRead.entry, leasedRead.held)
+        } else if takesNoLease {
+            let read = readsWithoutLease ? try await readWithoutLease(key) : nil
+            (held, entry, answered) = (false, read?.entry, read != nil)
         } else {
-            (held, entry) =
-                takesNoLease ? (false, readsWithoutLease ? try await readWithoutLease(key) : nil) : try await take(lease, on: key)
+            (held, entry) = try await take(lease, on: key)
+            answered = held
         }
         // The fallback (fail-safe) is what the read under the lease kept, not what an earlier
         // read did: a delete, clear or tag invalidation that landed between the two must not
@@ -53,7 +57,7 @@ extension Pipeline {
         // while L1 still holds that write's copy, its tags valid (L1's own check, after the
         // tag epoch the lease recorded): a change in this process removed or replaced it.
         var fallback: StoredValue<Value>? = nil
-        if !held, let tiered, let keptEnvelope = kept?.envelope,
+        if !answered, let tiered, let keptEnvelope = kept?.envelope,
             case .stale(let again) = try await l1ReadWithoutL2Failure(tiered, byteKey, as: type),
             again.envelope?.writtenAt == keptEnvelope.writtenAt
         {
@@ -122,15 +126,20 @@ extension Pipeline {
         }
     }
 
-    /// The key read plainly, within `l2Timeout` for a tiered store; `nil` when it is missing,
-    /// or the read failed or timed out (reported).
-    private func readWithoutLease(_ key: String) async throws -> StoredEntry? {
-        guard let tiered else { return try await source.entry(forKey: key) }
+    /// The key read plainly, within `l2Timeout` for a tiered store (its `entry`: `nil` when
+    /// it is missing); `nil` when the read failed or timed out (reported).
+    private func readWithoutLease(_ key: String) async throws -> PlainRead? {
+        guard let tiered else { return PlainRead(entry: try await source.entry(forKey: key)) }
         do {
-            return try await tiered.timedL2(key, since: nil) { [source] in try await source.entry(forKey: key) } ?? nil
+            return try await tiered.timedL2(key, since: nil) { [source] in try await source.entry(forKey: key) }.map(PlainRead.init)
         } catch let error as StrataError where error.code == .closed {
             throw error
         }
+    }
+
+    /// What a plain read of L2 answered: the key's entry, `nil` when it is missing.
+    struct PlainRead {
+        let entry: StoredEntry?
     }
 
     /// How far a computation's start is moved back for its tags: the clock skew the tiered
