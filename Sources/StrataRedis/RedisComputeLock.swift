@@ -82,6 +82,12 @@ public struct RedisComputeLock: ComputeLock {
 
     /// Sets the lock's lease to `lease` from now (`PEXPIRE`) only if `token` still holds
     /// it, in one script: whether it did. A refusal throws.
+    ///
+    /// ```swift
+    /// if try await lock.renew("report", token: token, lease: .seconds(10)) == false {
+    ///     print("the lease ran out, and the lock may be another's")
+    /// }
+    /// ```
     public func renew(_ key: String, token: String, lease: Duration) async throws -> Bool {
         let reply = try await redis.evaluate(
             Self.renewScript, keys: [redis.names.lock(key)],

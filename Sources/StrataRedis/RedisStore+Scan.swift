@@ -10,8 +10,9 @@ import Strata
 /// covered by a pass over which it was stable: a key that exists for the whole call is
 /// listed (or removed) whatever moves. Rescans may begin until `clusterRetryTime` after the
 /// first pass; past it the call throws `backendUnavailable` naming the prefix. A primary
-/// whose connection fails (it failed over, or left the cluster) has the map read again and
-/// the pass started over, within the same `clusterRetryTime`.
+/// whose connection fails (it failed over, or left the cluster) has the map read again
+/// until the map no longer names it, and the pass started over, within the same
+/// `clusterRetryTime`; past it the call throws that node's error.
 extension RedisStore {
     /// `SCAN MATCH` over every key of the store with `prefix` (Strata's own names are not
     /// keys), calling `visit` with each page's Redis names, each name once.

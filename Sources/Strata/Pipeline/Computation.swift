@@ -51,8 +51,8 @@ struct ComputationLease<Value: Codable & Sendable>: Sendable {
 /// run in a task of its own (one with timeouts: past a soft or hard timeout, or when its
 /// caller is cancelled; a computation that hangs then keeps it for one lease at most; one
 /// run inline, in its caller's task, renews for as long as it runs),
-/// when the lock says it is no longer this holder's, or when the lease has run out without
-/// one renewal answering.
+/// when the lock says it is no longer this holder's, when the lock's store is closed, or
+/// when the lease has run out without one renewal answering.
 final class HeldComputeLock: Sendable {
     let token: String
     private let released = Atomic<Bool>(false)
