@@ -260,6 +260,40 @@ struct ComputeLockTests {
         #expect(try await server.cli("--quoted-input", "EXISTS", name).contains("0"), "renew does not bring it back")
     }
 
+    @Test(
+        "a held lock is renewed only past a third of its lease: released or dropped sooner it sends no renewal, held longer it is renewed until released",
+        .timeLimit(.minutes(1)))
+    func renewalOnlyPastAThird() async throws {
+        let server = try await RedisTestServer()
+        let lock = CountingRenewals(lock: RedisComputeLock(redis: try RedisStore(url: server.unixURL)))
+        // Renewed every second: a stall of two seconds before the first renewal would lose
+        // it (the longest a loaded run here has held a job back is 3.7 s, in a serial TSan
+        // run; the parallel suite held a 600 ms lease's first renewal back past its lease).
+        let lease = Duration.seconds(3)
+        func hold(_ key: String) async throws -> HeldComputeLock {
+            let token = try #require(try await lock.acquire(key, lease: lease))
+            return HeldComputeLock(token: token, key: key, lock: lock, lease: lease) { error in
+                Issue.record("renewal failed: \(error)")
+            }
+        }
+        // Released, and dropped without a release, before the first third: never renewed.
+        let released = try await hold("released")
+        #expect(released.claimRelease())
+        var dropped: HeldComputeLock? = try await hold("dropped")
+        _ = dropped
+        dropped = nil
+        // Held past a third: renewed (after the others' first renewal would have been due).
+        let kept = try await hold("kept")
+        try #require(try await eventually { lock.renewals(of: "kept") >= 1 }, "renewed once a third of its lease passed")
+        #expect(lock.renewals(of: "released") == 0, "released before its first renewal was due")
+        #expect(lock.renewals(of: "dropped") == 0, "a holder dropped before its first renewal is not renewed")
+        #expect(kept.claimRelease())
+        try await lock.release("kept", token: kept.token)
+        let renewed = lock.renewals(of: "kept")
+        try await Task.sleep(for: lease / 2)  // past the next renewal's time
+        #expect(lock.renewals(of: "kept") == renewed, "not renewed once released")
+    }
+
     /// An instance with the Redis compute lock (`lockTest`), adjusted by `adjust`.
     func lockedInstance(_ server: RedisTestServer, _ adjust: (inout TieredStore.Configuration) -> Void) throws -> TieredStore {
         let redis = try RedisStore(url: server.unixURL)
@@ -372,5 +406,30 @@ struct ComputeLockWakeTests {
         try await server.cli("--quoted-input", "SET", #""\xffstrata:lock:held""#, "another-holder", "NX", "PX", "60000")
         #expect(try await cache.getOrSet("held", as: Int.self) { 7 } == 7, "computed without the lock after 300 ms")
         try await cache.close()
+    }
+}
+
+/// A compute lock that counts the renewals asked of it, per key, and passes every call on.
+final class CountingRenewals: ComputeLock {
+    let lock: RedisComputeLock
+    private let counts = Mutex<[String: Int]>([:])
+
+    init(lock: RedisComputeLock) {
+        self.lock = lock
+    }
+
+    func renewals(of key: String) -> Int { counts.withLock { $0[key, default: 0] } }
+
+    func acquire(_ key: String, lease: Duration) async throws -> String? {
+        try await lock.acquire(key, lease: lease)
+    }
+
+    func release(_ key: String, token: String) async throws {
+        try await lock.release(key, token: token)
+    }
+
+    func renew(_ key: String, token: String, lease: Duration) async throws -> Bool {
+        counts.withLock { $0[key, default: 0] += 1 }
+        return try await lock.renew(key, token: token, lease: lease)
     }
 }

@@ -56,7 +56,19 @@ struct ComputationLease<Value: Codable & Sendable>: Sendable {
 final class HeldComputeLock: Sendable {
     let token: String
     private let released = Atomic<Bool>(false)
-    private let renewal = Lock<Task<Void, Never>?>(nil)
+    private let renewal = Lock<Renewal>(.none)
+
+    /// Where the renewal stands. It starts as a deadline on the shared watchdog, not as a
+    /// task: most computations end before a third of the lease, and a cancelled deadline
+    /// costs no task, no timer and no wake-up (a task sleeping out the first period, per
+    /// lock taken, did: stop 55's leftover).
+    private enum Renewal {
+        case none
+        /// The first renewal is due at the watchdog's deadline `id`.
+        case scheduled(id: UInt64)
+        case renewing(Task<Void, Never>)
+        case stopped
+    }
 
     init(token: String) {
         self.token = token
@@ -68,30 +80,53 @@ final class HeldComputeLock: Sendable {
     ) {
         self.init(token: token)
         let every = max(lease / 3, .milliseconds(50))
-        // Detached: it inherits no task-local (a bulk call's batch) and no priority it need not.
-        let task = Task.detached {
-            var renewedAt = ContinuousClock.now
-            while !Task.isCancelled {
-                do {
-                    try await Task.sleep(for: every)
-                } catch {
-                    return  // released
-                }
-                do {
-                    guard try await lock.renew(key, token: token, lease: lease) else { return }  // not this holder's any more
-                    renewedAt = .now
-                } catch is CancellationError {
-                    return
-                } catch let error as StrataError where error.code == .closed {
-                    return  // the lock's store closed: nothing to renew with
-                } catch {
-                    if Task.isCancelled { return }
-                    onFailure(error)
-                    if ContinuousClock.now - renewedAt >= lease { return }  // lost with its lease
-                }
-            }
+        let takenAt = ContinuousClock.now
+        let id = TimeoutWatchdog.shared.schedule(after: every) { [weak self] in
+            // Weak: a holder dropped before its first renewal is not kept, nor renewed.
+            self?.startRenewing(key: key, lock: lock, lease: lease, takenAt: takenAt, every: every, onFailure: onFailure)
         }
-        renewal.withLock { $0 = task }
+        let stoppedFirst = renewal.withLock { renewal -> Bool in
+            guard case .none = renewal else { return true }  // stopped before it was scheduled
+            renewal = .scheduled(id: id)
+            return false
+        }
+        if stoppedFirst { TimeoutWatchdog.shared.cancel(id) }
+    }
+
+    /// The first period is over and the lock is still held: renews it now, then every
+    /// `every`, in a task of its own.
+    private func startRenewing(
+        key: String, lock: any ComputeLock, lease: Duration, takenAt: ContinuousClock.Instant, every: Duration,
+        onFailure: @escaping @Sendable (any Error) -> Void
+    ) {
+        let token = token
+        renewal.withLock { renewal in
+            guard case .scheduled = renewal else { return }  // stopped meanwhile
+            // Detached: it inherits no task-local (a bulk call's batch) and no priority it need not.
+            renewal = .renewing(
+                Task.detached {
+                    var renewedAt = takenAt
+                    while !Task.isCancelled {
+                        do {
+                            guard try await lock.renew(key, token: token, lease: lease) else { return }  // not this holder's any more
+                            renewedAt = .now
+                        } catch is CancellationError {
+                            return
+                        } catch let error as StrataError where error.code == .closed {
+                            return  // the lock's store closed: nothing to renew with
+                        } catch {
+                            if Task.isCancelled { return }
+                            onFailure(error)
+                            if ContinuousClock.now - renewedAt >= lease { return }  // lost with its lease
+                        }
+                        do {
+                            try await Task.sleep(for: every)
+                        } catch {
+                            return  // released
+                        }
+                    }
+                })
+        }
     }
 
     deinit {
@@ -100,7 +135,15 @@ final class HeldComputeLock: Sendable {
 
     /// Stops renewing the lock: it is held until its lease ends, or it is released.
     func stopRenewing() {
-        renewal.withLock { $0 }?.cancel()
+        let previous = renewal.withLock { renewal -> Renewal in
+            defer { renewal = .stopped }
+            return renewal
+        }
+        switch previous {
+        case .scheduled(let id): TimeoutWatchdog.shared.cancel(id)
+        case .renewing(let task): task.cancel()
+        case .none, .stopped: break
+        }
     }
 
     /// The write that released the lock with it answered.
