@@ -81,15 +81,40 @@ extension RedisComputeLock {
         _ entry: StoredEntry, forKey key: String, ifLeased entryLease: EntryLease, releasing token: String, in store: any KeyValueStore
     ) async throws -> Bool? {
         guard leasesWithLock(in: store) else { return nil }
-        let name = redis.names.key(key)
-        let lifetime = try redis.lifetime(entry.expiresAt).map { String(max(0, $0)) } ?? ""
-        let reply = try await redis.evaluate(
-            Self.writeAndReleaseScript, keys: [name, redis.names.lease(ofKeyNamed: name), redis.names.lock(key)],
-            arguments: [Array(entryLease.description.utf8), entry.bytes, Array(lifetime.utf8), Array(token.utf8)], key: key)
-        guard case .integer(let wrote) = reply else {
+        let reply = try await writeAndRelease(entry, forKey: key, ifLeased: entryLease, releasing: token, announcing: nil)
+        guard case .integer(let wrote) = reply, wrote == 0 || wrote == 1 else {
             throw redis.unexpected(key, "the write-and-release script answered \(reply.typeName)")
         }
         return wrote == 1
+    }
+
+    /// The same script, which also publishes `announcement` when it wrote (see
+    /// `CarriedAnnouncement`): whether it wrote, and whether the announcement went out.
+    /// `nil` when `store` is not this lock's store, or is a cluster.
+    ///
+    /// ```swift
+    /// let outcome = try await lock.setEntry(entry, forKey: "report", ifLeased: lease, releasing: token, in: redis, announcing: announcement)
+    /// ```
+    public func setEntry(
+        _ entry: StoredEntry, forKey key: String, ifLeased entryLease: EntryLease, releasing token: String, in store: any KeyValueStore,
+        announcing announcement: CarriedAnnouncement
+    ) async throws -> (written: Bool, announced: Bool)? {
+        guard leasesWithLock(in: store) else { return nil }
+        let reply = try await writeAndRelease(entry, forKey: key, ifLeased: entryLease, releasing: token, announcing: announcement)
+        return try RedisStore.announcedWrite(reply, key: key, of: "the write-and-release script", in: redis)
+    }
+
+    private func writeAndRelease(
+        _ entry: StoredEntry, forKey key: String, ifLeased entryLease: EntryLease, releasing token: String,
+        announcing announcement: CarriedAnnouncement?
+    ) async throws -> RedisReply {
+        let name = redis.names.key(key)
+        let lifetime = try redis.lifetime(entry.expiresAt).map { String(max(0, $0)) } ?? ""
+        var arguments = [Array(entryLease.description.utf8), entry.bytes, Array(lifetime.utf8), Array(token.utf8)]
+        if let announcement { arguments += [announcement.channel, announcement.message] }
+        return try await redis.evaluate(
+            Self.writeAndReleaseScript, keys: [name, redis.names.lease(ofKeyNamed: name), redis.names.lock(key)],
+            arguments: arguments, key: key)
     }
 
     /// Runs `script` with the lock, the key and its lease as KEYS, and the lock's token and
@@ -167,8 +192,10 @@ extension RedisComputeLock {
         """)
 
     /// KEYS: the key, its lease, the lock. ARGV: the lease's token, the value, the lifetime
-    /// in milliseconds (empty: none; 0: already expired), the lock's token. The leased write
-    /// of `RedisStore.leasedWriteScript`, then the lock's release whatever the write did.
+    /// in milliseconds (empty: none; 0: already expired), the lock's token, and, for a write
+    /// that carries an announcement, its channel and message. The leased write of
+    /// `RedisStore.leasedWriteScript`, then the lock's release whatever the write did, then
+    /// the announcement of a write. 0: not written; 1: written; 2: written and announced.
     static let writeAndReleaseScript = RedisScript(
         """
         local wrote = 0
@@ -180,6 +207,7 @@ extension RedisComputeLock {
           wrote = 1
         end
         if redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
+        if wrote == 1 and ARGV[5] and type(redis.pcall('PUBLISH', ARGV[5], ARGV[6])) == 'number' then return 2 end
         return wrote
         """)
 }

@@ -46,6 +46,30 @@ extension RedisInvalidationBus {
         enqueue(invalidations)
     }
 
+    /// The announcement of a change of `key` for a write to `store` to carry in the same
+    /// round trip (see `CarriedAnnouncement`): the `PUBLISH` this bus would send, for
+    /// writes to its own ``redis`` on one server (or behind Sentinel) in ``Mode/publish``
+    /// mode, while the bus is open. `nil` otherwise, and the change is queued after the write
+    /// as `publish(_:)` queues it: for another store, on a cluster (whose bus may use
+    /// sharded channels, and whose writes go to their keys' nodes), in
+    /// ``Mode/tracking`` mode (Redis reports the change itself), and after ``close()`` (the
+    /// announcement is counted as not published). A carried announcement is not counted in
+    /// ``messagesPublished``.
+    ///
+    /// A `TieredStore` asks for it before each write of one key: its plain writes
+    /// (`set`), and its computations' writes (with `RedisComputeLock`, in the script that
+    /// releases the lock) then send the write and its announcement together.
+    ///
+    /// ```swift
+    /// let announcement = bus.carriedAnnouncement(ofChangeTo: "user:1", writtenTo: redis)   // non-nil for the bus's own store
+    /// ```
+    public func carriedAnnouncement(ofChangeTo key: String, writtenTo store: any KeyValueStore) -> CarriedAnnouncement? {
+        guard (store as? RedisStore) === redis, redis.cluster == nil, configuration.mode == .publish,
+            !outbox.withLock({ $0.closed })
+        else { return nil }
+        return CarriedAnnouncement(channel: Array(channel.utf8), message: Self.encode(.key(key), from: instanceID))
+    }
+
     /// Appends `invalidations` (but the keys tracking reports) to the outbox, and starts the
     /// task that publishes it when none runs.
     private func enqueue(_ invalidations: [Invalidation]) {

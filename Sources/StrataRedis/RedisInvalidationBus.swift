@@ -103,7 +103,7 @@ public final class RedisInvalidationBus: InvalidationSource {
     public var failedPublishes: Int { publishFailures.value }
 
     /// Messages this bus's queue published (`PUBLISH`, or `SPUBLISH` when sharded; not
-    /// ``announce(_:)``'s), since it was made: fewer than the announcements when keys were
+    /// ``announce(_:)``'s, nor those a write carried: ``carriedAnnouncement(ofChangeTo:writtenTo:)``), since it was made: fewer than the announcements when keys were
     /// coalesced, none for keys in `.tracking` mode.
     ///
     /// ```swift

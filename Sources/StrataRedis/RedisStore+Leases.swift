@@ -38,7 +38,9 @@ extension RedisStore {
             Self.leasedWriteScript, keys: [name, names.lease(ofKeyNamed: name)],
             arguments: [Array(lease.description.utf8), entry.bytes, Array(lifetime.utf8), keepingLease ? [UInt8(ascii: "1")] : []],
             key: key)
-        guard case .integer(let wrote) = reply else { throw unexpected(key, "the leased write answered \(reply.typeName)") }
+        guard case .integer(let wrote) = reply, wrote == 0 || wrote == 1 else {
+            throw unexpected(key, "the leased write answered \(reply.typeName)")
+        }
         return wrote == 1
     }
 
@@ -50,8 +52,10 @@ extension RedisStore {
     }
 
     /// KEYS: the key, its lease. ARGV: the token, the value, the lifetime in milliseconds
-    /// (empty: none; 0: already expired), `1` to keep the lease. The value is written
-    /// before the lease is deleted, so a write the server refuses (`OOM`) leaves the lease.
+    /// (empty: none; 0: already expired), `1` to keep the lease, and, for a write that
+    /// carries an announcement, its channel and message. The value is written before the
+    /// lease is deleted, so a write the server refuses (`OOM`) leaves the lease. 0: not
+    /// written; 1: written; 2: written and announced (a refused `PUBLISH` answers 1).
     static let leasedWriteScript = RedisScript(
         """
         if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
@@ -59,6 +63,7 @@ extension RedisStore {
         elseif ARGV[3] == '0' then redis.call('DEL', KEYS[1])
         else redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
         if ARGV[4] ~= '1' then redis.call('DEL', KEYS[2]) end
+        if ARGV[5] and type(redis.pcall('PUBLISH', ARGV[5], ARGV[6])) == 'number' then return 2 end
         return 1
         """)
 

@@ -59,6 +59,13 @@ extension Pipeline {
         return (outcome, envelope)
     }
 
+    /// A leased write's answer: whether it wrote, and whether its announcement went out with
+    /// it (``CarriedAnnouncement``; `false`: the caller publishes the announcement of a write).
+    struct CarriedWrite: Sendable {
+        let written: Bool
+        let announced: Bool
+    }
+
     /// How a write under a lease ended.
     enum StoreOutcome {
         /// The store took it.
@@ -115,22 +122,40 @@ extension Pipeline {
         }
         let computeLock =
             releasingLock && !keepingLease ? tiered.configuration.computeLock.flatMap { $0.leasesWithLock(in: source) ? $0 : nil } : nil
-        let outcome = await tiered.ownedL2Call(key) { [source, lease = leased.lease, held = leased.lock] in
+        // The announcement travels with the write where the store (or the lock) can carry it.
+        let announcement = tiered.configuration.invalidationPublisher?.carriedAnnouncement(ofChangeTo: key, writtenTo: source)
+        let outcome = await tiered.ownedL2Call(key) { [source, lease = leased.lease, held = leased.lock] () -> CarriedWrite in
             if marking { try await EnvelopeMarker.mark(source) }
-            if let computeLock, let held,
-                let written = try await computeLock.setEntry(entry, forKey: key, ifLeased: lease, releasing: held.token, in: source)
-            {
-                held.markReleased()
-                return written
+            if let computeLock, let held {
+                if let announcement,
+                    let outcome = try await computeLock.setEntry(
+                        entry, forKey: key, ifLeased: lease, releasing: held.token, in: source, announcing: announcement)
+                {
+                    held.markReleased()
+                    return CarriedWrite(written: outcome.written, announced: outcome.announced)
+                }
+                if announcement == nil,
+                    let written = try await computeLock.setEntry(entry, forKey: key, ifLeased: lease, releasing: held.token, in: source)
+                {
+                    held.markReleased()
+                    return CarriedWrite(written: written, announced: false)
+                }
             }
-            return try await source.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease)
+            if let announcement, let carrier = source as? any AnnouncementCarrier {
+                let outcome = try await carrier.setEntry(
+                    entry, forKey: key, ifLeased: lease, keepingLease: keepingLease, announcing: announcement)
+                return CarriedWrite(written: outcome.written, announced: outcome.announced)
+            }
+            return CarriedWrite(
+                written: try await source.setEntry(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease), announced: false)
         }
         switch outcome {
-        case .answered(let written):
+        case .answered(let result):
+            let written = result.written
             await PipelineGates.shared.pass(.writeAnswered, key: key, scope: flightScope)
             leased.tracking.advance(
                 to: tiered.finishLeasedWrite(ticket, since: since, result: written ? .written : .refused, key: key, copy: copy))
-            if written { await tiered.announce(.key(key)) }
+            if written && !result.announced { await tiered.announce(.key(key)) }
             return written ? .written : .refused
         case .failed(let error):
             // L2 may or may not hold it: the value is still right for this process, and
@@ -147,8 +172,11 @@ extension Pipeline {
                 // the value it holds, for undeliveredL1Expiry at most.
                 let result: TieredStore.LeasedWriteResult
                 var failure: (any Error)?
+                var announced = false
                 do {
-                    result = try await call.value ? .written : .refused
+                    let answer = try await call.value
+                    result = answer.written ? .written : .refused
+                    announced = answer.announced
                 } catch {
                     _ = tiered.recordFailure(error, key: key, since: nil)
                     result = .failed
@@ -158,7 +186,7 @@ extension Pipeline {
                     to: tiered.finishLeasedWrite(ticket, since: since, result: result, key: key, copy: result == .failed ? copy : nil))
                 if let failure {
                     await tiered.announce(.key(key), afterFailure: failure)  // L2 may hold it (X1)
-                } else if result == .written {
+                } else if result == .written && !announced {
                     await tiered.announce(.key(key))
                 }
             }

@@ -102,9 +102,32 @@ public protocol ComputeLock: Sendable {
     func setEntry(
         _ entry: StoredEntry, forKey key: String, ifLeased entryLease: EntryLease, releasing token: String, in store: any KeyValueStore
     ) async throws -> Bool?
+
+    /// ``setEntry(_:forKey:ifLeased:releasing:in:)``, publishing `announcement` in the same
+    /// step when it wrote (see ``CarriedAnnouncement``): whether it wrote, and whether the
+    /// announcement went out (`false`: nothing written, or the server refused it, and the
+    /// caller publishes the announcement of a write itself). `nil` when this lock cannot
+    /// write for `store`. The default writes with
+    /// ``setEntry(_:forKey:ifLeased:releasing:in:)`` and carries nothing.
+    ///
+    /// ```swift
+    /// let outcome = try await lock.setEntry(entry, forKey: "report", ifLeased: lease, releasing: token, in: redis, announcing: announcement)
+    /// ```
+    func setEntry(
+        _ entry: StoredEntry, forKey key: String, ifLeased entryLease: EntryLease, releasing token: String, in store: any KeyValueStore,
+        announcing announcement: CarriedAnnouncement
+    ) async throws -> (written: Bool, announced: Bool)?
 }
 
 extension ComputeLock {
+    /// ``setEntry(_:forKey:ifLeased:releasing:in:)``, the announcement not carried.
+    public func setEntry(
+        _ entry: StoredEntry, forKey key: String, ifLeased entryLease: EntryLease, releasing token: String, in store: any KeyValueStore,
+        announcing announcement: CarriedAnnouncement
+    ) async throws -> (written: Bool, announced: Bool)? {
+        try await setEntry(entry, forKey: key, ifLeased: entryLease, releasing: token, in: store).map { ($0, false) }
+    }
+
     /// `false`: this lock cannot renew; it is held for its lease only.
     public func renew(_ key: String, token: String, lease: Duration) async throws -> Bool {
         false

@@ -43,9 +43,24 @@ public protocol InvalidationPublisher: Sendable {
     /// calls it before it closes L2, so no announcement of its changes is left behind. The
     /// default does nothing.
     func close() async
+
+    /// The announcement of a change of `key` for a write to `store` to carry in the same
+    /// step (see ``CarriedAnnouncement``), or `nil` when that store's writes cannot carry
+    /// this publisher's announcements: the change is then published after the write, with
+    /// `publish(_:)`. The default is `nil`.
+    ///
+    /// ```swift
+    /// let announcement = bus.carriedAnnouncement(ofChangeTo: "user:1", writtenTo: redis)
+    /// ```
+    func carriedAnnouncement(ofChangeTo key: String, writtenTo store: any KeyValueStore) -> CarriedAnnouncement?
 }
 
 extension InvalidationPublisher {
+    /// `nil`: every announcement is published after its write.
+    public func carriedAnnouncement(ofChangeTo key: String, writtenTo store: any KeyValueStore) -> CarriedAnnouncement? {
+        nil
+    }
+
     /// Publishes each invalidation of the batch in turn.
     public func publish(_ invalidations: [Invalidation]) async {
         for invalidation in invalidations { await publish(invalidation) }

@@ -212,8 +212,16 @@ public final class TieredStore: KeyValueStore {
         let byteKey = ByteKey(key)
         let started = observing ? ContinuousClock.now : nil
         let ticket = tracker.beginWrite(byteKey)
+        var announced = false
         do {
-            try await source.setEntry(entry, forKey: key)
+            // The announcement with the write, in one step, where the store can carry it.
+            if let announcement = configuration.invalidationPublisher?.carriedAnnouncement(ofChangeTo: key, writtenTo: source),
+                let carrier = source as? any AnnouncementCarrier
+            {
+                announced = try await carrier.setEntry(entry, forKey: key, announcing: announcement)
+            } else {
+                try await source.setEntry(entry, forKey: key)
+            }
         } catch {
             // L2 may or may not hold the new value: L1 must hold neither it nor the old one,
             // and other instances' L1s neither (a bulk write that fails is announced so too).
@@ -226,7 +234,7 @@ public final class TieredStore: KeyValueStore {
         tracker.finishWrite(ticket, keep: { try? l1.store(byteKey, copy, hash: ticket.keyHash) }, drop: { try? l1.remove(byteKey) })
         TieredCounters.bump(counters.writes)
         report(.write, .l2, key, since: started)
-        await announce(.key(key))
+        if !announced { await announce(.key(key)) }
     }
 
     /// Ends a write after which L1 must not keep a copy, whether or not the write raced.

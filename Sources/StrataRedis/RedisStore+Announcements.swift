@@ -1,0 +1,60 @@
+import Strata
+
+/// Writes that carry an invalidation bus's announcement (``RedisInvalidationBus``'s, for
+/// this store): the `PUBLISH` goes in the same round trip as the write, after it, so other
+/// instances hear of the change as soon as it is made, and never of a write that was not
+/// made. A `PUBLISH` the server refuses (an ACL without the channel, say) leaves the write
+/// made and says so: the tiered store then publishes the announcement through the bus's
+/// queue, which counts and reports the refusal.
+extension RedisStore: AnnouncementCarrier {
+    /// `DEL <lease>`, the write (`SET`, or `DEL` for an entry already expired) and
+    /// `PUBLISH`, pipelined. Whether the `PUBLISH` was answered (a count of subscribers).
+    ///
+    /// ```swift
+    /// let announced = try await redis.setEntry(entry, forKey: "user:1", announcing: announcement)
+    /// ```
+    public func setEntry(_ entry: StoredEntry, forKey key: String, announcing announcement: CarriedAnnouncement) async throws -> Bool {
+        let name = names.key(key)
+        let write = try writeCommands(entry, forKeyNamed: name)
+        let replies = try await sendUnchecked(
+            write + [command("PUBLISH", announcement.channel, announcement.message)], routing: name, key: key)
+        try check(Array(replies[..<write.count]), to: write) { _ in key }
+        try accept(replies[1], to: write[1], key: key)
+        guard case .integer = replies[write.count] else { return false }
+        return true
+    }
+
+    /// ``setEntry(_:forKey:ifLeased:keepingLease:)``'s script, which also publishes
+    /// `announcement` when it wrote (`redis.pcall`: a refused `PUBLISH` leaves the write
+    /// made, and says it was not announced).
+    ///
+    /// ```swift
+    /// let (written, announced) = try await redis.setEntry(entry, forKey: "report", ifLeased: lease, keepingLease: false, announcing: announcement)
+    /// ```
+    public func setEntry(
+        _ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool,
+        announcing announcement: CarriedAnnouncement
+    ) async throws -> (written: Bool, announced: Bool) {
+        let name = names.key(key)
+        let lifetime = try lifetime(entry.expiresAt).map { String(max(0, $0)) } ?? ""
+        let reply = try await evaluate(
+            Self.leasedWriteScript, keys: [name, names.lease(ofKeyNamed: name)],
+            arguments: [
+                Array(lease.description.utf8), entry.bytes, Array(lifetime.utf8), keepingLease ? [UInt8(ascii: "1")] : [],
+                announcement.channel, announcement.message,
+            ],
+            key: key)
+        return try Self.announcedWrite(reply, key: key, of: "the leased write", in: self)
+    }
+
+    /// A leased write's answer when it carried an announcement: 0 (not written), 1 (written,
+    /// the `PUBLISH` refused) or 2 (written and published).
+    static func announcedWrite(_ reply: RedisReply, key: String, of script: String, in store: RedisStore) throws -> (
+        written: Bool, announced: Bool
+    ) {
+        guard case .integer(let outcome) = reply, (0...2).contains(outcome) else {
+            throw store.unexpected(key, "\(script) answered \(reply.typeName)")
+        }
+        return (outcome >= 1, outcome == 2)
+    }
+}
