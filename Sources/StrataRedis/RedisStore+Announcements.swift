@@ -2,10 +2,12 @@ import Strata
 
 /// Writes that carry an invalidation bus's announcement (``RedisInvalidationBus``'s, for
 /// this store): the `PUBLISH` goes in the same round trip as the write, after it, so other
-/// instances hear of the change as soon as it is made, and never of a write that was not
-/// made. A `PUBLISH` the server refuses (an ACL without the channel, say) leaves the write
-/// made and says so: the tiered store then publishes the announcement through the bus's
-/// queue, which counts and reports the refusal.
+/// instances hear of the change as soon as it is made. In a leased write's script it runs
+/// only when the script wrote; after a plain write's `SET` it runs even when the server
+/// refused the `SET` (`OOM`, `READONLY`): one drop more in other instances, harmless, as the
+/// failed write is announced anyway. A `PUBLISH` the server refuses (an ACL without the
+/// channel, say) leaves the write made and says so: the tiered store then publishes the
+/// announcement through the bus's queue, which counts and reports the refusal.
 extension RedisStore: AnnouncementCarrier {
     /// `DEL <lease>`, the write (`SET`, or `DEL` for an entry already expired) and
     /// `PUBLISH`, pipelined. Whether the `PUBLISH` was answered (a count of subscribers).

@@ -87,7 +87,8 @@ extension RedisStore {
             let lane = nextLaneInTurn()
             let replies = try await lane.send(commands)
             guard let sentinelMonitor, replies.contains(where: { $0.errorMessage?.hasPrefix("READONLY") == true }) else { return replies }
-            // A demoted primary, which ran no write of these (a replica refuses them all):
+            // A demoted primary, which ran no write of these (a replica refuses every write;
+            // a `PUBLISH` among them ran, and runs again: one message more):
             // the primary is looked up again (for a command timeout at most; the move drops
             // every connection to the old one) and they are sent once more, to the primary.
             guard (try? await sentinelMonitor.lookUp(before: .now + configuration.commandTimeout)) != nil else { return replies }

@@ -58,10 +58,11 @@ final class HeldComputeLock: Sendable {
     private let released = Atomic<Bool>(false)
     private let renewal = Lock<Renewal>(.none)
 
-    /// Where the renewal stands. It starts as a deadline on the shared watchdog, not as a
-    /// task: most computations end before a third of the lease, and a cancelled deadline
-    /// costs no task, no timer and no wake-up (a task sleeping out the first period, per
-    /// lock taken, did: stop 55's leftover).
+    /// Where the renewal stands. It starts as a deadline on the process's shared watchdog,
+    /// not as a task: most computations end before a third of the lease, and a cancelled
+    /// deadline costs no task and no timer of its own (a task sleeping out the first period,
+    /// per lock taken, cost a task, a timer and a wake-up to cancel it). The watchdog wakes
+    /// every 10 ms at most while any deadline waits, as for `l2Timeout`.
     private enum Renewal {
         case none
         /// The first renewal is due at the watchdog's deadline `id`.
@@ -81,16 +82,16 @@ final class HeldComputeLock: Sendable {
         self.init(token: token)
         let every = max(lease / 3, .milliseconds(50))
         let takenAt = ContinuousClock.now
-        let id = TimeoutWatchdog.shared.schedule(after: every) { [weak self] in
-            // Weak: a holder dropped before its first renewal is not kept, nor renewed.
-            self?.startRenewing(key: key, lock: lock, lease: lease, takenAt: takenAt, every: every, onFailure: onFailure)
+        // Scheduled under the lock, so the deadline cannot fire before it is recorded (its
+        // `startRenewing` waits for the lock): the watchdog calls it outside its own lock,
+        // so the two locks are never taken in the other order.
+        renewal.withLock { renewal in
+            renewal = .scheduled(
+                id: TimeoutWatchdog.shared.schedule(after: every) { [weak self] in
+                    // Weak: a holder dropped before its first renewal is not kept, nor renewed.
+                    self?.startRenewing(key: key, lock: lock, lease: lease, takenAt: takenAt, every: every, onFailure: onFailure)
+                })
         }
-        let stoppedFirst = renewal.withLock { renewal -> Bool in
-            guard case .none = renewal else { return true }  // stopped before it was scheduled
-            renewal = .scheduled(id: id)
-            return false
-        }
-        if stoppedFirst { TimeoutWatchdog.shared.cancel(id) }
     }
 
     /// The first period is over and the lock is still held: renews it now, then every

@@ -1,8 +1,7 @@
 /// An invalidation publisher's announcement of one key's change, handed to the write that
 /// makes the change so that the store publishes it in the same step: one round trip where
-/// a write and its announcement took two, and no moment when the write is made and its
-/// announcement not yet sent (a process that dies in between can no longer leave other
-/// instances' L1 copies stale).
+/// a write and its announcement took two, and a process that dies once its write is sent
+/// no longer leaves other instances' L1 copies stale.
 ///
 /// A ``TieredStore`` asks its publisher for one
 /// (``InvalidationPublisher/carriedAnnouncement(ofChangeTo:writtenTo:)``) before each write
