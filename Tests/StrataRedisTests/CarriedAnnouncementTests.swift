@@ -49,13 +49,15 @@ struct CarriedAnnouncementTests {
 
     @Test(
         "a refused PUBLISH (an ACL without the channel) leaves the write made: the announcement falls back to the bus's queue, whose refusal is counted",
-        .timeLimit(.minutes(1)), arguments: [Write.set, .computedWithoutLock])
+        .timeLimit(.minutes(1)), arguments: Write.allCases)
     func refusedAnnouncement(_ write: Write) async throws {
         let server = try await RedisTestServer()
         try await server.cli("ACL", "SETUSER", "app", "on", ">app pw", "~*", "resetchannels", "+@all")
         let redis = try RedisStore(url: "redis://app:app%20pw@127.0.0.1:\(server.port)")
         let bus = RedisInvalidationBus(redis: redis)
-        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: .init(invalidationPublisher: bus))
+        var configuration = write == .computedWithLock ? TieredStore.Configuration.lockTest(redis) : .init()
+        configuration.invalidationPublisher = bus
+        let cache = TieredStore(l1: MemoryStore(), l2: redis, configuration: configuration)
         switch write {
         case .set: try await cache.set("report", "fresh")
         case .computedWithLock, .computedWithoutLock: #expect(try await cache.getOrSet("report", as: String.self) { "fresh" } == "fresh")

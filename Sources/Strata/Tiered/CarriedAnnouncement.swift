@@ -6,7 +6,8 @@
 /// A ``TieredStore`` asks its publisher for one
 /// (``InvalidationPublisher/carriedAnnouncement(ofChangeTo:writtenTo:)``) before each write
 /// of one key to L2: the publisher gives one only for a store whose writes can carry it
-/// (a `RedisInvalidationBus` for its own `RedisStore`, on one server), and the store
+/// (a `RedisInvalidationBus` for its own `RedisStore`, on one server or behind Sentinel),
+/// and the store
 /// (an ``AnnouncementCarrier``, a ``ComputeLock`` that writes with its release) says whether
 /// it published it. An announcement not carried, refused by the server, or of a write that
 /// failed, is published after the write as before.
