@@ -37,20 +37,11 @@ extension RedisStore: AnnouncementCarrier {
         _ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool,
         announcing announcement: CarriedAnnouncement
     ) async throws -> (written: Bool, announced: Bool) {
-        let name = names.key(key)
-        let lifetime = try lifetime(entry.expiresAt).map { String(max(0, $0)) } ?? ""
-        let reply = try await evaluate(
-            Self.leasedWriteScript, keys: [name, names.lease(ofKeyNamed: name)],
-            arguments: [
-                Array(lease.description.utf8), entry.bytes, Array(lifetime.utf8), keepingLease ? [UInt8(ascii: "1")] : [],
-                announcement.channel, announcement.message,
-            ],
-            key: key)
-        return try Self.announcedWrite(reply, key: key, of: "the leased write", in: self)
+        try await leasedWrite(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease, announcing: announcement)
     }
 
-    /// A leased write's answer when it carried an announcement: 0 (not written), 1 (written,
-    /// the `PUBLISH` refused) or 2 (written and published).
+    /// A leased write's answer: 0 (not written), 1 (written; when it carried an
+    /// announcement, the `PUBLISH` refused) or 2 (written and published).
     static func announcedWrite(_ reply: RedisReply, key: String, of script: String, in store: RedisStore) throws -> (
         written: Bool, announced: Bool
     ) {

@@ -32,16 +32,21 @@ extension RedisStore {
     /// expires; an entry already expired is a `DEL`) and, unless `keepingLease`, `DEL` the
     /// lease. `true` when it wrote.
     public func setEntry(_ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool) async throws -> Bool {
+        try await leasedWrite(entry, forKey: key, ifLeased: lease, keepingLease: keepingLease, announcing: nil).written
+    }
+
+    /// The leased write's script, with `announcement` published when it wrote (or none):
+    /// whether it wrote, and whether the `PUBLISH` was answered.
+    func leasedWrite(
+        _ entry: StoredEntry, forKey key: String, ifLeased lease: EntryLease, keepingLease: Bool,
+        announcing announcement: CarriedAnnouncement?
+    ) async throws -> (written: Bool, announced: Bool) {
         let name = names.key(key)
         let lifetime = try lifetime(entry.expiresAt).map { String(max(0, $0)) } ?? ""
-        let reply = try await evaluate(
-            Self.leasedWriteScript, keys: [name, names.lease(ofKeyNamed: name)],
-            arguments: [Array(lease.description.utf8), entry.bytes, Array(lifetime.utf8), keepingLease ? [UInt8(ascii: "1")] : []],
-            key: key)
-        guard case .integer(let wrote) = reply, wrote == 0 || wrote == 1 else {
-            throw unexpected(key, "the leased write answered \(reply.typeName)")
-        }
-        return wrote == 1
+        var arguments = [Array(lease.description.utf8), entry.bytes, Array(lifetime.utf8), keepingLease ? [UInt8(ascii: "1")] : []]
+        if let announcement { arguments += [announcement.channel, announcement.message] }
+        let reply = try await evaluate(Self.leasedWriteScript, keys: [name, names.lease(ofKeyNamed: name)], arguments: arguments, key: key)
+        return try Self.announcedWrite(reply, key: key, of: "the leased write", in: self)
     }
 
     /// One script: `DEL` of the lease when it still holds `lease`'s token.
