@@ -841,8 +841,9 @@ def reading(f):
         f"where Foundation builds an `HTTPURLResponse`. Against the bare store read inside it, the stored entry's "
         f"bytes: {r('http', 'HTTPCache fresh hit (vs the store read inside it)')}, and against a typed get of a body "
         f"of the same size {r('http', 'HTTPCache fresh hit (vs a typed MemoryStore get of a 2 KiB body)')} (a hit decodes nothing when the stored "
-        f"bytes are those it decoded last; the rest is the key from the `URL`, RFC 9111's age and freshness arithmetic, "
-        f"and the response's `Age` and `Cache-Status` fields)."))
+        f"bytes are those it decoded last; the rest is the key from the `URL`, the store's read and RFC 9111's age and "
+        f"freshness arithmetic). A hit's `Age` and `Cache-Status` are written when its fields are read: a hit whose "
+        f"`Cache-Status` is read costs {r('http', 'HTTPCache fresh hit, reading its Cache-Status')} one that reads the body alone."))
     return "\n".join(out)
 
 

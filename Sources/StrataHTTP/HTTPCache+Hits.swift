@@ -9,29 +9,31 @@ import FoundationNetworking
 /// The responses handed back to callers: a hit with its `Cache-Status`, and the counters.
 extension HTTPCache {
     /// A response served from the store: `.cache` when fresh, `.stale` with the reason it
-    /// may be served stale.
+    /// may be served stale. Its `Age` and `Cache-Status` are written when its fields are read.
     func hit(
         _ cached: StoredHTTPResponse, _ freshness: Freshness, for exchange: Exchange, staleBecause reason: String? = nil
     ) -> Response {
-        let status = "hit; ttl=\((freshness.lifetime - freshness.age) / 1000)" + (reason.map { "; detail=\($0)" } ?? "")
-        return response(from: cached, for: exchange, age: freshness.age, source: reason == nil ? .cache : .stale, status: status)
+        Response(
+            data: cached.body,
+            statusCode: cached.statusCode,
+            storedFields: cached.headers,
+            hit: HitStamp(age: freshness.age, freshFor: freshness.lifetime - freshness.age, staleBecause: reason),
+            url: exchange.url,
+            source: reason == nil ? .cache : .stale
+        )
     }
 
+    /// A stored response with its `Age` and this cache's `status` written into its fields now
+    /// (a revalidated response: the origin was asked, so building them costs little beside).
     func response(
-        from cached: StoredHTTPResponse, for exchange: Exchange, age: Int64, source: Source, status: String, isStored: Bool = true
+        from cached: StoredHTTPResponse, for exchange: Exchange, age: Int64, source: Source, status: String, isStored: Bool
     ) -> Response {
         var headers = cached.headers
         headers.reserveCapacity(headers.fields.count + 2)  // one copy of the stored fields, not one per field added
         headers.set("Age", String(max(0, age / 1000)))
         addStatus(status, to: &headers)
         return Response(
-            data: cached.body,
-            statusCode: cached.statusCode,
-            fields: headers,
-            url: exchange.url,
-            source: source,
-            isStored: isStored
-        )
+            data: cached.body, statusCode: cached.statusCode, fields: headers, url: exchange.url, source: source, isStored: isStored)
     }
 
     /// Adds this cache's member to the response's `Cache-Status` list (RFC 9211 §2).
@@ -46,6 +48,11 @@ extension HTTPCache {
         var member = Self.cacheName
         member += "; "
         member += status
+        Self.addStatusMember(member, to: &headers)
+    }
+
+    /// Adds `member` (this cache's name and parameters) at the end of `Cache-Status`.
+    static func addStatusMember(_ member: String, to headers: inout HeaderFields) {
         if let earlier = headers["cache-status"] {
             headers.set("Cache-Status", earlier + ", " + member)
         } else {

@@ -166,7 +166,12 @@ extension HTTPCache {
     /// `<prefix><URL>` with the scheme and host lowercased, the default port and the
     /// fragment dropped; URLs too long to be keys are replaced by their SHA-256.
     static func key(for url: URL, prefix: String) -> String {
-        var text = url.absoluteString
+        key(for: url, text: url.absoluteString, prefix: prefix)
+    }
+
+    /// ``key(for:prefix:)`` given the URL's `absoluteString`, read once by the caller.
+    static func key(for url: URL, text: String, prefix: String) -> String {
+        var text = text
         if !isNormalized(text), var components = URLComponents(url: url, resolvingAgainstBaseURL: true) {
             components.fragment = nil
             components.scheme = components.scheme?.lowercased()
@@ -180,6 +185,18 @@ extension HTTPCache {
         // 900 leaves room for the variant suffix within KeyRules.maximumKeyBytes.
         if prefix.utf8.count + text.utf8.count > 900 { return prefix + "sha256 " + SHA256.hex(Array(text.utf8)) }
         return prefix + text
+    }
+
+    /// Whether a URL's text starts with `http:` or `https:`, ASCII letters in either case.
+    static func hasHTTPScheme(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes in
+            func lowered(_ index: Int) -> UInt8 { bytes[index] | 0x20 }  // ':' (0x3A) is unchanged by it
+            guard bytes.count >= 5, lowered(0) == UInt8(ascii: "h"), lowered(1) == UInt8(ascii: "t"), lowered(2) == UInt8(ascii: "t"),
+                lowered(3) == UInt8(ascii: "p")
+            else { return false }
+            return bytes[4] == UInt8(ascii: ":") || (bytes.count >= 6 && lowered(4) == UInt8(ascii: "s") && bytes[5] == UInt8(ascii: ":"))
+        }
     }
 
     /// Whether a URL's text is already in key form (lowercase scheme and host, no default

@@ -168,8 +168,9 @@ public final class HTTPCache: Sendable {
     ///
     /// - Throws: as ``data(for:expires:)``.
     public func response(for request: URLRequest, expires: Expiry? = nil) async throws -> Response {
-        guard let url = request.url, let scheme = url.scheme, HeaderFields.named(scheme, "http") || HeaderFields.named(scheme, "https")
-        else {
+        // The scheme read from the URL's text, which the key is made of anyway: `URL.scheme`
+        // parses it into a new string (a twentieth of a fresh hit).
+        guard let url = request.url, case let text = url.absoluteString, Self.hasHTTPScheme(text) else {
             throw StrataError(
                 code: .invalidKey,
                 message: "only http and https URLs can be cached",
@@ -179,7 +180,7 @@ public final class HTTPCache: Sendable {
         let exchange = Exchange(
             request: request,
             url: url,
-            urlKey: Self.key(for: url, prefix: configuration.keyPrefix),
+            urlKey: Self.key(for: url, text: text, prefix: configuration.keyPrefix),
             headers: requestHeaders(request),
             fixedLifetime: expires.map { $0.milliseconds ?? Self.forever }
         )

@@ -39,6 +39,45 @@ struct HTTPCacheTests {
         #expect(h.hits("/a") == 2)
     }
 
+    @Test("a hit's Age replaces the origin's and its Cache-Status member follows an upstream cache's, read any way")
+    func hitFields() async throws {
+        let h = try Harness(transport: .urlSession) { _ in
+            .init(
+                headers: [
+                    ("Cache-Control", "max-age=60"), ("Age", "5"), ("Cache-Status", "Upstream; hit"), ("X-Kept", "yes"), ("ETag", "\"e\""),
+                ],
+                body: body("x"))
+        }
+        _ = try await h.get("/a")
+        h.advance(seconds: 30)
+        let hit = try await h.get("/a")
+        #expect(hit.source == .cache)
+        // The fields are written when read: every way of reading them agrees, and none holds
+        // the origin's Age beside the cache's (repeated fields would be joined: "5, 35").
+        let age = try #require(hit.value(forHeader: "AGE"))
+        #expect(["35", "36"].contains(age))
+        let ttl = 60 - Int(age)!
+        let status = "Upstream; hit, Strata; hit; ttl=\(ttl)"
+        #expect(hit.value(forHeader: "cache-status") == status)
+        #expect(hit.value(forHeader: "x-kept") == "yes")
+        #expect(hit.headerFields["Age"] == age)
+        #expect(hit.headerFields["Cache-Status"] == status)
+        #expect(hit.headerFields["X-Kept"] == "yes")
+        #expect(hit.httpResponse.value(forHTTPHeaderField: "Age") == age)
+        #expect(hit.httpResponse.value(forHTTPHeaderField: "Cache-Status") == status)
+        #expect(HTTPCache.Source(hit.httpResponse) == .cache)
+
+        h.advance(seconds: 40)  // stale by 15 s (kept for its validator): a request that accepts it gets it
+        var request = h.request("/a")
+        request.setValue("max-stale=60", forHTTPHeaderField: "Cache-Control")
+        let stale = try await h.cache.response(for: request)
+        #expect(stale.source == .stale)
+        let staleStatus = try #require(stale.value(forHeader: "Cache-Status"))
+        #expect(staleStatus.hasPrefix("Upstream; hit, Strata; hit; ttl=-1") && staleStatus.hasSuffix("; detail=max-stale"))
+        #expect(stale.headerFields["Cache-Status"] == staleStatus)
+        #expect(HTTPCache.Source(stale.httpResponse) == .stale)
+    }
+
     @Test("Expires and Date give the lifetime; an invalid Expires means already stale", arguments: Transport.all)
     func expiresAndDate(transport: Transport) async throws {
         let h = try Harness(transport: transport) { request in
@@ -678,6 +717,17 @@ struct HTTPCacheTests {
             try await cache.data(from: URL(fileURLWithPath: "/etc/hostname"))
         }
         #expect(fileError?.code == .invalidKey)
+        for text in ["ftp://example.com/a", "httpx://example.com/a", "htt://example.com/a", "mailto:someone@example.com", "http"] {
+            let error = await #expect(throws: StrataError.self, "\(text)") { try await cache.data(from: URL(string: text)!) }
+            #expect(error?.code == .invalidKey, "\(text)")
+        }
+        // The scheme's letters in either case: an uppercase one is the same URL, and key.
+        let origin = try LoopbackHTTPServer { _ in .init(headers: [("Cache-Control", "max-age=60")], body: Array("up".utf8)) }
+        defer { origin.stop() }
+        let lower = URL(string: origin.baseURL + "/case")!
+        let upper = URL(string: "HTTP" + origin.baseURL.dropFirst(4) + "/case")!
+        #expect(try await cache.response(for: URLRequest(url: lower)).source == .network)
+        #expect(try await cache.response(for: URLRequest(url: upper)).source == .cache)
 
         var configuration = HTTPCache.Configuration()
         configuration.keyPrefix = String(repeating: "p", count: 300)
