@@ -67,6 +67,12 @@ struct FrequencySketch {
         return Int(min(first, second))
     }
 
+    /// Sets every counter to zero and starts a new period: what was counted is forgotten.
+    mutating func clear() {
+        for index in words.indices { words[index] = 0 }
+        increments = 0
+    }
+
     /// Halves every counter: popularity from long ago counts half as much.
     private mutating func age() {
         for index in words.indices { words[index] = (words[index] >> 1) & 0x7777_7777_7777_7777 }
