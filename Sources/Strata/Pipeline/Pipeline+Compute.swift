@@ -211,8 +211,7 @@ extension Pipeline {
         await prepareTags(options.tags, skipsL2: sourceUnavailable)  // before the lease's start
         var heldLock: HeldComputeLock?
         var leasedRead: LeasedRead?
-        var takesNoLease = sourceUnavailable
-        var readsWithoutLease = false
+        var taking: LeaseTaking = sourceUnavailable ? .skipped : .leased
         if let tiered, let lock = tiered.configuration.computeLock, !sourceUnavailable {
             switch try await tiered.awaitComputeLock(
                 lock, key: key, as: type, pipeline: self, readsStore: !storeRead, kept: &kept, sourceUnavailable: &sourceUnavailable)
@@ -224,8 +223,8 @@ extension Pipeline {
             case .token(let token, let read):
                 heldLock = tiered.holdComputeLock(key, token: token)
                 leasedRead = read
-            case .computeWithoutLock: takesNoLease = sourceUnavailable
-            case .computeWithoutLease: (takesNoLease, readsWithoutLease) = (true, true)
+            case .computeWithoutLock: taking = sourceUnavailable ? .skipped : .leased
+            case .computeWithoutLease: taking = .readPlainly
             }
         }
         let leased: ComputationLease<Value>
@@ -233,8 +232,7 @@ extension Pipeline {
         if leasedRead == nil { await PipelineGates.shared.pass(.beforeLease, key: key, scope: flightScope) }
         do {
             switch try await takeLease(
-                key, as: type, kept: kept, lock: heldLock, leasedRead: leasedRead, takesNoLease: takesNoLease,
-                readsWithoutLease: readsWithoutLease)
+                key, as: type, kept: kept, lock: heldLock, leasedRead: leasedRead, taking: taking)
             {
             case .value(let value):
                 await releaseComputeLock(key, heldLock)

@@ -24,17 +24,26 @@ extension Pipeline {
             startedAt: startedAt)
     }
 
+    /// How step 4 reads the key when the compute lock did not read it with the lock.
+    enum LeaseTaking {
+        /// A lease is taken, and the key read under it.
+        case leased
+        /// No lease, no read: the source passed `l2Timeout`, and is not waited for twice.
+        case skipped
+        /// No lease (another instance holds the compute lock, and its lease), but the key is
+        /// read once more, plainly, after the tracker's state is taken: the holder's value may
+        /// have landed since the last look.
+        case readPlainly
+    }
+
     /// Step 4: takes a lease and reads the key under it, within `l2Timeout`, unless the
     /// compute lock took it with the lock (`leasedRead`). A source that failed the first
-    /// read is asked once more (a transient failure should not keep the value out of L2);
-    /// with `takesNoLease`, none is taken: a source that passed `l2Timeout` is not waited for
-    /// twice, and another instance that still holds the compute lock keeps its lease (then,
-    /// with `readsWithoutLease`, the key is read once more, plainly, after the tracker's
-    /// state is taken: the holder's value may have landed since the last look). Without the
+    /// read is asked once more (a transient failure should not keep the value out of L2).
+    /// `taking` says whether a lease is taken at all (see ``LeaseTaking``). Without the
     /// lease, the value is computed and kept in L1 only.
     func takeLease<Value: Codable & Sendable>(
         _ key: String, as type: Value.Type, kept: StoredValue<Value>?, lock: HeldComputeLock?, leasedRead: LeasedRead?,
-        takesNoLease: Bool, readsWithoutLease: Bool = false
+        taking: LeaseTaking
     ) async throws -> LeaseOutcome<Value> {
         let start = leasedRead?.start ?? startLease(key)
         let (lease, tracking, tagEpoch, startedAt) = (start.lease, start.tracking, start.tagEpoch, start.startedAt)
@@ -43,12 +52,17 @@ extension Pipeline {
         let (held, entry, answered): (Bool, StoredEntry?, Bool)
         if let leasedRead {
             (held, entry, answered) = (leasedRead.held, leasedRead.entry, leasedRead.held)
-        } else if takesNoLease {
-            let read = readsWithoutLease ? try await readWithoutLease(key) : nil
-            (held, entry, answered) = (false, read?.entry, read != nil)
         } else {
-            (held, entry) = try await take(lease, on: key)
-            answered = held
+            switch taking {
+            case .leased:
+                (held, entry) = try await take(lease, on: key)
+                answered = held
+            case .skipped:
+                (held, entry, answered) = (false, nil, false)
+            case .readPlainly:
+                let read = try await readWithoutLease(key)
+                (held, entry, answered) = (false, read?.entry, read != nil)
+            }
         }
         // The fallback (fail-safe) is what the read under the lease kept, not what an earlier
         // read did: a delete, clear or tag invalidation that landed between the two must not
@@ -67,7 +81,9 @@ extension Pipeline {
             if let found = try decode(entry, key: key, as: type, for: .compute) {
                 if try await tagsAreValid(found.envelope) {
                     if found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
-                        if !readsWithoutLease { try? await source.releaseLease(lease, forKey: key) }
+                        // Released even when not known held: a lease that passed `l2Timeout`
+                        // may have landed.
+                        if taking != .readPlainly { try? await source.releaseLease(lease, forKey: key) }
                         await PipelineGates.shared.pass(.beforeFill, key: key, scope: flightScope)
                         if let tiered, let snapshot = tracking.current {
                             let copy = tiered.kept(found.value, found.envelope, checkedEpoch: tagEpoch)
