@@ -841,8 +841,9 @@ def reading(f):
         f"where Foundation builds an `HTTPURLResponse`. Against the bare store read inside it, the stored entry's "
         f"bytes: {r('http', 'HTTPCache fresh hit (vs the store read inside it)')}, and against a typed get of a body "
         f"of the same size {r('http', 'HTTPCache fresh hit (vs a typed MemoryStore get of a 2 KiB body)')} (a hit decodes nothing when the stored "
-        f"bytes are those it decoded last; the rest is the key from the `URL`, the store's read and RFC 9111's age and "
-        f"freshness arithmetic). A hit's `Age` and `Cache-Status` are written when its fields are read: a hit whose "
+        f"bytes are those it decoded last, which it finds by a second look-up; beside the store's read, a hit makes the key "
+        f"from the `URL`, reads the request's fields and does RFC 9111's age and freshness arithmetic). A hit's `Age` "
+        f"and `Cache-Status` are written when its fields are read: a hit whose "
         f"`Cache-Status` is read costs {r('http', 'HTTPCache fresh hit, reading its Cache-Status')} one that reads the body alone."))
     return "\n".join(out)
 

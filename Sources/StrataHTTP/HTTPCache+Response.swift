@@ -65,7 +65,9 @@ extension HTTPCache {
         private var baseFields: HeaderFields
         /// A hit's `Age` and `Cache-Status`, written into the fields only when they are read:
         /// a caller that reads the body alone builds none of their strings (a third of a
-        /// fresh hit's time when they were built for every hit, 2026-12-08).
+        /// fresh hit's time when they were built for every hit: BenchmarkHistory.md,
+        /// 2026-12-08). Each read builds them again (`headerFields` and `httpResponse` copy the
+        /// stored fields too): a caller that reads them often keeps what it read.
         private var hitStamp: HitStamp?
         /// The requested URL.
         public var url: URL

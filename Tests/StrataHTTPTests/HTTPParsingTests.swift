@@ -133,6 +133,39 @@ struct HTTPParsingTests {
         #expect(!DecodedEntries.same(encoded(10), other) && DecodedEntries.same([], []))
     }
 
+    @Test("a hit's Age and Cache-Status over stored fields that repeat them, in any case: one Age, our member last")
+    func hitStampOverRepeatedFields() {
+        let stored = HeaderFields([
+            .init(name: "age", value: "3"), .init(name: "Cache-Status", value: "Edge; hit"), .init(name: "ETag", value: "\"e\""),
+            .init(name: "AGE", value: "4"), .init(name: "cache-status", value: "Proxy; fwd=miss"),
+        ])
+        let stamp = HTTPCache.HitStamp(age: 7_900, freshFor: 52_100, staleBecause: nil)
+        let stamped = stamp.stamped(on: stored)
+        // Every stored Age replaced by ours at the end; the stored Cache-Status members joined,
+        // in their order, then ours, in one field at the end (as the eager code wrote them).
+        #expect(stamped.fields.map(\.name) == ["ETag", "Age", "Cache-Status"])
+        #expect(stamped["age"] == "7")
+        #expect(stamped["cache-status"] == "Edge; hit, Proxy; fwd=miss, Strata; hit; ttl=52")
+        for name in ["Age", "aGe", "CACHE-STATUS", "etag", "Vary"] {
+            #expect(stamp.value(forHeader: name, on: stored) == stamped[name], "\(name)")
+        }
+        let stale = HTTPCache.HitStamp(age: 75_000, freshFor: -15_000, staleBecause: "stale-if-error")
+        #expect(stale.value(forHeader: "cache-status", on: HeaderFields()) == "Strata; hit; ttl=-15; detail=stale-if-error")
+        #expect(stale.value(forHeader: "age", on: HeaderFields()) == "75")
+    }
+
+    @Test("only http and https schemes, their letters in either case, are cached")
+    func schemes() {
+        for text in ["http://a/", "https://a/", "HTTP://a/", "HTTPS://a/", "HtTpS://a/", "http:a", "https:"] {
+            #expect(HTTPCache.hasHTTPScheme(text), "\(text)")
+        }
+        for text in [
+            "", "http", "https", "httpx://a/", "httpsx://a/", "htt://a/", "ftp://a/", "file:///a", " http://a/", "hxtp://a/", "http;//a",
+        ] {
+            #expect(!HTTPCache.hasHTTPScheme(text), "\(text)")
+        }
+    }
+
     @Test("keys: URLs are normalized, and URLs too long to be keys are hashed within the key limit")
     func keys() {
         let key = HTTPCache.key(for: URL(string: "HTTP://Example.COM:80/a?b=1#frag")!, prefix: "http:")

@@ -320,19 +320,23 @@ func tinyLFUSketchStartsWhenFull() {
     #expect(table.frequency(of: ByteKey("first")) == 1)
     _ = request("early", in: &table, bound: bound)
     #expect(table.frequency(of: early) == 1)
-    // Forgotten once: a table that fills again keeps its counts.
+    // Forgotten once: later writes into the full table keep their counts.
     for index in 0..<bound { _ = request("again\(index)", in: &table, bound: bound) }
     #expect(table.frequency(of: early) >= 1)
 }
 
-/// A table bounded by bytes alone has no entry bound to fill: its first eviction starts admission.
-@Test("W-TinyLFU table without an entry bound: its first eviction starts the sketch afresh")
+/// A table with an entry bound that fills by bytes first (a store's `maxBytes`) starts
+/// admission at its first eviction, before it holds `entryBound` entries.
+@Test("W-TinyLFU table full of bytes before entries: its first eviction forgets the fill's counts")
 func tinyLFUSketchStartsAtFirstEviction() {
-    var table = LRUTable(policy: .windowTinyLFU, entryBound: nil)
-    for index in 0..<50 { table.set(ByteKey("k\(index)"), MemoryEntry(bytes: [1], value: nil, expiresAt: nil)) }
-    #expect(table.frequency(of: ByteKey("k1")) == 0, "no sketch before an eviction")
-    table.remove(at: table.victim())
-    #expect(table.count == 49)
-    table.set(ByteKey("k1"), MemoryEntry(bytes: [2], value: nil, expiresAt: nil))
-    #expect(table.frequency(of: ByteKey("k1")) == 1)
+    var table = LRUTable(policy: .windowTinyLFU, entryBound: 100)
+    let early = ByteKey("early")
+    for _ in 0..<8 { _ = request("early", in: &table, bound: 100) }
+    for index in 0..<20 { _ = request("fill\(index)", in: &table, bound: 100) }
+    #expect(table.frequency(of: early) >= 8, "counted while the table fills")
+    table.remove(at: table.victim())  // what MemoryStore does when a write passes maxBytes
+    #expect(table.count == 20)
+    #expect(table.frequency(of: early) == 0)
+    _ = request("early", in: &table, bound: 100)
+    #expect(table.frequency(of: early) == 1)
 }

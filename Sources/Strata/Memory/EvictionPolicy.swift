@@ -17,8 +17,9 @@ public struct EvictionPolicy: Sendable, Hashable, CustomStringConvertible {
     public static let lru = EvictionPolicy(name: "lru")
     /// W-TinyLFU, as Caffeine does it: new entries enter a small LRU window; an entry
     /// leaving it is admitted to the main space only if it was asked for more often
-    /// recently (a count-min sketch of requests, counted from when the store first fills:
-    /// until then every entry is admitted) than the entry it would replace. The window's
+    /// recently (a count-min sketch of requests, counted from when each shard of the store
+    /// first fills or evicts: until then every entry is admitted) than the entry it would
+    /// replace. The window's
     /// size follows the traffic: it grows while an entry of the window earns more hits than
     /// one of the main space (keys asked for again soon after they are new), and shrinks
     /// while it earns fewer.

@@ -198,7 +198,9 @@ struct LRUTable {
     mutating func victim() -> Int32 {
         guard policy == .windowTinyLFU else { return lists[0].oldest }
         if sketch == nil || sketch!.width < count / 2 { sketch = FrequencySketch(expectedKeys: count) }
-        if !hasFilled { startAdmission() }  // full of bytes before it held `entryBound` entries
+        // Full of bytes before it held `entryBound` entries (or without one): admission starts
+        // here, after the write that overflowed was counted, so that one request goes uncounted.
+        if !hasFilled { startAdmission() }
         let oldestInMain = lists[1].oldest >= 0 ? lists[1].oldest : lists[2].oldest
         guard oldestInMain >= 0 else { return lists[0].oldest }  // only the window holds entries
         guard candidate >= 0, candidate != oldestInMain else { return oldestInMain }
