@@ -340,3 +340,16 @@ func tinyLFUSketchStartsAtFirstEviction() {
     _ = request("early", in: &table, bound: 100)
     #expect(table.frequency(of: early) == 1)
 }
+
+/// A store bounded by bytes alone gives its tables no entry bound: no sketch until the first
+/// eviction makes one, and the requests after it are counted.
+@Test("W-TinyLFU table without an entry bound: its first eviction makes its sketch, which counts from there")
+func tinyLFUSketchWithoutEntryBound() {
+    var table = LRUTable(policy: .windowTinyLFU, entryBound: nil)
+    for index in 0..<50 { table.set(ByteKey("k\(index)"), MemoryEntry(bytes: [1], value: nil, expiresAt: nil)) }
+    #expect(table.frequency(of: ByteKey("k1")) == 0, "no sketch before an eviction")
+    table.remove(at: table.victim())
+    #expect(table.count == 49)
+    table.set(ByteKey("k1"), MemoryEntry(bytes: [2], value: nil, expiresAt: nil))
+    #expect(table.frequency(of: ByteKey("k1")) == 1)
+}

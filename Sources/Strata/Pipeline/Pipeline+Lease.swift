@@ -81,8 +81,7 @@ extension Pipeline {
             if let found = try decode(entry, key: key, as: type, for: .compute) {
                 if try await tagsAreValid(found.envelope) {
                     if found.isFresh(nowMilliseconds: clock.now().millisecondsSince1970) {
-                        // Released even when not known held: a lease that passed `l2Timeout`
-                        // may have landed.
+                        // Not after a plain read: the key's lease is the lock holder's, not ours.
                         if taking != .readPlainly { try? await source.releaseLease(lease, forKey: key) }
                         await PipelineGates.shared.pass(.beforeFill, key: key, scope: flightScope)
                         if let tiered, let snapshot = tracking.current {
