@@ -63,6 +63,7 @@ final class RedisTestSentinels: Sendable {
                         port: port, socket: socket, primaryName: primaryName, primaryPort: primaryPort, directory: directory,
                         certificates: certificates)
                 }
+                killAtExit(process.pid)  // a suite's shared set is never deinitialized
                 processes.append(process)
                 ports.append(port)
             }
@@ -72,6 +73,7 @@ final class RedisTestSentinels: Sendable {
                 process.send(SIGKILL)
                 while process.isRunning { try await Task.sleep(for: .milliseconds(1)) }
             }
+            for process in processes { forgetAtExit(process.pid) }
             throw error
         }
         sentinelPorts = ports
@@ -186,6 +188,7 @@ final class RedisTestSentinels: Sendable {
             process.send(SIGKILL)
             while process.isRunning { usleep(1_000) }
         }
+        for process in sentinels { forgetAtExit(process.pid) }
         heldPorts.withLock { $0.forEach { _ = Glibc.close($0) } }  // after the sentinels: nobody watches these ports now
         try? FileManager.default.removeItem(atPath: directory)
     }

@@ -10,6 +10,19 @@ private let killLiveServersAtExit: Void = {
     }
 }()
 
+/// Kills `pid`, a server this process started (a sentinel, say), when the process exits,
+/// unless ``forgetAtExit(_:)`` says it is gone: a fixture shared by a whole suite (a `static`)
+/// is never deinitialized, and its processes outlived every test run.
+package func killAtExit(_ pid: Int32) {
+    _ = killLiveServersAtExit
+    liveServers.withLock { _ = $0.insert(pid) }
+}
+
+/// `pid` was killed and reaped: not to be killed at exit (its number may be another's by then).
+package func forgetAtExit(_ pid: Int32) {
+    liveServers.withLock { _ = $0.remove(pid) }
+}
+
 /// A real redis-server process for the tests, in a temporary directory.
 package final class RedisTestServer: Sendable {
     package let directory: String
