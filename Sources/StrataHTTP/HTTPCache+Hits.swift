@@ -28,10 +28,7 @@ extension HTTPCache {
     func response(
         from cached: StoredHTTPResponse, for exchange: Exchange, age: Int64, source: Source, status: String, isStored: Bool
     ) -> Response {
-        var headers = cached.headers
-        headers.reserveCapacity(headers.fields.count + 2)  // one copy of the stored fields, not one per field added
-        headers.set("Age", String(max(0, age / 1000)))
-        addStatus(status, to: &headers)
+        let headers = Self.stamped(cached.headers, age: HitStamp.ageValue(age), member: Self.cacheName + "; " + status)
         return Response(
             data: cached.body, statusCode: cached.statusCode, fields: headers, url: exchange.url, source: source, isStored: isStored)
     }
@@ -49,6 +46,16 @@ extension HTTPCache {
         member += "; "
         member += status
         Self.addStatusMember(member, to: &headers)
+    }
+
+    /// `fields` with `Age` set to `age` (any stored one replaced) and `member` added at the end
+    /// of `Cache-Status`: what a response from the store carries.
+    static func stamped(_ fields: HeaderFields, age: String, member: String) -> HeaderFields {
+        var fields = fields
+        fields.reserveCapacity(fields.fields.count + 2)  // one copy of the stored fields, not one per field added
+        fields.set("Age", age)
+        addStatusMember(member, to: &fields)
+        return fields
     }
 
     /// Adds `member` (this cache's name and parameters) at the end of `Cache-Status`.

@@ -129,7 +129,10 @@ extension HTTPCache {
         var staleBecause: String?
 
         /// The `Age` field's value, in whole seconds (RFC 9111 §5.1).
-        var ageValue: String { String(max(0, age / 1000)) }
+        var ageValue: String { Self.ageValue(age) }
+
+        /// The `Age` field's value for an age of `milliseconds`.
+        static func ageValue(_ milliseconds: Int64) -> String { String(max(0, milliseconds / 1000)) }
 
         /// This cache's `Cache-Status` member: `Strata; hit; ttl=<seconds>[; detail=<why>]`.
         var member: String {
@@ -145,11 +148,7 @@ extension HTTPCache {
 
         /// `fields` with `Age` set and this cache's `Cache-Status` member added.
         func stamped(on fields: HeaderFields) -> HeaderFields {
-            var fields = fields
-            fields.reserveCapacity(fields.fields.count + 2)  // one copy of the stored fields, not one per field added
-            fields.set("Age", ageValue)
-            HTTPCache.addStatusMember(member, to: &fields)
-            return fields
+            HTTPCache.stamped(fields, age: ageValue, member: member)
         }
 
         /// The value `stamped(on: fields)[name]` has, without building the fields.

@@ -19,10 +19,9 @@ public struct EvictionPolicy: Sendable, Hashable, CustomStringConvertible {
     /// leaving it is admitted to the main space only if it was asked for more often
     /// recently (a count-min sketch of requests, counted from when each shard of the store
     /// first fills or evicts: until then every entry is admitted) than the entry it would
-    /// replace. The window's
-    /// size follows the traffic: it grows while an entry of the window earns more hits than
-    /// one of the main space (keys asked for again soon after they are new), and shrinks
-    /// while it earns fewer.
+    /// replace. The window's size follows the traffic: it grows while an entry of the window
+    /// earns more hits than one of the main space (keys asked for again soon after they are
+    /// new), and shrinks while it earns fewer.
     public static let windowTinyLFU = EvictionPolicy(name: "windowTinyLFU")
 
     /// `lru` or `windowTinyLFU`.
